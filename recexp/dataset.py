@@ -1,0 +1,96 @@
+"""The supervised dataset every strategy, model and metric works on.
+
+A :class:`Dataset` is one frame with one row per sample. Its columns are the features named by the
+:class:`FeatureSchema`, the integer label column ``label`` (codes into ``schema.classes``) and, where
+the source has them, the meta columns ``user_id`` (for grouped splits and per-user ranking) and
+``event_time`` (UTC datetime, for temporal splits). After a strategy has run, the training frame also
+carries ``is_synthetic`` (bool) and ``sample_weight`` (float).
+
+Feature encoding (so that samplers, generators and models all see numbers):
+
+* numeric features are ``float32`` (NaN allowed where the source had missing values);
+* categorical features are ``int64`` codes, ``0`` meaning missing or unseen, with their vocabulary
+  size in ``schema.cardinality``;
+* a behaviour sequence is a group of ``int64`` columns (``<name>_0`` ... ``<name>_{L-1}``, most
+  recent first, ``0`` = padding), one group per attribute (item, category, behaviour), listed in
+  ``schema.sequences``; their vocabulary sizes are in ``schema.cardinality`` under the group name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+LABEL = "label"
+USER = "user_id"
+TIME = "event_time"
+IS_SYNTHETIC = "is_synthetic"
+SAMPLE_WEIGHT = "sample_weight"
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """Which columns are features, of what type, and what the label codes mean."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    classes: tuple[str, ...]                                   # label code i means classes[i]
+    sequences: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group -> its columns
+    cardinality: dict[str, int] = field(default_factory=dict)  # categorical column / group -> vocab size
+
+    @property
+    def sequence_columns(self) -> tuple[str, ...]:
+        """All sequence columns, group after group."""
+        return tuple(c for cols in self.sequences.values() for c in cols)
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """Every feature column: numeric, categorical, then sequence."""
+        return self.numeric + self.categorical + self.sequence_columns
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+@dataclass
+class Dataset:
+    """A supervised dataset: ``frame`` plus its schema, the task that built it and a fingerprint."""
+
+    frame: pd.DataFrame
+    schema: FeatureSchema
+    task: str
+    fingerprint: str                # of the source data; with task and split params, fixes the split
+
+    @property
+    def X(self) -> pd.DataFrame:
+        """Feature columns only."""
+        return self.frame.loc[:, list(self.schema.feature_columns)]
+
+    @property
+    def y(self) -> np.ndarray:
+        """Integer label codes."""
+        return self.frame[LABEL].to_numpy()
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        """The rows at the given positions, as a new Dataset with a fresh 0..n-1 index."""
+        return replace(self, frame=self.frame.iloc[index].reset_index(drop=True))
+
+    def class_counts(self) -> dict[str, int]:
+        """Rows per class label (every class listed, zero included)."""
+        counts = np.bincount(self.y, minlength=self.schema.n_classes)
+        return {name: int(c) for name, c in zip(self.schema.classes, counts)}
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row positions of the three parts; ``valid`` is carved from the non-test rows only."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray

@@ -1,0 +1,38 @@
+"""Fixtures shared by the whole suite: paths to the bundled real samples and an isolated workspace."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The repository's bundled real samples (see data/README.md for provenance)."""
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def taobao_csv() -> Path:
+    """80k rows of Taobao UserBehavior, no header, with its real defects (truncated last line...)."""
+    return DATA / "taobao_userbehavior" / "UserBehavior_sample.csv"
+
+
+@pytest.fixture(scope="session")
+def retailrocket_csv() -> Path:
+    """RetailRocket events of 1,500 visitors, header row, epoch-millisecond timestamps."""
+    return DATA / "retailrocket" / "events_sample.csv"
+
+
+@pytest.fixture(scope="session")
+def criteo_csv() -> Path:
+    """200 Criteo rows: a feature table with a `label` column."""
+    return DATA / "criteo_sample" / "criteo_sample.csv"
+
+
+@pytest.fixture(autouse=True)
+def isolated_workspace(tmp_path, monkeypatch):
+    """Every test gets its own run store folder, so no test sees another's runs."""
+    monkeypatch.setenv("RECEXP_HOME", str(tmp_path / "workspace"))
