@@ -1,0 +1,65 @@
+"""Where a dataset comes from, as a small JSON-able record a background worker can load again."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recexp.errors import InvalidDataError
+
+
+def workspace() -> Path:
+    """The workspace folder (run store, artifacts, uploads): ``$RECEXP_HOME`` or ``./workspace``."""
+    return Path(os.environ.get("RECEXP_HOME", "workspace")).resolve()
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A file (or folder) on the server plus how to read it.
+
+    Browser uploads are first saved into the workspace (:func:`save_upload`), so every source is a
+    path and a run spec that names it can be replayed by a worker process.
+    """
+
+    path: str
+    kind: str = "log"                                        # "log" or "table"
+    mapping: dict[str, str] = field(default_factory=dict)   # role -> column, overrides inference
+    label_column: str | None = None                         # feature tables only
+    header: bool | None = None                              # None: detect
+
+    def load(self, progress=None):
+        """Read and validate the source; returns a ``BehaviorLog`` or ``FeatureTable``."""
+        from recexp.data import load
+
+        return load(self.path, kind=self.kind, mapping=self.mapping or None,
+                    label_column=self.label_column, header=self.header, progress=progress)
+
+    @property
+    def name(self) -> str:
+        """Short display name (file name)."""
+        return Path(self.path).name
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataSource:
+        return cls(**data)
+
+
+def save_upload(filename: str, content: bytes) -> Path:
+    """Store uploaded bytes in ``<workspace>/uploads`` under a content-addressed name; returns the path."""
+    if not content:
+        raise InvalidDataError(f"The file '{filename}' is empty. Upload a file with a header or data rows.")
+    digest = hashlib.sha256(content).hexdigest()[:16]
+    safe_name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in Path(filename).name)
+    target = workspace() / "uploads" / f"{digest}_{safe_name}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".part")
+        tmp.write_bytes(content)
+        tmp.replace(target)
+    return target

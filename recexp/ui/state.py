@@ -1,0 +1,98 @@
+"""The active dataset of a dashboard session, and the caches that make page switches instant.
+
+Every page works on one :class:`DatasetChoice` (source + task + split). Until the analyst picks
+something on the Data page, it is the bundled Taobao sample with the behaviour task, so every page
+works on first open. Loading is cached on the source file's identity, building on the log's
+fingerprint plus the task and split parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from recexp.data.samples import DEFAULT_SAMPLE, sample_source
+from recexp.data.source import DataSource
+from recexp.dataset import Dataset, Split
+from recexp.errors import RecexpError
+from recexp.tasks import SplitSpec, build_dataset, split_dataset
+
+_KEY = "active_dataset_choice"
+
+
+@dataclass(frozen=True)
+class DatasetChoice:
+    """What the analyst is working on: where the data comes from, which task, which split."""
+
+    source: DataSource
+    task: str = "behavior"
+    task_params: dict[str, Any] = field(default_factory=dict)
+    split: SplitSpec = field(default_factory=SplitSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source.to_dict(), "task": self.task,
+                "task_params": dict(self.task_params), "split": asdict(self.split)}
+
+
+def default_choice() -> DatasetChoice:
+    """The bundled sample with the behaviour task and the default split."""
+    return DatasetChoice(source=sample_source(DEFAULT_SAMPLE))
+
+
+def active_choice() -> DatasetChoice:
+    """The session's current choice (the default until the Data page sets one)."""
+    return st.session_state.get(_KEY) or default_choice()
+
+
+def set_active_choice(choice: DatasetChoice) -> None:
+    """Make ``choice`` the dataset every page works on."""
+    st.session_state[_KEY] = choice
+
+
+def _file_identity(path: str) -> tuple[str, int, float]:
+    target = Path(path)
+    stat = target.stat() if target.exists() else None
+    return (str(target.resolve()), stat.st_size if stat else -1, stat.st_mtime if stat else -1.0)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _load(source: DataSource, identity: tuple[str, int, float]):
+    return source.load()
+
+
+def load_source(source: DataSource):
+    """Read a source (cached on the file's path, size and modification time)."""
+    return _load(source, _file_identity(source.path))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _build(_log, fingerprint: str, task: str, task_params: dict, split: SplitSpec) -> tuple[Dataset, Split]:
+    dataset = build_dataset(_log, task, **task_params)
+    return dataset, split_dataset(dataset, split)
+
+
+def build(choice: DatasetChoice) -> tuple[Dataset, Split]:
+    """Dataset and split for ``choice`` (cached on the log fingerprint, task and split parameters)."""
+    log = load_source(choice.source)
+    return _build(log, log.fingerprint, choice.task, dict(choice.task_params), choice.split)
+
+
+def require_dataset() -> tuple[Dataset, Split]:
+    """The active dataset and split; shows progress while building, or a sentence and stops the page."""
+    choice = active_choice()
+    try:
+        with st.spinner(f"Preparing {choice.source.name} for the {choice.task} task..."):
+            return build(choice)
+    except RecexpError as error:
+        st.error(f"The active dataset could not be prepared: {error}")
+        st.page_link("pages/data.py", label="Choose another dataset on the Data page", icon=":material/upload_file:")
+        st.stop()
+
+
+def sidebar_summary() -> None:
+    """One line in the sidebar naming the active dataset and task."""
+    choice = active_choice()
+    st.sidebar.caption(f"Dataset: **{choice.source.name}** · task: **{choice.task}** · split: {choice.split.method}")
