@@ -1,0 +1,76 @@
+"""The one place that decides where tensors live."""
+
+from __future__ import annotations
+
+import torch
+
+from recexp.errors import InvalidParameterError
+
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(preference: str = "auto") -> torch.device:
+    """The torch device to train on.
+
+    Parameters
+    ----------
+    preference : {"auto", "cuda", "mps", "cpu"} or a torch device string such as ``"cuda:1"``
+        ``"auto"`` takes CUDA when a GPU is visible, then Apple's MPS, then the CPU. Naming a device
+        that is not available raises rather than silently falling back, so a run never reports a
+        device it did not use.
+
+    Returns
+    -------
+    torch.device
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if not isinstance(preference, str):
+        raise InvalidParameterError(
+            f"device must be one of {', '.join(DEVICE_CHOICES)}, but got {preference!r}. Use 'auto' to pick one.")
+    wanted = preference.strip().lower()
+    if wanted == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(wanted)
+    except RuntimeError:
+        raise InvalidParameterError(
+            f"device must be one of {', '.join(DEVICE_CHOICES)}, but got {preference!r}. "
+            "Use 'auto' to pick the best available one.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidParameterError(
+            "device 'cuda' was requested, but this machine has no usable CUDA GPU. Use 'auto' or 'cpu'.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise InvalidParameterError(
+            f"device {preference!r} was requested, but only {torch.cuda.device_count()} GPU(s) are visible. "
+            "Use 'cuda' or 'auto'.")
+    if device.type == "mps" and not _mps_available():
+        raise InvalidParameterError(
+            "device 'mps' was requested, but Apple's MPS backend is not available here. Use 'auto' or 'cpu'.")
+    if device.type not in {"cuda", "mps", "cpu"}:
+        raise InvalidParameterError(
+            f"device must be one of {', '.join(DEVICE_CHOICES)}, but got {preference!r}. Use 'auto'.")
+    return device
+
+
+def describe_device(device: torch.device | str) -> str:
+    """A short human label for ``device``: ``"cpu (2 threads)"``, ``"cuda:0 (NVIDIA H100 80GB HBM3)"``, ``"mps"``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type

@@ -1,0 +1,397 @@
+"""The training loop: one config, small pure helpers, the loop, a callback per epoch.
+
+Data is converted to tensors once and moved to the device once; every batch is a gather of rows
+from those resident tensors (no per-row Python ``Dataset``/``DataLoader``). Per-sample statistics
+(loss and correctness of every training row at every epoch, measured on the forward pass that
+trains on it) are written into preallocated device tensors, so recording them costs no host sync.
+
+Example
+-------
+>>> from recexp.models import MLP, TrainConfig, train            # doctest: +SKIP
+>>> result = train(MLP(), train_set, valid_set, TrainConfig(epochs=3))
+>>> result.history[["epoch", "train_loss", "valid_loss"]]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recexp.dataset import Dataset
+from recexp.errors import InvalidParameterError
+from recexp.metrics import classification_metrics
+from recexp.models.base import Model, TensorData, input_spec, to_tensors
+from recexp.models.device import describe_device, resolve_device
+from recexp.models.modules import InputSpec
+
+#: Loss names TrainConfig accepts.
+LOSSES = {"cross_entropy": "Cross-entropy", "weighted": "Class-weighted cross-entropy (inverse frequency)",
+          "focal": "Focal loss (down-weights easy rows)"}
+#: Validation scores early stopping can watch, and whether higher is better.
+MONITORS = {"loss": False, "balanced_accuracy": True, "f1_macro": True, "accuracy": True}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that steers one training run; stored in the run spec."""
+
+    epochs: int = 10                      # passes over the training rows (an upper bound with early stopping)
+    batch_size: int = 512                 # rows per optimiser step
+    learning_rate: float = 1e-3           # AdamW step size
+    weight_decay: float = 0.0             # AdamW's decoupled weight decay
+    loss: str = "cross_entropy"           # "cross_entropy", "weighted" (inverse class frequency) or "focal"
+    focal_gamma: float = 2.0              # focusing exponent of the focal loss (0 = cross-entropy)
+    patience: int | None = 3              # epochs without validation improvement before stopping; None = never
+    monitor: str = "loss"                 # validation score for early stopping: loss, balanced_accuracy, f1_macro, accuracy
+    valid_fraction: float = 0.1           # share of real training rows held out when no validation set is given
+    device: str = "auto"                  # "auto" (cuda > mps > cpu), "cuda", "mps" or "cpu"
+    mixed_precision: bool = True          # autocast (bfloat16, or float16 with loss scaling) on CUDA; ignored elsewhere
+    record_sample_stats: bool = True      # keep per-epoch loss and correctness of every training row
+    seed: int = 0                         # seeds Python's, numpy's and torch's generators
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidParameterError` naming the first bad field."""
+        def bad(name: str, must: str) -> InvalidParameterError:
+            return InvalidParameterError(
+                f"Training setting '{name}' must be {must}, but got {getattr(self, name)!r}. Change '{name}'.")
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        if not is_int(self.epochs) or self.epochs < 1:
+            raise bad("epochs", "an integer of at least 1")
+        if not is_int(self.batch_size) or self.batch_size < 1:
+            raise bad("batch_size", "an integer of at least 1")
+        for name in ("learning_rate",):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (0 < value < math.inf):
+                raise bad(name, "a positive number")
+        for name in ("weight_decay", "focal_gamma"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
+                raise bad(name, "a number of at least 0")
+        if self.loss not in LOSSES:
+            raise bad("loss", "one of " + ", ".join(LOSSES))
+        if self.patience is not None and (not is_int(self.patience) or self.patience < 1):
+            raise bad("patience", "None or an integer of at least 1")
+        if self.monitor not in MONITORS:
+            raise bad("monitor", "one of " + ", ".join(MONITORS))
+        if isinstance(self.valid_fraction, bool) or not isinstance(self.valid_fraction, int | float) \
+                or not 0 <= self.valid_fraction < 1:
+            raise bad("valid_fraction", "a number from 0 up to (not including) 1")
+        if not isinstance(self.device, str):
+            raise bad("device", "'auto', 'cuda', 'mps' or 'cpu'")
+        for name in ("mixed_precision", "record_sample_stats"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "true or false")
+        if not is_int(self.seed) or self.seed < 0:
+            raise bad("seed", "a non-negative integer")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict, rejecting unknown keys with a sentence."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidParameterError(
+                f"Unknown training setting(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}.")
+        return cls(**data)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the fitted module plus everything measured while fitting it."""
+
+    module: nn.Module                     # on ``device``, in eval mode, with the best epoch's weights
+    model: Model
+    input_spec: InputSpec
+    device: str                           # the device actually used, e.g. "cpu" or "cuda:0"
+    history: pd.DataFrame                 # one row per epoch (see EPOCH_METRICS)
+    sample_stats: pd.DataFrame | None     # row, epoch, label, is_synthetic, loss, correct
+    best_epoch: int
+    stopped_early: bool
+    train_rows: int
+    valid_rows: int
+    seconds: float                        # wall time of the epoch loop (validation included)
+    samples_per_second: float             # training rows processed per second of pure training steps
+
+
+#: Columns of ``TrainResult.history`` besides ``epoch``.
+EPOCH_METRICS = ("train_loss", "train_accuracy", "valid_loss", "valid_accuracy", "valid_balanced_accuracy",
+                 "valid_f1_macro", "epoch_seconds", "samples_per_second")
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (CUDA included)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def carve_validation(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
+    """Hold out ``fraction`` of the real rows of each class (stratified) from a training set.
+
+    Synthetic rows always stay in training. Classes with a single real row stay in training too.
+    Returns ``(train, valid)``; ``valid`` is None when ``fraction`` is 0.
+    """
+    if fraction <= 0:
+        return dataset, None
+    from recexp.dataset import IS_SYNTHETIC
+
+    rng = np.random.default_rng(seed)
+    labels = dataset.y
+    real = ~dataset.frame[IS_SYNTHETIC].to_numpy(dtype=bool) if IS_SYNTHETIC in dataset.frame \
+        else np.ones(len(dataset), dtype=bool)
+    held: list[np.ndarray] = []
+    for k in np.unique(labels):
+        rows = np.flatnonzero((labels == k) & real)
+        if len(rows) < 2:
+            continue
+        take = min(len(rows) - 1, max(1, int(round(fraction * len(rows)))))
+        held.append(rng.choice(rows, size=take, replace=False))
+    if not held:
+        return dataset, None
+    valid_rows = np.sort(np.concatenate(held))
+    keep = np.ones(len(dataset), dtype=bool)
+    keep[valid_rows] = False
+    return dataset.subset(np.flatnonzero(keep)), dataset.subset(valid_rows)
+
+
+def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights ``n / (K_present * n_k)``; 0 for classes absent from ``labels``."""
+    counts = torch.bincount(labels, minlength=n_classes).float()
+    present = (counts > 0).sum().clamp_min(1)
+    return torch.where(counts > 0, labels.numel() / (present * counts.clamp_min(1)), torch.zeros_like(counts))
+
+
+def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str, gamma: float,
+                    weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(objective per row, cross-entropy per row)``; ``weights`` are per-class (weighted loss)."""
+    ce = F.cross_entropy(logits, labels, reduction="none")
+    if loss == "focal":
+        objective = (1 - torch.exp(-ce)).pow(gamma) * ce
+    else:
+        objective = ce
+    if weights is not None:
+        objective = objective * weights[labels]
+    return objective, ce
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if not (enabled and device.type == "cuda"):
+        return contextlib.nullcontext(), None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return torch.autocast(device_type="cuda", dtype=dtype), scaler
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    for tensor in module.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int = 8192,
+             mixed_precision: bool = False) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy and class probabilities of ``module`` on ``data`` (no gradients, eval mode).
+
+    Parameters
+    ----------
+    module : nn.Module
+        A model module; it runs on the device its parameters are on.
+    data : Dataset or TensorData
+        Rows to score; a Dataset is converted and moved to the module's device.
+    batch_size : int
+        Rows per forward pass.
+
+    Returns
+    -------
+    (float, numpy.ndarray)
+        The mean (unweighted) cross-entropy and the ``(n, K)`` float32 probabilities.
+    """
+    device = _module_device(module)
+    if isinstance(data, Dataset):
+        data = to_tensors(data)
+    data = data.to(device)
+    was_training = module.training
+    module.eval()
+    context, _ = _autocast(device, mixed_precision)
+    chunks, total = [], torch.zeros((), device=device)
+    n = len(data)
+    for start in range(0, n, batch_size):
+        index = torch.arange(start, min(start + batch_size, n), device=device)
+        with context:
+            logits = module(*data.inputs.take(index)).float()
+        total += F.cross_entropy(logits, data.labels[index], reduction="sum")
+        chunks.append(torch.softmax(logits, dim=1))
+    module.train(was_training)
+    proba = torch.cat(chunks).cpu().numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
+    return (float(total) / n if n else math.nan), proba
+
+
+def predict_proba(module: nn.Module, data: Dataset | TensorData, *, batch_size: int = 8192) -> np.ndarray:
+    """Class probabilities ``(n, K)`` of ``module`` on ``data`` (see :func:`evaluate`)."""
+    return evaluate(module, data, batch_size=batch_size)[1]
+
+
+def _sample_stats(losses: torch.Tensor, correct: torch.Tensor, data: TensorData, epochs: int) -> pd.DataFrame:
+    n = len(data)
+    return pd.DataFrame({
+        "row": np.tile(np.arange(n, dtype=np.int32), epochs),
+        "epoch": np.repeat(np.arange(1, epochs + 1, dtype=np.int16), n),
+        "label": np.tile(data.labels.cpu().numpy().astype(np.int16), epochs),
+        "is_synthetic": np.tile(data.synthetic.cpu().numpy(), epochs),
+        "loss": losses[:epochs].cpu().numpy().reshape(-1),
+        "correct": correct[:epochs].cpu().numpy().reshape(-1),
+    })
+
+
+def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
+          config: TrainConfig | None = None, callback: EpochCallback | None = None) -> TrainResult:
+    """Fit ``model`` on ``train_set`` with early stopping on ``valid_set``.
+
+    Parameters
+    ----------
+    model : Model
+        The model spec (e.g. ``MLP(hidden_dim=64)``); its module is built here, after seeding.
+    train_set : Dataset
+        Training rows, possibly with ``sample_weight`` (multiplies each row's loss) and
+        ``is_synthetic`` columns from a strategy.
+    valid_set : Dataset, optional
+        Rows to monitor for early stopping. When omitted, ``config.valid_fraction`` of the real
+        training rows is carved out (stratified), so the test split is never touched.
+    config : TrainConfig, optional
+    callback : callable, optional
+        Called after every epoch as ``callback(epoch, metrics)`` with the history row's values.
+
+    Returns
+    -------
+    TrainResult
+    """
+    config = config or TrainConfig()
+    config.validate()
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    if len(train_set) == 0:
+        raise InvalidParameterError("The training set is empty; nothing to train on. Check the split and strategy.")
+    if valid_set is None:
+        train_set, valid_set = carve_validation(train_set, config.valid_fraction, config.seed)
+
+    spec = input_spec(train_set.schema)
+    module = model.build(train_set).to(device)
+    data = to_tensors(train_set).to(device)
+    valid = to_tensors(valid_set).to(device) if valid_set is not None and len(valid_set) else None
+    n, n_classes = len(data), spec.n_classes
+    loss_weights = class_weights(data.labels, n_classes) if config.loss == "weighted" else None
+    has_row_weights = bool((data.weights != 1).any())
+
+    optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    autocast, scaler = _autocast(device, config.mixed_precision)
+    generator = torch.Generator().manual_seed(config.seed)
+    epoch_losses = torch.zeros(config.epochs if config.record_sample_stats else 0, n, device=device)
+    epoch_correct = torch.zeros(config.epochs if config.record_sample_stats else 0, n, dtype=torch.bool,
+                                device=device)
+
+    higher_better = MONITORS[config.monitor]
+    best_score, best_epoch, best_state, stale = -math.inf, 0, None, 0
+    history: list[dict[str, float]] = []
+    train_seconds, stopped_early = 0.0, False
+    started = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        module.train()
+        epoch_start = time.perf_counter()
+        permutation = torch.randperm(n, generator=generator).to(device)
+        loss_sum = torch.zeros((), device=device)
+        weight_sum = torch.zeros((), device=device)
+        correct_sum = torch.zeros((), device=device, dtype=torch.long)
+        for start in range(0, n, config.batch_size):
+            index = permutation[start:start + config.batch_size]
+            labels = data.labels[index]
+            with autocast:
+                logits = module(*data.inputs.take(index))
+            objective, ce = per_sample_loss(logits.float(), labels, config.loss, config.focal_gamma, loss_weights)
+            if has_row_weights:
+                row_weights = data.weights[index]
+                objective = objective * row_weights
+                batch_weight = row_weights.sum()
+            else:
+                batch_weight = torch.tensor(float(len(index)), device=device)
+            loss = objective.sum() / batch_weight.clamp_min(1e-12)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            with torch.no_grad():
+                hit = logits.argmax(dim=1) == labels
+                loss_sum += objective.detach().sum()
+                weight_sum += batch_weight
+                correct_sum += hit.sum()
+                if config.record_sample_stats:
+                    epoch_losses[epoch - 1, index] = ce.detach()
+                    epoch_correct[epoch - 1, index] = hit
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        step_seconds = time.perf_counter() - epoch_start
+        train_seconds += step_seconds
+
+        row = {"epoch": epoch, "train_loss": float(loss_sum / weight_sum.clamp_min(1e-12)),
+               "train_accuracy": float(correct_sum) / n}
+        if valid is not None:
+            valid_loss, proba = evaluate(module, valid, mixed_precision=config.mixed_precision)
+            scores = classification_metrics(valid.labels.cpu().numpy(), proba)
+            row.update(valid_loss=valid_loss, valid_accuracy=scores["accuracy"],
+                       valid_balanced_accuracy=scores["balanced_accuracy"], valid_f1_macro=scores["f1_macro"])
+        else:
+            row.update(valid_loss=math.nan, valid_accuracy=math.nan, valid_balanced_accuracy=math.nan,
+                       valid_f1_macro=math.nan)
+        row.update(epoch_seconds=time.perf_counter() - epoch_start, samples_per_second=n / max(step_seconds, 1e-9))
+        history.append(row)
+
+        if valid is not None:
+            score = row["valid_" + config.monitor]
+            score = score if higher_better else -score
+            if score > best_score or best_state is None:
+                best_score, best_epoch, stale = score, epoch, 0
+                best_state = copy.deepcopy(module.state_dict())
+            else:
+                stale += 1
+        else:
+            best_epoch = epoch
+        if callback is not None:
+            callback(epoch, {k: v for k, v in row.items() if k != "epoch"})
+        if valid is not None and config.patience is not None and stale >= config.patience:
+            stopped_early = True
+            break
+
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    epochs_run = len(history)
+    stats = _sample_stats(epoch_losses, epoch_correct, data, epochs_run) if config.record_sample_stats else None
+    return TrainResult(
+        module=module, model=model, input_spec=spec, device=describe_device(device),
+        history=pd.DataFrame(history, columns=["epoch", *EPOCH_METRICS]), sample_stats=stats,
+        best_epoch=best_epoch, stopped_early=stopped_early, train_rows=n, valid_rows=len(valid) if valid is not None else 0,
+        seconds=time.perf_counter() - started, samples_per_second=n * epochs_run / max(train_seconds, 1e-9))
