@@ -22,7 +22,7 @@ def _behavior_dataset(csv_path, n_rows: int) -> Dataset:
     by_user = raw.groupby("user", sort=False)
     frame = pd.DataFrame({
         "hour": time.dt.hour.astype("float32"),
-        "weekday": time.dt.weekday.astype("float32"),
+        "weekday": time.dt.day_of_week.astype("float32"),
         "user_events": by_user.cumcount().astype("float32"),
         "user_item_events": raw.groupby(["user", "item"], sort=False).cumcount().astype("float32"),
     })

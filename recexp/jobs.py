@@ -1,0 +1,508 @@
+"""Runs as reproducible specs, executed in separate worker processes.
+
+A :class:`RunSpec` names everything a run depends on (data source and its fingerprint, task, split,
+strategy, model, training settings, seed). :func:`execute` carries one out: load -> build the
+dataset -> split -> strategy on the training split only -> train -> evaluate on the untouched test
+split -> store metrics and artifacts. :class:`JobRunner` runs specs in worker processes
+(``python -m recexp.worker RUN_ID``) with a concurrency limit, a queue kept in the run store, cancel,
+and crash detection: a worker that dies leaves its run ``failed`` with the reason.
+
+Example
+-------
+>>> store = SQLiteRunStore.open()                                    # doctest: +SKIP
+>>> runner = JobRunner(store, max_concurrent=2)
+>>> experiment, runs = runner.launch_grid(spec, strategies=[("none", {}), ("smote", {})], seeds=[0, 1])
+>>> runner.wait([r.id for r in runs], timeout=600)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recexp.errors import InvalidParameterError, JobError, RecexpError
+from recexp.runs import ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, Run, RunStore, SQLiteRunStore
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one run depends on; stored as JSON in the run store and replayed by the worker.
+
+    ``source`` is a :class:`recexp.data.source.DataSource` as a dict (path, kind, mapping...) or
+    ``{"sample": NAME}`` for a bundled sample. ``fingerprint``, when set, must match the data the
+    worker loads, so a changed file fails loudly instead of silently giving other numbers. The
+    split has its own seed (in ``split``), so every run compared shares one test split; ``seed``
+    drives the strategy and the training.
+    """
+
+    source: dict[str, Any]
+    task: str = "behavior"
+    task_params: dict[str, Any] = field(default_factory=dict)
+    split: dict[str, Any] = field(default_factory=dict)
+    strategy: str = "none"
+    strategy_params: dict[str, Any] = field(default_factory=dict)
+    model: str = "mlp"
+    model_params: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    fingerprint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidParameterError(f"Unknown run spec field(s) {unknown}; known: {sorted(known)}.")
+        return cls(**data)
+
+    def label(self) -> str:
+        """Short name: ``strategy / model / seed``."""
+        return f"{self.strategy} / {self.model} / seed {self.seed}"
+
+    def validate(self) -> None:
+        """Check names and parameters before anything is queued (raises :class:`RecexpError`)."""
+        from recexp.models import MODELS, TrainConfig
+
+        if self.model not in MODELS:
+            raise InvalidParameterError(
+                f"Unknown model {self.model!r}; choose one of {', '.join(MODELS)}.")
+        MODELS[self.model](**self.model_params).validate_params()
+        strategy_class(self.strategy)(**self.strategy_params).validate_params()
+        TrainConfig.from_dict({**self.train, "seed": self.seed}).validate()
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise InvalidParameterError(f"seed must be a non-negative integer, but got {self.seed!r}.")
+
+
+# --- strategies -----------------------------------------------------------------------------------
+
+def available_strategies() -> dict[str, type]:
+    """The strategy registry (``recexp.strategies.STRATEGIES``)."""
+    from recexp.strategies import STRATEGIES
+
+    return dict(STRATEGIES)
+
+
+def strategy_class(name: str) -> type:
+    """The strategy class registered as ``name``."""
+    registry = available_strategies()
+    if name not in registry:
+        raise InvalidParameterError(f"Unknown strategy {name!r}; choose one of {', '.join(registry)}.")
+    return registry[name]
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+def data_source(source: dict[str, Any]):
+    """The :class:`~recexp.data.source.DataSource` a spec's ``source`` names."""
+    from recexp.data.source import DataSource
+
+    if "sample" in source:
+        from recexp.data.samples import sample_source
+
+        return sample_source(source["sample"])
+    return DataSource.from_dict(source)
+
+
+def prepare_data(spec: RunSpec):
+    """Load the source, build the task's dataset and split it, as the spec says.
+
+    Returns ``(dataset, split)``; raises :class:`InvalidDataError` when ``spec.fingerprint`` is set
+    and the data no longer matches it.
+    """
+    from recexp.errors import InvalidDataError
+    from recexp.tasks import SplitSpec, build_dataset, split_dataset
+
+    log = data_source(spec.source).load()
+    dataset = build_dataset(log, spec.task, **spec.task_params)
+    if spec.fingerprint and dataset.fingerprint != spec.fingerprint:
+        raise InvalidDataError(
+            f"The data changed since the run was specified (fingerprint {dataset.fingerprint}, expected "
+            f"{spec.fingerprint}). Re-open the file on the Data page and launch the run again.")
+    return dataset, split_dataset(dataset, SplitSpec(**spec.split))
+
+
+# --- one run --------------------------------------------------------------------------------------
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def execute(spec: RunSpec, store: RunStore, run_id: str,
+            on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:
+    """Carry out one run and record everything in ``store`` under ``run_id``.
+
+    Steps: load -> build dataset -> split -> strategy (training split only) -> train (early stopping
+    on the validation split) -> evaluate on the test split -> store final metrics, test predictions,
+    model checkpoint and per-sample statistics, and mark the run ``finished``. On an error the run
+    is marked ``failed`` with the message and the error is raised again.
+
+    Parameters
+    ----------
+    spec : RunSpec
+    store : RunStore
+    run_id : str
+        A run already created in ``store`` (status queued or running).
+    on_epoch : callable, optional
+        Extra per-epoch callback (e.g. a progress bar), after the store has the epoch.
+
+    Returns
+    -------
+    dict
+        The test metrics.
+    """
+    from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT
+    from recexp.metrics import classification_metrics
+    from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
+    from recexp.models.device import describe_device
+
+    try:
+        started = time.perf_counter()
+        spec.validate()
+        store.update(run_id, message="loading data")
+        dataset, split = prepare_data(spec)
+        train_set, valid_set, test_set = (dataset.subset(split.train), dataset.subset(split.valid),
+                                          dataset.subset(split.test))
+
+        store.update(run_id, message=f"applying strategy {spec.strategy}")
+        strategy = strategy_class(spec.strategy)(**spec.strategy_params)
+        outcome = strategy.apply(train_set, seed=spec.seed)
+        train_prime = outcome.dataset
+        report = outcome.report.to_dict() if hasattr(outcome.report, "to_dict") else dict(outcome.report or {})
+
+        settings = {**spec.train, "seed": spec.seed}
+        loss = getattr(outcome, "loss", None)
+        if loss and "loss" not in spec.train:
+            settings["loss"] = loss.get("name", "cross_entropy")
+            if "gamma" in loss:
+                settings["focal_gamma"] = float(loss["gamma"])
+        config = TrainConfig.from_dict(settings)
+        config.validate()
+        device = resolve_device(config.device)
+        store.update(run_id, device=describe_device(device), epochs_total=config.epochs, message="training",
+                     info={"strategy_report": report, "train_config": config.to_dict(),
+                           "rows": {"train": len(train_set), "train_after_strategy": len(train_prime),
+                                    "valid": len(valid_set), "test": len(test_set)},
+                           "class_counts": {"train": train_set.class_counts(),
+                                            "train_after_strategy": train_prime.class_counts(),
+                                            "test": test_set.class_counts()},
+                           "dataset_fingerprint": dataset.fingerprint})
+
+        def log(epoch: int, metrics: dict[str, float]) -> None:
+            store.log_epoch(run_id, epoch, metrics)
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+
+        model = MODELS[spec.model](**spec.model_params)
+        result = train(model, train_prime, valid_set, config, callback=log)
+
+        store.update(run_id, message="evaluating on the test split")
+        test_loss, proba = evaluate(result.module, test_set, mixed_precision=config.mixed_precision)
+        metrics = classification_metrics(test_set.y, proba)
+        predictions = pd.DataFrame({"row": np.asarray(split.test, dtype=np.int64), LABEL: test_set.y,
+                                    "predicted": proba.argmax(axis=1)})
+        for k, name in enumerate(dataset.schema.classes):
+            predictions[f"proba_{name}"] = proba[:, k]
+        store.write_table(run_id, "predictions", predictions)
+        if result.sample_stats is not None:
+            stats = result.sample_stats
+            if SAMPLE_WEIGHT in train_prime.frame:
+                stats["sample_weight"] = np.tile(train_prime.frame[SAMPLE_WEIGHT].to_numpy(np.float32),
+                                                 len(result.history))
+            store.write_table(run_id, "sample_stats", stats)
+        save_checkpoint(store.artifact_dir(run_id, create=True) / "model.pt", model, result.module, result.input_spec,
+                        extra={"classes": list(dataset.schema.classes), "run_id": run_id})
+        final = {**metrics, "test_loss": test_loss, "best_epoch": float(result.best_epoch),
+                 "epochs_run": float(len(result.history)), "train_seconds": result.seconds,
+                 "samples_per_second": result.samples_per_second, "total_seconds": time.perf_counter() - started,
+                 "synthetic_rows": float(train_prime.frame[IS_SYNTHETIC].sum()) if IS_SYNTHETIC in train_prime.frame
+                 else 0.0}
+        store.set_final_metrics(run_id, final)
+        store.update(run_id, message="done")
+        store.finish(run_id, FINISHED)
+        return final
+    except RecexpError as error:
+        store.finish(run_id, FAILED, error=str(error))
+        raise
+    except Exception as error:
+        store.finish(run_id, FAILED, error=f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=8)}")
+        raise
+
+
+# --- background runner ----------------------------------------------------------------------------
+
+def _pid_alive(pid: int | None) -> bool:
+    """Whether ``pid`` is a live (non-zombie) recexp process."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path(f"/proc/{pid}")
+    if proc.exists():
+        try:
+            state = next((line for line in (proc / "status").read_text().splitlines() if line.startswith("State:")), "")
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return False
+        return "Z" not in state.split()[1:2] and "recexp" in cmdline
+    return True
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the worker process was killed by {name}"
+    return f"the worker process exited with code {code}"
+
+
+@dataclass
+class _Child:
+    process: subprocess.Popen
+    log: Any
+    kill_at: float | None = None       # set by cancel: SIGKILL after this time if still alive
+
+
+class JobRunner:
+    """Executes queued runs in worker processes, at most ``max_concurrent`` at a time.
+
+    The queue is the run store itself (runs with status ``queued``, oldest first), so queued runs
+    survive an app restart and several runners may share a store (claiming a run is atomic).
+    Call :meth:`poll` to reap finished workers and start queued runs, or :meth:`start` a
+    background thread that polls every ``poll_interval`` seconds.
+
+    Parameters
+    ----------
+    store : SQLiteRunStore
+    max_concurrent : int
+        Worker processes running at once.
+    threads_per_job : int, optional
+        ``torch.set_num_threads`` in each worker; default: CPU cores / ``max_concurrent``.
+    poll_interval : float
+        Seconds between polls of the background thread.
+    cancel_grace : float
+        Seconds between SIGTERM and SIGKILL when cancelling.
+    """
+
+    def __init__(self, store: SQLiteRunStore, max_concurrent: int = 1, threads_per_job: int | None = None,
+                 poll_interval: float = 0.5, cancel_grace: float = 5.0):
+        self.store = store
+        self.max_concurrent = max_concurrent
+        self.threads_per_job = threads_per_job
+        self.poll_interval = poll_interval
+        self.cancel_grace = cancel_grace
+        self._children: dict[str, _Child] = {}
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # --- submitting ---------------------------------------------------------------------------
+
+    def submit(self, spec: RunSpec, experiment_id: str | None = None, name: str = "") -> Run:
+        """Validate ``spec`` and queue it (in a new experiment unless one is given)."""
+        spec.validate()
+        if experiment_id is None:
+            experiment_id = self.store.create_experiment(name or spec.label()).id
+        run = self.store.create_run(experiment_id, spec.to_dict(), name=name or spec.label())
+        self.poll()
+        return run
+
+    def launch_grid(self, base: RunSpec, strategies: Sequence[tuple[str, dict[str, Any]]],
+                    seeds: Sequence[int], models: Sequence[tuple[str, dict[str, Any]]] | None = None,
+                    name: str = "", description: str = "") -> tuple[Any, list[Run]]:
+        """Queue every strategy x seed (x model) combination as one experiment.
+
+        Every spec is validated before anything is queued, so a bad parameter queues nothing.
+        Returns ``(experiment, runs)``.
+        """
+        models = list(models) if models else [(base.model, dict(base.model_params))]
+        specs = [replace(base, strategy=s, strategy_params=dict(sp), model=m, model_params=dict(mp), seed=int(seed))
+                 for s, sp in strategies for m, mp in models for seed in seeds]
+        if not specs:
+            raise InvalidParameterError("The grid is empty: choose at least one strategy, one model and one seed.")
+        for spec in specs:
+            spec.validate()
+        experiment = self.store.create_experiment(
+            name or f"{len(strategies)} strategies x {len(models)} models x {len(seeds)} seeds", description)
+        runs = [self.store.create_run(experiment.id, spec.to_dict(), name=spec.label()) for spec in specs]
+        self.poll()
+        return experiment, runs
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def _spawn(self, run: Run) -> None:
+        threads = self.threads_per_job or max(1, (os.cpu_count() or 1) // max(1, self.max_concurrent))
+        log_path = self.store.artifact_dir(run.id, create=True) / "worker.log"
+        log = open(log_path, "ab")  # noqa: SIM115 (closed when the child is reaped)
+        env = dict(os.environ, RECEXP_HOME=str(self.store.home), PYTHONUNBUFFERED="1")
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH", "")]))
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "recexp.worker", run.id, "--threads", str(threads)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        except OSError as error:
+            log.close()
+            self.store.finish(run.id, FAILED, error=f"Could not start the worker process: {error}")
+            return
+        self._children[run.id] = _Child(process, log)
+        self.store.update(run.id, pid=process.pid)
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        for run_id, child in list(self._children.items()):
+            code = child.process.poll()
+            if code is None:
+                if child.kill_at is not None and now >= child.kill_at:
+                    with _suppress_lookup():
+                        os.killpg(child.process.pid, signal.SIGKILL)
+                continue
+            child.log.close()
+            del self._children[run_id]
+            run = self.store.get_run(run_id)
+            if run.is_active:
+                reason = _describe_exit(code)
+                tail = _tail(self.store.artifact_dir(run_id) / "worker.log")
+                self.store.finish(run_id, FAILED, error=f"{reason}." + (f"\nLast output:\n{tail}" if tail else ""))
+
+    def _recover_orphans(self) -> None:
+        """Fail running runs whose worker is gone (killed while no runner watched, or app restarted)."""
+        for run in self.store.list_runs(statuses=[RUNNING]):
+            if run.id in self._children:
+                continue
+            if run.pid is None:
+                age = run.seconds or 0.0
+                if age > 60:
+                    self.store.finish(run.id, FAILED, error="The worker process never started (no process id "
+                                                            "recorded within a minute).")
+                continue
+            if not _pid_alive(run.pid):
+                tail = _tail(self.store.artifact_dir(run.id) / "worker.log")
+                self.store.finish(run.id, FAILED, error=(
+                    f"The worker process (pid {run.pid}) is gone: it was killed or crashed, or the machine "
+                    "restarted, before the run ended." + (f"\nLast output:\n{tail}" if tail else "")))
+
+    def poll(self) -> None:
+        """Reap finished workers, fail runs whose worker died, start queued runs up to the limit."""
+        with self._lock:
+            self._reap()
+            self._recover_orphans()
+            free = self.max_concurrent - len(self._children)
+            if free <= 0:
+                return
+            for run in self.store.list_runs(statuses=[QUEUED]):
+                if free <= 0:
+                    break
+                if self.store.claim(run.id):
+                    self._spawn(run)
+                    free -= 1
+
+    def start(self) -> JobRunner:
+        """Poll in a daemon thread (idempotent)."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._loop, name="recexp-job-runner", daemon=True)
+                self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            try:
+                self.poll()
+            except Exception:                                   # keep polling; the next poll retries
+                traceback.print_exc()
+
+    def stop(self, cancel_running: bool = False) -> None:
+        """Stop the background thread (and cancel this runner's running workers if asked)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if cancel_running:
+            for run_id in list(self._children):
+                self.cancel(run_id)
+            deadline = time.monotonic() + self.cancel_grace + 2
+            while self._children and time.monotonic() < deadline:
+                self.poll()
+                time.sleep(0.05)
+
+    # --- control ------------------------------------------------------------------------------
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a queued or running run: mark it cancelled, SIGTERM its worker, SIGKILL after the grace.
+
+        Returns False when the run had already ended.
+        """
+        with self._lock:
+            run = self.store.get_run(run_id)
+            if not self.store.finish(run_id, CANCELLED, error="Cancelled by the user."):
+                return False
+            child = self._children.get(run_id)
+            pid = child.process.pid if child else (run.pid if run.status == RUNNING else None)
+            if pid and (child is not None or _pid_alive(pid)):
+                with _suppress_lookup():
+                    os.killpg(pid, signal.SIGTERM)
+                if child is not None:
+                    child.kill_at = time.monotonic() + self.cancel_grace
+            return True
+
+    def running(self) -> list[str]:
+        """Ids of runs this runner's workers are executing."""
+        with self._lock:
+            return list(self._children)
+
+    def wait(self, run_ids: Sequence[str], timeout: float = 600.0, interval: float = 0.2) -> list[Run]:
+        """Poll until every run in ``run_ids`` has ended; raise :class:`JobError` on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.poll()
+            runs = [self.store.get_run(r) for r in run_ids]
+            if all(not r.is_active for r in runs):
+                return runs
+            if time.monotonic() > deadline:
+                raise JobError(f"Runs still active after {timeout:.0f} s: "
+                               f"{', '.join(r.id for r in runs if r.is_active)}.")
+            time.sleep(interval)
+
+
+class _suppress_lookup:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        return kind is not None and issubclass(kind, ProcessLookupError | PermissionError)
+
+
+def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | None = None) -> JobRunner:
+    """A runner on the workspace store with one job per two cores (at least one)."""
+    store = store or SQLiteRunStore.open()
+    limit = max_concurrent or max(1, (os.cpu_count() or 1) // 2)
+    return JobRunner(store, max_concurrent=limit)
+
+
+__all__ = ["RunSpec", "execute", "prepare_data", "data_source", "available_strategies", "strategy_class",
+           "JobRunner", "default_runner", "ACTIVE"]
