@@ -28,6 +28,8 @@ BEHAVIOR_SYNONYMS = {
     "cart": "cart", "addtocart": "cart", "add_to_cart": "cart", "add-to-cart": "cart",
     "fav": "fav", "favorite": "fav", "favourite": "fav", "like": "fav", "wishlist": "fav",
     "buy": "buy", "purchase": "buy", "transaction": "buy", "order": "buy", "alipay": "buy",
+    # Chinese platforms' exports (often GBK-encoded)
+    "浏览": "view", "点击": "view", "加购": "cart", "加入购物车": "cart", "收藏": "fav", "购买": "buy", "下单": "buy",
 }
 
 
@@ -43,6 +45,9 @@ class ValidationReport:
     behavior_values: dict[str, int] = field(default_factory=dict)  # raw value -> count (logs only)
     time_range: tuple[str, str] | None = None        # ISO min, max of kept timestamps
     warnings: list[str] = field(default_factory=list)  # sentences for the analyst
+    unused_columns: list[str] = field(default_factory=list)  # source columns no role/feature uses
+    timestamp_outliers: int = 0                      # kept events outside the stated/main time window
+    read_as: str = ""                                # how the source was read (format, encoding, ...)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (for the CLI and the run store)."""
@@ -51,7 +56,8 @@ class ValidationReport:
             "duplicates": self.duplicates, "nulls": dict(self.nulls),
             "behavior_values": dict(self.behavior_values),
             "time_range": list(self.time_range) if self.time_range else None,
-            "warnings": list(self.warnings),
+            "warnings": list(self.warnings), "unused_columns": list(self.unused_columns),
+            "timestamp_outliers": self.timestamp_outliers, "read_as": self.read_as,
         }
 
 
@@ -99,9 +105,15 @@ class FeatureTable:
     kind: str = "table"
 
 
-def frame_fingerprint(frame: pd.DataFrame) -> str:
-    """A stable content hash of a frame (columns, dtypes and values), 16 hex digits."""
+def frame_fingerprint(frame: pd.DataFrame, row_hashes: pd.Series | None = None) -> str:
+    """A stable content hash of a frame (columns, dtypes and values), 16 hex digits.
+
+    ``row_hashes`` may pass ``pd.util.hash_pandas_object(frame, index=False)`` when the caller has
+    already computed it (it is the expensive part on large frames).
+    """
     digest = hashlib.sha256()
     digest.update(",".join(f"{c}:{frame[c].dtype}" for c in frame.columns).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    if row_hashes is None:
+        row_hashes = pd.util.hash_pandas_object(frame, index=False)
+    digest.update(row_hashes.to_numpy().tobytes())
     return digest.hexdigest()[:16]

@@ -1,0 +1,576 @@
+"""Read files, folders and uploads into one Arrow table, reporting every row that could not be read.
+
+What :func:`read_raw` works out by itself:
+
+* **what it was given**: a path to a file, a path to a folder of same-layout files (concatenated in
+  name order; hidden files, ``_*`` markers and ``*.md`` are skipped), or a ``(filename, bytes)`` pair
+  from an uploader;
+* **compression**, from the first bytes rather than the extension: gzip (``1f 8b``) and zip
+  (``PK``; every member is read, as for a folder);
+* **format**: Parquet (``PAR1`` magic), JSON lines (text starting with ``{``) or a JSON array
+  (``[``), otherwise delimited text with the delimiter sniffed among ``,``, tab, ``;`` and ``|``;
+* **encoding**: UTF-8 (with or without BOM), falling back to GB18030 (a superset of GBK) when the
+  text is not valid UTF-8; ``encoding=`` forces one;
+* **header row**: present when the first row holds names (a word above a numeric or date column, or
+  a row of known column names); absent otherwise, as in the Taobao file. Without a header the columns
+  are named ``c0``, ``c1``, ... by position; an empty header cell becomes ``unnamed_<position>``.
+
+Rows with the wrong number of fields are not fatal: they are dropped and counted per reason (e.g.
+``"truncated row (4 of 5 fields)"``). Feature tables may ask for ragged rows to be padded instead
+(``pad_rows=True``): missing trailing fields are read as empty, as the raw Criteo files need.
+Delimited text is parsed by pyarrow's multithreaded CSV reader; Python's ``csv`` module is only
+used for padding ragged rows and ``json`` only for JSON that pyarrow rejects.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import re
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from recexp.errors import InvalidDataError, InvalidParameterError
+
+Progress = Callable[[float, str], None]
+
+SNIFF_BYTES = 1 << 20          # bytes of (decompressed) text looked at to sniff encoding, delimiter, header
+SNIFF_LINES = 200
+DELIMITERS = (",", "\t", ";", "|")
+BLOCK_SIZE = 4 << 20           # pyarrow CSV block size (larger blocks parse faster on big files)
+NULL_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"})
+_GZIP, _ZIP, _PARQUET = b"\x1f\x8b", b"PK\x03\x04", b"PAR1"
+_SKIPPED_SUFFIXES = {".md", ".crc", ".txt.meta"}
+_DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+_DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$")
+
+
+@dataclass
+class RawRead:
+    """What :func:`read_raw` returns: the table as read plus what happened while reading."""
+
+    table: pa.Table
+    rows_read: int                                       # data rows seen (kept + dropped by the parser)
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows the parser dropped
+    warnings: list[str] = field(default_factory=list)
+    read_as: str = ""                                    # e.g. "CSV, utf-8, comma-separated, no header row"
+    name: str = ""                                       # display name of the source
+    header: bool | None = None                           # None for self-describing formats
+
+
+@dataclass
+class _Blob:
+    """One file's bytes: on disk (``path``) or in memory (``data``)."""
+
+    name: str
+    size: int
+    path: Path | None = None
+    data: bytes | None = None
+
+    def open(self) -> BinaryIO:
+        return open(self.path, "rb") if self.path is not None else io.BytesIO(self.data)
+
+    def head(self, n: int) -> bytes:
+        with self.open() as handle:
+            return handle.read(n)
+
+
+@dataclass
+class _TextLayout:
+    """How a delimited text file is laid out, as sniffed from its first lines."""
+
+    encoding: str
+    delimiter: str
+    header: bool
+    names: list[str]
+    bom: bool = False
+
+
+# --- sources ----------------------------------------------------------------------------------------
+
+
+def _resolve(source: Any) -> tuple[str, list[_Blob]]:
+    """Display name and the files behind ``source`` (a path, a folder, or a (filename, bytes) pair)."""
+    if isinstance(source, tuple):
+        if len(source) != 2 or not isinstance(source[1], (bytes, bytearray, memoryview)):
+            raise InvalidDataError(
+                "An uploaded source must be a (filename, bytes) pair, but got a tuple of "
+                f"{len(source)} items. Pass the uploader's name and getvalue().")
+        name, data = str(source[0]), bytes(source[1])
+        return name, [_Blob(name, len(data), data=data)]
+    if not isinstance(source, (str, Path)):
+        raise InvalidDataError(
+            f"A source must be a path or a (filename, bytes) pair, but got {type(source).__name__}. "
+            "Pass the path of a file or folder.")
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise InvalidDataError(
+            f"There is no file or folder at '{path}'. Check the path; relative paths are read from {Path.cwd()}.")
+    if path.is_file():
+        return path.name, [_Blob(path.name, path.stat().st_size, path=path)]
+    files = sorted(
+        p for p in path.iterdir()
+        if p.is_file() and not p.name.startswith((".", "_")) and p.suffix.lower() not in _SKIPPED_SUFFIXES
+        and not p.name.lower().startswith("readme")
+    )
+    if not files:
+        raise InvalidDataError(
+            f"The folder '{path}' holds no data files. Put CSV, TSV, Parquet or JSON lines files of the same layout in it.")
+    return path.name + "/", [_Blob(p.name, p.stat().st_size, path=p) for p in files]
+
+
+def _expand_archives(blob: _Blob) -> list[tuple[_Blob, str | None]]:
+    """``(blob, compression)`` pairs: zip archives become their members, gzip is flagged for streaming."""
+    head = blob.head(4)
+    if head.startswith(_GZIP):
+        return [(blob, "gzip")]
+    if not head.startswith(_ZIP):
+        return [(blob, None)]
+    try:
+        with zipfile.ZipFile(blob.path if blob.path is not None else io.BytesIO(blob.data)) as archive:
+            members = [m for m in archive.infolist()
+                       if not m.is_dir() and not m.filename.startswith("__MACOSX/")
+                       and not Path(m.filename).name.startswith(".")]
+            if not members:
+                raise InvalidDataError(f"The zip archive '{blob.name}' is empty. Put the data file(s) in it.")
+            inner = [_Blob(f"{blob.name}:{m.filename}", m.file_size, data=archive.read(m)) for m in members]
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise InvalidDataError(
+            f"'{blob.name}' starts like a zip archive but cannot be opened ({error}). Re-create the archive "
+            "or upload the file uncompressed.") from error
+    expanded: list[tuple[_Blob, str | None]] = []
+    for member in inner:
+        expanded.extend(_expand_archives(member))
+    return expanded
+
+
+def _input(blob: _Blob, compression: str | None):
+    """Something pyarrow readers accept: a path (fast, native) or a (decompressing) stream."""
+    if compression is None:
+        return str(blob.path) if blob.path is not None else pa.BufferReader(blob.data)
+    raw = str(blob.path) if blob.path is not None else pa.py_buffer(blob.data)
+    return pa.input_stream(raw, compression=compression)
+
+
+def _binary(blob: _Blob, compression: str | None) -> BinaryIO:
+    """A Python binary stream of the decompressed bytes (for the pure-Python fallbacks)."""
+    if compression == "gzip":
+        return gzip.open(blob.path) if blob.path is not None else gzip.GzipFile(fileobj=io.BytesIO(blob.data))
+    return blob.open()
+
+
+def _head(blob: _Blob, compression: str | None) -> bytes:
+    try:
+        with _binary(blob, compression) as handle:
+            return handle.read(SNIFF_BYTES)
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise InvalidDataError(
+            f"'{blob.name}' starts like a gzip file but cannot be decompressed ({error}). Check the file is "
+            "complete, or upload it uncompressed.") from error
+
+
+# --- sniffing ---------------------------------------------------------------------------------------
+
+
+def _decode_head(name: str, head: bytes, complete: bool, encoding: str | None) -> tuple[str, str]:
+    """Decoded sniffing text and the encoding that decoded it (UTF-8, else GB18030)."""
+    if b"\x00" in head[:65536]:
+        raise _not_text(name, head)
+    for candidate in ([encoding] if encoding else ["utf-8", "gb18030"]):
+        try:
+            decoder = codecs.getincrementaldecoder(candidate)()
+        except LookupError as error:
+            raise InvalidParameterError(
+                f"encoding must be a codec Python knows (e.g. 'utf-8', 'gbk', 'gb18030', 'latin-1'), "
+                f"but got {encoding!r}. Leave it empty to detect UTF-8 or GBK.") from error
+        try:
+            text = decoder.decode(head, final=complete)
+        except UnicodeDecodeError:
+            if encoding:
+                raise InvalidDataError(
+                    f"'{name}' is not valid {encoding} text. Leave the encoding empty to detect UTF-8 or GBK, "
+                    "or name the file's real encoding.") from None
+            continue
+        sample = text[:65536]
+        control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
+        if sample and control / len(sample) > 0.01:
+            raise _not_text(name, head)
+        return text, candidate
+    raise _not_text(name, head)
+
+
+def _not_text(name: str, head: bytes) -> InvalidDataError:
+    return InvalidDataError(
+        f"'{name}' does not look like a data file: it is neither text (UTF-8 or GBK), Parquet, nor a gzip or "
+        f"zip archive of them (it starts with bytes {head[:8].hex(' ')}). Export the data as CSV, TSV, "
+        "Parquet or JSON lines.")
+
+
+def _value_class(value: str) -> str:
+    """'empty', 'number', 'date' or 'text': the coarse type of one raw cell."""
+    stripped = value.strip()
+    if stripped.lower() in NULL_MARKERS:
+        return "empty"
+    if _NUMBER.match(stripped):
+        return "number"
+    if _DATE.match(stripped):
+        return "date"
+    return "text"
+
+
+def _sniff_delimiter(lines: list[str], name: str) -> str | None:
+    """The delimiter that splits (nearly) every line into the most consistent number of fields."""
+    best: tuple[float, int, int] | None = None
+    choice = None
+    preferred = "\t" if name.lower().removesuffix(".gz").endswith((".tsv", ".tab")) else ","
+    for delimiter in DELIMITERS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        if not counts:
+            continue
+        multi = sum(c > 1 for c in counts) / len(counts)
+        mode, frequency = Counter(counts).most_common(1)[0]
+        if multi < 0.9 or mode < 2:
+            continue
+        score = (round(frequency / len(counts), 1), mode, delimiter == preferred)
+        if best is None or score > best:
+            best, choice = score, delimiter
+    return choice
+
+
+def _detect_header(rows: list[list[str]], known_names: frozenset[str]) -> bool:
+    """Whether the first row holds column names rather than values.
+
+    A header when (1) a word sits above a column whose other cells are numbers or dates, or (2) the
+    first row is all words, none repeated below it, and one of them is a known column name.
+    """
+    first, rest = rows[0], rows[1:]
+    first_classes = [_value_class(v) for v in first]
+    for j, value in enumerate(first):
+        column = [r[j] for r in rest if j < len(r)]
+        classes = Counter(c for c in map(_value_class, column) if c != "empty")
+        if not classes:
+            continue
+        dominant, count = classes.most_common(1)[0]
+        if dominant in ("number", "date") and count / sum(classes.values()) >= 0.9 and first_classes[j] == "text":
+            return True
+    if not all(c == "text" for c in first_classes):
+        return False
+    for j, value in enumerate(first):
+        if value in {r[j] for r in rest if j < len(r)}:
+            return False
+    normalised = {re.sub(r"[^a-z0-9]", "", v.lower()) for v in first}
+    return bool(normalised & known_names) or not rest
+
+
+def _column_names(first_row: list[str]) -> list[str]:
+    """Header cells as unique, non-empty column names."""
+    names: list[str] = []
+    for position, raw in enumerate(first_row):
+        name = raw.strip() or f"unnamed_{position}"
+        base, suffix = name, 2
+        while name in names:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        names.append(name)
+    return names
+
+
+def _sniff_text(blob: _Blob, text: str, complete: bool, encoding: str, header: bool | None,
+                known_names: frozenset[str]) -> _TextLayout:
+    bom = text.startswith("\ufeff")
+    lines = [line for line in text.lstrip("\ufeff").splitlines() if line.strip()]
+    if not complete and len(lines) > 1:
+        lines = lines[:-1]          # the last line of a cut-off sample may be partial
+    lines = lines[:SNIFF_LINES]
+    if not lines:
+        raise InvalidDataError(f"'{blob.name}' is empty: it has no rows. Choose a file with data rows.")
+    delimiter = _sniff_delimiter(lines, blob.name)
+    if delimiter is None:
+        raise InvalidDataError(
+            f"'{blob.name}' was read as a single column: none of comma, tab, semicolon or pipe splits its "
+            f"lines into fields (first line: {lines[0][:80]!r}). Save it with one of those delimiters.")
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    has_header = _detect_header(rows, known_names) if header is None else bool(header)
+    if has_header:
+        names = _column_names(rows[0])
+    else:
+        width = Counter(len(r) for r in rows).most_common(1)[0][0]
+        names = [f"c{i}" for i in range(width)]
+    return _TextLayout(encoding=encoding, delimiter=delimiter, header=has_header, names=names, bom=bom)
+
+
+# --- readers ----------------------------------------------------------------------------------------
+
+
+class _NeedsPadding(Exception):
+    """Raised out of pyarrow's row handler when a short row must be padded, not dropped."""
+
+
+def _field_reason(actual: int, expected: int) -> str:
+    if actual < expected:
+        return f"truncated row ({actual} of {expected} fields)"
+    return f"row with too many fields ({actual} of {expected})"
+
+
+def _read_delimited(blob: _Blob, compression: str | None, layout: _TextLayout, *, all_strings: bool,
+                    pad_rows: bool) -> tuple[pa.Table, Counter]:
+    """pyarrow's CSV reader with a row handler that counts rows of the wrong width."""
+    dropped: Counter = Counter()
+    short_rows = []
+
+    def on_invalid_row(row) -> str:
+        if pad_rows and row.actual_columns < row.expected_columns:
+            short_rows.append(row.actual_columns)
+            return "error"
+        dropped[_field_reason(row.actual_columns, row.expected_columns)] += 1
+        return "skip"
+
+    read_options = pa_csv.ReadOptions(
+        column_names=layout.names, skip_rows=1 if layout.header else 0, block_size=BLOCK_SIZE,
+        encoding=layout.encoding if layout.encoding != "utf-8" else "utf8")
+    parse_options = pa_csv.ParseOptions(delimiter=layout.delimiter, invalid_row_handler=on_invalid_row)
+    convert_options = pa_csv.ConvertOptions(
+        strings_can_be_null=True, quoted_strings_can_be_null=True,
+        null_values=sorted(NULL_MARKERS | {m.upper() for m in NULL_MARKERS} | {"NaN", "N/A", "NA", "Null", "None"}),
+        column_types={n: pa.string() for n in layout.names} if all_strings else None)
+    try:
+        table = pa_csv.read_csv(_input(blob, compression), read_options=read_options,
+                                parse_options=parse_options, convert_options=convert_options)
+    except pa.ArrowInvalid as error:
+        if short_rows:
+            raise _NeedsPadding() from error
+        raise
+    return table, dropped
+
+
+def _read_delimited_padded(blob: _Blob, compression: str | None, layout: _TextLayout) -> tuple[pa.Table, Counter, int]:
+    """Python ``csv`` reader that pads short rows with empty fields; returns table, drops, padded rows."""
+    encoding = "utf-8-sig" if layout.encoding == "utf-8" else layout.encoding
+    with io.TextIOWrapper(_binary(blob, compression), encoding=encoding, newline="") as text:
+        rows = [row for row in csv.reader(text, delimiter=layout.delimiter) if row and any(row)]
+    if layout.header:
+        rows = rows[1:]
+        names = layout.names
+    else:
+        width = max((len(r) for r in rows), default=len(layout.names))
+        names = [f"c{i}" for i in range(width)]
+    width = len(names)
+    dropped: Counter = Counter()
+    kept, padded = [], 0
+    for row in rows:
+        if len(row) > width:
+            dropped[_field_reason(len(row), width)] += 1
+            continue
+        if len(row) < width:
+            padded += 1
+            row = row + [""] * (width - len(row))
+        kept.append([None if v.strip().lower() in NULL_MARKERS else v for v in row])
+    columns = list(zip(*kept)) if kept else [()] * width
+    table = pa.table({n: pa.array(list(c), pa.string()) for n, c in zip(names, columns)})
+    layout.names = names
+    return table, dropped, padded
+
+
+def _json_scalar(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _read_json(blob: _Blob, compression: str | None, encoding: str, text_head: str) -> tuple[pa.Table, Counter, int]:
+    """JSON lines via pyarrow; a JSON array, or lines pyarrow rejects, via Python's json module."""
+    if not text_head.lstrip("\ufeff \t\r\n").startswith("[") and encoding == "utf-8":
+        try:
+            table = pa_json.read_json(_input(blob, compression),
+                                      parse_options=pa_json.ParseOptions(unexpected_field_behavior="infer"))
+            return table, Counter(), table.num_rows
+        except pa.ArrowInvalid:
+            pass  # malformed lines or mixed types: read line by line below
+    with _binary(blob, compression) as handle:
+        text = handle.read().decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    dropped: Counter = Counter()
+    records: list[dict] = []
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("["):
+        try:
+            items = json.loads(stripped)
+        except json.JSONDecodeError as error:
+            raise InvalidDataError(f"'{blob.name}' starts like a JSON array but is not valid JSON ({error}). "
+                                   "Export it as JSON lines (one object per line) or CSV.") from error
+        lines_read = len(items)
+        for item in items:
+            if isinstance(item, dict):
+                records.append(item)
+            else:
+                dropped["array item is not a JSON object"] += 1
+    else:
+        lines = [line for line in text.splitlines() if line.strip()]
+        lines_read = len(lines)
+        for line in lines:
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:
+                dropped["line is not valid JSON"] += 1
+                continue
+            if isinstance(item, dict):
+                records.append(item)
+            else:
+                dropped["line is not a JSON object"] += 1
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(record))
+    table = pa.table({n: pa.array([_json_scalar(r.get(n)) for r in records], pa.string()) for n in names})
+    return table, dropped, lines_read
+
+
+def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, encoding: str | None,
+              all_strings: bool, pad_rows: bool, known_names: frozenset[str]) -> RawRead:
+    head = _head(blob, compression)
+    if head.startswith(_PARQUET):
+        source = _input(blob, None) if compression is None else pa.BufferReader(_binary(blob, compression).read())
+        try:
+            table = pq.read_table(source)
+        except (pa.ArrowInvalid, OSError) as error:
+            raise InvalidDataError(f"'{blob.name}' starts like Parquet but cannot be read ({error}). "
+                                   "Write it again, or export it as CSV.") from error
+        return RawRead(table, table.num_rows, read_as=_describe("Parquet", compression), name=blob.name)
+    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise InvalidDataError(f"'{blob.name}' is empty: it has no rows. Choose a file with data rows.")
+    complete = len(head) < SNIFF_BYTES
+    text, detected = _decode_head(blob.name, head, complete, encoding)
+    if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")):
+        table, dropped, rows_read = _read_json(blob, compression, detected, text)
+        return RawRead(table, rows_read, dict(dropped), read_as=_describe("JSON", compression, detected),
+                       name=blob.name)
+    layout = _sniff_text(blob, text, complete, detected, header, known_names)
+    warnings: list[str] = []
+    padded = 0
+    while True:   # each retry below changes one setting for good, so this ends after at most three reads
+        try:
+            table, dropped = _read_delimited(blob, compression, layout, all_strings=all_strings, pad_rows=pad_rows)
+        except _NeedsPadding:
+            table, dropped, padded = _read_delimited_padded(blob, compression, layout)
+            break
+        except pa.ArrowInvalid as error:
+            message = str(error)
+            if "conversion error" in message.lower() and not all_strings:
+                all_strings = True          # a later block broke the inferred type: read text, convert later
+                continue
+            if "invalid utf8" in message.lower() and encoding is None and layout.encoding == "utf-8":
+                layout.encoding = "gb18030"
+                continue
+            raise InvalidDataError(f"'{blob.name}' could not be parsed as {_DELIMITER_NAMES[layout.delimiter]}-"
+                                   f"separated text: {message.splitlines()[0]}. Check the delimiter and quoting.") from error
+        if encoding is None and layout.encoding == "utf-8" and any(pa.types.is_binary(t) for t in table.schema.types):
+            layout.encoding = "gb18030"     # invalid UTF-8 past the sniffed sample
+            continue
+        break
+    if padded:
+        warnings.append(f"{padded:,} row{'' if padded == 1 else 's'} of '{blob.name}' had fewer fields than the {len(layout.names)} columns; "
+                        "their missing trailing fields were read as empty.")
+    kind = "TSV" if layout.delimiter == "\t" else "CSV"
+    read_as = _describe(kind, compression, layout.encoding,
+                        f"{_DELIMITER_NAMES[layout.delimiter]}-separated",
+                        "header row" if layout.header else "no header row (columns c0, c1, ...)")
+    return RawRead(table, table.num_rows + sum(dropped.values()), dict(dropped), warnings, read_as,
+                   blob.name, layout.header)
+
+
+def _describe(kind: str, compression: str | None, *details: str) -> str:
+    return ", ".join([kind + (f" ({compression})" if compression else ""), *details])
+
+
+def _concat(parts: list[RawRead], name: str) -> pa.Table:
+    first = parts[0]
+    for part in parts[1:]:
+        if part.table.column_names != first.table.column_names:
+            raise InvalidDataError(
+                f"'{part.name}' does not have the same columns as '{first.name}' ({part.table.column_names} vs "
+                f"{first.table.column_names}); files of a folder or archive must share one layout. Split them "
+                f"into separate folders.")
+    tables = [p.table for p in parts]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return pa.concat_tables([t.cast(pa.schema([(n, pa.string()) for n in t.column_names])) for t in tables])
+
+
+def read_raw(
+    source: Any,
+    *,
+    header: bool | None = None,
+    encoding: str | None = None,
+    max_bytes: int | None = None,
+    all_strings: bool = False,
+    pad_rows: bool = False,
+    known_names: frozenset[str] = frozenset(),
+    progress: Progress | None = None,
+) -> RawRead:
+    """Read ``source`` into one Arrow table.
+
+    Parameters
+    ----------
+    source : str, Path or (str, bytes)
+        A file, a folder of same-layout files, or an uploaded ``(filename, bytes)`` pair.
+    header : bool, optional
+        Whether delimited text has a header row; ``None`` detects it.
+    encoding : str, optional
+        Text encoding; ``None`` tries UTF-8, then GB18030.
+    max_bytes : int, optional
+        Refuse sources larger than this many (stored, possibly compressed) bytes.
+    all_strings : bool
+        Read every column of delimited text as strings (type inference is left to the caller).
+    pad_rows : bool
+        Pad rows with missing trailing fields instead of dropping them.
+    known_names : frozenset of str
+        Lower-case alphanumeric column names that count as evidence of a header row.
+    progress : callable, optional
+        ``progress(fraction, message)`` after each file.
+
+    Returns
+    -------
+    RawRead
+    """
+    name, blobs = _resolve(source)
+    total = sum(b.size for b in blobs)
+    if max_bytes is not None and total > max_bytes:
+        raise InvalidDataError(
+            f"'{name}' is {total / 1e6:,.1f} MB, over the {max_bytes / 1e6:,.0f} MB limit for uploads. Open it by "
+            "its path on the server instead (Data page: 'File on the server'; command line: "
+            "python -m recexp inspect PATH).")
+    members = [pair for blob in blobs for pair in _expand_archives(blob)]
+    parts: list[RawRead] = []
+    done = 0
+    for blob, compression in members:
+        if progress is not None:
+            progress(done / max(total, 1), f"Reading {blob.name}")
+        parts.append(_read_one(blob, compression, header=header, encoding=encoding, all_strings=all_strings,
+                               pad_rows=pad_rows, known_names=known_names))
+        done += blob.size
+    table = parts[0].table if len(parts) == 1 else _concat(parts, name)
+    dropped: Counter = Counter()
+    for part in parts:
+        dropped.update(part.dropped)
+    rows_read = sum(p.rows_read for p in parts)
+    if rows_read == 0:
+        raise InvalidDataError(
+            f"'{name}' has no data rows{' (only a header row)' if parts[0].header else ''}. Choose a file with data rows.")
+    read_as = parts[0].read_as + (f"; {len(parts)} files concatenated" if len(parts) > 1 else "")
+    return RawRead(table, rows_read, dict(dropped), [w for p in parts for w in p.warnings], read_as, name,
+                   parts[0].header)
