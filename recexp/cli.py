@@ -35,7 +35,53 @@ def _key_values(pairs: Sequence[str] | None, flag: str) -> dict[str, str]:
 # (one _add_/_cmd_ pair per subcommand; register it in COMMANDS at the bottom)
 
 
-COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {}
+def _add_inspect(subparsers) -> None:
+    p = subparsers.add_parser(
+        "inspect", help="read a log or table; print its column mapping, validation report and class balance",
+        description="Read a behaviour log or feature table (CSV/TSV/Parquet/JSON lines, optionally gzip/zip; "
+                    "UTF-8 or GBK) and print the inferred column mapping, the validation report and the class "
+                    "balance. Files without a header row have columns c0, c1, ... by position.")
+    p.add_argument("file", help="a file, or a folder of same-layout files")
+    p.add_argument("--kind", choices=["log", "table"],
+                   help="log: one event per row (default); table: features plus a label column")
+    p.add_argument("--map", action="append", metavar="ROLE=COLUMN",
+                   help="send a role (user, item, category, behavior, timestamp) to a column; repeatable")
+    p.add_argument("--label", metavar="COLUMN", help="label column of a table (e.g. c0 without a header row)")
+    p.add_argument("--header", choices=["auto", "yes", "no"], default="auto", help="is the first row a header?")
+    p.add_argument("--encoding", help="text encoding (default: detect UTF-8, else GBK/GB18030)")
+    p.add_argument("--task", help="learning task whose classes to count (default: behavior for logs, table for tables)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from recexp.data.inspect import inspect_source
+
+    result = inspect_source(
+        args.file, kind=args.kind, mapping=_key_values(args.map, "--map") or None, label_column=args.label,
+        header={"auto": None, "yes": True, "no": False}[args.header], encoding=args.encoding, task=args.task)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"{result['source']}: {result['rows']:,} rows kept of {result['validation']['rows_read']:,} read "
+          f"({result['validation']['read_as']})")
+    if "mapping" in result:
+        print("mapping: " + ", ".join(f"{role}={column}" for role, column in result["mapping"].items()))
+    else:
+        print(f"label: {result['label_column']}; {len(result['numeric'])} numeric, "
+              f"{len(result['categorical'])} categorical features")
+    for reason, count in result["validation"]["dropped"].items():
+        print(f"dropped {count:,}: {reason}")
+    for warning in result["validation"]["warnings"]:
+        print(f"warning: {warning}")
+    balance = result["imbalance"]
+    print(f"classes ({balance['task']} task): " + ", ".join(f"{k} {v:,}" for k, v in balance["class_counts"].items())
+          + f"; imbalance ratio {balance['imbalance_ratio']:.1f}")
+    return 0
+
+
+COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
+    "inspect": (_add_inspect, _cmd_inspect),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
