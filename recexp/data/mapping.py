@@ -146,10 +146,17 @@ def infer_mapping_with_notes(frame: pd.DataFrame, fixed: dict[str, str] | None =
     frame : pandas.DataFrame
         The source table (or a sample of its first rows).
     fixed : dict, optional
-        Roles already decided (role -> column); their columns are not considered for other roles.
+        Roles already decided (role -> column, or None for "no column"); their columns are not
+        considered for other roles.
     """
-    mapping: dict[str, str] = dict(fixed or {})
+    mapping: dict[str, str | None] = dict(fixed or {})
     notes: list[str] = []
+    _infer(frame, mapping, notes)
+    return {role: column for role, column in mapping.items() if column is not None}, notes
+
+
+def _infer(frame: pd.DataFrame, mapping: dict[str, str | None], notes: list[str]) -> None:
+    """Fill the roles missing from ``mapping`` in place (names first, then values)."""
     free = [c for c in frame.columns if c not in mapping.values()]
 
     # 1. names
@@ -164,7 +171,7 @@ def infer_mapping_with_notes(frame: pd.DataFrame, fixed: dict[str, str] | None =
                 free.remove(column)
                 break
     if all(role in mapping for role in ROLES):
-        return mapping, notes
+        return
 
     # 2. values
     sample = frame.head(PROFILE_ROWS)
@@ -241,7 +248,6 @@ def infer_mapping_with_notes(frame: pd.DataFrame, fixed: dict[str, str] | None =
         mapping["user"] = max(ids, key=lambda p: p.run_length).name
     elif open_ids == ["item"] and ids:
         mapping["item"] = max(ids, key=lambda p: p.nunique).name
-    return mapping, notes
 
 
 def infer_mapping(frame: pd.DataFrame) -> dict[str, str]:
@@ -267,27 +273,35 @@ def infer_mapping(frame: pd.DataFrame) -> dict[str, str]:
     return infer_mapping_with_notes(frame)[0]
 
 
-def check_override(mapping: dict[str, str | None] | None, columns: list[str]) -> dict[str, str]:
-    """Validate an explicit role -> column mapping against the source's columns."""
+def check_override(mapping: dict[str, str | None] | None, columns: list[str]) -> dict[str, str | None]:
+    """Validate an explicit role -> column mapping against the source's columns.
+
+    ``None`` (or ``""``) for the optional ``category`` role means "no column", so it is not inferred.
+    """
     if mapping is None:
         return {}
     if not isinstance(mapping, dict):
         raise InvalidParameterError(
             f"mapping must be a dict of role -> column, but got {type(mapping).__name__}. "
             "Pass e.g. {'user': 'visitorid'}.")
-    checked: dict[str, str] = {}
+    checked: dict[str, str | None] = {}
     for role, column in mapping.items():
         if role not in ROLES:
             raise InvalidParameterError(
                 f"mapping names an unknown role {role!r}. Roles are: {', '.join(ROLES)}.")
         if column is None or column == "":
+            if role in REQUIRED_ROLES:
+                raise InvalidParameterError(
+                    f"mapping leaves the required role '{role}' without a column. Map it to a column or leave it "
+                    "out of the mapping to infer it.")
+            checked[role] = None       # explicitly no column for this optional role
             continue
         if column not in columns:
             raise InvalidDataError(
                 f"mapping sends role '{role}' to column {column!r}, which the source does not have. "
                 f"Columns: {', '.join(map(str, columns))}.")
         checked[role] = column
-    used = list(checked.values())
+    used = [c for c in checked.values() if c is not None]
     duplicates = sorted({c for c in used if used.count(c) > 1})
     if duplicates:
         raise InvalidDataError(
