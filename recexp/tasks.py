@@ -1,0 +1,873 @@
+"""From a behaviour log or a feature table to a supervised :class:`~recexp.dataset.Dataset`, and its split.
+
+Three tasks are registered in :data:`TASKS` under stable names:
+
+``"behavior"``
+    One sample per event; the label is the event's behaviour (multi-class over the behaviours the
+    log has: view / cart / fav / buy, in funnel order).
+``"purchase"``
+    One sample per (user, item) pair active in a feature window before an anchor time; the label is
+    whether the pair converts (has a ``buy``) in the label window ``[anchor, anchor + label_window)``.
+    Several anchors, one label window apart and ending at the log's last event, give a temporal
+    split several time points.
+``"table"``
+    A :class:`~recexp.data.log.FeatureTable` as it is: label values become codes, numbers ``float32``,
+    categories ``int64`` codes (``0`` = missing or rare, vocabulary capped).
+
+Features of log tasks come from history only: for the behaviour task from events **strictly
+earlier in time** than the sample's event (events in the same second are not history), for the
+purchase task from the feature window ``[anchor - feature_window, anchor)``. They are, per behaviour,
+the counts of earlier events of the user, the item, the item's category, the user in that category
+and the user with that item; the hours since the user's previous event and since the user last
+touched the item; the item's share of all earlier events (popularity); the hour and weekday (of the
+event, or of the pair's last event and the anchor); the item and category as capped-vocabulary codes;
+and the user's most recent ``sequence_length`` events (item, category, behaviour; most recent first,
+``0`` = padding) as sequence groups ``hist_item``, ``hist_category``, ``hist_behavior``.
+
+Vocabularies (which items / categories get their own code) are chosen by frequency over the whole
+log, a usual choice that looks at no label; codes are numbered by first appearance, so as long as
+the cap does not bind, a code does not depend on later events.
+
+Everything is vectorised numpy over the log's categorical codes (counts by ``bincount`` and prefix
+sums over a stable sort by key); no Python loop runs over rows.
+
+>>> from recexp.data.samples import load_sample
+>>> dataset = build_dataset(load_sample("taobao"), "behavior", sequence_length=5)
+>>> dataset.schema.classes
+('view', 'cart', 'fav', 'buy')
+>>> split = split_dataset(dataset, SplitSpec(method="temporal", test_size=0.2))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from recexp.data.log import FUNNEL, BehaviorLog, FeatureTable, frame_fingerprint
+from recexp.dataset import LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC, TIME, USER, Dataset, FeatureSchema, Split
+from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.params import Bool, Choice, Float, Int, Optional, Param, Parametrized
+
+NS_PER_HOUR = 3_600 * 10**9
+NS_PER_DAY = 24 * NS_PER_HOUR
+SEQUENCE_GROUPS = ("hist_item", "hist_category", "hist_behavior")
+_RESERVED = {LABEL, USER, TIME, IS_SYNTHETIC, SAMPLE_WEIGHT}
+
+
+# --- reading a log into arrays --------------------------------------------------------------------
+
+
+@dataclass
+class _LogArrays:
+    """A behaviour log as flat numpy arrays in time order (codes into the log's categories)."""
+
+    user: np.ndarray            # int64 codes 0..n_users-1
+    item: np.ndarray            # int64 codes 0..n_items-1
+    category: np.ndarray        # int64 codes 0..n_categories-1, -1 = missing (all -1 without a category)
+    behavior: np.ndarray        # int64 codes into ``classes``
+    time: np.ndarray            # int64 nanoseconds since the epoch, UTC, non-decreasing
+    classes: tuple[str, ...]    # behaviours present: funnel stages in funnel order, then others sorted
+    users: pd.Index             # user id of each user code
+    n_items: int
+    n_categories: int
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
+def _codes(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (``-1`` = missing) and the values they stand for."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.codes.to_numpy().astype(np.int64), pd.Index(series.cat.categories)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64), pd.Index(uniques)
+
+
+def _time_ns(series: pd.Series) -> np.ndarray:
+    """Timestamps as int64 UTC nanoseconds (naive date-times are taken as UTC)."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(series.dtype):
+        series = series.dt.tz_localize("UTC")
+    else:
+        raise InvalidDataError(
+            f"The log's 'timestamp' column has type {series.dtype}, not date-times. Read the file with "
+            "recexp.data.load, which converts epoch numbers and date-time text to UTC date-times.")
+    if series.isna().any():
+        raise InvalidDataError(
+            f"The log has {int(series.isna().sum()):,} events without a timestamp. Drop them (recexp.data.load does).")
+    return series.dt.as_unit("ns").array.asi8.astype(np.int64, copy=False)
+
+
+def _log_arrays(log: BehaviorLog) -> _LogArrays:
+    frame = log.frame
+    missing = [c for c in ("user_id", "item_id", "behavior", "timestamp") if c not in frame.columns]
+    if missing:
+        raise InvalidDataError(
+            f"The behaviour log lacks the column(s) {', '.join(missing)}. Read it with recexp.data.load, "
+            "which maps the file's columns to user_id, item_id, behavior and timestamp.")
+    if len(frame) == 0:
+        raise InvalidDataError("The behaviour log has no events. Load a file with at least a few hundred events.")
+    time = _time_ns(frame["timestamp"])
+    order = None
+    if len(time) > 1 and bool(np.any(time[1:] < time[:-1])):
+        order = np.argsort(time, kind="stable")
+        time = time[order]
+
+    def take(values: np.ndarray) -> np.ndarray:
+        return values if order is None else values[order]
+
+    user, users = _codes(frame["user_id"])
+    item, items = _codes(frame["item_id"])
+    if (user < 0).any() or (item < 0).any():
+        raise InvalidDataError(
+            "Some events have no user or no item id. Drop them before building a task (recexp.data.load does).")
+    if "category_id" in frame.columns:
+        category, categories = _codes(frame["category_id"])
+    else:
+        category, categories = np.full(len(frame), -1, dtype=np.int64), pd.Index([])
+    raw_behavior, names = _codes(frame["behavior"].astype("string") if not isinstance(
+        frame["behavior"].dtype, pd.CategoricalDtype) else frame["behavior"])
+    if (raw_behavior < 0).any():
+        raise InvalidDataError(
+            f"{int((raw_behavior < 0).sum()):,} events have no behaviour. Drop them (recexp.data.load does).")
+    present = {str(names[k]) for k in np.flatnonzero(np.bincount(raw_behavior, minlength=len(names)))}
+    classes = tuple([s for s in FUNNEL if s in present] + sorted(present - set(FUNNEL)))
+    lookup = np.array([classes.index(str(name)) if str(name) in present else -1 for name in names], dtype=np.int64)
+    return _LogArrays(
+        user=take(user), item=take(item), category=take(category), behavior=take(lookup[raw_behavior]),
+        time=time, classes=classes, users=users, n_items=len(items), n_categories=len(categories),
+    )
+
+
+def _vocabulary(codes: np.ndarray, n_values: int, max_vocab: int) -> tuple[np.ndarray, int]:
+    """Capped vocabulary codes for ``codes`` (time-ordered, ``-1`` = missing): ``1..k``, ``0`` = missing/rare.
+
+    The ``max_vocab`` most frequent values are kept (ties: earlier first appearance wins) and numbered
+    by first appearance. Returns a lookup of length ``n_values + 1`` (index ``-1`` gives ``0``) and ``k``.
+    """
+    n = len(codes)
+    first_position = np.full(n_values, n, dtype=np.int64)
+    np.minimum.at(first_position, codes[codes >= 0], np.flatnonzero(codes >= 0))
+    present = np.flatnonzero(first_position < n)
+    if len(present) > max_vocab:
+        counts = np.bincount(codes[codes >= 0], minlength=n_values)
+        present = present[np.lexsort((first_position[present], -counts[present]))[:max_vocab]]
+    first_seen = present[np.argsort(first_position[present], kind="stable")]
+    lookup = np.zeros(n_values + 1, dtype=np.int64)
+    lookup[first_seen] = np.arange(1, len(first_seen) + 1)
+    return lookup, len(first_seen)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"\W+", "_", str(name)).strip("_").lower() or "value"
+
+
+def _fingerprint(source: BehaviorLog | FeatureTable) -> str:
+    return source.fingerprint or frame_fingerprint(source.frame)
+
+
+def _hour_weekday(time_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """UTC hour of day (0-23) and weekday (Monday = 0) as float32."""
+    days = time_ns // NS_PER_DAY
+    hour = (time_ns - days * NS_PER_DAY) // NS_PER_HOUR
+    return hour.astype(np.float32), ((days + 3) % 7).astype(np.float32)   # 1970-01-01 was a Thursday
+
+
+class _History:
+    """Per-key history of each event: what happened to the same key strictly earlier in time.
+
+    Events are stably sorted by key (they arrive in time order, so each key's events stay in time
+    order); ``group_start`` is the first position of the event's key, ``block_start`` the first
+    position of the events of the same key *and the same timestamp*. Everything before
+    ``block_start`` within the group is strictly earlier history.
+    """
+
+    def __init__(self, key: np.ndarray, time: np.ndarray):
+        self.order = np.argsort(key, kind="stable")
+        sorted_key, sorted_time = key[self.order], time[self.order]
+        n = len(key)
+        positions = np.arange(n)
+        new_group = np.ones(n, dtype=bool)
+        new_group[1:] = sorted_key[1:] != sorted_key[:-1]
+        new_block = new_group.copy()
+        new_block[1:] |= sorted_time[1:] != sorted_time[:-1]
+        self.group_start = np.maximum.accumulate(np.where(new_group, positions, 0))
+        self.block_start = np.maximum.accumulate(np.where(new_block, positions, 0))
+        self.sorted_time = sorted_time
+
+    def _unsort(self, values: np.ndarray) -> np.ndarray:
+        out = np.empty_like(values)
+        out[self.order] = values
+        return out
+
+    def counts(self, codes: np.ndarray, n_codes: int) -> np.ndarray:
+        """``(n, n_codes)`` float32: earlier events of the same key with each code."""
+        sorted_codes = codes[self.order]
+        out = np.empty((len(codes), n_codes), dtype=np.float32)
+        for code in range(n_codes):
+            hit = (sorted_codes == code).astype(np.int64)
+            before = np.cumsum(hit) - hit                   # events of this code at earlier positions
+            out[self.order, code] = before[self.block_start] - before[self.group_start]
+        return out
+
+    def total(self) -> np.ndarray:
+        """Earlier events of the same key (any code), as int64."""
+        return self._unsort(self.block_start - self.group_start)
+
+    def hours_since_previous(self, fallback_ns: np.ndarray) -> np.ndarray:
+        """Hours since the key's latest strictly earlier event; ``fallback_ns`` (in ns) where there is none."""
+        has_previous = self.block_start > self.group_start
+        previous = self.sorted_time[np.maximum(self.block_start - 1, 0)]
+        gap = np.where(has_previous, self.sorted_time - previous, fallback_ns[self.order])
+        return self._unsort((gap / NS_PER_HOUR).astype(np.float32))
+
+    def sequence(self, values: np.ndarray, length: int) -> np.ndarray:
+        """``(n, length)`` int64: ``values`` of the key's latest strictly earlier events, most recent first."""
+        sorted_values = values[self.order]
+        out = np.zeros((len(values), length), dtype=np.int64)
+        for lag in range(length):
+            index = self.block_start - 1 - lag
+            valid = index >= self.group_start
+            out[self.order, lag] = np.where(valid, sorted_values[np.maximum(index, 0)], 0)
+        return out
+
+
+def _sequence_columns(length: int) -> dict[str, tuple[str, ...]]:
+    return {group: tuple(f"{group}_{j}" for j in range(length)) for group in SEQUENCE_GROUPS} if length else {}
+
+
+# --- tasks ----------------------------------------------------------------------------------------
+
+
+class Task(Parametrized):
+    """Base of every task builder: ``build(source)`` validates, then calls ``_build``.
+
+    Subclasses set ``name``, ``description``, ``input_kinds`` (``"log"`` and/or ``"table"``) and
+    ``params``, write an ``__init__`` that only stores its keyword arguments, and ``_build``.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    input_kinds: ClassVar[tuple[str, ...]] = ()
+    params: ClassVar[dict[str, Param]] = {
+        "max_vocab": Int(1, None, help="Largest number of distinct ids (items, categories, category values) "
+                                       "that get their own code; rarer ones share code 0."),
+    }
+
+    def build(self, source: BehaviorLog | FeatureTable) -> Dataset:
+        """Turn ``source`` into a :class:`~recexp.dataset.Dataset`.
+
+        Parameters
+        ----------
+        source : BehaviorLog or FeatureTable
+            What :func:`recexp.data.load` returned.
+
+        Returns
+        -------
+        Dataset
+            Features, integer ``label`` and (for logs) ``user_id`` / ``event_time`` meta columns.
+
+        Raises
+        ------
+        InvalidParameterError
+            A parameter is outside its spec, or infeasible for this data.
+        InvalidDataError
+            The data cannot make this task (e.g. a single behaviour, no purchases).
+        """
+        self.validate_params()
+        kind = getattr(source, "kind", None)
+        if kind not in self.input_kinds:
+            raise InvalidParameterError(
+                f"The '{self.name}' task needs a {' or '.join(self.input_kinds)} "
+                f"({'behaviour log' if 'log' in self.input_kinds else 'feature table'}), but got "
+                f"{'a behaviour log' if kind == 'log' else 'a feature table' if kind == 'table' else type(source).__name__}. "
+                f"Tasks for this input: {', '.join(n for n, t in TASKS.items() if kind in t.input_kinds) or 'none'}.")
+        return self._build(source)
+
+    def _build(self, source: Any) -> Dataset:
+        raise NotImplementedError
+
+
+class BehaviorTask(Task):
+    """Behaviour-type classification: one sample per event, label = its behaviour (view/cart/fav/buy)."""
+
+    name = "behavior"
+    description = "Which behaviour is each event (view / cart / fav / buy)? One sample per event."
+    input_kinds = ("log",)
+    params = {
+        **Task.params,
+        "sequence_length": Int(0, 200, help="How many of the user's previous events form the behaviour "
+                                            "sequence (0: no sequence features)."),
+    }
+
+    def __init__(self, sequence_length: int = 10, max_vocab: int = 20_000):
+        self.sequence_length = sequence_length
+        self.max_vocab = max_vocab
+
+    def _build(self, log: BehaviorLog) -> Dataset:
+        data = _log_arrays(log)
+        if len(data.classes) < 2:
+            raise InvalidDataError(
+                f"The log has a single behaviour {data.classes[0]!r}; behaviour classification needs at least "
+                "two. Map the behaviour role to the column that tells event types apart, or use the 'purchase' task "
+                "on a log with purchases.")
+        n_classes = len(data.classes)
+        user, item, time, behavior = data.user, data.item, data.time, data.behavior
+        category = data.category + 1                     # 0 = missing category
+        has_category = data.n_categories > 0
+        columns: dict[str, np.ndarray] = {}
+        numeric: list[str] = []
+
+        def add(name: str, values: np.ndarray) -> None:
+            columns[name] = values.astype(np.float32, copy=False)
+            numeric.append(name)
+
+        names = [_slug(c) for c in data.classes]
+        user_history = _History(user, time)
+        item_history = _History(item, time)
+        scopes = [("user", user_history), ("item", item_history)]
+        if has_category:
+            scopes += [("category", _History(category, time)),
+                       ("user_category", _History(user * (data.n_categories + 1) + category, time))]
+        pair_history = _History(user * data.n_items + item, time)
+        scopes.append(("user_item", pair_history))
+        for scope, history in scopes:
+            counts = history.counts(behavior, n_classes)
+            if scope in ("category", "user_category"):
+                counts[category == 0] = 0.0              # no category: nothing to count
+            for k, name in enumerate(names):
+                add(f"{scope}_{name}_count", counts[:, k])
+
+        since_start = time - time[0]                     # no previous event: time since the log began
+        add("user_hours_since_prev", user_history.hours_since_previous(since_start))
+        add("user_item_hours_since_prev", pair_history.hours_since_previous(since_start))
+        earlier_events = np.searchsorted(time, time, side="left")
+        add("item_popularity", item_history.total() / np.maximum(earlier_events, 1))
+        hour, weekday = _hour_weekday(time)
+        add("hour", hour)
+        add("weekday", weekday)
+
+        item_lookup, n_item_codes = _vocabulary(data.item, data.n_items, self.max_vocab)
+        category_lookup, n_category_codes = _vocabulary(data.category, data.n_categories, self.max_vocab)
+        item_codes = item_lookup[data.item]
+        category_codes = category_lookup[data.category]
+        categorical = ["item", "category"] if has_category else ["item"]
+        columns["item"] = item_codes
+        if has_category:
+            columns["category"] = category_codes
+        cardinality = {"item": n_item_codes, "category": n_category_codes}
+
+        sequences = _sequence_columns(self.sequence_length)
+        if self.sequence_length:
+            for group, values, size in (("hist_item", item_codes, n_item_codes),
+                                        ("hist_category", category_codes, n_category_codes),
+                                        ("hist_behavior", behavior + 1, n_classes)):
+                block = user_history.sequence(values, self.sequence_length)
+                for j, column in enumerate(sequences[group]):
+                    columns[column] = block[:, j]
+                cardinality[group] = size
+
+        columns[LABEL] = behavior
+        frame = pd.DataFrame(columns)
+        frame[USER] = pd.Categorical.from_codes(user, categories=data.users)
+        frame[TIME] = pd.DatetimeIndex(time.view("M8[ns]")).tz_localize("UTC")
+        schema = FeatureSchema(numeric=tuple(numeric), categorical=tuple(categorical), classes=data.classes,
+                               sequences=sequences, cardinality={k: v for k, v in cardinality.items()
+                                                                 if k in categorical or k in sequences})
+        return Dataset(frame=frame, schema=schema, task=self.name, fingerprint=_fingerprint(log))
+
+
+class PurchaseTask(Task):
+    """Purchase prediction: does a (user, item) pair active before an anchor buy in the label window?"""
+
+    name = "purchase"
+    description = ("Will a user buy an item they interacted with? One sample per user-item pair and anchor; "
+                   "label: a buy in the next label window.")
+    input_kinds = ("log",)
+    params = {
+        **Task.params,
+        "label_window_days": Float(0, None, low_open=True,
+                                   help="Length of the window after each anchor in which a buy counts (days)."),
+        "feature_window_days": Optional(Float(0, None, low_open=True),
+                                        help="How far back before each anchor behaviour is used for features and "
+                                             "candidate pairs (days); None: all earlier history."),
+        "n_windows": Int(1, 100, help="Number of anchors, one label window apart, ending at the log's last event."),
+        "sequence_length": Int(0, 200, help="How many of the user's events before the anchor form the behaviour "
+                                            "sequence (0: no sequence features)."),
+    }
+
+    def __init__(self, label_window_days: float = 1.0, feature_window_days: float | None = 1.0,
+                 n_windows: int = 5, sequence_length: int = 5, max_vocab: int = 20_000):
+        self.label_window_days = label_window_days
+        self.feature_window_days = feature_window_days
+        self.n_windows = n_windows
+        self.sequence_length = sequence_length
+        self.max_vocab = max_vocab
+
+    def _anchors(self, time: np.ndarray) -> tuple[np.ndarray, int, int | None]:
+        window = int(round(self.label_window_days * NS_PER_DAY))
+        history = None if self.feature_window_days is None else int(round(self.feature_window_days * NS_PER_DAY))
+        end = (int(time[-1]) // 10**9 + 1) * 10**9        # whole seconds; the last window holds the last event
+        anchors = end - window * np.arange(self.n_windows, 0, -1, dtype=np.int64)
+        if anchors[0] <= time[0]:
+            span = (end - int(time[0])) / NS_PER_DAY
+            raise InvalidParameterError(
+                f"n_windows={self.n_windows} label windows of label_window_days={self.label_window_days} reach back "
+                f"{self.n_windows * self.label_window_days:g} days, but the log spans only {span:.2f} days, so the "
+                "first anchor has no history before it. Lower n_windows or label_window_days.")
+        return anchors, window, history
+
+    def _build(self, log: BehaviorLog) -> Dataset:
+        data = _log_arrays(log)
+        if "buy" not in data.classes:
+            raise InvalidDataError(
+                f"The log has no 'buy' events (its behaviours: {', '.join(data.classes)}); the purchase task needs "
+                "purchases to label. Map the behaviour role to the right column, or use the 'behavior' task.")
+        anchors, window, history = self._anchors(data.time)
+        buy = data.classes.index("buy")
+        n_classes = len(data.classes)
+        starts = np.full(len(anchors), data.time[0]) if history is None else anchors - history
+        lo = np.searchsorted(data.time, starts, side="left")
+        mid = np.searchsorted(data.time, anchors, side="left")
+        hi = np.searchsorted(data.time, anchors + window, side="left")
+        first, last = int(lo.min()), int(hi.max())
+        label_buys = int(np.count_nonzero(data.behavior[int(mid.min()):last] == buy))
+        if label_buys == 0:
+            raise InvalidDataError(
+                f"The label windows leave no buy events: the {self.n_windows} window(s) of "
+                f"{self.label_window_days:g} days before the log's last event hold no purchase. Lengthen "
+                "label_window_days or n_windows, or use a log with purchases in its last days.")
+
+        # Only the range covered by some feature or label window is read; pairs are factorised once.
+        user, item = data.user[first:last], data.item[first:last]
+        category, behavior, time = data.category[first:last], data.behavior[first:last], data.time[first:last]
+        lo, mid, hi = lo - first, mid - first, hi - first
+        n_users, n_items, n_cats = len(data.users), data.n_items, data.n_categories
+        pair, pair_keys = pd.factorize(user * n_items + item)
+        pair_user, pair_item = pair_keys // n_items, pair_keys % n_items
+        n_pairs = len(pair_keys)
+        windows = []                                     # (anchor, start, anchor index, label end, candidates)
+        for k, anchor in enumerate(anchors):
+            s, e, h = int(lo[k]), int(mid[k]), int(hi[k])
+            if e > s:
+                windows.append((int(anchor), s, e, h, np.flatnonzero(np.bincount(pair[s:e], minlength=n_pairs))))
+        n_rows = sum(len(w[4]) for w in windows)
+
+        names = [_slug(c) for c in data.classes]
+        scopes = ["user", "item"] + (["category", "user_category"] if n_cats else []) + ["user_item"]
+        numeric = [f"{scope}_{name}_count" for scope in scopes for name in names]
+        numeric += ["user_hours_since_prev", "user_item_hours_since_prev", "item_popularity", "hour", "weekday"]
+        categorical = ["item", "category"] if n_cats else ["item"]
+        length = self.sequence_length
+        sequences = _sequence_columns(length)
+        integer = categorical + [c for cols in sequences.values() for c in cols] + [LABEL]
+        at = {name: i for i, name in enumerate(numeric)}
+        at.update({name: i for i, name in enumerate(integer)})
+        numbers = np.empty((len(numeric), n_rows), dtype=np.float32)     # pandas' block layout: no copy later
+        integers = np.empty((len(integer), n_rows), dtype=np.int64)
+        user_codes = np.empty(n_rows, dtype=np.int64)
+        anchor_times = np.empty(n_rows, dtype=np.int64)
+
+        item_lookup, n_item_codes = _vocabulary(data.item, n_items, self.max_vocab)
+        category_lookup, n_category_codes = _vocabulary(data.category, n_cats, self.max_vocab)
+        item_codes, category_codes = item_lookup[item], category_lookup[category]
+        sequence_values = {"hist_item": item_codes, "hist_category": category_codes, "hist_behavior": behavior + 1}
+        if n_cats:
+            user_cat, user_cat_keys = pd.factorize(user * (n_cats + 1) + category + 1)
+            n_user_cats = len(user_cat_keys)
+        positions = np.arange(len(time))
+        offset = 0
+        for anchor, s, e, h, candidates in windows:
+            rows = slice(offset, offset + len(candidates))
+            offset += len(candidates)
+            b = behavior[s:e]
+
+            def counts(keys: np.ndarray, size: int, take: np.ndarray) -> np.ndarray:
+                table = np.bincount(keys * n_classes + b, minlength=size * n_classes).reshape(size, n_classes)
+                return table[take].T
+
+            last_event = np.full(n_pairs, -1, dtype=np.int64)
+            np.maximum.at(last_event, pair[s:e], positions[s:e])
+            last_event = last_event[candidates]
+            cand_user, cand_item = pair_user[candidates], pair_item[candidates]
+            cand_cat = category[last_event]              # the item's category at the pair's last event
+            scoped = {"user": counts(user[s:e], n_users, cand_user), "item": counts(item[s:e], n_items, cand_item)}
+            if n_cats:
+                no_cat = cand_cat < 0
+                scoped["category"] = counts(category[s:e] + 1, n_cats + 1, cand_cat + 1)
+                scoped["user_category"] = counts(user_cat[s:e], n_user_cats, user_cat[last_event])
+                scoped["category"][:, no_cat] = 0
+                scoped["user_category"][:, no_cat] = 0
+            scoped["user_item"] = counts(pair[s:e], n_pairs, candidates)
+            for scope, values in scoped.items():
+                first_column = at[f"{scope}_{names[0]}_count"]
+                numbers[first_column:first_column + n_classes, rows] = values
+
+            user_last = np.full(n_users, -1, dtype=np.int64)
+            np.maximum.at(user_last, user[s:e], positions[s:e])
+            numbers[at["user_hours_since_prev"], rows] = (anchor - time[user_last[cand_user]]) / NS_PER_HOUR
+            numbers[at["user_item_hours_since_prev"], rows] = (anchor - time[last_event]) / NS_PER_HOUR
+            numbers[at["item_popularity"], rows] = scoped["item"].sum(axis=0) / (e - s)
+            numbers[at["hour"], rows] = _hour_weekday(time[last_event])[0]
+            numbers[at["weekday"], rows] = _hour_weekday(np.array([anchor]))[1][0]
+            integers[at["item"], rows] = item_lookup[cand_item]
+            if n_cats:
+                integers[at["category"], rows] = category_lookup[cand_cat]
+            if length:
+                self._sequences(integers, at, rows, sequence_values, user[s:e], positions[s:e], user_last, cand_user)
+            bought = np.zeros(n_pairs, dtype=bool)
+            bought[pair[e:h][behavior[e:h] == buy]] = True
+            integers[at[LABEL], rows] = bought[candidates]
+            user_codes[rows] = cand_user
+            anchor_times[rows] = anchor
+
+        if not integers[at[LABEL]].any():
+            raise InvalidDataError(
+                f"No candidate pair converts: the label windows hold {label_buys:,} buy event(s), but none is by a "
+                "user-item pair active in the feature window before its anchor. Lengthen feature_window_days "
+                "(or set it to None) or label_window_days.")
+        frame = pd.concat([pd.DataFrame(numbers.T, columns=numeric, copy=False),
+                           pd.DataFrame(integers.T, columns=integer, copy=False)], axis=1)
+        frame[USER] = pd.Categorical.from_codes(user_codes, categories=data.users)
+        frame[TIME] = pd.DatetimeIndex(anchor_times.view("M8[ns]")).tz_localize("UTC")
+        cardinality = {"item": n_item_codes, "category": n_category_codes, "hist_item": n_item_codes,
+                       "hist_category": n_category_codes, "hist_behavior": n_classes}
+        schema = FeatureSchema(numeric=tuple(numeric), categorical=tuple(categorical), classes=("no_buy", "buy"),
+                               sequences=sequences,
+                               cardinality={k: v for k, v in cardinality.items() if k in categorical or k in sequences})
+        return Dataset(frame=frame, schema=schema, task=self.name, fingerprint=_fingerprint(log))
+
+    def _sequences(self, integers: np.ndarray, at: dict[str, int], rows: slice, values: dict[str, np.ndarray],
+                   window_user: np.ndarray, window_positions: np.ndarray, user_last: np.ndarray,
+                   cand_user: np.ndarray) -> None:
+        """Write each candidate's user's latest events of the window, most recent first (0 = padding).
+
+        Round ``j`` finds every user's ``j``-th latest event as the largest position before the previous
+        round's; events already used fall out, so each round only scans what is left.
+        """
+        latest = user_last.copy()                        # -1: the user has no more events in the window
+        remaining_user, remaining_position = window_user, window_positions
+        for j in range(self.sequence_length):
+            found = latest[cand_user]
+            valid = found >= 0
+            for group, column_values in values.items():
+                integers[at[f"{group}_{j}"], rows] = np.where(valid, column_values[np.maximum(found, 0)], 0)
+            if j + 1 == self.sequence_length:
+                break
+            keep = remaining_position < latest[remaining_user]
+            remaining_user, remaining_position = remaining_user[keep], remaining_position[keep]
+            latest = np.full_like(latest, -1)
+            np.maximum.at(latest, remaining_user, remaining_position)
+
+
+class TableTask(Task):
+    """A feature table as it is: label values become classes, numbers float32, categories capped codes."""
+
+    name = "table"
+    description = "A feature table as it is (e.g. Criteo clicks): its label column is the class."
+    input_kinds = ("table",)
+    params = dict(Task.params)
+
+    def __init__(self, max_vocab: int = 10_000):
+        self.max_vocab = max_vocab
+
+    def _build(self, table: FeatureTable) -> Dataset:
+        frame = table.frame
+        if table.label_column not in frame.columns:
+            raise InvalidDataError(
+                f"The feature table has no label column {table.label_column!r}. Name the column that holds the class.")
+        labels = frame[table.label_column]
+        known = labels.dropna()
+        if len(known) < len(labels):
+            raise InvalidDataError(
+                f"{len(labels) - len(known):,} rows have no label in '{table.label_column}'. Drop them "
+                "(recexp.data.load does) or fill them in.")
+        values = sorted(pd.unique(known.to_numpy()), key=lambda v: (isinstance(v, str), v))
+        if len(values) < 2:
+            only = f"a single value ({values[0]!r})" if values else "no value"
+            raise InvalidDataError(
+                f"The label column '{table.label_column}' has {only} in every row; there are no classes to learn. "
+                "Name the column that holds the class.")
+        classes = tuple(str(v) for v in values)
+        codes = pd.Categorical(labels, categories=values).codes.astype(np.int64)
+
+        def column_name(name: str) -> str:
+            return f"feature_{name}" if name in _RESERVED else str(name)
+
+        columns: dict[str, np.ndarray] = {}
+        cardinality: dict[str, int] = {}
+        for name in table.numeric:
+            columns[column_name(name)] = pd.to_numeric(frame[name], errors="coerce").to_numpy(
+                dtype=np.float32, na_value=np.nan)
+        for name in table.categorical:
+            column_codes, uniques = _codes(frame[name])
+            counts = np.bincount(column_codes[column_codes >= 0], minlength=len(uniques))
+            ranked = np.lexsort((np.arange(len(uniques)), -counts))[: min(self.max_vocab, int((counts > 0).sum()))]
+            lookup = np.zeros(len(uniques) + 1, dtype=np.int64)
+            lookup[ranked] = np.arange(1, len(ranked) + 1)        # most frequent value first; 0 = missing/rare
+            columns[column_name(name)] = lookup[column_codes]
+            cardinality[column_name(name)] = len(ranked)
+        columns[LABEL] = codes
+        schema = FeatureSchema(
+            numeric=tuple(column_name(n) for n in table.numeric),
+            categorical=tuple(column_name(n) for n in table.categorical),
+            classes=classes, cardinality=cardinality)
+        return Dataset(frame=pd.DataFrame(columns), schema=schema, task=self.name, fingerprint=_fingerprint(table))
+
+
+#: Registered task builders by stable name.
+TASKS: dict[str, type[Task]] = {task.name: task for task in (BehaviorTask, PurchaseTask, TableTask)}
+
+
+def get_task(name: str) -> type[Task]:
+    """The registered task class called ``name``."""
+    try:
+        return TASKS[name]
+    except (KeyError, TypeError):
+        raise InvalidParameterError(
+            f"There is no task called {name!r}. Tasks: {', '.join(TASKS)}.") from None
+
+
+def build_dataset(source: BehaviorLog | FeatureTable, task: str, **params: Any) -> Dataset:
+    """Build the supervised dataset of ``task`` from a loaded log or table.
+
+    Parameters
+    ----------
+    source : BehaviorLog or FeatureTable
+        What :func:`recexp.data.load` returned.
+    task : str
+        A key of :data:`TASKS`: ``"behavior"``, ``"purchase"`` or ``"table"``.
+    **params
+        The task's parameters (see ``TASKS[task].describe_params()``); the rest keep their defaults.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    InvalidParameterError
+        Unknown task or parameter, a value outside its spec, or a value the data cannot satisfy.
+    InvalidDataError
+        The data cannot make this task.
+
+    Examples
+    --------
+    >>> from recexp.data.samples import load_sample
+    >>> dataset = build_dataset(load_sample("retailrocket"), "behavior", sequence_length=3)
+    >>> dataset.schema.classes
+    ('view', 'cart', 'buy')
+    """
+    cls = get_task(task)
+    unknown = sorted(set(params) - set(cls.param_names()))
+    if unknown:
+        raise InvalidParameterError(
+            f"The '{task}' task has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
+            f"{', '.join(cls.param_names())}.")
+    return cls(**params).build(source)
+
+
+# --- splits ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How to split a dataset into train / validation / test (validated by :func:`split_dataset`)."""
+
+    method: str = "temporal"      # "temporal": test = latest rows by time; "stratified": random within each class
+    test_size: float = 0.2        # share of all rows in the test part
+    valid_size: float = 0.1       # share of the non-test rows held out for validation
+    group_by_user: bool = False   # no user on two sides (stratified only)
+    seed: int = 0                 # with the dataset fingerprint and task, fixes the split
+
+    params: ClassVar[dict[str, Param]] = {
+        "method": Choice({"temporal": "by time: the latest rows are the test set",
+                          "stratified": "random, keeping each class's share"}, help="How rows are assigned."),
+        "test_size": Float(0, 1, low_open=True, high_open=True, help="Share of rows in the test set."),
+        "valid_size": Float(0, 1, high_open=True, help="Share of the non-test rows used for validation."),
+        "group_by_user": Bool(help="Keep all rows of a user on the same side (stratified only)."),
+        "seed": Int(0, None, help="Seed of the split."),
+    }
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidParameterError` when a field is outside its spec."""
+        for name, spec in self.params.items():
+            value = getattr(self, name)
+            if not spec.check(value):
+                raise InvalidParameterError(
+                    f"Split parameter '{name}' must be {spec.describe()}, but got {value!r}. "
+                    f"Change '{name}' to an allowed value.")
+
+
+def _rng(dataset: Dataset, spec: SplitSpec, part: str) -> np.random.Generator:
+    """A generator that depends only on the dataset fingerprint, task, split parameters and seed."""
+    fields: dict[str, Any] = {"fingerprint": dataset.fingerprint, "task": dataset.task, "rows": len(dataset),
+                              "method": spec.method, "test_size": spec.test_size,
+                              "group_by_user": spec.group_by_user, "seed": spec.seed, "part": part}
+    if part == "valid":                         # the test part must not move when valid_size does
+        fields["valid_size"] = spec.valid_size
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+
+
+def _temporal_cut(times: np.ndarray, share: float, what: str) -> np.ndarray:
+    """Mask of the latest rows: all rows at or after a cutoff time, the cutoff chosen among distinct
+    times so the late share is closest to ``share`` while both sides keep rows (ties never straddle)."""
+    distinct, counts = np.unique(times, return_counts=True)
+    if len(distinct) < 2:
+        raise InvalidDataError(
+            f"All {len(times):,} rows share one time, so a temporal split cannot set aside the {what} part. "
+            "Use method='stratified', or (purchase task) raise n_windows.")
+    late_rows = np.cumsum(counts[::-1])[::-1][1:]              # rows at or after distinct[1], distinct[2], ...
+    cut = int(np.argmin(np.abs(late_rows - share * len(times)))) + 1
+    return times >= distinct[cut]
+
+
+def _stratified_take(labels: np.ndarray, share: float, rng: np.random.Generator, keep_one: bool) -> np.ndarray:
+    """Positions taken at random, ``share`` of each class (rounded), leaving at least one row of every
+    class behind; with ``keep_one`` also taking at least one of every class with two rows or more."""
+    taken = []
+    for code in np.unique(labels):
+        rows = np.flatnonzero(labels == code)
+        n = len(rows)
+        count = int(round(share * n))
+        count = min(max(count, 1 if keep_one and n >= 2 else 0), n - 1)
+        taken.append(rng.permutation(rows)[:count])
+    return np.sort(np.concatenate(taken)) if taken else np.array([], dtype=np.int64)
+
+
+def _grouped_take(labels: np.ndarray, groups: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """Positions of whole groups taken so each class's taken share is close to ``share``.
+
+    Groups are visited in random order; one joins the taken side when that brings the per-class taken
+    shares (and the overall share) closer to ``share``.
+    """
+    group_codes, _ = pd.factorize(groups)
+    classes = np.unique(labels)
+    label_codes = np.searchsorted(classes, labels)
+    n_groups = int(group_codes.max()) + 1
+    per_group = np.zeros((n_groups, len(classes)), dtype=np.float64)
+    np.add.at(per_group, (group_codes, label_codes), 1.0)
+    totals = per_group.sum(axis=0)
+    target = share * totals
+    taken_counts = np.zeros(len(classes))
+    chosen = np.zeros(n_groups, dtype=bool)
+    weights = 1.0 / totals
+    n_rows, target_rows, taken_rows = len(labels), share * len(labels), 0.0
+    for g in rng.permutation(n_groups):
+        row = per_group[g]
+        before = np.sum(((taken_counts - target) * weights) ** 2) + ((taken_rows - target_rows) / n_rows) ** 2
+        after_counts = taken_counts + row
+        after = np.sum(((after_counts - target) * weights) ** 2) + ((taken_rows + row.sum() - target_rows) / n_rows) ** 2
+        if after < before:
+            chosen[g] = True
+            taken_counts, taken_rows = after_counts, taken_rows + row.sum()
+    return np.flatnonzero(chosen[group_codes])
+
+
+def split_dataset(dataset: Dataset, spec: SplitSpec | None = None) -> Split:
+    """Split ``dataset`` into train / validation / test row positions.
+
+    The split is a pure function of the dataset's fingerprint, task and row count, the split
+    parameters and ``spec.seed``: the generator is derived from a hash of those, never from global
+    state, so every run on the same data and spec gets the same test rows (the test part does not
+    depend on ``valid_size`` either).
+
+    ``temporal``: the test part is every row at or after a cutoff time chosen among the rows' distinct
+    times so its share is closest to ``test_size`` (rows with the same time are never split apart);
+    validation is carved the same way from the latest non-test rows. ``stratified``: rows are drawn at
+    random within each class (``test_size`` of each class, at least one row of a class with two or
+    more); with ``group_by_user`` whole users are assigned instead, so no user is on two sides.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    spec : SplitSpec, optional
+        Defaults to ``SplitSpec()``.
+
+    Returns
+    -------
+    Split
+        Sorted row positions of train, valid and test.
+
+    Raises
+    ------
+    InvalidParameterError
+        A field of ``spec`` is out of range, or the dataset cannot support the method (no time or no
+        users, as for feature tables).
+    InvalidDataError
+        A class is too small to be split, or would be missing from the training part.
+    """
+    spec = spec or SplitSpec()
+    spec.validate()
+    frame = dataset.frame
+    labels = dataset.y
+    n = len(frame)
+    if n < 3:
+        raise InvalidDataError(f"The dataset has {n} row(s); a split needs at least 3 (train, validation, test).")
+    if spec.group_by_user and USER not in frame.columns:
+        raise InvalidParameterError(
+            f"group_by_user=True needs user ids, but the '{dataset.task}' dataset has none (feature tables have no "
+            "users). Set group_by_user=False.")
+    if spec.method == "temporal":
+        if TIME not in frame.columns:
+            raise InvalidParameterError(
+                f"method='temporal' needs event times, but the '{dataset.task}' dataset has none (feature tables "
+                "have no time). Use method='stratified'.")
+        if spec.group_by_user:
+            raise InvalidParameterError(
+                "method='temporal' with group_by_user=True is not supported: the users active in the test period "
+                "are nearly all users, so keeping them out of training would leave almost nothing to train on. Use "
+                "method='temporal' alone (the test set is in the future), or method='stratified' with group_by_user.")
+        times = frame[TIME].dt.as_unit("ns").array.asi8
+        test_mask = _temporal_cut(times, spec.test_size, "test")
+        rest = np.flatnonzero(~test_mask)
+        valid = rest[_temporal_cut(times[rest], spec.valid_size, "validation")] if spec.valid_size > 0 else rest[:0]
+    elif spec.group_by_user:
+        users = frame[USER].to_numpy()
+        test_rows = _grouped_take(labels, users, spec.test_size, _rng(dataset, spec, "test"))
+        test_mask = np.zeros(n, dtype=bool)
+        test_mask[test_rows] = True
+        rest = np.flatnonzero(~test_mask)
+        valid = (rest[_grouped_take(labels[rest], users[rest], spec.valid_size, _rng(dataset, spec, "valid"))]
+                 if spec.valid_size > 0 else rest[:0])
+    else:
+        counts = np.bincount(labels, minlength=dataset.schema.n_classes)
+        too_small = [dataset.schema.classes[k] for k in np.flatnonzero((counts > 0) & (counts < 2))]
+        if too_small:
+            raise InvalidDataError(
+                f"Class(es) {', '.join(map(repr, too_small))} have a single row; a stratified split needs at least 2 "
+                "per class so the class is in both train and test. Collect more rows of it, or build a task without it.")
+        test_mask = np.zeros(n, dtype=bool)
+        test_mask[_stratified_take(labels, spec.test_size, _rng(dataset, spec, "test"), keep_one=True)] = True
+        rest = np.flatnonzero(~test_mask)
+        valid = (rest[_stratified_take(labels[rest], spec.valid_size, _rng(dataset, spec, "valid"), keep_one=False)]
+                 if spec.valid_size > 0 else rest[:0])
+    valid_mask = np.zeros(n, dtype=bool)
+    valid_mask[valid] = True
+    train = np.flatnonzero(~test_mask & ~valid_mask)
+    split = Split(train=train, valid=np.flatnonzero(valid_mask), test=np.flatnonzero(test_mask))
+    _check_classes(dataset, split, spec)
+    return split
+
+
+def _check_classes(dataset: Dataset, split: Split, spec: SplitSpec) -> None:
+    present = np.bincount(dataset.y, minlength=dataset.schema.n_classes) > 0
+    in_train = np.bincount(dataset.y[split.train], minlength=dataset.schema.n_classes) > 0
+    missing = [dataset.schema.classes[k] for k in np.flatnonzero(present & ~in_train)]
+    if len(split.train) == 0 or len(split.test) == 0:
+        raise InvalidDataError(
+            f"The split leaves {len(split.train)} training and {len(split.test)} test rows. Lower test_size / "
+            "valid_size or use more data.")
+    if missing:
+        hint = ("its rows all fall in the test or validation period; use method='stratified' or lower test_size"
+                if spec.method == "temporal" else "its rows all went to other parts; use more data or a different seed")
+        raise InvalidDataError(
+            f"Class(es) {', '.join(map(repr, missing))} would have no training rows: {hint}.")
