@@ -11,8 +11,10 @@ numbers are left out, and rows with malformed numbers are dropped and reported.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -227,14 +229,23 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
     kept = pa.table({
         **{ROLE_COLUMNS[r]: converted[r] for r in ("user", "item", "category") if r in converted},
         "behavior": behavior_raw, "timestamp": timestamps,
-    }).filter(keep)
+    })
+    if len(kept) and not pc.all(keep).as_py():
+        kept = kept.filter(keep)
     if kept.num_rows == 0:
         raise InvalidDataError(
             f"No usable rows are left in '{raw.name}' after dropping rows without {', '.join(dropped) or 'values'}. "
             "Check the column mapping.")
 
-    raw_counts = pc.value_counts(kept["behavior"]).to_pylist()
-    behavior_values = {d["values"]: int(d["counts"]) for d in sorted(raw_counts, key=lambda d: -d["counts"])}
+    # Dictionary-encode ids and behaviours in parallel (Arrow releases the GIL).
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        encoded = dict(zip(kept.column_names[:-1], pool.map(
+            lambda name: pc.dictionary_encode(kept[name].combine_chunks()), kept.column_names[:-1])))
+    raw_behaviors = encoded.pop("behavior")
+    raw_codes = raw_behaviors.indices.to_numpy(zero_copy_only=False)
+    raw_values = raw_behaviors.dictionary.to_pylist()
+    raw_counts = np.bincount(raw_codes, minlength=len(raw_values))
+    behavior_values = {raw_values[i]: int(raw_counts[i]) for i in np.argsort(-raw_counts, kind="stable")}
     canonical = {raw_value: _normalise_behavior(raw_value) for raw_value in behavior_values}
     stages = set(canonical.values())
     if len(stages) < 2:
@@ -248,22 +259,18 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
         warnings.append("Behaviour values outside the view/cart/fav/buy funnel were kept as they are: "
                         + ", ".join(unknown[:10]) + ("..." if len(unknown) > 10 else "") + ".")
     categories = [s for s in FUNNEL if s in stages] + sorted(stages - set(FUNNEL))
-    lookup = pa.array(list(canonical.keys()), pa.string())
-    targets = np.array([categories.index(canonical[v]) for v in lookup.to_pylist()], dtype=np.int8)
-    positions = pc.index_in(kept["behavior"], value_set=lookup).to_numpy()
-    behavior = pd.Categorical.from_codes(targets[positions], categories=categories)
+    targets = np.array([categories.index(canonical[v]) for v in raw_values], dtype=np.int8)
+    behavior_codes = targets[raw_codes]
 
     values = pc.cast(kept["timestamp"], pa.int64()).to_numpy()
     order = None if values.size < 2 or bool(np.all(values[1:] >= values[:-1])) else np.argsort(values, kind="stable")
     data: dict[str, object] = {}
-    for role in ("user", "item", "category"):
-        name = ROLE_COLUMNS[role]
-        if name in kept.column_names:
-            encoded = pc.dictionary_encode(kept[name].combine_chunks())
-            codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(), dtype=np.int64)
-            data[name] = pd.Categorical.from_codes(codes if order is None else codes[order],
-                                                   categories=encoded.dictionary.to_pandas())
-    data["behavior"] = behavior if order is None else behavior[order]
+    for name, dictionary_array in encoded.items():
+        codes = pc.fill_null(dictionary_array.indices, -1).to_numpy()
+        data[name] = pd.Categorical.from_codes(codes if order is None else codes[order],
+                                               categories=dictionary_array.dictionary.to_pandas())
+    data["behavior"] = pd.Categorical.from_codes(behavior_codes if order is None else behavior_codes[order],
+                                                 categories=categories)
     ordered = values if order is None else values[order]
     data["timestamp"] = pd.DatetimeIndex(ordered.view("M8[ns]")).tz_localize("UTC")
     frame = pd.DataFrame(data)

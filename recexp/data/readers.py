@@ -97,6 +97,7 @@ class _TextLayout:
     header: bool
     names: list[str]
     bom: bool = False
+    quoted: bool = False          # quotes seen: values may hold line breaks (slower parsing)
 
 
 # --- sources ----------------------------------------------------------------------------------------
@@ -308,7 +309,8 @@ def _sniff_text(blob: _Blob, text: str, complete: bool, encoding: str, header: b
     else:
         width = Counter(len(r) for r in rows).most_common(1)[0][0]
         names = [f"c{i}" for i in range(width)]
-    return _TextLayout(encoding=encoding, delimiter=delimiter, header=has_header, names=names, bom=bom)
+    return _TextLayout(encoding=encoding, delimiter=delimiter, header=has_header, names=names, bom=bom,
+                       quoted='"' in text)
 
 
 # --- readers ----------------------------------------------------------------------------------------
@@ -340,7 +342,8 @@ def _read_delimited(blob: _Blob, compression: str | None, layout: _TextLayout, *
     read_options = pa_csv.ReadOptions(
         column_names=layout.names, skip_rows=1 if layout.header else 0, block_size=BLOCK_SIZE,
         encoding=layout.encoding if layout.encoding != "utf-8" else "utf8")
-    parse_options = pa_csv.ParseOptions(delimiter=layout.delimiter, invalid_row_handler=on_invalid_row)
+    parse_options = pa_csv.ParseOptions(delimiter=layout.delimiter, invalid_row_handler=on_invalid_row,
+                                        newlines_in_values=layout.quoted)
     convert_options = pa_csv.ConvertOptions(
         strings_can_be_null=True, quoted_strings_can_be_null=True,
         null_values=sorted(NULL_MARKERS | {m.upper() for m in NULL_MARKERS} | {"NaN", "N/A", "NA", "Null", "None"}),

@@ -167,3 +167,43 @@ def test_progress_is_reported_in_order(taobao_csv):
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     assert "80,106 rows kept" in seen[-1][1]
+
+
+def test_quoted_values_with_delimiters_and_line_breaks():
+    text = ('user_id,item_id,title,behavior,timestamp\n'
+            '1,10,"red, large",pv,1511578835\n'
+            '2,11,"two\nlines",buy,1511578836\n'
+            '3,12,plain,cart,1511578837\n')
+    log = load(("quoted.csv", text.encode()))
+    assert log.report.rows_kept == 3 and log.report.unused_columns == ["title"]
+
+
+def test_utf8_bom_and_chinese_utf8(tmp_path):
+    text = "\ufeffuser_id,item_id,behavior,timestamp,标题\n1,10,浏览,1511578835,连衣裙\n2,11,购买,1511578836,裙子\n"
+    log = load(("bom.csv", text.encode("utf-8")))
+    assert log.mapping["user"] == "user_id"           # the BOM is not part of the first name
+    assert "utf-8" in log.report.read_as and log.report.unused_columns == ["标题"]
+    assert log.frame["behavior"].tolist() == ["view", "buy"]
+
+
+def test_type_change_after_the_first_block_falls_back_to_text(monkeypatch, taobao_csv):
+    """A column that looks numeric in the first block but holds text later is re-read as text."""
+    from recexp.data import readers
+
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 1 << 14)
+    lines = taobao_csv.read_text().splitlines()[:3_000]
+    lines[2_500] = "u-42" + lines[2_500][lines[2_500].index(","):]
+    log = load(("late_text.csv", ("\n".join(lines) + "\n").encode()))
+    assert log.report.rows_kept == 3_000
+    assert "u-42" in log.frame["user_id"].cat.categories
+    assert "1000186" in log.frame["user_id"].cat.categories   # the other ids are kept, now as text
+
+
+def test_malformed_json_lines_are_dropped_and_counted():
+    text = ('{"user_id": 1, "item_id": 10, "event": "view", "ts": 1511578835}\n'
+            '{"user_id": 2, "item_id": 11, "event": "buy", "ts": 1511578836\n'
+            '[1, 2]\n'
+            '{"user_id": 3, "item_id": 12, "event": "buy", "ts": 1511578837}\n')
+    log = load(("events.jsonl", text.encode()))
+    assert log.report.rows_read == 4 and log.report.rows_kept == 2
+    assert log.report.dropped == {"line is not valid JSON": 1, "line is not a JSON object": 1}
