@@ -50,6 +50,7 @@ def _add_inspect(subparsers) -> None:
     p.add_argument("--header", choices=["auto", "yes", "no"], default="auto", help="is the first row a header?")
     p.add_argument("--encoding", help="text encoding (default: detect UTF-8, else GBK/GB18030)")
     p.add_argument("--task", help="learning task whose classes to count (default: behavior for logs, table for tables)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a parameter of the task; repeatable")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -58,7 +59,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     result = inspect_source(
         args.file, kind=args.kind, mapping=_key_values(args.map, "--map") or None, label_column=args.label,
-        header={"auto": None, "yes": True, "no": False}[args.header], encoding=args.encoding, task=args.task)
+        header={"auto": None, "yes": True, "no": False}[args.header], encoding=args.encoding, task=args.task,
+        task_params=_key_values(args.param, "--param"))
     if args.json:
         _print_json(result)
         return 0

@@ -22,17 +22,21 @@ def _sample_settings(source: str) -> tuple[str, dict[str, Any]]:
     return source, {}
 
 
-def class_balance_summary(loaded: BehaviorLog | FeatureTable, task: str | None = None) -> dict[str, Any]:
-    """Class counts and imbalance ratio (largest class / smallest class) of the learning task's labels."""
+def class_balance_summary(loaded: BehaviorLog | FeatureTable, task: str | None = None,
+                          task_params: dict[str, str] | None = None) -> dict[str, Any]:
+    """Class balance of the supervised dataset ``task`` builds from ``loaded``.
+
+    Uses :func:`recexp.tasks.build_dataset` (default task: ``behavior`` for logs, ``table`` for tables;
+    ``task_params`` are ``KEY=VALUE`` strings as on the command line) and
+    :func:`recexp.imbalance.class_balance`; returns the latter's dict plus ``task`` and ``task_params``.
+    """
+    from recexp.imbalance import class_balance
+    from recexp.tasks import build_dataset, get_task
+
     task = task or ("behavior" if loaded.kind == "log" else "table")
-    if loaded.kind == "log":
-        counts = loaded.frame["behavior"].value_counts(sort=False)
-        class_counts = {str(k): int(v) for k, v in counts.items() if v}
-    else:
-        counts = loaded.frame[loaded.label_column].value_counts()
-        class_counts = {str(k): int(v) for k, v in counts.sort_index().items()}
-    ratio = max(class_counts.values()) / min(class_counts.values())
-    return {"task": task, "class_counts": class_counts, "imbalance_ratio": ratio}
+    params = get_task(task).from_strings(dict(task_params or {})).get_params()
+    dataset = build_dataset(loaded, task, **params)
+    return {"task": task, "task_params": params, **class_balance(dataset)}
 
 
 def inspect_source(
@@ -44,6 +48,7 @@ def inspect_source(
     header: bool | None = None,
     encoding: str | None = None,
     task: str | None = None,
+    task_params: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Load ``source`` and summarise it as one JSON-able dict.
 
@@ -56,7 +61,8 @@ def inspect_source(
     dict
         ``source``, ``kind``, ``rows``, ``fingerprint``, ``mapping`` (logs) or ``label_column``,
         ``numeric``, ``categorical`` (tables), ``validation`` (the report) and ``imbalance``
-        (``task``, ``class_counts``, ``imbalance_ratio``).
+        (``task`` plus :func:`recexp.imbalance.class_balance` of the task's dataset: ``class_counts``,
+        ``imbalance_ratio``, ``shares``, ``normalised_entropy`` ...).
     """
     path, settings = _sample_settings(source)
     explicit = {"kind": kind, "mapping": mapping, "label_column": label_column, "header": header,
@@ -71,5 +77,5 @@ def inspect_source(
         result.update(label_column=loaded.label_column, numeric=list(loaded.numeric),
                       categorical=list(loaded.categorical))
     result["validation"] = loaded.report.to_dict()
-    result["imbalance"] = class_balance_summary(loaded, task)
+    result["imbalance"] = class_balance_summary(loaded, task, task_params)
     return result

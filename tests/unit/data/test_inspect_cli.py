@@ -69,3 +69,16 @@ def test_inspect_subprocess(retailrocket_csv, tmp_path):
                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert failed.returncode != 0 and "Traceback" not in failed.stderr
     assert failed.stderr.strip().startswith("error: ") and len(failed.stderr.strip().splitlines()) == 1
+
+
+def test_inspect_task_and_parameters(taobao_csv, capsys):
+    args = ["inspect", str(taobao_csv), "--task", "purchase", "--param", "n_windows=2", "--json"]
+    assert main(args) == 0
+    balance = json.loads(capsys.readouterr().out)["imbalance"]
+    assert balance["task"] == "purchase" and balance["task_params"]["n_windows"] == 2
+    assert set(balance["class_counts"]) == {"no_buy", "buy"}
+    assert balance["imbalance_ratio"] == balance["class_counts"]["no_buy"] / balance["class_counts"]["buy"] > 10
+    assert 0 < balance["normalised_entropy"] < 1
+
+    assert main(["inspect", str(taobao_csv), "--task", "purchase", "--param", "nope=1"]) == 2
+    assert "no parameter 'nope'" in capsys.readouterr().err
