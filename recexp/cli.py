@@ -81,8 +81,187 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _source_for(args: argparse.Namespace):
+    """A DataSource for FILE: a path on disk, else the name of a bundled sample."""
+    from pathlib import Path
+
+    from recexp.data.samples import SAMPLES, sample_source
+    from recexp.data.source import DataSource
+    from recexp.errors import InvalidDataError
+
+    if Path(args.file).exists():
+        return DataSource(str(Path(args.file).resolve()), kind=args.kind or "log",
+                          mapping=_key_values(args.map, "--map"), label_column=args.label,
+                          header={"auto": None, "yes": True, "no": False}[args.header])
+    if args.file in SAMPLES:
+        return sample_source(args.file)
+    raise InvalidDataError(f"There is no file {args.file!r}, and it is not a bundled sample "
+                           f"({', '.join(SAMPLES)}). Give a path to a data file or folder.")
+
+
+def _add_run(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run", help="train in the foreground: every strategy x seed on one dataset; print test metrics",
+        description="Build the task's dataset, split it, apply each strategy to the training split only, train "
+                    "the model with each seed and score it on the untouched test split. Every run is stored in the "
+                    "workspace ($RECEXP_HOME, default ./workspace) as one experiment; a progress bar goes to stderr.")
+    p.add_argument("file", help="a data file or folder, or the name of a bundled sample (e.g. taobao)")
+    p.add_argument("--kind", choices=["log", "table"], help="log: one event per row (default); table: features + label")
+    p.add_argument("--label", metavar="COLUMN", help="label column of a table")
+    p.add_argument("--header", choices=["auto", "yes", "no"], default="auto", help="is the first row a header?")
+    p.add_argument("--map", action="append", metavar="ROLE=COLUMN", help="send a log role to a column; repeatable")
+    p.add_argument("--task", required=True, help="behavior, purchase or table")
+    p.add_argument("--task-param", action="append", metavar="KEY=VALUE", help="task parameter; repeatable")
+    p.add_argument("--split-param", action="append", metavar="KEY=VALUE",
+                   help="split setting: method=temporal|stratified, test_size, valid_size, group_by_user, seed")
+    p.add_argument("--strategy", action="append", metavar="NAME",
+                   help="strategy to apply to the training split; repeat to compare several (default: none)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="strategy parameter; with several strategies it goes to each one that has it")
+    p.add_argument("--model", default="mlp", help="logreg, mlp, wide_deep, deepfm, dcn_v2 or din (default: mlp)")
+    p.add_argument("--model-param", action="append", metavar="KEY=VALUE", help="model parameter; repeatable")
+    p.add_argument("--seeds", type=int, default=1, metavar="N", help="runs per strategy, with seeds 0..N-1")
+    p.add_argument("--epochs", type=int, default=10, metavar="N", help="epochs at most (early stopping may end sooner)")
+    p.add_argument("--batch-size", type=int, metavar="N")
+    p.add_argument("--learning-rate", type=float, metavar="LR")
+    p.add_argument("--loss", choices=["cross_entropy", "weighted", "focal"],
+                   help="training loss (a strategy that asks for one, e.g. focal_loss, overrides it)")
+    p.add_argument("--patience", type=int, metavar="N", help="early-stopping patience in epochs")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cuda, mps or cpu")
+    p.add_argument("--experiment", metavar="NAME", help="name of the experiment the runs are grouped in")
+    p.add_argument("--json", action="store_true", help="print one JSON object with every run's id, device and metrics")
+
+
+def _finite_or_none(values: dict[str, float]) -> dict[str, float | None]:
+    return {k: (v if isinstance(v, float) and v == v and abs(v) != float("inf") else
+                None if isinstance(v, float) else v) for k, v in values.items()}
+
+
+def _progress_bar(label: str, total_epochs: int, position: str):
+    """A per-epoch progress line on stderr (redrawn in place on a terminal)."""
+    tty = sys.stderr.isatty()
+
+    def show(epoch: int, metrics: dict[str, float]) -> None:
+        done = int(20 * epoch / max(total_epochs, 1))
+        line = (f"{position} {label} [{'#' * done}{'.' * (20 - done)}] epoch {epoch}/{total_epochs} "
+                f"train_loss={metrics.get('train_loss', float('nan')):.4f} "
+                f"valid_loss={metrics.get('valid_loss', float('nan')):.4f}")
+        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from recexp.errors import InvalidParameterError
+    from recexp.jobs import RunSpec, execute, prepare_data, strategy_class
+    from recexp.models import MODELS
+    from recexp.runs import SQLiteRunStore
+    from recexp.tasks import SplitSpec, get_task
+
+    if args.seeds < 1 or args.epochs < 1:
+        raise InvalidParameterError("--seeds and --epochs must be at least 1.")
+    source = _source_for(args)
+    task_params = get_task(args.task).from_strings(_key_values(args.task_param, "--task-param")).get_params()
+    split_values = _key_values(args.split_param, "--split-param")
+    unknown = sorted(set(split_values) - set(SplitSpec.params))
+    if unknown:
+        raise InvalidParameterError(f"Unknown split setting(s) {unknown}; settings: {', '.join(SplitSpec.params)}.")
+    split = SplitSpec(**{k: SplitSpec.params[k].parse(v) for k, v in split_values.items()})
+    split.validate()
+
+    names = args.strategy or ["none"]
+    pairs = _key_values(args.param, "--param")
+    classes = {name: strategy_class(name) for name in names}
+    claimed = {key for cls in classes.values() for key in cls.param_names()}
+    if set(pairs) - claimed:
+        raise InvalidParameterError(
+            f"No chosen strategy has the parameter(s) {sorted(set(pairs) - claimed)}; "
+            + "; ".join(f"{n}: {', '.join(c.param_names()) or 'none'}" for n, c in classes.items()) + ".")
+    strategies = [(name, cls.from_strings({k: v for k, v in pairs.items() if k in cls.param_names()}).get_params())
+                  for name, cls in classes.items()]
+    if args.model not in MODELS:
+        raise InvalidParameterError(f"Unknown model {args.model!r}; choose one of {', '.join(MODELS)}.")
+    model_params = MODELS[args.model].from_strings(_key_values(args.model_param, "--model-param")).get_params()
+    train = {"epochs": args.epochs, "device": args.device}
+    for key in ("batch_size", "learning_rate", "loss", "patience"):
+        if getattr(args, key) is not None:
+            train[key] = getattr(args, key)
+
+    base = RunSpec(source=source.to_dict(), task=args.task, task_params=task_params, split=asdict(split),
+                   model=args.model, model_params=model_params, train=train)
+    specs = [RunSpec(**{**base.to_dict(), "strategy": name, "strategy_params": params, "seed": seed})
+             for name, params in strategies for seed in range(args.seeds)]
+    for spec in specs:
+        spec.validate()
+    print(f"loading {source.name} and building the {args.task} dataset...", file=sys.stderr, flush=True)
+    dataset, split_rows = prepare_data(base)
+    store = SQLiteRunStore.open()
+    experiment = store.create_experiment(
+        args.experiment or f"cli: {', '.join(names)} on {args.model} x {args.seeds} seeds ({source.name})")
+    results = []
+    for i, spec in enumerate(specs, start=1):
+        spec = RunSpec(**{**spec.to_dict(), "fingerprint": dataset.fingerprint})
+        run = store.create_run(experiment.id, spec.to_dict(), name=spec.label(), status="running")
+        try:
+            execute(spec, store, run.id, on_epoch=_progress_bar(spec.label(), args.epochs, f"[{i}/{len(specs)}]"),
+                    data=(dataset, split_rows))
+        except RecexpError:
+            pass                                     # recorded as failed in the store; reported below
+        finally:
+            if sys.stderr.isatty():
+                print(file=sys.stderr)
+        run = store.get_run(run.id)
+        results.append({"id": run.id, "name": run.name, "status": run.status, "device": run.device,
+                        "strategy": spec.strategy, "model": spec.model, "seed": spec.seed, "error": run.error,
+                        "metrics": _finite_or_none(run.metrics)})
+    if args.json:
+        _print_json({"workspace": str(store.home), "experiment": {"id": experiment.id, "name": experiment.name},
+                     "runs": results})
+    else:
+        for r in results:
+            scores = ", ".join(f"{k}={r['metrics'][k]:.4f}" for k in ("accuracy", "balanced_accuracy", "f1_macro")
+                               if r["metrics"].get(k) is not None)
+            print(f"{r['id']}  {r['name']:<40} {r['status']:<9} {r['device'] or '-':<18} {scores or r['error']}")
+    return 0 if all(r["status"] == "finished" for r in results) else 1
+
+
+def _add_runs(subparsers) -> None:
+    p = subparsers.add_parser("runs", help="list the experiments and runs in the workspace's run store",
+                              description="List every run in the workspace ($RECEXP_HOME, default ./workspace): "
+                                          "status, device, progress and test metrics.")
+    p.add_argument("--experiment", metavar="ID", help="only the runs of this experiment")
+    p.add_argument("--status", action="append", choices=["queued", "running", "finished", "failed", "cancelled"],
+                   help="only runs with this status; repeatable")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from recexp.runs import SQLiteRunStore
+
+    store = SQLiteRunStore.open()
+    runs = store.list_runs(args.experiment, args.status)
+    if args.json:
+        _print_json({"workspace": str(store.home),
+                     "experiments": [vars(e) for e in store.list_experiments()
+                                     if args.experiment in (None, e.id)],
+                     "runs": [r.to_dict() for r in runs]})
+        return 0
+    print(f"{len(runs)} runs in {store.path}")
+    for r in runs:
+        score = r.metrics.get("balanced_accuracy")
+        print(f"{r.id}  {r.experiment_id}  {r.status:<9} {r.name:<40} {r.device or '-':<18} "
+              f"epochs {r.epochs_done}/{r.epochs_total or '?'}"
+              + (f"  balanced_accuracy={score:.4f}" if score is not None else "")
+              + (f"  error: {r.error.splitlines()[0]}" if r.error else ""))
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
     "inspect": (_add_inspect, _cmd_inspect),
+    "run": (_add_run, _cmd_run),
+    "runs": (_add_runs, _cmd_runs),
 }
 
 

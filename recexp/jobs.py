@@ -147,7 +147,8 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def execute(spec: RunSpec, store: RunStore, run_id: str,
-            on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:
+            on_epoch: Callable[[int, dict[str, float]], None] | None = None, data: tuple | None = None
+            ) -> dict[str, float]:
     """Carry out one run and record everything in ``store`` under ``run_id``.
 
     Steps: load -> build dataset -> split -> strategy (training split only) -> train (early stopping
@@ -163,6 +164,9 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         A run already created in ``store`` (status queued or running).
     on_epoch : callable, optional
         Extra per-epoch callback (e.g. a progress bar), after the store has the epoch.
+    data : (Dataset, Split), optional
+        What :func:`prepare_data` returns for this spec, when the caller already has it (the CLI
+        reuses one dataset for a grid); by default the data is loaded from the spec.
 
     Returns
     -------
@@ -178,7 +182,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         started = time.perf_counter()
         spec.validate()
         store.update(run_id, message="loading data")
-        dataset, split = prepare_data(spec)
+        dataset, split = data if data is not None else prepare_data(spec)
         train_set, valid_set, test_set = (dataset.subset(split.train), dataset.subset(split.valid),
                                           dataset.subset(split.test))
 
@@ -188,17 +192,14 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         train_prime = outcome.dataset
         report = outcome.report.to_dict() if hasattr(outcome.report, "to_dict") else dict(outcome.report or {})
 
-        settings = {**spec.train, "seed": spec.seed}
-        loss = getattr(outcome, "loss", None)
-        if loss and "loss" not in spec.train:
-            settings["loss"] = loss.get("name", "cross_entropy")
-            if "gamma" in loss:
-                settings["focal_gamma"] = float(loss["gamma"])
+        # A strategy that asks for a loss (e.g. focal) is the thing under test: it wins over the settings.
+        overrides = outcome.train_overrides() if hasattr(outcome, "train_overrides") else {}
+        settings = {**spec.train, **overrides, "seed": spec.seed}
         config = TrainConfig.from_dict(settings)
         config.validate()
         device = resolve_device(config.device)
         store.update(run_id, device=describe_device(device), epochs_total=config.epochs, message="training",
-                     info={"strategy_report": report, "train_config": config.to_dict(),
+                     info={"strategy_report": report, "strategy_overrides": overrides, "train_config": config.to_dict(),
                            "rows": {"train": len(train_set), "train_after_strategy": len(train_prime),
                                     "valid": len(valid_set), "test": len(test_set)},
                            "class_counts": {"train": train_set.class_counts(),

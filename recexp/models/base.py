@@ -66,13 +66,30 @@ def input_spec(schema: FeatureSchema) -> InputSpec:
         raise InvalidDataError(
             f"Behaviour-sequence groups have different lengths {sorted(lengths)}; every group must have "
             "the same number of positions. Rebuild the dataset with one sequence length.")
+    categorical_sizes = tuple(size(c) for c in schema.categorical)
+    sequence_sizes = tuple(size(g) for g in schema.sequences)
     return InputSpec(
         n_numeric=len(schema.numeric),
-        categorical_sizes=tuple(size(c) for c in schema.categorical),
-        sequence_sizes=tuple(size(g) for g in schema.sequences),
+        categorical_sizes=categorical_sizes,
+        sequence_sizes=sequence_sizes,
         sequence_length=lengths.pop() if lengths else 0,
         n_classes=schema.n_classes,
+        sequence_targets=tuple(_target_column(group, size, schema.categorical, categorical_sizes)
+                               for group, size in zip(schema.sequences, sequence_sizes)),
     )
+
+
+def _target_column(group: str, size: int, categorical: tuple[str, ...], sizes: tuple[int, ...]) -> int:
+    """Index of the categorical column that is the sample's own value of a sequence attribute, or -1.
+
+    A group ``hist_<name>`` (or ``<name>``) matches the categorical column ``<name>`` when both have
+    the same vocabulary size, i.e. the same codes (as ``recexp.tasks`` builds ``item`` / ``hist_item``).
+    """
+    base = group.removeprefix("hist_")
+    for index, (column, column_size) in enumerate(zip(categorical, sizes)):
+        if column == base and column_size == size:
+            return index
+    return -1
 
 
 def _codes(frame, columns: tuple[str, ...], sizes: tuple[int, ...]) -> np.ndarray:

@@ -29,6 +29,9 @@ class InputSpec:
     sequence_sizes: tuple[int, ...]         # embedding rows per sequence group (vocab + 1)
     sequence_length: int
     n_classes: int
+    #: per sequence group, the categorical column holding the sample's own value of that attribute
+    #: (e.g. group ``hist_item`` <-> column ``item``: same vocabulary), or -1; DIN embeds the target with it.
+    sequence_targets: tuple[int, ...] = ()
 
     @property
     def n_categorical(self) -> int:
@@ -41,14 +44,15 @@ class InputSpec:
     def to_dict(self) -> dict:
         return {"n_numeric": self.n_numeric, "categorical_sizes": list(self.categorical_sizes),
                 "sequence_sizes": list(self.sequence_sizes), "sequence_length": self.sequence_length,
-                "n_classes": self.n_classes}
+                "n_classes": self.n_classes, "sequence_targets": list(self.sequence_targets)}
 
     @classmethod
     def from_dict(cls, data: dict) -> InputSpec:
         return cls(n_numeric=int(data["n_numeric"]),
                    categorical_sizes=tuple(int(v) for v in data["categorical_sizes"]),
                    sequence_sizes=tuple(int(v) for v in data["sequence_sizes"]),
-                   sequence_length=int(data["sequence_length"]), n_classes=int(data["n_classes"]))
+                   sequence_length=int(data["sequence_length"]), n_classes=int(data["n_classes"]),
+                   sequence_targets=tuple(int(v) for v in data.get("sequence_targets", ())))
 
 
 class NumericNormalizer(nn.Module):

@@ -173,9 +173,11 @@ class _DINNet(nn.Module):
         self.features = FeatureInput(spec, embedding_dim)
         key_dim = spec.n_groups * embedding_dim
         target_dim = spec.n_numeric + spec.n_categorical * embedding_dim
-        # The target is the sample's own features (its item's category, counts...), projected into the
-        # space of past behaviours so each past behaviour can be scored against it.
-        self.target = nn.Linear(target_dim, key_dim) if target_dim else None
+        # The target (query) of each group: the sample's own item / category embedded with the same table
+        # as the history (DIN's shared embedding), plus a projection of all its other features, so
+        # groups without such a column (e.g. past behaviour types) are scored against the context.
+        self.targets = list(spec.sequence_targets) or [-1] * spec.n_groups
+        self.context = nn.Linear(target_dim, key_dim) if target_dim else None
         self.attention = TargetAttention(key_dim, attention_dim)
         self.body, width = mlp(target_dim + 2 * key_dim, hidden_dim, n_layers, dropout)
         self.head = nn.Linear(width, spec.n_classes)
@@ -184,7 +186,11 @@ class _DINNet(nn.Module):
         numbers, cat, seq, mask = self.features(numeric, categorical, sequence)
         keys = seq.permute(0, 2, 1, 3).flatten(2)                      # (B, L, G*D)
         target_in = torch.cat([numbers, cat.flatten(1)], dim=1)
-        query = self.target(target_in) if self.target is not None else keys.new_zeros(keys.shape[0], keys.shape[2])
+        own = [self.features.sequence[g](categorical[:, c]) if c >= 0 else keys.new_zeros(keys.shape[0], seq.shape[-1])
+               for g, c in enumerate(self.targets)]
+        query = torch.cat(own, dim=1)
+        if self.context is not None:
+            query = query + self.context(target_in)
         interest, weights = self.attention(query, keys, mask)
         logits = self.head(self.body(torch.cat([target_in, query, interest], dim=1)))
         return (logits, weights) if return_attention else logits
@@ -193,8 +199,11 @@ class _DINNet(nn.Module):
 class DIN(Model):
     """Deep Interest Network-style model (Zhou et al. 2018): target attention over the behaviour sequence.
 
-    The module's ``forward(..., return_attention=True)`` also returns the attention weight of every
-    sequence position ``(B, L)`` (zero on padding), for sample-importance views.
+    Each past behaviour is scored against the target: the sample's own item / category, embedded with
+    the same tables as the history when the schema has matching columns (``item`` <-> ``hist_item``),
+    plus a projection of its other features. The module's ``forward(..., return_attention=True)`` also
+    returns the attention weight of every sequence position ``(B, L)`` (zero on padding), for
+    sample-importance views.
     """
 
     name = "din"

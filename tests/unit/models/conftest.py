@@ -1,69 +1,40 @@
-"""A small behaviour-classification Dataset built from the bundled Taobao sample, for model tests."""
+"""Behaviour-classification data from the bundled Taobao sample, built with recexp's own readers and task."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from recexp.dataset import LABEL, Dataset, FeatureSchema, Split
+from recexp.data import load
+from recexp.tasks import SplitSpec, build_dataset, split_dataset
 
-SEQ_LEN = 5
-CLASSES = ("view", "cart", "fav", "buy")
-
-
-def _behavior_dataset(csv_path, n_rows: int) -> Dataset:
-    raw = pd.read_csv(csv_path, header=None, names=["user", "item", "category", "behavior", "ts"],
-                      on_bad_lines="skip").dropna()
-    raw = raw.head(n_rows)
-    raw = raw.sort_values(["user", "ts"], kind="stable").reset_index(drop=True)
-    label = raw["behavior"].map({"pv": 0, "cart": 1, "fav": 2, "buy": 3}).to_numpy()
-    time = pd.to_datetime(raw["ts"].astype("int64"), unit="s", utc=True)
-    by_user = raw.groupby("user", sort=False)
-    frame = pd.DataFrame({
-        "hour": time.dt.hour.astype("float32"),
-        "weekday": time.dt.day_of_week.astype("float32"),
-        "user_events": by_user.cumcount().astype("float32"),
-        "user_item_events": raw.groupby(["user", "item"], sort=False).cumcount().astype("float32"),
-    })
-    top = raw["category"].value_counts().index[:100]
-    cat_codes = {c: i + 1 for i, c in enumerate(top)}
-    frame["category"] = raw["category"].map(cat_codes).fillna(0).astype("int64")
-    items = {c: i + 1 for i, c in enumerate(raw["item"].unique())}
-    item_code = raw["item"].map(items).to_numpy()
-    cat_all = raw["category"].map(cat_codes).fillna(0).astype("int64").to_numpy()
-    user = raw["user"].to_numpy()
-    sequences = {}
-    for name, values, vocab in (("hist_item", item_code, len(items)), ("hist_category", cat_all, len(top)),
-                                ("hist_behavior", label + 1, 4)):
-        cols = []
-        for lag in range(1, SEQ_LEN + 1):
-            shifted = np.zeros(len(raw), dtype=np.int64)
-            shifted[lag:] = values[:-lag]
-            same = np.zeros(len(raw), dtype=bool)
-            same[lag:] = user[lag:] == user[:-lag]
-            frame[f"{name}_{lag - 1}"] = np.where(same, shifted, 0)
-            cols.append(f"{name}_{lag - 1}")
-        sequences[name] = (tuple(cols), vocab)
-    frame[LABEL] = label
-    frame["user_id"] = user
-    schema = FeatureSchema(
-        numeric=("hour", "weekday", "user_events", "user_item_events"), categorical=("category",), classes=CLASSES,
-        sequences={k: v[0] for k, v in sequences.items()},
-        cardinality={"category": len(top), **{k: v[1] for k, v in sequences.items()}})
-    return Dataset(frame=frame, schema=schema, task="behavior", fingerprint="test")
-
-
-def _split(dataset: Dataset, seed: int = 0) -> Split:
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(dataset))
-    n_test, n_valid = len(order) // 5, len(order) // 10
-    return Split(train=np.sort(order[n_test + n_valid:]), valid=np.sort(order[n_test:n_test + n_valid]),
-                 test=np.sort(order[:n_test]))
+#: Consecutive events taken from the head of the Taobao sample: small enough for quick training.
+N_EVENTS = 6000
+SEQUENCE_LENGTH = 5
 
 
 @pytest.fixture(scope="session")
-def behavior_data(taobao_csv):
-    """(Dataset, Split) of 6,000 Taobao events, behaviour classification (view/cart/fav/buy)."""
-    dataset = _behavior_dataset(taobao_csv, 6000)
-    return dataset, _split(dataset)
+def taobao_head(taobao_csv, tmp_path_factory):
+    """The first 6,000 lines of the bundled Taobao sample, as a file (what a worker would load)."""
+    path = tmp_path_factory.mktemp("taobao") / "taobao_head.csv"
+    with open(taobao_csv, encoding="utf-8") as source:
+        path.write_text("".join(line for _, line in zip(range(N_EVENTS), source)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def behavior_data(taobao_head):
+    """(Dataset, Split): behaviour task (view/cart/fav/buy) on 6,000 Taobao events, temporal split."""
+    dataset = build_dataset(load(taobao_head), "behavior", sequence_length=SEQUENCE_LENGTH)
+    return dataset, split_dataset(dataset, SplitSpec())
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Train with one intra-op thread: these models are small, and on a busy 2-core CI box a second
+    spinning thread makes torch many times slower rather than faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
