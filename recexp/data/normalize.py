@@ -186,6 +186,12 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
     sample = table.slice(0, PROFILE_ROWS).to_pandas()
     inferred, notes = infer_mapping_with_notes(sample, fixed)
     require_roles(inferred, columns)
+    for role, column in inferred.items():
+        kind = table.schema.field(column).type
+        if pa.types.is_nested(kind) or pa.types.is_binary(kind):
+            raise InvalidDataError(
+                f"Column '{column}' (mapped to the {role} role) holds {kind} values, not plain numbers or text. "
+                f"Map the {role} role to a column of plain values (--map {role}=COLUMN) or flatten the data.")
     if progress is not None:
         progress(0.65, "Converting columns")
 

@@ -52,7 +52,7 @@ DELIMITERS = (",", "\t", ";", "|")
 BLOCK_SIZE = 4 << 20           # pyarrow CSV block size (larger blocks parse faster on big files)
 NULL_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"})
 _GZIP, _ZIP, _PARQUET = b"\x1f\x8b", b"PK\x03\x04", b"PAR1"
-_SKIPPED_SUFFIXES = {".md", ".crc", ".txt.meta"}
+_SKIPPED_SUFFIXES = {".md", ".crc"}
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$")
@@ -96,7 +96,6 @@ class _TextLayout:
     delimiter: str
     header: bool
     names: list[str]
-    bom: bool = False
     quoted: bool = False          # quotes seen: values may hold line breaks (slower parsing)
 
 
@@ -290,7 +289,6 @@ def _column_names(first_row: list[str]) -> list[str]:
 
 def _sniff_text(blob: _Blob, text: str, complete: bool, encoding: str, header: bool | None,
                 known_names: frozenset[str]) -> _TextLayout:
-    bom = text.startswith("\ufeff")
     lines = [line for line in text.lstrip("\ufeff").splitlines() if line.strip()]
     if not complete and len(lines) > 1:
         lines = lines[:-1]          # the last line of a cut-off sample may be partial
@@ -309,8 +307,7 @@ def _sniff_text(blob: _Blob, text: str, complete: bool, encoding: str, header: b
     else:
         width = Counter(len(r) for r in rows).most_common(1)[0][0]
         names = [f"c{i}" for i in range(width)]
-    return _TextLayout(encoding=encoding, delimiter=delimiter, header=has_header, names=names, bom=bom,
-                       quoted='"' in text)
+    return _TextLayout(encoding=encoding, delimiter=delimiter, header=has_header, names=names, quoted='"' in text)
 
 
 # --- readers ----------------------------------------------------------------------------------------
@@ -406,7 +403,16 @@ def _read_json(blob: _Blob, compression: str | None, encoding: str, text_head: s
         except pa.ArrowInvalid:
             pass  # malformed lines or mixed types: read line by line below
     with _binary(blob, compression) as handle:
-        text = handle.read().decode("utf-8-sig" if encoding == "utf-8" else encoding)
+        content = handle.read()
+    candidates = ["utf-8-sig", "gb18030"] if encoding == "utf-8" else [encoding]
+    for candidate in candidates:
+        try:
+            text = content.decode(candidate)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise InvalidDataError(f"'{blob.name}' is not valid {encoding} text throughout. Save it as UTF-8.")
     dropped: Counter = Counter()
     records: list[dict] = []
     stripped = text.lstrip("\ufeff \t\r\n")

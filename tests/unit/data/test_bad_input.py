@@ -123,3 +123,10 @@ def test_wrong_explicit_encoding():
     with pytest.raises(InvalidDataError, match="not valid ascii"):
         load(("events.csv", "user_id,item_id,behavior,timestamp\n1,2,浏览,1511578835\n".encode("gbk")),
              encoding="ascii")
+
+
+def test_nested_json_value_in_a_role_column():
+    text = ('{"user": {"id": 1}, "item_id": 10, "event": "view", "ts": 1511578835}\n'
+            '{"user": {"id": 2}, "item_id": 11, "event": "buy", "ts": 1511578836}\n')
+    with pytest.raises(InvalidDataError, match="holds struct.*plain values"):
+        load(("events.jsonl", text.encode()), mapping={"user": "user"})
