@@ -577,6 +577,11 @@ def read_raw(
     for part in parts:
         dropped.update(part.dropped)
     rows_read = sum(p.rows_read for p in parts)
+    if rows_read and table.num_rows == 0:
+        reasons = "; ".join(f"{reason}: {count:,}" for reason, count in dropped.items())
+        raise InvalidDataError(
+            f"None of the {rows_read:,} rows of '{name}' could be read ({reasons}). Check the delimiter and the "
+            "quoting: a value that contains the delimiter must be in double quotes.")
     if rows_read == 0:
         raise InvalidDataError(
             f"'{name}' has no data rows{' (only a header row)' if parts[0].header else ''}. Choose a file with data rows.")

@@ -130,3 +130,10 @@ def test_nested_json_value_in_a_role_column():
             '{"user": {"id": 2}, "item_id": 11, "event": "buy", "ts": 1511578836}\n')
     with pytest.raises(InvalidDataError, match="holds struct.*plain values"):
         load(("events.jsonl", text.encode()), mapping={"user": "user"})
+
+
+def test_every_row_unreadable_says_why():
+    text = "user_id,item_id,behavior,time\n" + "\n".join(
+        f"{i},{i * 3},pv,Sat, 25 Nov 2017 10:0{i}:00 +0800" for i in range(5))
+    with pytest.raises(InvalidDataError, match="None of the 5 rows.*too many fields \\(5 of 4\\): 5.*quot"):
+        load(("events.csv", text.encode()))
