@@ -1,0 +1,180 @@
+"""Runs in worker processes: execute, concurrency, queue, cancel, SIGKILL, restart, grids."""
+
+import os
+import signal
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from recexp.data.source import DataSource
+from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.jobs import JobRunner, RunSpec, execute
+from recexp.models import load_checkpoint
+from recexp.runs import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, SQLiteRunStore
+
+N_EVENTS = 5000
+
+
+@pytest.fixture(scope="module")
+def taobao_head(taobao_csv, tmp_path_factory):
+    """The first 5,000 events of the bundled Taobao sample as a file a worker can load."""
+    path = tmp_path_factory.mktemp("jobs") / "taobao_head.csv"
+    with open(taobao_csv, encoding="utf-8") as source:
+        path.write_text("".join(line for _, line in zip(range(N_EVENTS), source)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def store():
+    return SQLiteRunStore.open()                    # in the test's own RECEXP_HOME
+
+
+def _spec(path, **changes) -> RunSpec:
+    base = RunSpec(source=DataSource(str(path)).to_dict(), task="behavior", task_params={"sequence_length": 5},
+                   model="logreg", train={"epochs": 2, "batch_size": 256, "learning_rate": 5e-3, "device": "cpu"})
+    return RunSpec(**{**base.to_dict(), **changes})
+
+
+def _wait(predicate, runner: JobRunner | None, timeout: float = 120.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if runner is not None:
+            runner.poll()
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_execute_stores_metrics_predictions_model_and_sample_stats(taobao_head, store):
+    spec = _spec(taobao_head, strategy="class_weights", train={"epochs": 2, "batch_size": 256, "device": "cpu"})
+    run = store.create_run(store.create_experiment("one").id, spec.to_dict(), status=RUNNING)
+    metrics = execute(spec, store, run.id)
+    run = store.get_run(run.id)
+    assert run.status == FINISHED and run.error is None and run.device.startswith("cpu")
+    assert run.epochs_done == run.epochs_total == 2
+    for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "balanced_accuracy", "roc_auc", "log_loss"):
+        assert key in run.metrics and run.metrics[key] == pytest.approx(metrics[key])
+    assert run.info["rows"]["test"] > 0 and run.info["strategy_report"]["strategy"]
+    curves = store.epoch_metrics([run.id])
+    assert set(curves["epoch"]) == {1, 2} and {"train_loss", "valid_loss"} <= set(curves["key"])
+
+    predictions = store.read_table(run.id, "predictions")
+    assert len(predictions) == run.info["rows"]["test"]
+    proba = predictions.filter(like="proba_").to_numpy()
+    assert proba.shape[1] == 4
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert (predictions["predicted"].to_numpy() == proba.argmax(axis=1)).all()
+    assert run.metrics["accuracy"] == pytest.approx((predictions["predicted"] == predictions["label"]).mean())
+
+    stats = store.read_table(run.id, "sample_stats")
+    assert len(stats) == 2 * run.info["rows"]["train_after_strategy"]
+    assert {"row", "epoch", "loss", "correct", "is_synthetic", "sample_weight"} <= set(stats.columns)
+    assert stats["sample_weight"].nunique() > 1                          # class weights reached the trainer
+
+    path = store.artifact_dir(run.id) / "model.pt"
+    assert torch.load(path, weights_only=True)["model"] == "logreg"
+    model, module, extra = load_checkpoint(path)
+    assert extra["run_id"] == run.id and extra["classes"] == ["view", "cart", "fav", "buy"]
+
+
+def test_changed_data_fails_the_run_with_a_sentence(taobao_head, store):
+    spec = _spec(taobao_head, fingerprint="0000000000000000")
+    run = store.create_run(store.create_experiment("stale").id, spec.to_dict(), status=RUNNING)
+    with pytest.raises(InvalidDataError, match="data changed"):
+        execute(spec, store, run.id)
+    run = store.get_run(run.id)
+    assert run.status == FAILED and "data changed" in run.error
+
+
+def test_grid_is_one_experiment_and_a_bad_parameter_queues_nothing(taobao_head, store):
+    runner = JobRunner(store, max_concurrent=0)                           # queue only, start nothing
+    experiment, runs = runner.launch_grid(_spec(taobao_head), [("none", {}), ("random_over", {})], seeds=[0, 1, 2],
+                                          models=[("logreg", {}), ("mlp", {"hidden_dim": 16})])
+    assert len(runs) == 2 * 3 * 2 and {r.experiment_id for r in runs} == {experiment.id}
+    combos = {(r.spec["strategy"], r.spec["model"], r.spec["seed"]) for r in runs}
+    assert len(combos) == 12 and all(r.status == QUEUED for r in store.list_runs(experiment.id))
+    with pytest.raises(InvalidParameterError, match="k_neighbors"):
+        runner.launch_grid(_spec(taobao_head), [("smote", {"k_neighbors": -1})], seeds=[0])
+    with pytest.raises(InvalidParameterError, match="Unknown model"):
+        runner.launch_grid(_spec(taobao_head), [("none", {})], seeds=[0], models=[("xgboost", {})])
+    assert len(store.list_experiments()) == 1
+
+
+def test_two_jobs_run_concurrently_in_worker_processes(taobao_head, store):
+    runner = JobRunner(store, max_concurrent=2, threads_per_job=1)
+    _, runs = runner.launch_grid(_spec(taobao_head, train={"epochs": 6, "batch_size": 128, "patience": None,
+                                                            "device": "cpu"}), [("none", {})], seeds=[0, 1])
+    ids = [r.id for r in runs]
+    overlap = _wait(lambda: all(store.get_run(i).epochs_done >= 1 and store.get_run(i).status == RUNNING
+                                for i in ids), runner, what="both runs training at once")
+    assert overlap
+    pids = {store.get_run(i).pid for i in ids}
+    assert len(pids) == 2 and os.getpid() not in pids
+    done = runner.wait(ids, timeout=180)
+    assert [r.status for r in done] == [FINISHED, FINISHED], [r.error for r in done]
+    assert done[0].metrics["accuracy"] != done[1].metrics["accuracy"] or \
+        store.epoch_metrics([ids[0]])["value"].tolist() != store.epoch_metrics([ids[1]])["value"].tolist()
+    started = max(pd.Timestamp(r.started_at) for r in done)
+    first_end = min(pd.Timestamp(r.finished_at) for r in done)
+    assert started < first_end                                            # the two runs overlapped in time
+
+
+def test_concurrency_limit_keeps_the_rest_queued_and_cancel_works(taobao_head, store):
+    runner = JobRunner(store, max_concurrent=1, threads_per_job=1, cancel_grace=2.0)
+    long = _spec(taobao_head, train={"epochs": 500, "batch_size": 64, "patience": None, "device": "cpu"})
+    _, runs = runner.launch_grid(long, [("none", {})], seeds=[0, 1])
+    first, second = (r.id for r in runs)
+    _wait(lambda: store.get_run(first).epochs_done >= 1, runner, what="the first run to train")
+    assert store.get_run(second).status == QUEUED                      # limit 1: the second waits
+    assert runner.cancel(second) and store.get_run(second).status == CANCELLED
+    pid = store.get_run(first).pid
+    assert runner.cancel(first)
+    assert not runner.cancel(first)                                      # already ended
+    _wait(lambda: not runner.running(), runner, timeout=30, what="the worker to stop")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    run = store.get_run(first)
+    assert run.status == CANCELLED and run.error == "Cancelled by the user." and run.epochs_done < 500
+    assert store.get_run(second).started_at is None                      # never started
+
+
+def test_a_worker_killed_with_sigkill_leaves_a_failed_run_and_a_sound_store(taobao_head, store):
+    runner = JobRunner(store, max_concurrent=1, threads_per_job=1)
+    run = runner.submit(_spec(taobao_head, train={"epochs": 500, "batch_size": 64, "patience": None,
+                                                  "device": "cpu"}))
+    _wait(lambda: store.get_run(run.id).epochs_done >= 2, runner, what="the worker to write epochs")
+    os.kill(store.get_run(run.id).pid, signal.SIGKILL)
+    ended = _wait(lambda: (r := store.get_run(run.id)) and not r.is_active and r, runner, timeout=30,
+                  what="the killed run to be marked")
+    assert ended.status == FAILED and "SIGKILL" in ended.error
+    assert store.integrity_check() == "ok"
+    curves = store.epoch_metrics([run.id])
+    assert curves["epoch"].max() >= 2 and curves["value"].notna().any()
+    # the store keeps working after the crash
+    assert store.create_run(ended.experiment_id, {}).status == QUEUED
+
+
+def test_restart_keeps_runs_and_fails_runs_whose_worker_is_gone(taobao_head, store):
+    runner = JobRunner(store, max_concurrent=1, threads_per_job=1)
+    finished = runner.submit(_spec(taobao_head, train={"epochs": 1, "device": "cpu"}))
+    metrics_before = runner.wait([finished.id], timeout=180)[0].metrics
+    assert metrics_before["accuracy"] > 0
+    # a run whose worker died while no runner was watching (e.g. the app was restarted)
+    orphan = store.create_run(finished.experiment_id, _spec(taobao_head).to_dict(), status=RUNNING)
+    store.update(orphan.id, pid=2**22 + 12345)                           # no such process
+    del runner, store
+
+    reopened = SQLiteRunStore.open()
+    restarted = JobRunner(reopened, max_concurrent=1)
+    assert [r.id for r in reopened.list_runs()] == [finished.id, orphan.id]
+    assert reopened.get_run(finished.id).status == FINISHED
+    restarted.poll()
+    gone = reopened.get_run(orphan.id)
+    assert gone.status == FAILED and "is gone" in gone.error
+    assert reopened.get_run(finished.id).metrics == metrics_before
+    assert (reopened.artifact_dir(finished.id) / "model.pt").exists()
