@@ -67,10 +67,10 @@ _RESERVED = {LABEL, USER, TIME, IS_SYNTHETIC, SAMPLE_WEIGHT}
 class _LogArrays:
     """A behaviour log as flat numpy arrays in time order (codes into the log's categories)."""
 
-    user: np.ndarray            # int64 codes 0..n_users-1
-    item: np.ndarray            # int64 codes 0..n_items-1
-    category: np.ndarray        # int64 codes 0..n_categories-1, -1 = missing (all -1 without a category)
-    behavior: np.ndarray        # int64 codes into ``classes``
+    user: np.ndarray            # integer codes 0..n_users-1 (the categorical's own width: no copy)
+    item: np.ndarray            # integer codes 0..n_items-1
+    category: np.ndarray        # integer codes 0..n_categories-1, -1 = missing (all -1 without a category)
+    behavior: np.ndarray        # int8 codes into ``classes``
     time: np.ndarray            # int64 nanoseconds since the epoch, UTC, non-decreasing
     classes: tuple[str, ...]    # behaviours present: funnel stages in funnel order, then others sorted
     users: pd.Index             # user id of each user code
@@ -80,17 +80,29 @@ class _LogArrays:
     def __len__(self) -> int:
         return len(self.time)
 
+    def int64(self, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, ...]:
+        """``user, item, category, behavior`` of events ``start:stop`` as int64 (for key arithmetic)."""
+        return tuple(np.asarray(a[start:stop], dtype=np.int64)
+                     for a in (self.user, self.item, self.category, self.behavior))
+
 
 def _codes(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Integer codes (``-1`` = missing) and the values they stand for."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return series.cat.codes.to_numpy().astype(np.int64), pd.Index(series.cat.categories)
+        return series.cat.codes.to_numpy(), pd.Index(series.cat.categories)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     return np.asarray(codes, dtype=np.int64), pd.Index(uniques)
 
 
 def _time_ns(series: pd.Series) -> np.ndarray:
     """Timestamps as int64 UTC nanoseconds (naive date-times are taken as UTC)."""
+    if series.dtype == pd.DatetimeTZDtype("ns", "UTC"):             # what recexp.data.load gives: no copy
+        values = series.array.asi8
+        missing = int(np.count_nonzero(values == np.iinfo(np.int64).min))      # NaT
+        if missing:
+            raise InvalidDataError(
+                f"The log has {missing:,} events without a timestamp. Drop them (recexp.data.load does).")
+        return values
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         series = series.dt.tz_convert("UTC")
     elif pd.api.types.is_datetime64_dtype(series.dtype):
@@ -131,7 +143,7 @@ def _log_arrays(log: BehaviorLog) -> _LogArrays:
     if "category_id" in frame.columns:
         category, categories = _codes(frame["category_id"])
     else:
-        category, categories = np.full(len(frame), -1, dtype=np.int64), pd.Index([])
+        category, categories = np.full(len(frame), -1, dtype=np.int8), pd.Index([])
     raw_behavior, names = _codes(frame["behavior"].astype("string") if not isinstance(
         frame["behavior"].dtype, pd.CategoricalDtype) else frame["behavior"])
     if (raw_behavior < 0).any():
@@ -139,7 +151,7 @@ def _log_arrays(log: BehaviorLog) -> _LogArrays:
             f"{int((raw_behavior < 0).sum()):,} events have no behaviour. Drop them (recexp.data.load does).")
     present = {str(names[k]) for k in np.flatnonzero(np.bincount(raw_behavior, minlength=len(names)))}
     classes = tuple([s for s in FUNNEL if s in present] + sorted(present - set(FUNNEL)))
-    lookup = np.array([classes.index(str(name)) if str(name) in present else -1 for name in names], dtype=np.int64)
+    lookup = np.array([classes.index(str(name)) if str(name) in present else -1 for name in names], dtype=np.int8)
     return _LogArrays(
         user=take(user), item=take(item), category=take(category), behavior=take(lookup[raw_behavior]),
         time=time, classes=classes, users=users, n_items=len(items), n_categories=len(categories),
@@ -319,8 +331,9 @@ class BehaviorTask(Task):
                 "two. Map the behaviour role to the column that tells event types apart, or use the 'purchase' task "
                 "on a log with purchases.")
         n_classes = len(data.classes)
-        user, item, time, behavior = data.user, data.item, data.time, data.behavior
-        category = data.category + 1                     # 0 = missing category
+        user, item, category, behavior = data.int64()
+        time = data.time
+        category = category + 1                          # 0 = missing category
         has_category = data.n_categories > 0
         columns: dict[str, np.ndarray] = {}
         numeric: list[str] = []
@@ -446,8 +459,8 @@ class PurchaseTask(Task):
                 "label_window_days or n_windows, or use a log with purchases in its last days.")
 
         # Only the range covered by some feature or label window is read; pairs are factorised once.
-        user, item = data.user[first:last], data.item[first:last]
-        category, behavior, time = data.category[first:last], data.behavior[first:last], data.time[first:last]
+        user, item, category, behavior = data.int64(first, last)
+        time = data.time[first:last]
         lo, mid, hi = lo - first, mid - first, hi - first
         n_users, n_items, n_cats = len(data.users), data.n_items, data.n_categories
         pair, pair_keys = pd.factorize(user * n_items + item)
@@ -475,37 +488,46 @@ class PurchaseTask(Task):
         user_codes = np.empty(n_rows, dtype=np.int64)
         anchor_times = np.empty(n_rows, dtype=np.int64)
 
-        item_lookup, n_item_codes = _vocabulary(data.item, n_items, self.max_vocab)
-        category_lookup, n_category_codes = _vocabulary(data.category, n_cats, self.max_vocab)
-        item_codes, category_codes = item_lookup[item], category_lookup[category]
-        sequence_values = {"hist_item": item_codes, "hist_category": category_codes, "hist_behavior": behavior + 1}
-        if n_cats:
-            user_cat, user_cat_keys = pd.factorize(user * (n_cats + 1) + category + 1)
+        item_lookup, n_item_codes = _vocabulary(item, n_items, self.max_vocab)
+        category_lookup, n_category_codes = _vocabulary(category, n_cats, self.max_vocab)
+        if n_cats:                                       # user-category ids, over the feature windows only
+            feature_end = int(mid.max())
+            user_cat, user_cat_keys = pd.factorize(user[:feature_end] * (n_cats + 1) + category[:feature_end] + 1)
             n_user_cats = len(user_cat_keys)
+        if length:
+            history = {"hist_item": item_lookup[item], "hist_category": category_lookup[category],
+                       "hist_behavior": behavior + 1}
         positions = np.arange(len(time))
+        local = np.empty(max(n_pairs, n_user_cats if n_cats else 0), dtype=np.int64)   # id -> row in a window
         offset = 0
         for anchor, s, e, h, candidates in windows:
-            rows = slice(offset, offset + len(candidates))
-            offset += len(candidates)
+            n_cand = len(candidates)
+            rows = slice(offset, offset + n_cand)
+            offset += n_cand
             b = behavior[s:e]
 
             def counts(keys: np.ndarray, size: int, take: np.ndarray) -> np.ndarray:
                 table = np.bincount(keys * n_classes + b, minlength=size * n_classes).reshape(size, n_classes)
                 return table[take].T
 
-            last_event = np.full(n_pairs, -1, dtype=np.int64)
-            np.maximum.at(last_event, pair[s:e], positions[s:e])
-            last_event = last_event[candidates]
+            local[candidates] = np.arange(n_cand)
+            row_of_event = local[pair[s:e]]
+            pair_counts = np.bincount(row_of_event * n_classes + b, minlength=n_cand * n_classes)
+            last_event = np.full(n_cand, -1, dtype=np.int64)
+            np.maximum.at(last_event, row_of_event, positions[s:e])
             cand_user, cand_item = pair_user[candidates], pair_item[candidates]
             cand_cat = category[last_event]              # the item's category at the pair's last event
             scoped = {"user": counts(user[s:e], n_users, cand_user), "item": counts(item[s:e], n_items, cand_item)}
             if n_cats:
                 no_cat = cand_cat < 0
                 scoped["category"] = counts(category[s:e] + 1, n_cats + 1, cand_cat + 1)
-                scoped["user_category"] = counts(user_cat[s:e], n_user_cats, user_cat[last_event])
+                groups = user_cat[s:e]
+                present = np.flatnonzero(np.bincount(groups, minlength=n_user_cats))
+                local[present] = np.arange(len(present))
+                scoped["user_category"] = counts(local[groups], len(present), local[user_cat[last_event]])
                 scoped["category"][:, no_cat] = 0
                 scoped["user_category"][:, no_cat] = 0
-            scoped["user_item"] = counts(pair[s:e], n_pairs, candidates)
+            scoped["user_item"] = pair_counts.reshape(n_cand, n_classes).T
             for scope, values in scoped.items():
                 first_column = at[f"{scope}_{names[0]}_count"]
                 numbers[first_column:first_column + n_classes, rows] = values
@@ -521,10 +543,9 @@ class PurchaseTask(Task):
             if n_cats:
                 integers[at["category"], rows] = category_lookup[cand_cat]
             if length:
-                self._sequences(integers, at, rows, sequence_values, user[s:e], positions[s:e], user_last, cand_user)
-            bought = np.zeros(n_pairs, dtype=bool)
-            bought[pair[e:h][behavior[e:h] == buy]] = True
-            integers[at[LABEL], rows] = bought[candidates]
+                self._sequences(integers, at, rows, history, user[s:e], positions[s:e], user_last, cand_user)
+            buyers = pair[e:h][behavior[e:h] == buy]
+            integers[at[LABEL], rows] = np.isin(candidates, buyers)
             user_codes[rows] = cand_user
             anchor_times[rows] = anchor
 
