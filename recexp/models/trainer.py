@@ -31,7 +31,7 @@ from torch import nn
 
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError
-from recexp.metrics import classification_metrics
+from recexp.metrics import confusion_scores
 from recexp.models.base import Model, TensorData, input_spec, to_tensors
 from recexp.models.device import describe_device, resolve_device
 from recexp.models.modules import InputSpec
@@ -247,6 +247,28 @@ def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int =
     return (float(total) / n if n else math.nan), proba
 
 
+@torch.no_grad()
+def _validate(module: nn.Module, data: TensorData, n_classes: int, mixed_precision: bool,
+              batch_size: int = 8192) -> tuple[float, dict[str, float]]:
+    """Mean cross-entropy and confusion-matrix scores on resident tensors (one host sync)."""
+    device = data.labels.device
+    module.eval()
+    context, _ = _autocast(device, mixed_precision)
+    total = torch.zeros((), device=device)
+    confusion = torch.zeros(n_classes * n_classes, dtype=torch.long, device=device)
+    n = len(data)
+    for start in range(0, n, batch_size):
+        index = torch.arange(start, min(start + batch_size, n), device=device)
+        labels = data.labels[index]
+        with context:
+            logits = module(*data.inputs.take(index)).float()
+        total += F.cross_entropy(logits, labels, reduction="sum")
+        confusion += torch.bincount(labels * n_classes + logits.argmax(dim=1), minlength=n_classes * n_classes)
+    module.train()
+    scores = confusion_scores(confusion.view(n_classes, n_classes).cpu().numpy())
+    return float(total) / max(n, 1), scores
+
+
 def predict_proba(module: nn.Module, data: Dataset | TensorData, *, batch_size: int = 8192) -> np.ndarray:
     """Class probabilities ``(n, K)`` of ``module`` on ``data`` (see :func:`evaluate`)."""
     return evaluate(module, data, batch_size=batch_size)[1]
@@ -359,8 +381,7 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
         row = {"epoch": epoch, "train_loss": float(loss_sum / weight_sum.clamp_min(1e-12)),
                "train_accuracy": float(correct_sum) / n}
         if valid is not None:
-            valid_loss, proba = evaluate(module, valid, mixed_precision=config.mixed_precision)
-            scores = classification_metrics(valid.labels.cpu().numpy(), proba)
+            valid_loss, scores = _validate(module, valid, n_classes, config.mixed_precision)
             row.update(valid_loss=valid_loss, valid_accuracy=scores["accuracy"],
                        valid_balanced_accuracy=scores["balanced_accuracy"], valid_f1_macro=scores["f1_macro"])
         else:

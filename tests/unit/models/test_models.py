@@ -88,10 +88,12 @@ def test_din_returns_attention_weights_over_the_sequence(behavior_data):
     module = MODELS["din"]().build(train_set).eval()
     first_events = np.flatnonzero(dataset.frame["hist_item_0"].to_numpy() == 0)[:100]   # users' first events
     later_events = np.flatnonzero(dataset.frame["hist_item_4"].to_numpy() != 0)[:200]   # full histories
+    assert len(first_events) >= 20
     data = to_tensors(dataset.subset(np.concatenate([first_events, later_events])))
+    n = len(first_events) + 200
     with torch.no_grad():
         logits, weights = module(*data.inputs, return_attention=True)
-    assert logits.shape == (300, 4) and weights.shape == (300, 5)
+    assert logits.shape == (n, 4) and weights.shape == (n, 5)
     has_history = (data.inputs.sequence != 0).any(dim=1)               # (B, L)
     assert torch.all(weights[~has_history] == 0)
     rows_with_history = has_history.any(dim=1)
