@@ -18,14 +18,18 @@ Features of log tasks come from history only: for the behaviour task from events
 earlier in time** than the sample's event (events in the same second are not history), for the
 purchase task from the feature window ``[anchor - feature_window, anchor)``. They are, per behaviour,
 the counts of earlier events of the user, the item, the item's category, the user in that category
-and the user with that item; the hours since the user's previous event and since the user last
-touched the item; the item's share of all earlier events (popularity); the hour and weekday (of the
-event, or of the pair's last event and the anchor); the item and category as capped-vocabulary codes;
-and the user's most recent ``sequence_length`` events (item, category, behaviour; most recent first,
-``0`` = padding) as sequence groups ``hist_item``, ``hist_category``, ``hist_behavior``.
+and the user with that item (``<scope>_<behaviour>_count``); the hours since the user's previous
+event and since the user last touched the item (behaviour task: since the log began when there is
+none; purchase task: up to the anchor); the item's share of all earlier events (``item_popularity``);
+the hour and weekday (of the event; purchase task: hour of the pair's last event, weekday of the
+anchor); the item and category as capped-vocabulary codes; and the user's ``sequence_length`` most
+recent earlier events (purchase task: inside the feature window) as sequence groups ``hist_item``,
+``hist_category`` (when the log has categories) and ``hist_behavior`` (behaviour code + 1), most recent
+first, ``0`` = padding. Numeric features have no missing values.
 
-Vocabularies (which items / categories get their own code) are chosen by frequency over the whole
-log, a usual choice that looks at no label; codes are numbered by first appearance, so as long as
+Vocabularies (which items / categories get their own code) are chosen by frequency over the events
+the task reads (the whole log for the behaviour task, the span of all windows for the purchase
+task), a usual choice that looks at no label; codes are numbered by first appearance, so as long as
 the cap does not bind, a code does not depend on later events.
 
 Everything is vectorised numpy over the log's categorical codes (counts by ``bincount`` and prefix
@@ -251,8 +255,10 @@ class _History:
         return out
 
 
-def _sequence_columns(length: int) -> dict[str, tuple[str, ...]]:
-    return {group: tuple(f"{group}_{j}" for j in range(length)) for group in SEQUENCE_GROUPS} if length else {}
+def _sequence_columns(length: int, has_category: bool) -> dict[str, tuple[str, ...]]:
+    """Column names of each sequence group (no ``hist_category`` when the log has no categories)."""
+    groups = [g for g in SEQUENCE_GROUPS if has_category or g != "hist_category"]
+    return {group: tuple(f"{group}_{j}" for j in range(length)) for group in groups} if length else {}
 
 
 # --- tasks ----------------------------------------------------------------------------------------
@@ -377,11 +383,13 @@ class BehaviorTask(Task):
             columns["category"] = category_codes
         cardinality = {"item": n_item_codes, "category": n_category_codes}
 
-        sequences = _sequence_columns(self.sequence_length)
+        sequences = _sequence_columns(self.sequence_length, has_category)
         if self.sequence_length:
             for group, values, size in (("hist_item", item_codes, n_item_codes),
                                         ("hist_category", category_codes, n_category_codes),
                                         ("hist_behavior", behavior + 1, n_classes)):
+                if group not in sequences:
+                    continue
                 block = user_history.sequence(values, self.sequence_length)
                 for j, column in enumerate(sequences[group]):
                     columns[column] = block[:, j]
@@ -479,7 +487,7 @@ class PurchaseTask(Task):
         numeric += ["user_hours_since_prev", "user_item_hours_since_prev", "item_popularity", "hour", "weekday"]
         categorical = ["item", "category"] if n_cats else ["item"]
         length = self.sequence_length
-        sequences = _sequence_columns(length)
+        sequences = _sequence_columns(length, n_cats > 0)
         integer = categorical + [c for cols in sequences.values() for c in cols] + [LABEL]
         at = {name: i for i, name in enumerate(numeric)}
         at.update({name: i for i, name in enumerate(integer)})
@@ -497,6 +505,7 @@ class PurchaseTask(Task):
         if length:
             history = {"hist_item": item_lookup[item], "hist_category": category_lookup[category],
                        "hist_behavior": behavior + 1}
+            history = {group: values for group, values in history.items() if group in sequences}
         positions = np.arange(len(time))
         local = np.empty(max(n_pairs, n_user_cats if n_cats else 0), dtype=np.int64)   # id -> row in a window
         offset = 0
@@ -506,37 +515,40 @@ class PurchaseTask(Task):
             offset += n_cand
             b = behavior[s:e]
 
-            def counts(keys: np.ndarray, size: int, take: np.ndarray) -> np.ndarray:
-                table = np.bincount(keys * n_classes + b, minlength=size * n_classes).reshape(size, n_classes)
-                return table[take].T
+            def write_counts(scope: str, keys: np.ndarray, size: int, take: np.ndarray,
+                             blank: np.ndarray | None = None) -> None:
+                """Per-behaviour event counts of each candidate's ``take`` id, one feature row each."""
+                flat = np.bincount(keys * n_classes + b, minlength=size * n_classes)
+                base = take * n_classes
+                first_column = at[f"{scope}_{names[0]}_count"]
+                for k in range(n_classes):
+                    row = numbers[first_column + k, rows]
+                    row[:] = flat[base + k]
+                    if blank is not None:
+                        row[blank] = 0
 
             local[candidates] = np.arange(n_cand)
             row_of_event = local[pair[s:e]]
-            pair_counts = np.bincount(row_of_event * n_classes + b, minlength=n_cand * n_classes)
             last_event = np.full(n_cand, -1, dtype=np.int64)
             np.maximum.at(last_event, row_of_event, positions[s:e])
             cand_user, cand_item = pair_user[candidates], pair_item[candidates]
             cand_cat = category[last_event]              # the item's category at the pair's last event
-            scoped = {"user": counts(user[s:e], n_users, cand_user), "item": counts(item[s:e], n_items, cand_item)}
+            write_counts("user", user[s:e], n_users, cand_user)
+            write_counts("item", item[s:e], n_items, cand_item)
             if n_cats:
                 no_cat = cand_cat < 0
-                scoped["category"] = counts(category[s:e] + 1, n_cats + 1, cand_cat + 1)
+                write_counts("category", category[s:e] + 1, n_cats + 1, cand_cat + 1, no_cat)
                 groups = user_cat[s:e]
                 present = np.flatnonzero(np.bincount(groups, minlength=n_user_cats))
                 local[present] = np.arange(len(present))
-                scoped["user_category"] = counts(local[groups], len(present), local[user_cat[last_event]])
-                scoped["category"][:, no_cat] = 0
-                scoped["user_category"][:, no_cat] = 0
-            scoped["user_item"] = pair_counts.reshape(n_cand, n_classes).T
-            for scope, values in scoped.items():
-                first_column = at[f"{scope}_{names[0]}_count"]
-                numbers[first_column:first_column + n_classes, rows] = values
+                write_counts("user_category", local[groups], len(present), local[user_cat[last_event]], no_cat)
+            write_counts("user_item", row_of_event, n_cand, np.arange(n_cand))
 
             user_last = np.full(n_users, -1, dtype=np.int64)
             np.maximum.at(user_last, user[s:e], positions[s:e])
             numbers[at["user_hours_since_prev"], rows] = (anchor - time[user_last[cand_user]]) / NS_PER_HOUR
             numbers[at["user_item_hours_since_prev"], rows] = (anchor - time[last_event]) / NS_PER_HOUR
-            numbers[at["item_popularity"], rows] = scoped["item"].sum(axis=0) / (e - s)
+            numbers[at["item_popularity"], rows] = np.bincount(item[s:e], minlength=n_items)[cand_item] / (e - s)
             numbers[at["hour"], rows] = _hour_weekday(time[last_event])[0]
             numbers[at["weekday"], rows] = _hour_weekday(np.array([anchor]))[1][0]
             integers[at["item"], rows] = item_lookup[cand_item]

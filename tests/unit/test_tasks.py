@@ -200,9 +200,12 @@ def test_behavior_task_needs_two_behaviours():
 
 
 def test_behavior_task_on_retailrocket_and_plain_columns(retailrocket):
-    dataset = build_dataset(retailrocket, "behavior", sequence_length=0)
+    dataset = build_dataset(retailrocket, "behavior", sequence_length=2)
     assert dataset.class_counts() == {"view": 2_695, "cart": 62, "buy": 14}
-    assert dataset.schema.sequences == {} and "category" not in dataset.schema.categorical
+    assert "category" not in dataset.schema.categorical                   # RetailRocket events have none
+    assert set(dataset.schema.sequences) == {"hist_item", "hist_behavior"}
+    assert not any(c.startswith("category_") for c in dataset.schema.numeric)
+    assert build_dataset(retailrocket, "behavior", sequence_length=0).schema.sequences == {}
     plain = make_log([("a", "x", "c", "view", "2024-01-01 10:00"), ("a", "y", "c", "buy", "2024-01-01 11:00")],
                      categorical=False)
     assert build_dataset(plain, "behavior").class_counts() == {"view": 1, "buy": 1}
@@ -426,3 +429,15 @@ def test_split_errors(taobao_behavior):
     late_buy.frame = late_buy.frame.sort_values(TIME, kind="stable").reset_index(drop=True)
     with pytest.raises(InvalidDataError, match="'buy' would have no training rows"):
         split_dataset(late_buy, SplitSpec(method="temporal", test_size=0.3))
+
+
+def test_datasets_feed_the_models(taobao):
+    """The schema contract the models rely on: vocabulary sizes for every code column, equal lengths."""
+    from recexp.models.base import input_spec, to_tensors
+
+    for dataset in (build_dataset(taobao, "purchase", sequence_length=3),
+                    build_dataset(load_sample("criteo"), "table")):
+        spec = input_spec(dataset.schema)
+        tensors = to_tensors(dataset)
+        assert spec.n_classes == 2 and len(tensors) == len(dataset)
+        assert tensors.inputs.numeric.shape == (len(dataset), len(dataset.schema.numeric))
