@@ -27,7 +27,7 @@ from recexp.data.log import (
 from recexp.data.mapping import (
     LABEL_NAMES, PROFILE_ROWS, check_override, epoch_unit, infer_mapping_with_notes, require_roles,
 )
-from recexp.data.readers import NULL_MARKERS, RawRead
+from recexp.data.readers import RawRead
 from recexp.errors import InvalidDataError, InvalidParameterError
 
 Progress = Callable[[float, str], None]
@@ -456,5 +456,3 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
     return FeatureTable(frame=frame, label_column=label, numeric=numeric, categorical=categorical, report=report,
                         source=raw.name, fingerprint=frame_fingerprint(frame))
 
-
-__all__ = ["build_log", "build_table", "NULL_MARKERS"]

@@ -491,7 +491,8 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
             continue
         break
     if padded:
-        warnings.append(f"{padded:,} row{'' if padded == 1 else 's'} of '{blob.name}' had fewer fields than the {len(layout.names)} columns; "
+        warnings.append(f"{padded:,} row{'' if padded == 1 else 's'} of '{blob.name}' had fewer fields than the "
+                        f"{len(layout.names)} columns; "
                         "their missing trailing fields were read as empty.")
     kind = "TSV" if layout.delimiter == "\t" else "CSV"
     read_as = _describe(kind, compression, layout.encoding,

@@ -148,7 +148,8 @@ def test_unparseable_timestamps_dropped_and_reported_when_few(tmp_path, retailro
 
 
 def test_missing_ids_dropped_with_reasons():
-    text = "user_id,item_id,behavior,timestamp\n1,2,pv,1511578835\n,3,pv,1511578836\n4,,buy,1511578837\n5,6,buy,\n7,8,cart,1511578839\n"
+    text = ("user_id,item_id,behavior,timestamp\n1,2,pv,1511578835\n,3,pv,1511578836\n4,,buy,1511578837\n"
+            "5,6,buy,\n7,8,cart,1511578839\n")
     log = load(("gaps.csv", text.encode()))
     assert log.report.dropped == {"missing user id": 1, "missing item id": 1, "missing timestamp": 1}
     assert log.report.rows_read == 5 and log.report.rows_kept == 2
