@@ -1,0 +1,131 @@
+"""Data: open a bundled sample, an upload or a server-side file; check mapping and validation; pick task and split."""
+
+from dataclasses import replace
+
+import pandas as pd
+import streamlit as st
+
+from recexp.data import ROLES
+from recexp.data.samples import SAMPLES, sample_source
+from recexp.data.source import DataSource, save_upload
+from recexp.errors import RecexpError
+from recexp.tasks import TASKS, SplitSpec
+from recexp.ui.params import param_widgets
+from recexp.ui.state import DatasetChoice, active_choice, build, load_source, set_active_choice
+
+st.title("Data")
+st.caption("Open a behaviour log or a feature table, check how it was read, and choose the learning task.")
+
+current = active_choice()
+origin = st.segmented_control(
+    "Where is the data?", ["Bundled sample", "Upload a file", "File on the server"],
+    default="Bundled sample", key="data_origin",
+)
+
+source: DataSource | None = None
+if origin == "Bundled sample":
+    names = list(SAMPLES)
+    current_sample = next((n for n in names if str(SAMPLES[n].path) == current.source.path), names[0])
+    name = st.selectbox("Sample", names, index=names.index(current_sample), key="data_sample",
+                        format_func=lambda n: f"{n}: {SAMPLES[n].description}")
+    source = sample_source(name)
+else:
+    kind = st.radio("What does the file hold?", ["log", "table"], horizontal=True, key="data_kind",
+                    format_func={"log": "Behaviour log (one event per row)",
+                                 "table": "Feature table (features + label column)"}.get)
+    if origin == "Upload a file":
+        limit_mb = st.get_option("server.maxUploadSize")
+        upload = st.file_uploader(
+            f"CSV, TSV, Parquet or JSON lines, optionally .gz or .zip; UTF-8 or GBK; up to {limit_mb} MB "
+            "(larger logs: use 'File on the server').", key="data_upload",
+        )
+        if upload is not None:
+            try:
+                source = DataSource(str(save_upload(upload.name, upload.getvalue())), kind=kind)
+            except RecexpError as error:
+                st.error(str(error))
+    else:
+        path = st.text_input("Path of a file or a folder of same-layout files on the server", key="data_path")
+        if path:
+            source = DataSource(path.strip(), kind=kind)
+    if source is not None and kind == "table":
+        label = st.text_input("Label column", value="label", key="data_label",
+                              help="The column holding the class label (c0, c1, ... when the file has no header).")
+        source = replace(source, label_column=label.strip() or None)
+
+if source is None:
+    st.info("Choose a sample, upload a file or give a server path to continue.")
+    st.stop()
+
+mapping_key = f"data_mapping::{source.path}"
+source = replace(source, mapping=st.session_state.get(mapping_key, source.mapping))
+try:
+    with st.status(f"Reading {source.name}...", expanded=False) as status:
+        loaded = load_source(source)
+        status.update(label=f"Read {source.name}: {loaded.report.rows_kept:,} rows kept", state="complete")
+except RecexpError as error:
+    st.error(str(error))
+    st.stop()
+
+if loaded.kind == "log":
+    with st.expander("Column mapping (inferred; change a role and apply)", expanded=False):
+        options = ["(none)", *loaded.mapping.values(), *loaded.report.unused_columns]
+        chosen = {}
+        for col, role in zip(st.columns(len(ROLES)), ROLES):
+            current_column = loaded.mapping.get(role, "(none)")
+            chosen[role] = col.selectbox(role, options, index=options.index(current_column), key=f"data_map_{role}")
+        if st.button("Apply mapping", key="data_apply_mapping"):
+            st.session_state[mapping_key] = {role: column for role, column in chosen.items() if column != "(none)"}
+            st.rerun()
+
+st.subheader("Preview")
+st.dataframe(loaded.frame.head(200), hide_index=True)
+
+st.subheader("Validation report")
+report = loaded.report
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Rows read", f"{report.rows_read:,}")
+c2.metric("Rows kept", f"{report.rows_kept:,}")
+c3.metric("Rows dropped", f"{sum(report.dropped.values()):,}")
+c4.metric("Duplicate events", f"{report.duplicates:,}")
+for warning in report.warnings:
+    st.warning(warning)
+left, right = st.columns(2)
+if report.dropped:
+    left.dataframe(pd.DataFrame(report.dropped.items(), columns=["reason", "rows"]), hide_index=True)
+if report.behavior_values:
+    right.dataframe(pd.DataFrame(report.behavior_values.items(), columns=["behaviour value", "rows"]),
+                    hide_index=True)
+if report.time_range:
+    st.caption(f"Time range: {report.time_range[0]} to {report.time_range[1]} (UTC)")
+if any(report.nulls.values()):
+    st.caption("Empty cells per column: " + ", ".join(f"{k}: {v:,}" for k, v in report.nulls.items() if v))
+
+st.subheader("Task and split")
+task_names = [name for name, task in TASKS.items() if loaded.kind in task.input_kinds]
+task = st.selectbox("Task", task_names, key="data_task", format_func=lambda n: f"{n}: {TASKS[n].description}",
+                    index=task_names.index(current.task) if current.task in task_names else 0)
+task_params = param_widgets(TASKS[task], key_prefix=f"data_task_{task}")
+s1, s2, s3, s4, s5 = st.columns(5)
+methods = ["temporal", "stratified"] if loaded.kind == "log" else ["stratified"]
+method = s1.selectbox("Split", methods, key="data_split_method")
+test_size = s2.slider("Test share", 0.05, 0.5, 0.2, 0.05, key="data_test_size")
+valid_size = s3.slider("Validation share (of the rest)", 0.05, 0.5, 0.1, 0.05, key="data_valid_size")
+grouped = s4.toggle("Group by user", value=False, key="data_grouped", disabled=loaded.kind != "log",
+                    help="No user appears on both sides of the split.")
+seed = s5.number_input("Split seed", min_value=0, value=0, step=1, key="data_seed")
+
+choice = DatasetChoice(source=source, task=task, task_params=task_params,
+                       split=SplitSpec(method=method, test_size=test_size, valid_size=valid_size,
+                                       group_by_user=grouped, seed=int(seed)))
+if st.button("Use this dataset", type="primary", key="data_use"):
+    try:
+        with st.status("Building features and splitting...", expanded=False) as status:
+            dataset, split = build(choice)
+            status.update(label=f"{len(dataset):,} samples, {dataset.schema.n_classes} classes", state="complete")
+        set_active_choice(choice)
+        st.success(f"Active: {source.name}, task {task}: {len(split.train):,} train / {len(split.valid):,} "
+                   f"validation / {len(split.test):,} test rows.")
+        st.page_link("pages/imbalance.py", label="See how imbalanced it is", icon=":material/balance:")
+    except RecexpError as error:
+        st.error(str(error))

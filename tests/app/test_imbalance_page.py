@@ -1,0 +1,28 @@
+"""The Imbalance page on the bundled samples: numbers the analyst must see, and every chart drawn."""
+
+
+def test_default_dataset_shows_taobao_imbalance(open_page, app):
+    at = open_page(app, "imbalance")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Classes"] == "4"
+    assert metrics["Imbalance ratio"].startswith("43.")     # pv:buy about 43:1 (data/README.md)
+    assert metrics["Minority class"] == "buy"
+    # class bars, funnel, funnel by segment, Lorenz, class mix per category, feature violin
+    assert len(at.get("plotly_chart")) == 6
+
+
+def test_funnel_options_and_tabs_rerender(open_page, app):
+    at = open_page(app, "imbalance")
+    at.radio(key="imb_funnel_unit").set_value("pair").run()
+    at.selectbox(key="imb_funnel_by").set_value("day").run()
+    at.selectbox(key="imb_feature").set_value(at.selectbox(key="imb_feature").options[-1]).run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 6
+
+
+def test_feature_table_says_funnel_needs_a_log(open_page, app):
+    app.selectbox(key="data_sample").set_value("yeast_me2").run()
+    app.button(key="data_use").click().run()
+    at = open_page(app, "imbalance")
+    assert {m.label: m.value for m in at.metric}["Imbalance ratio"].startswith("28.")
+    assert any("needs a behaviour log" in str(i.value) for i in at.info)
