@@ -99,4 +99,4 @@ def sample_source(name: str = DEFAULT_SAMPLE) -> DataSource:
     """The :class:`DataSource` of a bundled sample (what the dashboard stores in a run spec)."""
     sample = get_sample(name)
     return DataSource(path=str(sample.path), kind=sample.kind, label_column=sample.loader.get("label_column"),
-                      header=sample.loader.get("header"))
+                      header=sample.loader.get("header"), time_window=sample.loader.get("time_window"))

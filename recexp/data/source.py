@@ -29,13 +29,15 @@ class DataSource:
     mapping: dict[str, str] = field(default_factory=dict)   # role -> column, overrides inference
     label_column: str | None = None                         # feature tables only
     header: bool | None = None                              # None: detect
+    time_window: tuple[str, str] | None = None              # documented window of a log (outliers warned)
 
     def load(self, progress=None):
         """Read and validate the source; returns a ``BehaviorLog`` or ``FeatureTable``."""
         from recexp.data import load
 
         return load(self.path, kind=self.kind, mapping=self.mapping or None,
-                    label_column=self.label_column, header=self.header, progress=progress)
+                    label_column=self.label_column, header=self.header, time_window=self.time_window,
+                    progress=progress)
 
     @property
     def name(self) -> str:
@@ -47,7 +49,8 @@ class DataSource:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataSource:
-        return cls(**data)
+        window = data.get("time_window")
+        return cls(**{**data, "time_window": tuple(window) if window else None})
 
 
 def save_upload(filename: str, content: bytes) -> Path:
