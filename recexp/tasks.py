@@ -777,31 +777,29 @@ def _stratified_take(labels: np.ndarray, share: float, rng: np.random.Generator,
 
 
 def _grouped_take(labels: np.ndarray, groups: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
-    """Positions of whole groups taken so each class's taken share is close to ``share``.
+    """Positions of whole groups (users) taken so about ``share`` of the rows of each stratum are taken.
 
-    Groups are visited in random order; one joins the taken side when that brings the per-class taken
-    shares (and the overall share) closer to ``share``.
+    A group's stratum is the rarest class it has rows of (so every user with a purchase is in the
+    "buy" stratum). Within each stratum, groups are shuffled and the prefix whose row count is closest
+    to ``share`` of the stratum's rows is taken (at least one group, and never all of them, when the
+    stratum has two or more).
     """
     group_codes, _ = pd.factorize(groups)
-    classes = np.unique(labels)
-    label_codes = np.searchsorted(classes, labels)
-    n_groups = int(group_codes.max()) + 1
-    per_group = np.zeros((n_groups, len(classes)), dtype=np.float64)
-    np.add.at(per_group, (group_codes, label_codes), 1.0)
-    totals = per_group.sum(axis=0)
-    target = share * totals
-    taken_counts = np.zeros(len(classes))
+    classes, label_codes = np.unique(labels, return_inverse=True)
+    n_groups, n_classes = int(group_codes.max()) + 1, len(classes)
+    per_group = np.bincount(group_codes * n_classes + label_codes, minlength=n_groups * n_classes)
+    per_group = per_group.reshape(n_groups, n_classes)
+    rarest_first = np.argsort(per_group.sum(axis=0), kind="stable")
+    stratum = rarest_first[np.argmax(per_group[:, rarest_first] > 0, axis=1)]
+    rows = per_group.sum(axis=1)
     chosen = np.zeros(n_groups, dtype=bool)
-    weights = 1.0 / totals
-    n_rows, target_rows, taken_rows = len(labels), share * len(labels), 0.0
-    for g in rng.permutation(n_groups):
-        row = per_group[g]
-        before = np.sum(((taken_counts - target) * weights) ** 2) + ((taken_rows - target_rows) / n_rows) ** 2
-        after_counts = taken_counts + row
-        after = np.sum(((after_counts - target) * weights) ** 2) + ((taken_rows + row.sum() - target_rows) / n_rows) ** 2
-        if after < before:
-            chosen[g] = True
-            taken_counts, taken_rows = after_counts, taken_rows + row.sum()
+    for code in np.unique(stratum):
+        members = rng.permutation(np.flatnonzero(stratum == code))
+        if len(members) < 2:
+            continue
+        cumulative = np.cumsum(rows[members])
+        take = int(np.argmin(np.abs(cumulative - share * cumulative[-1]))) + 1
+        chosen[members[:min(take, len(members) - 1)]] = True
     return np.flatnonzero(chosen[group_codes])
 
 
@@ -817,7 +815,8 @@ def split_dataset(dataset: Dataset, spec: SplitSpec | None = None) -> Split:
     times so its share is closest to ``test_size`` (rows with the same time are never split apart);
     validation is carved the same way from the latest non-test rows. ``stratified``: rows are drawn at
     random within each class (``test_size`` of each class, at least one row of a class with two or
-    more); with ``group_by_user`` whole users are assigned instead, so no user is on two sides.
+    more); with ``group_by_user`` whole users are assigned instead, stratified by the rarest class each
+    user has rows of, so no user is on two sides and class shares hold approximately.
 
     Parameters
     ----------
