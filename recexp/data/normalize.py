@@ -73,6 +73,27 @@ def _ids(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column
 
 
+def _is_null(column: pa.ChunkedArray) -> np.ndarray:
+    return column.is_null().to_numpy()
+
+
+def _behavior_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Codes of each row's behaviour (``-1``: missing or blank) into the distinct trimmed raw values.
+
+    Works on the (small) dictionary of distinct values, so millions of rows are never trimmed or
+    compared as strings; the CSV reader already delivers low-cardinality text dictionary-encoded.
+    """
+    if pa.types.is_dictionary(column.type):
+        encoded = pa.table({"b": column}).unify_dictionaries()["b"].combine_chunks()
+    else:
+        encoded = pc.dictionary_encode(_plain(column).cast(pa.string()).combine_chunks())
+    trimmed = [("" if v is None else str(v).strip()) for v in encoded.dictionary.to_pylist()]
+    names = list(dict.fromkeys(t for t in trimmed if t))
+    position = {name: i for i, name in enumerate(names)}
+    remap = np.array([position.get(t, -1) for t in trimmed] + [-1], dtype=np.int32)   # last slot: null
+    return remap[pc.fill_null(encoded.indices, len(trimmed)).to_numpy()], names
+
+
 def _timestamps(column: pa.ChunkedArray, name: str) -> tuple[pa.ChunkedArray, str]:
     """UTC nanosecond timestamps (null where a value does not parse) and how they were read."""
     column = _plain(column)
@@ -201,24 +222,23 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
     for role in ("user", "item", "category"):
         if role in inferred:
             converted[role] = _ids(table[inferred[role]])
-    behavior_raw = pc.utf8_trim_whitespace(_plain(table[inferred["behavior"]]).cast(pa.string()))
+    behavior_codes, behavior_names = _behavior_codes(table[inferred["behavior"]])
     timestamps, time_format = _timestamps(table[inferred["timestamp"]], inferred["timestamp"])
 
-    keep = None
-    for role in ("user", "item", "behavior", "timestamp"):
-        source = {"behavior": behavior_raw, "timestamp": table[inferred["timestamp"]]}.get(role, converted.get(role))
-        invalid = pc.is_null(source)
-        count = pc.sum(invalid).as_py() or 0
-        if keep is not None:
-            count = pc.sum(pc.and_(invalid, keep)).as_py() or 0
+    missing = {role: _is_null(converted[role]) for role in ("user", "item")}
+    missing["behavior"] = behavior_codes < 0
+    missing["timestamp"] = _is_null(table[inferred["timestamp"]])
+    keep = np.ones(table.num_rows, dtype=bool)
+    for role, invalid in missing.items():           # each dropped row is counted under its first reason
+        count = int(np.count_nonzero(invalid & keep))
         if count:
             dropped[_REASONS[role]] += count
-        keep = pc.invert(invalid) if keep is None else pc.and_(keep, pc.invert(invalid))
-    unparsed = pc.and_(keep, pc.is_null(timestamps))
-    n_unparsed = pc.sum(unparsed).as_py() or 0
-    n_candidates = pc.sum(keep).as_py() or 0
+            keep &= ~invalid
+    unparsed = keep & _is_null(timestamps)
+    n_unparsed, n_candidates = int(np.count_nonzero(unparsed)), int(np.count_nonzero(keep))
     if n_unparsed:
-        examples = pc.unique(pc.filter(_plain(table[inferred["timestamp"]]).cast(pa.string()), unparsed)).to_pylist()[:3]
+        source_times = _plain(table[inferred["timestamp"]]).cast(pa.string())
+        examples = pc.unique(source_times.filter(pa.array(unparsed))).to_pylist()[:3]
         if n_unparsed > 0.5 * n_candidates:
             raise InvalidDataError(
                 f"The timestamp column '{inferred['timestamp']}' does not parse: {n_unparsed:,} of {n_candidates:,} "
@@ -228,36 +248,34 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
         dropped["timestamp does not parse"] += n_unparsed
         warnings.append(f"Timestamps that did not parse: {n_unparsed:,} (e.g. {', '.join(map(repr, examples))}). "
                         "Those rows were dropped.")
-        keep = pc.and_(keep, pc.invert(unparsed))
+        keep &= ~unparsed
 
     if progress is not None:
         progress(0.75, "Validating")
-    kept = pa.table({
-        **{ROLE_COLUMNS[r]: converted[r] for r in ("user", "item", "category") if r in converted},
-        "behavior": behavior_raw, "timestamp": timestamps,
-    })
-    if len(kept) and not pc.all(keep).as_py():
-        kept = kept.filter(keep)
-    if kept.num_rows == 0:
+    kept = pa.table({**{ROLE_COLUMNS[r]: converted[r] for r in ("user", "item", "category") if r in converted},
+                     "timestamp": timestamps})
+    n_kept = int(np.count_nonzero(keep))
+    if n_kept < table.num_rows:
+        kept = kept.filter(pa.array(keep))
+        behavior_codes = behavior_codes[keep]
+    if n_kept == 0:
         raise InvalidDataError(
             f"No usable rows are left in '{raw.name}' after dropping rows without {', '.join(dropped) or 'values'}. "
             "Check the column mapping.")
 
-    # Dictionary-encode ids and behaviours in parallel (Arrow releases the GIL).
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        encoded = dict(zip(kept.column_names[:-1], pool.map(
-            lambda name: pc.dictionary_encode(kept[name].combine_chunks()), kept.column_names[:-1])))
-    raw_behaviors = encoded.pop("behavior")
-    raw_codes = raw_behaviors.indices.to_numpy(zero_copy_only=False)
-    raw_values = raw_behaviors.dictionary.to_pylist()
-    raw_counts = np.bincount(raw_codes, minlength=len(raw_values))
-    behavior_values = {raw_values[i]: int(raw_counts[i]) for i in np.argsort(-raw_counts, kind="stable")}
+    # Dictionary-encode the ids in parallel (Arrow releases the GIL).
+    id_columns = [c for c in kept.column_names if c != "timestamp"]
+    with ThreadPoolExecutor(max_workers=min(3, os.cpu_count() or 1)) as pool:
+        encoded = dict(zip(id_columns, pool.map(lambda c: pc.dictionary_encode(kept[c].combine_chunks()), id_columns)))
+    raw_counts = np.bincount(behavior_codes, minlength=len(behavior_names))
+    behavior_values = {behavior_names[i]: int(raw_counts[i]) for i in np.argsort(-raw_counts, kind="stable")
+                       if raw_counts[i]}
     canonical = {raw_value: _normalise_behavior(raw_value) for raw_value in behavior_values}
     stages = set(canonical.values())
     if len(stages) < 2:
         only = next(iter(behavior_values))
         raise InvalidDataError(
-            f"The behaviour column '{inferred['behavior']}' has a single value ({only!r}) in all {kept.num_rows:,} "
+            f"The behaviour column '{inferred['behavior']}' has a single value ({only!r}) in all {n_kept:,} "
             "usable rows, so there are no classes to learn. Map the behaviour role to the column that tells event "
             "types apart, or use a log with at least two behaviours.")
     unknown = sorted(v for v, c in canonical.items() if c == v and c not in FUNNEL)
@@ -265,8 +283,9 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
         warnings.append("Behaviour values outside the view/cart/fav/buy funnel were kept as they are: "
                         + ", ".join(unknown[:10]) + ("..." if len(unknown) > 10 else "") + ".")
     categories = [s for s in FUNNEL if s in stages] + sorted(stages - set(FUNNEL))
-    targets = np.array([categories.index(canonical[v]) for v in raw_values], dtype=np.int8)
-    behavior_codes = targets[raw_codes]
+    targets = np.array([categories.index(canonical[v]) if v in canonical else -1 for v in behavior_names],
+                       dtype=np.int8)
+    behavior_codes = targets[behavior_codes]
 
     values = pc.cast(kept["timestamp"], pa.int64()).to_numpy()
     order = None if values.size < 2 or bool(np.all(values[1:] >= values[:-1])) else np.argsort(values, kind="stable")

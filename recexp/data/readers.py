@@ -344,7 +344,8 @@ def _read_delimited(blob: _Blob, compression: str | None, layout: _TextLayout, *
     convert_options = pa_csv.ConvertOptions(
         strings_can_be_null=True, quoted_strings_can_be_null=True,
         null_values=sorted(NULL_MARKERS | {m.upper() for m in NULL_MARKERS} | {"NaN", "N/A", "NA", "Null", "None"}),
-        column_types={n: pa.string() for n in layout.names} if all_strings else None)
+        column_types={n: pa.string() for n in layout.names} if all_strings else None,
+        auto_dict_encode=not all_strings)     # low-cardinality text (behaviours) arrives dictionary-encoded
     try:
         table = pa_csv.read_csv(_input(blob, compression), read_options=read_options,
                                 parse_options=parse_options, convert_options=convert_options)
@@ -486,7 +487,8 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
                 continue
             raise InvalidDataError(f"'{blob.name}' could not be parsed as {_DELIMITER_NAMES[layout.delimiter]}-"
                                    f"separated text: {message.splitlines()[0]}. Check the delimiter and quoting.") from error
-        if encoding is None and layout.encoding == "utf-8" and any(pa.types.is_binary(t) for t in table.schema.types):
+        if encoding is None and layout.encoding == "utf-8" and any(
+                pa.types.is_binary(t.value_type if pa.types.is_dictionary(t) else t) for t in table.schema.types):
             layout.encoding = "gb18030"     # invalid UTF-8 past the sniffed sample
             continue
         break
