@@ -101,7 +101,7 @@ def class_balance(data: _Labelled) -> dict[str, Any]:
     k = len(counts)
     if k >= 2:
         entropy = -sum(p * math.log(p) for p in shares.values() if p > 0)
-        balance = min(1.0, entropy / math.log(k))
+        balance = min(1.0, round(entropy / math.log(k), 12))     # 1.0 exactly when uniform
     else:
         balance = None
     return {
