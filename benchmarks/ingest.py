@@ -8,17 +8,17 @@ warms the OS file cache, then runs each side in its own subprocess:
 
 * **recexp**: ``recexp.data.load`` (read, infer mapping, convert, validate, sort, fingerprint) and
   ``recexp.tasks.build_dataset(log, "purchase", sequence_length=0)``;
-* **reference**: default ``pandas.read_csv``, ``pandas.to_datetime`` and ``groupby`` aggregations that
-  compute the same purchase-task features (per anchor: behaviour counts per user, item, category,
-  user-category and user-item over the feature window, hours since the user's and the pair's last event,
-  item popularity, hour, weekday, and the buy label of the next window).
+* **reference**: default ``pandas.read_csv``, ``pandas.to_datetime`` (no sort: the windows are masks) and
+  ``groupby`` aggregations that compute the same purchase-task features (per anchor: behaviour counts per
+  user, item, category, user-category and user-item over the feature window, hours since the user's and
+  the pair's last event, item popularity, hour, weekday, and the buy label of the next window).
 
 Each side's time covers its work only (not interpreter start-up or imports); with ``--repeat N`` the
 fastest of N fresh processes counts (the load average is printed: other work on the machine slows both
-sides). Peak memory is the child's
-maximum resident set size, read from the rusage the kernel reports for that child when it is reaped
-(``os.wait4``: ``resource.getrusage(RUSAGE_CHILDREN)`` would fold both children into one maximum).
-Prints rows/s of each side, their ratio, and peak memory; goals: recexp >= 2x the reference, < 4 GB.
+sides). Peak memory is the child's maximum resident set size, read from the rusage the kernel reports for
+that child when it is reaped (``os.wait4``; ``resource.getrusage(RUSAGE_CHILDREN)`` would fold both
+children into one maximum). Prints rows/s of each side, their ratio and peak memory; goals: recexp >= 2x
+the reference's rows/s, under 4 GB.
 """
 
 from __future__ import annotations
@@ -66,10 +66,9 @@ def _reference(path: str) -> dict:
     start = time.perf_counter()
     df = pd.read_csv(path)
     df["timestamp"] = pd.to_datetime(df["timestamp"], unit="s", utc=True)
-    df = df.sort_values("timestamp", kind="stable")
     loaded = time.perf_counter()
     hour, day = pd.Timedelta(hours=1), pd.Timedelta(days=WINDOW_DAYS)
-    end = df["timestamp"].iloc[-1].floor("s") + pd.Timedelta(seconds=1)
+    end = df["timestamp"].max().floor("s") + pd.Timedelta(seconds=1)
     scopes = {"user": ["user_id"], "item": ["item_id"], "category": ["category_id"],
               "user_category": ["user_id", "category_id"], "user_item": ["user_id", "item_id"]}
     parts = []
