@@ -65,6 +65,10 @@ try:
         status.update(label=f"Read {source.name}: {loaded.report.rows_kept:,} rows kept", state="complete")
 except RecexpError as error:
     st.error(str(error))
+    if mapping_key in st.session_state and st.button("Reset the column mapping", key="data_reset_mapping"):
+        for key in [mapping_key, *(f"data_map_{role}" for role in ROLES)]:
+            st.session_state.pop(key, None)
+        st.rerun()
     st.stop()
 
 if loaded.kind == "log":
@@ -75,7 +79,10 @@ if loaded.kind == "log":
             current_column = loaded.mapping.get(role, "(none)")
             chosen[role] = col.selectbox(role, options, index=options.index(current_column), key=f"data_map_{role}")
         if st.button("Apply mapping", key="data_apply_mapping"):
-            st.session_state[mapping_key] = {role: column for role, column in chosen.items() if column != "(none)"}
+            # "(none)" leaves a required role to inference, and means "no column" for the optional category
+            st.session_state[mapping_key] = {role: None if column == "(none)" else column
+                                             for role, column in chosen.items()
+                                             if column != "(none)" or role == "category"}
             st.rerun()
 
 st.subheader("Preview")
@@ -105,7 +112,7 @@ st.subheader("Task and split")
 task_names = [name for name, task in TASKS.items() if loaded.kind in task.input_kinds]
 task = st.selectbox("Task", task_names, key="data_task", format_func=lambda n: f"{n}: {TASKS[n].description}",
                     index=task_names.index(current.task) if current.task in task_names else 0)
-task_params = param_widgets(TASKS[task], key_prefix=f"data_task_{task}")
+task_params = param_widgets(TASKS[task], prefix="data")
 s1, s2, s3, s4, s5 = st.columns(5)
 methods = ["temporal", "stratified"] if loaded.kind == "log" else ["stratified"]
 method = s1.selectbox("Split", methods, key="data_split_method")

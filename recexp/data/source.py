@@ -54,12 +54,12 @@ class DataSource:
 
 
 def save_upload(filename: str, content: bytes) -> Path:
-    """Store uploaded bytes in ``<workspace>/uploads`` under a content-addressed name; returns the path."""
+    """Store uploaded bytes as ``<workspace>/uploads/<content hash>/<file name>``; returns the path."""
     if not content:
         raise InvalidDataError(f"The file '{filename}' is empty. Upload a file with a header or data rows.")
     digest = hashlib.sha256(content).hexdigest()[:16]
     safe_name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in Path(filename).name)
-    target = workspace() / "uploads" / f"{digest}_{safe_name}"
+    target = workspace() / "uploads" / digest / safe_name
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(target.suffix + ".part")

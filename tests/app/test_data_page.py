@@ -32,14 +32,14 @@ def test_uploaded_log_becomes_the_active_dataset(open_page, app, retailrocket_cs
 
 @pytest.mark.parametrize("content, expected", [
     (b"", "empty"),
-    (bytes(range(256)) * 40, "binary"),
+    (bytes(range(256)) * 40, "does not look like a data file"),
 ])
 def test_bad_upload_shows_a_sentence_not_a_traceback(open_page, app, content, expected):
     app.segmented_control(key="data_origin").set_value("Upload a file").run()
     app.file_uploader(key="data_upload").set_value(("bad.csv", content, "text/csv")).run()
     assert not app.exception
     errors = " ".join(_texts(app.error)).lower()
-    assert expected in errors
+    assert expected in errors and "bad.csv" in errors
 
 
 def test_missing_server_path_is_reported(open_page, app, tmp_path):
@@ -55,19 +55,32 @@ def test_single_behaviour_log_cannot_make_the_behaviour_task(open_page, app, tmp
                     + "".join(f"{u},{i},pv,{1511544070 + 60 * i}\n" for u in range(5) for i in range(20)))
     app.segmented_control(key="data_origin").set_value("File on the server").run()
     app.text_input(key="data_path").set_value(str(path)).run()
-    app.button(key="data_use").click().run()
     assert not app.exception
-    assert any("single behaviour" in e or "at least two" in e for e in _texts(app.error))
+    assert any("at least two behaviours" in e for e in _texts(app.error))
 
 
-def test_mapping_override_is_applied(open_page, app, tmp_path, retailrocket_csv):
+def test_mapping_override_is_applied(open_page, app, taobao_csv):
+    app.segmented_control(key="data_origin").set_value("File on the server").run()
+    app.text_input(key="data_path").set_value(str(taobao_csv)).run()
+    assert app.selectbox(key="data_map_category").value == "c2"        # inferred from values, no header
+    app.selectbox(key="data_map_category").set_value("(none)")
+    app.button(key="data_apply_mapping").click().run()
+    assert not app.exception and not app.error
+    assert app.selectbox(key="data_map_category").value == "(none)"
+    assert "category_id" not in app.dataframe[0].value.columns
+
+
+def test_bad_mapping_says_why_and_can_be_reset(open_page, app, retailrocket_csv):
     app.segmented_control(key="data_origin").set_value("File on the server").run()
     app.text_input(key="data_path").set_value(str(retailrocket_csv)).run()
     assert app.selectbox(key="data_map_item").value == "itemid"
     app.selectbox(key="data_map_item").set_value("transactionid")
     app.button(key="data_apply_mapping").click().run()
     assert not app.exception
-    assert app.selectbox(key="data_map_item").value == "transactionid"
+    assert any("single value" in e for e in _texts(app.error))   # only the 14 transactions have one
+    app.button(key="data_reset_mapping").click().run()
+    assert not app.exception and not app.error
+    assert app.selectbox(key="data_map_item").value == "itemid"
 
 
 def test_feature_table_sample_offers_only_the_table_task(open_page, app):
