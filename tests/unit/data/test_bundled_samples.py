@@ -146,5 +146,6 @@ def test_sample_registry_helpers():
     source = sample_source("criteo_raw")
     assert source.kind == "table" and source.label_column == "c0" and source.header is False
     assert source.load().report.rows_kept == 1_000
+    assert sample_source("taobao").load().report.timestamp_outliers == 34   # the stated window travels along
     with pytest.raises(InvalidParameterError, match="taobao"):
         get_sample("no-such-sample")
