@@ -1,0 +1,94 @@
+"""Strategies: ways to expand, balance or re-weight the training rows, behind one contract.
+
+>>> from recexp.strategies import STRATEGIES, get_strategy
+>>> sorted(STRATEGIES)[:3]
+['adasyn', 'borderline_smote', 'class_weights']
+>>> strategy = get_strategy("smote", k_neighbors=3)
+>>> result = strategy.apply(train, seed=0)            # doctest: +SKIP
+>>> result.report.after, result.dataset.frame["is_synthetic"].sum()   # doctest: +SKIP
+
+Adding a strategy is one class (a :class:`Strategy` subclass with its ``params`` spec, ``__init__``
+and ``_apply``) and one entry in :data:`STRATEGIES`; the dashboard and the CLI pick it up from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recexp.errors import InvalidParameterError
+from recexp.strategies.balancing import (
+    ADASYN, SMOTE, SMOTEENN, SMOTEN, SMOTENC, SVMSMOTE, BorderlineSMOTE, ClusterCentroids, EditedNearestNeighbours,
+    KMeansSMOTE, NearMiss, RandomOverSampler, RandomUnderSampler, SMOTETomek, TomekLinks,
+)
+from recexp.strategies.base import FAMILIES, Strategy, StrategyReport, StrategyResult, stratified_sample
+from recexp.strategies.baseline import NoStrategy
+from recexp.strategies.expansion import (
+    FeatureMasking, GaussianNoise, Mixup, SequenceCrop, SequenceMask, SequenceReorder,
+)
+from recexp.strategies.weighting import ClassWeights, FocalLoss, class_weights
+
+#: Stable name -> strategy class. Names are stored in run specs: never rename one.
+STRATEGIES: dict[str, type[Strategy]] = {
+    "none": NoStrategy,
+    # balancing: over-sampling
+    "random_over": RandomOverSampler,
+    "smote": SMOTE,
+    "smotenc": SMOTENC,
+    "smoten": SMOTEN,
+    "borderline_smote": BorderlineSMOTE,
+    "svm_smote": SVMSMOTE,
+    "kmeans_smote": KMeansSMOTE,
+    "adasyn": ADASYN,
+    # balancing: under-sampling and cleaning
+    "random_under": RandomUnderSampler,
+    "near_miss": NearMiss,
+    "cluster_centroids": ClusterCentroids,
+    "tomek_links": TomekLinks,
+    "edited_nearest_neighbours": EditedNearestNeighbours,
+    # balancing: combined
+    "smote_enn": SMOTEENN,
+    "smote_tomek": SMOTETomek,
+    # weighting
+    "class_weights": ClassWeights,
+    "focal_loss": FocalLoss,
+    # sample expansion
+    "gaussian_noise": GaussianNoise,
+    "feature_masking": FeatureMasking,
+    "mixup": Mixup,
+    "sequence_crop": SequenceCrop,
+    "sequence_mask": SequenceMask,
+    "sequence_reorder": SequenceReorder,
+}
+
+
+def get_strategy(name: str, **params: Any) -> Strategy:
+    """An instance of the registered strategy ``name`` with ``params`` (validated when applied)."""
+    try:
+        cls = STRATEGIES[name]
+    except KeyError:
+        raise InvalidParameterError(
+            f"There is no strategy called {name!r}. Strategies: {', '.join(STRATEGIES)}.") from None
+    unknown = sorted(set(params) - set(cls.param_names()))
+    if unknown:
+        raise InvalidParameterError(
+            f"{cls.title} has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
+            f"{', '.join(cls.param_names()) or 'none'}.")
+    return cls(**params)
+
+
+def strategy_name(strategy: Strategy | type[Strategy]) -> str:
+    """The registry name of a strategy instance or class."""
+    cls = strategy if isinstance(strategy, type) else type(strategy)
+    for name, registered in STRATEGIES.items():
+        if registered is cls:
+            return name
+    raise InvalidParameterError(f"{cls.__name__} is not a registered strategy.")
+
+
+def describe_strategies() -> list[dict[str, Any]]:
+    """Every registered strategy with its family, summary and parameter spec (JSON-able)."""
+    return [{"name": name, **cls.describe()} for name, cls in STRATEGIES.items()]
+
+
+__all__ = ["FAMILIES", "STRATEGIES", "Strategy", "StrategyReport", "StrategyResult", "class_weights",
+           "describe_strategies", "get_strategy", "strategy_name", "stratified_sample", *(cls.__name__ for cls in STRATEGIES.values())]

@@ -1,0 +1,348 @@
+"""The strategy contract: one base class, one public method, one result.
+
+A strategy turns a training :class:`~recexp.dataset.Dataset` into a new one; it never sees the
+validation or test rows. Every concrete strategy is a small class with a declarative parameter spec
+(:mod:`recexp.params`) and a private hook::
+
+    class RandomOverSampler(Strategy):
+        params = {"sampling_strategy": OVER_SAMPLING_STRATEGY}
+
+        def __init__(self, sampling_strategy="auto"):
+            self.sampling_strategy = sampling_strategy
+
+        def _apply(self, train, seed):
+            ...                                   # returns a Dataset with the two flag columns
+
+:meth:`Strategy.apply` validates the parameters (spec, then feasibility on the data), adds the flag
+columns ``is_synthetic`` (False) and ``sample_weight`` (1.0) when the input lacks them, calls
+``_apply`` and measures what changed into a :class:`StrategyReport`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
+from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.params import Parametrized
+
+#: Strategy families, in the order the dashboard lists them.
+FAMILIES = {
+    "baseline": "No change (the baseline every comparison needs)",
+    "balancing": "Balancing with imbalanced-learn samplers",
+    "weighting": "Re-weighting rows or the loss",
+    "expansion": "Sample expansion (augmentation of real rows)",
+}
+
+
+@dataclass
+class StrategyReport:
+    """What a strategy did to the training rows, per class.
+
+    ``added`` counts rows flagged ``is_synthetic`` in the output that were not in the input;
+    ``removed`` counts real (non-synthetic) input rows absent from the output. ``target`` is the
+    class mix the strategy aimed for (``None`` for classes it does not steer, or for strategies without
+    a target such as cleaning samplers and weighting).
+    """
+
+    strategy: str
+    params: dict[str, Any]
+    seed: int
+    before: dict[str, int]                      # rows per class in the input
+    after: dict[str, int]                       # rows per class in the output
+    added: dict[str, int]                       # new (synthetic) rows per class
+    removed: dict[str, int]                     # real rows dropped per class
+    seconds: float                              # wall time of apply(), validation included
+    target: dict[str, int] | None = None        # rows per class the strategy aimed for, where it has one
+    class_weights: dict[str, float] | None = None  # mean sample_weight per class after, when not all 1.0
+    notes: list[str] = field(default_factory=list)  # sentences for the analyst (imputation, fallbacks, ...)
+
+    @property
+    def rows_before(self) -> int:
+        return sum(self.before.values())
+
+    @property
+    def rows_after(self) -> int:
+        return sum(self.after.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (CLI output, run store)."""
+        return {
+            "strategy": self.strategy, "params": _jsonable(self.params), "seed": self.seed,
+            "rows_before": self.rows_before, "rows_after": self.rows_after,
+            "before": dict(self.before), "after": dict(self.after), "added": dict(self.added),
+            "removed": dict(self.removed), "target": dict(self.target) if self.target is not None else None,
+            "class_weights": dict(self.class_weights) if self.class_weights is not None else None,
+            "seconds": self.seconds, "notes": list(self.notes),
+        }
+
+    def table(self) -> pd.DataFrame:
+        """One row per class: before, after, added, removed and target."""
+        frame = pd.DataFrame({"before": self.before, "after": self.after, "added": self.added,
+                              "removed": self.removed})
+        if self.target is not None:
+            frame["target"] = pd.Series(self.target, dtype="Int64")
+        if self.class_weights is not None:
+            frame["weight"] = pd.Series(self.class_weights)
+        frame.index.name = "class"
+        return frame
+
+
+@dataclass
+class StrategyResult:
+    """The new training set, what changed, and what the trainer must know.
+
+    Attributes
+    ----------
+    dataset : Dataset
+        The new training rows with ``is_synthetic`` (bool) and ``sample_weight`` (float) columns.
+    report : StrategyReport
+    source_rows : numpy.ndarray
+        For every output row, a position in the input training frame: the row itself for real rows;
+        for new rows the input row whose non-generated columns (sequences, meta columns, ...) it copies
+        (the row it was made from, or the nearest real row of its class; see each family's rules).
+    loss : dict, optional
+        The loss the trainer should use instead of cross-entropy, as ``{"name": "focal", "gamma": 2.0}``.
+        ``None`` means "keep the trainer's setting". :meth:`train_overrides` maps it onto
+        :class:`recexp.models.trainer.TrainConfig` fields.
+    """
+
+    dataset: Dataset
+    report: StrategyReport
+    source_rows: np.ndarray
+    loss: dict[str, Any] | None = None
+
+    def train_overrides(self) -> dict[str, Any]:
+        """``TrainConfig`` fields implied by the strategy, e.g. ``{"loss": "focal", "focal_gamma": 2.0}``."""
+        if self.loss is None:
+            return {}
+        if self.loss["name"] == "focal":
+            return {"loss": "focal", "focal_gamma": float(self.loss["gamma"])}
+        return {"loss": self.loss["name"]}
+
+
+class Strategy(Parametrized):
+    """Base of every strategy. Subclasses declare ``params``, write ``__init__`` and ``_apply``.
+
+    Class attributes ``title``, ``family`` (a key of :data:`FAMILIES`) and ``summary`` describe the
+    strategy for the dashboard and ``python -m recexp strategies``. ``exact_target`` says whether the
+    output class counts equal the requested target mix exactly (tests rely on it).
+    """
+
+    title: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    exact_target: ClassVar[bool] = False
+
+    def apply(self, train: Dataset, seed: int = 0) -> StrategyResult:
+        """Return the new training set and a report; the input is not modified.
+
+        Parameters
+        ----------
+        train : Dataset
+            The training split only (never pass validation or test rows).
+        seed : int
+            Seeds every random choice; the same seed gives the same output. The global RNGs of
+            numpy, random and torch are not touched.
+
+        Returns
+        -------
+        StrategyResult
+
+        Raises
+        ------
+        InvalidParameterError
+            A parameter is outside its spec, or infeasible for this training set (the message says
+            which class and what to change).
+        InvalidDataError
+            The training set is empty or its labels are not valid codes.
+
+        Examples
+        --------
+        >>> from recexp.strategies import STRATEGIES
+        >>> result = STRATEGIES["smote"](k_neighbors=3).apply(train, seed=0)   # doctest: +SKIP
+        >>> result.report.after                                                # doctest: +SKIP
+        """
+        start = time.perf_counter()
+        self.validate_params()
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise InvalidParameterError(f"The seed must be a non-negative integer, but got {seed!r}. Pass e.g. seed=0.")
+        prepared = prepare_train(train)
+        self.notes_: list[str] = []
+        self.target_: dict[str, int] | None = None
+        self._check_feasible(prepared)
+        output, source_rows = self._apply(prepared, int(seed))
+        assert list(output.frame.columns[: len(prepared.frame.columns)]) == list(prepared.frame.columns)
+        assert len(source_rows) == len(output)
+        seconds = time.perf_counter() - start
+        report = _report(self, prepared, output, source_rows, int(seed), seconds)
+        return StrategyResult(dataset=output, report=report, source_rows=source_rows, loss=self._loss())
+
+    # --- hooks ------------------------------------------------------------------------------------
+
+    def _check_feasible(self, train: Dataset) -> None:
+        """Raise :class:`InvalidParameterError` when the parameters cannot work on ``train``."""
+
+    def _apply(self, train: Dataset, seed: int) -> tuple[Dataset, np.ndarray]:
+        """Return ``(new training set, source_rows)``; ``train`` already has both flag columns."""
+        raise NotImplementedError
+
+    def _loss(self) -> dict[str, Any] | None:
+        """The loss the trainer should use (``None``: unchanged)."""
+        return None
+
+    # --- description ------------------------------------------------------------------------------
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """JSON-able description: title, family, summary and the parameter spec with defaults."""
+        return {"title": cls.title, "family": cls.family, "summary": cls.summary,
+                "exact_target": cls.exact_target, "params": cls.describe_params()}
+
+    def note(self, sentence: str) -> None:
+        """Record a sentence for the report (imputation done, fallback taken, target missed...)."""
+        self.notes_.append(sentence)
+
+
+def prepare_train(train: Dataset) -> Dataset:
+    """Check labels and add ``is_synthetic`` (False) and ``sample_weight`` (1.0) where missing."""
+    if not isinstance(train, Dataset):
+        raise InvalidDataError(f"A strategy needs a recexp Dataset, but got {type(train).__name__}.")
+    if len(train) == 0:
+        raise InvalidDataError("The training split is empty, so there is nothing to resample. "
+                               "Check the split settings on the Data page.")
+    frame = train.frame
+    missing = [c for c in (*train.schema.feature_columns, LABEL) if c not in frame.columns]
+    if missing:
+        raise InvalidDataError(f"The training frame lacks the column(s) {', '.join(missing)} that its schema "
+                               "names. Rebuild the dataset with recexp.tasks.build_dataset.")
+    y = frame[LABEL].to_numpy()
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= train.schema.n_classes:
+        raise InvalidDataError(f"Labels must be integer codes 0..{train.schema.n_classes - 1} "
+                               f"({', '.join(train.schema.classes)}); rebuild the dataset with recexp.tasks.")
+    extra = {}
+    if IS_SYNTHETIC not in frame.columns:
+        extra[IS_SYNTHETIC] = np.zeros(len(frame), dtype=bool)
+    if SAMPLE_WEIGHT not in frame.columns:
+        extra[SAMPLE_WEIGHT] = np.ones(len(frame), dtype=np.float64)
+    if not extra:
+        return replace(train, frame=frame.reset_index(drop=True))
+    return replace(train, frame=frame.reset_index(drop=True).assign(**extra))
+
+
+def counts(y: np.ndarray, classes: tuple[str, ...]) -> dict[str, int]:
+    """Rows per class name (every class listed)."""
+    values = np.bincount(y, minlength=len(classes))
+    return {name: int(v) for name, v in zip(classes, values)}
+
+
+def _report(strategy: Strategy, before: Dataset, after: Dataset, source_rows: np.ndarray, seed: int,
+            seconds: float) -> StrategyReport:
+    classes = before.schema.classes
+    y_in, y_out = before.y, after.y
+    synthetic_in = before.frame[IS_SYNTHETIC].to_numpy(dtype=bool)
+    synthetic_out = after.frame[IS_SYNTHETIC].to_numpy(dtype=bool)
+    kept_real = np.zeros(len(before), dtype=bool)
+    kept_real[source_rows[~synthetic_out]] = True
+    real_in = ~synthetic_in
+    added = {c: max(0, a - b) for c, a, b in zip(
+        classes, counts(y_out[synthetic_out], classes).values(), counts(y_in[synthetic_in], classes).values())}
+    removed = counts(y_in[real_in & ~kept_real], classes)
+    weights = after.frame[SAMPLE_WEIGHT].to_numpy(dtype=np.float64)
+    class_weights = None
+    if not np.all(weights == 1.0):
+        class_weights = {c: float(weights[y_out == i].mean()) if np.any(y_out == i) else float("nan")
+                         for i, c in enumerate(classes)}
+    before_counts, after_counts = counts(y_in, classes), counts(y_out, classes)
+    emptied = [c for c in classes if before_counts[c] > 0 and after_counts[c] == 0]
+    if emptied:
+        strategy.note(f"No {', '.join(map(repr, emptied))} rows are left, so a model trained on this set never "
+                      "sees that class. Restrict the classes this strategy may change (sampling_strategy).")
+    return StrategyReport(
+        strategy=type(strategy).__name__, params=strategy.get_params(), seed=seed,
+        before=before_counts, after=after_counts, added=added, removed=removed,
+        seconds=seconds, target=strategy.target_, class_weights=class_weights, notes=list(strategy.notes_))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# --- helpers shared by the families -----------------------------------------------------------------
+
+
+def class_codes(names: dict[str, Any], classes: tuple[str, ...], owner: str, param: str) -> dict[int, Any]:
+    """Convert a class-name keyed mapping to label codes, with a sentence for unknown names."""
+    unknown = [n for n in names if n not in classes]
+    if unknown:
+        raise InvalidParameterError(
+            f"{owner}: '{param}' names the class(es) {', '.join(map(repr, unknown))}, which this task does "
+            f"not have. Its classes are: {', '.join(classes)}.")
+    return {classes.index(name): value for name, value in names.items()}
+
+
+def rows_by_class(y: np.ndarray, n_classes: int) -> list[np.ndarray]:
+    """Positions of each class's rows, in input order."""
+    order = np.argsort(y, kind="stable")
+    bounds = np.cumsum(np.bincount(y, minlength=n_classes))[:-1]
+    return np.split(order, bounds)
+
+
+def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_values: dict[str, np.ndarray],
+             new_labels: np.ndarray | None = None) -> tuple[Dataset, np.ndarray]:
+    """Build an output dataset: the real rows ``keep``, then one new row per entry of ``new_source``.
+
+    A new row copies every column of the input row ``new_source[i]``, then takes the columns in
+    ``new_values`` (arrays of the new rows' values), the label ``new_labels[i]`` (defaults to the
+    source row's) and ``is_synthetic=True``.
+    """
+    frame = train.frame
+    keep = np.asarray(keep, dtype=np.int64)
+    new_source = np.asarray(new_source, dtype=np.int64)
+    take = np.concatenate([keep, new_source])
+    columns: dict[str, Any] = {}
+    for name in frame.columns:
+        column = frame[name]
+        if name in new_values or (name == LABEL and new_labels is not None):
+            original = column.to_numpy()
+            fresh = new_labels if name == LABEL and name not in new_values else new_values[name]
+            columns[name] = np.concatenate([original[keep], np.asarray(fresh).astype(original.dtype, copy=False)])
+        elif name == IS_SYNTHETIC:
+            flags = column.to_numpy(dtype=bool)[take]
+            flags[len(keep):] = True
+            columns[name] = flags
+        elif isinstance(column.dtype, np.dtype):
+            columns[name] = column.to_numpy()[take]
+        else:
+            columns[name] = column.array.take(take)              # categorical, tz-aware time, strings...
+    out = pd.DataFrame(columns, columns=frame.columns)
+    return replace(train, frame=out), take
+
+
+def stratified_sample(dataset: Dataset, max_rows: int, seed: int = 0, min_per_class: int = 50) -> Dataset:
+    """At most about ``max_rows`` rows, drawn per class in proportion, keeping small classes whole.
+
+    Each class keeps ``max(its proportional share, min(its rows, min_per_class))`` rows, so a preview
+    on a sample still shows every class (and can still run neighbour-based samplers on small ones).
+    Rows keep their original order. Returns ``dataset`` itself when it is small enough.
+    """
+    if len(dataset) <= max_rows:
+        return dataset
+    rng = np.random.default_rng(seed)
+    share = max_rows / len(dataset)
+    picked = []
+    for rows in rows_by_class(dataset.y, dataset.schema.n_classes):
+        wanted = min(len(rows), max(int(round(len(rows) * share)), min(len(rows), min_per_class)))
+        picked.append(rng.choice(rows, wanted, replace=False))
+    return dataset.subset(np.sort(np.concatenate(picked)))

@@ -1,0 +1,24 @@
+"""The "no strategy" baseline: the training rows as they are, with the two flag columns added."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recexp.dataset import Dataset
+from recexp.strategies.base import Strategy
+
+
+class NoStrategy(Strategy):
+    """Return the training rows unchanged (``is_synthetic`` False, ``sample_weight`` 1.0)."""
+
+    title = "No strategy (baseline)"
+    family = "baseline"
+    summary = "Trains on the real rows as they are; every comparison is made against this."
+    exact_target = True
+    params = {}
+
+    def __init__(self):
+        pass
+
+    def _apply(self, train: Dataset, seed: int) -> tuple[Dataset, np.ndarray]:
+        return train, np.arange(len(train))

@@ -1,0 +1,189 @@
+"""Generative synthesis as strategies: fit a generator on the training split, fill classes with its rows.
+
+Each strategy fits one generator of :mod:`recexp.synthesis` on the real training rows, then
+generates, class-conditionally, exactly the rows each class lacks to reach the target mix
+(``sampling_strategy``, the same presets, ratio or per-class counts as the over-samplers). New rows
+get ``is_synthetic=True``; the columns a generator does not model (behaviour sequences, ``user_id``,
+``event_time``, ``sample_weight``) are copied from the nearest real row of the same class in the
+standardised numeric features, which ``StrategyResult.source_rows`` names.
+
+``impute_missing=True`` first fills missing feature values of the real training rows (NaN numeric,
+code 0 categorical) by conditional sampling from the fitted generator
+(:func:`recexp.synthesis.impute.impute_missing`); the report notes how many cells were filled and
+how the draw compares with mean/mode imputation on hidden observed cells.
+
+Defaults are small (10 epochs for the neural generators) so the dashboard answers in seconds on a
+few thousand rows; raise ``epochs`` for real use. Training runs on the GPU when there is one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+import numpy as np
+from imblearn.utils import check_sampling_strategy
+
+from recexp.dataset import IS_SYNTHETIC, LABEL, Dataset
+from recexp.errors import InvalidParameterError
+from recexp.models.device import DEVICE_CHOICES
+from recexp.params import Bool, Choice, Int
+from recexp.strategies.balancing import OVER_SAMPLING_STRATEGY
+from recexp.strategies.base import Strategy, assemble, class_codes
+from recexp.synthesis.base import Generator
+from recexp.synthesis.copula import GaussianCopula
+from recexp.synthesis.gan import GAN
+from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
+from recexp.synthesis.vae import VAE
+
+_EPOCHS = Int(1, None, help="Training passes of the generator over the real training rows.")
+_EVAL_EVERY = Int(0, None, help="Score generated rows every this many epochs and keep the best checkpoint "
+                                "(0: keep the last).")
+_DEVICE = Choice({d: d for d in DEVICE_CHOICES}, help="Where the generator trains: auto (cuda > mps > cpu).")
+_IMPUTE = Bool(help="Fill missing feature values of the real rows by conditional sampling from the generator.")
+
+
+class SynthesisStrategy(Strategy):
+    """Shared flow: resolve the target mix, fit the generator, impute (optionally), generate, assemble.
+
+    Subclasses write ``__init__`` and ``_generator(seed) -> Generator``.
+    """
+
+    family = "synthesis"
+    exact_target = True
+    generator_class: ClassVar[type[Generator]] = Generator
+
+    def _generator(self, seed: int) -> Generator:
+        raise NotImplementedError
+
+    def _check_feasible(self, train: Dataset) -> None:
+        classes = train.schema.classes
+        real = ~train.frame[IS_SYNTHETIC].to_numpy(dtype=bool)
+        y = train.y[real]
+        current = np.bincount(y, minlength=len(classes))
+        present = np.flatnonzero(current)
+        if len(present) < 2:
+            raise InvalidParameterError(
+                f"{self.title}: the training split has only one class ({classes[present[0]]}), so there is no "
+                "class mix to change. Check the task and the split.")
+        value = self.sampling_strategy
+        if isinstance(value, float) and len(present) != 2:
+            raise InvalidParameterError(
+                f"{self.title}: a ratio for 'sampling_strategy' only works with two classes, but this training "
+                f"split has {len(present)}. Give rows per class instead, or a preset such as 'auto'.")
+        if isinstance(value, dict):
+            codes = class_codes(value, classes, self.title, "sampling_strategy")
+            for code, wanted in codes.items():
+                name, have = classes[code], int(current[code])
+                if have == 0:
+                    raise InvalidParameterError(
+                        f"{self.title}: class {name!r} has no real training rows, so the generator has nothing "
+                        f"to learn it from. Leave {name!r} out of 'sampling_strategy'.")
+                if wanted < have:
+                    raise InvalidParameterError(
+                        f"{self.title}: the target for class {name!r} is {wanted:,} rows, fewer than the {have:,} "
+                        "it already has, and synthesis only adds rows. Set it to at least "
+                        f"{have:,}, or use an under-sampler.")
+            value = codes
+        try:
+            resolved = check_sampling_strategy(value, y, "over-sampling")
+        except ValueError as error:
+            raise InvalidParameterError(
+                f"{self.title}: sampling_strategy={self.sampling_strategy!r} is not possible on this training "
+                f"split ({error}). Choose another preset or per-class counts.") from None
+        self.new_rows_ = {classes[c]: int(n) for c, n in resolved.items() if n > 0}
+        self.target_ = {name: int(current[classes.index(name)] + n) for name, n in self.new_rows_.items()}
+
+    def _apply(self, train: Dataset, seed: int) -> tuple[Dataset, np.ndarray]:
+        generator = self._generator(seed).fit(train.frame, train.schema)
+        self.generator_ = generator
+        if self.impute_missing:
+            train = replace(train, frame=self._impute(train, generator))
+        rows, sources = generator.sample(conditions=self.new_rows_, return_sources=True)
+        columns = list(train.schema.feature_columns)
+        new_values = {c: rows[c].to_numpy() for c in columns}
+        keep = np.arange(len(train), dtype=np.int64)
+        if hasattr(generator, "best_epoch_"):
+            self.note(f"{generator.__class__.__name__}: kept the checkpoint of epoch {generator.best_epoch_} of "
+                      f"{generator.epochs} (best quality score {generator.best_quality_:.3f}).")
+        return assemble(train, keep, sources, new_values, new_labels=rows[LABEL].to_numpy())
+
+    def _impute(self, train: Dataset, generator: Generator):
+        frame = train.frame
+        real = ~frame[IS_SYNTHETIC].to_numpy(dtype=bool)
+        missing = missing_mask(frame, train.schema)
+        missing.loc[~real] = False
+        cells = int(missing.to_numpy().sum())
+        if cells == 0:
+            self.note("impute_missing: the real training rows have no missing feature values; nothing imputed.")
+            return frame
+        filled = impute_missing(frame, train.schema, generator, missing)
+        comparison = imputation_report(frame.loc[real], train.schema, generator)["summary"]
+        text = ""
+        if {"generator", "mean_mode"} <= set(comparison):
+            g, m = comparison["generator"], comparison["mean_mode"]
+            text = (f" On hidden observed cells the generator's draws had mean error {g['error']:.3f} and "
+                    f"distribution similarity {g['shape']:.3f}, mean/mode imputation {m['error']:.3f} and "
+                    f"{m['shape']:.3f}.")
+        self.note(f"impute_missing: filled {cells:,} missing cells of the real rows by conditional sampling "
+                  f"from {generator.__class__.__name__}.{text}")
+        return filled
+
+
+class GANSynthesis(SynthesisStrategy):
+    """Fill classes with rows from a conditional tabular GAN (CTGAN-style)."""
+
+    title = "Conditional GAN"
+    summary = ("Trains a class-conditional tabular GAN (mode-specific normalisation, PacGAN, WGAN-GP) on the "
+               "training rows and generates the rows each class lacks.")
+    generator_class = GAN
+    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "epochs": _EPOCHS, "eval_every": _EVAL_EVERY,
+              "device": _DEVICE, "impute_missing": _IMPUTE}
+
+    def __init__(self, sampling_strategy="auto", epochs=10, eval_every=5, device="auto", impute_missing=False):
+        self.sampling_strategy = sampling_strategy
+        self.epochs = epochs
+        self.eval_every = eval_every
+        self.device = device
+        self.impute_missing = impute_missing
+
+    def _generator(self, seed: int) -> Generator:
+        return GAN(epochs=self.epochs, eval_every=self.eval_every, device=self.device, random_state=seed)
+
+
+class VAESynthesis(SynthesisStrategy):
+    """Fill classes with rows from a conditional tabular VAE (TVAE-style)."""
+
+    title = "Conditional VAE"
+    summary = ("Trains a class-conditional tabular variational autoencoder on the training rows and decodes "
+               "the rows each class lacks.")
+    generator_class = VAE
+    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "epochs": _EPOCHS, "eval_every": _EVAL_EVERY,
+              "device": _DEVICE, "impute_missing": _IMPUTE}
+
+    def __init__(self, sampling_strategy="auto", epochs=10, eval_every=5, device="auto", impute_missing=False):
+        self.sampling_strategy = sampling_strategy
+        self.epochs = epochs
+        self.eval_every = eval_every
+        self.device = device
+        self.impute_missing = impute_missing
+
+    def _generator(self, seed: int) -> Generator:
+        return VAE(epochs=self.epochs, eval_every=self.eval_every, device=self.device, random_state=seed)
+
+
+class CopulaSynthesis(SynthesisStrategy):
+    """Fill classes with rows from a Gaussian copula fitted per class."""
+
+    title = "Gaussian copula"
+    summary = ("Fits a Gaussian copula to each class (empirical marginals, shrunk correlation) and draws the "
+               "rows each class lacks; fast baseline for the neural generators.")
+    generator_class = GaussianCopula
+    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "impute_missing": _IMPUTE}
+
+    def __init__(self, sampling_strategy="auto", impute_missing=False):
+        self.sampling_strategy = sampling_strategy
+        self.impute_missing = impute_missing
+
+    def _generator(self, seed: int) -> Generator:
+        return GaussianCopula(random_state=seed)
