@@ -258,10 +258,104 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_strategies(subparsers) -> None:
+    p = subparsers.add_parser(
+        "strategies", help="list every strategy with its family and parameter spec",
+        description="List the registered strategies (balancing, weighting, sample expansion) with their "
+                    "parameters: type, allowed values, default and help.")
+    p.add_argument("--json", action="store_true", help="print one JSON list")
+
+
+def _cmd_strategies(args: argparse.Namespace) -> int:
+    from recexp.strategies import describe_strategies
+
+    listing = describe_strategies()
+    if args.json:
+        _print_json(listing)
+        return 0
+    for entry in listing:
+        print(f"{entry['name']:28s} {entry['family']:10s} {entry['summary']}")
+        for name, spec in entry["params"].items():
+            print(f"    {name} = {spec['default']!r}  ({spec['type']}) {spec.get('help', '')}")
+    return 0
+
+
+def _add_apply(subparsers) -> None:
+    p = subparsers.add_parser(
+        "apply", help="apply one strategy to a dataset's training split; write it as Parquet",
+        description="Build the task's dataset, split it, apply the strategy to the training split only and write "
+                    "the new training split (with is_synthetic and sample_weight columns) to a Parquet file. "
+                    "Prints the class counts before and after.")
+    p.add_argument("file", help="a data file or folder, or the name of a bundled sample (e.g. taobao)")
+    p.add_argument("--kind", choices=["log", "table"], help="log: one event per row (default); table: features + label")
+    p.add_argument("--label", metavar="COLUMN", help="label column of a table")
+    p.add_argument("--header", choices=["auto", "yes", "no"], default="auto", help="is the first row a header?")
+    p.add_argument("--map", action="append", metavar="ROLE=COLUMN", help="send a log role to a column; repeatable")
+    p.add_argument("--task", required=True, help="behavior, purchase or table")
+    p.add_argument("--task-param", action="append", metavar="KEY=VALUE", help="task parameter; repeatable")
+    p.add_argument("--split-param", action="append", metavar="KEY=VALUE",
+                   help="split setting: method=temporal|stratified, test_size, valid_size, group_by_user, seed")
+    p.add_argument("--strategy", required=True, metavar="NAME", help="a name from `python -m recexp strategies`")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="strategy parameter, e.g. k_neighbors=3 or sampling_strategy=buy:5000,cart:5000; repeatable")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the strategy (default 0)")
+    p.add_argument("--out", required=True, metavar="PATH", help="Parquet file to write the new training split to")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from recexp.errors import InvalidParameterError
+    from recexp.strategies import STRATEGIES, get_strategy
+    from recexp.tasks import SplitSpec, build_dataset, get_task, split_dataset
+
+    if args.strategy not in STRATEGIES:
+        get_strategy(args.strategy)                       # raises the sentence listing the strategies
+    strategy = STRATEGIES[args.strategy].from_strings(_key_values(args.param, "--param"))
+    strategy.validate_params()
+    task_params = get_task(args.task).from_strings(_key_values(args.task_param, "--task-param")).get_params()
+    split_values = _key_values(args.split_param, "--split-param")
+    unknown = sorted(set(split_values) - set(SplitSpec.params))
+    if unknown:
+        raise InvalidParameterError(f"Unknown split setting(s) {unknown}; settings: {', '.join(SplitSpec.params)}.")
+    split_spec = SplitSpec(**{k: SplitSpec.params[k].parse(v) for k, v in split_values.items()})
+    split_spec.validate()
+    dataset = build_dataset(_source_for(args).load(), args.task, **task_params)
+    split = split_dataset(dataset, split_spec)
+    result = strategy.apply(dataset.subset(split.train), seed=args.seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.dataset.frame.to_parquet(out, index=False)
+    report = result.report
+    payload = {"file": args.file, "task": args.task, "strategy": args.strategy, "params": strategy.get_params(),
+               "seed": args.seed, "out": str(out), "rows_before": report.rows_before, "rows_after": report.rows_after,
+               "class_counts_before": report.before, "class_counts_after": report.after, "added": report.added,
+               "removed": report.removed, "target": report.target, "seconds": round(report.seconds, 4),
+               "loss": result.loss, "notes": report.notes,
+               "locked": {"validation": dataset.subset(split.valid).class_counts(),
+                          "test": dataset.subset(split.test).class_counts()}}
+    if args.json:
+        _print_json(payload)
+        return 0
+    print(f"{args.strategy} on the {args.task} training split: {report.rows_before:,} -> {report.rows_after:,} rows "
+          f"in {report.seconds:.2f}s; written to {out}")
+    width = max(len(c) for c in report.before)
+    print(f"{'class':{width}s} {'before':>10s} {'after':>10s} {'added':>10s} {'removed':>10s}")
+    for name in report.before:
+        print(f"{name:{width}s} {report.before[name]:>10,} {report.after[name]:>10,} {report.added[name]:>10,} "
+              f"{report.removed[name]:>10,}")
+    for note in report.notes:
+        print(f"note: {note}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
     "inspect": (_add_inspect, _cmd_inspect),
     "run": (_add_run, _cmd_run),
     "runs": (_add_runs, _cmd_runs),
+    "strategies": (_add_strategies, _cmd_strategies),
+    "apply": (_add_apply, _cmd_apply),
 }
 
 
