@@ -96,3 +96,21 @@ def sidebar_summary() -> None:
     """One line in the sidebar naming the active dataset and task."""
     choice = active_choice()
     st.sidebar.caption(f"Dataset: **{choice.source.name}** · task: **{choice.task}** · split: {choice.split.method}")
+
+
+def _use_app_navigation() -> None:
+    """Route every session through ``app.py``'s ``st.navigation``.
+
+    Streamlit (1.67) treats an app beside a ``pages/`` folder as an old-style multipage app until
+    ``st.navigation`` has been called once in the process, so a deep link (``/imbalance``) as the first
+    request of a fresh server would run that page alone, without the app's navigation and layout. Every
+    page imports this module, so the first such run switches the old mode off and reruns through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_use_app_navigation()
