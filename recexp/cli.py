@@ -77,7 +77,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         print(f"warning: {warning}")
     balance = result["imbalance"]
     print(f"classes ({balance['task']} task): " + ", ".join(f"{k} {v:,}" for k, v in balance["class_counts"].items())
-          + f"; imbalance ratio {balance['imbalance_ratio']:.1f}")
+          + (f"; imbalance ratio {balance['imbalance_ratio']:.1f}" if balance["imbalance_ratio"] is not None
+             else "; imbalance ratio undefined (fewer than two non-empty classes)"))
     return 0
 
 
