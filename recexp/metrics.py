@@ -94,3 +94,250 @@ def roc_auc(y_true: np.ndarray, proba: np.ndarray) -> float:
         return float(skm.roc_auc_score(y_true, proba[:, 1]))
     scores = [skm.roc_auc_score(y_true == k, proba[:, k]) for k in present]
     return float(np.mean(scores))
+
+
+# --- the full evaluation (recexp.compare and the Compare page) ---------------------------------------
+
+#: Headline scores of :func:`evaluation_metrics`, in display order (per-class scores follow them).
+EVALUATION_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro",
+                      "precision_weighted", "recall_weighted", "f1_weighted", "mcc", "gmean", "roc_auc",
+                      "pr_auc_macro", "log_loss", "ece")
+#: Per-class scores; :func:`evaluation_metrics` names them ``"<score>[<class>]"``, e.g. ``"recall[buy]"``.
+PER_CLASS_METRICS = ("precision", "recall", "f1", "pr_auc")
+#: Scores where lower is better (everything else: higher is better).
+LOWER_IS_BETTER = frozenset({"log_loss", "ece", "test_loss"})
+
+
+def class_key(metric: str, class_name: str) -> str:
+    """The key of a per-class score: ``class_key("recall", "buy") == "recall[buy]"``."""
+    return f"{metric}[{class_name}]"
+
+
+def predict_labels(proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Predicted label codes: arg-max, or for two classes ``proba[:, 1] >= threshold`` when given."""
+    proba = np.asarray(proba, dtype=np.float64)
+    if threshold is not None and proba.shape[1] == 2:
+        return (proba[:, 1] >= threshold).astype(np.int64)
+    return proba.argmax(axis=1).astype(np.int64)
+
+
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) -> float:
+    """Expected calibration error of the top-label confidence, over ``n_bins`` equal-width bins.
+
+    ``sum_b |accuracy_b - confidence_b| * n_b / n``: 0 for a perfectly calibrated model.
+
+    Examples
+    --------
+    >>> expected_calibration_error(np.array([0, 1]), np.array([[0.9, 0.1], [0.9, 0.1]]), n_bins=10)
+    0.4
+    """
+    y_true = np.asarray(y_true).astype(np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    if len(y_true) == 0:
+        return math.nan
+    confidence = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y_true).astype(np.float64)
+    bins = np.clip(np.ceil(confidence * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, correct, n_bins) - np.bincount(bins, confidence, n_bins))
+    return float(round(gap.sum() / counts.sum(), 12))
+
+
+def _log_loss(y_true: np.ndarray, proba: np.ndarray) -> float:
+    clipped = np.clip(proba, 1e-7, 1.0)
+    clipped = clipped / clipped.sum(axis=1, keepdims=True)
+    return float(skm.log_loss(y_true, clipped, labels=np.arange(proba.shape[1])))
+
+
+def evaluation_metrics(y_true: np.ndarray, proba: np.ndarray, classes: tuple[str, ...] | list[str] | None = None,
+                       threshold: float | None = None) -> dict[str, float]:
+    """Every score of the Compare page for one set of predictions, with scikit-learn where it has it.
+
+    Parameters
+    ----------
+    y_true : array of int, shape (n,)
+        Label codes ``0 .. K-1``.
+    proba : array of float, shape (n, K)
+        Predicted class probabilities.
+    classes : sequence of str, optional
+        Class names for the per-class keys (default ``"0"``, ``"1"``...).
+    threshold : float, optional
+        Two classes only: predict class 1 when ``proba[:, 1] >= threshold`` (default: arg-max, which is
+        the 0.5 threshold). Ignored for more classes.
+
+    Returns
+    -------
+    dict
+        :data:`EVALUATION_METRICS` (macro and support-weighted precision / recall / F1, Matthews
+        correlation, G-mean of the recalls of the classes present, ROC-AUC as in :func:`roc_auc`,
+        macro PR-AUC (average precision) over the classes present, log-loss, expected calibration
+        error), then ``precision[c]``, ``recall[c]``, ``f1[c]``, ``pr_auc[c]`` for every class ``c``.
+        Undefined scores are ``nan`` (e.g. the PR-AUC of a class absent from ``y_true``); a class never
+        predicted has precision 0.
+    """
+    from imblearn.metrics import geometric_mean_score
+
+    y_true = np.asarray(y_true).astype(np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    n_classes = proba.shape[1]
+    labels = np.arange(n_classes)
+    names = [str(c) for c in (classes if classes is not None else labels)]
+    y_pred = predict_labels(proba, threshold)
+    present = np.unique(y_true)
+    result: dict[str, float] = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result["balanced_accuracy"] = float(skm.balanced_accuracy_score(y_true, y_pred))
+        for average in ("macro", "weighted"):
+            p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, average=average,
+                                                             zero_division=0)
+            result |= {f"precision_{average}": float(p), f"recall_{average}": float(r), f"f1_{average}": float(f)}
+        result["mcc"] = float(skm.matthews_corrcoef(y_true, y_pred))
+        result["gmean"] = float(geometric_mean_score(y_true, y_pred, labels=present, average="multiclass"))
+    result["roc_auc"] = roc_auc(y_true, proba)
+    pr_auc = [float(skm.average_precision_score(y_true == k, proba[:, k])) if k in present else math.nan
+              for k in labels]
+    result["pr_auc_macro"] = float(np.nanmean(pr_auc)) if len(present) else math.nan
+    result["log_loss"] = _log_loss(y_true, proba)
+    result["ece"] = expected_calibration_error(y_true, proba)
+    p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    for k, name in enumerate(names):
+        result |= {class_key("precision", name): float(p[k]), class_key("recall", name): float(r[k]),
+                   class_key("f1", name): float(f[k]), class_key("pr_auc", name): pr_auc[k]}
+    return result
+
+
+def f1_optimal_threshold(y_true: np.ndarray, score: np.ndarray) -> float:
+    """The threshold on ``score`` (probability of class 1) that maximises F1 of class 1.
+
+    Choose it on the validation split and apply it to the test split, never the reverse.
+    Returns 0.5 when ``y_true`` holds no positive.
+    """
+    y_true = np.asarray(y_true).astype(np.int64)
+    if not (y_true == 1).any():
+        return 0.5
+    precision, recall, thresholds = skm.precision_recall_curve(y_true == 1, np.asarray(score, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)[:-1]
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def recall_at_precision(y_true: np.ndarray, score: np.ndarray, min_precision: float) -> tuple[float, float]:
+    """Highest recall of the positives reachable with precision >= ``min_precision``, and its threshold.
+
+    ``y_true`` is boolean (positive or not), ``score`` the positive's score. Returns ``(0.0, nan)`` when
+    no threshold reaches the precision, ``(nan, nan)`` without positives.
+    """
+    y_true = np.asarray(y_true).astype(bool)
+    if not y_true.any():
+        return math.nan, math.nan
+    precision, recall, thresholds = skm.precision_recall_curve(y_true, np.asarray(score, dtype=np.float64))
+    ok = np.flatnonzero(precision[:-1] >= min_precision)
+    if not len(ok):
+        return 0.0, math.nan
+    best = ok[np.argmax(recall[ok])]
+    return float(recall[best]), float(thresholds[best])
+
+
+def ranking_metrics(relevant: np.ndarray, score: np.ndarray, groups: np.ndarray,
+                    ks: tuple[int, ...] = (5, 10)) -> dict[str, float]:
+    """Top-K ranking scores per group (user): hit rate HR@K and NDCG@K with binary relevance.
+
+    Items of each group are ranked by ``score`` (ties in row order). HR@K is the share of groups
+    with at least one relevant item that have one in their top K; NDCG@K is DCG@K / ideal DCG@K
+    (``sklearn.metrics.ndcg_score`` per group, for tie-free scores), averaged over the same groups.
+    Groups without a relevant item are left out (nothing to find). ``nan`` when no group has one.
+    """
+    relevant = np.asarray(relevant).astype(bool)
+    score = np.asarray(score, dtype=np.float64)
+    _, group = np.unique(np.asarray(groups), return_inverse=True)
+    order = np.lexsort((np.arange(len(score)), -score, group))
+    group_sorted, relevant_sorted = group[order], relevant[order].astype(np.float64)
+    starts = np.flatnonzero(np.r_[True, group_sorted[1:] != group_sorted[:-1]])
+    sizes = np.diff(np.r_[starts, len(group_sorted)])
+    rank = np.arange(len(group_sorted)) - np.repeat(starts, sizes)
+    positives = np.add.reduceat(relevant_sorted, starts) if len(starts) else np.zeros(0)
+    has_positive = positives > 0
+    result: dict[str, float] = {}
+    for k in ks:
+        top = rank < k
+        hits = np.add.reduceat(relevant_sorted * top, starts) if len(starts) else np.zeros(0)
+        dcg = np.add.reduceat(relevant_sorted * top / np.log2(rank + 2), starts) if len(starts) else np.zeros(0)
+        discounts = np.r_[0.0, np.cumsum(1.0 / np.log2(np.arange(k) + 2))]
+        ideal = discounts[np.minimum(positives, k).astype(np.int64)]
+        if not has_positive.any():
+            result[f"hr@{k}"] = result[f"ndcg@{k}"] = math.nan
+            continue
+        result[f"hr@{k}"] = float((hits[has_positive] > 0).mean())
+        result[f"ndcg@{k}"] = float((dcg[has_positive] / ideal[has_positive]).mean())
+    return result
+
+
+# --- vectorised scores for the bootstrap ---------------------------------------------------------------
+
+def scores_from_confusions(confusions: np.ndarray, class_names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Threshold scores of many ``K x K`` confusion matrices at once (shape ``(..., K, K)``, rows: true).
+
+    Same definitions as :func:`evaluation_metrics`: accuracy, balanced accuracy, macro precision /
+    recall / F1, MCC, G-mean, and per-class ``recall[c]`` / ``f1[c]`` / ``precision[c]`` when
+    ``class_names`` is given. Used by the paired bootstrap of :mod:`recexp.compare`.
+    """
+    c = np.asarray(confusions, dtype=np.float64)
+    true_counts, predicted_counts = c.sum(axis=-1), c.sum(axis=-2)
+    hits = np.diagonal(c, axis1=-2, axis2=-1)
+    total = c.sum(axis=(-2, -1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = np.where(true_counts > 0, hits / true_counts, 0.0)
+        precision = np.where(predicted_counts > 0, hits / predicted_counts, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        present = true_counts > 0
+        n_present = present.sum(axis=-1)
+        balanced = np.where(n_present > 0, (recall * present).sum(axis=-1) / n_present, np.nan)
+        log_recall = np.where(present, np.log(np.where(recall > 0, recall, 1.0)), 0.0)
+        zero = (present & (recall == 0)).any(axis=-1)
+        gmean = np.where(zero, 0.0, np.exp(log_recall.sum(axis=-1) / np.maximum(n_present, 1)))
+        trace = hits.sum(axis=-1)
+        cov_tp = trace * total - (predicted_counts * true_counts).sum(axis=-1)
+        cov_pp = total ** 2 - (predicted_counts ** 2).sum(axis=-1)
+        cov_tt = total ** 2 - (true_counts ** 2).sum(axis=-1)
+        denominator = np.sqrt(cov_pp * cov_tt)
+        mcc = np.where(denominator > 0, cov_tp / denominator, 0.0)
+        result = {"accuracy": trace / total, "balanced_accuracy": balanced, "precision_macro": precision.mean(-1),
+                  "recall_macro": recall.mean(-1), "f1_macro": f1.mean(-1), "mcc": mcc, "gmean": gmean}
+    for k, name in enumerate(class_names or []):
+        result |= {class_key("precision", name): precision[..., k], class_key("recall", name): recall[..., k],
+                   class_key("f1", name): f1[..., k]}
+    return result
+
+
+def weighted_roc_auc(y_true: np.ndarray, proba: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """:func:`roc_auc` under row weights, for many weight vectors at once (``weights``: shape (B, n)).
+
+    With integer weights (bootstrap counts) it equals :func:`roc_auc` on the rows repeated that many
+    times: the Mann-Whitney statistic with ties counted half. Classes absent under a weight vector
+    are left out of the macro average; ``nan`` when fewer than two classes remain.
+    """
+    y_true = np.asarray(y_true).astype(np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    columns = [1] if proba.shape[1] == 2 else list(np.unique(y_true))
+    aucs = []
+    for k in columns:
+        score = proba[:, k]
+        order = np.argsort(score, kind="stable")
+        sorted_score = score[order]
+        starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
+        positive = (y_true[order] == k).astype(np.float64)
+        w = weights[:, order]
+        pos_w = np.add.reduceat(w * positive, starts, axis=1)
+        neg_w = np.add.reduceat(w * (1.0 - positive), starts, axis=1)
+        below = np.cumsum(neg_w, axis=1) - neg_w
+        with np.errstate(divide="ignore", invalid="ignore"):
+            aucs.append((pos_w * (below + 0.5 * neg_w)).sum(axis=1) / (pos_w.sum(axis=1) * neg_w.sum(axis=1)))
+    stacked = np.vstack(aucs)
+    if proba.shape[1] == 2:
+        return stacked[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        valid = np.isfinite(stacked)
+        return np.where(valid.sum(axis=0) >= 2, np.nanmean(np.where(valid, stacked, np.nan), axis=0), np.nan)

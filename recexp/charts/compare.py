@@ -1,0 +1,248 @@
+"""Plotly figures of a :class:`recexp.compare.Comparison`: scores with intervals, per-class heat maps,
+ROC / PR curves, confusion matrices and their difference to the baseline, capture curves and
+per-sample training-loss distributions.
+
+Every function takes the comparison (or a plain frame) and returns a ``plotly.graph_objects.Figure``;
+none reads the store.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+from sklearn import metrics as skm
+
+from recexp.metrics import class_key, predict_labels
+
+_PALETTE = qualitative.Plotly
+
+
+def _colours(groups: list[str]) -> dict[str, str]:
+    return {g: _PALETTE[i % len(_PALETTE)] for i, g in enumerate(groups)}
+
+
+def metric_bars(comparison, metrics: list[str]) -> go.Figure:
+    """Grouped bars: one bar per strategy for each score, error bars = 95% interval over seeds.
+
+    Bars whose difference to the baseline is significant carry a ``*`` above them.
+    """
+    summary = comparison.summary
+    colours = _colours(comparison.groups)
+    figure = go.Figure()
+    for group in comparison.groups:
+        part = summary[(summary["group"] == group) & summary["metric"].isin(metrics)].set_index("metric")
+        part = part.reindex([m for m in metrics if m in part.index])
+        mean = part["mean"].to_numpy(float)
+        upper = np.nan_to_num(part["ci_high"].to_numpy(float) - mean)
+        lower = np.nan_to_num(mean - part["ci_low"].to_numpy(float))
+        marks = ["*" if s else "" for s in part["significant"]]
+        figure.add_trace(go.Bar(
+            name=group, x=list(part.index), y=mean, marker_color=colours[group], text=marks, textposition="outside",
+            error_y={"type": "data", "array": upper, "arrayminus": lower, "visible": True},
+            customdata=np.c_[part["ci_low"], part["ci_high"], part["delta"], part["n_seeds"]],
+            hovertemplate=(f"{group}<br>%{{x}}: %{{y:.4f}}<br>95% interval [%{{customdata[0]:.4f}}, "
+                           "%{customdata[1]:.4f}]<br>Δ vs baseline %{customdata[2]:+.4f}<br>"
+                           "%{customdata[3]} seeds<extra></extra>")))
+    figure.update_layout(barmode="group", title="Test scores (mean over seeds, 95% interval; * significant vs "
+                                                f"{comparison.baseline})", yaxis_title="score", height=430,
+                         legend_title_text="strategy")
+    return figure
+
+
+def per_class_heatmap(comparison, metric: str = "recall") -> go.Figure:
+    """Strategies x classes heat map of a per-class score (mean over seeds), text: value and Δ vs baseline."""
+    summary = comparison.summary.set_index(["group", "metric"])
+    groups, classes = comparison.groups, list(comparison.classes)
+    values = np.full((len(groups), len(classes)), np.nan)
+    text = [["" for _ in classes] for _ in groups]
+    for i, group in enumerate(groups):
+        for j, name in enumerate(classes):
+            key = (group, class_key(metric, name))
+            if key in summary.index:
+                row = summary.loc[key]
+                values[i, j] = row["mean"]
+                delta = f"<br>Δ {row['delta']:+.3f}{' *' if row['significant'] else ''}" if np.isfinite(
+                    row["delta"]) else ""
+                text[i][j] = f"{row['mean']:.3f}{delta}"
+    figure = go.Figure(go.Heatmap(z=values, x=classes, y=groups, text=text, texttemplate="%{text}",
+                                  colorscale="Viridis", zmin=0, zmax=1, colorbar={"title": metric},
+                                  hovertemplate="%{y}<br>class %{x}: %{z:.4f}<extra></extra>"))
+    figure.update_layout(title=f"Per-class {metric} (mean over seeds; Δ vs {comparison.baseline})",
+                         xaxis_title="class", yaxis={"autorange": "reversed"}, height=120 + 60 * len(groups))
+    return figure
+
+
+def curves(comparison, class_name: str, kind: str = "roc") -> go.Figure:
+    """Overlaid ROC (``kind="roc"``) or precision-recall (``"pr"``) curves of one class, one line per run."""
+    k = list(comparison.classes).index(class_name)
+    colours = _colours(comparison.groups)
+    figure = go.Figure()
+    shown: set[str] = set()
+    for item in comparison.predictions:
+        truth = item.y == k
+        if truth.all() or not truth.any():
+            continue
+        if kind == "roc":
+            x, y, _ = skm.roc_curve(truth, item.proba[:, k])
+            area = skm.auc(x, y)
+        else:
+            y, x, _ = skm.precision_recall_curve(truth, item.proba[:, k])
+            area = skm.average_precision_score(truth, item.proba[:, k])
+        step = max(1, len(x) // 400)                      # keep the page light; the shape survives
+        figure.add_trace(go.Scatter(
+            x=x[::step], y=y[::step], mode="lines", name=item.group, legendgroup=item.group,
+            showlegend=item.group not in shown, line={"color": colours[item.group], "width": 1.5},
+            hovertemplate=f"{item.label} (area {area:.3f})<br>%{{x:.3f}}, %{{y:.3f}}<extra></extra>"))
+        shown.add(item.group)
+    if kind == "roc":
+        figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
+                                    name="chance", hoverinfo="skip"))
+        figure.update_layout(title=f"ROC curves of class {class_name} (one line per run)",
+                             xaxis_title="false positive rate", yaxis_title="true positive rate")
+    else:
+        base_rate = float(np.mean(comparison.predictions[0].y == k))
+        figure.add_hline(y=base_rate, line_dash="dot", line_color="grey", annotation_text=f"base rate {base_rate:.3f}")
+        figure.update_layout(title=f"Precision-recall curves of class {class_name} (one line per run)",
+                             xaxis_title="recall", yaxis_title="precision")
+    figure.update_layout(height=430, legend_title_text="strategy")
+    return figure
+
+
+def _mean_confusion(items, n_classes: int) -> np.ndarray:
+    matrices = []
+    for item in items:
+        binary = n_classes == 2
+        confusion = skm.confusion_matrix(item.y, predict_labels(item.proba, 0.5 if binary else None),
+                                         labels=np.arange(n_classes)).astype(np.float64)
+        totals = confusion.sum(axis=1, keepdims=True)
+        matrices.append(np.divide(confusion, totals, out=np.full_like(confusion, np.nan), where=totals > 0))
+    return np.nanmean(np.stack(matrices), axis=0)
+
+
+def confusion_matrices(comparison) -> go.Figure:
+    """Row-normalised confusion matrices side by side (share of each true class, mean over seeds)."""
+    groups, classes = comparison.groups, list(comparison.classes)
+    figure = make_subplots(rows=1, cols=len(groups), subplot_titles=groups, horizontal_spacing=0.04)
+    for i, group in enumerate(groups, start=1):
+        matrix = _mean_confusion(comparison.group_predictions(group), len(classes))
+        figure.add_trace(go.Heatmap(z=matrix, x=classes, y=classes, zmin=0, zmax=1, colorscale="Blues",
+                                    showscale=i == len(groups), text=np.round(matrix, 2), texttemplate="%{text}",
+                                    hovertemplate=f"{group}<br>true %{{y}} → predicted %{{x}}: %{{z:.3f}}"
+                                                  "<extra></extra>"), row=1, col=i)
+        figure.update_xaxes(title_text="predicted", row=1, col=i)
+        figure.update_yaxes(autorange="reversed", row=1, col=i, showticklabels=i == 1)
+    figure.update_yaxes(title_text="true", row=1, col=1)
+    figure.update_layout(title="Confusion matrices (rows: true class, normalised; mean over seeds)",
+                         height=360 + 10 * len(classes))
+    return figure
+
+
+def confusion_difference(comparison) -> go.Figure:
+    """Each strategy's normalised confusion matrix minus the baseline's (red: more of that cell)."""
+    classes = list(comparison.classes)
+    others = [g for g in comparison.groups if g != comparison.baseline]
+    if comparison.baseline is None or not others:
+        figure = go.Figure()
+        figure.update_layout(title="Difference to the baseline: no baseline or no other strategy in this comparison")
+        return figure
+    base = _mean_confusion(comparison.group_predictions(comparison.baseline), len(classes))
+    figure = make_subplots(rows=1, cols=len(others), subplot_titles=[f"{g} − {comparison.baseline}" for g in others],
+                           horizontal_spacing=0.04)
+    limit = 1e-9
+    matrices = {g: _mean_confusion(comparison.group_predictions(g), len(classes)) - base for g in others}
+    limit = max(limit, max(float(np.nanmax(np.abs(m))) if np.isfinite(m).any() else 0 for m in matrices.values()))
+    for i, group in enumerate(others, start=1):
+        matrix = matrices[group]
+        figure.add_trace(go.Heatmap(z=matrix, x=classes, y=classes, zmin=-limit, zmax=limit, colorscale="RdBu_r",
+                                    showscale=i == len(others), text=np.round(matrix, 3), texttemplate="%{text}",
+                                    hovertemplate=f"{group}<br>true %{{y}} → predicted %{{x}}: %{{z:+.3f}}"
+                                                  "<extra></extra>"), row=1, col=i)
+        figure.update_xaxes(title_text="predicted", row=1, col=i)
+        figure.update_yaxes(autorange="reversed", row=1, col=i, showticklabels=i == 1)
+    figure.update_yaxes(title_text="true", row=1, col=1)
+    figure.update_layout(title="Confusion difference to the baseline (diagonal up = more rows right)",
+                         height=360 + 10 * len(classes))
+    return figure
+
+
+def capture_curve(comparison, positive: str, top_fraction: float | None = None, users: bool = True) -> go.Figure:
+    """Cumulative gains: share of all ``positive`` units captured when acting on the top x% scored."""
+    k = list(comparison.classes).index(positive)
+    colours = _colours(comparison.groups)
+    figure = go.Figure()
+    grid = np.linspace(0, 1, 101)
+    for group in comparison.groups:
+        shares = []
+        for item in comparison.group_predictions(group):
+            truth, score = item.y == k, item.proba[:, k]
+            queries = item.queries_users() if users else None
+            if queries is not None:
+                frame = pd.DataFrame({"g": queries, "p": truth, "s": score}).groupby("g", sort=False)
+                truth, score = frame["p"].any().to_numpy(), frame["s"].max().to_numpy()
+            order = np.argsort(-score, kind="stable")
+            gained = np.r_[0, np.cumsum(truth[order])] / max(truth.sum(), 1)
+            shares.append(np.interp(grid, np.linspace(0, 1, len(gained)), gained))
+        figure.add_trace(go.Scatter(x=grid, y=np.mean(shares, axis=0), mode="lines", name=group,
+                                    line={"color": colours[group]},
+                                    hovertemplate=f"{group}<br>top %{{x:.0%}} captures %{{y:.1%}}<extra></extra>"))
+    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="random", line={"dash": "dot", "color": "grey"}))
+    if top_fraction is not None:
+        figure.add_vline(x=top_fraction, line_dash="dash", annotation_text=f"top {top_fraction:.0%}")
+    figure.update_layout(title=f"Share of all '{positive}' captured by acting on the top-scored (mean over seeds)",
+                         xaxis={"title": "share acted on", "tickformat": ".0%"},
+                         yaxis={"title": f"share of '{positive}' captured", "tickformat": ".0%"}, height=420)
+    return figure
+
+
+def recall_at_precision_bars(frame: pd.DataFrame, positive: str, min_precision: float) -> go.Figure:
+    """Bars of :meth:`Comparison.recall_at_precision` with the interval over seeds."""
+    upper = np.nan_to_num(frame["ci_high"] - frame["recall"])
+    lower = np.nan_to_num(frame["recall"] - frame["ci_low"])
+    figure = go.Figure(go.Bar(x=frame["group"], y=frame["recall"], marker_color=list(_colours(list(frame["group"]))
+                                                                                     .values()),
+                              error_y={"type": "data", "array": upper, "arrayminus": lower},
+                              hovertemplate="%{x}: recall %{y:.3f}<extra></extra>"))
+    figure.update_layout(title=f"Recall of '{positive}' at precision ≥ {min_precision:.0%} (mean over seeds)",
+                         yaxis={"title": "recall", "range": [0, 1.05]}, height=380)
+    return figure
+
+
+def loss_distributions(losses: pd.DataFrame) -> go.Figure:
+    """Per strategy, the distribution of each training row's mean loss over epochs, real vs synthetic rows.
+
+    ``losses`` has columns ``group``, ``is_synthetic`` and ``loss`` (see :func:`recexp.compare.sample_losses`).
+    """
+    figure = go.Figure()
+    for synthetic, colour in ((False, "#636EFA"), (True, "#EF553B")):
+        part = losses[losses["is_synthetic"] == synthetic]
+        if part.empty:
+            continue
+        figure.add_trace(go.Box(x=part["group"], y=part["loss"], name="synthetic rows" if synthetic else "real rows",
+                                marker_color=colour, boxpoints=False))
+    figure.update_layout(boxmode="group", height=420, yaxis={"title": "mean training loss per row", "type": "log"},
+                         title="Sample importance: each training row's mean loss over epochs (real vs synthetic)")
+    return figure
+
+
+def report_figures(comparison, metrics: list[str], positive: str, epoch_metrics: pd.DataFrame | None = None,
+                   sample_losses: pd.DataFrame | None = None) -> dict[str, go.Figure]:
+    """The figures of the HTML report, by section title."""
+    from recexp.charts.training import training_curves
+
+    figures = {"Scores with 95% intervals": metric_bars(comparison, metrics),
+               "Recall per class": per_class_heatmap(comparison, "recall"),
+               "F1 per class": per_class_heatmap(comparison, "f1"),
+               f"ROC curves ({positive})": curves(comparison, positive, "roc"),
+               f"Precision-recall curves ({positive})": curves(comparison, positive, "pr"),
+               "Confusion matrices": confusion_matrices(comparison),
+               "Confusion difference to the baseline": confusion_difference(comparison),
+               f"Capture of '{positive}'": capture_curve(comparison, positive, 0.1)}
+    if epoch_metrics is not None and len(epoch_metrics):
+        labels = {p.run.id: p.label for p in comparison.predictions}
+        figures["Training curves"] = training_curves(epoch_metrics, labels)
+    if sample_losses is not None and len(sample_losses):
+        figures["Per-sample training loss"] = loss_distributions(sample_losses)
+    return figures
