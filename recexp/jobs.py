@@ -302,7 +302,7 @@ class JobRunner:
     max_concurrent : int
         Worker processes running at once.
     threads_per_job : int, optional
-        ``torch.set_num_threads`` in each worker; default: CPU cores / ``max_concurrent``.
+        ``torch.set_num_threads`` in each worker; default: (CPU cores - 1) / ``max_concurrent``, at least 1.
     poll_interval : float
         Seconds between polls of the background thread.
     cancel_grace : float
@@ -356,7 +356,9 @@ class JobRunner:
     # --- the loop -----------------------------------------------------------------------------
 
     def _spawn(self, run: Run) -> None:
-        threads = self.threads_per_job or max(1, (os.cpu_count() or 1) // max(1, self.max_concurrent))
+        # One core stays free for the dashboard and data loading: torch's spinning worker threads
+        # collapse (many times slower) when the machine is oversubscribed.
+        threads = self.threads_per_job or max(1, ((os.cpu_count() or 1) - 1) // max(1, self.max_concurrent))
         log_path = self.store.artifact_dir(run.id, create=True) / "worker.log"
         log = open(log_path, "ab")  # noqa: SIM115 (closed when the child is reaped)
         env = dict(os.environ, RECEXP_HOME=str(self.store.home), PYTHONUNBUFFERED="1")
@@ -499,9 +501,16 @@ class _suppress_lookup:
 
 
 def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | None = None) -> JobRunner:
-    """A runner on the workspace store with one job per two cores (at least one)."""
+    """A runner on the workspace store with one job per four cores (at least one).
+
+    ``$RECEXP_MAX_JOBS`` overrides the limit.
+    """
     store = store or SQLiteRunStore.open()
-    limit = max_concurrent or max(1, (os.cpu_count() or 1) // 2)
+    configured = os.environ.get("RECEXP_MAX_JOBS", "").strip()
+    if configured and not (configured.isdigit() and int(configured) > 0):
+        raise InvalidParameterError(
+            f"RECEXP_MAX_JOBS must be a positive integer, but is {configured!r}. Fix or unset it.")
+    limit = max_concurrent or (int(configured) if configured else max(1, (os.cpu_count() or 1) // 4))
     return JobRunner(store, max_concurrent=limit)
 
 

@@ -249,8 +249,11 @@ def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int =
 
 @torch.no_grad()
 def _validate(module: nn.Module, data: TensorData, n_classes: int, mixed_precision: bool,
-              batch_size: int = 8192) -> tuple[float, dict[str, float]]:
-    """Mean cross-entropy and confusion-matrix scores on resident tensors (one host sync)."""
+              batch_size: int) -> tuple[float, dict[str, float]]:
+    """Mean cross-entropy and confusion-matrix scores on resident tensors (one host sync).
+
+    Batches as large as the training batches: known to fit, and on CPU faster per row than huge ones.
+    """
     device = data.labels.device
     module.eval()
     context, _ = _autocast(device, mixed_precision)
@@ -381,7 +384,7 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
         row = {"epoch": epoch, "train_loss": float(loss_sum / weight_sum.clamp_min(1e-12)),
                "train_accuracy": float(correct_sum) / n}
         if valid is not None:
-            valid_loss, scores = _validate(module, valid, n_classes, config.mixed_precision)
+            valid_loss, scores = _validate(module, valid, n_classes, config.mixed_precision, config.batch_size)
             row.update(valid_loss=valid_loss, valid_accuracy=scores["accuracy"],
                        valid_balanced_accuracy=scores["balanced_accuracy"], valid_f1_macro=scores["f1_macro"])
         else:

@@ -1,0 +1,176 @@
+"""Train: choose strategies to compare, a model and its settings; launch the grid; watch it live."""
+
+import os
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from recexp.charts.training import final_scores, training_curves
+from recexp.errors import RecexpError
+from recexp.jobs import JobRunner, RunSpec, available_strategies, default_runner
+from recexp.metrics import METRIC_NAMES
+from recexp.models import LOSSES, MODELS, TrainConfig
+from recexp.runs import SQLiteRunStore
+from recexp.ui.params import param_widgets
+from recexp.tasks import TASKS
+from recexp.ui.state import active_choice, require_dataset, set_active_choice
+
+POLL_SECONDS = 1.0
+
+
+@st.cache_resource(show_spinner=False)
+def job_runner(home: str) -> JobRunner:
+    """One run store and one background job runner per workspace, shared by every session."""
+    return default_runner(SQLiteRunStore(home)).start()
+
+
+runner = job_runner(os.environ.get("RECEXP_HOME") or os.path.abspath("workspace"))
+store = runner.store
+
+st.title("Train")
+st.caption("Compare strategies on one model: every strategy x seed becomes a run in the background, trained on "
+           "the training split after the strategy and scored on the untouched test split.")
+
+choice = active_choice()
+tasks = [name for name, cls in TASKS.items() if choice.source.kind in cls.input_kinds]
+task = st.selectbox("Task", tasks, index=tasks.index(choice.task) if choice.task in tasks else 0, key="train_task",
+                    format_func=lambda n: f"{n}: {TASKS[n].description}",
+                    help="The learning task on the active data (its parameters and the split are set on the Data page).")
+if task != choice.task:
+    set_active_choice(replace(choice, task=task, task_params={}))
+    choice = active_choice()
+dataset, split = require_dataset()
+st.caption(f"Data: **{choice.source.name}**, task **{choice.task}**, {dataset.schema.n_classes} classes; "
+           f"{len(split.train):,} train / {len(split.valid):,} validation / {len(split.test):,} test rows.")
+
+# --- what to compare ------------------------------------------------------------------------------
+strategies = available_strategies()
+with st.container(border=True):
+    st.subheader("Strategies", divider=False)
+    chosen = st.multiselect("Strategies to compare (each one is trained with every seed)", list(strategies),
+                            default=["none"] if "none" in strategies else None, key="train_strategies")
+    classes = list(dataset.schema.classes)
+    train_counts = dict(zip(classes, np.bincount(dataset.y[split.train], minlength=len(classes)).tolist()))
+    strategy_params: dict[str, dict] = {}
+    for name in chosen:
+        if strategies[name].params:
+            with st.expander(f"Parameters of {name}"):
+                strategy_params[name] = param_widgets(strategies[name], prefix="train", classes=classes,
+                                                      class_counts=train_counts)
+        else:
+            strategy_params[name] = {}
+
+with st.container(border=True):
+    st.subheader("Model", divider=False)
+    model_name = st.selectbox("Model", list(MODELS), index=list(MODELS).index("mlp"), key="train_model",
+                              format_func=lambda n: f"{n}: {MODELS[n].description}")
+    with st.expander(f"Parameters of {model_name}"):
+        model_params = param_widgets(MODELS[model_name], prefix="train")
+
+with st.container(border=True):
+    st.subheader("Training", divider=False)
+    defaults = TrainConfig()
+    left, middle, right = st.columns(3)
+    seeds = left.number_input("Seeds per strategy", 1, 20, 2, key="train_seeds",
+                              help="Runs per strategy with seeds 0, 1, ...; more seeds give tighter intervals.")
+    epochs = middle.number_input("Epochs (at most)", 1, 500, 5, key="train_epochs")
+    patience = right.number_input("Early-stopping patience (epochs)", 1, 100, defaults.patience, key="train_patience")
+    batch_size = left.number_input("Batch size", 1, 1 << 16, defaults.batch_size, key="train_batch_size")
+    learning_rate = middle.number_input("Learning rate", 1e-6, 1.0, defaults.learning_rate, format="%.5f",
+                                        key="train_learning_rate")
+    loss = right.selectbox("Loss", list(LOSSES), format_func=LOSSES.get, key="train_loss",
+                           help="A weighting strategy that asks for a loss (e.g. focal) overrides this.")
+    devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else []) \
+        + (["mps"] if torch.backends.mps.is_available() else [])
+    device = left.selectbox("Device", devices, key="train_device",
+                            help="auto: CUDA GPU if present, then Apple MPS, then CPU.")
+
+if st.button("Launch", type="primary", key="train_launch", disabled=not chosen, icon=":material/play_arrow:"):
+    base = RunSpec(source=choice.source.to_dict(), task=choice.task, task_params=dict(choice.task_params),
+                   split=choice.to_dict()["split"], model=model_name, model_params=model_params,
+                   train={"epochs": int(epochs), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
+                          "loss": loss, "patience": int(patience), "device": device},
+                   fingerprint=dataset.fingerprint)
+    try:
+        experiment, launched = runner.launch_grid(
+            base, [(name, strategy_params[name]) for name in chosen], seeds=list(range(int(seeds))),
+            name=f"{', '.join(chosen)} on {model_name} x {int(seeds)} seeds ({choice.source.name}, {choice.task})")
+    except RecexpError as error:
+        st.error(str(error))
+    else:
+        st.session_state["train_experiment"] = experiment.id
+        st.toast(f"Queued {len(launched)} runs.", icon=":material/schedule:")
+
+# --- runs -----------------------------------------------------------------------------------------
+experiments = list(reversed(store.list_experiments()))
+if not experiments:
+    st.info("No runs yet: pick strategies and press Launch.")
+    st.stop()
+ids = [e.id for e in experiments]
+if st.session_state.get("train_experiment") not in ids:
+    st.session_state["train_experiment"] = ids[0]
+names = {e.id: f"{e.name} · {e.created_at[:19].replace('T', ' ')} UTC" for e in experiments}
+experiment_id = st.selectbox("Experiment", ids, format_func=names.get, key="train_experiment")
+started_active = any(r.is_active for r in store.list_runs(experiment_id))
+
+
+def _status_icon(status: str) -> str:
+    return {"queued": "⏳ queued", "running": "▶️ running", "finished": "✅ finished", "failed": "❌ failed",
+            "cancelled": "⏹️ cancelled"}.get(status, status)
+
+
+@st.fragment(run_every=POLL_SECONDS if started_active else None)
+def live_runs() -> None:
+    runs = store.list_runs(experiment_id)
+    counts = pd.Series([r.status for r in runs]).value_counts()
+    st.markdown("Runs: " + " · ".join(f"**{counts.get(s, 0)} {s}**" for s in
+                                        ("queued", "running", "finished", "failed", "cancelled") if counts.get(s, 0)))
+    devices_used = sorted({r.device for r in runs if r.device})
+    if devices_used:
+        st.caption("Device used: " + ", ".join(devices_used))
+    table = pd.DataFrame([{
+        "run": r.id, "strategy": r.spec.get("strategy"), "model": r.spec.get("model"), "seed": r.spec.get("seed"),
+        "status": _status_icon(r.status), "device": r.device or "", "progress": r.epochs_done / (r.epochs_total or 1),
+        "epochs": f"{r.epochs_done}/{r.epochs_total or '?'}", "step": r.message,
+        "seconds": round(r.seconds, 1) if r.seconds is not None else None,
+        **{m: r.metrics.get(m) for m in ("balanced_accuracy", "f1_macro", "accuracy")},
+    } for r in runs])
+    st.dataframe(table, hide_index=True, key="train_runs_table", column_config={
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
+        "balanced_accuracy": st.column_config.NumberColumn("test balanced acc.", format="%.4f"),
+        "f1_macro": st.column_config.NumberColumn("test macro F1", format="%.4f"),
+        "accuracy": st.column_config.NumberColumn("test accuracy", format="%.4f")})
+
+    active = [r for r in runs if r.is_active]
+    for run in active:
+        cols = st.columns([4, 1])
+        cols[0].caption(f"{run.name}: {_status_icon(run.status)} on {run.device or 'a device not chosen yet'}"
+                        f" · {run.message or 'waiting for a worker'}")
+        if cols[1].button("Cancel", key=f"train_cancel_{run.id}", icon=":material/stop:"):
+            runner.cancel(run.id)
+            st.rerun(scope="fragment")
+    for run in runs:
+        if run.status == "failed":
+            st.error(f"{run.name} failed: {(run.error or '').splitlines()[0] if run.error else 'no reason recorded'}")
+            if run.error and "\n" in run.error:
+                with st.expander("Details"):
+                    st.code(run.error)
+
+    curves = store.epoch_metrics([r.id for r in runs])
+    if len(curves):
+        st.plotly_chart(training_curves(curves, {r.id: r.name for r in runs}), key="train_curves")
+    finished = [r for r in runs if r.status == "finished"]
+    if finished:
+        scores = pd.DataFrame([{"strategy": r.spec["strategy"], "model": r.spec["model"], "seed": r.spec["seed"],
+                                **r.metrics} for r in finished])
+        metric = st.selectbox("Test score", list(METRIC_NAMES), index=list(METRIC_NAMES).index("balanced_accuracy"),
+                              key="train_score_metric")
+        st.plotly_chart(final_scores(scores, metric), key="train_scores")
+    if started_active and not active:
+        st.rerun()                       # every run ended: redraw the page once and stop polling
+
+
+live_runs()

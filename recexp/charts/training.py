@@ -1,0 +1,84 @@
+"""Plotly figures of training runs: per-epoch curves and final test scores per strategy.
+
+Both take plain frames (as :meth:`recexp.runs.SQLiteRunStore.epoch_metrics` returns, or built from
+``Run.metrics``), so they work for live and finished runs alike.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+#: (metric key, panel) pairs drawn by :func:`training_curves`; dashed lines are validation.
+CURVES = (("train_loss", 1), ("valid_loss", 1), ("valid_balanced_accuracy", 2), ("valid_f1_macro", 2))
+_DASHED = {"valid_loss", "valid_f1_macro"}
+
+
+def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
+                    title: str = "Training curves") -> go.Figure:
+    """Loss (train solid, validation dashed) and validation scores per epoch, one colour per run.
+
+    Parameters
+    ----------
+    curves : DataFrame
+        Long format with columns ``run_id``, ``epoch``, ``key``, ``value``.
+    labels : dict, optional
+        Run id -> legend label (default: the id).
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Two panels: "Loss" and "Validation score"; empty panels when no epoch has finished yet.
+    """
+    labels = labels or {}
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation score"), horizontal_spacing=0.1)
+    palette = qualitative.Plotly
+    run_ids = list(dict.fromkeys(curves["run_id"])) if len(curves) else []
+    for i, run_id in enumerate(run_ids):
+        colour = palette[i % len(palette)]
+        run = curves[curves["run_id"] == run_id]
+        name = labels.get(run_id, run_id)
+        for key, col in CURVES:
+            series = run[run["key"] == key].sort_values("epoch")
+            if series.empty:
+                continue
+            values = [None if not math.isfinite(v) else v for v in series["value"]]
+            figure.add_trace(go.Scatter(
+                x=series["epoch"].tolist(), y=values, mode="lines+markers", name=f"{name}: {key}",
+                legendgroup=run_id, line={"color": colour, "dash": "dash" if key in _DASHED else "solid"},
+                marker={"size": 5, "symbol": "circle-open" if key in _DASHED else "circle"},
+                hovertemplate=f"{name}<br>{key}<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>"), row=1, col=col)
+    figure.update_xaxes(title_text="epoch", dtick=1 if len(curves) and curves["epoch"].max() <= 20 else None)
+    figure.update_yaxes(title_text="cross-entropy", row=1, col=1)
+    figure.update_yaxes(title_text="balanced accuracy (solid), macro F1 (dashed)", row=1, col=2)
+    figure.update_layout(title=title, height=420, legend={"font": {"size": 10}}, margin={"t": 70})
+    return figure
+
+
+def final_scores(runs: pd.DataFrame, metric: str = "balanced_accuracy") -> go.Figure:
+    """Test score of every finished run, grouped by strategy (and model), one point per seed.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        One row per run with columns ``strategy``, ``model``, ``seed`` and ``metric``.
+    metric : str
+        The column to plot.
+    """
+    figure = go.Figure()
+    if len(runs) and metric in runs:
+        groups = runs.assign(group=runs["strategy"].astype(str) + " / " + runs["model"].astype(str))
+        for i, (group, part) in enumerate(groups.groupby("group", sort=False)):
+            colour = qualitative.Plotly[i % len(qualitative.Plotly)]
+            figure.add_trace(go.Box(y=part[metric].tolist(), name=group, boxpoints="all", jitter=0.3,
+                                    pointpos=0, marker={"color": colour},
+                                    text=[f"seed {s}" for s in part["seed"]],
+                                    hovertemplate="%{text}: %{y:.4f}<extra>" + group + "</extra>"))
+    figure.update_layout(title=f"Test {metric.replace('_', ' ')} per strategy (one point per seed)",
+                         yaxis_title=metric, showlegend=False, height=380)
+    return figure

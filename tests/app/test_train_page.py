@@ -1,0 +1,65 @@
+"""The Train page under AppTest: launch a run in the background and see it finish."""
+
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+
+def _open_train_page() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _run_until(at: AppTest, predicate, timeout: float = 150.0):
+    """Timers do not fire under AppTest: rerun the script until ``predicate(at)`` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        if predicate(at):
+            return
+        time.sleep(0.5)
+    raise AssertionError("timed out; page shows: " + " | ".join(m.value for m in at.markdown))
+
+
+def _runs_table(at: AppTest):
+    tables = [d.value for d in at.dataframe if "status" in d.value.columns]
+    return tables[0] if tables else None
+
+
+def test_train_page_renders_its_controls():
+    at = _open_train_page()
+    assert at.title[0].value == "Train"
+    assert at.multiselect(key="train_strategies").value == ["none"]
+    assert at.selectbox(key="train_model").value == "mlp"
+    assert at.button(key="train_launch")
+    assert any("No runs yet" in i.value for i in at.info)
+
+
+def test_launch_a_run_and_see_it_finish_with_its_device():
+    at = _open_train_page()
+    at.selectbox(key="train_model").set_value("logreg")
+    at.number_input(key="train_seeds").set_value(1)
+    at.number_input(key="train_epochs").set_value(1)
+    at.selectbox(key="train_device").set_value("cpu")
+    at.button(key="train_launch").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    _run_until(at, lambda a: (table := _runs_table(a)) is not None and table["status"].str.contains("finished").all())
+    table = _runs_table(at)
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["strategy"] == "none" and row["model"] == "logreg" and row["device"].startswith("cpu")
+    assert 0 < row["balanced_accuracy"] <= 1 and row["epochs"] == "1/1"
+    assert any("1 finished" in m.value for m in at.markdown)
+    assert any("Device used: cpu" in c.value for c in at.caption)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2                                   # training curves + final scores
