@@ -146,14 +146,24 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text[-lines:])
 
 
+def _prediction_frame(rows, labels, proba, classes) -> pd.DataFrame:
+    """Positions in the dataset, true label code, predicted code and one probability column per class."""
+    from recexp.dataset import LABEL
+
+    frame = pd.DataFrame({"row": np.asarray(rows, dtype=np.int64), LABEL: labels, "predicted": proba.argmax(axis=1)})
+    for k, name in enumerate(classes):
+        frame[f"proba_{name}"] = proba[:, k]
+    return frame
+
+
 def execute(spec: RunSpec, store: RunStore, run_id: str,
             on_epoch: Callable[[int, dict[str, float]], None] | None = None, data: tuple | None = None
             ) -> dict[str, float]:
     """Carry out one run and record everything in ``store`` under ``run_id``.
 
     Steps: load -> build dataset -> split -> strategy (training split only) -> train (early stopping
-    on the validation split) -> evaluate on the test split -> store final metrics, test predictions,
-    model checkpoint and per-sample statistics, and mark the run ``finished``. On an error the run
+    on the validation split) -> evaluate on the test split -> store final metrics, test and validation
+    predictions, model checkpoint and per-sample statistics, and mark the run ``finished``. On an error the run
     is marked ``failed`` with the message and the error is raised again.
 
     Parameters
@@ -173,7 +183,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
     dict
         The test metrics.
     """
-    from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT
+    from recexp.dataset import IS_SYNTHETIC, SAMPLE_WEIGHT
     from recexp.metrics import classification_metrics
     from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
     from recexp.models.device import describe_device
@@ -218,11 +228,11 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         store.update(run_id, message="evaluating on the test split")
         test_loss, proba = evaluate(result.module, test_set, mixed_precision=config.mixed_precision)
         metrics = classification_metrics(test_set.y, proba)
-        predictions = pd.DataFrame({"row": np.asarray(split.test, dtype=np.int64), LABEL: test_set.y,
-                                    "predicted": proba.argmax(axis=1)})
-        for k, name in enumerate(dataset.schema.classes):
-            predictions[f"proba_{name}"] = proba[:, k]
-        store.write_table(run_id, "predictions", predictions)
+        store.write_table(run_id, "predictions", _prediction_frame(split.test, test_set.y, proba, dataset.schema.classes))
+        if len(valid_set):
+            _, valid_proba = evaluate(result.module, valid_set, mixed_precision=config.mixed_precision)
+            store.write_table(run_id, "valid_predictions",
+                              _prediction_frame(split.valid, valid_set.y, valid_proba, dataset.schema.classes))
         if result.sample_stats is not None:
             stats = result.sample_stats
             if SAMPLE_WEIGHT in train_prime.frame:

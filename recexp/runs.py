@@ -4,6 +4,7 @@ Layout of the workspace (``$RECEXP_HOME``, default ``./workspace``)::
 
     runs.sqlite                     experiments, runs (spec, status, times, error), metrics
     artifacts/<run_id>/predictions.parquet   test rows: position, label, predicted class, probabilities
+    artifacts/<run_id>/valid_predictions.parquet  the same for the validation rows
     artifacts/<run_id>/model.pt              state_dict + config (loads with ``weights_only=True``)
     artifacts/<run_id>/sample_stats.parquet  per-epoch loss / correctness of every training row
     artifacts/<run_id>/worker.log            the worker process's output

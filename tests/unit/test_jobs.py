@@ -63,6 +63,7 @@ def test_execute_stores_metrics_predictions_model_and_sample_stats(taobao_head, 
     curves = store.epoch_metrics([run.id])
     assert set(curves["epoch"]) == {1, 2} and {"train_loss", "valid_loss"} <= set(curves["key"])
 
+    assert len(store.read_table(run.id, "valid_predictions")) == run.info["rows"]["valid"]
     predictions = store.read_table(run.id, "predictions")
     assert len(predictions) == run.info["rows"]["test"]
     proba = predictions.filter(like="proba_").to_numpy()
