@@ -351,12 +351,58 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_compare(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare", help="compare finished runs: scores with intervals over seeds, deltas and p-values vs the baseline",
+        description="Score the finished runs of an experiment (or the given runs) on their common test split, "
+                    "summarise every score over seeds (mean, 95%% interval) and pair each strategy with the "
+                    "no-strategy baseline (paired bootstrap over test rows, paired t-test over seeds).")
+    p.add_argument("runs", nargs="*", metavar="RUN_ID", help="runs to compare (instead of --experiment)")
+    p.add_argument("--experiment", metavar="NAME", help="experiment id or name (the latest with that name)")
+    p.add_argument("--baseline", default="none", help="strategy every other one is paired with (default: none)")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates (0: seed test only)")
+    p.add_argument("--metric", action="append", metavar="NAME",
+                   help="score to show (repeatable; default: the headline scores; --json prints every score)")
+    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report (opens offline)")
+    p.add_argument("--csv", metavar="PATH", help="write the summary (strategy x score) as CSV")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from recexp.compare import compare, sample_losses
+    from recexp.runs import SQLiteRunStore
+
+    store = SQLiteRunStore.open()
+    comparison = compare(store, experiment=args.experiment, run_ids=args.runs or None, baseline=args.baseline,
+                         n_bootstrap=args.bootstrap)
+    unknown = sorted(set(args.metric or []) - set(comparison.summary["metric"]))
+    if unknown:
+        raise RecexpError(f"Unknown score(s) {unknown}; scores: {', '.join(comparison.summary['metric'].unique())}.")
+    metrics = args.metric or comparison.metrics
+    if args.csv:
+        comparison.to_csv(args.csv)
+    if args.html:
+        comparison.to_html(args.html, metrics, epoch_metrics=store.epoch_metrics(list(comparison.per_run["run_id"])),
+                           sample_losses=sample_losses(store, comparison))
+    if args.json:
+        _print_json(comparison.to_dict(args.metric))
+        return 0
+    print(comparison.title)
+    print(comparison.table(metrics).to_string())
+    for note in comparison.notes:
+        print(f"note: {note}")
+    for path in filter(None, (args.csv, args.html)):
+        print(f"written: {path}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
     "inspect": (_add_inspect, _cmd_inspect),
     "run": (_add_run, _cmd_run),
     "runs": (_add_runs, _cmd_runs),
     "strategies": (_add_strategies, _cmd_strategies),
     "apply": (_add_apply, _cmd_apply),
+    "compare": (_add_compare, _cmd_compare),
 }
 
 

@@ -331,7 +331,8 @@ class Comparison:
         ``delta`` (mean paired difference to the baseline), ``delta_low``, ``delta_high`` (bootstrap
         percentile interval, or the t-interval of the paired differences for scores not
         bootstrapped), ``p_bootstrap``, ``p_seeds``, ``significant`` (``p_bootstrap < alpha``, or
-        ``p_seeds`` where there is no bootstrap) and ``better`` (the delta points the good way).
+        ``p_seeds`` where there is no bootstrap), ``significant_seeds`` (``p_seeds < alpha``),
+        ``alpha`` and ``better`` (the delta points the good way).
     baseline : str or None
         The baseline group, ``None`` when no run used it.
     """
@@ -361,9 +362,10 @@ class Comparison:
         return [p for p in self.predictions if p.group == group]
 
     def table(self, metrics: list[str] | tuple[str, ...] | None = None, digits: int = 4) -> pd.DataFrame:
-        """Wide table: one row per score, per group ``mean [low, high]`` and ``Δ vs baseline (p)`` columns.
+        """Wide table: one row per score, per group ``mean [low, high]`` and a ``Δ <group>`` column.
 
-        A delta is marked ``*`` when significant at ``alpha``.
+        A delta reads ``+0.0123 * (p rows 0.004, seeds 0.210)``: ``*`` marks significance at ``alpha`` by
+        the paired bootstrap over test rows, ``†`` by the paired t-test over seeds.
         """
         metrics = list(metrics or self.metrics)
         rows = []
@@ -375,10 +377,7 @@ class Comparison:
                     continue
                 row[group] = _format_interval(s["mean"], s["ci_low"], s["ci_high"], digits)
                 if self.baseline is not None and group != self.baseline:
-                    p = s["p_bootstrap"] if np.isfinite(s["p_bootstrap"]) else s["p_seeds"]
-                    row[f"Δ {group}"] = (f"{s['delta']:+.{digits}f}" + (" *" if s["significant"] else "")
-                                         + (f" (p={p:.3f})" if np.isfinite(p) else "")) if np.isfinite(
-                        s["delta"]) else "–"
+                    row[f"Δ {group}"] = _format_delta(s, digits)
             rows.append(row)
         return pd.DataFrame(rows).set_index("metric")
 
@@ -406,6 +405,7 @@ class Comparison:
                     scores[metric] = {k: _finite(s[k]) for k in ("mean", "ci_low", "ci_high", "delta", "delta_low",
                                                                  "delta_high", "p_bootstrap", "p_seeds")}
                     scores[metric]["significant"] = bool(s["significant"])
+                    scores[metric]["significant_seeds"] = bool(s["significant_seeds"])
             groups.append({"group": group, "strategy": str(runs["strategy"].iloc[0]),
                            "model": str(runs["model"].iloc[0]), "seeds": [int(s) for s in runs["seed"]],
                            "runs": list(runs["run_id"]), "is_baseline": group == self.baseline, "metrics": scores})
@@ -475,6 +475,16 @@ class Comparison:
 def _finite(value: Any) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _format_delta(s: dict[str, Any], digits: int) -> str:
+    if not np.isfinite(s["delta"]):
+        return "–"
+    marks = ("*" if s["p_bootstrap"] < s["alpha"] else "") + ("†" if s["p_seeds"] < s["alpha"] else "")
+    p_values = [f"{name} {s[key]:.3f}" for name, key in (("rows", "p_bootstrap"), ("seeds", "p_seeds"))
+                if np.isfinite(s[key])]
+    return f"{s['delta']:+.{digits}f}" + (f" {marks}" if marks else "") + (
+        f" (p {', '.join(p_values)})" if p_values else "")
 
 
 def _format_interval(mean: float, low: float, high: float, digits: int) -> str:
@@ -625,6 +635,8 @@ def compare(store: RunStore, *, experiment: str | None = None, run_ids: list[str
     summary = pd.DataFrame(rows)
     p_used = summary["p_bootstrap"].where(summary["p_bootstrap"].notna(), summary["p_seeds"])
     summary["significant"] = (p_used < alpha).fillna(False).astype(bool)
+    summary["significant_seeds"] = (summary["p_seeds"] < alpha).fillna(False).astype(bool)
+    summary["alpha"] = alpha
     lower = summary["metric"].isin(LOWER_IS_BETTER)
     summary["better"] = np.where(lower, summary["delta"] < 0, summary["delta"] > 0) & summary["delta"].notna()
     title = _title(store, runs, experiment)
@@ -732,8 +744,8 @@ def render_report(comparison: Comparison, metrics: list[str], figures: dict[str,
         f"{', '.join(str(s) for s in sorted(set(runs['seed'])))}; {len(comparison.predictions[0].y):,} test rows "
         f"(the same for every run). Intervals: 95% over seeds. Deltas: paired with "
         f"<b>{html.escape(str(comparison.baseline))}</b> on the same seeds and test rows; * = significant at "
-        f"{comparison.alpha:g} (paired bootstrap over test rows, {comparison.n_bootstrap:,} replicates, or the "
-        f"paired t-test over seeds where there is no bootstrap). Created {created} with recexp.</p>",
+        f"{comparison.alpha:g} by the paired bootstrap over test rows ({comparison.n_bootstrap:,} replicates), "
+        f"† = by the paired t-test over seeds. Created {created} with recexp.</p>",
         "<h2>Scores</h2>", comparison.table(metrics).to_html(escape=True),
         "<h2>In business terms</h2><ul>",
         *[f"<li>{html.escape(s)}</li>" for s in capture["statement"]], "</ul>",

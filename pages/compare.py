@@ -1,0 +1,172 @@
+"""Compare: finished runs side by side, with intervals over seeds and deltas against the baseline."""
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from recexp.charts.compare import (capture_curve, confusion_difference, confusion_matrices, curves,
+                                   loss_distributions, metric_bars, per_class_heatmap, recall_at_precision_bars)
+from recexp.charts.training import training_curves
+from recexp.compare import BASELINE, TUNED, Comparison, compare, default_positive, sample_losses
+from recexp.errors import RecexpError
+from recexp.runs import FINISHED, SQLiteRunStore
+from recexp.ui.state import sidebar_summary  # noqa: F401 (importing it routes deep links through app.py)
+
+
+@st.cache_resource(show_spinner=False)
+def run_store(home: str) -> SQLiteRunStore:
+    """One run store per workspace, shared by every session (never mutated)."""
+    return SQLiteRunStore(home)
+
+
+@st.cache_data(show_spinner="Scoring the runs and bootstrapping the differences...", max_entries=8)
+def comparison_of(home: str, experiment: str | None, run_ids: tuple[str, ...], baseline: str, n_bootstrap: int,
+                  stamp: tuple[str, ...]) -> Comparison:
+    """The comparison (cached on the runs and their finish times)."""
+    return compare(run_store(home), experiment=experiment, run_ids=list(run_ids) or None, baseline=baseline,
+                   n_bootstrap=n_bootstrap)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def losses_of(home: str, _comparison: Comparison, stamp: tuple[str, ...]) -> pd.DataFrame:
+    return sample_losses(run_store(home), _comparison)
+
+
+home = os.environ.get("RECEXP_HOME") or os.path.abspath("workspace")
+store = run_store(home)
+
+st.title("Compare")
+st.caption("Which strategy helped which class, and by how much: every score over seeds (mean, 95% interval), "
+           "and each strategy paired with the no-strategy baseline on the same seeds and the same test rows.")
+
+finished = store.list_runs(statuses=[FINISHED])
+experiments = [e for e in reversed(store.list_experiments()) if any(r.experiment_id == e.id for r in finished)]
+if not experiments:
+    st.info("No finished runs yet: launch strategies x seeds on the Train page, then come back here.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+mode = st.radio("Compare", ["An experiment", "Chosen runs"], horizontal=True, key="compare_mode")
+names = {e.id: f"{e.name} · {e.created_at[:19].replace('T', ' ')} UTC" for e in experiments}
+if mode == "An experiment":
+    ids = [e.id for e in experiments]
+    if st.session_state.get("compare_experiment") not in ids:
+        preferred = st.session_state.get("train_experiment")
+        st.session_state["compare_experiment"] = preferred if preferred in ids else ids[0]
+    experiment = st.selectbox("Experiment", ids, format_func=names.get, key="compare_experiment")
+    run_ids: tuple[str, ...] = ()
+    chosen_runs = [r for r in finished if r.experiment_id == experiment]
+else:
+    experiment = None
+    labels = {r.id: f"{r.name} · {r.id} · {names.get(r.experiment_id, r.experiment_id)}" for r in finished}
+    run_ids = tuple(st.multiselect("Runs", list(labels), format_func=labels.get, key="compare_runs",
+                                   placeholder="Choose finished runs of one dataset and task"))
+    chosen_runs = [r for r in finished if r.id in run_ids]
+    if not run_ids:
+        st.info("Choose runs to compare (all scored on the same test split).")
+        st.stop()
+
+strategies = list(dict.fromkeys(str(r.spec.get("strategy")) for r in chosen_runs))
+with st.expander("Comparison settings"):
+    left, right = st.columns(2)
+    baseline = left.selectbox("Baseline", strategies, index=strategies.index(BASELINE) if BASELINE in strategies else 0,
+                              key="compare_baseline", help="Every other strategy is paired with this one.")
+    n_bootstrap = right.number_input("Bootstrap replicates over test rows", 0, 10_000, 1000, step=100,
+                                     key="compare_bootstrap", help="0: only the paired t-test over seeds.")
+
+stamp = tuple(sorted(f"{r.id}:{r.finished_at}" for r in chosen_runs))
+try:
+    comparison = comparison_of(home, experiment, run_ids, baseline, int(n_bootstrap), stamp)
+except RecexpError as error:
+    st.error(str(error))
+    st.stop()
+
+runs = comparison.per_run
+st.markdown(f"**{comparison.title}** · {len(runs)} runs · {len(comparison.groups)} strategies · seeds "
+            f"{', '.join(str(s) for s in sorted(set(runs['seed'])))} · {len(comparison.predictions[0].y):,} test rows, "
+            "identical for every run")
+for note in comparison.notes:
+    st.warning(note)
+
+# --- the table --------------------------------------------------------------------------------------
+all_metrics = list(dict.fromkeys(comparison.summary["metric"]))
+metrics = st.multiselect("Scores", all_metrics, default=comparison.metrics, key="compare_metrics")
+if not metrics:
+    st.info("Choose at least one score.")
+    st.stop()
+st.dataframe(comparison.table(metrics), key="compare_table")
+st.caption(f"Cells: mean over seeds [95% interval]. Δ: mean paired difference to **{comparison.baseline}**; "
+           f"`*` significant at {comparison.alpha:g} by the paired bootstrap over test rows "
+           f"({comparison.n_bootstrap:,} replicates), `†` by the paired t-test over seeds; p-values in brackets."
+           + (f" Scores ending in `{TUNED}` use the F1-optimal threshold chosen on each run's validation split "
+              "(the others use 0.5)." if len(comparison.classes) == 2 else ""))
+
+left, middle, right = st.columns(3)
+left.download_button("Download CSV", comparison.to_csv(), file_name="comparison.csv", mime="text/csv",
+                     key="compare_csv", icon=":material/download:")
+if middle.button("Build HTML report", key="compare_build_report", icon=":material/description:"):
+    with st.spinner("Building the report..."):
+        st.session_state["compare_report"] = (stamp, comparison.to_html(
+            metrics=metrics, epoch_metrics=store.epoch_metrics(list(runs["run_id"])),
+            sample_losses=losses_of(home, comparison, stamp)))
+report = st.session_state.get("compare_report")
+if report and report[0] == stamp:
+    right.download_button("Download HTML report", report[1], file_name="comparison.html", mime="text/html",
+                          key="compare_html", icon=":material/download:")
+
+st.plotly_chart(metric_bars(comparison, metrics), key="compare_bars")
+
+# --- per class ----------------------------------------------------------------------------------------
+st.subheader("Per class")
+per_class = st.radio("Per-class score", ["recall", "f1", "precision", "pr_auc"], horizontal=True,
+                     key="compare_per_class")
+st.plotly_chart(per_class_heatmap(comparison, per_class), key="compare_heatmap")
+
+classes = list(comparison.classes)
+positive_default = default_positive(classes)
+curve_class = st.selectbox("Class of the ROC and PR curves", classes, index=classes.index(positive_default),
+                           key="compare_curve_class")
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(curves(comparison, curve_class, "roc"), key="compare_roc")
+with right:
+    st.plotly_chart(curves(comparison, curve_class, "pr"), key="compare_pr")
+
+st.plotly_chart(confusion_matrices(comparison), key="compare_confusion")
+st.plotly_chart(confusion_difference(comparison), key="compare_confusion_diff")
+
+# --- operating points -----------------------------------------------------------------------------------
+st.subheader("Operating points")
+positive = st.selectbox("Class that counts as the outcome (e.g. a purchase)", classes,
+                        index=classes.index(positive_default), key="compare_positive")
+min_precision = st.slider("Recall at a fixed precision: precision at least", 0.05, 1.0, 0.5, 0.05,
+                          key="compare_min_precision")
+st.plotly_chart(recall_at_precision_bars(comparison.recall_at_precision(positive, min_precision), positive,
+                                         min_precision), key="compare_recall_at_precision")
+
+top = st.slider("Act on the top K% of scored", 1, 100, 10, key="compare_top_percent",
+                help="Score everyone, act on (e.g. contact, promote to) the best-scored K%.")
+capture = comparison.capture(positive, top / 100)
+for statement in capture["statement"]:
+    st.markdown(f"- {statement}")
+st.plotly_chart(capture_curve(comparison, positive, top / 100), key="compare_capture")
+
+# --- training and samples -------------------------------------------------------------------------------
+st.subheader("Training curves")
+epochs = store.epoch_metrics(list(runs["run_id"]))
+if len(epochs):
+    st.plotly_chart(training_curves(epochs, {p.run.id: p.label for p in comparison.predictions}),
+                    key="compare_training_curves")
+else:
+    st.caption("These runs recorded no per-epoch metrics.")
+
+st.subheader("Sample importance")
+losses = losses_of(home, comparison, stamp)
+if len(losses):
+    st.caption("Each training row's mean loss over the epochs it was trained (from the run's per-sample statistics), "
+               "real rows and rows a strategy added. High-loss rows are the hard or mislabelled ones; more importance "
+               "methods (EL2N, forgetting, TracIn...) will appear here.")
+    st.plotly_chart(loss_distributions(losses), key="compare_importance")
+else:
+    st.caption("These runs recorded no per-sample statistics.")
