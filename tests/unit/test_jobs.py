@@ -1,6 +1,7 @@
 """Runs in worker processes: execute, concurrency, queue, cancel, SIGKILL, restart, grids."""
 
 import os
+from pathlib import Path
 import signal
 import time
 
@@ -179,3 +180,39 @@ def test_restart_keeps_runs_and_fails_runs_whose_worker_is_gone(taobao_head, sto
     assert gone.status == FAILED and "is gone" in gone.error
     assert reopened.get_run(finished.id).metrics == metrics_before
     assert (reopened.artifact_dir(finished.id) / "model.pt").exists()
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "recexp", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+
+
+def test_cli_run_prints_each_runs_id_device_and_test_metrics_then_runs_lists_them(taobao_head):
+    import json
+
+    done = _cli("run", taobao_head, "--task", "behavior", "--task-param", "sequence_length=5",
+                "--strategy", "none", "--strategy", "random_under", "--param", "sampling_strategy=not minority",
+                "--model", "logreg", "--seeds", 2, "--epochs", 1, "--device", "cpu", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "epoch 1/1" in done.stderr                                    # the progress bar
+    result = json.loads(done.stdout)
+    runs = result["runs"]
+    assert [(r["strategy"], r["seed"]) for r in runs] == [("none", 0), ("none", 1), ("random_under", 0),
+                                                          ("random_under", 1)]
+    for run in runs:
+        assert run["status"] == "finished" and run["device"].startswith("cpu")
+        assert {"accuracy", "precision_macro", "recall_macro", "f1_macro"} <= set(run["metrics"])
+        assert 0 <= run["metrics"]["f1_macro"] <= 1
+    listed = json.loads(_cli("runs", "--json").stdout)
+    assert [r["id"] for r in listed["runs"]] == [r["id"] for r in runs]
+    assert {r["experiment_id"] for r in listed["runs"]} == {result["experiment"]["id"]}
+    assert listed["runs"][2]["spec"]["strategy_params"]["sampling_strategy"] == "not minority"
+
+
+def test_cli_run_reports_a_bad_model_as_a_sentence(taobao_head):
+    done = _cli("run", taobao_head, "--task", "behavior", "--model", "xgboost", "--json")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: Unknown model 'xgboost'") and "Traceback" not in done.stderr
