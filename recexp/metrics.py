@@ -137,7 +137,7 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: in
         return math.nan
     confidence = proba.max(axis=1)
     correct = (proba.argmax(axis=1) == y_true).astype(np.float64)
-    bins = np.clip(np.ceil(confidence * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    bins = np.clip(np.ceil(confidence * n_bins - 1e-9).astype(np.int64) - 1, 0, n_bins - 1)  # (lo, hi]
     counts = np.bincount(bins, minlength=n_bins)
     gap = np.abs(np.bincount(bins, correct, n_bins) - np.bincount(bins, confidence, n_bins))
     return float(round(gap.sum() / counts.sum(), 12))
