@@ -1,0 +1,229 @@
+"""recexp.compare on real runs: 3 strategies x 3 seeds of a logistic regression on the yeast_me2 benchmark.
+
+The runs are made once per session with the real pipeline (recexp.jobs.execute) in their own workspace.
+"""
+
+import json
+import math
+import re
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from recexp.cli import main
+from recexp.compare import (Comparison, RunPredictions, _bootstrap_deltas, bootstrap_p_value, capture_at, compare,
+                            sample_losses, seed_interval)
+from recexp.errors import InvalidDataError, InvalidParameterError, JobError
+from recexp.jobs import RunSpec, execute, prepare_data
+from recexp.metrics import evaluation_metrics, f1_optimal_threshold
+from recexp.runs import Run, SQLiteRunStore
+
+STRATEGIES = ("none", "random_over", "class_weights")
+SEEDS = (0, 1, 2)
+BASE = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},
+               model="logreg", train={"epochs": 3, "learning_rate": 0.05, "batch_size": 256, "device": "cpu"})
+
+
+def build_experiment(home, name="yeast: 3 strategies x 3 seeds"):
+    """Run every strategy x seed in the foreground into the store at ``home``; returns the store."""
+    store = SQLiteRunStore(home)
+    data = prepare_data(BASE)
+    experiment = store.create_experiment(name)
+    for strategy in STRATEGIES:
+        for seed in SEEDS:
+            spec = replace(BASE, strategy=strategy, seed=seed, fingerprint=data[0].fingerprint)
+            run = store.create_run(experiment.id, spec.to_dict(), name=spec.label(), status="running")
+            execute(spec, store, run.id, data=data)
+    return store
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory):
+    return build_experiment(tmp_path_factory.mktemp("compare_workspace"))
+
+
+@pytest.fixture(scope="session")
+def comparison(store) -> Comparison:
+    return compare(store, experiment="yeast: 3 strategies x 3 seeds", n_bootstrap=300)
+
+
+def test_scores_are_the_metrics_of_the_stored_predictions(store, comparison):
+    assert len(comparison.per_run) == 9
+    assert comparison.groups == list(STRATEGIES) and comparison.baseline == "none"
+    assert comparison.classes == ("-1", "1")
+    for item in comparison.predictions:
+        stored = store.read_table(item.run.id, "predictions")
+        expected = evaluation_metrics(stored["label"].to_numpy(), stored[["proba_-1", "proba_1"]].to_numpy(),
+                                      comparison.classes, threshold=0.5)
+        row = comparison.per_run.set_index("run_id").loc[item.run.id]
+        for key in ("balanced_accuracy", "f1_macro", "roc_auc", "recall[1]", "pr_auc[1]", "log_loss", "mcc"):
+            assert row[key] == pytest.approx(expected[key]), key
+        # the stored run's own ROC-AUC (computed by the trainer's pipeline) agrees
+        assert row["roc_auc"] == pytest.approx(item.run.metrics["roc_auc"])
+
+
+def test_summary_over_seeds_and_deltas_vs_baseline(comparison):
+    summary = comparison.summary.set_index(["group", "metric"])
+    runs = comparison.per_run
+    for group in STRATEGIES:
+        values = runs[runs["group"] == group].sort_values("seed")["balanced_accuracy"].to_numpy()
+        cell = summary.loc[(group, "balanced_accuracy")]
+        assert cell["n_seeds"] == 3 and cell["mean"] == pytest.approx(values.mean())
+        assert cell["ci_low"] <= cell["mean"] <= cell["ci_high"]
+        if group == "none":
+            assert math.isnan(cell["delta"]) and math.isnan(cell["p_seeds"])
+            continue
+        base = runs[runs["group"] == "none"].sort_values("seed")["balanced_accuracy"].to_numpy()
+        assert cell["delta"] == pytest.approx((values - base).mean())
+        assert 0 < cell["p_bootstrap"] <= 1 and 0 <= cell["p_seeds"] <= 1
+        assert cell["delta_low"] <= cell["delta_high"]
+        assert cell["significant"] == (cell["p_bootstrap"] < 0.05)
+    table = comparison.table(["balanced_accuracy", "recall[1]"])
+    assert list(table.columns) == ["none", "random_over", "Δ random_over", "class_weights", "Δ class_weights"]
+    assert re.fullmatch(r"[+-]\d\.\d{4}( [*†]+)? \(p rows \d\.\d{3}, seeds \d\.\d{3}\)",
+                        table.loc["balanced_accuracy", "Δ random_over"])
+
+
+def test_balancing_raises_minority_recall_on_real_data(comparison):
+    """Oversampling the 1-in-29 class must lift its recall over no strategy: a real effect the page shows."""
+    summary = comparison.summary.set_index(["group", "metric"])
+    assert summary.loc[("random_over", "recall[1]"), "delta"] > 0
+    assert summary.loc[("random_over", "recall[1]"), "mean"] > summary.loc[("none", "recall[1]"), "mean"]
+
+
+def test_f1_optimal_threshold_is_chosen_on_validation(store, comparison):
+    item = comparison.predictions[0]
+    valid = store.read_table(item.run.id, "valid_predictions")
+    assert not set(valid["row"]) & set(item.rows)                    # validation rows are not test rows
+    threshold = f1_optimal_threshold(valid["label"].to_numpy(), valid["proba_1"].to_numpy())
+    row = comparison.per_run.set_index("run_id").loc[item.run.id]
+    assert row["threshold_tuned"] == pytest.approx(threshold)
+    assert row["f1[1]_tuned"] == pytest.approx(skm.f1_score(item.y, item.proba[:, 1] >= threshold))
+
+
+def test_runs_on_another_test_split_are_refused(store, comparison):
+    data = prepare_data(replace(BASE, split={"method": "stratified", "seed": 1}))
+    spec = replace(BASE, split={"method": "stratified", "seed": 1}, fingerprint=data[0].fingerprint)
+    other = store.create_experiment("other split")
+    run = store.create_run(other.id, spec.to_dict(), name="other split", status="running")
+    execute(spec, store, run.id, data=data)
+    with pytest.raises(InvalidDataError, match="different test splits"):
+        compare(store, run_ids=[comparison.predictions[0].run.id, run.id], n_bootstrap=0)
+
+
+def test_selection_errors_are_sentences(store):
+    with pytest.raises(InvalidParameterError, match="experiment or give run ids"):
+        compare(store)
+    with pytest.raises(JobError, match="no experiment 'nope'"):
+        compare(store, experiment="nope")
+
+
+def test_capture_in_business_terms(comparison):
+    positive = np.array([1, 0, 1, 0, 0, 0, 0, 0, 1, 0], dtype=bool)
+    score = np.array([0.9, 0.8, 0.7, 0.1, 0.2, 0.3, 0.05, 0.0, 0.4, 0.6])
+    top = capture_at(positive, score, top_fraction=0.3)
+    assert (top["selected"], top["captured"], top["positives"]) == (3, 2, 3)
+    assert top["captured_per_1000"] == pytest.approx(200) and top["recall"] == pytest.approx(2 / 3)
+    assert top["lift"] == pytest.approx((2 / 3) / 0.3)
+    users = np.array(["a", "a", "b", "b", "c", "c", "d", "d", "e", "e"])
+    by_user = capture_at(positive, score, threshold=0.65, groups=users)
+    assert by_user["unit"] == "user" and by_user["scored"] == 5 and by_user["positives"] == 3
+    assert (by_user["selected"], by_user["captured"]) == (2, 2)           # a (0.9, buyer) and b (0.7, buyer)
+    frame = comparison.capture("1", 0.2)
+    assert list(frame["group"]) == list(STRATEGIES)
+    assert frame["statement"].str.contains("per 1,000 rows scored").all()
+
+
+def test_sample_losses_show_real_and_synthetic_rows(store, comparison):
+    losses = sample_losses(store, comparison)
+    assert set(losses["group"]) == set(STRATEGIES)
+    oversampled = losses[losses["group"] == "random_over"]
+    assert oversampled["is_synthetic"].any() and (~oversampled["is_synthetic"]).any()
+    assert not losses[losses["group"] == "none"]["is_synthetic"].any()
+    assert (losses["loss"] >= 0).all()
+
+
+def test_csv_and_self_contained_html(tmp_path, store, comparison):
+    frame = pd.read_csv(pd.io.common.StringIO(comparison.to_csv(tmp_path / "c.csv")))
+    assert {"group", "metric", "mean", "ci_low", "ci_high", "delta", "p_bootstrap", "p_seeds"} <= set(frame.columns)
+    assert (tmp_path / "c.csv").exists()
+    text = comparison.to_html(tmp_path / "r.html", sample_losses=sample_losses(store, comparison))
+    scripts = _script_tags(text)
+    assert scripts and not [attrs for attrs in scripts if "src" in attrs]    # nothing loaded from elsewhere
+    assert "plotly.js v" in text
+    assert text.count('class="plotly-graph-div"') >= 9
+    assert "In business terms" in text and "Per-sample training loss" in text
+
+
+def _script_tags(text: str) -> list[dict]:
+    from html.parser import HTMLParser
+
+    found = []
+
+    class Scripts(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag == "script":
+                found.append(dict(attrs))
+
+    Scripts().feed(text)
+    return found
+
+
+def test_cli_compare_json_and_html(tmp_path, store, monkeypatch, capsys):
+    monkeypatch.setenv("RECEXP_HOME", str(store.home))
+    html_path = tmp_path / "report.html"
+    code = main(["compare", "--experiment", "yeast: 3 strategies x 3 seeds", "--json", "--bootstrap", "100",
+                 "--html", str(html_path)])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [g["strategy"] for g in payload["groups"]] == list(STRATEGIES)
+    assert payload["groups"][1]["seeds"] == [0, 1, 2] and len(payload["groups"][1]["runs"]) == 3
+    cell = payload["groups"][1]["metrics"]["f1_macro"]
+    assert {"mean", "ci_low", "ci_high", "delta", "p_bootstrap", "p_seeds", "significant"} <= set(cell)
+    assert html_path.stat().st_size > 1_000_000                      # plotly.js is inside
+    ids = [r for r in payload["groups"][0]["runs"]] + payload["groups"][2]["runs"]
+    assert main(["compare", *ids, "--bootstrap", "0"]) == 0
+    assert "class_weights" in capsys.readouterr().out
+    assert main(["compare"]) == 2
+    assert "Name an experiment" in capsys.readouterr().err
+
+
+# --- the intervals cover the truth ------------------------------------------------------------------------
+
+def test_seed_interval_covers_the_true_mean_95_percent_of_the_time():
+    rng = np.random.default_rng(0)
+    hits = [low <= 0.7 <= high for low, high in
+            (seed_interval(rng.normal(0.7, 0.05, size=3))[1:] for _ in range(4000))]
+    assert 0.935 <= np.mean(hits) <= 0.965
+
+
+def _simulated_pair(rng, n, p_base, p_other, seed=0):
+    """Two binary 'runs' on the same n test rows whose accuracies are p_base and p_other in expectation."""
+    y = rng.integers(0, 2, n)
+
+    def run(group, p):
+        correct = rng.random(n) < p
+        predicted = np.where(correct, y, 1 - y)
+        proba = np.where(predicted[:, None] == np.arange(2), 0.8, 0.2)
+        spec = {"strategy": group, "seed": seed, "model": "logreg"}
+        return RunPredictions(Run(f"{group}{seed}", "e", group, spec, "finished", ""), group, ("0", "1"),
+                              np.arange(n), y, proba)
+    return [run("none", p_base), run("other", p_other)]
+
+
+def test_paired_bootstrap_interval_covers_the_true_difference():
+    rng = np.random.default_rng(1)
+    covered, rejections = [], []
+    for i in range(120):
+        predictions = _simulated_pair(rng, 400, 0.75, 0.80)
+        deltas = _bootstrap_deltas(predictions, "none", 200, random_state=i)[("other", "accuracy")]
+        low, high = np.quantile(deltas, [0.025, 0.975])
+        covered.append(low <= 0.05 <= high)
+        null = _simulated_pair(rng, 400, 0.75, 0.75)
+        rejections.append(bootstrap_p_value(_bootstrap_deltas(null, "none", 200, random_state=i)
+                                            [("other", "accuracy")]) < 0.05)
+    assert np.mean(covered) >= 0.88                   # nominal 95%; 120 simulations leave about 2% noise
+    assert np.mean(rejections) <= 0.12                # about 5% false alarms under no difference
