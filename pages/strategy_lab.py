@@ -32,14 +32,15 @@ with settings:
                         format_func=lambda n: f"{STRATEGIES[n].title} · {STRATEGIES[n].family}")
     strategy_class = STRATEGIES[name]
     st.caption(f"**{FAMILIES[strategy_class.family]}.** {strategy_class.summary}")
-    values = param_widgets(strategy_class, prefix="lab", classes=dataset.schema.classes,
-                           class_counts=train.class_counts())
     seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="lab_seed"))
     max_rows = int(st.number_input("Preview on at most this many training rows", min_value=200,
-                                   value=min(len(train), 20_000), step=1_000, key="lab_rows",
-                                   help="A stratified sample keeps slow samplers interactive; training uses every row."))
+                                   value=min(len(train), 10_000), step=1_000, key="lab_rows",
+                                   help="A stratified sample keeps slow samplers interactive; training uses every row. "
+                                        "Rows per class below refer to this sample."))
+    sample = stratified_sample(train, max_rows, seed=seed)
+    values = param_widgets(strategy_class, prefix="lab", classes=dataset.schema.classes,
+                           class_counts=sample.class_counts())
 
-sample = stratified_sample(train, max_rows, seed=seed)
 sample_key = hashlib.sha256(split.train.tobytes()).hexdigest()[:16] + f":{dataset.fingerprint}:{dataset.task}:{max_rows}"
 
 with results:

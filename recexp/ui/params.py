@@ -120,14 +120,21 @@ def _mapping(where, spec: Mapping, label: str, key: str, default: Any, help_text
     given = default if isinstance(default, dict) else {}
     result: dict[str, Any] = {}
     for name in classes:
-        inner = spec.value
+        inner, item_key = spec.value, f"{key}_{_safe(name)}"
         if isinstance(inner, Int):
             start = given.get(name, class_counts.get(name))
             start = int(start) if start is not None and inner.check(int(start)) else (inner.low or 0)
-        else:
+            result[name] = int(where.number_input(name, min_value=inner.low, max_value=inner.high, value=start,
+                                                  step=1, key=item_key))
+        elif isinstance(inner, Float):
             start = given.get(name, 1.0)
             start = float(start) if inner.check(float(start)) else _float_start(inner)
-        result[name] = _widget(where, inner, name, f"{key}_{_safe(name)}", start, "", classes, class_counts)
+            low = None if inner.low is None else float(inner.low) + (_OPEN if inner.low_open else 0.0)
+            high = None if inner.high is None else float(inner.high) - (_OPEN if inner.high_open else 0.0)
+            result[name] = float(where.number_input(name, min_value=low, max_value=high, value=start,
+                                                    step=_step(inner), format="%g", key=item_key))
+        else:
+            result[name] = _widget(where, inner, name, item_key, given.get(name), "", classes, class_counts)
     return result
 
 

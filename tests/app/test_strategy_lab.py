@@ -1,0 +1,124 @@
+"""The Strategy Lab page under AppTest: every strategy's parameter spec renders its widgets, previews
+change with the parameters, and infeasible parameters give a sentence while the page keeps working."""
+
+from __future__ import annotations
+
+import pytest
+
+from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Union
+from recexp.strategies import STRATEGIES
+from recexp.ui.params import widget_key
+
+PREVIEW_ROWS = 300          # the page keeps at least 50 rows of every class, so neighbour samplers still run
+
+
+@pytest.fixture
+def lab(app, open_page):
+    at = open_page(app, "strategy_lab")
+    at.number_input(key="lab_rows").set_value(PREVIEW_ROWS)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metric(at, label: str) -> int:
+    return int(next(m.value for m in at.metric if m.label == label).replace(",", ""))
+
+
+def _expected_widgets(at, spec, key: str, classes) -> None:
+    """Assert the widget(s) a spec must render exist under ``key``."""
+    if isinstance(spec, Bool):
+        assert at.checkbox(key=key)
+    elif isinstance(spec, Int):
+        assert at.number_input(key=key)
+    elif isinstance(spec, Float):
+        closed = spec.low is not None and spec.high is not None and not (spec.low_open or spec.high_open)
+        assert (at.slider(key=key) if closed else at.number_input(key=key))
+    elif isinstance(spec, Choice):
+        assert at.selectbox(key=key).options == [spec.options[o] for o in spec.options]
+    elif isinstance(spec, Optional):
+        assert at.toggle(key=f"{key}_set")
+    elif isinstance(spec, Union):
+        assert at.radio(key=f"{key}_kind")
+    elif isinstance(spec, Mapping):
+        for name in classes:
+            assert at.number_input(key=f"{key}_{name}")
+    else:
+        raise AssertionError(spec)
+
+
+def test_page_opens_on_the_baseline_with_locked_splits(lab):
+    assert lab.title[0].value == "Strategy Lab"
+    assert _metric(lab, "Training rows before") == _metric(lab, "Training rows after") > 0
+    table = lab.table[0].value
+    assert {"before", "after", "added", "removed", "validation (locked)", "test (locked)"} <= set(table.columns)
+    assert list(table.index) == ["view", "cart", "fav", "buy"]
+    assert (table["before"] == table["after"]).all()
+    assert len(lab.get("plotly_chart")) == 3
+    assert not lab.error
+
+
+def test_every_parameter_spec_renders_a_widget(lab):
+    """One session walks through every strategy, every Union alternative and every Optional's inner value."""
+    classes = ["view", "cart", "fav", "buy"]
+    walked: set[int] = set()                # a spec object shared by several strategies is walked once
+    for name, cls in STRATEGIES.items():
+        lab.selectbox(key="lab_strategy").set_value(name)
+        lab.run()
+        assert not lab.exception, (name, lab.exception)
+        for param, spec in cls.params.items():
+            key = widget_key("lab", cls, param)
+            _expected_widgets(lab, spec, key, classes)
+            if id(spec) in walked:
+                continue
+            walked.add(id(spec))
+            if isinstance(spec, Union):
+                for index, alternative in enumerate(spec.alternatives):
+                    lab.radio(key=f"{key}_kind").set_value(index)
+                    lab.run()
+                    assert not lab.exception, (name, param, index, lab.exception)
+                    _expected_widgets(lab, alternative, f"{key}_{index}", classes)
+                lab.radio(key=f"{key}_kind").set_value(0)
+            if isinstance(spec, Optional):
+                lab.toggle(key=f"{key}_set").set_value(True)
+                lab.run()
+                assert not lab.exception, (name, param, lab.exception)
+                _expected_widgets(lab, spec.inner, f"{key}_value", classes)
+                lab.toggle(key=f"{key}_set").set_value(False)
+        lab.run()
+        assert not lab.exception, (name, lab.exception)
+        # defaults either preview or explain in a sentence why they cannot
+        assert lab.metric or (lab.error and lab.error[0].value.endswith(".")), name
+
+
+def test_changing_a_parameter_changes_the_after_counts(lab):
+    lab.selectbox(key="lab_strategy").set_value("smote")
+    lab.run()
+    before = lab.table[0].value
+    assert set(before["after"]) == {before["before"].max()}          # 'auto': every class up to the majority
+    key = widget_key("lab", STRATEGIES["smote"], "sampling_strategy")
+    lab.radio(key=f"{key}_kind").set_value(2)                          # per class
+    lab.run()
+    buy = int(before.loc["buy", "before"])
+    lab.number_input(key=f"{key}_2_buy").set_value(buy + 40)
+    lab.run()
+    assert not lab.exception, lab.exception
+    after = lab.table[0].value
+    assert after.loc["buy", "after"] == buy + 40 and after.loc["buy", "added"] == 40
+    assert (after.loc[["view", "cart", "fav"], "after"] == after.loc[["view", "cart", "fav"], "before"]).all()
+    assert _metric(lab, "Training rows after") == _metric(lab, "Training rows before") + 40
+
+
+def test_infeasible_parameters_give_a_sentence_and_the_page_keeps_working(lab):
+    lab.selectbox(key="lab_strategy").set_value("smote")
+    lab.run()
+    lab.number_input(key=widget_key("lab", STRATEGIES["smote"], "k_neighbors")).set_value(400)
+    lab.run()
+    assert not lab.exception, lab.exception
+    message = lab.error[0].value
+    assert "k_neighbors=400" in message and "Lower k_neighbors to at most" in message
+    assert not lab.metric
+    lab.number_input(key=widget_key("lab", STRATEGIES["smote"], "k_neighbors")).set_value(3)
+    lab.run()
+    assert not lab.exception and not lab.error
+    assert _metric(lab, "Training rows after") > _metric(lab, "Training rows before")
