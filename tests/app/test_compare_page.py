@@ -1,0 +1,73 @@
+"""The Compare page under AppTest, on an experiment of 3 strategies x 3 seeds made with the real pipeline."""
+
+from dataclasses import replace
+
+import pytest
+
+from recexp.jobs import RunSpec, execute, prepare_data
+from recexp.runs import SQLiteRunStore
+
+STRATEGIES = ("none", "random_over", "class_weights")
+BASE = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},
+               model="logreg", train={"epochs": 2, "learning_rate": 0.05, "batch_size": 256, "device": "cpu"})
+EXPERIMENT = "page: 3 strategies x 3 seeds"
+
+
+@pytest.fixture(scope="session")
+def compare_home(tmp_path_factory):
+    """A workspace holding one finished experiment of 3 strategies x 3 seeds."""
+    home = tmp_path_factory.mktemp("compare_page_workspace")
+    store = SQLiteRunStore(home)
+    data = prepare_data(BASE)
+    experiment = store.create_experiment(EXPERIMENT)
+    for strategy in STRATEGIES:
+        for seed in (0, 1, 2):
+            spec = replace(BASE, strategy=strategy, seed=seed, fingerprint=data[0].fingerprint)
+            run = store.create_run(experiment.id, spec.to_dict(), name=spec.label(), status="running")
+            execute(spec, store, run.id, data=data)
+    return home
+
+
+def test_compare_page_without_runs_points_to_train(app, open_page):
+    at = open_page(app, "compare")
+    assert at.title[0].value == "Compare"
+    assert any("No finished runs yet" in i.value for i in at.info)
+
+
+def test_compare_page_shows_the_experiment(app, open_page, compare_home, monkeypatch):
+    monkeypatch.setenv("RECEXP_HOME", str(compare_home))
+    at = open_page(app, "compare")
+    assert not at.error, [e.value for e in at.error]
+    assert any(EXPERIMENT in m.value and "9 runs" in m.value and "3 strategies" in m.value for m in at.markdown)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["none", "random_over", "Δ random_over", "class_weights", "Δ class_weights"]
+    assert "balanced_accuracy" in table.index and table.loc["balanced_accuracy", "Δ random_over"].count("p rows")
+    charts = at.get("plotly_chart")
+    # bars, heat map, ROC, PR, confusion, confusion difference, recall@precision, capture, training, importance
+    assert len(charts) == 10
+    statements = [m.value for m in at.markdown if "per 1,000 rows scored" in m.value]
+    assert len(statements) == 3 and "top 10%" in statements[0]
+
+    at.slider(key="compare_top_percent").set_value(30).run()
+    assert not at.exception, at.exception
+    assert any("top 30%" in m.value for m in at.markdown)
+    at.multiselect(key="compare_metrics").set_value(["recall[1]", "f1[1]_tuned"]).run()
+    assert list(at.dataframe[0].value.index) == ["recall[1]", "f1[1]_tuned"]
+
+    at.button(key="compare_build_report").click().run()
+    assert not at.exception, at.exception
+    assert len(at.get("download_button")) == 2                      # CSV and HTML
+
+
+def test_compare_page_refuses_runs_of_different_splits(app, open_page, compare_home, monkeypatch, tmp_path):
+    home = tmp_path / "mixed"
+    store = SQLiteRunStore(home)
+    experiment = store.create_experiment("two splits")
+    for split_seed in (0, 1):
+        data = prepare_data(replace(BASE, split={"method": "stratified", "seed": split_seed}))
+        spec = replace(BASE, split={"method": "stratified", "seed": split_seed}, fingerprint=data[0].fingerprint)
+        run = store.create_run(experiment.id, spec.to_dict(), name=f"split {split_seed}", status="running")
+        execute(spec, store, run.id, data=data)
+    monkeypatch.setenv("RECEXP_HOME", str(home))
+    at = open_page(app, "compare")
+    assert any("different test splits" in e.value for e in at.error)
