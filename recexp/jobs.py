@@ -445,6 +445,8 @@ class JobRunner:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_interval):
+            if not self.store.path.exists():                    # the workspace was deleted: nothing to watch
+                break
             try:
                 self.poll()
             except Exception:                                   # keep polling; the next poll retries
