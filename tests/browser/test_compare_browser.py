@@ -1,0 +1,76 @@
+"""The Compare page and the HTML report in a real Chromium."""
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from recexp.compare import compare, sample_losses
+from recexp.jobs import RunSpec, execute, prepare_data
+from recexp.runs import SQLiteRunStore
+
+pytestmark = pytest.mark.browser
+
+STRATEGIES = ("none", "random_over", "class_weights")
+BASE = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},
+               model="logreg", train={"epochs": 2, "learning_rate": 0.05, "batch_size": 256, "device": "cpu"})
+EXPERIMENT = "browser: 3 strategies x 3 seeds"
+
+
+def _build(home) -> SQLiteRunStore:
+    store = SQLiteRunStore(home)
+    data = prepare_data(BASE)
+    experiment = store.create_experiment(EXPERIMENT)
+    for strategy in STRATEGIES:
+        for seed in (0, 1, 2):
+            spec = replace(BASE, strategy=strategy, seed=seed, fingerprint=data[0].fingerprint)
+            run = store.create_run(experiment.id, spec.to_dict(), name=spec.label(), status="running")
+            execute(spec, store, run.id, data=data)
+    return store
+
+
+@pytest.fixture(scope="module")
+def served_store(app_url, tmp_path_factory):
+    """The experiment, written into the workspace the served app reads (the newest experiment there)."""
+    homes = sorted(tmp_path_factory.getbasetemp().glob("browser_workspace*"))
+    assert homes, "the app_url fixture's workspace was not found"
+    return _build(homes[-1])
+
+
+def test_compare_page_in_the_browser(app_url, page, served_store):
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}/compare")
+    expect(page.get_by_role("heading", name="Compare")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile(r"9 runs · 3 strategies"))).to_be_visible(timeout=120_000)
+    expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
+    # the grid draws on a canvas; its header cells stay in the DOM for accessibility
+    expect(page.locator('[data-testid="stDataFrame"] th', has_text="Δ random_over").first).to_be_attached()
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    expect(charts).to_have_count(10, timeout=60_000)
+    for i in range(10):
+        charts.nth(i).scroll_into_view_if_needed()
+        expect(charts.nth(i).locator(".main-svg").first).to_be_attached(timeout=30_000)
+    expect(page.get_by_text(re.compile(r"captures [\d.]+ '1' rows per 1,000 rows scored")).first).to_be_visible()
+    assert page.get_by_text("Traceback").count() == 0
+
+
+def test_html_report_opens_offline_with_its_charts(page, served_store, tmp_path_factory):
+    store = served_store
+    comparison = compare(store, experiment=EXPERIMENT, n_bootstrap=200)
+    path = tmp_path_factory.mktemp("report") / "comparison.html"
+    comparison.to_html(path, epoch_metrics=store.epoch_metrics(list(comparison.per_run["run_id"])),
+                       sample_losses=sample_losses(store, comparison))
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(path.as_uri())
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name=re.compile("browser: 3 strategies"))).to_be_visible(timeout=30_000)
+    graphs = page.locator(".plotly-graph-div")
+    expect(graphs).to_have_count(10, timeout=30_000)
+    for i in range(10):
+        expect(graphs.nth(i).locator(".main-svg").first).to_be_attached(timeout=30_000)
+    assert page.locator(".plotly-graph-div .bars, .plotly-graph-div .hm, .plotly-graph-div .scatterlayer").count() > 0
+    assert [url for url in requests if not url.startswith("file://")] == []      # nothing fetched from the network
+    expect(page.get_by_text("In business terms")).to_be_visible()
