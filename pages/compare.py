@@ -83,9 +83,9 @@ except RecexpError as error:
     st.stop()
 
 runs = comparison.per_run
-st.markdown(f"**{comparison.title}** · {len(runs)} runs · {len(comparison.groups)} strategies · seeds "
-            f"{', '.join(str(s) for s in sorted(set(runs['seed'])))} · {len(comparison.predictions[0].y):,} test rows, "
-            "identical for every run")
+seeds = ", ".join(str(s) for s in sorted(set(runs["seed"])))
+st.markdown(f"**{comparison.title}** · {len(runs)} runs · {len(comparison.groups)} strategies · seeds {seeds} · "
+            f"{len(comparison.predictions[0].y):,} test rows, identical for every run")
 for note in comparison.notes:
     st.warning(note)
 

@@ -434,7 +434,8 @@ class Comparison:
         frame = pd.DataFrame(rows)
         base = frame.loc[frame["group"] == self.baseline, "captured_per_1000"]
         frame["delta_per_1000"] = frame["captured_per_1000"] - (base.iloc[0] if len(base) else np.nan)
-        noun = "buyers" if positive == "buy" else f"'{positive}' {'users' if frame['unit'].iloc[0] == 'user' else 'rows'}"
+        unit_noun = "users" if frame["unit"].iloc[0] == "user" else "rows"
+        noun = "buyers" if positive == "buy" else f"'{positive}' {unit_noun}"
         frame["statement"] = [
             f"{r.group}: acting on the top {top_fraction:.0%} of {r.unit}s scored captures {r.captured_per_1000:.1f} "
             f"{noun} per {per:,} {r.unit}s scored ({r.recall:.0%} of all {r.positives_per_1000:.1f}; "
@@ -449,7 +450,8 @@ class Comparison:
         k = self.classes.index(positive)
         rows = []
         for group in self.groups:
-            values = [recall_at_precision(p.y == k, p.proba[:, k], min_precision) for p in self.group_predictions(group)]
+            values = [recall_at_precision(p.y == k, p.proba[:, k], min_precision)
+                      for p in self.group_predictions(group)]
             recalls = np.array([v[0] for v in values])
             mean, low, high = seed_interval(recalls)
             rows.append({"group": group, "recall": mean, "ci_low": low, "ci_high": high,

@@ -227,3 +227,31 @@ def test_paired_bootstrap_interval_covers_the_true_difference():
                                             [("other", "accuracy")]) < 0.05)
     assert np.mean(covered) >= 0.88                   # nominal 95%; 120 simulations leave about 2% noise
     assert np.mean(rejections) <= 0.12                # about 5% false alarms under no difference
+
+
+def test_purchase_runs_get_per_user_ranking_scores(tmp_path):
+    """On the Taobao purchase task every user's candidate items at an anchor are ranked: HR@K and NDCG@K."""
+    from recexp.dataset import TIME, USER
+    from recexp.metrics import ranking_metrics
+
+    store = SQLiteRunStore(tmp_path / "purchase")
+    base = RunSpec(source={"sample": "taobao"}, task="purchase", model="logreg",
+                   train={"epochs": 1, "learning_rate": 0.05, "batch_size": 1024, "device": "cpu"})
+    dataset, split = data = prepare_data(base)
+    experiment = store.create_experiment("purchase")
+    for strategy in ("none", "class_weights"):
+        spec = replace(base, strategy=strategy, fingerprint=dataset.fingerprint)
+        run = store.create_run(experiment.id, spec.to_dict(), name=strategy, status="running")
+        execute(spec, store, run.id, data=data)
+    result = compare(store, experiment="purchase", n_bootstrap=50)
+    test = dataset.frame.iloc[split.test]
+    queries = test[USER].astype(str).to_numpy() + "|" + test[TIME].astype(str).to_numpy()
+    buy = list(result.classes).index("buy")
+    for item in result.predictions:
+        expected = ranking_metrics(item.y == buy, item.proba[:, buy], queries, ks=(5, 10))
+        row = result.per_run.set_index("run_id").loc[item.run.id]
+        for key, value in expected.items():
+            assert row[key] == pytest.approx(value), key
+        assert 0 < row["hr@10"] <= 1 and row["hr@5"] <= row["hr@10"]
+    statements = result.capture("buy", 0.1)["statement"]
+    assert statements.str.contains("buyers per 1,000 users scored").all()
