@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 #: Column roles a behaviour log can have; ``category`` is optional.
@@ -105,15 +106,47 @@ class FeatureTable:
     kind: str = "table"
 
 
-def frame_fingerprint(frame: pd.DataFrame, row_hashes: pd.Series | None = None) -> str:
-    """A stable content hash of a frame (columns, dtypes and values), 16 hex digits.
+def frame_fingerprint(frame: pd.DataFrame) -> str:
+    """A stable content hash of a frame (column names, dtypes and values), 16 hex digits.
 
-    ``row_hashes`` may pass ``pd.util.hash_pandas_object(frame, index=False)`` when the caller has
-    already computed it (it is the expensive part on large frames).
+    Value-based and one pass of SHA-256 over each column's bytes: a categorical column is hashed as
+    its categories (sorted, so their listed order does not matter) and its codes into them; date-times
+    and numbers as their raw 64-bit values; other columns as pandas' per-value hashes. Two frames
+    that hold the same values in the same rows, columns and dtypes get the same fingerprint, whichever
+    file format or category order they came from. Unused categories count, as part of the dtype.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"x": pd.Categorical(["b", "a"], categories=["b", "a"])})
+    >>> frame_fingerprint(a) == frame_fingerprint(a.astype({"x": pd.CategoricalDtype(["a", "b"])}))
+    True
     """
-    digest = hashlib.sha256()
-    digest.update(",".join(f"{c}:{frame[c].dtype}" for c in frame.columns).encode())
-    if row_hashes is None:
-        row_hashes = pd.util.hash_pandas_object(frame, index=False)
-    digest.update(row_hashes.to_numpy().tobytes())
+    digest = hashlib.sha256(b"recexp-frame-fingerprint-v2")
+    for name in frame.columns:
+        series = frame[name]
+        digest.update(f"\n{name}:{series.dtype}:{len(series)}\n".encode())
+        for part in _column_parts(series):
+            digest.update(memoryview(np.ascontiguousarray(part)).cast("B"))
     return digest.hexdigest()[:16]
+
+
+def _column_parts(series: pd.Series) -> list[np.ndarray]:
+    """Arrays whose bytes stand for the values of ``series`` (see :func:`frame_fingerprint`)."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories, codes = dtype.categories, series.cat.codes.to_numpy()
+        if not categories.is_monotonic_increasing:
+            try:
+                order = categories.argsort()
+            except TypeError:                    # categories of mixed types: hash each value instead
+                return [pd.util.hash_pandas_object(series, index=False).to_numpy()]
+            rank = np.empty(len(order) + 1, dtype=codes.dtype)
+            rank[order] = np.arange(len(order), dtype=codes.dtype)
+            rank[-1] = -1                        # missing values keep code -1
+            categories, codes = categories[order], rank[codes]
+        return [pd.util.hash_pandas_object(categories, index=False).to_numpy(), codes]
+    if isinstance(series.array, (pd.arrays.DatetimeArray, pd.arrays.TimedeltaArray)):
+        return [series.array.asi8]
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        return [series.to_numpy()]
+    return [pd.util.hash_pandas_object(series, index=False).to_numpy()]

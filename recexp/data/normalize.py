@@ -41,6 +41,7 @@ _REASONS = {
     "timestamp": "missing timestamp",
 }
 _FAR_OUTLIER_MARGIN = 0.1   # events further than this share of the central 98% span are outliers
+_MIX = np.uint64(0x9E3779B97F4A7C15)   # odd 64-bit multiplier (golden ratio) for hashing codes
 
 
 def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -73,30 +74,129 @@ def _ids(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column
 
 
-def _is_null(column: pa.ChunkedArray) -> np.ndarray:
-    return column.is_null().to_numpy()
+def _null_mask(column: pa.ChunkedArray) -> np.ndarray | None:
+    """Where ``column`` is null, or ``None`` when it has no nulls (the common case: no pass over the rows)."""
+    return column.is_null().to_numpy() if column.null_count else None
+
+
+def _code_dtype(n_values: int) -> np.dtype:
+    """The integer width pandas uses for the codes of a categorical with ``n_values`` categories."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_values < np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
+def _encode_ids(column: pa.ChunkedArray, keep: np.ndarray | None) -> tuple[np.ndarray, pd.Index]:
+    """Codes (``-1`` = missing) of the kept rows of ``column`` into its distinct values, sorted.
+
+    Integer ids whose range is not much wider than the number of rows are encoded by direct
+    addressing (a presence table over ``min..max``: two linear passes, no hashing or sorting); other
+    ids go through Arrow's dictionary encoding, with the dictionary sorted afterwards. Sorted
+    categories make the codes themselves a canonical form of the values (see
+    :func:`~recexp.data.log.frame_fingerprint`).
+    """
+    if pa.types.is_integer(column.type):
+        valid = None if column.null_count == 0 else column.is_valid().to_numpy()
+        values = (column if valid is None else column.fill_null(0)).to_numpy().astype(np.int64, copy=False)
+        if keep is not None:
+            values, valid = values[keep], None if valid is None else valid[keep]
+        present = values if valid is None else values[valid]
+        if present.size == 0:
+            return np.full(values.size, -1, dtype=np.int8), pd.Index([], dtype=np.int64)
+        low, high = int(present.min()), int(present.max())
+        span = high - low + 1
+        if span <= 4 * values.size + (1 << 20):
+            seen = np.zeros(span, dtype=bool)
+            seen[present - low] = True
+            categories = np.flatnonzero(seen) + low
+            dtype = _code_dtype(categories.size)
+            lookup = np.cumsum(seen, dtype=dtype)
+            lookup -= 1
+            offsets = values - low
+            if valid is not None:
+                offsets[~valid] = 0
+            codes = lookup[offsets]
+            if valid is not None:
+                codes[~valid] = -1
+            return codes, pd.Index(categories)
+        categories, inverse = np.unique(present, return_inverse=True)
+        codes = np.full(values.size, -1, dtype=_code_dtype(categories.size))
+        codes[slice(None) if valid is None else valid] = inverse
+        return codes, pd.Index(categories)
+    if keep is not None:
+        column = column.filter(pa.array(keep))
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    order = pc.array_sort_indices(encoded.dictionary).to_numpy()
+    dtype = _code_dtype(order.size)
+    rank = np.empty(order.size + 1, dtype=dtype)
+    rank[order] = np.arange(order.size, dtype=dtype)
+    rank[-1] = -1                                                   # nulls
+    indices = encoded.indices
+    positions = (indices if indices.null_count == 0 else pc.fill_null(indices, order.size)).to_numpy()
+    return rank[positions], pd.Index(encoded.dictionary.take(pa.array(order)).to_pandas())
 
 
 def _behavior_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     """Codes of each row's behaviour (``-1``: missing or blank) into the distinct trimmed raw values.
 
-    Works on the (small) dictionary of distinct values, so millions of rows are never trimmed or
-    compared as strings; the CSV reader already delivers low-cardinality text dictionary-encoded.
+    Works chunk by chunk on the (small) dictionary of distinct values, so millions of rows are never
+    trimmed or compared as strings; the CSV reader already delivers low-cardinality text
+    dictionary-encoded, one dictionary per block.
     """
-    if pa.types.is_dictionary(column.type):
-        encoded = pa.table({"b": column}).unify_dictionaries()["b"].combine_chunks()
-    else:
-        encoded = pc.dictionary_encode(_plain(column).cast(pa.string()).combine_chunks())
-    trimmed = [("" if v is None else str(v).strip()) for v in encoded.dictionary.to_pylist()]
-    names = list(dict.fromkeys(t for t in trimmed if t))
-    position = {name: i for i, name in enumerate(names)}
-    remap = np.array([position.get(t, -1) for t in trimmed] + [-1], dtype=np.int32)   # last slot: null
-    return remap[pc.fill_null(encoded.indices, len(trimmed)).to_numpy()], names
+    position: dict[str, int] = {}
+    codes = np.empty(len(column), dtype=np.int32)
+    start = 0
+    for chunk in column.chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = pc.dictionary_encode(_plain(pa.chunked_array([chunk])).cast(pa.string()).combine_chunks())
+        values = chunk.dictionary.to_pylist()
+        trimmed = [("" if v is None else str(v).strip()) for v in values]
+        remap = np.array([position.setdefault(t, len(position)) if t else -1 for t in trimmed] + [-1],
+                         dtype=np.int32)                                # last slot: null
+        indices = chunk.indices
+        indices = (indices if indices.null_count == 0 else pc.fill_null(indices, len(values))).to_numpy()
+        np.take(remap, indices, out=codes[start:start + len(chunk)])
+        start += len(chunk)
+    return codes, list(position)
 
 
-def _timestamps(column: pa.ChunkedArray, name: str) -> tuple[pa.ChunkedArray, str]:
-    """UTC nanosecond timestamps (null where a value does not parse) and how they were read."""
+def _timestamps(column: pa.ChunkedArray, name: str) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """UTC nanoseconds since the epoch, where they parsed (``None``: everywhere), and how they were read.
+
+    Integer epochs within range take a numpy fast path (one multiplication); everything else is
+    converted by Arrow. Values that did not parse are 0 in the returned array.
+    """
     column = _plain(column)
+    if pa.types.is_integer(column.type):
+        unit = _epoch_unit(column, name)
+        limit = np.iinfo(np.int64).max // _NS[unit]
+        extremes = pc.min_max(column).as_py()
+        if extremes["min"] is None or (-limit <= extremes["min"] and extremes["max"] <= limit):
+            valid = None if column.null_count == 0 else column.is_valid().to_numpy()
+            values = (column if valid is None else column.fill_null(0)).to_numpy()
+            return np.multiply(values, np.int64(_NS[unit]), dtype=np.int64), valid, f"epoch {unit}"
+    parsed, time_format = _timestamps_arrow(column, name)
+    parsed = parsed.cast(pa.int64())
+    valid = None if parsed.null_count == 0 else parsed.is_valid().to_numpy()
+    return (parsed if valid is None else parsed.fill_null(0)).to_numpy(), valid, time_format
+
+
+def _epoch_unit(column: pa.ChunkedArray, name: str) -> str:
+    """The epoch unit of a numeric timestamp column (decided on its first rows), or a clear error."""
+    values = column.slice(0, PROFILE_ROWS).drop_null().to_numpy().astype(np.float64)
+    unit = epoch_unit(values) or ("s" if values.size == 0 else None)
+    if unit is None:
+        raise InvalidDataError(
+            f"The timestamp column '{name}' holds numbers that are not epoch times of a log (median "
+            f"{np.median(values):,.0f}; epoch seconds of 1990-2100 lie between 6.3e8 and 4.2e9, milliseconds "
+            "1000 times more). Map the timestamp role to the right column, or convert it to epoch seconds "
+            "or ISO 8601 text.")
+    return unit
+
+
+def _timestamps_arrow(column: pa.ChunkedArray, name: str) -> tuple[pa.ChunkedArray, str]:
+    """UTC nanosecond timestamps (null where a value does not parse) and how they were read."""
     if pa.types.is_timestamp(column.type):
         zone = column.type.tz
         if zone is None:
@@ -117,14 +217,7 @@ def _timestamps(column: pa.ChunkedArray, name: str) -> tuple[pa.ChunkedArray, st
                 parsed = pd.to_datetime(trimmed.to_pandas(), utc=True, errors="coerce", format="mixed")
             return pa.chunked_array([pa.array(parsed.astype("datetime64[ns, UTC]"))]), "date-time text (UTC unless zoned)"
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        values = column.slice(0, PROFILE_ROWS).drop_null().to_numpy().astype(np.float64)
-        unit = epoch_unit(values) or ("s" if values.size == 0 else None)
-        if unit is None:
-            raise InvalidDataError(
-                f"The timestamp column '{name}' holds numbers that are not epoch times of a log (median "
-                f"{np.median(values):,.0f}; epoch seconds of 1990-2100 lie between 6.3e8 and 4.2e9, milliseconds "
-                "1000 times more). Map the timestamp role to the right column, or convert it to epoch seconds "
-                "or ISO 8601 text.")
+        unit = _epoch_unit(column, name)
         limit = np.iinfo(np.int64).max // _NS[unit]
         in_range = pc.less_equal(pc.abs(column), limit)   # beyond year 2262 in nanoseconds: unparseable
         if pa.types.is_integer(column.type):
@@ -198,6 +291,43 @@ def count_duplicates(frame: pd.DataFrame, row_hashes: pd.Series | None = None) -
     return int(np.count_nonzero(hashes[1:] == hashes[:-1]))
 
 
+def _duplicate_events(codes: list[np.ndarray], times: np.ndarray) -> int:
+    """Events that repeat an earlier event in every column (``codes``: integer codes, ``times``: sorted).
+
+    Duplicates share their timestamp, so only events inside a run of equal timestamps are compared:
+    each gets a 64-bit key with its run's number in the high bits and a hash of its codes in the
+    remaining (at least 32) bits. The keys are then already sorted except inside runs, which a
+    stable sort (timsort) fixes in near-linear time, and equal neighbours are counted. Two different
+    events of one run share a key with probability about ``run_length / 2**bits``.
+    """
+    n = times.size
+    if n < 2:
+        return 0
+    same_time = times[1:] == times[:-1]
+    in_run = np.zeros(n, dtype=bool)
+    in_run[1:] |= same_time
+    in_run[:-1] |= same_time
+    if not in_run.any():
+        return 0
+    starts = np.ones(n, dtype=bool)
+    np.logical_not(same_time, out=starts[1:])
+    run = np.cumsum(starts, dtype=np.uint64)
+    rows = slice(None) if in_run.mean() > 0.5 else np.flatnonzero(in_run)
+    run = run[rows]
+    key = np.zeros(run.size, dtype=np.uint64)
+    for values in codes:
+        key *= _MIX
+        np.bitwise_xor(key, values[rows], out=key, dtype=np.uint64, casting="unsafe")   # -1 wraps, as wanted
+    key ^= key >> np.uint64(32)
+    key *= _MIX
+    key ^= key >> np.uint64(29)
+    run_bits = max(int(run[-1]).bit_length(), 1)
+    key >>= np.uint64(run_bits)
+    key |= run << np.uint64(64 - run_bits)
+    key.sort(kind="stable")
+    return int(np.count_nonzero(key[1:] == key[:-1]))
+
+
 def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_window: tuple | None = None,
               progress: Progress | None = None) -> BehaviorLog:
     """Map, convert, validate and sort a raw table into a :class:`BehaviorLog` (see module docstring)."""
@@ -218,25 +348,25 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
 
     dropped: Counter = Counter(raw.dropped)
     warnings = list(raw.warnings) + notes
-    converted: dict[str, pa.ChunkedArray] = {}
-    for role in ("user", "item", "category"):
-        if role in inferred:
-            converted[role] = _ids(table[inferred[role]])
+    converted = {role: _ids(table[inferred[role]]) for role in ("user", "item", "category") if role in inferred}
     behavior_codes, behavior_names = _behavior_codes(table[inferred["behavior"]])
-    timestamps, time_format = _timestamps(table[inferred["timestamp"]], inferred["timestamp"])
+    times, parsed, time_format = _timestamps(table[inferred["timestamp"]], inferred["timestamp"])
 
-    missing = {role: _is_null(converted[role]) for role in ("user", "item")}
+    missing = {role: _null_mask(converted[role]) for role in ("user", "item")}
     missing["behavior"] = behavior_codes < 0
-    missing["timestamp"] = _is_null(table[inferred["timestamp"]])
+    missing["timestamp"] = _null_mask(table[inferred["timestamp"]])
     keep = np.ones(table.num_rows, dtype=bool)
     for role, invalid in missing.items():           # each dropped row is counted under its first reason
+        if invalid is None:
+            continue
         count = int(np.count_nonzero(invalid & keep))
         if count:
             dropped[_REASONS[role]] += count
             keep &= ~invalid
-    unparsed = keep & _is_null(timestamps)
-    n_unparsed, n_candidates = int(np.count_nonzero(unparsed)), int(np.count_nonzero(keep))
+    unparsed = None if parsed is None else keep & ~parsed
+    n_unparsed = 0 if unparsed is None else int(np.count_nonzero(unparsed))
     if n_unparsed:
+        n_candidates = int(np.count_nonzero(keep))
         source_times = _plain(table[inferred["timestamp"]]).cast(pa.string())
         examples = pc.unique(source_times.filter(pa.array(unparsed))).to_pylist()[:3]
         if n_unparsed > 0.5 * n_candidates:
@@ -252,21 +382,19 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
 
     if progress is not None:
         progress(0.75, "Validating")
-    kept = pa.table({**{ROLE_COLUMNS[r]: converted[r] for r in ("user", "item", "category") if r in converted},
-                     "timestamp": timestamps})
     n_kept = int(np.count_nonzero(keep))
-    if n_kept < table.num_rows:
-        kept = kept.filter(pa.array(keep))
-        behavior_codes = behavior_codes[keep]
     if n_kept == 0:
         raise InvalidDataError(
             f"No usable rows are left in '{raw.name}' after dropping rows without {', '.join(dropped) or 'values'}. "
             "Check the column mapping.")
+    if n_kept == table.num_rows:
+        keep = None
+    else:
+        behavior_codes, times = behavior_codes[keep], times[keep]
 
-    # Dictionary-encode the ids in parallel (Arrow releases the GIL).
-    id_columns = [c for c in kept.column_names if c != "timestamp"]
-    with ThreadPoolExecutor(max_workers=min(3, os.cpu_count() or 1)) as pool:
-        encoded = dict(zip(id_columns, pool.map(lambda c: pc.dictionary_encode(kept[c].combine_chunks()), id_columns)))
+    # Encode the ids in parallel (numpy and Arrow release the GIL in the heavy parts).
+    with ThreadPoolExecutor(max_workers=min(len(converted), os.cpu_count() or 1)) as pool:
+        encoded = dict(zip(converted, pool.map(lambda role: _encode_ids(converted[role], keep), converted)))
     raw_counts = np.bincount(behavior_codes, minlength=len(behavior_names))
     behavior_values = {behavior_names[i]: int(raw_counts[i]) for i in np.argsort(-raw_counts, kind="stable")
                        if raw_counts[i]}
@@ -282,32 +410,29 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
     if unknown:
         warnings.append("Behaviour values outside the view/cart/fav/buy funnel were kept as they are: "
                         + ", ".join(unknown[:10]) + ("..." if len(unknown) > 10 else "") + ".")
-    categories = [s for s in FUNNEL if s in stages] + sorted(stages - set(FUNNEL))
-    targets = np.array([categories.index(canonical[v]) if v in canonical else -1 for v in behavior_names],
+    stage_names = [s for s in FUNNEL if s in stages] + sorted(stages - set(FUNNEL))
+    targets = np.array([stage_names.index(canonical[v]) if v in canonical else -1 for v in behavior_names],
                        dtype=np.int8)
     behavior_codes = targets[behavior_codes]
 
-    values = pc.cast(kept["timestamp"], pa.int64()).to_numpy()
-    order = None if values.size < 2 or bool(np.all(values[1:] >= values[:-1])) else np.argsort(values, kind="stable")
-    data: dict[str, object] = {}
-    for name, dictionary_array in encoded.items():
-        codes = pc.fill_null(dictionary_array.indices, -1).to_numpy()
-        data[name] = pd.Categorical.from_codes(codes if order is None else codes[order],
-                                               categories=dictionary_array.dictionary.to_pandas())
-    data["behavior"] = pd.Categorical.from_codes(behavior_codes if order is None else behavior_codes[order],
-                                                 categories=categories)
-    ordered = values if order is None else values[order]
-    data["timestamp"] = pd.DatetimeIndex(ordered.view("M8[ns]")).tz_localize("UTC")
-    frame = pd.DataFrame(data)
+    order = None if times.size < 2 or bool(np.all(times[1:] >= times[:-1])) else np.argsort(times, kind="stable")
+    if order is not None:
+        times, behavior_codes = times[order], behavior_codes[order]
+        encoded = {role: (codes[order], categories) for role, (codes, categories) in encoded.items()}
+    data: dict[str, object] = {
+        ROLE_COLUMNS[role]: pd.Categorical.from_codes(codes, categories=categories, validate=False)
+        for role, (codes, categories) in encoded.items()}
+    data["behavior"] = pd.Categorical.from_codes(behavior_codes, categories=stage_names, validate=False)
+    data["timestamp"] = pa.array(times, type=pa.timestamp("ns", tz="UTC")).to_pandas()
+    frame = pd.DataFrame(data, copy=False)
 
     if progress is not None:
         progress(0.85, "Checking duplicates and time range")
-    row_hashes = pd.util.hash_pandas_object(frame, index=False)
-    duplicates = count_duplicates(frame, row_hashes)
+    duplicates = _duplicate_events([codes for codes, _ in encoded.values()] + [behavior_codes], times)
     if duplicates:
         warnings.append(f"Exact duplicate events (same user, item, behaviour and time as an earlier one): "
                         f"{duplicates:,}. They are kept.")
-    outliers, outlier_warning = _outlier_warning(ordered, time_window)
+    outliers, outlier_warning = _outlier_warning(times, time_window)
     if outlier_warning:
         warnings.append(outlier_warning)
     mapping_used = {role: inferred[role] for role in ("user", "item", "category", "behavior", "timestamp")
@@ -322,7 +447,7 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
     if progress is not None:
         progress(0.95, "Fingerprinting")
     return BehaviorLog(frame=frame, mapping=mapping_used, report=report, source=raw.name,
-                       fingerprint=frame_fingerprint(frame, row_hashes))
+                       fingerprint=frame_fingerprint(frame))
 
 
 # --- feature tables ---------------------------------------------------------------------------------

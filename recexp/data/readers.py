@@ -51,10 +51,12 @@ SNIFF_LINES = 200
 DELIMITERS = (",", "\t", ";", "|")
 BLOCK_SIZE = 4 << 20           # pyarrow CSV block size (larger blocks parse faster on big files)
 NULL_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"})
+_NULL_VALUES = sorted(NULL_MARKERS | {m.upper() for m in NULL_MARKERS} | {"NaN", "N/A", "NA", "Null", "None"})
 _GZIP, _ZIP, _PARQUET = b"\x1f\x8b", b"PK\x03\x04", b"PAR1"
 _SKIPPED_SUFFIXES = {".md", ".crc"}
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$")
 
 
@@ -97,6 +99,7 @@ class _TextLayout:
     header: bool
     names: list[str]
     quoted: bool = False          # quotes seen: values may hold line breaks (slower parsing)
+    types: dict[str, pa.DataType] | None = None   # column types inferred from the sniffed sample
 
 
 # --- sources ----------------------------------------------------------------------------------------
@@ -205,7 +208,7 @@ def _decode_head(name: str, head: bytes, complete: bool, encoding: str | None) -
                     "or name the file's real encoding.") from None
             continue
         sample = text[:65536]
-        control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
+        control = len(_CONTROL.findall(sample))
         if sample and control / len(sample) > 0.01:
             raise _not_text(name, head)
         return text, candidate
@@ -289,9 +292,15 @@ def _column_names(first_row: list[str]) -> list[str]:
 
 def _sniff_text(blob: _Blob, text: str, complete: bool, encoding: str, header: bool | None,
                 known_names: frozenset[str]) -> _TextLayout:
-    lines = [line for line in text.lstrip("\ufeff").splitlines() if line.strip()]
-    if not complete and len(lines) > 1:
-        lines = lines[:-1]          # the last line of a cut-off sample may be partial
+    lines: list[str] = []
+    for line in text.lstrip("\ufeff").splitlines():
+        if line.strip():
+            lines.append(line)
+            if len(lines) > SNIFF_LINES:
+                break
+    else:
+        if not complete and len(lines) > 1:
+            lines = lines[:-1]      # the last line of a cut-off sample may be partial
     lines = lines[:SNIFF_LINES]
     if not lines:
         raise InvalidDataError(f"'{blob.name}' is empty: it has no rows. Choose a file with data rows.")
@@ -341,19 +350,46 @@ def _read_delimited(blob: _Blob, compression: str | None, layout: _TextLayout, *
         encoding=layout.encoding if layout.encoding != "utf-8" else "utf8")
     parse_options = pa_csv.ParseOptions(delimiter=layout.delimiter, invalid_row_handler=on_invalid_row,
                                         newlines_in_values=layout.quoted)
-    convert_options = pa_csv.ConvertOptions(
-        strings_can_be_null=True, quoted_strings_can_be_null=True,
-        null_values=sorted(NULL_MARKERS | {m.upper() for m in NULL_MARKERS} | {"NaN", "N/A", "NA", "Null", "None"}),
-        column_types={n: pa.string() for n in layout.names} if all_strings else None,
-        auto_dict_encode=not all_strings)     # low-cardinality text (behaviours) arrives dictionary-encoded
+    types = {n: pa.string() for n in layout.names} if all_strings else layout.types
     try:
         table = pa_csv.read_csv(_input(blob, compression), read_options=read_options,
-                                parse_options=parse_options, convert_options=convert_options)
+                                parse_options=parse_options, convert_options=_convert_options(types, all_strings))
     except pa.ArrowInvalid as error:
         if short_rows:
             raise _NeedsPadding() from error
         raise
     return table, dropped
+
+
+def _convert_options(types: dict[str, pa.DataType] | None, all_strings: bool) -> pa_csv.ConvertOptions:
+    return pa_csv.ConvertOptions(
+        strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=_NULL_VALUES, column_types=types,
+        auto_dict_encode=not all_strings)     # low-cardinality text (behaviours) arrives dictionary-encoded
+
+
+def _sample_types(text: str, complete: bool, layout: _TextLayout) -> dict[str, pa.DataType] | None:
+    """Column types pyarrow infers from the sniffed sample, to state up front for the full read.
+
+    Stating the types spares the reader its per-block type inference (about a third of its time on a
+    large log). pyarrow infers from the first block anyway, so a later value that breaks a type fails
+    either way; :func:`_read_one` then reads again without stated types. Columns empty in the sample
+    are left to the reader.
+    """
+    if not complete:
+        text = text[:text.rfind("\n") + 1]       # the sample's last line may be cut off
+    try:
+        sample = pa_csv.read_csv(
+            pa.BufferReader(text.lstrip("\ufeff").encode("utf-8")),
+            read_options=pa_csv.ReadOptions(column_names=layout.names, skip_rows=1 if layout.header else 0,
+                                            use_threads=False),
+            parse_options=pa_csv.ParseOptions(delimiter=layout.delimiter, invalid_row_handler=lambda row: "skip",
+                                              newlines_in_values=layout.quoted),
+            convert_options=_convert_options(None, all_strings=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if sample.num_rows == 0:
+        return None
+    return {f.name: f.type for f in sample.schema if not pa.types.is_null(f.type)} or None
 
 
 def _read_delimited_padded(blob: _Blob, compression: str | None, layout: _TextLayout) -> tuple[pa.Table, Counter, int]:
@@ -469,6 +505,8 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
         return RawRead(table, rows_read, dict(dropped), read_as=_describe("JSON", compression, detected),
                        name=blob.name)
     layout = _sniff_text(blob, text, complete, detected, header, known_names)
+    if not all_strings:
+        layout.types = _sample_types(text, complete, layout)
     warnings: list[str] = []
     padded = 0
     while True:   # each retry below changes one setting for good, so this ends after at most three reads
@@ -479,6 +517,9 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
             break
         except pa.ArrowInvalid as error:
             message = str(error)
+            if "conversion error" in message.lower() and layout.types:
+                layout.types = None         # a later row broke a type seen in the sample: let pyarrow infer
+                continue
             if "conversion error" in message.lower() and not all_strings:
                 all_strings = True          # a later block broke the inferred type: read text, convert later
                 continue
