@@ -72,7 +72,7 @@ with st.expander("Comparison settings"):
     left, right = st.columns(2)
     baseline = left.selectbox("Baseline", strategies, index=strategies.index(BASELINE) if BASELINE in strategies else 0,
                               key="compare_baseline", help="Every other strategy is paired with this one.")
-    n_bootstrap = right.number_input("Bootstrap replicates over test rows", 0, 10_000, 1000, step=100,
+    n_bootstrap = right.number_input("Bootstrap replicates over test rows", 0, 10_000, 500, step=100,
                                      key="compare_bootstrap", help="0: only the paired t-test over seeds.")
 
 stamp = tuple(sorted(f"{r.id}:{r.finished_at}" for r in chosen_runs))
@@ -115,6 +115,8 @@ if report and report[0] == stamp:
     right.download_button("Download HTML report", report[1], file_name="comparison.html", mime="text/html",
                           key="compare_html", icon=":material/download:")
 
+with st.expander("Every run"):
+    st.dataframe(runs, hide_index=True, key="compare_per_run")
 st.plotly_chart(metric_bars(comparison, metrics), key="compare_bars")
 
 # --- per class ----------------------------------------------------------------------------------------
@@ -145,12 +147,18 @@ min_precision = st.slider("Recall at a fixed precision: precision at least", 0.0
 st.plotly_chart(recall_at_precision_bars(comparison.recall_at_precision(positive, min_precision), positive,
                                          min_precision), key="compare_recall_at_precision")
 
-top = st.slider("Act on the top K% of scored", 1, 100, 10, key="compare_top_percent",
-                help="Score everyone, act on (e.g. contact, promote to) the best-scored K%.")
-capture = comparison.capture(positive, top / 100)
+rule = st.radio("Act on", ["the top K% scored", f"everyone with P({positive}) above a threshold"], horizontal=True,
+                key="compare_rule", help="Score everyone, act on (e.g. contact, promote to) the chosen ones.")
+if rule == "the top K% scored":
+    top = st.slider("K: share acted on (%)", 1, 100, 10, key="compare_top_percent")
+    capture = comparison.capture(positive, top / 100)
+else:
+    top = None
+    threshold = st.slider(f"Threshold on P({positive})", 0.0, 1.0, 0.5, 0.01, key="compare_threshold")
+    capture = comparison.capture(positive, threshold=threshold)
 for statement in capture["statement"]:
     st.markdown(f"- {statement}")
-st.plotly_chart(capture_curve(comparison, positive, top / 100), key="compare_capture")
+st.plotly_chart(capture_curve(comparison, positive, top / 100 if top else None), key="compare_capture")
 
 # --- training and samples -------------------------------------------------------------------------------
 st.subheader("Training curves")

@@ -249,18 +249,18 @@ def _run_metrics(item: RunPredictions) -> dict[str, float]:
 
 
 def _bootstrap_scores(item: RunPredictions, counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Every bootstrap score of one run under the resampling ``counts`` (shape (B, n))."""
+    """Every bootstrap score of one run under the resampling ``counts`` (shape (n, B): rows x replicates)."""
     k = len(item.classes)
     binary = k == 2
     predicted = predict_labels(item.proba, 0.5 if binary else None)
     cells = np.zeros((len(item.y), k * k), dtype=np.float32)
     cells[np.arange(len(item.y)), item.y * k + predicted] = 1.0
-    confusions = (counts @ cells).reshape(-1, k, k)
+    confusions = (cells.T @ counts).T.reshape(-1, k, k)
     result = dict(scores_from_confusions(confusions, list(item.classes)))
     result["roc_auc"] = weighted_roc_auc(item.y, item.proba, counts)
     row_loss = -np.log(np.clip(item.proba[np.arange(len(item.y)), item.y] / np.clip(item.proba, 1e-7, 1).sum(1),
                                1e-7, 1.0))
-    result["log_loss"] = (counts @ row_loss) / counts.sum(axis=1)
+    result["log_loss"] = (row_loss @ counts) / counts.sum(axis=0)
     return result
 
 
@@ -413,8 +413,10 @@ class Comparison:
                 "alpha": self.alpha, "n_bootstrap": self.n_bootstrap, "test_rows": int(len(self.predictions[0].y)),
                 "notes": self.notes, "groups": groups}
 
-    def capture(self, positive: str, top_fraction: float, per: int = 1000) -> pd.DataFrame:
-        """Per group (mean over seeds): scoring everyone and acting on the top ``top_fraction``.
+    def capture(self, positive: str, top_fraction: float | None = None, per: int = 1000,
+                threshold: float | None = None) -> pd.DataFrame:
+        """Per group (mean over seeds): scoring everyone and acting on the top ``top_fraction`` (or on
+        every unit whose probability of ``positive`` is at least ``threshold``).
 
         For the purchase task the unit is a user (score: their best item, positive: bought anything),
         otherwise a test row. Columns: ``group``, ``captured_per_1000``, ``recall``, ``precision``,
@@ -425,8 +427,8 @@ class Comparison:
         k = self.classes.index(positive)
         rows = []
         for group in self.groups:
-            outcomes = [capture_at(p.y == k, p.proba[:, k], top_fraction=top_fraction, groups=p.queries_users(),
-                                   per=per) for p in self.group_predictions(group)]
+            outcomes = [capture_at(p.y == k, p.proba[:, k], top_fraction=top_fraction, threshold=threshold,
+                                   groups=p.queries_users(), per=per) for p in self.group_predictions(group)]
             rows.append({"group": group, **{key: float(np.mean([o[key] for o in outcomes]))
                                              for key in ("captured_per_1000", "recall", "precision", "lift",
                                                          "selected_per_1000", "positives_per_1000")},
@@ -437,9 +439,11 @@ class Comparison:
         unit_noun = "users" if frame["unit"].iloc[0] == "user" else "rows"
         noun = "buyers" if positive == "buy" else f"'{positive}' {unit_noun}"
         frame["statement"] = [
-            f"{r.group}: acting on the top {top_fraction:.0%} of {r.unit}s scored captures {r.captured_per_1000:.1f} "
-            f"{noun} per {per:,} {r.unit}s scored ({r.recall:.0%} of all {r.positives_per_1000:.1f}; "
-            f"{r.lift:.1f}x random)" + (f", {r.delta_per_1000:+.1f} vs {self.baseline}"
+            f"{r.group}: acting on " + (f"the top {top_fraction:.0%} of {r.unit}s scored" if top_fraction is not None
+                                        else f"the {r.selected_per_1000:.0f} per {per:,} {r.unit}s scoring at least "
+                                             f"{threshold:.2f}")
+            + f" captures {r.captured_per_1000:.1f} {noun} per {per:,} {r.unit}s scored ({r.recall:.0%} of all "
+            f"{r.positives_per_1000:.1f}; {r.lift:.1f}x random)" + (f", {r.delta_per_1000:+.1f} vs {self.baseline}"
                                         if self.baseline and r.group != self.baseline and np.isfinite(r.delta_per_1000)
                                         else "") + "."
             for r in frame.itertuples()]
@@ -677,8 +681,8 @@ def _bootstrap_deltas(predictions: list[RunPredictions], baseline: str, n_bootst
     for start in range(0, n_bootstrap, chunk):
         size = min(chunk, n_bootstrap - start)
         index = rng.integers(0, n, size=(size, n))
-        counts = np.zeros((size, n), dtype=np.float32)
-        np.add.at(counts, (np.repeat(np.arange(size), n), index.ravel()), 1.0)
+        flat = (index * size + np.arange(size)[:, None]).ravel()      # counts laid out (n, B): rows gather fast
+        counts = np.bincount(flat, minlength=size * n).reshape(n, size).astype(np.float32)
         for run_id, item in needed.items():
             for metric, values in _bootstrap_scores(item, counts).items():
                 collected[run_id].setdefault(metric, []).append(np.asarray(values, dtype=np.float64))

@@ -311,29 +311,35 @@ def scores_from_confusions(confusions: np.ndarray, class_names: list[str] | None
 
 
 def weighted_roc_auc(y_true: np.ndarray, proba: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """:func:`roc_auc` under row weights, for many weight vectors at once (``weights``: shape (B, n)).
+    """:func:`roc_auc` under row weights, for many weight vectors at once (``weights``: shape (n, B)).
 
-    With integer weights (bootstrap counts) it equals :func:`roc_auc` on the rows repeated that many
-    times: the Mann-Whitney statistic with ties counted half. Classes absent under a weight vector
-    are left out of the macro average; ``nan`` when fewer than two classes remain.
+    Column ``b`` of ``weights`` weighs the ``n`` rows. With integer weights (bootstrap counts) the
+    result equals :func:`roc_auc` on the rows repeated that many times: the Mann-Whitney statistic
+    with ties counted half. Classes absent under a weight vector are left out of the macro average;
+    ``nan`` when fewer than two classes remain.
     """
     y_true = np.asarray(y_true).astype(np.int64)
     proba = np.asarray(proba, dtype=np.float64)
-    weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    weights = np.asarray(weights, dtype=np.float32)
+    weights = weights[:, None] if weights.ndim == 1 else weights
     columns = [1] if proba.shape[1] == 2 else list(np.unique(y_true))
     aucs = []
     for k in columns:
         score = proba[:, k]
-        order = np.argsort(score, kind="stable")
-        sorted_score = score[order]
-        starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
-        positive = (y_true[order] == k).astype(np.float64)
-        w = weights[:, order]
-        pos_w = np.add.reduceat(w * positive, starts, axis=1)
-        neg_w = np.add.reduceat(w * (1.0 - positive), starts, axis=1)
-        below = np.cumsum(neg_w, axis=1) - neg_w
+        positive = y_true == k
+        negatives = np.flatnonzero(~positive)
+        negatives = negatives[np.argsort(score[negatives], kind="stable")]
+        positives = np.flatnonzero(positive)
+        # below[j]: weight of the j lowest-scored negatives (exact in float32 up to 2**24 rows); a positive
+        # beats those strictly below its score and ties with those equal to it: (below[left] + below[right]) / 2
+        below = np.zeros((len(negatives) + 1, weights.shape[1]), dtype=np.float32)
+        np.cumsum(weights[negatives], axis=0, out=below[1:])
+        left = np.searchsorted(score[negatives], score[positives], side="left")
+        right = np.searchsorted(score[negatives], score[positives], side="right")
+        positive_weights = weights[positives]
+        wins = np.einsum("ib,ib->b", positive_weights, below[left] + below[right], dtype=np.float64) / 2
         with np.errstate(divide="ignore", invalid="ignore"):
-            aucs.append((pos_w * (below + 0.5 * neg_w)).sum(axis=1) / (pos_w.sum(axis=1) * neg_w.sum(axis=1)))
+            aucs.append(wins / (positive_weights.sum(axis=0, dtype=np.float64) * below[-1].astype(np.float64)))
     stacked = np.vstack(aucs)
     if proba.shape[1] == 2:
         return stacked[0]

@@ -132,6 +132,11 @@ def test_capture_in_business_terms(comparison):
     by_user = capture_at(positive, score, threshold=0.65, groups=users)
     assert by_user["unit"] == "user" and by_user["scored"] == 5 and by_user["positives"] == 3
     assert (by_user["selected"], by_user["captured"]) == (2, 2)           # a (0.9, buyer) and b (0.7, buyer)
+    by_threshold = comparison.capture("1", threshold=0.5)
+    for group, expected in zip(STRATEGIES, by_threshold["captured_per_1000"]):
+        hits = [1000 * np.sum((p.proba[:, 1] >= 0.5) & (p.y == 1)) / len(p.y) for p in comparison.predictions
+                if p.group == group]
+        assert expected == pytest.approx(np.mean(hits))
     frame = comparison.capture("1", 0.2)
     assert list(frame["group"]) == list(STRATEGIES)
     assert frame["statement"].str.contains("per 1,000 rows scored").all()

@@ -173,7 +173,7 @@ def test_vectorised_bootstrap_scores_equal_the_direct_ones(case):
     confusions = np.stack([skm.confusion_matrix(np.repeat(y, w), np.repeat(proba.argmax(1), w), labels=range(4))
                            for w in weights])
     fast = scores_from_confusions(confusions, list(CLASSES))
-    aucs = weighted_roc_auc(y, proba, weights)
+    aucs = weighted_roc_auc(y, proba, weights.T)                 # one column per weight vector
     for b, w in enumerate(weights):
         direct = evaluation_metrics(np.repeat(y, w), np.repeat(proba, w, axis=0), CLASSES)
         for key in ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "mcc", "gmean",
