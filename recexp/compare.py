@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from recexp.dataset import LABEL, TIME, USER
-from recexp.errors import InvalidDataError, InvalidParameterError, JobError
+from recexp.errors import InvalidDataError, InvalidParameterError, JobError, RecexpError
 from recexp.metrics import (EVALUATION_METRICS, LOWER_IS_BETTER, class_key, evaluation_metrics, f1_optimal_threshold,
                             predict_labels, ranking_metrics, recall_at_precision, scores_from_confusions,
                             weighted_roc_auc)
@@ -139,43 +139,58 @@ def _data_key(spec: dict[str, Any]) -> str:
                       sort_keys=True, default=str)
 
 
-def _derive_artifacts(store: RunStore, runs: list[Run]) -> None:
+def _derive_artifacts(store: RunStore, runs: list[Run]) -> list[str]:
     """Write ``valid_predictions`` and ``test_queries`` for runs that lack them, from the checkpoint.
 
-    Older runs stored only their test predictions; the validation predictions (for a threshold
-    chosen on validation) and the test rows' users (for per-user ranking) are rebuilt once from the
-    run's spec and ``model.pt`` and kept among its artifacts.
+    Runs store only their test predictions; the validation predictions (for a threshold chosen on
+    validation) and the test rows' users (for per-user ranking) are rebuilt once from the run's spec
+    and ``model.pt`` and kept among its artifacts. Returns a note per run where that was impossible
+    (data gone or changed, no checkpoint); those runs are compared without the derived scores.
     """
+    notes = []
+    prepared: dict[str, tuple | RecexpError] = {}          # one dataset per data spec, or why it failed
+    for run in runs:
+        try:
+            _derive_one(store, run, prepared)
+        except RecexpError as error:
+            notes.append(f"Run {run.id}: its validation predictions could not be rebuilt ({error}) Its "
+                         "tuned-threshold and ranking scores are left out.")
+    return notes
+
+
+def _derive_one(store: RunStore, run: Run, prepared: dict[str, tuple | RecexpError]) -> None:
     from recexp.jobs import RunSpec, prepare_data
     from recexp.models import evaluate, load_checkpoint
 
-    todo = [r for r in runs if not (store.artifact_dir(r.id) / "valid_predictions.parquet").exists()
-            or not (store.artifact_dir(r.id) / "test_queries.parquet").exists()]
-    prepared: dict[str, tuple] = {}
-    for run in todo:
-        key = _data_key(run.spec)
-        if key not in prepared:
+    folder = store.artifact_dir(run.id)
+    if (folder / "valid_predictions.parquet").exists() and (folder / "test_queries.parquet").exists():
+        return
+    if not (folder / "model.pt").exists():
+        raise InvalidDataError("it has no model checkpoint.")
+    key = _data_key(run.spec)
+    if key not in prepared:
+        try:
             prepared[key] = prepare_data(RunSpec.from_dict(run.spec))
-        dataset, split = prepared[key]
-        checkpoint = store.artifact_dir(run.id) / "model.pt"
-        if not checkpoint.exists():
-            raise InvalidDataError(f"Run {run.id} has no model checkpoint, so its validation predictions cannot be "
-                                   "rebuilt; run it again.")
-        _, module, _ = load_checkpoint(checkpoint)
-        valid = dataset.subset(split.valid)
-        _, proba = evaluate(module, valid)
-        frame = pd.DataFrame({"row": np.asarray(split.valid, dtype=np.int64), LABEL: valid.y})
-        for k, name in enumerate(dataset.schema.classes):
-            frame[f"proba_{name}"] = proba[:, k]
-        store.write_table(run.id, "valid_predictions", frame)
-        test = dataset.frame.iloc[np.asarray(split.test)]
-        queries = pd.DataFrame({"row": np.asarray(split.test, dtype=np.int64)})
-        if USER in test.columns:
-            query = test[USER].astype("string").to_numpy()
-            if TIME in test.columns and dataset.task == "purchase":
-                query = query + "@" + test[TIME].astype("string").to_numpy()
-            queries["query"] = query
-        store.write_table(run.id, "test_queries", queries)
+        except RecexpError as error:
+            prepared[key] = error
+    if isinstance(prepared[key], RecexpError):
+        raise prepared[key]
+    dataset, split = prepared[key]
+    _, module, _ = load_checkpoint(folder / "model.pt")
+    valid = dataset.subset(split.valid)
+    _, proba = evaluate(module, valid)
+    frame = pd.DataFrame({"row": np.asarray(split.valid, dtype=np.int64), LABEL: valid.y})
+    for k, name in enumerate(dataset.schema.classes):
+        frame[f"proba_{name}"] = proba[:, k]
+    store.write_table(run.id, "valid_predictions", frame)
+    test = dataset.frame.iloc[np.asarray(split.test)]
+    queries = pd.DataFrame({"row": np.asarray(split.test, dtype=np.int64)})
+    if USER in test.columns:
+        query = test[USER].astype("string").to_numpy()
+        if TIME in test.columns and dataset.task == "purchase":
+            query = query + "@" + test[TIME].astype("string").to_numpy()
+        queries["query"] = query
+    store.write_table(run.id, "test_queries", queries)
 
 
 def _split_proba(frame: pd.DataFrame) -> tuple[tuple[str, ...], np.ndarray]:
@@ -183,8 +198,11 @@ def _split_proba(frame: pd.DataFrame) -> tuple[tuple[str, ...], np.ndarray]:
     return tuple(c.removeprefix("proba_") for c in columns), frame[columns].to_numpy(np.float64)
 
 
-def load_predictions(store: RunStore, runs: list[Run], with_validation: bool = False) -> list[RunPredictions]:
+def load_predictions(store: RunStore, runs: list[Run], with_validation: bool = False,
+                     notes: list[str] | None = None) -> list[RunPredictions]:
     """Test predictions of ``runs`` (plus validation predictions and ranking queries if asked).
+
+    Runs whose validation predictions cannot be rebuilt get a sentence in ``notes`` (when given).
 
     Raises :class:`InvalidDataError` when the runs were not scored on the same test rows with the same
     labels and classes: paired comparisons are only meaningful on one test split.
@@ -192,7 +210,7 @@ def load_predictions(store: RunStore, runs: list[Run], with_validation: bool = F
     if not runs:
         raise InvalidDataError("No runs to compare: choose at least one finished run.")
     if with_validation:
-        _derive_artifacts(store, runs)
+        (notes if notes is not None else []).extend(_derive_artifacts(store, runs))
     groups = _group_labels(runs)
     loaded = []
     for run in runs:
@@ -200,7 +218,7 @@ def load_predictions(store: RunStore, runs: list[Run], with_validation: bool = F
         classes, proba = _split_proba(frame)
         item = RunPredictions(run, groups[run.id], classes, frame["row"].to_numpy(np.int64),
                               frame[LABEL].to_numpy(np.int64), proba)
-        if with_validation:
+        if with_validation and (store.artifact_dir(run.id) / "test_queries.parquet").exists():
             valid = store.read_table(run.id, "valid_predictions")
             item.valid_y, item.valid_proba = valid[LABEL].to_numpy(np.int64), _split_proba(valid)[1]
             queries = store.read_table(run.id, "test_queries")
@@ -597,14 +615,14 @@ def compare(store: RunStore, *, experiment: str | None = None, run_ids: list[str
     if not 0 < alpha < 1 or not 0 < level < 1:
         raise InvalidParameterError(f"alpha and level must be in (0, 1), but got {alpha!r} and {level!r}.")
     runs = select_runs(store, experiment, run_ids)
-    predictions = load_predictions(store, runs, with_validation=with_validation)
+    notes: list[str] = []
+    predictions = load_predictions(store, runs, with_validation=with_validation, notes=notes)
     classes = predictions[0].classes
     per_run = pd.DataFrame([{"run_id": p.run.id, "group": p.group, "strategy": p.strategy,
                              "model": str(p.run.spec.get("model", "")), "seed": p.seed, **_run_metrics(p)}
                             for p in predictions])
     names = list(dict.fromkeys(per_run["group"]))
     base = baseline if baseline in names else None
-    notes = []
     if base is None:
         notes.append(f"No run used the baseline {baseline!r}: deltas and p-values are left empty. Add it to the "
                      "experiment to see what each strategy changes.")

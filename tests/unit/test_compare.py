@@ -260,3 +260,18 @@ def test_purchase_runs_get_per_user_ranking_scores(tmp_path):
         assert 0 < row["hr@10"] <= 1 and row["hr@5"] <= row["hr@10"]
     statements = result.capture("buy", 0.1)["statement"]
     assert statements.str.contains("buyers per 1,000 users scored").all()
+
+
+def test_a_run_without_checkpoint_is_compared_without_tuned_scores(tmp_path):
+    store = SQLiteRunStore(tmp_path / "no_checkpoint")
+    data = prepare_data(BASE)
+    experiment = store.create_experiment("lost checkpoint")
+    spec = replace(BASE, train={**BASE.train, "epochs": 1}, fingerprint=data[0].fingerprint)
+    run = store.create_run(experiment.id, spec.to_dict(), name="none", status="running")
+    execute(spec, store, run.id, data=data)
+    (store.artifact_dir(run.id) / "model.pt").unlink()
+    result = compare(store, experiment="lost checkpoint", n_bootstrap=0)
+    assert any("could not be rebuilt" in note and "no model checkpoint" in note for note in result.notes)
+    assert "threshold_tuned" not in result.per_run.columns
+    stored = store.get_run(run.id).metrics
+    assert result.per_run.loc[0, "balanced_accuracy"] == pytest.approx(stored["balanced_accuracy"])
