@@ -9,12 +9,23 @@ What each sampler sees
     values interpolated from the filled ones. The report says which columns were filled.
 
 What new rows get
-    Columns the sampler generated (the space) come from imbalanced-learn. Every other column of a new
-    row (behaviour-sequence ids, categorical codes the sampler did not see, ``user_id``, ``event_time``,
-    ``sample_weight``...) is copied from one real row of the same class: the row it was drawn from
-    when the sampler says so (``RandomOverSampler``), otherwise the nearest training row of the same
-    class in the sampler space (Euclidean; Hamming for SMOTEN). So interpolation never produces a
-    fractional category code or sequence id. ``StrategyResult.source_rows`` names that row.
+    Columns the sampler generated (the space) come from imbalanced-learn, unchanged: the rows are
+    exactly those of the same call made directly. Every other column of a new row (behaviour-sequence
+    ids, categorical codes the sampler did not see, ``user_id``, ``event_time``, ``sample_weight``...)
+    is copied from one real row of the same class, so interpolation never produces a fractional
+    category code or sequence id:
+
+    * the row it was made from, where that is known: the drawn row for ``RandomOverSampler``; the
+      *seed* row for the SMOTE family (SMOTE, SMOTENC, BorderlineSMOTE, SVMSMOTE, KMeansSMOTE and the
+      SMOTE step of SMOTEENN / SMOTETomek), i.e. the real row the new one was interpolated from
+      towards a neighbour, recorded as imbalanced-learn generates it; and for ADASYN the seed too,
+      from the neighbour queries ADASYN makes and its rule for how many rows each seed gets;
+    * otherwise (SMOTEN, ClusterCentroids' centroids, or if a trace ever fails) the nearest training
+      row of the same class in the sampler space (Euclidean; Hamming for SMOTEN).
+
+    ``StrategyResult.source_rows`` names that row for every output row. Random samplers never look at
+    feature values, so RandomUnderSampler (and RandomOverSampler without shrinkage) are given row
+    numbers instead of the feature matrix and every column is copied from the row they pick.
 
 Target mix
     ``sampling_strategy`` takes what imbalanced-learn takes: a preset (``"auto"``, ``"minority"``,

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from pandas.api.internals import create_dataframe_from_blocks
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
@@ -311,22 +312,35 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
     keep = np.asarray(keep, dtype=np.int64)
     new_source = np.asarray(new_source, dtype=np.int64)
     take = np.concatenate([keep, new_source])
-    columns: dict[str, Any] = {}
-    for name in frame.columns:
-        column = frame[name]
-        if name in new_values or (name == LABEL and new_labels is not None):
-            original = column.to_numpy()
-            fresh = new_labels if name == LABEL and name not in new_values else new_values[name]
-            columns[name] = np.concatenate([original[keep], np.asarray(fresh).astype(original.dtype, copy=False)])
-        elif name == IS_SYNTHETIC:
-            flags = column.to_numpy(dtype=bool)[take]
-            flags[len(keep):] = True
-            columns[name] = flags
-        elif isinstance(column.dtype, np.dtype):
-            columns[name] = column.to_numpy()[take]
-        else:
-            columns[name] = column.array.take(take)              # categorical, tz-aware time, strings...
-    out = pd.DataFrame(columns, columns=frame.columns)
+    n_keep, n_out = len(keep), len(take)
+    # Columns are gathered straight into one 2-D array per numpy dtype (pandas' own block layout), so
+    # the output frame is built without a second, consolidating copy.
+    by_dtype: dict[np.dtype, list[int]] = {}
+    blocks: list[tuple[Any, np.ndarray]] = []
+    for position, name in enumerate(frame.columns):
+        dtype = frame[name].dtype
+        if isinstance(dtype, np.dtype):
+            by_dtype.setdefault(dtype, []).append(position)
+        else:                                                   # categorical, tz-aware time, strings...
+            blocks.append((frame[name].array.take(take), np.array([position])))
+    keep_all = n_keep == len(frame) and bool(np.array_equal(keep, np.arange(n_keep)))
+    for dtype, positions in by_dtype.items():
+        block = np.empty((len(positions), n_out), dtype=dtype)
+        for row, position in enumerate(positions):
+            name = frame.columns[position]
+            original = frame[name].to_numpy()
+            if keep_all:
+                block[row, :n_keep] = original                  # over-samplers keep every row in order
+            else:
+                np.take(original, keep, out=block[row, :n_keep])
+            if name in new_values or (name == LABEL and new_labels is not None):
+                block[row, n_keep:] = new_values[name] if name in new_values else new_labels
+            elif name == IS_SYNTHETIC:
+                block[row, n_keep:] = True
+            else:
+                np.take(original, new_source, out=block[row, n_keep:])
+        blocks.append((block, np.asarray(positions)))
+    out = create_dataframe_from_blocks(blocks, index=pd.RangeIndex(n_out), columns=frame.columns)
     return replace(train, frame=out), take
 
 

@@ -1,0 +1,122 @@
+"""Overhead of recexp's strategy contract over the imbalanced-learn call it wraps, on 1 million rows.
+
+For SMOTE, ADASYN and RandomUnderSampler this times the same imbalanced-learn sampler twice on the
+same rows with the same seed and target mix:
+
+* **direct**: ``sampler.fit_resample(X, y)`` on a ready float32 feature matrix (what a script that
+  uses imbalanced-learn by hand runs);
+* **recexp**: ``Strategy.apply(train, seed)`` end to end: parameter and feasibility checks, building
+  the matrix from the frame, the same imbalanced-learn call, tracing each new row's seed row, and
+  assembling the complete new training frame (every feature, sequence and meta column, plus
+  ``is_synthetic`` and ``sample_weight``) with its report.
+
+The data: the training split of the bundled Taobao sample (behaviour task: view / cart / fav / buy,
+25 numeric features, 3 behaviour-sequence groups of 10, user and time columns) grown to 1,000,000 rows
+with recexp's own Gaussian-noise expansion (scale 0.05 of each feature's spread). The two categorical
+features are left out of the schema so that recexp runs SMOTE rather than SMOTENC (imbalanced-learn's
+SMOTENC needs minutes per 100k new rows here); they still travel with every row. The check at the
+end of each line confirms both sides produced the same rows.
+
+    python benchmarks/strategies.py                    # 1,000,000 rows (about 8 minutes on 2 cores)
+    python benchmarks/strategies.py --rows 200000 --repeats 3 --only SMOTE
+
+Goal: recexp's overhead at most 10% (ratio <= 1.10). Both wall-clock and process CPU time are shown;
+CPU time is steadier on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+from imblearn import over_sampling, under_sampling  # noqa: E402
+
+from recexp.data.samples import load_sample  # noqa: E402
+from recexp.dataset import IS_SYNTHETIC, SAMPLE_WEIGHT, Dataset  # noqa: E402
+from recexp.strategies import get_strategy  # noqa: E402
+from recexp.tasks import build_dataset, split_dataset  # noqa: E402
+
+
+def million_rows(rows: int, seed: int) -> Dataset:
+    """The Taobao behaviour training split grown to ``rows`` rows, categorical features out of the schema."""
+    dataset = build_dataset(load_sample("taobao"), "behavior")
+    train = dataset.subset(split_dataset(dataset).train)
+    grown = get_strategy("gaussian_noise", factor=rows / len(train) - 1, scale=0.05).apply(train, seed=seed).dataset
+    frame = grown.frame.drop(columns=[IS_SYNTHETIC, SAMPLE_WEIGHT]).iloc[:rows].copy()
+    return replace(grown, frame=frame, schema=replace(grown.schema, categorical=()))
+
+
+def timed(function):
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def same_rows(name: str, result, X: np.ndarray, X_res: np.ndarray, y_res: np.ndarray, sampler) -> bool:
+    frame = result.dataset.frame
+    columns = list(result.dataset.schema.numeric)
+    if name == "RandomUnderSampler":
+        return np.array_equal(np.sort(result.source_rows), np.sort(sampler.sample_indices_))
+    new = frame[IS_SYNTHETIC].to_numpy()
+    return (np.array_equal(frame.loc[new, columns].to_numpy(np.float32), X_res[len(X):])
+            and np.array_equal(result.dataset.y[new], y_res[len(X):]))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the training set (default 1,000,000)")
+    parser.add_argument("--repeats", type=int, default=1, help="timings per side, alternating (median reported)")
+    parser.add_argument("--only", action="append", metavar="SAMPLER",
+                        help="time only this sampler (RandomUnderSampler, SMOTE, ADASYN); repeatable")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    train = million_rows(args.rows, args.seed)
+    X = train.frame[list(train.schema.numeric)].to_numpy(np.float32)
+    y = train.y
+    print(f"{len(train):,} rows, {len(train.schema.numeric)} numeric features, {len(train.frame.columns)} columns; "
+          f"classes {train.class_counts()}", flush=True)
+    # SMOTE on 'auto' (imbalanced-learn's default: every class grown to the largest) and on 'minority'
+    # (only the smallest class grown: a cheap call, so the frame recexp builds weighs most); ADASYN on
+    # 'minority' only, as 'auto' takes several minutes per call at this size.
+    cases = [
+        ("RandomUnderSampler", "random_under", {}, lambda: under_sampling.RandomUnderSampler(random_state=args.seed)),
+        ("SMOTE", "smote", {}, lambda: over_sampling.SMOTE(random_state=args.seed)),
+        ("SMOTE", "smote", {"sampling_strategy": "minority"},
+         lambda: over_sampling.SMOTE(sampling_strategy="minority", random_state=args.seed)),
+        ("ADASYN", "adasyn", {"sampling_strategy": "minority"},
+         lambda: over_sampling.ADASYN(sampling_strategy="minority", random_state=args.seed)),
+    ]
+    cases = [case for case in cases if not args.only or case[0] in args.only]
+    print(f"{'sampler':20s} {'target':9s} {'rows out':>10s} {'direct s':>9s} {'recexp s':>9s} {'ratio':>6s} "
+          f"{'direct cpu':>10s} {'recexp cpu':>10s} {'cpu ratio':>9s}  same rows", flush=True)
+    worst = 0.0
+    for title, name, params, make in cases:
+        direct_wall, direct_cpu, ours_wall, ours_cpu = [], [], [], []
+        for _ in range(args.repeats):
+            sampler = make()
+            (X_res, y_res), wall, cpu = timed(lambda: sampler.fit_resample(X, y))
+            direct_wall.append(wall)
+            direct_cpu.append(cpu)
+            result, wall, cpu = timed(lambda: get_strategy(name, **params).apply(train, seed=args.seed))
+            ours_wall.append(wall)
+            ours_cpu.append(cpu)
+        identical = same_rows(title, result, X, X_res, y_res, sampler)
+        dw, dc, ow, oc = (statistics.median(v) for v in (direct_wall, direct_cpu, ours_wall, ours_cpu))
+        worst = max(worst, ow / dw)
+        print(f"{title:20s} {params.get('sampling_strategy', 'auto'):9s} {len(result.dataset):>10,} {dw:>9.2f} {ow:>9.2f} {ow / dw:>6.2f} {dc:>10.2f} {oc:>10.2f} "
+              f"{oc / dc:>9.2f}  {'yes' if identical else 'NO'}", flush=True)
+        del X_res, y_res, result
+    print(f"worst wall-clock ratio {worst:.2f} (goal <= 1.10)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
