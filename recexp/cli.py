@@ -163,6 +163,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or args.epochs < 1:
         raise InvalidParameterError("--seeds and --epochs must be at least 1.")
+    if args.model not in MODELS:
+        raise InvalidParameterError(f"Unknown model {args.model!r}; choose one of {', '.join(MODELS)}.")
     source = _source_for(args)
     task_params = get_task(args.task).from_strings(_key_values(args.task_param, "--task-param")).get_params()
     split_values = _key_values(args.split_param, "--split-param")
@@ -182,8 +184,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
             + "; ".join(f"{n}: {', '.join(c.param_names()) or 'none'}" for n, c in classes.items()) + ".")
     strategies = [(name, cls.from_strings({k: v for k, v in pairs.items() if k in cls.param_names()}).get_params())
                   for name, cls in classes.items()]
-    if args.model not in MODELS:
-        raise InvalidParameterError(f"Unknown model {args.model!r}; choose one of {', '.join(MODELS)}.")
     model_params = MODELS[args.model].from_strings(_key_values(args.model_param, "--model-param")).get_params()
     train = {"epochs": args.epochs, "device": args.device}
     for key in ("batch_size", "learning_rate", "loss", "patience"):
