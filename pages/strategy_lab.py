@@ -61,6 +61,7 @@ with results:
 
     log_y = st.toggle("Logarithmic row axis", value=True, key="lab_log")
     st.plotly_chart(class_counts_figure(report.before, report.after, locked, log_y=log_y), key="lab_counts_chart")
+    st.caption("Validation and test rows (grey) are the whole splits, never passed to a strategy.")
     table = report.table()
     for part, counts in locked.items():
         table[f"{part} (locked)"] = [counts[c] for c in table.index]
