@@ -48,7 +48,7 @@ from sklearn.neighbors import NearestNeighbors
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError
 from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Union
-from recexp.strategies.base import Strategy, assemble, class_codes
+from recexp.strategies.base import Strategy, assemble, check_new_rows, class_codes
 
 OVER, UNDER, CLEAN = "over-sampling", "under-sampling", "clean-sampling"
 
@@ -247,6 +247,8 @@ class ImbalancedLearnStrategy(Strategy):
     def _resolve_target(self, train: Dataset) -> Any:
         """``sampling_strategy`` with class names turned into label codes, checked against the data."""
         value = self.sampling_strategy
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)                            # a ratio of 1 given as an integer
         classes = train.schema.classes
         y = train.y
         current = np.bincount(y, minlength=len(classes))
@@ -296,6 +298,7 @@ class ImbalancedLearnStrategy(Strategy):
                 f"{self.title}: sampling_strategy={self.sampling_strategy!r} is not possible on this training "
                 f"split ({error}). Choose another preset or per-class counts.") from None
         if kind == OVER:
+            check_new_rows(self.title, int(sum(resolved.values())), "sampling_strategy")
             self.target_ = {classes[c]: int(current[c] + n) for c, n in resolved.items() if n > 0}
         elif kind == UNDER:
             self.target_ = {classes[c]: int(n) for c, n in resolved.items()}
@@ -371,14 +374,16 @@ class ImbalancedLearnStrategy(Strategy):
                                                 self._lookup_part(X_new[unknown], lookup), y_new[unknown])
         keep = np.sort(keep)
         values: dict[str, np.ndarray] = {}
+        matrix = None
         if self._reads_features():
             numeric, categorical = self._space_columns(train)
-            for j, name in enumerate(numeric):
-                values[name] = X_new[:, j]
+            if numeric:
+                matrix = (numeric, X_new[:, : len(numeric)] if categorical else X_new)
             for j, name in enumerate(categorical):
                 values[name] = np.rint(X_new[:, len(numeric) + j]).astype(np.int64)
         self._note_target(train, np.concatenate([y[keep], y_new]))
-        return assemble(train, keep, np.asarray(new_source, dtype=np.int64), values, new_labels=y_new)
+        return assemble(train, keep, np.asarray(new_source, dtype=np.int64), values, new_labels=y_new,
+                        new_matrix=matrix)
 
     def _failure(self, error: Exception) -> str:
         """A sentence for an error imbalanced-learn raised while resampling."""

@@ -32,6 +32,9 @@ from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.params import Parametrized
 
+#: The most rows a strategy may add in one call (a guard against a mistyped factor or target count).
+MAX_NEW_ROWS = 50_000_000
+
 #: Strategy families, in the order the dashboard lists them.
 FAMILIES = {
     "baseline": "No change (the baseline every comparison needs)",
@@ -236,6 +239,14 @@ def prepare_train(train: Dataset) -> Dataset:
     return replace(train, frame=frame.reset_index(drop=True).assign(**extra))
 
 
+def check_new_rows(owner: str, n_new: int, param: str) -> None:
+    """Refuse to add more than :data:`MAX_NEW_ROWS` rows, with a sentence naming the parameter."""
+    if n_new > MAX_NEW_ROWS:
+        raise InvalidParameterError(
+            f"{owner}: these settings would add {n_new:,} rows, more than the {MAX_NEW_ROWS:,} a strategy may "
+            f"add at once. Lower '{param}'.")
+
+
 def counts(y: np.ndarray, classes: tuple[str, ...]) -> dict[str, int]:
     """Rows per class name (every class listed)."""
     values = np.bincount(y, minlength=len(classes))
@@ -300,14 +311,21 @@ def rows_by_class(y: np.ndarray, n_classes: int) -> list[np.ndarray]:
     return np.split(order, bounds)
 
 
+_CHUNK = 65_536
+
+
 def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_values: dict[str, np.ndarray],
-             new_labels: np.ndarray | None = None) -> tuple[Dataset, np.ndarray]:
+             new_labels: np.ndarray | None = None,
+             new_matrix: tuple[tuple[str, ...], np.ndarray] | None = None) -> tuple[Dataset, np.ndarray]:
     """Build an output dataset: the real rows ``keep``, then one new row per entry of ``new_source``.
 
     A new row copies every column of the input row ``new_source[i]``, then takes the columns in
-    ``new_values`` (arrays of the new rows' values), the label ``new_labels[i]`` (defaults to the
-    source row's) and ``is_synthetic=True``.
+    ``new_values`` (arrays of the new rows' values) and in ``new_matrix`` (column names and a
+    rows x columns matrix, e.g. a sampler's output), the label ``new_labels[i]`` (defaults to the source
+    row's) and ``is_synthetic=True``.
     """
+    matrix_columns, matrix = new_matrix if new_matrix is not None else ((), None)
+    matrix_index = {name: j for j, name in enumerate(matrix_columns)}
     frame = train.frame
     keep = np.asarray(keep, dtype=np.int64)
     new_source = np.asarray(new_source, dtype=np.int64)
@@ -333,12 +351,23 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
                 block[row, :n_keep] = original                  # over-samplers keep every row in order
             else:
                 np.take(original, keep, out=block[row, :n_keep])
+            if name in matrix_index:
+                continue                                        # filled below, a chunk at a time
             if name in new_values or (name == LABEL and new_labels is not None):
                 block[row, n_keep:] = new_values[name] if name in new_values else new_labels
             elif name == IS_SYNTHETIC:
                 block[row, n_keep:] = True
             else:
                 np.take(original, new_source, out=block[row, n_keep:])
+        from_matrix = [(row, matrix_index[frame.columns[p]]) for row, p in enumerate(positions)
+                       if frame.columns[p] in matrix_index]
+        if from_matrix:
+            rows, sources = (np.array(v) for v in zip(*from_matrix))
+            # Copy the row-major matrix into column rows in cache-sized chunks (a column at a time
+            # would stride through the whole matrix once per column).
+            for start in range(0, len(new_source), _CHUNK):
+                stop = min(start + _CHUNK, len(new_source))
+                block[rows, n_keep + start:n_keep + stop] = matrix[start:stop, sources].T
         blocks.append((block, np.asarray(positions)))
     out = create_dataframe_from_blocks(blocks, index=pd.RangeIndex(n_out), columns=frame.columns)
     return replace(train, frame=out), take

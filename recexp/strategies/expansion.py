@@ -33,7 +33,7 @@ import numpy as np
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError
 from recexp.params import Bool, Choice, Float, Mapping, Union
-from recexp.strategies.base import Strategy, assemble, class_codes, rows_by_class
+from recexp.strategies.base import Strategy, assemble, check_new_rows, class_codes, rows_by_class
 
 FACTOR = Union((
     Float(0.0, 100.0, help="New rows per real row, in every class (1.0 doubles each class)."),
@@ -65,6 +65,7 @@ class Expansion(Strategy):
                 wanted[code] = int(round(f * current[code]))
         else:
             wanted = np.rint(factor * current).astype(np.int64)
+        check_new_rows(self.title, int(wanted.sum()), "factor")
         self.target_ = {name: int(c + w) for name, c, w in zip(train.schema.classes, current, wanted) if w > 0}
         empty = [train.schema.classes[c] for c in np.flatnonzero((current == 0))
                  if isinstance(factor, dict) and factor.get(train.schema.classes[c], 0) > 0]

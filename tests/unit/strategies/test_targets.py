@@ -160,3 +160,20 @@ def test_registered_names_have_exact_flags_that_hold(small_train):
             report = cls().apply(train, seed=0).report
             for cls_name, wanted in (report.target or {}).items():
                 assert report.after[cls_name] == wanted, (name, cls_name)
+
+
+def test_runaway_targets_are_refused_before_any_work(small_train):
+    train = small_train["behavior"]
+    with pytest.raises(InvalidParameterError, match="would add .* rows, more than the 50,000,000"):
+        get_strategy("random_over", sampling_strategy={"buy": 60_000_000}).apply(train, seed=0)
+    with pytest.raises(InvalidParameterError, match="Lower 'factor'"):
+        get_strategy("gaussian_noise", factor=100.0).apply(
+            type(train)(frame=train.frame.iloc[[0] * 600_000].reset_index(drop=True), schema=train.schema,
+                        task=train.task, fingerprint=train.fingerprint), seed=0)
+
+
+def test_an_integer_ratio_means_the_same_as_the_float(small_train):
+    train = small_train["purchase"]
+    as_int = get_strategy("random_over", sampling_strategy=1).apply(train, seed=0).report.after
+    as_float = get_strategy("random_over", sampling_strategy=1.0).apply(train, seed=0).report.after
+    assert as_int == as_float == {c: max(train.class_counts().values()) for c in train.schema.classes}
