@@ -2,8 +2,11 @@
 
 What each sampler sees
     The *sampler space* is the numeric features (``float32``). SMOTE switches to imbalanced-learn's
-    ``SMOTENC`` when the dataset has categorical features, which then enter the space as nominal
-    columns; ``SMOTEN`` works on the categorical features alone. NaN in a numeric feature is filled
+    ``SMOTENC`` when the dataset has categorical features with at most ``MAX_NOMINAL_CODES`` distinct
+    codes, which then enter the space as nominal columns (id-like features such as item ids stay out:
+    SMOTENC one-hot encodes them, which takes memory in proportion to new rows x codes, and "the most
+    frequent neighbour item" is no better than the seed row's item); ``SMOTEN`` works on the categorical
+    features alone. NaN in a numeric feature is filled
     with that feature's median over the training rows (the only rows a strategy sees) before a
     sampler that needs finite values runs; real rows keep their NaN in the output, new rows carry
     values interpolated from the filled ones. The report says which columns were filled.
@@ -49,6 +52,19 @@ from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError
 from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Union
 from recexp.strategies.base import Strategy, assemble, check_new_rows, class_codes
+
+#: Categorical features with more codes than this stay out of SMOTENC's space (copied from the seed row).
+MAX_NOMINAL_CODES = 100
+
+
+def nominal_features(train: Dataset) -> tuple[str, ...]:
+    """Categorical features few-valued enough for SMOTENC to treat as nominal columns."""
+    return tuple(c for c in train.schema.categorical
+                 if train.schema.cardinality.get(c, MAX_NOMINAL_CODES + 1) <= MAX_NOMINAL_CODES)
+
+
+def _smote_space(train: Dataset) -> str:
+    return "numeric+categorical" if nominal_features(train) else "numeric"
 
 OVER, UNDER, CLEAN = "over-sampling", "under-sampling", "clean-sampling"
 
@@ -187,6 +203,7 @@ class ImbalancedLearnStrategy(Strategy):
     output: ClassVar[str] = "appended"
     needs_finite: ClassVar[bool] = True       # neighbour-based samplers reject NaN
     space: ClassVar[str] = "numeric"          # "numeric", "numeric+categorical" or "categorical"
+    every_categorical: ClassVar[bool] = False  # numeric+categorical: all categoricals, not only nominal ones
     neighbours: ClassVar[str | None] = None   # parameter that needs that many rows (+1) per resampled class
 
     # --- the sampler space ------------------------------------------------------------------------
@@ -198,7 +215,12 @@ class ImbalancedLearnStrategy(Strategy):
         """(numeric columns, categorical columns) the sampler sees."""
         kind = self._space_kind(train)
         numeric = train.schema.numeric if "numeric" in kind else ()
-        categorical = train.schema.categorical if "categorical" in kind else ()
+        if "categorical" not in kind:
+            categorical = ()
+        elif "numeric" in kind and not self.every_categorical:
+            categorical = nominal_features(train)
+        else:
+            categorical = train.schema.categorical
         return numeric, categorical
 
     def _check_space(self, train: Dataset) -> None:
@@ -211,7 +233,9 @@ class ImbalancedLearnStrategy(Strategy):
                 "task with numeric features.")
         if "categorical" in kind and not categorical:
             raise InvalidParameterError(
-                f"{self.title} needs categorical features, but this dataset has none. Use SMOTE instead.")
+                f"{self.title} needs categorical features with at most {MAX_NOMINAL_CODES} distinct codes, but "
+                f"this dataset has none (categorical: {', '.join(train.schema.categorical) or 'none'}). "
+                "Use SMOTE instead.")
 
     def _matrix(self, train: Dataset) -> tuple[np.ndarray, np.ndarray]:
         """(sampler input X, finite numeric matrix for nearest-row look-ups)."""
@@ -503,19 +527,23 @@ class SMOTE(ImbalancedLearnStrategy):
         self.k_neighbors = k_neighbors
 
     def _space_kind(self, train):
-        return "numeric+categorical" if train.schema.categorical else "numeric"
+        return _smote_space(train)
 
     def _sampler(self, train, seed):
         return _smote(train, self.resolved_value_, self.k_neighbors, seed, self)
 
 
 def _smote(train: Dataset, sampling_strategy, k_neighbors: int, seed: int, owner: Strategy):
-    if train.schema.categorical:
-        owner.note("SMOTENC used because the data has categorical features "
-                   f"({', '.join(train.schema.categorical)}): each new row takes the most frequent category "
-                   "among its neighbours.")
+    nominal = owner._space_columns(train)[1]
+    copied = [c for c in train.schema.categorical if c not in nominal]
+    if copied:
+        owner.note(f"Categorical features with over {MAX_NOMINAL_CODES} codes ({', '.join(copied)}) are copied "
+                   "from each new row's seed row, not resampled.")
+    if nominal:
+        owner.note(f"SMOTENC used because the data has categorical features ({', '.join(nominal)}): each new "
+                   "row takes the most frequent category among its neighbours.")
         first = len(train.schema.numeric)
-        return owner.tracer_.traced(over_sampling.SMOTENC)(categorical_features=list(range(first, first + len(train.schema.categorical))),
+        return owner.tracer_.traced(over_sampling.SMOTENC)(categorical_features=list(range(first, first + len(nominal))),
                                      sampling_strategy=sampling_strategy, random_state=seed, k_neighbors=k_neighbors)
     return owner.tracer_.traced(over_sampling.SMOTE)(sampling_strategy=sampling_strategy, random_state=seed,
                                                     k_neighbors=k_neighbors)
@@ -528,9 +556,24 @@ class SMOTENC(SMOTE):
     summary = ("SMOTE on numeric features with the most frequent neighbour category for categorical ones; "
                "needs categorical features.")
     space = "numeric+categorical"
+    every_categorical = True
+
+    #: Largest one-hot matrix (bytes) SMOTENC may build for the new rows before we refuse.
+    max_onehot_bytes: ClassVar[float] = 4e9
 
     def _space_kind(self, train):
         return "numeric+categorical"
+
+    def _check_space(self, train):
+        super()._check_space(train)
+        counts = np.bincount(train.y, minlength=train.schema.n_classes)
+        new_rows = int(counts.max()) * train.schema.n_classes - len(train)
+        codes = sum(train.schema.cardinality.get(c, 1) for c in train.schema.categorical)
+        if new_rows * codes * 8 > self.max_onehot_bytes:
+            raise InvalidParameterError(
+                f"SMOTENC would one-hot encode {codes:,} category codes for up to {new_rows:,} new rows "
+                f"(about {new_rows * codes * 8 / 1e9:.0f} GB). Use SMOTE, which interpolates the numeric "
+                "features and copies id-like categories from the seed row, or fewer training rows.")
 
 
 class SMOTEN(ImbalancedLearnStrategy):
@@ -866,7 +909,7 @@ class SMOTEENN(ImbalancedLearnStrategy):
         self.enn_n_neighbors = enn_n_neighbors
 
     def _space_kind(self, train):
-        return "numeric+categorical" if train.schema.categorical else "numeric"
+        return _smote_space(train)
 
     def _sampler(self, train, seed):
         enn = under_sampling.EditedNearestNeighbours(sampling_strategy="all", n_neighbors=self.enn_n_neighbors)
@@ -889,7 +932,7 @@ class SMOTETomek(ImbalancedLearnStrategy):
         self.k_neighbors = k_neighbors
 
     def _space_kind(self, train):
-        return "numeric+categorical" if train.schema.categorical else "numeric"
+        return _smote_space(train)
 
     def _sampler(self, train, seed):
         tomek = under_sampling.TomekLinks(sampling_strategy="all")
