@@ -180,7 +180,13 @@ class Strategy(Parametrized):
         self.notes_: list[str] = []
         self.target_: dict[str, int] | None = None
         self._check_feasible(prepared)
-        output, source_rows = self._apply(prepared, int(seed))
+        try:
+            output, source_rows = self._apply(prepared, int(seed))
+        except MemoryError:
+            raise InvalidParameterError(
+                f"{self.title} ran out of memory on {len(prepared):,} training rows with these parameters. "
+                "Ask for fewer new rows (a smaller target), preview on fewer rows, or choose a lighter "
+                "strategy (RandomOverSampler, SMOTE).") from None
         assert list(output.frame.columns[: len(prepared.frame.columns)]) == list(prepared.frame.columns)
         assert len(source_rows) == len(output)
         seconds = time.perf_counter() - start
