@@ -100,12 +100,8 @@ def _source_for(args: argparse.Namespace):
                            f"({', '.join(SAMPLES)}). Give a path to a data file or folder.")
 
 
-def _add_run(subparsers) -> None:
-    p = subparsers.add_parser(
-        "run", help="train in the foreground: every strategy x seed on one dataset; print test metrics",
-        description="Build the task's dataset, split it, apply each strategy to the training split only, train "
-                    "the model with each seed and score it on the untouched test split. Every run is stored in the "
-                    "workspace ($RECEXP_HOME, default ./workspace) as one experiment; a progress bar goes to stderr.")
+def _add_dataset_arguments(p: argparse.ArgumentParser) -> None:
+    """FILE, how to read it, the task and the split: shared by every command that builds a dataset."""
     p.add_argument("file", help="a data file or folder, or the name of a bundled sample (e.g. taobao)")
     p.add_argument("--kind", choices=["log", "table"], help="log: one event per row (default); table: features + label")
     p.add_argument("--label", metavar="COLUMN", help="label column of a table")
@@ -115,6 +111,15 @@ def _add_run(subparsers) -> None:
     p.add_argument("--task-param", action="append", metavar="KEY=VALUE", help="task parameter; repeatable")
     p.add_argument("--split-param", action="append", metavar="KEY=VALUE",
                    help="split setting: method=temporal|stratified, test_size, valid_size, group_by_user, seed")
+
+
+def _add_run(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run", help="train in the foreground: every strategy x seed on one dataset; print test metrics",
+        description="Build the task's dataset, split it, apply each strategy to the training split only, train "
+                    "the model with each seed and score it on the untouched test split. Every run is stored in the "
+                    "workspace ($RECEXP_HOME, default ./workspace) as one experiment; a progress bar goes to stderr.")
+    _add_dataset_arguments(p)
     p.add_argument("--strategy", action="append", metavar="NAME",
                    help="strategy to apply to the training split; repeat to compare several (default: none)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
@@ -287,15 +292,7 @@ def _add_apply(subparsers) -> None:
         description="Build the task's dataset, split it, apply the strategy to the training split only and write "
                     "the new training split (with is_synthetic and sample_weight columns) to a Parquet file. "
                     "Prints the class counts before and after.")
-    p.add_argument("file", help="a data file or folder, or the name of a bundled sample (e.g. taobao)")
-    p.add_argument("--kind", choices=["log", "table"], help="log: one event per row (default); table: features + label")
-    p.add_argument("--label", metavar="COLUMN", help="label column of a table")
-    p.add_argument("--header", choices=["auto", "yes", "no"], default="auto", help="is the first row a header?")
-    p.add_argument("--map", action="append", metavar="ROLE=COLUMN", help="send a log role to a column; repeatable")
-    p.add_argument("--task", required=True, help="behavior, purchase or table")
-    p.add_argument("--task-param", action="append", metavar="KEY=VALUE", help="task parameter; repeatable")
-    p.add_argument("--split-param", action="append", metavar="KEY=VALUE",
-                   help="split setting: method=temporal|stratified, test_size, valid_size, group_by_user, seed")
+    _add_dataset_arguments(p)
     p.add_argument("--strategy", required=True, metavar="NAME", help="a name from `python -m recexp strategies`")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="strategy parameter, e.g. k_neighbors=3 or sampling_strategy=buy:5000,cart:5000; repeatable")
@@ -355,7 +352,7 @@ def _add_compare(subparsers) -> None:
     p = subparsers.add_parser(
         "compare", help="compare finished runs: scores with intervals over seeds, deltas and p-values vs the baseline",
         description="Score the finished runs of an experiment (or the given runs) on their common test split, "
-                    "summarise every score over seeds (mean, 95%% interval) and pair each strategy with the "
+                    "summarise every score over seeds (mean, 95% interval) and pair each strategy with the "
                     "no-strategy baseline (paired bootstrap over test rows, paired t-test over seeds).")
     p.add_argument("runs", nargs="*", metavar="RUN_ID", help="runs to compare (instead of --experiment)")
     p.add_argument("--experiment", metavar="NAME", help="experiment id or name (the latest with that name)")
