@@ -41,7 +41,8 @@ with settings:
     values = param_widgets(strategy_class, prefix="lab", classes=dataset.schema.classes,
                            class_counts=sample.class_counts())
 
-sample_key = hashlib.sha256(split.train.tobytes()).hexdigest()[:16] + f":{dataset.fingerprint}:{dataset.task}:{max_rows}"
+sample_key = hashlib.sha256(split.train.tobytes() + repr(dataset.schema).encode()).hexdigest()[:16] \
+    + f":{dataset.fingerprint}:{dataset.task}:{max_rows}"
 
 with results:
     try:

@@ -337,6 +337,7 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
     new_source = np.asarray(new_source, dtype=np.int64)
     take = np.concatenate([keep, new_source])
     n_keep, n_out = len(keep), len(take)
+    assert n_out == 0 or (take.min() >= 0 and take.max() < len(frame))   # so take(mode="clip") never clips
     # Columns are gathered straight into one 2-D array per numpy dtype (pandas' own block layout), so
     # the output frame is built without a second, consolidating copy.
     by_dtype: dict[np.dtype, list[int]] = {}
@@ -356,7 +357,7 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
             if keep_all:
                 block[row, :n_keep] = original                  # over-samplers keep every row in order
             else:
-                np.take(original, keep, out=block[row, :n_keep])
+                np.take(original, keep, out=block[row, :n_keep], mode="clip")
             if name in matrix_index:
                 continue                                        # filled below, a chunk at a time
             if name in new_values or (name == LABEL and new_labels is not None):
@@ -364,7 +365,7 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
             elif name == IS_SYNTHETIC:
                 block[row, n_keep:] = True
             else:
-                np.take(original, new_source, out=block[row, n_keep:])
+                np.take(original, new_source, out=block[row, n_keep:], mode="clip")
         from_matrix = [(row, matrix_index[frame.columns[p]]) for row, p in enumerate(positions)
                        if frame.columns[p] in matrix_index]
         if from_matrix:
