@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 def test_sample_opens_then_upload_and_see_imbalance(app_url, page, retailrocket_csv):
     page.goto(app_url)
     expect(page.get_by_role("heading", name="Data")).to_be_visible(timeout=60_000)
-    expect(page.get_by_text("80,106")).to_be_visible(timeout=60_000)          # Taobao rows kept
+    expect(page.get_by_text("80,106").first).to_be_visible(timeout=60_000)          # Taobao rows kept
 
     page.goto(f"{app_url}/imbalance")
     expect(page.get_by_text("43.0 : 1")).to_be_visible(timeout=60_000)
@@ -18,7 +18,7 @@ def test_sample_opens_then_upload_and_see_imbalance(app_url, page, retailrocket_
     page.goto(app_url)
     page.get_by_text("Upload a file").click()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(retailrocket_csv))
-    expect(page.get_by_text("2,771")).to_be_visible(timeout=60_000)            # RetailRocket rows kept
+    expect(page.get_by_text("2,771").first).to_be_visible(timeout=60_000)            # RetailRocket rows kept
     page.get_by_role("button", name="Use this dataset").click()
     expect(page.get_by_text(re.compile(r"Active: .*events_sample\.csv"))).to_be_visible(timeout=60_000)
 
