@@ -14,11 +14,14 @@ warms the OS file cache, then runs each side in its own subprocess:
   the pair's last event, item popularity, hour, weekday, and the buy label of the next window).
 
 Each side's time covers its work only (not interpreter start-up or imports); with ``--repeat N`` the
-fastest of N fresh processes counts (the load average is printed: other work on the machine slows both
-sides). Peak memory is the child's maximum resident set size, read from the rusage the kernel reports for
-that child when it is reaped (``os.wait4``; ``resource.getrusage(RUSAGE_CHILDREN)`` would fold both
-children into one maximum). Prints rows/s of each side, their ratio and peak memory; goals: recexp >= 2x
-the reference's rows/s, under 4 GB.
+fastest of N fresh processes counts, the two sides taking turns so that both meet the same background
+load (the load average is printed: other work on the machine slows both sides). The CPU time of that
+run (``time.process_time``: all of the process's threads, same span) is printed too: on a busy machine
+it moves less than wall time, and recexp's threads are then of little help to it. Peak memory is the
+child's maximum resident set size, read from the rusage the kernel reports for that child when it is
+reaped (``os.wait4``; ``resource.getrusage(RUSAGE_CHILDREN)`` would fold both children into one
+maximum). Prints rows/s of each side, their ratio and peak memory; goals: recexp >= 2x the reference's
+rows/s, under 4 GB.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def _recexp(path: str) -> dict:
         from recexp.tasks import build_dataset
     except ImportError:
         build_dataset = None
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     log = load(path)
     loaded = time.perf_counter()
     result = {"rows": log.report.rows_kept, "load_s": loaded - start}
@@ -56,6 +59,7 @@ def _recexp(path: str) -> dict:
     else:
         result["note"] = "recexp.tasks is not available: load + validate only"
     result["seconds"] = time.perf_counter() - start
+    result["cpu_s"] = time.process_time() - cpu
     result["features_s"] = result["seconds"] - result["load_s"]
     return result
 
@@ -63,7 +67,7 @@ def _recexp(path: str) -> dict:
 def _reference(path: str) -> dict:
     import pandas as pd
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     df = pd.read_csv(path)
     df["timestamp"] = pd.to_datetime(df["timestamp"], unit="s", utc=True)
     loaded = time.perf_counter()
@@ -98,7 +102,7 @@ def _reference(path: str) -> dict:
     features = pd.concat(parts, ignore_index=True)
     seconds = time.perf_counter() - start
     return {"rows": len(df), "load_s": loaded - start, "features_s": seconds - (loaded - start),
-            "seconds": seconds, "samples": len(features), "positives": int(features["label"].sum())}
+            "seconds": seconds, "cpu_s": time.process_time() - cpu, "samples": len(features), "positives": int(features["label"].sum())}
 
 
 def _run_child(side: str, path: Path) -> dict:
@@ -147,22 +151,28 @@ def main() -> None:
     size_mb = path.stat().st_size / 1e6
     print(f"input: {path} ({args.rows:,} events, {size_mb:,.0f} MB), {os.cpu_count()} CPUs, "
           f"load average before: {os.getloadavg()[0]:.1f}")
-    results = {}
-    for side in ("reference", "recexp"):
-        runs = [_run_child(side, path) for _ in range(args.repeat)]
-        results[side] = dict(min(runs, key=lambda r: r["seconds"]), peak_gb=max(r["peak_gb"] for r in runs))
-    print(f"{'side':<10} {'load s':>8} {'features s':>11} {'total s':>8} {'rows/s':>12} {'peak GB':>8} {'samples':>11}")
+    runs: dict[str, list[dict]] = {"reference": [], "recexp": []}
+    for _ in range(args.repeat):                # interleaved, so both sides meet the same background load
+        for side in runs:
+            runs[side].append(_run_child(side, path))
+    results = {side: dict(min(done, key=lambda r: r["seconds"]), peak_gb=max(r["peak_gb"] for r in done))
+               for side, done in runs.items()}
+    print(f"{'side':<10} {'load s':>8} {'features s':>11} {'total s':>8} {'rows/s':>12} {'CPU s':>7} "
+          f"{'peak GB':>8} {'samples':>11}")
     for side, r in results.items():
         print(f"{side:<10} {r['load_s']:>8.2f} {r['features_s']:>11.2f} {r['seconds']:>8.2f} "
-              f"{r['rows'] / r['seconds']:>12,.0f} {r['peak_gb']:>8.2f} {r.get('samples', 0):>11,}")
+              f"{r['rows'] / r['seconds']:>12,.0f} {r['cpu_s']:>7.2f} {r['peak_gb']:>8.2f} {r.get('samples', 0):>11,}")
         if "note" in r:
             print(f"  note: {r['note']}")
     ratio = (results["recexp"]["rows"] / results["recexp"]["seconds"]) / (
         results["reference"]["rows"] / results["reference"]["seconds"])
     peak = results["recexp"]["peak_gb"]
+    cpu_ratio = results["reference"]["cpu_s"] / results["recexp"]["cpu_s"]
     print(f"recexp / reference rows/s: {ratio:.2f}x (goal >= {GOAL_RATIO:g}x: "
           f"{'met' if ratio >= GOAL_RATIO else 'NOT met'}); recexp peak {peak:.2f} GB "
           f"(goal < {GOAL_PEAK_GB:g} GB: {'met' if peak < GOAL_PEAK_GB else 'NOT met'})")
+    print(f"CPU time, reference / recexp: {cpu_ratio:.2f}x (all threads; less sensitive than wall time to other "
+          f"work on the machine; load average after: {os.getloadavg()[0]:.1f})")
     if results["recexp"].get("samples") and results["recexp"]["samples"] != results["reference"]["samples"]:
         print(f"note: sample counts differ (recexp {results['recexp']['samples']:,}, reference "
               f"{results['reference']['samples']:,}); check the two feature definitions still match")

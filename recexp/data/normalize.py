@@ -87,42 +87,62 @@ def _code_dtype(n_values: int) -> np.dtype:
     return np.dtype(np.int64)
 
 
-def _encode_ids(column: pa.ChunkedArray, keep: np.ndarray | None) -> tuple[np.ndarray, pd.Index]:
+def _integer_chunks(column: pa.ChunkedArray, keep: np.ndarray | None):
+    """``(values, valid)`` numpy pairs chunk by chunk, kept rows only (``valid`` is ``None`` without nulls).
+
+    Chunk-sized pieces stay in the CPU cache and spare the page faults of fresh full-length arrays.
+    """
+    start = 0
+    for chunk in column.chunks:
+        size = len(chunk)
+        values = (chunk if chunk.null_count == 0 else chunk.fill_null(0)).to_numpy()
+        valid = None if chunk.null_count == 0 else chunk.is_valid().to_numpy(zero_copy_only=False)
+        if keep is not None:
+            rows = keep[start:start + size]
+            values, valid = values[rows], None if valid is None else valid[rows]
+        start += size
+        yield values, valid
+
+
+def _encode_ids(column: pa.ChunkedArray, keep: np.ndarray | None, n_kept: int) -> tuple[np.ndarray, pd.Index]:
     """Codes (``-1`` = missing) of the kept rows of ``column`` into its distinct values, sorted.
 
     Integer ids whose range is not much wider than the number of rows are encoded by direct
-    addressing (a presence table over ``min..max``: two linear passes, no hashing or sorting); other
-    ids go through Arrow's dictionary encoding, with the dictionary sorted afterwards. Sorted
-    categories make the codes themselves a canonical form of the values (see
+    addressing (a presence table over ``min..max``: two linear passes, chunk by chunk, no hashing or
+    sorting); other ids go through Arrow's dictionary encoding, with the dictionary sorted afterwards.
+    Sorted categories make the codes themselves a canonical form of the values (see
     :func:`~recexp.data.log.frame_fingerprint`).
     """
     if pa.types.is_integer(column.type):
-        valid = None if column.null_count == 0 else column.is_valid().to_numpy()
-        values = (column if valid is None else column.fill_null(0)).to_numpy().astype(np.int64, copy=False)
-        if keep is not None:
-            values, valid = values[keep], None if valid is None else valid[keep]
-        present = values if valid is None else values[valid]
-        if present.size == 0:
-            return np.full(values.size, -1, dtype=np.int8), pd.Index([], dtype=np.int64)
-        low, high = int(present.min()), int(present.max())
-        span = high - low + 1
-        if span <= 4 * values.size + (1 << 20):
+        extremes = pc.min_max(column).as_py()       # over every row: a dropped row can only widen the range
+        if extremes["min"] is None:
+            return np.full(n_kept, -1, dtype=np.int8), pd.Index([], dtype=np.int64)
+        low = extremes["min"]
+        span = extremes["max"] - low + 1
+        if span <= 4 * n_kept + (1 << 20):
             seen = np.zeros(span, dtype=bool)
-            seen[present - low] = True
+            for values, valid in _integer_chunks(column, keep):
+                offsets = np.subtract(values, low, dtype=np.int64)
+                seen[offsets if valid is None else offsets[valid]] = True
             categories = np.flatnonzero(seen) + low
             dtype = _code_dtype(categories.size)
             lookup = np.cumsum(seen, dtype=dtype)
             lookup -= 1
-            offsets = values - low
-            if valid is not None:
-                offsets[~valid] = 0
-            codes = lookup[offsets]
-            if valid is not None:
-                codes[~valid] = -1
+            codes = np.empty(n_kept, dtype=dtype)
+            start = 0
+            for values, valid in _integer_chunks(column, keep):
+                out = codes[start:start + values.size]
+                np.take(lookup, np.subtract(values, low, dtype=np.int64), out=out)
+                if valid is not None:
+                    out[~valid] = -1
+                start += values.size
             return codes, pd.Index(categories)
-        categories, inverse = np.unique(present, return_inverse=True)
-        codes = np.full(values.size, -1, dtype=_code_dtype(categories.size))
-        codes[slice(None) if valid is None else valid] = inverse
+        pieces = list(_integer_chunks(column, keep))
+        values = np.concatenate([v for v, _ in pieces]).astype(np.int64, copy=False)
+        valid = np.concatenate([np.ones(v.size, bool) if m is None else m for v, m in pieces])
+        categories, inverse = np.unique(values[valid], return_inverse=True)
+        codes = np.full(n_kept, -1, dtype=_code_dtype(categories.size))
+        codes[valid] = inverse
         return codes, pd.Index(categories)
     if keep is not None:
         column = column.filter(pa.array(keep))
@@ -137,15 +157,16 @@ def _encode_ids(column: pa.ChunkedArray, keep: np.ndarray | None) -> tuple[np.nd
     return rank[positions], pd.Index(encoded.dictionary.take(pa.array(order)).to_pandas())
 
 
-def _behavior_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+def _behavior_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Codes of each row's behaviour (``-1``: missing or blank) into the distinct trimmed raw values.
 
-    Works chunk by chunk on the (small) dictionary of distinct values, so millions of rows are never
-    trimmed or compared as strings; the CSV reader already delivers low-cardinality text
-    dictionary-encoded, one dictionary per block.
+    Also returns the rows per code, with the missing ones last. Works chunk by chunk on the (small)
+    dictionary of distinct values, so millions of rows are never trimmed or compared as strings;
+    the CSV reader already delivers low-cardinality text dictionary-encoded, one dictionary per block.
     """
     position: dict[str, int] = {}
     codes = np.empty(len(column), dtype=np.int32)
+    chunk_counts: list[tuple[np.ndarray, np.ndarray]] = []
     start = 0
     for chunk in column.chunks:
         if not pa.types.is_dictionary(chunk.type):
@@ -157,15 +178,19 @@ def _behavior_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
         indices = chunk.indices
         indices = (indices if indices.null_count == 0 else pc.fill_null(indices, len(values))).to_numpy()
         np.take(remap, indices, out=codes[start:start + len(chunk)])
+        chunk_counts.append((remap, np.bincount(indices, minlength=len(remap))))
         start += len(chunk)
-    return codes, list(position)
+    counts = np.zeros(len(position) + 1, dtype=np.int64)      # slot -1: missing or blank
+    for remap, chunk_count in chunk_counts:
+        np.add.at(counts, remap, chunk_count)
+    return codes, list(position), counts
 
 
 def _timestamps(column: pa.ChunkedArray, name: str) -> tuple[np.ndarray, np.ndarray | None, str]:
     """UTC nanoseconds since the epoch, where they parsed (``None``: everywhere), and how they were read.
 
-    Integer epochs within range take a numpy fast path (one multiplication); everything else is
-    converted by Arrow. Values that did not parse are 0 in the returned array.
+    Integer epochs within range take a numpy fast path (one multiplication per chunk); everything
+    else is converted by Arrow. Values that did not parse are 0 in the returned array.
     """
     column = _plain(column)
     if pa.types.is_integer(column.type):
@@ -173,9 +198,13 @@ def _timestamps(column: pa.ChunkedArray, name: str) -> tuple[np.ndarray, np.ndar
         limit = np.iinfo(np.int64).max // _NS[unit]
         extremes = pc.min_max(column).as_py()
         if extremes["min"] is None or (-limit <= extremes["min"] and extremes["max"] <= limit):
+            nanos = np.empty(len(column), dtype=np.int64)
+            start = 0
+            for values, _ in _integer_chunks(column, None):
+                np.multiply(values, np.int64(_NS[unit]), out=nanos[start:start + values.size], dtype=np.int64)
+                start += values.size
             valid = None if column.null_count == 0 else column.is_valid().to_numpy()
-            values = (column if valid is None else column.fill_null(0)).to_numpy()
-            return np.multiply(values, np.int64(_NS[unit]), dtype=np.int64), valid, f"epoch {unit}"
+            return nanos, valid, f"epoch {unit}"
     parsed, time_format = _timestamps_arrow(column, name)
     parsed = parsed.cast(pa.int64())
     valid = None if parsed.null_count == 0 else parsed.is_valid().to_numpy()
@@ -304,26 +333,35 @@ def _duplicate_events(codes: list[np.ndarray], times: np.ndarray) -> int:
     if n < 2:
         return 0
     same_time = times[1:] == times[:-1]
-    in_run = np.zeros(n, dtype=bool)
-    in_run[1:] |= same_time
-    in_run[:-1] |= same_time
-    if not in_run.any():
+    if not same_time.any():
         return 0
-    starts = np.ones(n, dtype=bool)
+    starts = np.empty(n, dtype=bool)
+    starts[0] = True
     np.logical_not(same_time, out=starts[1:])
-    run = np.cumsum(starts, dtype=np.uint64)
-    rows = slice(None) if in_run.mean() > 0.5 else np.flatnonzero(in_run)
-    run = run[rows]
-    key = np.zeros(run.size, dtype=np.uint64)
+    in_run = ~starts                                # shares the time of the event before it ...
+    in_run[:-1] |= same_time                        # ... or of the one after it
+    rows = slice(None) if np.count_nonzero(in_run) > n // 2 else np.flatnonzero(in_run)
+    del same_time, in_run
+    # Full-length work arrays are reused in place: fresh ones cost page faults on large logs.
+    key = np.zeros(n if isinstance(rows, slice) else rows.size, dtype=np.uint64)
     for values in codes:
         key *= _MIX
         np.bitwise_xor(key, values[rows], out=key, dtype=np.uint64, casting="unsafe")   # -1 wraps, as wanted
-    key ^= key >> np.uint64(32)
+    work = np.right_shift(key, np.uint64(32))
+    key ^= work
     key *= _MIX
-    key ^= key >> np.uint64(29)
+    np.right_shift(key, np.uint64(29), out=work)
+    key ^= work
+    if isinstance(rows, slice):
+        run = np.cumsum(starts, dtype=np.uint64, out=work)
+    else:
+        del work
+        run = np.cumsum(starts, dtype=np.uint64)[rows]
     run_bits = max(int(run[-1]).bit_length(), 1)
     key >>= np.uint64(run_bits)
-    key |= run << np.uint64(64 - run_bits)
+    run <<= np.uint64(64 - run_bits)
+    key |= run
+    del run
     key.sort(kind="stable")
     return int(np.count_nonzero(key[1:] == key[:-1]))
 
@@ -349,24 +387,24 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
     dropped: Counter = Counter(raw.dropped)
     warnings = list(raw.warnings) + notes
     converted = {role: _ids(table[inferred[role]]) for role in ("user", "item", "category") if role in inferred}
-    behavior_codes, behavior_names = _behavior_codes(table[inferred["behavior"]])
+    behavior_codes, behavior_names, behavior_counts = _behavior_codes(table[inferred["behavior"]])
     times, parsed, time_format = _timestamps(table[inferred["timestamp"]], inferred["timestamp"])
 
     missing = {role: _null_mask(converted[role]) for role in ("user", "item")}
-    missing["behavior"] = behavior_codes < 0
+    missing["behavior"] = behavior_codes < 0 if behavior_counts[-1] else None
     missing["timestamp"] = _null_mask(table[inferred["timestamp"]])
-    keep = np.ones(table.num_rows, dtype=bool)
+    keep: np.ndarray | None = None                  # None: every row so far
     for role, invalid in missing.items():           # each dropped row is counted under its first reason
         if invalid is None:
             continue
-        count = int(np.count_nonzero(invalid & keep))
+        count = int(np.count_nonzero(invalid if keep is None else invalid & keep))
         if count:
             dropped[_REASONS[role]] += count
-            keep &= ~invalid
-    unparsed = None if parsed is None else keep & ~parsed
+            keep = ~invalid if keep is None else keep & ~invalid
+    unparsed = None if parsed is None else ~parsed if keep is None else keep & ~parsed
     n_unparsed = 0 if unparsed is None else int(np.count_nonzero(unparsed))
     if n_unparsed:
-        n_candidates = int(np.count_nonzero(keep))
+        n_candidates = table.num_rows if keep is None else int(np.count_nonzero(keep))
         source_times = _plain(table[inferred["timestamp"]]).cast(pa.string())
         examples = pc.unique(source_times.filter(pa.array(unparsed))).to_pylist()[:3]
         if n_unparsed > 0.5 * n_candidates:
@@ -378,26 +416,24 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
         dropped["timestamp does not parse"] += n_unparsed
         warnings.append(f"Timestamps that did not parse: {n_unparsed:,} (e.g. {', '.join(map(repr, examples))}). "
                         "Those rows were dropped.")
-        keep &= ~unparsed
+        keep = ~unparsed if keep is None else keep & ~unparsed
 
     if progress is not None:
         progress(0.75, "Validating")
-    n_kept = int(np.count_nonzero(keep))
+    n_kept = table.num_rows if keep is None else int(np.count_nonzero(keep))
     if n_kept == 0:
         raise InvalidDataError(
             f"No usable rows are left in '{raw.name}' after dropping rows without {', '.join(dropped) or 'values'}. "
             "Check the column mapping.")
-    if n_kept == table.num_rows:
-        keep = None
-    else:
+    if keep is not None:
         behavior_codes, times = behavior_codes[keep], times[keep]
+        behavior_counts = np.bincount(behavior_codes, minlength=len(behavior_names))
 
     # Encode the ids in parallel (numpy and Arrow release the GIL in the heavy parts).
     with ThreadPoolExecutor(max_workers=min(len(converted), os.cpu_count() or 1)) as pool:
-        encoded = dict(zip(converted, pool.map(lambda role: _encode_ids(converted[role], keep), converted)))
-    raw_counts = np.bincount(behavior_codes, minlength=len(behavior_names))
-    behavior_values = {behavior_names[i]: int(raw_counts[i]) for i in np.argsort(-raw_counts, kind="stable")
-                       if raw_counts[i]}
+        encoded = dict(zip(converted, pool.map(lambda role: _encode_ids(converted[role], keep, n_kept), converted)))
+    behavior_values = {behavior_names[i]: int(behavior_counts[i])
+                       for i in np.argsort(-behavior_counts[:len(behavior_names)], kind="stable") if behavior_counts[i]}
     canonical = {raw_value: _normalise_behavior(raw_value) for raw_value in behavior_values}
     stages = set(canonical.values())
     if len(stages) < 2:

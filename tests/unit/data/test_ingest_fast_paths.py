@@ -114,3 +114,19 @@ def test_fingerprint_is_value_based(taobao_csv):
     assert frame_fingerprint(later) != log.fingerprint
     unused = frame.assign(user_id=frame["user_id"].cat.add_categories([-1]))
     assert frame_fingerprint(unused) != log.fingerprint         # categories are part of the dtype
+
+
+def test_quoted_header_alone_and_quoted_values_with_line_breaks(taobao_reference, tmp_path):
+    rows = taobao_reference.head(2_000).copy()
+    rows["timestamp"] = _epoch_seconds(rows["timestamp"])
+    plain = tmp_path / "plain.csv"
+    rows.to_csv(plain, index=False, quoting=0)
+    header = plain.read_text().split("\n", 1)
+    quoted_header = tmp_path / "quoted_header.csv"
+    quoted_header.write_text(",".join(f'"{n}"' for n in header[0].split(",")) + "\n" + header[1])
+    rows["note"] = ["two\nlines" if i % 100 == 0 else "" for i in range(len(rows))]
+    multiline = _write(tmp_path, rows, "multiline.csv")
+    for path in (quoted_header, multiline):
+        log = load(path)
+        assert log.report.rows_kept == 2_000 and not log.report.dropped, path.name
+    assert load(multiline).report.unused_columns == ["note"]
