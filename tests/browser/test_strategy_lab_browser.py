@@ -35,6 +35,8 @@ def test_pick_smote_change_a_parameter_and_see_the_counts_change(app_url, page):
     _choose(page, "Strategy", "SMOTE · balancing")
     expect(page.get_by_role("spinbutton", name="K neighbors")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("copied from each new row's seed row")).to_be_visible(timeout=60_000)  # item ids
+    after = page.locator('[data-testid="stMetric"]').filter(has_text="Training rows after")
+    expect(after.locator('[data-testid="stMetricValue"]')).not_to_have_text(f"{preview_rows:,}", timeout=60_000)
     every_class_filled = _rows_after(page)
     assert every_class_filled > preview_rows
     expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible(timeout=30_000)
