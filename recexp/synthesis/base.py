@@ -332,6 +332,9 @@ class NeuralGenerator(Generator):
     }
 
     # --- hooks for subclasses -------------------------------------------------------------------
+    def _check_params(self) -> None:
+        """Raise :class:`InvalidParameterError` for parameter combinations the spec cannot express."""
+
     def _build(self, data: torch.Tensor, categories: torch.Tensor, labels: torch.Tensor) -> None:
         raise NotImplementedError
 
@@ -347,6 +350,7 @@ class NeuralGenerator(Generator):
     # --- the loop -----------------------------------------------------------------------------
     def _fit(self, frame: pd.DataFrame, schema: FeatureSchema, progress: Progress | None) -> None:
         started = time.perf_counter()
+        self._check_params()
         self.device_ = resolve_device(self.device)
         self.torch_generator_ = torch.Generator(device=self.device_).manual_seed(self.torch_seed_)
         self.transformer_ = DataTransformer(max_categories=self.max_categories).fit(

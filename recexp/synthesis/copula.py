@@ -1,18 +1,23 @@
 """A Gaussian copula per class: the baseline generator (no training loop, seconds to fit).
 
 For each class separately, every modelled column is mapped to a standard normal score through its
-own empirical distribution in that class, the scores' correlation matrix is estimated (Ledoit-Wolf
-shrinkage, so a class with fewer rows than columns still gets a valid matrix), and new rows are
-drawn as correlated normal vectors mapped back through each column's inverse distribution.
+own empirical distribution in that class, the scores' correlation matrix is estimated, and new rows
+are drawn as correlated normal vectors mapped back through each column's inverse distribution.
 
-* Discrete values (categories, repeated numbers, missing values) use the distributional transform:
-  a value whose cumulative probability interval is ``[F(x-), F(x))`` gets a uniform draw inside it,
-  which makes every column's scores exactly normal. A missing numeric value and categorical code 0
-  are values like any other, so the copula also learns how missingness goes with other columns.
+* Discrete values (categories, repeated numbers) use the distributional transform: a value whose
+  cumulative probability interval is ``[F(x-), F(x))`` gets a uniform draw inside it, which makes
+  every column's scores exactly normal. Categorical code 0 ("missing or unseen") is a category.
+* A numeric column with missing values gets two dimensions: its observed values (the marginal is
+  fitted on those only; a missing cell has no score) and a missing-indicator dimension, so the copula
+  learns how missingness goes with the other columns without the missing cells blurring the
+  correlations of the values.
+* The correlation matrix is computed from pairwise-complete scores, shrunk towards the identity
+  with the Ledoit-Wolf intensity (so a class with fewer rows than columns still gets a stable
+  matrix) and repaired to be positive definite.
 * Going back, a numeric column takes the empirical quantile, interpolated between neighbouring
   observed values when the column has more than ``max_discrete`` distinct values and the exact
   observed value otherwise (whole numbers stay whole); a categorical column takes the category whose
-  interval holds the draw.
+  interval holds the draw; the indicator dimension blanks the value when it says "missing".
 
 Class-conditional sampling is native: the rows of class ``c`` come from class ``c``'s copula.
 :meth:`GaussianCopula.conditional_sample` draws the missing cells of a row given its observed cells
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
-from sklearn.covariance import LedoitWolf
+from sklearn.covariance import ledoit_wolf_shrinkage
 
 from recexp.dataset import LABEL, FeatureSchema
 from recexp.params import Int
@@ -37,66 +42,61 @@ _EPS = 1e-6
 
 @dataclass
 class _Marginal:
-    """One column's empirical distribution within one class."""
+    """One dimension's empirical distribution within one class."""
 
-    values: np.ndarray          # distinct values in CDF order (NaN first for numeric columns that have it)
+    values: np.ndarray          # distinct values in CDF order
     upper: np.ndarray           # F(value): cumulative probability at the end of each value's interval
     interpolate: bool           # continuous numeric: interpolate between observed values when sampling
     observed: np.ndarray        # sorted observed values (continuous columns)
-    missing_share: float        # share of the "missing" value (NaN, or categorical code 0)
 
     def to_uniform(self, column: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """The distributional transform: a uniform draw inside each value's probability interval."""
-        index = self.index_of(column)
+        """The distributional transform: a uniform draw inside each value's probability interval
+        (NaN where the value is missing)."""
+        missing = np.isnan(column) if np.issubdtype(column.dtype, np.floating) else np.zeros(len(column), bool)
+        index = self.index_of(np.where(missing, self.values[0], column))
         lower = np.where(index > 0, self.upper[np.maximum(index - 1, 0)], 0.0)
         upper = self.upper[index]
-        return lower + rng.random(len(column)) * (upper - lower)
+        return np.where(missing, np.nan, lower + rng.random(len(column)) * (upper - lower))
 
     def index_of(self, column: np.ndarray) -> np.ndarray:
-        if np.issubdtype(self.values.dtype, np.floating):
-            nan_first = len(self.values) and np.isnan(self.values[0])
-            finite = self.values[1:] if nan_first else self.values
-            position = np.searchsorted(finite, column)
-            position = np.clip(position, 0, max(len(finite) - 1, 0))
+        if self.interpolate or np.issubdtype(self.values.dtype, np.floating):
+            position = np.clip(np.searchsorted(self.values, column), 0, len(self.values) - 1)
             left = np.maximum(position - 1, 0)
-            closer_left = np.abs(column - finite[left]) < np.abs(column - finite[position]) if len(finite) \
-                else np.zeros(len(column), dtype=bool)
-            position = np.where(closer_left, left, position) + int(bool(nan_first))
-            return np.where(np.isnan(column), 0, position) if nan_first else position
+            closer_left = np.abs(column - self.values[left]) < np.abs(column - self.values[position])
+            return np.where(closer_left, left, position)
         lookup = pd.Index(self.values).get_indexer(column)
-        return np.where(lookup < 0, int(np.argmax(np.diff(np.concatenate([[0.0], self.upper])))), lookup)
+        widest = int(np.argmax(np.diff(np.concatenate([[0.0], self.upper]))))
+        return np.where(lookup < 0, widest, lookup)
 
     def from_uniform(self, u: np.ndarray) -> np.ndarray:
-        index = np.minimum(np.searchsorted(self.upper, u, side="right"), len(self.values) - 1)
-        values = self.values[index]
-        if not self.interpolate or len(self.observed) < 2:
-            return values
-        # continuous part: interpolate the observed quantile function at the draw's position in it
-        observed = ~np.isnan(values) if np.issubdtype(values.dtype, np.floating) else np.ones(len(u), bool)
-        share = self.missing_share
-        within = np.clip((u[observed] - share) / max(1.0 - share, _EPS), 0.0, 1.0)
-        positions = within * (len(self.observed) - 1)
-        out = values.astype(np.float64)
-        out[observed] = np.interp(positions, np.arange(len(self.observed)), self.observed)
-        return out
+        if self.interpolate and len(self.observed) >= 2:
+            return np.interp(np.clip(u, 0, 1) * (len(self.observed) - 1), np.arange(len(self.observed)),
+                             self.observed)
+        return self.values[np.minimum(np.searchsorted(self.upper, u, side="right"), len(self.values) - 1)]
 
 
-def _fit_marginal(column: np.ndarray, categorical: bool, max_discrete: int) -> _Marginal:
-    if categorical:
-        values, counts = np.unique(column, return_counts=True)
-        order = np.lexsort((-counts, values != 0))         # code 0 (missing) first, then by frequency
+def _fit_marginal(column: np.ndarray, kind: str, max_discrete: int) -> _Marginal:
+    if kind == "numeric":
+        observed = np.sort(column[~np.isnan(column)])
+        if len(observed) == 0:                       # never observed in this class: a placeholder value
+            observed = np.zeros(1)
+        values, counts = np.unique(observed, return_counts=True)
+        return _Marginal(values, np.cumsum(counts) / len(observed), len(values) > max_discrete, observed)
+    values, counts = np.unique(column, return_counts=True)
+    if kind == "categorical":
+        order = np.lexsort((-counts, values != 0))   # code 0 (missing or unseen) first, then by frequency
         values, counts = values[order], counts[order]
-        share = counts[values == 0].sum() / len(column)
-        return _Marginal(values, np.cumsum(counts) / len(column), False, np.zeros(0), float(share))
-    missing = np.isnan(column)
-    observed = np.sort(column[~missing])
-    values, counts = np.unique(observed, return_counts=True)
-    if missing.any():
-        values = np.concatenate([[np.nan], values])
-        counts = np.concatenate([[missing.sum()], counts])
-    upper = np.cumsum(counts) / len(column)
-    interpolate = len(np.unique(observed)) > max_discrete
-    return _Marginal(values, upper, interpolate, observed, float(missing.mean()))
+    return _Marginal(values, np.cumsum(counts) / len(column), False, np.zeros(0))
+
+
+def _nearest_correlation(matrix: np.ndarray) -> np.ndarray:
+    """A positive-definite correlation matrix close to ``matrix`` (eigenvalues clipped, unit diagonal)."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    repaired = (vectors * np.clip(values, 1e-6, None)) @ vectors.T
+    scale = np.sqrt(np.diag(repaired))
+    repaired = repaired / scale[:, None] / scale[None, :]
+    np.fill_diagonal(repaired, 1.0)
+    return repaired
 
 
 class GaussianCopula(Generator):
@@ -128,30 +128,34 @@ class GaussianCopula(Generator):
         self.max_discrete = max_discrete
         self.random_state = random_state
 
+    # --- fitting ------------------------------------------------------------------------------
     def _fit(self, frame: pd.DataFrame, schema: FeatureSchema, progress: Progress | None) -> None:
-        self.columns_ = list(schema.numeric) + list(schema.categorical)
-        self.is_categorical_ = np.array([False] * len(schema.numeric) + [True] * len(schema.categorical))
+        # one dimension per column, plus a missing indicator for each numeric column that has NaN
+        dims = [(c, "numeric") for c in schema.numeric] + [(c, "categorical") for c in schema.categorical]
+        dims += [(c, "missing") for c in schema.numeric if frame[c].isna().any()]
+        self.dims_ = dims
         labels = frame[LABEL].to_numpy(np.int64)
         self.marginals_: dict[int, list[_Marginal]] = {}
         self.correlations_: dict[int, np.ndarray] = {}
         for code in np.unique(labels):
-            rows = frame.loc[labels == code, self.columns_]
-            marginals = [_fit_marginal(self._column(rows, c, cat), cat, self.max_discrete)
-                         for c, cat in zip(self.columns_, self.is_categorical_)]
-            scores = self._normal_scores(rows, marginals, self.fit_rng_)
+            rows = frame.loc[labels == code]
+            marginals = [_fit_marginal(self._values(rows, c, kind), kind, self.max_discrete) for c, kind in dims]
             self.marginals_[int(code)] = marginals
-            self.correlations_[int(code)] = self._correlation(scores)
+            self.correlations_[int(code)] = self._correlation(self._normal_scores(rows, marginals, self.fit_rng_))
         if progress is not None:
             progress(1, {"classes": float(len(self.marginals_))})
 
     @staticmethod
-    def _column(frame: pd.DataFrame, column: str, categorical: bool) -> np.ndarray:
-        return frame[column].to_numpy(np.int64, na_value=0) if categorical \
-            else frame[column].to_numpy(np.float64, na_value=np.nan)
+    def _values(frame: pd.DataFrame, column: str, kind: str) -> np.ndarray:
+        if kind == "categorical":
+            return frame[column].to_numpy(np.int64, na_value=0)
+        if kind == "missing":
+            return frame[column].isna().to_numpy().astype(np.int64)
+        return frame[column].to_numpy(np.float64, na_value=np.nan)
 
     def _normal_scores(self, frame: pd.DataFrame, marginals: list[_Marginal], rng: np.random.Generator) -> np.ndarray:
-        columns = [m.to_uniform(self._column(frame, c, cat), rng)
-                   for m, c, cat in zip(marginals, self.columns_, self.is_categorical_)]
+        """Normal scores of every dimension; NaN where a numeric value is missing."""
+        columns = [m.to_uniform(self._values(frame, c, kind), rng) for m, (c, kind) in zip(marginals, self.dims_)]
         u = np.column_stack(columns) if columns else np.zeros((len(frame), 0))
         return ndtri(np.clip(u, _EPS, 1 - _EPS))
 
@@ -160,20 +164,27 @@ class GaussianCopula(Generator):
         d = scores.shape[1]
         if d == 0:
             return np.zeros((0, 0))
-        if len(scores) < 2:
+        if len(scores) < 3:
             return np.eye(d)
-        covariance = LedoitWolf().fit(scores).covariance_
-        scale = np.sqrt(np.clip(np.diag(covariance), _EPS, None))
-        correlation = covariance / scale[:, None] / scale[None, :]
-        np.fill_diagonal(correlation, 1.0)
-        return correlation
+        with np.errstate(all="ignore"):
+            pairwise = pd.DataFrame(scores).corr(min_periods=3).to_numpy()
+        pairwise = np.nan_to_num(pairwise, nan=0.0)
+        np.fill_diagonal(pairwise, 1.0)
+        filled = np.nan_to_num(scores - np.nanmean(scores, axis=0), nan=0.0)
+        shrinkage = float(ledoit_wolf_shrinkage(filled)) if d > 1 else 0.0
+        return _nearest_correlation((1 - shrinkage) * pairwise + shrinkage * np.eye(d))
 
+    # --- sampling -----------------------------------------------------------------------------
     def _decode(self, code: int, z: np.ndarray) -> pd.DataFrame:
         u = ndtr(z)
         marginals = self.marginals_[code]
-        out = {}
-        for j, (c, cat) in enumerate(zip(self.columns_, self.is_categorical_)):
-            out[c] = marginals[j].from_uniform(u[:, j])
+        out: dict[str, np.ndarray] = {}
+        for j, (c, kind) in enumerate(self.dims_):
+            values = marginals[j].from_uniform(u[:, j])
+            if kind == "missing":
+                out[c] = np.where(values == 1, np.nan, out[c])
+            else:
+                out[c] = values
         return pd.DataFrame(out)
 
     def _sample(self, labels: np.ndarray) -> pd.DataFrame:
@@ -191,35 +202,38 @@ class GaussianCopula(Generator):
     def conditional_sample(self, frame: pd.DataFrame, missing: pd.DataFrame) -> pd.DataFrame:
         """Draw the cells flagged in ``missing`` given the row's other cells and its class.
 
+        The normal scores of the row's observed cells (and its missing indicators) condition a
+        multivariate normal draw of the flagged cells' scores, mapped back through the class's
+        marginals. A drawn numeric cell is never missing and a drawn categorical cell never code 0.
+
         Parameters
         ----------
         frame : DataFrame
             Rows with the modelled columns and ``label``.
         missing : DataFrame of bool
-            Same shape over the modelled columns: True where a value must be drawn.
+            True where a value must be drawn (over the numeric and categorical columns).
 
         Returns
         -------
         DataFrame
-            ``frame``'s modelled columns with the flagged cells replaced. A drawn numeric cell is
-            never missing and a drawn categorical cell never code 0: the draw is taken from the
-            column's observed part of its distribution.
+            ``frame``'s numeric and categorical columns with the flagged cells replaced.
         """
-        out = frame[self.columns_].copy()
+        schema = self.schema_
+        columns = list(schema.numeric) + list(schema.categorical)
+        out = frame[columns].copy()
         labels = frame[LABEL].to_numpy(np.int64)
-        flags = missing[self.columns_].to_numpy(dtype=bool)
-        patterns, pattern_index = np.unique(flags, axis=0, return_inverse=True)
-        pattern_index = pattern_index.reshape(-1)
+        value_dims = [j for j, (_, kind) in enumerate(self.dims_) if kind != "missing"]
+        flags = np.zeros((len(frame), len(self.dims_)), dtype=bool)
+        flags[:, value_dims] = missing[[self.dims_[j][0] for j in value_dims]].to_numpy(dtype=bool)
         for code in np.unique(labels):
             marginals, correlation = self.marginals_[int(code)], self.correlations_[int(code)]
-            in_class = labels == code
-            scores = self._normal_scores(frame.loc[in_class, self.columns_], marginals, self.rng_)
-            class_rows = np.flatnonzero(in_class)
+            class_rows = np.flatnonzero(labels == code)
+            scores = self._normal_scores(frame.iloc[class_rows], marginals, self.rng_)
+            hidden_all = flags[class_rows] | np.isnan(scores)          # unknown: flagged or not observed
+            patterns, index = np.unique(hidden_all, axis=0, return_inverse=True)
             for p, pattern in enumerate(patterns):
-                if not pattern.any():
-                    continue
-                local = np.flatnonzero(pattern_index[class_rows] == p)
-                if len(local) == 0:
+                local = np.flatnonzero(index.reshape(-1) == p)
+                if not flags[class_rows[local]].any():
                     continue
                 hidden, seen = np.flatnonzero(pattern), np.flatnonzero(~pattern)
                 s_hh = correlation[np.ix_(hidden, hidden)]
@@ -234,14 +248,16 @@ class GaussianCopula(Generator):
                 z = mean + self.rng_.multivariate_normal(np.zeros(len(hidden)), cov, size=len(local), method="eigh")
                 u = ndtr(z)
                 for k, j in enumerate(hidden):
+                    column, kind = self.dims_[j]
+                    rows = class_rows[local][flags[class_rows[local], j]]
+                    if kind == "missing" or len(rows) == 0:
+                        continue
                     m = marginals[j]
-                    # restrict the draw to the observed part of the distribution (skip NaN / code 0)
-                    low = m.upper[0] if (m.missing_share > 0 and self._missing_first(m)) else 0.0
-                    values = m.from_uniform(low + u[:, k] * (1 - low))
-                    out.iloc[class_rows[local], j] = values.astype(out.dtypes.iloc[j])
+                    picked = u[flags[class_rows[local], j], k]
+                    if kind == "categorical" and m.values[0] == 0 and len(m.values) > 1:
+                        low = m.upper[0]                     # skip the code-0 interval
+                        picked = low + picked * (1 - low)
+                    values = m.from_uniform(picked)
+                    position = columns.index(column)
+                    out.iloc[rows, position] = values.astype(out.dtypes.iloc[position])
         return out
-
-    @staticmethod
-    def _missing_first(marginal: _Marginal) -> bool:
-        first = marginal.values[0]
-        return bool(np.isnan(first)) if np.issubdtype(marginal.values.dtype, np.floating) else bool(first == 0)

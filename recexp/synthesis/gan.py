@@ -206,11 +206,13 @@ class GAN(NeuralGenerator):
         self.device = device
         self.random_state = random_state
 
-    def _build(self, data: torch.Tensor, categories: torch.Tensor, labels: torch.Tensor) -> None:
+    def _check_params(self) -> None:
         if self.batch_size % self.pac:
             raise InvalidParameterError(
                 f"GAN: batch_size ({self.batch_size}) must be a multiple of pac ({self.pac}). "
                 f"Use batch_size={self.batch_size // self.pac * self.pac or self.pac} or change pac.")
+
+    def _build(self, data: torch.Tensor, categories: torch.Tensor, labels: torch.Tensor) -> None:
         device, g = self.device_, self.torch_generator_
         self.data_ = data
         self.layout_ = SpanLayout(self.transformer_.spans_, self.transformer_.output_dim_, device)

@@ -78,7 +78,9 @@ def ks_complement(real: np.ndarray, synthetic: np.ndarray) -> float:
     real, synthetic = real[~np.isnan(real)], synthetic[~np.isnan(synthetic)]
     if len(real) == 0 or len(synthetic) == 0:
         return math.nan
-    return float(1.0 - ks_2samp(real, synthetic).statistic)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # exact p-value not computable: irrelevant here
+        return float(1.0 - ks_2samp(real, synthetic).statistic)
 
 
 def _frequencies(values: np.ndarray) -> pd.Series:
@@ -479,7 +481,7 @@ class QualityScores:
     rows_synthetic: int
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable({
+        return jsonable({
             "quality": self.quality, "rows_real": self.rows_real, "rows_synthetic": self.rows_synthetic,
             "column_shapes_mean": _mean(self.column_shapes["score"]),
             "pair_trends_mean": _mean(self.pair_trends["score"]),
@@ -509,7 +511,7 @@ class QualityReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (NaN written as ``None``)."""
-        return _jsonable({
+        return jsonable({
             "score": self.score, "detector": self.detector, "numeric": self.numeric,
             "categorical": self.categorical, "overall": self.overall.to_dict(),
             "minority_class": self.minority_class,
@@ -518,11 +520,12 @@ class QualityReport:
         })
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars made Python numbers and NaN / infinity made ``None`` (for strict JSON)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture
+from threadpoolctl import threadpool_limits
 
 #: Kinds of span: ``value`` is one tanh dimension, the others are softmax groups.
 SPAN_KINDS = ("value", "mode", "discrete", "missing", "category")
@@ -163,7 +164,9 @@ class DataTransformer:
             n_components=min(self.max_modes, len(unique)), weight_concentration_prior_type="dirichlet_process",
             weight_concentration_prior=0.001, max_iter=100, n_init=1,
             random_state=int(rng.integers(2**31 - 1)))
-        with warnings.catch_warnings():
+        # one BLAS / OpenMP thread: a one-column fit gains nothing from more, and loses a lot when
+        # other processes share the cores (k-means initialisation spins its threads)
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.simplefilter("ignore", ConvergenceWarning)
             mixture.fit(fit_values.reshape(-1, 1))
         kept = np.flatnonzero(mixture.weights_ > self.weight_threshold)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,6 +49,24 @@ def small_behavior_train(behavior_split) -> Dataset:
 
 
 @pytest.fixture(scope="session")
+def tiny_behavior_train(behavior_split) -> Dataset:
+    """About 400 training rows of the behaviour task, every class present (for repeated fits)."""
+    dataset, split = behavior_split
+    return stratified_rows(dataset.subset(split.train), 400, seed=3, min_per_class=30)
+
+
+@pytest.fixture(scope="session")
+def narrow_behavior_train(tiny_behavior_train) -> Dataset:
+    """The tiny training rows with a narrower schema (6 numeric columns, both categoricals, the
+    sequences): every code path of the generators, for tests that fit many times."""
+    schema = tiny_behavior_train.schema
+    numeric = ("user_view_count", "item_view_count", "user_hours_since_prev", "user_item_hours_since_prev",
+               "hour", "weekday")
+    assert set(numeric) <= set(schema.numeric)
+    return replace(tiny_behavior_train, schema=replace(schema, numeric=numeric))
+
+
+@pytest.fixture(scope="session")
 def behavior_valid(behavior_split) -> Dataset:
     """About 1,000 validation rows of the behaviour task (real rows no generator trains on)."""
     dataset, split = behavior_split
@@ -59,13 +79,23 @@ def criteo_train() -> Dataset:
     return build_dataset(load_sample("criteo"), "table")
 
 
-def class_names(frame, dataset: Dataset) -> list[str]:
-    return [dataset.schema.classes[c] for c in frame[LABEL].to_numpy()]
+@pytest.fixture(scope="session")
+def criteo_vae(criteo_train):
+    """A VAE fitted (briefly) on the Criteo sample, whose cells are often missing."""
+    from recexp.synthesis import VAE
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return VAE(epochs=2, batch_size=100, eval_every=0, random_state=0).fit(criteo_train.frame, criteo_train.schema)
+    finally:
+        torch.set_num_threads(before)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
-    """Tiny models train faster on one thread, and far faster when other processes share the cores."""
+    """Tiny models train faster on one thread, and far faster when other processes share the cores.
+    Module scope: it is then set before the module-scoped fixtures that fit generators."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
