@@ -540,14 +540,14 @@ class PurchaseTask(Task):
             def write_counts(scope: str, keys: np.ndarray, size: int, take: np.ndarray,
                              blank: np.ndarray | None = None) -> None:
                 """Per-behaviour event counts of each candidate's ``take`` id, one feature row each."""
-                flat = np.bincount(keys * n_classes + b, minlength=size * n_classes)
-                base = take * n_classes
+                index = keys * n_classes
+                index += b
+                counts = np.bincount(index, minlength=size * n_classes).reshape(size, n_classes)
                 first_column = at[f"{scope}_{names[0]}_count"]
-                for k in range(n_classes):
-                    row = numbers[first_column + k, rows]
-                    row[:] = flat[base + k]
-                    if blank is not None:
-                        row[blank] = 0
+                block = numbers[first_column:first_column + n_classes, rows]    # one column per behaviour
+                block[:] = counts[take].T
+                if blank is not None:
+                    block[:, blank] = 0
 
             local[candidates] = np.arange(n_cand)
             row_of_event = local[pair[s:e]]
