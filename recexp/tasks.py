@@ -52,8 +52,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from recexp.data.log import FUNNEL, BehaviorLog, FeatureTable, frame_fingerprint
 from recexp.dataset import LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC, TIME, USER, Dataset, FeatureSchema, Split
@@ -165,16 +163,6 @@ def _log_arrays(log: BehaviorLog) -> _LogArrays:
         user=take(user), item=take(item), category=take(category), behavior=take(lookup[raw_behavior]),
         time=time, classes=classes, users=users, n_items=len(items), n_categories=len(categories),
     )
-
-
-def _factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of ``keys`` (int64, no missing values) numbered by first appearance, and the distinct keys.
-
-    What :func:`pandas.factorize` returns, through Arrow's hash table, which took about 30% less time
-    on the pairs of a 10-million-event log.
-    """
-    encoded = pc.dictionary_encode(pa.array(keys))
-    return encoded.indices.to_numpy(), encoded.dictionary.to_numpy()
 
 
 def _vocabulary(codes: np.ndarray, n_values: int, max_vocab: int) -> tuple[np.ndarray, int]:
@@ -489,7 +477,7 @@ class PurchaseTask(Task):
         n_users, n_items, n_cats = len(data.users), data.n_items, data.n_categories
         pair_key = user * n_items
         pair_key += item
-        pair, pair_keys = _factorize(pair_key)
+        pair, pair_keys = pd.factorize(pair_key)
         del pair_key
         pair_user, pair_item = pair_keys // n_items, pair_keys % n_items
         n_pairs = len(pair_keys)
@@ -521,7 +509,7 @@ class PurchaseTask(Task):
             feature_end = int(mid.max())
             user_cat_key = user[:feature_end] * (n_cats + 1)
             user_cat_key += category[:feature_end] + 1
-            user_cat, user_cat_keys = _factorize(user_cat_key)
+            user_cat, user_cat_keys = pd.factorize(user_cat_key)
             del user_cat_key
             n_user_cats = len(user_cat_keys)
         if length:
