@@ -25,6 +25,7 @@ from recexp.strategies.baseline import NoStrategy
 from recexp.strategies.expansion import (
     FeatureMasking, GaussianNoise, Mixup, SequenceCrop, SequenceMask, SequenceReorder,
 )
+from recexp.strategies.synthesis import CopulaSynthesis, GANSynthesis, VAESynthesis
 from recexp.strategies.weighting import ClassWeights, FocalLoss, class_weights
 
 #: Stable name -> strategy class. Names are stored in run specs: never rename one.
@@ -58,6 +59,10 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "sequence_crop": SequenceCrop,
     "sequence_mask": SequenceMask,
     "sequence_reorder": SequenceReorder,
+    # generative synthesis (recexp.synthesis generators)
+    "gan": GANSynthesis,
+    "vae": VAESynthesis,
+    "gaussian_copula": CopulaSynthesis,
 }
 
 

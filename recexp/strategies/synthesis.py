@@ -29,12 +29,16 @@ from recexp.errors import InvalidParameterError
 from recexp.models.device import DEVICE_CHOICES
 from recexp.params import Bool, Choice, Int
 from recexp.strategies.balancing import OVER_SAMPLING_STRATEGY
-from recexp.strategies.base import Strategy, assemble, class_codes
+from recexp.strategies.base import FAMILIES, Strategy, assemble, class_codes
 from recexp.synthesis.base import Generator
 from recexp.synthesis.copula import GaussianCopula
 from recexp.synthesis.gan import GAN
 from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
 from recexp.synthesis.vae import VAE
+
+# The family's entry belongs in recexp.strategies.base.FAMILIES (owned by the strategies module); until
+# it is there, this module adds it when it is imported (recexp.strategies imports it to register).
+FAMILIES.setdefault("synthesis", "Generative synthesis (GAN, VAE, Gaussian copula)")
 
 _EPOCHS = Int(1, None, help="Training passes of the generator over the real training rows.")
 _EVAL_EVERY = Int(0, None, help="Score generated rows every this many epochs and keep the best checkpoint "
