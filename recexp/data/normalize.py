@@ -463,8 +463,11 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
     frame = pd.DataFrame(data, copy=False)
 
     if progress is not None:
-        progress(0.85, "Checking duplicates and time range")
-    duplicates = _duplicate_events([codes for codes, _ in encoded.values()] + [behavior_codes], times)
+        progress(0.85, "Checking duplicates and time range, fingerprinting")
+    with ThreadPoolExecutor(max_workers=1) as pool:    # hashing releases the GIL: overlap it with the counting
+        fingerprint = pool.submit(frame_fingerprint, frame)
+        duplicates = _duplicate_events([codes for codes, _ in encoded.values()] + [behavior_codes], times)
+        fingerprint = fingerprint.result()
     if duplicates:
         warnings.append(f"Exact duplicate events (same user, item, behaviour and time as an earlier one): "
                         f"{duplicates:,}. They are kept.")
@@ -480,10 +483,8 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
         warnings=warnings, unused_columns=[c for c in columns if c not in mapping_used.values()],
         timestamp_outliers=outliers, read_as=f"{raw.read_as}; timestamps as {time_format}",
     )
-    if progress is not None:
-        progress(0.95, "Fingerprinting")
     return BehaviorLog(frame=frame, mapping=mapping_used, report=report, source=raw.name,
-                       fingerprint=frame_fingerprint(frame))
+                       fingerprint=fingerprint)
 
 
 # --- feature tables ---------------------------------------------------------------------------------
