@@ -198,7 +198,8 @@ def main() -> None:
         print(f"\nrecexp / ctgan time per epoch: {r['train_s_per_epoch'] / c['train_s_per_epoch']:.2f}  "
               f"(below 1: recexp is faster)")
         print(f"quality: recexp {r['quality']:.4f} vs ctgan {c['quality']:.4f}; "
-              f"logistic detection AUC recexp {r['detection_auc_logistic']:.4f} vs ctgan {c['detection_auc_logistic']:.4f}")
+              f"logistic detection AUC recexp {r['detection_auc_logistic']:.4f} "
+              f"vs ctgan {c['detection_auc_logistic']:.4f}")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"args": vars(args), "results": results}, handle, indent=2, default=float)

@@ -25,7 +25,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,8 @@ Progress = Callable[[int, dict[str, float]], None]
 EVAL_ROWS = 2000
 #: Generated candidates per row in the base rule of :meth:`Generator.conditional_sample`.
 CANDIDATES = 32
+#: Rows generated and decoded at a time.
+SAMPLE_CHUNK = 8192
 
 
 class Generator(Parametrized):
@@ -151,14 +153,23 @@ class Generator(Parametrized):
         rows = np.flatnonzero(flags.any(axis=1))
         if len(rows) == 0:
             return out
+        real_num = frame[list(schema.numeric)].to_numpy(np.float64, na_value=np.nan)
+        ranges = np.array([np.nanmax(c) - np.nanmin(c) if not np.isnan(c).all() else 0.0 for c in real_num.T])
+        ranges = np.where(ranges > 0, ranges, 1.0)
+        step = max(1, SAMPLE_CHUNK // CANDIDATES)
+        for start in range(0, len(rows), step):
+            self._fill_from_candidates(frame, out, flags, rows[start:start + step], columns, ranges)
+        return out
+
+    def _fill_from_candidates(self, frame: pd.DataFrame, out: pd.DataFrame, flags: np.ndarray, rows: np.ndarray,
+                              columns: list[str], ranges: np.ndarray) -> None:
+        """The base rule of :meth:`conditional_sample` for one block of rows (writes into ``out``)."""
+        schema = self.schema_
         k = CANDIDATES
         labels = frame[LABEL].to_numpy(np.int64)[rows]
         candidates = self._sample(np.repeat(labels, k)).reset_index(drop=True)
         is_cat = np.array([False] * len(schema.numeric) + [True] * len(schema.categorical))
         have = frame[columns].iloc[rows]
-        real_num = frame[list(schema.numeric)].to_numpy(np.float64, na_value=np.nan)
-        ranges = np.array([np.nanmax(c) - np.nanmin(c) if not np.isnan(c).all() else 0.0 for c in real_num.T])
-        ranges = np.where(ranges > 0, ranges, 1.0)
         distance = np.zeros((len(rows), k))
         bad = np.zeros((len(rows), k), dtype=bool)
         for j, (c, cat) in enumerate(zip(columns, is_cat)):
@@ -181,7 +192,6 @@ class Generator(Parametrized):
             if target.any():
                 values = candidates[c].to_numpy()[chosen[target]]
                 out.iloc[rows[target], j] = values.astype(out.dtypes.iloc[j])
-        return out
 
     # --- hooks --------------------------------------------------------------------------------
     def _fit(self, frame: pd.DataFrame, schema: FeatureSchema, progress: Progress | None) -> None:
@@ -400,18 +410,15 @@ class NeuralGenerator(Generator):
     def _sample(self, labels: np.ndarray) -> pd.DataFrame:
         for module in self._modules().values():
             module.eval()
+        parts = []
         with torch.no_grad():
-            parts = [self._generate(torch.from_numpy(np.array(labels[i:i + 8192])).to(self.device_))
-                     for i in range(0, len(labels), 8192)]
-        matrix = np.concatenate(parts) if parts else np.zeros((0, self.transformer_.output_dim_), np.float32)
-        return self.transformer_.inverse_transform(matrix, self.rng_)
-
-    def checkpoint(self) -> dict[str, Any]:
-        """The fitted networks as ``state_dict``s plus the parameters (for ``torch.save``)."""
-        if not hasattr(self, "transformer_"):
-            raise InvalidParameterError(f"{type(self).__name__} is not fitted yet. Call fit first.")
-        return {"name": self.name, "params": self.get_params(),
-                "state": {k: m.state_dict() for k, m in self._modules().items()}}
+            for start in range(0, len(labels), SAMPLE_CHUNK):        # decoded chunk by chunk: bounded memory
+                chunk = torch.from_numpy(np.array(labels[start:start + SAMPLE_CHUNK])).to(self.device_)
+                parts.append(self.transformer_.inverse_transform(self._generate(chunk), self.rng_))
+        if not parts:
+            return self.transformer_.inverse_transform(np.zeros((0, self.transformer_.output_dim_), np.float32),
+                                                       self.rng_)
+        return pd.concat(parts, ignore_index=True)
 
 
 def linear(in_features: int, out_features: int, generator: torch.Generator, device: torch.device) -> torch.nn.Linear:

@@ -74,7 +74,8 @@ class _ConditionSampler:
         self.labels = labels
         self.label_share = 1.0 if not used else 0.5
 
-    def draw(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def draw(self, batch: int, generator: torch.Generator
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return ``(cond, rows, column, value)``: conditional vectors, matching real row indices, the
         picked discrete column (0 = label) and its drawn value."""
         device = self.rows.device

@@ -372,7 +372,8 @@ def closest_distances(query: pd.DataFrame, reference: pd.DataFrame, numeric: lis
         return np.full(len(query), np.nan)
     if ranges is None:
         ranges = _ranges(reference, numeric)
-    ref_num = reference[list(numeric)].to_numpy(np.float64, na_value=np.nan) if numeric else np.zeros((len(reference), 0))
+    ref_num = reference[list(numeric)].to_numpy(np.float64, na_value=np.nan) if numeric \
+        else np.zeros((len(reference), 0))
     qry_num = query[list(numeric)].to_numpy(np.float64, na_value=np.nan) if numeric else np.zeros((len(query), 0))
     low = np.array([np.nanmin(ref_num[:, j]) if not np.isnan(ref_num[:, j]).all() else 0.0
                     for j in range(len(numeric))])
