@@ -41,7 +41,7 @@ def test_compare_page_in_the_browser(app_url, page, served_store):
     from playwright.sync_api import expect
 
     page.goto(f"{app_url}/compare")
-    expect(page.get_by_role("heading", name="Compare")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible(timeout=60_000)
     expect(page.get_by_text(re.compile(r"9 runs · 3 strategies"))).to_be_visible(timeout=120_000)
     expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
     # the grid draws on a canvas; its header cells stay in the DOM for accessibility

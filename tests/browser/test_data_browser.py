@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 def test_sample_opens_then_upload_and_see_imbalance(app_url, page, retailrocket_csv):
     page.goto(app_url)
-    expect(page.get_by_role("heading", name="Data")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible(timeout=60_000)
     expect(page.get_by_text("80,106").first).to_be_visible(timeout=60_000)          # Taobao rows kept
 
     page.goto(f"{app_url}/imbalance")
@@ -23,7 +23,7 @@ def test_sample_opens_then_upload_and_see_imbalance(app_url, page, retailrocket_
     expect(page.get_by_text(re.compile(r"Active: .*events_sample\.csv"))).to_be_visible(timeout=60_000)
 
     page.get_by_role("link", name="See how imbalanced it is").click()
-    expect(page.get_by_role("heading", name="Imbalance")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name="Imbalance", exact=True)).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Minority class")).to_be_visible(timeout=60_000)
     expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible(timeout=30_000)
     assert page.get_by_text("Traceback").count() == 0

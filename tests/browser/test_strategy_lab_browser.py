@@ -17,7 +17,7 @@ def _choose(page, label: str, option: str) -> None:
 
 def test_pick_smote_change_a_parameter_and_see_the_counts_change(app_url, page):
     page.goto(f"{app_url}/strategy_lab")
-    expect(page.get_by_role("heading", name="Strategy Lab")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name="Strategy Lab", exact=True)).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Training rows after")).to_be_visible(timeout=60_000)
 
     sample = re.compile(r"Preview on a stratified sample of ([\d,]+) of the [\d,]+ training rows")

@@ -17,7 +17,7 @@ def test_launch_a_run_and_see_it_finish(app_url, page):
     from playwright.sync_api import expect
 
     page.goto(f"{app_url}/train")
-    expect(page.get_by_role("heading", name="Train")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible(timeout=60_000)
     expect(page.get_by_role("button", name=re.compile("Launch"))).to_be_enabled(timeout=60_000)
 
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Model").first.click()
