@@ -102,7 +102,8 @@ def _reference(path: str) -> dict:
     features = pd.concat(parts, ignore_index=True)
     seconds = time.perf_counter() - start
     return {"rows": len(df), "load_s": loaded - start, "features_s": seconds - (loaded - start),
-            "seconds": seconds, "cpu_s": time.process_time() - cpu, "samples": len(features), "positives": int(features["label"].sum())}
+            "seconds": seconds, "cpu_s": time.process_time() - cpu, "samples": len(features),
+            "positives": int(features["label"].sum())}
 
 
 def _run_child(side: str, path: Path) -> dict:
