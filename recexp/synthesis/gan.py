@@ -87,20 +87,18 @@ class _ConditionSampler:
         else:
             column = torch.zeros(batch, dtype=torch.long, device=device)
         value = (u[1, :, None] > self.cumulative[column]).sum(1).clamp_(max=self.cumulative.shape[1] - 1)
+        # a value without rows has probability 0 (reachable only through float rounding): take the
+        # column's most frequent value instead. No data-dependent branch: no host-device sync per step.
+        value = torch.where(self.count[column, value] == 0, self.count[column].argmax(1), value)
         counts = self.count[column, value]
-        empty = counts == 0            # probability 0; only reachable through float rounding
-        if empty.any():
-            value = torch.where(empty, self.count[column].argmax(1), value)
-            counts = self.count[column, value]
         position = self.start[column, value] + torch.minimum((u[2] * counts).long(), counts - 1)
         rows = self.rows[position]
         cond = torch.zeros((batch, self.cond_dim), device=device)
         cond[torch.arange(batch, device=device), self.labels[rows]] = 1.0
-        is_feature = column > 0
-        if is_feature.any():
-            feature_rows = torch.nonzero(is_feature).squeeze(1)
-            offsets = self.slot_offset[column[feature_rows] - 1]
-            cond[feature_rows, self.n_classes + offsets + value[feature_rows]] = 1.0
+        if self.used:
+            is_feature = (column > 0).float()
+            slot = self.n_classes + self.slot_offset[(column - 1).clamp(min=0)] + value
+            cond.scatter_add_(1, slot.clamp(max=self.cond_dim - 1)[:, None], is_feature[:, None])
         return cond, rows, column, value
 
     def for_labels(self, labels: torch.Tensor) -> torch.Tensor:
@@ -248,14 +246,15 @@ class GAN(NeuralGenerator):
 
     def _conditional_loss(self, logits: torch.Tensor, column: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """Cross-entropy between the generator's logits of the picked categorical column and its drawn value."""
-        feature = column > 0
-        if not feature.any():
+        if not len(self.cat_span_):
             return logits.new_zeros(())
-        rows = torch.nonzero(feature).squeeze(1)
-        groups = self.layout_.padded(logits[rows])
-        picked = groups[torch.arange(len(rows), device=logits.device), self.cat_span_[column[rows] - 1]]
+        rows = torch.arange(len(column), device=logits.device)
+        groups = self.layout_.padded(logits)
+        picked = groups[rows, self.cat_span_[(column - 1).clamp(min=0)]]
         log_proba = torch.log_softmax(picked, dim=1)
-        return -log_proba[torch.arange(len(rows), device=logits.device), value[rows]].sum() / len(column)
+        chosen = log_proba[rows, value.clamp(max=picked.shape[1] - 1)]
+        # rows whose picked column is the label carry no feature condition: weight 0
+        return -torch.where(column > 0, chosen, torch.zeros_like(chosen)).sum() / len(column)
 
     def _train_epoch(self) -> dict[str, float]:
         steps = max(1, self.n_rows_ // self.batch_size)
