@@ -15,7 +15,8 @@ Setup (ctgan and SDMetrics are not recexp dependencies; ctgan is BSL-licensed)::
     python -m venv /tmp/bench && /tmp/bench/bin/pip install -r benchmarks/requirements.txt
     PYTHONPATH=. /tmp/bench/bin/python benchmarks/synthesis.py --rows 100000 --epochs 10
 
-The purchase task of the bundled sample has about 63k rows; ``--rows`` caps it (stratified).
+The bundled sample's purchase task has fewer rows than the default ``--rows`` (all are then used);
+``--rows`` caps it with a stratified sample.
 """
 
 from __future__ import annotations
