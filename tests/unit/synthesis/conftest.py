@@ -4,27 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from recexp.data.samples import load_sample
-from recexp.dataset import LABEL, Dataset, FeatureSchema
+from recexp.dataset import Dataset
+from recexp.strategies import stratified_sample
 from recexp.tasks import build_dataset, split_dataset
-
-
-def stratified_rows(dataset: Dataset, n_rows: int, seed: int = 0, min_per_class: int = 60) -> Dataset:
-    """At most ``n_rows`` rows, keeping every class (at least ``min_per_class`` rows of each, where it has them)."""
-    rng = np.random.default_rng(seed)
-    y = dataset.y
-    share = n_rows / len(y)
-    keep = []
-    for code in np.unique(y):
-        rows = np.flatnonzero(y == code)
-        take = min(len(rows), max(min_per_class, int(round(len(rows) * share))))
-        keep.append(rng.choice(rows, take, replace=False))
-    return dataset.subset(np.sort(np.concatenate(keep)))
 
 
 @pytest.fixture(scope="session")
@@ -38,21 +24,21 @@ def behavior_split():
 def behavior_train(behavior_split) -> Dataset:
     """About 3,000 training rows of the behaviour task, every class present."""
     dataset, split = behavior_split
-    return stratified_rows(dataset.subset(split.train), 3000)
+    return stratified_sample(dataset.subset(split.train), 3000, min_per_class=60)
 
 
 @pytest.fixture(scope="session")
 def small_behavior_train(behavior_split) -> Dataset:
     """About 1,200 training rows of the behaviour task, every class present."""
     dataset, split = behavior_split
-    return stratified_rows(dataset.subset(split.train), 1200, seed=2, min_per_class=40)
+    return stratified_sample(dataset.subset(split.train), 1200, seed=2, min_per_class=40)
 
 
 @pytest.fixture(scope="session")
 def tiny_behavior_train(behavior_split) -> Dataset:
     """About 400 training rows of the behaviour task, every class present (for repeated fits)."""
     dataset, split = behavior_split
-    return stratified_rows(dataset.subset(split.train), 400, seed=3, min_per_class=30)
+    return stratified_sample(dataset.subset(split.train), 400, seed=3, min_per_class=30)
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +56,7 @@ def narrow_behavior_train(tiny_behavior_train) -> Dataset:
 def behavior_valid(behavior_split) -> Dataset:
     """About 1,000 validation rows of the behaviour task (real rows no generator trains on)."""
     dataset, split = behavior_split
-    return stratified_rows(dataset.subset(split.valid), 1000, seed=1)
+    return stratified_sample(dataset.subset(split.valid), 1000, seed=1, min_per_class=60)
 
 
 @pytest.fixture(scope="session")
@@ -100,22 +86,3 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-MIXTURE_SCHEMA = FeatureSchema(numeric=("a", "b"), categorical=(), classes=("left_right", "up"))
-
-
-def gaussian_mixture(n: int, seed: int) -> pd.DataFrame:
-    """A known 2-class mixture: class ``left_right`` (70%) is bimodal in ``a`` (modes at -2 and 2, sd 0.5)
-    and independent of ``b`` ~ N(0, 0.5); class ``up`` has ``a`` ~ N(0, 1) and ``b`` = 3 + 0.8 a + 0.6 e."""
-    rng = np.random.default_rng(seed)
-    y = (rng.random(n) < 0.3).astype(np.int64)
-    x = np.empty((n, 2))
-    first = y == 0
-    side = np.where(rng.random(first.sum()) < 0.5, -2.0, 2.0)
-    x[first, 0] = side + rng.normal(0, 0.5, first.sum())
-    x[first, 1] = rng.normal(0, 0.5, first.sum())
-    z = rng.normal(size=((~first).sum(), 2))
-    x[~first, 0] = z[:, 0]
-    x[~first, 1] = 3 + 0.8 * z[:, 0] + 0.6 * z[:, 1]
-    return pd.DataFrame({"a": x[:, 0].astype(np.float32), "b": x[:, 1].astype(np.float32), LABEL: y})

@@ -9,14 +9,31 @@ import pandas as pd
 import pytest
 import torch
 
-from recexp.dataset import IS_SYNTHETIC, LABEL
+from recexp.dataset import IS_SYNTHETIC, LABEL, FeatureSchema
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.params import Bool, Choice, Float, Int, Optional
 from recexp.synthesis import GENERATORS, GAN, VAE, GaussianCopula, Generator, get_generator
 from recexp.synthesis.base import NeuralGenerator
 from recexp.synthesis.quality import detection
 
-from conftest import MIXTURE_SCHEMA, gaussian_mixture
+MIXTURE_SCHEMA = FeatureSchema(numeric=("a", "b"), categorical=(), classes=("left_right", "up"))
+
+
+def gaussian_mixture(n: int, seed: int) -> pd.DataFrame:
+    """A known 2-class mixture: class ``left_right`` (70%) is bimodal in ``a`` (modes at -2 and 2, sd 0.5)
+    and independent of ``b`` ~ N(0, 0.5); class ``up`` has ``a`` ~ N(0, 1) and ``b`` = 3 + 0.8 a + 0.6 e."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    x = np.empty((n, 2))
+    first = y == 0
+    side = np.where(rng.random(first.sum()) < 0.5, -2.0, 2.0)
+    x[first, 0] = side + rng.normal(0, 0.5, first.sum())
+    x[first, 1] = rng.normal(0, 0.5, first.sum())
+    z = rng.normal(size=((~first).sum(), 2))
+    x[~first, 0] = z[:, 0]
+    x[~first, 1] = 3 + 0.8 * z[:, 0] + 0.6 * z[:, 1]
+    return pd.DataFrame({"a": x[:, 0].astype(np.float32), "b": x[:, 1].astype(np.float32), LABEL: y})
+
 
 #: Small settings so every generator fits in about a second on a few thousand rows.
 FAST = {"gan": {"epochs": 2, "eval_every": 0}, "vae": {"epochs": 2, "eval_every": 0}, "gaussian_copula": {}}
