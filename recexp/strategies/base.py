@@ -41,6 +41,7 @@ FAMILIES = {
     "balancing": "Balancing with imbalanced-learn samplers",
     "weighting": "Re-weighting rows or the loss",
     "expansion": "Sample expansion (augmentation of real rows)",
+    "synthesis": "Generative synthesis (GAN, VAE, Gaussian copula)",
 }
 
 

@@ -29,16 +29,12 @@ from recexp.errors import InvalidParameterError
 from recexp.models.device import DEVICE_CHOICES
 from recexp.params import Bool, Choice, Int
 from recexp.strategies.balancing import OVER_SAMPLING_STRATEGY
-from recexp.strategies.base import FAMILIES, Strategy, assemble, class_codes
+from recexp.strategies.base import Strategy, assemble, class_codes
 from recexp.synthesis.base import Generator
 from recexp.synthesis.copula import GaussianCopula
 from recexp.synthesis.gan import GAN
 from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
 from recexp.synthesis.vae import VAE
-
-# The family's entry belongs in recexp.strategies.base.FAMILIES (owned by the strategies module); until
-# it is there, this module adds it when it is imported (recexp.strategies imports it to register).
-FAMILIES.setdefault("synthesis", "Generative synthesis (GAN, VAE, Gaussian copula)")
 
 _EPOCHS = Int(1, None, help="Training passes of the generator over the real training rows.")
 _EVAL_EVERY = Int(0, None, help="Score generated rows every this many epochs and keep the best checkpoint "
@@ -134,46 +130,40 @@ class SynthesisStrategy(Strategy):
         return filled
 
 
-class GANSynthesis(SynthesisStrategy):
+class NeuralSynthesis(SynthesisStrategy):
+    """A strategy around a neural generator (``generator_class``): epochs, checkpoint scoring, device."""
+
+    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "epochs": _EPOCHS, "eval_every": _EVAL_EVERY,
+              "device": _DEVICE, "impute_missing": _IMPUTE}
+
+    def __init__(self, sampling_strategy="auto", epochs=10, eval_every=5, device="auto", impute_missing=False):
+        self.sampling_strategy = sampling_strategy
+        self.epochs = epochs
+        self.eval_every = eval_every
+        self.device = device
+        self.impute_missing = impute_missing
+
+    def _generator(self, seed: int) -> Generator:
+        return self.generator_class(epochs=self.epochs, eval_every=self.eval_every, device=self.device,
+                                    random_state=seed)
+
+
+class GANSynthesis(NeuralSynthesis):
     """Fill classes with rows from a conditional tabular GAN (CTGAN-style)."""
 
     title = "Conditional GAN"
     summary = ("Trains a class-conditional tabular GAN (mode-specific normalisation, PacGAN, WGAN-GP) on the "
                "training rows and generates the rows each class lacks.")
     generator_class = GAN
-    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "epochs": _EPOCHS, "eval_every": _EVAL_EVERY,
-              "device": _DEVICE, "impute_missing": _IMPUTE}
-
-    def __init__(self, sampling_strategy="auto", epochs=10, eval_every=5, device="auto", impute_missing=False):
-        self.sampling_strategy = sampling_strategy
-        self.epochs = epochs
-        self.eval_every = eval_every
-        self.device = device
-        self.impute_missing = impute_missing
-
-    def _generator(self, seed: int) -> Generator:
-        return GAN(epochs=self.epochs, eval_every=self.eval_every, device=self.device, random_state=seed)
 
 
-class VAESynthesis(SynthesisStrategy):
+class VAESynthesis(NeuralSynthesis):
     """Fill classes with rows from a conditional tabular VAE (TVAE-style)."""
 
     title = "Conditional VAE"
     summary = ("Trains a class-conditional tabular variational autoencoder on the training rows and decodes "
                "the rows each class lacks.")
     generator_class = VAE
-    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "epochs": _EPOCHS, "eval_every": _EVAL_EVERY,
-              "device": _DEVICE, "impute_missing": _IMPUTE}
-
-    def __init__(self, sampling_strategy="auto", epochs=10, eval_every=5, device="auto", impute_missing=False):
-        self.sampling_strategy = sampling_strategy
-        self.epochs = epochs
-        self.eval_every = eval_every
-        self.device = device
-        self.impute_missing = impute_missing
-
-    def _generator(self, seed: int) -> Generator:
-        return VAE(epochs=self.epochs, eval_every=self.eval_every, device=self.device, random_state=seed)
 
 
 class CopulaSynthesis(SynthesisStrategy):

@@ -26,15 +26,3 @@ def behavior_data(taobao_head):
     """(Dataset, Split): behaviour task (view/cart/fav/buy) on 6,000 Taobao events, temporal split."""
     dataset = build_dataset(load(taobao_head), "behavior", sequence_length=SEQUENCE_LENGTH)
     return dataset, split_dataset(dataset, SplitSpec())
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Train with one intra-op thread: these models are small, and on a busy 2-core CI box a second
-    spinning thread makes torch many times slower rather than faster."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

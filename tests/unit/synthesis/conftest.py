@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-import torch
 
 from recexp.data.samples import load_sample
 from recexp.dataset import Dataset
@@ -70,19 +69,4 @@ def criteo_vae(criteo_train):
     """A VAE fitted (briefly) on the Criteo sample, whose cells are often missing."""
     from recexp.synthesis import VAE
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return VAE(epochs=2, batch_size=100, eval_every=0, random_state=0).fit(criteo_train.frame, criteo_train.schema)
-    finally:
-        torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models train faster on one thread, and far faster when other processes share the cores.
-    Module scope: it is then set before the module-scoped fixtures that fit generators."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    return VAE(epochs=2, batch_size=100, eval_every=0, random_state=0).fit(criteo_train.frame, criteo_train.schema)
