@@ -1,6 +1,5 @@
 """Compare: finished runs side by side, with intervals over seeds and deltas against the baseline."""
 
-import os
 
 import pandas as pd
 import streamlit as st
@@ -11,30 +10,24 @@ from recexp.charts.training import training_curves
 from recexp.compare import BASELINE, TUNED, Comparison, compare, default_positive, sample_losses
 from recexp.errors import RecexpError
 from recexp.runs import FINISHED, SQLiteRunStore
-from recexp.ui.state import sidebar_summary  # noqa: F401 (importing it routes deep links through app.py)
-
-
-@st.cache_resource(show_spinner=False)
-def run_store(home: str) -> SQLiteRunStore:
-    """One run store per workspace, shared by every session (never mutated)."""
-    return SQLiteRunStore(home)
+from recexp.ui.state import run_store
 
 
 @st.cache_data(show_spinner="Scoring the runs and bootstrapping the differences...", max_entries=8)
-def comparison_of(home: str, experiment: str | None, run_ids: tuple[str, ...], baseline: str, n_bootstrap: int,
+def comparison_of(_store: SQLiteRunStore, home: str, experiment: str | None, run_ids: tuple[str, ...], baseline: str, n_bootstrap: int,
                   stamp: tuple[str, ...]) -> Comparison:
     """The comparison (cached on the runs and their finish times)."""
-    return compare(run_store(home), experiment=experiment, run_ids=list(run_ids) or None, baseline=baseline,
+    return compare(_store, experiment=experiment, run_ids=list(run_ids) or None, baseline=baseline,
                    n_bootstrap=n_bootstrap)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def losses_of(home: str, _comparison: Comparison, stamp: tuple[str, ...]) -> pd.DataFrame:
-    return sample_losses(run_store(home), _comparison)
+def losses_of(_store: SQLiteRunStore, home: str, _comparison: Comparison, stamp: tuple[str, ...]) -> pd.DataFrame:
+    return sample_losses(_store, _comparison)
 
 
-home = os.environ.get("RECEXP_HOME") or os.path.abspath("workspace")
-store = run_store(home)
+store = run_store()
+home = str(store.home)
 
 st.title("Compare")
 st.caption("Which strategy helped which class, and by how much: every score over seeds (mean, 95% interval), "
@@ -77,7 +70,7 @@ with st.expander("Comparison settings"):
 
 stamp = tuple(sorted(f"{r.id}:{r.finished_at}" for r in chosen_runs))
 try:
-    comparison = comparison_of(home, experiment, run_ids, baseline, int(n_bootstrap), stamp)
+    comparison = comparison_of(store, home, experiment, run_ids, baseline, int(n_bootstrap), stamp)
 except RecexpError as error:
     st.error(str(error))
     st.stop()
@@ -109,7 +102,7 @@ if middle.button("Build HTML report", key="compare_build_report", icon=":materia
     with st.spinner("Building the report..."):
         st.session_state["compare_report"] = (stamp, comparison.to_html(
             metrics=metrics, epoch_metrics=store.epoch_metrics(list(runs["run_id"])),
-            sample_losses=losses_of(home, comparison, stamp)))
+            sample_losses=losses_of(store, home, comparison, stamp)))
 report = st.session_state.get("compare_report")
 if report and report[0] == stamp:
     right.download_button("Download HTML report", report[1], file_name="comparison.html", mime="text/html",
@@ -170,7 +163,7 @@ else:
     st.caption("These runs recorded no per-epoch metrics.")
 
 st.subheader("Sample importance")
-losses = losses_of(home, comparison, stamp)
+losses = losses_of(store, home, comparison, stamp)
 if len(losses):
     st.caption("Each training row's mean loss over the epochs it was trained (from the run's per-sample statistics), "
                "real rows and rows a strategy added. High-loss rows are the hard or mislabelled ones; more importance "

@@ -1,6 +1,5 @@
 """Train: choose strategies to compare, a model and its settings; launch the grid; watch it live."""
 
-import os
 from dataclasses import replace
 
 import numpy as np
@@ -10,24 +9,17 @@ import torch
 
 from recexp.charts.training import final_scores, training_curves
 from recexp.errors import RecexpError
-from recexp.jobs import JobRunner, RunSpec, available_strategies, default_runner
+from recexp.jobs import RunSpec, available_strategies
 from recexp.metrics import METRIC_NAMES
 from recexp.models import LOSSES, MODELS, TrainConfig
-from recexp.runs import SQLiteRunStore
 from recexp.ui.params import param_widgets
 from recexp.tasks import TASKS
-from recexp.ui.state import active_choice, require_dataset, set_active_choice
+from recexp.ui.state import active_choice, job_runner, require_dataset, set_active_choice
 
 POLL_SECONDS = 1.0
 
 
-@st.cache_resource(show_spinner=False)
-def job_runner(home: str) -> JobRunner:
-    """One run store and one background job runner per workspace, shared by every session."""
-    return default_runner(SQLiteRunStore(home)).start()
-
-
-runner = job_runner(os.environ.get("RECEXP_HOME") or os.path.abspath("workspace"))
+runner = job_runner()
 store = runner.store
 
 st.title("Train")

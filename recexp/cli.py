@@ -113,6 +113,23 @@ def _add_dataset_arguments(p: argparse.ArgumentParser) -> None:
                    help="split setting: method=temporal|stratified, test_size, valid_size, group_by_user, seed")
 
 
+def _task_and_split(args: argparse.Namespace):
+    """(task parameters, SplitSpec) from ``--task-param`` / ``--split-param``, both validated."""
+    from recexp.tasks import SplitSpec, get_task
+
+    task_params = get_task(args.task).from_strings(_key_values(args.task_param, "--task-param")).get_params()
+    return task_params, SplitSpec.from_strings(_key_values(args.split_param, "--split-param"))
+
+
+def _load_and_split(args: argparse.Namespace):
+    """(Dataset, Split) of FILE for ``--task``, built as the dashboard builds it."""
+    from recexp.tasks import build_dataset, split_dataset
+
+    task_params, split_spec = _task_and_split(args)
+    dataset = build_dataset(_source_for(args).load(), args.task, **task_params)
+    return dataset, split_dataset(dataset, split_spec)
+
+
 def _add_run(subparsers) -> None:
     p = subparsers.add_parser(
         "run", help="train in the foreground: every strategy x seed on one dataset; print test metrics",
@@ -164,20 +181,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from recexp.jobs import RunSpec, execute, prepare_data, strategy_class
     from recexp.models import MODELS
     from recexp.runs import SQLiteRunStore
-    from recexp.tasks import SplitSpec, get_task
-
     if args.seeds < 1 or args.epochs < 1:
         raise InvalidParameterError("--seeds and --epochs must be at least 1.")
     if args.model not in MODELS:
         raise InvalidParameterError(f"Unknown model {args.model!r}; choose one of {', '.join(MODELS)}.")
     source = _source_for(args)
-    task_params = get_task(args.task).from_strings(_key_values(args.task_param, "--task-param")).get_params()
-    split_values = _key_values(args.split_param, "--split-param")
-    unknown = sorted(set(split_values) - set(SplitSpec.params))
-    if unknown:
-        raise InvalidParameterError(f"Unknown split setting(s) {unknown}; settings: {', '.join(SplitSpec.params)}.")
-    split = SplitSpec(**{k: SplitSpec.params[k].parse(v) for k, v in split_values.items()})
-    split.validate()
+    task_params, split = _task_and_split(args)
 
     names = args.strategy or ["none"]
     pairs = _key_values(args.param, "--param")
@@ -304,23 +313,13 @@ def _add_apply(subparsers) -> None:
 def _cmd_apply(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from recexp.errors import InvalidParameterError
     from recexp.strategies import STRATEGIES, get_strategy
-    from recexp.tasks import SplitSpec, build_dataset, get_task, split_dataset
 
     if args.strategy not in STRATEGIES:
         get_strategy(args.strategy)                       # raises the sentence listing the strategies
     strategy = STRATEGIES[args.strategy].from_strings(_key_values(args.param, "--param"))
     strategy.validate_params()
-    task_params = get_task(args.task).from_strings(_key_values(args.task_param, "--task-param")).get_params()
-    split_values = _key_values(args.split_param, "--split-param")
-    unknown = sorted(set(split_values) - set(SplitSpec.params))
-    if unknown:
-        raise InvalidParameterError(f"Unknown split setting(s) {unknown}; settings: {', '.join(SplitSpec.params)}.")
-    split_spec = SplitSpec(**{k: SplitSpec.params[k].parse(v) for k, v in split_values.items()})
-    split_spec.validate()
-    dataset = build_dataset(_source_for(args).load(), args.task, **task_params)
-    split = split_dataset(dataset, split_spec)
+    dataset, split = _load_and_split(args)
     result = strategy.apply(dataset.subset(split.train), seed=args.seed)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -425,7 +424,6 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from recexp.synthesis import GENERATORS, get_generator, quality_report
     from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
     from recexp.synthesis.quality import jsonable
-    from recexp.tasks import SplitSpec, build_dataset, get_task, split_dataset
 
     if args.method not in GENERATORS:
         get_generator(args.method)                        # raises the sentence listing the generators
@@ -443,15 +441,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             conditions[name] = int(count)
     if conditions is None and (args.rows is None or args.rows < 0):
         raise InvalidParameterError("Say how many rows to generate: --rows N (training class mix) or --class NAME:COUNT.")
-    task_params = get_task(args.task).from_strings(_key_values(args.task_param, "--task-param")).get_params()
-    split_values = _key_values(args.split_param, "--split-param")
-    unknown = sorted(set(split_values) - set(SplitSpec.params))
-    if unknown:
-        raise InvalidParameterError(f"Unknown split setting(s) {unknown}; settings: {', '.join(SplitSpec.params)}.")
-    split_spec = SplitSpec(**{k: SplitSpec.params[k].parse(v) for k, v in split_values.items()})
-    split_spec.validate()
-    dataset = build_dataset(_source_for(args).load(), args.task, **task_params)
-    split = split_dataset(dataset, split_spec)
+    dataset, split = _load_and_split(args)
     train, valid = dataset.subset(split.train), dataset.subset(split.valid)
 
     def progress(epoch: int, metrics: dict[str, float]) -> None:

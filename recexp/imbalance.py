@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recexp.data.log import FUNNEL, BehaviorLog, FeatureTable
-from recexp.dataset import LABEL, USER, Dataset
+from recexp.data.log import BehaviorLog, FeatureTable
+from recexp.dataset import USER, Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
 
 _Labelled = Dataset | BehaviorLog | FeatureTable | pd.Series | np.ndarray | Sequence

@@ -289,7 +289,9 @@ class SQLiteRunStore(RunStore):
     @classmethod
     def open(cls, home: str | Path | None = None) -> SQLiteRunStore:
         """The store in ``home``, else ``$RECEXP_HOME``, else ``./workspace``."""
-        return cls(home or os.environ.get("RECEXP_HOME") or "workspace")
+        from recexp.data.source import workspace
+
+        return cls(home or workspace())
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

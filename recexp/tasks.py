@@ -739,6 +739,17 @@ class SplitSpec:
         "seed": Int(0, None, help="Seed of the split."),
     }
 
+    @classmethod
+    def from_strings(cls, pairs: dict[str, str]) -> SplitSpec:
+        """A validated spec from ``KEY=VALUE`` strings (the CLI's ``--split-param``); the rest keep defaults."""
+        unknown = sorted(set(pairs) - set(cls.params))
+        if unknown:
+            raise InvalidParameterError(
+                f"Unknown split setting(s) {unknown}; settings: {', '.join(cls.params)}.")
+        spec = cls(**{key: cls.params[key].parse(value) for key, value in pairs.items()})
+        spec.validate()
+        return spec
+
     def validate(self) -> None:
         """Raise :class:`InvalidParameterError` when a field is outside its spec."""
         for name, spec in self.params.items():

@@ -15,9 +15,11 @@ from typing import Any
 import streamlit as st
 
 from recexp.data.samples import DEFAULT_SAMPLE, sample_source
-from recexp.data.source import DataSource
+from recexp.data.source import DataSource, workspace
 from recexp.dataset import Dataset, Split
 from recexp.errors import RecexpError
+from recexp.jobs import JobRunner, default_runner
+from recexp.runs import SQLiteRunStore
 from recexp.tasks import SplitSpec, build_dataset, split_dataset
 
 _KEY = "active_dataset_choice"
@@ -96,6 +98,24 @@ def sidebar_summary() -> None:
     """One line in the sidebar naming the active dataset and task."""
     choice = active_choice()
     st.sidebar.caption(f"Dataset: **{choice.source.name}** · task: **{choice.task}** · split: {choice.split.method}")
+
+
+@st.cache_resource(show_spinner=False)
+def _job_runner(home: str) -> JobRunner:
+    return default_runner(SQLiteRunStore(home)).start()
+
+
+def job_runner() -> JobRunner:
+    """The workspace's background job runner, one per workspace and shared by every session.
+
+    Started on first use, so runs left queued when the app stopped resume whichever page opens first.
+    """
+    return _job_runner(str(workspace()))
+
+
+def run_store() -> SQLiteRunStore:
+    """The workspace's run store (the job runner's)."""
+    return job_runner().store
 
 
 def _use_app_navigation() -> None:

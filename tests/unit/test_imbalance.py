@@ -11,7 +11,6 @@ import pytest
 
 from recexp.data.log import BehaviorLog, ValidationReport
 from recexp.data.samples import load_sample
-from recexp.dataset import TIME
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.imbalance import (
     class_balance, class_mix_by_category, feature_distributions, funnel, gini, long_tail, lorenz_curve,
