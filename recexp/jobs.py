@@ -36,6 +36,10 @@ from recexp.errors import InvalidParameterError, JobError, RecexpError
 from recexp.runs import ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, Run, RunStore, SQLiteRunStore
 
 
+#: Artifact sub-folder of a run holding the model states kept during training (``epoch_001.pt``, ...).
+STATES_FOLDER = "states"
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything one run depends on; stored as JSON in the run store and replayed by the worker.
@@ -239,8 +243,15 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                 stats["sample_weight"] = np.tile(train_prime.frame[SAMPLE_WEIGHT].to_numpy(np.float32),
                                                  len(result.history))
             store.write_table(run_id, "sample_stats", stats)
-        save_checkpoint(store.artifact_dir(run_id, create=True) / "model.pt", model, result.module, result.input_spec,
-                        extra={"classes": list(dataset.schema.classes), "run_id": run_id})
+        folder = store.artifact_dir(run_id, create=True)
+        extra = {"classes": list(dataset.schema.classes), "run_id": run_id}
+        save_checkpoint(folder / "model.pt", model, result.module, result.input_spec, extra=extra)
+        # What sample importance needs later: the rows trained on (with the dataset row each came from)
+        # and the model along the way.
+        store.write_table(run_id, "train_rows", train_prime.frame.assign(source_row=split.train[outcome.source_rows]))
+        for epoch, state in result.epoch_states.items():
+            save_checkpoint(folder / STATES_FOLDER / f"epoch_{epoch:03d}.pt", model, result.module, result.input_spec,
+                            extra={**extra, "epoch": epoch}, state=state)
         final = {**metrics, "test_loss": test_loss, "best_epoch": float(result.best_epoch),
                  "epochs_run": float(len(result.history)), "train_seconds": result.seconds,
                  "samples_per_second": result.samples_per_second, "total_seconds": time.perf_counter() - started,

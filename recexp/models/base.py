@@ -181,15 +181,16 @@ class Model(Parametrized):
 
 
 def save_checkpoint(path: str | Path, model: Model, module: nn.Module, spec: InputSpec,
-                    extra: dict[str, Any] | None = None) -> Path:
+                    extra: dict[str, Any] | None = None, state: dict[str, torch.Tensor] | None = None) -> Path:
     """Write ``state_dict`` + config (model name, parameters, input spec) with ``torch.save``.
 
-    Everything in the file is tensors and plain Python values, so it loads with ``weights_only=True``.
+    ``state`` saves another state of the same module (e.g. an earlier epoch's) instead of its current
+    one. Everything in the file is tensors and plain Python values, so it loads with ``weights_only=True``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"model": model.name, "params": model.get_params(), "input_spec": spec.to_dict(),
-               "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+               "state_dict": {k: v.detach().cpu() for k, v in (state if state is not None else module.state_dict()).items()},
                "extra": extra or {}}
     tmp = path.with_suffix(path.suffix + ".part")
     torch.save(payload, tmp)

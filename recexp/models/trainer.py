@@ -20,7 +20,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,7 @@ class TrainConfig:
     device: str = "auto"                  # "auto" (cuda > mps > cpu), "cuda", "mps" or "cpu"
     mixed_precision: bool = True          # autocast (bfloat16, or float16 with loss scaling) on CUDA; ignored elsewhere
     record_sample_stats: bool = True      # keep per-epoch loss and correctness of every training row
+    kept_states: int = 6                  # model states kept for sample importance (TracIn, GraNd): epoch 1 and evenly spaced after it; 0 = none
     seed: int = 0                         # seeds Python's, numpy's and torch's generators
 
     def validate(self) -> None:
@@ -98,6 +99,8 @@ class TrainConfig:
                 raise bad(name, "true or false")
         if not is_int(self.seed) or self.seed < 0:
             raise bad("seed", "a non-negative integer")
+        if not is_int(self.kept_states) or self.kept_states < 0:
+            raise bad("kept_states", "a non-negative integer")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +132,7 @@ class TrainResult:
     valid_rows: int
     seconds: float                        # wall time of the epoch loop (validation included)
     samples_per_second: float             # training rows processed per second of pure training steps
+    epoch_states: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)  # epoch -> state_dict on CPU
 
 
 #: Columns of ``TrainResult.history`` besides ``epoch``.
@@ -289,6 +293,23 @@ def _sample_stats(losses: torch.Tensor, correct: torch.Tensor, data: TensorData,
     })
 
 
+def _keep_state(states: dict[int, dict[str, torch.Tensor]], module: nn.Module, epoch: int, limit: int,
+                stride: int) -> int:
+    """Keep ``module``'s state after ``epoch`` when it falls on the stride; return the stride to use next.
+
+    Epoch 1 is always kept; when more than ``limit`` states are held, the stride doubles and the
+    states off it are dropped, so at most ``limit`` states spread evenly over the epochs run remain.
+    """
+    if limit == 0 or (epoch - 1) % stride:
+        return stride
+    states[epoch] = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+    while len(states) > limit:
+        stride *= 2
+        for kept in [e for e in states if (e - 1) % stride]:
+            del states[kept]
+    return stride
+
+
 def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
           config: TrainConfig | None = None, callback: EpochCallback | None = None) -> TrainResult:
     """Fit ``model`` on ``train_set`` with early stopping on ``valid_set``.
@@ -337,6 +358,8 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
 
     higher_better = MONITORS[config.monitor]
     best_score, best_epoch, best_state, stale = -math.inf, 0, None, 0
+    epoch_states: dict[int, dict[str, torch.Tensor]] = {}
+    state_stride = 1
     history: list[dict[str, float]] = []
     train_seconds, stopped_early = 0.0, False
     started = time.perf_counter()
@@ -392,6 +415,7 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
                        valid_f1_macro=math.nan)
         row.update(epoch_seconds=time.perf_counter() - epoch_start, samples_per_second=n / max(step_seconds, 1e-9))
         history.append(row)
+        state_stride = _keep_state(epoch_states, module, epoch, config.kept_states, state_stride)
 
         if valid is not None:
             score = row["valid_" + config.monitor]
@@ -418,4 +442,5 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
         module=module, model=model, input_spec=spec, device=describe_device(device),
         history=pd.DataFrame(history, columns=["epoch", *EPOCH_METRICS]), sample_stats=stats,
         best_epoch=best_epoch, stopped_early=stopped_early, train_rows=n, valid_rows=len(valid) if valid is not None else 0,
-        seconds=time.perf_counter() - started, samples_per_second=n * epochs_run / max(train_seconds, 1e-9))
+        seconds=time.perf_counter() - started, samples_per_second=n * epochs_run / max(train_seconds, 1e-9),
+        epoch_states=epoch_states)

@@ -1,0 +1,80 @@
+"""Sample importance: a value for every training row of a finished run, and what to do with it.
+
+>>> from recexp.importance import METHODS, run_importance
+>>> sorted(METHODS)                                            # doctest: +SKIP
+>>> result = run_importance(store, run_id, "mean_loss")        # doctest: +SKIP
+>>> result.summary()                                           # doctest: +SKIP
+
+Adding a method is one :class:`ImportanceMethod` subclass (``params``, ``__init__``, ``_compute``) and
+one entry in :data:`METHODS`; the dashboard and the CLI pick it up from here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from recexp.errors import InvalidParameterError
+from recexp.importance.base import ImportanceMethod, ImportanceResult, Progress, cache_key
+from recexp.importance.dynamics import ForgettingEvents, MeanLoss
+from recexp.importance.run import SOURCE_ROW, TrainedRun
+from recexp.runs import RunStore
+
+#: Stable name -> method class. Names are stored with cached values: never rename one.
+METHODS: dict[str, type[ImportanceMethod]] = {
+    "mean_loss": MeanLoss,
+    "forgetting": ForgettingEvents,
+}
+
+#: Artifact sub-folder of a run where computed values are cached.
+CACHE_FOLDER = "importance"
+
+
+def get_method(name: str, **params: Any) -> ImportanceMethod:
+    """An instance of the method registered as ``name`` (parameters are validated on use)."""
+    if name not in METHODS:
+        raise InvalidParameterError(f"Unknown importance method {name!r}; choose one of {', '.join(METHODS)}.")
+    return METHODS[name](**params)
+
+
+def run_importance(store: RunStore, run_id: str, method: str | ImportanceMethod, seed: int = 0,
+                   progress: Progress | None = None, run: TrainedRun | None = None) -> ImportanceResult:
+    """Values of ``method`` for run ``run_id``, computed once and then read from the run's artifacts.
+
+    Parameters
+    ----------
+    store : RunStore
+    run_id : str
+    method : str or ImportanceMethod
+        A registry name (default parameters) or a configured instance.
+    seed : int
+    progress : callable, optional
+        ``progress(fraction_done, message)`` while computing.
+    run : TrainedRun, optional
+        The opened run, when the caller has it (saves reloading the data).
+    """
+    method = get_method(method) if isinstance(method, str) else method
+    method.validate_params()
+    folder = store.artifact_dir(run_id) / CACHE_FOLDER
+    key = cache_key(method, seed)
+    values_path, meta_path = folder / f"{key}.parquet", folder / f"{key}.json"
+    if values_path.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        return ImportanceResult(run_id=run_id, method=meta["method"], params=meta["params"], seed=meta["seed"],
+                                values=pd.read_parquet(values_path), seconds=meta["seconds"], notes=meta["notes"])
+    result = method.compute(run or TrainedRun.load(store, run_id), seed=seed, progress=progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, write in ((values_path, lambda p: result.values.to_parquet(p, index=False)),
+                        (meta_path, lambda p: p.write_text(json.dumps(
+                            {k: v for k, v in result.to_dict().items() if k in ("method", "params", "seed",
+                                                                                  "seconds", "notes")})))):
+        tmp = path.with_name(path.name + ".part")
+        write(tmp)
+        tmp.replace(path)
+    return result
+
+
+__all__ = ["METHODS", "CACHE_FOLDER", "ImportanceMethod", "ImportanceResult", "TrainedRun", "SOURCE_ROW",
+           "get_method", "run_importance"]
