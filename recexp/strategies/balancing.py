@@ -38,6 +38,7 @@ Target mix
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -205,6 +206,8 @@ class ImbalancedLearnStrategy(Strategy):
     space: ClassVar[str] = "numeric"          # "numeric", "numeric+categorical" or "categorical"
     every_categorical: ClassVar[bool] = False  # numeric+categorical: all categoricals, not only nominal ones
     neighbours: ClassVar[str | None] = None   # parameter that needs that many rows (+1) per resampled class
+    sampler_class: ClassVar[type]             # the imbalanced-learn sampler
+    traced: ClassVar[bool] = False            # a SMOTE-family sampler whose seed rows are recorded
 
     # --- the sampler space ------------------------------------------------------------------------
 
@@ -358,7 +361,23 @@ class ImbalancedLearnStrategy(Strategy):
     # --- running ----------------------------------------------------------------------------------
 
     def _sampler(self, train: Dataset, seed: int):
-        raise NotImplementedError
+        """The imbalanced-learn sampler ``sampler_class`` with this strategy's parameters.
+
+        Every parameter the sampler also takes goes to it under its own name (``sampling_strategy`` as
+        resolved to label codes), plus ``random_state=seed`` where the sampler takes one;
+        ``_sampler_arguments`` adds or replaces arguments where recexp's parameters differ from the sampler's.
+        """
+        cls = self.tracer_.traced(self.sampler_class) if self.traced else self.sampler_class
+        accepted = inspect.signature(cls).parameters
+        arguments = {name: value for name, value in self.get_params().items() if name in accepted}
+        arguments["sampling_strategy"] = self.resolved_value_
+        if "random_state" in accepted:
+            arguments["random_state"] = seed
+        return cls(**{**arguments, **self._sampler_arguments(train, seed)})
+
+    def _sampler_arguments(self, train: Dataset, seed: int) -> dict[str, Any]:
+        """Sampler arguments that differ from the parameters of the same name (or are not parameters)."""
+        return {}
 
     def _reads_features(self) -> bool:
         """Whether the sampler looks at feature values (random samplers only look at labels)."""
@@ -491,6 +510,7 @@ class RandomOverSampler(ImbalancedLearnStrategy):
     """Duplicate random rows of the classes to grow (optionally with a smoothed bootstrap)."""
 
     title = "RandomOverSampler"
+    sampler_class = over_sampling.RandomOverSampler
     summary = "Repeats randomly drawn rows of the smaller classes; with shrinkage, jitters their numeric features."
     exact_target = True
     needs_finite = False
@@ -506,10 +526,6 @@ class RandomOverSampler(ImbalancedLearnStrategy):
 
     def _reads_features(self):
         return self.shrinkage is not None
-
-    def _sampler(self, train, seed):
-        return over_sampling.RandomOverSampler(sampling_strategy=self.resolved_value_, random_state=seed,
-                                               shrinkage=self.shrinkage)
 
 
 class SMOTE(ImbalancedLearnStrategy):
@@ -580,6 +596,7 @@ class SMOTEN(ImbalancedLearnStrategy):
     """SMOTE for categorical features only (value difference metric)."""
 
     title = "SMOTEN"
+    sampler_class = over_sampling.SMOTEN
     summary = ("Makes new rows from categorical features only (most frequent category among neighbours); "
                "numeric and sequence columns come from the nearest real row.")
     exact_target = True
@@ -591,15 +608,14 @@ class SMOTEN(ImbalancedLearnStrategy):
         self.sampling_strategy = sampling_strategy
         self.k_neighbors = k_neighbors
 
-    def _sampler(self, train, seed):
-        return over_sampling.SMOTEN(sampling_strategy=self.resolved_value_, random_state=seed,
-                                    k_neighbors=self.k_neighbors)
 
 
 class BorderlineSMOTE(ImbalancedLearnStrategy):
     """SMOTE restricted to rows near the class border (Han et al. 2005)."""
 
     title = "BorderlineSMOTE"
+    sampler_class = over_sampling.BorderlineSMOTE
+    traced = True
     summary = "SMOTE seeded only from rows in danger (most of their neighbours belong to other classes)."
     neighbours = "k_neighbors"
     params = {
@@ -619,16 +635,14 @@ class BorderlineSMOTE(ImbalancedLearnStrategy):
     def _check_more(self, train, resolved):
         _check_total(self, train, "m_neighbors")
 
-    def _sampler(self, train, seed):
-        return self.tracer_.traced(over_sampling.BorderlineSMOTE)(sampling_strategy=self.resolved_value_, random_state=seed,
-                                             k_neighbors=self.k_neighbors, m_neighbors=self.m_neighbors,
-                                             kind=self.kind)
 
 
 class SVMSMOTE(ImbalancedLearnStrategy):
     """SMOTE seeded from an SVM's support vectors (Nguyen et al. 2011)."""
 
     title = "SVMSMOTE"
+    sampler_class = over_sampling.SVMSMOTE
+    traced = True
     summary = "Fits an SVM and interpolates around the minority support vectors (slow on large data)."
     neighbours = "k_neighbors"
     params = {
@@ -647,16 +661,14 @@ class SVMSMOTE(ImbalancedLearnStrategy):
     def _check_more(self, train, resolved):
         _check_total(self, train, "m_neighbors")
 
-    def _sampler(self, train, seed):
-        return self.tracer_.traced(over_sampling.SVMSMOTE)(sampling_strategy=self.resolved_value_, random_state=seed,
-                                      k_neighbors=self.k_neighbors, m_neighbors=self.m_neighbors,
-                                      out_step=self.out_step)
 
 
 class KMeansSMOTE(ImbalancedLearnStrategy):
     """Cluster with k-means, then SMOTE inside clusters where the class is dense (Douzas et al. 2018)."""
 
     title = "KMeansSMOTE"
+    sampler_class = over_sampling.KMeansSMOTE
+    traced = True
     summary = "Clusters the rows, then applies SMOTE within clusters where the class to grow is common enough."
     neighbours = "k_neighbors"
     params = {
@@ -688,7 +700,7 @@ class KMeansSMOTE(ImbalancedLearnStrategy):
                 f"KMeansSMOTE: n_clusters={self.n_clusters} is more than the {len(train):,} training rows. "
                 f"Set n_clusters to at most {len(train):,}.")
 
-    def _sampler(self, train, seed):
+    def _sampler_arguments(self, train, seed):
         threshold = self.cluster_balance_threshold
         if threshold == "class_share":
             # Clusters where a class is at least as common as overall always exist (the cluster shares
@@ -696,16 +708,15 @@ class KMeansSMOTE(ImbalancedLearnStrategy):
             current = np.bincount(train.y, minlength=train.schema.n_classes)
             grown = [code for code, n in self.resolved_target_.items() if n > 0]
             threshold = float(min(current[grown]) / len(train)) if grown else "auto"
-        return self.tracer_.traced(over_sampling.KMeansSMOTE)(
-            sampling_strategy=self.resolved_value_, random_state=seed, k_neighbors=self.k_neighbors,
-            kmeans_estimator=MiniBatchKMeans(n_clusters=self.n_clusters, random_state=seed, n_init=3),
-            cluster_balance_threshold=threshold, density_exponent=self.density_exponent)
+        return {"kmeans_estimator": MiniBatchKMeans(n_clusters=self.n_clusters, random_state=seed, n_init=3),
+                "cluster_balance_threshold": threshold}
 
 
 class ADASYN(ImbalancedLearnStrategy):
     """Adaptive synthetic sampling: more new rows where the class is harder to learn (He et al. 2008)."""
 
     title = "ADASYN"
+    sampler_class = over_sampling.ADASYN
     summary = "Like SMOTE, but makes more rows around real rows whose neighbours mostly belong to other classes."
     neighbours = "n_neighbors"
     params = {"sampling_strategy": OVER_SAMPLING_STRATEGY,
@@ -715,10 +726,9 @@ class ADASYN(ImbalancedLearnStrategy):
         self.sampling_strategy = sampling_strategy
         self.n_neighbors = n_neighbors
 
-    def _sampler(self, train, seed):
+    def _sampler_arguments(self, train, seed):
         self.records_: list[tuple[int, np.ndarray]] = []
-        finder = _neighbour_recorder(self.records_)(n_neighbors=self.n_neighbors + 1)
-        return over_sampling.ADASYN(sampling_strategy=self.resolved_value_, random_state=seed, n_neighbors=finder)
+        return {"n_neighbors": _neighbour_recorder(self.records_)(n_neighbors=self.n_neighbors + 1)}
 
     def _seeds(self, sampler, y, n_new):
         # ADASYN makes rint(share x rows to make) rows from each real row, in row order, where a row's share is
@@ -745,6 +755,7 @@ class RandomUnderSampler(ImbalancedLearnStrategy):
     """Drop random rows of the classes to shrink."""
 
     title = "RandomUnderSampler"
+    sampler_class = under_sampling.RandomUnderSampler
     summary = "Keeps a random subset of the larger classes."
     sampling_type = UNDER
     output = "indices"
@@ -760,15 +771,12 @@ class RandomUnderSampler(ImbalancedLearnStrategy):
     def _reads_features(self):
         return False
 
-    def _sampler(self, train, seed):
-        return under_sampling.RandomUnderSampler(sampling_strategy=self.resolved_value_, random_state=seed,
-                                                 replacement=self.replacement)
-
 
 class NearMiss(ImbalancedLearnStrategy):
     """Keep the rows of the larger classes that are closest to the smallest class (Mani & Zhang 2003)."""
 
     title = "NearMiss"
+    sampler_class = under_sampling.NearMiss
     summary = "Keeps the majority rows nearest to (v1, v3) or on average closest to (v2) the minority class."
     sampling_type = UNDER
     output = "indices"
@@ -803,15 +811,12 @@ class NearMiss(ImbalancedLearnStrategy):
                         f"NearMiss: class {train.schema.classes[code]!r} has {int(current[code]):,} rows, fewer "
                         f"than n_neighbors_ver3={self.n_neighbors_ver3}. Lower n_neighbors_ver3.")
 
-    def _sampler(self, train, seed):
-        return under_sampling.NearMiss(sampling_strategy=self.resolved_value_, version=self.version,
-                                       n_neighbors=self.n_neighbors, n_neighbors_ver3=self.n_neighbors_ver3)
-
 
 class ClusterCentroids(ImbalancedLearnStrategy):
     """Replace the rows of each class to shrink by k-means centroids (or the real rows nearest them)."""
 
     title = "ClusterCentroids"
+    sampler_class = under_sampling.ClusterCentroids
     summary = ("Shrinks a class to k-means centroids of its rows (soft voting: new rows) or to the real rows "
                "nearest those centroids (hard voting).")
     sampling_type = UNDER
@@ -825,9 +830,8 @@ class ClusterCentroids(ImbalancedLearnStrategy):
         self.sampling_strategy = sampling_strategy
         self.voting = voting
 
-    def _sampler(self, train, seed):
-        return under_sampling.ClusterCentroids(sampling_strategy=self.resolved_value_, random_state=seed,
-                                               estimator=KMeans(n_init=1, random_state=seed), voting=self.voting)
+    def _sampler_arguments(self, train, seed):
+        return {"estimator": KMeans(n_init=1, random_state=seed)}
 
     def _apply(self, train, seed):
         dataset, source_rows = super()._apply(train, seed)
@@ -847,6 +851,7 @@ class TomekLinks(ImbalancedLearnStrategy):
     """Remove rows that form Tomek links (mutual nearest neighbours of different classes)."""
 
     title = "TomekLinks"
+    sampler_class = under_sampling.TomekLinks
     summary = "Removes rows of the cleaned classes that are each other's nearest neighbour across classes."
     sampling_type = CLEAN
     output = "indices"
@@ -855,14 +860,12 @@ class TomekLinks(ImbalancedLearnStrategy):
     def __init__(self, sampling_strategy="auto"):
         self.sampling_strategy = sampling_strategy
 
-    def _sampler(self, train, seed):
-        return under_sampling.TomekLinks(sampling_strategy=self.resolved_value_)
-
 
 class EditedNearestNeighbours(ImbalancedLearnStrategy):
     """Remove rows whose neighbours disagree with their class (Wilson 1972)."""
 
     title = "EditedNearestNeighbours"
+    sampler_class = under_sampling.EditedNearestNeighbours
     summary = "Removes rows of the cleaned classes whose nearest neighbours mostly (or partly) belong elsewhere."
     sampling_type = CLEAN
     output = "indices"
@@ -880,10 +883,6 @@ class EditedNearestNeighbours(ImbalancedLearnStrategy):
 
     def _check_more(self, train, resolved):
         _check_total(self, train, "n_neighbors")
-
-    def _sampler(self, train, seed):
-        return under_sampling.EditedNearestNeighbours(sampling_strategy=self.resolved_value_,
-                                                      n_neighbors=self.n_neighbors, kind_sel=self.kind_sel)
 
 
 # --- combined ---------------------------------------------------------------------------------------
