@@ -510,8 +510,8 @@ class RandomOverSampler(ImbalancedLearnStrategy):
     """Duplicate random rows of the classes to grow (optionally with a smoothed bootstrap)."""
 
     title = "RandomOverSampler"
-    sampler_class = over_sampling.RandomOverSampler
     summary = "Repeats randomly drawn rows of the smaller classes; with shrinkage, jitters their numeric features."
+    sampler_class = over_sampling.RandomOverSampler
     exact_target = True
     needs_finite = False
     params = {
@@ -596,11 +596,11 @@ class SMOTEN(ImbalancedLearnStrategy):
     """SMOTE for categorical features only (value difference metric)."""
 
     title = "SMOTEN"
-    sampler_class = over_sampling.SMOTEN
     summary = ("Makes new rows from categorical features only (most frequent category among neighbours); "
                "numeric and sequence columns come from the nearest real row.")
     exact_target = True
     neighbours = "k_neighbors"
+    sampler_class = over_sampling.SMOTEN
     space = "categorical"
     params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "k_neighbors": _K_NEIGHBORS}
 
@@ -609,14 +609,13 @@ class SMOTEN(ImbalancedLearnStrategy):
         self.k_neighbors = k_neighbors
 
 
-
 class BorderlineSMOTE(ImbalancedLearnStrategy):
     """SMOTE restricted to rows near the class border (Han et al. 2005)."""
 
     title = "BorderlineSMOTE"
+    summary = "SMOTE seeded only from rows in danger (most of their neighbours belong to other classes)."
     sampler_class = over_sampling.BorderlineSMOTE
     traced = True
-    summary = "SMOTE seeded only from rows in danger (most of their neighbours belong to other classes)."
     neighbours = "k_neighbors"
     params = {
         "sampling_strategy": OVER_SAMPLING_STRATEGY,
@@ -636,14 +635,13 @@ class BorderlineSMOTE(ImbalancedLearnStrategy):
         _check_total(self, train, "m_neighbors")
 
 
-
 class SVMSMOTE(ImbalancedLearnStrategy):
     """SMOTE seeded from an SVM's support vectors (Nguyen et al. 2011)."""
 
     title = "SVMSMOTE"
+    summary = "Fits an SVM and interpolates around the minority support vectors (slow on large data)."
     sampler_class = over_sampling.SVMSMOTE
     traced = True
-    summary = "Fits an SVM and interpolates around the minority support vectors (slow on large data)."
     neighbours = "k_neighbors"
     params = {
         "sampling_strategy": OVER_SAMPLING_STRATEGY,
@@ -662,14 +660,13 @@ class SVMSMOTE(ImbalancedLearnStrategy):
         _check_total(self, train, "m_neighbors")
 
 
-
 class KMeansSMOTE(ImbalancedLearnStrategy):
     """Cluster with k-means, then SMOTE inside clusters where the class is dense (Douzas et al. 2018)."""
 
     title = "KMeansSMOTE"
+    summary = "Clusters the rows, then applies SMOTE within clusters where the class to grow is common enough."
     sampler_class = over_sampling.KMeansSMOTE
     traced = True
-    summary = "Clusters the rows, then applies SMOTE within clusters where the class to grow is common enough."
     neighbours = "k_neighbors"
     params = {
         "sampling_strategy": OVER_SAMPLING_STRATEGY,
@@ -716,8 +713,8 @@ class ADASYN(ImbalancedLearnStrategy):
     """Adaptive synthetic sampling: more new rows where the class is harder to learn (He et al. 2008)."""
 
     title = "ADASYN"
-    sampler_class = over_sampling.ADASYN
     summary = "Like SMOTE, but makes more rows around real rows whose neighbours mostly belong to other classes."
+    sampler_class = over_sampling.ADASYN
     neighbours = "n_neighbors"
     params = {"sampling_strategy": OVER_SAMPLING_STRATEGY,
               "n_neighbors": Int(1, None, help="Neighbours used to measure difficulty and to interpolate.")}
@@ -755,8 +752,8 @@ class RandomUnderSampler(ImbalancedLearnStrategy):
     """Drop random rows of the classes to shrink."""
 
     title = "RandomUnderSampler"
-    sampler_class = under_sampling.RandomUnderSampler
     summary = "Keeps a random subset of the larger classes."
+    sampler_class = under_sampling.RandomUnderSampler
     sampling_type = UNDER
     output = "indices"
     needs_finite = False
@@ -776,8 +773,8 @@ class NearMiss(ImbalancedLearnStrategy):
     """Keep the rows of the larger classes that are closest to the smallest class (Mani & Zhang 2003)."""
 
     title = "NearMiss"
-    sampler_class = under_sampling.NearMiss
     summary = "Keeps the majority rows nearest to (v1, v3) or on average closest to (v2) the minority class."
+    sampler_class = under_sampling.NearMiss
     sampling_type = UNDER
     output = "indices"
     params = {
@@ -816,11 +813,11 @@ class ClusterCentroids(ImbalancedLearnStrategy):
     """Replace the rows of each class to shrink by k-means centroids (or the real rows nearest them)."""
 
     title = "ClusterCentroids"
-    sampler_class = under_sampling.ClusterCentroids
     summary = ("Shrinks a class to k-means centroids of its rows (soft voting: new rows) or to the real rows "
                "nearest those centroids (hard voting).")
     sampling_type = UNDER
     output = "centroids"
+    sampler_class = under_sampling.ClusterCentroids
     exact_target = True
     params = {"sampling_strategy": UNDER_SAMPLING_STRATEGY,
               "voting": Choice({"soft": "soft: the centroids themselves (new rows)",
@@ -851,8 +848,8 @@ class TomekLinks(ImbalancedLearnStrategy):
     """Remove rows that form Tomek links (mutual nearest neighbours of different classes)."""
 
     title = "TomekLinks"
-    sampler_class = under_sampling.TomekLinks
     summary = "Removes rows of the cleaned classes that are each other's nearest neighbour across classes."
+    sampler_class = under_sampling.TomekLinks
     sampling_type = CLEAN
     output = "indices"
     params = {"sampling_strategy": CLEANING_STRATEGY}
@@ -865,8 +862,8 @@ class EditedNearestNeighbours(ImbalancedLearnStrategy):
     """Remove rows whose neighbours disagree with their class (Wilson 1972)."""
 
     title = "EditedNearestNeighbours"
-    sampler_class = under_sampling.EditedNearestNeighbours
     summary = "Removes rows of the cleaned classes whose nearest neighbours mostly (or partly) belong elsewhere."
+    sampler_class = under_sampling.EditedNearestNeighbours
     sampling_type = CLEAN
     output = "indices"
     params = {
