@@ -19,6 +19,7 @@ import pandas as pd
 from recexp.errors import InvalidParameterError
 from recexp.importance.base import ImportanceMethod, ImportanceResult, Progress, cache_key
 from recexp.importance.dynamics import ForgettingEvents, MeanLoss
+from recexp.importance.gradients import EL2N, GraNd, TracIn
 from recexp.importance.run import SOURCE_ROW, TrainedRun
 from recexp.runs import RunStore
 
@@ -26,6 +27,9 @@ from recexp.runs import RunStore
 METHODS: dict[str, type[ImportanceMethod]] = {
     "mean_loss": MeanLoss,
     "forgetting": ForgettingEvents,
+    "el2n": EL2N,
+    "grand": GraNd,
+    "tracin": TracIn,
 }
 
 #: Artifact sub-folder of a run where computed values are cached.

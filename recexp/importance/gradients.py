@@ -1,0 +1,138 @@
+"""Values from the model states a run kept: EL2N, GraNd and TracIn.
+
+All three read the model after some epochs (:meth:`TrainedRun.model_at`) and use the output layer
+only (see :mod:`recexp.importance.representations`): the cross-entropy gradient of row ``i`` with
+respect to the final linear layer's weights and bias is ``g_i = (p_i - y_i) ⊗ [h_i, 1]``, where
+``p_i`` are the class probabilities, ``y_i`` the one-hot label and ``h_i`` the layer's input. The
+last layer is the usual cheap stand-in for the full gradient (Pruthi et al. 2020 do the same for
+TracIn at scale); its norm and inner products need no backward pass:
+
+* ``||g_i|| = ||p_i - y_i|| * sqrt(||h_i||² + 1)``;
+* ``<g_i, g_v> = <p_i - y_i, p_v - y_v> * (<h_i, h_v> + 1)``.
+
+The loss is plain cross-entropy whatever the run optimised (class weights, focal loss, row weights
+are left out), as for the per-epoch statistics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recexp.errors import InvalidParameterError
+from recexp.importance.base import ImportanceMethod, Progress
+from recexp.importance.representations import last_layer_outputs, require_validation, residuals
+from recexp.importance.run import TrainedRun
+from recexp.models import TrainConfig
+from recexp.params import Int, Optional
+
+EPOCH = Optional(Int(1, None), help="A kept epoch whose model state to score with; empty = the earliest kept.")
+
+
+def kept_epoch(run: TrainedRun, epoch: int | None, title: str) -> int:
+    """``epoch`` when the run kept the model after it, the earliest kept epoch when ``epoch`` is None."""
+    kept = run.kept_epochs
+    if not kept:
+        raise InvalidParameterError(
+            f"{title}: run {run.run_id} kept no model states (it was trained with kept_states=0). Launch it "
+            "again with kept states, or value it with the mean loss or forgetting events.")
+    if epoch is None:
+        return kept[0]
+    if epoch not in kept:
+        raise InvalidParameterError(
+            f"{title}: parameter 'epoch' is {epoch}, but run {run.run_id} kept the model only after epoch(s) "
+            f"{', '.join(map(str, kept))}. Set 'epoch' to one of them, or leave it empty for the earliest.")
+    return epoch
+
+
+def with_bias(hidden: np.ndarray) -> np.ndarray:
+    """``[h, 1]``: the last layer's input with the constant its bias multiplies."""
+    return np.hstack([hidden, np.ones((len(hidden), 1))])
+
+
+class EL2N(ImportanceMethod):
+    """Minus the EL2N score: the L2 error of the early model's prediction (Paul et al., NeurIPS 2021).
+
+    ``EL2N_i = || softmax(f(x_i)) - onehot(y_i) ||_2`` with the model kept after an early epoch. Rows
+    still far from their label early in training are the hard, ambiguous or mislabelled ones; the
+    paper averages over a few independent runs, here it is the one run's model.
+    """
+
+    title = "EL2N"
+    summary = "Minus the early model's prediction error ||p - y||; rows far from their label early on score lowest."
+    needs = "states"
+    params = {"epoch": EPOCH}
+
+    def __init__(self, epoch=None):
+        self.epoch = epoch
+
+    def _compute(self, run: TrainedRun, seed: int, progress: Progress) -> np.ndarray:
+        epoch = kept_epoch(run, self.epoch, self.title)
+        progress(0.0, f"scoring the training rows with the model after epoch {epoch}")
+        _, module = run.model_at(epoch)
+        proba, _ = last_layer_outputs(module, run.train)
+        progress(1.0, "done")
+        return -np.linalg.norm(residuals(proba, run.labels), axis=1)
+
+
+class GraNd(ImportanceMethod):
+    """Minus the GraNd score: the norm of a row's loss gradient early in training (Paul et al. 2021).
+
+    The gradient is taken with respect to the final linear layer (weights and bias), see the module
+    docstring: ``||g_i|| = ||p_i - y_i|| * sqrt(||h_i||² + 1)``. It is EL2N scaled by the size of the
+    row's representation, so rows the network maps far out weigh more.
+    """
+
+    title = "GraNd"
+    summary = "Minus the norm of the row's last-layer loss gradient early in training; large gradients score lowest."
+    needs = "states"
+    params = {"epoch": EPOCH}
+
+    def __init__(self, epoch=None):
+        self.epoch = epoch
+
+    def _compute(self, run: TrainedRun, seed: int, progress: Progress) -> np.ndarray:
+        epoch = kept_epoch(run, self.epoch, self.title)
+        progress(0.0, f"last-layer gradients of the training rows after epoch {epoch}")
+        _, module = run.model_at(epoch)
+        proba, hidden = last_layer_outputs(module, run.train)
+        progress(1.0, "done")
+        return -np.linalg.norm(residuals(proba, run.labels), axis=1) * np.linalg.norm(with_bias(hidden), axis=1)
+
+
+class TracIn(ImportanceMethod):
+    """TracIn-CP (Pruthi et al., NeurIPS 2020): each row's influence on the validation loss.
+
+    ``value_i = Σ_c lr · <g_i(c), Σ_v g_v(c)>`` over the kept model states ``c`` and the validation
+    rows ``v``, with last-layer gradients (module docstring). A positive value means a gradient step
+    on the row lowers the validation loss (a proponent); negative rows pull the model away from the
+    validation data. ``lr`` is the run's learning rate; the optimiser is AdamW, whose steps are not
+    ``lr · g``, so read the scale as relative (the ranking does not depend on it).
+    """
+
+    title = "TracIn"
+    summary = "Summed over kept model states: lr x (row's gradient . validation-loss gradient); harmful rows are negative."
+    needs = "states"
+    params = {"checkpoints": Optional(Int(1, None), help="Use the first N kept model states; empty = all of them.")}
+
+    def __init__(self, checkpoints=None):
+        self.checkpoints = checkpoints
+
+    def _compute(self, run: TrainedRun, seed: int, progress: Progress) -> np.ndarray:
+        kept_epoch(run, None, self.title)                     # refuses a run without kept states
+        require_validation(run, self.title)
+        epochs = run.kept_epochs[: self.checkpoints]
+        learning_rate = TrainConfig.from_dict(run.spec.train).learning_rate
+        train_labels, valid_labels = run.labels, run.valid.y.astype(np.int64)
+        values = np.zeros(len(run.train))
+        for done, epoch in enumerate(epochs):
+            progress(done / len(epochs), f"gradients after epoch {epoch} ({done + 1} of {len(epochs)} states)")
+            _, module = run.model_at(epoch)
+            proba, hidden = last_layer_outputs(module, run.train)
+            valid_proba, valid_hidden = last_layer_outputs(module, run.valid)
+            # Σ_v g_v as a (K, d + 1) matrix G, then <g_i, G> = (p_i - y_i)ᵀ G [h_i, 1] for every row at once.
+            valid_grad = residuals(valid_proba, valid_labels).T @ with_bias(valid_hidden)
+            values += learning_rate * ((residuals(proba, train_labels) @ valid_grad) * with_bias(hidden)).sum(axis=1)
+        progress(1.0, "done")
+        if len(epochs) < len(run.kept_epochs):
+            self.note(f"TracIn summed over the first {len(epochs)} of {len(run.kept_epochs)} kept model states.")
+        return values
