@@ -21,6 +21,21 @@ def taobao_csv() -> Path:
 
 
 @pytest.fixture(scope="session")
+def taobao_head_file(taobao_csv, tmp_path_factory):
+    """``taobao_head_file(n)``: a file with the first ``n`` events of the Taobao sample (what a worker loads)."""
+    made: dict[int, Path] = {}
+
+    def head(n_events: int) -> Path:
+        if n_events not in made:
+            path = tmp_path_factory.mktemp("taobao-head") / f"taobao_head_{n_events}.csv"
+            with open(taobao_csv, encoding="utf-8") as source:
+                path.write_text("".join(line for _, line in zip(range(n_events), source)), encoding="utf-8")
+            made[n_events] = path
+        return made[n_events]
+    return head
+
+
+@pytest.fixture(scope="session")
 def retailrocket_csv() -> Path:
     """RetailRocket events of 1,500 visitors, header row, epoch-millisecond timestamps."""
     return DATA / "retailrocket" / "events_sample.csv"

@@ -20,12 +20,9 @@ N_EVENTS = 5000
 
 
 @pytest.fixture(scope="module")
-def taobao_head(taobao_csv, tmp_path_factory):
+def taobao_head(taobao_head_file):
     """The first 5,000 events of the bundled Taobao sample as a file a worker can load."""
-    path = tmp_path_factory.mktemp("jobs") / "taobao_head.csv"
-    with open(taobao_csv, encoding="utf-8") as source:
-        path.write_text("".join(line for _, line in zip(range(N_EVENTS), source)), encoding="utf-8")
-    return path
+    return taobao_head_file(N_EVENTS)
 
 
 @pytest.fixture

@@ -13,12 +13,9 @@ SEQUENCE_LENGTH = 5
 
 
 @pytest.fixture(scope="session")
-def taobao_head(taobao_csv, tmp_path_factory):
+def taobao_head(taobao_head_file):
     """The first 6,000 lines of the bundled Taobao sample, as a file (what a worker would load)."""
-    path = tmp_path_factory.mktemp("taobao") / "taobao_head.csv"
-    with open(taobao_csv, encoding="utf-8") as source:
-        path.write_text("".join(line for _, line in zip(range(N_EVENTS), source)), encoding="utf-8")
-    return path
+    return taobao_head_file(N_EVENTS)
 
 
 @pytest.fixture(scope="session")
