@@ -122,22 +122,30 @@ def _mean_confusion(items, n_classes: int) -> np.ndarray:
     return np.nanmean(np.stack(matrices), axis=0)
 
 
-def confusion_matrices(comparison) -> go.Figure:
-    """Row-normalised confusion matrices side by side (share of each true class, mean over seeds)."""
-    groups, classes = comparison.groups, list(comparison.classes)
-    figure = make_subplots(rows=1, cols=len(groups), subplot_titles=groups, horizontal_spacing=0.04)
-    for i, group in enumerate(groups, start=1):
-        matrix = _mean_confusion(comparison.group_predictions(group), len(classes))
-        figure.add_trace(go.Heatmap(z=matrix, x=classes, y=classes, zmin=0, zmax=1, colorscale="Blues",
-                                    showscale=i == len(groups), text=np.round(matrix, 2), texttemplate="%{text}",
-                                    hovertemplate=f"{group}<br>true %{{y}} → predicted %{{x}}: %{{z:.3f}}"
+def _confusion_grid(matrices: dict[str, np.ndarray], classes: list[str], zmin: float, zmax: float,
+                    colorscale: str, number_format: str, title: str) -> go.Figure:
+    """Heat maps of class x class matrices side by side, one per title (rows: true, columns: predicted)."""
+    figure = make_subplots(rows=1, cols=len(matrices), subplot_titles=list(matrices), horizontal_spacing=0.04)
+    digits = 3 if "+" in number_format else 2
+    for i, (name, matrix) in enumerate(matrices.items(), start=1):
+        figure.add_trace(go.Heatmap(z=matrix, x=classes, y=classes, zmin=zmin, zmax=zmax, colorscale=colorscale,
+                                    showscale=i == len(matrices), text=np.round(matrix, digits), texttemplate="%{text}",
+                                    hovertemplate=f"{name}<br>true %{{y}} → predicted %{{x}}: %{{z:{number_format}}}"
                                                   "<extra></extra>"), row=1, col=i)
         figure.update_xaxes(title_text="predicted", row=1, col=i)
         figure.update_yaxes(autorange="reversed", row=1, col=i, showticklabels=i == 1)
     figure.update_yaxes(title_text="true", row=1, col=1)
-    figure.update_layout(title="Confusion matrices (rows: true class, normalised; mean over seeds)",
-                         height=360 + 10 * len(classes))
+    figure.update_layout(title=title, height=360 + 10 * len(classes))
     return figure
+
+
+def confusion_matrices(comparison) -> go.Figure:
+    """Row-normalised confusion matrices side by side (share of each true class, mean over seeds)."""
+    classes = list(comparison.classes)
+    matrices = {group: _mean_confusion(comparison.group_predictions(group), len(classes))
+                for group in comparison.groups}
+    return _confusion_grid(matrices, classes, 0, 1, "Blues", ".3f",
+                           "Confusion matrices (rows: true class, normalised; mean over seeds)")
 
 
 def confusion_difference(comparison) -> go.Figure:
@@ -149,23 +157,11 @@ def confusion_difference(comparison) -> go.Figure:
         figure.update_layout(title="Difference to the baseline: no baseline or no other strategy in this comparison")
         return figure
     base = _mean_confusion(comparison.group_predictions(comparison.baseline), len(classes))
-    figure = make_subplots(rows=1, cols=len(others), subplot_titles=[f"{g} − {comparison.baseline}" for g in others],
-                           horizontal_spacing=0.04)
-    limit = 1e-9
-    matrices = {g: _mean_confusion(comparison.group_predictions(g), len(classes)) - base for g in others}
-    limit = max(limit, max(float(np.nanmax(np.abs(m))) if np.isfinite(m).any() else 0 for m in matrices.values()))
-    for i, group in enumerate(others, start=1):
-        matrix = matrices[group]
-        figure.add_trace(go.Heatmap(z=matrix, x=classes, y=classes, zmin=-limit, zmax=limit, colorscale="RdBu_r",
-                                    showscale=i == len(others), text=np.round(matrix, 3), texttemplate="%{text}",
-                                    hovertemplate=f"{group}<br>true %{{y}} → predicted %{{x}}: %{{z:+.3f}}"
-                                                  "<extra></extra>"), row=1, col=i)
-        figure.update_xaxes(title_text="predicted", row=1, col=i)
-        figure.update_yaxes(autorange="reversed", row=1, col=i, showticklabels=i == 1)
-    figure.update_yaxes(title_text="true", row=1, col=1)
-    figure.update_layout(title="Confusion difference to the baseline (diagonal up = more rows right)",
-                         height=360 + 10 * len(classes))
-    return figure
+    matrices = {f"{g} − {comparison.baseline}": _mean_confusion(comparison.group_predictions(g), len(classes)) - base
+                for g in others}
+    limit = max([1e-9] + [float(np.nanmax(np.abs(m))) for m in matrices.values() if np.isfinite(m).any()])
+    return _confusion_grid(matrices, classes, -limit, limit, "RdBu_r", "+.3f",
+                           "Confusion difference to the baseline (diagonal up = more rows right)")
 
 
 def capture_curve(comparison, positive: str, top_fraction: float | None = None, users: bool = True) -> go.Figure:

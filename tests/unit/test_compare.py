@@ -275,3 +275,21 @@ def test_a_run_without_checkpoint_is_compared_without_tuned_scores(tmp_path):
     assert "threshold_tuned" not in result.per_run.columns
     stored = store.get_run(run.id).metrics
     assert result.per_run.loc[0, "balanced_accuracy"] == pytest.approx(stored["balanced_accuracy"])
+
+
+def test_confusion_charts_are_row_normalised_and_the_difference_is_against_the_baseline(comparison):
+    from recexp.charts.compare import confusion_difference, confusion_matrices
+
+    matrices = {trace.xaxis: np.asarray(trace.z, dtype=float) for trace in confusion_matrices(comparison).data}
+    assert len(matrices) == len(comparison.groups)
+    for matrix in matrices.values():
+        rows = matrix.sum(axis=1)
+        assert np.allclose(rows[np.isfinite(rows)], 1.0)
+    differences = confusion_difference(comparison).data
+    assert len(differences) == len(comparison.groups) - 1
+    by_group = dict(zip(comparison.groups, matrices.values()))
+    others = [g for g in comparison.groups if g != comparison.baseline]
+    for trace, group in zip(differences, others):
+        assert np.allclose(np.asarray(trace.z, dtype=float), by_group[group] - by_group[comparison.baseline],
+                           equal_nan=True)
+        assert trace.zmin == -trace.zmax
