@@ -21,6 +21,7 @@ from recexp.importance.base import ImportanceMethod, ImportanceResult, Progress,
 from recexp.importance.dynamics import ForgettingEvents, MeanLoss
 from recexp.importance.gradients import EL2N, GraNd, TracIn
 from recexp.importance.run import SOURCE_ROW, TrainedRun
+from recexp.importance.shapley import KNNShapley
 from recexp.runs import RunStore
 
 #: Stable name -> method class. Names are stored with cached values: never rename one.
@@ -30,6 +31,7 @@ METHODS: dict[str, type[ImportanceMethod]] = {
     "el2n": EL2N,
     "grand": GraNd,
     "tracin": TracIn,
+    "knn_shapley": KNNShapley,
 }
 
 #: Artifact sub-folder of a run where computed values are cached.
