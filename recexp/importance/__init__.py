@@ -20,6 +20,7 @@ from recexp.errors import InvalidParameterError
 from recexp.importance.base import ImportanceMethod, ImportanceResult, Progress, cache_key
 from recexp.importance.dynamics import ForgettingEvents, MeanLoss
 from recexp.importance.gradients import EL2N, GraNd, TracIn
+from recexp.importance.oob import DataOOB
 from recexp.importance.run import SOURCE_ROW, TrainedRun
 from recexp.importance.shapley import KNNShapley
 from recexp.runs import RunStore
@@ -32,6 +33,7 @@ METHODS: dict[str, type[ImportanceMethod]] = {
     "grand": GraNd,
     "tracin": TracIn,
     "knn_shapley": KNNShapley,
+    "data_oob": DataOOB,
 }
 
 #: Artifact sub-folder of a run where computed values are cached.
