@@ -21,6 +21,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -173,6 +174,26 @@ class Bool(Param):
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "bool", "help": self.help}
+
+
+@dataclass(frozen=True)
+class Text(Param):
+    """A string; with ``pattern``, one the whole of which matches that regular expression."""
+
+    pattern: str = ""
+    help: str = ""
+
+    def check(self, value: Any) -> bool:
+        return isinstance(value, str) and (not self.pattern or re.fullmatch(self.pattern, value) is not None)
+
+    def parse(self, text: str) -> Any:
+        return text.strip()
+
+    def describe(self) -> str:
+        return f"a string matching {self.pattern!r}" if self.pattern else "a string"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "text", "pattern": self.pattern, "help": self.help}
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from recexp.strategies.baseline import NoStrategy
 from recexp.strategies.expansion import (
     FeatureMasking, GaussianNoise, Mixup, SequenceCrop, SequenceMask, SequenceReorder,
 )
+from recexp.strategies.importance import ImportanceWeighting
 from recexp.strategies.synthesis import CopulaSynthesis, GANSynthesis, VAESynthesis
 from recexp.strategies.weighting import ClassWeights, FocalLoss, class_weights
 
@@ -63,6 +64,8 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "gan": GANSynthesis,
     "vae": VAESynthesis,
     "gaussian_copula": CopulaSynthesis,
+    # importance-based pruning and weighting (recexp.importance values of a finished run)
+    "importance_weighting": ImportanceWeighting,
 }
 
 

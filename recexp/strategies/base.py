@@ -42,6 +42,7 @@ FAMILIES = {
     "weighting": "Re-weighting rows or the loss",
     "expansion": "Sample expansion (augmentation of real rows)",
     "synthesis": "Generative synthesis (GAN, VAE, Gaussian copula)",
+    "importance": "Importance-based pruning or weighting (by a finished run's sample values)",
 }
 
 

@@ -8,9 +8,9 @@ the chosen values, ready for the class's constructor::
 
 How each spec type renders: ``Int`` -> ``number_input`` (step 1); ``Float`` -> ``slider`` when both
 bounds are closed, else ``number_input``; ``Choice`` -> ``selectbox`` labelled by the option texts;
-``Bool`` -> ``checkbox``; ``Optional`` -> a ``toggle`` ("set") plus the inner widget when on;
-``Union`` -> a ``radio`` over the alternatives plus the chosen alternative's widget; ``Mapping`` -> one
-``number_input`` per class. Widget keys are ``<prefix>_<Class>_<param>`` (inner widgets add a suffix),
+``Bool`` -> ``checkbox``; ``Text`` -> ``text_input``; ``Optional`` -> a ``toggle`` ("set") plus the inner
+widget when on; ``Union`` -> a ``radio`` over the alternatives plus the chosen alternative's widget;
+``Mapping`` -> one ``number_input`` per class. Widget keys are ``<prefix>_<Class>_<param>`` (inner widgets add a suffix),
 so two classes with a parameter of the same name never share a widget.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import streamlit as st
 
-from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Param, Parametrized, Union
+from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Param, Parametrized, Text, Union
 
 _OPEN = 1e-6          # distance kept from an open bound (e.g. "greater than 0")
 _ALTERNATIVE_LABELS = {Choice: "preset", Float: "ratio", Int: "number", Mapping: "per class", Bool: "on / off"}
@@ -93,6 +93,9 @@ def _widget(where, spec: Param, label: str, key: str, default: Any, help_text: s
         index = options.index(default) if default in spec.options else 0
         return where.selectbox(label, options, index=index, format_func=lambda o: spec.options[o], key=key,
                                help=help_text)
+    if isinstance(spec, Text):
+        return where.text_input(label, value=default if isinstance(default, str) else "", key=key,
+                                help=help_text).strip()
     if isinstance(spec, Optional):
         enabled = where.toggle(f"Set {label.lower()}", value=default is not None, key=f"{key}_set", help=help_text)
         if not enabled:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Union
+from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Text, Union
 from recexp.strategies import STRATEGIES
 from recexp.ui.params import widget_key
 
@@ -43,6 +43,8 @@ def _expected_widgets(at, spec, key: str, classes) -> None:
     elif isinstance(spec, Mapping):
         for name in classes:
             assert at.number_input(key=f"{key}_{name}")
+    elif isinstance(spec, Text):
+        assert at.text_input(key=key)
     else:
         raise AssertionError(spec)
 
