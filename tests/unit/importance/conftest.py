@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from recexp.data.source import DataSource
-from recexp.jobs import RunSpec, execute
+from recexp.importance.evaluation import flip_labels
+from recexp.jobs import RunSpec, execute, prepare_data
 from recexp.runs import RUNNING, SQLiteRunStore
 
 N_EVENTS = 6000
@@ -76,3 +77,18 @@ def plain_run(make_run):
 def oversampled_run(make_run):
     """Run id of a finished MLP run after random over-sampling (real and synthetic rows)."""
     return make_run(strategy="random_over")
+
+
+@pytest.fixture(scope="session")
+def noisy_run(run_store, make_spec):
+    """``(run_id, flipped)``: an MLP run whose training labels were 10% flipped (seed 0) before training.
+
+    ``flipped`` are the dataset positions (``source_row``) of the flipped rows; validation and test
+    rows keep their labels.
+    """
+    spec = make_spec()
+    dataset, split = prepare_data(spec)
+    noisy, flipped = flip_labels(dataset, split.train, 0.1, seed=0)
+    run = run_store.create_run(run_store.create_experiment("noisy").id, spec.to_dict(), status=RUNNING)
+    execute(spec, run_store, run.id, data=(noisy, split))
+    return run.id, flipped

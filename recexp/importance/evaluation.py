@@ -1,0 +1,72 @@
+"""Does a method find bad rows? Plant label noise, then score how well the values rank it.
+
+The standard test of a data-valuation method (Ghorbani & Zou 2019; Jiang et al. 2023): flip the labels
+of a share of the training rows, train, value the rows, and ask whether the flipped rows get the
+lowest values. :func:`flip_labels` plants the noise (training rows only: validation and test keep
+their true labels, so the model is still judged against the truth) and :func:`detection_auc`
+scores a result. ``benchmarks/importance.py`` runs every method this way; the unit tests use the
+same two functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from recexp.dataset import LABEL, Dataset
+from recexp.errors import InvalidParameterError
+from recexp.importance.base import ImportanceResult
+from recexp.importance.stability import real_values
+
+
+def flip_labels(dataset: Dataset, rows: np.ndarray, fraction: float, seed: int = 0) -> tuple[Dataset, np.ndarray]:
+    """A copy of ``dataset`` with the labels of ``fraction`` of ``rows`` changed to another class.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    rows : numpy.ndarray
+        Positions eligible for flipping (the training split's rows).
+    fraction : float
+        Share of ``rows`` to flip, in (0, 1).
+    seed : int
+        Picks the rows and their new classes (uniform among the other classes).
+
+    Returns
+    -------
+    (Dataset, numpy.ndarray)
+        The noisy dataset and the sorted positions whose label was flipped.
+
+    Examples
+    --------
+    >>> noisy, flipped = flip_labels(dataset, split.train, 0.1, seed=0)       # doctest: +SKIP
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction < 1:
+        raise InvalidParameterError(f"'fraction' must be a number between 0 and 1 (exclusive), but got {fraction!r}.")
+    n_classes = dataset.schema.n_classes
+    if n_classes < 2:
+        raise InvalidParameterError("Labels can only be flipped with at least two classes; this dataset has one.")
+    rng = np.random.default_rng(seed)
+    flipped = np.sort(rng.choice(np.asarray(rows), size=int(round(fraction * len(rows))), replace=False))
+    labels = dataset.frame[LABEL].to_numpy(np.int64).copy()
+    labels[flipped] = (labels[flipped] + rng.integers(1, n_classes, size=len(flipped))) % n_classes
+    frame = dataset.frame.copy()
+    frame[LABEL] = labels.astype(dataset.frame[LABEL].dtype)
+    return replace(dataset, frame=frame), flipped
+
+
+def detection_auc(result: ImportanceResult, flipped: np.ndarray) -> float:
+    """ROC-AUC of ranking the flipped rows as the least valuable (0.5 = chance, 1 = all flipped rows lowest).
+
+    ``flipped`` are dataset positions (``source_row``), as :func:`flip_labels` returns them; the
+    result's real rows are scored.
+    """
+    values = real_values(result)
+    is_flipped = np.isin(values.index.to_numpy(), flipped)
+    if is_flipped.all() or not is_flipped.any():
+        raise InvalidParameterError(
+            "The result's real rows are all flipped or none is, so there is nothing to rank. Pass the flipped "
+            "rows of the same dataset and split.")
+    return float(roc_auc_score(is_flipped, -values.to_numpy()))
