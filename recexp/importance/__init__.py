@@ -12,6 +12,7 @@ one entry in :data:`METHODS`; the dashboard and the CLI pick it up from here.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -47,6 +48,11 @@ def get_method(name: str, **params: Any) -> ImportanceMethod:
     return METHODS[name](**params)
 
 
+def cached_values_path(store: RunStore, run_id: str, method: ImportanceMethod, seed: int) -> Path:
+    """The Parquet file among run ``run_id``'s artifacts where :func:`run_importance` keeps ``method``'s values."""
+    return store.artifact_dir(run_id) / CACHE_FOLDER / f"{cache_key(method, seed)}.parquet"
+
+
 def run_importance(store: RunStore, run_id: str, method: str | ImportanceMethod, seed: int = 0,
                    progress: Progress | None = None, run: TrainedRun | None = None) -> ImportanceResult:
     """Values of ``method`` for run ``run_id``, computed once and then read from the run's artifacts.
@@ -65,9 +71,8 @@ def run_importance(store: RunStore, run_id: str, method: str | ImportanceMethod,
     """
     method = get_method(method) if isinstance(method, str) else method
     method.validate_params()
-    folder = store.artifact_dir(run_id) / CACHE_FOLDER
-    key = cache_key(method, seed)
-    values_path, meta_path = folder / f"{key}.parquet", folder / f"{key}.json"
+    values_path = cached_values_path(store, run_id, method, seed)
+    folder, meta_path = values_path.parent, values_path.with_suffix(".json")
     if values_path.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
         return ImportanceResult(run_id=run_id, method=meta["method"], params=meta["params"], seed=meta["seed"],
@@ -85,4 +90,4 @@ def run_importance(store: RunStore, run_id: str, method: str | ImportanceMethod,
 
 
 __all__ = ["METHODS", "CACHE_FOLDER", "ImportanceMethod", "ImportanceResult", "TrainedRun", "SOURCE_ROW",
-           "get_method", "run_importance"]
+           "get_method", "run_importance", "cached_values_path"]

@@ -64,6 +64,6 @@ class DataOOB(ImportanceMethod):
         if never.any():
             fill = values[~never].mean() if (~never).any() else 0.5
             values[never] = fill
-            self.note(f"{int(never.sum()):,} rows were in every bootstrap sample and got the mean value {fill:.3f}; "
+            self.note(f"Rows in every bootstrap sample ({int(never.sum()):,}) got the mean value {fill:.3f}; "
                       "use more trees or a smaller max_samples to score them.")
         return values
