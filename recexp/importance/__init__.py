@@ -7,6 +7,13 @@
 
 Adding a method is one :class:`ImportanceMethod` subclass (``params``, ``__init__``, ``_compute``) and
 one entry in :data:`METHODS`; the dashboard and the CLI pick it up from here.
+
+The methods live by what they read: :mod:`~recexp.importance.dynamics` (per-epoch loss and
+correctness), :mod:`~recexp.importance.gradients` (EL2N, GraNd, TracIn from kept model states),
+:mod:`~recexp.importance.shapley` (KNN-Shapley) and :mod:`~recexp.importance.oob` (Data-OOB). Beside
+them: :mod:`~recexp.importance.attention` (where a DIN model looks in the behaviour sequence),
+:mod:`~recexp.importance.stability` (agreement across methods and runs, cleanlab cross-check) and
+:mod:`~recexp.importance.evaluation` (planted label noise and how well values find it).
 """
 
 from __future__ import annotations

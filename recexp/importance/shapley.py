@@ -11,9 +11,9 @@ rows, in closed form. For one validation row ``(x, y)`` with the training rows s
 so a row is valuable when it is near validation rows of its own class and ahead of rows of another
 class; a mislabelled row near validation rows of its true class gets a negative value.
 
-Implementation choice: pyDVL (``KNNShapleyValuation``, LGPL-3.0) and OpenDataVal implement the same
-closed form, but neither installs with recexp's pins (pyDVL 0.10 needs numpy < 2 and another
-pandas; OpenDataVal 1.3 pins torch 2.1, numpy 1.25 and pandas 1.5), so recexp writes it: the
+Implementation choice: pyDVL (``KNNShapleyValuation``, LGPL-3.0) and OpenDataVal (MIT) implement the
+same closed form, but neither installs with recexp's pins (pyDVL 0.10 requires numpy < 2; OpenDataVal
+1.3 requires torch 2.1, numpy < 1.26 and pandas < 2), so recexp writes it: the
 recursion is a reversed cumulative sum over the sorted rows, vectorised over a block of validation
 rows at a time (a block holds about four million distances, so memory stays near 200 MB whatever
 the data size). The test suite checks it against a brute-force Shapley computation (every subset
