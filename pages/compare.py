@@ -4,11 +4,13 @@
 import pandas as pd
 import streamlit as st
 
-from recexp.charts.compare import (capture_curve, confusion_difference, confusion_matrices, curves,
-                                   loss_distributions, metric_bars, per_class_heatmap, recall_at_precision_bars)
+from recexp.charts.compare import (capture_curve, confusion_difference, confusion_matrices, curves, metric_bars,
+                                   per_class_heatmap, recall_at_precision_bars)
+from recexp.charts.importance import importance_by_strategy
 from recexp.charts.training import training_curves
-from recexp.compare import BASELINE, TUNED, Comparison, compare, default_positive, sample_losses
+from recexp.compare import BASELINE, TUNED, Comparison, compare, default_positive, sample_importance, sample_losses
 from recexp.errors import RecexpError
+from recexp.importance import METHODS
 from recexp.runs import FINISHED, SQLiteRunStore
 from recexp.ui.state import run_store
 
@@ -19,6 +21,12 @@ def comparison_of(_store: SQLiteRunStore, home: str, experiment: str | None, run
     """The comparison (cached on the runs and their finish times)."""
     return compare(_store, experiment=experiment, run_ids=list(run_ids) or None, baseline=baseline,
                    n_bootstrap=n_bootstrap)
+
+
+@st.cache_data(show_spinner="Valuing the training rows of the compared runs...", max_entries=8)
+def importance_of(_store: SQLiteRunStore, home: str, _comparison: Comparison, method: str,
+                  stamp: tuple[str, ...]) -> pd.DataFrame:
+    return sample_importance(_store, _comparison, method)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -163,11 +171,16 @@ else:
     st.caption("These runs recorded no per-epoch metrics.")
 
 st.subheader("Sample importance")
-losses = losses_of(store, home, comparison, stamp)
-if len(losses):
-    st.caption("Each training row's mean loss over the epochs it was trained (from the run's per-sample statistics), "
-               "real rows and rows a strategy added. High-loss rows are the hard or mislabelled ones; more importance "
-               "methods (EL2N, forgetting, TracIn...) will appear here.")
-    st.plotly_chart(loss_distributions(losses), key="compare_importance")
+importance_method = st.selectbox("Importance method", list(METHODS), index=list(METHODS).index("mean_loss"),
+                                 format_func=lambda n: METHODS[n].title or n, key="compare_importance_method",
+                                 help="How each training row is valued (default parameters); higher = more valuable.")
+values = importance_of(store, home, comparison, importance_method, stamp)
+for note in values.attrs.get("notes", []):
+    st.caption(note)
+if len(values):
+    st.caption(f"{METHODS[importance_method].summary} Real rows and rows a strategy added, pooled over seeds. "
+               "Per row, per class and across runs on the Importance page.")
+    st.plotly_chart(importance_by_strategy(values, METHODS[importance_method].title), key="compare_importance")
+    st.page_link("pages/importance.py", label="Explore the rows on the Importance page", icon=":material/insights:")
 else:
-    st.caption("These runs recorded no per-sample statistics.")
+    st.caption("None of these runs could be valued (see the notes above).")

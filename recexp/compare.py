@@ -742,6 +742,34 @@ def sample_losses(store: RunStore, comparison: Comparison, max_rows_per_run: int
     return pd.concat(parts, ignore_index=True)[["run_id", "group", "seed", "is_synthetic", "loss"]]
 
 
+
+def sample_importance(store: RunStore, comparison: Comparison, method: str = "mean_loss",
+                      max_rows_per_run: int = 5000, random_state: int = 0) -> pd.DataFrame:
+    """Each training row's sample-importance value under ``method``, per compared run (where it can be valued).
+
+    Values come from :func:`recexp.importance.run_importance` (computed once, then read from each run's
+    artifacts). Returns a frame ``run_id``, ``group``, ``seed``, ``class``, ``is_synthetic``, ``value`` with at
+    most ``max_rows_per_run`` rows per run (a uniform sample), and the sentences of runs that could not be
+    valued (e.g. trained before recexp kept training rows) in ``frame.attrs["notes"]``.
+    """
+    from recexp.importance import run_importance
+
+    rng = np.random.default_rng(random_state)
+    parts, notes = [], []
+    for item in comparison.predictions:
+        try:
+            values = run_importance(store, item.run.id, method).values
+        except RecexpError as error:
+            notes.append(f"{item.label}: {error}")
+            continue
+        if len(values) > max_rows_per_run:
+            values = values.iloc[np.sort(rng.choice(len(values), max_rows_per_run, replace=False))]
+        parts.append(values.assign(run_id=item.run.id, group=item.group, seed=item.seed))
+    columns = ["run_id", "group", "seed", "class", "is_synthetic", "value"]
+    frame = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    frame.attrs["notes"] = notes
+    return frame
+
 # --- the report ---------------------------------------------------------------------------------------
 
 _STYLE = """

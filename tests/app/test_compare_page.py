@@ -75,3 +75,27 @@ def test_compare_page_refuses_runs_of_different_splits(app, open_page, compare_h
     monkeypatch.setenv("RECEXP_HOME", str(home))
     at = open_page(app, "compare")
     assert any("different test splits" in e.value for e in at.error)
+
+
+def test_compare_page_shows_importance_distributions_of_the_runs(app, open_page, compare_home, monkeypatch):
+    import json
+
+    monkeypatch.setenv("RECEXP_HOME", str(compare_home))
+    at = open_page(app, "compare")
+    assert at.selectbox(key="compare_importance_method").value == "mean_loss"
+
+    def drawn() -> dict:
+        chart = next(c for c in at.get("plotly_chart") if c.key == "compare_importance")
+        return json.loads(chart.proto.spec)
+
+    figure = drawn()
+    assert {trace["name"] for trace in figure["data"]} == {"real rows", "synthetic rows"}
+    assert {x for trace in figure["data"] for x in trace["x"]} == set(STRATEGIES)
+    synthetic = next(trace for trace in figure["data"] if trace["name"] == "synthetic rows")
+    assert set(synthetic["x"]) == {"random_over"}                    # the only strategy here that adds rows
+    assert "Mean training loss" in figure["layout"]["title"]["text"]
+
+    at.selectbox(key="compare_importance_method").set_value("forgetting").run()
+    assert not at.exception, at.exception
+    assert "Forgetting" in drawn()["layout"]["title"]["text"]
+    assert len(at.get("plotly_chart")) == 10

@@ -1,0 +1,208 @@
+"""Plotly figures of sample importance: value distributions per class and real vs synthetic (one run or
+several side by side), value against training loss, point-removal curves, rank agreement between runs
+and methods, and the Compare page's per-strategy distributions.
+
+Every function takes plain frames (see :mod:`recexp.importance.explore`, :mod:`recexp.importance.removal`
+and :mod:`recexp.importance.stability`) and returns a ``plotly.graph_objects.Figure``; none reads the store.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+ORIGIN_COLOURS = {"real": "#636EFA", "synthetic": "#EF553B"}
+ORDER_COLOURS = {"lowest": "#EF553B", "random": "#7F7F7F"}
+_PALETTE = qualitative.Plotly
+_VALUE_AXIS = "value (higher = more valuable)"
+
+
+def _origin(frame: pd.DataFrame) -> pd.Series:
+    return np.where(frame["is_synthetic"].to_numpy(bool), "synthetic", "real")
+
+
+def value_distributions(values: pd.DataFrame, by: str = "class", title: str | None = None) -> go.Figure:
+    """Box plots of the values per class (``by="class"``) or per origin (``by="origin"``), one panel per run.
+
+    ``values`` has ``value``, ``class`` and ``is_synthetic`` (an :class:`~recexp.importance.ImportanceResult`'s
+    ``values``), plus ``run`` (a label) to draw several runs side by side with a shared value axis. With
+    ``by="class"`` the boxes are split into real and synthetic rows where the run has both.
+    """
+    if by not in ("class", "origin"):
+        raise ValueError(f"by must be 'class' or 'origin', not {by!r}")
+    frame = values.assign(origin=_origin(values))
+    runs = list(dict.fromkeys(frame["run"])) if "run" in frame else [None]
+    figure = make_subplots(rows=1, cols=len(runs), shared_yaxes=True, horizontal_spacing=0.03,
+                           subplot_titles=[str(r) for r in runs] if runs != [None] else None)
+    shown: set[str] = set()
+    for col, run in enumerate(runs, start=1):
+        part = frame if run is None else frame[frame["run"] == run]
+        if by == "origin":
+            for origin, colour in ORIGIN_COLOURS.items():
+                rows = part[part["origin"] == origin]
+                if rows.empty:
+                    continue
+                figure.add_trace(go.Box(x=rows["origin"], y=rows["value"], name=origin, marker_color=colour,
+                                        boxpoints=False, legendgroup=origin, showlegend=origin not in shown),
+                                 row=1, col=col)
+                shown.add(origin)
+        else:
+            for origin, colour in ORIGIN_COLOURS.items():
+                rows = part[part["origin"] == origin]
+                if rows.empty:
+                    continue
+                figure.add_trace(go.Box(x=rows["class"].astype(str), y=rows["value"], name=f"{origin} rows",
+                                        marker_color=colour, boxpoints=False, legendgroup=origin,
+                                        showlegend=origin not in shown), row=1, col=col)
+                shown.add(origin)
+    figure.update_layout(boxmode="group", height=420, legend={"orientation": "h", "y": -0.15},
+                         title=title or ("Values per class, real vs synthetic rows" if by == "class"
+                                         else "Values of real and synthetic rows"))
+    figure.update_yaxes(title_text=_VALUE_AXIS, row=1, col=1)
+    return figure
+
+
+def value_histogram(values: pd.DataFrame, bins: int = 60) -> go.Figure:
+    """Overlaid histograms (share of rows) of the values of real and synthetic rows."""
+    frame = values.assign(origin=_origin(values))
+    figure = go.Figure()
+    edges = np.histogram_bin_edges(frame["value"].to_numpy(np.float64), bins=bins)
+    for origin, colour in ORIGIN_COLOURS.items():
+        part = frame.loc[frame["origin"] == origin, "value"]
+        if part.empty:
+            continue
+        figure.add_trace(go.Histogram(x=part, name=f"{origin} rows ({len(part):,})", marker_color=colour,
+                                      opacity=0.6, histnorm="probability",
+                                      xbins={"start": edges[0], "end": edges[-1], "size": edges[1] - edges[0]}))
+    figure.update_layout(barmode="overlay", height=360, title="Distribution of the values, real vs synthetic rows",
+                         xaxis_title=_VALUE_AXIS, yaxis_title="share of the rows of its origin")
+    return figure
+
+
+def value_vs_loss(frame: pd.DataFrame, max_points: int = 5000, random_state: int = 0) -> go.Figure:
+    """Scatter of each row's value against its mean training loss, coloured by origin, one symbol per class.
+
+    ``frame`` has ``value``, ``mean_loss``, ``class``, ``is_synthetic`` and ``row``; at most ``max_points``
+    rows are drawn (a uniform sample).
+    """
+    if len(frame) > max_points:
+        frame = frame.sample(max_points, random_state=random_state)
+    frame = frame.assign(origin=_origin(frame))
+    figure = go.Figure()
+    symbols = ["circle", "diamond", "square", "x", "triangle-up", "cross", "star", "hexagon"]
+    classes = list(dict.fromkeys(sorted(frame["class"].astype(str))))
+    for origin, colour in ORIGIN_COLOURS.items():
+        for k, name in enumerate(classes):
+            part = frame[(frame["origin"] == origin) & (frame["class"].astype(str) == name)]
+            if part.empty:
+                continue
+            figure.add_trace(go.Scattergl(
+                x=part["mean_loss"], y=part["value"], mode="markers", name=f"{name} · {origin}",
+                marker={"color": colour, "symbol": symbols[k % len(symbols)], "size": 5, "opacity": 0.5},
+                customdata=part[["row"]].to_numpy(), hovertemplate="row %{customdata[0]}<br>mean loss %{x:.3f}"
+                                                                   "<br>value %{y:.4g}<extra></extra>"))
+    figure.update_layout(height=420, title="Value against the row's mean training loss",
+                         xaxis_title="mean training loss over epochs", yaxis_title=_VALUE_AXIS)
+    return figure
+
+
+def removal_curve_figure(curve) -> go.Figure:
+    """Test score against the share of rows dropped: lowest-valued first vs random, mean and 95% interval.
+
+    ``curve`` is a :class:`recexp.importance.removal.RemovalCurve`; each seed's score is a faint dot.
+    """
+    figure = go.Figure()
+    summary, points = curve.summary, curve.points
+    for order in dict.fromkeys(summary["order"]):
+        colour = ORDER_COLOURS.get(order, _PALETTE[0])
+        part = summary[summary["order"] == order].sort_values("fraction")
+        label = "lowest values dropped first" if order == "lowest" else "random rows dropped (control)"
+        upper, lower = part["high"] - part["mean"], part["mean"] - part["low"]
+        figure.add_trace(go.Scatter(x=part["fraction"] * 100, y=part["mean"], mode="lines+markers", name=label,
+                                    line={"color": colour}, legendgroup=order,
+                                    error_y={"type": "data", "array": upper.fillna(0), "arrayminus": lower.fillna(0),
+                                             "visible": bool(upper.notna().any())},
+                                    customdata=part[["runs"]].to_numpy(),
+                                    hovertemplate="%{x:.0f}% dropped: %{y:.4f} (%{customdata[0]} seeds)"
+                                                  "<extra></extra>"))
+        dots = points[points["order"] == order]
+        figure.add_trace(go.Scatter(x=dots["fraction"] * 100, y=dots["value"], mode="markers", showlegend=False,
+                                    legendgroup=order, marker={"color": colour, "size": 5, "opacity": 0.35},
+                                    hovertemplate="seed run: %{y:.4f}<extra></extra>"))
+    settings = curve.settings
+    figure.update_layout(height=420, xaxis={"title": f"share of the {settings.get('scope', 'all')} rows dropped (%)",
+                                            "ticksuffix": "%"},
+                         yaxis_title=f"test {curve.metric}",
+                         title=f"Point-removal curve ({settings.get('method')}): mean over seeds, 95% interval")
+    return figure
+
+
+def rank_agreement_heatmap(agreement: pd.DataFrame) -> go.Figure:
+    """Spearman rank correlation of the values on shared real rows, for every pair of (run, method).
+
+    ``agreement`` has ``run_a``, ``run_b``, ``method_a``, ``method_b``, ``shared_rows`` and ``spearman``
+    (:func:`recexp.importance.stability.rank_agreement`); it is drawn as a symmetric matrix with 1 on the
+    diagonal.
+    """
+    a = agreement["run_a"].astype(str) + " · " + agreement["method_a"].astype(str)
+    b = agreement["run_b"].astype(str) + " · " + agreement["method_b"].astype(str)
+    labels = list(dict.fromkeys([*a, *b]))
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.full((len(labels), len(labels)), np.nan)
+    shared = np.zeros_like(matrix)
+    np.fill_diagonal(matrix, 1.0)
+    for x, y, rho, n in zip(a, b, agreement["spearman"], agreement["shared_rows"]):
+        matrix[index[x], index[y]] = matrix[index[y], index[x]] = rho
+        shared[index[x], index[y]] = shared[index[y], index[x]] = n
+    text = np.where(np.isnan(matrix), "", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(matrix)))
+    figure = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, zmin=-1, zmax=1, colorscale="RdBu",
+                                  text=text, texttemplate="%{text}", customdata=shared,
+                                  hovertemplate="%{y}<br>%{x}<br>Spearman %{z:.3f} on %{customdata:,} shared rows"
+                                                "<extra></extra>", colorbar={"title": "Spearman"}))
+    figure.update_layout(height=max(360, 60 + 40 * len(labels)),
+                         title="Rank agreement of the values on the real rows the runs share")
+    return figure
+
+
+def importance_by_strategy(frame: pd.DataFrame, method_title: str = "value") -> go.Figure:
+    """Per strategy (group), box plots of the values of real and synthetic rows, pooled over seeds.
+
+    ``frame`` has ``group``, ``is_synthetic`` and ``value`` (:func:`recexp.compare.sample_importance`).
+    """
+    figure = go.Figure()
+    for origin, colour in ORIGIN_COLOURS.items():
+        part = frame[frame["is_synthetic"] == (origin == "synthetic")]
+        if part.empty:
+            continue
+        figure.add_trace(go.Box(x=part["group"], y=part["value"], name=f"{origin} rows", marker_color=colour,
+                                boxpoints=False))
+    figure.update_layout(boxmode="group", height=420, yaxis_title=_VALUE_AXIS,
+                         title=f"Sample importance ({method_title}) of the training rows, real vs synthetic")
+    return figure
+
+
+def attention_profile_figure(profile: pd.DataFrame) -> go.Figure:
+    """Share of the attention per sequence position, past behaviour type and category, one panel each.
+
+    ``profile`` is :func:`recexp.importance.attention.attention_profile`'s frame (``by``, ``key``,
+    ``mean_weight``, ``share``, ``positions``); panels the profile lacks are left out.
+    """
+    titles = {"position": "per position (0 = most recent)", "behavior": "per past behaviour",
+              "category": "per category (top ones)"}
+    kinds = [kind for kind in titles if (profile["by"] == kind).any()]
+    figure = make_subplots(rows=1, cols=max(1, len(kinds)), subplot_titles=[titles[k] for k in kinds],
+                           horizontal_spacing=0.06)
+    for col, kind in enumerate(kinds, start=1):
+        part = profile[profile["by"] == kind]
+        figure.add_trace(go.Bar(x=part["key"].astype(str), y=part["share"], name=kind, showlegend=False,
+                                marker_color=_PALETTE[col - 1], customdata=part[["mean_weight", "positions"]].to_numpy(),
+                                hovertemplate="%{x}: %{y:.1%} of the attention<br>mean weight %{customdata[0]:.3f} "
+                                              "over %{customdata[1]:,} positions<extra></extra>"),
+                         row=1, col=col)
+        figure.update_xaxes(type="category", row=1, col=col)
+    figure.update_yaxes(title_text="share of the attention", tickformat=".0%", row=1, col=1)
+    figure.update_layout(height=380, title="Attention over the behaviour sequence")
+    return figure
