@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from pandas.api.internals import create_dataframe_from_blocks
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.params import Parametrized
+
+if TYPE_CHECKING:                      # annotation only: the base stays free of the torch-backed generators
+    from recexp.synthesis.report import SynthesisReport
 
 #: The most rows a strategy may add in one call (a guard against a mistyped factor or target count).
 MAX_NEW_ROWS = 50_000_000
@@ -116,12 +119,17 @@ class StrategyResult:
         The loss the trainer should use instead of cross-entropy, as ``{"name": "focal", "gamma": 2.0}``.
         ``None`` means "keep the trainer's setting". :meth:`train_overrides` maps it onto
         :class:`recexp.models.trainer.TrainConfig` fields.
+    synthesis : SynthesisReport, optional
+        Generative strategies only: the generator's training history, the kept epoch, the quality
+        report of its rows against real training rows and the imputation comparison (plain data,
+        no torch modules; see :mod:`recexp.synthesis.report`).
     """
 
     dataset: Dataset
     report: StrategyReport
     source_rows: np.ndarray
     loss: dict[str, Any] | None = None
+    synthesis: SynthesisReport | None = None
 
     def train_overrides(self) -> dict[str, Any]:
         """``TrainConfig`` fields implied by the strategy, e.g. ``{"loss": "focal", "focal_gamma": 2.0}``."""

@@ -12,12 +12,20 @@ code 0 categorical) by conditional sampling from the fitted generator
 (:func:`recexp.synthesis.impute.impute_missing`); the report notes how many cells were filled and
 how the draw compares with mean/mode imputation on hidden observed cells.
 
+``quality_report=True`` (the default) also scores the generator once it is fitted: it generates as
+many rows per class as a stratified sample of at most ``REPORT_ROWS`` real training rows has, and
+compares the two with :func:`recexp.synthesis.quality.quality_report` (a few seconds). The result,
+with the generator's training history and the imputation comparison, is
+``StrategyResult.synthesis`` (a :class:`recexp.synthesis.report.SynthesisReport`); the rows the
+strategy adds are not changed by it.
+
 Defaults are small (10 epochs for the neural generators) so the dashboard answers in seconds on a
 few thousand rows; raise ``epochs`` for real use. Training runs on the GPU when there is one.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import ClassVar
 
@@ -29,11 +37,12 @@ from recexp.errors import InvalidParameterError
 from recexp.models.device import DEVICE_CHOICES
 from recexp.params import Bool, Choice, Int
 from recexp.strategies.balancing import OVER_SAMPLING_STRATEGY
-from recexp.strategies.base import Strategy, assemble, class_codes
+from recexp.strategies.base import Strategy, StrategyResult, assemble, class_codes, stratified_sample
 from recexp.synthesis.base import Generator
 from recexp.synthesis.copula import GaussianCopula
 from recexp.synthesis.gan import GAN
 from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
+from recexp.synthesis.report import REPORT_ROWS, describe_fit
 from recexp.synthesis.vae import VAE
 
 _EPOCHS = Int(1, None, help="Training passes of the generator over the real training rows.")
@@ -41,6 +50,8 @@ _EVAL_EVERY = Int(0, None, help="Score generated rows every this many epochs and
                                 "(0: keep the last).")
 _DEVICE = Choice({d: d for d in DEVICE_CHOICES}, help="Where the generator trains: auto (cuda > mps > cpu).")
 _IMPUTE = Bool(help="Fill missing feature values of the real rows by conditional sampling from the generator.")
+_REPORT = Bool(help="Score the generator's rows against real training rows once it is fitted (fidelity, "
+                    "detection, efficacy, privacy; a few seconds).")
 
 
 class SynthesisStrategy(Strategy):
@@ -94,9 +105,19 @@ class SynthesisStrategy(Strategy):
         self.new_rows_ = {classes[c]: int(n) for c, n in resolved.items() if n > 0}
         self.target_ = {name: int(current[classes.index(name)] + n) for name, n in self.new_rows_.items()}
 
+    def apply(self, train: Dataset, seed: int = 0) -> StrategyResult:
+        """:meth:`Strategy.apply`, with the generator's :class:`~recexp.synthesis.report.SynthesisReport`
+        as ``synthesis`` on the result."""
+        self.synthesis_ = None
+        result = super().apply(train, seed)
+        return replace(result, synthesis=self.synthesis_)
+
     def _apply(self, train: Dataset, seed: int) -> tuple[Dataset, np.ndarray]:
+        started = time.perf_counter()
         generator = self._generator(seed).fit(train.frame, train.schema)
+        fit_seconds = time.perf_counter() - started
         self.generator_ = generator
+        self.imputation_ = None
         if self.impute_missing:
             train = replace(train, frame=self._impute(train, generator))
         rows, sources = generator.sample(conditions=self.new_rows_, return_sources=True)
@@ -106,7 +127,24 @@ class SynthesisStrategy(Strategy):
         if hasattr(generator, "best_epoch_"):
             self.note(f"{generator.__class__.__name__}: kept the checkpoint of epoch {generator.best_epoch_} of "
                       f"{generator.epochs} (best quality score {generator.best_quality_:.3f}).")
+        real, synthetic = self._report_rows(train, generator, seed) if self.quality_report else (None, None)
+        present = np.flatnonzero(generator.class_counts_)
+        smallest = train.schema.classes[present[np.argmin(generator.class_counts_[present])]]
+        self.synthesis_ = describe_fit(generator, real, synthetic, train.schema, minority=smallest,
+                                       imputation=self.imputation_, fit_seconds=fit_seconds, random_state=seed)
         return assemble(train, keep, sources, new_values, new_labels=rows[LABEL].to_numpy())
+
+    @staticmethod
+    def _report_rows(train: Dataset, generator: Generator, seed: int):
+        """A stratified sample of the real rows and as many generated rows of each class (the
+        minority class scored alone is the smallest in the whole training split, not in the sample).
+
+        Drawn after the strategy's own rows, so scoring never changes what the strategy adds.
+        """
+        real = train.subset(np.flatnonzero(~train.frame[IS_SYNTHETIC].to_numpy(dtype=bool)))
+        real = stratified_sample(real, REPORT_ROWS, seed=seed)
+        wanted = {name: n for name, n in real.class_counts().items() if n}
+        return real.frame, generator.sample(conditions=wanted)
 
     def _impute(self, train: Dataset, generator: Generator):
         frame = train.frame
@@ -118,7 +156,8 @@ class SynthesisStrategy(Strategy):
             self.note("impute_missing: the real training rows have no missing feature values; nothing imputed.")
             return frame
         filled = impute_missing(frame, train.schema, generator, missing)
-        comparison = imputation_report(frame.loc[real], train.schema, generator)["summary"]
+        self.imputation_ = {**imputation_report(frame.loc[real], train.schema, generator), "filled_cells": cells}
+        comparison = self.imputation_["summary"]
         text = ""
         if {"generator", "mean_mode"} <= set(comparison):
             g, m = comparison["generator"], comparison["mean_mode"]
@@ -134,14 +173,16 @@ class NeuralSynthesis(SynthesisStrategy):
     """A strategy around a neural generator (``generator_class``): epochs, checkpoint scoring, device."""
 
     params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "epochs": _EPOCHS, "eval_every": _EVAL_EVERY,
-              "device": _DEVICE, "impute_missing": _IMPUTE}
+              "device": _DEVICE, "impute_missing": _IMPUTE, "quality_report": _REPORT}
 
-    def __init__(self, sampling_strategy="auto", epochs=10, eval_every=5, device="auto", impute_missing=False):
+    def __init__(self, sampling_strategy="auto", epochs=10, eval_every=5, device="auto", impute_missing=False,
+                 quality_report=True):
         self.sampling_strategy = sampling_strategy
         self.epochs = epochs
         self.eval_every = eval_every
         self.device = device
         self.impute_missing = impute_missing
+        self.quality_report = quality_report
 
     def _generator(self, seed: int) -> Generator:
         return self.generator_class(epochs=self.epochs, eval_every=self.eval_every, device=self.device,
@@ -173,11 +214,12 @@ class CopulaSynthesis(SynthesisStrategy):
     summary = ("Fits a Gaussian copula to each class (empirical marginals, shrunk correlation) and draws the "
                "rows each class lacks; fast baseline for the neural generators.")
     generator_class = GaussianCopula
-    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "impute_missing": _IMPUTE}
+    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "impute_missing": _IMPUTE, "quality_report": _REPORT}
 
-    def __init__(self, sampling_strategy="auto", impute_missing=False):
+    def __init__(self, sampling_strategy="auto", impute_missing=False, quality_report=True):
         self.sampling_strategy = sampling_strategy
         self.impute_missing = impute_missing
+        self.quality_report = quality_report
 
     def _generator(self, seed: int) -> Generator:
         return GaussianCopula(random_state=seed)

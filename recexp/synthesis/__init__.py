@@ -19,6 +19,7 @@ from recexp.synthesis.base import Generator, NeuralGenerator
 from recexp.synthesis.copula import GaussianCopula
 from recexp.synthesis.gan import GAN
 from recexp.synthesis.quality import QualityReport, quality_report
+from recexp.synthesis.report import SynthesisReport, describe_fit
 from recexp.synthesis.vae import VAE
 
 #: Stable name -> generator class. Names are stored in run specs: never rename one.
@@ -40,4 +41,4 @@ def get_generator(name: str, **params: Any) -> Generator:
 
 
 __all__ = ["GENERATORS", "GAN", "VAE", "GaussianCopula", "Generator", "NeuralGenerator", "QualityReport",
-           "get_generator", "quality_report"]
+           "SynthesisReport", "describe_fit", "get_generator", "quality_report"]

@@ -10,8 +10,9 @@ from recexp.errors import InvalidParameterError
 from recexp.strategies.synthesis import CopulaSynthesis, GANSynthesis, SynthesisStrategy, VAESynthesis
 from recexp.synthesis.impute import missing_mask
 
-FAST = {GANSynthesis: {"epochs": 1, "eval_every": 0}, VAESynthesis: {"epochs": 1, "eval_every": 0},
-        CopulaSynthesis: {}}
+FAST = {GANSynthesis: {"epochs": 1, "eval_every": 0, "quality_report": False},
+        VAESynthesis: {"epochs": 1, "eval_every": 0, "quality_report": False},
+        CopulaSynthesis: {"quality_report": False}}
 
 
 @pytest.mark.parametrize("cls", [CopulaSynthesis, VAESynthesis, GANSynthesis])
@@ -37,7 +38,8 @@ def test_fills_minority_classes_to_the_majority(cls, tiny_behavior_train):
 
 def test_per_class_counts_and_errors(tiny_behavior_train):
     counts = tiny_behavior_train.class_counts()
-    result = CopulaSynthesis(sampling_strategy={"buy": counts["buy"] + 25}).apply(tiny_behavior_train, seed=1)
+    result = CopulaSynthesis(sampling_strategy={"buy": counts["buy"] + 25}, quality_report=False).apply(
+        tiny_behavior_train, seed=1)
     assert result.report.added == {"view": 0, "cart": 0, "fav": 0, "buy": 25}
     with pytest.raises(InvalidParameterError, match="fewer than"):
         CopulaSynthesis(sampling_strategy={"buy": 1}).apply(tiny_behavior_train)
@@ -58,7 +60,7 @@ def test_strategy_specs_match_constructors():
 
 
 def test_impute_missing_fills_real_rows_and_reports_the_comparison(criteo_train):
-    result = CopulaSynthesis(impute_missing=True).apply(criteo_train, seed=0)
+    result = CopulaSynthesis(impute_missing=True, quality_report=False).apply(criteo_train, seed=0)
     frame = result.dataset.frame
     real = ~frame[IS_SYNTHETIC].to_numpy()
     assert not missing_mask(frame.loc[real], criteo_train.schema).to_numpy().any()
@@ -66,3 +68,75 @@ def test_impute_missing_fills_real_rows_and_reports_the_comparison(criteo_train)
     cells = int(missing_mask(criteo_train.frame, criteo_train.schema).to_numpy().sum())
     assert f"filled {cells:,} missing cells" in note and "mean/mode" in note
     assert result.report.after["0"] == result.report.after["1"] == criteo_train.class_counts()["0"]
+
+
+def _no_torch_inside(value, seen=None) -> None:
+    """Walk containers and dataclasses; fail on any torch object."""
+    import dataclasses
+
+    import torch
+
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    assert not isinstance(value, torch.nn.Module | torch.Tensor | torch.Generator), type(value)
+    if dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            _no_torch_inside(getattr(value, f.name), seen)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _no_torch_inside(v, seen)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _no_torch_inside(v, seen)
+
+
+@pytest.mark.parametrize("cls", [CopulaSynthesis, VAESynthesis, GANSynthesis])
+def test_result_carries_the_synthesis_report(cls, tiny_behavior_train):
+    import json
+    import pickle
+
+    params = {**FAST[cls], "quality_report": True,
+              **({"epochs": 2, "eval_every": 1} if cls is not CopulaSynthesis else {})}
+    result = cls(**params).apply(tiny_behavior_train, seed=0)
+    report = result.synthesis
+    assert report is not None and report.generator == cls.generator_class.__name__
+    if cls is CopulaSynthesis:
+        assert report.history is None and report.best_epoch is None
+    else:
+        assert list(report.history["epoch"]) == [1, 2]
+        assert report.history["quality"].between(0, 1).all()
+        assert report.best_epoch in (1, 2)
+        assert report.best_quality == pytest.approx(report.history["quality"].max())
+    quality = report.quality
+    assert 0 <= quality.score <= 1 and 0 <= quality.overall.detection["auc"] <= 1
+    assert quality.minority is not None and quality.minority_class in tiny_behavior_train.schema.classes
+    # scored on equal rows per class: a stratified sample of real rows and as many generated ones
+    assert (report.real["label"].value_counts().sort_index()
+            .equals(report.synthetic["label"].value_counts().sort_index()))
+    scores = report.scores()
+    assert scores.loc[["Quality score", "Column shapes", "Pair trends", "Detection AUC"]].iloc[:, 0].between(0, 1).all()
+    assert set(report.columns) == set(report.real.columns)
+    _no_torch_inside(result)
+    assert pickle.loads(pickle.dumps(result)).synthesis.quality.score == quality.score
+    json.dumps(report.to_dict(), allow_nan=False)
+
+
+def test_quality_report_off_leaves_the_output_unchanged(tiny_behavior_train):
+    with_report = CopulaSynthesis().apply(tiny_behavior_train, seed=4)
+    without = CopulaSynthesis(quality_report=False).apply(tiny_behavior_train, seed=4)
+    assert with_report.dataset.frame.equals(without.dataset.frame)
+    assert without.synthesis.quality is None and without.synthesis.real is None
+    assert without.synthesis.scores().empty
+
+
+def test_imputation_comparison_is_carried(criteo_train):
+    result = CopulaSynthesis(impute_missing=True, quality_report=False).apply(criteo_train, seed=0)
+    imputation = result.synthesis.imputation
+    assert imputation["filled_cells"] == int(missing_mask(criteo_train.frame, criteo_train.schema).to_numpy().sum())
+    summary = result.synthesis.imputation_summary()
+    assert list(summary.index) == ["GaussianCopula (conditional sampling)", "mean / mode"]
+    assert list(summary.columns) == ["error", "shape"]
+    table = result.synthesis.imputation_table()
+    assert set(table["method"]) == {"generator", "mean_mode"} and len(table) > 0

@@ -1,0 +1,237 @@
+"""What fitting a generator produced, as plain data: training history, quality report, imputation comparison.
+
+:func:`describe_fit` gathers, after a generator is fitted and has generated rows, everything an analyst
+looks at to judge it: the per-epoch losses and quality scores with the checkpoint kept (neural
+generators), the :func:`~recexp.synthesis.quality.quality_report` of generated rows against real
+ones, and (when missing values were imputed) the comparison with mean/mode imputation from
+:func:`~recexp.synthesis.impute.imputation_report`. The result holds DataFrames, dicts and numbers
+only (no torch modules), so it pickles, caches and serialises.
+
+>>> from recexp.synthesis.report import describe_fit
+>>> generator = VAE(epochs=5, random_state=0).fit(train.frame, train.schema)            # doctest: +SKIP
+>>> rows = generator.sample(2000)                                                       # doctest: +SKIP
+>>> report = describe_fit(generator, train.frame, rows, train.schema)                   # doctest: +SKIP
+>>> report.scores()                                                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recexp.dataset import IS_SYNTHETIC, LABEL, FeatureSchema
+from recexp.synthesis.base import Generator
+from recexp.synthesis.quality import QualityReport, QualityScores, jsonable, quality_report
+
+#: Real rows (at most) a strategy scores its generator against; the same number of rows is generated.
+REPORT_ROWS = 2000
+
+#: One line per score: how to read it.
+SCORE_HELP = {
+    "Quality score": "Mean of column shapes and pair trends (SDMetrics' quality score). 1 is identical; "
+                     "above 0.8 is good.",
+    "Column shapes": "Each column's distribution, real vs synthetic (1 - KS statistic or 1 - total variation). "
+                     "1 is identical.",
+    "Pair trends": "Correlations / contingency tables of every column pair preserved. 1 is identical.",
+    "Detection AUC": "How well a logistic regression tells synthetic rows from real ones. 0.5 (a coin flip) is "
+                     "best; near 1 they are easy to tell apart.",
+    "ML efficacy (F1 synthetic / real)": "Macro-F1 on held-out real rows of a model trained on synthetic rows "
+                                         "only, over one trained on real rows. 1 means as useful as real data.",
+    "ML efficacy (F1 real + synthetic / real)": "Macro-F1 of a model trained on real and synthetic rows, over one "
+                                                "trained on real rows only. Above 1: the synthetic rows help.",
+    "DCR ratio": "Median distance of a synthetic row to its closest real row, over the same for real rows. "
+                 "About 1 or more is safe; well below 1 suggests memorised rows.",
+    "Exact copies (share)": "Share of synthetic rows equal to a real training row in every scored column. "
+                            "0 is best.",
+}
+
+
+@dataclass
+class SynthesisReport:
+    """A fitted generator's training history, the quality of its rows and the imputation comparison.
+
+    Attributes
+    ----------
+    generator : str
+        The generator's class name.
+    params : dict
+        Its parameters.
+    history : DataFrame or None
+        One row per epoch (``epoch``, the losses, ``quality`` where scored, ``seconds``); ``None`` for
+        generators fitted in closed form (the Gaussian copula).
+    best_epoch : int or None
+        The epoch whose checkpoint was kept.
+    best_quality : float or None
+        Its quality score during training.
+    quality : QualityReport or None
+        Generated rows scored against real ones; ``None`` when not requested.
+    real, synthetic : DataFrame or None
+        The rows that were scored (model columns and ``label``), for per-column histograms.
+    imputation : dict or None
+        :func:`~recexp.synthesis.impute.imputation_report` plus ``filled_cells``, when missing values of
+        the real rows were imputed.
+    fit_seconds : float
+        Wall time of ``generator.fit``.
+    """
+
+    generator: str
+    params: dict[str, Any]
+    history: pd.DataFrame | None
+    best_epoch: int | None
+    best_quality: float | None
+    quality: QualityReport | None
+    real: pd.DataFrame | None
+    synthetic: pd.DataFrame | None
+    imputation: dict[str, Any] | None
+    fit_seconds: float
+
+    @property
+    def columns(self) -> list[str]:
+        """The scored columns (numeric, categorical, then the label), in report order."""
+        if self.quality is None:
+            return []
+        return list(self.quality.numeric) + list(self.quality.categorical)
+
+    def scores(self) -> pd.DataFrame:
+        """One row per score (see :data:`SCORE_HELP`): all classes, the minority class, and how to read it."""
+        if self.quality is None:
+            return pd.DataFrame(columns=["all classes", "minority class", "what good looks like"])
+        q = self.quality
+        efficacy = q.efficacy or {}
+        rows = {}
+        for name in SCORE_HELP:
+            rows[name] = {"all classes": _score(name, q.overall, efficacy, minority=False),
+                          "minority class": _score(name, q.minority, efficacy, minority=True),
+                          "what good looks like": SCORE_HELP[name]}
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index.name = "score"
+        if q.minority_class is not None:
+            table = table.rename(columns={"minority class": f"minority class ({q.minority_class})"})
+        return table
+
+    def efficacy_table(self) -> pd.DataFrame:
+        """Scores on held-out real rows of a model trained on real rows, on synthetic rows, and on both."""
+        efficacy = self.quality.efficacy if self.quality is not None else {}
+        names = {"real": "trained on real", "synthetic": "trained on synthetic", "augmented": "trained on both"}
+        rows = {label: {metric: efficacy[key].get(metric, math.nan) for metric in _EFFICACY_METRICS}
+                for key, label in names.items() if efficacy.get(key)}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=list(_EFFICACY_METRICS))
+
+    def imputation_summary(self) -> pd.DataFrame:
+        """Mean error and distribution similarity per method (generator, mean/mode) on hidden observed cells."""
+        summary = (self.imputation or {}).get("summary") or {}
+        names = {"generator": f"{self.generator} (conditional sampling)", "mean_mode": "mean / mode"}
+        return pd.DataFrame.from_dict({names.get(k, k): v for k, v in summary.items()}, orient="index",
+                                      columns=["error", "shape"])
+
+    def imputation_table(self) -> pd.DataFrame:
+        """Per column: error and distribution similarity of generator vs mean/mode imputation."""
+        if not self.imputation or not self.imputation.get("columns"):
+            return pd.DataFrame(columns=["column", "type", "method", "error", "shape", "cells"])
+        return pd.DataFrame(self.imputation["columns"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form: ``generator``, ``params``, ``fit_seconds``, ``history`` (records), ``best_epoch``,
+        ``best_quality``, ``imputation`` and ``quality`` (NaN written as ``None``)."""
+        return jsonable({
+            "generator": self.generator, "params": self.params, "fit_seconds": self.fit_seconds,
+            "history": self.history.to_dict(orient="records") if self.history is not None else None,
+            "best_epoch": self.best_epoch, "best_quality": self.best_quality,
+            "imputation": self.imputation,
+            "quality": self.quality.to_dict() if self.quality is not None else None,
+        })
+
+_EFFICACY_METRICS = ("f1_macro", "balanced_accuracy", "minority_f1", "minority_recall")
+_EFFICACY_MODEL = {"ML efficacy (F1 synthetic / real)": "synthetic",
+                   "ML efficacy (F1 real + synthetic / real)": "augmented"}
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float:
+    if numerator is None or denominator is None or not denominator or math.isnan(denominator):
+        return math.nan
+    return float(numerator) / float(denominator)
+
+
+def _score(name: str, scores: QualityScores | None, efficacy: dict[str, Any], minority: bool) -> float:
+    if name.startswith("ML efficacy"):
+        real = efficacy.get("real")
+        other = efficacy.get(_EFFICACY_MODEL[name])
+        if not real or not other:
+            return math.nan
+        key = "minority_f1" if minority else "f1_macro"
+        return _ratio(other.get(key), real.get(key))
+    if scores is None:
+        return math.nan
+    if name == "Quality score":
+        return float(scores.quality)
+    if name == "Column shapes":
+        return _mean(scores.column_shapes["score"])
+    if name == "Pair trends":
+        return _mean(scores.pair_trends["score"])
+    if name == "Detection AUC":
+        return float(scores.detection["auc"])
+    if name == "DCR ratio":
+        return float(scores.privacy["dcr_ratio"])
+    if name == "Exact copies (share)":
+        return float(scores.privacy["exact_copy_share"])
+    raise AssertionError(name)
+
+
+def _mean(values: pd.Series) -> float:
+    values = values.dropna()
+    return float(values.mean()) if len(values) else math.nan
+
+
+def describe_fit(generator: Generator, real: pd.DataFrame | None, synthetic: pd.DataFrame | None,
+                 schema: FeatureSchema, *, real_test: pd.DataFrame | None = None, minority: str | None = None,
+                 imputation: dict[str, Any] | None = None, fit_seconds: float = math.nan,
+                 detector: str = "logistic", random_state: int = 0) -> SynthesisReport:
+    """Everything a fitted generator leaves to judge it by, as a :class:`SynthesisReport`.
+
+    Parameters
+    ----------
+    generator : Generator
+        Fitted; its ``history_``, ``best_epoch_`` and ``best_quality_`` are read where it has them.
+    real : DataFrame or None
+        Real training rows the generated rows are scored against (after imputation, where it was
+        done; rows flagged ``is_synthetic`` are dropped). ``None`` skips the quality report.
+    synthetic : DataFrame or None
+        Generated rows (the schema's numeric and categorical columns and ``label``).
+    schema : FeatureSchema
+    real_test : DataFrame, optional
+        Real rows the generator never saw (see :func:`~recexp.synthesis.quality.quality_report`).
+    minority : str, optional
+        The class scored alone; default: the one with the fewest rows in ``real``.
+    imputation : dict, optional
+        The imputation comparison to carry along.
+    fit_seconds : float
+        Wall time of the fit, for the record.
+    detector : {"logistic", "gbm"}
+    random_state : int
+        Seeds the report's subsampling, folds and classifiers.
+    """
+    quality = None
+    kept: dict[str, pd.DataFrame | None] = {"real": None, "synthetic": None}
+    if real is not None and synthetic is not None:
+        if IS_SYNTHETIC in real.columns:
+            real = real.loc[~real[IS_SYNTHETIC].to_numpy(dtype=bool)]
+        quality = quality_report(real, synthetic, schema, real_test=real_test, minority=minority, detector=detector,
+                                 random_state=random_state)
+        columns = list(schema.numeric) + list(schema.categorical) + [LABEL]
+        kept = {"real": real[columns].reset_index(drop=True), "synthetic": synthetic[columns].reset_index(drop=True)}
+    history = getattr(generator, "history_", None)
+    best_quality = getattr(generator, "best_quality_", None)
+    return SynthesisReport(
+        generator=type(generator).__name__, params=generator.get_params(),
+        history=history.copy() if history is not None else None,
+        best_epoch=int(generator.best_epoch_) if hasattr(generator, "best_epoch_") else None,
+        best_quality=float(best_quality) if best_quality is not None and np.isfinite(best_quality) else None,
+        quality=quality, real=kept["real"], synthetic=kept["synthetic"], imputation=imputation,
+        fit_seconds=float(fit_seconds))
+
+
+__all__ = ["REPORT_ROWS", "SCORE_HELP", "SynthesisReport", "describe_fit"]
