@@ -6,8 +6,10 @@ import json
 import streamlit as st
 
 from recexp.charts.strategies import class_counts_figure, distribution_figure, feature_choices, projection_figure
+from recexp.charts.synthesis import column_histograms, pair_difference_heatmap, training_curves
 from recexp.errors import RecexpError
 from recexp.strategies import FAMILIES, STRATEGIES, StrategyResult, get_strategy, stratified_sample
+from recexp.synthesis.report import SCORE_HELP
 from recexp.ui.params import param_widgets
 from recexp.ui.state import require_dataset
 
@@ -18,6 +20,17 @@ st.caption("Pick a way to expand, balance or re-weight the training rows and see
 dataset, split = require_dataset()
 train = dataset.subset(split.train)
 locked = {"validation": dataset.subset(split.valid).class_counts(), "test": dataset.subset(split.test).class_counts()}
+
+
+#: Metric label -> row of SynthesisReport.scores() shown as a headline number.
+HEADLINE_SCORES = {"Quality score": "Quality score", "Column shapes": "Column shapes", "Pair trends": "Pair trends",
+                   "Detection AUC": "Detection AUC", "ML efficacy": "ML efficacy (F1 synthetic / real)",
+                   "DCR ratio": "DCR ratio"}
+
+
+def shown(value: float) -> str:
+    """A score with three decimals, or n/a where it could not be computed."""
+    return "n/a" if value != value else f"{value:.3f}"
 
 
 @st.cache_data(show_spinner=False, max_entries=24)
@@ -45,8 +58,13 @@ sample_key = hashlib.sha256(split.train.tobytes() + repr(dataset.schema).encode(
     + f":{dataset.fingerprint}:{dataset.task}:{max_rows}"
 
 with results:
+    if "epochs" in values:
+        working = (f"Fitting {strategy_class.title} for {values['epochs']} epochs on {len(sample):,} training rows"
+                   + (", then scoring its rows..." if values.get("quality_report") else "..."))
+    else:
+        working = f"Applying {strategy_class.title} to {len(sample):,} training rows..."
     try:
-        with st.spinner(f"Applying {strategy_class.title} to {len(sample):,} training rows..."):
+        with st.spinner(working):
             result = preview(sample, sample_key, name, json.dumps(values, sort_keys=True), seed)
     except RecexpError as error:
         st.error(str(error))
@@ -72,6 +90,58 @@ with results:
     if result.loss is not None:
         st.info(f"The trainer will use the {result.loss['name']} loss with "
                 + ", ".join(f"{k}={v}" for k, v in result.loss.items() if k != "name") + ".")
+
+    synthesis = result.synthesis
+    if synthesis is not None:
+        st.subheader("Synthesis report")
+        quality = synthesis.quality
+        if quality is None:
+            st.info("The quality report is off; turn on 'Quality report' to score the generated rows.")
+        else:
+            scores = synthesis.scores()
+            overall = scores["all classes"]
+            minority = scores.columns[1]
+            cells = st.columns(4) + st.columns(4)
+            for cell, (label, score) in zip(cells, HEADLINE_SCORES.items()):
+                cell.metric(label, shown(overall[score]), help=SCORE_HELP[score])
+            copies = quality.overall.privacy["exact_copies"]
+            cells[6].metric("Exact copies", f"{copies:,}", help=SCORE_HELP["Exact copies (share)"])
+            cells[7].metric(f"Quality score, {quality.minority_class}", shown(scores.loc["Quality score", minority]),
+                            help="The quality score on the minority class alone, where generators struggle most.")
+            st.caption(f"{quality.overall.rows_synthetic:,} generated rows scored against "
+                       f"{quality.overall.rows_real:,} real training rows (a stratified sample) with the same rows "
+                       f"per class. Efficacy models are tested on {quality.efficacy.get('holdout', 'real rows')}.")
+            st.table(scores.style.format(shown, subset=list(scores.columns[:2])))
+            efficacy = synthesis.efficacy_table()
+            if len(efficacy):
+                st.caption("Machine-learning efficacy: a gradient-boosted classifier scored on held-out real rows.")
+                st.table(efficacy.style.format(shown))
+            for note in quality.notes:
+                st.caption(note)
+
+            column = st.selectbox("Column", synthesis.columns, key="lab_synthesis_column")
+            st.plotly_chart(column_histograms(synthesis.real, synthesis.synthetic, dataset.schema, columns=[column],
+                                              cols=1), key="lab_synthesis_histogram")
+            st.plotly_chart(pair_difference_heatmap(quality), key="lab_synthesis_heatmap")
+            st.caption("Synthetic minus real association of every column pair: white is preserved, red is "
+                       "stronger in the synthetic rows, blue weaker.")
+        if synthesis.history is not None:
+            st.plotly_chart(training_curves(synthesis.history, synthesis.best_epoch), key="lab_synthesis_training")
+            st.caption(f"Losses per epoch (left axis) and the quality score where it was computed (right axis). "
+                       f"The checkpoint of epoch {synthesis.best_epoch} is the one kept. Fit took "
+                       f"{synthesis.fit_seconds:.1f} s.")
+        else:
+            st.caption(f"{synthesis.generator} is fitted in closed form ({synthesis.fit_seconds:.2f} s): no training "
+                       "curves.")
+        if synthesis.imputation:
+            st.markdown(f"**Imputation**: {synthesis.imputation['filled_cells']:,} missing cells filled. Compared on "
+                        f"{synthesis.imputation['hidden_cells']:,} observed cells hidden for the test (error: lower "
+                        "is better; shape, the similarity of the imputed values' distribution to the true ones: "
+                        "higher is better).")
+            st.table(synthesis.imputation_summary().style.format(shown))
+            three_decimals = st.column_config.NumberColumn(format="%.3f")
+            st.dataframe(synthesis.imputation_table(), key="lab_synthesis_imputation", hide_index=True,
+                         column_config={"error": three_decimals, "shape": three_decimals})
 
     st.subheader("Real and new rows, projected")
     figure = projection_figure(sample, result, seed=seed)

@@ -53,3 +53,30 @@ def test_pick_smote_change_a_parameter_and_see_the_counts_change(app_url, page):
     expect(page.get_by_text(re.compile(r"k_neighbors=400 needs at least 401 rows"))).to_be_visible(timeout=60_000)
     expect(page.get_by_role("combobox", name="Strategy", exact=True)).to_be_visible()   # the page keeps working
     assert page.get_by_text("Traceback").count() == 0
+
+
+def test_pick_a_generator_and_see_its_quality_report(app_url, page):
+    page.goto(f"{app_url}/strategy_lab")
+    expect(page.get_by_role("heading", name="Strategy Lab", exact=True)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Training rows after")).to_be_visible(timeout=60_000)
+    rows = page.get_by_role("spinbutton", name="Preview on at most this many training rows")
+    rows.fill("300")
+    rows.press("Enter")
+    expect(page.get_by_text(re.compile(r"Preview on a stratified sample of \d+ of"))).to_be_visible(timeout=60_000)
+
+    strategy = page.get_by_role("combobox", name="Strategy", exact=True)
+    strategy.click()
+    strategy.press_sequentially("Conditional VAE")           # the long list is virtualised: filter it first
+    page.get_by_role("option", name="Conditional VAE · synthesis", exact=True).click()
+    epochs = page.get_by_role("spinbutton", name="Epochs")
+    expect(epochs).to_be_visible(timeout=60_000)
+    epochs.fill("3")
+    epochs.press("Enter")
+    expect(page.get_by_role("heading", name="Synthesis report", exact=True)).to_be_visible(timeout=120_000)
+    expect(page.get_by_text(re.compile(r"The checkpoint of epoch [123] is the one kept"))).to_be_visible(timeout=120_000)
+    for label in ("Quality score", "Detection AUC"):
+        metric = page.locator('[data-testid="stMetric"]').filter(has=page.get_by_text(label, exact=True))
+        assert 0.0 <= float(metric.locator('[data-testid="stMetricValue"]').inner_text()) <= 1.0, label
+    # class counts, column histogram, heat map, training curves, projection, distributions
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(6, timeout=60_000)
+    assert page.get_by_text("Traceback").count() == 0

@@ -1,0 +1,94 @@
+"""The Strategy Lab with a generator: after fitting, the quality scores, real-vs-synthetic histograms, the
+pair-difference heat map, the projection and (neural generators) the training curves with the kept epoch."""
+
+from __future__ import annotations
+
+import pytest
+
+from recexp.strategies import STRATEGIES
+from recexp.ui.params import widget_key
+
+PREVIEW_ROWS = 300
+UNIT_SCORES = ("Quality score", "Column shapes", "Pair trends", "Detection AUC")
+
+
+@pytest.fixture
+def lab(app, open_page):
+    at = open_page(app, "strategy_lab")
+    at.number_input(key="lab_rows").set_value(PREVIEW_ROWS)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _chart_count(at) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def _assert_scores(at) -> None:
+    assert "Synthesis report" in [h.value for h in at.subheader]
+    metrics = _metrics(at)
+    for label in UNIT_SCORES:
+        assert 0.0 <= float(metrics[label]) <= 1.0, (label, metrics[label])
+    assert float(metrics["DCR ratio"]) >= 0
+    assert int(metrics["Exact copies"].replace(",", "")) >= 0
+    minority = next(label for label in metrics if label.startswith("Quality score, "))
+    assert minority.removeprefix("Quality score, ") in {"cart", "fav", "buy"}   # a smallest class, never 'view'
+    scores = next(t.value for t in at.table if "what good looks like" in t.value.columns)
+    assert {"Quality score", "Detection AUC", "DCR ratio", "Exact copies (share)"} <= set(scores.index)
+    assert all(0 <= float(v) <= 1 for v in scores.loc["Quality score"].iloc[:2])
+
+
+def test_gaussian_copula_shows_scores_histograms_and_heat_map(lab):
+    lab.selectbox(key="lab_strategy").set_value("gaussian_copula")
+    lab.run()
+    assert not lab.exception, lab.exception
+    assert not lab.error
+    _assert_scores(lab)
+    # class counts, column histogram, pair-difference heat map, projection, feature distribution
+    assert _chart_count(lab) == 5
+    assert any("fitted in closed form" in c.value for c in lab.caption)
+    column = lab.selectbox(key="lab_synthesis_column")
+    assert "label" in column.options
+    column.set_value("label")
+    lab.run()
+    assert not lab.exception, lab.exception
+    assert _chart_count(lab) == 5
+
+    key = widget_key("lab", STRATEGIES["gaussian_copula"], "quality_report")
+    lab.checkbox(key=key).uncheck()
+    lab.run()
+    assert not lab.exception, lab.exception
+    assert "Quality score" not in _metrics(lab)
+    assert any("quality report is off" in i.value for i in lab.info)
+
+
+def test_neural_generator_shows_training_curves_with_the_kept_epoch(lab):
+    lab.selectbox(key="lab_strategy").set_value("vae")
+    lab.run()                                                       # default epochs on 300 rows: seconds
+    assert not lab.exception, lab.exception
+    cls = STRATEGIES["vae"]
+    lab.number_input(key=widget_key("lab", cls, "epochs")).set_value(2)
+    lab.number_input(key=widget_key("lab", cls, "eval_every")).set_value(1)
+    lab.run()
+    assert not lab.exception, lab.exception
+    assert not lab.error
+    _assert_scores(lab)
+    assert _chart_count(lab) == 6                                   # the five above plus the training curves
+    kept = next(c.value for c in lab.caption if "is the one kept" in c.value)
+    assert "The checkpoint of epoch" in kept
+
+
+def test_imputation_is_compared_with_mean_mode(lab):
+    lab.selectbox(key="lab_strategy").set_value("gaussian_copula")
+    lab.run()
+    lab.checkbox(key=widget_key("lab", STRATEGIES["gaussian_copula"], "impute_missing")).check()
+    lab.run()
+    assert not lab.exception, lab.exception
+    summary = next(t.value for t in lab.table if {"error", "shape"} <= set(t.value.columns))
+    assert list(summary.index) == ["GaussianCopula (conditional sampling)", "mean / mode"]
+    assert any("missing cells filled" in m.value for m in lab.markdown)
