@@ -70,6 +70,21 @@ class ImportanceResult:
     seconds: float
     notes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def for_run(cls, run: TrainedRun, values: np.ndarray, method: str, params: dict[str, Any] | None = None,
+                seed: int = 0, seconds: float = 0.0, notes: list[str] | None = None) -> ImportanceResult:
+        """Wrap one value per training row of ``run`` (training order) with each row's class, origin and source row.
+
+        :meth:`ImportanceMethod.compute` builds its result with it; it also turns any other per-row score
+        (e.g. cleanlab's label quality) into a result the stability functions and charts accept.
+        """
+        labels = run.labels
+        frame = pd.DataFrame({"row": np.arange(len(values)), "value": np.asarray(values, dtype=np.float64),
+                              "label": labels, "class": np.asarray(run.train.schema.classes, dtype=object)[labels],
+                              "is_synthetic": run.is_synthetic, SOURCE_ROW: run.source_rows})
+        return cls(run_id=run.run_id, method=method, params=dict(params or {}), seed=int(seed), values=frame,
+                   seconds=seconds, notes=list(notes or []))
+
     def summary(self) -> pd.DataFrame:
         """Per group (each class, real and synthetic rows, all rows): rows, mean, median, share below 0."""
         frame = self.values
@@ -140,12 +155,8 @@ class ImportanceMethod(Parametrized):
             raise InvalidDataError(
                 f"{self.title} gave {int((~np.isfinite(values)).sum()):,} rows no finite value on run {run.run_id}. "
                 "Try another method or other parameters.")
-        labels = run.labels
-        frame = pd.DataFrame({"row": np.arange(len(values)), "value": values, "label": labels,
-                              "class": np.asarray(run.train.schema.classes, dtype=object)[labels],
-                              "is_synthetic": run.is_synthetic, SOURCE_ROW: run.source_rows})
-        return ImportanceResult(run_id=run.run_id, method=self.name, params=self.get_params(), seed=int(seed),
-                                values=frame, seconds=time.perf_counter() - start, notes=list(self.notes_))
+        return ImportanceResult.for_run(run, values, self.name, self.get_params(), seed,
+                                        time.perf_counter() - start, self.notes_)
 
     def note(self, sentence: str) -> None:
         """Record a sentence for the analyst on the result."""

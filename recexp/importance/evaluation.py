@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 from recexp.dataset import LABEL, Dataset
 from recexp.errors import InvalidParameterError
 from recexp.importance.base import ImportanceResult
-from recexp.importance.stability import real_values
+from recexp.importance.run import SOURCE_ROW
 
 
 def flip_labels(dataset: Dataset, rows: np.ndarray, fraction: float, seed: int = 0) -> tuple[Dataset, np.ndarray]:
@@ -57,16 +57,29 @@ def flip_labels(dataset: Dataset, rows: np.ndarray, fraction: float, seed: int =
     return replace(dataset, frame=frame), flipped
 
 
-def detection_auc(result: ImportanceResult, flipped: np.ndarray) -> float:
+def detection_auc(result: ImportanceResult, flipped: np.ndarray, by_class: bool = False) -> float:
     """ROC-AUC of ranking the flipped rows as the least valuable (0.5 = chance, 1 = all flipped rows lowest).
 
-    ``flipped`` are dataset positions (``source_row``), as :func:`flip_labels` returns them; the
-    result's real rows are scored.
+    Parameters
+    ----------
+    result : ImportanceResult
+        Values of a run trained on the noisy labels; its real rows are scored.
+    flipped : numpy.ndarray
+        Dataset positions (``source_row``) of the flipped rows, as :func:`flip_labels` returns them.
+    by_class : bool
+        Rank within each (noisy) label instead: the AUC among the rows carrying each label, averaged
+        with weights = flipped rows per label. Flipping moves rows from big classes into small ones,
+        so ranking by label rarity alone already finds much of the noise; this score leaves that out.
     """
-    values = real_values(result)
-    is_flipped = np.isin(values.index.to_numpy(), flipped)
-    if is_flipped.all() or not is_flipped.any():
+    real = result.values[~result.values["is_synthetic"].to_numpy(bool)].groupby(SOURCE_ROW).agg(
+        value=("value", "mean"), label=("label", "first"))
+    real["flipped"] = np.isin(real.index.to_numpy(), flipped)
+    groups = [part for _, part in real.groupby("label")] if by_class else [real]
+    scored = [(part["flipped"].sum(), roc_auc_score(part["flipped"], -part["value"]))
+              for part in groups if 0 < part["flipped"].sum() < len(part)]
+    if not scored:
         raise InvalidParameterError(
-            "The result's real rows are all flipped or none is, so there is nothing to rank. Pass the flipped "
-            "rows of the same dataset and split.")
-    return float(roc_auc_score(is_flipped, -values.to_numpy()))
+            "The result's real rows are all flipped or none is (in every class), so there is nothing to rank. "
+            "Pass the flipped rows of the same dataset and split.")
+    weights, aucs = np.array(scored).T
+    return float(np.average(aucs, weights=weights))

@@ -5,7 +5,7 @@ import pytest
 
 from recexp.dataset import LABEL
 from recexp.errors import InvalidParameterError
-from recexp.importance import TrainedRun, get_method
+from recexp.importance import ImportanceResult, TrainedRun, get_method
 from recexp.importance.evaluation import detection_auc, flip_labels
 from recexp.jobs import prepare_data
 
@@ -29,3 +29,15 @@ def test_methods_rank_flipped_rows_as_least_valuable(run_store, noisy_run, name,
     run_id, flipped = noisy_run
     result = get_method(name, **params).compute(TrainedRun.load(run_store, run_id))
     assert detection_auc(result, flipped) > 0.8
+
+
+def test_within_class_detection_leaves_out_what_the_label_alone_tells(run_store, noisy_run):
+    run_id, flipped = noisy_run
+    run = TrainedRun.load(run_store, run_id)
+    # Flipping fills the small classes with noise, so ranking rows by how rare their label is finds most of it...
+    rarity = ImportanceResult.for_run(run, np.bincount(run.labels)[run.labels] / len(run.labels), "label_frequency")
+    assert detection_auc(rarity, flipped) > 0.85
+    # ...but says nothing among the rows of one label.
+    assert detection_auc(rarity, flipped, by_class=True) == pytest.approx(0.5)
+    oob = get_method("data_oob", n_estimators=30).compute(run)
+    assert detection_auc(oob, flipped, by_class=True) > 0.6
