@@ -110,7 +110,8 @@ class TracIn(ImportanceMethod):
     """
 
     title = "TracIn"
-    summary = "Summed over kept model states: lr x (row's gradient . validation-loss gradient); harmful rows are negative."
+    summary = ("Summed over kept model states: lr x (row's gradient . validation-loss gradient); "
+               "harmful rows are negative.")
     needs = "states"
     params = {"checkpoints": Optional(Int(1, None), help="Use the first N kept model states; empty = all of them.")}
 

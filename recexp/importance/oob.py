@@ -29,7 +29,8 @@ class DataOOB(ImportanceMethod):
     """Share of out-of-bag decision trees that predict each row's label (Data-OOB, Kwon & Zou 2023)."""
 
     title = "Data-OOB"
-    summary = "Share of bagged trees that did not see the row and still predict its label; contradicted rows score lowest."
+    summary = ("Share of bagged trees that did not see the row and still predict its label; "
+               "contradicted rows score lowest.")
     needs = "features"
     params = {"n_estimators": Int(2, 10_000, help="Trees in the bag; each row is out of bag in about a third of them."),
               "max_samples": Float(0.0, 1.0, low_open=True,

@@ -16,8 +16,8 @@ def made(run_id: str, method: str, values: dict[int, float], synthetic: dict[int
     synthetic = synthetic or {}
     sources = list(values) + list(synthetic)
     frame = pd.DataFrame({"row": np.arange(len(sources)), "value": list(values.values()) + list(synthetic.values()),
-                          "label": label, "class": "view", "is_synthetic": [False] * len(values) + [True] * len(synthetic),
-                          "source_row": sources})
+                          "label": label, "class": "view",
+                          "is_synthetic": [False] * len(values) + [True] * len(synthetic), "source_row": sources})
     return ImportanceResult(run_id=run_id, method=method, params={}, seed=0, values=frame, seconds=0.0)
 
 
