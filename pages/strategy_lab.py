@@ -33,10 +33,25 @@ def shown(value: float) -> str:
     return "n/a" if value != value else f"{value:.3f}"
 
 
-@st.cache_data(show_spinner=False, max_entries=24)
-def preview(_train, train_key: str, name: str, params_json: str, seed: int) -> StrategyResult:
-    """Apply a strategy (cached on the training rows' identity, the strategy, its parameters and the seed)."""
-    return get_strategy(name, **json.loads(params_json)).apply(_train, seed=seed)
+#: Previews this session keeps (a generator's preview can take minutes: going back to one must not refit it).
+KEPT_PREVIEWS = 12
+
+
+def preview(rows, rows_key: str, name: str, params_json: str, seed: int, working: str) -> StrategyResult:
+    """Apply a strategy with a progress bar, or return this session's earlier result for the same rows,
+    strategy, parameters and seed. (Not ``st.cache_data``: its replay cannot drive a progress bar.)"""
+    kept = st.session_state.setdefault("lab_previews", {})
+    key = (rows_key, name, params_json, seed)
+    if key not in kept:
+        bar = st.progress(0.0, text=working)
+        try:
+            kept[key] = get_strategy(name, **json.loads(params_json)).apply(
+                rows, seed=seed, progress=lambda done, message: bar.progress(done, text=f"{working} {message}"))
+        finally:
+            bar.empty()
+        while len(kept) > KEPT_PREVIEWS:
+            kept.pop(next(iter(kept)))
+    return kept[key]
 
 
 settings, results = st.columns([1, 2], gap="large")
@@ -65,7 +80,7 @@ with results:
         working = f"Applying {strategy_class.title} to {len(sample):,} training rows..."
     try:
         with st.spinner(working):
-            result = preview(sample, sample_key, name, json.dumps(values, sort_keys=True), seed)
+            result = preview(sample, sample_key, name, json.dumps(values, sort_keys=True), seed, working)
     except RecexpError as error:
         st.error(str(error))
         st.stop()

@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -35,6 +36,9 @@ import pandas as pd
 from recexp.errors import InvalidParameterError, JobError, RecexpError
 from recexp.runs import ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, Run, RunStore, SQLiteRunStore
 
+
+#: Artifact of a run whose strategy is a generator: its training history and quality report (JSON).
+SYNTHESIS_REPORT = "synthesis_report.json"
 
 #: Artifact sub-folder of a run holding the model states kept during training (``epoch_001.pt``, ...).
 STATES_FOLDER = "states"
@@ -202,7 +206,8 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
 
         store.update(run_id, message=f"applying strategy {spec.strategy}")
         strategy = strategy_class(spec.strategy)(**spec.strategy_params)
-        outcome = strategy.apply(train_set, seed=spec.seed)
+        outcome = strategy.apply(train_set, seed=spec.seed, progress=lambda fraction, message: store.update(
+            run_id, message=f"applying strategy {spec.strategy}: {message}"))
         train_prime = outcome.dataset
         report = outcome.report.to_dict() if hasattr(outcome.report, "to_dict") else dict(outcome.report or {})
 
@@ -249,6 +254,8 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         # What sample importance needs later: the rows trained on (with the dataset row each came from)
         # and the model along the way.
         store.write_table(run_id, "train_rows", train_prime.frame.assign(source_row=split.train[outcome.source_rows]))
+        if getattr(outcome, "synthesis", None) is not None:      # a generator's history and quality report
+            (folder / SYNTHESIS_REPORT).write_text(json.dumps(outcome.synthesis.to_dict()))
         for epoch, state in result.epoch_states.items():
             save_checkpoint(folder / STATES_FOLDER / f"epoch_{epoch:03d}.pt", model, result.module, result.input_spec,
                             extra={**extra, "epoch": epoch}, state=state)

@@ -21,6 +21,7 @@ columns ``is_synthetic`` (False) and ``sample_weight`` (1.0) when the input lack
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,6 +35,9 @@ from recexp.params import Parametrized
 
 if TYPE_CHECKING:                      # annotation only: the base stays free of the torch-backed generators
     from recexp.synthesis.report import SynthesisReport
+
+#: ``progress(fraction_done, message)``: how far a long strategy (a generator's epochs) has got.
+Progress = Callable[[float, str], None]
 
 #: The most rows a strategy may add in one call (a guard against a mistyped factor or target count).
 MAX_NEW_ROWS = 50_000_000
@@ -153,7 +157,7 @@ class Strategy(Parametrized):
     summary: ClassVar[str] = ""
     exact_target: ClassVar[bool] = False
 
-    def apply(self, train: Dataset, seed: int = 0) -> StrategyResult:
+    def apply(self, train: Dataset, seed: int = 0, progress: Progress | None = None) -> StrategyResult:
         """Return the new training set and a report; the input is not modified.
 
         Parameters
@@ -163,6 +167,9 @@ class Strategy(Parametrized):
         seed : int
             Seeds every random choice; the same seed gives the same output. The global RNGs of
             numpy, random and torch are not touched.
+        progress : callable, optional
+            ``progress(fraction_done, message)``, called by strategies with long work (a generator
+            after each training epoch).
 
         Returns
         -------
@@ -187,6 +194,7 @@ class Strategy(Parametrized):
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise InvalidParameterError(f"The seed must be a non-negative integer, but got {seed!r}. Pass e.g. seed=0.")
         prepared = prepare_train(train)
+        self.progress_: Progress = progress or (lambda fraction, message: None)
         self.notes_: list[str] = []
         self.target_: dict[str, int] | None = None
         self._check_feasible(prepared)

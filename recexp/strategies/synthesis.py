@@ -37,7 +37,7 @@ from recexp.errors import InvalidParameterError
 from recexp.models.device import DEVICE_CHOICES
 from recexp.params import Bool, Choice, Int
 from recexp.strategies.balancing import OVER_SAMPLING_STRATEGY
-from recexp.strategies.base import Strategy, StrategyResult, assemble, class_codes, stratified_sample
+from recexp.strategies.base import Progress, Strategy, StrategyResult, assemble, class_codes, stratified_sample
 from recexp.synthesis.base import Generator
 from recexp.synthesis.copula import GaussianCopula
 from recexp.synthesis.gan import GAN
@@ -105,16 +105,16 @@ class SynthesisStrategy(Strategy):
         self.new_rows_ = {classes[c]: int(n) for c, n in resolved.items() if n > 0}
         self.target_ = {name: int(current[classes.index(name)] + n) for name, n in self.new_rows_.items()}
 
-    def apply(self, train: Dataset, seed: int = 0) -> StrategyResult:
+    def apply(self, train: Dataset, seed: int = 0, progress: Progress | None = None) -> StrategyResult:
         """:meth:`Strategy.apply`, with the generator's :class:`~recexp.synthesis.report.SynthesisReport`
-        as ``synthesis`` on the result."""
+        as ``synthesis`` on the result; ``progress`` hears of every training epoch of a neural generator."""
         self.synthesis_ = None
-        result = super().apply(train, seed)
+        result = super().apply(train, seed, progress)
         return replace(result, synthesis=self.synthesis_)
 
     def _apply(self, train: Dataset, seed: int) -> tuple[Dataset, np.ndarray]:
         started = time.perf_counter()
-        generator = self._generator(seed).fit(train.frame, train.schema)
+        generator = self._generator(seed).fit(train.frame, train.schema, progress=self._epoch_progress)
         fit_seconds = time.perf_counter() - started
         self.generator_ = generator
         self.imputation_ = None
@@ -133,6 +133,16 @@ class SynthesisStrategy(Strategy):
         self.synthesis_ = describe_fit(generator, real, synthetic, train.schema, minority=smallest,
                                        imputation=self.imputation_, fit_seconds=fit_seconds, random_state=seed)
         return assemble(train, keep, sources, new_values, new_labels=rows[LABEL].to_numpy())
+
+    def _epoch_progress(self, epoch: int, metrics: dict[str, float]) -> None:
+        """Pass a generator's epoch on to the caller's ``progress`` as a fraction of the epochs."""
+        epochs = getattr(self, "epochs", None)
+        if epochs is None:                                  # the copula fits in one pass
+            self.progress_(1.0, "generator fitted")
+            return
+        losses = ", ".join(f"{name.replace('_', ' ')} {value:.3f}" for name, value in metrics.items()
+                           if name not in ("epoch", "seconds") and value == value)
+        self.progress_(min(epoch / epochs, 1.0), f"epoch {epoch} of {epochs}" + (f": {losses}" if losses else ""))
 
     @staticmethod
     def _report_rows(train: Dataset, generator: Generator, seed: int):

@@ -140,3 +140,39 @@ def test_imputation_comparison_is_carried(criteo_train):
     assert list(summary.columns) == ["error", "shape"]
     table = result.synthesis.imputation_table()
     assert set(table["method"]) == {"generator", "mean_mode"} and len(table) > 0
+
+
+def test_progress_hears_every_generator_epoch(tiny_behavior_train):
+    heard = []
+    VAESynthesis(epochs=3, eval_every=0, quality_report=False).apply(
+        tiny_behavior_train, seed=0, progress=lambda done, message: heard.append((done, message)))
+    assert [done for done, _ in heard] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert [message.split(":")[0] for _, message in heard] == ["epoch 1 of 3", "epoch 2 of 3", "epoch 3 of 3"]
+    assert "loss" in heard[-1][1]
+    heard.clear()
+    CopulaSynthesis(quality_report=False).apply(tiny_behavior_train, seed=0,
+                                                progress=lambda done, message: heard.append((done, message)))
+    assert heard == [(1.0, "generator fitted")]
+
+
+def test_a_run_with_a_generator_keeps_its_synthesis_report_and_shows_its_epochs(taobao_head_file, tmp_path):
+    import json
+
+    from recexp.data.source import DataSource
+    from recexp.jobs import SYNTHESIS_REPORT, RunSpec, execute
+    from recexp.runs import RUNNING, SQLiteRunStore
+
+    store = SQLiteRunStore(tmp_path / "store")
+    spec = RunSpec(source=DataSource(str(taobao_head_file(4000))).to_dict(), task="behavior",
+                   task_params={"sequence_length": 5}, strategy="vae",
+                   strategy_params={"epochs": 2, "eval_every": 1, "sampling_strategy": "minority"}, model="logreg",
+                   train={"epochs": 1, "device": "cpu"})
+    run = store.create_run(store.create_experiment("vae").id, spec.to_dict(), status=RUNNING)
+    messages = []
+    update = store.update
+    store.update = lambda run_id, **values: (messages.append(values.get("message")), update(run_id, **values))[1]
+    execute(spec, store, run.id)
+    assert "applying strategy vae: epoch 2 of 2" in " | ".join(m for m in messages if m)
+    report = json.loads((store.artifact_dir(run.id) / SYNTHESIS_REPORT).read_text())
+    assert report["best_epoch"] in (1, 2) and len(report["history"]) == 2
+    assert 0 <= report["quality"]["score"] <= 1
