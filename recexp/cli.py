@@ -421,9 +421,9 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from recexp.errors import InvalidParameterError
-    from recexp.synthesis import GENERATORS, get_generator, quality_report
+    from recexp.synthesis import GENERATORS, get_generator
     from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
-    from recexp.synthesis.quality import jsonable
+    from recexp.synthesis.report import describe_fit
 
     if args.method not in GENERATORS:
         get_generator(args.method)                        # raises the sentence listing the generators
@@ -451,32 +451,27 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     generator.fit(train.frame, train.schema, progress=progress)
     fitted = time.perf_counter() - started
-    real = train.frame
-    payload: dict[str, Any] = {}
+    real, imputation = train.frame, None
     if args.impute:
         cells = int(missing_mask(real, train.schema).to_numpy().sum())
-        payload["imputation"] = {**imputation_report(real, train.schema, generator, random_state=args.seed),
-                                 "filled_cells": cells}
+        imputation = {**imputation_report(real, train.schema, generator, random_state=args.seed), "filled_cells": cells}
         real = impute_missing(real, train.schema, generator)
     rows = generator.sample(args.rows if conditions is None else None, conditions)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows.to_parquet(out, index=False)
-    report = quality_report(real, rows, train.schema, real_test=valid.frame, detector=args.detector,
-                            random_state=args.seed)
+    fit = describe_fit(generator, real, rows, train.schema, real_test=valid.frame, imputation=imputation,
+                       fit_seconds=fitted, detector=args.detector, random_state=args.seed)
     payload = {
-        "file": args.file, "task": args.task, "method": args.method, "params": generator.get_params(),
-        "classes": list(train.schema.classes), "training_rows": len(train), "rows": len(rows),
+        "file": args.file, "task": args.task, "method": args.method, "classes": list(train.schema.classes),
+        "training_rows": len(train), "rows": len(rows),
         "class_counts": {name: int((rows["label"] == code).sum()) for code, name in enumerate(train.schema.classes)},
-        "fit_seconds": fitted, "out": str(out),
-        "history": generator.history_.to_dict(orient="records") if hasattr(generator, "history_") else None,
-        "best_epoch": getattr(generator, "best_epoch_", None),
-        **payload, "quality": report.to_dict(),
+        "out": str(out), **fit.to_dict(),
     }
     report_path = Path(args.report)
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(jsonable(payload), indent=2, default=str, allow_nan=False))
-    overall = report.overall
+    report_path.write_text(json.dumps(payload, indent=2, default=str, allow_nan=False))
+    report, overall = fit.quality, fit.quality.overall
     print(f"{args.method}: {len(rows):,} rows written to {out} (fit {fitted:.1f}s on {len(train):,} training rows); "
           f"report in {report_path}")
     print(f"quality {report.score:.3f} | detection AUC {overall.detection['auc']:.3f} | "

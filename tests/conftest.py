@@ -1,6 +1,8 @@
 """Fixtures shared by the whole suite: paths to the bundled real samples and an isolated workspace."""
 
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +35,41 @@ def taobao_head_file(taobao_csv, tmp_path_factory):
             made[n_events] = path
         return made[n_events]
     return head
+
+
+@dataclass(frozen=True)
+class YeastGrid:
+    """The small real experiment the Compare tests share: yeast_me2 (an imbalanced benchmark), a logistic
+    regression, 3 strategies x 3 seeds on one stratified split."""
+
+    base: Any
+    strategies: tuple[str, ...] = ("none", "random_over", "class_weights")
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    def build(self, home, name: str):
+        """Run every strategy x seed in the foreground into a store at ``home``; returns the store."""
+        from recexp.jobs import execute, prepare_data
+        from recexp.runs import SQLiteRunStore
+
+        store = SQLiteRunStore(home)
+        data = prepare_data(self.base)
+        experiment = store.create_experiment(name)
+        for strategy in self.strategies:
+            for seed in self.seeds:
+                spec = replace(self.base, strategy=strategy, seed=seed, fingerprint=data[0].fingerprint)
+                run = store.create_run(experiment.id, spec.to_dict(), name=spec.label(), status="running")
+                execute(spec, store, run.id, data=data)
+        return store
+
+
+@pytest.fixture(scope="session")
+def yeast_grid() -> YeastGrid:
+    """The spec and builder of the shared yeast experiment (``yeast_grid.build(home, name)``)."""
+    from recexp.jobs import RunSpec
+
+    return YeastGrid(RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},
+                             model="logreg", train={"epochs": 2, "learning_rate": 0.05, "batch_size": 256,
+                                                    "device": "cpu"}))
 
 
 @pytest.fixture(scope="session")

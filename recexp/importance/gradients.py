@@ -49,16 +49,9 @@ def with_bias(hidden: np.ndarray) -> np.ndarray:
     return np.hstack([hidden, np.ones((len(hidden), 1))])
 
 
-class EL2N(ImportanceMethod):
-    """Minus the EL2N score: the L2 error of the early model's prediction (Paul et al., NeurIPS 2021).
+class EarlyModelScore(ImportanceMethod):
+    """Base of the scores of one early model state (EL2N, GraNd): subclasses write ``_score`` only."""
 
-    ``EL2N_i = || softmax(f(x_i)) - onehot(y_i) ||_2`` with the model kept after an early epoch. Rows
-    still far from their label early in training are the hard, ambiguous or mislabelled ones; the
-    paper averages over a few independent runs, here it is the one run's model.
-    """
-
-    title = "EL2N"
-    summary = "Minus the early model's prediction error ||p - y||; rows far from their label early on score lowest."
     needs = "states"
     params = {"epoch": EPOCH}
 
@@ -69,12 +62,31 @@ class EL2N(ImportanceMethod):
         epoch = kept_epoch(run, self.epoch, self.title)
         progress(0.0, f"scoring the training rows with the model after epoch {epoch}")
         _, module = run.model_at(epoch)
-        proba, _ = last_layer_outputs(module, run.train)
+        proba, hidden = last_layer_outputs(module, run.train)
         progress(1.0, "done")
-        return -np.linalg.norm(residuals(proba, run.labels), axis=1)
+        return -self._score(residuals(proba, run.labels), hidden)
+
+    def _score(self, residual: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+        """The score per row (higher = harder) from ``p - y`` and the last layer's input ``h``."""
+        raise NotImplementedError
 
 
-class GraNd(ImportanceMethod):
+class EL2N(EarlyModelScore):
+    """Minus the EL2N score: the L2 error of the early model's prediction (Paul et al., NeurIPS 2021).
+
+    ``EL2N_i = || softmax(f(x_i)) - onehot(y_i) ||_2`` with the model kept after an early epoch. Rows
+    still far from their label early in training are the hard, ambiguous or mislabelled ones; the
+    paper averages over a few independent runs, here it is the one run's model.
+    """
+
+    title = "EL2N"
+    summary = "Minus the early model's prediction error ||p - y||; rows far from their label early on score lowest."
+
+    def _score(self, residual, hidden):
+        return np.linalg.norm(residual, axis=1)
+
+
+class GraNd(EarlyModelScore):
     """Minus the GraNd score: the norm of a row's loss gradient early in training (Paul et al. 2021).
 
     The gradient is taken with respect to the final linear layer (weights and bias), see the module
@@ -84,19 +96,9 @@ class GraNd(ImportanceMethod):
 
     title = "GraNd"
     summary = "Minus the norm of the row's last-layer loss gradient early in training; large gradients score lowest."
-    needs = "states"
-    params = {"epoch": EPOCH}
 
-    def __init__(self, epoch=None):
-        self.epoch = epoch
-
-    def _compute(self, run: TrainedRun, seed: int, progress: Progress) -> np.ndarray:
-        epoch = kept_epoch(run, self.epoch, self.title)
-        progress(0.0, f"last-layer gradients of the training rows after epoch {epoch}")
-        _, module = run.model_at(epoch)
-        proba, hidden = last_layer_outputs(module, run.train)
-        progress(1.0, "done")
-        return -np.linalg.norm(residuals(proba, run.labels), axis=1) * np.linalg.norm(with_bias(hidden), axis=1)
+    def _score(self, residual, hidden):
+        return np.linalg.norm(residual, axis=1) * np.linalg.norm(with_bias(hidden), axis=1)
 
 
 class TracIn(ImportanceMethod):

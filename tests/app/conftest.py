@@ -26,3 +26,18 @@ def open_page():
         assert not at.exception, at.exception
         return at
     return switch
+
+
+#: Training rows the Strategy Lab tests preview on (the page keeps at least 50 rows of every class, so
+#: neighbour samplers still run).
+LAB_PREVIEW_ROWS = 300
+
+
+@pytest.fixture
+def lab(app, open_page) -> AppTest:
+    """The Strategy Lab, previewing on a 300-row stratified sample of the training split."""
+    at = open_page(app, "strategy_lab")
+    at.number_input(key="lab_rows").set_value(LAB_PREVIEW_ROWS)
+    at.run()
+    assert not at.exception, at.exception
+    return at

@@ -4,27 +4,17 @@ from dataclasses import replace
 
 import pytest
 
-from recexp.jobs import RunSpec, execute, prepare_data
+from recexp.jobs import execute, prepare_data
 from recexp.runs import SQLiteRunStore
 
-STRATEGIES = ("none", "random_over", "class_weights")
-BASE = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},
-               model="logreg", train={"epochs": 2, "learning_rate": 0.05, "batch_size": 256, "device": "cpu"})
 EXPERIMENT = "page: 3 strategies x 3 seeds"
 
 
 @pytest.fixture(scope="session")
-def compare_home(tmp_path_factory):
+def compare_home(tmp_path_factory, yeast_grid):
     """A workspace holding one finished experiment of 3 strategies x 3 seeds."""
     home = tmp_path_factory.mktemp("compare_page_workspace")
-    store = SQLiteRunStore(home)
-    data = prepare_data(BASE)
-    experiment = store.create_experiment(EXPERIMENT)
-    for strategy in STRATEGIES:
-        for seed in (0, 1, 2):
-            spec = replace(BASE, strategy=strategy, seed=seed, fingerprint=data[0].fingerprint)
-            run = store.create_run(experiment.id, spec.to_dict(), name=spec.label(), status="running")
-            execute(spec, store, run.id, data=data)
+    yeast_grid.build(home, EXPERIMENT)
     return home
 
 
@@ -63,13 +53,13 @@ def test_compare_page_shows_the_experiment(app, open_page, compare_home, monkeyp
     assert len(at.get("download_button")) == 2                      # CSV and HTML
 
 
-def test_compare_page_refuses_runs_of_different_splits(app, open_page, compare_home, monkeypatch, tmp_path):
+def test_compare_page_refuses_runs_of_different_splits(app, open_page, monkeypatch, tmp_path, yeast_grid):
     home = tmp_path / "mixed"
     store = SQLiteRunStore(home)
     experiment = store.create_experiment("two splits")
     for split_seed in (0, 1):
-        data = prepare_data(replace(BASE, split={"method": "stratified", "seed": split_seed}))
-        spec = replace(BASE, split={"method": "stratified", "seed": split_seed}, fingerprint=data[0].fingerprint)
+        data = prepare_data(replace(yeast_grid.base, split={"method": "stratified", "seed": split_seed}))
+        spec = replace(yeast_grid.base, split={"method": "stratified", "seed": split_seed}, fingerprint=data[0].fingerprint)
         run = store.create_run(experiment.id, spec.to_dict(), name=f"split {split_seed}", status="running")
         execute(spec, store, run.id, data=data)
     monkeypatch.setenv("RECEXP_HOME", str(home))
@@ -77,7 +67,8 @@ def test_compare_page_refuses_runs_of_different_splits(app, open_page, compare_h
     assert any("different test splits" in e.value for e in at.error)
 
 
-def test_compare_page_shows_importance_distributions_of_the_runs(app, open_page, compare_home, monkeypatch):
+def test_compare_page_shows_importance_distributions_of_the_runs(app, open_page, compare_home, monkeypatch,
+                                                                  yeast_grid):
     import json
 
     monkeypatch.setenv("RECEXP_HOME", str(compare_home))
@@ -90,7 +81,7 @@ def test_compare_page_shows_importance_distributions_of_the_runs(app, open_page,
 
     figure = drawn()
     assert {trace["name"] for trace in figure["data"]} == {"real rows", "synthetic rows"}
-    assert {x for trace in figure["data"] for x in trace["x"]} == set(STRATEGIES)
+    assert {x for trace in figure["data"] for x in trace["x"]} == set(yeast_grid.strategies)
     synthetic = next(trace for trace in figure["data"] if trace["name"] == "synthetic rows")
     assert set(synthetic["x"]) == {"random_over"}                    # the only strategy here that adds rows
     assert "Mean training loss" in figure["layout"]["title"]["text"]

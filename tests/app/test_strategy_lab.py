@@ -3,22 +3,10 @@ change with the parameters, and infeasible parameters give a sentence while the 
 
 from __future__ import annotations
 
-import pytest
-
 from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Text, Union
 from recexp.strategies import STRATEGIES
 from recexp.ui.params import widget_key
 
-PREVIEW_ROWS = 300          # the page keeps at least 50 rows of every class, so neighbour samplers still run
-
-
-@pytest.fixture
-def lab(app, open_page):
-    at = open_page(app, "strategy_lab")
-    at.number_input(key="lab_rows").set_value(PREVIEW_ROWS)
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _metric(at, label: str) -> int:

@@ -3,22 +3,10 @@ pair-difference heat map, the projection and (neural generators) the training cu
 
 from __future__ import annotations
 
-import pytest
-
 from recexp.strategies import STRATEGIES
 from recexp.ui.params import widget_key
 
-PREVIEW_ROWS = 300
 UNIT_SCORES = ("Quality score", "Column shapes", "Pair trends", "Detection AUC")
-
-
-@pytest.fixture
-def lab(app, open_page):
-    at = open_page(app, "strategy_lab")
-    at.number_input(key="lab_rows").set_value(PREVIEW_ROWS)
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _metrics(at) -> dict[str, str]:

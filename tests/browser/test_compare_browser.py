@@ -1,40 +1,22 @@
 """The Compare page and the HTML report in a real Chromium."""
 
 import re
-from dataclasses import replace
 
 import pytest
 
 from recexp.compare import compare, sample_losses
-from recexp.jobs import RunSpec, execute, prepare_data
-from recexp.runs import SQLiteRunStore
 
 pytestmark = pytest.mark.browser
 
-STRATEGIES = ("none", "random_over", "class_weights")
-BASE = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},
-               model="logreg", train={"epochs": 2, "learning_rate": 0.05, "batch_size": 256, "device": "cpu"})
 EXPERIMENT = "browser: 3 strategies x 3 seeds"
 
 
-def _build(home) -> SQLiteRunStore:
-    store = SQLiteRunStore(home)
-    data = prepare_data(BASE)
-    experiment = store.create_experiment(EXPERIMENT)
-    for strategy in STRATEGIES:
-        for seed in (0, 1, 2):
-            spec = replace(BASE, strategy=strategy, seed=seed, fingerprint=data[0].fingerprint)
-            run = store.create_run(experiment.id, spec.to_dict(), name=spec.label(), status="running")
-            execute(spec, store, run.id, data=data)
-    return store
-
-
 @pytest.fixture(scope="module")
-def served_store(app_url, tmp_path_factory):
+def served_store(app_url, tmp_path_factory, yeast_grid):
     """The experiment, written into the workspace the served app reads (the newest experiment there)."""
     homes = sorted(tmp_path_factory.getbasetemp().glob("browser_workspace*"))
     assert homes, "the app_url fixture's workspace was not found"
-    return _build(homes[-1])
+    return yeast_grid.build(homes[-1], EXPERIMENT)
 
 
 def test_compare_page_in_the_browser(app_url, page, served_store):

@@ -18,12 +18,9 @@ EPOCHS = 5
 
 
 @pytest.fixture(scope="session")
-def events_file(taobao_csv, tmp_path_factory):
+def events_file(taobao_head_file):
     """The first 6,000 events of the bundled Taobao sample, as a file the run spec names."""
-    path = tmp_path_factory.mktemp("importance-data") / "taobao_head.csv"
-    with open(taobao_csv, encoding="utf-8") as source:
-        path.write_text("".join(line for _, line in zip(range(N_EVENTS), source)), encoding="utf-8")
-    return path
+    return taobao_head_file(N_EVENTS)
 
 
 @pytest.fixture(scope="session")
