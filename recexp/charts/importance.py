@@ -58,6 +58,9 @@ def value_distributions(values: pd.DataFrame, by: str = "class", title: str | No
                                         marker_color=colour, boxpoints=False, legendgroup=origin,
                                         showlegend=origin not in shown), row=1, col=col)
                 shown.add(origin)
+    if by == "class" and "label" in frame:                # classes in label-code order (view, cart, fav, buy)
+        order = frame.drop_duplicates("label").sort_values("label")["class"].astype(str).tolist()
+        figure.update_xaxes(categoryorder="array", categoryarray=order)
     figure.update_layout(boxmode="group", height=420, legend={"orientation": "h", "y": -0.15},
                          title=title or ("Values per class, real vs synthetic rows" if by == "class"
                                          else "Values of real and synthetic rows"))

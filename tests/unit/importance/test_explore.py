@@ -46,6 +46,8 @@ def test_figures_draw_a_panel_per_run_and_both_origins():
     figure = value_distributions(stacked_values([A, B]), "class")
     assert {trace.xaxis for trace in figure.data} == {"x", "x2"}
     assert {trace.name for trace in figure.data} == {"real rows", "synthetic rows"}
+    by_code = stacked_values([A, B]).drop_duplicates("label").sort_values("label")["class"].astype(str).tolist()
+    assert list(figure.layout.xaxis.categoryarray) == by_code         # classes in label-code order
     by_origin = value_distributions(A.values, "origin")
     assert [trace.name for trace in by_origin.data] == ["real", "synthetic"]
     agreement = pd.DataFrame({"run_a": ["a"], "run_b": ["b"], "method_a": ["m"], "method_b": ["m"],
