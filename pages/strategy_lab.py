@@ -37,16 +37,16 @@ def shown(value: float) -> str:
 KEPT_PREVIEWS = 12
 
 
-def preview(rows, rows_key: str, name: str, params_json: str, seed: int, working: str) -> StrategyResult:
+def preview(rows, rows_key: str, name: str, params_json: str, seed: int) -> StrategyResult:
     """Apply a strategy with a progress bar, or return this session's earlier result for the same rows,
     strategy, parameters and seed. (Not ``st.cache_data``: its replay cannot drive a progress bar.)"""
     kept = st.session_state.setdefault("lab_previews", {})
     key = (rows_key, name, params_json, seed)
     if key not in kept:
-        bar = st.progress(0.0, text=working)
+        bar = st.progress(0.0, text="Starting...")
         try:
             kept[key] = get_strategy(name, **json.loads(params_json)).apply(
-                rows, seed=seed, progress=lambda done, message: bar.progress(done, text=f"{working} {message}"))
+                rows, seed=seed, progress=lambda done, message: bar.progress(done, text=message.capitalize()))
         finally:
             bar.empty()
         while len(kept) > KEPT_PREVIEWS:
@@ -80,7 +80,7 @@ with results:
         working = f"Applying {strategy_class.title} to {len(sample):,} training rows..."
     try:
         with st.spinner(working):
-            result = preview(sample, sample_key, name, json.dumps(values, sort_keys=True), seed, working)
+            result = preview(sample, sample_key, name, json.dumps(values, sort_keys=True), seed)
     except RecexpError as error:
         st.error(str(error))
         st.stop()
