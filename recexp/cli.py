@@ -32,6 +32,18 @@ def _key_values(pairs: Sequence[str] | None, flag: str) -> dict[str, str]:
     return result
 
 
+def _configured(registry: dict, lookup, name: str, pairs: Sequence[str] | None, **fixed: Any):
+    """``registry[name]`` built from ``--param KEY=VALUE`` strings (plus ``fixed``) and validated.
+
+    ``lookup(name)`` raises the sentence that lists the registered names when ``name`` is unknown.
+    """
+    if name not in registry:
+        lookup(name)
+    instance = registry[name].from_strings(_key_values(pairs, "--param"), **fixed)
+    instance.validate_params()
+    return instance
+
+
 # --- commands -------------------------------------------------------------------------------------
 # (one _add_/_cmd_ pair per subcommand; register it in COMMANDS at the bottom)
 
@@ -316,10 +328,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
 
     from recexp.strategies import STRATEGIES, get_strategy
 
-    if args.strategy not in STRATEGIES:
-        get_strategy(args.strategy)                       # raises the sentence listing the strategies
-    strategy = STRATEGIES[args.strategy].from_strings(_key_values(args.param, "--param"))
-    strategy.validate_params()
+    strategy = _configured(STRATEGIES, get_strategy, args.strategy, args.param)
     dataset, split = _load_and_split(args)
     result = strategy.apply(dataset.subset(split.train), seed=args.seed)
     out = Path(args.out)
@@ -426,12 +435,9 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
     from recexp.synthesis.report import describe_fit
 
-    if args.method not in GENERATORS:
-        get_generator(args.method)                        # raises the sentence listing the generators
-    params = _key_values(args.param, "--param")
-    generator = GENERATORS[args.method].from_strings(params, **({} if "random_state" in params
-                                                                else {"random_state": args.seed}))
-    generator.validate_params()
+    seeded = any(pair.partition("=")[0].strip() == "random_state" for pair in args.param or [])
+    generator = _configured(GENERATORS, get_generator, args.method, args.param,
+                            **({} if seeded else {"random_state": args.seed}))
     conditions = None
     if args.classes:
         conditions = {}
@@ -502,10 +508,7 @@ def _cmd_importance(args: argparse.Namespace) -> int:
     from recexp.importance import METHODS, cached_values_path, get_method, run_importance
     from recexp.runs import SQLiteRunStore
 
-    if args.method not in METHODS:
-        get_method(args.method)                           # raises the sentence listing the methods
-    method = METHODS[args.method].from_strings(_key_values(args.param, "--param"))
-    method.validate_params()
+    method = _configured(METHODS, get_method, args.method, args.param)
     store = SQLiteRunStore.open()
     shown = [-1]
 
