@@ -19,7 +19,7 @@ st.caption("Pick a way to expand, balance or re-weight the training rows and see
 
 dataset, split = require_dataset()
 train = dataset.subset(split.train)
-locked = {"validation": dataset.subset(split.valid).class_counts(), "test": dataset.subset(split.test).class_counts()}
+locked = {"validation": dataset.class_counts(split.valid), "test": dataset.class_counts(split.test)}
 
 
 #: Metric label -> row of SynthesisReport.scores() shown as a headline number.

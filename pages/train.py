@@ -2,16 +2,15 @@
 
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 from recexp.charts.training import final_scores, training_curves
 from recexp.errors import RecexpError
 from recexp.jobs import RunSpec, available_strategies
 from recexp.metrics import METRIC_NAMES
 from recexp.models import LOSSES, MODELS, TrainConfig
+from recexp.models.device import available_devices
 from recexp.ui.params import param_widgets
 from recexp.tasks import TASKS
 from recexp.ui.state import active_choice, job_runner, require_dataset, set_active_choice
@@ -45,7 +44,7 @@ with st.container(border=True):
     chosen = st.multiselect("Strategies to compare (each one is trained with every seed)", list(strategies),
                             default=["none"] if "none" in strategies else None, key="train_strategies")
     classes = list(dataset.schema.classes)
-    train_counts = dict(zip(classes, np.bincount(dataset.y[split.train], minlength=len(classes)).tolist()))
+    train_counts = dataset.class_counts(split.train)
     strategy_params: dict[str, dict] = {}
     for name in chosen:
         if strategies[name].params:
@@ -75,9 +74,7 @@ with st.container(border=True):
                                         key="train_learning_rate")
     loss = right.selectbox("Loss", list(LOSSES), format_func=LOSSES.get, key="train_loss",
                            help="A weighting strategy that asks for a loss (e.g. focal) overrides this.")
-    devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else []) \
-        + (["mps"] if torch.backends.mps.is_available() else [])
-    device = left.selectbox("Device", devices, key="train_device",
+    device = left.selectbox("Device", available_devices(), key="train_device",
                             help="auto: CUDA GPU if present, then Apple MPS, then CPU.")
 
 if st.button("Launch", type="primary", key="train_launch", disabled=not chosen, icon=":material/play_arrow:"):

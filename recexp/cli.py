@@ -340,8 +340,8 @@ def _cmd_apply(args: argparse.Namespace) -> int:
                "class_counts_before": report.before, "class_counts_after": report.after, "added": report.added,
                "removed": report.removed, "target": report.target, "seconds": round(report.seconds, 4),
                "loss": result.loss, "notes": report.notes,
-               "locked": {"validation": dataset.subset(split.valid).class_counts(),
-                          "test": dataset.subset(split.test).class_counts()}}
+               "locked": {"validation": dataset.class_counts(split.valid),
+                          "test": dataset.class_counts(split.test)}}
     if args.json:
         _print_json(payload)
         return 0

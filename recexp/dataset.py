@@ -78,9 +78,10 @@ class Dataset:
         """The rows at the given positions, as a new Dataset with a fresh 0..n-1 index."""
         return replace(self, frame=self.frame.iloc[index].reset_index(drop=True))
 
-    def class_counts(self) -> dict[str, int]:
-        """Rows per class label (every class listed, zero included)."""
-        counts = np.bincount(self.y, minlength=self.schema.n_classes)
+    def class_counts(self, rows: np.ndarray | None = None) -> dict[str, int]:
+        """Rows per class label (every class listed, zero included), of all rows or of the positions ``rows``."""
+        labels = self.y if rows is None else self.y[rows]
+        counts = np.bincount(labels, minlength=self.schema.n_classes)
         return {name: int(c) for name, c in zip(self.schema.classes, counts)}
 
     def __len__(self) -> int:

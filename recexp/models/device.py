@@ -14,6 +14,11 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+def available_devices() -> list[str]:
+    """Device choices that work on this machine: ``"auto"``, ``"cpu"``, then ``"cuda"`` / ``"mps"`` if present."""
+    return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (["mps"] if _mps_available() else [])
+
+
 def resolve_device(preference: str = "auto") -> torch.device:
     """The torch device to train on.
 

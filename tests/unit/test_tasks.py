@@ -441,3 +441,14 @@ def test_datasets_feed_the_models(taobao):
         tensors = to_tensors(dataset)
         assert spec.n_classes == 2 and len(tensors) == len(dataset)
         assert tensors.inputs.numeric.shape == (len(dataset), len(dataset.schema.numeric))
+
+
+def test_class_counts_of_chosen_rows_match_the_subset(taobao_csv):
+    from recexp.data import load
+    from recexp.tasks import build_dataset, split_dataset
+
+    dataset = build_dataset(load(taobao_csv), "behavior")
+    split = split_dataset(dataset)
+    for rows in (split.train, split.valid, split.test):
+        assert dataset.class_counts(rows) == dataset.subset(rows).class_counts()
+    assert sum(dataset.class_counts(split.test).values()) == len(split.test)
