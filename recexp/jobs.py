@@ -27,6 +27,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -278,8 +279,31 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
 
 # --- background runner ----------------------------------------------------------------------------
 
-def _pid_alive(pid: int | None) -> bool:
-    """Whether ``pid`` is a live (non-zombie) recexp process."""
+#: Seconds a foreground process may appear to have started after its run did (clock granularity and drift).
+START_SLACK_SECONDS = 30.0
+
+
+def _process_info(pid: int) -> tuple[str, str, float] | None:
+    """``(state, command line, start time in Unix seconds)`` of ``pid`` from /proc, or None where unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()          # after "pid (name) ": state is field 3, starttime 22
+    return fields[0], cmdline, boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def _pid_alive(pid: int | None, started_at: str | None = None, worker_only: bool = False) -> bool:
+    """Whether ``pid`` is a live (non-zombie) process carrying the run that started at ``started_at``.
+
+    A recexp worker (its command line names recexp) counts; unless ``worker_only``, so does any process
+    that started before the run did: the CLI, a notebook or a test session executing a run in the
+    foreground (``create_run(status="running")`` records its pid). A pid since reused by a process
+    started later does not count. Without /proc (macOS), a process that exists counts.
+    """
     if not pid:
         return False
     try:
@@ -288,15 +312,19 @@ def _pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    proc = Path(f"/proc/{pid}")
-    if proc.exists():
-        try:
-            state = next((line for line in (proc / "status").read_text().splitlines() if line.startswith("State:")), "")
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            return False
-        return "Z" not in state.split()[1:2] and "recexp" in cmdline
-    return True
+    if not Path("/proc").is_dir():
+        return True
+    info = _process_info(pid)
+    if info is None:
+        return False
+    state, cmdline, process_start = info
+    if state == "Z":
+        return False
+    if "recexp" in cmdline:
+        return True
+    if worker_only or not started_at:
+        return False
+    return process_start <= datetime.fromisoformat(started_at).timestamp() + START_SLACK_SECONDS
 
 
 def _describe_exit(code: int) -> str:
@@ -431,7 +459,7 @@ class JobRunner:
                     self.store.finish(run.id, FAILED, error="The worker process never started (no process id "
                                                             "recorded within a minute).")
                 continue
-            if not _pid_alive(run.pid):
+            if not _pid_alive(run.pid, run.started_at):
                 tail = _tail(self.store.artifact_dir(run.id) / "worker.log")
                 self.store.finish(run.id, FAILED, error=(
                     f"The worker process (pid {run.pid}) is gone: it was killed or crashed, or the machine "
@@ -496,7 +524,7 @@ class JobRunner:
                 return False
             child = self._children.get(run_id)
             pid = child.process.pid if child else (run.pid if run.status == RUNNING else None)
-            if pid and (child is not None or _pid_alive(pid)):
+            if pid and (child is not None or _pid_alive(pid, worker_only=True)):   # never signal a foreground caller
                 with _suppress_lookup():
                     os.killpg(pid, signal.SIGTERM)
                 if child is not None:

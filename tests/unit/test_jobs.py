@@ -106,7 +106,8 @@ def test_grid_is_one_experiment_and_a_bad_parameter_queues_nothing(taobao_head, 
 
 def test_two_jobs_run_concurrently_in_worker_processes(taobao_head, store):
     runner = JobRunner(store, max_concurrent=2, threads_per_job=1)
-    _, runs = runner.launch_grid(_spec(taobao_head, train={"epochs": 6, "batch_size": 128, "patience": None,
+    # 40 short epochs: long enough that both workers are seen mid-training even when one starts a little late.
+    _, runs = runner.launch_grid(_spec(taobao_head, train={"epochs": 40, "batch_size": 128, "patience": None,
                                                             "device": "cpu"}), [("none", {})], seeds=[0, 1])
     ids = [r.id for r in runs]
     overlap = _wait(lambda: all(store.get_run(i).epochs_done >= 1 and store.get_run(i).status == RUNNING
@@ -177,6 +178,36 @@ def test_restart_keeps_runs_and_fails_runs_whose_worker_is_gone(taobao_head, sto
     assert gone.status == FAILED and "is gone" in gone.error
     assert reopened.get_run(finished.id).metrics == metrics_before
     assert (reopened.artifact_dir(finished.id) / "model.pt").exists()
+
+
+def test_a_foreground_run_stays_running_while_a_runner_watches_and_is_never_signalled(taobao_head, store):
+    import sqlite3
+    import subprocess
+
+    # This test process executes the run itself (like the CLI or a notebook): its pid is recorded, and a
+    # dashboard's runner polling the same store must neither fail the run nor signal this process.
+    experiment = store.create_experiment("foreground")
+    foreground = store.create_run(experiment.id, _spec(taobao_head).to_dict(), status=RUNNING)
+    assert foreground.pid == os.getpid()
+    runner = JobRunner(store, max_concurrent=1)
+    runner.poll()
+    assert store.get_run(foreground.id).status == RUNNING
+    assert runner.cancel(foreground.id)                      # marks it cancelled; this process lives on
+    assert store.get_run(foreground.id).status == CANCELLED
+    # A pid taken over by a process that started long after the run did is not the run's process.
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        reused = store.create_run(experiment.id, _spec(taobao_head).to_dict(), status=RUNNING)
+        store.update(reused.id, pid=stranger.pid)
+        with sqlite3.connect(store.home / "runs.sqlite") as conn:
+            conn.execute("UPDATE runs SET started_at = ? WHERE id = ?", ("2026-01-01T00:00:00+00:00", reused.id))
+        runner.poll()
+        gone = store.get_run(reused.id)
+        assert gone.status == FAILED and "is gone" in gone.error
+        assert stranger.poll() is None                       # and it was not signalled either
+    finally:
+        stranger.kill()
+        stranger.wait()
 
 
 def _cli(*args):
