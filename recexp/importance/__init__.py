@@ -79,22 +79,23 @@ def run_importance(store: RunStore, run_id: str, method: str | ImportanceMethod,
     method = get_method(method) if isinstance(method, str) else method
     method.validate_params()
     values_path = cached_values_path(store, run_id, method, seed)
-    folder, meta_path = values_path.parent, values_path.with_suffix(".json")
+    meta_path = values_path.with_suffix(".json")
     if values_path.exists() and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        return ImportanceResult(run_id=run_id, method=meta["method"], params=meta["params"], seed=meta["seed"],
-                                values=pd.read_parquet(values_path), seconds=meta["seconds"], notes=meta["notes"])
+        return ImportanceResult(run_id=run_id, values=pd.read_parquet(values_path), **json.loads(meta_path.read_text()))
     result = method.compute(run or TrainedRun.load(store, run_id), seed=seed, progress=progress)
-    folder.mkdir(parents=True, exist_ok=True)
-    for path, write in ((values_path, lambda p: result.values.to_parquet(p, index=False)),
-                        (meta_path, lambda p: p.write_text(json.dumps(
-                            {k: v for k, v in result.to_dict().items() if k in ("method", "params", "seed",
-                                                                                  "seconds", "notes")})))):
-        tmp = path.with_name(path.name + ".part")
-        write(tmp)
-        tmp.replace(path)
+    meta = {"method": result.method, "params": result.params, "seed": result.seed, "seconds": result.seconds,
+            "notes": result.notes}
+    values_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(values_path, lambda tmp: result.values.to_parquet(tmp, index=False))
+    _write_atomically(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, default=str)))
     return result
 
+
+def _write_atomically(path: Path, write) -> None:
+    """``write(tmp)`` beside ``path``, then rename: a reader never sees a half-written cache file."""
+    tmp = path.with_name(path.name + ".part")
+    write(tmp)
+    tmp.replace(path)
 
 __all__ = ["METHODS", "CACHE_FOLDER", "ImportanceMethod", "ImportanceResult", "TrainedRun", "SOURCE_ROW",
            "get_method", "run_importance", "cached_values_path"]
