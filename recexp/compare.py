@@ -158,15 +158,10 @@ def _derive_artifacts(store: RunStore, runs: list[Run]) -> list[str]:
     return notes
 
 
-def _derive_one(store: RunStore, run: Run, prepared: dict[str, tuple | RecexpError]) -> None:
+def _run_data(run: Run, prepared: dict[str, tuple | RecexpError]) -> tuple:
+    """``prepare_data`` of the run's spec, loaded once per data spec into ``prepared`` (a failure too)."""
     from recexp.jobs import RunSpec, prepare_data
-    from recexp.models import evaluate, load_checkpoint
 
-    folder = store.artifact_dir(run.id)
-    if (folder / "valid_predictions.parquet").exists() and (folder / "test_queries.parquet").exists():
-        return
-    if not (folder / "model.pt").exists():
-        raise InvalidDataError("it has no model checkpoint.")
     key = _data_key(run.spec)
     if key not in prepared:
         try:
@@ -175,7 +170,18 @@ def _derive_one(store: RunStore, run: Run, prepared: dict[str, tuple | RecexpErr
             prepared[key] = error
     if isinstance(prepared[key], RecexpError):
         raise prepared[key]
-    dataset, split = prepared[key]
+    return prepared[key]
+
+
+def _derive_one(store: RunStore, run: Run, prepared: dict[str, tuple | RecexpError]) -> None:
+    from recexp.models import evaluate, load_checkpoint
+
+    folder = store.artifact_dir(run.id)
+    if (folder / "valid_predictions.parquet").exists() and (folder / "test_queries.parquet").exists():
+        return
+    if not (folder / "model.pt").exists():
+        raise InvalidDataError("it has no model checkpoint.")
+    dataset, split = _run_data(run, prepared)
     _, module, _ = load_checkpoint(folder / "model.pt")
     valid = dataset.subset(split.valid)
     _, proba = evaluate(module, valid)
@@ -742,7 +748,6 @@ def sample_losses(store: RunStore, comparison: Comparison, max_rows_per_run: int
     return pd.concat(parts, ignore_index=True)[["run_id", "group", "seed", "is_synthetic", "loss"]]
 
 
-
 def sample_importance(store: RunStore, comparison: Comparison, method: str = "mean_loss",
                       max_rows_per_run: int = 5000, random_state: int = 0) -> pd.DataFrame:
     """Each training row's sample-importance value under ``method``, per compared run (where it can be valued).
@@ -752,13 +757,18 @@ def sample_importance(store: RunStore, comparison: Comparison, method: str = "me
     most ``max_rows_per_run`` rows per run (a uniform sample), and the sentences of runs that could not be
     valued (e.g. trained before recexp kept training rows) in ``frame.attrs["notes"]``.
     """
-    from recexp.importance import run_importance
+    from recexp.importance import TrainedRun, cached_values_path, get_method, run_importance
 
     rng = np.random.default_rng(random_state)
     parts, notes = [], []
+    valuer = get_method(method)
+    prepared: dict[str, tuple | RecexpError] = {}      # data of runs not valued yet, loaded once per data spec
     for item in comparison.predictions:
         try:
-            values = run_importance(store, item.run.id, method).values
+            run = None
+            if not cached_values_path(store, item.run.id, valuer, 0).exists():
+                run = TrainedRun.load(store, item.run.id, data=_run_data(item.run, prepared))
+            values = run_importance(store, item.run.id, valuer, run=run).values
         except RecexpError as error:
             notes.append(f"{item.label}: {error}")
             continue

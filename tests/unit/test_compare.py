@@ -15,7 +15,7 @@ from sklearn import metrics as skm
 
 from recexp.cli import main
 from recexp.compare import (Comparison, RunPredictions, _bootstrap_deltas, bootstrap_p_value, capture_at, compare,
-                            sample_losses, seed_interval)
+                            sample_importance, sample_losses, seed_interval)
 from recexp.errors import InvalidDataError, InvalidParameterError, JobError
 from recexp.jobs import RunSpec, execute, prepare_data
 from recexp.metrics import evaluation_metrics, f1_optimal_threshold
@@ -293,3 +293,15 @@ def test_confusion_charts_are_row_normalised_and_the_difference_is_against_the_b
         assert np.allclose(np.asarray(trace.z, dtype=float), by_group[group] - by_group[comparison.baseline],
                            equal_nan=True)
         assert trace.zmin == -trace.zmax
+
+
+def test_importance_of_the_compared_runs_loads_their_data_once(store, comparison, monkeypatch):
+    import recexp.jobs
+
+    loads = []
+    real = recexp.jobs.prepare_data
+    monkeypatch.setattr(recexp.jobs, "prepare_data", lambda spec: loads.append(spec) or real(spec))
+    frame = sample_importance(store, comparison, "el2n")
+    assert set(frame["run_id"]) == set(comparison.per_run["run_id"]) and not frame.attrs["notes"]
+    assert len(loads) == 1                           # nine runs on one data spec: one load, not nine
+    assert sample_importance(store, comparison, "el2n").equals(frame) and len(loads) == 1   # then from the cache
