@@ -7,6 +7,21 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
+def _choose(page, label: str, option: re.Pattern) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``; a rerun that closes the list mid-way is retried."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    for _ in range(3):
+        box.click()
+        try:
+            page.get_by_role("option", name=option).click(timeout=10_000)
+            return
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"could not choose {option.pattern!r} in {label!r}")
+
+
 def _set_number(page, label: str, value: int) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(str(value))
@@ -20,8 +35,7 @@ def test_launch_a_run_and_see_it_finish(app_url, page):
     expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible(timeout=60_000)
     expect(page.get_by_role("button", name=re.compile("Launch"))).to_be_enabled(timeout=60_000)
 
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Model").first.click()
-    page.get_by_role("option", name=re.compile(r"^logreg")).click()
+    _choose(page, "Model", re.compile(r"^logreg"))
     _set_number(page, "Seeds per strategy", 1)
     _set_number(page, "Epochs (at most)", 1)
     page.wait_for_timeout(500)
