@@ -64,6 +64,15 @@ def nominal_features(train: Dataset) -> tuple[str, ...]:
                  if train.schema.cardinality.get(c, MAX_NOMINAL_CODES + 1) <= MAX_NOMINAL_CODES)
 
 
+def sampler_labels(train: Dataset) -> np.ndarray:
+    """The label codes in the narrowest unsigned integer type that holds them, for the samplers.
+
+    imbalanced-learn validates ``y`` with several ``np.unique`` passes over every row (target type, class
+    counts, sampling target); on one byte per row instead of eight they run several times faster.
+    """
+    return train.y.astype(np.min_scalar_type(train.schema.n_classes - 1))
+
+
 def _smote_space(train: Dataset) -> str:
     return "numeric+categorical" if nominal_features(train) else "numeric"
 
@@ -277,7 +286,7 @@ class ImbalancedLearnStrategy(Strategy):
         if isinstance(value, int) and not isinstance(value, bool):
             value = float(value)                            # a ratio of 1 given as an integer
         classes = train.schema.classes
-        y = train.y
+        y = self.labels_
         current = np.bincount(y, minlength=len(classes))
         present = np.flatnonzero(current)
         kind = self._target_type()
@@ -349,6 +358,7 @@ class ImbalancedLearnStrategy(Strategy):
 
     def _check_feasible(self, train: Dataset) -> None:
         self._check_space(train)
+        self.labels_ = sampler_labels(train)
         self.resolved_value_, resolved = self._resolve_target(train)
         self.resolved_target_ = resolved
         if self.sampling_type == OVER:
@@ -384,7 +394,7 @@ class ImbalancedLearnStrategy(Strategy):
         return True
 
     def _apply(self, train: Dataset, seed: int) -> tuple[Dataset, np.ndarray]:
-        y = train.y
+        y = self.labels_
         if self._reads_features():
             X, lookup = self._matrix(train)
         else:
@@ -415,18 +425,31 @@ class ImbalancedLearnStrategy(Strategy):
             new_source = new_source.copy()
             new_source[unknown] = self._nearest(train, X if self.space == "categorical" else lookup, y,
                                                 self._lookup_part(X_new[unknown], lookup), y_new[unknown])
-        keep = np.sort(keep)
         values: dict[str, np.ndarray] = {}
-        matrix = None
+        matrix = whole = None
         if self._reads_features():
             numeric, categorical = self._space_columns(train)
-            if numeric:
+            if numeric and self._output_is_frame_values(train, X_res, numeric, categorical):
+                whole = (numeric, X_res)
+            elif numeric:
                 matrix = (numeric, X_new[:, : len(numeric)] if categorical else X_new)
             for j, name in enumerate(categorical):
                 values[name] = np.rint(X_new[:, len(numeric) + j]).astype(np.int64)
         self._note_target(train, np.concatenate([y[keep], y_new]))
         return assemble(train, keep, np.asarray(new_source, dtype=np.int64), values, new_labels=y_new,
-                        new_matrix=matrix)
+                        new_matrix=matrix, output_matrix=whole)
+
+    def _output_is_frame_values(self, train: Dataset, X_res: np.ndarray, numeric: tuple[str, ...],
+                                categorical: tuple[str, ...]) -> bool:
+        """Whether ``fit_resample``'s matrix holds, row for row, the output's values of the numeric features.
+
+        True for an over-sampler that keeps every input row in order ("appended") on the numeric
+        features alone, when no missing value was filled (real rows keep their NaN) and the features'
+        dtype is the matrix's: the output frame then uses the matrix as it is (no copy).
+        """
+        return (self.output == "appended" and not categorical and not self.filled_
+                and isinstance(X_res, np.ndarray) and X_res.ndim == 2 and X_res.shape[1] == len(numeric)
+                and all(train.frame[name].dtype == X_res.dtype for name in numeric))
 
     def _failure(self, error: Exception) -> str:
         """A sentence for an error imbalanced-learn raised while resampling."""
@@ -443,14 +466,14 @@ class ImbalancedLearnStrategy(Strategy):
         return X_new[:, : lookup.shape[1]].astype(np.float32, copy=False)
 
     def _origins(self, sampler, X, y, X_res, y_res) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(input rows kept, positions of new rows in the output, their source rows or None)."""
+        """(input rows kept in input order, positions of new rows in the output, their source rows or None)."""
         n, n_out = len(y), len(y_res)
         if self.output == "appended":
             indices = getattr(sampler, "sample_indices_", None)
             source = np.asarray(indices)[n:] if indices is not None else self._seeds(sampler, y, n_out - n)
             return np.arange(n), np.arange(n, n_out), source
         if self.output == "indices":
-            return np.asarray(sampler.sample_indices_), np.arange(0), np.arange(0)
+            return np.sort(sampler.sample_indices_), np.arange(0), np.arange(0)
         if self.output == "combined":
             cleaner = getattr(sampler, "enn_", None) or getattr(sampler, "tomek_")
             indices = np.asarray(cleaner.sample_indices_)
@@ -458,7 +481,7 @@ class ImbalancedLearnStrategy(Strategy):
             new_positions = np.flatnonzero(indices >= n)
             source = seeds[indices[new_positions] - n] if seeds is not None and indices.max() < n + len(seeds) \
                 else None
-            return indices[indices < n], new_positions, source
+            return np.sort(indices[indices < n]), new_positions, source
         if self.output == "centroids":
             keep, new_positions, start = [], [], 0
             for code in np.unique(y):
@@ -472,7 +495,7 @@ class ImbalancedLearnStrategy(Strategy):
                 start += size
             assert start == n_out
             cat = (lambda parts: np.concatenate(parts) if parts else np.arange(0))
-            return cat(keep), cat(new_positions), None
+            return np.sort(cat(keep)), cat(new_positions), None
         raise AssertionError(self.output)
 
     def _seeds(self, sampler, y: np.ndarray, n_new: int) -> np.ndarray | None:

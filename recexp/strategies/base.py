@@ -340,13 +340,19 @@ _CHUNK = 65_536
 
 def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_values: dict[str, np.ndarray],
              new_labels: np.ndarray | None = None,
-             new_matrix: tuple[tuple[str, ...], np.ndarray] | None = None) -> tuple[Dataset, np.ndarray]:
+             new_matrix: tuple[tuple[str, ...], np.ndarray] | None = None,
+             output_matrix: tuple[tuple[str, ...], np.ndarray] | None = None) -> tuple[Dataset, np.ndarray]:
     """Build an output dataset: the real rows ``keep``, then one new row per entry of ``new_source``.
 
     A new row copies every column of the input row ``new_source[i]``, then takes the columns in
     ``new_values`` (arrays of the new rows' values) and in ``new_matrix`` (column names and a
     rows x columns matrix, e.g. a sampler's output), the label ``new_labels[i]`` (defaults to the source
     row's) and ``is_synthetic=True``.
+
+    ``output_matrix`` (column names and a matrix with one row per *output* row, kept rows first, of
+    those columns' dtype) becomes the output's values of these columns as it is, without a copy: an
+    over-sampler's ``fit_resample`` output already holds the real rows followed by the new ones. The
+    caller hands the matrix over (it must not change it afterwards).
     """
     matrix_columns, matrix = new_matrix if new_matrix is not None else ((), None)
     matrix_index = {name: j for j, name in enumerate(matrix_columns)}
@@ -356,11 +362,22 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
     take = np.concatenate([keep, new_source])
     n_keep, n_out = len(keep), len(take)
     assert n_out == 0 or (take.min() >= 0 and take.max() < len(frame))   # so take(mode="clip") never clips
-    # Columns are gathered straight into one 2-D array per numpy dtype (pandas' own block layout), so
-    # the output frame is built without a second, consolidating copy.
-    by_dtype: dict[np.dtype, list[int]] = {}
     blocks: list[tuple[Any, np.ndarray]] = []
+    shared: set[str] = set()
+    if output_matrix is not None:
+        columns, values = output_matrix
+        assert values.shape == (n_out, len(columns))
+        assert all(frame[name].dtype == values.dtype for name in columns)
+        # A row-major matrix transposed is a valid pandas block (one row per column), so the frame
+        # shares the sampler's memory; frame[columns].to_numpy() gives the row-major matrix back.
+        blocks.append((values.T, np.array([frame.columns.get_loc(name) for name in columns])))
+        shared = set(columns)
+    # Other columns are gathered straight into one 2-D array per numpy dtype (pandas' own block layout),
+    # so the output frame is built without a second, consolidating copy.
+    by_dtype: dict[np.dtype, list[int]] = {}
     for position, name in enumerate(frame.columns):
+        if name in shared:
+            continue
         dtype = frame[name].dtype
         if isinstance(dtype, np.dtype):
             by_dtype.setdefault(dtype, []).append(position)

@@ -52,6 +52,20 @@ def test_smote_output_is_imbalanced_learns_own(small_train, numeric_only):
     new = result.dataset.frame[IS_SYNTHETIC].to_numpy()
     np.testing.assert_array_equal(result.dataset.frame.loc[new, columns].to_numpy(np.float32), X_direct[len(X):])
     np.testing.assert_array_equal(result.dataset.y[new], y_direct[len(X):])
+    np.testing.assert_array_equal(result.dataset.frame.loc[~new, columns].to_numpy(np.float32), X)
+
+
+def test_smote_output_when_a_numeric_feature_is_not_float32(small_train, numeric_only):
+    """A float64 feature cannot share the sampler's float32 matrix: its values are still the sampler's rows."""
+    train = numeric_only(small_train["behavior"])
+    columns = list(train.schema.numeric)
+    wide = type(train)(frame=train.frame.astype({columns[0]: np.float64}), schema=train.schema, task=train.task,
+                       fingerprint=train.fingerprint)
+    X = train.frame[columns].to_numpy(np.float32)
+    X_direct, _ = over_sampling.SMOTE(random_state=3).fit_resample(X, train.y)
+    out = get_strategy("smote").apply(wide, seed=3).dataset.frame
+    assert out[columns[0]].dtype == np.float64 and out[columns[1]].dtype == np.float32
+    np.testing.assert_array_equal(out[columns].to_numpy(np.float32), X_direct)
 
 
 def _segment_gap(point: np.ndarray, seed: np.ndarray, others: np.ndarray) -> float:
