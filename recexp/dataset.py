@@ -9,11 +9,17 @@ carries ``is_synthetic`` (bool) and ``sample_weight`` (float).
 Feature encoding (so that samplers, generators and models all see numbers):
 
 * numeric features are ``float32`` (NaN allowed where the source had missing values);
-* categorical features are ``int64`` codes, ``0`` meaning missing or unseen, with their vocabulary
+* categorical features are integer codes, ``0`` meaning missing or unseen, with their vocabulary
   size in ``schema.cardinality``;
-* a behaviour sequence is a group of ``int64`` columns (``<name>_0`` ... ``<name>_{L-1}``, most
+* a behaviour sequence is a group of integer columns (``<name>_0`` ... ``<name>_{L-1}``, most
   recent first, ``0`` = padding), one group per attribute (item, category, behaviour), listed in
   ``schema.sequences``; their vocabulary sizes are in ``schema.cardinality`` under the group name.
+
+Code columns are stored in the narrowest signed integer type that holds their vocabulary cap
+(:func:`code_dtype` of the task's ``max_vocab``: ``int16`` for the default 20,000 items or
+categories, ``int8`` for behaviours), so any subset of a log gets the same dtypes; this keeps a
+frame of ten-step sequences at a third of its ``int64`` size; consumers that need ``int64`` (embedding
+look-ups, generators) convert on the way out. The label is ``int64``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,14 @@ USER = "user_id"
 TIME = "event_time"
 IS_SYNTHETIC = "is_synthetic"
 SAMPLE_WEIGHT = "sample_weight"
+
+
+def code_dtype(n_codes: int) -> np.dtype:
+    """The narrowest signed integer type that holds the codes ``0 .. n_codes`` (0 = missing / padding)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_codes <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
 
 
 @dataclass(frozen=True)

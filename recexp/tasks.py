@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from recexp.data.log import FUNNEL, BehaviorLog, FeatureTable, frame_fingerprint
-from recexp.dataset import LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC, TIME, USER, Dataset, FeatureSchema, Split
+from recexp.dataset import LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.params import Bool, Choice, Float, Int, Optional, Param, Parametrized
 
@@ -180,7 +180,7 @@ def _vocabulary(codes: np.ndarray, n_values: int, max_vocab: int) -> tuple[np.nd
         chosen = np.zeros(n_values, dtype=bool)
         chosen[top] = True
         first_seen = first_seen[chosen[first_seen]]
-    lookup = np.zeros(n_values + 1, dtype=np.int64)
+    lookup = np.zeros(n_values + 1, dtype=code_dtype(max_vocab))     # by the cap: the same for any subset
     lookup[first_seen] = np.arange(1, len(first_seen) + 1)
     return lookup, len(first_seen)
 
@@ -249,9 +249,9 @@ class _History:
         return self._unsort((gap / NS_PER_HOUR).astype(np.float32))
 
     def sequence(self, values: np.ndarray, length: int) -> np.ndarray:
-        """``(n, length)`` int64: ``values`` of the key's latest strictly earlier events, most recent first."""
+        """``(n, length)``, ``values``' dtype: the key's latest strictly earlier events, most recent first."""
         sorted_values = values[self.order]
-        out = np.zeros((len(values), length), dtype=np.int64)
+        out = np.zeros((len(values), length), dtype=values.dtype)
         for lag in range(length):
             index = self.block_start - 1 - lag
             valid = index >= self.group_start
@@ -391,7 +391,8 @@ class BehaviorTask(Task):
         if self.sequence_length:
             for group, values, size in (("hist_item", item_codes, n_item_codes),
                                         ("hist_category", category_codes, n_category_codes),
-                                        ("hist_behavior", behavior + 1, n_classes)):
+                                        ("hist_behavior", (behavior + 1).astype(code_dtype(n_classes)),
+                                         n_classes)):
                 if group not in sequences:
                     continue
                 block = user_history.sequence(values, self.sequence_length)
@@ -495,16 +496,17 @@ class PurchaseTask(Task):
         categorical = ["item", "category"] if n_cats else ["item"]
         length = self.sequence_length
         sequences = _sequence_columns(length, n_cats > 0)
-        integer = categorical + [c for cols in sequences.values() for c in cols] + [LABEL]
+        integer = categorical + [c for cols in sequences.values() for c in cols]
         at = {name: i for i, name in enumerate(numeric)}
         at.update({name: i for i, name in enumerate(integer)})
-        numbers = np.empty((len(numeric), n_rows), dtype=np.float32)     # pandas' block layout: no copy later
-        integers = np.empty((len(integer), n_rows), dtype=np.int64)
-        user_codes = np.empty(n_rows, dtype=np.int64)
-        anchor_times = np.empty(n_rows, dtype=np.int64)
-
         item_lookup, n_item_codes = _vocabulary(item, n_items, self.max_vocab)
         category_lookup, n_category_codes = _vocabulary(category, n_cats, self.max_vocab)
+        numbers = np.empty((len(numeric), n_rows), dtype=np.float32)     # pandas' block layout: no copy later
+        integers = np.empty((len(integer), n_rows), dtype=np.result_type(   # every code column, one block
+            item_lookup, category_lookup, code_dtype(n_classes)))
+        labels = np.empty(n_rows, dtype=np.int64)
+        user_codes = np.empty(n_rows, dtype=np.int64)
+        anchor_times = np.empty(n_rows, dtype=np.int64)
         if n_cats:                                       # user-category ids, over the feature windows only
             feature_end = int(mid.max())
             user_cat_key = user[:feature_end] * (n_cats + 1)
@@ -567,17 +569,18 @@ class PurchaseTask(Task):
             if length:
                 self._sequences(integers, at, rows, history, user[s:e], positions[s:e], user_last, cand_user)
             buyers = pair[e:h][behavior[e:h] == buy]
-            integers[at[LABEL], rows] = np.isin(candidates, buyers)
+            labels[rows] = np.isin(candidates, buyers)
             user_codes[rows] = cand_user
             anchor_times[rows] = anchor
 
-        if not integers[at[LABEL]].any():
+        if not labels.any():
             raise InvalidDataError(
                 f"No candidate pair converts: the label windows hold {label_buys:,} buy event(s), but none is by a "
                 "user-item pair active in the feature window before its anchor. Lengthen feature_window_days "
                 "(or set it to None) or label_window_days.")
         frame = pd.concat([pd.DataFrame(numbers.T, columns=numeric, copy=False),
                            pd.DataFrame(integers.T, columns=integer, copy=False)], axis=1)
+        frame[LABEL] = labels
         frame[USER] = pd.Categorical.from_codes(user_codes, categories=data.users)
         frame[TIME] = pd.DatetimeIndex(anchor_times.view("M8[ns]")).tz_localize("UTC")
         cardinality = {"item": n_item_codes, "category": n_category_codes, "hist_item": n_item_codes,
@@ -653,7 +656,7 @@ class TableTask(Task):
             column_codes, uniques = _codes(frame[name])
             counts = np.bincount(column_codes[column_codes >= 0], minlength=len(uniques))
             ranked = np.lexsort((np.arange(len(uniques)), -counts))[: min(self.max_vocab, int((counts > 0).sum()))]
-            lookup = np.zeros(len(uniques) + 1, dtype=np.int64)
+            lookup = np.zeros(len(uniques) + 1, dtype=code_dtype(self.max_vocab))
             lookup[ranked] = np.arange(1, len(ranked) + 1)        # most frequent value first; 0 = missing/rare
             columns[column_name(name)] = lookup[column_codes]
             cardinality[column_name(name)] = len(ranked)

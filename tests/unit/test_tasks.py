@@ -10,7 +10,7 @@ import pytest
 
 from recexp.data.log import BehaviorLog, ValidationReport, frame_fingerprint
 from recexp.data.samples import load_sample
-from recexp.dataset import LABEL, TIME, USER
+from recexp.dataset import LABEL, TIME, USER, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.params import Parametrized
 from recexp.tasks import TASKS, SplitSpec, Task, build_dataset, split_dataset
@@ -101,13 +101,15 @@ def test_behavior_task_on_taobao_matches_readme_class_mix(taobao):
     assert all(frame[c].dtype == np.float32 for c in schema.numeric)
     assert not frame.loc[:, list(schema.numeric)].isna().any().any()
     for column in schema.categorical:
-        assert frame[column].dtype == np.int64
+        assert frame[column].dtype == np.int16                  # codes up to the default max_vocab, 20,000
         assert frame[column].between(0, schema.cardinality[column]).all()
     assert set(schema.sequences) == {"hist_item", "hist_category", "hist_behavior"}
     for group, columns in schema.sequences.items():
         assert len(columns) == 10
         block = frame.loc[:, list(columns)].to_numpy()
-        assert block.dtype == np.int64 and block.min() >= 0 and block.max() <= schema.cardinality[group]
+        assert block.dtype == (np.int8 if group == "hist_behavior" else np.int16)
+        assert block.min() >= 0 and block.max() <= schema.cardinality[group]
+    assert frame[LABEL].dtype == np.int64
     assert frame[TIME].is_monotonic_increasing and str(frame[TIME].dt.tz) == "UTC"
     assert frame[USER].nunique() == 772
     assert dataset.fingerprint == taobao.fingerprint
@@ -339,7 +341,7 @@ def test_table_task_on_criteo():
     assert frame.loc[:, list(schema.numeric)].isna().any().any()           # Criteo's missing values stay NaN
     raw = table.frame
     for column in schema.categorical:
-        assert frame[column].dtype == np.int64
+        assert frame[column].dtype == np.int16                  # the default max_vocab, 10,000
         assert ((frame[column] == 0) == raw[column].isna()).all()           # 0 = missing, all values kept
         assert schema.cardinality[column] == raw[column].nunique()
     capped = build_dataset(table, "table", max_vocab=3)
@@ -452,3 +454,20 @@ def test_class_counts_of_chosen_rows_match_the_subset(taobao_csv):
     for rows in (split.train, split.valid, split.test):
         assert dataset.class_counts(rows) == dataset.subset(rows).class_counts()
     assert sum(dataset.class_counts(split.test).values()) == len(split.test)
+
+
+@pytest.mark.parametrize("n_codes,dtype", [(4, np.int8), (127, np.int8), (128, np.int16), (20_000, np.int16),
+                                           (32_767, np.int16), (32_768, np.int32), (2**31, np.int64)])
+def test_code_columns_take_the_narrowest_type_of_their_vocabulary_cap(n_codes, dtype):
+    assert code_dtype(n_codes) == dtype
+
+
+def test_a_vocabulary_cap_above_int16_keeps_every_code(taobao):
+    narrow = build_dataset(taobao, "behavior", sequence_length=2)
+    wide = build_dataset(taobao, "behavior", sequence_length=2, max_vocab=100_000)
+    assert narrow.frame["item"].dtype == np.int16 and wide.frame["item"].dtype == np.int32
+    assert wide.frame["item"].max() == wide.schema.cardinality["item"] == 52_829          # beyond int16
+    assert wide.frame["hist_item_0"].max() > np.iinfo(np.int16).max
+    # the sample's 2,847 categories fit both caps: the same codes in either type
+    columns = ["category", "hist_category_0", "hist_category_1", "hist_behavior_0"]
+    np.testing.assert_array_equal(wide.frame[columns].to_numpy(np.int64), narrow.frame[columns].to_numpy(np.int64))
