@@ -20,8 +20,11 @@ columns ``is_synthetic`` (False) and ``sample_weight`` (1.0) when the input lack
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -337,6 +340,20 @@ def rows_by_class(y: np.ndarray, n_classes: int) -> list[np.ndarray]:
 
 _CHUNK = 65_536
 
+#: Threads that copy columns at once (numpy releases the GIL while it copies or gathers).
+COPY_THREADS = min(4, os.cpu_count() or 1)
+
+
+def in_parallel(jobs: list[Callable[[], None]]) -> None:
+    """Run independent jobs (column copies) on up to :data:`COPY_THREADS` threads; errors propagate."""
+    if COPY_THREADS <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            job()
+        return
+    with ThreadPoolExecutor(min(COPY_THREADS, len(jobs))) as pool:
+        for future in [pool.submit(job) for job in jobs]:
+            future.result()
+
 
 def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_values: dict[str, np.ndarray],
              new_labels: np.ndarray | None = None,
@@ -384,23 +401,29 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
         else:                                                   # categorical, tz-aware time, strings...
             blocks.append((frame[name].array.take(take), np.array([position])))
     keep_all = n_keep == len(frame) and bool(np.array_equal(keep, np.arange(n_keep)))
+
+    def fill(out: np.ndarray, original: np.ndarray, name: str) -> None:
+        """One output column (a row of its block): kept rows, then the new rows' values."""
+        if keep_all:
+            out[:n_keep] = original                             # over-samplers keep every row in order
+        else:
+            np.take(original, keep, out=out[:n_keep], mode="clip")
+        if name in matrix_index:
+            return                                              # filled below, a chunk at a time
+        if name in new_values or (name == LABEL and new_labels is not None):
+            out[n_keep:] = new_values[name] if name in new_values else new_labels
+        elif name == IS_SYNTHETIC:
+            out[n_keep:] = True
+        else:
+            np.take(original, new_source, out=out[n_keep:], mode="clip")
+
+    columns = []
     for dtype, positions in by_dtype.items():
         block = np.empty((len(positions), n_out), dtype=dtype)
-        for row, position in enumerate(positions):
-            name = frame.columns[position]
-            original = frame[name].to_numpy()
-            if keep_all:
-                block[row, :n_keep] = original                  # over-samplers keep every row in order
-            else:
-                np.take(original, keep, out=block[row, :n_keep], mode="clip")
-            if name in matrix_index:
-                continue                                        # filled below, a chunk at a time
-            if name in new_values or (name == LABEL and new_labels is not None):
-                block[row, n_keep:] = new_values[name] if name in new_values else new_labels
-            elif name == IS_SYNTHETIC:
-                block[row, n_keep:] = True
-            else:
-                np.take(original, new_source, out=block[row, n_keep:], mode="clip")
+        columns += [(block[row], frame.iloc[:, p].to_numpy(), frame.columns[p]) for row, p in enumerate(positions)]
+        blocks.append((block, np.asarray(positions)))
+    in_parallel([functools.partial(fill, *column) for column in columns])
+    for block, positions in blocks[len(blocks) - len(by_dtype):]:
         from_matrix = [(row, matrix_index[frame.columns[p]]) for row, p in enumerate(positions)
                        if frame.columns[p] in matrix_index]
         if from_matrix:
@@ -410,7 +433,6 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
             for start in range(0, len(new_source), _CHUNK):
                 stop = min(start + _CHUNK, len(new_source))
                 block[rows, n_keep + start:n_keep + stop] = matrix[start:stop, sources].T
-        blocks.append((block, np.asarray(positions)))
     out = create_dataframe_from_blocks(blocks, index=pd.RangeIndex(n_out), columns=frame.columns)
     return replace(train, frame=out), take
 
