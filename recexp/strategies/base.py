@@ -420,7 +420,7 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
     columns = []
     for dtype, positions in by_dtype.items():
         block = np.empty((len(positions), n_out), dtype=dtype)
-        columns += [(block[row], frame.iloc[:, p].to_numpy(), frame.columns[p]) for row, p in enumerate(positions)]
+        columns += [(block[row], frame[frame.columns[p]].to_numpy(), frame.columns[p]) for row, p in enumerate(positions)]
         blocks.append((block, np.asarray(positions)))
     in_parallel([functools.partial(fill, *column) for column in columns])
     for block, positions in blocks[len(blocks) - len(by_dtype):]:

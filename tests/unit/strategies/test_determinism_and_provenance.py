@@ -114,3 +114,13 @@ def test_missing_values_are_filled_for_neighbour_samplers_and_kept_on_real_rows(
     real = ~out[IS_SYNTHETIC].to_numpy()
     assert out.loc[real, column].isna().sum() == len(holes)
     assert out.loc[~real, column].notna().all()
+
+
+@pytest.mark.parametrize("name", ["smote", "random_under", "sequence_crop"])
+def test_output_does_not_depend_on_the_copy_threads(name, small_train, monkeypatch):
+    from recexp.strategies import base
+    train = small_train["behavior"]
+    monkeypatch.setattr(base, "COPY_THREADS", 4)
+    threaded = STRATEGIES[name]().apply(train, seed=3).dataset.frame
+    monkeypatch.setattr(base, "COPY_THREADS", 1)
+    pd.testing.assert_frame_equal(STRATEGIES[name]().apply(train, seed=3).dataset.frame, threaded)
