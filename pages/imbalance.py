@@ -1,5 +1,6 @@
 """Imbalance: class mix, long tail, per-class features and the behaviour funnel of the active dataset."""
 
+import pandas as pd
 import streamlit as st
 
 from recexp import imbalance
@@ -36,9 +37,7 @@ log_y = left.toggle("Log scale", value=balance["imbalance_ratio"] > 20, key="imb
 left.plotly_chart(charts.class_balance_chart(balance, log_y=log_y))
 parts = {"train": split.train, "validation": split.valid, "test": split.test}
 right.markdown("**Class counts per split** (the test split is fixed for every run compared on it)")
-right.dataframe(
-    {part: dataset.subset(rows).class_counts() for part, rows in parts.items()},
-)
+right.table(pd.DataFrame({part: dataset.class_counts(rows) for part, rows in parts.items()}).style.format("{:,}"))
 
 tabs = st.tabs(["Funnel", "Long tail", "Class mix per category", "Features per class"])
 is_log = source.kind == "log"

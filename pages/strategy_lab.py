@@ -99,7 +99,8 @@ with results:
     table = report.table()
     for part, counts in locked.items():
         table[f"{part} (locked)"] = [counts[c] for c in table.index]
-    st.table(table)
+    rows = [c for c in table.columns if c != "weight"]
+    st.table(table.style.format("{:,}", subset=rows, na_rep="").format("{:.3g}", subset=table.columns.difference(rows)))
     for note in report.notes:
         st.info(note)
     if result.loss is not None:

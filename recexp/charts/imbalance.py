@@ -63,7 +63,7 @@ def class_balance_chart(balance: dict[str, Any] | Dataset, log_y: bool = False,
     figure.update_layout(
         title=title or ("Class balance" + (f" ({', '.join(subtitle)})" if subtitle else "")),
         xaxis_title="class", yaxis_title="rows", yaxis_type="log" if log_y else "linear",
-        showlegend=False, height=380)
+        yaxis_dtick=1 if log_y else None, showlegend=False, height=380)     # log: a label per power of ten
     return figure
 
 

@@ -35,18 +35,21 @@ def class_counts_figure(before: dict[str, int], after: dict[str, int],
     """
     classes = list(before)
     figure = go.Figure()
+    hover = "<b>%{x}</b>: %{y:,} rows<extra>%{fullData.name}</extra>"
     figure.add_bar(name="train before", x=classes, y=[before[c] for c in classes], marker_color="#90caf9",
-                   text=[f"{before[c]:,}" for c in classes], textposition="outside")
+                   hovertemplate=hover)
+    # Only the result carries a number on its bar (four labels side by side would run into each other);
+    # every bar shows its count on hover, and the table under the chart lists them all.
     figure.add_bar(name="train after", x=classes, y=[after.get(c, 0) for c in classes], marker_color="#1565c0",
-                   text=[f"{after.get(c, 0):,}" for c in classes], textposition="outside")
+                   text=[f"{after.get(c, 0):,}" for c in classes], textposition="outside", cliponaxis=False,
+                   hovertemplate=hover)
     for name, counts in (locked or {}).items():
         figure.add_bar(name=f"{name} (locked)", x=classes, y=[counts.get(c, 0) for c in classes],
-                       marker_color=_LOCKED_COLOUR, marker_pattern_shape="/", opacity=0.8,
-                       text=[f"{counts.get(c, 0):,}" for c in classes], textposition="outside")
+                       marker_color=_LOCKED_COLOUR, marker_pattern_shape="/", opacity=0.8, hovertemplate=hover)
     figure.update_layout(barmode="group", yaxis_title="rows", xaxis_title="class", legend_title_text="",
                          margin=dict(t=30, b=10, l=10, r=10), height=360)
     if log_y:
-        figure.update_yaxes(type="log")
+        figure.update_yaxes(type="log", dtick=1)               # a label per power of ten only
     return figure
 
 

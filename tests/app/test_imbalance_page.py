@@ -9,6 +9,10 @@ def test_default_dataset_shows_taobao_imbalance(open_page, app):
     assert metrics["Minority class"] == "buy"
     # class bars, funnel, funnel by segment, Lorenz, class mix per category, feature violin
     assert len(at.get("plotly_chart")) == 6
+    per_split = at.table[0].value
+    assert list(per_split.columns) == ["train", "validation", "test"]
+    assert list(per_split.index) == ["view", "cart", "fav", "buy"]
+    assert int(per_split.to_numpy().sum()) == 80_106                     # every row in exactly one split
 
 
 def test_funnel_options_and_tabs_rerender(open_page, app):

@@ -35,7 +35,7 @@ def test_class_balance_chart(taobao, behavior):
     assert isinstance(bar, go.Bar) and list(bar.x) == ["view", "cart", "fav", "buy"]
     assert list(bar.y) == [71_898, 4_307, 2_228, 1_673]
     assert list(bar.text) == ["89.8%", "5.4%", "2.8%", "2.1%"]
-    assert "43.0:1" in figure.layout.title.text and figure.layout.yaxis.type == "log"
+    assert "43.0:1" in figure.layout.title.text and figure.layout.yaxis.type == "log" and figure.layout.yaxis.dtick == 1
     assert list(class_balance_chart(behavior).data[0].y) == list(bar.y)
     figure.to_json()
 

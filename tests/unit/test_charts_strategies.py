@@ -1,0 +1,18 @@
+"""Strategy Lab charts: the class-count bars read without labels running into each other."""
+
+from recexp.charts.strategies import class_counts_figure
+
+
+def test_class_counts_label_only_the_result_and_show_every_count_on_hover():
+    before = {"view": 8_974, "cart": 535, "fav": 272, "buy": 219}
+    after = {"view": 8_974, "cart": 8_974, "fav": 8_974, "buy": 8_974}
+    locked = {"validation": {"view": 5_751, "cart": 368, "fav": 186, "buy": 104}}
+    figure = class_counts_figure(before, after, locked, log_y=True)
+    bars = {bar.name: bar for bar in figure.data}
+    assert list(bars) == ["train before", "train after", "validation (locked)"]
+    assert list(bars["train after"].text) == ["8,974"] * 4
+    assert bars["train before"].text is None and bars["validation (locked)"].text is None
+    assert list(bars["validation (locked)"].y) == [5_751, 368, 186, 104]
+    assert all("%{y:,} rows" in bar.hovertemplate for bar in figure.data)
+    assert figure.layout.yaxis.type == "log" and figure.layout.yaxis.dtick == 1
+    assert class_counts_figure(before, after).layout.yaxis.type is None
