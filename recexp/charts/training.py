@@ -22,6 +22,9 @@ def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
                     title: str = "Training curves") -> go.Figure:
     """Loss (train solid, validation dashed) and validation scores per epoch, one colour per run.
 
+    The legend has one entry per run (clicking it hides or shows all of that run's lines); the line
+    style says which curve a line is, and hovering names it.
+
     Parameters
     ----------
     curves : DataFrame
@@ -43,18 +46,20 @@ def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
         colour = palette[i % len(palette)]
         run = curves[curves["run_id"] == run_id]
         name = labels.get(run_id, run_id)
+        in_legend = False
         for key, col in CURVES:
             series = run[run["key"] == key].sort_values("epoch")
             if series.empty:
                 continue
             values = [None if not math.isfinite(v) else v for v in series["value"]]
             figure.add_trace(go.Scatter(
-                x=series["epoch"].tolist(), y=values, mode="lines+markers", name=f"{name}: {key}",
+                x=series["epoch"].tolist(), y=values, mode="lines+markers", name=name, showlegend=not in_legend,
                 legendgroup=run_id, line={"color": colour, "dash": "dash" if key in _DASHED else "solid"},
                 marker={"size": 5, "symbol": "circle-open" if key in _DASHED else "circle"},
                 hovertemplate=f"{name}<br>{key}<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>"), row=1, col=col)
+            in_legend = True
     figure.update_xaxes(title_text="epoch", dtick=1 if len(curves) and curves["epoch"].max() <= 20 else None)
-    figure.update_yaxes(title_text="cross-entropy", row=1, col=1)
+    figure.update_yaxes(title_text="loss: training (solid), validation (dashed)", row=1, col=1)
     figure.update_yaxes(title_text="balanced accuracy (solid), macro F1 (dashed)", row=1, col=2)
     figure.update_layout(title=title, height=420, legend={"font": {"size": 10}}, margin={"t": 70})
     return figure
