@@ -392,10 +392,9 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
     # Other columns are gathered straight into one 2-D array per numpy dtype (pandas' own block layout),
     # so the output frame is built without a second, consolidating copy.
     by_dtype: dict[np.dtype, list[int]] = {}
-    for position, name in enumerate(frame.columns):
+    for position, (name, dtype) in enumerate(frame.dtypes.items()):
         if name in shared:
             continue
-        dtype = frame[name].dtype
         if isinstance(dtype, np.dtype):
             by_dtype.setdefault(dtype, []).append(position)
         else:                                                   # categorical, tz-aware time, strings...
