@@ -12,7 +12,8 @@ Three tasks are registered in :data:`TASKS` under stable names:
     split several time points.
 ``"table"``
     A :class:`~recexp.data.log.FeatureTable` as it is: label values become codes, numbers ``float32``,
-    categories ``int64`` codes (``0`` = missing or rare, vocabulary capped).
+    categories integer codes (``0`` = missing or rare, vocabulary capped; stored in the narrowest type
+    of the cap, see :func:`recexp.dataset.code_dtype`).
 
 Features of log tasks come from history only: for the behaviour task from events **strictly
 earlier in time** than the sample's event (events in the same second are not history), for the
