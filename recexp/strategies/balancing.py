@@ -287,7 +287,7 @@ class ImbalancedLearnStrategy(Strategy):
             value = float(value)                            # a ratio of 1 given as an integer
         classes = train.schema.classes
         y = self.labels_
-        current = np.bincount(y, minlength=len(classes))
+        current = self.class_counts_
         present = np.flatnonzero(current)
         kind = self._target_type()
         if len(present) < 2:
@@ -344,7 +344,7 @@ class ImbalancedLearnStrategy(Strategy):
         if self.neighbours is None:
             return
         k = getattr(self, self.neighbours)
-        current = np.bincount(train.y, minlength=train.schema.n_classes)
+        current = self.class_counts_
         for code, n_new in resolved.items():
             have = int(current[code])
             if n_new > 0 and have < k + 1:
@@ -605,8 +605,7 @@ class SMOTENC(SMOTE):
 
     def _check_space(self, train):
         super()._check_space(train)
-        counts = np.bincount(train.y, minlength=train.schema.n_classes)
-        new_rows = int(counts.max()) * train.schema.n_classes - len(train)
+        new_rows = int(self.class_counts_.max()) * train.schema.n_classes - len(train)
         codes = sum(train.schema.cardinality.get(c, 1) for c in train.schema.categorical)
         if new_rows * codes * 8 > self.max_onehot_bytes:
             raise InvalidParameterError(
@@ -725,7 +724,7 @@ class KMeansSMOTE(ImbalancedLearnStrategy):
         if threshold == "class_share":
             # Clusters where a class is at least as common as overall always exist (the cluster shares
             # average to the overall share), so this threshold never leaves a class without clusters.
-            current = np.bincount(train.y, minlength=train.schema.n_classes)
+            current = self.class_counts_
             grown = [code for code, n in self.resolved_target_.items() if n > 0]
             threshold = float(min(current[grown]) / len(train)) if grown else "auto"
         return {"kmeans_estimator": MiniBatchKMeans(n_clusters=self.n_clusters, random_state=seed, n_init=3),
@@ -816,7 +815,7 @@ class NearMiss(ImbalancedLearnStrategy):
         self.n_neighbors_ver3 = n_neighbors_ver3
 
     def _check_more(self, train, resolved):
-        current = np.bincount(train.y, minlength=train.schema.n_classes)
+        current = self.class_counts_
         present = np.flatnonzero(current)
         minority = present[np.argmin(current[present])]
         if self.version != 2 and current[minority] < self.n_neighbors:

@@ -153,6 +153,9 @@ class Strategy(Parametrized):
     Class attributes ``title``, ``family`` (a key of :data:`FAMILIES`) and ``summary`` describe the
     strategy for the dashboard and ``python -m recexp strategies``. ``exact_target`` says whether the
     output class counts equal the requested target mix exactly (tests rely on it).
+
+    During :meth:`apply`, ``class_counts_`` holds the input's rows per class code (counted once, for the
+    feasibility checks, the hooks and the report).
     """
 
     title: ClassVar[str] = ""
@@ -197,6 +200,7 @@ class Strategy(Parametrized):
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise InvalidParameterError(f"The seed must be a non-negative integer, but got {seed!r}. Pass e.g. seed=0.")
         prepared = prepare_train(train)
+        self.class_counts_ = np.bincount(prepared.y, minlength=prepared.schema.n_classes)
         self.progress_: Progress = progress or (lambda fraction, message: None)
         self.notes_: list[str] = []
         self.target_: dict[str, int] | None = None
@@ -276,7 +280,10 @@ def check_new_rows(owner: str, n_new: int, param: str) -> None:
 
 def counts(y: np.ndarray, classes: tuple[str, ...]) -> dict[str, int]:
     """Rows per class name (every class listed)."""
-    values = np.bincount(y, minlength=len(classes))
+    return _by_class(np.bincount(y, minlength=len(classes)), classes)
+
+
+def _by_class(values: np.ndarray, classes: tuple[str, ...]) -> dict[str, int]:
     return {name: int(v) for name, v in zip(classes, values)}
 
 
@@ -286,25 +293,32 @@ def _report(strategy: Strategy, before: Dataset, after: Dataset, source_rows: np
     y_in, y_out = before.y, after.y
     synthetic_in = before.frame[IS_SYNTHETIC].to_numpy(dtype=bool)
     synthetic_out = after.frame[IS_SYNTHETIC].to_numpy(dtype=bool)
-    kept_real = np.zeros(len(before), dtype=bool)
-    kept_real[source_rows[~synthetic_out]] = True
-    real_in = ~synthetic_in
-    added = {c: max(0, a - b) for c, a, b in zip(
-        classes, counts(y_out[synthetic_out], classes).values(), counts(y_in[synthetic_in], classes).values())}
-    removed = counts(y_in[real_in & ~kept_real], classes)
+    any_synthetic_in = bool(synthetic_in.any())
+    before_all = strategy.class_counts_
+    # Real input rows per class, and the distinct real input rows the output keeps (an output row that
+    # is not synthetic is an input row; marking positions counts each kept row once).
+    before_real = np.bincount(y_in[~synthetic_in], minlength=len(classes)) if any_synthetic_in else before_all
+    kept = np.zeros(len(before), dtype=bool)
+    kept[source_rows[~synthetic_out]] = True
+    kept_rows = np.flatnonzero(kept)
+    if any_synthetic_in:
+        kept_rows = kept_rows[~synthetic_in[kept_rows]]
+    removed = before_real - np.bincount(y_in[kept_rows], minlength=len(classes))
+    added = np.maximum(0, np.bincount(y_out[synthetic_out], minlength=len(classes)) - (before_all - before_real))
+    after_all = np.bincount(y_out, minlength=len(classes))
     weights = after.frame[SAMPLE_WEIGHT].to_numpy(dtype=np.float64)
     class_weights = None
     if not np.all(weights == 1.0):
-        class_weights = {c: float(weights[y_out == i].mean()) if np.any(y_out == i) else float("nan")
+        class_weights = {c: float(weights[y_out == i].mean()) if after_all[i] else float("nan")
                          for i, c in enumerate(classes)}
-    before_counts, after_counts = counts(y_in, classes), counts(y_out, classes)
-    emptied = [c for c in classes if before_counts[c] > 0 and after_counts[c] == 0]
+    emptied = [c for c, b, a in zip(classes, before_all, after_all) if b > 0 and a == 0]
     if emptied:
         strategy.note(f"No {', '.join(map(repr, emptied))} rows are left, so a model trained on this set never "
                       "sees that class. Restrict the classes this strategy may change (sampling_strategy).")
     return StrategyReport(
         strategy=type(strategy).__name__, params=strategy.get_params(), seed=seed,
-        before=before_counts, after=after_counts, added=added, removed=removed,
+        before=_by_class(before_all, classes), after=_by_class(after_all, classes),
+        added=_by_class(added, classes), removed=_by_class(removed, classes),
         seconds=seconds, target=strategy.target_, class_weights=class_weights, notes=list(strategy.notes_))
 
 

@@ -53,7 +53,7 @@ class Expansion(Strategy):
 
     def _plan(self, train: Dataset) -> np.ndarray:
         """New rows per class code."""
-        current = np.bincount(train.y, minlength=train.schema.n_classes)
+        current = self.class_counts_
         factor = self.factor
         if factor == "balance":
             wanted = current.max() - current

@@ -119,7 +119,7 @@ class FocalLoss(Strategy):
 def _weighted(strategy: Strategy, train: Dataset, scheme: str) -> Dataset:
     y = train.y
     weights = class_weights(y, train.schema.n_classes, scheme, strategy.beta)
-    present = np.bincount(y, minlength=train.schema.n_classes) > 0
+    present = strategy.class_counts_ > 0
     strategy.note("Class weights (mean 1 over the training rows): " + ", ".join(
         f"{name} {w:.3g}" for name, w, p in zip(train.schema.classes, weights, present) if p) + ".")
     new_weight = train.frame[SAMPLE_WEIGHT].to_numpy(dtype=np.float64) * weights[y]

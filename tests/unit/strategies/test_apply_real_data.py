@@ -112,3 +112,24 @@ def test_families_do_what_they_say(task, outcomes, small_train):
     weights = outcomes["class_weights", task].dataset
     per_class = weights.frame.groupby(LABEL)[SAMPLE_WEIGHT].sum()
     assert np.allclose(per_class, per_class.iloc[0]), "balanced weights give every class the same total"
+
+
+@pytest.mark.parametrize("name,params", [("random_under", {}), ("edited_nearest_neighbours", {}),
+                                         ("smote", {}), ("class_weights", {})])
+def test_report_counts_real_and_synthetic_rows_apart_on_an_expanded_input(name, params, small_train):
+    """Chained strategies: on an input that already holds synthetic rows, 'removed' counts real rows only
+    and 'added' counts only synthetic rows beyond those of the input (recounted here row by row)."""
+    expanded = STRATEGIES["gaussian_noise"](factor=0.5).apply(small_train["behavior"], seed=1).dataset
+    result = STRATEGIES[name](**params).apply(expanded, seed=0)
+    classes = expanded.schema.classes
+    synthetic_in = expanded.frame[IS_SYNTHETIC].to_numpy()
+    synthetic_out = result.dataset.frame[IS_SYNTHETIC].to_numpy()
+    kept_real = set(result.source_rows[~synthetic_out].tolist())
+    for code, cls in enumerate(classes):
+        real_rows = np.flatnonzero(~synthetic_in & (expanded.y == code))
+        assert result.report.removed[cls] == sum(row not in kept_real for row in real_rows.tolist()), cls
+        new_synthetic = int((synthetic_out & (result.dataset.y == code)).sum())
+        assert result.report.added[cls] == max(0, new_synthetic - int((synthetic_in & (expanded.y == code)).sum())), cls
+    assert result.report.before == expanded.class_counts() and result.report.after == result.dataset.class_counts()
+    if name in ("random_under", "edited_nearest_neighbours"):
+        assert sum(result.report.removed.values()) > 0
