@@ -255,9 +255,10 @@ class ImbalancedLearnStrategy(Strategy):
         frame = train.frame
         numeric_x = frame.loc[:, list(numeric)].to_numpy(dtype=np.float32, na_value=np.nan)
         filled = []
-        missing = np.isnan(numeric_x)
-        self.filled_ = bool(self.needs_finite and missing.any())
+        # min() is NaN exactly when some value is, and unlike a mask it allocates nothing.
+        self.filled_ = bool(self.needs_finite and numeric_x.size and np.isnan(numeric_x.min()))
         if self.filled_:
+            missing = np.isnan(numeric_x)
             numeric_x = numeric_x.copy()                    # may be a view of the frame's block
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)       # all-NaN columns: filled with 0 below
@@ -435,7 +436,6 @@ class ImbalancedLearnStrategy(Strategy):
                 matrix = (numeric, X_new[:, : len(numeric)] if categorical else X_new)
             for j, name in enumerate(categorical):
                 values[name] = np.rint(X_new[:, len(numeric) + j]).astype(np.int64)
-        self._note_target(train, np.concatenate([y[keep], y_new]))
         return assemble(train, keep, np.asarray(new_source, dtype=np.int64), values, new_labels=y_new,
                         new_matrix=matrix, output_matrix=whole)
 
@@ -466,12 +466,13 @@ class ImbalancedLearnStrategy(Strategy):
         return X_new[:, : lookup.shape[1]].astype(np.float32, copy=False)
 
     def _origins(self, sampler, X, y, X_res, y_res) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(input rows kept in input order, positions of new rows in the output, their source rows or None)."""
+        """(input rows kept in input order or ``None`` for all, positions of new rows in the output, their
+        source rows or ``None``)."""
         n, n_out = len(y), len(y_res)
         if self.output == "appended":
             indices = getattr(sampler, "sample_indices_", None)
             source = np.asarray(indices)[n:] if indices is not None else self._seeds(sampler, y, n_out - n)
-            return np.arange(n), np.arange(n, n_out), source
+            return None, np.arange(n, n_out), source
         if self.output == "indices":
             return np.sort(sampler.sample_indices_), np.arange(0), np.arange(0)
         if self.output == "combined":
@@ -513,17 +514,6 @@ class ImbalancedLearnStrategy(Strategy):
             finder = NearestNeighbors(n_neighbors=1, metric=metric).fit(X_real[rows])
             source[queries] = rows[finder.kneighbors(X_new[queries], return_distance=False)[:, 0]]
         return source
-
-    def _note_target(self, train: Dataset, y_out: np.ndarray) -> None:
-        if not self.target_:
-            return
-        classes = train.schema.classes
-        after = np.bincount(y_out, minlength=len(classes))
-        missed = [f"{name} {int(after[classes.index(name)]):,} instead of {wanted:,}"
-                  for name, wanted in self.target_.items() if after[classes.index(name)] != wanted]
-        if missed:
-            self.note(f"{self.title} did not reach the target mix exactly ({'; '.join(missed)}); "
-                      "this sampler decides per region how many rows to make.")
 
 
 # --- over-samplers ----------------------------------------------------------------------------------

@@ -304,13 +304,21 @@ def _report(strategy: Strategy, before: Dataset, after: Dataset, source_rows: np
     if any_synthetic_in:
         kept_rows = kept_rows[~synthetic_in[kept_rows]]
     removed = before_real - np.bincount(y_in[kept_rows], minlength=len(classes))
-    added = np.maximum(0, np.bincount(y_out[synthetic_out], minlength=len(classes)) - (before_all - before_real))
-    after_all = np.bincount(y_out, minlength=len(classes))
+    # One pass counts the output's (class, synthetic) pairs: column 0 real rows, column 1 synthetic ones.
+    pairs = np.bincount(y_out * 2 + synthetic_out, minlength=2 * len(classes)).reshape(len(classes), 2)
+    after_all = pairs.sum(axis=1)
+    added = np.maximum(0, pairs[:, 1] - (before_all - before_real))
     weights = after.frame[SAMPLE_WEIGHT].to_numpy(dtype=np.float64)
     class_weights = None
     if not np.all(weights == 1.0):
         class_weights = {c: float(weights[y_out == i].mean()) if after_all[i] else float("nan")
                          for i, c in enumerate(classes)}
+    if strategy.target_ and not strategy.exact_target:
+        missed = [f"{name} {int(after_all[classes.index(name)]):,} instead of {wanted:,}"
+                  for name, wanted in strategy.target_.items() if after_all[classes.index(name)] != wanted]
+        if missed:
+            strategy.note(f"{strategy.title} did not reach the target mix exactly ({'; '.join(missed)}): it "
+                          "decides per region of the data how many rows to make or remove.")
     emptied = [c for c, b, a in zip(classes, before_all, after_all) if b > 0 and a == 0]
     if emptied:
         strategy.note(f"No {', '.join(map(repr, emptied))} rows are left, so a model trained on this set never "
@@ -369,11 +377,14 @@ def in_parallel(jobs: list[Callable[[], None]]) -> None:
             future.result()
 
 
-def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_values: dict[str, np.ndarray],
+def assemble(train: Dataset, keep: np.ndarray | None, new_source: np.ndarray, new_values: dict[str, np.ndarray],
              new_labels: np.ndarray | None = None,
              new_matrix: tuple[tuple[str, ...], np.ndarray] | None = None,
              output_matrix: tuple[tuple[str, ...], np.ndarray] | None = None) -> tuple[Dataset, np.ndarray]:
     """Build an output dataset: the real rows ``keep``, then one new row per entry of ``new_source``.
+
+    ``keep`` lists input positions in output order; ``None`` keeps every input row in order (copied
+    whole, without a gather).
 
     A new row copies every column of the input row ``new_source[i]``, then takes the columns in
     ``new_values`` (arrays of the new rows' values) and in ``new_matrix`` (column names and a
@@ -388,7 +399,8 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
     matrix_columns, matrix = new_matrix if new_matrix is not None else ((), None)
     matrix_index = {name: j for j, name in enumerate(matrix_columns)}
     frame = train.frame
-    keep = np.asarray(keep, dtype=np.int64)
+    keep_all = keep is None
+    keep = np.arange(len(frame)) if keep_all else np.asarray(keep, dtype=np.int64)
     new_source = np.asarray(new_source, dtype=np.int64)
     take = np.concatenate([keep, new_source])
     n_keep, n_out = len(keep), len(take)
@@ -406,14 +418,18 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
     # Other columns are gathered straight into one 2-D array per numpy dtype (pandas' own block layout),
     # so the output frame is built without a second, consolidating copy.
     by_dtype: dict[np.dtype, list[int]] = {}
+    extension: list[int] = []                                   # categorical, tz-aware time, strings...
     for position, (name, dtype) in enumerate(frame.dtypes.items()):
         if name in shared:
             continue
         if isinstance(dtype, np.dtype):
             by_dtype.setdefault(dtype, []).append(position)
-        else:                                                   # categorical, tz-aware time, strings...
-            blocks.append((frame[name].array.take(take), np.array([position])))
-    keep_all = n_keep == len(frame) and bool(np.array_equal(keep, np.arange(n_keep)))
+        else:
+            extension.append(position)
+    extension_arrays: dict[int, Any] = {}
+
+    def take_extension(position: int) -> None:
+        extension_arrays[position] = frame.iloc[:, position].array.take(take)
 
     def fill(out: np.ndarray, original: np.ndarray, name: str) -> None:
         """One output column (a row of its block): kept rows, then the new rows' values."""
@@ -431,12 +447,15 @@ def assemble(train: Dataset, keep: np.ndarray, new_source: np.ndarray, new_value
             np.take(original, new_source, out=out[n_keep:], mode="clip")
 
     columns = []
+    numpy_blocks = []
     for dtype, positions in by_dtype.items():
         block = np.empty((len(positions), n_out), dtype=dtype)
         columns += [(block[row], frame[frame.columns[p]].to_numpy(), frame.columns[p]) for row, p in enumerate(positions)]
-        blocks.append((block, np.asarray(positions)))
-    in_parallel([functools.partial(fill, *column) for column in columns])
-    for block, positions in blocks[len(blocks) - len(by_dtype):]:
+        numpy_blocks.append((block, np.asarray(positions)))
+    in_parallel([functools.partial(take_extension, p) for p in extension]
+                + [functools.partial(fill, *column) for column in columns])
+    blocks += [(extension_arrays[p], np.array([p])) for p in extension] + numpy_blocks
+    for block, positions in numpy_blocks:
         from_matrix = [(row, matrix_index[frame.columns[p]]) for row, p in enumerate(positions)
                        if frame.columns[p] in matrix_index]
         if from_matrix:

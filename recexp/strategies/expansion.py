@@ -99,7 +99,7 @@ class Expansion(Strategy):
         rng = np.random.default_rng(seed)
         seeds = self._seeds(train, rng)
         values = self._transform(train, seeds, rng) if len(seeds) else {}
-        return assemble(train, np.arange(len(train)), seeds, values)
+        return assemble(train, None, seeds, values)
 
     def _transform(self, train: Dataset, seeds: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """New values of the perturbed columns for the copies of ``seeds``."""

@@ -123,7 +123,6 @@ class SynthesisStrategy(Strategy):
         rows, sources = generator.sample(conditions=self.new_rows_, return_sources=True)
         columns = list(train.schema.feature_columns)
         new_values = {c: rows[c].to_numpy() for c in columns}
-        keep = np.arange(len(train), dtype=np.int64)
         if hasattr(generator, "best_epoch_"):
             self.note(f"{generator.__class__.__name__}: kept the checkpoint of epoch {generator.best_epoch_} of "
                       f"{generator.epochs} (best quality score {generator.best_quality_:.3f}).")
@@ -132,7 +131,7 @@ class SynthesisStrategy(Strategy):
         smallest = train.schema.classes[present[np.argmin(generator.class_counts_[present])]]
         self.synthesis_ = describe_fit(generator, real, synthetic, train.schema, minority=smallest,
                                        imputation=self.imputation_, fit_seconds=fit_seconds, random_state=seed)
-        return assemble(train, keep, sources, new_values, new_labels=rows[LABEL].to_numpy())
+        return assemble(train, None, sources, new_values, new_labels=rows[LABEL].to_numpy())
 
     def _epoch_progress(self, epoch: int, metrics: dict[str, float]) -> None:
         """Pass a generator's epoch on to the caller's ``progress`` as a fraction of the epochs."""
