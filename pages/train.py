@@ -65,7 +65,7 @@ with st.container(border=True):
     st.subheader("Training", divider=False)
     defaults = TrainConfig()
     left, middle, right = st.columns(3)
-    seeds = left.number_input("Seeds per strategy", 1, 20, 2, key="train_seeds",
+    seeds = left.number_input("Seeds per strategy", 1, 20, 3, key="train_seeds",
                               help="Runs per strategy with seeds 0, 1, ...; more seeds give tighter intervals.")
     epochs = middle.number_input("Epochs (at most)", 1, 500, 5, key="train_epochs")
     patience = right.number_input("Early-stopping patience (epochs)", 1, 100, defaults.patience, key="train_patience")
