@@ -418,18 +418,18 @@ def assemble(train: Dataset, keep: np.ndarray | None, new_source: np.ndarray, ne
     # Other columns are gathered straight into one 2-D array per numpy dtype (pandas' own block layout),
     # so the output frame is built without a second, consolidating copy.
     by_dtype: dict[np.dtype, list[int]] = {}
-    extension: list[int] = []                                   # categorical, tz-aware time, strings...
+    extension: dict[int, Any] = {}                              # categorical, tz-aware time, strings...
     for position, (name, dtype) in enumerate(frame.dtypes.items()):
         if name in shared:
             continue
         if isinstance(dtype, np.dtype):
             by_dtype.setdefault(dtype, []).append(position)
         else:
-            extension.append(position)
-    extension_arrays: dict[int, Any] = {}
+            extension[position] = frame.iloc[:, position].array
+    taken: dict[int, Any] = {}
 
     def take_extension(position: int) -> None:
-        extension_arrays[position] = frame.iloc[:, position].array.take(take)
+        taken[position] = extension[position].take(take)
 
     def fill(out: np.ndarray, original: np.ndarray, name: str) -> None:
         """One output column (a row of its block): kept rows, then the new rows' values."""
@@ -454,7 +454,7 @@ def assemble(train: Dataset, keep: np.ndarray | None, new_source: np.ndarray, ne
         numpy_blocks.append((block, np.asarray(positions)))
     in_parallel([functools.partial(take_extension, p) for p in extension]
                 + [functools.partial(fill, *column) for column in columns])
-    blocks += [(extension_arrays[p], np.array([p])) for p in extension] + numpy_blocks
+    blocks += [(taken[p], np.array([p])) for p in extension] + numpy_blocks
     for block, positions in numpy_blocks:
         from_matrix = [(row, matrix_index[frame.columns[p]]) for row, p in enumerate(positions)
                        if frame.columns[p] in matrix_index]
