@@ -156,7 +156,8 @@ def _add_run(subparsers) -> None:
                    help="strategy parameter; with several strategies it goes to each one that has it")
     p.add_argument("--model", default="mlp", help="logreg, mlp, wide_deep, deepfm, dcn_v2 or din (default: mlp)")
     p.add_argument("--model-param", action="append", metavar="KEY=VALUE", help="model parameter; repeatable")
-    p.add_argument("--seeds", type=int, default=1, metavar="N", help="runs per strategy, with seeds 0..N-1")
+    p.add_argument("--seeds", type=int, default=3, metavar="N",
+                   help="runs per strategy, with seeds 0..N-1 (default 3, the fewest that give an interval over seeds)")
     p.add_argument("--epochs", type=int, default=10, metavar="N", help="epochs at most (early stopping may end sooner)")
     p.add_argument("--batch-size", type=int, metavar="N")
     p.add_argument("--learning-rate", type=float, metavar="LR")
