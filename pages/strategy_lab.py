@@ -61,7 +61,9 @@ with settings:
     strategy_class = STRATEGIES[name]
     st.caption(f"**{FAMILIES[strategy_class.family]}.** {strategy_class.summary}")
     seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="lab_seed"))
-    max_rows = int(st.number_input("Preview on at most this many training rows", min_value=200,
+    # No floor above 1: a small training split (the Criteo sample has 144 rows) must still open, and the
+    # sample keeps every class's rows up to 50 whatever is asked.
+    max_rows = int(st.number_input("Preview on at most this many training rows", min_value=1,
                                    value=min(len(train), 10_000), step=1_000, key="lab_rows",
                                    help="A stratified sample keeps slow samplers interactive; training uses every row. "
                                         "Rows per class below refer to this sample."))

@@ -112,3 +112,22 @@ def test_infeasible_parameters_give_a_sentence_and_the_page_keeps_working(lab):
     lab.run()
     assert not lab.exception and not lab.error
     assert _metric(lab, "Training rows after") > _metric(lab, "Training rows before")
+
+
+def test_a_small_feature_table_opens_in_the_lab_and_the_lab_keeps_working_after_it(app, open_page):
+    """The Criteo sample's training split (144 rows) is smaller than the default preview size; the page
+    previews all of it, runs SMOTE on it, and still opens when the analyst goes back to the Taobao log."""
+    app.selectbox(key="data_sample").set_value("criteo").run()
+    app.button(key="data_use").click().run()
+    at = open_page(app, "strategy_lab")
+    assert at.number_input(key="lab_rows").value == 144
+    at.selectbox(key="lab_strategy").set_value("smote").run()
+    assert not at.exception, at.exception
+    after = next(m for m in at.metric if m.label == "Training rows after")
+    assert int(str(after.value).replace(",", "")) > 144
+    at.number_input(key="lab_rows").set_value(20).run()                     # below the old floor of 200
+    assert not at.exception, at.exception
+    at.switch_page("pages/data.py").run()
+    at.selectbox(key="data_sample").set_value("taobao").run()
+    at.button(key="data_use").click().run()
+    open_page(at, "strategy_lab")
