@@ -123,15 +123,20 @@ def _add_dataset_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="behavior, purchase or table")
     p.add_argument("--task-param", action="append", metavar="KEY=VALUE", help="task parameter; repeatable")
     p.add_argument("--split-param", action="append", metavar="KEY=VALUE",
-                   help="split setting: method=temporal|stratified, test_size, valid_size, group_by_user, seed")
+                   help="split setting: method=temporal|stratified (default: temporal for a log, stratified for a "
+                        "table, which has no event times), test_size, valid_size, group_by_user, seed")
 
 
 def _task_and_split(args: argparse.Namespace):
     """(task parameters, SplitSpec) from ``--task-param`` / ``--split-param``, both validated."""
     from recexp.tasks import SplitSpec, get_task
 
-    task_params = get_task(args.task).from_strings(_key_values(args.task_param, "--task-param")).get_params()
-    return task_params, SplitSpec.from_strings(_key_values(args.split_param, "--split-param"))
+    task = get_task(args.task)
+    task_params = task.from_strings(_key_values(args.task_param, "--task-param")).get_params()
+    split = _key_values(args.split_param, "--split-param")
+    if "log" not in task.input_kinds:
+        split.setdefault("method", "stratified")        # feature tables have no event times (as on the Data page)
+    return task_params, SplitSpec.from_strings(split)
 
 
 def _load_and_split(args: argparse.Namespace):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from recexp.cli import main
 from recexp.strategies import STRATEGIES
@@ -60,3 +61,19 @@ def test_apply_errors_are_sentences(tmp_path, capsys):
     assert "class 'buy'" in err and "Lower k_neighbors" in err and "Traceback" not in err
     assert main(["apply", "taobao", "--task", "purchase", "--strategy", "smoot", "--out", out]) == 2
     assert "no strategy called 'smoot'" in capsys.readouterr().err
+
+
+def test_apply_on_a_feature_table_splits_it_stratified_by_default(tmp_path, capsys):
+    """A feature table has no event times, so without --split-param the CLI splits it as the Data page does
+    (stratified) instead of refusing the temporal default."""
+    out = tmp_path / "criteo.parquet"
+    code = main(["apply", "criteo", "--task", "table", "--strategy", "random_over", "--out", str(out), "--json"])
+    assert code == 0, capsys.readouterr().err
+    payload = json.loads(capsys.readouterr().out)
+    before, after = payload["class_counts_before"], payload["class_counts_after"]
+    assert sum(before.values()) == 144 and len(set(after.values())) == 1        # balanced
+    test = payload["locked"]["test"]
+    assert test["1"] / sum(test.values()) == pytest.approx(49 / 200, abs=0.03)  # stratified: the class share kept
+    assert main(["apply", "criteo", "--task", "table", "--strategy", "none", "--split-param", "method=temporal",
+                 "--out", str(out)]) == 2
+    assert "needs event times" in capsys.readouterr().err
