@@ -31,9 +31,8 @@ same rows.
 Goal: recexp's overhead at most 10%. Each line shows the end-to-end ratio of median wall-clock times
 (and of process CPU times), and recexp's "own work", the overhead proper: the median wall time recexp
 spends outside imbalanced-learn's ``fit_resample`` (``SamplerClock``), as a share of the direct call's
-median. On a
-shared machine the sampler call itself swings by tens of percent from one run to the next, which
-moves the end-to-end ratio more than recexp's own work does; use ``--repeats`` of 5 or more.
+median. On a shared machine the sampler call itself swings by tens of percent from one run to the next,
+which moves the end-to-end ratio more than recexp's own work does; use ``--repeats`` of 5 or more.
 On the "frame" line the two measures part: the direct call builds the output frame inside
 ``fit_resample``, while recexp gives RandomUnderSampler row numbers and builds the frame outside it,
 so there the end-to-end ratio is the like-for-like figure and "outside" counts the frame build too.
@@ -64,10 +63,10 @@ from recexp.tasks import build_dataset, split_dataset  # noqa: E402
 
 
 def million_rows(rows: int, seed: int) -> Dataset:
-    """The Taobao behaviour training split grown to ``rows`` rows."""
+    """The Taobao behaviour training split grown (or cut) to ``rows`` rows."""
     dataset = build_dataset(load_sample("taobao"), "behavior")
     train = dataset.subset(split_dataset(dataset).train)
-    grown = get_strategy("gaussian_noise", factor=rows / len(train) - 1, scale=0.05).apply(train, seed=seed).dataset
+    grown = get_strategy("gaussian_noise", factor=max(rows / len(train) - 1, 0.0), scale=0.05).apply(train, seed=seed).dataset
     frame = grown.frame.drop(columns=[IS_SYNTHETIC, SAMPLE_WEIGHT]).iloc[:rows].copy()
     return replace(grown, frame=frame)
 
@@ -140,17 +139,18 @@ def main(argv=None) -> int:
     frame_X = train.frame.drop(columns=[LABEL])
     frame_y = pd.Series(y, name=LABEL)
     direct_inputs = {"matrix": (X, y), "frame": (frame_X, frame_y)}
-    cases = [
-        ("RandomUnderSampler", "random_under", {}, lambda: under_sampling.RandomUnderSampler(random_state=args.seed)),
+    cases = [   # (sampler, recexp strategy, its parameters, the direct sampler, what the direct call gets)
+        ("RandomUnderSampler", "random_under", {}, lambda: under_sampling.RandomUnderSampler(random_state=args.seed),
+         "matrix"),
         ("RandomUnderSampler", "random_under", {}, lambda: under_sampling.RandomUnderSampler(random_state=args.seed),
          "frame"),
-        ("SMOTE", "smote", {}, lambda: over_sampling.SMOTE(random_state=args.seed)),
+        ("SMOTE", "smote", {}, lambda: over_sampling.SMOTE(random_state=args.seed), "matrix"),
         ("SMOTE", "smote", {"sampling_strategy": "minority"},
-         lambda: over_sampling.SMOTE(sampling_strategy="minority", random_state=args.seed)),
+         lambda: over_sampling.SMOTE(sampling_strategy="minority", random_state=args.seed), "matrix"),
         ("ADASYN", "adasyn", {"sampling_strategy": "minority"},
-         lambda: over_sampling.ADASYN(sampling_strategy="minority", random_state=args.seed)),
+         lambda: over_sampling.ADASYN(sampling_strategy="minority", random_state=args.seed), "matrix"),
     ]
-    cases = [case if len(case) == 5 else (*case, "matrix") for case in cases if not args.only or case[0] in args.only]
+    cases = [case for case in cases if not args.only or case[0] in args.only]
     print(f"{'sampler':20s} {'target':9s} {'direct X':8s} {'rows out':>10s} {'direct s':>9s} {'recexp s':>9s} {'ratio':>6s} "
           f"{'outside s':>9s} {'own work':>8s} {'direct cpu':>10s} {'recexp cpu':>10s} {'cpu ratio':>9s}  same rows",
           flush=True)

@@ -9,7 +9,7 @@ from recexp.data import ROLES
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
 from recexp.errors import RecexpError
-from recexp.tasks import TASKS, SplitSpec
+from recexp.tasks import TASKS, SplitSpec, split_methods
 from recexp.ui.params import param_widgets
 from recexp.ui.state import DatasetChoice, active_choice, build, load_source, set_active_choice
 
@@ -114,8 +114,7 @@ task = st.selectbox("Task", task_names, key="data_task", format_func=lambda n: f
                     index=task_names.index(current.task) if current.task in task_names else 0)
 task_params = param_widgets(TASKS[task], prefix="data")
 s1, s2, s3, s4, s5 = st.columns(5)
-methods = ["temporal", "stratified"] if loaded.kind == "log" else ["stratified"]
-method = s1.selectbox("Split", methods, key="data_split_method")
+method = s1.selectbox("Split", split_methods(task), key="data_split_method")
 test_size = s2.slider("Test share", 0.05, 0.5, 0.2, 0.05, key="data_test_size")
 valid_size = s3.slider("Validation share (of the rest)", 0.05, 0.5, 0.1, 0.05, key="data_valid_size")
 grouped = s4.toggle("Group by user", value=False, key="data_grouped", disabled=loaded.kind != "log",

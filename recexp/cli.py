@@ -129,13 +129,10 @@ def _add_dataset_arguments(p: argparse.ArgumentParser) -> None:
 
 def _task_and_split(args: argparse.Namespace):
     """(task parameters, SplitSpec) from ``--task-param`` / ``--split-param``, both validated."""
-    from recexp.tasks import SplitSpec, get_task
+    from recexp.tasks import SplitSpec, get_task, split_methods
 
-    task = get_task(args.task)
-    task_params = task.from_strings(_key_values(args.task_param, "--task-param")).get_params()
-    split = _key_values(args.split_param, "--split-param")
-    if "log" not in task.input_kinds:
-        split.setdefault("method", "stratified")        # feature tables have no event times (as on the Data page)
+    task_params = get_task(args.task).from_strings(_key_values(args.task_param, "--task-param")).get_params()
+    split = {"method": split_methods(args.task)[0], **_key_values(args.split_param, "--split-param")}
     return task_params, SplitSpec.from_strings(split)
 
 

@@ -828,6 +828,15 @@ def _grouped_take(labels: np.ndarray, groups: np.ndarray, share: float, rng: np.
     return np.flatnonzero(chosen[group_codes])
 
 
+def split_methods(task: str) -> tuple[str, ...]:
+    """The split methods that work for ``task``'s datasets, the default first.
+
+    Tasks built from a behaviour log split by time by default; a feature table has no event times, so
+    its datasets can only be split stratified.
+    """
+    return ("temporal", "stratified") if "log" in get_task(task).input_kinds else ("stratified",)
+
+
 def split_dataset(dataset: Dataset, spec: SplitSpec | None = None) -> Split:
     """Split ``dataset`` into train / validation / test row positions.
 

@@ -13,7 +13,7 @@ from recexp.data.samples import load_sample
 from recexp.dataset import LABEL, TIME, USER, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.params import Parametrized
-from recexp.tasks import TASKS, SplitSpec, Task, build_dataset, split_dataset
+from recexp.tasks import TASKS, SplitSpec, Task, build_dataset, split_dataset, split_methods
 
 # --- fixtures and helpers -------------------------------------------------------------------------
 
@@ -407,6 +407,14 @@ def test_temporal_split_puts_the_future_in_test(taobao_behavior, taobao):
     cut = split_dataset(purchase, SplitSpec(method="temporal"))
     anchors = purchase.frame[TIME]
     assert anchors.iloc[cut.test].nunique() == 1 and anchors.iloc[cut.test].min() > anchors.iloc[cut.train].max()
+
+
+def test_every_split_method_offered_for_a_task_splits_its_data():
+    assert split_methods("behavior") == split_methods("purchase") == ("temporal", "stratified")
+    assert split_methods("table") == ("stratified",)                       # a table has no event times
+    table = build_dataset(load_sample("criteo"), "table")
+    for method in split_methods("table"):
+        assert len(split_dataset(table, SplitSpec(method=method)).test) > 0
 
 
 def test_split_errors(taobao_behavior):
