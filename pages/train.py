@@ -77,6 +77,9 @@ with st.container(border=True):
     device = left.selectbox("Device", available_devices(), key="train_device",
                             help="auto: CUDA GPU if present, then Apple MPS, then CPU.")
 
+short = TrainConfig(epochs=int(epochs), batch_size=int(batch_size)).short_training_warning(len(split.train))
+if short:
+    st.warning(short, icon=":material/speed:")
 if st.button("Launch", type="primary", key="train_launch", disabled=not chosen, icon=":material/play_arrow:"):
     base = RunSpec(source=choice.source.to_dict(), task=choice.task, task_params=dict(choice.task_params),
                    split=choice.to_dict()["split"], model=model_name, model_params=model_params,

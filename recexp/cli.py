@@ -195,7 +195,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from recexp.errors import InvalidParameterError
     from recexp.jobs import RunSpec, execute, prepare_data, strategy_class
-    from recexp.models import MODELS
+    from recexp.models import MODELS, TrainConfig
     from recexp.runs import SQLiteRunStore
     if args.seeds < 1 or args.epochs < 1:
         raise InvalidParameterError("--seeds and --epochs must be at least 1.")
@@ -228,6 +228,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         spec.validate()
     print(f"loading {source.name} and building the {args.task} dataset...", file=sys.stderr, flush=True)
     dataset, split_rows = prepare_data(base)
+    short = TrainConfig.from_dict(train).short_training_warning(len(split_rows.train))
+    if short:
+        print(f"warning: {short}", file=sys.stderr, flush=True)
     store = SQLiteRunStore.open()
     experiment = store.create_experiment(
         args.experiment or f"cli: {', '.join(names)} on {args.model} x {args.seeds} seeds ({source.name})")

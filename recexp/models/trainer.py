@@ -43,6 +43,10 @@ LOSSES = {"cross_entropy": "Cross-entropy", "weighted": "Class-weighted cross-en
 MONITORS = {"loss": False, "balanced_accuracy": True, "f1_macro": True, "accuracy": True}
 
 
+#: Optimiser steps per run below which :meth:`TrainConfig.short_training_warning` speaks up.
+FEW_STEPS = 50
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that steers one training run; stored in the run spec."""
@@ -104,6 +108,23 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def short_training_warning(self, train_rows: int) -> str | None:
+        """A sentence when a run on ``train_rows`` rows would take fewer than :data:`FEW_STEPS` optimiser steps.
+
+        So few steps leave a model close to its initialisation, and runs of different strategies with the same
+        seed then tend to score alike (a small table with the default batch size). ``None`` when enough.
+
+        >>> TrainConfig(epochs=10, batch_size=512).short_training_warning(144).split(" (")[0]
+        'These settings give each run only 10 optimiser steps'
+        """
+        steps = self.epochs * math.ceil(train_rows / self.batch_size)
+        if steps >= FEW_STEPS:
+            return None
+        batch = 2 ** max(0, int(math.log2(max(1, train_rows * self.epochs // FEW_STEPS))))
+        return (f"These settings give each run only {steps:,} optimiser steps ({train_rows:,} training rows in "
+                f"batches of {self.batch_size:,}, {self.epochs} epochs). The models stay close to where they started, "
+                f"so strategies may score alike: lower the batch size (e.g. {batch}) or raise the epochs.")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -63,3 +63,13 @@ def test_launch_a_run_and_see_it_finish_with_its_device():
     assert any("Device used: cpu" in c.value for c in at.caption)
     charts = at.get("plotly_chart")
     assert len(charts) == 2                                   # training curves + final scores
+
+
+def test_settings_with_too_few_optimiser_steps_are_flagged_before_launch():
+    at = _open_train_page()
+    assert not any("optimiser steps" in w.value for w in at.warning)          # 57,676 rows, batch 512: plenty
+    at.number_input(key="train_batch_size").set_value(65536)
+    at.number_input(key="train_epochs").set_value(2)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("only 2 optimiser steps" in w.value and "lower the batch size" in w.value for w in at.warning)

@@ -135,3 +135,13 @@ def test_validation_is_carved_from_real_training_rows_when_not_given(behavior_da
     assert set(valid.y) == set(train_set.y)                                   # stratified: every class
     result = train(LogisticRegression(), marked, None, dataclasses.replace(QUICK, epochs=1, valid_fraction=0.2))
     assert result.valid_rows == len(valid) and result.train_rows == len(kept)
+
+
+def test_short_training_warning_counts_optimiser_steps_and_suggests_a_batch_size_that_gives_enough():
+    config = TrainConfig(epochs=10, batch_size=512)
+    assert config.short_training_warning(57_676) is None                        # 1,130 steps
+    text = config.short_training_warning(144)                                   # the Criteo sample: 10 steps
+    assert "only 10 optimiser steps" in text and "144 training rows" in text
+    suggested = int(text.split("(e.g. ")[1].split(")")[0])
+    assert TrainConfig(epochs=10, batch_size=suggested).short_training_warning(144) is None
+    assert TrainConfig(epochs=1, batch_size=1).short_training_warning(10) is not None   # 10 rows cannot give 50
