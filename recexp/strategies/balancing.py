@@ -281,13 +281,12 @@ class ImbalancedLearnStrategy(Strategy):
     def _target_type(self) -> str:
         return self.sampling_type
 
-    def _resolve_target(self, train: Dataset) -> Any:
-        """``sampling_strategy`` with class names turned into label codes, checked against the data."""
+    def _target_codes(self, train: Dataset) -> Any:
+        """``sampling_strategy`` with class names turned into label codes, checked against the class counts."""
         value = self.sampling_strategy
         if isinstance(value, int) and not isinstance(value, bool):
             value = float(value)                            # a ratio of 1 given as an integer
         classes = train.schema.classes
-        y = self.labels_
         current = self.class_counts_
         present = np.flatnonzero(current)
         kind = self._target_type()
@@ -328,18 +327,33 @@ class ImbalancedLearnStrategy(Strategy):
                         f"{have:,} it has, and an under-sampler only removes rows. Set it to at most "
                         f"{have:,}, or use an over-sampler to add rows.")
             value = codes
-        try:
-            resolved = check_sampling_strategy(value, y, kind)
-        except ValueError as error:
-            raise InvalidParameterError(
-                f"{self.title}: sampling_strategy={self.sampling_strategy!r} is not possible on this training "
-                f"split ({error}). Choose another preset or per-class counts.") from None
-        if kind == OVER:
-            check_new_rows(self.title, int(sum(resolved.values())), "sampling_strategy")
+        return value
+
+    def _resolve_target(self) -> dict[int, int]:
+        """The target mix as imbalanced-learn resolves it (``check_sampling_strategy``): label code ->
+        rows to add (over-sampling) or rows to keep (under-sampling), or the classes to clean.
+
+        ``fit_resample`` resolves it again and keeps it as ``sampling_strategy_``, so it is worked out
+        beforehand (a few passes over the labels) only where a check needs it before the call: the
+        over-samplers' bound on new rows and neighbour counts, and hooks that ask.
+        """
+        if self.resolved_target_ is None:
+            try:
+                self.resolved_target_ = check_sampling_strategy(self.resolved_value_, self.labels_, self._target_type())
+            except ValueError as error:
+                raise InvalidParameterError(
+                    f"{self.title}: sampling_strategy={self.sampling_strategy!r} is not possible on this training "
+                    f"split ({error}). Choose another preset or per-class counts.") from None
+        return self.resolved_target_
+
+    def _record_target(self, train: Dataset, resolved: dict[int, int]) -> None:
+        """``target_`` (rows per class name after resampling, for the report) from the resolved mix."""
+        self.resolved_target_ = resolved
+        classes, current = train.schema.classes, self.class_counts_
+        if self.sampling_type == OVER:
             self.target_ = {classes[c]: int(current[c] + n) for c, n in resolved.items() if n > 0}
-        elif kind == UNDER:
+        elif self.sampling_type == UNDER:
             self.target_ = {classes[c]: int(n) for c, n in resolved.items()}
-        return value, resolved
 
     def _check_neighbours(self, train: Dataset, resolved: Any) -> None:
         if self.neighbours is None:
@@ -360,13 +374,15 @@ class ImbalancedLearnStrategy(Strategy):
     def _check_feasible(self, train: Dataset) -> None:
         self._check_space(train)
         self.labels_ = sampler_labels(train)
-        self.resolved_value_, resolved = self._resolve_target(train)
-        self.resolved_target_ = resolved
+        self.resolved_value_ = self._target_codes(train)
+        self.resolved_target_ = None
         if self.sampling_type == OVER:
+            resolved = self._resolve_target()
+            check_new_rows(self.title, int(sum(resolved.values())), "sampling_strategy")
             self._check_neighbours(train, resolved)
-        self._check_more(train, resolved)
+        self._check_more(train)
 
-    def _check_more(self, train: Dataset, resolved: Any) -> None:
+    def _check_more(self, train: Dataset) -> None:
         """Sampler-specific feasibility checks."""
 
     # --- running ----------------------------------------------------------------------------------
@@ -410,6 +426,8 @@ class ImbalancedLearnStrategy(Strategy):
                 X_res, y_res = sampler.fit_resample(X, y)
             except (ValueError, RuntimeError, ZeroDivisionError) as error:
                 raise InvalidParameterError(self._failure(error)) from None
+        self._record_target(train, sampler.sampling_strategy_ if self.resolved_target_ is None
+                            else self.resolved_target_)
         for message in dict.fromkeys(str(w.message).strip() for w in caught
                                      if issubclass(w.category, UserWarning | RuntimeWarning)):
             self.note(f"{self.title} warned: {message}")
@@ -643,7 +661,7 @@ class BorderlineSMOTE(ImbalancedLearnStrategy):
         self.m_neighbors = m_neighbors
         self.kind = kind
 
-    def _check_more(self, train, resolved):
+    def _check_more(self, train):
         _check_total(self, train, "m_neighbors")
 
 
@@ -668,7 +686,7 @@ class SVMSMOTE(ImbalancedLearnStrategy):
         self.m_neighbors = m_neighbors
         self.out_step = out_step
 
-    def _check_more(self, train, resolved):
+    def _check_more(self, train):
         _check_total(self, train, "m_neighbors")
 
 
@@ -703,7 +721,7 @@ class KMeansSMOTE(ImbalancedLearnStrategy):
         self.cluster_balance_threshold = cluster_balance_threshold
         self.density_exponent = density_exponent
 
-    def _check_more(self, train, resolved):
+    def _check_more(self, train):
         if self.n_clusters > len(train):
             raise InvalidParameterError(
                 f"KMeansSMOTE: n_clusters={self.n_clusters} is more than the {len(train):,} training rows. "
@@ -804,7 +822,7 @@ class NearMiss(ImbalancedLearnStrategy):
         self.n_neighbors = n_neighbors
         self.n_neighbors_ver3 = n_neighbors_ver3
 
-    def _check_more(self, train, resolved):
+    def _check_more(self, train):
         current = self.class_counts_
         present = np.flatnonzero(current)
         minority = present[np.argmin(current[present])]
@@ -814,7 +832,7 @@ class NearMiss(ImbalancedLearnStrategy):
                 f"NearMiss: the smallest class {name!r} has {int(current[minority]):,} training rows, fewer than "
                 f"n_neighbors={self.n_neighbors}. Lower n_neighbors to at most {int(current[minority])}.")
         if self.version == 3:
-            for code in resolved:
+            for code in self._resolve_target():
                 if current[code] < self.n_neighbors_ver3:
                     raise InvalidParameterError(
                         f"NearMiss: class {train.schema.classes[code]!r} has {int(current[code]):,} rows, fewer "
@@ -890,7 +908,7 @@ class EditedNearestNeighbours(ImbalancedLearnStrategy):
         self.n_neighbors = n_neighbors
         self.kind_sel = kind_sel
 
-    def _check_more(self, train, resolved):
+    def _check_more(self, train):
         _check_total(self, train, "n_neighbors")
 
 
