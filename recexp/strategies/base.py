@@ -303,9 +303,13 @@ def _report(strategy: Strategy, before: Dataset, after: Dataset, source_rows: np
     kept_rows = np.flatnonzero(kept)
     if any_synthetic_in:
         kept_rows = kept_rows[~synthetic_in[kept_rows]]
-    removed = before_real - np.bincount(y_in[kept_rows], minlength=len(classes))
+    # (Over-samplers keep every input row: then nothing was removed, and the kept rows need no count.)
+    removed = (before_real - np.bincount(y_in[kept_rows], minlength=len(classes)) if len(kept_rows) < len(before)
+               else np.zeros(len(classes), dtype=np.int64))
     # One pass counts the output's (class, synthetic) pairs: column 0 real rows, column 1 synthetic ones.
-    pairs = np.bincount(y_out * 2 + synthetic_out, minlength=2 * len(classes)).reshape(len(classes), 2)
+    pair_codes = y_out * 2
+    pair_codes += synthetic_out
+    pairs = np.bincount(pair_codes, minlength=2 * len(classes)).reshape(len(classes), 2)
     after_all = pairs.sum(axis=1)
     added = np.maximum(0, pairs[:, 1] - (before_all - before_real))
     weights = after.frame[SAMPLE_WEIGHT].to_numpy(dtype=np.float64)
