@@ -633,6 +633,9 @@ def compare(store: RunStore, *, experiment: str | None = None, run_ids: list[str
         notes.append(f"No run used the baseline {baseline!r}: deltas and p-values are left empty. Add it to the "
                      "experiment to see what each strategy changes.")
     metric_columns = [c for c in per_run.columns if c not in ("run_id", "group", "strategy", "model", "seed")]
+    # Runs trained with too few optimiser steps barely leave their initialisation, whatever the strategy.
+    short = {p.group: p.run.info["short_training_warning"] for p in predictions if p.run.info.get("short_training_warning")}
+    notes += [f"{group}: {sentence}" for group, sentence in short.items()]
 
     replicates = _bootstrap_deltas(predictions, base, n_bootstrap, random_state) if base and n_bootstrap else {}
     half_alpha = (1 - level) / 2

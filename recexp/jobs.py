@@ -225,7 +225,9 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                            "class_counts": {"train": train_set.class_counts(),
                                             "train_after_strategy": train_prime.class_counts(),
                                             "test": test_set.class_counts()},
-                           "dataset_fingerprint": dataset.fingerprint})
+                           "dataset_fingerprint": dataset.fingerprint,
+                           # On the rows trained on: a strategy that removes rows can make training too short.
+                           "short_training_warning": config.short_training_warning(len(train_prime))})
 
         def log(epoch: int, metrics: dict[str, float]) -> None:
             store.log_epoch(run_id, epoch, metrics)

@@ -305,3 +305,26 @@ def test_importance_of_the_compared_runs_loads_their_data_once(store, comparison
     assert set(frame["run_id"]) == set(comparison.per_run["run_id"]) and not frame.attrs["notes"]
     assert len(loads) == 1                           # nine runs on one data spec: one load, not nine
     assert sample_importance(store, comparison, "el2n").equals(frame) and len(loads) == 1   # then from the cache
+
+
+def test_runs_trained_with_few_optimiser_steps_are_flagged(store, comparison):
+    """The yeast runs take 3 epochs of 256-row batches: 12-24 optimiser steps, which Compare must say."""
+    steps = {}
+    for group in STRATEGIES:
+        run = next(p.run for p in comparison.predictions if p.group == group)
+        rows = run.info["rows"]["train_after_strategy"]
+        steps[group] = 3 * math.ceil(rows / 256)
+        note = next(n for n in comparison.notes if n.startswith(f"{group}: "))
+        assert f"only {steps[group]:,} optimiser steps ({rows:,} training rows in batches of 256, 3 epochs)" in note
+    assert steps["none"] < steps["random_over"] < 50      # over-sampling adds rows, hence steps
+
+
+def test_runs_with_enough_optimiser_steps_get_no_such_note(tmp_path):
+    store = SQLiteRunStore(tmp_path / "enough_steps")
+    data = prepare_data(BASE)
+    experiment = store.create_experiment("enough steps")
+    spec = replace(BASE, train={**BASE.train, "epochs": 1, "batch_size": 16}, fingerprint=data[0].fingerprint)
+    run = store.create_run(experiment.id, spec.to_dict(), name="none", status="running")
+    execute(spec, store, run.id, data=data)
+    assert store.get_run(run.id).info["short_training_warning"] is None
+    assert not any("optimiser steps" in note for note in compare(store, experiment="enough steps", n_bootstrap=0).notes)
