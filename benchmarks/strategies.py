@@ -29,13 +29,18 @@ same rows.
     python benchmarks/strategies.py --rows 200000 --repeats 3 --only SMOTE
 
 Goal: recexp's overhead at most 10%. Each line shows the end-to-end ratio of median wall-clock times
-(and of process CPU times), and recexp's "own work", the overhead proper: the median wall time recexp
-spends outside imbalanced-learn's ``fit_resample`` (``SamplerClock``), as a share of the direct call's
-median. On a shared machine the sampler call itself swings by tens of percent from one run to the next,
-which moves the end-to-end ratio more than recexp's own work does; use ``--repeats`` of 5 or more.
-On the "frame" line the two measures part: the direct call builds the output frame inside
-``fit_resample``, while recexp gives RandomUnderSampler row numbers and builds the frame outside it,
-so there the end-to-end ratio is the like-for-like figure and "outside" counts the frame build too.
+(and of process CPU times), and recexp's "own work": the median wall time recexp spends outside
+imbalanced-learn's ``fit_resample`` (``SamplerClock``), as a share of the direct call's median.
+
+Which figure judges the goal ("judged" column): for SMOTE and ADASYN the own work. The direct call and
+recexp's call do the same work inside ``fit_resample`` there, so what recexp adds is exactly its time
+outside the call; on a shared machine the sampler call itself swings by tens of percent from one run to
+the next, which moves the end-to-end ratio far more than recexp's own work. For RandomUnderSampler the
+end-to-end ratio against the DataFrame call: the direct call builds its output (the kept rows, every
+column) inside ``fit_resample``, recexp gives the sampler row numbers and builds the same output outside
+it, so its time outside the call includes work the direct call does inside, and only the whole times
+compare like for like. The matrix line of RandomUnderSampler is shown but not judged: that direct call
+returns 25 of the 60 columns. Use ``--repeats`` of 5 or more.
 """
 
 from __future__ import annotations
@@ -75,6 +80,10 @@ def timed(function):
     wall, cpu = time.perf_counter(), time.process_time()
     result = function()
     return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+#: How a line is judged against the goal (see the module docstring).
+OWN_WORK, END_TO_END = "own work", "end to end"
 
 
 class SamplerClock:
@@ -139,24 +148,23 @@ def main(argv=None) -> int:
     frame_X = train.frame.drop(columns=[LABEL])
     frame_y = pd.Series(y, name=LABEL)
     direct_inputs = {"matrix": (X, y), "frame": (frame_X, frame_y)}
-    cases = [   # (sampler, recexp strategy, its parameters, the direct sampler, what the direct call gets)
-        ("RandomUnderSampler", "random_under", {}, lambda: under_sampling.RandomUnderSampler(random_state=args.seed),
-         "matrix"),
-        ("RandomUnderSampler", "random_under", {}, lambda: under_sampling.RandomUnderSampler(random_state=args.seed),
-         "frame"),
-        ("SMOTE", "smote", {}, lambda: over_sampling.SMOTE(random_state=args.seed), "matrix"),
+    under = lambda: under_sampling.RandomUnderSampler(random_state=args.seed)  # noqa: E731
+    cases = [   # (sampler, recexp strategy, its parameters, the direct sampler, what the direct call gets, judged by)
+        ("RandomUnderSampler", "random_under", {}, under, "matrix", None),
+        ("RandomUnderSampler", "random_under", {}, under, "frame", END_TO_END),
+        ("SMOTE", "smote", {}, lambda: over_sampling.SMOTE(random_state=args.seed), "matrix", OWN_WORK),
         ("SMOTE", "smote", {"sampling_strategy": "minority"},
-         lambda: over_sampling.SMOTE(sampling_strategy="minority", random_state=args.seed), "matrix"),
+         lambda: over_sampling.SMOTE(sampling_strategy="minority", random_state=args.seed), "matrix", OWN_WORK),
         ("ADASYN", "adasyn", {"sampling_strategy": "minority"},
-         lambda: over_sampling.ADASYN(sampling_strategy="minority", random_state=args.seed), "matrix"),
+         lambda: over_sampling.ADASYN(sampling_strategy="minority", random_state=args.seed), "matrix", OWN_WORK),
     ]
     cases = [case for case in cases if not args.only or case[0] in args.only]
     print(f"{'sampler':20s} {'target':9s} {'direct X':8s} {'rows out':>10s} {'direct s':>9s} {'recexp s':>9s} {'ratio':>6s} "
-          f"{'outside s':>9s} {'own work':>8s} {'direct cpu':>10s} {'recexp cpu':>10s} {'cpu ratio':>9s}  same rows",
-          flush=True)
+          f"{'outside s':>9s} {'own work':>8s} {'direct cpu':>10s} {'recexp cpu':>10s} {'cpu ratio':>9s} "
+          f"{'judged':>8s}  same rows", flush=True)
     clock = SamplerClock()
-    worst_ratio = worst_overhead = 0.0
-    for title, name, params, make, direct_input in cases:
+    overheads = []
+    for title, name, params, make, direct_input, judged_by in cases:
         direct_X, direct_y = direct_inputs[direct_input]
         direct_wall, direct_cpu, ours_wall, ours_cpu, outside = [], [], [], [], []
         for repeat in range(args.repeats):
@@ -176,13 +184,16 @@ def main(argv=None) -> int:
                     outside.append(wall - clock.seconds)
         identical = same_rows(title, result, X, X_res, y_res, sampler)
         dw, dc, ow, oc, out = (statistics.median(v) for v in (direct_wall, direct_cpu, ours_wall, ours_cpu, outside))
-        worst_ratio, worst_overhead = max(worst_ratio, ow / dw), max(worst_overhead, out / dw)
+        overhead = {OWN_WORK: out / dw, END_TO_END: ow / dw - 1, None: None}[judged_by]
+        if overhead is not None:
+            overheads.append((overhead, f"{title} {params.get('sampling_strategy', 'auto')} ({judged_by})"))
         print(f"{title:20s} {params.get('sampling_strategy', 'auto'):9s} {direct_input:8s} {len(result.dataset):>10,} {dw:>9.2f} "
-              f"{ow:>9.2f} {ow / dw:>6.2f} {out:>9.3f} {out / dw:>8.1%} {dc:>10.2f} {oc:>10.2f} {oc / dc:>9.2f}  "
-              f"{'yes' if identical else 'NO'}", flush=True)
+              f"{ow:>9.2f} {ow / dw:>6.2f} {out:>9.3f} {out / dw:>8.1%} {dc:>10.2f} {oc:>10.2f} {oc / dc:>9.2f} "
+              f"{'-' if overhead is None else f'{overhead:.1%}':>8s}  {'yes' if identical else 'NO'}", flush=True)
         del X_res, y_res, result
-    print(f"worst own work (recexp's time outside the sampler call / direct call) {worst_overhead:.1%} (goal <= 10%); "
-          f"worst end-to-end wall-clock ratio {worst_ratio:.2f}")
+    if overheads:
+        worst, where = max(overheads)
+        print(f"worst overhead {worst:.1%} ({where}); goal <= 10%: {'met' if worst <= 0.10 else 'NOT met'}")
     return 0
 
 
