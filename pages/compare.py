@@ -87,8 +87,8 @@ runs = comparison.per_run
 seeds = ", ".join(str(s) for s in sorted(set(runs["seed"])))
 st.markdown(f"**{comparison.title}** · {len(runs)} runs · {len(comparison.groups)} strategies · seeds {seeds} · "
             f"{len(comparison.predictions[0].y):,} test rows, identical for every run")
-for note in comparison.notes:
-    st.warning(note)
+if comparison.notes:                                   # one box, a bullet per note
+    st.warning("\n".join(f"- {note}" for note in comparison.notes))
 
 # --- the table --------------------------------------------------------------------------------------
 all_metrics = list(dict.fromkeys(comparison.summary["metric"]))

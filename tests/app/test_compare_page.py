@@ -38,8 +38,8 @@ def test_compare_page_shows_the_experiment(app, open_page, compare_home, monkeyp
     statements = [m.value for m in at.markdown if "per 1,000 rows scored" in m.value]
     assert len(statements) == 3 and "top 10%" in statements[0]
     # the shared grid trains 2 epochs of 256-row batches: every strategy is flagged as too short
-    short = [w.value for w in at.warning if "optimiser steps" in w.value]
-    assert [w.split(":")[0] for w in short] == ["none", "random_over", "class_weights"]
+    notes = [line for w in at.warning for line in w.value.splitlines()]
+    assert [n[2:].split(":")[0] for n in notes if "optimiser steps" in n] == ["none", "random_over", "class_weights"]
 
     at.slider(key="compare_top_percent").set_value(30).run()
     assert not at.exception, at.exception
