@@ -30,6 +30,7 @@ def test_under_samplers_reach_per_class_counts(name, small_train):
     target = {"view": 250, "cart": 90}
     result = get_strategy(name, sampling_strategy=target).apply(train, seed=3)
     assert result.report.after == {**before, **target}
+    assert result.report.target == target          # read back from imbalanced-learn's resolved target
 
 
 def test_presets_and_ratio_follow_imbalanced_learn(small_train):
@@ -40,8 +41,9 @@ def test_presets_and_ratio_follow_imbalanced_learn(small_train):
     assert minority == {**before, smallest: majority}
     auto = get_strategy("smote").apply(train, seed=0).report.after
     assert set(auto.values()) == {majority}
-    under = get_strategy("random_under").apply(train, seed=0).report.after
-    assert set(under.values()) == {min(before.values())}
+    under = get_strategy("random_under").apply(train, seed=0).report
+    assert set(under.after.values()) == {min(before.values())}
+    assert under.target == {c: min(before.values()) for c in before if c != smallest}   # 'auto': all but the minority
 
     binary = small_train["purchase"]
     counts = binary.class_counts()
