@@ -308,7 +308,7 @@ def test_importance_of_the_compared_runs_loads_their_data_once(store, comparison
 
 
 def test_runs_trained_with_few_optimiser_steps_are_flagged(store, comparison):
-    """The yeast runs take 3 epochs of 256-row batches: 12-24 optimiser steps, which Compare must say."""
+    """The yeast runs take 3 epochs of 256-row batches: 15 to 27 optimiser steps, which Compare must say."""
     steps = {}
     for group in STRATEGIES:
         run = next(p.run for p in comparison.predictions if p.group == group)
