@@ -280,9 +280,6 @@ class ImbalancedLearnStrategy(Strategy):
 
     # --- target mix ------------------------------------------------------------------------------
 
-    def _target_type(self) -> str:
-        return self.sampling_type
-
     def _target_codes(self, train: Dataset) -> Any:
         """``sampling_strategy`` with class names turned into label codes, checked against the class counts."""
         value = self.sampling_strategy
@@ -291,7 +288,7 @@ class ImbalancedLearnStrategy(Strategy):
         classes = train.schema.classes
         current = self.class_counts_
         present = np.flatnonzero(current)
-        kind = self._target_type()
+        kind = self.sampling_type
         if len(present) < 2:
             raise InvalidParameterError(
                 f"{self.title}: the training split has only one class ({classes[present[0]]}), so there is "
@@ -341,7 +338,7 @@ class ImbalancedLearnStrategy(Strategy):
         """
         if self.resolved_target_ is None:
             try:
-                self.resolved_target_ = check_sampling_strategy(self.resolved_value_, self.labels_, self._target_type())
+                self.resolved_target_ = check_sampling_strategy(self.target_codes_, self.labels_, self.sampling_type)
             except ValueError as error:
                 raise InvalidParameterError(
                     f"{self.title}: sampling_strategy={self.sampling_strategy!r} is not possible on this training "
@@ -376,7 +373,7 @@ class ImbalancedLearnStrategy(Strategy):
     def _check_feasible(self, train: Dataset) -> None:
         self._check_space(train)
         self.labels_ = sampler_labels(train)
-        self.resolved_value_ = self._target_codes(train)
+        self.target_codes_ = self._target_codes(train)
         self.resolved_target_ = None
         if self.sampling_type == OVER:
             resolved = self._resolve_target()
@@ -399,7 +396,7 @@ class ImbalancedLearnStrategy(Strategy):
         cls = self.tracer_.traced(self.sampler_class) if self.traced else self.sampler_class
         accepted = inspect.signature(cls).parameters
         arguments = {name: value for name, value in self.get_params().items() if name in accepted}
-        arguments["sampling_strategy"] = self.resolved_value_
+        arguments["sampling_strategy"] = self.target_codes_
         if "random_state" in accepted:
             arguments["random_state"] = seed
         return cls(**{**arguments, **self._sampler_arguments(train, seed)})
@@ -579,7 +576,7 @@ class SMOTE(ImbalancedLearnStrategy):
         return _smote_space(train)
 
     def _sampler(self, train, seed):
-        return _smote(train, self.resolved_value_, self.k_neighbors, seed, self)
+        return _smote(train, self.target_codes_, self.k_neighbors, seed, self)
 
 
 def _smote(train: Dataset, sampling_strategy, k_neighbors: int, seed: int, owner: Strategy):
@@ -941,7 +938,7 @@ class SMOTEENN(ImbalancedLearnStrategy):
 
     def _sampler(self, train, seed):
         enn = under_sampling.EditedNearestNeighbours(sampling_strategy="all", n_neighbors=self.enn_n_neighbors)
-        return combine.SMOTEENN(smote=_smote(train, self.resolved_value_, self.k_neighbors, seed, self), enn=enn,
+        return combine.SMOTEENN(smote=_smote(train, self.target_codes_, self.k_neighbors, seed, self), enn=enn,
                                 random_state=seed)
 
 
@@ -964,7 +961,7 @@ class SMOTETomek(ImbalancedLearnStrategy):
 
     def _sampler(self, train, seed):
         tomek = under_sampling.TomekLinks(sampling_strategy="all")
-        return combine.SMOTETomek(smote=_smote(train, self.resolved_value_, self.k_neighbors, seed, self),
+        return combine.SMOTETomek(smote=_smote(train, self.target_codes_, self.k_neighbors, seed, self),
                                   tomek=tomek, random_state=seed)
 
 
