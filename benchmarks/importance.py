@@ -41,7 +41,8 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from recexp.importance import METHODS, ImportanceResult, TrainedRun, get_method  # noqa: E402
 from recexp.importance.evaluation import detection_auc, flip_labels  # noqa: E402
 from recexp.importance.stability import label_issue_flags, label_quality, out_of_sample_probabilities  # noqa: E402
-from recexp.jobs import RunSpec, execute, prepare_data  # noqa: E402
+from recexp.spec import RunSpec, prepare_data  # noqa: E402
+from recexp.jobs import execute  # noqa: E402
 from recexp.models import MODELS  # noqa: E402
 from recexp.runs import RUNNING, SQLiteRunStore  # noqa: E402
 

@@ -14,7 +14,7 @@ from recexp.importance.explore import (extreme_rows, mark_label_issues, stacked_
                                        with_losses)
 from recexp.importance.removal import FRACTIONS, curve_settings, launch_removal_curve, removal_curve, removal_experiments
 from recexp.importance.stability import consistently_harmful, cross_check, label_issue_flags, rank_agreement
-from recexp.jobs import RunSpec
+from recexp.spec import RunSpec
 from recexp.metrics import METRIC_NAMES
 from recexp.runs import FINISHED, SQLiteRunStore
 from recexp.ui.params import param_widgets

@@ -7,7 +7,8 @@ import streamlit as st
 
 from recexp.charts.training import final_scores, training_curves
 from recexp.errors import RecexpError
-from recexp.jobs import RunSpec, available_strategies
+from recexp.spec import RunSpec
+from recexp.jobs import available_strategies
 from recexp.metrics import METRIC_NAMES
 from recexp.models import LOSSES, MODELS, TrainConfig
 from recexp.models.device import available_devices

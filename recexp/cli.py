@@ -194,7 +194,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from recexp.errors import InvalidParameterError
-    from recexp.jobs import RunSpec, execute, prepare_data, strategy_class
+    from recexp.spec import RunSpec, prepare_data
+    from recexp.jobs import execute, strategy_class, validate_spec
     from recexp.models import MODELS, TrainConfig
     from recexp.runs import SQLiteRunStore
     if args.seeds < 1 or args.epochs < 1:
@@ -225,7 +226,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     specs = [RunSpec(**{**base.to_dict(), "strategy": name, "strategy_params": params, "seed": seed})
              for name, params in strategies for seed in range(args.seeds)]
     for spec in specs:
-        spec.validate()
+        validate_spec(spec)
     print(f"loading {source.name} and building the {args.task} dataset...", file=sys.stderr, flush=True)
     dataset, split_rows = prepare_data(base)
     short = TrainConfig.from_dict(train).short_training_warning(len(split_rows.train))

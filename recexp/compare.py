@@ -160,7 +160,7 @@ def _derive_artifacts(store: RunStore, runs: list[Run]) -> list[str]:
 
 def _run_data(run: Run, prepared: dict[str, tuple | RecexpError]) -> tuple:
     """``prepare_data`` of the run's spec, loaded once per data spec into ``prepared`` (a failure too)."""
-    from recexp.jobs import RunSpec, prepare_data
+    from recexp.spec import RunSpec, prepare_data
 
     key = _data_key(run.spec)
     if key not in prepared:

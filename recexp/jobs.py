@@ -1,7 +1,7 @@
 """Runs as reproducible specs, executed in separate worker processes.
 
-A :class:`RunSpec` names everything a run depends on (data source and its fingerprint, task, split,
-strategy, model, training settings, seed). :func:`execute` carries one out: load -> build the
+A :class:`~recexp.spec.RunSpec` names everything a run depends on (data source and its fingerprint, task,
+split, strategy, model, training settings, seed). :func:`execute` carries one out: load -> build the
 dataset -> split -> strategy on the training split only -> train -> evaluate on the untouched test
 split -> store metrics and artifacts. :class:`JobRunner` runs specs in worker processes
 (``python -m recexp.worker RUN_ID``) with a concurrency limit, a queue kept in the run store, cancel,
@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,115 +34,38 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT
 from recexp.errors import InvalidParameterError, JobError, RecexpError
-from recexp.runs import ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, Run, RunStore, SQLiteRunStore
+from recexp.metrics import classification_metrics
+from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
+from recexp.models.device import describe_device
+from recexp.runs import (ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER, SYNTHESIS_REPORT, Run,
+                         RunStore, SQLiteRunStore)
+from recexp.spec import RunSpec, prepare_data
+from recexp.strategies import STRATEGIES
 
 
-#: Artifact of a run whose strategy is a generator: its training history and quality report (JSON).
-SYNTHESIS_REPORT = "synthesis_report.json"
+def validate_spec(spec: RunSpec) -> None:
+    """Check a spec's names and parameters before anything is queued (raises :class:`RecexpError`)."""
+    if spec.model not in MODELS:
+        raise InvalidParameterError(f"Unknown model {spec.model!r}; choose one of {', '.join(MODELS)}.")
+    MODELS[spec.model](**spec.model_params).validate_params()
+    strategy_class(spec.strategy)(**spec.strategy_params).validate_params()
+    TrainConfig.from_dict({**spec.train, "seed": spec.seed}).validate()
+    if not isinstance(spec.seed, int) or isinstance(spec.seed, bool) or spec.seed < 0:
+        raise InvalidParameterError(f"seed must be a non-negative integer, but got {spec.seed!r}.")
 
-#: Artifact sub-folder of a run holding the model states kept during training (``epoch_001.pt``, ...).
-STATES_FOLDER = "states"
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything one run depends on; stored as JSON in the run store and replayed by the worker.
-
-    ``source`` is a :class:`recexp.data.source.DataSource` as a dict (path, kind, mapping...) or
-    ``{"sample": NAME}`` for a bundled sample. ``fingerprint``, when set, must match the data the
-    worker loads, so a changed file fails loudly instead of silently giving other numbers. The
-    split has its own seed (in ``split``), so every run compared shares one test split; ``seed``
-    drives the strategy and the training.
-    """
-
-    source: dict[str, Any]
-    task: str = "behavior"
-    task_params: dict[str, Any] = field(default_factory=dict)
-    split: dict[str, Any] = field(default_factory=dict)
-    strategy: str = "none"
-    strategy_params: dict[str, Any] = field(default_factory=dict)
-    model: str = "mlp"
-    model_params: dict[str, Any] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    fingerprint: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InvalidParameterError(f"Unknown run spec field(s) {unknown}; known: {sorted(known)}.")
-        return cls(**data)
-
-    def label(self) -> str:
-        """Short name: ``strategy / model / seed``."""
-        return f"{self.strategy} / {self.model} / seed {self.seed}"
-
-    def validate(self) -> None:
-        """Check names and parameters before anything is queued (raises :class:`RecexpError`)."""
-        from recexp.models import MODELS, TrainConfig
-
-        if self.model not in MODELS:
-            raise InvalidParameterError(
-                f"Unknown model {self.model!r}; choose one of {', '.join(MODELS)}.")
-        MODELS[self.model](**self.model_params).validate_params()
-        strategy_class(self.strategy)(**self.strategy_params).validate_params()
-        TrainConfig.from_dict({**self.train, "seed": self.seed}).validate()
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise InvalidParameterError(f"seed must be a non-negative integer, but got {self.seed!r}.")
-
-
-# --- strategies -----------------------------------------------------------------------------------
 
 def available_strategies() -> dict[str, type]:
     """The strategy registry (``recexp.strategies.STRATEGIES``)."""
-    from recexp.strategies import STRATEGIES
-
     return dict(STRATEGIES)
 
 
 def strategy_class(name: str) -> type:
     """The strategy class registered as ``name``."""
-    registry = available_strategies()
-    if name not in registry:
-        raise InvalidParameterError(f"Unknown strategy {name!r}; choose one of {', '.join(registry)}.")
-    return registry[name]
-
-
-# --- data -----------------------------------------------------------------------------------------
-
-def data_source(source: dict[str, Any]):
-    """The :class:`~recexp.data.source.DataSource` a spec's ``source`` names."""
-    from recexp.data.source import DataSource
-
-    if "sample" in source:
-        from recexp.data.samples import sample_source
-
-        return sample_source(source["sample"])
-    return DataSource.from_dict(source)
-
-
-def prepare_data(spec: RunSpec):
-    """Load the source, build the task's dataset and split it, as the spec says.
-
-    Returns ``(dataset, split)``; raises :class:`InvalidDataError` when ``spec.fingerprint`` is set
-    and the data no longer matches it.
-    """
-    from recexp.errors import InvalidDataError
-    from recexp.tasks import SplitSpec, build_dataset, split_dataset
-
-    log = data_source(spec.source).load()
-    dataset = build_dataset(log, spec.task, **spec.task_params)
-    if spec.fingerprint and dataset.fingerprint != spec.fingerprint:
-        raise InvalidDataError(
-            f"The data changed since the run was specified (fingerprint {dataset.fingerprint}, expected "
-            f"{spec.fingerprint}). Re-open the file on the Data page and launch the run again.")
-    return dataset, split_dataset(dataset, SplitSpec(**spec.split))
+    if name not in STRATEGIES:
+        raise InvalidParameterError(f"Unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}.")
+    return STRATEGIES[name]
 
 
 # --- one run --------------------------------------------------------------------------------------
@@ -157,8 +80,6 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 def _prediction_frame(rows, labels, proba, classes) -> pd.DataFrame:
     """Positions in the dataset, true label code, predicted code and one probability column per class."""
-    from recexp.dataset import LABEL
-
     frame = pd.DataFrame({"row": np.asarray(rows, dtype=np.int64), LABEL: labels, "predicted": proba.argmax(axis=1)})
     for k, name in enumerate(classes):
         frame[f"proba_{name}"] = proba[:, k]
@@ -192,14 +113,9 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
     dict
         The test metrics.
     """
-    from recexp.dataset import IS_SYNTHETIC, SAMPLE_WEIGHT
-    from recexp.metrics import classification_metrics
-    from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
-    from recexp.models.device import describe_device
-
     try:
         started = time.perf_counter()
-        spec.validate()
+        validate_spec(spec)
         store.update(run_id, message="loading data")
         dataset, split = data if data is not None else prepare_data(spec)
         train_set, valid_set, test_set = (dataset.subset(split.train), dataset.subset(split.valid),
@@ -383,7 +299,7 @@ class JobRunner:
 
     def submit(self, spec: RunSpec, experiment_id: str | None = None, name: str = "") -> Run:
         """Validate ``spec`` and queue it (in a new experiment unless one is given)."""
-        spec.validate()
+        validate_spec(spec)
         if experiment_id is None:
             experiment_id = self.store.create_experiment(name or spec.label()).id
         run = self.store.create_run(experiment_id, spec.to_dict(), name=name or spec.label())
@@ -404,7 +320,7 @@ class JobRunner:
         if not specs:
             raise InvalidParameterError("The grid is empty: choose at least one strategy, one model and one seed.")
         for spec in specs:
-            spec.validate()
+            validate_spec(spec)
         experiment = self.store.create_experiment(
             name or f"{len(strategies)} strategies x {len(models)} models x {len(seeds)} seeds", description)
         runs = [self.store.create_run(experiment.id, spec.to_dict(), name=spec.label()) for spec in specs]
@@ -574,5 +490,5 @@ def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | No
     return JobRunner(store, max_concurrent=limit)
 
 
-__all__ = ["RunSpec", "execute", "prepare_data", "data_source", "available_strategies", "strategy_class",
-           "JobRunner", "default_runner", "ACTIVE"]
+__all__ = ["execute", "validate_spec", "available_strategies", "strategy_class", "JobRunner", "default_runner",
+           "ACTIVE"]

@@ -47,12 +47,18 @@ ACTIVE = (QUEUED, RUNNING)
 #: Statuses a run ends in.
 FINAL = (FINISHED, FAILED, CANCELLED)
 
+#: Artifact of a run whose strategy is a generator: its training history and quality report (JSON).
+SYNTHESIS_REPORT = "synthesis_report.json"
+#: Artifact sub-folder of a run holding the model states kept during training (``epoch_001.pt``, ...).
+STATES_FOLDER = "states"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
-    created_at  TEXT NOT NULL
+    created_at  TEXT NOT NULL,
+    settings    TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS runs (
     id            TEXT PRIMARY KEY,
@@ -89,7 +95,9 @@ CREATE TABLE IF NOT EXISTS final_metrics (
     PRIMARY KEY (run_id, key)
 );
 """
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+#: What each schema version adds to the one before it (applied in order to an older store).
+_MIGRATIONS = {2: "ALTER TABLE experiments ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'"}
 
 
 def _now() -> str:
@@ -125,12 +133,22 @@ def _json_safe(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A group of runs launched together (e.g. a grid of strategies x seeds)."""
+    """A group of runs launched together (e.g. a grid of strategies x seeds).
+
+    ``settings`` holds what was declared before training, e.g. ``{"primary": "balanced_accuracy"}``:
+    the score whose verdict counts (see :mod:`recexp.compare`).
+    """
 
     id: str
     name: str
     description: str
     created_at: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Experiment:
+        values = dict(row)
+        return cls(**{**values, "settings": json.loads(values.get("settings") or "{}")})
 
 
 @dataclass(frozen=True)
@@ -187,7 +205,8 @@ class RunStore(abc.ABC):
 
     # experiments
     @abc.abstractmethod
-    def create_experiment(self, name: str, description: str = "") -> Experiment: ...
+    def create_experiment(self, name: str, description: str = "", settings: dict[str, Any] | None = None
+                          ) -> Experiment: ...
 
     @abc.abstractmethod
     def get_experiment(self, experiment_id: str) -> Experiment: ...
@@ -283,6 +302,9 @@ class SQLiteRunStore(RunStore):
             if version > _SCHEMA_VERSION:
                 raise JobError(f"The run store {self.path} was written by a newer recexp (schema {version}); "
                                "upgrade recexp or use another RECEXP_HOME.")
+            if version:
+                for step in range(version + 1, _SCHEMA_VERSION + 1):
+                    conn.execute(_MIGRATIONS[step])
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
@@ -319,11 +341,13 @@ class SQLiteRunStore(RunStore):
 
     # --- experiments --------------------------------------------------------------------------
 
-    def create_experiment(self, name: str, description: str = "") -> Experiment:
-        experiment = Experiment(uuid.uuid4().hex[:12], name or "experiment", description, _now())
+    def create_experiment(self, name: str, description: str = "", settings: dict[str, Any] | None = None
+                          ) -> Experiment:
+        experiment = Experiment(uuid.uuid4().hex[:12], name or "experiment", description, _now(), dict(settings or {}))
         with self._write() as conn:
-            conn.execute("INSERT INTO experiments VALUES (?, ?, ?, ?)",
-                         (experiment.id, experiment.name, experiment.description, experiment.created_at))
+            conn.execute("INSERT INTO experiments (id, name, description, created_at, settings) VALUES (?, ?, ?, ?, ?)",
+                         (experiment.id, experiment.name, experiment.description, experiment.created_at,
+                          json.dumps(_json_safe(experiment.settings))))
         return experiment
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -331,12 +355,12 @@ class SQLiteRunStore(RunStore):
             row = conn.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
         if row is None:
             raise JobError(f"There is no experiment '{experiment_id}' in {self.path}.")
-        return Experiment(**dict(row))
+        return Experiment.from_row(row)
 
     def list_experiments(self) -> list[Experiment]:
         with self._connect() as conn:
             rows = conn.execute("SELECT * FROM experiments ORDER BY created_at, rowid").fetchall()
-        return [Experiment(**dict(r)) for r in rows]
+        return [Experiment.from_row(r) for r in rows]
 
     # --- runs ---------------------------------------------------------------------------------
 

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from recexp.errors import RecexpError
-    from recexp.jobs import RunSpec, execute
+    from recexp.spec import RunSpec
+    from recexp.jobs import execute
     from recexp.runs import RUNNING, SQLiteRunStore
 
     if args.threads:

@@ -48,7 +48,8 @@ class YeastGrid:
 
     def build(self, home, name: str):
         """Run every strategy x seed in the foreground into a store at ``home``; returns the store."""
-        from recexp.jobs import execute, prepare_data
+        from recexp.spec import prepare_data
+        from recexp.jobs import execute
         from recexp.runs import SQLiteRunStore
 
         store = SQLiteRunStore(home)
@@ -65,7 +66,7 @@ class YeastGrid:
 @pytest.fixture(scope="session")
 def yeast_grid() -> YeastGrid:
     """The spec and builder of the shared yeast experiment (``yeast_grid.build(home, name)``)."""
-    from recexp.jobs import RunSpec
+    from recexp.spec import RunSpec
 
     return YeastGrid(RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},
                              model="logreg", train={"epochs": 2, "learning_rate": 0.05, "batch_size": 256,

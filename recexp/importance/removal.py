@@ -29,7 +29,8 @@ import pandas as pd
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.importance import METHODS, run_importance
 from recexp.importance.base import Progress
-from recexp.jobs import JobRunner, RunSpec
+from recexp.spec import RunSpec
+from recexp.jobs import JobRunner
 from recexp.runs import FAILED, FINISHED, Experiment, Run, RunStore
 
 #: Shares of the rows in scope dropped by default (0 is the replayed run itself, the reference).

@@ -24,7 +24,8 @@ from torch import nn
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidDataError
-from recexp.jobs import STATES_FOLDER, RunSpec, prepare_data
+from recexp.spec import RunSpec, prepare_data
+from recexp.runs import STATES_FOLDER
 from recexp.models import Model, load_checkpoint
 from recexp.runs import FINISHED, RunStore
 

@@ -34,6 +34,8 @@ from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidParameterError, JobError
 from recexp.importance import METHODS, SOURCE_ROW, TrainedRun, run_importance
 from recexp.params import Choice, Float, Optional, Text
+from recexp.runs import FINISHED, SQLiteRunStore
+from recexp.spec import RunSpec, prepare_data
 from recexp.strategies.base import Strategy, counts
 
 #: What a run id looks like (``SQLiteRunStore.create_run``).
@@ -87,9 +89,6 @@ class ImportanceWeighting(Strategy):
     # --- checks -----------------------------------------------------------------------------------
 
     def _check_feasible(self, train: Dataset) -> None:
-        from recexp.jobs import RunSpec, prepare_data
-        from recexp.runs import FINISHED, SQLiteRunStore
-
         owner = self.title
         if self.run_id is None:
             raise InvalidParameterError(

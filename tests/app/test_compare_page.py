@@ -4,7 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from recexp.jobs import execute, prepare_data
+from recexp.spec import prepare_data
+from recexp.jobs import execute
 from recexp.runs import SQLiteRunStore
 
 EXPERIMENT = "page: 3 strategies x 3 seeds"

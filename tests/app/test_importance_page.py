@@ -15,7 +15,8 @@ import pytest
 
 from recexp.data.source import DataSource
 from recexp.importance.removal import curve_settings, launch_removal_curve
-from recexp.jobs import JobRunner, RunSpec, execute, prepare_data
+from recexp.spec import RunSpec, prepare_data
+from recexp.jobs import JobRunner, execute
 from recexp.runs import FINISHED, RUNNING, SQLiteRunStore
 
 BASE = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},

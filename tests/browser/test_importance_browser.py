@@ -5,7 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from recexp.jobs import RunSpec, execute, prepare_data
+from recexp.spec import RunSpec, prepare_data
+from recexp.jobs import execute
 from recexp.runs import SQLiteRunStore
 
 pytestmark = pytest.mark.browser

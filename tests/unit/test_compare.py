@@ -17,7 +17,8 @@ from recexp.cli import main
 from recexp.compare import (Comparison, RunPredictions, _bootstrap_deltas, bootstrap_p_value, capture_at, compare,
                             sample_importance, sample_losses, seed_interval)
 from recexp.errors import InvalidDataError, InvalidParameterError, JobError
-from recexp.jobs import RunSpec, execute, prepare_data
+from recexp.spec import RunSpec, prepare_data
+from recexp.jobs import execute
 from recexp.metrics import evaluation_metrics, f1_optimal_threshold
 from recexp.runs import Run, SQLiteRunStore
 

@@ -12,7 +12,8 @@ import torch
 
 from recexp.data.source import DataSource
 from recexp.errors import InvalidDataError, InvalidParameterError
-from recexp.jobs import JobRunner, RunSpec, execute
+from recexp.spec import RunSpec
+from recexp.jobs import JobRunner, execute
 from recexp.models import load_checkpoint
 from recexp.runs import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, SQLiteRunStore
 

@@ -10,7 +10,8 @@ import pytest
 
 from recexp.data.source import DataSource
 from recexp.importance.evaluation import flip_labels
-from recexp.jobs import RunSpec, execute, prepare_data
+from recexp.spec import RunSpec, prepare_data
+from recexp.jobs import execute
 from recexp.runs import RUNNING, SQLiteRunStore
 
 N_EVENTS = 6000

@@ -7,7 +7,7 @@ from recexp.dataset import LABEL
 from recexp.errors import InvalidParameterError
 from recexp.importance import ImportanceResult, TrainedRun, get_method
 from recexp.importance.evaluation import detection_auc, flip_labels
-from recexp.jobs import prepare_data
+from recexp.spec import prepare_data
 
 
 def test_flip_labels_changes_the_class_of_a_seeded_share_of_the_given_rows(make_spec):

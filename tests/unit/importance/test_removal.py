@@ -18,7 +18,8 @@ from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.importance.removal import (
     ORDERS, curve_settings, launch_removal_curve, removal_curve, removal_experiments, removal_specs,
 )
-from recexp.jobs import JobRunner, RunSpec, execute
+from recexp.spec import RunSpec
+from recexp.jobs import JobRunner, execute
 from recexp.runs import FINISHED, QUEUED, RUNNING, SQLiteRunStore
 
 BASE = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},

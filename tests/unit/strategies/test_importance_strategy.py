@@ -16,7 +16,8 @@ import pytest
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.importance import run_importance
-from recexp.jobs import RunSpec, execute, prepare_data
+from recexp.spec import RunSpec, prepare_data
+from recexp.jobs import execute
 from recexp.runs import RUNNING, SQLiteRunStore
 from recexp.strategies import STRATEGIES, get_strategy
 

@@ -159,7 +159,9 @@ def test_a_run_with_a_generator_keeps_its_synthesis_report_and_shows_its_epochs(
     import json
 
     from recexp.data.source import DataSource
-    from recexp.jobs import SYNTHESIS_REPORT, RunSpec, execute
+    from recexp.spec import RunSpec
+    from recexp.runs import SYNTHESIS_REPORT
+    from recexp.jobs import execute
     from recexp.runs import RUNNING, SQLiteRunStore
 
     store = SQLiteRunStore(tmp_path / "store")

@@ -1,0 +1,82 @@
+"""A run as a reproducible spec, and the data it names: the one piece jobs, strategies, importance and compare share.
+
+A :class:`RunSpec` names everything a run depends on (data source and its fingerprint, task, split,
+strategy, model, training settings, seed). :func:`prepare_data` turns its data part into the task's
+dataset and split. This module sits below strategies and models (it imports only data and tasks),
+so every layer above can use it without an import circle; checking a spec's strategy and model
+names against their registries is :func:`recexp.jobs.validate_spec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from recexp.data.samples import sample_source
+from recexp.data.source import DataSource
+from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.tasks import SplitSpec, build_dataset, split_dataset
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one run depends on; stored as JSON in the run store and replayed by the worker.
+
+    ``source`` is a :class:`recexp.data.source.DataSource` as a dict (path, kind, mapping...) or
+    ``{"sample": NAME}`` for a bundled sample. ``fingerprint``, when set, must match the data the
+    worker loads, so a changed file fails loudly instead of silently giving other numbers. The
+    split has its own seed (in ``split``), so every run compared shares one test split; ``seed``
+    drives the strategy and the training.
+    """
+
+    source: dict[str, Any]
+    task: str = "behavior"
+    task_params: dict[str, Any] = field(default_factory=dict)
+    split: dict[str, Any] = field(default_factory=dict)
+    strategy: str = "none"
+    strategy_params: dict[str, Any] = field(default_factory=dict)
+    model: str = "mlp"
+    model_params: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    fingerprint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidParameterError(f"Unknown run spec field(s) {unknown}; known: {sorted(known)}.")
+        return cls(**data)
+
+    def label(self) -> str:
+        """Short name: ``strategy / model / seed``."""
+        return f"{self.strategy} / {self.model} / seed {self.seed}"
+
+
+def data_source(source: dict[str, Any]) -> DataSource:
+    """The :class:`~recexp.data.source.DataSource` a spec's ``source`` names."""
+    if "sample" in source:
+        return sample_source(source["sample"])
+    return DataSource.from_dict(source)
+
+
+def prepare_data(spec: RunSpec):
+    """Load the source, build the task's dataset and split it, as the spec says.
+
+    Returns ``(dataset, split)``; raises :class:`InvalidDataError` when ``spec.fingerprint`` is set
+    and the data no longer matches it.
+    """
+    log = data_source(spec.source).load()
+    dataset = build_dataset(log, spec.task, **spec.task_params)
+    if spec.fingerprint and dataset.fingerprint != spec.fingerprint:
+        raise InvalidDataError(
+            f"The data changed since the run was specified (fingerprint {dataset.fingerprint}, expected "
+            f"{spec.fingerprint}). Re-open the file on the Data page and launch the run again.")
+    return dataset, split_dataset(dataset, SplitSpec(**spec.split))
+
+
+__all__ = ["RunSpec", "data_source", "prepare_data"]
