@@ -41,7 +41,7 @@ from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_ch
 from recexp.models.device import describe_device
 from recexp.runs import (ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER, SYNTHESIS_REPORT, Run,
                          RunStore, SQLiteRunStore)
-from recexp.spec import RunSpec, prepare_data
+from recexp.spec import AA_SEED_OFFSET, RunSpec, prepare_data
 from recexp.strategies import STRATEGIES
 
 
@@ -66,6 +66,96 @@ def strategy_class(name: str) -> type:
     if name not in STRATEGIES:
         raise InvalidParameterError(f"Unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}.")
     return STRATEGIES[name]
+
+
+def grid_specs(base: RunSpec, strategies: Sequence[tuple[str, dict[str, Any]]], seeds: Sequence[int],
+               models: Sequence[tuple[str, dict[str, Any]]] | None = None, aa: bool = False) -> list[RunSpec]:
+    """Every strategy x model x seed spec of a grid, validated; with ``aa``, the A/A arm too.
+
+    The A/A arm replicates the baseline strategy (``"none"``, which must be in the grid) under the seeds
+    ``AA_SEED_OFFSET + seed``: disjoint from every seed of the grid, and paired with them one to one.
+    """
+    models = list(models) if models else [(base.model, dict(base.model_params))]
+    specs = [replace(base, strategy=s, strategy_params=dict(sp), model=m, model_params=dict(mp), seed=int(seed))
+             for s, sp in strategies for m, mp in models for seed in seeds]
+    if not specs:
+        raise InvalidParameterError("The grid is empty: choose at least one strategy, one model and one seed.")
+    if aa:
+        baseline = [(s, sp) for s, sp in strategies if s == "none"]
+        if not baseline:
+            raise InvalidParameterError("The A/A arm replicates the baseline 'none' under other seeds: add 'none' to "
+                                        "the strategies, or leave the A/A arm out.")
+        specs += [replace(base, strategy="none", strategy_params={}, model=m, model_params=dict(mp),
+                          seed=AA_SEED_OFFSET + int(seed), aa=True) for m, mp in models for seed in seeds]
+    for spec in specs:
+        validate_spec(spec)
+    return specs
+
+
+def more_seeds(store: RunStore, experiment_id: str, n: int) -> list[RunSpec]:
+    """Specs of ``n`` more seeds for every arm (strategy, parameters, model, A/A) of an experiment, validated.
+
+    New seeds continue after the highest seed any arm has used (``k + 1 .. k + n``; the A/A arm gets
+    ``AA_SEED_OFFSET`` plus the same numbers), so every arm gets the same new seeds and they stay paired.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InvalidParameterError(f"The number of seeds to add must be a positive integer, but got {n!r}.")
+    runs = store.list_runs(experiment_id)
+    if not runs:
+        raise InvalidParameterError(f"Experiment {experiment_id} has no runs to add seeds to; launch it first.")
+    arms: dict[str, RunSpec] = {}
+    for run in runs:
+        spec = RunSpec.from_dict(run.spec)
+        arms.setdefault(json.dumps({**spec.to_dict(), "seed": None}, sort_keys=True, default=str), spec)
+    top = max(RunSpec.from_dict(r.spec).seed % AA_SEED_OFFSET for r in runs)
+    specs = [replace(spec, seed=(AA_SEED_OFFSET if spec.aa else 0) + top + k)
+             for spec in arms.values() for k in range(1, n + 1)]
+    for spec in specs:
+        validate_spec(spec)
+    return specs
+
+
+def run_in_foreground(store: RunStore, experiment_id: str, specs: Sequence[RunSpec], data: tuple | None = None,
+                      on_epoch: Callable[[int, RunSpec], Callable[[int, dict[str, float]], None] | None] | None = None,
+                      ) -> list[Run]:
+    """Execute ``specs`` in this process, recording the whole grid in the store first (the CLI's ``run``).
+
+    Every run is created ``queued`` with this process's pid up front (so the remaining seeds are on
+    record, and a job runner leaves them to this process), then claimed and executed in order. On
+    SIGTERM or SIGINT the run in progress is marked failed and the ones not started cancelled, each with
+    a sentence, before :class:`KeyboardInterrupt` is raised again. ``on_epoch(i, spec)`` may return a
+    per-epoch callback for the ``i``-th run. Returns the runs as they ended.
+    """
+    runs = [store.create_run(experiment_id, spec.to_dict(), name=spec.label()) for spec in specs]
+    for run in runs:
+        store.update(run.id, pid=os.getpid())
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for i, (run, spec) in enumerate(zip(runs, specs), start=1):
+            if not store.claim(run.id):
+                continue                                   # cancelled (or claimed) meanwhile
+            try:
+                execute(spec, store, run.id, on_epoch=on_epoch(i, spec) if on_epoch else None, data=data)
+            except RecexpError:
+                pass                                       # recorded as failed in the store
+    except KeyboardInterrupt as interrupt:
+        reason = str(interrupt) or "SIGINT"
+        for run in runs:
+            current = store.get_run(run.id)
+            if current.status == RUNNING:
+                store.finish(run.id, FAILED, error=f"The command-line run was stopped ({reason}) during this run.")
+            elif current.status == QUEUED:
+                store.finish(run.id, CANCELLED, error=f"The command-line run was stopped ({reason}) before this run "
+                                                      "started.")
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return [store.get_run(run.id) for run in runs]
 
 
 # --- one run --------------------------------------------------------------------------------------
@@ -140,7 +230,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                                     "valid": len(valid_set), "test": len(test_set)},
                            "class_counts": {"train": train_set.class_counts(),
                                             "train_after_strategy": train_prime.class_counts(),
-                                            "test": test_set.class_counts()},
+                                            "valid": valid_set.class_counts(), "test": test_set.class_counts()},
                            "dataset_fingerprint": dataset.fingerprint,
                            # On the rows trained on: a strategy that removes rows can make training too short.
                            "short_training_warning": config.short_training_warning(len(train_prime))})
@@ -308,24 +398,29 @@ class JobRunner:
 
     def launch_grid(self, base: RunSpec, strategies: Sequence[tuple[str, dict[str, Any]]],
                     seeds: Sequence[int], models: Sequence[tuple[str, dict[str, Any]]] | None = None,
-                    name: str = "", description: str = "") -> tuple[Any, list[Run]]:
+                    name: str = "", description: str = "", primary: str | None = None, aa: bool = False
+                    ) -> tuple[Any, list[Run]]:
         """Queue every strategy x seed (x model) combination as one experiment.
 
-        Every spec is validated before anything is queued, so a bad parameter queues nothing.
-        Returns ``(experiment, runs)``.
+        ``primary`` is the score whose verdict counts, declared before training and stored with the
+        experiment; ``aa`` adds the A/A arm (see :func:`grid_specs`). Every spec is validated before
+        anything is queued, so a bad parameter queues nothing. Returns ``(experiment, runs)``.
         """
+        specs = grid_specs(base, strategies, seeds, models, aa=aa)
         models = list(models) if models else [(base.model, dict(base.model_params))]
-        specs = [replace(base, strategy=s, strategy_params=dict(sp), model=m, model_params=dict(mp), seed=int(seed))
-                 for s, sp in strategies for m, mp in models for seed in seeds]
-        if not specs:
-            raise InvalidParameterError("The grid is empty: choose at least one strategy, one model and one seed.")
-        for spec in specs:
-            validate_spec(spec)
         experiment = self.store.create_experiment(
-            name or f"{len(strategies)} strategies x {len(models)} models x {len(seeds)} seeds", description)
+            name or f"{len(strategies)} strategies x {len(models)} models x {len(seeds)} seeds", description,
+            settings={"primary": primary, "aa": aa} if primary else {"aa": aa})
         runs = [self.store.create_run(experiment.id, spec.to_dict(), name=spec.label()) for spec in specs]
         self.poll()
         return experiment, runs
+
+    def add_seeds(self, experiment_id: str, n: int) -> list[Run]:
+        """Queue ``n`` more seeds of every arm of an experiment into it (see :func:`more_seeds`)."""
+        runs = [self.store.create_run(experiment_id, spec.to_dict(), name=spec.label())
+                for spec in more_seeds(self.store, experiment_id, n)]
+        self.poll()
+        return runs
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -394,6 +489,8 @@ class JobRunner:
             for run in self.store.list_runs(statuses=[QUEUED]):
                 if free <= 0:
                     break
+                if run.pid is not None:            # queued by a foreground process (the CLI), which runs it
+                    continue
                 if self.store.claim(run.id):
                     self._spawn(run)
                     free -= 1
@@ -490,5 +587,5 @@ def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | No
     return JobRunner(store, max_concurrent=limit)
 
 
-__all__ = ["execute", "validate_spec", "available_strategies", "strategy_class", "JobRunner", "default_runner",
+__all__ = ["execute", "validate_spec", "grid_specs", "more_seeds", "run_in_foreground", "available_strategies", "strategy_class", "JobRunner", "default_runner",
            "ACTIVE"]

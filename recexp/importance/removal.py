@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recexp.compare.stats import seed_interval
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.importance import METHODS, run_importance
 from recexp.importance.base import Progress
@@ -184,7 +185,6 @@ def removal_curve(store: RunStore, experiment_id: str, metric: str = "balanced_a
     Raises :class:`InvalidParameterError` when the experiment is not a removal curve, or when no finished
     run recorded ``metric``.
     """
-    from recexp.compare import seed_interval
 
     experiment = store.get_experiment(experiment_id)
     settings = curve_settings(experiment)
