@@ -143,7 +143,9 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                                             "test": test_set.class_counts()},
                            "dataset_fingerprint": dataset.fingerprint,
                            # On the rows trained on: a strategy that removes rows can make training too short.
-                           "short_training_warning": config.short_training_warning(len(train_prime))})
+                           # Optimiser steps mean nothing to boosted trees (every round sees every row).
+                           "short_training_warning": config.short_training_warning(len(train_prime))
+                           if MODELS[spec.model].differentiable else None})
 
         def log(epoch: int, metrics: dict[str, float]) -> None:
             store.log_epoch(run_id, epoch, metrics)
