@@ -43,7 +43,7 @@ def test_beats_the_class_prior_on_yeast(yeast):
     assert proba.shape == (len(test_set), 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
     scores = classification_metrics(test_set.y, proba)
-    prior = np.bincount(train_set.y, minlength=2) / len(train_set)           # the majority predictor's best probabilities
+    prior = np.bincount(train_set.y, minlength=2) / len(train_set)        # a majority predictor's best probabilities
     baseline = classification_metrics(test_set.y, np.tile(prior, (len(test_set), 1)))
     assert scores["roc_auc"] > 0.8, scores
     assert scores["log_loss"] < baseline["log_loss"] - 0.02, (scores, baseline)
@@ -68,7 +68,7 @@ def test_an_epoch_is_a_block_of_rounds_and_the_best_epoch_is_kept(yeast):
     assert len(stats) == len(history) * len(train_set) and set(stats["epoch"]) == set(history["epoch"])
     first = stats[stats["epoch"] == 1]
     assert first["correct"].mean() == pytest.approx(history["train_accuracy"].iloc[0])
-    assert stats.groupby("epoch")["loss"].mean().is_monotonic_decreasing    # boosting fits the training rows ever closer
+    assert stats.groupby("epoch")["loss"].mean().is_monotonic_decreasing    # boosting fits the rows ever closer
 
 
 def test_a_weighting_strategys_sample_weight_changes_the_fit(yeast):
@@ -128,12 +128,14 @@ def test_sequence_features_count_history_and_matches_with_the_rows_own_item(beha
     assert none.shape[1] == n_numeric + n_categorical
     assert counts_categorical == list(range(n_numeric, n_numeric + n_categorical))
     np.testing.assert_array_equal(counts[:, n_numeric:n_numeric + n_categorical], categorical.numpy())
-    # hist_item: length, matches with item; hist_category: length, matches with category; hist_behavior: length, 4 counts
+    # hist_item: length, matches with item; hist_category: length, matches with category;
+    # hist_behavior: length, a count per behaviour (4)
     assert counts.shape[1] == none.shape[1] + 2 + 2 + 5
     history = sequence.numpy()
     item_length, item_matches = counts[:, none.shape[1]], counts[:, none.shape[1] + 1]
     np.testing.assert_array_equal(item_length, (history[:, 0] != 0).sum(axis=1))
-    np.testing.assert_array_equal(item_matches, ((history[:, 0] == categorical.numpy()[:, :1]) & (history[:, 0] != 0)).sum(axis=1))
+    own_item = categorical.numpy()[:, :1]
+    np.testing.assert_array_equal(item_matches, ((history[:, 0] == own_item) & (history[:, 0] != 0)).sum(axis=1))
     assert item_matches.max() > 0                                             # users do come back to an item
     behaviour_counts = counts[:, -4:]
     np.testing.assert_array_equal(behaviour_counts.sum(axis=1), (history[:, 2] != 0).sum(axis=1))
