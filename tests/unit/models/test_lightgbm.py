@@ -206,3 +206,23 @@ def test_compare_reloads_the_boosters_and_pairs_smote_with_none(yeast_runs):
     smote = comparison.summary.query("group == 'smote' and metric == 'roc_auc'")
     assert len(smote) == 1 and np.isfinite(smote["delta"].iloc[0])
     assert comparison.per_run.groupby("group")["seed"].nunique().eq(3).all()
+
+
+def test_compare_pairs_a_torch_model_with_the_tree_reference_on_the_same_split(yeast_runs):
+    store, runs = yeast_runs
+    data = prepare_data(YEAST)
+    experiment = store.create_experiment("yeast: mlp")
+    mlp_runs = []
+    for seed in (0, 1, 2):
+        spec = replace(YEAST, model="mlp", seed=seed, fingerprint=data[0].fingerprint,
+                       train={"epochs": 5, "batch_size": 128, "learning_rate": 0.01, "device": "cpu"})
+        run = store.create_run(experiment.id, spec.to_dict(), name=spec.label(), status=RUNNING)
+        execute(spec, store, run.id, data=data)
+        mlp_runs.append(run.id)
+    trees = [runs["none", seed] for seed in (0, 1, 2)]
+    comparison = compare(store, run_ids=trees + mlp_runs, baseline="none / lightgbm", n_bootstrap=200)
+    assert comparison.groups == ["none / lightgbm", "none / mlp"]
+    mlp = comparison.summary.query("group == 'none / mlp' and metric == 'roc_auc'").iloc[0]
+    trees_auc = comparison.per_run.query("group == 'none / lightgbm'")["roc_auc"].mean()
+    mlp_auc = comparison.per_run.query("group == 'none / mlp'")["roc_auc"].mean()
+    assert mlp["delta"] == pytest.approx(mlp_auc - trees_auc, abs=1e-9)      # paired seed by seed on one test split
