@@ -233,7 +233,9 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                                             "valid": valid_set.class_counts(), "test": test_set.class_counts()},
                            "dataset_fingerprint": dataset.fingerprint,
                            # On the rows trained on: a strategy that removes rows can make training too short.
-                           "short_training_warning": config.short_training_warning(len(train_prime))})
+                           # Optimiser steps mean nothing to boosted trees (every round sees every row).
+                           "short_training_warning": config.short_training_warning(len(train_prime))
+                           if MODELS[spec.model].differentiable else None})
 
         def log(epoch: int, metrics: dict[str, float]) -> None:
             store.log_epoch(run_id, epoch, metrics)
@@ -243,7 +245,8 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         model = MODELS[spec.model](**spec.model_params)
         result = train(model, train_prime, valid_set, config, callback=log)
 
-        store.update(run_id, message="evaluating on the test split")
+        # The device the model really used (LightGBM boosts on the CPU whatever the setting).
+        store.update(run_id, device=result.device, message="evaluating on the test split")
         test_loss, proba = evaluate(result.module, test_set, mixed_precision=config.mixed_precision)
         metrics = classification_metrics(test_set.y, proba)
         store.write_table(run_id, "predictions", _prediction_frame(split.test, test_set.y, proba, dataset.schema.classes))

@@ -361,6 +361,8 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
         raise InvalidParameterError("The training set is empty; nothing to train on. Check the split and strategy.")
     if valid_set is None:
         train_set, valid_set = carve_validation(train_set, config.valid_fraction, config.seed)
+    if not model.differentiable:                    # gradient-boosted trees boost in their own loop
+        return model.fit(train_set, valid_set, config, callback)
 
     spec = input_spec(train_set.schema)
     module = model.build(train_set).to(device)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from recexp.runs import SQLiteRunStore
+
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
@@ -73,3 +75,23 @@ def test_settings_with_too_few_optimiser_steps_are_flagged_before_launch():
     at.run()
     assert not at.exception, at.exception
     assert any("only 2 optimiser steps" in w.value and "lower the batch size" in w.value for w in at.warning)
+
+
+def test_a_lightgbm_run_launches_from_the_page_and_finishes_on_the_cpu():
+    at = _open_train_page()
+    at.selectbox(key="train_model").set_value("lightgbm")
+    at.run()
+    assert not at.exception, at.exception
+    at.number_input(key="train_LightGBM_num_leaves").set_value(15)          # its spec's widgets
+    at.number_input(key="train_seeds").set_value(1)
+    at.number_input(key="train_epochs").set_value(2)
+    at.button(key="train_launch").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    _run_until(at, lambda a: (table := _runs_table(a)) is not None and table["status"].str.contains("finished").all())
+    row = _runs_table(at).iloc[0]
+    assert row["model"] == "lightgbm" and row["device"].startswith("cpu") and row["epochs"] == "2/2"
+    assert 0.25 < row["balanced_accuracy"] <= 1
+    (run,) = SQLiteRunStore.open().list_runs()
+    assert run.spec["model_params"]["num_leaves"] == 15

@@ -245,3 +245,18 @@ def test_cli_run_reports_a_bad_model_as_a_sentence(taobao_head):
     done = _cli("run", taobao_head, "--task", "behavior", "--model", "xgboost", "--json")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: Unknown model 'xgboost'") and "Traceback" not in done.stderr
+
+
+def test_cli_run_trains_lightgbm_with_its_parameters(taobao_head):
+    import json
+
+    done = _cli("run", taobao_head, "--task", "behavior", "--task-param", "sequence_length=5", "--model", "lightgbm",
+                "--model-param", "num_leaves=7", "--model-param", "class_weight=balanced", "--seeds", 1, "--epochs", 2,
+                "--json")
+    assert done.returncode == 0, done.stderr
+    (run,) = json.loads(done.stdout)["runs"]
+    assert run["status"] == "finished" and run["model"] == "lightgbm" and run["device"].startswith("cpu")
+    assert run["metrics"]["balanced_accuracy"] > 0.3
+    (listed,) = json.loads(_cli("runs", "--json").stdout)["runs"]
+    params = listed["spec"]["model_params"]
+    assert params["num_leaves"] == 7 and params["class_weight"] == "balanced"
