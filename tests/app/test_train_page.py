@@ -95,3 +95,27 @@ def test_a_lightgbm_run_launches_from_the_page_and_finishes_on_the_cpu():
     assert 0.25 < row["balanced_accuracy"] <= 1
     (run,) = SQLiteRunStore.open().list_runs()
     assert run.spec["model_params"]["num_leaves"] == 15
+
+
+def test_primary_score_and_a_a_arm_are_declared_before_launch():
+    at = _open_train_page()
+    assert at.selectbox(key="train_primary").value == "balanced_accuracy"     # four behaviour classes
+    at.selectbox(key="train_primary").set_value("f1_macro")
+    at.checkbox(key="train_aa").check()
+    at.selectbox(key="train_model").set_value("logreg")
+    at.number_input(key="train_seeds").set_value(2)
+    at.number_input(key="train_epochs").set_value(1)
+    at.run()
+    assert any("Compare shows no verdict: it needs at least 3 paired seeds" in i.value for i in at.info)
+    at.button(key="train_launch").click()
+    at.run()
+    assert not at.exception, at.exception
+    store = SQLiteRunStore.open()
+    experiment = store.list_experiments()[-1]
+    assert experiment.settings == {"primary": "f1_macro", "aa": True}
+    specs = sorted((r.spec["strategy"], r.spec.get("aa", False), r.spec["seed"]) for r in store.list_runs(experiment.id))
+    assert specs == [("none", False, 0), ("none", False, 1), ("none", True, 10000), ("none", True, 10001)]
+    # the grid trains in the background: let it finish so no worker outlives the test
+    _run_until(at, lambda a: (table := _runs_table(a)) is not None and len(table) == 4
+               and not table["status"].str.contains("queued|running").any(), timeout=300)
+    assert set(_runs_table(at)["strategy"]) == {"none", "none (A/A)"}
