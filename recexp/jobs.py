@@ -154,11 +154,11 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         result = train(model, train_prime, valid_set, config, callback=log)
 
         store.update(run_id, message="evaluating on the test split")
-        test_loss, proba = evaluate(result.module, test_set, mixed_precision=config.mixed_precision)
+        test_loss, proba = evaluate(result.module, test_set)
         metrics = classification_metrics(test_set.y, proba)
         store.write_table(run_id, "predictions", _prediction_frame(split.test, test_set.y, proba, dataset.schema.classes))
         if len(valid_set):
-            _, valid_proba = evaluate(result.module, valid_set, mixed_precision=config.mixed_precision)
+            _, valid_proba = evaluate(result.module, valid_set)
             store.write_table(run_id, "valid_predictions",
                               _prediction_frame(split.valid, valid_set.y, valid_proba, dataset.schema.classes))
         if result.sample_stats is not None:
