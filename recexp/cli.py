@@ -141,7 +141,7 @@ def _load_and_split(args: argparse.Namespace):
     from recexp.tasks import build_dataset, split_dataset
 
     task_params, split_spec = _task_and_split(args)
-    dataset = build_dataset(_source_for(args).load(), args.task, **task_params)
+    dataset = build_dataset(_source_for(args).load(), args.task, split=split_spec, **task_params)
     return dataset, split_dataset(dataset, split_spec)
 
 
