@@ -45,6 +45,7 @@ from recexp.runs import (ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, S
 from recexp.spec import RunSpec, prepare_data
 from recexp.strategies import STRATEGIES, Strategy
 from recexp.strategies.importance import VALUES_SEED, ImportanceWeighting, SourceRun
+from recexp.strategies.synthesis import SynthesisStrategy
 
 
 def validate_spec(spec: RunSpec) -> None:
@@ -104,9 +105,12 @@ def source_run(store: RunStore, run_id: str, method: str) -> SourceRun:
 def bind_strategy(strategy: Strategy, store: RunStore, valid: Dataset) -> Strategy:
     """Hand ``strategy`` what it needs besides the training rows; returns it.
 
-    ``importance_weighting`` gets its source run and values from ``store`` (:func:`source_run`). Every
-    other strategy needs nothing more.
+    A generative strategy gets ``valid`` (held-out real rows: the validation split, never the test
+    split) for its quality report's efficacy and privacy scores; ``importance_weighting`` gets its source
+    run and values from ``store`` (:func:`source_run`). Every other strategy needs nothing more.
     """
+    if isinstance(strategy, SynthesisStrategy):
+        return strategy.with_holdout(valid)
     if isinstance(strategy, ImportanceWeighting) and strategy.run_id is not None:
         return strategy.with_source(source_run(store, strategy.run_id, strategy.method))
     return strategy
