@@ -114,7 +114,8 @@ def test_random_order_is_seeded_and_drops_as_many_rows(workspace):
     store, run_id, train = workspace["store"], workspace["ids"]["over"], workspace["train"]
 
     def dropped(seed, order="random"):
-        return _bound(store, run_id=run_id, scope="all", fraction=0.3, order=order).apply(train, seed=seed).dataset.frame
+        strategy = _bound(store, run_id=run_id, scope="all", fraction=0.3, order=order)
+        return strategy.apply(train, seed=seed).dataset.frame
 
     first, again, other, lowest = dropped(1), dropped(1), dropped(2), dropped(1, "lowest")
     pd.testing.assert_frame_equal(first, again)
