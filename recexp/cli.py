@@ -149,7 +149,7 @@ def _load_and_split(args: argparse.Namespace):
     """(Dataset, Split) of FILE for ``--task``, built as the dashboard builds it."""
 
     task_params, split_spec = _task_and_split(args)
-    dataset = build_dataset(_source_for(args).load(), args.task, **task_params)
+    dataset = build_dataset(_source_for(args).load(), args.task, split=split_spec, **task_params)
     return dataset, split_dataset(dataset, split_spec)
 
 

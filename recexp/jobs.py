@@ -34,15 +34,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT
+from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidParameterError, JobError, RecexpError
+from recexp.importance import TrainedRun, run_importance
 from recexp.metrics import classification_metrics
 from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
 from recexp.models.device import describe_device
 from recexp.runs import (ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER, SYNTHESIS_REPORT, Run,
                          RunStore, SQLiteRunStore)
 from recexp.spec import AA_SEED_OFFSET, RunSpec, prepare_data
-from recexp.strategies import STRATEGIES
+from recexp.strategies import STRATEGIES, Strategy
+from recexp.strategies.importance import VALUES_SEED, ImportanceWeighting, SourceRun
+from recexp.strategies.synthesis import SynthesisStrategy
 
 
 def validate_spec(spec: RunSpec) -> None:
@@ -158,6 +161,51 @@ def run_in_foreground(store: RunStore, experiment_id: str, specs: Sequence[RunSp
     return [store.get_run(run.id) for run in runs]
 
 
+def source_run(store: RunStore, run_id: str, method: str) -> SourceRun:
+    """Finished run ``run_id`` of ``store``, opened for ``importance_weighting`` to replay, with ``method``'s values.
+
+    The values (default parameters, seed ``VALUES_SEED``) are computed once and then read from the run's
+    artifacts (:func:`recexp.importance.run_importance`).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``run_id`` names no run of ``store``, or one that has not finished.
+    InvalidDataError
+        The run's data changed since it was trained.
+    """
+    owner = ImportanceWeighting.title
+    try:
+        run = store.get_run(run_id)
+    except JobError:
+        raise InvalidParameterError(
+            f"{owner}: parameter 'run_id' names no run of the workspace {store.home} (got {run_id!r}). "
+            "Choose a finished run listed on the Train page.") from None
+    if run.status != FINISHED:
+        raise InvalidParameterError(
+            f"{owner}: parameter 'run_id' names run {run_id}, which is {run.status}, not finished. "
+            "Choose a finished run, or wait for this one.")
+    data = prepare_data(RunSpec.from_dict(run.spec))
+    trained = TrainedRun.load(store, run_id, data=data)
+    values = run_importance(store, run_id, method, seed=VALUES_SEED, run=trained).values
+    return SourceRun(run=trained, data=data, method=method,
+                     values=values.sort_values("row")["value"].to_numpy(np.float64))
+
+
+def bind_strategy(strategy: Strategy, store: RunStore, valid: Dataset) -> Strategy:
+    """Hand ``strategy`` what it needs besides the training rows; returns it.
+
+    A generative strategy gets ``valid`` (held-out real rows: the validation split, never the test
+    split) for its quality report's efficacy and privacy scores; ``importance_weighting`` gets its source
+    run and values from ``store`` (:func:`source_run`). Every other strategy needs nothing more.
+    """
+    if isinstance(strategy, SynthesisStrategy):
+        return strategy.with_holdout(valid)
+    if isinstance(strategy, ImportanceWeighting) and strategy.run_id is not None:
+        return strategy.with_source(source_run(store, strategy.run_id, strategy.method))
+    return strategy
+
+
 # --- one run --------------------------------------------------------------------------------------
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -212,7 +260,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                                           dataset.subset(split.test))
 
         store.update(run_id, message=f"applying strategy {spec.strategy}")
-        strategy = strategy_class(spec.strategy)(**spec.strategy_params)
+        strategy = bind_strategy(strategy_class(spec.strategy)(**spec.strategy_params), store, valid_set)
         outcome = strategy.apply(train_set, seed=spec.seed, progress=lambda fraction, message: store.update(
             run_id, message=f"applying strategy {spec.strategy}: {message}"))
         train_prime = outcome.dataset
@@ -247,11 +295,11 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
 
         # The device the model really used (LightGBM boosts on the CPU whatever the setting).
         store.update(run_id, device=result.device, message="evaluating on the test split")
-        test_loss, proba = evaluate(result.module, test_set, mixed_precision=config.mixed_precision)
+        test_loss, proba = evaluate(result.module, test_set)
         metrics = classification_metrics(test_set.y, proba)
         store.write_table(run_id, "predictions", _prediction_frame(split.test, test_set.y, proba, dataset.schema.classes))
         if len(valid_set):
-            _, valid_proba = evaluate(result.module, valid_set, mixed_precision=config.mixed_precision)
+            _, valid_proba = evaluate(result.module, valid_set)
             store.write_table(run_id, "valid_predictions",
                               _prediction_frame(split.valid, valid_set.y, valid_proba, dataset.schema.classes))
         if result.sample_stats is not None:
@@ -590,5 +638,5 @@ def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | No
     return JobRunner(store, max_concurrent=limit)
 
 
-__all__ = ["execute", "validate_spec", "grid_specs", "more_seeds", "run_in_foreground", "available_strategies", "strategy_class", "JobRunner", "default_runner",
-           "ACTIVE"]
+__all__ = ["execute", "validate_spec", "grid_specs", "more_seeds", "run_in_foreground", "available_strategies",
+           "strategy_class", "bind_strategy", "source_run", "JobRunner", "default_runner", "ACTIVE"]

@@ -82,12 +82,13 @@ def prepare_data(spec: RunSpec):
     and the data no longer matches it.
     """
     log = data_source(spec.source).load()
-    dataset = build_dataset(log, spec.task, **spec.task_params)
+    split = SplitSpec(**spec.split)
+    dataset = build_dataset(log, spec.task, split=split, **spec.task_params)
     if spec.fingerprint and dataset.fingerprint != spec.fingerprint:
         raise InvalidDataError(
             f"The data changed since the run was specified (fingerprint {dataset.fingerprint}, expected "
             f"{spec.fingerprint}). Re-open the file on the Data page and launch the run again.")
-    return dataset, split_dataset(dataset, SplitSpec(**spec.split))
+    return dataset, split_dataset(dataset, split)
 
 
 __all__ = ["AA_SEED_OFFSET", "RunSpec", "arm_name", "data_source", "prepare_data"]

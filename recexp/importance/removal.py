@@ -33,6 +33,7 @@ from recexp.importance.base import Progress
 from recexp.spec import RunSpec
 from recexp.jobs import JobRunner
 from recexp.runs import FAILED, FINISHED, Experiment, Run, RunStore
+from recexp.strategies.importance import VALUES_SEED
 
 #: Shares of the rows in scope dropped by default (0 is the replayed run itself, the reference).
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.5)
@@ -109,8 +110,6 @@ def launch_removal_curve(runner: JobRunner, run_id: str, method: str, fractions:
         raise InvalidParameterError(f"Run {run_id} already replays run {spec.strategy_params.get('run_id')}; draw "
                                     "the removal curve from that source run instead.")
     specs = removal_specs(spec, run_id, method, fractions, orders, seeds, scope)
-    from recexp.strategies.importance import VALUES_SEED
-
     run_importance(store, run_id, method, seed=VALUES_SEED, progress=progress)
     strategies = list(dict.fromkeys(json.dumps(s.strategy_params, sort_keys=True) for s in specs))
     fractions = sorted({s.strategy_params["fraction"] for s in specs})

@@ -82,6 +82,20 @@ def test_execute_stores_metrics_predictions_model_and_sample_stats(taobao_head, 
     assert extra["run_id"] == run.id and extra["classes"] == ["view", "cart", "fav", "buy"]
 
 
+def test_a_mixed_precision_run_predicts_in_float32(taobao_head, store, simulated_cuda_autocast, forward_passes):
+    """Autocast (bf16 on CUDA, simulated here on the CPU) is for training steps only: the stored test and
+    validation predictions come from float32 forward passes."""
+    spec = _spec(taobao_head, model="mlp", train={"epochs": 1, "batch_size": 256, "device": "cpu",
+                                                  "mixed_precision": True})
+    run = store.create_run(store.create_experiment("amp").id, spec.to_dict(), status=RUNNING)
+    execute(spec, store, run.id)
+    seen = forward_passes
+    assert {autocast for training, autocast in seen if training} == {True}
+    assert {autocast for training, autocast in seen if not training} == {False}
+    predictions = store.read_table(run.id, "predictions")
+    assert predictions["proba_view"].nunique() > 0.9 * len(predictions)
+
+
 def test_changed_data_fails_the_run_with_a_sentence(taobao_head, store):
     spec = _spec(taobao_head, fingerprint="0000000000000000")
     run = store.create_run(store.create_experiment("stale").id, spec.to_dict(), status=RUNNING)
