@@ -15,6 +15,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 from sklearn import metrics as skm
 
+from recexp.charts.training import training_curves
 from recexp.metrics import class_key, predict_labels
 
 _PALETTE = qualitative.Plotly
@@ -231,8 +232,6 @@ def loss_distributions(losses: pd.DataFrame) -> go.Figure:
 def report_figures(comparison, metrics: list[str], positive: str, epoch_metrics: pd.DataFrame | None = None,
                    sample_losses: pd.DataFrame | None = None) -> dict[str, go.Figure]:
     """The figures of the HTML report, by section title."""
-    from recexp.charts.training import training_curves
-
     figures = {"Scores with 95% intervals": metric_bars(comparison, metrics),
                "Recall per class": per_class_heatmap(comparison, "recall"),
                "F1 per class": per_class_heatmap(comparison, "f1"),
