@@ -203,9 +203,11 @@ def recall_at_precision_bars(frame: pd.DataFrame, positive: str, min_precision: 
     """Bars of :meth:`Comparison.recall_at_precision` with the interval over seeds."""
     upper = np.nan_to_num(frame["ci_high"] - frame["recall"])
     lower = np.nan_to_num(frame["recall"] - frame["ci_low"])
-    figure = go.Figure(go.Bar(x=frame["group"], y=frame["recall"], marker_color=list(_colours(list(frame["group"]))
-                                                                                     .values()),
+    unreachable = frame["recall"].isna()
+    figure = go.Figure(go.Bar(x=frame["group"], y=frame["recall"].fillna(0.0),
+                              marker_color=list(_colours(list(frame["group"])).values()),
                               error_y={"type": "data", "array": upper, "arrayminus": lower},
+                              text=np.where(unreachable, "no run reaches this precision", ""), textposition="outside",
                               hovertemplate="%{x}: recall %{y:.3f}<extra></extra>"))
     figure.update_layout(title=f"Recall of '{positive}' at precision ≥ {min_precision:.0%} (mean over seeds)",
                          yaxis={"title": "recall", "range": [0, 1.05]}, height=380)
