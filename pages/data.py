@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from recexp.data import ROLES
+from recexp.data.limits import confine, read_limits
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
 from recexp.errors import RecexpError
@@ -45,9 +46,14 @@ else:
             except RecexpError as error:
                 st.error(str(error))
     else:
-        path = st.text_input("Path of a file or a folder of same-layout files on the server", key="data_path")
-        if path:
-            source = DataSource(path.strip(), kind=kind)
+        roots = ", ".join(str(root) for root in read_limits().data_roots)
+        path = st.text_input("Path of a file or a folder of same-layout files on the server", key="data_path",
+                             help=f"Under the server's data folders: {roots} (set by the operator).")
+        if path.strip():
+            try:
+                source = DataSource(str(confine(path)), kind=kind)
+            except RecexpError as error:
+                st.error(str(error))
     if source is not None and kind == "table":
         label = st.text_input("Label column", value="label", key="data_label",
                               help="The column holding the class label (c0, c1, ... when the file has no header).")

@@ -29,10 +29,14 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
+import stat
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -42,12 +46,16 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from recexp.data.limits import (
+    MAX_DECOMPRESSED_ENV, MAX_RATIO_ENV, RATIO_FLOOR_BYTES, ReadLimits, in_system_folder, read_limits,
+)
 from recexp.errors import InvalidDataError, InvalidParameterError
 
 Progress = Callable[[float, str], None]
 
 SNIFF_BYTES = 1 << 20          # bytes of (decompressed) text looked at to sniff encoding, delimiter, header
 SNIFF_LINES = 200
+SNIFF_LINE_CHARS = 65536       # longer lines are left out of sniffing (they are read all the same)
 DELIMITERS = (",", "\t", ";", "|")
 BLOCK_SIZE = 4 << 20           # pyarrow CSV block size (larger blocks parse faster on big files)
 NULL_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"})
@@ -56,7 +64,8 @@ _GZIP, _ZIP, _PARQUET = b"\x1f\x8b", b"PK\x03\x04", b"PAR1"
 _SKIPPED_SUFFIXES = {".md", ".crc"}
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_GB2312_PAIR = re.compile(rb"[\xa1-\xfe][\xa1-\xfe]")
 _DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$")
 
 
@@ -75,19 +84,56 @@ class RawRead:
 
 @dataclass
 class _Blob:
-    """One file's bytes: on disk (``path``) or in memory (``data``)."""
+    """One file's bytes: on disk (``path``), in memory (``data``) or a member of a zip archive (``member``)."""
 
     name: str
-    size: int
+    size: int                                   # stored bytes (compressed size for a zip member)
     path: Path | None = None
     data: bytes | None = None
+    member: tuple[_Blob, str] | None = None     # (the archive, the member's name), streamed on open
 
     def open(self) -> BinaryIO:
+        if self.member is not None:
+            archive_blob, member_name = self.member
+            archive = zipfile.ZipFile(str(archive_blob.path) if archive_blob.path is not None else archive_blob.open())
+            stream = archive.open(member_name)
+            archive.close()                     # the member stream keeps the file open until it is closed
+            return stream
         return open(self.path, "rb") if self.path is not None else io.BytesIO(self.data)
 
     def head(self, n: int) -> bytes:
         with self.open() as handle:
             return handle.read(n)
+
+
+class _Unpacked(io.RawIOBase):
+    """A decompressing stream that refuses, in a sentence, to unpack past the configured limits.
+
+    The limits (:mod:`recexp.data.limits`) bound the unpacked bytes and, past
+    :data:`~recexp.data.limits.RATIO_FLOOR_BYTES`, their ratio to the stored bytes, so a
+    decompression bomb is stopped after reading at most the limit, never held in memory whole.
+    """
+
+    def __init__(self, stream: BinaryIO, closers: list[BinaryIO], name: str, stored: int, limits: ReadLimits):
+        super().__init__()
+        self.stream, self.closers, self.name, self.stored, self.limits = stream, closers, name, stored, limits
+        self.unpacked = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.stream.read(len(buffer))
+        self.unpacked += len(data)
+        _check_unpacked(self.name, self.unpacked, self.stored, self.limits)
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            for stream in self.closers:
+                stream.close()
+        super().close()
 
 
 @dataclass
@@ -103,6 +149,55 @@ class _TextLayout:
 
 
 # --- sources ----------------------------------------------------------------------------------------
+
+
+def _check_unpacked(name: str, unpacked: int, stored: int, limits: ReadLimits) -> None:
+    """Refuse, in a sentence, a compressed file that unpacks (or says it unpacks) past the limits."""
+    limit = limits.max_decompressed_bytes
+    if unpacked > limit or (unpacked > RATIO_FLOOR_BYTES and unpacked > limits.max_compression_ratio * stored):
+        what = (f"more than {limit / 1e6:,.0f} MB" if unpacked > limit
+                else f"more than {limits.max_compression_ratio:,.0f} times its stored {stored / 1e6:,.1f} MB")
+        raise InvalidDataError(
+            f"'{name}' unpacks to {what}, past the limit for compressed files (a file that grows this much is a "
+            "decompression bomb or too large to read here). Open it uncompressed by its path on the server, or "
+            f"ask the operator to raise {MAX_DECOMPRESSED_ENV} / {MAX_RATIO_ENV}.")
+
+
+def _gzip_declared_size(blob: _Blob) -> int:
+    """The unpacked size a plain gzip file states in its last four bytes (modulo 4 GiB; 0 for a zip member)."""
+    if blob.member is not None or blob.size < 18:
+        return 0
+    if blob.data is not None:
+        return int.from_bytes(blob.data[-4:], "little")
+    with open(blob.path, "rb") as handle:
+        handle.seek(-4, os.SEEK_END)
+        return int.from_bytes(handle.read(4), "little")
+
+
+def _regular_file(path: Path, shown: str) -> os.stat_result:
+    """``path``'s status, refused in a sentence unless it is a regular file or a folder outside /proc, /sys, /dev."""
+    if in_system_folder(path.resolve()):
+        raise InvalidDataError(
+            f"'{shown}' is in /proc, /sys or /dev: live system state, not a data file. Give the path of a data "
+            "file or folder.")
+    try:
+        status = path.stat()
+    except OSError as error:
+        raise InvalidDataError(f"'{shown}' cannot be read ({error.strerror}). Check the path and its "
+                               "permissions.") from None
+    if not (stat.S_ISREG(status.st_mode) or stat.S_ISDIR(status.st_mode)):
+        raise InvalidDataError(
+            f"'{shown}' is a {_special_kind(status.st_mode)}, not a regular file: reading it could block or never "
+            "end. Give the path of a data file or folder.")
+    return status
+
+
+def _special_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return kind
+    return "special file"
 
 
 def _resolve(source: Any) -> tuple[str, list[_Blob]]:
@@ -122,104 +217,233 @@ def _resolve(source: Any) -> tuple[str, list[_Blob]]:
     if not path.exists():
         raise InvalidDataError(
             f"There is no file or folder at '{path}'. Check the path; relative paths are read from {Path.cwd()}.")
-    if path.is_file():
-        return path.name, [_Blob(path.name, path.stat().st_size, path=path)]
-    files = sorted(
-        p for p in path.iterdir()
-        if p.is_file() and not p.name.startswith((".", "_")) and p.suffix.lower() not in _SKIPPED_SUFFIXES
-        and not p.name.lower().startswith("readme")
-    )
+    status = _regular_file(path, str(path))
+    if stat.S_ISREG(status.st_mode):
+        return path.name, [_Blob(path.name, status.st_size, path=path)]
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as error:
+        raise InvalidDataError(f"The folder '{path}' cannot be listed ({error.strerror}). Check its "
+                               "permissions.") from None
+    files = []
+    for entry in entries:
+        if entry.name.startswith((".", "_")) or entry.suffix.lower() in _SKIPPED_SUFFIXES \
+                or entry.name.lower().startswith("readme") or entry.is_dir():
+            continue
+        files.append(_Blob(entry.name, _regular_file(entry, f"{path.name}/{entry.name}").st_size, path=entry))
     if not files:
         raise InvalidDataError(
             f"The folder '{path}' holds no data files. Put CSV, TSV, Parquet or JSON lines files of the same layout in it.")
-    return path.name + "/", [_Blob(p.name, p.stat().st_size, path=p) for p in files]
+    return path.name + "/", files
 
 
 def _expand_archives(blob: _Blob) -> list[tuple[_Blob, str | None]]:
-    """``(blob, compression)`` pairs: zip archives become their members, gzip is flagged for streaming."""
-    head = blob.head(4)
-    if head.startswith(_GZIP):
+    """``(blob, compression)`` pairs: zip archives become their (streamed) members, gzip is flagged."""
+    head = _guarded(blob.name, lambda: blob.head(4))
+    if head.startswith(_GZIP):       # the stated size is only a hint: the stream is capped as it unpacks
+        _check_unpacked(blob.name, _gzip_declared_size(blob), blob.size, read_limits())
         return [(blob, "gzip")]
     if not head.startswith(_ZIP):
         return [(blob, None)]
     try:
-        with zipfile.ZipFile(blob.path if blob.path is not None else io.BytesIO(blob.data)) as archive:
+        with zipfile.ZipFile(str(blob.path) if blob.path is not None else blob.open()) as archive:
             members = [m for m in archive.infolist()
                        if not m.is_dir() and not m.filename.startswith("__MACOSX/")
                        and not Path(m.filename).name.startswith(".")]
-            if not members:
-                raise InvalidDataError(f"The zip archive '{blob.name}' is empty. Put the data file(s) in it.")
-            inner = [_Blob(f"{blob.name}:{m.filename}", m.file_size, data=archive.read(m)) for m in members]
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError) as error:
         raise InvalidDataError(
             f"'{blob.name}' starts like a zip archive but cannot be opened ({error}). Re-create the archive "
             "or upload the file uncompressed.") from error
+    if not members:
+        raise InvalidDataError(f"The zip archive '{blob.name}' is empty. Put the data file(s) in it.")
     expanded: list[tuple[_Blob, str | None]] = []
-    for member in inner:
-        expanded.extend(_expand_archives(member))
+    for member in members:      # the stated sizes are only a hint: each member is capped as it unpacks
+        _check_unpacked(f"{blob.name}:{member.filename}", member.file_size, member.compress_size, read_limits())
+        expanded.extend(_expand_archives(_Blob(f"{blob.name}:{member.filename}", member.compress_size,
+                                               member=(blob, member.filename))))
     return expanded
 
 
-def _input(blob: _Blob, compression: str | None):
-    """Something pyarrow readers accept: a path (fast, native) or a (decompressing) stream."""
-    if compression is None:
-        return str(blob.path) if blob.path is not None else pa.BufferReader(blob.data)
-    raw = str(blob.path) if blob.path is not None else pa.py_buffer(blob.data)
-    return pa.input_stream(raw, compression=compression)
+def _guarded(name: str, read: Callable[[], Any]) -> Any:
+    """``read()``, with a damaged compressed stream or an unreadable file turned into a sentence."""
+    try:
+        return read()
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as error:
+        raise InvalidDataError(
+            f"'{name}' cannot be read to its end: the file or its compressed (gzip or zip) data is damaged or cut "
+            f"short ({type(error).__name__}). Check the file is complete, or upload it uncompressed.") from None
 
 
 def _binary(blob: _Blob, compression: str | None) -> BinaryIO:
-    """A Python binary stream of the decompressed bytes (for the pure-Python fallbacks)."""
-    if compression == "gzip":
-        return gzip.open(blob.path) if blob.path is not None else gzip.GzipFile(fileobj=io.BytesIO(blob.data))
-    return blob.open()
+    """A Python binary stream of the (decompressed, size-capped) bytes."""
+    raw = blob.open()
+    if compression is None and blob.member is None:
+        return raw
+    stream = gzip.GzipFile(fileobj=raw, mode="rb") if compression == "gzip" else raw
+    return io.BufferedReader(_Unpacked(stream, [stream, raw], blob.name, blob.size, read_limits()), 1 << 20)
+
+
+@contextmanager
+def _input(blob: _Blob, compression: str | None):
+    """Something pyarrow readers accept: a path or buffer (fast, native) or a capped Python stream."""
+    if compression is None and blob.member is None:
+        yield str(blob.path) if blob.path is not None else pa.BufferReader(blob.data)
+        return
+    with _binary(blob, compression) as stream:
+        yield pa.PythonFile(stream, mode="r")
 
 
 def _head(blob: _Blob, compression: str | None) -> bytes:
-    try:
+    def read() -> bytes:
         with _binary(blob, compression) as handle:
             return handle.read(SNIFF_BYTES)
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
-        raise InvalidDataError(
-            f"'{blob.name}' starts like a gzip file but cannot be decompressed ({error}). Check the file is "
-            "complete, or upload it uncompressed.") from error
+    return _guarded(blob.name, read)
 
 
 # --- sniffing ---------------------------------------------------------------------------------------
 
 
-def _decode_head(name: str, head: bytes, complete: bool, encoding: str | None) -> tuple[str, str]:
-    """Decoded sniffing text and the encoding that decoded it (UTF-8, else GB18030)."""
-    if b"\x00" in head[:65536]:
-        raise _not_text(name, head)
-    for candidate in ([encoding] if encoding else ["utf-8", "gb18030"]):
+def _decode_head(blob: _Blob, compression: str | None, head: bytes, complete: bool,
+                 encoding: str | None) -> tuple[str, str]:
+    """Decoded sniffing text and its encoding: ``encoding`` when named, else UTF-8 or, on the evidence of
+    every line (:func:`_decide_encoding`), GB18030."""
+    if b"\x00" in head[:65536] or _control_share(head) > 0.01:
+        raise _not_text(blob.name, head)
+    if encoding:
         try:
-            decoder = codecs.getincrementaldecoder(candidate)()
+            return codecs.getincrementaldecoder(encoding)().decode(head, final=complete), encoding
         except LookupError as error:
             raise InvalidParameterError(
                 f"encoding must be a codec Python knows (e.g. 'utf-8', 'gbk', 'gb18030', 'latin-1'), "
                 f"but got {encoding!r}. Leave it empty to detect UTF-8 or GBK.") from error
-        try:
-            text = decoder.decode(head, final=complete)
         except UnicodeDecodeError:
-            if encoding:
-                raise InvalidDataError(
-                    f"'{name}' is not valid {encoding} text. Leave the encoding empty to detect UTF-8 or GBK, "
-                    "or name the file's real encoding.") from None
-            continue
-        sample = text[:65536]
-        control = len(_CONTROL.findall(sample))
-        if sample and control / len(sample) > 0.01:
-            raise _not_text(name, head)
-        return text, candidate
-    raise _not_text(name, head)
+            raise InvalidDataError(
+                f"'{blob.name}' is not valid {encoding} text. Leave the encoding empty to detect UTF-8 or GBK, "
+                "or name the file's real encoding.") from None
+    try:
+        return codecs.getincrementaldecoder("utf-8")().decode(head, final=complete), "utf-8"
+    except UnicodeDecodeError:
+        decided = _decide_encoding(blob, compression)
+        return codecs.getincrementaldecoder(decided)().decode(head, final=complete), decided
+
+
+def _control_share(head: bytes) -> float:
+    """Share of control bytes (other than tab, line feed, carriage return) in the first 64 KiB."""
+    sample = head[:65536]
+    return len(_CONTROL_BYTES.findall(sample)) / max(len(sample), 1)
+
+
+def _line_encodings(blob: _Blob, compression: str | None) -> dict[str, list[int]]:
+    """Line numbers (1-based) of the non-ASCII lines, by what decodes them: ``utf-8``, ``gbk`` or ``other``.
+
+    A line that is valid UTF-8 counts as UTF-8. A line that is not, and decodes as GB18030 counts as GBK
+    when at least half its high bytes form pairs in GBK's common range (both bytes A1-FE, where
+    GB2312's characters lie); anything else (e.g. Latin-1, whose accented letters sit between ASCII
+    letters) is ``other``. The file is streamed in blocks; a line longer than the longest row recexp reads is
+    refused (:func:`_long_row`).
+    """
+    found: dict[str, list[int]] = {"utf-8": [], "gbk": [], "other": []}
+    lines_before, rest = 0, b""
+    with _binary(blob, compression) as stream:
+        while True:
+            block = _guarded(blob.name, lambda: stream.read(BLOCK_SIZE))
+            chunk = rest + block
+            cut = chunk.rfind(b"\n") + 1 if block else len(chunk)
+            chunk, rest = chunk[:cut], chunk[cut:]
+            if len(rest) > BLOCK_SIZE:
+                raise _long_row(blob.name, lines_before + 1)
+            lines = chunk.split(b"\n")
+            if not chunk.isascii():
+                try:
+                    chunk.decode("utf-8")
+                    whole_utf8 = True
+                except UnicodeDecodeError:
+                    whole_utf8 = False
+                for number, line in enumerate(lines, start=lines_before + 1):
+                    if not line.isascii():
+                        found["utf-8" if whole_utf8 else _line_encoding(line)].append(number)
+            lines_before += len(lines) - 1
+            if not block:
+                return found
+
+
+def _line_encoding(line: bytes) -> str:
+    try:
+        line.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        line.decode("gb18030")
+    except UnicodeDecodeError:
+        return "other"
+    high = sum(1 for byte in line if byte >= 0x80)
+    in_pairs = 2 * len(_GB2312_PAIR.findall(line))
+    return "gbk" if 2 * in_pairs >= high else "other"
+
+
+def _decide_encoding(blob: _Blob, compression: str | None) -> str:
+    """``"gb18030"`` (or ``"utf-8"``) for a text file that is not UTF-8 throughout, decided on every line.
+
+    Raises
+    ------
+    InvalidDataError
+        When the file mixes UTF-8 and GBK lines (decoding it either way would garble the other half), or
+        holds lines that are neither (a single-byte encoding such as Latin-1); the message gives line numbers.
+    """
+    found = _line_encodings(blob, compression)
+    utf8, gbk, other = found["utf-8"], found["gbk"], found["other"]
+
+    def lines(numbers: list[int], what: str) -> str:
+        one = len(numbers) == 1
+        shown = ", ".join(f"{n:,}" for n in numbers[:5]) + (", ..." if len(numbers) > 5 else "")
+        return f"{len(numbers):,} line{'' if one else 's'} (line{'' if one else 's'} {shown}) {'is' if one else 'are'} {what}"
+
+    if other:
+        others = lines(other, "neither UTF-8 nor GBK text: they look like a single-byte encoding such as Latin-1 "
+                              "or Windows-1252")
+        if utf8 or gbk:
+            known = " and ".join(lines(found[kind], name) for kind, name in (("utf-8", "UTF-8"), ("gbk", "GBK"))
+                                 if found[kind])
+            raise InvalidDataError(
+                f"'{blob.name}' mixes text encodings: {known}, while {others}. Save the whole file in one encoding "
+                "(UTF-8) and open it again.")
+        raise InvalidDataError(
+            f"'{blob.name}' is text, but not UTF-8 or GBK: {others}. Save it as UTF-8, or name its encoding "
+            "(e.g. latin-1; command line: --encoding latin-1).")
+    if utf8 and gbk:
+        raise InvalidDataError(
+            f"'{blob.name}' mixes text encodings: {lines(utf8, 'UTF-8')} and {lines(gbk, 'GBK')}; read as either "
+            "one, the other's text would be garbled (e.g. 浏览 read as 娴忚). Save the whole file in one encoding "
+            "(UTF-8) and open it again.")
+    return "gb18030" if gbk else "utf-8"
+
+
+def _long_row(name: str, line: int | None = None) -> InvalidDataError:
+    where = f"Line {line:,} of '{name}'" if line is not None else f"A row of '{name}'"
+    return InvalidDataError(
+        f"{where} is longer than {BLOCK_SIZE >> 20} MB, the longest row recexp reads (a field that large is "
+        "usually a missing closing quote or line break). Fix or drop that row.")
+
+
+_MAGIC = (
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"), (b"\x7fELF", "a program (ELF executable)"), (b"BZh", "a bzip2 archive"),
+    (b"\xfd7zXZ\x00", "an xz archive"), (b"7z\xbc\xaf", "a 7-Zip archive"), (b"\x28\xb5\x2f\xfd", "a zstd archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document (e.g. .xls)"), (b"SQLite format 3\x00", "an SQLite database"),
+    (b"ARROW1", "an Arrow/Feather file"), (b"\xff\xfe", "UTF-16 text"), (b"\xfe\xff", "UTF-16 text"),
+)
 
 
 def _not_text(name: str, head: bytes) -> InvalidDataError:
+    """The refusal of a file that is not a data file recexp reads, saying what it looks like instead."""
+    what = next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+    if what is None and len(head) >= 2 and head[1::2].count(0) > len(head) // 4:
+        what = "UTF-16 text"
+    what = what or "binary data"
     return InvalidDataError(
-        f"'{name}' does not look like a data file: it is neither text (UTF-8 or GBK), Parquet, nor a gzip or "
-        f"zip archive of them (it starts with bytes {head[:8].hex(' ')}). Export the data as CSV, TSV, "
-        "Parquet or JSON lines.")
+        f"'{name}' does not look like a data file: it is {what}, not text (UTF-8 or GBK), Parquet, nor a gzip or "
+        "zip archive of them. Export the data as CSV (UTF-8), TSV, Parquet or JSON lines.")
 
 
 def _value_class(value: str) -> str:
@@ -234,13 +458,23 @@ def _value_class(value: str) -> str:
     return "text"
 
 
+def _csv_rows(lines: list[str], delimiter: str) -> list[list[str]] | None:
+    """The sniffed lines split by Python's csv module; ``None`` when it refuses them (a value over its field
+    limit, as an unclosed quote makes)."""
+    try:
+        return list(csv.reader(lines, delimiter=delimiter))
+    except csv.Error:
+        return None
+
+
 def _sniff_delimiter(lines: list[str], name: str) -> str | None:
     """The delimiter that splits (nearly) every line into the most consistent number of fields."""
     best: tuple[float, int, int] | None = None
     choice = None
     preferred = "\t" if name.lower().removesuffix(".gz").endswith((".tsv", ".tab")) else ","
     for delimiter in DELIMITERS:
-        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        rows = _csv_rows(lines, delimiter)
+        counts = [len(row) for row in rows or []]
         if not counts:
             continue
         multi = sum(c > 1 for c in counts) / len(counts)
@@ -304,12 +538,19 @@ def _sniff_text(blob: _Blob, text: str, complete: bool, encoding: str, header: b
     lines = lines[:SNIFF_LINES]
     if not lines:
         raise InvalidDataError(f"'{blob.name}' is empty: it has no rows. Choose a file with data rows.")
+    # Lines with a huge field say nothing about the layout (and overflow the csv module's field limit);
+    # pyarrow reads them all the same.
+    lines = [line for line in lines if len(line) <= SNIFF_LINE_CHARS] or lines[:1]
     delimiter = _sniff_delimiter(lines, blob.name)
     if delimiter is None:
         raise InvalidDataError(
             f"'{blob.name}' was read as a single column: none of comma, tab, semicolon or pipe splits its "
-            f"lines into fields (first line: {lines[0][:80]!r}). Save it with one of those delimiters.")
-    rows = list(csv.reader(lines, delimiter=delimiter))
+            f"first {len(lines):,} lines into fields. Save it with one of those delimiters.")
+    rows = _csv_rows(lines, delimiter)
+    if rows is None:
+        raise InvalidDataError(
+            f"The first lines of '{blob.name}' cannot be split into fields: a double quote opens a value that does "
+            "not close. Close the quote, or save the file without quoting.")
     has_header = _detect_header(rows, known_names) if header is None else bool(header)
     if has_header:
         names = _column_names(rows[0])
@@ -357,9 +598,10 @@ def _read_delimited(blob: _Blob, compression: str | None, layout: _TextLayout, *
     try:
         # The system allocator: with pyarrow's default (mimalloc) the kernel time of a large read was
         # about three times higher here (memory returned to and taken back from the OS block by block).
-        table = pa_csv.read_csv(_input(blob, compression), read_options=read_options,
-                                parse_options=parse_options, convert_options=_convert_options(types, all_strings),
-                                memory_pool=pa.system_memory_pool())
+        with _input(blob, compression) as source:
+            table = pa_csv.read_csv(source, read_options=read_options, parse_options=parse_options,
+                                    convert_options=_convert_options(types, all_strings),
+                                    memory_pool=pa.system_memory_pool())
     except pa.ArrowInvalid as error:
         if short_rows:
             raise _NeedsPadding() from error
@@ -402,7 +644,17 @@ def _read_delimited_padded(blob: _Blob, compression: str | None, layout: _TextLa
     """Python ``csv`` reader that pads short rows with empty fields; returns table, drops, padded rows."""
     encoding = "utf-8-sig" if layout.encoding == "utf-8" else layout.encoding
     with io.TextIOWrapper(_binary(blob, compression), encoding=encoding, newline="") as text:
-        rows = [row for row in csv.reader(text, delimiter=layout.delimiter) if row and any(row)]
+        reader = csv.reader(text, delimiter=layout.delimiter)
+        try:
+            rows = [row for row in reader if row and any(row)]
+        except csv.Error as error:
+            raise InvalidDataError(
+                f"Line {reader.line_num:,} of '{blob.name}' cannot be read as delimited text ({error}). Shorten "
+                "that field, or close the double quote it opens.") from None
+        except UnicodeDecodeError:
+            raise InvalidDataError(
+                f"'{blob.name}' is not valid {layout.encoding} text past line {reader.line_num:,}. Name the "
+                "file's real encoding, or save it as UTF-8.") from None
     if layout.header:
         rows = rows[1:]
         names = layout.names
@@ -436,26 +688,30 @@ def _json_scalar(value: Any) -> str | None:
     return str(value)
 
 
-def _read_json(blob: _Blob, compression: str | None, encoding: str, text_head: str) -> tuple[pa.Table, Counter, int]:
-    """JSON lines via pyarrow; a JSON array, or lines pyarrow rejects, via Python's json module."""
+def _read_json(blob: _Blob, compression: str | None, encoding: str, text_head: str,
+               automatic: bool) -> tuple[pa.Table, Counter, int]:
+    """JSON lines via pyarrow; a JSON array, or lines pyarrow rejects, via Python's json module.
+
+    ``automatic``: the encoding was detected, not named, so text past the sniffed head that is not
+    UTF-8 is judged by :func:`_decide_encoding`.
+    """
     if not text_head.lstrip("\ufeff \t\r\n").startswith("[") and encoding == "utf-8":
         try:
-            table = pa_json.read_json(_input(blob, compression),
-                                      parse_options=pa_json.ParseOptions(unexpected_field_behavior="infer"))
+            with _input(blob, compression) as source:
+                table = pa_json.read_json(source,
+                                          parse_options=pa_json.ParseOptions(unexpected_field_behavior="infer"))
             return table, Counter(), table.num_rows
         except pa.ArrowInvalid:
             pass  # malformed lines or mixed types: read line by line below
     with _binary(blob, compression) as handle:
         content = handle.read()
-    candidates = ["utf-8-sig", "gb18030"] if encoding == "utf-8" else [encoding]
-    for candidate in candidates:
-        try:
-            text = content.decode(candidate)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise InvalidDataError(f"'{blob.name}' is not valid {encoding} text throughout. Save it as UTF-8.")
+    try:
+        text = content.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except UnicodeDecodeError:
+        if not automatic or encoding != "utf-8":
+            raise InvalidDataError(f"'{blob.name}' is not valid {encoding} text throughout. Name the file's real "
+                                   "encoding, or save it as UTF-8.") from None
+        text = content.decode(_decide_encoding(blob, compression))
     dropped: Counter = Counter()
     records: list[dict] = []
     stripped = text.lstrip("\ufeff \t\r\n")
@@ -495,9 +751,12 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
               all_strings: bool, pad_rows: bool, known_names: frozenset[str]) -> RawRead:
     head = _head(blob, compression)
     if head.startswith(_PARQUET):
-        source = _input(blob, None) if compression is None else pa.BufferReader(_binary(blob, compression).read())
         try:
-            table = pq.read_table(source)
+            if compression is None and blob.member is None:
+                table = pq.read_table(str(blob.path) if blob.path is not None else pa.BufferReader(blob.data))
+            else:                           # Parquet needs random access: unpack it (capped) into memory
+                with _binary(blob, compression) as stream:
+                    table = pq.read_table(pa.BufferReader(stream.read()))
         except (pa.ArrowInvalid, OSError) as error:
             raise InvalidDataError(f"'{blob.name}' starts like Parquet but cannot be read ({error}). "
                                    "Write it again, or export it as CSV.") from error
@@ -505,9 +764,9 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
     if not head.strip(b" \t\r\n\xef\xbb\xbf"):
         raise InvalidDataError(f"'{blob.name}' is empty: it has no rows. Choose a file with data rows.")
     complete = len(head) < SNIFF_BYTES
-    text, detected = _decode_head(blob.name, head, complete, encoding)
+    text, detected = _decode_head(blob, compression, head, complete, encoding)
     if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")):
-        table, dropped, rows_read = _read_json(blob, compression, detected, text)
+        table, dropped, rows_read = _read_json(blob, compression, detected, text, automatic=encoding is None)
         return RawRead(table, rows_read, dict(dropped), read_as=_describe("JSON", compression, detected),
                        name=blob.name)
     layout = _sniff_text(blob, text, complete, detected, header, known_names)
@@ -530,14 +789,19 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
                 all_strings = True          # a later block broke the inferred type: read text, convert later
                 continue
             if "invalid utf8" in message.lower() and encoding is None and layout.encoding == "utf-8":
-                layout.encoding = "gb18030"
-                continue
+                layout.encoding = _decide_encoding(blob, compression)   # invalid UTF-8 past the sniffed sample
+                if layout.encoding != "utf-8":
+                    continue
+            if "straddling object" in message:
+                raise _long_row(blob.name) from None
             raise InvalidDataError(f"'{blob.name}' could not be parsed as {_DELIMITER_NAMES[layout.delimiter]}-"
-                                   f"separated text: {message.splitlines()[0]}. Check the delimiter and quoting.") from error
+                                   f"separated text: {_without_content(message)}. Check the delimiter and "
+                                   "quoting.") from None
         if encoding is None and layout.encoding == "utf-8" and any(
                 pa.types.is_binary(t.value_type if pa.types.is_dictionary(t) else t) for t in table.schema.types):
-            layout.encoding = "gb18030"     # invalid UTF-8 past the sniffed sample
-            continue
+            layout.encoding = _decide_encoding(blob, compression)       # invalid UTF-8 past the sniffed sample
+            if layout.encoding != "utf-8":
+                continue
         break
     if padded:
         warnings.append(f"{padded:,} row{'' if padded == 1 else 's'} of '{blob.name}' had fewer fields than the "
@@ -549,6 +813,12 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
                         "header row" if layout.header else "no header row (columns c0, c1, ...)")
     return RawRead(table, table.num_rows + sum(dropped.values()), dict(dropped), warnings, read_as,
                    blob.name, layout.header)
+
+
+def _without_content(message: str) -> str:
+    """The first line of a pyarrow parse error without the row text it quotes (e.g. after "got 3 columns")."""
+    first = message.splitlines()[0] if message else "unknown parse error"
+    return re.sub(r"(got \d+)?:\s.*$", lambda m: m.group(1) or "", first.split(": ", 1)[-1]) or first
 
 
 def _describe(kind: str, compression: str | None, *details: str) -> str:
@@ -619,8 +889,9 @@ def read_raw(
     for blob, compression in members:
         if progress is not None:
             progress(done / max(total, 1), f"Reading {blob.name}")
-        parts.append(_read_one(blob, compression, header=header, encoding=encoding, all_strings=all_strings,
-                               pad_rows=pad_rows, known_names=known_names))
+        parts.append(_guarded(blob.name, lambda: _read_one(
+            blob, compression, header=header, encoding=encoding, all_strings=all_strings, pad_rows=pad_rows,
+            known_names=known_names)))
         done += blob.size
     table = parts[0].table if len(parts) == 1 else _concat(parts, name)
     dropped: Counter = Counter()
