@@ -163,17 +163,6 @@ def _check_unpacked(name: str, unpacked: int, stored: int, limits: ReadLimits) -
             f"ask the operator to raise {MAX_DECOMPRESSED_ENV} / {MAX_RATIO_ENV}.")
 
 
-def _gzip_declared_size(blob: _Blob) -> int:
-    """The unpacked size a plain gzip file states in its last four bytes (modulo 4 GiB; 0 for a zip member)."""
-    if blob.member is not None or blob.size < 18:
-        return 0
-    if blob.data is not None:
-        return int.from_bytes(blob.data[-4:], "little")
-    with open(blob.path, "rb") as handle:
-        handle.seek(-4, os.SEEK_END)
-        return int.from_bytes(handle.read(4), "little")
-
-
 def _regular_file(path: Path, shown: str) -> os.stat_result:
     """``path``'s status, refused in a sentence unless it is a regular file or a folder outside /proc, /sys, /dev."""
     if in_system_folder(path.resolve()):
@@ -240,8 +229,7 @@ def _resolve(source: Any) -> tuple[str, list[_Blob]]:
 def _expand_archives(blob: _Blob) -> list[tuple[_Blob, str | None]]:
     """``(blob, compression)`` pairs: zip archives become their (streamed) members, gzip is flagged."""
     head = _guarded(blob.name, lambda: blob.head(4))
-    if head.startswith(_GZIP):       # the stated size is only a hint: the stream is capped as it unpacks
-        _check_unpacked(blob.name, _gzip_declared_size(blob), blob.size, read_limits())
+    if head.startswith(_GZIP):       # capped as it unpacks (its stated size is unreliable: modulo 4 GiB, per member)
         return [(blob, "gzip")]
     if not head.startswith(_ZIP):
         return [(blob, None)]
@@ -422,7 +410,7 @@ def _decide_encoding(blob: _Blob, compression: str | None) -> str:
 def _long_row(name: str, line: int | None = None) -> InvalidDataError:
     where = f"Line {line:,} of '{name}'" if line is not None else f"A row of '{name}'"
     return InvalidDataError(
-        f"{where} is longer than {BLOCK_SIZE >> 20} MB, the longest row recexp reads (a field that large is "
+        f"{where} is too long to read: recexp reads rows of up to {BLOCK_SIZE >> 20} MB (a field that large is "
         "usually a missing closing quote or line break). Fix or drop that row.")
 
 
