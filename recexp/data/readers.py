@@ -35,12 +35,14 @@ import stat
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from itertools import islice
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
@@ -65,7 +67,6 @@ _SKIPPED_SUFFIXES = {".md", ".crc"}
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_GB2312_PAIR = re.compile(rb"[\xa1-\xfe][\xa1-\xfe]")
 _DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$")
 
 
@@ -321,16 +322,29 @@ def _control_share(head: bytes) -> float:
     return len(_CONTROL_BYTES.findall(sample)) / max(len(sample), 1)
 
 
-def _line_encodings(blob: _Blob, compression: str | None) -> dict[str, list[int]]:
-    """Line numbers (1-based) of the non-ASCII lines, by what decodes them: ``utf-8``, ``gbk`` or ``other``.
+@dataclass
+class _Lines:
+    """How many lines of a file are of one kind, and the numbers (1-based) of the first few, for messages."""
 
-    A line that is valid UTF-8 counts as UTF-8. A line that is not, and decodes as GB18030 counts as GBK
-    when at least half its high bytes form pairs in GBK's common range (both bytes A1-FE, where
-    GB2312's characters lie); anything else (e.g. Latin-1, whose accented letters sit between ASCII
-    letters) is ``other``. The file is streamed in blocks; a line longer than the longest row recexp reads is
+    count: int = 0
+    first: list[int] = field(default_factory=list)
+
+    def add(self, numbers: Iterable[int], count: int) -> None:
+        self.count += count
+        self.first.extend(islice(numbers, max(0, 5 - len(self.first))))
+
+
+def _line_encodings(blob: _Blob, compression: str | None) -> dict[str, _Lines]:
+    """The non-ASCII lines of a file, by what decodes them: ``utf-8``, ``gbk`` or ``other``.
+
+    A line that is valid UTF-8 counts as UTF-8. A line that is not, and decodes as GB18030, counts as
+    GBK when at least half its high bytes sit next to another high byte (a GBK character is two of
+    them); anything else is ``other`` (e.g. Latin-1, whose accented letters are single high bytes
+    between ASCII letters). The file is streamed in blocks, each judged whole where it can be (all
+    UTF-8, or all GBK) and line by line otherwise; a line longer than the longest row recexp reads is
     refused (:func:`_long_row`).
     """
-    found: dict[str, list[int]] = {"utf-8": [], "gbk": [], "other": []}
+    found = {kind: _Lines() for kind in ("utf-8", "gbk", "other")}
     lines_before, rest = 0, b""
     with _binary(blob, compression) as stream:
         while True:
@@ -340,34 +354,56 @@ def _line_encodings(blob: _Blob, compression: str | None) -> dict[str, list[int]
             chunk, rest = chunk[:cut], chunk[cut:]
             if len(rest) > BLOCK_SIZE:
                 raise _long_row(blob.name, lines_before + 1)
-            lines = chunk.split(b"\n")
             if not chunk.isascii():
-                try:
-                    chunk.decode("utf-8")
-                    whole_utf8 = True
-                except UnicodeDecodeError:
-                    whole_utf8 = False
-                for number, line in enumerate(lines, start=lines_before + 1):
-                    if not line.isascii():
-                        found["utf-8" if whole_utf8 else _line_encoding(line)].append(number)
-            lines_before += len(lines) - 1
+                _block_encodings(chunk, lines_before + 1, found)
+            lines_before += chunk.count(b"\n")
             if not block:
                 return found
 
 
-def _line_encoding(line: bytes) -> str:
+def _block_encodings(chunk: bytes, first_line: int, found: dict[str, _Lines]) -> None:
+    """Add the non-ASCII lines of ``chunk`` (whole lines, the first numbered ``first_line``) to ``found``."""
+    data = np.frombuffer(chunk, np.uint8)
+    starts = np.concatenate([[0], np.flatnonzero(data[:-1] == 10) + 1])     # where each line begins
+    non_ascii = np.maximum.reduceat(data >= 0x80, starts)
+    not_utf8 = np.maximum.reduceat(_not_utf8(data), starts)
+    utf8_lines, other_lines = np.flatnonzero(non_ascii & ~not_utf8), np.flatnonzero(not_utf8)
+    found["utf-8"].add((first_line + int(i) for i in utf8_lines), len(utf8_lines))
+    if not len(other_lines):
+        return
+    if not len(utf8_lines) and _gbk_like(chunk):
+        found["gbk"].add((first_line + int(i) for i in other_lines), len(other_lines))
+        return
+    lines = chunk.split(b"\n")                       # mixed, or not all GBK: judge those lines one by one
+    for i in other_lines:
+        found["gbk" if _gbk_like(lines[i]) else "other"].add([first_line + int(i)], 1)
+
+
+def _not_utf8(data: np.ndarray) -> np.ndarray:
+    """Which bytes break UTF-8's structure: a lead byte without its continuation bytes, a stray continuation
+    byte, or a byte UTF-8 never uses (overlong and surrogate forms are not told apart: GBK never passes)."""
+    high = data >= 0x80
+    continuation = (data & 0xC0) == 0x80
+    needs = np.select([(data >= 0xC2) & (data <= 0xDF), (data >= 0xE0) & (data <= 0xEF),
+                       (data >= 0xF0) & (data <= 0xF4)], [1, 2, 3], 0)
+    claimed = np.zeros(len(data), bool)
+    for k in (1, 2, 3):
+        claimed[k:] |= needs[:-k] >= k
+    return (high & ~continuation & (needs == 0)) | (continuation != claimed)
+
+
+def _gbk_like(data: bytes) -> bool:
+    """Whether ``data`` decodes as GB18030 with at least half its high bytes next to another: GBK's characters
+    are two high bytes, Latin-1's accented letters one between ASCII letters."""
     try:
-        line.decode("utf-8")
-        return "utf-8"
+        data.decode("gb18030")
     except UnicodeDecodeError:
-        pass
-    try:
-        line.decode("gb18030")
-    except UnicodeDecodeError:
-        return "other"
-    high = sum(1 for byte in line if byte >= 0x80)
-    in_pairs = 2 * len(_GB2312_PAIR.findall(line))
-    return "gbk" if 2 * in_pairs >= high else "other"
+        return False
+    high = np.frombuffer(data, np.uint8) >= 0x80
+    neighbour = np.zeros_like(high)
+    neighbour[1:] |= high[:-1]
+    neighbour[:-1] |= high[1:]
+    return 2 * int((high & neighbour).sum()) >= int(high.sum())
 
 
 def _decide_encoding(blob: _Blob, compression: str | None) -> str:
@@ -380,19 +416,20 @@ def _decide_encoding(blob: _Blob, compression: str | None) -> str:
         holds lines that are neither (a single-byte encoding such as Latin-1); the message gives line numbers.
     """
     found = _line_encodings(blob, compression)
-    utf8, gbk, other = found["utf-8"], found["gbk"], found["other"]
+    utf8, gbk, other = found["utf-8"].count, found["gbk"].count, found["other"].count
 
-    def lines(numbers: list[int], what: str) -> str:
-        one = len(numbers) == 1
-        shown = ", ".join(f"{n:,}" for n in numbers[:5]) + (", ..." if len(numbers) > 5 else "")
-        return f"{len(numbers):,} line{'' if one else 's'} (line{'' if one else 's'} {shown}) {'is' if one else 'are'} {what}"
+    def lines(kind: _Lines, what: str) -> str:
+        one = kind.count == 1
+        shown = ", ".join(f"{n:,}" for n in kind.first) + (", ..." if kind.count > len(kind.first) else "")
+        return (f"{kind.count:,} line{'' if one else 's'} (line{'' if one else 's'} {shown}) "
+                f"{'is' if one else 'are'} {what}")
 
     if other:
-        others = lines(other, "neither UTF-8 nor GBK text: they look like a single-byte encoding such as Latin-1 "
-                              "or Windows-1252")
+        others = lines(found["other"], "neither UTF-8 nor GBK text: they look like a single-byte encoding such as "
+                                       "Latin-1 or Windows-1252")
         if utf8 or gbk:
             known = " and ".join(lines(found[kind], name) for kind, name in (("utf-8", "UTF-8"), ("gbk", "GBK"))
-                                 if found[kind])
+                                 if found[kind].count)
             raise InvalidDataError(
                 f"'{blob.name}' mixes text encodings: {known}, while {others}. Save the whole file in one encoding "
                 "(UTF-8) and open it again.")
@@ -401,9 +438,9 @@ def _decide_encoding(blob: _Blob, compression: str | None) -> str:
             "(e.g. latin-1; command line: --encoding latin-1).")
     if utf8 and gbk:
         raise InvalidDataError(
-            f"'{blob.name}' mixes text encodings: {lines(utf8, 'UTF-8')} and {lines(gbk, 'GBK')}; read as either "
-            "one, the other's text would be garbled (e.g. 浏览 read as 娴忚). Save the whole file in one encoding "
-            "(UTF-8) and open it again.")
+            f"'{blob.name}' mixes text encodings: {lines(found['utf-8'], 'UTF-8')} and {lines(found['gbk'], 'GBK')}; "
+            "read as either one, the other's text would be garbled (e.g. 浏览 read as 娴忚). Save the whole file in "
+            "one encoding (UTF-8) and open it again.")
     return "gb18030" if gbk else "utf-8"
 
 
