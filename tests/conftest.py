@@ -85,25 +85,6 @@ def criteo_csv() -> Path:
     return DATA / "criteo_sample" / "criteo_sample.csv"
 
 
-@pytest.fixture(autouse=True, scope="session")
-def one_torch_thread():
-    """Train in-process models with one intra-op thread: they are small, and on a busy 2-core CI box a
-    second spinning thread makes torch many times slower rather than faster. Session scope, so it is in
-    force before any session fixture fits a model or generator (worker processes set their own)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def isolated_workspace(tmp_path, monkeypatch):
-    """Every test gets its own run store folder, so no test sees another's runs."""
-    monkeypatch.setenv("RECEXP_HOME", str(tmp_path / "workspace"))
-
-
 #: A Taobao-layout header and rows whose behaviour column reads 浏览 / 收藏 / 加购 / 购买 (view, fav, cart, buy).
 _CHINESE_ROWS = [f"{u},{u * 3},{'浏览收藏加购购买'[2 * (u % 4):2 * (u % 4) + 2]},{1511544070 + u}" for u in range(200)]
 _HEADER = b"user_id,item_id,behavior_type,timestamp\n"
@@ -126,6 +107,10 @@ def bad_inputs(tmp_path_factory, taobao_csv) -> dict[str, Path]:
     import os
     import zipfile
 
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     folder = tmp_path_factory.mktemp("bad-inputs")
     files: dict[str, Path] = {}
 
@@ -143,6 +128,10 @@ def bad_inputs(tmp_path_factory, taobao_csv) -> dict[str, Path]:
     with zipfile.ZipFile(folder / "zip_of_gzip_bomb.zip", "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("events.csv.gz", _gzip_bomb(1000))       # a member that is itself a bomb
     files["zip_of_gzip_bomb.zip"] = folder / "zip_of_gzip_bomb.zip"
+    zeros = pa.array(np.zeros(3_000_000, np.int64))                # 10 columns of 3M zeros: 240 MB unpacked
+    pq.write_table(pa.table({f"c{i}": zeros for i in range(10)}), folder / "parquet_bomb.parquet",
+                   compression="zstd")
+    files["parquet_bomb.parquet"] = folder / "parquet_bomb.parquet"
     head = taobao_csv.read_bytes()[:200_000]
     head = head[:head.rfind(b"\n") + 1]
     write("field_200kb.csv", _HEADER.replace(b"\n", b",note\n") + b"1,2,pv,1511544070,\"" + b"x" * 200_000 + b"\"\n"
@@ -195,3 +184,23 @@ def rss_peak():
             errors.seek(0)
             return peak_kb / 1024, process.returncode, errors.read().decode(errors="replace")
     return run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Train in-process models with one intra-op thread: they are small, and on a busy 2-core CI box a
+    second spinning thread makes torch many times slower rather than faster. Session scope, so it is in
+    force before any session fixture fits a model or generator (worker processes set their own)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def isolated_workspace(tmp_path, monkeypatch):
+    """Every test gets its own run store folder, so no test sees another's runs."""
+    monkeypatch.setenv("RECEXP_HOME", str(tmp_path / "workspace"))
+

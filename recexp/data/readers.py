@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from itertools import islice
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -778,10 +778,19 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
     if head.startswith(_PARQUET):
         try:
             if compression is None and blob.member is None:
-                table = pq.read_table(str(blob.path) if blob.path is not None else pa.BufferReader(blob.data))
+                source = str(blob.path) if blob.path is not None else pa.BufferReader(blob.data)
             else:                           # Parquet needs random access: unpack it (capped) into memory
                 with _binary(blob, compression) as stream:
-                    table = pq.read_table(pa.BufferReader(stream.read()))
+                    source = pa.BufferReader(stream.read())
+            # Its columns are compressed and run-length encoded too: before unpacking them, check the size
+            # its footer states (at least 8 bytes a cell, as an Arrow table takes).
+            metadata = pq.read_metadata(source)
+            stated = max(sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)),
+                         8 * metadata.num_rows * metadata.num_columns)
+            limits = read_limits()
+            _check_unpacked(blob.name, stated, blob.size,
+                            replace(limits, max_decompressed_bytes=max(limits.max_decompressed_bytes, 8 * blob.size)))
+            table = pq.read_table(source)
         except (pa.ArrowInvalid, OSError) as error:
             raise InvalidDataError(f"'{blob.name}' starts like Parquet but cannot be read ({error}). "
                                    "Write it again, or export it as CSV.") from error

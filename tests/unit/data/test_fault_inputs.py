@@ -20,6 +20,7 @@ REFUSED = [
     ("gzip_bomb.csv.gz", "unpacks to more than 200 MB"),                    # 2 GB inside, trailer says 20 MB
     ("zip_bomb.zip", "unpacks to more than 200 MB"),                        # 400 MB member, declared
     ("zip_of_gzip_bomb.zip", "unpacks to more than"),                       # a gzip bomb as a zip member
+    ("parquet_bomb.parquet", "unpacks to more than 200 MB"),                # 240 MB of zeros in a few KB
     ("row_20mb.csv", "is too long to read: recexp reads rows of up to 4 MB"),
     ("mixed_utf8_gbk.csv", "mixes text encodings: 100 lines (lines 2, 3, 4, 5, 6, ...) are UTF-8 and 100 lines "
                            "(lines 102, 103, 104, 105, 106, ...) are GBK"),
@@ -134,3 +135,18 @@ def test_200mb_upload_is_read_under_a_gigabyte(tmp_path, taobao_csv, rss_peak, c
                                    f"log = load({str(path)!r})\nassert log.report.rows_kept > 4_000_000"])
     assert code == 0, stderr[-2000:]
     assert peak < 1024, f"peak resident memory {peak:.0f} MB"
+
+
+@pytest.mark.parametrize("stage", ["read_raw", "build_log"])
+def test_running_out_of_memory_is_a_sentence(monkeypatch, taobao_csv, stage):
+    import pyarrow as pa
+
+    import recexp.data as data
+    from recexp.errors import InvalidDataError
+
+    def exhausted(*args, **kwargs):
+        raise pa.ArrowMemoryError("malloc of size 4294967296 failed") if stage == "read_raw" else MemoryError()
+
+    monkeypatch.setattr(data, stage, exhausted)        # as the reader or the normaliser would fail
+    with pytest.raises(InvalidDataError, match="Reading 'UserBehavior_sample.csv' ran out of memory"):
+        data.load(taobao_csv)

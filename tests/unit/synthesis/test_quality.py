@@ -12,8 +12,8 @@ import pytest
 from recexp.dataset import LABEL, FeatureSchema
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.synthesis.quality import (
-    MAX_PAIRS, closest_distances, column_pairs, column_shapes, detection, efficacy, exact_copies, ks_complement, pair_trends, privacy,
-    quality_report, quality_score, tv_complement,
+    MAX_PAIRS, closest_distances, column_pairs, column_shapes, detection, efficacy, exact_copies, ks_complement,
+    pair_trends, privacy, quality_report, quality_score, tv_complement,
 )
 
 
