@@ -203,4 +203,3 @@ def one_torch_thread():
 def isolated_workspace(tmp_path, monkeypatch):
     """Every test gets its own run store folder, so no test sees another's runs."""
     monkeypatch.setenv("RECEXP_HOME", str(tmp_path / "workspace"))
-
