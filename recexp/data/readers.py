@@ -6,14 +6,22 @@ What :func:`read_raw` works out by itself:
   name order; hidden files, ``_*`` markers and ``*.md`` are skipped), or a ``(filename, bytes)`` pair
   from an uploader;
 * **compression**, from the first bytes rather than the extension: gzip (``1f 8b``) and zip
-  (``PK``; every member is read, as for a folder);
+  (``PK``; every member is read, as for a folder). Both are unpacked as streams, and refused in a
+  sentence past the limits of :mod:`recexp.data.limits` (unpacked size, and ratio to the stored size),
+  so a decompression bomb is never held in memory; a Parquet file is checked by its footer's sizes;
 * **format**: Parquet (``PAR1`` magic), JSON lines (text starting with ``{``) or a JSON array
   (``[``), otherwise delimited text with the delimiter sniffed among ``,``, tab, ``;`` and ``|``;
-* **encoding**: UTF-8 (with or without BOM), falling back to GB18030 (a superset of GBK) when the
-  text is not valid UTF-8; ``encoding=`` forces one;
+* **encoding**: UTF-8 (with or without BOM); a file that is not valid UTF-8 throughout is judged
+  line by line (:func:`_decide_encoding`): all GBK reads as GB18030 (a superset of GBK), while a file
+  mixing UTF-8 and GBK lines, or holding lines that are neither (e.g. Latin-1), is refused with their
+  line numbers rather than read as mojibake; ``encoding=`` forces one;
 * **header row**: present when the first row holds names (a word above a numeric or date column, or
   a row of known column names); absent otherwise, as in the Taobao file. Without a header the columns
   are named ``c0``, ``c1``, ... by position; an empty header cell becomes ``unnamed_<position>``.
+
+Only regular files and folders are read (FIFOs, devices, sockets and anything under ``/proc``, ``/sys``
+or ``/dev`` are refused), and no message quotes a file's content. Which paths the dashboard may read
+at all is :func:`recexp.data.limits.confine`'s business.
 
 Rows with the wrong number of fields are not fatal: they are dropped and counted per reason (e.g.
 ``"truncated row (4 of 5 fields)"``). Feature tables may ask for ragged rows to be padded instead
@@ -59,6 +67,7 @@ SNIFF_BYTES = 1 << 20          # bytes of (decompressed) text looked at to sniff
 SNIFF_LINES = 200
 SNIFF_LINE_CHARS = 65536       # longer lines are left out of sniffing (they are read all the same)
 DELIMITERS = (",", "\t", ";", "|")
+MAX_ZIP_MEMBERS = 1000         # files read from one zip archive (each is opened on its own)
 BLOCK_SIZE = 4 << 20           # pyarrow CSV block size (larger blocks parse faster on big files)
 NULL_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"})
 _NULL_VALUES = sorted(NULL_MARKERS | {m.upper() for m in NULL_MARKERS} | {"NaN", "N/A", "NA", "Null", "None"})
@@ -96,7 +105,8 @@ class _Blob:
     def open(self) -> BinaryIO:
         if self.member is not None:
             archive_blob, member_name = self.member
-            archive = zipfile.ZipFile(str(archive_blob.path) if archive_blob.path is not None else archive_blob.open())
+            archive = zipfile.ZipFile(str(archive_blob.path) if archive_blob.path is not None
+                                      else archive_blob.open())
             stream = archive.open(member_name)
             archive.close()                     # the member stream keeps the file open until it is closed
             return stream
@@ -245,6 +255,10 @@ def _expand_archives(blob: _Blob) -> list[tuple[_Blob, str | None]]:
             "or upload the file uncompressed.") from error
     if not members:
         raise InvalidDataError(f"The zip archive '{blob.name}' is empty. Put the data file(s) in it.")
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise InvalidDataError(
+            f"The zip archive '{blob.name}' holds {len(members):,} files, more than the {MAX_ZIP_MEMBERS:,} recexp "
+            "reads from one archive. Put the data in fewer, larger files.")
     expanded: list[tuple[_Blob, str | None]] = []
     for member in members:      # the stated sizes are only a hint: each member is capped as it unpacks
         _check_unpacked(f"{blob.name}:{member.filename}", member.file_size, member.compress_size, read_limits())

@@ -87,3 +87,12 @@ def test_zip_members_are_streamed_and_capped(monkeypatch, tmp_path, taobao_csv):
     monkeypatch.setenv("RECEXP_MAX_DECOMPRESSED_MB", "1")
     with pytest.raises(InvalidDataError, match="'logs.zip:part1.csv' unpacks to more than 1 MB"):
         load(archive)
+
+
+def test_zip_of_too_many_files_is_refused(tmp_path):
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for i in range(1001):
+            zipped.writestr(f"part{i}.csv", "user_id,item_id,behavior_type,timestamp\n1,2,pv,1511544070\n")
+    with pytest.raises(InvalidDataError, match="holds 1,001 files, more than the 1,000 recexp reads from one archive"):
+        load(archive)
