@@ -33,6 +33,8 @@ DEFAULT_MAX_DECOMPRESSED_MB = 200.0
 DEFAULT_MAX_RATIO = 100.0
 #: The ratio check starts once this many bytes are unpacked (a small file may compress very well).
 RATIO_FLOOR_BYTES = 16 << 20
+#: A megabyte as these settings (and Streamlit's upload limit) count it: 2**20 bytes.
+MB = 1 << 20
 #: Kernel file systems whose "files" are live process or device state, never data.
 SYSTEM_FOLDERS = (Path("/proc"), Path("/sys"), Path("/dev"))
 
@@ -79,7 +81,7 @@ def read_limits() -> ReadLimits:
         roots = [workspace() / "data", DATA_DIR]
     return ReadLimits(
         data_roots=tuple(root.resolve() for root in roots),
-        max_decompressed_bytes=int(_positive(MAX_DECOMPRESSED_ENV, DEFAULT_MAX_DECOMPRESSED_MB) * 1e6),
+        max_decompressed_bytes=int(_positive(MAX_DECOMPRESSED_ENV, DEFAULT_MAX_DECOMPRESSED_MB) * MB),
         max_compression_ratio=_positive(MAX_RATIO_ENV, DEFAULT_MAX_RATIO))
 
 

@@ -57,7 +57,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from recexp.data.limits import (
-    MAX_DECOMPRESSED_ENV, MAX_RATIO_ENV, RATIO_FLOOR_BYTES, ReadLimits, in_system_folder, read_limits,
+    MAX_DECOMPRESSED_ENV, MAX_RATIO_ENV, MB, RATIO_FLOOR_BYTES, ReadLimits, in_system_folder, read_limits,
 )
 from recexp.errors import InvalidDataError, InvalidParameterError
 
@@ -166,8 +166,8 @@ def _check_unpacked(name: str, unpacked: int, stored: int, limits: ReadLimits) -
     """Refuse, in a sentence, a compressed file that unpacks (or says it unpacks) past the limits."""
     limit = limits.max_decompressed_bytes
     if unpacked > limit or (unpacked > RATIO_FLOOR_BYTES and unpacked > limits.max_compression_ratio * stored):
-        what = (f"more than {limit / 1e6:,.0f} MB" if unpacked > limit
-                else f"more than {limits.max_compression_ratio:,.0f} times its stored {stored / 1e6:,.1f} MB")
+        what = (f"more than {limit / MB:,.0f} MB" if unpacked > limit
+                else f"more than {limits.max_compression_ratio:,.0f} times its stored {stored / MB:,.1f} MB")
         raise InvalidDataError(
             f"'{name}' unpacks to {what}, past the limit for compressed files (a file that grows this much is a "
             "decompression bomb or too large to read here). Open it uncompressed by its path on the server, or "
