@@ -326,7 +326,7 @@ def _decode_head(blob: _Blob, compression: str | None, head: bytes, complete: bo
     try:
         return codecs.getincrementaldecoder("utf-8")().decode(head, final=complete), "utf-8"
     except UnicodeDecodeError:
-        decided = _decide_encoding(blob, compression)
+        decided = _decide_encoding(blob, compression)   # GB18030, or a sentence saying what the text is
         return codecs.getincrementaldecoder(decided)().decode(head, final=complete), decided
 
 
@@ -380,7 +380,14 @@ def _block_encodings(chunk: bytes, first_line: int, found: dict[str, _Lines]) ->
     data = np.frombuffer(chunk, np.uint8)
     starts = np.concatenate([[0], np.flatnonzero(data[:-1] == 10) + 1])     # where each line begins
     non_ascii = np.maximum.reduceat(data >= 0x80, starts)
-    not_utf8 = np.maximum.reduceat(_not_utf8(data), starts)
+    try:
+        chunk.decode("utf-8")
+        not_utf8 = np.zeros_like(non_ascii)
+    except UnicodeDecodeError:
+        not_utf8 = np.maximum.reduceat(_not_utf8(data), starts)
+        if not not_utf8.any():       # only forms the fast check lets through (e.g. encoded surrogates)
+            lines = chunk.split(b"\n")
+            not_utf8 = np.array([bool(flag) and not _decodes(lines[i], "utf-8") for i, flag in enumerate(non_ascii)])
     utf8_lines, other_lines = np.flatnonzero(non_ascii & ~not_utf8), np.flatnonzero(not_utf8)
     found["utf-8"].add((first_line + int(i) for i in utf8_lines), len(utf8_lines))
     if not len(other_lines):
@@ -391,6 +398,14 @@ def _block_encodings(chunk: bytes, first_line: int, found: dict[str, _Lines]) ->
     lines = chunk.split(b"\n")                       # mixed, or not all GBK: judge those lines one by one
     for i in other_lines:
         found["gbk" if _gbk_like(lines[i]) else "other"].add([first_line + int(i)], 1)
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _not_utf8(data: np.ndarray) -> np.ndarray:
@@ -409,9 +424,7 @@ def _not_utf8(data: np.ndarray) -> np.ndarray:
 def _gbk_like(data: bytes) -> bool:
     """Whether ``data`` decodes as GB18030 with at least half its high bytes next to another: GBK's characters
     are two high bytes, Latin-1's accented letters one between ASCII letters."""
-    try:
-        data.decode("gb18030")
-    except UnicodeDecodeError:
+    if not _decodes(data, "gb18030"):
         return False
     high = np.frombuffer(data, np.uint8) >= 0x80
     neighbour = np.zeros_like(high)
@@ -439,7 +452,7 @@ def _decide_encoding(blob: _Blob, compression: str | None) -> str:
                 f"{'is' if one else 'are'} {what}")
 
     if other:
-        others = lines(found["other"], "neither UTF-8 nor GBK text: they look like a single-byte encoding such as "
+        others = lines(found["other"], "neither UTF-8 nor GBK: the text looks like a single-byte encoding such as "
                                        "Latin-1 or Windows-1252")
         if utf8 or gbk:
             known = " and ".join(lines(found[kind], name) for kind, name in (("utf-8", "UTF-8"), ("gbk", "GBK"))

@@ -24,8 +24,8 @@ REFUSED = [
     ("row_20mb.csv", "is too long to read: recexp reads rows of up to 4 MB"),
     ("mixed_utf8_gbk.csv", "mixes text encodings: 100 lines (lines 2, 3, 4, 5, 6, ...) are UTF-8 and 100 lines "
                            "(lines 102, 103, 104, 105, 106, ...) are GBK"),
-    ("utf8_latin1.csv", "are UTF-8, while 50 lines (lines 102, 105, 106, 109, 110, ...) are neither UTF-8 nor GBK "
-                        "text: they look like a single-byte encoding such as Latin-1"),
+    ("utf8_latin1.csv", "are UTF-8, while 50 lines (lines 102, 105, 106, 109, 110, ...) are neither UTF-8 nor GBK"
+                        ": the text looks like a single-byte encoding such as Latin-1"),
     ("png_image.csv", "it is a PNG image"),
     ("damaged.csv.gz", "damaged or cut short"),
     ("pipe.csv", "is a named pipe (FIFO), not a regular file"),
@@ -150,3 +150,13 @@ def test_running_out_of_memory_is_a_sentence(monkeypatch, taobao_csv, stage):
     monkeypatch.setattr(data, stage, exhausted)        # as the reader or the normaliser would fail
     with pytest.raises(InvalidDataError, match="Reading 'UserBehavior_sample.csv' ran out of memory"):
         data.load(taobao_csv)
+
+
+def test_utf8_forbidden_forms_are_judged_line_by_line():
+    from recexp.data import load
+    from recexp.errors import InvalidDataError
+
+    # an encoded surrogate (ED A0 80) has UTF-8's shape but is not UTF-8: a sentence, not a UnicodeDecodeError
+    text = b"user_id,item_id,behavior_type,timestamp\n1,2,pv\xed\xa0\x80,1511544070\n" + b"3,4,buy,1511544071\n" * 10
+    with pytest.raises(InvalidDataError, match=r"1 line \(line 2\) is neither UTF-8 nor GBK"):
+        load(("surrogate.csv", text))
