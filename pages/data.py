@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from recexp.data import ROLES
-from recexp.data.limits import confine, read_limits
+from recexp.data.limits import confine
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
 from recexp.errors import RecexpError
@@ -46,9 +46,9 @@ else:
             except RecexpError as error:
                 st.error(str(error))
     else:
-        roots = ", ".join(str(root) for root in read_limits().data_roots)
         path = st.text_input("Path of a file or a folder of same-layout files on the server", key="data_path",
-                             help=f"Under the server's data folders: {roots} (set by the operator).")
+                             help="Under the server's data folders (RECEXP_DATA_ROOT, set by the operator); a "
+                                  "relative path is read from the first of them.")
         if path.strip():
             try:
                 source = DataSource(str(confine(path)), kind=kind)

@@ -101,3 +101,10 @@ def test_upload_with_a_200kb_field_is_read(app, bad_inputs):
         ("notes.csv", bad_inputs["field_200kb.csv"].read_bytes(), "text/csv")).run()
     assert not app.exception and not app.error
     assert {m.label: m.value for m in app.metric}["Rows kept"] == "301"
+
+
+def test_a_misconfigured_limit_is_a_sentence(app, monkeypatch, taobao_csv):
+    monkeypatch.setenv("RECEXP_MAX_COMPRESSION_RATIO", "lots")
+    app.segmented_control(key="data_origin").set_value("File on the server").run()
+    app.text_input(key="data_path").set_value(str(taobao_csv)).run()
+    _refused(app, "RECEXP_MAX_COMPRESSION_RATIO must be a positive number, but is 'lots'")
