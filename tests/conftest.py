@@ -136,6 +136,7 @@ def bad_inputs(tmp_path_factory, taobao_csv) -> dict[str, Path]:
     head = head[:head.rfind(b"\n") + 1]
     write("field_200kb.csv", _HEADER.replace(b"\n", b",note\n") + b"1,2,pv,1511544070,\"" + b"x" * 200_000 + b"\"\n"
           + b"".join(f"{u},{u},{'pv' if u % 3 else 'buy'},{1511544070 + u},ok\n".encode() for u in range(300)))
+    write("first_line_2mb.csv", b"1,2,pv," + b"x" * 2_000_000 + b"\n" + b"1,2,buy,1511544070\n" * 50)
     write("row_20mb.csv", _HEADER + b"1,2,pv,1511544070\n" * 50 + b"1,2,pv," + b"9" * 20_000_000 + b"\n"
           + b"1,2,buy,1511544070\n" * 50)
     write("mixed_utf8_gbk.csv", _HEADER + "\n".join(_CHINESE_ROWS[:100]).encode("utf-8") + b"\n"

@@ -587,6 +587,11 @@ def _sniff_text(blob: _Blob, text: str, complete: bool, encoding: str, header: b
     else:
         if not complete and len(lines) > 1:
             lines = lines[:-1]      # the last line of a cut-off sample may be partial
+        elif not complete and lines:
+            raise InvalidDataError(
+                f"The first line of '{blob.name}' is over {SNIFF_BYTES >> 20} MB long: recexp works out a file's "
+                "layout from its first lines, and this one does not end within the first MB (usually a missing "
+                "line break or closing quote). Fix or drop that row.")
     lines = lines[:SNIFF_LINES]
     if not lines:
         raise InvalidDataError(f"'{blob.name}' is empty: it has no rows. Choose a file with data rows.")
@@ -597,7 +602,8 @@ def _sniff_text(blob: _Blob, text: str, complete: bool, encoding: str, header: b
     if delimiter is None:
         raise InvalidDataError(
             f"'{blob.name}' was read as a single column: none of comma, tab, semicolon or pipe splits its "
-            f"first {len(lines):,} lines into fields. Save it with one of those delimiters.")
+            f"first {len(lines):,} line{'' if len(lines) == 1 else 's'} into fields. Save it with one of those "
+            "delimiters.")
     rows = _csv_rows(lines, delimiter)
     if rows is None:
         raise InvalidDataError(

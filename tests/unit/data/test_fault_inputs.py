@@ -22,6 +22,7 @@ REFUSED = [
     ("zip_of_gzip_bomb.zip", "unpacks to more than"),                       # a gzip bomb as a zip member
     ("parquet_bomb.parquet", "unpacks to more than 200 MB"),                # 240 MB of zeros in a few KB
     ("row_20mb.csv", "is too long to read: recexp reads rows of up to 4 MB"),
+    ("first_line_2mb.csv", "The first line of 'first_line_2mb.csv' is over 1 MB long"),   # was _csv.Error
     ("mixed_utf8_gbk.csv", "mixes text encodings: 100 lines (lines 2, 3, 4, 5, 6, ...) are UTF-8 and 100 lines "
                            "(lines 102, 103, 104, 105, 106, ...) are GBK"),
     ("utf8_latin1.csv", "are UTF-8, while 50 lines (lines 102, 105, 106, 109, 110, ...) are neither UTF-8 nor GBK"
@@ -97,24 +98,27 @@ def test_gzip_bomb_stays_under_a_gigabyte(bad_inputs, rss_peak):
     assert peak < 1024, f"peak resident memory {peak:.0f} MB"
 
 
-@pytest.mark.parametrize("command", [
-    ["apply", "--task", "behavior", "--strategy", "random_over", "--out", "{tmp}/train.parquet"],
-    ["run", "--task", "behavior", "--strategy", "none", "--model", "logreg", "--seeds", "1", "--epochs", "1"],
-])
-def test_200mb_line_is_refused_without_native_abort(tmp_path, rss_peak, earlier_runs, command):
+@pytest.mark.parametrize("command, first", [
+    (["apply", "--task", "behavior", "--strategy", "random_over", "--out", "{tmp}/train.parquet"], False),
+    (["run", "--task", "behavior", "--strategy", "none", "--model", "logreg", "--seeds", "1", "--epochs", "1"], False),
+    (["apply", "--task", "behavior", "--strategy", "random_over", "--out", "{tmp}/train.parquet"], True),
+], ids=["apply", "run", "apply-first-line"])
+def test_200mb_line_is_refused_without_native_abort(tmp_path, rss_peak, earlier_runs, command, first):
     path = tmp_path / "one_long_line.csv"
+    rows = b"".join(f"{u},{u},{'pv' if u % 3 else 'buy'},{1511544070 + u}\n".encode() for u in range(300))
     with open(path, "wb") as out:
-        out.write(b"user_id,item_id,behavior_type,timestamp\n")
-        out.write(b"".join(f"{u},{u},{'pv' if u % 3 else 'buy'},{1511544070 + u}\n".encode() for u in range(300)))
+        if not first:
+            out.write(b"user_id,item_id,behavior_type,timestamp\n" + rows)
         out.write(b"1,2,pv,")
         for _ in range(200):
             out.write(b"7" * 1_000_000)
-        out.write(b"\n")
+        out.write(b"\n" + rows)
     argv = [sys.executable, "-m", "recexp", command[0], str(path), *(a.format(tmp=tmp_path) for a in command[1:])]
     peak, code, stderr = rss_peak(argv)
     assert code == 2, stderr[-2000:]            # -6 would be SIGABRT
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]    # run also shows progress
-    assert len(errors) == 1 and "too long to read" in errors[0] and stderr.strip().endswith(errors[0])
+    assert len(errors) == 1 and stderr.strip().endswith(errors[0])
+    assert ("is over 1 MB long" if first else "too long to read") in errors[0]
     assert "Traceback" not in stderr and "terminate called" not in stderr
     assert peak < 1024, f"peak resident memory {peak:.0f} MB"
     assert sorted(run.id for run in SQLiteRunStore.open().list_runs()) == sorted(earlier_runs)
