@@ -4,9 +4,10 @@ the environment settings for safe reading.
 * ``RECEXP_DATA_ROOT``: folders (separated by ``:``, as in ``PATH``) under which a path typed into the
   Data page's "File on the server" box must lie once resolved (symbolic links followed). Default: the
   workspace's ``data/`` folder (``$RECEXP_HOME/data``) and the bundled samples.
-* ``RECEXP_MAX_DECOMPRESSED_MB``: the most bytes (in MB) a gzip file or zip member may unpack to
-  (a Parquet file: the size its footer states, or 8 times its own size if more). Default 200, the
-  upload limit: an uncompressed log of that size peaks well under 1 GB of memory.
+* ``RECEXP_MAX_DECOMPRESSED_MB``: the most bytes (in MB of 2**20 bytes) a gzip file or zip member may
+  unpack to; a Parquet file's footer may state this much, or 8 times the file's own size if that is
+  more. Default 200, the upload limit: an uncompressed log of that size peaks under 1 GB of memory
+  (about 710 MB measured for 190 MB).
 * ``RECEXP_MAX_COMPRESSION_RATIO``: the most a compressed file may grow by (unpacked bytes over stored
   bytes) once it has unpacked past :data:`RATIO_FLOOR_BYTES`. Default 100; logs compress 3 to 20 times,
   a decompression bomb a thousand times.
