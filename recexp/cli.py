@@ -1,8 +1,8 @@
 """``python -m recexp``: everything the dashboard does, from the shell.
 
 Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its arguments, ``_cmd_<name>(args)``
-runs it and returns the exit code. A :class:`RecexpError` becomes a one-line message on stderr and
-exit code 2; never a traceback.
+runs it and returns the exit code. A :class:`RecexpError`, and a file-system or SQLite failure
+nothing below caught, becomes a one-line message on stderr and exit code 2; never a traceback.
 """
 
 from __future__ import annotations
@@ -10,11 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from recexp.errors import RecexpError
+from recexp.errors import RecexpError, os_error_sentence
+
+
+def _open_store():
+    """The workspace's run store, its runs whose process is gone marked failed first (``fail_orphans``)."""
+    from recexp.runs import SQLiteRunStore
+
+    store = SQLiteRunStore.open()
+    store.fail_orphans()
+    return store
 
 
 def _print_json(payload: Any) -> None:
@@ -273,9 +283,7 @@ def _add_runs(subparsers) -> None:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from recexp.runs import SQLiteRunStore
-
-    store = SQLiteRunStore.open()
+    store = _open_store()
     runs = store.list_runs(args.experiment, args.status)
     if args.json:
         _print_json({"workspace": str(store.home),
@@ -383,9 +391,8 @@ def _add_compare(subparsers) -> None:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from recexp.compare import compare, sample_losses
-    from recexp.runs import SQLiteRunStore
 
-    store = SQLiteRunStore.open()
+    store = _open_store()
     comparison = compare(store, experiment=args.experiment, run_ids=args.runs or None, baseline=args.baseline,
                          n_bootstrap=args.bootstrap)
     unknown = sorted(set(args.metric or []) - set(comparison.summary["metric"]))
@@ -513,10 +520,9 @@ def _cmd_importance(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from recexp.importance import METHODS, cached_values_path, get_method, run_importance
-    from recexp.runs import SQLiteRunStore
 
     method = _configured(METHODS, get_method, args.method, args.param)
-    store = SQLiteRunStore.open()
+    store = _open_store()
     shown = [-1]
 
     def progress(fraction: float, message: str) -> None:
@@ -574,3 +580,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:                          # e.g. an output path on a full or read-only disk
+        print(f"error: {os_error_sentence(error)}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as error:
+        print(f"error: A SQLite database could not be used ({error}). Check the workspace ($RECEXP_HOME) and "
+              "try again.", file=sys.stderr)
+        return 2
