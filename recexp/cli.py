@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from recexp.errors import RecexpError, os_error_sentence
+from recexp.errors import RecexpError, sentence
 
 
 def _open_store():
@@ -573,17 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command][1](args)
-    except RecexpError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except OSError as error:                          # e.g. an output path on a full or read-only disk
-        print(f"error: {os_error_sentence(error)}", file=sys.stderr)
-        return 2
-    except sqlite3.Error as error:
-        print(f"error: A SQLite database could not be used ({error}). Check the workspace ($RECEXP_HOME) and "
-              "try again.", file=sys.stderr)
+    except (RecexpError, OSError, sqlite3.Error) as error:   # OSError: e.g. an output path on a full disk
+        print(f"error: {sentence(error)}", file=sys.stderr)
         return 2

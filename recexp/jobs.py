@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -263,6 +264,18 @@ class JobRunner:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
+    def for_owner(self, owner: str | None) -> JobRunner:
+        """This runner acting for one signed-in user (itself for None, i.e. without login).
+
+        The same workers, queue, limit and lock; its :attr:`store` is ``store.for_owner(owner)``, so the
+        experiments it launches belong to ``owner`` and it lists what ``owner`` may see.
+        """
+        if owner is None:
+            return self
+        view = copy.copy(self)                                  # shares _children, _lock and the poll thread
+        view.store = self.store.for_owner(owner)
+        return view
+
     # --- submitting ---------------------------------------------------------------------------
 
     def submit(self, spec: RunSpec, experiment_id: str | None = None, name: str = "") -> Run:
@@ -341,6 +354,8 @@ class JobRunner:
         """
         with self._lock:
             self._reap()
+            if self.store.read_only:                            # nothing can be queued, claimed or failed there
+                return
             self.store.fail_orphans(exclude=self._children)
             free = self.max_concurrent - len(self._children)
             if free <= 0:
@@ -367,6 +382,8 @@ class JobRunner:
                 break
             try:
                 self.poll()
+            except RecexpError as error:                        # e.g. a full disk: say so; the next poll retries
+                print(f"job runner: {error}", file=sys.stderr, flush=True)
             except Exception:                                   # keep polling; the next poll retries
                 traceback.print_exc()
 

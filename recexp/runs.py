@@ -330,7 +330,11 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     def finish(self, run_id: str, status: str, error: str | None = None) -> bool:
-        """End an active run; False (and nothing changed) if it had already ended."""
+        """End an active run; False (and nothing changed) if it had already ended.
+
+        Failing a run first deletes its partial artifact files (``*.part``, left by a write that broke
+        off, e.g. on a full disk), so the space they hold is free to record the failure.
+        """
 
     @abc.abstractmethod
     def epoch_metrics(self, run_ids: Sequence[str]) -> pd.DataFrame:
@@ -389,6 +393,17 @@ class RunStore(abc.ABC):
                 raise JobError(os_error_sentence(error, "create")) from error
         return path
 
+    def _discard_partial_files(self, run_id: str) -> None:
+        """Delete the ``*.part`` files of a run that is being failed (nothing writes them any more).
+
+        Each is emptied first: the failed writer may still hold it open (e.g. from the traceback being
+        handled), and only truncating frees the space of an open file.
+        """
+        with contextlib.suppress(OSError):
+            for partial in self.artifact_dir(run_id).rglob("*.part"):
+                os.truncate(partial, 0)
+                partial.unlink(missing_ok=True)
+
     def write_table(self, run_id: str, name: str, frame: pd.DataFrame) -> Path:
         """Save a frame as ``<name>.parquet`` among the run's artifacts (atomically).
 
@@ -401,7 +416,7 @@ class RunStore(abc.ABC):
             tmp.replace(path)
         except OSError as error:
             tmp.unlink(missing_ok=True)                     # a partial file only takes the space others need
-            raise JobError(f"Run {run_id}: {os_error_sentence(error, 'write')}") from error
+            raise JobError(f"Run {run_id}: {os_error_sentence(error, 'write', path)}") from error
         return path
 
     def read_table(self, run_id: str, name: str) -> pd.DataFrame:
@@ -621,21 +636,27 @@ class SQLiteRunStore(RunStore):
         checkpointed into it, without writes still in the WAL file.
         """
         try:
-            conn = self._open()
-            try:
-                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-            except sqlite3.Error as error:
-                conn.close()
-                if not (isinstance(error, sqlite3.OperationalError) and getattr(error, "sqlite_errorname", "")
-                        .startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY"))):
-                    raise
-                conn = self._open(immutable=True)
+            conn = self._readable()
             try:
                 yield conn
             finally:
                 conn.close()
         except sqlite3.Error as error:
             raise self._error(error) from error
+
+    def _readable(self) -> sqlite3.Connection:
+        conn = None
+        try:
+            conn = self._open()
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return conn
+        except sqlite3.Error as error:
+            if conn is not None:
+                conn.close()
+            if not (isinstance(error, sqlite3.OperationalError) and getattr(error, "sqlite_errorname", "")
+                    .startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY"))):
+                raise
+        return self._open(immutable=True)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -791,6 +812,8 @@ class SQLiteRunStore(RunStore):
     def finish(self, run_id: str, status: str, error: str | None = None) -> bool:
         if status not in FINAL:
             raise JobError(f"A run ends as one of {', '.join(FINAL)}, not {status!r}.")
+        if status == FAILED and not self.read_only:
+            self._discard_partial_files(run_id)
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN (?, ?)",
