@@ -415,7 +415,8 @@ class RunStore(abc.ABC):
             frame.to_parquet(tmp, index=False)
             tmp.replace(path)
         except OSError as error:
-            tmp.unlink(missing_ok=True)                     # a partial file only takes the space others need
+            with contextlib.suppress(OSError):               # a partial file only takes the space others need
+                tmp.unlink(missing_ok=True)
             raise JobError(f"Run {run_id}: {os_error_sentence(error, 'write', path)}") from error
         return path
 

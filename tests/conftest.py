@@ -85,25 +85,6 @@ def criteo_csv() -> Path:
     return DATA / "criteo_sample" / "criteo_sample.csv"
 
 
-@pytest.fixture(autouse=True, scope="session")
-def one_torch_thread():
-    """Train in-process models with one intra-op thread: they are small, and on a busy 2-core CI box a
-    second spinning thread makes torch many times slower rather than faster. Session scope, so it is in
-    force before any session fixture fits a model or generator (worker processes set their own)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def isolated_workspace(tmp_path, monkeypatch):
-    """Every test gets its own run store folder, so no test sees another's runs."""
-    monkeypatch.setenv("RECEXP_HOME", str(tmp_path / "workspace"))
-
-
 class SmallDisk:
     """A tmpfs of its own, mounted in a test's folder: a real disk to fill up or to make read-only."""
 
@@ -157,3 +138,22 @@ def small_disk(tmp_path):
     yield mount
     for target in reversed(mounted):
         subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Train in-process models with one intra-op thread: they are small, and on a busy 2-core CI box a
+    second spinning thread makes torch many times slower rather than faster. Session scope, so it is in
+    force before any session fixture fits a model or generator (worker processes set their own)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def isolated_workspace(tmp_path, monkeypatch):
+    """Every test gets its own run store folder, so no test sees another's runs."""
+    monkeypatch.setenv("RECEXP_HOME", str(tmp_path / "workspace"))

@@ -130,6 +130,25 @@ def require_login() -> None:
     st.sidebar.button("Sign out", key="auth_logout", on_click=st.logout, icon=":material/logout:")
 
 
+def sharing_toggle(store: SQLiteRunStore, experiment_id: str, prefix: str) -> None:
+    """Under login, who may see an experiment: a toggle on the user's own, a caption on anyone else's.
+
+    Sharing shows the experiment and its runs to every signed-in user. Without login, nothing is drawn.
+    """
+    user = current_user()
+    if user is None:
+        return
+    experiment = store.get_experiment(experiment_id)
+    if experiment.owner != user:
+        st.caption(f"Launched by {experiment.owner}, who shared it with the team." if experiment.owner
+                   else "Launched with nobody signed in: every user sees it.")
+        return
+    shared = st.toggle("Shared with the team", value=experiment.shared, key=f"{prefix}_share_{experiment_id}",
+                       help="Every signed-in user then sees this experiment and its runs; otherwise only you do.")
+    if shared != experiment.shared:
+        store.set_shared(experiment_id, shared)
+
+
 def show_error(error: Exception) -> None:
     """A failure a page did not handle (see :func:`recexp.errors.sentence`), as one sentence, no traceback."""
     st.error(sentence(error), icon=":material/error:")
@@ -147,12 +166,16 @@ def job_runner() -> JobRunner:
     Under login it acts for the signed-in user (:meth:`~recexp.jobs.JobRunner.for_owner`). A store that
     cannot be opened (damaged, empty, unreadable) is reported in a sentence and the page stops.
     """
+    user = current_user()
+    if user is None and login_enabled():            # a page run outside app.py's sign-in gate
+        st.info("Sign in on the home page to see experiments.")
+        st.stop()
     try:
         runner = _job_runner(str(workspace()))
     except RecexpError as error:
         show_error(error)
         st.stop()
-    return runner.for_owner(current_user())
+    return runner.for_owner(user)
 
 
 def run_store() -> SQLiteRunStore:
