@@ -38,7 +38,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import copy
-import errno
 import json
 import math
 import os
