@@ -262,7 +262,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for r in results:
             scores = ", ".join(f"{k}={r['metrics'][k]:.4f}" for k in ("accuracy", "balanced_accuracy", "f1_macro")
                                if r["metrics"].get(k) is not None)
-            print(f"{r['id']}  {r['name']:<40} {r['status']:<9} {r['device'] or '-':<18} {scores or r['error']}")
+            reason = (r["error"] or "").splitlines()[0] if r["error"] else ""
+            print(f"{r['id']}  {r['name']:<40} {r['status']:<9} {r['device'] or '-':<18} {scores or reason}")
     return 0 if all(r["status"] == "finished" for r in results) else 1
 
 

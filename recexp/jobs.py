@@ -34,9 +34,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
-from recexp.errors import InvalidParameterError, JobError, RecexpError, os_error_sentence
+from recexp.errors import InvalidParameterError, JobError, RecexpError, os_error_sentence, sentence
 from recexp.importance import TrainedRun, run_importance
 from recexp.metrics import classification_metrics
 from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
@@ -125,14 +126,15 @@ def run_in_foreground(store: RunStore, experiment_id: str, specs: Sequence[RunSp
     """Execute ``specs`` in this process, recording the whole grid in the store first (the CLI's ``run``).
 
     Every run is created ``queued`` with this process's pid up front (so the remaining seeds are on
-    record, and a job runner leaves them to this process), then claimed and executed in order. On
+    record, and a job runner leaves them to this process), then claimed and executed in order, with torch's
+    threads set by :func:`threads_per_run` as for the runner's workers. A run that fails is recorded as
+    failed and the grid goes on. On
     SIGTERM or SIGINT the run in progress is marked failed and the ones not started cancelled, each with
     a sentence, before :class:`KeyboardInterrupt` is raised again. ``on_epoch(i, spec)`` may return a
     per-epoch callback for the ``i``-th run. Returns the runs as they ended.
     """
-    runs = [store.create_run(experiment_id, spec.to_dict(), name=spec.label()) for spec in specs]
-    for run in runs:
-        store.update(run.id, pid=os.getpid())
+    runs = [store.create_run(experiment_id, spec.to_dict(), name=spec.label(), pid=os.getpid()) for spec in specs]
+    torch.set_num_threads(threads_per_run(1))          # the job runner's rule, so CLI runs side by side share cores
 
     def stop(signum, frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -144,8 +146,8 @@ def run_in_foreground(store: RunStore, experiment_id: str, specs: Sequence[RunSp
                 continue                                   # cancelled (or claimed) meanwhile
             try:
                 execute(spec, store, run.id, on_epoch=on_epoch(i, spec) if on_epoch else None, data=data)
-            except RecexpError:
-                pass                                       # recorded as failed in the store
+            except Exception:                              # noqa: BLE001 (recorded as failed; the grid goes on)
+                pass
     except KeyboardInterrupt as interrupt:
         reason = str(interrupt) or "SIGINT"
         for run in runs:
@@ -321,8 +323,8 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         store.update(run_id, message="done")
         store.finish(run_id, FINISHED)
         return final
-    except RecexpError as error:
-        store.finish(run_id, FAILED, error=str(error))
+    except (RecexpError, OSError) as error:
+        store.finish(run_id, FAILED, error=sentence(error))
         raise
     except Exception as error:
         store.finish(run_id, FAILED, error=f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=8)}")

@@ -7,6 +7,7 @@ set's schema, with numeric imputation and standardisation fitted on that trainin
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -199,8 +200,14 @@ def save_checkpoint(path: str | Path, model: Model, module: nn.Module, spec: Inp
     payload = {"model": model.name, "params": model.get_params(), "input_spec": spec.to_dict(),
                "state_dict": {k: v.detach().cpu() for k, v in (state if state is not None else module.state_dict()).items()},
                "extra": extra or {}}
-    tmp = path.with_suffix(path.suffix + ".part")
-    torch.save(payload, tmp)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)                  # serialised in memory: a full disk raises OSError below, not a
+    tmp = path.with_suffix(path.suffix + ".part")   # torch RuntimeError halfway through the file
+    try:
+        tmp.write_bytes(buffer.getbuffer())
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
     return path
 
