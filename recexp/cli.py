@@ -80,7 +80,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     print(f"{result['source']}: {result['rows']:,} rows kept of {result['validation']['rows_read']:,} read "
           f"({result['validation']['read_as']})")
     if "mapping" in result:
-        print("mapping: " + ", ".join(f"{role}={column}" for role, column in result["mapping"].items()))
+        print("mapping: " + ", ".join(f"{role}={column} ({result['confidence'][role]:.0%} sure)"
+                                      for role, column in result["mapping"].items()))
     else:
         print(f"label: {result['label_column']}; {len(result['numeric'])} numeric, "
               f"{len(result['categorical'])} categorical features")

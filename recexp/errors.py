@@ -19,3 +19,20 @@ class InvalidDataError(RecexpError, ValueError):
 
 class JobError(RecexpError, RuntimeError):
     """A background job failed, was cancelled or was killed."""
+
+
+class MissingRolesError(InvalidDataError):
+    """A behaviour log has no column for some required roles.
+
+    Carries what a page needs to offer the next step: the source's ``columns``, the roles found so far
+    (``mapping``, role -> column), the ``missing`` roles, and ``label_column``: the column that looks
+    like a label when the source looks like a feature table rather than a log (else None).
+    """
+
+    def __init__(self, message: str, *, columns: list[str], mapping: dict[str, str], missing: list[str],
+                 label_column: str | None = None):
+        super().__init__(message)
+        self.columns = columns
+        self.mapping = mapping
+        self.missing = missing
+        self.label_column = label_column
