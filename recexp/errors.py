@@ -21,12 +21,13 @@ class JobError(RecexpError, RuntimeError):
     """A background job failed, was cancelled or was killed."""
 
 
-class MissingRolesError(InvalidDataError):
-    """A behaviour log has no column for some required roles.
+class LogMappingError(InvalidDataError):
+    """The columns of a source could not be made into a behaviour log with the roles found or given.
 
     Carries what a page needs to offer the next step: the source's ``columns``, the roles found so far
-    (``mapping``, role -> column), the ``missing`` roles, and ``label_column``: the column that looks
-    like a label when the source looks like a feature table rather than a log (else None).
+    (``mapping``, role -> column), the required roles ``missing`` a column (empty when the roles were
+    all found but their values did not convert, e.g. a single behaviour), and ``label_column``: the
+    column that looks like a label when the source looks like a feature table rather than a log.
     """
 
     def __init__(self, message: str, *, columns: list[str], mapping: dict[str, str], missing: list[str],

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from recexp.data.log import BEHAVIOR_SYNONYMS, REQUIRED_ROLES, ROLES
-from recexp.errors import InvalidDataError, InvalidParameterError, MissingRolesError
+from recexp.errors import InvalidDataError, InvalidParameterError, LogMappingError
 
 #: Column names that name each role, best first (compared in :func:`normalise_name` form): the
 #: English spellings of public logs and the Chinese ones of Taobao/JD/Tmall-style shop exports.
@@ -262,7 +262,7 @@ def infer_roles(frame: pd.DataFrame, fixed: dict[str, str | None] | None = None
     {'user': '用户ID', 'item': '商品ID', 'behavior': '行为类型', 'timestamp': '时间戳'}
     """
     mapping: dict[str, str | None] = dict(fixed or {})
-    choices = {role: RoleChoice(column, 1.0, "given") for role, column in mapping.items() if column is not None}
+    choices = {role: RoleChoice(column, 1.0, "chosen explicitly") for role, column in mapping.items() if column is not None}
     sample = frame.head(PROFILE_ROWS)
     profiles = {c: _Profile(str(c), sample[c]) for c in frame.columns if c not in mapping.values()}
     _infer(profiles, sample, mapping, choices)
@@ -484,7 +484,7 @@ def table_label(frame: pd.DataFrame) -> str | None:
 
 
 def require_roles(mapping: dict[str, str], frame: pd.DataFrame) -> None:
-    """Raise :class:`~recexp.errors.MissingRolesError` naming the required roles no column of ``frame``
+    """Raise :class:`~recexp.errors.LogMappingError` naming the required roles no column of ``frame``
     was found for; when no column holds times and one looks like a label, the error says the source
     looks like a feature table (and names that column)."""
     missing = [r for r in REQUIRED_ROLES if r not in mapping]
@@ -505,4 +505,4 @@ def require_roles(mapping: dict[str, str], frame: pd.DataFrame) -> None:
             f"roles found: {found}. Map each missing role to a column: in the Column mapping panel on the Data page, "
             f"with {example} on the command line, or mapping={{{', '.join(repr(r) + ': COLUMN' for r in missing)}}} "
             "in Python.")
-    raise MissingRolesError(message, columns=columns, mapping=dict(mapping), missing=missing, label_column=label)
+    raise LogMappingError(message, columns=columns, mapping=dict(mapping), missing=missing, label_column=label)

@@ -25,10 +25,10 @@ from recexp.data.log import (
     BEHAVIOR_SYNONYMS, FUNNEL, ROLE_COLUMNS, BehaviorLog, FeatureTable, ValidationReport, frame_fingerprint,
 )
 from recexp.data.mapping import (
-    LABEL_NAMES, PROFILE_ROWS, check_override, epoch_unit, infer_roles, normalise_name, require_roles,
+    LABEL_NAMES, PROFILE_ROWS, RoleChoice, check_override, epoch_unit, infer_roles, normalise_name, require_roles,
 )
 from recexp.data.readers import RawRead
-from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.errors import InvalidDataError, InvalidParameterError, LogMappingError
 
 Progress = Callable[[float, str], None]
 
@@ -368,14 +368,31 @@ def _duplicate_events(codes: list[np.ndarray], times: np.ndarray) -> int:
 
 def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_window: tuple | None = None,
               progress: Progress | None = None) -> BehaviorLog:
-    """Map, convert, validate and sort a raw table into a :class:`BehaviorLog` (see module docstring)."""
-    table = raw.table
-    columns = table.column_names
+    """Map, convert, validate and sort a raw table into a :class:`BehaviorLog` (see module docstring).
+
+    Raises :class:`~recexp.errors.LogMappingError` (with the columns and the roles found) when a
+    required role has no column or the mapped columns do not make a log.
+    """
+    columns = raw.table.column_names
     fixed = check_override(mapping, columns)
-    sample = table.slice(0, PROFILE_ROWS).to_pandas()
+    sample = raw.table.slice(0, PROFILE_ROWS).to_pandas()
     choices, notes = infer_roles(sample, fixed)
     inferred = {role: choice.column for role, choice in choices.items()}
     require_roles(inferred, sample)
+    try:
+        return _mapped_log(raw, choices, notes, time_window, progress)
+    except LogMappingError:
+        raise
+    except InvalidDataError as error:
+        raise LogMappingError(str(error), columns=columns, mapping=inferred, missing=[]) from error
+
+
+def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], time_window: tuple | None,
+                progress: Progress | None) -> BehaviorLog:
+    """Convert, validate and sort the columns ``choices`` name into a :class:`BehaviorLog`."""
+    table = raw.table
+    columns = table.column_names
+    inferred = {role: choice.column for role, choice in choices.items()}
     for role, column in inferred.items():
         kind = table.schema.field(column).type
         if pa.types.is_nested(kind) or pa.types.is_binary(kind):
