@@ -262,7 +262,8 @@ def infer_roles(frame: pd.DataFrame, fixed: dict[str, str | None] | None = None
     {'user': '用户ID', 'item': '商品ID', 'behavior': '行为类型', 'timestamp': '时间戳'}
     """
     mapping: dict[str, str | None] = dict(fixed or {})
-    choices = {role: RoleChoice(column, 1.0, "chosen explicitly") for role, column in mapping.items() if column is not None}
+    choices = {role: RoleChoice(column, 1.0, "chosen explicitly")
+               for role, column in mapping.items() if column is not None}
     sample = frame.head(PROFILE_ROWS)
     profiles = {c: _Profile(str(c), sample[c]) for c in frame.columns if c not in mapping.values()}
     _infer(profiles, sample, mapping, choices)
