@@ -8,10 +8,11 @@ import streamlit as st
 from recexp.charts.strategies import class_counts_figure, distribution_figure, feature_choices, projection_figure
 from recexp.charts.synthesis import column_histograms, pair_difference_heatmap, training_curves
 from recexp.errors import RecexpError
+from recexp.jobs import bind_strategy
 from recexp.strategies import FAMILIES, STRATEGIES, StrategyResult, get_strategy, stratified_sample
 from recexp.synthesis.report import SCORE_HELP
 from recexp.ui.params import param_widgets
-from recexp.ui.state import require_dataset
+from recexp.ui.state import require_dataset, run_store
 
 st.title("Strategy Lab")
 st.caption("Pick a way to expand, balance or re-weight the training rows and see what it does before you "
@@ -19,6 +20,7 @@ st.caption("Pick a way to expand, balance or re-weight the training rows and see
 
 dataset, split = require_dataset()
 train = dataset.subset(split.train)
+valid = dataset.subset(split.valid)       # held-out real rows for a generator's efficacy and privacy scores
 locked = {"validation": dataset.class_counts(split.valid), "test": dataset.class_counts(split.test)}
 
 
@@ -45,7 +47,8 @@ def preview(rows, rows_key: str, name: str, params_json: str, seed: int) -> Stra
     if key not in kept:
         bar = st.progress(0.0, text="Starting...")
         try:
-            kept[key] = get_strategy(name, **json.loads(params_json)).apply(
+            strategy = bind_strategy(get_strategy(name, **json.loads(params_json)), run_store(), valid)
+            kept[key] = strategy.apply(
                 rows, seed=seed, progress=lambda done, message: bar.progress(done, text=message.capitalize()))
         finally:
             bar.empty()
@@ -128,7 +131,8 @@ with results:
                             help="The quality score on the minority class alone, where generators struggle most.")
             st.caption(f"{quality.overall.rows_synthetic:,} generated rows scored against "
                        f"{quality.overall.rows_real:,} real training rows (a stratified sample) with the same rows "
-                       f"per class. Efficacy models are tested on {quality.efficacy.get('holdout', 'real rows')}.")
+                       f"per class. Efficacy models are tested on, and privacy distances compared with, "
+                       f"{synthesis.held_out}.")
             st.table(scores.style.format(shown, subset=list(scores.columns[:2])))
             efficacy = synthesis.efficacy_table()
             if len(efficacy):

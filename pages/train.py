@@ -7,9 +7,10 @@ import streamlit as st
 
 from recexp.charts.training import final_scores, training_curves
 from recexp.errors import RecexpError
-from recexp.spec import RunSpec
+from recexp.spec import RunSpec, arm_name
 from recexp.jobs import available_strategies
-from recexp.metrics import METRIC_NAMES
+from recexp.compare import MIN_SEEDS, metric_title
+from recexp.metrics import METRIC_NAMES, default_primary, primary_choices
 from recexp.models import LOSSES, MODELS, TrainConfig
 from recexp.models.device import available_devices
 from recexp.ui.params import param_widgets
@@ -78,6 +79,22 @@ with st.container(border=True):
     device = left.selectbox("Device", available_devices(), key="train_device",
                             help="auto: CUDA GPU if present, then Apple MPS, then CPU.")
 
+with st.container(border=True):
+    st.subheader("Evidence", divider=False)
+    left, right = st.columns(2)
+    scores = primary_choices(classes)
+    primary = left.selectbox(
+        "Primary score (declared before training)", scores, index=scores.index(default_primary(classes)),
+        format_func=lambda m: f"{metric_title(m)} · {m}", key="train_primary",
+        help="The one score whose verdict counts on Compare: its p-values are Holm-adjusted across the strategies, "
+             "every other score is exploratory. Choose it now, before seeing results.")
+    aa = right.checkbox("Add an A/A arm", key="train_aa", disabled="none" not in chosen,
+                        help="The baseline 'none' trained again under disjoint seeds. It must come out 'no "
+                             "difference' on Compare; if it does not, the comparison is noisier than its intervals say.")
+    if int(seeds) < MIN_SEEDS:
+        st.info(f"With {int(seeds)} seed{'s' if int(seeds) != 1 else ''} per strategy Compare shows no verdict: it "
+                f"needs at least {MIN_SEEDS} paired seeds.", icon=":material/info:")
+
 short = TrainConfig(epochs=int(epochs), batch_size=int(batch_size)).short_training_warning(len(split.train))
 if short:
     st.warning(short, icon=":material/speed:")
@@ -90,7 +107,8 @@ if st.button("Launch", type="primary", key="train_launch", disabled=not chosen, 
     try:
         experiment, launched = runner.launch_grid(
             base, [(name, strategy_params[name]) for name in chosen], seeds=list(range(int(seeds))),
-            name=f"{', '.join(chosen)} on {model_name} x {int(seeds)} seeds ({choice.source.name}, {choice.task})")
+            name=f"{', '.join(chosen)} on {model_name} x {int(seeds)} seeds ({choice.source.name}, {choice.task})",
+            primary=primary, aa=bool(aa and "none" in chosen))
     except RecexpError as error:
         st.error(str(error))
     else:
@@ -125,7 +143,7 @@ def live_runs() -> None:
     if devices_used:
         st.caption("Device used: " + ", ".join(devices_used))
     table = pd.DataFrame([{
-        "run": r.id, "strategy": r.spec.get("strategy"), "model": r.spec.get("model"), "seed": r.spec.get("seed"),
+        "run": r.id, "strategy": arm_name(r.spec), "model": r.spec.get("model"), "seed": r.spec.get("seed"),
         "status": _status_icon(r.status), "device": r.device or "", "progress": r.epochs_done / (r.epochs_total or 1),
         "epochs": f"{r.epochs_done}/{r.epochs_total or '?'}", "step": r.message,
         "seconds": round(r.seconds, 1) if r.seconds is not None else None,
@@ -157,7 +175,7 @@ def live_runs() -> None:
         st.plotly_chart(training_curves(curves, {r.id: r.name for r in runs}), key="train_curves")
     finished = [r for r in runs if r.status == "finished"]
     if finished:
-        scores = pd.DataFrame([{"strategy": r.spec["strategy"], "model": r.spec["model"], "seed": r.spec["seed"],
+        scores = pd.DataFrame([{"strategy": arm_name(r.spec), "model": r.spec["model"], "seed": r.spec["seed"],
                                 **r.metrics} for r in finished])
         metric = st.selectbox("Test score", list(METRIC_NAMES), index=list(METRIC_NAMES).index("balanced_accuracy"),
                               key="train_score_metric")

@@ -1,5 +1,6 @@
 """Fixtures shared by the whole suite: paths to the bundled real samples and an isolated workspace."""
 
+import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -140,9 +141,33 @@ def chinese_export(taobao_csv, tmp_path_factory):
                               f"{i % 97}号" for i, c in zip(frame["item"], frame["category"])]
         names = {**CHINESE_HEADERS, **(headers or {})}
         frame = frame.rename(columns=names)
-        tag = "-".join([encoding, str(rows), "text" if time_text else "epoch", "words" if words else "codes",
-                        *sorted(f"{k}={v}" for k, v in (headers or {}).items())])
-        path = tmp_path_factory.mktemp("chinese") / f"淘宝导出_{abs(hash(tag)) % 10**8}.csv"
+        path = tmp_path_factory.mktemp("chinese") / "淘宝导出.csv"
         path.write_bytes(frame.to_csv(index=False).encode(encoding))
         return path
     return make
+
+
+@pytest.fixture
+def simulated_cuda_autocast(monkeypatch):
+    """The trainer's autocast helper as on a CUDA machine (bfloat16 autocast when mixed precision is on),
+    on the CPU: whatever runs under it computes in bf16, as it would on a GPU."""
+    import torch
+
+    from recexp.models import trainer
+
+    def cpu_bf16(device, enabled):
+        return (torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()), None
+
+    monkeypatch.setattr(trainer, "_autocast", cpu_bf16)
+
+
+@pytest.fixture
+def forward_passes():
+    """A list that receives ``(module in training mode, CPU autocast on)`` for every module's forward pass."""
+    import torch
+
+    seen: list[tuple[bool, bool]] = []
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, args: seen.append((module.training, torch.is_autocast_enabled("cpu"))))
+    yield seen
+    handle.remove()

@@ -27,7 +27,9 @@ def _colours(groups: list[str]) -> dict[str, str]:
 def metric_bars(comparison, metrics: list[str]) -> go.Figure:
     """Grouped bars: one bar per strategy for each score, error bars = 95% interval over seeds.
 
-    Bars whose difference to the baseline is significant carry a ``*`` above them.
+    A bar carries ``*`` above it when the verdict on the primary score (Holm-adjusted, at least three
+    paired seeds) finds it different from the baseline, ``°`` when an exploratory score is significant
+    after Benjamini-Hochberg.
     """
     summary = comparison.summary
     colours = _colours(comparison.groups)
@@ -38,7 +40,8 @@ def metric_bars(comparison, metrics: list[str]) -> go.Figure:
         mean = part["mean"].to_numpy(float)
         upper = np.nan_to_num(part["ci_high"].to_numpy(float) - mean)
         lower = np.nan_to_num(mean - part["ci_low"].to_numpy(float))
-        marks = ["*" if s else "" for s in part["significant"]]
+        marks = [("*" if primary else "°") if significant else ""
+                 for significant, primary in zip(part["significant"], part["is_primary"])]
         figure.add_trace(go.Bar(
             name=group, x=list(part.index), y=mean, marker_color=colours[group], text=marks, textposition="outside",
             error_y={"type": "data", "array": upper, "arrayminus": lower, "visible": True},
@@ -46,8 +49,9 @@ def metric_bars(comparison, metrics: list[str]) -> go.Figure:
             hovertemplate=(f"{group}<br>%{{x}}: %{{y:.4f}}<br>95% interval [%{{customdata[0]:.4f}}, "
                            "%{customdata[1]:.4f}]<br>Δ vs baseline %{customdata[2]:+.4f}<br>"
                            "%{customdata[3]} seeds<extra></extra>")))
-    figure.update_layout(barmode="group", title="Test scores (mean over seeds, 95% interval; * significant vs "
-                                                f"{comparison.baseline})", yaxis_title="score", height=430,
+    figure.update_layout(barmode="group", title=f"Test scores (mean over seeds, 95% interval; * verdict vs "
+                                                f"{comparison.baseline} on the primary, ° exploratory)",
+                         yaxis_title="score", height=430,
                          legend_title_text="strategy")
     return figure
 
@@ -64,13 +68,14 @@ def per_class_heatmap(comparison, metric: str = "recall") -> go.Figure:
             if key in summary.index:
                 row = summary.loc[key]
                 values[i, j] = row["mean"]
-                delta = f"<br>Δ {row['delta']:+.3f}{' *' if row['significant'] else ''}" if np.isfinite(
+                delta = f"<br>Δ {row['delta']:+.3f}{' °' if row['significant'] else ''}" if np.isfinite(
                     row["delta"]) else ""
                 text[i][j] = f"{row['mean']:.3f}{delta}"
     figure = go.Figure(go.Heatmap(z=values, x=classes, y=groups, text=text, texttemplate="%{text}",
                                   colorscale="Viridis", zmin=0, zmax=1, colorbar={"title": metric},
                                   hovertemplate="%{y}<br>class %{x}: %{z:.4f}<extra></extra>"))
-    figure.update_layout(title=f"Per-class {metric} (mean over seeds; Δ vs {comparison.baseline})",
+    figure.update_layout(title=f"Per-class {metric} (mean over seeds; Δ vs {comparison.baseline}, ° exploratory "
+                               "significant after BH)",
                          xaxis_title="class", yaxis={"autorange": "reversed"}, height=120 + 60 * len(groups))
     return figure
 
