@@ -91,8 +91,6 @@ if source is None:
 
 mapping_key = f"data_mapping::{source.path}"
 source = replace(source, mapping=st.session_state.get(mapping_key, source.mapping))
-
-
 failure: RecexpError | None = None
 with st.status(f"Reading {source.name}...", expanded=False) as status:
     try:
