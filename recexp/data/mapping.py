@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import permutations
 
 import numpy as np
@@ -123,46 +124,92 @@ def epoch_unit(values: np.ndarray) -> str | None:
 
 
 class _Profile:
-    """What value-based inference needs to know about one column (computed on a sample)."""
+    """What value-based inference needs to know about one column (computed on a sample, on first use)."""
 
     def __init__(self, name: str, series: pd.Series):
         self.name = name
-        non_null = series.dropna()
-        self.rows = len(non_null)
-        self.null_share = 1.0 - len(non_null) / max(len(series), 1)
-        self.nunique = int(non_null.nunique())
-        self.kind = "other"
-        self.numbers: np.ndarray | None = None
-        self.synonym_share = 0.0
-        self.date_share = 0.0
-        self.id_share = 1.0          # share of values written like ids (digits, or codes with a digit)
-        self.example = str(non_null.iloc[0]) if len(non_null) else ""
         self.series = series
+
+    @cached_property
+    def _non_null(self) -> pd.Series:
+        return self.series.dropna()
+
+    @property
+    def rows(self) -> int:
+        return len(self._non_null)
+
+    @cached_property
+    def null_share(self) -> float:
+        return 1.0 - len(self._non_null) / max(len(self.series), 1)
+
+    @cached_property
+    def nunique(self) -> int:
+        return int(self._non_null.nunique())
+
+    @cached_property
+    def _typed(self) -> tuple[str, np.ndarray | None, pd.Series | None]:
+        """``(kind, numbers, text)``: kind ``datetime``, ``int``, ``float``, ``string`` or ``other``; the
+        values as float64 when numeric; the trimmed text when ``string``."""
+        series, non_null = self.series, self._non_null
         if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(series):
-            self.kind = "datetime"
-        elif pd.api.types.is_bool_dtype(series):
-            self.kind = "other"
-        elif pd.api.types.is_numeric_dtype(series):
-            self.numbers = non_null.to_numpy(dtype=np.float64)
-            integral = bool(np.all(np.mod(self.numbers, 1) == 0)) if self.numbers.size else True
-            self.kind = "int" if integral else "float"
+            return "datetime", None, None
+        if pd.api.types.is_bool_dtype(series):
+            return "other", None, None
+        if pd.api.types.is_numeric_dtype(series):
+            numbers = non_null.to_numpy(dtype=np.float64)
+            integral = pd.api.types.is_integer_dtype(series) or bool(np.all(np.mod(numbers, 1) == 0))
+            return ("int" if integral else "float"), numbers, None
+        text = non_null.astype(str).str.strip()
+        if self.nunique <= MAX_BEHAVIORS:              # parse each of a few distinct values once
+            distinct = pd.Series(text.unique())
+            numbers = text.map(dict(zip(distinct, pd.to_numeric(distinct, errors="coerce"))))
         else:
-            text = non_null.astype(str).str.strip()
             numbers = pd.to_numeric(text, errors="coerce")
-            if len(text) and numbers.notna().mean() >= 0.99:
-                self.numbers = numbers.dropna().to_numpy(dtype=np.float64)
-                integral = bool(np.all(np.mod(self.numbers, 1) == 0))
-                self.kind = "int" if integral else "float"
-            else:
-                self.kind = "string"
-                head = text.head(500)
-                if len(head):
-                    self.date_share = float(head.str.match(_DATE).mean())
-                    self.id_share = float((head.str.fullmatch(_ID) & head.str.contains(_HAS_DIGIT)).mean())
-                    words = head[~(head.str.fullmatch(_ID) & head.str.contains(_HAS_DIGIT))]
-                    self.example = str(words.iloc[0]) if len(words) else self.example
-                if self.nunique <= MAX_BEHAVIORS:
-                    self.synonym_share = float(text.str.lower().isin(BEHAVIOR_SYNONYMS).mean())
+        if len(text) and numbers.notna().mean() >= 0.99:
+            numbers = numbers.dropna().to_numpy(dtype=np.float64)
+            return ("int" if bool(np.all(np.mod(numbers, 1) == 0)) else "float"), numbers, None
+        return "string", None, text
+
+    @property
+    def kind(self) -> str:
+        return self._typed[0]
+
+    @property
+    def numbers(self) -> np.ndarray | None:
+        return self._typed[1]
+
+    @cached_property
+    def _text_shares(self) -> tuple[float, float, str]:
+        """``(date_share, id_share, example)`` of a text column's first 500 values: the share that start
+        like a date, the share written like ids (codes with a digit), and a value that is not an id."""
+        text = self._typed[2]
+        example = str(self._non_null.iloc[0]) if self.rows else ""
+        if text is None or not len(text):
+            return 0.0, 1.0, example
+        head = text.head(500)
+        ids = head.str.fullmatch(_ID) & head.str.contains(_HAS_DIGIT)
+        words = head[~ids]
+        return float(head.str.match(_DATE).mean()), float(ids.mean()), str(words.iloc[0]) if len(words) else example
+
+    @property
+    def date_share(self) -> float:
+        return self._text_shares[0]
+
+    @property
+    def id_share(self) -> float:
+        return self._text_shares[1]
+
+    @property
+    def example(self) -> str:
+        return self._text_shares[2]
+
+    @cached_property
+    def synonym_share(self) -> float:
+        """Share of values that are known behaviour names (0 for a column of many distinct values)."""
+        text = self._typed[2]
+        if text is None or self.nunique > MAX_BEHAVIORS:
+            return 0.0
+        return float(text.str.lower().isin(BEHAVIOR_SYNONYMS).mean())
 
     @property
     def run_length(self) -> float:
