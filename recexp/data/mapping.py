@@ -244,10 +244,10 @@ def _value_concern(role: str, profile: _Profile) -> str | None:
     """Why the values of ``profile``'s column do not fit ``role`` (a phrase), or None when they fit.
 
     ``user`` and ``item`` need ids (not words, not decimals); a ``user`` column of a few distinct
-    values that are not grouped together, or an ``item`` column of a few distinct values in many
-    rows, holds categories rather than ids. ``timestamp`` needs times; ``behavior`` few distinct values.
+    values that are not grouped together, or an ``item`` column of a few distinct values, in 50 times
+    as many rows, holds categories rather than ids. ``timestamp`` needs times; ``behavior`` few distinct values.
     """
-    few = profile.nunique <= MAX_BEHAVIORS and profile.rows >= 10 * max(profile.nunique, 1)
+    few = profile.nunique <= MAX_BEHAVIORS and profile.rows >= 50 * max(profile.nunique, 1)
     if role in ("user", "item", "category"):
         if profile.kind in ("float", "datetime", "other"):
             return f"its values are {'decimals' if profile.kind == 'float' else 'not ids'}"
@@ -356,6 +356,10 @@ def _infer(profiles: dict[str, _Profile], sample: pd.DataFrame, mapping: dict[st
     for role, profile in misfits.items():
         if role not in mapping and profile.name in profiles:
             _choose(role, profile, 0.95, f"header name '{profile.name}'", mapping, choices, profiles)
+        elif mapping.get(role) == profile.name:          # the values chose the named column after all
+            choice = choices[role]
+            choices[role] = RoleChoice(choice.column, choice.confidence,
+                                       f"header name '{profile.name}'; {choice.evidence}")
 
 
 def _infer_from_values(profiles: dict[str, _Profile], sample: pd.DataFrame, mapping: dict[str, str | None],

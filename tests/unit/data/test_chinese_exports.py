@@ -110,3 +110,15 @@ def test_inspect_json_contract(chinese_export, tmp_path):
     assert result["roles"]["user"]["evidence"] == "header name '用户ID'; values fit"
     assert result["warnings"] == result["validation"]["warnings"]
     assert result["imbalance"]["task"] == "behavior" and sum(result["imbalance"]["class_counts"].values()) == 300
+
+
+def test_a_small_time_sorted_export_keeps_its_named_user_column(chinese_export, tmp_path):
+    """5 users in 100 events sorted by time: few users, not grouped, but ids under 用户ID: no guess."""
+    frame = pd.read_csv(chinese_export(rows=3000))
+    small = frame.groupby("用户ID").head(20).head(100).sort_values("时间戳", kind="stable")
+    assert small["用户ID"].nunique() == 5
+    path = tmp_path / "small.csv"
+    small.to_csv(path, index=False, encoding="gb18030")
+    log = load(path)
+    assert log.mapping == EXPECTED and log.report.roles["user"]["confidence"] == 0.95
+    assert not any("guess" in w for w in log.report.warnings)
