@@ -103,7 +103,7 @@ primary_cells = comparison.summary[comparison.summary["is_primary"]].set_index("
 for group, verdict in comparison.verdicts.items():
     cell = primary_cells.loc[group]
     if cell["is_aa"]:
-        st.info(f"A/A check: {verdict}", icon=":material/balance:")
+        (st.warning if cell["significant"] else st.info)(f"A/A check: {verdict}", icon=":material/balance:")
     elif cell["significant"]:
         (st.success if cell["better"] else st.error)(verdict, icon=":material/verified:")
     else:

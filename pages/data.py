@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from recexp.data import REQUIRED_ROLES, ROLES
+from recexp.data.limits import confine
 from recexp.data.mapping import GUESS
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
@@ -76,9 +77,14 @@ else:
             except RecexpError as error:
                 st.error(str(error))
     else:
-        path = st.text_input("Path of a file or a folder of same-layout files on the server", key="data_path")
-        if path:
-            source = DataSource(path.strip(), kind=kind)
+        path = st.text_input("Path of a file or a folder of same-layout files on the server", key="data_path",
+                             help="Under the server's data folders (RECEXP_DATA_ROOT, set by the operator); a "
+                                  "relative path is read from the first of them.")
+        if path.strip():
+            try:
+                source = DataSource(str(confine(path)), kind=kind)
+            except RecexpError as error:
+                st.error(str(error))
     if source is not None and kind == "table":
         st.session_state.setdefault("data_label", "label")
         label = st.text_input("Label column", key="data_label",

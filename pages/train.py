@@ -129,8 +129,9 @@ started_active = any(r.is_active for r in store.list_runs(experiment_id))
 
 
 def _status_icon(status: str) -> str:
-    return {"queued": "⏳ queued", "running": "▶️ running", "finished": "✅ finished", "failed": "❌ failed",
-            "cancelled": "⏹️ cancelled"}.get(status, status)
+    # Plain text symbols: emoji need a font that Debian's Chromium (and many servers) do not have.
+    return {"queued": "… queued", "running": "▶ running", "finished": "✓ finished", "failed": "✗ failed",
+            "cancelled": "■ cancelled"}.get(status, status)
 
 
 @st.fragment(run_every=POLL_SECONDS if started_active else None)
@@ -158,8 +159,8 @@ def live_runs() -> None:
     active = [r for r in runs if r.is_active]
     for run in active:
         cols = st.columns([4, 1])
-        cols[0].caption(f"{run.name}: {_status_icon(run.status)} on {run.device or 'a device not chosen yet'}"
-                        f" · {run.message or 'waiting for a worker'}")
+        where = f"on {run.device}" if run.device else "waiting for a worker"
+        cols[0].caption(f"{run.name}: {_status_icon(run.status)} {where}" + (f" · {run.message}" if run.message else ""))
         if cols[1].button("Cancel", key=f"train_cancel_{run.id}", icon=":material/stop:"):
             runner.cancel(run.id)
             st.rerun(scope="fragment")

@@ -15,6 +15,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 from sklearn import metrics as skm
 
+from recexp.charts.training import training_curves
 from recexp.metrics import class_key, predict_labels
 
 _PALETTE = qualitative.Plotly
@@ -202,9 +203,11 @@ def recall_at_precision_bars(frame: pd.DataFrame, positive: str, min_precision: 
     """Bars of :meth:`Comparison.recall_at_precision` with the interval over seeds."""
     upper = np.nan_to_num(frame["ci_high"] - frame["recall"])
     lower = np.nan_to_num(frame["recall"] - frame["ci_low"])
-    figure = go.Figure(go.Bar(x=frame["group"], y=frame["recall"], marker_color=list(_colours(list(frame["group"]))
-                                                                                     .values()),
+    unreachable = frame["recall"].isna()
+    figure = go.Figure(go.Bar(x=frame["group"], y=frame["recall"].fillna(0.0),
+                              marker_color=list(_colours(list(frame["group"])).values()),
                               error_y={"type": "data", "array": upper, "arrayminus": lower},
+                              text=np.where(unreachable, "no run reaches this precision", ""), textposition="outside",
                               hovertemplate="%{x}: recall %{y:.3f}<extra></extra>"))
     figure.update_layout(title=f"Recall of '{positive}' at precision ≥ {min_precision:.0%} (mean over seeds)",
                          yaxis={"title": "recall", "range": [0, 1.05]}, height=380)
@@ -231,8 +234,6 @@ def loss_distributions(losses: pd.DataFrame) -> go.Figure:
 def report_figures(comparison, metrics: list[str], positive: str, epoch_metrics: pd.DataFrame | None = None,
                    sample_losses: pd.DataFrame | None = None) -> dict[str, go.Figure]:
     """The figures of the HTML report, by section title."""
-    from recexp.charts.training import training_curves
-
     figures = {"Scores with 95% intervals": metric_bars(comparison, metrics),
                "Recall per class": per_class_heatmap(comparison, "recall"),
                "F1 per class": per_class_heatmap(comparison, "f1"),

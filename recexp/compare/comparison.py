@@ -550,6 +550,10 @@ def _verdict(group: str, base: str, s: dict[str, Any], primary: str) -> str:
     odds = (f" A random seed of {group} beats a random seed of {base} with probability {s['prob_improvement']:.2f} "
             f"[{s['prob_improvement_low']:.2f}, {s['prob_improvement_high']:.2f}]; effect size d_z "
             f"{s['effect_size']:+.2f}.")
+    if s["is_aa"]:
+        if s["significant"]:
+            return f"{group} differs from {base} on {name} by {evidence}, though both are the same recipe.{odds}"
+        return f"No detectable difference between {group} and {base} on {name}, as it should be: {evidence}.{odds}"
     if s["significant"]:
         direction = "raises" if s["delta"] > 0 else "lowers"
         good = "better" if s["better"] else "worse"

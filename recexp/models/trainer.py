@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recexp.dataset import Dataset
+from recexp.dataset import IS_SYNTHETIC, Dataset
 from recexp.errors import InvalidParameterError
 from recexp.metrics import confusion_scores
 from recexp.models.base import Model, TensorData, input_spec, to_tensors
@@ -192,8 +192,6 @@ def carve_validation(dataset: Dataset, fraction: float, seed: int) -> tuple[Data
     """
     if fraction <= 0:
         return dataset, None
-    from recexp.dataset import IS_SYNTHETIC
-
     rng = np.random.default_rng(seed)
     labels = dataset.y
     real = ~dataset.frame[IS_SYNTHETIC].to_numpy(dtype=bool) if IS_SYNTHETIC in dataset.frame \

@@ -44,13 +44,14 @@ def test_bad_upload_shows_a_sentence_not_a_traceback(open_page, app, content, ex
 
 def test_missing_server_path_is_reported(open_page, app, tmp_path):
     app.segmented_control(key="data_origin").set_value("File on the server").run()
-    app.text_input(key="data_path").set_value(str(tmp_path / "nope.csv")).run()
+    app.text_input(key="data_path").set_value(str(tmp_path / "workspace" / "data" / "nope.csv")).run()
     assert not app.exception
     assert any("nope.csv" in e for e in _texts(app.error))
 
 
 def test_single_behaviour_log_cannot_make_the_behaviour_task(open_page, app, tmp_path):
-    path = tmp_path / "views.csv"
+    path = tmp_path / "workspace" / "data" / "views.csv"     # the workspace's data folder is a data root
+    path.parent.mkdir(parents=True)
     path.write_text("user_id,item_id,behavior_type,timestamp\n"
                     + "".join(f"{u},{i},pv,{1511544070 + 60 * i}\n" for u in range(5) for i in range(20)))
     app.segmented_control(key="data_origin").set_value("File on the server").run()
@@ -119,7 +120,8 @@ def test_guessed_roles_are_warned_and_the_mapping_opens(open_page, app, chinese_
     import pandas as pd
 
     frame = pd.read_csv(chinese_export(rows=200)).set_axis(list("ABCDEFG"), axis=1)
-    path = tmp_path / "export.csv"
+    path = tmp_path / "workspace" / "data" / "export.csv"     # the workspace's data folder is a data root
+    path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     app.segmented_control(key="data_origin").set_value("File on the server").run()
     app.text_input(key="data_path").set_value(str(path)).run()
@@ -154,7 +156,8 @@ def test_missing_role_error_points_to_the_mapping_panel_shown(open_page, app, re
 
     frame = pd.read_csv(retailrocket_csv).drop(columns=["transactionid"])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="ms").dt.strftime("%d/%m/%Y %H:%M")
-    path = tmp_path / "events.csv"
+    path = tmp_path / "workspace" / "data" / "events.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
     frame.rename(columns={"timestamp": "when"}).to_csv(path, index=False)
     app.segmented_control(key="data_origin").set_value("File on the server").run()
     app.text_input(key="data_path").set_value(str(path)).run()

@@ -350,3 +350,13 @@ def test_runs_with_enough_optimiser_steps_get_no_such_note(tmp_path):
     execute(spec, store, run.id, data=data)
     assert store.get_run(run.id).info["short_training_warning"] is None
     assert not any("optimiser steps" in note for note in compare(store, experiment="enough steps", n_bootstrap=0).notes)
+
+
+def test_recall_at_a_precision_no_run_reaches_is_said_not_drawn_empty():
+    from recexp.charts.compare import recall_at_precision_bars
+
+    frame = pd.DataFrame({"group": ["none", "smote"], "recall": [math.nan, 0.4], "ci_low": [math.nan, 0.3],
+                          "ci_high": [math.nan, 0.5], "threshold": [math.nan, 0.7]})
+    bar = recall_at_precision_bars(frame, "1", 0.9).data[0]
+    assert list(bar.text) == ["no run reaches this precision", ""]
+    assert list(bar.y) == [0.0, 0.4]
