@@ -5,14 +5,45 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from recexp.data import ROLES
+from recexp.data import REQUIRED_ROLES, ROLES
 from recexp.data.limits import confine
+from recexp.data.mapping import GUESS
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
-from recexp.errors import RecexpError
+from recexp.errors import LogMappingError, RecexpError
 from recexp.tasks import TASKS, SplitSpec, split_methods
 from recexp.ui.params import param_widgets
 from recexp.ui.state import DatasetChoice, active_choice, build, current_user, load_source, set_active_choice
+
+
+def mapping_panel(mapping_key: str, columns: list[str], mapping: dict[str, str], roles: dict[str, dict],
+                  expanded: bool) -> None:
+    """One selectbox per role over the source's columns, with the inferred choice's confidence; Apply
+    stores the choice under ``mapping_key`` as this source's mapping override."""
+    with st.expander("Column mapping (inferred; change a role and apply)", expanded=expanded):
+        options = ["(none)", *columns]
+        chosen = {}
+        for col, role in zip(st.columns(len(ROLES)), ROLES):
+            current_column = mapping.get(role, "(none)")
+            chosen[role] = col.selectbox(role, options, index=options.index(current_column), key=f"data_map_{role}")
+            if role in roles:
+                confidence, evidence = roles[role]["confidence"], roles[role]["evidence"]
+                col.caption(f"{':warning: a guess, ' if confidence < GUESS else ''}{confidence:.0%} sure: {evidence}")
+            elif role in REQUIRED_ROLES:
+                col.caption(":warning: no column found: choose one")
+        if st.button("Apply mapping", key="data_apply_mapping"):
+            # "(none)" leaves a required role to inference, and means "no column" for the optional category
+            st.session_state[mapping_key] = {role: None if column == "(none)" else column
+                                             for role, column in chosen.items()
+                                             if column != "(none)" or role == "category"}
+            st.rerun()
+
+
+def read_as_table(label_column: str) -> None:
+    """Switch the upload / server file to a feature table with ``label_column`` (a button callback)."""
+    st.session_state["data_kind"] = "table"
+    st.session_state["data_label"] = label_column
+
 
 st.title("Data")
 st.caption("Open a behaviour log or a feature table, check how it was read, and choose the learning task.")
@@ -55,7 +86,8 @@ else:
             except RecexpError as error:
                 st.error(str(error))
     if source is not None and kind == "table":
-        label = st.text_input("Label column", value="label", key="data_label",
+        st.session_state.setdefault("data_label", "label")
+        label = st.text_input("Label column", key="data_label",
                               help="The column holding the class label (c0, c1, ... when the file has no header).")
         source = replace(source, label_column=label.strip() or None)
 
@@ -65,12 +97,21 @@ if source is None:
 
 mapping_key = f"data_mapping::{source.path}"
 source = replace(source, mapping=st.session_state.get(mapping_key, source.mapping))
-try:
-    with st.status(f"Reading {source.name}...", expanded=False) as status:
+failure: RecexpError | None = None
+with st.status(f"Reading {source.name}...", expanded=False) as status:
+    try:
         loaded = load_source(source)
         status.update(label=f"Read {source.name}: {loaded.report.rows_kept:,} rows kept", state="complete")
-except RecexpError as error:
-    st.error(str(error))
+    except RecexpError as error:
+        failure = error
+        status.update(label=f"Could not read {source.name}", state="error")
+if failure is not None:
+    st.error(str(failure))
+    if isinstance(failure, LogMappingError) and failure.label_column is not None and origin != "Bundled sample":
+        st.button("Read it as a feature table", type="primary", key="data_as_table", on_click=read_as_table,
+                  args=(failure.label_column,))
+    if isinstance(failure, LogMappingError):
+        mapping_panel(mapping_key, failure.columns, failure.mapping, {}, expanded=failure.label_column is None)
     if mapping_key in st.session_state and st.button("Reset the column mapping", key="data_reset_mapping"):
         for key in [mapping_key, *(f"data_map_{role}" for role in ROLES)]:
             st.session_state.pop(key, None)
@@ -78,18 +119,8 @@ except RecexpError as error:
     st.stop()
 
 if loaded.kind == "log":
-    with st.expander("Column mapping (inferred; change a role and apply)", expanded=False):
-        options = ["(none)", *loaded.mapping.values(), *loaded.report.unused_columns]
-        chosen = {}
-        for col, role in zip(st.columns(len(ROLES)), ROLES):
-            current_column = loaded.mapping.get(role, "(none)")
-            chosen[role] = col.selectbox(role, options, index=options.index(current_column), key=f"data_map_{role}")
-        if st.button("Apply mapping", key="data_apply_mapping"):
-            # "(none)" leaves a required role to inference, and means "no column" for the optional category
-            st.session_state[mapping_key] = {role: None if column == "(none)" else column
-                                             for role, column in chosen.items()
-                                             if column != "(none)" or role == "category"}
-            st.rerun()
+    mapping_panel(mapping_key, [*loaded.mapping.values(), *loaded.report.unused_columns], loaded.mapping,
+                  loaded.report.roles, expanded=any(r["confidence"] < GUESS for r in loaded.report.roles.values()))
 
 st.subheader("Preview")
 st.dataframe(loaded.frame.head(200), hide_index=True)

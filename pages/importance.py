@@ -24,11 +24,17 @@ POLL_SECONDS = 1.0
 ATTENTION_ROWS = 5000
 
 
+@st.cache_data(show_spinner="Reading the run's data for its source ids...", max_entries=16)
+def schema_of(_store: SQLiteRunStore, home: str, run_id: str, finished_at: str):
+    return TrainedRun.load(_store, run_id).train.schema
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def extremes_of(_store: SQLiteRunStore, home: str, run_id: str, method: str, params_json: str, seed: int, n: int,
-                _result):
-    """Top and bottom rows with their features (cached on the run, method, parameters and seed)."""
-    return extreme_rows(_store, _result, n)
+                _result, _schema):
+    """Top and bottom rows with their features, codes shown as source ids (cached on the run, method,
+    parameters and seed)."""
+    return extreme_rows(_store, _result, n, _schema)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -127,8 +133,9 @@ focus = st.selectbox("Run", list(results), format_func=labels.get, key="importan
     else next(iter(results))
 result = results[focus]
 n_rows = st.slider("Rows at each end", 5, 50, 10, key="importance_n_rows")
-st.dataframe(extremes_of(store, home, focus, method, params_json, seed, n_rows, result), hide_index=True,
-             key="importance_extremes")
+st.dataframe(extremes_of(store, home, focus, method, params_json, seed, n_rows, result,
+                         schema_of(store, home, focus, runs[focus].finished_at or "")),
+             hide_index=True, key="importance_extremes")
 st.caption("Top: the most valuable training rows; bottom: the least valuable (those that hurt, or that the model "
            "could not learn: likely mislabelled, or off the real data). `row` is the position in the run's training "
            "rows, `source_row` the dataset row it is (or, for a synthetic row, the real row it was made from).")

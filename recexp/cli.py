@@ -3,6 +3,7 @@
 Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its arguments, ``_cmd_<name>(args)``
 runs it and returns the exit code. A :class:`RecexpError`, and a file-system or SQLite failure
 nothing below caught, becomes a one-line message on stderr and exit code 2; never a traceback.
+Library warnings never reach stderr as they are (see :func:`main`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import sqlite3
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -104,7 +106,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     print(f"{result['source']}: {result['rows']:,} rows kept of {result['validation']['rows_read']:,} read "
           f"({result['validation']['read_as']})")
     if "mapping" in result:
-        print("mapping: " + ", ".join(f"{role}={column}" for role, column in result["mapping"].items()))
+        print("mapping: " + ", ".join(f"{role}={column} ({result['confidence'][role]:.0%} sure)"
+                                      for role, column in result["mapping"].items()))
     else:
         print(f"label: {result['label_column']}; {len(result['numeric'])} numeric, "
               f"{len(result['categorical'])} categorical features")
@@ -602,11 +605,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_sentence(message: Warning | str, category: type[Warning]) -> str | None:
+    """The sentence the CLI shows for a warning that reached it from a library, or None to drop it.
+
+    recexp turns what matters for results into notes and report warnings of its own; what still reaches
+    here is library noise (deprecations, internal hints), except an optimiser that did not converge.
+    """
+    if category.__name__ == "ConvergenceWarning":
+        detail = " ".join(str(message).split()).split(". ")[0].rstrip(".")
+        return (f"an optimiser stopped at its iteration limit before converging ({detail}); the numbers it gave "
+                "may be rough.")
+    return None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the CLI: a sentence for a warning that matters, nothing for the rest."""
+    sentence = _warning_sentence(message, category)
+    if sentence is not None:
+        print(f"warning: {sentence}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
+    """Run the CLI; returns the process exit code.
+
+    Library warnings do not reach stderr as such: the few that matter are shown as one sentence
+    (:func:`_warning_sentence`), the rest are dropped.
+    """
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command][1](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return COMMANDS[args.command][1](args)
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -10,7 +10,8 @@ Feature encoding (so that samplers, generators and models all see numbers):
 
 * numeric features are ``float32`` (NaN allowed where the source had missing values);
 * categorical features are integer codes, ``0`` meaning missing or unseen, with their vocabulary
-  size in ``schema.cardinality``;
+  size in ``schema.cardinality`` and the source value (id or name) of each code in
+  ``schema.vocabulary`` (:meth:`FeatureSchema.decode` turns codes back into source values);
 * a behaviour sequence is a group of integer columns (``<name>_0`` ... ``<name>_{L-1}``, most
   recent first, ``0`` = padding), one group per attribute (item, category, behaviour), listed in
   ``schema.sequences``; their vocabulary sizes are in ``schema.cardinality`` under the group name.
@@ -53,6 +54,28 @@ class FeatureSchema:
     classes: tuple[str, ...]                                   # label code i means classes[i]
     sequences: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group -> its columns
     cardinality: dict[str, int] = field(default_factory=dict)  # categorical column / group -> vocab size
+    vocabulary: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column / group -> source value of code i+1
+
+    def decode(self, column: str, codes: np.ndarray) -> np.ndarray:
+        """The source values (ids or names, as text) that ``column``'s integer codes stand for.
+
+        Code ``0`` (missing, or rarer than the vocabulary cap) becomes ``"rare/missing"``; a sequence
+        column (``hist_item_3``) is decoded with its group's vocabulary. A column without a vocabulary
+        comes back as the text of its values.
+
+        Examples
+        --------
+        >>> schema = FeatureSchema(numeric=(), categorical=("category",), classes=("view", "buy"),
+        ...                        vocabulary={"category": ("4756105", "2355072")})
+        >>> schema.decode("category", np.array([1, 0, 2])).tolist()
+        ['4756105', 'rare/missing', '2355072']
+        """
+        group = next((g for g, cols in self.sequences.items() if column in cols), column)
+        codes = np.asarray(codes)
+        if group not in self.vocabulary:
+            return codes.astype(str).astype(object)
+        names = np.array(["rare/missing", *self.vocabulary[group]], dtype=object)
+        return names[np.where((codes > 0) & (codes < len(names)), codes, 0)]
 
     @property
     def sequence_columns(self) -> tuple[str, ...]:

@@ -24,6 +24,24 @@ class JobError(RecexpError, RuntimeError):
     """A background job failed, was cancelled or was killed."""
 
 
+class LogMappingError(InvalidDataError):
+    """The columns of a source could not be made into a behaviour log with the roles found or given.
+
+    Carries what a page needs to offer the next step: the source's ``columns``, the roles found so far
+    (``mapping``, role -> column), the required roles ``missing`` a column (empty when the roles were
+    all found but their values did not convert, e.g. a single behaviour), and ``label_column``: the
+    column that looks like a label when the source looks like a feature table rather than a log.
+    """
+
+    def __init__(self, message: str, *, columns: list[str], mapping: dict[str, str], missing: list[str],
+                 label_column: str | None = None):
+        super().__init__(message)
+        self.columns = columns
+        self.mapping = mapping
+        self.missing = missing
+        self.label_column = label_column
+
+
 def os_error_sentence(error: OSError, action: str = "use", path: object = None) -> str:
     """A file-system failure as a sentence: what could not be done, why, and what to do.
 

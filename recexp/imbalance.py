@@ -270,8 +270,9 @@ def class_mix_by_category(source: BehaviorLog | Dataset, top: int = 10, column: 
     Returns
     -------
     pandas.DataFrame
-        Long format: ``category`` (str), ``class``, ``count``, ``share`` (within the category),
-        ``category_rows``; categories ordered by size, classes in class order.
+        Long format: ``category`` (str: the source's category id or name, never an internal code;
+        ``"rare/missing"`` for rows beyond the vocabulary cap), ``class``, ``count``, ``share`` (within
+        the category), ``category_rows``; categories ordered by size, classes in class order.
     """
     if not isinstance(top, int) or top < 1:
         raise InvalidParameterError(f"top must be a positive integer, but got {top!r}.")
@@ -286,9 +287,9 @@ def class_mix_by_category(source: BehaviorLog | Dataset, top: int = 10, column: 
         column = column or "category"
         if column not in source.frame.columns:
             raise InvalidParameterError(f"The dataset has no column {column!r}; name the column holding categories.")
-        values = source.frame[column]
-        categories = np.where(values.to_numpy() == 0, "rare/missing", values.astype(str).to_numpy()) \
-            if column in source.schema.categorical else values.astype(str).to_numpy()
+        values = source.frame[column].to_numpy()
+        categories = source.schema.decode(column, values) if column in source.schema.categorical \
+            else values.astype(str)
         classes = list(source.schema.classes)
         labels = np.asarray(classes, dtype=object)[source.y]
     else:

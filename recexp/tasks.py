@@ -84,8 +84,16 @@ class _LogArrays:
     time: np.ndarray            # int64 nanoseconds since the epoch, UTC, non-decreasing
     classes: tuple[str, ...]    # behaviours present: funnel stages in funnel order, then others sorted
     users: pd.Index             # user id of each user code
-    n_items: int
-    n_categories: int
+    items: pd.Index             # item id of each item code
+    categories: pd.Index        # category id of each category code
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_categories(self) -> int:
+        return len(self.categories)
 
     def __len__(self) -> int:
         return len(self.time)
@@ -167,7 +175,7 @@ def _log_arrays(log: BehaviorLog) -> _LogArrays:
     lookup = np.array([classes.index(str(name)) if str(name) in present else -1 for name in names], dtype=np.int8)
     return _LogArrays(
         user=take(user), item=take(item), category=take(category), behavior=take(lookup[raw_behavior]),
-        time=time, classes=classes, users=users, n_items=len(items), n_categories=len(categories),
+        time=time, classes=classes, users=users, items=items, categories=categories,
     )
 
 
@@ -192,6 +200,15 @@ def _vocabulary(codes: np.ndarray, n_values: int, max_vocab: int, stop: int | No
     lookup = np.zeros(n_values + 1, dtype=code_dtype(max_vocab))     # by the cap: the same for any subset
     lookup[first_seen] = np.arange(1, len(first_seen) + 1)
     return lookup, len(first_seen)
+
+
+def _code_names(lookup: np.ndarray, values: pd.Index, n_codes: int) -> tuple[str, ...]:
+    """The source value of each vocabulary code ``1..n_codes`` of a :func:`_vocabulary` lookup, as text."""
+    names = np.empty(n_codes, dtype=object)
+    codes = lookup[:len(values)]
+    kept = codes > 0
+    names[codes[kept] - 1] = values[kept].astype(str)
+    return tuple(names)
 
 
 def _test_start(row_times: np.ndarray, split: SplitSpec | None) -> int | None:
@@ -411,6 +428,10 @@ class BehaviorTask(Task):
         if has_category:
             columns["category"] = category_codes
         cardinality = {"item": n_item_codes, "category": n_category_codes}
+        vocabulary = {"item": _code_names(item_lookup, data.items, n_item_codes),
+                      "category": _code_names(category_lookup, data.categories, n_category_codes)}
+        vocabulary.update(hist_item=vocabulary["item"], hist_category=vocabulary["category"],
+                          hist_behavior=data.classes)
 
         sequences = _sequence_columns(self.sequence_length, has_category)
         if self.sequence_length:
@@ -431,7 +452,8 @@ class BehaviorTask(Task):
         frame[TIME] = pd.DatetimeIndex(time.view("M8[ns]")).tz_localize("UTC")
         schema = FeatureSchema(numeric=tuple(numeric), categorical=tuple(categorical), classes=data.classes,
                                sequences=sequences, cardinality={k: v for k, v in cardinality.items()
-                                                                 if k in categorical or k in sequences})
+                                                                 if k in categorical or k in sequences},
+                               vocabulary={k: v for k, v in vocabulary.items() if k in categorical or k in sequences})
         return Dataset(frame=frame, schema=schema, task=self.name, fingerprint=_fingerprint(log))
 
 
@@ -613,9 +635,14 @@ class PurchaseTask(Task):
         frame[TIME] = pd.DatetimeIndex(anchor_times.view("M8[ns]")).tz_localize("UTC")
         cardinality = {"item": n_item_codes, "category": n_category_codes, "hist_item": n_item_codes,
                        "hist_category": n_category_codes, "hist_behavior": n_classes}
+        item_names = _code_names(item_lookup, data.items, n_item_codes)
+        category_names = _code_names(category_lookup, data.categories, n_category_codes)
+        vocabulary = {"item": item_names, "category": category_names, "hist_item": item_names,
+                      "hist_category": category_names, "hist_behavior": data.classes}
         schema = FeatureSchema(numeric=tuple(numeric), categorical=tuple(categorical), classes=("no_buy", "buy"),
                                sequences=sequences,
-                               cardinality={k: v for k, v in cardinality.items() if k in categorical or k in sequences})
+                               cardinality={k: v for k, v in cardinality.items() if k in categorical or k in sequences},
+                               vocabulary={k: v for k, v in vocabulary.items() if k in categorical or k in sequences})
         return Dataset(frame=frame, schema=schema, task=self.name, fingerprint=_fingerprint(log))
 
     def _sequences(self, integers: np.ndarray, at: dict[str, int], rows: slice, values: dict[str, np.ndarray],
@@ -679,6 +706,7 @@ class TableTask(Task):
 
         columns: dict[str, np.ndarray] = {}
         cardinality: dict[str, int] = {}
+        vocabulary: dict[str, tuple[str, ...]] = {}
         for name in table.numeric:
             columns[column_name(name)] = pd.to_numeric(frame[name], errors="coerce").to_numpy(
                 dtype=np.float32, na_value=np.nan)
@@ -690,11 +718,12 @@ class TableTask(Task):
             lookup[ranked] = np.arange(1, len(ranked) + 1)        # most frequent value first; 0 = missing/rare
             columns[column_name(name)] = lookup[column_codes]
             cardinality[column_name(name)] = len(ranked)
+            vocabulary[column_name(name)] = tuple(uniques[ranked].astype(str))
         columns[LABEL] = codes
         schema = FeatureSchema(
             numeric=tuple(column_name(n) for n in table.numeric),
             categorical=tuple(column_name(n) for n in table.categorical),
-            classes=classes, cardinality=cardinality)
+            classes=classes, cardinality=cardinality, vocabulary=vocabulary)
         return Dataset(frame=pd.DataFrame(columns), schema=schema, task=self.name, fingerprint=_fingerprint(table))
 
 

@@ -262,6 +262,48 @@ def isolated_workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("RECEXP_HOME", str(tmp_path / "workspace"))
 
 
+#: Headers of a Chinese e-commerce export (columns of the Taobao sample, plus two descriptive columns).
+CHINESE_HEADERS = {"user": "用户ID", "item": "商品ID", "category": "商品类目ID", "behavior": "行为类型",
+                   "timestamp": "时间戳", "category_name": "商品类别", "item_name": "商品名称"}
+_CATEGORY_WORDS = ("电子产品", "服装", "食品", "家居", "美妆", "图书", "运动户外", "母婴", "数码配件", "宠物用品",
+                   "家用电器", "箱包")
+_NAME_WORDS = ("轻薄款", "经典款", "加厚", "无线", "礼盒装", "迷你", "升级版", "大容量")
+_BEHAVIOR_WORDS = {"pv": "浏览", "cart": "加购", "fav": "收藏", "buy": "购买"}
+
+
+@pytest.fixture(scope="session")
+def chinese_export(taobao_csv, tmp_path_factory):
+    """``chinese_export(encoding="utf-8", headers=None, rows=5000, time_text=False, words=True)``: a file
+    as a Chinese shop exports its behaviour log, made from the first ``rows`` Taobao events.
+
+    Columns (in this order): 用户ID, 商品ID, 商品类目ID, 行为类型 (浏览/加购/收藏/购买 with ``words``, else
+    pv/cart/fav/buy), 时间戳 (epoch seconds, or ``2017-11-25 08:00:35`` text with ``time_text``), then
+    商品类别 (a category word per category id) and 商品名称 (a product name per item id). ``headers`` maps
+    the keys of :data:`CHINESE_HEADERS` to other spellings.
+    """
+    import pandas as pd
+
+    raw = pd.read_csv(taobao_csv, header=None, names=["user", "item", "category", "behavior", "timestamp"],
+                      nrows=10_000).dropna().astype({"timestamp": "int64"})
+
+    def make(encoding: str = "utf-8", headers: dict[str, str] | None = None, rows: int = 5000,
+             time_text: bool = False, words: bool = True) -> Path:
+        frame = raw.head(rows).copy()
+        if words:
+            frame["behavior"] = frame["behavior"].map(_BEHAVIOR_WORDS)
+        if time_text:
+            frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
+        frame["category_name"] = [_CATEGORY_WORDS[c % len(_CATEGORY_WORDS)] for c in frame["category"]]
+        frame["item_name"] = [f"{_CATEGORY_WORDS[c % len(_CATEGORY_WORDS)]}{_NAME_WORDS[i % len(_NAME_WORDS)]}"
+                              f"{i % 97}号" for i, c in zip(frame["item"], frame["category"])]
+        names = {**CHINESE_HEADERS, **(headers or {})}
+        frame = frame.rename(columns=names)
+        path = tmp_path_factory.mktemp("chinese") / "淘宝导出.csv"
+        path.write_bytes(frame.to_csv(index=False).encode(encoding))
+        return path
+    return make
+
+
 @pytest.fixture
 def simulated_cuda_autocast(monkeypatch):
     """The trainer's autocast helper as on a CUDA machine (bfloat16 autocast when mixed precision is on),

@@ -136,7 +136,8 @@ def distribution_figure(train: Dataset, result: StrategyResult, feature: str, to
     """A feature's distribution before vs. after (share of rows), with the new rows on their own.
 
     Numeric features and sequence lengths are histograms on shared bins; categorical features show
-    the ``top`` most frequent codes before the strategy (code 0 = missing or rare).
+    the ``top`` most frequent values before the strategy, as the source's ids or names ("rare/missing"
+    for code 0).
     """
     after = result.dataset
     synthetic = after.frame[IS_SYNTHETIC].to_numpy(dtype=bool)
@@ -150,8 +151,10 @@ def distribution_figure(train: Dataset, result: StrategyResult, feature: str, to
         shown = codes[np.argsort(-counts, kind="stable")[:top]]
         for name, values in series.items():
             share = [(values == code).mean() for code in shown]
-            figure.add_bar(name=name, x=[str(int(c)) for c in shown], y=share, marker_color=colours[name])
-        figure.update_layout(barmode="group", xaxis_title=f"{feature} code (top {len(shown)} before)")
+            figure.add_bar(name=name, x=list(train.schema.decode(feature, shown.astype(np.int64))), y=share,
+                           marker_color=colours[name])
+        figure.update_layout(barmode="group", xaxis_title=f"{feature} (top {len(shown)} before)",
+                             xaxis_type="category")
     else:
         finite = np.concatenate([v[np.isfinite(v)] for v in series.values()])
         if finite.size == 0:

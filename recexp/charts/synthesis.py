@@ -66,8 +66,8 @@ def column_histograms(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Featu
     """Real vs synthetic distribution of each column: overlaid share bars, one panel per column.
 
     Numeric columns are binned on shared edges (one bar per value when there are few distinct values);
-    categorical columns and the label show their most frequent real values. Missing values are left
-    out of the bars.
+    categorical columns and the label show their most frequent real values, named by the source's ids
+    or names (the label by class name). Missing values are left out of the bars.
 
     Parameters
     ----------
@@ -97,8 +97,10 @@ def column_histograms(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Featu
             x, r, s = _numeric_bars(real[column].to_numpy(np.float64, na_value=np.nan),
                                     synthetic[column].to_numpy(np.float64, na_value=np.nan))
         else:
-            names = dict(enumerate(schema.classes)) if column == LABEL else None
+            codes = np.arange(len(schema.classes) if column == LABEL else schema.cardinality.get(column, 0) + 1)
+            names = dict(zip(codes, schema.classes if column == LABEL else schema.decode(column, codes)))
             x, r, s = _category_bars(real[column].to_numpy(), synthetic[column].to_numpy(), names)
+            figure.update_xaxes(type="category", row=row, col=col)
         for name, y, colour in (("real", r, REAL_COLOUR), ("synthetic", s, SYNTHETIC_COLOUR)):
             figure.add_trace(go.Bar(x=x, y=y, name=name, marker_color=colour, opacity=0.6, legendgroup=name,
                                     showlegend=i == 0, hovertemplate=f"{column}: %{{x}}<br>{name}: %{{y:.3f}}"

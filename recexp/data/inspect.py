@@ -59,8 +59,10 @@ def inspect_source(
     Returns
     -------
     dict
-        ``source``, ``kind``, ``rows``, ``fingerprint``, ``mapping`` (logs) or ``label_column``,
-        ``numeric``, ``categorical`` (tables), ``validation`` (the report) and ``imbalance``
+        ``source``, ``kind``, ``rows``, ``fingerprint``, ``mapping``, ``confidence`` (role -> 0..1) and
+        ``roles`` (role -> column, confidence, evidence) for logs, or ``label_column``, ``numeric``,
+        ``categorical`` for tables; ``validation`` (the report), ``warnings`` (the report's sentences,
+        guessed roles among them) and ``imbalance``
         (``task`` plus :func:`recexp.imbalance.class_balance` of the task's dataset: ``class_counts``,
         ``imbalance_ratio``, ``shares``, ``normalised_entropy`` ...).
     """
@@ -73,9 +75,12 @@ def inspect_source(
                               "fingerprint": loaded.fingerprint}
     if loaded.kind == "log":
         result["mapping"] = dict(loaded.mapping)
+        result["confidence"] = {role: choice["confidence"] for role, choice in loaded.report.roles.items()}
+        result["roles"] = {role: dict(choice) for role, choice in loaded.report.roles.items()}
     else:
         result.update(label_column=loaded.label_column, numeric=list(loaded.numeric),
                       categorical=list(loaded.categorical))
     result["validation"] = loaded.report.to_dict()
+    result["warnings"] = list(loaded.report.warnings)
     result["imbalance"] = class_balance_summary(loaded, task, task_params)
     return result

@@ -49,6 +49,7 @@ class ValidationReport:
     unused_columns: list[str] = field(default_factory=list)  # source columns no role/feature uses
     timestamp_outliers: int = 0                      # kept events outside the stated/main time window
     read_as: str = ""                                # how the source was read (format, encoding, ...)
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> column, confidence, evidence (logs)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (for the CLI and the run store)."""
@@ -59,6 +60,7 @@ class ValidationReport:
             "time_range": list(self.time_range) if self.time_range else None,
             "warnings": list(self.warnings), "unused_columns": list(self.unused_columns),
             "timestamp_outliers": self.timestamp_outliers, "read_as": self.read_as,
+            "roles": {role: dict(choice) for role, choice in self.roles.items()},
         }
 
 

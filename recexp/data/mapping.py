@@ -3,68 +3,111 @@
 Roles are ``user``, ``item``, ``category`` (optional), ``behavior`` and ``timestamp`` (see
 :data:`recexp.data.log.ROLES`). Inference, in order:
 
-1. **names**: a column whose lower-case alphanumeric name is a known synonym of a role
-   (``user_id``/``userid``/``visitorid``/``uid`` ...; see :data:`ROLE_NAMES`);
+1. **names**: a column whose normalised name (lower case, letters and digits of any script, so
+   ``"User ID"`` -> ``userid`` and ``"用户ID"`` -> ``用户id``) is a known English or Chinese synonym of a
+   role (``user_id``/``uid``/``用户ID`` ...; see :data:`ROLE_NAMES`), provided its values fit the role
+   (see ``_value_concern``); a column whose values do not fit is left to step 2;
 2. **values**, for roles still open (files without a header, or unusual names):
 
    * ``timestamp``: a date-time column, a text column of dates, or integers whose magnitude is a
      plausible epoch in seconds, milliseconds, microseconds or nanoseconds (1990-2100) and whose
      spread is that of a log (under 30 years);
    * ``behavior``: the low-cardinality text column (at most 64 distinct values) whose values are most
-     often known behaviour names (``pv``, ``view``, ``cart``, ``buy`` ...);
+     often known behaviour names (``pv``, ``view``, ``cart``, ``buy``, ``浏览``, ``购买`` ...);
    * ``item`` and ``category``: the id pair where the second is (almost always) determined by the
      first, as items are nested in categories (at least 98% of repeated items have one category);
    * ``user``: of the remaining id columns, the one whose values come in longer consecutive runs
      (logs are usually grouped by user or session); when that is not clear, the one with fewer
-     distinct values (a note says it was a guess).
+     distinct values.
 
-An explicit mapping fixes roles before inference, which then fills the others from the columns left.
+   Columns of words (category names, product titles) are taken for ``user`` or ``item`` only when
+   no column of ids is left.
+
+Each choice gets a confidence in [0, 1] and the evidence behind it (:class:`RoleChoice`); a role
+chosen with a confidence below :data:`GUESS` is reported as a guess, in a sentence that says how to
+change it. An explicit mapping fixes roles before inference (confidence 1), which then fills the
+others from the columns left.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
 from itertools import permutations
 
 import numpy as np
 import pandas as pd
 
 from recexp.data.log import BEHAVIOR_SYNONYMS, REQUIRED_ROLES, ROLES
-from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.errors import InvalidDataError, InvalidParameterError, LogMappingError
 
-#: Column names (lower case, non-alphanumerics removed when compared) that name each role, best first.
+#: Column names that name each role, best first (compared in :func:`normalise_name` form): the
+#: English spellings of public logs and the Chinese ones of Taobao/JD/Tmall-style shop exports.
 ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "user": ("user_id", "userid", "user", "visitorid", "visitor_id", "visitor", "uid", "customer_id",
-             "customer", "member_id", "buyer_id", "client_id"),
+             "customer", "member_id", "buyer_id", "client_id",
+             "用户ID", "用户编号", "用户", "会员ID", "会员编号", "买家ID", "客户ID", "客户编号", "访客ID"),
     "item": ("item_id", "itemid", "item", "sku", "sku_id", "product_id", "product", "goods_id", "iid", "asin",
-             "offer_id"),
+             "offer_id",
+             "商品ID", "商品编号", "商品编码", "商品", "物品ID", "宝贝ID", "货品ID", "SKU编号"),
     "category": ("category_id", "categoryid", "category", "cate_id", "cate", "cat_id", "cat", "item_category",
-                 "category_code"),
+                 "category_code",
+                 "商品类目ID", "类目ID", "商品类目", "类目", "品类ID", "品类", "类别ID", "分类ID", "商品分类ID",
+                 "商品类别", "类别", "分类"),
     "behavior": ("behavior_type", "behavior", "behaviour_type", "behaviour", "event", "event_type", "action",
-                 "action_type", "btag", "type", "interaction", "interaction_type"),
+                 "action_type", "btag", "type", "interaction", "interaction_type",
+                 "行为类型", "行为", "事件类型", "事件", "操作类型", "操作", "行为方式", "动作", "类型"),
     "timestamp": ("timestamp", "time", "ts", "date", "datetime", "event_time", "time_stamp", "unix_time",
-                  "created_at", "event_timestamp", "time_ms"),
+                  "created_at", "event_timestamp", "time_ms",
+                  "时间戳", "时间", "事件时间", "行为时间", "发生时间", "操作时间", "日期时间", "日期", "创建时间"),
 }
-#: Column names a feature table's label column often has (compared case-insensitively).
-LABEL_NAMES = ("label", "target", "class", "y", "click", "clicked", "is_click", "outcome")
+#: Column names a feature table's label column often has (compared in :func:`normalise_name` form).
+LABEL_NAMES = ("label", "target", "class", "y", "click", "clicked", "is_click", "outcome",
+               "标签", "目标", "是否点击", "是否购买")
 
 MAX_BEHAVIORS = 64          # a behaviour column has at most this many distinct values
 FD_SHARE = 0.98             # share of repeated items with a single category for item -> category
 PROFILE_ROWS = 200_000      # rows looked at for value-based inference
+GUESS = 0.7                 # a role chosen with less confidence than this is reported as a guess
+MAX_LABEL_VALUES = 20       # a label column of a headerless table has at most this many distinct values
 _EPOCH_SECONDS = (6.3e8, 4.2e9)                      # 1990 .. 2100
 _EPOCH_UNITS = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 _MAX_SPREAD_S = 30 * 365.25 * 86400
-_DATE = re.compile(r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}")
+_DATE = re.compile(r"^\s*\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}")
+_ID = r"[A-Za-z0-9][A-Za-z0-9_\-.:#/]*"               # ASCII letters, digits and separators ...
+_HAS_DIGIT = re.compile(r"\d")                         # ... with at least one digit
 
 
 def normalise_name(name: object) -> str:
-    """Lower-case alphanumeric form of a column name (``"User ID"`` -> ``"userid"``)."""
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+    """Lower-case letters and digits of a column name, any script (``"User ID"`` -> ``"userid"``,
+    ``"用户ID"`` -> ``"用户id"``; full-width forms are folded first)."""
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", str(name)).lower())
 
 
 #: Every known role and label name in normalised form (evidence of a header row).
 KNOWN_NAMES = frozenset(normalise_name(n) for names in ROLE_NAMES.values() for n in names) | frozenset(
     normalise_name(n) for n in LABEL_NAMES)
+_LABEL_KEYS = frozenset(normalise_name(n) for n in LABEL_NAMES)
+
+
+@dataclass(frozen=True)
+class RoleChoice:
+    """The column chosen for one role, how sure inference is (0-1) and why.
+
+    ``confidence`` is 1 for a role given explicitly, about 0.95 for a known header name whose values
+    fit the role, and lower for choices made from values alone; below :data:`GUESS` the choice is a
+    guess. ``evidence`` says what the choice rests on, as a phrase (``"header name; values fit"``).
+    """
+
+    column: str
+    confidence: float
+    evidence: str
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-able form."""
+        return {"column": self.column, "confidence": round(self.confidence, 2), "evidence": self.evidence}
 
 
 def epoch_unit(values: np.ndarray) -> str | None:
@@ -81,39 +124,92 @@ def epoch_unit(values: np.ndarray) -> str | None:
 
 
 class _Profile:
-    """What value-based inference needs to know about one column (computed on a sample)."""
+    """What value-based inference needs to know about one column (computed on a sample, on first use)."""
 
     def __init__(self, name: str, series: pd.Series):
         self.name = name
-        non_null = series.dropna()
-        self.null_share = 1.0 - len(non_null) / max(len(series), 1)
-        self.nunique = int(non_null.nunique())
-        self.kind = "other"
-        self.numbers: np.ndarray | None = None
-        self.synonym_share = 0.0
-        self.date_share = 0.0
         self.series = series
+
+    @cached_property
+    def _non_null(self) -> pd.Series:
+        return self.series.dropna()
+
+    @property
+    def rows(self) -> int:
+        return len(self._non_null)
+
+    @cached_property
+    def null_share(self) -> float:
+        return 1.0 - len(self._non_null) / max(len(self.series), 1)
+
+    @cached_property
+    def nunique(self) -> int:
+        return int(self._non_null.nunique())
+
+    @cached_property
+    def _typed(self) -> tuple[str, np.ndarray | None, pd.Series | None]:
+        """``(kind, numbers, text)``: kind ``datetime``, ``int``, ``float``, ``string`` or ``other``; the
+        values as float64 when numeric; the trimmed text when ``string``."""
+        series, non_null = self.series, self._non_null
         if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(series):
-            self.kind = "datetime"
-        elif pd.api.types.is_bool_dtype(series):
-            self.kind = "other"
-        elif pd.api.types.is_numeric_dtype(series):
-            self.numbers = non_null.to_numpy(dtype=np.float64)
-            integral = bool(np.all(np.mod(self.numbers, 1) == 0)) if self.numbers.size else True
-            self.kind = "int" if integral else "float"
+            return "datetime", None, None
+        if pd.api.types.is_bool_dtype(series):
+            return "other", None, None
+        if pd.api.types.is_numeric_dtype(series):
+            numbers = non_null.to_numpy(dtype=np.float64)
+            integral = pd.api.types.is_integer_dtype(series) or bool(np.all(np.mod(numbers, 1) == 0))
+            return ("int" if integral else "float"), numbers, None
+        text = non_null.astype(str).str.strip()
+        if self.nunique <= MAX_BEHAVIORS:              # parse each of a few distinct values once
+            distinct = pd.Series(text.unique())
+            numbers = text.map(dict(zip(distinct, pd.to_numeric(distinct, errors="coerce"))))
         else:
-            text = non_null.astype(str).str.strip()
             numbers = pd.to_numeric(text, errors="coerce")
-            if len(text) and numbers.notna().mean() >= 0.99:
-                self.numbers = numbers.dropna().to_numpy(dtype=np.float64)
-                integral = bool(np.all(np.mod(self.numbers, 1) == 0))
-                self.kind = "int" if integral else "float"
-            else:
-                self.kind = "string"
-                head = text.head(500)
-                self.date_share = float(head.str.match(_DATE).mean()) if len(head) else 0.0
-                if self.nunique <= MAX_BEHAVIORS:
-                    self.synonym_share = float(text.str.lower().isin(BEHAVIOR_SYNONYMS).mean())
+        if len(text) and numbers.notna().mean() >= 0.99:
+            numbers = numbers.dropna().to_numpy(dtype=np.float64)
+            return ("int" if bool(np.all(np.mod(numbers, 1) == 0)) else "float"), numbers, None
+        return "string", None, text
+
+    @property
+    def kind(self) -> str:
+        return self._typed[0]
+
+    @property
+    def numbers(self) -> np.ndarray | None:
+        return self._typed[1]
+
+    @cached_property
+    def _text_shares(self) -> tuple[float, float, str]:
+        """``(date_share, id_share, example)`` of a text column's first 500 values: the share that start
+        like a date, the share written like ids (codes with a digit), and a value that is not an id."""
+        text = self._typed[2]
+        example = str(self._non_null.iloc[0]) if self.rows else ""
+        if text is None or not len(text):
+            return 0.0, 1.0, example
+        head = text.head(500)
+        ids = head.str.fullmatch(_ID) & head.str.contains(_HAS_DIGIT)
+        words = head[~ids]
+        return float(head.str.match(_DATE).mean()), float(ids.mean()), str(words.iloc[0]) if len(words) else example
+
+    @property
+    def date_share(self) -> float:
+        return self._text_shares[0]
+
+    @property
+    def id_share(self) -> float:
+        return self._text_shares[1]
+
+    @property
+    def example(self) -> str:
+        return self._text_shares[2]
+
+    @cached_property
+    def synonym_share(self) -> float:
+        """Share of values that are known behaviour names (0 for a column of many distinct values)."""
+        text = self._typed[2]
+        if text is None or self.nunique > MAX_BEHAVIORS:
+            return 0.0
+        return float(text.str.lower().isin(BEHAVIOR_SYNONYMS).mean())
 
     @property
     def run_length(self) -> float:
@@ -127,6 +223,54 @@ class _Profile:
     def is_id(self) -> bool:
         return self.kind in ("int", "string") and self.null_share < 0.5 and self.date_share < 0.5
 
+    @property
+    def is_words(self) -> bool:
+        """Mostly words (category names, product titles), not ids."""
+        return self.kind == "string" and self.id_share < 0.5
+
+    @property
+    def is_time(self) -> bool:
+        """Date-times, date text, or epoch numbers of a log."""
+        if self.kind == "datetime":
+            return True
+        if self.kind == "string":
+            head = self.series.dropna().astype(str).head(200)
+            parsed = pd.to_datetime(head, errors="coerce", format="mixed", utc=True)
+            return self.date_share >= 0.9 or (len(head) > 0 and parsed.notna().mean() >= 0.9)
+        return self.numbers is not None and epoch_unit(self.numbers) is not None
+
+
+def _value_concern(role: str, profile: _Profile) -> str | None:
+    """Why the values of ``profile``'s column do not fit ``role`` (a phrase), or None when they fit.
+
+    ``user`` and ``item`` need ids (not words, not decimals); a ``user`` column of a few distinct
+    values that are not grouped together, or an ``item`` column of a few distinct values, in 50 times
+    as many rows, holds categories rather than ids. ``timestamp`` needs times; ``behavior`` few distinct values.
+    """
+    few = profile.nunique <= MAX_BEHAVIORS and profile.rows >= 50 * max(profile.nunique, 1)
+    if role in ("user", "item", "category"):
+        if profile.kind in ("float", "datetime", "other"):
+            return f"its values are {'decimals' if profile.kind == 'float' else 'not ids'}"
+        if role == "category":
+            return None
+        if profile.is_words and few:
+            return (f"its values are words (e.g. '{profile.example}') with only {profile.nunique} distinct values "
+                    f"in {profile.rows:,} rows, like category names")
+        if profile.is_words:
+            return f"its values are words (e.g. '{profile.example}'), not ids"
+        grouped = profile.run_length >= 0.5 * profile.rows / max(profile.nunique, 1)
+        if few and (role == "item" or not grouped):
+            return f"it has only {profile.nunique} distinct values in {profile.rows:,} rows, like a category"
+        return None
+    if role == "timestamp":
+        return None if profile.is_time else f"its values (e.g. '{profile.example}') are not times"
+    if role == "behavior":
+        if profile.kind == "float":
+            return "its values are decimals"
+        if profile.nunique > MAX_BEHAVIORS:
+            return f"it has {profile.nunique:,} distinct values; behaviours have a few"
+    return None
+
 
 def _functional_share(frame: pd.DataFrame, a: str, b: str) -> tuple[float, int]:
     """Share of repeated ``a`` values that always come with the same ``b``; and how many were repeated."""
@@ -138,8 +282,9 @@ def _functional_share(frame: pd.DataFrame, a: str, b: str) -> tuple[float, int]:
     return float((repeated["nunique"] == 1).mean()), len(repeated)
 
 
-def infer_mapping_with_notes(frame: pd.DataFrame, fixed: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
-    """Role -> column for every role that could be inferred, plus notes on the guesses made.
+def infer_roles(frame: pd.DataFrame, fixed: dict[str, str | None] | None = None
+                ) -> tuple[dict[str, RoleChoice], list[str]]:
+    """Role -> :class:`RoleChoice` for every role that could be inferred, plus warnings on the guesses.
 
     Parameters
     ----------
@@ -147,35 +292,81 @@ def infer_mapping_with_notes(frame: pd.DataFrame, fixed: dict[str, str] | None =
         The source table (or a sample of its first rows).
     fixed : dict, optional
         Roles already decided (role -> column, or None for "no column"); their columns are not
-        considered for other roles.
+        considered for other roles, and they get confidence 1.
+
+    Returns
+    -------
+    (dict, list of str)
+        The choices, and one sentence per role chosen with a confidence below :data:`GUESS` (what it
+        rests on and how to change it).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"用户ID": [7, 7, 8], "商品ID": [5, 6, 5], "行为类型": ["浏览", "购买", "浏览"],
+    ...                       "时间戳": [1511578835, 1511579875, 1511579921]})
+    >>> choices, warnings = infer_roles(frame)
+    >>> {role: choice.column for role, choice in choices.items()}
+    {'user': '用户ID', 'item': '商品ID', 'behavior': '行为类型', 'timestamp': '时间戳'}
     """
     mapping: dict[str, str | None] = dict(fixed or {})
-    notes: list[str] = []
-    _infer(frame, mapping, notes)
-    return {role: column for role, column in mapping.items() if column is not None}, notes
+    choices = {role: RoleChoice(column, 1.0, "chosen explicitly")
+               for role, column in mapping.items() if column is not None}
+    sample = frame.head(PROFILE_ROWS)
+    profiles = {c: _Profile(str(c), sample[c]) for c in frame.columns if c not in mapping.values()}
+    _infer(profiles, sample, mapping, choices)
+    warnings = []
+    for role in ROLES:
+        choice = choices.get(role)
+        if choice is not None and choice.confidence < GUESS:
+            warnings.append(
+                f"The {role} role is a guess: column '{choice.column}' ({choice.evidence}; confidence "
+                f"{choice.confidence:.0%}). Check it in the Column mapping panel (command line: --map "
+                f"{role}=COLUMN).")
+    return choices, warnings
 
 
-def _infer(frame: pd.DataFrame, mapping: dict[str, str | None], notes: list[str]) -> None:
-    """Fill the roles missing from ``mapping`` in place (names first, then values)."""
-    free = [c for c in frame.columns if c not in mapping.values()]
+def _choose(role: str, profile: _Profile, confidence: float, evidence: str,
+            mapping: dict[str, str | None], choices: dict[str, RoleChoice], profiles: dict[str, _Profile]) -> None:
+    """Record ``profile``'s column for ``role``; a choice whose values do not fit the role is a guess."""
+    concern = _value_concern(role, profile)
+    if concern is not None:
+        confidence, evidence = min(confidence, 0.4), f"{evidence}, but {concern}"
+    mapping[role] = profile.name
+    choices[role] = RoleChoice(profile.name, confidence, evidence)
+    profiles.pop(profile.name, None)
 
-    # 1. names
+
+def _infer(profiles: dict[str, _Profile], sample: pd.DataFrame, mapping: dict[str, str | None],
+           choices: dict[str, RoleChoice]) -> None:
+    """Fill the roles missing from ``mapping`` (names first, then values); ``profiles`` are the free columns."""
+    # 1. names, where the values fit the role (a named column whose values do not is the last resort)
+    misfits: dict[str, _Profile] = {}
     for role in ROLES:
         if role in mapping:
             continue
-        by_name = {normalise_name(c): c for c in reversed(free)}
+        by_name = {normalise_name(c): p for c, p in reversed(profiles.items())}
         for synonym in ROLE_NAMES[role]:
-            column = by_name.get(normalise_name(synonym))
-            if column is not None:
-                mapping[role] = column
-                free.remove(column)
+            profile = by_name.get(normalise_name(synonym))
+            if profile is not None and _value_concern(role, profile) is None:
+                _choose(role, profile, 0.95, f"header name '{profile.name}'; values fit", mapping, choices, profiles)
                 break
+            if profile is not None:
+                misfits.setdefault(role, profile)
+    _infer_from_values(profiles, sample, mapping, choices)
+    for role, profile in misfits.items():
+        if role not in mapping and profile.name in profiles:
+            _choose(role, profile, 0.95, f"header name '{profile.name}'", mapping, choices, profiles)
+        elif mapping.get(role) == profile.name:          # the values chose the named column after all
+            choice = choices[role]
+            choices[role] = RoleChoice(choice.column, choice.confidence,
+                                       f"header name '{profile.name}'; {choice.evidence}")
+
+
+def _infer_from_values(profiles: dict[str, _Profile], sample: pd.DataFrame, mapping: dict[str, str | None],
+                       choices: dict[str, RoleChoice]) -> None:
+    """Fill the roles missing from ``mapping`` from the values of the free columns (``profiles``)."""
     if all(role in mapping for role in ROLES):
         return
-
-    # 2. values
-    sample = frame.head(PROFILE_ROWS)
-    profiles = {c: _Profile(c, sample[c]) for c in free}
 
     if "timestamp" not in mapping:
         ranked = []
@@ -187,51 +378,62 @@ def _infer(frame: pd.DataFrame, mapping: dict[str, str | None], notes: list[str]
             elif p.kind in ("int", "float") and p.numbers is not None and epoch_unit(p.numbers):
                 ranked.append((1, p.nunique, p.name))
         if ranked:
-            mapping["timestamp"] = max(ranked)[2]
-            profiles.pop(mapping["timestamp"])
+            best = max(ranked)
+            kind = {3: "date-times", 2: "date text", 1: "epoch times"}[best[0]]
+            confidence = 0.85 if len(ranked) == 1 else 0.6
+            _choose("timestamp", profiles[best[2]], confidence,
+                    f"values are {kind}" + ("" if len(ranked) == 1 else f"; {len(ranked)} columns hold times"),
+                    mapping, choices, profiles)
 
     if "behavior" not in mapping:
         strings = [p for p in profiles.values() if p.kind == "string" and 1 <= p.nunique <= MAX_BEHAVIORS]
         if strings:
             best = max(strings, key=lambda p: (p.synonym_share, -p.nunique))
-            mapping["behavior"] = best.name
-            if best.synonym_share == 0:
-                notes.append(f"The behaviour role was guessed as '{best.name}' (the text column with the fewest "
-                             "distinct values); map it explicitly if that is wrong.")
+            if best.synonym_share >= 0.5:
+                _choose("behavior", best, 0.9, "values are behaviour names", mapping, choices, profiles)
+            elif best.synonym_share > 0:
+                _choose("behavior", best, 0.7, f"{best.synonym_share:.0%} of its values are behaviour names",
+                        mapping, choices, profiles)
+            else:
+                _choose("behavior", best, 0.4, "the text column with the fewest distinct values; none is a known "
+                        "behaviour name", mapping, choices, profiles)
         else:
             codes = [p for p in profiles.values() if p.kind == "int" and 2 <= p.nunique <= 10 and p.null_share < 0.5
                      and p.numbers is not None and p.numbers.min() >= 0 and p.numbers.max() <= 20]
             if codes:
                 best = min(codes, key=lambda p: p.nunique)
-                mapping["behavior"] = best.name
-                notes.append(f"The behaviour role was guessed as '{best.name}', a column of {best.nunique} integer "
-                             "codes; map it explicitly if that is wrong.")
-        if "behavior" in mapping:
-            profiles.pop(mapping["behavior"])
+                _choose("behavior", best, 0.4, f"a column of {best.nunique} integer codes", mapping, choices,
+                        profiles)
 
-    ids = [p for p in profiles.values() if p.is_id]
     open_roles = [r for r in ("user", "item", "category") if r not in mapping]
+    candidates = [p for p in profiles.values() if p.is_id]
+    ids = [p for p in candidates if not p.is_words] or candidates   # words only when no ids are left
     if "category" in open_roles:
         if "item" in mapping:
-            pairs = [(mapping["item"], p.name) for p in ids]
+            pairs = [(mapping["item"], p.name) for p in candidates]
         elif "item" in open_roles:
-            pairs = list(permutations([p.name for p in ids], 2))
+            pairs = [(a.name, b.name) for a, b in permutations(candidates, 2) if a in ids]
         else:
             pairs = []
         found = []
         for a, b in pairs:
-            if a == b or profiles.get(b) is None:
+            if a == b or b not in profiles:
                 continue
             n_a = profiles[a].nunique if a in profiles else sample[a].nunique()
             if profiles[b].nunique >= n_a:
                 continue
             share, repeated = _functional_share(sample, a, b)
             if share >= FD_SHARE and repeated >= 20:
-                found.append((share, n_a, a, b))
+                # category ids before names; on a tie, the column not grouped in runs (a small sample
+                # of a log sorted by user can nest items in users too)
+                found.append((not profiles[b].is_words, share, n_a, -profiles[b].run_length, a, b))
         if found:
-            _, _, item, category = max(found)
-            mapping.setdefault("item", item)
-            mapping["category"] = category
+            *_, item, category = max(found)
+            if "item" not in mapping:
+                _choose("item", profiles[item], 0.75, "values are ids, each nested in one category", mapping,
+                        choices, profiles)
+            _choose("category", profiles[category], 0.75, "each item has one value of it", mapping, choices,
+                    profiles)
             ids = [p for p in ids if p.name not in (item, category)]
     open_ids = [r for r in ("user", "item") if r not in mapping]
     if open_ids == ["user", "item"] and len(ids) >= 2:
@@ -239,15 +441,20 @@ def _infer(frame: pd.DataFrame, mapping: dict[str, str | None], notes: list[str]
         runs_first, runs_second = first.run_length, second.run_length
         if runs_second >= 1.5 * runs_first:
             first, second = second, first
-        elif runs_first < 1.5 * runs_second:
-            notes.append(f"User and item columns were told apart only by their number of distinct values "
-                         f"(user '{first.name}': {first.nunique:,}, item '{second.name}': {second.nunique:,}); "
-                         "map them explicitly if that is wrong.")
-        mapping["user"], mapping["item"] = first.name, second.name
+        if max(runs_first, runs_second) >= 1.5 * min(runs_first, runs_second):
+            user_evidence, confidence = "values are ids grouped in runs, as a log sorted by user is", 0.75
+        else:
+            user_evidence, confidence = (f"told from the item column only by its fewer distinct values "
+                                         f"({first.nunique:,} against {second.nunique:,})"), 0.5
+        _choose("user", first, confidence, user_evidence, mapping, choices, profiles)
+        _choose("item", second, confidence, "values are ids" + ("" if confidence > 0.5 else
+                "; told from the user column only by its more distinct values"), mapping, choices, profiles)
     elif open_ids == ["user"] and ids:
-        mapping["user"] = max(ids, key=lambda p: p.run_length).name
+        _choose("user", max(ids, key=lambda p: p.run_length), 0.6, "the id column left with the longest runs",
+                mapping, choices, profiles)
     elif open_ids == ["item"] and ids:
-        mapping["item"] = max(ids, key=lambda p: p.nunique).name
+        _choose("item", max(ids, key=lambda p: p.nunique), 0.6, "the id column left with the most distinct values",
+                mapping, choices, profiles)
 
 
 def infer_mapping(frame: pd.DataFrame) -> dict[str, str]:
@@ -270,7 +477,7 @@ def infer_mapping(frame: pd.DataFrame) -> dict[str, str]:
     >>> infer_mapping(frame)
     {'user': 'visitorid', 'item': 'itemid', 'behavior': 'event', 'timestamp': 'timestamp'}
     """
-    return infer_mapping_with_notes(frame)[0]
+    return {role: choice.column for role, choice in infer_roles(frame)[0].items()}
 
 
 def check_override(mapping: dict[str, str | None] | None, columns: list[str]) -> dict[str, str | None]:
@@ -309,15 +516,45 @@ def check_override(mapping: dict[str, str | None] | None, columns: list[str]) ->
     return checked
 
 
-def require_roles(mapping: dict[str, str], columns: list[str]) -> None:
-    """Raise :class:`InvalidDataError` naming the required roles no column was found for."""
+def table_label(frame: pd.DataFrame) -> str | None:
+    """The column of ``frame`` that looks like a feature table's label, or None.
+
+    A column named like a label (:data:`LABEL_NAMES`); in a file without a header row (columns
+    ``c0``, ``c1``, ...), the first or last column when it holds 2 to :data:`MAX_LABEL_VALUES` distinct
+    values (Criteo's raw files put the label first).
+    """
+    for column in frame.columns:
+        if normalise_name(column) in _LABEL_KEYS:
+            return str(column)
+    columns = list(frame.columns)
+    if len(columns) < 3 or columns != [f"c{i}" for i in range(len(columns))]:
+        return None
+    for column in (columns[0], columns[-1]):
+        if 2 <= frame[column].head(PROFILE_ROWS).nunique() <= MAX_LABEL_VALUES:
+            return column
+    return None
+
+
+def require_roles(mapping: dict[str, str], frame: pd.DataFrame) -> None:
+    """Raise :class:`~recexp.errors.LogMappingError` naming the required roles no column of ``frame``
+    was found for; when no column holds times and one looks like a label, the error says the source
+    looks like a feature table (and names that column)."""
     missing = [r for r in REQUIRED_ROLES if r not in mapping]
     if not missing:
         return
-    found = ", ".join(f"{r}={mapping[r]}" for r in ROLES if r in mapping) or "none"
-    example = " ".join(f"--map {r}=COLUMN" for r in missing)
-    raise InvalidDataError(
-        f"No column was found for the required role(s) {', '.join(missing)}. Columns: "
-        f"{', '.join(map(str, columns))}; roles found: {found}. Map each missing role to a column: "
-        f"mapping={{{', '.join(repr(r) + ': COLUMN' for r in missing)}}} in Python, {example} on the command "
-        "line, or the Column mapping panel on the Data page.")
+    columns = [str(c) for c in frame.columns]
+    label = table_label(frame) if "timestamp" in missing else None
+    if label is not None:
+        message = (
+            f"This looks like a feature table, not a behaviour log: no column holds times, and '{label}' looks like "
+            f"a label column. Read it as a feature table (on the Data page choose 'Feature table' under 'What does "
+            f"the file hold?'; command line: --kind table --label {label}), or map the timestamp role if it is a log.")
+    else:
+        found = ", ".join(f"{r}={mapping[r]}" for r in ROLES if r in mapping) or "none"
+        example = " ".join(f"--map {r}=COLUMN" for r in missing)
+        message = (
+            f"No column was found for the required role(s) {', '.join(missing)}. Columns: {', '.join(columns)}; "
+            f"roles found: {found}. Map each missing role to a column: in the Column mapping panel on the Data page, "
+            f"with {example} on the command line, or mapping={{{', '.join(repr(r) + ': COLUMN' for r in missing)}}} "
+            "in Python.")
+    raise LogMappingError(message, columns=columns, mapping=dict(mapping), missing=missing, label_column=label)

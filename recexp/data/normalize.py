@@ -25,10 +25,10 @@ from recexp.data.log import (
     BEHAVIOR_SYNONYMS, FUNNEL, ROLE_COLUMNS, BehaviorLog, FeatureTable, ValidationReport, frame_fingerprint,
 )
 from recexp.data.mapping import (
-    LABEL_NAMES, PROFILE_ROWS, check_override, epoch_unit, infer_mapping_with_notes, require_roles,
+    LABEL_NAMES, PROFILE_ROWS, RoleChoice, check_override, epoch_unit, infer_roles, normalise_name, require_roles,
 )
 from recexp.data.readers import RawRead
-from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.errors import InvalidDataError, InvalidParameterError, LogMappingError
 
 Progress = Callable[[float, str], None]
 
@@ -374,13 +374,31 @@ def _duplicate_events(codes: list[np.ndarray], times: np.ndarray) -> int:
 
 def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_window: tuple | None = None,
               progress: Progress | None = None) -> BehaviorLog:
-    """Map, convert, validate and sort a raw table into a :class:`BehaviorLog` (see module docstring)."""
+    """Map, convert, validate and sort a raw table into a :class:`BehaviorLog` (see module docstring).
+
+    Raises :class:`~recexp.errors.LogMappingError` (with the columns and the roles found) when a
+    required role has no column or the mapped columns do not make a log.
+    """
+    columns = raw.table.column_names
+    fixed = check_override(mapping, columns)
+    sample = raw.table.slice(0, PROFILE_ROWS).to_pandas()
+    choices, notes = infer_roles(sample, fixed)
+    inferred = {role: choice.column for role, choice in choices.items()}
+    require_roles(inferred, sample)
+    try:
+        return _mapped_log(raw, choices, notes, time_window, progress)
+    except LogMappingError:
+        raise
+    except InvalidDataError as error:
+        raise LogMappingError(str(error), columns=columns, mapping=inferred, missing=[]) from error
+
+
+def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], time_window: tuple | None,
+                progress: Progress | None) -> BehaviorLog:
+    """Convert, validate and sort the columns ``choices`` name into a :class:`BehaviorLog`."""
     table = raw.table
     columns = table.column_names
-    fixed = check_override(mapping, columns)
-    sample = table.slice(0, PROFILE_ROWS).to_pandas()
-    inferred, notes = infer_mapping_with_notes(sample, fixed)
-    require_roles(inferred, columns)
+    inferred = {role: choice.column for role, choice in choices.items()}
     for role, column in inferred.items():
         kind = table.schema.field(column).type
         if pa.types.is_nested(kind) or pa.types.is_binary(kind):
@@ -488,6 +506,7 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
         time_range=(_iso(frame["timestamp"].iloc[0]), _iso(frame["timestamp"].iloc[-1])),
         warnings=warnings, unused_columns=[c for c in columns if c not in mapping_used.values()],
         timestamp_outliers=outliers, read_as=f"{raw.read_as}; timestamps as {time_format}",
+        roles={role: choices[role].to_dict() for role in mapping_used},
     )
     return BehaviorLog(frame=frame, mapping=mapping_used, report=report, source=raw.name,
                        fingerprint=fingerprint)
@@ -507,12 +526,13 @@ def _label_column(label_column: str | None, columns: list[str]) -> str:
             f"The label column {label_column!r} is not in the table. Columns: {', '.join(columns)}. Name one of "
             "them (files without a header row have columns c0, c1, ... by position).")
     for name in LABEL_NAMES:
-        found = [c for c in columns if c.lower() == name]
+        found = [c for c in columns if normalise_name(c) == normalise_name(name)]
         if found:
             return found[0]
     raise InvalidDataError(
         f"A feature table needs a label column, and none is named like one ({', '.join(LABEL_NAMES)}). "
-        f"Columns: {', '.join(columns)}. Pass label_column=... (command line: --label COLUMN).")
+        f"Columns: {', '.join(columns)}. Name the label column: in the Label column box on the Data page, with "
+        "--label COLUMN on the command line, or label_column=... in Python.")
 
 
 def _numbers(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray | None, int, pa.ChunkedArray | None]:

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from recexp.data.log import FUNNEL
 from recexp.errors import InvalidParameterError
 from recexp.importance.run import TrainedRun
 from recexp.models.base import to_tensors
@@ -23,22 +22,6 @@ from recexp.models.base import to_tensors
 BEHAVIOR_GROUP, CATEGORY_GROUP = "hist_behavior", "hist_category"
 #: Columns of :func:`attention_profile`'s frame.
 PROFILE_COLUMNS = ("by", "key", "mean_weight", "share", "positions")
-
-
-def behaviour_names(run: TrainedRun) -> list[str]:
-    """Name of each ``hist_behavior`` code ``1 .. V`` (code = the log's behaviour index + 1).
-
-    The behaviour task's classes are the log's behaviours, in the same order. Other tasks do not keep
-    the log's behaviour names; logs list the funnel stages (view, cart, fav, buy) first, so a vocabulary
-    of exactly that size is named after them, and anything else by its code.
-    """
-    schema = run.train.schema
-    size = int(schema.cardinality.get(BEHAVIOR_GROUP, 0))
-    if run.spec.task == "behavior" and len(schema.classes) == size:
-        return list(schema.classes)
-    if size == len(FUNNEL):
-        return list(FUNNEL)
-    return [f"behaviour {code}" for code in range(1, size + 1)]
 
 
 @torch.no_grad()
@@ -94,8 +77,7 @@ def attention_profile(run: TrainedRun, rows: int | None = None, split: str = "tr
     -------
     pandas.DataFrame
         One row per key, columns ``by`` (``"position"``, ``"behavior"`` or ``"category"``), ``key``
-        (position ``0`` = most recent event; a behaviour name; a category code of the dataset's
-        vocabulary, or ``other``), ``mean_weight`` (mean weight of the non-padding positions with that
+        (position ``0`` = most recent event; a behaviour name; the source's category id, or ``other``), ``mean_weight`` (mean weight of the non-padding positions with that
         key), ``share`` (share of all attention; it sums to 1 within each ``by``) and ``positions``
         (how many non-padding positions have that key). Groups the dataset lacks are left out.
 
@@ -122,16 +104,19 @@ def attention_profile(run: TrainedRun, rows: int | None = None, split: str = "tr
 
     positions = np.broadcast_to(np.arange(weights.shape[1]), weights.shape)
     parts.append(profile("position", positions, str))
+    schema = run.train.schema
+
+    def source_value(group: str):
+        return lambda code: str(schema.decode(group, np.array([code]))[0])
+
     if BEHAVIOR_GROUP in groups:
-        names = behaviour_names(run)
-        parts.append(profile("behavior", sequence[:, groups.index(BEHAVIOR_GROUP)],
-                             lambda code: names[code - 1] if 1 <= code <= len(names) else f"behaviour {code}"))
+        parts.append(profile("behavior", sequence[:, groups.index(BEHAVIOR_GROUP)], source_value(BEHAVIOR_GROUP)))
     if CATEGORY_GROUP in groups:
         codes = sequence[:, groups.index(CATEGORY_GROUP)]
         mass = pd.Series(weights[present]).groupby(codes[present]).sum().sort_values(ascending=False)
         top = set(mass.index[:top_categories])
         categories = profile("category", np.where(np.isin(codes, list(top)), codes, -1),
-                             lambda code: "other" if code == -1 else str(code))
+                             lambda code: "other" if code == -1 else source_value(CATEGORY_GROUP)(code))
         parts.append(categories.sort_values("share", ascending=False, key=lambda share: share.where(
             categories["key"] != "other", -1.0)))
     result = pd.concat(parts, ignore_index=True)

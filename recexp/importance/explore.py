@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT
+from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, FeatureSchema
 from recexp.importance.base import ImportanceResult
 from recexp.importance.run import SOURCE_ROW
 from recexp.runs import RunStore
@@ -34,13 +34,15 @@ def with_losses(store: RunStore, result: ImportanceResult) -> pd.DataFrame:
     return frame.assign(origin=np.where(frame["is_synthetic"].to_numpy(bool), "synthetic", "real"))
 
 
-def extreme_rows(store: RunStore, result: ImportanceResult, n: int = 10) -> pd.DataFrame:
+def extreme_rows(store: RunStore, result: ImportanceResult, n: int = 10,
+                 schema: FeatureSchema | None = None) -> pd.DataFrame:
     """The ``n`` most and ``n`` least valuable training rows, with their features.
 
     Returns one row per training row shown: ``rank`` ("top 1" ... and "bottom 1" = lowest value ...),
     ``row`` (position in the run's training frame), ``value``, ``class``, ``origin``, ``mean_loss``,
     ``source_row`` (dataset row, or the seed row of a synthetic one), ``sample_weight`` and then the
-    run's feature columns as trained on.
+    run's feature columns as trained on. With the run's ``schema`` (``TrainedRun.train.schema``), code
+    columns show the source's ids and names (:meth:`~recexp.dataset.FeatureSchema.decode`).
     """
     values = with_losses(store, result).sort_values(["value", "row"], ascending=[False, True], kind="stable")
     top = values.head(n).assign(rank=[f"top {i}" for i in range(1, min(n, len(values)) + 1)])
@@ -49,6 +51,9 @@ def extreme_rows(store: RunStore, result: ImportanceResult, n: int = 10) -> pd.D
     shown = pd.concat([top, bottom[~bottom["row"].isin(top["row"])]], ignore_index=True)
     features = store.read_table(result.run_id, "train_rows")
     features = features.drop(columns=[c for c in (LABEL, IS_SYNTHETIC, SOURCE_ROW) if c in features]).iloc[shown["row"]]
+    if schema is not None:
+        codes = [c for c in (*schema.categorical, *schema.sequence_columns) if c in features]
+        features = features.assign(**{c: schema.decode(c, features[c].to_numpy()) for c in codes})
     table = pd.concat([shown.reset_index(drop=True), features.reset_index(drop=True)], axis=1)
     return table[[*LEAD_COLUMNS, *[c for c in features.columns if c not in LEAD_COLUMNS]]]
 

@@ -114,22 +114,26 @@ def to_tensors(dataset: Dataset) -> TensorData:
     groups = [_codes(frame, cols, (size,) * len(cols))
               for cols, size in zip(schema.sequences.values(), spec.sequence_sizes)]
     sequence = np.stack(groups, axis=1) if groups else np.zeros((len(frame), 0, 0), dtype=np.int64)
-    labels = np.array(frame[LABEL].to_numpy(dtype=np.int64))
+    labels = frame[LABEL].to_numpy(dtype=np.int64)
     if len(labels) and (labels.min() < 0 or labels.max() >= schema.n_classes):
         raise InvalidDataError(
             f"Label codes must be between 0 and {schema.n_classes - 1}, but the data has "
             f"{labels.min()}..{labels.max()}. Rebuild the dataset so labels index schema.classes.")
-    weights = np.array(frame[SAMPLE_WEIGHT].to_numpy(dtype=np.float32)) if SAMPLE_WEIGHT in frame \
+    weights = frame[SAMPLE_WEIGHT].to_numpy(dtype=np.float32) if SAMPLE_WEIGHT in frame \
         else np.ones(len(frame), dtype=np.float32)
     if not np.all(np.isfinite(weights)) or (weights < 0).any():
         raise InvalidDataError(
             "sample_weight must be finite and non-negative for every row; fix the strategy that set it.")
-    synthetic = np.array(frame[IS_SYNTHETIC].to_numpy(dtype=bool)) if IS_SYNTHETIC in frame \
+    synthetic = frame[IS_SYNTHETIC].to_numpy(dtype=bool) if IS_SYNTHETIC in frame \
         else np.zeros(len(frame), dtype=bool)
-    return TensorData(
-        Inputs(torch.from_numpy(np.ascontiguousarray(numeric)), torch.from_numpy(categorical),
-               torch.from_numpy(np.ascontiguousarray(sequence))),
-        torch.from_numpy(labels), torch.from_numpy(weights), torch.from_numpy(synthetic))
+    return TensorData(Inputs(_tensor(numeric), _tensor(categorical), _tensor(sequence)),
+                      _tensor(labels), _tensor(weights), _tensor(synthetic))
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor sharing ``array``'s memory, or a copy's when ``array`` is not contiguous or is read-only
+    (pandas' copy-on-write hands out read-only views, which torch must not write through)."""
+    return torch.from_numpy(np.require(array, requirements=["C_CONTIGUOUS", "WRITEABLE"]))
 
 
 class Model(Parametrized):

@@ -92,3 +92,81 @@ def test_feature_table_sample_offers_only_the_table_task(open_page, app):
     app.button(key="data_use").click().run()
     assert not app.exception
     assert any("criteo_sample.csv" in s for s in _texts(app.success))
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_chinese_export_gets_its_roles_with_confidence(open_page, app, chinese_export, encoding):
+    """用户ID, 商品ID, 商品类目ID, 行为类型, 时间戳 take their roles; 商品类别 (category words) and 商品名称
+    (product names) take none; each role shows how sure inference is."""
+    path = chinese_export(encoding, rows=200)
+    app.segmented_control(key="data_origin").set_value("Upload a file").run()
+    app.file_uploader(key="data_upload").set_value((path.name, path.read_bytes(), "text/csv")).run()
+    assert not app.exception and not app.error
+    chosen = {role: app.selectbox(key=f"data_map_{role}").value for role in
+              ("user", "item", "category", "behavior", "timestamp")}
+    assert chosen == {"user": "用户ID", "item": "商品ID", "category": "商品类目ID", "behavior": "行为类型",
+                      "timestamp": "时间戳"}
+    captions = _texts(app.caption)
+    assert sum("95% sure: header name" in c for c in captions) == 5 and not any("a guess" in c for c in captions)
+    preview = app.dataframe[0].value
+    assert preview["user_id"].astype(str).str.isdigit().all()              # ids, not 电子产品
+    assert {m.label: m.value for m in app.metric}["Duplicate events"] == "0"
+    assert not any("guess" in w for w in _texts(app.warning))
+
+
+def test_guessed_roles_are_warned_and_the_mapping_opens(open_page, app, chinese_export, tmp_path):
+    """Headers nobody knows: roles come from values, and each guess is said in a warning and marked in the
+    (opened) mapping panel."""
+    import pandas as pd
+
+    frame = pd.read_csv(chinese_export(rows=200)).set_axis(list("ABCDEFG"), axis=1)
+    path = tmp_path / "workspace" / "data" / "export.csv"     # the workspace's data folder is a data root
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    app.segmented_control(key="data_origin").set_value("File on the server").run()
+    app.text_input(key="data_path").set_value(str(path)).run()
+    assert not app.exception and not app.error
+    assert app.selectbox(key="data_map_user").value == "A"
+    assert any(w.startswith("The user role is a guess: column 'A'") for w in _texts(app.warning))
+    assert any(c.startswith(":warning: a guess") for c in _texts(app.caption))
+    panel = next(e for e in app.expander if e.label.startswith("Column mapping"))
+    assert panel.proto.expanded
+
+
+def test_feature_table_read_as_a_log_offers_the_switch(open_page, app, criteo_csv):
+    """A feature table uploaded as a behaviour log: the status ends (not 'Reading ...'), the error says it
+    looks like a table, and one click reads it as a table with its label column."""
+    app.segmented_control(key="data_origin").set_value("Upload a file").run()
+    app.file_uploader(key="data_upload").set_value(("criteo.csv", criteo_csv.read_bytes(), "text/csv")).run()
+    assert not app.exception
+    assert [s.state for s in app.status] == ["error"] and app.status[0].label == "Could not read criteo.csv"
+    assert any("looks like a feature table" in e and "'label'" in e for e in _texts(app.error))
+    app.button(key="data_as_table").click().run()
+    assert not app.exception and not app.error
+    assert app.radio(key="data_kind").value == "table" and app.text_input(key="data_label").value == "label"
+    assert [s.state for s in app.status] == ["complete"]
+    assert {m.label: m.value for m in app.metric}["Rows kept"] == "200"
+    assert app.selectbox(key="data_task").value == "table"
+
+
+def test_missing_role_error_points_to_the_mapping_panel_shown(open_page, app, retailrocket_csv, tmp_path):
+    """Times in a form inference does not recognise: the error names the Column mapping panel, the panel
+    is there (open), and mapping the timestamp in it reads the log."""
+    import pandas as pd
+
+    frame = pd.read_csv(retailrocket_csv).drop(columns=["transactionid"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="ms").dt.strftime("%d/%m/%Y %H:%M")
+    path = tmp_path / "workspace" / "data" / "events.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.rename(columns={"timestamp": "when"}).to_csv(path, index=False)
+    app.segmented_control(key="data_origin").set_value("File on the server").run()
+    app.text_input(key="data_path").set_value(str(path)).run()
+    assert not app.exception
+    assert any("timestamp" in e and "Column mapping panel" in e for e in _texts(app.error))
+    assert [s.state for s in app.status] == ["error"]
+    assert next(e for e in app.expander if e.label.startswith("Column mapping")).proto.expanded
+    assert app.selectbox(key="data_map_timestamp").value == "(none)"
+    app.selectbox(key="data_map_timestamp").set_value("when")
+    app.button(key="data_apply_mapping").click().run()
+    assert not app.exception and not app.error
+    assert {m.label: m.value for m in app.metric}["Rows kept"] == "2,771"

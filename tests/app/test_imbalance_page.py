@@ -30,3 +30,16 @@ def test_feature_table_says_funnel_needs_a_log(open_page, app):
     at = open_page(app, "imbalance")
     assert {m.label: m.value for m in at.metric}["Imbalance ratio"].startswith("28.")
     assert any("needs a behaviour log" in str(i.value) for i in at.info)
+
+
+def test_class_mix_chart_shows_source_category_ids(open_page, app):
+    """The class mix per category is labelled with Taobao's category ids (4756105 ...), not the dataset's
+    internal codes (20, 11, 22 ...)."""
+    import json
+
+    at = open_page(app, "imbalance")
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    mix = next(f for f in figures if f["layout"]["title"]["text"] == "Class mix in the largest categories")
+    labels = list(dict.fromkeys(x for trace in mix["data"] for x in trace["x"]))
+    assert labels[:3] == ["4756105", "3607361", "4145813"] and labels[-1] == "other"
+    assert len(labels) == 11 and all(label.isdigit() and len(label) >= 5 for label in labels[:-1])

@@ -149,13 +149,20 @@ def test_several_runs_side_by_side_with_their_agreement(app, open_page, workspac
 
 
 def test_another_method_and_the_attention_of_a_din_run(app, open_page, workspace):
-    _, ids = workspace
+    store, ids = workspace
     at = _open(app, open_page, [ids["din"]], method="forgetting")
     assert not at.error, [e.value for e in at.error]
     keys = [chart.key for chart in at.get("plotly_chart")]
     assert "importance_attention" in keys and "importance_by_class" in keys
     profile = _table(at, "by", "key", "share")
     assert set(profile["by"]) == {"position", "behavior", "category"}
+    log = DataSource.from_dict(store.get_run(ids["din"]).spec["source"]).load().frame
+    known = {"item": set(log["item_id"].astype(str)), "category": set(log["category_id"].astype(str))}
+    assert set(profile.loc[profile["by"] == "category", "key"]) - {"other"} <= known["category"]
+    extremes = _table(at, "rank", "mean_loss")                             # source ids, not internal codes
+    for column in ("item", "category", "hist_item_0", "hist_category_0"):
+        base = column.removeprefix("hist_").removesuffix("_0")
+        assert set(extremes[column]) - {"rare/missing"} <= known[base] and len(set(extremes[column])) > 1
     assert any("no synthetic rows to prune" in i.value for i in at.info)
     assert any("No removal curve" in i.value for i in at.info)
 

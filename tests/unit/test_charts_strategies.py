@@ -1,6 +1,9 @@
 """Strategy Lab charts: the class-count bars read without labels running into each other."""
 
-from recexp.charts.strategies import class_counts_figure
+from recexp.charts.strategies import class_counts_figure, distribution_figure
+from recexp.data import load
+from recexp.strategies import get_strategy
+from recexp.tasks import build_dataset
 
 
 def test_class_counts_label_only_the_result_and_show_every_count_on_hover():
@@ -16,3 +19,14 @@ def test_class_counts_label_only_the_result_and_show_every_count_on_hover():
     assert all("%{y:,} rows" in bar.hovertemplate for bar in figure.data)
     assert figure.layout.yaxis.type == "log" and figure.layout.yaxis.dtick == 1
     assert class_counts_figure(before, after).layout.yaxis.type is None
+
+
+def test_categorical_distribution_names_the_source_ids(taobao_head_file):
+    """Before vs after bars of a categorical feature are labelled with the log's category ids, not codes."""
+    log = load(taobao_head_file(3000))
+    train = build_dataset(log, "behavior", sequence_length=0)
+    result = get_strategy("random_over").apply(train, seed=0)
+    figure = distribution_figure(train, result, "category", top=5)
+    top = log.frame["category_id"].astype(str).value_counts().index[:5]
+    assert list(figure.data[0].x) == list(top)
+    assert figure.layout.xaxis.type == "category" and figure.layout.xaxis.title.text == "category (top 5 before)"

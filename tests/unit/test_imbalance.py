@@ -147,6 +147,41 @@ def test_class_mix_by_category_matches_crosstab(taobao, behavior):
     assert other["count"].sum() == len(frame) - sizes.iloc[:3].sum()
     from_dataset = class_mix_by_category(behavior, top=3, other=False)
     assert from_dataset["count"].sum() == sizes.iloc[:3].sum()
+    # the dataset's internal codes are shown as the source's category ids (code 20 was category 4756105)
+    assert list(dict.fromkeys(from_dataset["category"])) == top
+    assert from_dataset.equals(class_mix_by_category(taobao, top=3, other=False))
+
+
+@pytest.mark.parametrize("task", ["behavior", "purchase"])
+def test_dataset_codes_decode_to_the_logs_ids(taobao, task):
+    """Every item and category code of a task's dataset decodes to the source id of its row; the codes
+    beyond the vocabulary cap decode to 'rare/missing'."""
+    dataset = build_dataset(taobao, task, max_vocab=50, **({"n_windows": 1} if task == "purchase" else {}))
+    schema = dataset.schema
+    assert len(schema.vocabulary["item"]) == schema.cardinality["item"] == 50
+    decoded = schema.decode("category", dataset.frame["category"].to_numpy())
+    assert (decoded == "rare/missing").sum() == (dataset.frame["category"] == 0).sum() > 0
+    known = set(taobao.frame["category_id"].astype(str))
+    assert set(decoded) - {"rare/missing"} <= known
+    if task == "behavior":                          # one row per event, in time order, as in the log
+        ids = taobao.frame["category_id"].astype(str).to_numpy()
+        kept = decoded != "rare/missing"
+        assert (decoded[kept] == ids[kept]).all()
+        first_items = schema.decode("hist_item_0", dataset.frame["hist_item_0"].to_numpy())
+        assert set(first_items) - {"rare/missing"} <= set(taobao.frame["item_id"].astype(str))
+        assert set(schema.decode("hist_behavior_0", dataset.frame["hist_behavior_0"].to_numpy())) <= \
+            {"rare/missing", "view", "cart", "fav", "buy"}
+
+
+def test_table_codes_decode_to_the_source_values(criteo_csv):
+    from recexp.data import load
+
+    table = load(criteo_csv, kind="table")
+    dataset = build_dataset(table, "table")
+    decoded = dataset.schema.decode("C1", dataset.frame["C1"].to_numpy())
+    source = table.frame["C1"].astype(str).to_numpy()
+    present = table.frame["C1"].notna().to_numpy()
+    assert (decoded[present] == source[present]).all() and (decoded[~present] == "rare/missing").all()
 
 
 # --- feature distributions ------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import pytest
 
 from recexp.data import infer_mapping, load
 from recexp.data.mapping import epoch_unit
-from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.errors import InvalidDataError, InvalidParameterError, LogMappingError
 
 ROLES = ["user", "item", "category", "behavior", "timestamp"]
 
@@ -80,3 +80,31 @@ def test_mapping_override_errors(taobao_csv):
         load(taobao_csv, mapping={"user": "user_id"})
     with pytest.raises(InvalidDataError, match="same column"):
         load(taobao_csv, mapping={"user": "c0", "item": "c0"})
+
+
+@pytest.mark.parametrize("name, header, label", [
+    ("criteo_sample/criteo_sample.csv", None, "label"),            # a header row: the column named label
+    ("criteo_sample/criteo_1k_raw.tsv", False, "c0"),               # no header: the first column, 0/1
+    ("imbalanced_benchmarks/keel_page-blocks0.csv", None, "Class"),
+    ("imbalanced_benchmarks/yeast_me2.csv", None, "TARGET"),
+])
+def test_feature_tables_read_as_logs_are_recognised(data_dir, tmp_path, name, header, label):
+    """A table opened as a log says it looks like a feature table, names the label column and how to switch."""
+    copy = tmp_path / (data_dir / name).name                     # not the bundled path: no registered settings
+    copy.write_bytes((data_dir / name).read_bytes())
+    with pytest.raises(LogMappingError, match="looks like a feature table") as caught:
+        load(copy, header=header)
+    assert caught.value.label_column == label and "timestamp" in caught.value.missing
+    assert f"--kind table --label {label}" in str(caught.value)
+    assert load(copy, kind="table", header=header, label_column=label).label_column == label
+
+
+def test_a_log_without_times_is_not_taken_for_a_table(retailrocket_csv, tmp_path):
+    """No time column and no label-like column: the error lists the columns and points to the mapping panel."""
+    path = tmp_path / "no_times.csv"
+    pd.read_csv(retailrocket_csv).drop(columns=["timestamp"]).to_csv(path, index=False)
+    with pytest.raises(LogMappingError, match="required role.s. timestamp") as caught:
+        load(path)
+    assert caught.value.label_column is None and caught.value.missing == ["timestamp"]
+    assert caught.value.mapping == {"user": "visitorid", "item": "itemid", "behavior": "event"}
+    assert "Column mapping panel" in str(caught.value) and "--map timestamp=COLUMN" in str(caught.value)

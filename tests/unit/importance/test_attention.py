@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from recexp.data.source import DataSource
 from recexp.errors import InvalidParameterError
 from recexp.importance import TrainedRun
 from recexp.importance.attention import attention_profile, attention_weights
@@ -23,6 +24,8 @@ def test_profile_shares_sum_to_one_by_position_behaviour_and_category(din):
     assert set(profile.loc[profile["by"] == "behavior", "key"]) <= {"view", "cart", "fav", "buy"}
     categories = profile[profile["by"] == "category"]
     assert len(categories) == 4 and categories["key"].iloc[-1] == "other"
+    log_categories = set(DataSource.from_dict(din.spec.source).load().frame["category_id"].astype(str))
+    assert set(categories["key"].iloc[:-1]) <= log_categories               # the log's ids, not internal codes
     # Every row's weights sum to 1 over its history (0 without one): the mean weight is at most 1.
     weights, sequence = attention_weights(din, rows=200, seed=1)
     has_history = (sequence != 0).any(axis=(1, 2))

@@ -32,6 +32,11 @@ def test_histograms_show_real_and_synthetic_shares(small_behavior_train, copula_
     assert list(figure.data[4].x) == ["view", "cart", "fav", "buy"]
     real_share = small_behavior_train.frame[LABEL].value_counts(normalize=True).sort_index().to_numpy()
     assert list(figure.data[4].y) == pytest.approx(real_share)
+    # the category panel names the source's category ids (code 0: rare/missing), on a category axis
+    codes = small_behavior_train.frame["category"].value_counts().index[:len(figure.data[2].x)]
+    assert list(figure.data[2].x[:3]) == list(schema.decode("category", codes.to_numpy()[:3]))
+    assert all(x == "rare/missing" or len(x) >= 5 for x in figure.data[2].x[:-1])       # Taobao ids
+    assert figure.layout.xaxis2.type == "category"
     with pytest.raises(InvalidParameterError, match="missing"):
         column_histograms(small_behavior_train.frame, copula_rows, schema, columns=["nope"])
 
