@@ -669,6 +669,7 @@ class SVMSMOTE(ImbalancedLearnStrategy):
 
     title = "SVMSMOTE"
     summary = "Fits an SVM and interpolates around the minority support vectors (slow on large data)."
+    seconds_per_row = 2e-4
     sampler_class = over_sampling.SVMSMOTE
     traced = True
     neighbours = "k_neighbors"
@@ -919,6 +920,7 @@ class SMOTEENN(ImbalancedLearnStrategy):
 
     title = "SMOTEENN"
     summary = "Over-samples with SMOTE, then removes rows (real or new) that their neighbours disagree with."
+    seconds_per_row = 2.5e-4           # the cleaning step searches neighbours among the over-sampled rows
     sampling_type = OVER
     output = "combined"
     neighbours = "k_neighbors"
@@ -947,6 +949,7 @@ class SMOTETomek(ImbalancedLearnStrategy):
 
     title = "SMOTETomek"
     summary = "Over-samples with SMOTE, then removes Tomek-link pairs (real or new rows)."
+    seconds_per_row = 2.5e-4
     sampling_type = OVER
     output = "combined"
     neighbours = "k_neighbors"
