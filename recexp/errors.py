@@ -19,3 +19,7 @@ class InvalidDataError(RecexpError, ValueError):
 
 class JobError(RecexpError, RuntimeError):
     """A background job failed, was cancelled or was killed."""
+
+
+class Cancelled(RecexpError):
+    """Work was stopped because the analyst asked for it (a preview's Cancel button)."""
