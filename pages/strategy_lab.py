@@ -41,8 +41,10 @@ def shown(value: float) -> str:
 KEPT_PREVIEWS = 12
 #: Previews expected to take longer than this many seconds start on "Run preview"; quicker ones run live.
 LIVE_PREVIEW_SECONDS = 2.0
-#: How often a preview running in the background is polled for its progress.
-POLL_SECONDS = 0.5
+#: How often a preview running in the background is polled for its progress. Every poll runs Python on
+#: the server beside the preview's thread, which competes with it for the interpreter: polling twice a
+#: second made a VAE preview four times slower than polling every two seconds.
+POLL_SECONDS = 2.0
 
 
 def keep(key: tuple, result: StrategyResult) -> StrategyResult:
