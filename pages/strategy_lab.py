@@ -137,8 +137,8 @@ with settings:
                       on_change=keep_strategy_in_family, help="Show one family's strategies (none picked: all).")
     offered = families[family] if family else [name for names in families.values() for name in names]
     name = st.selectbox("Strategy", offered, key="lab_strategy", format_func=strategy_label,
-                        help="Type to search by name, id or family. The same name and id are used on the Train "
-                             "and Compare pages.")
+                        help="Type to search by name, id or family. The Train page shows the same names; run "
+                             "specs, the CLI and the Compare page use the id in brackets.")
     strategy_class = STRATEGIES[name]
     st.caption(f"**{FAMILIES[strategy_class.family]}.** {strategy_class.summary}")
     seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="lab_seed"))

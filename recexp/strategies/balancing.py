@@ -669,7 +669,8 @@ class SVMSMOTE(ImbalancedLearnStrategy):
 
     title = "SVMSMOTE"
     summary = "Fits an SVM and interpolates around the minority support vectors (slow on large data)."
-    seconds_per_row = 2e-4
+    seconds_per_row = 3e-4
+    cost_exponent = 1.45
     sampler_class = over_sampling.SVMSMOTE
     traced = True
     neighbours = "k_neighbors"
@@ -920,7 +921,8 @@ class SMOTEENN(ImbalancedLearnStrategy):
 
     title = "SMOTEENN"
     summary = "Over-samples with SMOTE, then removes rows (real or new) that their neighbours disagree with."
-    seconds_per_row = 2.5e-4           # the cleaning step searches neighbours among the over-sampled rows
+    seconds_per_row = 4e-4             # the cleaning step searches neighbours among all over-sampled rows
+    cost_exponent = 1.75
     sampling_type = OVER
     output = "combined"
     neighbours = "k_neighbors"
@@ -949,7 +951,8 @@ class SMOTETomek(ImbalancedLearnStrategy):
 
     title = "SMOTETomek"
     summary = "Over-samples with SMOTE, then removes Tomek-link pairs (real or new rows)."
-    seconds_per_row = 2.5e-4
+    seconds_per_row = 4e-4
+    cost_exponent = 1.75
     sampling_type = OVER
     output = "combined"
     neighbours = "k_neighbors"

@@ -45,6 +45,9 @@ Progress = Callable[[float, str], None]
 #: The most rows a strategy may add in one call (a guard against a mistyped factor or target count).
 MAX_NEW_ROWS = 50_000_000
 
+#: The training rows at which ``Strategy.seconds_per_row`` is measured (the Strategy Lab's default preview size).
+REFERENCE_ROWS = 10_000
+
 #: Strategy families, in the order the dashboard lists them.
 FAMILIES = {
     "baseline": "No change (the baseline every comparison needs)",
@@ -163,10 +166,13 @@ class Strategy(Parametrized):
     family: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     exact_target: ClassVar[bool] = False
-    #: CPU seconds per training row that :meth:`estimated_seconds` charges, measured with one torch
-    #: thread on the bundled Taobao sample (``benchmarks/preview_seconds.py``); ``None`` for strategies
-    #: that take well under a second at the Strategy Lab's preview sizes.
+    #: CPU seconds per training row that :meth:`estimated_seconds` charges at :data:`REFERENCE_ROWS` rows,
+    #: measured with one torch thread on the bundled Taobao sample (``benchmarks/preview_seconds.py``);
+    #: ``None`` for strategies that take well under a second at the Strategy Lab's preview sizes.
     seconds_per_row: ClassVar[float | None] = None
+    #: How the cost grows with the rows: as ``rows ** cost_exponent`` (1: linearly; neighbour searches
+    #: over all rows grow faster).
+    cost_exponent: ClassVar[float] = 1.0
 
     def apply(self, train: Dataset, seed: int = 0, progress: Progress | None = None) -> StrategyResult:
         """Return the new training set and a report; the input is not modified.
@@ -262,7 +268,9 @@ class Strategy(Parametrized):
 
     def _estimated_seconds(self, n_rows: int) -> float | None:
         """Seconds :meth:`apply` takes on ``n_rows`` rows (parameters already valid)."""
-        return None if self.seconds_per_row is None else self.seconds_per_row * n_rows
+        if self.seconds_per_row is None:
+            return None
+        return self.seconds_per_row * REFERENCE_ROWS * (n_rows / REFERENCE_ROWS) ** self.cost_exponent
 
     def _check_feasible(self, train: Dataset) -> None:
         """Raise :class:`InvalidParameterError` when the parameters cannot work on ``train``."""

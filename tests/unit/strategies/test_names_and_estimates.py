@@ -39,6 +39,9 @@ def test_quick_strategies_have_no_estimate_and_slow_ones_grow_with_rows():
         strategy = get_strategy(name)
         small, large = strategy.estimated_seconds(1_000), strategy.estimated_seconds(50_000)
         assert 0 < small < large, name
+    for name in ("svm_smote", "smote_enn", "smote_tomek"):          # neighbour searches over every row
+        strategy = get_strategy(name)
+        assert strategy.estimated_seconds(20_000) > 2 * strategy.estimated_seconds(10_000), name
 
 
 @pytest.mark.parametrize("name", ["gan", "vae"])
