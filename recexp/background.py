@@ -3,7 +3,7 @@
 A preview in the Strategy Lab can take minutes (a generator's epochs); run on the script's own thread
 it would freeze the page until it ends. A :class:`BackgroundTask` runs a function on a daemon thread
 and hands it a ``progress(fraction, message)`` callback that records how far it got, and raises
-:class:`~recexp.errors.Cancelled` once :meth:`~BackgroundTask.cancel` was called: work that reports
+:class:`~recexp.errors.CancelledError` once :meth:`~BackgroundTask.cancel` was called: work that reports
 progress (a generator after every epoch) stops at its next report. Work that never reports runs to its
 end, but a cancelled task drops what it returns.
 
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from recexp.errors import Cancelled
+from recexp.errors import CancelledError
 
 #: ``progress(fraction_done, message)``, as strategies and generators call it.
 Progress = Callable[[float, str], None]
@@ -72,7 +72,7 @@ class BackgroundTask:
 
     def _progress(self, fraction: float, message: str) -> None:
         if self._cancelled.is_set():
-            raise Cancelled(f"{self.label or 'The task'} was cancelled.")
+            raise CancelledError(f"{self.label or 'The task'} was cancelled.")
         self.fraction, self.message = min(max(float(fraction), 0.0), 1.0), message
 
     def cancel(self) -> None:
@@ -107,17 +107,17 @@ class BackgroundTask:
         return self
 
     def outcome(self) -> Any:
-        """The work's result; raises the error it raised, or :class:`~recexp.errors.Cancelled`.
+        """The work's result; raises the error it raised, or :class:`~recexp.errors.CancelledError`.
 
         Raises
         ------
-        Cancelled
+        CancelledError
             :meth:`cancel` was called (whatever the work returned is dropped).
         RuntimeError
             The work is still running.
         """
         if self._cancelled.is_set():
-            raise Cancelled(f"{self.label or 'The task'} was cancelled.")
+            raise CancelledError(f"{self.label or 'The task'} was cancelled.")
         if not self._done.is_set():
             raise RuntimeError("The task is still running; wait() for it or check status first.")
         if self._error is not None:

@@ -21,5 +21,5 @@ class JobError(RecexpError, RuntimeError):
     """A background job failed, was cancelled or was killed."""
 
 
-class Cancelled(RecexpError):
+class CancelledError(RecexpError):
     """Work was stopped because the analyst asked for it (a preview's Cancel button)."""

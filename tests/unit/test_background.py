@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from recexp.background import BackgroundTask
-from recexp.errors import Cancelled, InvalidParameterError
+from recexp.errors import CancelledError, InvalidParameterError
 
 WAIT = 60                     # seconds a test waits for a thread at most (a guard, not a measurement)
 
@@ -57,7 +57,7 @@ def test_cancel_stops_work_at_its_next_progress_report():
     release.set()
     task.wait(WAIT)
     assert task.status == "cancelled" and steps == [1, 2, 3]      # stopped at step 4's report
-    with pytest.raises(Cancelled, match="Counting was cancelled"):
+    with pytest.raises(CancelledError, match="Counting was cancelled"):
         task.outcome()
 
 
