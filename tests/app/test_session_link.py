@@ -54,6 +54,10 @@ def test_a_reload_reopens_the_uploaded_log_with_its_task_and_split(app, open_pag
     assert _split_counts(shown) == _split_counts(active)           # the same split, not only the same file
     assert not any("could not be opened" in w.value for w in train.warning)
 
+    data = _reload(app, "data")                     # the Data page says which dataset is active, not the sample
+    assert any(i.value.startswith("Every page works on **events.csv** (task behavior, stratified split)")
+               for i in data.info)
+
     lab = _reload(app, "strategy_lab")
     before = int(next(m.value for m in lab.metric if m.label == "Training rows before").replace(",", ""))
     assert before == int(_split_counts(active)[0].replace(",", ""))

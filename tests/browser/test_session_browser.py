@@ -37,6 +37,8 @@ def test_an_upload_survives_a_reload_and_opens_from_a_link(app_url, page, retail
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_text(re.compile(r"Dataset: events_sample\.csv"))).to_be_visible(timeout=60_000)
     assert _params(page) == params
+    expect(page.get_by_text(re.compile(r"Every page works on events_sample\.csv \(task behavior, stratified"))) \
+        .to_be_visible(timeout=60_000)
 
     page.goto(f"{app_url}/train?" + "&".join(f"{k}={v}" for k, v in params.items()))
     expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible(timeout=60_000)
