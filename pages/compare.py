@@ -8,14 +8,15 @@ from recexp.charts.compare import (capture_curve, confusion_difference, confusio
                                    per_class_heatmap, recall_at_precision_bars)
 from recexp.charts.importance import importance_by_strategy
 from recexp.charts.training import training_curves
-from recexp.compare import BASELINE, TUNED, Comparison, compare, default_positive, sample_importance, sample_losses
+from recexp.compare import (BASELINE, INFERENCE, MIN_SEEDS, ROWS_BOOTSTRAP, TUNED, Comparison, compare,
+                            default_positive, metric_title, power_sentence, sample_importance, sample_losses)
 from recexp.errors import RecexpError
 from recexp.importance import METHODS
 from recexp.runs import FINISHED, SQLiteRunStore
-from recexp.ui.state import run_store
+from recexp.ui.state import job_runner
 
 
-@st.cache_data(show_spinner="Scoring the runs and bootstrapping the differences...", max_entries=8)
+@st.cache_data(show_spinner="Scoring the runs and testing the differences over seeds...", max_entries=8)
 def comparison_of(_store: SQLiteRunStore, home: str, experiment: str | None, run_ids: tuple[str, ...], baseline: str, n_bootstrap: int,
                   stamp: tuple[str, ...]) -> Comparison:
     """The comparison (cached on the runs and their finish times)."""
@@ -34,12 +35,14 @@ def losses_of(_store: SQLiteRunStore, home: str, _comparison: Comparison, stamp:
     return sample_losses(_store, _comparison)
 
 
-store = run_store()
+runner = job_runner()
+store = runner.store
 home = str(store.home)
 
 st.title("Compare")
 st.caption("Which strategy helped which class, and by how much: every score over seeds (mean, 95% interval), "
-           "and each strategy paired with the no-strategy baseline on the same seeds and the same test rows.")
+           "and each strategy paired with the no-strategy baseline on the same seeds and the same test rows.",
+           help=f"{INFERENCE} {ROWS_BOOTSTRAP}")
 
 finished = store.list_runs(statuses=[FINISHED])
 experiments = [e for e in reversed(store.list_experiments()) if any(r.experiment_id == e.id for r in finished)]
@@ -73,8 +76,8 @@ with st.expander("Comparison settings"):
     left, right = st.columns(2)
     baseline = left.selectbox("Baseline", strategies, index=strategies.index(BASELINE) if BASELINE in strategies else 0,
                               key="compare_baseline", help="Every other strategy is paired with this one.")
-    n_bootstrap = right.number_input("Bootstrap replicates over test rows", 0, 10_000, 500, step=100,
-                                     key="compare_bootstrap", help="0: only the paired t-test over seeds.")
+    n_bootstrap = right.number_input("Row bootstrap of these trained models (replicates)", 0, 10_000, 500, step=100,
+                                     key="compare_bootstrap", help=ROWS_BOOTSTRAP + " 0: leave it out.")
 
 stamp = tuple(sorted(f"{r.id}:{r.finished_at}" for r in chosen_runs))
 try:
@@ -87,6 +90,47 @@ runs = comparison.per_run
 seeds = ", ".join(str(s) for s in sorted(set(runs["seed"])))
 st.markdown(f"**{comparison.title}** · {len(runs)} runs · {len(comparison.groups)} strategies · seeds {seeds} · "
             f"{len(comparison.predictions[0].y):,} test rows, identical for every run")
+# --- the verdict ------------------------------------------------------------------------------------
+st.subheader(f"Verdict on {metric_title(comparison.primary)}", divider=False,
+             help=f"{INFERENCE} Significance level {comparison.alpha:g}.")
+st.caption(f"Primary score `{comparison.primary}`, "
+           + ("declared with the experiment before training." if comparison.primary_declared else
+              "the default for these classes (no primary was declared with these runs).")
+           + " Every other score below is exploratory.")
+for flag in comparison.flags:
+    st.error(flag, icon=":material/flag:")
+primary_cells = comparison.summary[comparison.summary["is_primary"]].set_index("group")
+for group, verdict in comparison.verdicts.items():
+    cell = primary_cells.loc[group]
+    if cell["is_aa"]:
+        (st.warning if cell["significant"] else st.info)(f"A/A check: {verdict}", icon=":material/balance:")
+    elif cell["significant"]:
+        (st.success if cell["better"] else st.error)(verdict, icon=":material/verified:")
+    else:
+        st.info(verdict, icon=":material/help:")
+if comparison.power:
+    left, right = st.columns([3, 2])
+    left.caption(power_sentence(comparison))
+    wanted = right.number_input(f"Difference in {metric_title(comparison.primary)} to detect", 0.0, 1.0, 0.01,
+                                step=0.005, format="%.4f", key="compare_detect")
+    needed = comparison.seeds_needed(wanted) if wanted else None
+    right.caption(f"Paired seeds needed at 80% power: **{needed}**" if needed else
+                  "More than 500 paired seeds, or the seed-to-seed spread is not known yet.")
+if experiment is not None:
+    fewest = int(primary_cells["n_pairs"][primary_cells.index != comparison.baseline].min()) if len(
+        primary_cells) > 1 else 0
+    left, right = st.columns([1, 3], vertical_alignment="bottom")
+    more = left.number_input("Seeds to add", 1, 20, max(1, MIN_SEEDS - fewest), key="compare_more_seeds",
+                             help="Queues this many more seeds of every arm (strategies, baseline, A/A) into this "
+                                  "experiment, paired with each other.")
+    if right.button("Add seeds", key="compare_add_seeds", icon=":material/add:"):
+        try:
+            added = runner.add_seeds(experiment, int(more))
+        except RecexpError as error:
+            st.error(str(error))
+        else:
+            st.session_state["train_experiment"] = experiment
+            st.toast(f"Queued {len(added)} runs; watch them on the Train page.", icon=":material/schedule:")
 if comparison.notes:                                   # one box, a bullet per note
     st.warning("\n".join(f"- {note}" for note in comparison.notes))
 
@@ -97,9 +141,11 @@ if not metrics:
     st.info("Choose at least one score.")
     st.stop()
 st.dataframe(comparison.table(metrics), key="compare_table")
-st.caption(f"Cells: mean over seeds [95% interval]. Δ: mean paired difference to **{comparison.baseline}**; "
-           f"`*` significant at {comparison.alpha:g} by the paired bootstrap over test rows "
-           f"({comparison.n_bootstrap:,} replicates), `†` by the paired t-test over seeds; p-values in brackets."
+st.caption(f"Cells: mean over seeds [95% interval]. Δ: mean per-seed difference to **{comparison.baseline}** "
+           "[95% t-interval over seeds]; `*` the verdict on the primary score (Holm-adjusted p), `°` an exploratory "
+           "score significant after Benjamini-Hochberg, `!` the A/A arm significant (a red flag); no test below "
+           f"{MIN_SEEDS} paired seeds. The row bootstrap of these trained models is in the CSV and JSON "
+           "(`rows_delta_low`, `rows_delta_high`, `p_rows`); it never decides significance."
            + (f" Scores ending in `{TUNED}` use the F1-optimal threshold chosen on each run's validation split "
               "(the others use 0.5)." if len(comparison.classes) == 2 else ""))
 

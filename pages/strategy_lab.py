@@ -9,13 +9,14 @@ from recexp.background import BackgroundTask
 from recexp.charts.strategies import class_counts_figure, distribution_figure, feature_choices, projection_figure
 from recexp.charts.synthesis import column_histograms, pair_difference_heatmap, training_curves
 from recexp.errors import RecexpError
+from recexp.jobs import bind_strategy
 from recexp.strategies import (
     FAMILIES, STRATEGIES, Strategy, StrategyResult, get_strategy, strategies_by_family, strategy_label,
     stratified_sample,
 )
 from recexp.synthesis.report import SCORE_HELP
 from recexp.ui.params import param_widgets
-from recexp.ui.state import add_to_grid, require_dataset, strategy_grid
+from recexp.ui.state import add_to_grid, require_dataset, run_store, strategy_grid
 
 st.title("Strategy Lab")
 st.caption("Pick a way to expand, balance or re-weight the training rows and see what it does before you "
@@ -23,6 +24,7 @@ st.caption("Pick a way to expand, balance or re-weight the training rows and see
 
 dataset, split = require_dataset()
 train = dataset.subset(split.train)
+valid = dataset.subset(split.valid)       # held-out real rows for a generator's efficacy and privacy scores
 locked = {"validation": dataset.class_counts(split.valid), "test": dataset.class_counts(split.test)}
 
 
@@ -63,8 +65,9 @@ def preview(rows, key: tuple, strategy: Strategy, seed: int) -> StrategyResult:
     if key not in kept:
         bar = st.progress(0.0, text="Starting...")
         try:
-            keep(key, strategy.apply(rows, seed=seed,
-                                     progress=lambda done, message: bar.progress(done, text=message.capitalize())))
+            bound = bind_strategy(strategy, run_store(), valid)
+            keep(key, bound.apply(rows, seed=seed,
+                                  progress=lambda done, message: bar.progress(done, text=message.capitalize())))
         finally:
             bar.empty()
     return kept[key]
@@ -99,8 +102,9 @@ def background_preview(rows, key: tuple, strategy: Strategy, seed: int, estimate
             + f" takes about {duration(estimate)} on one CPU core, so its preview waits for a click. It runs in "
               "the background: the page stays usable and you can cancel it.", icon=":material/timer:")
     if st.button("Run preview", type="primary", key="lab_run_preview", icon=":material/play_arrow:"):
+        bound = bind_strategy(strategy, run_store(), valid)
         st.session_state["lab_task"] = BackgroundTask(
-            lambda progress: strategy.apply(rows, seed=seed, progress=progress),
+            lambda progress: bound.apply(rows, seed=seed, progress=progress),
             label=f"{strategy.title} on {len(rows):,} rows", key=key).start()
         st.rerun()
     st.stop()
@@ -216,7 +220,8 @@ with results:
                             help="The quality score on the minority class alone, where generators struggle most.")
             st.caption(f"{quality.overall.rows_synthetic:,} generated rows scored against "
                        f"{quality.overall.rows_real:,} real training rows (a stratified sample) with the same rows "
-                       f"per class. Efficacy models are tested on {quality.efficacy.get('holdout', 'real rows')}.")
+                       f"per class. Efficacy models are tested on, and privacy distances compared with, "
+                       f"{synthesis.held_out}.")
             st.table(scores.style.format(shown, subset=list(scores.columns[:2])))
             efficacy = synthesis.efficacy_table()
             if len(efficacy):

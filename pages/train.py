@@ -7,10 +7,11 @@ import streamlit as st
 
 from recexp.charts.training import final_scores, training_curves
 from recexp.errors import RecexpError
-from recexp.spec import RunSpec
+from recexp.spec import RunSpec, arm_name
 from recexp.jobs import available_strategies
 from recexp.strategies import strategy_label
-from recexp.metrics import METRIC_NAMES
+from recexp.compare import MIN_SEEDS, metric_title
+from recexp.metrics import METRIC_NAMES, default_primary, primary_choices
 from recexp.models import LOSSES, MODELS, TrainConfig
 from recexp.models.device import available_devices
 from recexp.ui.params import param_widgets
@@ -86,6 +87,22 @@ with st.container(border=True):
     device = left.selectbox("Device", available_devices(), key="train_device",
                             help="auto: CUDA GPU if present, then Apple MPS, then CPU.")
 
+with st.container(border=True):
+    st.subheader("Evidence", divider=False)
+    left, right = st.columns(2)
+    scores = primary_choices(classes)
+    primary = left.selectbox(
+        "Primary score (declared before training)", scores, index=scores.index(default_primary(classes)),
+        format_func=lambda m: f"{metric_title(m)} · {m}", key="train_primary",
+        help="The one score whose verdict counts on Compare: its p-values are Holm-adjusted across the strategies, "
+             "every other score is exploratory. Choose it now, before seeing results.")
+    aa = right.checkbox("Add an A/A arm", key="train_aa", disabled="none" not in chosen,
+                        help="The baseline 'none' trained again under disjoint seeds. It must come out 'no "
+                             "difference' on Compare; if it does not, the comparison is noisier than its intervals say.")
+    if int(seeds) < MIN_SEEDS:
+        st.info(f"With {int(seeds)} seed{'s' if int(seeds) != 1 else ''} per strategy Compare shows no verdict: it "
+                f"needs at least {MIN_SEEDS} paired seeds.", icon=":material/info:")
+
 short = TrainConfig(epochs=int(epochs), batch_size=int(batch_size)).short_training_warning(len(split.train))
 if short:
     st.warning(short, icon=":material/speed:")
@@ -98,7 +115,8 @@ if st.button("Launch", type="primary", key="train_launch", disabled=not chosen, 
     try:
         experiment, launched = runner.launch_grid(
             base, [(name, strategy_params[name]) for name in chosen], seeds=list(range(int(seeds))),
-            name=f"{', '.join(chosen)} on {model_name} x {int(seeds)} seeds ({choice.source.name}, {choice.task})")
+            name=f"{', '.join(chosen)} on {model_name} x {int(seeds)} seeds ({choice.source.name}, {choice.task})",
+            primary=primary, aa=bool(aa and "none" in chosen))
     except RecexpError as error:
         st.error(str(error))
     else:
@@ -119,8 +137,9 @@ started_active = any(r.is_active for r in store.list_runs(experiment_id))
 
 
 def _status_icon(status: str) -> str:
-    return {"queued": "⏳ queued", "running": "▶️ running", "finished": "✅ finished", "failed": "❌ failed",
-            "cancelled": "⏹️ cancelled"}.get(status, status)
+    # Plain text symbols: emoji need a font that Debian's Chromium (and many servers) do not have.
+    return {"queued": "… queued", "running": "▶ running", "finished": "✓ finished", "failed": "✗ failed",
+            "cancelled": "■ cancelled"}.get(status, status)
 
 
 @st.fragment(run_every=POLL_SECONDS if started_active else None)
@@ -133,7 +152,7 @@ def live_runs() -> None:
     if devices_used:
         st.caption("Device used: " + ", ".join(devices_used))
     table = pd.DataFrame([{
-        "run": r.id, "strategy": r.spec.get("strategy"), "model": r.spec.get("model"), "seed": r.spec.get("seed"),
+        "run": r.id, "strategy": arm_name(r.spec), "model": r.spec.get("model"), "seed": r.spec.get("seed"),
         "status": _status_icon(r.status), "device": r.device or "", "progress": r.epochs_done / (r.epochs_total or 1),
         "epochs": f"{r.epochs_done}/{r.epochs_total or '?'}", "step": r.message,
         "seconds": round(r.seconds, 1) if r.seconds is not None else None,
@@ -148,8 +167,8 @@ def live_runs() -> None:
     active = [r for r in runs if r.is_active]
     for run in active:
         cols = st.columns([4, 1])
-        cols[0].caption(f"{run.name}: {_status_icon(run.status)} on {run.device or 'a device not chosen yet'}"
-                        f" · {run.message or 'waiting for a worker'}")
+        where = f"on {run.device}" if run.device else "waiting for a worker"
+        cols[0].caption(f"{run.name}: {_status_icon(run.status)} {where}" + (f" · {run.message}" if run.message else ""))
         if cols[1].button("Cancel", key=f"train_cancel_{run.id}", icon=":material/stop:"):
             runner.cancel(run.id)
             st.rerun(scope="fragment")
@@ -165,7 +184,7 @@ def live_runs() -> None:
         st.plotly_chart(training_curves(curves, {r.id: r.name for r in runs}), key="train_curves")
     finished = [r for r in runs if r.status == "finished"]
     if finished:
-        scores = pd.DataFrame([{"strategy": r.spec["strategy"], "model": r.spec["model"], "seed": r.spec["seed"],
+        scores = pd.DataFrame([{"strategy": arm_name(r.spec), "model": r.spec["model"], "seed": r.spec["seed"],
                                 **r.metrics} for r in finished])
         metric = st.selectbox("Test score", list(METRIC_NAMES), index=list(METRIC_NAMES).index("balanced_accuracy"),
                               key="train_score_metric")

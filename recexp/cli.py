@@ -11,10 +11,28 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
-from recexp.errors import RecexpError
+from recexp.compare import compare, power_sentence, sample_losses
+from recexp.data.inspect import inspect_source
+from recexp.data.samples import SAMPLES, sample_source
+from recexp.data.source import DataSource
+from recexp.errors import InvalidDataError, InvalidParameterError, RecexpError
+from recexp.importance import METHODS, cached_values_path, get_method, run_importance
+from recexp.jobs import grid_specs, more_seeds, run_in_foreground, strategy_class
+from recexp.metrics import default_primary, primary_choices
+from recexp.models import MODELS, TrainConfig
+from recexp.runs import SQLiteRunStore
+from recexp.spec import RunSpec, data_source, prepare_data
+from recexp.strategies import STRATEGIES, describe_strategies, get_strategy
+from recexp.synthesis import GENERATORS, get_generator
+from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
+from recexp.synthesis.report import describe_fit
+from recexp.tasks import SplitSpec, build_dataset, get_task, split_dataset, split_methods
 
 
 def _print_json(payload: Any) -> None:
@@ -68,8 +86,6 @@ def _add_inspect(subparsers) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from recexp.data.inspect import inspect_source
-
     result = inspect_source(
         args.file, kind=args.kind, mapping=_key_values(args.map, "--map") or None, label_column=args.label,
         header={"auto": None, "yes": True, "no": False}[args.header], encoding=args.encoding, task=args.task,
@@ -97,12 +113,6 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def _source_for(args: argparse.Namespace):
     """A DataSource for FILE: a path on disk, else the name of a bundled sample."""
-    from pathlib import Path
-
-    from recexp.data.samples import SAMPLES, sample_source
-    from recexp.data.source import DataSource
-    from recexp.errors import InvalidDataError
-
     if Path(args.file).exists():
         return DataSource(str(Path(args.file).resolve()), kind=args.kind or "log",
                           mapping=_key_values(args.map, "--map"), label_column=args.label,
@@ -129,7 +139,6 @@ def _add_dataset_arguments(p: argparse.ArgumentParser) -> None:
 
 def _task_and_split(args: argparse.Namespace):
     """(task parameters, SplitSpec) from ``--task-param`` / ``--split-param``, both validated."""
-    from recexp.tasks import SplitSpec, get_task, split_methods
 
     task_params = get_task(args.task).from_strings(_key_values(args.task_param, "--task-param")).get_params()
     split = {"method": split_methods(args.task)[0], **_key_values(args.split_param, "--split-param")}
@@ -138,10 +147,9 @@ def _task_and_split(args: argparse.Namespace):
 
 def _load_and_split(args: argparse.Namespace):
     """(Dataset, Split) of FILE for ``--task``, built as the dashboard builds it."""
-    from recexp.tasks import build_dataset, split_dataset
 
     task_params, split_spec = _task_and_split(args)
-    dataset = build_dataset(_source_for(args).load(), args.task, **task_params)
+    dataset = build_dataset(_source_for(args).load(), args.task, split=split_spec, **task_params)
     return dataset, split_dataset(dataset, split_spec)
 
 
@@ -167,7 +175,16 @@ def _add_run(subparsers) -> None:
                    help="training loss (a strategy that asks for one, e.g. focal_loss, overrides it)")
     p.add_argument("--patience", type=int, metavar="N", help="early-stopping patience in epochs")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cuda, mps or cpu")
-    p.add_argument("--experiment", metavar="NAME", help="name of the experiment the runs are grouped in")
+    p.add_argument("--experiment", metavar="NAME", help="name of the experiment the runs are grouped in (with "
+                   "--add-seeds: the experiment to extend, by id or name)")
+    p.add_argument("--primary", metavar="SCORE",
+                   help="the score whose verdict counts, declared before training (default: balanced_accuracy for "
+                        "several classes, pr_auc[<positive class>] for two)")
+    p.add_argument("--aa", action="store_true",
+                   help="add an A/A arm: the baseline 'none' again under disjoint seeds; it must come out 'no difference'")
+    p.add_argument("--add-seeds", type=int, metavar="N",
+                   help="queue N more seeds of every arm of --experiment into it and run them (other grid options "
+                        "are taken from the experiment)")
     p.add_argument("--json", action="store_true", help="print one JSON object with every run's id, device and metrics")
 
 
@@ -191,20 +208,64 @@ def _progress_bar(label: str, total_epochs: int, position: str):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
+    store = SQLiteRunStore.open()
+    experiment = None
+    if args.add_seeds is not None:
+        experiment, specs = _more_seeds(store, args)
+    else:
+        specs = _new_grid(args)
+    print(f"loading the data and building the {specs[0].task} dataset...", file=sys.stderr, flush=True)
+    dataset, split_rows = prepare_data(specs[0])
+    if experiment is None:
+        choices = primary_choices(dataset.schema.classes)
+        if args.primary and args.primary not in choices:
+            raise InvalidParameterError(f"--primary {args.primary!r} is not a score of this task; choose one of "
+                                        f"{', '.join(choices)}.")
+        names = ", ".join(dict.fromkeys(spec.strategy for spec in specs))
+        experiment = store.create_experiment(
+            args.experiment or f"cli: {names} on {args.model} x {args.seeds} seeds ({data_source(specs[0].source).name})",
+            settings={"primary": args.primary or default_primary(dataset.schema.classes), "aa": args.aa})
+    short = TrainConfig.from_dict(specs[0].train).short_training_warning(len(split_rows.train))
+    if short:
+        print(f"warning: {short}", file=sys.stderr, flush=True)
+    specs = [replace(spec, fingerprint=dataset.fingerprint) for spec in specs]
+    epochs = int(specs[0].train.get("epochs", TrainConfig().epochs))
 
-    from recexp.errors import InvalidParameterError
-    from recexp.spec import RunSpec, prepare_data
-    from recexp.jobs import execute, strategy_class, validate_spec
-    from recexp.models import MODELS, TrainConfig
-    from recexp.runs import SQLiteRunStore
+    def progress(i: int, spec: RunSpec):
+        return _progress_bar(spec.label(), epochs, f"[{i}/{len(specs)}]")
+
+    try:
+        runs = run_in_foreground(store, experiment.id, specs, data=(dataset, split_rows), on_epoch=progress)
+    except KeyboardInterrupt as stop:
+        print(f"\nerror: stopped ({stop or 'SIGINT'}); the run in progress is marked failed and the rest cancelled "
+              f"in the run store (python -m recexp runs --experiment {experiment.id}).", file=sys.stderr)
+        return 130
+    finally:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    results = [{"id": run.id, "name": run.name, "status": run.status, "device": run.device,
+                "strategy": spec.strategy, "model": spec.model, "seed": spec.seed, "aa": spec.aa, "error": run.error,
+                "metrics": _finite_or_none(run.metrics)} for run, spec in zip(runs, specs)]
+    if args.json:
+        _print_json({"workspace": str(store.home), "experiment": {"id": experiment.id, "name": experiment.name,
+                                                                  "settings": experiment.settings},
+                     "runs": results})
+    else:
+        for r in results:
+            scores = ", ".join(f"{k}={r['metrics'][k]:.4f}" for k in ("accuracy", "balanced_accuracy", "f1_macro")
+                               if r["metrics"].get(k) is not None)
+            print(f"{r['id']}  {r['name']:<40} {r['status']:<9} {r['device'] or '-':<18} {scores or r['error']}")
+    return 0 if all(r["status"] == "finished" for r in results) else 1
+
+
+def _new_grid(args: argparse.Namespace) -> list[RunSpec]:
+    """The specs of a new grid from the command line (validated)."""
     if args.seeds < 1 or args.epochs < 1:
         raise InvalidParameterError("--seeds and --epochs must be at least 1.")
     if args.model not in MODELS:
         raise InvalidParameterError(f"Unknown model {args.model!r}; choose one of {', '.join(MODELS)}.")
     source = _source_for(args)
     task_params, split = _task_and_split(args)
-
     names = args.strategy or ["none"]
     pairs = _key_values(args.param, "--param")
     classes = {name: strategy_class(name) for name in names}
@@ -220,46 +281,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for key in ("batch_size", "learning_rate", "loss", "patience"):
         if getattr(args, key) is not None:
             train[key] = getattr(args, key)
-
     base = RunSpec(source=source.to_dict(), task=args.task, task_params=task_params, split=asdict(split),
                    model=args.model, model_params=model_params, train=train)
-    specs = [RunSpec(**{**base.to_dict(), "strategy": name, "strategy_params": params, "seed": seed})
-             for name, params in strategies for seed in range(args.seeds)]
-    for spec in specs:
-        validate_spec(spec)
-    print(f"loading {source.name} and building the {args.task} dataset...", file=sys.stderr, flush=True)
-    dataset, split_rows = prepare_data(base)
-    short = TrainConfig.from_dict(train).short_training_warning(len(split_rows.train))
-    if short:
-        print(f"warning: {short}", file=sys.stderr, flush=True)
-    store = SQLiteRunStore.open()
-    experiment = store.create_experiment(
-        args.experiment or f"cli: {', '.join(names)} on {args.model} x {args.seeds} seeds ({source.name})")
-    results = []
-    for i, spec in enumerate(specs, start=1):
-        spec = RunSpec(**{**spec.to_dict(), "fingerprint": dataset.fingerprint})
-        run = store.create_run(experiment.id, spec.to_dict(), name=spec.label(), status="running")
-        try:
-            execute(spec, store, run.id, on_epoch=_progress_bar(spec.label(), args.epochs, f"[{i}/{len(specs)}]"),
-                    data=(dataset, split_rows))
-        except RecexpError:
-            pass                                     # recorded as failed in the store; reported below
-        finally:
-            if sys.stderr.isatty():
-                print(file=sys.stderr)
-        run = store.get_run(run.id)
-        results.append({"id": run.id, "name": run.name, "status": run.status, "device": run.device,
-                        "strategy": spec.strategy, "model": spec.model, "seed": spec.seed, "error": run.error,
-                        "metrics": _finite_or_none(run.metrics)})
-    if args.json:
-        _print_json({"workspace": str(store.home), "experiment": {"id": experiment.id, "name": experiment.name},
-                     "runs": results})
-    else:
-        for r in results:
-            scores = ", ".join(f"{k}={r['metrics'][k]:.4f}" for k in ("accuracy", "balanced_accuracy", "f1_macro")
-                               if r["metrics"].get(k) is not None)
-            print(f"{r['id']}  {r['name']:<40} {r['status']:<9} {r['device'] or '-':<18} {scores or r['error']}")
-    return 0 if all(r["status"] == "finished" for r in results) else 1
+    return grid_specs(base, strategies, range(args.seeds), aa=args.aa)
+
+
+def _more_seeds(store, args: argparse.Namespace):
+    """The experiment named by --experiment and the specs of its next --add-seeds seeds."""
+    if not args.experiment:
+        raise InvalidParameterError("--add-seeds needs --experiment NAME: the experiment whose arms get more seeds.")
+    if args.strategy or args.primary or args.aa:
+        raise InvalidParameterError("--add-seeds repeats the experiment's own arms and primary score: leave out "
+                                    "--strategy, --primary and --aa.")
+    matches = [e for e in store.list_experiments() if args.experiment in (e.id, e.name)]
+    if not matches:
+        raise InvalidParameterError(f"There is no experiment {args.experiment!r} to add seeds to; see "
+                                    "`python -m recexp runs`.")
+    return matches[-1], more_seeds(store, matches[-1].id, args.add_seeds)
 
 
 def _add_runs(subparsers) -> None:
@@ -273,8 +311,6 @@ def _add_runs(subparsers) -> None:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from recexp.runs import SQLiteRunStore
-
     store = SQLiteRunStore.open()
     runs = store.list_runs(args.experiment, args.status)
     if args.json:
@@ -302,8 +338,6 @@ def _add_strategies(subparsers) -> None:
 
 
 def _cmd_strategies(args: argparse.Namespace) -> int:
-    from recexp.strategies import describe_strategies
-
     listing = describe_strategies()
     if args.json:
         _print_json(listing)
@@ -331,10 +365,6 @@ def _add_apply(subparsers) -> None:
 
 
 def _cmd_apply(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from recexp.strategies import STRATEGIES, get_strategy
-
     strategy = _configured(STRATEGIES, get_strategy, args.strategy, args.param)
     dataset, split = _load_and_split(args)
     result = strategy.apply(dataset.subset(split.train), seed=args.seed)
@@ -369,11 +399,16 @@ def _add_compare(subparsers) -> None:
         "compare", help="compare finished runs: scores with intervals over seeds, deltas and p-values vs the baseline",
         description="Score the finished runs of an experiment (or the given runs) on their common test split, "
                     "summarise every score over seeds (mean, 95% interval) and pair each strategy with the "
-                    "no-strategy baseline (paired bootstrap over test rows, paired t-test over seeds).")
+                    "no-strategy baseline seed by seed. The verdict is on the experiment's primary score: a paired "
+                    "t-test over per-seed differences (the training seed is the unit), Holm-adjusted across the "
+                    "strategies, at least 3 paired seeds; other scores are exploratory (Benjamini-Hochberg).")
     p.add_argument("runs", nargs="*", metavar="RUN_ID", help="runs to compare (instead of --experiment)")
     p.add_argument("--experiment", metavar="NAME", help="experiment id or name (the latest with that name)")
     p.add_argument("--baseline", default="none", help="strategy every other one is paired with (default: none)")
-    p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates (0: seed test only)")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="replicates of the row bootstrap of these trained models (0: none; it never decides significance)")
+    p.add_argument("--detect", type=float, action="append", metavar="DIFF",
+                   help="how many paired seeds would detect this difference of the primary score (80%% power); repeatable")
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="score to show (repeatable; default: the headline scores; --json prints every score)")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report (opens offline)")
@@ -382,9 +417,6 @@ def _add_compare(subparsers) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from recexp.compare import compare, sample_losses
-    from recexp.runs import SQLiteRunStore
-
     store = SQLiteRunStore.open()
     comparison = compare(store, experiment=args.experiment, run_ids=args.runs or None, baseline=args.baseline,
                          n_bootstrap=args.bootstrap)
@@ -397,10 +429,22 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.html:
         comparison.to_html(args.html, metrics, epoch_metrics=store.epoch_metrics(list(comparison.per_run["run_id"])),
                            sample_losses=sample_losses(store, comparison))
+    needed = {str(d): comparison.seeds_needed(d) for d in args.detect or []}
     if args.json:
-        _print_json(comparison.to_dict(args.metric))
+        payload = comparison.to_dict(args.metric)
+        payload["power"]["seeds_needed"] = needed
+        _print_json(payload)
         return 0
     print(comparison.title)
+    print(f"primary score: {comparison.primary}" + (" (declared before training)" if comparison.primary_declared
+                                                    else " (default; none was declared)"))
+    for verdict in comparison.verdicts.values():
+        print(f"verdict: {verdict}")
+    for flag in comparison.flags:
+        print(f"RED FLAG: {flag}")
+    print(power_sentence(comparison))
+    for difference, seeds in needed.items():
+        print(f"seeds needed to detect {difference}: {seeds if seeds else 'more than 500 (or the spread is unknown)'}")
     print(comparison.table(metrics).to_string())
     for note in comparison.notes:
         print(f"note: {note}")
@@ -434,14 +478,6 @@ def _add_synth(subparsers) -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    import time
-    from pathlib import Path
-
-    from recexp.errors import InvalidParameterError
-    from recexp.synthesis import GENERATORS, get_generator
-    from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
-    from recexp.synthesis.report import describe_fit
-
     seeded = any(pair.partition("=")[0].strip() == "random_state" for pair in args.param or [])
     generator = _configured(GENERATORS, get_generator, args.method, args.param,
                             **({} if seeded else {"random_state": args.seed}))
@@ -510,11 +546,6 @@ def _add_importance(subparsers) -> None:
 
 
 def _cmd_importance(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from recexp.importance import METHODS, cached_values_path, get_method, run_importance
-    from recexp.runs import SQLiteRunStore
-
     method = _configured(METHODS, get_method, args.method, args.param)
     store = SQLiteRunStore.open()
     shown = [-1]

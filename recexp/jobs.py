@@ -34,15 +34,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT
+from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidParameterError, JobError, RecexpError
+from recexp.importance import TrainedRun, run_importance
 from recexp.metrics import classification_metrics
 from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
 from recexp.models.device import describe_device
 from recexp.runs import (ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER, SYNTHESIS_REPORT, Run,
                          RunStore, SQLiteRunStore)
-from recexp.spec import RunSpec, prepare_data
-from recexp.strategies import STRATEGIES
+from recexp.spec import AA_SEED_OFFSET, RunSpec, prepare_data
+from recexp.strategies import STRATEGIES, Strategy
+from recexp.strategies.importance import VALUES_SEED, ImportanceWeighting, SourceRun
+from recexp.strategies.synthesis import SynthesisStrategy
 
 
 def validate_spec(spec: RunSpec) -> None:
@@ -66,6 +69,141 @@ def strategy_class(name: str) -> type:
     if name not in STRATEGIES:
         raise InvalidParameterError(f"Unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}.")
     return STRATEGIES[name]
+
+
+def grid_specs(base: RunSpec, strategies: Sequence[tuple[str, dict[str, Any]]], seeds: Sequence[int],
+               models: Sequence[tuple[str, dict[str, Any]]] | None = None, aa: bool = False) -> list[RunSpec]:
+    """Every strategy x model x seed spec of a grid, validated; with ``aa``, the A/A arm too.
+
+    The A/A arm replicates the baseline strategy (``"none"``, which must be in the grid) under the seeds
+    ``AA_SEED_OFFSET + seed``: disjoint from every seed of the grid, and paired with them one to one.
+    """
+    models = list(models) if models else [(base.model, dict(base.model_params))]
+    specs = [replace(base, strategy=s, strategy_params=dict(sp), model=m, model_params=dict(mp), seed=int(seed))
+             for s, sp in strategies for m, mp in models for seed in seeds]
+    if not specs:
+        raise InvalidParameterError("The grid is empty: choose at least one strategy, one model and one seed.")
+    if aa:
+        baseline = [(s, sp) for s, sp in strategies if s == "none"]
+        if not baseline:
+            raise InvalidParameterError("The A/A arm replicates the baseline 'none' under other seeds: add 'none' to "
+                                        "the strategies, or leave the A/A arm out.")
+        specs += [replace(base, strategy="none", strategy_params={}, model=m, model_params=dict(mp),
+                          seed=AA_SEED_OFFSET + int(seed), aa=True) for m, mp in models for seed in seeds]
+    for spec in specs:
+        validate_spec(spec)
+    return specs
+
+
+def more_seeds(store: RunStore, experiment_id: str, n: int) -> list[RunSpec]:
+    """Specs of ``n`` more seeds for every arm (strategy, parameters, model, A/A) of an experiment, validated.
+
+    New seeds continue after the highest seed any arm has used (``k + 1 .. k + n``; the A/A arm gets
+    ``AA_SEED_OFFSET`` plus the same numbers), so every arm gets the same new seeds and they stay paired.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InvalidParameterError(f"The number of seeds to add must be a positive integer, but got {n!r}.")
+    runs = store.list_runs(experiment_id)
+    if not runs:
+        raise InvalidParameterError(f"Experiment {experiment_id} has no runs to add seeds to; launch it first.")
+    arms: dict[str, RunSpec] = {}
+    for run in runs:
+        spec = RunSpec.from_dict(run.spec)
+        arms.setdefault(json.dumps({**spec.to_dict(), "seed": None}, sort_keys=True, default=str), spec)
+    top = max(RunSpec.from_dict(r.spec).seed % AA_SEED_OFFSET for r in runs)
+    specs = [replace(spec, seed=(AA_SEED_OFFSET if spec.aa else 0) + top + k)
+             for spec in arms.values() for k in range(1, n + 1)]
+    for spec in specs:
+        validate_spec(spec)
+    return specs
+
+
+def run_in_foreground(store: RunStore, experiment_id: str, specs: Sequence[RunSpec], data: tuple | None = None,
+                      on_epoch: Callable[[int, RunSpec], Callable[[int, dict[str, float]], None] | None] | None = None,
+                      ) -> list[Run]:
+    """Execute ``specs`` in this process, recording the whole grid in the store first (the CLI's ``run``).
+
+    Every run is created ``queued`` with this process's pid up front (so the remaining seeds are on
+    record, and a job runner leaves them to this process), then claimed and executed in order. On
+    SIGTERM or SIGINT the run in progress is marked failed and the ones not started cancelled, each with
+    a sentence, before :class:`KeyboardInterrupt` is raised again. ``on_epoch(i, spec)`` may return a
+    per-epoch callback for the ``i``-th run. Returns the runs as they ended.
+    """
+    runs = [store.create_run(experiment_id, spec.to_dict(), name=spec.label()) for spec in specs]
+    for run in runs:
+        store.update(run.id, pid=os.getpid())
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for i, (run, spec) in enumerate(zip(runs, specs), start=1):
+            if not store.claim(run.id):
+                continue                                   # cancelled (or claimed) meanwhile
+            try:
+                execute(spec, store, run.id, on_epoch=on_epoch(i, spec) if on_epoch else None, data=data)
+            except RecexpError:
+                pass                                       # recorded as failed in the store
+    except KeyboardInterrupt as interrupt:
+        reason = str(interrupt) or "SIGINT"
+        for run in runs:
+            current = store.get_run(run.id)
+            if current.status == RUNNING:
+                store.finish(run.id, FAILED, error=f"The command-line run was stopped ({reason}) during this run.")
+            elif current.status == QUEUED:
+                store.finish(run.id, CANCELLED, error=f"The command-line run was stopped ({reason}) before this run "
+                                                      "started.")
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return [store.get_run(run.id) for run in runs]
+
+
+def source_run(store: RunStore, run_id: str, method: str) -> SourceRun:
+    """Finished run ``run_id`` of ``store``, opened for ``importance_weighting`` to replay, with ``method``'s values.
+
+    The values (default parameters, seed ``VALUES_SEED``) are computed once and then read from the run's
+    artifacts (:func:`recexp.importance.run_importance`).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``run_id`` names no run of ``store``, or one that has not finished.
+    InvalidDataError
+        The run's data changed since it was trained.
+    """
+    owner = ImportanceWeighting.title
+    try:
+        run = store.get_run(run_id)
+    except JobError:
+        raise InvalidParameterError(
+            f"{owner}: parameter 'run_id' names no run of the workspace {store.home} (got {run_id!r}). "
+            "Choose a finished run listed on the Train page.") from None
+    if run.status != FINISHED:
+        raise InvalidParameterError(
+            f"{owner}: parameter 'run_id' names run {run_id}, which is {run.status}, not finished. "
+            "Choose a finished run, or wait for this one.")
+    data = prepare_data(RunSpec.from_dict(run.spec))
+    trained = TrainedRun.load(store, run_id, data=data)
+    values = run_importance(store, run_id, method, seed=VALUES_SEED, run=trained).values
+    return SourceRun(run=trained, data=data, method=method,
+                     values=values.sort_values("row")["value"].to_numpy(np.float64))
+
+
+def bind_strategy(strategy: Strategy, store: RunStore, valid: Dataset) -> Strategy:
+    """Hand ``strategy`` what it needs besides the training rows; returns it.
+
+    A generative strategy gets ``valid`` (held-out real rows: the validation split, never the test
+    split) for its quality report's efficacy and privacy scores; ``importance_weighting`` gets its source
+    run and values from ``store`` (:func:`source_run`). Every other strategy needs nothing more.
+    """
+    if isinstance(strategy, SynthesisStrategy):
+        return strategy.with_holdout(valid)
+    if isinstance(strategy, ImportanceWeighting) and strategy.run_id is not None:
+        return strategy.with_source(source_run(store, strategy.run_id, strategy.method))
+    return strategy
 
 
 # --- one run --------------------------------------------------------------------------------------
@@ -122,7 +260,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                                           dataset.subset(split.test))
 
         store.update(run_id, message=f"applying strategy {spec.strategy}")
-        strategy = strategy_class(spec.strategy)(**spec.strategy_params)
+        strategy = bind_strategy(strategy_class(spec.strategy)(**spec.strategy_params), store, valid_set)
         outcome = strategy.apply(train_set, seed=spec.seed, progress=lambda fraction, message: store.update(
             run_id, message=f"applying strategy {spec.strategy}: {message}"))
         train_prime = outcome.dataset
@@ -140,10 +278,12 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                                     "valid": len(valid_set), "test": len(test_set)},
                            "class_counts": {"train": train_set.class_counts(),
                                             "train_after_strategy": train_prime.class_counts(),
-                                            "test": test_set.class_counts()},
+                                            "valid": valid_set.class_counts(), "test": test_set.class_counts()},
                            "dataset_fingerprint": dataset.fingerprint,
                            # On the rows trained on: a strategy that removes rows can make training too short.
-                           "short_training_warning": config.short_training_warning(len(train_prime))})
+                           # Optimiser steps mean nothing to boosted trees (every round sees every row).
+                           "short_training_warning": config.short_training_warning(len(train_prime))
+                           if MODELS[spec.model].differentiable else None})
 
         def log(epoch: int, metrics: dict[str, float]) -> None:
             store.log_epoch(run_id, epoch, metrics)
@@ -153,12 +293,13 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         model = MODELS[spec.model](**spec.model_params)
         result = train(model, train_prime, valid_set, config, callback=log)
 
-        store.update(run_id, message="evaluating on the test split")
-        test_loss, proba = evaluate(result.module, test_set, mixed_precision=config.mixed_precision)
+        # The device the model really used (LightGBM boosts on the CPU whatever the setting).
+        store.update(run_id, device=result.device, message="evaluating on the test split")
+        test_loss, proba = evaluate(result.module, test_set)
         metrics = classification_metrics(test_set.y, proba)
         store.write_table(run_id, "predictions", _prediction_frame(split.test, test_set.y, proba, dataset.schema.classes))
         if len(valid_set):
-            _, valid_proba = evaluate(result.module, valid_set, mixed_precision=config.mixed_precision)
+            _, valid_proba = evaluate(result.module, valid_set)
             store.write_table(run_id, "valid_predictions",
                               _prediction_frame(split.valid, valid_set.y, valid_proba, dataset.schema.classes))
         if result.sample_stats is not None:
@@ -308,24 +449,29 @@ class JobRunner:
 
     def launch_grid(self, base: RunSpec, strategies: Sequence[tuple[str, dict[str, Any]]],
                     seeds: Sequence[int], models: Sequence[tuple[str, dict[str, Any]]] | None = None,
-                    name: str = "", description: str = "") -> tuple[Any, list[Run]]:
+                    name: str = "", description: str = "", primary: str | None = None, aa: bool = False
+                    ) -> tuple[Any, list[Run]]:
         """Queue every strategy x seed (x model) combination as one experiment.
 
-        Every spec is validated before anything is queued, so a bad parameter queues nothing.
-        Returns ``(experiment, runs)``.
+        ``primary`` is the score whose verdict counts, declared before training and stored with the
+        experiment; ``aa`` adds the A/A arm (see :func:`grid_specs`). Every spec is validated before
+        anything is queued, so a bad parameter queues nothing. Returns ``(experiment, runs)``.
         """
+        specs = grid_specs(base, strategies, seeds, models, aa=aa)
         models = list(models) if models else [(base.model, dict(base.model_params))]
-        specs = [replace(base, strategy=s, strategy_params=dict(sp), model=m, model_params=dict(mp), seed=int(seed))
-                 for s, sp in strategies for m, mp in models for seed in seeds]
-        if not specs:
-            raise InvalidParameterError("The grid is empty: choose at least one strategy, one model and one seed.")
-        for spec in specs:
-            validate_spec(spec)
         experiment = self.store.create_experiment(
-            name or f"{len(strategies)} strategies x {len(models)} models x {len(seeds)} seeds", description)
+            name or f"{len(strategies)} strategies x {len(models)} models x {len(seeds)} seeds", description,
+            settings={"primary": primary, "aa": aa} if primary else {"aa": aa})
         runs = [self.store.create_run(experiment.id, spec.to_dict(), name=spec.label()) for spec in specs]
         self.poll()
         return experiment, runs
+
+    def add_seeds(self, experiment_id: str, n: int) -> list[Run]:
+        """Queue ``n`` more seeds of every arm of an experiment into it (see :func:`more_seeds`)."""
+        runs = [self.store.create_run(experiment_id, spec.to_dict(), name=spec.label())
+                for spec in more_seeds(self.store, experiment_id, n)]
+        self.poll()
+        return runs
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -394,6 +540,8 @@ class JobRunner:
             for run in self.store.list_runs(statuses=[QUEUED]):
                 if free <= 0:
                     break
+                if run.pid is not None:            # queued by a foreground process (the CLI), which runs it
+                    continue
                 if self.store.claim(run.id):
                     self._spawn(run)
                     free -= 1
@@ -490,5 +638,5 @@ def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | No
     return JobRunner(store, max_concurrent=limit)
 
 
-__all__ = ["execute", "validate_spec", "available_strategies", "strategy_class", "JobRunner", "default_runner",
-           "ACTIVE"]
+__all__ = ["execute", "validate_spec", "grid_specs", "more_seeds", "run_in_foreground", "available_strategies",
+           "strategy_class", "bind_strategy", "source_run", "JobRunner", "default_runner", "ACTIVE"]

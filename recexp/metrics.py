@@ -108,6 +108,22 @@ PER_CLASS_METRICS = ("precision", "recall", "f1", "pr_auc")
 LOWER_IS_BETTER = frozenset({"log_loss", "ece", "test_loss"})
 
 
+def default_primary(classes) -> str:
+    """The primary score of an experiment unless one is declared: balanced accuracy for several classes,
+    the PR-AUC (average precision) of the positive class (the second) for two.
+
+    >>> default_primary(["view", "cart", "buy"]), default_primary(["0", "1"])
+    ('balanced_accuracy', 'pr_auc[1]')
+    """
+    classes = [str(c) for c in classes]
+    return class_key("pr_auc", classes[1]) if len(classes) == 2 else "balanced_accuracy"
+
+
+def primary_choices(classes) -> list[str]:
+    """Scores an experiment can declare as its primary before training: the headline scores, then per class."""
+    return [*EVALUATION_METRICS, *(class_key(m, str(c)) for m in PER_CLASS_METRICS for c in classes)]
+
+
 def class_key(metric: str, class_name: str) -> str:
     """The key of a per-class score: ``class_key("recall", "buy") == "recall[buy]"``."""
     return f"{metric}[{class_name}]"

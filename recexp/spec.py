@@ -17,6 +17,10 @@ from recexp.data.source import DataSource
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.tasks import SplitSpec, build_dataset, split_dataset
 
+#: Seeds of the A/A arm start here, so they never meet the baseline's own seeds (0, 1, 2, ...):
+#: A/A seed ``AA_SEED_OFFSET + k`` is paired with baseline seed ``k``.
+AA_SEED_OFFSET = 10_000
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -26,7 +30,8 @@ class RunSpec:
     ``{"sample": NAME}`` for a bundled sample. ``fingerprint``, when set, must match the data the
     worker loads, so a changed file fails loudly instead of silently giving other numbers. The
     split has its own seed (in ``split``), so every run compared shares one test split; ``seed``
-    drives the strategy and the training.
+    drives the strategy and the training. ``aa`` marks a replica of the baseline trained under other
+    seeds (the A/A arm, seeds from :data:`AA_SEED_OFFSET`): it must come out "no difference".
     """
 
     source: dict[str, Any]
@@ -40,6 +45,7 @@ class RunSpec:
     train: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     fingerprint: str = ""
+    aa: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,8 +59,13 @@ class RunSpec:
         return cls(**data)
 
     def label(self) -> str:
-        """Short name: ``strategy / model / seed``."""
-        return f"{self.strategy} / {self.model} / seed {self.seed}"
+        """Short name: ``strategy / model / seed`` (``strategy (A/A) / ...`` for the A/A arm)."""
+        return f"{arm_name(self.to_dict())} / {self.model} / seed {self.seed}"
+
+
+def arm_name(spec: dict[str, Any]) -> str:
+    """The arm a stored run spec belongs to: its strategy, ``"<strategy> (A/A)"`` for the A/A replica."""
+    return str(spec.get("strategy", "?")) + (" (A/A)" if spec.get("aa") else "")
 
 
 def data_source(source: dict[str, Any]) -> DataSource:
@@ -71,12 +82,13 @@ def prepare_data(spec: RunSpec):
     and the data no longer matches it.
     """
     log = data_source(spec.source).load()
-    dataset = build_dataset(log, spec.task, **spec.task_params)
+    split = SplitSpec(**spec.split)
+    dataset = build_dataset(log, spec.task, split=split, **spec.task_params)
     if spec.fingerprint and dataset.fingerprint != spec.fingerprint:
         raise InvalidDataError(
             f"The data changed since the run was specified (fingerprint {dataset.fingerprint}, expected "
             f"{spec.fingerprint}). Re-open the file on the Data page and launch the run again.")
-    return dataset, split_dataset(dataset, SplitSpec(**spec.split))
+    return dataset, split_dataset(dataset, split)
 
 
-__all__ = ["RunSpec", "data_source", "prepare_data"]
+__all__ = ["AA_SEED_OFFSET", "RunSpec", "arm_name", "data_source", "prepare_data"]

@@ -29,18 +29,23 @@ recent earlier events (purchase task: inside the feature window) as sequence gro
 first, ``0`` = padding. Numeric features have no missing values.
 
 Vocabularies (which items / categories get their own code) are chosen by frequency over the events
-the task reads (the whole log for the behaviour task, the span of all windows for the purchase
-task), a usual choice that looks at no label; codes are numbered by first appearance, so as long as
-the cap does not bind, a code does not depend on later events.
+before the test cut of the split the dataset is built for (``build_dataset(..., split=...)``; for a
+temporal split, the time at which its test part starts), so no item gets a code, or displaces another,
+for being frequent in the test period; an item first seen in the test period gets code 0, like a rare
+one. The behaviour task reads every event before the cut, the purchase task those of its windows
+before it. A stratified split has no test period (its test rows are drawn from the whole time range),
+and without a split the whole log is read; both choose from every event the task reads. Codes are
+numbered by first appearance, so as long as the cap does not bind, a code does not depend on later events.
 
 Everything is vectorised numpy over the log's categorical codes (counts by ``bincount`` and prefix
 sums over a stable sort by key); no Python loop runs over rows.
 
 >>> from recexp.data.samples import load_sample
->>> dataset = build_dataset(load_sample("taobao"), "behavior", sequence_length=5)
+>>> spec = SplitSpec(method="temporal", test_size=0.2)
+>>> dataset = build_dataset(load_sample("taobao"), "behavior", split=spec, sequence_length=5)
 >>> dataset.schema.classes
 ('view', 'cart', 'fav', 'buy')
->>> split = split_dataset(dataset, SplitSpec(method="temporal", test_size=0.2))
+>>> split = split_dataset(dataset, spec)
 """
 
 from __future__ import annotations
@@ -166,14 +171,17 @@ def _log_arrays(log: BehaviorLog) -> _LogArrays:
     )
 
 
-def _vocabulary(codes: np.ndarray, n_values: int, max_vocab: int) -> tuple[np.ndarray, int]:
+def _vocabulary(codes: np.ndarray, n_values: int, max_vocab: int, stop: int | None = None) -> tuple[np.ndarray, int]:
     """Capped vocabulary codes for ``codes`` (time-ordered, ``-1`` = missing): ``1..k``, ``0`` = missing/rare.
 
-    The ``max_vocab`` most frequent values are kept (ties: earlier first appearance wins) and numbered
-    by first appearance. Returns a lookup of length ``n_values + 1`` (index ``-1`` gives ``0``) and ``k``.
+    Chosen from ``codes[:stop]`` (the events before the test cut; all when ``stop`` is None): the
+    ``max_vocab`` most frequent values there are kept (ties: earlier first appearance wins) and numbered
+    by first appearance; values not seen before ``stop`` get ``0``. Returns a lookup of length
+    ``n_values + 1`` (index ``-1`` gives ``0``) and ``k``.
     """
-    valid = codes >= 0
-    values = codes if valid.all() else codes[valid]
+    seen = codes[:stop]
+    valid = seen >= 0
+    values = seen if valid.all() else seen[valid]
     first_seen = pd.unique(values)                   # in order of first appearance
     if len(first_seen) > max_vocab:
         counts = np.bincount(values, minlength=n_values)
@@ -184,6 +192,17 @@ def _vocabulary(codes: np.ndarray, n_values: int, max_vocab: int) -> tuple[np.nd
     lookup = np.zeros(n_values + 1, dtype=code_dtype(max_vocab))     # by the cap: the same for any subset
     lookup[first_seen] = np.arange(1, len(first_seen) + 1)
     return lookup, len(first_seen)
+
+
+def _test_start(row_times: np.ndarray, split: SplitSpec | None) -> int | None:
+    """When ``split``'s test part starts (ns) on rows at ``row_times``, as :func:`split_dataset` will cut it.
+
+    ``None`` when there is no test period: no split given, or a stratified one.
+    """
+    if split is None or split.method != "temporal" or len(row_times) == 0:
+        return None
+    split.validate()
+    return int(row_times[_temporal_cut(row_times, split.test_size, "test")].min())
 
 
 def _slug(name: str) -> str:
@@ -284,13 +303,16 @@ class Task(Parametrized):
                                        "that get their own code; rarer ones share code 0."),
     }
 
-    def build(self, source: BehaviorLog | FeatureTable) -> Dataset:
+    def build(self, source: BehaviorLog | FeatureTable, split: SplitSpec | None = None) -> Dataset:
         """Turn ``source`` into a :class:`~recexp.dataset.Dataset`.
 
         Parameters
         ----------
         source : BehaviorLog or FeatureTable
             What :func:`recexp.data.load` returned.
+        split : SplitSpec, optional
+            The split the dataset will be split with: log tasks choose their vocabularies from the events
+            before its test cut (see the module docstring). Without it, from the whole log.
 
         Returns
         -------
@@ -312,9 +334,9 @@ class Task(Parametrized):
                 f"({'behaviour log' if 'log' in self.input_kinds else 'feature table'}), but got "
                 f"{'a behaviour log' if kind == 'log' else 'a feature table' if kind == 'table' else type(source).__name__}. "
                 f"Tasks for this input: {', '.join(n for n, t in TASKS.items() if kind in t.input_kinds) or 'none'}.")
-        return self._build(source)
+        return self._build(source, split)
 
-    def _build(self, source: Any) -> Dataset:
+    def _build(self, source: Any, split: SplitSpec | None) -> Dataset:
         raise NotImplementedError
 
 
@@ -334,7 +356,7 @@ class BehaviorTask(Task):
         self.sequence_length = sequence_length
         self.max_vocab = max_vocab
 
-    def _build(self, log: BehaviorLog) -> Dataset:
+    def _build(self, log: BehaviorLog, split: SplitSpec | None) -> Dataset:
         data = _log_arrays(log)
         if len(data.classes) < 2:
             raise InvalidDataError(
@@ -378,8 +400,10 @@ class BehaviorTask(Task):
         add("hour", hour)
         add("weekday", weekday)
 
-        item_lookup, n_item_codes = _vocabulary(data.item, data.n_items, self.max_vocab)
-        category_lookup, n_category_codes = _vocabulary(data.category, data.n_categories, self.max_vocab)
+        test_start = _test_start(time, split)           # one sample per event: the events are the rows
+        stop = None if test_start is None else int(np.searchsorted(time, test_start, side="left"))
+        item_lookup, n_item_codes = _vocabulary(data.item, data.n_items, self.max_vocab, stop)
+        category_lookup, n_category_codes = _vocabulary(data.category, data.n_categories, self.max_vocab, stop)
         item_codes = item_lookup[data.item]
         category_codes = category_lookup[data.category]
         categorical = ["item", "category"] if has_category else ["item"]
@@ -451,7 +475,7 @@ class PurchaseTask(Task):
                 "first anchor has no history before it. Lower n_windows or label_window_days.")
         return anchors, window, history
 
-    def _build(self, log: BehaviorLog) -> Dataset:
+    def _build(self, log: BehaviorLog, split: SplitSpec | None) -> Dataset:
         data = _log_arrays(log)
         if "buy" not in data.classes:
             raise InvalidDataError(
@@ -500,8 +524,11 @@ class PurchaseTask(Task):
         integer = categorical + [c for cols in sequences.values() for c in cols]
         at = {name: i for i, name in enumerate(numeric)}
         at.update({name: i for i, name in enumerate(integer)})
-        item_lookup, n_item_codes = _vocabulary(item, n_items, self.max_vocab)
-        category_lookup, n_category_codes = _vocabulary(category, n_cats, self.max_vocab)
+        # The rows are the candidates of each anchor, stamped with the anchor's time.
+        test_start = _test_start(np.repeat([w[0] for w in windows], [len(w[4]) for w in windows]), split)
+        stop = None if test_start is None else int(np.searchsorted(time, test_start, side="left"))
+        item_lookup, n_item_codes = _vocabulary(item, n_items, self.max_vocab, stop)
+        category_lookup, n_category_codes = _vocabulary(category, n_cats, self.max_vocab, stop)
         numbers = np.empty((len(numeric), n_rows), dtype=np.float32)     # pandas' block layout: no copy later
         integers = np.empty((len(integer), n_rows), dtype=np.result_type(   # every code column, one block
             item_lookup, category_lookup, code_dtype(n_classes)))
@@ -625,7 +652,9 @@ class TableTask(Task):
     def __init__(self, max_vocab: int = 10_000):
         self.max_vocab = max_vocab
 
-    def _build(self, table: FeatureTable) -> Dataset:
+    def _build(self, table: FeatureTable, split: SplitSpec | None) -> Dataset:
+        # A table has no times: it splits stratified only, so there is no test period to keep out of the
+        # vocabularies (they count every row).
         frame = table.frame
         if table.label_column not in frame.columns:
             raise InvalidDataError(
@@ -682,7 +711,8 @@ def get_task(name: str) -> type[Task]:
             f"There is no task called {name!r}. Tasks: {', '.join(TASKS)}.") from None
 
 
-def build_dataset(source: BehaviorLog | FeatureTable, task: str, **params: Any) -> Dataset:
+def build_dataset(source: BehaviorLog | FeatureTable, task: str, split: SplitSpec | None = None,
+                  **params: Any) -> Dataset:
     """Build the supervised dataset of ``task`` from a loaded log or table.
 
     Parameters
@@ -691,6 +721,10 @@ def build_dataset(source: BehaviorLog | FeatureTable, task: str, **params: Any) 
         What :func:`recexp.data.load` returned.
     task : str
         A key of :data:`TASKS`: ``"behavior"``, ``"purchase"`` or ``"table"``.
+    split : SplitSpec, optional
+        The split the dataset is built for (pass the one given to :func:`split_dataset`): vocabularies
+        come from the events before its test cut. Omit it only for statistics that train nothing (class
+        balance); the vocabularies then come from the whole log, test period included.
     **params
         The task's parameters (see ``TASKS[task].describe_params()``); the rest keep their defaults.
 
@@ -718,7 +752,7 @@ def build_dataset(source: BehaviorLog | FeatureTable, task: str, **params: Any) 
         raise InvalidParameterError(
             f"The '{task}' task has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
             f"{', '.join(cls.param_names())}.")
-    return cls(**params).build(source)
+    return cls(**params).build(source, split)
 
 
 # --- splits ---------------------------------------------------------------------------------------

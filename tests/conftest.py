@@ -1,5 +1,6 @@
 """Fixtures shared by the whole suite: paths to the bundled real samples and an isolated workspace."""
 
+import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,29 @@ def one_torch_thread():
 def isolated_workspace(tmp_path, monkeypatch):
     """Every test gets its own run store folder, so no test sees another's runs."""
     monkeypatch.setenv("RECEXP_HOME", str(tmp_path / "workspace"))
+
+
+@pytest.fixture
+def simulated_cuda_autocast(monkeypatch):
+    """The trainer's autocast helper as on a CUDA machine (bfloat16 autocast when mixed precision is on),
+    on the CPU: whatever runs under it computes in bf16, as it would on a GPU."""
+    import torch
+
+    from recexp.models import trainer
+
+    def cpu_bf16(device, enabled):
+        return (torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()), None
+
+    monkeypatch.setattr(trainer, "_autocast", cpu_bf16)
+
+
+@pytest.fixture
+def forward_passes():
+    """A list that receives ``(module in training mode, CPU autocast on)`` for every module's forward pass."""
+    import torch
+
+    seen: list[tuple[bool, bool]] = []
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, args: seen.append((module.training, torch.is_autocast_enabled("cpu"))))
+    yield seen
+    handle.remove()

@@ -15,6 +15,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 from sklearn import metrics as skm
 
+from recexp.charts.training import training_curves
 from recexp.metrics import class_key, predict_labels
 
 _PALETTE = qualitative.Plotly
@@ -27,7 +28,9 @@ def _colours(groups: list[str]) -> dict[str, str]:
 def metric_bars(comparison, metrics: list[str]) -> go.Figure:
     """Grouped bars: one bar per strategy for each score, error bars = 95% interval over seeds.
 
-    Bars whose difference to the baseline is significant carry a ``*`` above them.
+    A bar carries ``*`` above it when the verdict on the primary score (Holm-adjusted, at least three
+    paired seeds) finds it different from the baseline, ``°`` when an exploratory score is significant
+    after Benjamini-Hochberg.
     """
     summary = comparison.summary
     colours = _colours(comparison.groups)
@@ -38,7 +41,8 @@ def metric_bars(comparison, metrics: list[str]) -> go.Figure:
         mean = part["mean"].to_numpy(float)
         upper = np.nan_to_num(part["ci_high"].to_numpy(float) - mean)
         lower = np.nan_to_num(mean - part["ci_low"].to_numpy(float))
-        marks = ["*" if s else "" for s in part["significant"]]
+        marks = [("*" if primary else "°") if significant else ""
+                 for significant, primary in zip(part["significant"], part["is_primary"])]
         figure.add_trace(go.Bar(
             name=group, x=list(part.index), y=mean, marker_color=colours[group], text=marks, textposition="outside",
             error_y={"type": "data", "array": upper, "arrayminus": lower, "visible": True},
@@ -46,8 +50,9 @@ def metric_bars(comparison, metrics: list[str]) -> go.Figure:
             hovertemplate=(f"{group}<br>%{{x}}: %{{y:.4f}}<br>95% interval [%{{customdata[0]:.4f}}, "
                            "%{customdata[1]:.4f}]<br>Δ vs baseline %{customdata[2]:+.4f}<br>"
                            "%{customdata[3]} seeds<extra></extra>")))
-    figure.update_layout(barmode="group", title="Test scores (mean over seeds, 95% interval; * significant vs "
-                                                f"{comparison.baseline})", yaxis_title="score", height=430,
+    figure.update_layout(barmode="group", title=f"Test scores (mean over seeds, 95% interval; * verdict vs "
+                                                f"{comparison.baseline} on the primary, ° exploratory)",
+                         yaxis_title="score", height=430,
                          legend_title_text="strategy")
     return figure
 
@@ -64,13 +69,14 @@ def per_class_heatmap(comparison, metric: str = "recall") -> go.Figure:
             if key in summary.index:
                 row = summary.loc[key]
                 values[i, j] = row["mean"]
-                delta = f"<br>Δ {row['delta']:+.3f}{' *' if row['significant'] else ''}" if np.isfinite(
+                delta = f"<br>Δ {row['delta']:+.3f}{' °' if row['significant'] else ''}" if np.isfinite(
                     row["delta"]) else ""
                 text[i][j] = f"{row['mean']:.3f}{delta}"
     figure = go.Figure(go.Heatmap(z=values, x=classes, y=groups, text=text, texttemplate="%{text}",
                                   colorscale="Viridis", zmin=0, zmax=1, colorbar={"title": metric},
                                   hovertemplate="%{y}<br>class %{x}: %{z:.4f}<extra></extra>"))
-    figure.update_layout(title=f"Per-class {metric} (mean over seeds; Δ vs {comparison.baseline})",
+    figure.update_layout(title=f"Per-class {metric} (mean over seeds; Δ vs {comparison.baseline}, ° exploratory "
+                               "significant after BH)",
                          xaxis_title="class", yaxis={"autorange": "reversed"}, height=120 + 60 * len(groups))
     return figure
 
@@ -197,9 +203,11 @@ def recall_at_precision_bars(frame: pd.DataFrame, positive: str, min_precision: 
     """Bars of :meth:`Comparison.recall_at_precision` with the interval over seeds."""
     upper = np.nan_to_num(frame["ci_high"] - frame["recall"])
     lower = np.nan_to_num(frame["recall"] - frame["ci_low"])
-    figure = go.Figure(go.Bar(x=frame["group"], y=frame["recall"], marker_color=list(_colours(list(frame["group"]))
-                                                                                     .values()),
+    unreachable = frame["recall"].isna()
+    figure = go.Figure(go.Bar(x=frame["group"], y=frame["recall"].fillna(0.0),
+                              marker_color=list(_colours(list(frame["group"])).values()),
                               error_y={"type": "data", "array": upper, "arrayminus": lower},
+                              text=np.where(unreachable, "no run reaches this precision", ""), textposition="outside",
                               hovertemplate="%{x}: recall %{y:.3f}<extra></extra>"))
     figure.update_layout(title=f"Recall of '{positive}' at precision ≥ {min_precision:.0%} (mean over seeds)",
                          yaxis={"title": "recall", "range": [0, 1.05]}, height=380)
@@ -226,8 +234,6 @@ def loss_distributions(losses: pd.DataFrame) -> go.Figure:
 def report_figures(comparison, metrics: list[str], positive: str, epoch_metrics: pd.DataFrame | None = None,
                    sample_losses: pd.DataFrame | None = None) -> dict[str, go.Figure]:
     """The figures of the HTML report, by section title."""
-    from recexp.charts.training import training_curves
-
     figures = {"Scores with 95% intervals": metric_bars(comparison, metrics),
                "Recall per class": per_class_heatmap(comparison, "recall"),
                "F1 per class": per_class_heatmap(comparison, "f1"),

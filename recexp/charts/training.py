@@ -13,14 +13,24 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-#: (metric key, panel) pairs drawn by :func:`training_curves`; dashed lines are validation.
-CURVES = (("train_loss", 1), ("valid_loss", 1), ("valid_balanced_accuracy", 2), ("valid_f1_macro", 2))
+#: (metric key, panel) pairs drawn by :func:`training_curves`; dashed lines are validation. The loss panel
+#: compares like with like: plain (unweighted) cross-entropy on both splits, whatever objective trained the
+#: model (``train_loss``, the focal or weighted objective, is not drawn). Runs recorded before
+#: ``train_cross_entropy`` existed show their validation loss alone.
+CURVES = (("train_cross_entropy", 1), ("valid_loss", 1), ("valid_balanced_accuracy", 2), ("valid_f1_macro", 2))
 _DASHED = {"valid_loss", "valid_f1_macro"}
+#: Hover names of the curves.
+_NAMES = {"train_cross_entropy": "training cross-entropy (mean over the epoch's steps)",
+          "valid_loss": "validation cross-entropy", "valid_balanced_accuracy": "validation balanced accuracy",
+          "valid_f1_macro": "validation macro F1"}
 
 
 def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
                     title: str = "Training curves") -> go.Figure:
-    """Loss (train solid, validation dashed) and validation scores per epoch, one colour per run.
+    """Cross-entropy (training solid, validation dashed) and validation scores per epoch, one colour per run.
+
+    Both loss lines are the plain, unweighted cross-entropy, so a focal or class-weighted objective does
+    not make the training line look lower (or higher) than the validation line for reasons other than fit.
 
     The legend has one entry per run (clicking it hides or shows all of that run's lines); the line
     style says which curve a line is, and hovering names it.
@@ -36,10 +46,10 @@ def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
     Returns
     -------
     plotly.graph_objects.Figure
-        Two panels: "Loss" and "Validation score"; empty panels when no epoch has finished yet.
+        Two panels: "Cross-entropy" and "Validation score"; empty panels when no epoch has finished yet.
     """
     labels = labels or {}
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation score"), horizontal_spacing=0.1)
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Cross-entropy", "Validation score"), horizontal_spacing=0.1)
     palette = qualitative.Plotly
     run_ids = list(dict.fromkeys(curves["run_id"])) if len(curves) else []
     for i, run_id in enumerate(run_ids):
@@ -56,10 +66,10 @@ def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
                 x=series["epoch"].tolist(), y=values, mode="lines+markers", name=name, showlegend=not in_legend,
                 legendgroup=run_id, line={"color": colour, "dash": "dash" if key in _DASHED else "solid"},
                 marker={"size": 5, "symbol": "circle-open" if key in _DASHED else "circle"},
-                hovertemplate=f"{name}<br>{key}<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>"), row=1, col=col)
+                hovertemplate=f"{name}<br>{_NAMES[key]}<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>"), row=1, col=col)
             in_legend = True
     figure.update_xaxes(title_text="epoch", dtick=1 if len(curves) and curves["epoch"].max() <= 20 else None)
-    figure.update_yaxes(title_text="loss: training (solid), validation (dashed)", row=1, col=1)
+    figure.update_yaxes(title_text="cross-entropy, unweighted: training (solid), validation (dashed)", row=1, col=1)
     figure.update_yaxes(title_text="balanced accuracy (solid), macro F1 (dashed)", row=1, col=2)
     figure.update_layout(title=title, height=420, legend={"font": {"size": 10}}, margin={"t": 70})
     return figure

@@ -20,7 +20,7 @@ import numpy as np
 
 from recexp.errors import InvalidParameterError
 from recexp.importance.base import ImportanceMethod, Progress
-from recexp.importance.representations import last_layer_outputs, require_validation, residuals
+from recexp.importance.representations import last_layer_outputs, require_network, require_validation, residuals
 from recexp.importance.run import TrainedRun
 from recexp.models import TrainConfig
 from recexp.params import Int, Optional
@@ -59,6 +59,7 @@ class EarlyModelScore(ImportanceMethod):
         self.epoch = epoch
 
     def _compute(self, run: TrainedRun, seed: int, progress: Progress) -> np.ndarray:
+        require_network(run, self.title)
         epoch = kept_epoch(run, self.epoch, self.title)
         progress(0.0, f"scoring the training rows with the model after epoch {epoch}")
         _, module = run.model_at(epoch)
@@ -121,6 +122,7 @@ class TracIn(ImportanceMethod):
         self.checkpoints = checkpoints
 
     def _compute(self, run: TrainedRun, seed: int, progress: Progress) -> np.ndarray:
+        require_network(run, self.title)
         kept_epoch(run, None, self.title)                     # refuses a run without kept states
         require_validation(run, self.title)
         epochs = run.kept_epochs[: self.checkpoints]

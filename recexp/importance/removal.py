@@ -26,12 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recexp.compare.stats import seed_interval
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.importance import METHODS, run_importance
 from recexp.importance.base import Progress
 from recexp.spec import RunSpec
 from recexp.jobs import JobRunner
 from recexp.runs import FAILED, FINISHED, Experiment, Run, RunStore
+from recexp.strategies.importance import VALUES_SEED
 
 #: Shares of the rows in scope dropped by default (0 is the replayed run itself, the reference).
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.5)
@@ -108,8 +110,6 @@ def launch_removal_curve(runner: JobRunner, run_id: str, method: str, fractions:
         raise InvalidParameterError(f"Run {run_id} already replays run {spec.strategy_params.get('run_id')}; draw "
                                     "the removal curve from that source run instead.")
     specs = removal_specs(spec, run_id, method, fractions, orders, seeds, scope)
-    from recexp.strategies.importance import VALUES_SEED
-
     run_importance(store, run_id, method, seed=VALUES_SEED, progress=progress)
     strategies = list(dict.fromkeys(json.dumps(s.strategy_params, sort_keys=True) for s in specs))
     fractions = sorted({s.strategy_params["fraction"] for s in specs})
@@ -184,7 +184,6 @@ def removal_curve(store: RunStore, experiment_id: str, metric: str = "balanced_a
     Raises :class:`InvalidParameterError` when the experiment is not a removal curve, or when no finished
     run recorded ``metric``.
     """
-    from recexp.compare import seed_interval
 
     experiment = store.get_experiment(experiment_id)
     settings = curve_settings(experiment)

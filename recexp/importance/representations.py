@@ -19,7 +19,7 @@ from torch import nn
 
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.importance.run import TrainedRun
-from recexp.models import evaluate
+from recexp.models import MODELS, evaluate
 
 
 def numeric_features(run: TrainedRun) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +64,15 @@ def require_validation(run: TrainedRun, title: str) -> None:
         raise InvalidDataError(
             f"{title} values rows against the validation split, but run {run.run_id}'s split has no validation "
             "rows. Launch the run again with a validation share (split setting valid_size), or use another method.")
+
+
+def require_network(run: TrainedRun, title: str) -> None:
+    """Refuse, with a sentence, a run whose model has no gradients or embedding (gradient-boosted trees)."""
+    if not MODELS[run.spec.model].differentiable:
+        raise InvalidParameterError(
+            f"{title} reads a neural network's last-layer gradients or embedding, but run {run.run_id} trained a "
+            f"{run.spec.model} model (gradient-boosted trees), which has neither. Value its rows with the mean loss, "
+            "forgetting events, KNN-Shapley on features or Data-OOB.")
 
 
 def last_layer(module: nn.Module) -> nn.Linear:

@@ -26,7 +26,8 @@ import numpy as np
 
 from recexp.errors import InvalidParameterError
 from recexp.importance.base import ImportanceMethod, Progress
-from recexp.importance.representations import last_layer_outputs, numeric_features, require_validation
+from recexp.importance.representations import (last_layer_outputs, numeric_features, require_network,
+                                               require_validation)
 from recexp.importance.run import TrainedRun
 from recexp.params import Choice, Int
 
@@ -117,6 +118,7 @@ class KNNShapley(ImportanceMethod):
         if self.space == "features":
             train_x, valid_x = numeric_features(run)
         else:
+            require_network(run, f"{self.title} with space='embedding'")
             progress(0.0, "embedding the rows with the kept model")
             _, module = run.model_at(None)
             train_x, valid_x = last_layer_outputs(module, run.train)[1], last_layer_outputs(module, run.valid)[1]

@@ -137,6 +137,11 @@ class Model(Parametrized):
     Subclasses set ``name`` (their registry key), declare ``params``, write ``__init__`` (storing
     the arguments only) and ``_build(spec) -> nn.Module``. The module's ``forward(numeric,
     categorical, sequence)`` returns one logit per class, shape ``(B, K)``; a binary task has two.
+
+    A model fitted without gradients (gradient-boosted trees) sets ``differentiable = False`` and
+    also writes ``fit(train_set, valid_set, config, callback) -> TrainResult``, which
+    :func:`recexp.models.train` calls instead of its gradient-descent loop; importance methods that
+    need gradients refuse its runs.
     """
 
     name: ClassVar[str] = ""
@@ -144,6 +149,8 @@ class Model(Parametrized):
     description: ClassVar[str] = ""
     #: True when the model cannot work without a behaviour sequence (DIN).
     requires_sequence: ClassVar[bool] = False
+    #: False for a model with no gradients to descend or take (LightGBM): it trains in its own ``fit``.
+    differentiable: ClassVar[bool] = True
 
     def build(self, train: Dataset) -> nn.Module:
         """Validate the parameters and build a module for ``train``'s schema.

@@ -9,15 +9,20 @@ Example
 -------
 >>> from recexp.models import MLP, TrainConfig, train            # doctest: +SKIP
 >>> result = train(MLP(), train_set, valid_set, TrainConfig(epochs=3))
->>> result.history[["epoch", "train_loss", "valid_loss"]]
+>>> result.history[["epoch", "train_cross_entropy", "valid_loss"]]
+
+Mixed precision (autocast on CUDA) is for the training steps only: validation and every prediction
+(:func:`evaluate`) run in float32, so scores keep their resolution and top-K rankings do not tie.
+Training draws every random number (initial weights, dropout, shuffling) from generators seeded with
+``TrainConfig.seed`` inside :func:`train`; the caller's global RNG state is left as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -29,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recexp.dataset import Dataset
+from recexp.dataset import IS_SYNTHETIC, Dataset
 from recexp.errors import InvalidParameterError
 from recexp.metrics import confusion_scores
 from recexp.models.base import Model, TensorData, input_spec, to_tensors
@@ -61,10 +66,10 @@ class TrainConfig:
     monitor: str = "loss"                 # validation score for early stopping: loss, balanced_accuracy, f1_macro, accuracy
     valid_fraction: float = 0.1           # share of real training rows held out when no validation set is given
     device: str = "auto"                  # "auto" (cuda > mps > cpu), "cuda", "mps" or "cpu"
-    mixed_precision: bool = True          # autocast (bfloat16, or float16 with loss scaling) on CUDA; ignored elsewhere
+    mixed_precision: bool = True          # autocast (bf16, or fp16 with loss scaling) in CUDA training steps; evaluation stays fp32
     record_sample_stats: bool = True      # keep per-epoch loss and correctness of every training row
     kept_states: int = 6                  # model states kept for sample importance (TracIn, GraNd): epoch 1 and evenly spaced after it; 0 = none
-    seed: int = 0                         # seeds Python's, numpy's and torch's generators
+    seed: int = 0                         # seeds the run's own generators (init, dropout, shuffling); global RNGs untouched
 
     def validate(self) -> None:
         """Raise :class:`InvalidParameterError` naming the first bad field."""
@@ -156,18 +161,27 @@ class TrainResult:
     epoch_states: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)  # epoch -> state_dict on CPU
 
 
-#: Columns of ``TrainResult.history`` besides ``epoch``.
-EPOCH_METRICS = ("train_loss", "train_accuracy", "valid_loss", "valid_accuracy", "valid_balanced_accuracy",
-                 "valid_f1_macro", "epoch_seconds", "samples_per_second")
+#: Columns of ``TrainResult.history`` besides ``epoch``. ``train_loss`` is the training objective (focal,
+#: class- and row-weighted where so configured); ``train_cross_entropy`` is the plain, unweighted mean
+#: cross-entropy of the training rows over the epoch's steps, the same loss as ``valid_loss``.
+EPOCH_METRICS = ("train_loss", "train_cross_entropy", "train_accuracy", "valid_loss", "valid_accuracy",
+                 "valid_balanced_accuracy", "valid_f1_macro", "epoch_seconds", "samples_per_second")
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators (CUDA included)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+def _own_generators(function: Callable) -> Callable:
+    """Run ``function`` on forked torch generators (CPU and every accelerator device), restored on return.
+
+    :func:`train` seeds torch's generators inside, so module initialisation and dropout are reproducible
+    from ``TrainConfig.seed`` while the caller's random state is untouched (numpy and Python's ``random``
+    are never used: shuffling and validation carving have generators of their own).
+    """
+    @functools.wraps(function)
+    def forked(*args, **kwargs):
+        with torch.random.fork_rng(devices=range(torch.accelerator.device_count())):
+            return function(*args, **kwargs)
+    return forked
 
 
 def carve_validation(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
@@ -178,8 +192,6 @@ def carve_validation(dataset: Dataset, fraction: float, seed: int) -> tuple[Data
     """
     if fraction <= 0:
         return dataset, None
-    from recexp.dataset import IS_SYNTHETIC
-
     rng = np.random.default_rng(seed)
     labels = dataset.y
     real = ~dataset.frame[IS_SYNTHETIC].to_numpy(dtype=bool) if IS_SYNTHETIC in dataset.frame \
@@ -234,9 +246,11 @@ def _module_device(module: nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int = 8192,
-             mixed_precision: bool = False) -> tuple[float, np.ndarray]:
-    """Mean cross-entropy and class probabilities of ``module`` on ``data`` (no gradients, eval mode).
+def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int = 8192) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy and class probabilities of ``module`` on ``data`` (no gradients, eval mode, float32).
+
+    Never under autocast, whatever the training used: reduced-precision logits collapse nearby scores
+    into ties (bf16 keeps 8 bits of mantissa), which distorts ranking metrics.
 
     Parameters
     ----------
@@ -258,13 +272,11 @@ def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int =
     data = data.to(device)
     was_training = module.training
     module.eval()
-    context, _ = _autocast(device, mixed_precision)
     chunks, total = [], torch.zeros((), device=device)
     n = len(data)
     for start in range(0, n, batch_size):
         index = torch.arange(start, min(start + batch_size, n), device=device)
-        with context:
-            logits = module(*data.inputs.take(index)).float()
+        logits = module(*data.inputs.take(index)).float()
         total += F.cross_entropy(logits, data.labels[index], reduction="sum")
         chunks.append(torch.softmax(logits, dim=1))
     module.train(was_training)
@@ -273,23 +285,20 @@ def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int =
 
 
 @torch.no_grad()
-def _validate(module: nn.Module, data: TensorData, n_classes: int, mixed_precision: bool,
-              batch_size: int) -> tuple[float, dict[str, float]]:
-    """Mean cross-entropy and confusion-matrix scores on resident tensors (one host sync).
+def _validate(module: nn.Module, data: TensorData, n_classes: int, batch_size: int) -> tuple[float, dict[str, float]]:
+    """Mean cross-entropy and confusion-matrix scores on resident tensors (one host sync), in float32.
 
     Batches as large as the training batches: known to fit, and on CPU faster per row than huge ones.
     """
     device = data.labels.device
     module.eval()
-    context, _ = _autocast(device, mixed_precision)
     total = torch.zeros((), device=device)
     confusion = torch.zeros(n_classes * n_classes, dtype=torch.long, device=device)
     n = len(data)
     for start in range(0, n, batch_size):
         index = torch.arange(start, min(start + batch_size, n), device=device)
         labels = data.labels[index]
-        with context:
-            logits = module(*data.inputs.take(index)).float()
+        logits = module(*data.inputs.take(index)).float()
         total += F.cross_entropy(logits, labels, reduction="sum")
         confusion += torch.bincount(labels * n_classes + logits.argmax(dim=1), minlength=n_classes * n_classes)
     module.train()
@@ -331,6 +340,7 @@ def _keep_state(states: dict[int, dict[str, torch.Tensor]], module: nn.Module, e
     return stride
 
 
+@_own_generators
 def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
           config: TrainConfig | None = None, callback: EpochCallback | None = None) -> TrainResult:
     """Fit ``model`` on ``train_set`` with early stopping on ``valid_set``.
@@ -355,12 +365,14 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
     """
     config = config or TrainConfig()
     config.validate()
-    seed_everything(config.seed)
+    torch.manual_seed(config.seed)                       # on generators forked for this call (see _own_generators)
     device = resolve_device(config.device)
     if len(train_set) == 0:
         raise InvalidParameterError("The training set is empty; nothing to train on. Check the split and strategy.")
     if valid_set is None:
         train_set, valid_set = carve_validation(train_set, config.valid_fraction, config.seed)
+    if not model.differentiable:                    # gradient-boosted trees boost in their own loop
+        return model.fit(train_set, valid_set, config, callback)
 
     spec = input_spec(train_set.schema)
     module = model.build(train_set).to(device)
@@ -389,6 +401,7 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
         epoch_start = time.perf_counter()
         permutation = torch.randperm(n, generator=generator).to(device)
         loss_sum = torch.zeros((), device=device)
+        cross_entropy_sum = torch.zeros((), device=device)
         weight_sum = torch.zeros((), device=device)
         correct_sum = torch.zeros((), device=device, dtype=torch.long)
         for start in range(0, n, config.batch_size):
@@ -415,6 +428,7 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
             with torch.no_grad():
                 hit = logits.argmax(dim=1) == labels
                 loss_sum += objective.detach().sum()
+                cross_entropy_sum += ce.detach().sum()
                 weight_sum += batch_weight
                 correct_sum += hit.sum()
                 if config.record_sample_stats:
@@ -426,9 +440,9 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
         train_seconds += step_seconds
 
         row = {"epoch": epoch, "train_loss": float(loss_sum / weight_sum.clamp_min(1e-12)),
-               "train_accuracy": float(correct_sum) / n}
+               "train_cross_entropy": float(cross_entropy_sum) / n, "train_accuracy": float(correct_sum) / n}
         if valid is not None:
-            valid_loss, scores = _validate(module, valid, n_classes, config.mixed_precision, config.batch_size)
+            valid_loss, scores = _validate(module, valid, n_classes, config.batch_size)
             row.update(valid_loss=valid_loss, valid_accuracy=scores["accuracy"],
                        valid_balanced_accuracy=scores["balanced_accuracy"], valid_f1_macro=scores["f1_macro"])
         else:

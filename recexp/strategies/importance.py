@@ -8,34 +8,38 @@ by their rank. Trained with the same model and settings, the result answers "wou
 without the rows this method calls harmful?", and compares like any other strategy (the removal
 control is ``order="random"``: the same number of rows, picked at random).
 
+The strategy opens no run store: the caller, which has one, resolves the source run and its values
+(:func:`recexp.jobs.source_run`) and hands them over as a :class:`SourceRun` with
+:meth:`ImportanceWeighting.with_source` (``recexp.jobs.execute`` does this for every run it carries
+out, so the Importance page's prune-and-retrain and the point-removal curves only queue specs).
+
 The source run must have been trained on the very training split the strategy is given: the split
-is rebuilt from the source run's spec and compared row for row (fingerprint, length, features and
+rebuilt from the source run's spec is compared row for row (fingerprint, length, features and
 labels), and a mismatch is refused with a sentence. Real rows come back from the input itself; rows
 the source strategy made are replayed from its stored frame. The values are computed with the
-method's default parameters and seed 0, so every seed of a point-removal curve drops the same rows
-(``order="lowest"``) and only the training seed varies.
+method's default parameters and seed :data:`VALUES_SEED`, so every seed of a point-removal curve drops
+the same rows (``order="lowest"``) and only the training seed varies.
 
 Example
 -------
 >>> strategy = get_strategy("importance_weighting", run_id="3f2a9c1b7d4e", method="mean_loss",
 ...                         scope="synthetic", fraction=0.2)                    # doctest: +SKIP
+>>> strategy.with_source(source_run(store, "3f2a9c1b7d4e", "mean_loss"))      # doctest: +SKIP
 >>> strategy.apply(train, seed=0).report.notes                                # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
-from recexp.errors import InvalidParameterError, JobError
-from recexp.importance import METHODS, SOURCE_ROW, TrainedRun, run_importance
+from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset, Split
+from recexp.errors import InvalidParameterError
+from recexp.importance import METHODS, SOURCE_ROW, TrainedRun
 from recexp.params import Choice, Float, Optional, Text
-from recexp.runs import FINISHED, SQLiteRunStore
-from recexp.spec import RunSpec, prepare_data
 from recexp.strategies.base import Strategy, counts
 
 #: What a run id looks like (``SQLiteRunStore.create_run``).
@@ -47,6 +51,28 @@ ORDERS = {"lowest": "lowest values first", "random": "random rows (the control o
 
 #: Seed of the importance values (fixed, so every training seed acts on the same values).
 VALUES_SEED = 0
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    """A finished run as :class:`ImportanceWeighting` replays it, resolved from a run store by the caller.
+
+    Attributes
+    ----------
+    run : TrainedRun
+        The run opened for replay: the rows it trained on, in training order.
+    data : (Dataset, Split)
+        ``prepare_data`` of its spec: the training split the strategy's input must equal.
+    method : str
+        The importance method ``values`` come from (default parameters, seed :data:`VALUES_SEED`).
+    values : numpy.ndarray
+        The value of every training row of ``run``, in training order.
+    """
+
+    run: TrainedRun
+    data: tuple[Dataset, Split]
+    method: str
+    values: np.ndarray
 
 
 class ImportanceWeighting(Strategy):
@@ -86,6 +112,14 @@ class ImportanceWeighting(Strategy):
         self.fraction = fraction
         self.order = order
 
+    def with_source(self, source: SourceRun) -> ImportanceWeighting:
+        """Hand over the source run named by ``run_id`` and its values of ``method``; returns the strategy.
+
+        ``source`` comes from the caller's run store (:func:`recexp.jobs.source_run`).
+        """
+        self.source_run_ = source
+        return self
+
     # --- checks -----------------------------------------------------------------------------------
 
     def _check_feasible(self, train: Dataset) -> None:
@@ -94,19 +128,13 @@ class ImportanceWeighting(Strategy):
             raise InvalidParameterError(
                 f"{owner}: parameter 'run_id' is not set; it names the finished run whose training rows are "
                 "replayed and valued. Choose a finished run (the Importance page does this for you).")
-        store = SQLiteRunStore.open()
-        try:
-            run = store.get_run(self.run_id)
-        except JobError:
+        bound = getattr(self, "source_run_", None)
+        if bound is None or bound.run.run_id != self.run_id or bound.method != self.method:
             raise InvalidParameterError(
-                f"{owner}: parameter 'run_id' names no run of the workspace {store.home} (got {self.run_id!r}). "
-                "Choose a finished run listed on the Train page.") from None
-        if run.status != FINISHED:
-            raise InvalidParameterError(
-                f"{owner}: parameter 'run_id' names run {self.run_id}, which is {run.status}, not finished. "
-                "Choose a finished run, or wait for this one.")
-        spec = RunSpec.from_dict(run.spec)
-        dataset, split = prepare_data(spec)
+                f"{owner}: run {self.run_id}'s training rows and {self.method} values were not handed over. Launch "
+                "it as a run (recexp.jobs resolves them from the run store), or call "
+                "with_source(recexp.jobs.source_run(store, run_id, method)) before apply.")
+        spec, (dataset, split) = bound.run.spec, bound.data
         expected = dataset.subset(split.train)
         columns = [*train.schema.feature_columns, LABEL]
         same = (train.fingerprint == dataset.fingerprint and train.task == dataset.task
@@ -118,7 +146,7 @@ class ImportanceWeighting(Strategy):
                 f"another training split ({len(expected):,} rows of {dataset.task} data {dataset.fingerprint[:12]}) "
                 f"than the {len(train):,} rows given here ({train.task} data {train.fingerprint[:12]}). Choose a "
                 "source run of the same dataset, task and split, on the whole training split (not a preview sample).")
-        source = TrainedRun.load(store, self.run_id, data=(dataset, split))
+        source = bound.run
         position = np.full(len(dataset), -1, dtype=np.int64)
         position[split.train] = np.arange(len(split.train))
         source_positions = position[source.source_rows]
@@ -136,14 +164,12 @@ class ImportanceWeighting(Strategy):
             raise InvalidParameterError(
                 f"{owner}: parameter 'fraction' {self.fraction} would drop all {in_scope:,} training rows. "
                 "Choose a fraction below 1.")
-        self.store_, self.source_, self.source_positions_ = store, source, source_positions
+        self.source_positions_ = source_positions
 
     # --- the hook ---------------------------------------------------------------------------------
 
     def _apply(self, train: Dataset, seed: int) -> tuple[Dataset, np.ndarray]:
-        source, positions = self.source_, self.source_positions_
-        result = run_importance(self.store_, self.run_id, self.method, seed=VALUES_SEED, run=source)
-        values = result.values.sort_values("row")["value"].to_numpy(np.float64)
+        source, values, positions = self.source_run_.run, self.source_run_.values, self.source_positions_
         synthetic = source.is_synthetic
         scoped = np.flatnonzero(synthetic) if self.scope == "synthetic" else np.arange(len(source.train))
         rng = np.random.default_rng(seed)

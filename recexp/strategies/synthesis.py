@@ -14,7 +14,10 @@ how the draw compares with mean/mode imputation on hidden observed cells.
 
 ``quality_report=True`` (the default) also scores the generator once it is fitted: it generates as
 many rows per class as a stratified sample of at most ``REPORT_ROWS`` real training rows has, and
-compares the two with :func:`recexp.synthesis.quality.quality_report` (a few seconds). The result,
+compares the two with :func:`recexp.synthesis.quality.quality_report` (a few seconds). Its machine-learning
+efficacy and privacy figures need real rows the generator never saw: :meth:`SynthesisStrategy.with_holdout`
+hands the strategy the validation split for that (``recexp.jobs.bind_strategy`` does, for runs and the
+Strategy Lab; never the test split). Without it, they fall back on part of the training rows. The result,
 with the generator's training history and the imputation comparison, is
 ``StrategyResult.synthesis`` (a :class:`recexp.synthesis.report.SynthesisReport`); the rows the
 strategy adds are not changed by it.
@@ -114,6 +117,14 @@ class SynthesisStrategy(Strategy):
     def _estimated_seconds(self, n_rows: int) -> float:
         return self.seconds_per_row * n_rows + (self.report_seconds if self.quality_report else 0.0)
 
+    def with_holdout(self, rows: Dataset) -> SynthesisStrategy:
+        """Score the quality report's efficacy and privacy on ``rows``: real rows the generator never trains on.
+
+        Pass the validation split (never the test split). Returns the strategy itself.
+        """
+        self.holdout_ = rows
+        return self
+
     def apply(self, train: Dataset, seed: int = 0, progress: Progress | None = None) -> StrategyResult:
         """:meth:`Strategy.apply`, with the generator's :class:`~recexp.synthesis.report.SynthesisReport`
         as ``synthesis`` on the result; ``progress`` hears of every training epoch of a neural generator."""
@@ -138,7 +149,9 @@ class SynthesisStrategy(Strategy):
         real, synthetic = self._report_rows(train, generator, seed) if self.quality_report else (None, None)
         present = np.flatnonzero(generator.class_counts_)
         smallest = train.schema.classes[present[np.argmin(generator.class_counts_[present])]]
+        holdout = getattr(self, "holdout_", None)
         self.synthesis_ = describe_fit(generator, real, synthetic, train.schema, minority=smallest,
+                                       real_test=holdout.frame if holdout is not None else None,
                                        imputation=self.imputation_, fit_seconds=fit_seconds, random_state=seed)
         return assemble(train, None, sources, new_values, new_labels=rows[LABEL].to_numpy())
 

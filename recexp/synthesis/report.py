@@ -76,6 +76,10 @@ class SynthesisReport:
         the real rows were imputed.
     fit_seconds : float
         Wall time of ``generator.fit``.
+    held_out : str or None
+        What the machine-learning efficacy models were tested on and the privacy distances compared with:
+        held-out real rows the generator never saw, or (without them) part of its own training rows.
+        ``None`` when there is no quality report.
     """
 
     generator: str
@@ -88,6 +92,7 @@ class SynthesisReport:
     synthetic: pd.DataFrame | None
     imputation: dict[str, Any] | None
     fit_seconds: float
+    held_out: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -136,12 +141,12 @@ class SynthesisReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form: ``generator``, ``params``, ``fit_seconds``, ``history`` (records), ``best_epoch``,
-        ``best_quality``, ``imputation`` and ``quality`` (NaN written as ``None``)."""
+        ``best_quality``, ``imputation``, ``held_out`` and ``quality`` (NaN written as ``None``)."""
         return jsonable({
             "generator": self.generator, "params": self.params, "fit_seconds": self.fit_seconds,
             "history": self.history.to_dict(orient="records") if self.history is not None else None,
             "best_epoch": self.best_epoch, "best_quality": self.best_quality,
-            "imputation": self.imputation,
+            "imputation": self.imputation, "held_out": self.held_out,
             "quality": self.quality.to_dict() if self.quality is not None else None,
         })
 
@@ -203,7 +208,9 @@ def describe_fit(generator: Generator, real: pd.DataFrame | None, synthetic: pd.
         Generated rows (the schema's numeric and categorical columns and ``label``).
     schema : FeatureSchema
     real_test : DataFrame, optional
-        Real rows the generator never saw (see :func:`~recexp.synthesis.quality.quality_report`).
+        Real rows the generator never saw, e.g. the validation split (never the test split): the
+        efficacy test set and the privacy baseline (see :func:`~recexp.synthesis.quality.quality_report`).
+        Without them both fall back on the training rows, and ``held_out`` says so.
     minority : str, optional
         The class scored alone; default: the one with the fewest rows in ``real``.
     imputation : dict, optional
@@ -214,7 +221,9 @@ def describe_fit(generator: Generator, real: pd.DataFrame | None, synthetic: pd.
     random_state : int
         Seeds the report's subsampling, folds and classifiers.
     """
-    quality = None
+    quality, held_out = None, None
+    if real_test is not None and len(real_test) == 0:        # e.g. a split without validation rows
+        real_test = None
     kept: dict[str, pd.DataFrame | None] = {"real": None, "synthetic": None}
     if real is not None and synthetic is not None:
         if IS_SYNTHETIC in real.columns:
@@ -223,6 +232,8 @@ def describe_fit(generator: Generator, real: pd.DataFrame | None, synthetic: pd.
                                  random_state=random_state)
         columns = list(schema.numeric) + list(schema.categorical) + [LABEL]
         kept = {"real": real[columns].reset_index(drop=True), "synthetic": synthetic[columns].reset_index(drop=True)}
+        held_out = (f"{len(real_test):,} held-out real rows the generator never saw" if real_test is not None else
+                    "part of the real training rows (the generator saw them; no held-out rows were given)")
     history = getattr(generator, "history_", None)
     best_quality = getattr(generator, "best_quality_", None)
     return SynthesisReport(
@@ -231,7 +242,7 @@ def describe_fit(generator: Generator, real: pd.DataFrame | None, synthetic: pd.
         best_epoch=int(generator.best_epoch_) if hasattr(generator, "best_epoch_") else None,
         best_quality=float(best_quality) if best_quality is not None and np.isfinite(best_quality) else None,
         quality=quality, real=kept["real"], synthetic=kept["synthetic"], imputation=imputation,
-        fit_seconds=float(fit_seconds))
+        fit_seconds=float(fit_seconds), held_out=held_out)
 
 
 __all__ = ["REPORT_ROWS", "SCORE_HELP", "SynthesisReport", "describe_fit"]

@@ -194,7 +194,7 @@ def load_source(source: DataSource):
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _build(_log, fingerprint: str, task: str, task_params: dict, split: SplitSpec) -> tuple[Dataset, Split]:
-    dataset = build_dataset(_log, task, **task_params)
+    dataset = build_dataset(_log, task, split=split, **task_params)
     return dataset, split_dataset(dataset, split)
 
 

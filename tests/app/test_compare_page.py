@@ -1,5 +1,6 @@
 """The Compare page under AppTest, on an experiment of 3 strategies x 3 seeds made with the real pipeline."""
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -32,7 +33,13 @@ def test_compare_page_shows_the_experiment(app, open_page, compare_home, monkeyp
     assert any(EXPERIMENT in m.value and "9 runs" in m.value and "3 strategies" in m.value for m in at.markdown)
     table = at.dataframe[0].value
     assert list(table.columns) == ["none", "random_over", "Δ random_over", "class_weights", "Δ class_weights"]
-    assert "balanced_accuracy" in table.index and table.loc["balanced_accuracy", "Δ random_over"].count("p rows")
+    assert table.index[0] == "pr_auc[1] (primary)" and "p Holm" in table.iloc[0]["Δ random_over"]
+    assert "balanced_accuracy" in table.index and table.loc["balanced_accuracy", "Δ random_over"].count("p BH")
+    # the verdict on the primary score: one sentence per strategy, from the seed-level test
+    assert any(s.value == "Verdict on PR-AUC of 1" for s in at.subheader)
+    verdicts = [box.value for box in [*at.info, *at.success, *at.error] if "(Holm-adjusted p = " in box.value]
+    assert len(verdicts) == 2 and all("3 seeds" in v for v in verdicts)
+    assert any("smallest difference in PR-AUC of 1 detected with 80% power" in c.value for c in at.caption)
     charts = at.get("plotly_chart")
     # bars, heat map, ROC, PR, confusion, confusion difference, recall@precision, capture, training, importance
     assert len(charts) == 10
@@ -50,7 +57,7 @@ def test_compare_page_shows_the_experiment(app, open_page, compare_home, monkeyp
     assert not at.exception, at.exception
     assert sum("scoring at least 0.30" in m.value for m in at.markdown) == 3
     at.multiselect(key="compare_metrics").set_value(["recall[1]", "f1[1]_tuned"]).run()
-    assert list(at.dataframe[0].value.index) == ["recall[1]", "f1[1]_tuned"]
+    assert list(at.dataframe[0].value.index) == ["pr_auc[1] (primary)", "recall[1]", "f1[1]_tuned"]
 
     at.button(key="compare_build_report").click().run()
     assert not at.exception, at.exception
@@ -94,3 +101,30 @@ def test_compare_page_shows_importance_distributions_of_the_runs(app, open_page,
     assert not at.exception, at.exception
     assert "Forgetting" in drawn()["layout"]["title"]["text"]
     assert len(at.get("plotly_chart")) == 10
+
+
+def test_too_few_seeds_are_said_and_add_seeds_queues_the_next_ones(app, open_page, monkeypatch, tmp_path):
+    from recexp.cli import main
+
+    monkeypatch.setenv("RECEXP_HOME", str(tmp_path / "two_seeds"))
+    assert main(["run", "yeast_me2", "--task", "table", "--model", "logreg", "--strategy", "none", "--strategy",
+                 "class_weights", "--seeds", "2", "--aa", "--epochs", "2", "--batch-size", "64",
+                 "--experiment", "two seeds"]) == 0
+    at = open_page(app, "compare")
+    assert not at.exception, at.exception
+    verdicts = [box.value for box in at.info if "a verdict needs at least 3" in box.value]
+    assert len(verdicts) == 2 and any(v.startswith("A/A check: none (A/A): 2 paired seeds") for v in verdicts)
+    assert "(2 seeds: no test)" in at.dataframe[0].value.iloc[0]["Δ class_weights"]
+    assert at.number_input(key="compare_more_seeds").value == 1
+    at.button(key="compare_add_seeds").click().run()
+    assert not at.exception, at.exception
+    store = SQLiteRunStore(tmp_path / "two_seeds")
+    added = sorted((r.spec["strategy"], r.spec.get("aa", False), r.spec["seed"]) for r in store.list_runs()
+                   if r.spec["seed"] % 10_000 == 2)
+    assert added == [("class_weights", False, 2), ("none", False, 2), ("none", True, 10002)]
+    assert len(store.list_experiments()) == 1                  # into the same experiment
+    deadline = time.monotonic() + 300                        # let the queued seeds train: no worker outlives the test
+    while any(r.is_active for r in store.list_runs()) and time.monotonic() < deadline:
+        at.run()
+        time.sleep(1)
+    assert not any(r.is_active for r in store.list_runs())

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from recexp.runs import SQLiteRunStore
+
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
@@ -73,3 +75,47 @@ def test_settings_with_too_few_optimiser_steps_are_flagged_before_launch():
     at.run()
     assert not at.exception, at.exception
     assert any("only 2 optimiser steps" in w.value and "lower the batch size" in w.value for w in at.warning)
+
+
+def test_a_lightgbm_run_launches_from_the_page_and_finishes_on_the_cpu():
+    at = _open_train_page()
+    at.selectbox(key="train_model").set_value("lightgbm")
+    at.run()
+    assert not at.exception, at.exception
+    at.number_input(key="train_LightGBM_num_leaves").set_value(15)          # its spec's widgets
+    at.number_input(key="train_seeds").set_value(1)
+    at.number_input(key="train_epochs").set_value(2)
+    at.button(key="train_launch").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    _run_until(at, lambda a: (table := _runs_table(a)) is not None and table["status"].str.contains("finished").all())
+    row = _runs_table(at).iloc[0]
+    assert row["model"] == "lightgbm" and row["device"].startswith("cpu") and row["epochs"] == "2/2"
+    assert 0.25 < row["balanced_accuracy"] <= 1
+    (run,) = SQLiteRunStore.open().list_runs()
+    assert run.spec["model_params"]["num_leaves"] == 15
+
+
+def test_primary_score_and_a_a_arm_are_declared_before_launch():
+    at = _open_train_page()
+    assert at.selectbox(key="train_primary").value == "balanced_accuracy"     # four behaviour classes
+    at.selectbox(key="train_primary").set_value("f1_macro")
+    at.checkbox(key="train_aa").check()
+    at.selectbox(key="train_model").set_value("logreg")
+    at.number_input(key="train_seeds").set_value(2)
+    at.number_input(key="train_epochs").set_value(1)
+    at.run()
+    assert any("Compare shows no verdict: it needs at least 3 paired seeds" in i.value for i in at.info)
+    at.button(key="train_launch").click()
+    at.run()
+    assert not at.exception, at.exception
+    store = SQLiteRunStore.open()
+    experiment = store.list_experiments()[-1]
+    assert experiment.settings == {"primary": "f1_macro", "aa": True}
+    specs = sorted((r.spec["strategy"], r.spec.get("aa", False), r.spec["seed"]) for r in store.list_runs(experiment.id))
+    assert specs == [("none", False, 0), ("none", False, 1), ("none", True, 10000), ("none", True, 10001)]
+    # the grid trains in the background: let it finish so no worker outlives the test
+    _run_until(at, lambda a: (table := _runs_table(a)) is not None and len(table) == 4
+               and not table["status"].str.contains("queued|running").any(), timeout=300)
+    assert set(_runs_table(at)["strategy"]) == {"none", "none (A/A)"}

@@ -26,6 +26,9 @@ def test_compare_page_in_the_browser(app_url, page, served_store):
     expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible(timeout=60_000)
     expect(page.get_by_text(re.compile(r"9 runs · 3 strategies"))).to_be_visible(timeout=120_000)
     expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
+    # the verdict on the primary score, one sentence per strategy, from the seed-level test
+    expect(page.get_by_role("heading", name="Verdict on PR-AUC of 1")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"\(Holm-adjusted p = [\d.e-]+, 3 seeds\)"))).to_have_count(2)
     # the grid draws on a canvas; its header cells stay in the DOM for accessibility
     expect(page.locator('[data-testid="stDataFrame"] th', has_text="Δ random_over").first).to_be_attached()
     charts = page.locator('[data-testid="stPlotlyChart"]')
@@ -56,3 +59,4 @@ def test_html_report_opens_offline_with_its_charts(page, served_store, tmp_path_
     assert page.locator(".plotly-graph-div .bars, .plotly-graph-div .hm, .plotly-graph-div .scatterlayer").count() > 0
     assert [url for url in requests if not url.startswith("file://")] == []      # nothing fetched from the network
     expect(page.get_by_text("In business terms")).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("Verdicts on PR-AUC of 1"))).to_be_visible()

@@ -82,6 +82,20 @@ def test_execute_stores_metrics_predictions_model_and_sample_stats(taobao_head, 
     assert extra["run_id"] == run.id and extra["classes"] == ["view", "cart", "fav", "buy"]
 
 
+def test_a_mixed_precision_run_predicts_in_float32(taobao_head, store, simulated_cuda_autocast, forward_passes):
+    """Autocast (bf16 on CUDA, simulated here on the CPU) is for training steps only: the stored test and
+    validation predictions come from float32 forward passes."""
+    spec = _spec(taobao_head, model="mlp", train={"epochs": 1, "batch_size": 256, "device": "cpu",
+                                                  "mixed_precision": True})
+    run = store.create_run(store.create_experiment("amp").id, spec.to_dict(), status=RUNNING)
+    execute(spec, store, run.id)
+    seen = forward_passes
+    assert {autocast for training, autocast in seen if training} == {True}
+    assert {autocast for training, autocast in seen if not training} == {False}
+    predictions = store.read_table(run.id, "predictions")
+    assert predictions["proba_view"].nunique() > 0.9 * len(predictions)
+
+
 def test_changed_data_fails_the_run_with_a_sentence(taobao_head, store):
     spec = _spec(taobao_head, fingerprint="0000000000000000")
     run = store.create_run(store.create_experiment("stale").id, spec.to_dict(), status=RUNNING)
@@ -245,3 +259,18 @@ def test_cli_run_reports_a_bad_model_as_a_sentence(taobao_head):
     done = _cli("run", taobao_head, "--task", "behavior", "--model", "xgboost", "--json")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: Unknown model 'xgboost'") and "Traceback" not in done.stderr
+
+
+def test_cli_run_trains_lightgbm_with_its_parameters(taobao_head):
+    import json
+
+    done = _cli("run", taobao_head, "--task", "behavior", "--task-param", "sequence_length=5", "--model", "lightgbm",
+                "--model-param", "num_leaves=7", "--model-param", "class_weight=balanced", "--seeds", 1, "--epochs", 2,
+                "--json")
+    assert done.returncode == 0, done.stderr
+    (run,) = json.loads(done.stdout)["runs"]
+    assert run["status"] == "finished" and run["model"] == "lightgbm" and run["device"].startswith("cpu")
+    assert run["metrics"]["balanced_accuracy"] > 0.3
+    (listed,) = json.loads(_cli("runs", "--json").stdout)["runs"]
+    params = listed["spec"]["model_params"]
+    assert params["num_leaves"] == 7 and params["class_weight"] == "balanced"

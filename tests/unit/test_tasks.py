@@ -226,6 +226,50 @@ def test_vocabulary_cap_sends_rare_ids_to_zero(taobao):
     assert (frame["item"] == 0).mean() > 0.5
 
 
+def _with_hot_item(log: BehaviorLog, late: np.ndarray) -> BehaviorLog:
+    """``log`` with every event where ``late`` is true about one new item: frequent only in that period."""
+    frame = log.frame.copy()
+    frame["item_id"] = pd.Categorical(np.where(late, "hot-item", frame["item_id"].astype(str)))
+    return sub_log(log, frame)
+
+
+def test_behavior_vocabularies_come_from_the_events_before_the_test_cut(taobao):
+    """With a binding cap, an item frequent only in the test period gets no code of its own and displaces
+    no training item: the rows before the cut are the same with or without it."""
+    spec = SplitSpec(method="temporal", test_size=0.2)
+    params = dict(sequence_length=3, max_vocab=50)
+    base = build_dataset(taobao, "behavior", split=spec, **params)
+    split = split_dataset(base, spec)
+    late = (taobao.frame["timestamp"] >= base.frame[TIME].iloc[split.test].min()).to_numpy()
+    assert late.sum() == len(split.test)                     # the cut the vocabulary used is the split's
+    before = taobao.frame.loc[~late, "item_id"].astype(str).value_counts()
+    kept = taobao.frame.loc[(base.frame["item"] > 0).to_numpy(), "item_id"].astype(str).unique()
+    assert len(kept) == 50 and sorted(before.loc[kept], reverse=True) == list(before.iloc[:50])
+
+    hot = _with_hot_item(taobao, late)
+    rebuilt = build_dataset(hot, "behavior", split=spec, **params)
+    assert (rebuilt.frame.loc[late, "item"] == 0).all()     # the most frequent item of the log, yet no code
+    pd.testing.assert_frame_equal(features(rebuilt)[~late], features(base)[~late])
+    assert rebuilt.schema.cardinality == base.schema.cardinality
+    whole_log = build_dataset(hot, "behavior", **params)     # vocabularies over the whole log: it takes a code
+    assert (whole_log.frame.loc[late, "item"] > 0).all()
+    assert not features(whole_log)[~late].equals(features(base)[~late])
+
+
+def test_purchase_vocabularies_come_from_the_events_before_the_test_cut(taobao):
+    spec = SplitSpec(method="temporal", test_size=0.2)
+    params = dict(label_window_days=1, feature_window_days=2, n_windows=3, sequence_length=3, max_vocab=20)
+    base = build_dataset(taobao, "purchase", split=spec, **params)
+    split = split_dataset(base, spec)
+    late = (taobao.frame["timestamp"] >= base.frame[TIME].iloc[split.test].min()).to_numpy().copy()
+    late[-1] = False                                         # keep the last event: it fixes the anchors
+    hot = _with_hot_item(taobao, late)
+    pd.testing.assert_frame_equal(features(build_dataset(hot, "purchase", split=spec, **params)), features(base))
+    # over the whole span the hot item would take one of the 20 codes from a training item
+    assert not features(build_dataset(hot, "purchase", **params)).equals(
+        features(build_dataset(taobao, "purchase", **params)))
+
+
 # --- purchase task --------------------------------------------------------------------------------
 
 PURCHASE_ROWS = [

@@ -37,7 +37,7 @@ def _bad_values(spec):
 
 
 def test_registry_holds_concrete_models_under_their_names():
-    assert set(MODELS) == {"logreg", "mlp", "wide_deep", "deepfm", "dcn_v2", "din"}
+    assert set(MODELS) == {"logreg", "mlp", "wide_deep", "deepfm", "dcn_v2", "din", "lightgbm"}
     for name, cls in MODELS.items():
         assert cls is not Model and issubclass(cls, Model)
         assert cls.name == name and cls.description

@@ -1,6 +1,7 @@
 """The training loop: device choice, seeding, losses, weights, early stopping, per-sample statistics."""
 
 import dataclasses
+import random
 
 import numpy as np
 import pytest
@@ -145,3 +146,51 @@ def test_short_training_warning_counts_optimiser_steps_and_suggests_a_batch_size
     suggested = int(text.split("(e.g. ")[1].split(")")[0])
     assert TrainConfig(epochs=10, batch_size=suggested).short_training_warning(144) is None
     assert TrainConfig(epochs=1, batch_size=1).short_training_warning(10) is not None   # 10 rows cannot give 50
+
+
+def test_mixed_precision_is_for_training_steps_only(behavior_data, simulated_cuda_autocast, forward_passes):
+    """Validation and predictions are float32 even when the training steps run under bf16 autocast."""
+    train_set, valid_set, test_set = _parts(behavior_data)
+    result = train(MLP(), train_set, valid_set, dataclasses.replace(QUICK, mixed_precision=True))
+    seen = forward_passes
+    assert {autocast for training, autocast in seen if training} == {True}        # the training steps
+    assert {autocast for training, autocast in seen if not training} == {False}   # validation, every epoch
+    seen.clear()
+    _, proba = evaluate(result.module, test_set)
+    assert seen and not any(autocast for _, autocast in seen)
+    assert proba.dtype == np.float32
+    assert len(np.unique(proba[:, 0])) > 0.9 * len(test_set)        # no bf16 ties among the scores
+
+
+def test_training_leaves_the_global_random_state_alone_and_one_seed_gives_one_model(behavior_data):
+    train_set, valid_set, test_set = _parts(behavior_data)
+    config = dataclasses.replace(QUICK, seed=3)
+    random.seed(11)
+    np.random.seed(11)
+    torch.manual_seed(11)
+    python_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    first = train(MLP(dropout=0.3), train_set, valid_set, config)
+    assert random.getstate() == python_state
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), numpy_state))
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    torch.manual_seed(12345)                                            # another global state: same model
+    np.random.seed(54321)
+    second = train(MLP(dropout=0.3), train_set, valid_set, config)
+    np.testing.assert_array_equal(predict_proba(first.module, test_set), predict_proba(second.module, test_set))
+    timings = ["epoch_seconds", "samples_per_second"]
+    assert first.history.drop(columns=timings).equals(second.history.drop(columns=timings))
+
+
+def test_history_records_plain_cross_entropy_beside_a_weighted_focal_objective(behavior_data):
+    """``train_cross_entropy`` is the unweighted cross-entropy of the rows (the loss ``valid_loss`` is), while
+    ``train_loss`` is the objective trained on."""
+    train_set, valid_set, _ = _parts(behavior_data)
+    result = train(MLP(), train_set, valid_set, dataclasses.replace(QUICK, epochs=3, loss="focal"))
+    history, stats = result.history, result.sample_stats
+    per_epoch = stats.groupby("epoch")["loss"].mean().to_numpy()          # per-row cross-entropy
+    np.testing.assert_allclose(history["train_cross_entropy"].to_numpy(), per_epoch, rtol=1e-4)
+    assert (history["train_loss"] < 0.8 * history["train_cross_entropy"]).all()   # focal down-weights easy rows
+    weighted = train(MLP(), train_set, valid_set, dataclasses.replace(QUICK, loss="weighted"))
+    per_epoch = weighted.sample_stats.groupby("epoch")["loss"].mean().to_numpy()
+    np.testing.assert_allclose(weighted.history["train_cross_entropy"].to_numpy(), per_epoch, rtol=1e-4)
+    assert not np.allclose(weighted.history["train_loss"], weighted.history["train_cross_entropy"], rtol=0.05)

@@ -2,7 +2,8 @@
 right ones, refuses a source run of another split with a sentence, and its random control is seeded.
 
 The source runs are logistic regressions on the bundled yeast_me2 table (2 epochs, under a second each),
-trained once per module into a workspace of their own that every test here opens as ``RECEXP_HOME``.
+trained once per module into a workspace of their own. The strategy opens no run store: each test resolves
+the source run from that store (``recexp.jobs.source_run``) and hands it over, as ``execute`` does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.importance import run_importance
 from recexp.spec import RunSpec, prepare_data
-from recexp.jobs import execute
+from recexp.jobs import execute, source_run
 from recexp.runs import RUNNING, SQLiteRunStore
 from recexp.strategies import STRATEGIES, get_strategy
 
@@ -42,9 +43,19 @@ def source(tmp_path_factory):
 
 @pytest.fixture
 def workspace(source, monkeypatch):
-    """The source runs' workspace as the strategy's (``SQLiteRunStore.open()``)."""
-    monkeypatch.setenv("RECEXP_HOME", str(source["store"].home))
+    """The source runs' workspace; the global one (``SQLiteRunStore.open()``) refuses to open, so a strategy
+    that still reached for it would fail."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("importance_weighting opened the global run store")
+
+    monkeypatch.setattr(SQLiteRunStore, "open", refuse)
     return source
+
+
+def _bound(store, **params):
+    """importance_weighting with ``params``, handed its source run and values from ``store``."""
+    strategy = get_strategy("importance_weighting", **params)
+    return strategy.with_source(source_run(store, strategy.run_id, strategy.method))
 
 
 def _features(frame: pd.DataFrame, train) -> pd.DataFrame:
@@ -59,8 +70,7 @@ def test_drop_the_lowest_fifth_of_the_synthetic_rows(workspace):
     k = int(np.round(0.2 * len(synthetic)))
     lowest = synthetic.sort_values(["value", "row"], kind="stable")["row"].to_numpy()[:k]
 
-    result = get_strategy("importance_weighting", run_id=run_id, method="mean_loss", scope="synthetic",
-                          fraction=0.2).apply(train, seed=0)
+    result = _bound(store, run_id=run_id, method="mean_loss", scope="synthetic", fraction=0.2).apply(train, seed=0)
     out = result.dataset.frame
     assert len(out) == len(replayed) - k
     assert int(out[IS_SYNTHETIC].sum()) == len(synthetic) - k
@@ -85,8 +95,7 @@ def test_drop_the_lowest_fifth_of_the_synthetic_rows(workspace):
 def test_weight_mode_keeps_every_row_and_ranks_weights_by_value(workspace):
     store, run_id, train = workspace["store"], workspace["ids"]["over"], workspace["train"]
     values = run_importance(store, run_id, "mean_loss").values.sort_values("row")
-    result = get_strategy("importance_weighting", run_id=run_id, action="weight", scope="synthetic",
-                          fraction=0.5).apply(train, seed=0)
+    result = _bound(store, run_id=run_id, action="weight", scope="synthetic", fraction=0.5).apply(train, seed=0)
     out = result.dataset.frame
     weights = out[SAMPLE_WEIGHT].to_numpy()
     assert len(out) == len(values) and np.isclose(weights.mean(), 1.0) and (weights > 0).all()
@@ -102,11 +111,11 @@ def test_weight_mode_keeps_every_row_and_ranks_weights_by_value(workspace):
 
 
 def test_random_order_is_seeded_and_drops_as_many_rows(workspace):
-    run_id, train = workspace["ids"]["over"], workspace["train"]
+    store, run_id, train = workspace["store"], workspace["ids"]["over"], workspace["train"]
 
     def dropped(seed, order="random"):
-        return get_strategy("importance_weighting", run_id=run_id, scope="all", fraction=0.3, order=order
-                            ).apply(train, seed=seed).dataset.frame
+        strategy = _bound(store, run_id=run_id, scope="all", fraction=0.3, order=order)
+        return strategy.apply(train, seed=seed).dataset.frame
 
     first, again, other, lowest = dropped(1), dropped(1), dropped(2), dropped(1, "lowest")
     pd.testing.assert_frame_equal(first, again)
@@ -117,38 +126,54 @@ def test_random_order_is_seeded_and_drops_as_many_rows(workspace):
 
 
 def test_source_runs_that_do_not_fit_are_refused_with_a_sentence(workspace):
-    ids, train = workspace["ids"], workspace["train"]
+    store, ids, train = workspace["store"], workspace["ids"], workspace["train"]
+    with pytest.raises(InvalidParameterError, match="parameter 'run_id' is not set") as caught:
+        get_strategy("importance_weighting").apply(train, seed=0)
+    assert str(caught.value).endswith(".")
     cases = [
-        ({}, "parameter 'run_id' is not set"),
-        ({"run_id": "0123456789ab"}, "names no run of the workspace"),
         ({"run_id": ids["other_split"]}, "was trained on another training split"),
         ({"run_id": ids["plain"], "scope": "synthetic"}, "trained on no synthetic rows"),
         ({"run_id": ids["plain"], "fraction": 1.0}, "would drop all"),
     ]
     for params, sentence in cases:
         with pytest.raises(InvalidParameterError, match=sentence) as caught:
-            get_strategy("importance_weighting", **params).apply(train, seed=0)
+            _bound(store, **params).apply(train, seed=0)
         assert str(caught.value).endswith("."), params
+    with pytest.raises(InvalidParameterError, match="names no run of the workspace") as caught:
+        source_run(store, "0123456789ab", "mean_loss")
+    assert str(caught.value).endswith(".")
     with pytest.raises(InvalidParameterError, match="not a preview sample"):
-        get_strategy("importance_weighting", run_id=ids["plain"]).apply(train.subset(np.arange(200)), seed=0)
+        _bound(store, run_id=ids["plain"]).apply(train.subset(np.arange(200)), seed=0)
     with pytest.raises(InvalidParameterError, match="'run_id' must be None or a string matching"):
         get_strategy("importance_weighting", run_id="not a run").apply(train, seed=0)
 
 
+def test_without_its_source_run_handed_over_the_strategy_says_how_to_get_it(workspace):
+    """The strategy never opens a run store itself (the global one refuses here): unbound, or bound to another
+    run or method, it asks for the source run with a sentence."""
+    store, ids, train = workspace["store"], workspace["ids"], workspace["train"]
+    with pytest.raises(InvalidParameterError, match="were not handed over.*with_source") as caught:
+        get_strategy("importance_weighting", run_id=ids["plain"]).apply(train, seed=0)
+    assert str(caught.value).endswith(".")
+    other_method = get_strategy("importance_weighting", run_id=ids["plain"], method="forgetting")
+    with pytest.raises(InvalidParameterError, match="forgetting values were not handed over"):
+        other_method.with_source(source_run(store, ids["plain"], "mean_loss")).apply(train, seed=0)
+
+
 def test_unfinished_source_run_is_refused(workspace):
-    store, train = workspace["store"], workspace["train"]
+    store = workspace["store"]
     queued = store.create_run(store.create_experiment("waiting").id, BASE.to_dict(), name="queued")
     with pytest.raises(InvalidParameterError, match=f"run {queued.id}, which is queued, not finished"):
-        get_strategy("importance_weighting", run_id=queued.id).apply(train, seed=0)
+        source_run(store, queued.id, "mean_loss")
 
 
 def test_changed_data_is_refused(workspace):
-    store, train = workspace["store"], workspace["train"]
+    store = workspace["store"]
     spec = replace(BASE, fingerprint="0" * 16)              # as if the file changed after the run
     run = store.create_run(store.create_experiment("stale").id, spec.to_dict(), name="stale", status=RUNNING)
     store.finish(run.id, "finished")
     with pytest.raises(InvalidDataError, match="The data changed since the run was specified"):
-        get_strategy("importance_weighting", run_id=run.id).apply(train, seed=0)
+        source_run(store, run.id, "mean_loss")
 
 
 def test_a_run_of_the_strategy_trains_end_to_end(workspace):

@@ -123,6 +123,25 @@ def test_result_carries_the_synthesis_report(cls, tiny_behavior_train):
     json.dumps(report.to_dict(), allow_nan=False)
 
 
+def test_held_out_rows_score_efficacy_and_privacy(tiny_behavior_train, behavior_valid):
+    """Bound to the validation split, the report tests its efficacy models on those rows and compares privacy
+    distances with them; unbound, both fall back on the training rows and the report says so."""
+    bound = CopulaSynthesis().with_holdout(behavior_valid).apply(tiny_behavior_train, seed=0)
+    unbound = CopulaSynthesis().apply(tiny_behavior_train, seed=0)
+    report = bound.synthesis
+    assert report.quality.efficacy["holdout"] == "real_test"
+    assert report.quality.efficacy["test_rows"] == len(behavior_valid)
+    assert report.quality.overall.privacy["baseline"] == "real_test"
+    assert report.held_out == f"{len(behavior_valid):,} held-out real rows the generator never saw"
+    assert report.to_dict()["held_out"] == report.held_out
+    assert all(np.isfinite(report.efficacy_table()["f1_macro"]))
+    fallback = unbound.synthesis
+    assert fallback.quality.efficacy["test_rows"] < len(tiny_behavior_train)
+    assert fallback.quality.overall.privacy["baseline"].startswith("real-to-real")
+    assert "the generator saw them" in fallback.held_out
+    assert bound.dataset.frame.equals(unbound.dataset.frame)          # scoring never changes the rows added
+
+
 def test_quality_report_off_leaves_the_output_unchanged(tiny_behavior_train):
     with_report = CopulaSynthesis().apply(tiny_behavior_train, seed=4)
     without = CopulaSynthesis(quality_report=False).apply(tiny_behavior_train, seed=4)
@@ -178,3 +197,7 @@ def test_a_run_with_a_generator_keeps_its_synthesis_report_and_shows_its_epochs(
     report = json.loads((store.artifact_dir(run.id) / SYNTHESIS_REPORT).read_text())
     assert report["best_epoch"] in (1, 2) and len(report["history"]) == 2
     assert 0 <= report["quality"]["score"] <= 1
+    # efficacy and privacy scored on the run's validation split (held out from the generator and the model)
+    valid_rows = store.get_run(run.id).info["rows"]["valid"]
+    assert report["held_out"] == f"{valid_rows:,} held-out real rows the generator never saw"
+    assert report["quality"]["efficacy"]["test_rows"] == valid_rows

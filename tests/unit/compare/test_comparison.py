@@ -14,8 +14,10 @@ import pytest
 from sklearn import metrics as skm
 
 from recexp.cli import main
-from recexp.compare import (Comparison, RunPredictions, _bootstrap_deltas, bootstrap_p_value, capture_at, compare,
-                            sample_importance, sample_losses, seed_interval)
+from recexp.compare import (Comparison, RunPredictions, capture_at, compare, sample_importance, sample_losses,
+                            seed_interval)
+from recexp.compare.comparison import _bootstrap_deltas
+from recexp.compare.stats import bootstrap_p_value, paired_seed_test
 from recexp.errors import InvalidDataError, InvalidParameterError, JobError
 from recexp.spec import RunSpec, prepare_data
 from recexp.jobs import execute
@@ -75,17 +77,24 @@ def test_summary_over_seeds_and_deltas_vs_baseline(comparison):
         assert cell["n_seeds"] == 3 and cell["mean"] == pytest.approx(values.mean())
         assert cell["ci_low"] <= cell["mean"] <= cell["ci_high"]
         if group == "none":
-            assert math.isnan(cell["delta"]) and math.isnan(cell["p_seeds"])
+            assert math.isnan(cell["delta"]) and math.isnan(cell["p_value"])
             continue
         base = runs[runs["group"] == "none"].sort_values("seed")["balanced_accuracy"].to_numpy()
         assert cell["delta"] == pytest.approx((values - base).mean())
-        assert 0 < cell["p_bootstrap"] <= 1 and 0 <= cell["p_seeds"] <= 1
-        assert cell["delta_low"] <= cell["delta_high"]
-        assert cell["significant"] == (cell["p_bootstrap"] < 0.05)
+        test = paired_seed_test(values, base)                       # the seed is the unit: a paired t-test
+        assert cell["p_value"] == pytest.approx(test.p_value) and cell["n_pairs"] == 3
+        assert (cell["delta_low"], cell["delta_high"]) == pytest.approx((test.low, test.high))
+        assert 0 < cell["p_rows"] <= 1                              # the row bootstrap, kept apart
+        assert cell["adjustment"] == "bh" and cell["p_adjusted"] >= cell["p_value"]   # exploratory: pr_auc[1] is primary
+        assert cell["significant"] == (cell["p_adjusted"] < 0.05)
+    assert comparison.primary == "pr_auc[1]"
     table = comparison.table(["balanced_accuracy", "recall[1]"])
+    assert list(table.index) == ["pr_auc[1] (primary)", "balanced_accuracy", "recall[1]"]
     assert list(table.columns) == ["none", "random_over", "Δ random_over", "class_weights", "Δ class_weights"]
-    assert re.fullmatch(r"[+-]\d\.\d{4}( [*†]+)? \(p rows \d\.\d{3}, seeds \d\.\d{3}\)",
+    assert re.fullmatch(r"[+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\]( °)? \(p BH \d\.\d{3}, 3 seeds\)",
                         table.loc["balanced_accuracy", "Δ random_over"])
+    assert re.fullmatch(r"[+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\]( \*)? \(p Holm \d\.\d{3}, 3 seeds\)",
+                        table.loc["pr_auc[1] (primary)", "Δ random_over"])
 
 
 def test_balancing_raises_minority_recall_on_real_data(comparison):
@@ -154,7 +163,8 @@ def test_sample_losses_show_real_and_synthetic_rows(store, comparison):
 
 def test_csv_and_self_contained_html(tmp_path, store, comparison):
     frame = pd.read_csv(pd.io.common.StringIO(comparison.to_csv(tmp_path / "c.csv")))
-    assert {"group", "metric", "mean", "ci_low", "ci_high", "delta", "p_bootstrap", "p_seeds"} <= set(frame.columns)
+    assert {"group", "metric", "mean", "ci_low", "ci_high", "delta", "p_value", "p_adjusted", "p_rows",
+            "prob_improvement", "effect_size"} <= set(frame.columns)
     assert (tmp_path / "c.csv").exists()
     text = comparison.to_html(tmp_path / "r.html", sample_losses=sample_losses(store, comparison))
     scripts = _script_tags(text)
@@ -162,6 +172,8 @@ def test_csv_and_self_contained_html(tmp_path, store, comparison):
     assert "plotly.js v" in text
     assert text.count('class="plotly-graph-div"') >= 9
     assert "In business terms" in text and "Per-sample training loss" in text
+    assert "Verdicts on PR-AUC of 1" in text and "Paired t-test over per-seed differences" in text
+    assert "These trained models" in text
 
 
 def _script_tags(text: str) -> list[dict]:
@@ -187,8 +199,17 @@ def test_cli_compare_json_and_html(tmp_path, store, monkeypatch, capsys):
     payload = json.loads(capsys.readouterr().out)
     assert [g["strategy"] for g in payload["groups"]] == list(STRATEGIES)
     assert payload["groups"][1]["seeds"] == [0, 1, 2] and len(payload["groups"][1]["runs"]) == 3
-    cell = payload["groups"][1]["metrics"]["f1_macro"]
-    assert {"mean", "ci_low", "ci_high", "delta", "p_bootstrap", "p_seeds", "significant"} <= set(cell)
+    assert payload["primary"] == "pr_auc[1]" and "per-seed differences" in payload["inference"]
+    assert [g["is_aa"] for g in payload["groups"]] == [False, False, False]
+    for metric in ("f1_macro", "pr_auc[1]"):
+        cell = payload["groups"][1]["metrics"][metric]
+        assert {"p_value", "p_adjusted", "prob_improvement", "prob_improvement_low", "prob_improvement_high",
+                "significant", "delta", "delta_low", "delta_high", "p_rows"} <= set(cell)
+        assert cell["significant"] == (cell["p_adjusted"] is not None and cell["p_adjusted"] < 0.05)
+        assert cell["prob_improvement_low"] <= cell["prob_improvement"] <= cell["prob_improvement_high"]
+    assert payload["groups"][1]["metrics"]["pr_auc[1]"]["adjustment"] == "holm"
+    assert payload["groups"][1]["verdict"].startswith(("No detectable difference", "random_over raises",
+                                                       "random_over lowers"))
     assert html_path.stat().st_size > 1_000_000                      # plotly.js is inside
     ids = [r for r in payload["groups"][0]["runs"]] + payload["groups"][2]["runs"]
     assert main(["compare", *ids, "--bootstrap", "0"]) == 0
@@ -297,11 +318,11 @@ def test_confusion_charts_are_row_normalised_and_the_difference_is_against_the_b
 
 
 def test_importance_of_the_compared_runs_loads_their_data_once(store, comparison, monkeypatch):
-    import recexp.jobs
+    import recexp.compare.loading
 
     loads = []
-    real = recexp.jobs.prepare_data
-    monkeypatch.setattr(recexp.jobs, "prepare_data", lambda spec: loads.append(spec) or real(spec))
+    real = recexp.compare.loading.prepare_data
+    monkeypatch.setattr(recexp.compare.loading, "prepare_data", lambda spec: loads.append(spec) or real(spec))
     frame = sample_importance(store, comparison, "el2n")
     assert set(frame["run_id"]) == set(comparison.per_run["run_id"]) and not frame.attrs["notes"]
     assert len(loads) == 1                           # nine runs on one data spec: one load, not nine
@@ -315,7 +336,7 @@ def test_runs_trained_with_few_optimiser_steps_are_flagged(store, comparison):
         run = next(p.run for p in comparison.predictions if p.group == group)
         rows = run.info["rows"]["train_after_strategy"]
         steps[group] = 3 * math.ceil(rows / 256)
-        note = next(n for n in comparison.notes if n.startswith(f"{group}: "))
+        note = next(n for n in comparison.notes if n.startswith(f"{group}: ") and "optimiser steps" in n)
         assert f"only {steps[group]:,} optimiser steps ({rows:,} training rows in batches of 256, 3 epochs)" in note
     assert steps["none"] < steps["random_over"] < 50      # over-sampling adds rows, hence steps
 
@@ -329,3 +350,13 @@ def test_runs_with_enough_optimiser_steps_get_no_such_note(tmp_path):
     execute(spec, store, run.id, data=data)
     assert store.get_run(run.id).info["short_training_warning"] is None
     assert not any("optimiser steps" in note for note in compare(store, experiment="enough steps", n_bootstrap=0).notes)
+
+
+def test_recall_at_a_precision_no_run_reaches_is_said_not_drawn_empty():
+    from recexp.charts.compare import recall_at_precision_bars
+
+    frame = pd.DataFrame({"group": ["none", "smote"], "recall": [math.nan, 0.4], "ci_low": [math.nan, 0.3],
+                          "ci_high": [math.nan, 0.5], "threshold": [math.nan, 0.7]})
+    bar = recall_at_precision_bars(frame, "1", 0.9).data[0]
+    assert list(bar.text) == ["no run reaches this precision", ""]
+    assert list(bar.y) == [0.0, 0.4]
