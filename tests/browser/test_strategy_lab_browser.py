@@ -72,7 +72,7 @@ def test_pick_a_generator_and_see_its_quality_report(app_url, page):
     epochs = page.get_by_role("spinbutton", name="Epochs")
     expect(epochs).to_be_visible(timeout=60_000)
     expect(page.get_by_text(re.compile(r"for 10 epochs takes about"))).to_be_visible(timeout=60_000)
-    assert page.get_by_text("Training rows after").count() == 0             # nothing fitted before a click
+    expect(page.get_by_text("Training rows after")).to_have_count(0, timeout=60_000)   # nothing fitted yet
     epochs.fill("3")
     epochs.press("Enter")
     expect(page.get_by_text(re.compile(r"for 3 epochs takes about"))).to_be_visible(timeout=60_000)
