@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from recexp.data import ROLES
+from recexp.data.limits import confine
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
 from recexp.errors import RecexpError
@@ -45,9 +46,14 @@ else:
             except RecexpError as error:
                 st.error(str(error))
     else:
-        path = st.text_input("Path of a file or a folder of same-layout files on the server", key="data_path")
-        if path:
-            source = DataSource(path.strip(), kind=kind)
+        path = st.text_input("Path of a file or a folder of same-layout files on the server", key="data_path",
+                             help="Under the server's data folders (RECEXP_DATA_ROOT, set by the operator); a "
+                                  "relative path is read from the first of them.")
+        if path.strip():
+            try:
+                source = DataSource(str(confine(path)), kind=kind)
+            except RecexpError as error:
+                st.error(str(error))
     if source is not None and kind == "table":
         label = st.text_input("Label column", value="label", key="data_label",
                               help="The column holding the class label (c0, c1, ... when the file has no header).")

@@ -86,6 +86,108 @@ def criteo_csv() -> Path:
     return DATA / "criteo_sample" / "criteo_sample.csv"
 
 
+#: A Taobao-layout header and rows whose behaviour column reads 浏览 / 收藏 / 加购 / 购买 (view, fav, cart, buy).
+_CHINESE_ROWS = [f"{u},{u * 3},{'浏览收藏加购购买'[2 * (u % 4):2 * (u % 4) + 2]},{1511544070 + u}" for u in range(200)]
+_HEADER = b"user_id,item_id,behavior_type,timestamp\n"
+
+
+def _gzip_bomb(unpacked_mb: int) -> bytes:
+    """A gzip file that unpacks to ``unpacked_mb`` MB of valid CSV: one 20 MB member compressed once and
+    repeated (gzip allows members back to back), so its trailer states 20 MB whatever the total."""
+    import gzip
+
+    block = _HEADER + b"1,2,pv,1511544070\n" * (20_000_000 // 18)
+    member = gzip.compress(block, compresslevel=9)
+    return member * max(1, unpacked_mb // 20)
+
+
+@pytest.fixture(scope="session")
+def bad_inputs(tmp_path_factory, taobao_csv) -> dict[str, Path]:
+    """Hostile and malformed files, built here (never downloaded): name -> path. See tests/fault_cases.md."""
+    import gzip
+    import os
+    import zipfile
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path_factory.mktemp("bad-inputs")
+    files: dict[str, Path] = {}
+
+    def write(name: str, content: bytes) -> None:
+        files[name] = folder / name
+        files[name].write_bytes(content)
+
+    write("gzip_bomb.csv.gz", _gzip_bomb(2000))                  # 2 GB of CSV in about 4 MB
+    with zipfile.ZipFile(folder / "zip_bomb.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        with archive.open("events.csv", "w", force_zip64=True) as member:   # declares its 400 MB honestly
+            member.write(_HEADER)
+            for _ in range(20):
+                member.write(b"1,2,pv,1511544070\n" * (20_000_000 // 18))
+    files["zip_bomb.zip"] = folder / "zip_bomb.zip"
+    with zipfile.ZipFile(folder / "zip_of_gzip_bomb.zip", "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("events.csv.gz", _gzip_bomb(1000))       # a member that is itself a bomb
+    files["zip_of_gzip_bomb.zip"] = folder / "zip_of_gzip_bomb.zip"
+    zeros = pa.array(np.zeros(3_000_000, np.int64))                # 10 columns of 3M zeros: 240 MB unpacked
+    pq.write_table(pa.table({f"c{i}": zeros for i in range(10)}), folder / "parquet_bomb.parquet",
+                   compression="zstd")
+    files["parquet_bomb.parquet"] = folder / "parquet_bomb.parquet"
+    head = taobao_csv.read_bytes()[:200_000]
+    head = head[:head.rfind(b"\n") + 1]
+    write("field_200kb.csv", _HEADER.replace(b"\n", b",note\n") + b"1,2,pv,1511544070,\"" + b"x" * 200_000 + b"\"\n"
+          + b"".join(f"{u},{u},{'pv' if u % 3 else 'buy'},{1511544070 + u},ok\n".encode() for u in range(300)))
+    write("first_line_2mb.csv", b"1,2,pv," + b"x" * 2_000_000 + b"\n" + b"1,2,buy,1511544070\n" * 50)
+    write("row_20mb.csv", _HEADER + b"1,2,pv,1511544070\n" * 50 + b"1,2,pv," + b"9" * 20_000_000 + b"\n"
+          + b"1,2,buy,1511544070\n" * 50)
+    write("mixed_utf8_gbk.csv", _HEADER + "\n".join(_CHINESE_ROWS[:100]).encode("utf-8") + b"\n"
+          + "\n".join(_CHINESE_ROWS[100:]).encode("gbk") + b"\n")
+    write("all_gbk.csv", _HEADER + "\n".join(_CHINESE_ROWS).encode("gbk") + b"\n")
+    french = [f"{u},{u * 3},{['vué', 'achat', 'panier', 'Müller'][u % 4]},{1511544070 + u}" for u in range(200)]
+    write("utf8_latin1.csv", _HEADER + "\n".join(french[:100]).encode("utf-8") + b"\n"
+          + "\n".join(french[100:]).encode("latin-1") + b"\n")
+    write("png_image.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    write("damaged.csv.gz", gzip.compress(head)[:-5000])
+    os.mkfifo(folder / "pipe.csv")
+    files["pipe.csv"] = folder / "pipe.csv"
+    files["link_to_passwd.csv"] = folder / "link_to_passwd.csv"
+    files["link_to_passwd.csv"].symlink_to("/etc/passwd")
+    files["proc_environ"] = Path("/proc/self/environ")
+    files["etc_passwd"] = Path("/etc/passwd")
+    return files
+
+
+@pytest.fixture(scope="session")
+def rss_peak():
+    """``rss_peak(argv, env=None) -> (peak MB, exit code, stderr)``: run ``argv`` and sample its resident memory.
+
+    A watchdog over /proc/PID/status (VmRSS) every 20 ms rather than ``ulimit -v``, which caps address
+    space and breaks allocator arenas long before memory is really used.
+    """
+    import os
+    import subprocess
+    import tempfile
+    import time
+
+    def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+        with tempfile.TemporaryFile() as errors:      # a file, not a pipe: a flood of output cannot block the child
+            process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors,
+                                       env={**os.environ, **(env or {})}, cwd=ROOT)
+            peak_kb = 0
+            while process.poll() is None:
+                try:
+                    with open(f"/proc/{process.pid}/status") as status:
+                        for line in status:
+                            if line.startswith("VmRSS:"):
+                                peak_kb = max(peak_kb, int(line.split()[1]))
+                except (FileNotFoundError, ProcessLookupError):
+                    pass
+                time.sleep(0.02)
+            errors.seek(0)
+            return peak_kb / 1024, process.returncode, errors.read().decode(errors="replace")
+    return run
+
+
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """Train in-process models with one intra-op thread: they are small, and on a busy 2-core CI box a

@@ -128,32 +128,32 @@ def paired_seed_test(scores, baseline, level: float = 0.95, min_seeds: int = MIN
     return SeedTest(d, mean, low, high, sd, p, OK)
 
 
-def holm(p_values) -> np.ndarray:
-    """Holm's step-down adjusted p-values (family-wise error control); ``nan`` entries stay ``nan``, out of the family."""
+def _adjusted(p_values, adjust) -> np.ndarray:
+    """``adjust`` applied to the finite p-values only; ``nan`` entries stay ``nan``, out of the family."""
     p = np.asarray(p_values, dtype=np.float64)
     adjusted = np.full_like(p, np.nan)
-    index = np.flatnonzero(np.isfinite(p))
-    m = len(index)
-    if not m:
-        return adjusted
-    order = index[np.argsort(p[index], kind="stable")]
-    steps = (m - np.arange(m)) * p[order]
+    finite = np.isfinite(p)
+    if finite.any():
+        adjusted[finite] = adjust(p[finite])
+    return adjusted
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    order = np.argsort(p, kind="stable")
+    steps = (len(p) - np.arange(len(p))) * p[order]
+    adjusted = np.empty_like(p)
     adjusted[order] = np.minimum(1.0, np.maximum.accumulate(steps))
     return adjusted
 
 
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error control); ``nan`` entries stay out of the family."""
+    return _adjusted(p_values, _holm)
+
+
 def benjamini_hochberg(p_values) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (false-discovery-rate control); ``nan`` entries stay ``nan``."""
-    p = np.asarray(p_values, dtype=np.float64)
-    adjusted = np.full_like(p, np.nan)
-    index = np.flatnonzero(np.isfinite(p))
-    m = len(index)
-    if not m:
-        return adjusted
-    order = index[np.argsort(p[index], kind="stable")]
-    steps = p[order] * m / np.arange(1, m + 1)
-    adjusted[order] = np.minimum(1.0, np.minimum.accumulate(steps[::-1])[::-1])
-    return adjusted
+    """Benjamini-Hochberg adjusted p-values (false-discovery rate; scipy's ``false_discovery_control``)."""
+    return _adjusted(p_values, lambda p: stats.false_discovery_control(p, method="bh"))
 
 
 def _improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from recexp.data.log import (
 from recexp.data.mapping import KNOWN_NAMES, infer_mapping
 from recexp.data.normalize import build_log, build_table
 from recexp.data.readers import Progress, read_raw
-from recexp.errors import InvalidParameterError
+from recexp.errors import InvalidDataError, InvalidParameterError
 
 KINDS = ("log", "table")
 
@@ -80,7 +80,8 @@ def load(
     Raises
     ------
     InvalidDataError
-        When the source cannot be read or turned into a log/table; the message says what to do.
+        When the source cannot be read or turned into a log/table (also when reading it runs out of
+        memory, or a compressed file unpacks past :mod:`recexp.data.limits`); the message says what to do.
     InvalidParameterError
         When an argument is invalid (e.g. an unknown ``kind`` or role).
     """
@@ -92,12 +93,18 @@ def load(
         raise InvalidParameterError(f"max_bytes must be a positive number of bytes, but got {max_bytes!r}.")
     if kind == "table" and mapping:
         raise InvalidParameterError("mapping applies to behaviour logs only; for a table name label_column instead.")
-    raw = read_raw(source, header=header, encoding=encoding, max_bytes=max_bytes, all_strings=kind == "table",
-                   pad_rows=kind == "table", known_names=KNOWN_NAMES, progress=_scaled(progress, 0.6))
-    if kind == "log":
-        result = build_log(raw, mapping=mapping, time_window=time_window, progress=progress)
-    else:
-        result = build_table(raw, label_column=label_column, progress=progress)
+    try:
+        raw = read_raw(source, header=header, encoding=encoding, max_bytes=max_bytes, all_strings=kind == "table",
+                       pad_rows=kind == "table", known_names=KNOWN_NAMES, progress=_scaled(progress, 0.6))
+        if kind == "log":
+            result = build_log(raw, mapping=mapping, time_window=time_window, progress=progress)
+        else:
+            result = build_table(raw, label_column=label_column, progress=progress)
+    except MemoryError:                 # also pyarrow's ArrowMemoryError
+        name = source[0] if isinstance(source, tuple) else Path(source).name
+        raise InvalidDataError(
+            f"Reading '{name}' ran out of memory: the server could not allocate more. Open a smaller part of the "
+            "data, or run recexp where more memory is free.") from None
     if progress is not None:
         progress(1.0, f"Read {raw.name}: {result.report.rows_kept:,} rows kept")
     return result

@@ -44,6 +44,12 @@ _FAR_OUTLIER_MARGIN = 0.1   # events further than this share of the central 98% 
 _MIX = np.uint64(0x9E3779B97F4A7C15)   # odd 64-bit multiplier (golden ratio) for hashing codes
 
 
+def _shown(value: object, limit: int = 40) -> str:
+    """A value quoted in a message, cut to ``limit`` characters (a cell can be megabytes long)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(str(value)):,} characters)"
+
+
 def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Dictionary, large and view string types as their plain value type."""
     if pa.types.is_dictionary(column.type):
@@ -410,11 +416,11 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
         if n_unparsed > 0.5 * n_candidates:
             raise InvalidDataError(
                 f"The timestamp column '{inferred['timestamp']}' does not parse: {n_unparsed:,} of {n_candidates:,} "
-                f"values are neither epoch numbers nor date-times (e.g. {', '.join(map(repr, examples))}). Map the "
+                f"values are neither epoch numbers nor date-times (e.g. {', '.join(map(_shown, examples))}). Map the "
                 "timestamp role to the right column (--map timestamp=COLUMN) or convert it to ISO 8601 text or "
                 "epoch seconds.")
         dropped["timestamp does not parse"] += n_unparsed
-        warnings.append(f"Timestamps that did not parse: {n_unparsed:,} (e.g. {', '.join(map(repr, examples))}). "
+        warnings.append(f"Timestamps that did not parse: {n_unparsed:,} (e.g. {', '.join(map(_shown, examples))}). "
                         "Those rows were dropped.")
         keep = ~unparsed if keep is None else keep & ~unparsed
 
@@ -439,7 +445,7 @@ def build_log(raw: RawRead, *, mapping: dict[str, str] | None = None, time_windo
     if len(stages) < 2:
         only = next(iter(behavior_values))
         raise InvalidDataError(
-            f"The behaviour column '{inferred['behavior']}' has a single value ({only!r}) in all {n_kept:,} "
+            f"The behaviour column '{inferred['behavior']}' has a single value ({_shown(only)}) in all {n_kept:,} "
             "usable rows, so there are no classes to learn. Map the behaviour role to the column that tells event "
             "types apart, or use a log with at least two behaviours.")
     unknown = sorted(v for v, c in canonical.items() if c == v and c not in FUNNEL)

@@ -6,14 +6,22 @@ What :func:`read_raw` works out by itself:
   name order; hidden files, ``_*`` markers and ``*.md`` are skipped), or a ``(filename, bytes)`` pair
   from an uploader;
 * **compression**, from the first bytes rather than the extension: gzip (``1f 8b``) and zip
-  (``PK``; every member is read, as for a folder);
+  (``PK``; every member is read, as for a folder). Both are unpacked as streams, and refused in a
+  sentence past the limits of :mod:`recexp.data.limits` (unpacked size, and ratio to the stored size),
+  so a decompression bomb is never held in memory; a Parquet file is checked by its footer's sizes;
 * **format**: Parquet (``PAR1`` magic), JSON lines (text starting with ``{``) or a JSON array
   (``[``), otherwise delimited text with the delimiter sniffed among ``,``, tab, ``;`` and ``|``;
-* **encoding**: UTF-8 (with or without BOM), falling back to GB18030 (a superset of GBK) when the
-  text is not valid UTF-8; ``encoding=`` forces one;
+* **encoding**: UTF-8 (with or without BOM); a file that is not valid UTF-8 throughout is judged
+  line by line (:func:`_decide_encoding`): all GBK reads as GB18030 (a superset of GBK), while a file
+  mixing UTF-8 and GBK lines, or holding lines that are neither (e.g. Latin-1), is refused with their
+  line numbers rather than read as mojibake; ``encoding=`` forces one;
 * **header row**: present when the first row holds names (a word above a numeric or date column, or
   a row of known column names); absent otherwise, as in the Taobao file. Without a header the columns
   are named ``c0``, ``c1``, ... by position; an empty header cell becomes ``unnamed_<position>``.
+
+Only regular files and folders are read (FIFOs, devices, sockets and anything under ``/proc``, ``/sys``
+or ``/dev`` are refused), and no message quotes a file's content. Which paths the dashboard may read
+at all is :func:`recexp.data.limits.confine`'s business.
 
 Rows with the wrong number of fields are not fatal: they are dropped and counted per reason (e.g.
 ``"truncated row (4 of 5 fields)"``). Feature tables may ask for ragged rows to be padded instead
@@ -29,26 +37,37 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
+import stat
 import zipfile
+import zlib
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from itertools import islice
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from recexp.data.limits import (
+    MAX_DECOMPRESSED_ENV, MAX_RATIO_ENV, MB, RATIO_FLOOR_BYTES, ReadLimits, in_system_folder, read_limits,
+)
 from recexp.errors import InvalidDataError, InvalidParameterError
 
 Progress = Callable[[float, str], None]
 
 SNIFF_BYTES = 1 << 20          # bytes of (decompressed) text looked at to sniff encoding, delimiter, header
 SNIFF_LINES = 200
+SNIFF_LINE_CHARS = 65536       # longer lines are left out of sniffing (they are read all the same)
 DELIMITERS = (",", "\t", ";", "|")
+MAX_ZIP_MEMBERS = 1000         # files read from one zip archive (each is opened on its own)
 BLOCK_SIZE = 4 << 20           # pyarrow CSV block size (larger blocks parse faster on big files)
 NULL_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"})
 _NULL_VALUES = sorted(NULL_MARKERS | {m.upper() for m in NULL_MARKERS} | {"NaN", "N/A", "NA", "Null", "None"})
@@ -56,7 +75,7 @@ _GZIP, _ZIP, _PARQUET = b"\x1f\x8b", b"PK\x03\x04", b"PAR1"
 _SKIPPED_SUFFIXES = {".md", ".crc"}
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$")
 
 
@@ -75,19 +94,57 @@ class RawRead:
 
 @dataclass
 class _Blob:
-    """One file's bytes: on disk (``path``) or in memory (``data``)."""
+    """One file's bytes: on disk (``path``), in memory (``data``) or a member of a zip archive (``member``)."""
 
     name: str
-    size: int
+    size: int                                   # stored bytes (compressed size for a zip member)
     path: Path | None = None
     data: bytes | None = None
+    member: tuple[_Blob, str] | None = None     # (the archive, the member's name), streamed on open
 
     def open(self) -> BinaryIO:
+        if self.member is not None:
+            archive_blob, member_name = self.member
+            archive = zipfile.ZipFile(str(archive_blob.path) if archive_blob.path is not None
+                                      else archive_blob.open())
+            stream = archive.open(member_name)
+            archive.close()                     # the member stream keeps the file open until it is closed
+            return stream
         return open(self.path, "rb") if self.path is not None else io.BytesIO(self.data)
 
     def head(self, n: int) -> bytes:
         with self.open() as handle:
             return handle.read(n)
+
+
+class _Unpacked(io.RawIOBase):
+    """A decompressing stream that refuses, in a sentence, to unpack past the configured limits.
+
+    The limits (:mod:`recexp.data.limits`) bound the unpacked bytes and, past
+    :data:`~recexp.data.limits.RATIO_FLOOR_BYTES`, their ratio to the stored bytes, so a
+    decompression bomb is stopped after reading at most the limit, never held in memory whole.
+    """
+
+    def __init__(self, stream: BinaryIO, closers: list[BinaryIO], name: str, stored: int, limits: ReadLimits):
+        super().__init__()
+        self.stream, self.closers, self.name, self.stored, self.limits = stream, closers, name, stored, limits
+        self.unpacked = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.stream.read(len(buffer))
+        self.unpacked += len(data)
+        _check_unpacked(self.name, self.unpacked, self.stored, self.limits)
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            for stream in self.closers:
+                stream.close()
+        super().close()
 
 
 @dataclass
@@ -103,6 +160,44 @@ class _TextLayout:
 
 
 # --- sources ----------------------------------------------------------------------------------------
+
+
+def _check_unpacked(name: str, unpacked: int, stored: int, limits: ReadLimits) -> None:
+    """Refuse, in a sentence, a compressed file that unpacks (or says it unpacks) past the limits."""
+    limit = limits.max_decompressed_bytes
+    if unpacked > limit or (unpacked > RATIO_FLOOR_BYTES and unpacked > limits.max_compression_ratio * stored):
+        what = (f"more than {limit / MB:,.0f} MB" if unpacked > limit
+                else f"more than {limits.max_compression_ratio:,.0f} times its stored {stored / MB:,.1f} MB")
+        raise InvalidDataError(
+            f"'{name}' unpacks to {what}, past the limit for compressed files (a file that grows this much is a "
+            "decompression bomb or too large to read here). Open it uncompressed by its path on the server, or "
+            f"ask the operator to raise {MAX_DECOMPRESSED_ENV} / {MAX_RATIO_ENV}.")
+
+
+def _regular_file(path: Path, shown: str) -> os.stat_result:
+    """``path``'s status, refused in a sentence unless it is a regular file or a folder outside /proc, /sys, /dev."""
+    if in_system_folder(path.resolve()):
+        raise InvalidDataError(
+            f"'{shown}' is in /proc, /sys or /dev: live system state, not a data file. Give the path of a data "
+            "file or folder.")
+    try:
+        status = path.stat()
+    except OSError as error:
+        raise InvalidDataError(f"'{shown}' cannot be read ({error.strerror}). Check the path and its "
+                               "permissions.") from None
+    if not (stat.S_ISREG(status.st_mode) or stat.S_ISDIR(status.st_mode)):
+        raise InvalidDataError(
+            f"'{shown}' is a {_special_kind(status.st_mode)}, not a regular file: reading it could block or never "
+            "end. Give the path of a data file or folder.")
+    return status
+
+
+def _special_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return kind
+    return "special file"
 
 
 def _resolve(source: Any) -> tuple[str, list[_Blob]]:
@@ -122,104 +217,285 @@ def _resolve(source: Any) -> tuple[str, list[_Blob]]:
     if not path.exists():
         raise InvalidDataError(
             f"There is no file or folder at '{path}'. Check the path; relative paths are read from {Path.cwd()}.")
-    if path.is_file():
-        return path.name, [_Blob(path.name, path.stat().st_size, path=path)]
-    files = sorted(
-        p for p in path.iterdir()
-        if p.is_file() and not p.name.startswith((".", "_")) and p.suffix.lower() not in _SKIPPED_SUFFIXES
-        and not p.name.lower().startswith("readme")
-    )
+    status = _regular_file(path, str(path))
+    if stat.S_ISREG(status.st_mode):
+        return path.name, [_Blob(path.name, status.st_size, path=path)]
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as error:
+        raise InvalidDataError(f"The folder '{path}' cannot be listed ({error.strerror}). Check its "
+                               "permissions.") from None
+    files = []
+    for entry in entries:
+        if entry.name.startswith((".", "_")) or entry.suffix.lower() in _SKIPPED_SUFFIXES \
+                or entry.name.lower().startswith("readme") or entry.is_dir():
+            continue
+        files.append(_Blob(entry.name, _regular_file(entry, f"{path.name}/{entry.name}").st_size, path=entry))
     if not files:
         raise InvalidDataError(
             f"The folder '{path}' holds no data files. Put CSV, TSV, Parquet or JSON lines files of the same layout in it.")
-    return path.name + "/", [_Blob(p.name, p.stat().st_size, path=p) for p in files]
+    return path.name + "/", files
 
 
 def _expand_archives(blob: _Blob) -> list[tuple[_Blob, str | None]]:
-    """``(blob, compression)`` pairs: zip archives become their members, gzip is flagged for streaming."""
-    head = blob.head(4)
-    if head.startswith(_GZIP):
+    """``(blob, compression)`` pairs: zip archives become their (streamed) members, gzip is flagged."""
+    head = _guarded(blob.name, lambda: blob.head(4))
+    if head.startswith(_GZIP):       # capped as it unpacks (its stated size is unreliable: modulo 4 GiB, per member)
         return [(blob, "gzip")]
     if not head.startswith(_ZIP):
         return [(blob, None)]
     try:
-        with zipfile.ZipFile(blob.path if blob.path is not None else io.BytesIO(blob.data)) as archive:
+        with zipfile.ZipFile(str(blob.path) if blob.path is not None else blob.open()) as archive:
             members = [m for m in archive.infolist()
                        if not m.is_dir() and not m.filename.startswith("__MACOSX/")
                        and not Path(m.filename).name.startswith(".")]
-            if not members:
-                raise InvalidDataError(f"The zip archive '{blob.name}' is empty. Put the data file(s) in it.")
-            inner = [_Blob(f"{blob.name}:{m.filename}", m.file_size, data=archive.read(m)) for m in members]
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError) as error:
         raise InvalidDataError(
             f"'{blob.name}' starts like a zip archive but cannot be opened ({error}). Re-create the archive "
             "or upload the file uncompressed.") from error
+    if not members:
+        raise InvalidDataError(f"The zip archive '{blob.name}' is empty. Put the data file(s) in it.")
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise InvalidDataError(
+            f"The zip archive '{blob.name}' holds {len(members):,} files, more than the {MAX_ZIP_MEMBERS:,} recexp "
+            "reads from one archive. Put the data in fewer, larger files.")
     expanded: list[tuple[_Blob, str | None]] = []
-    for member in inner:
-        expanded.extend(_expand_archives(member))
+    for member in members:      # the stated sizes are only a hint: each member is capped as it unpacks
+        _check_unpacked(f"{blob.name}:{member.filename}", member.file_size, member.compress_size, read_limits())
+        expanded.extend(_expand_archives(_Blob(f"{blob.name}:{member.filename}", member.compress_size,
+                                               member=(blob, member.filename))))
     return expanded
 
 
-def _input(blob: _Blob, compression: str | None):
-    """Something pyarrow readers accept: a path (fast, native) or a (decompressing) stream."""
-    if compression is None:
-        return str(blob.path) if blob.path is not None else pa.BufferReader(blob.data)
-    raw = str(blob.path) if blob.path is not None else pa.py_buffer(blob.data)
-    return pa.input_stream(raw, compression=compression)
+def _guarded(name: str, read: Callable[[], Any]) -> Any:
+    """``read()``, with a damaged compressed stream or an unreadable file turned into a sentence."""
+    try:
+        return read()
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as error:
+        raise InvalidDataError(
+            f"'{name}' cannot be read to its end: the file or its compressed (gzip or zip) data is damaged or cut "
+            f"short ({type(error).__name__}). Check the file is complete, or upload it uncompressed.") from None
 
 
 def _binary(blob: _Blob, compression: str | None) -> BinaryIO:
-    """A Python binary stream of the decompressed bytes (for the pure-Python fallbacks)."""
-    if compression == "gzip":
-        return gzip.open(blob.path) if blob.path is not None else gzip.GzipFile(fileobj=io.BytesIO(blob.data))
-    return blob.open()
+    """A Python binary stream of the (decompressed, size-capped) bytes."""
+    raw = blob.open()
+    if compression is None and blob.member is None:
+        return raw
+    stream = gzip.GzipFile(fileobj=raw, mode="rb") if compression == "gzip" else raw
+    return io.BufferedReader(_Unpacked(stream, [stream, raw], blob.name, blob.size, read_limits()), 1 << 20)
+
+
+@contextmanager
+def _input(blob: _Blob, compression: str | None):
+    """Something pyarrow readers accept: a path or buffer (fast, native) or a capped Python stream."""
+    if compression is None and blob.member is None:
+        yield str(blob.path) if blob.path is not None else pa.BufferReader(blob.data)
+        return
+    with _binary(blob, compression) as stream:
+        yield pa.PythonFile(stream, mode="r")
 
 
 def _head(blob: _Blob, compression: str | None) -> bytes:
-    try:
+    def read() -> bytes:
         with _binary(blob, compression) as handle:
             return handle.read(SNIFF_BYTES)
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
-        raise InvalidDataError(
-            f"'{blob.name}' starts like a gzip file but cannot be decompressed ({error}). Check the file is "
-            "complete, or upload it uncompressed.") from error
+    return _guarded(blob.name, read)
 
 
 # --- sniffing ---------------------------------------------------------------------------------------
 
 
-def _decode_head(name: str, head: bytes, complete: bool, encoding: str | None) -> tuple[str, str]:
-    """Decoded sniffing text and the encoding that decoded it (UTF-8, else GB18030)."""
-    if b"\x00" in head[:65536]:
-        raise _not_text(name, head)
-    for candidate in ([encoding] if encoding else ["utf-8", "gb18030"]):
+def _decode_head(blob: _Blob, compression: str | None, head: bytes, complete: bool,
+                 encoding: str | None) -> tuple[str, str]:
+    """Decoded sniffing text and its encoding: ``encoding`` when named, else UTF-8 or, on the evidence of
+    every line (:func:`_decide_encoding`), GB18030."""
+    if b"\x00" in head[:65536] or _control_share(head) > 0.01:
+        raise _not_text(blob.name, head)
+    if encoding:
         try:
-            decoder = codecs.getincrementaldecoder(candidate)()
+            return codecs.getincrementaldecoder(encoding)().decode(head, final=complete), encoding
         except LookupError as error:
             raise InvalidParameterError(
                 f"encoding must be a codec Python knows (e.g. 'utf-8', 'gbk', 'gb18030', 'latin-1'), "
                 f"but got {encoding!r}. Leave it empty to detect UTF-8 or GBK.") from error
-        try:
-            text = decoder.decode(head, final=complete)
         except UnicodeDecodeError:
-            if encoding:
-                raise InvalidDataError(
-                    f"'{name}' is not valid {encoding} text. Leave the encoding empty to detect UTF-8 or GBK, "
-                    "or name the file's real encoding.") from None
-            continue
-        sample = text[:65536]
-        control = len(_CONTROL.findall(sample))
-        if sample and control / len(sample) > 0.01:
-            raise _not_text(name, head)
-        return text, candidate
-    raise _not_text(name, head)
+            raise InvalidDataError(
+                f"'{blob.name}' is not valid {encoding} text. Leave the encoding empty to detect UTF-8 or GBK, "
+                "or name the file's real encoding.") from None
+    try:
+        return codecs.getincrementaldecoder("utf-8")().decode(head, final=complete), "utf-8"
+    except UnicodeDecodeError:
+        decided = _decide_encoding(blob, compression)   # GB18030, or a sentence saying what the text is
+        return codecs.getincrementaldecoder(decided)().decode(head, final=complete), decided
+
+
+def _control_share(head: bytes) -> float:
+    """Share of control bytes (other than tab, line feed, carriage return) in the first 64 KiB."""
+    sample = head[:65536]
+    return len(_CONTROL_BYTES.findall(sample)) / max(len(sample), 1)
+
+
+@dataclass
+class _Lines:
+    """How many lines of a file are of one kind, and the numbers (1-based) of the first few, for messages."""
+
+    count: int = 0
+    first: list[int] = field(default_factory=list)
+
+    def add(self, numbers: Iterable[int], count: int) -> None:
+        self.count += count
+        self.first.extend(islice(numbers, max(0, 5 - len(self.first))))
+
+
+def _line_encodings(blob: _Blob, compression: str | None) -> dict[str, _Lines]:
+    """The non-ASCII lines of a file, by what decodes them: ``utf-8``, ``gbk`` or ``other``.
+
+    A line that is valid UTF-8 counts as UTF-8. A line that is not, and decodes as GB18030, counts as
+    GBK when at least half its high bytes sit next to another high byte (a GBK character is two of
+    them); anything else is ``other`` (e.g. Latin-1, whose accented letters are single high bytes
+    between ASCII letters). The file is streamed in blocks, each judged whole where it can be (all
+    UTF-8, or all GBK) and line by line otherwise; a line longer than the longest row recexp reads is
+    refused (:func:`_long_row`).
+    """
+    found = {kind: _Lines() for kind in ("utf-8", "gbk", "other")}
+    lines_before, rest = 0, b""
+    with _binary(blob, compression) as stream:
+        while True:
+            block = _guarded(blob.name, lambda: stream.read(BLOCK_SIZE))
+            chunk = rest + block
+            cut = chunk.rfind(b"\n") + 1 if block else len(chunk)
+            chunk, rest = chunk[:cut], chunk[cut:]
+            if len(rest) > BLOCK_SIZE:
+                raise _long_row(blob.name, lines_before + 1)
+            if not chunk.isascii():
+                _block_encodings(chunk, lines_before + 1, found)
+            lines_before += chunk.count(b"\n")
+            if not block:
+                return found
+
+
+def _block_encodings(chunk: bytes, first_line: int, found: dict[str, _Lines]) -> None:
+    """Add the non-ASCII lines of ``chunk`` (whole lines, the first numbered ``first_line``) to ``found``."""
+    data = np.frombuffer(chunk, np.uint8)
+    starts = np.concatenate([[0], np.flatnonzero(data[:-1] == 10) + 1])     # where each line begins
+    non_ascii = np.maximum.reduceat(data >= 0x80, starts)
+    try:
+        chunk.decode("utf-8")
+        not_utf8 = np.zeros_like(non_ascii)
+    except UnicodeDecodeError:
+        not_utf8 = np.maximum.reduceat(_not_utf8(data), starts)
+        if not not_utf8.any():       # only forms the fast check lets through (e.g. encoded surrogates)
+            lines = chunk.split(b"\n")
+            not_utf8 = np.array([bool(flag) and not _decodes(lines[i], "utf-8") for i, flag in enumerate(non_ascii)])
+    utf8_lines, other_lines = np.flatnonzero(non_ascii & ~not_utf8), np.flatnonzero(not_utf8)
+    found["utf-8"].add((first_line + int(i) for i in utf8_lines), len(utf8_lines))
+    if not len(other_lines):
+        return
+    if not len(utf8_lines) and _gbk_like(chunk):
+        found["gbk"].add((first_line + int(i) for i in other_lines), len(other_lines))
+        return
+    lines = chunk.split(b"\n")                       # mixed, or not all GBK: judge those lines one by one
+    for i in other_lines:
+        found["gbk" if _gbk_like(lines[i]) else "other"].add([first_line + int(i)], 1)
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _not_utf8(data: np.ndarray) -> np.ndarray:
+    """Which bytes break UTF-8's structure: a lead byte without its continuation bytes, a stray continuation
+    byte, or a byte UTF-8 never uses (overlong and surrogate forms are not told apart: GBK never passes)."""
+    high = data >= 0x80
+    continuation = (data & 0xC0) == 0x80
+    needs = np.select([(data >= 0xC2) & (data <= 0xDF), (data >= 0xE0) & (data <= 0xEF),
+                       (data >= 0xF0) & (data <= 0xF4)], [1, 2, 3], 0)
+    claimed = np.zeros(len(data), bool)
+    for k in (1, 2, 3):
+        claimed[k:] |= needs[:-k] >= k
+    return (high & ~continuation & (needs == 0)) | (continuation != claimed)
+
+
+def _gbk_like(data: bytes) -> bool:
+    """Whether ``data`` decodes as GB18030 with at least half its high bytes next to another: GBK's characters
+    are two high bytes, Latin-1's accented letters one between ASCII letters."""
+    if not _decodes(data, "gb18030"):
+        return False
+    high = np.frombuffer(data, np.uint8) >= 0x80
+    neighbour = np.zeros_like(high)
+    neighbour[1:] |= high[:-1]
+    neighbour[:-1] |= high[1:]
+    return 2 * int((high & neighbour).sum()) >= int(high.sum())
+
+
+def _decide_encoding(blob: _Blob, compression: str | None) -> str:
+    """``"gb18030"`` (or ``"utf-8"``) for a text file that is not UTF-8 throughout, decided on every line.
+
+    Raises
+    ------
+    InvalidDataError
+        When the file mixes UTF-8 and GBK lines (decoding it either way would garble the other half), or
+        holds lines that are neither (a single-byte encoding such as Latin-1); the message gives line numbers.
+    """
+    found = _line_encodings(blob, compression)
+    utf8, gbk, other = found["utf-8"].count, found["gbk"].count, found["other"].count
+
+    def lines(kind: _Lines, what: str) -> str:
+        one = kind.count == 1
+        shown = ", ".join(f"{n:,}" for n in kind.first) + (", ..." if kind.count > len(kind.first) else "")
+        return (f"{kind.count:,} line{'' if one else 's'} (line{'' if one else 's'} {shown}) "
+                f"{'is' if one else 'are'} {what}")
+
+    if other:
+        others = lines(found["other"], "neither UTF-8 nor GBK: the text looks like a single-byte encoding such as "
+                                       "Latin-1 or Windows-1252")
+        if utf8 or gbk:
+            known = " and ".join(lines(found[kind], name) for kind, name in (("utf-8", "UTF-8"), ("gbk", "GBK"))
+                                 if found[kind].count)
+            raise InvalidDataError(
+                f"'{blob.name}' mixes text encodings: {known}, while {others}. Save the whole file in one encoding "
+                "(UTF-8) and open it again.")
+        raise InvalidDataError(
+            f"'{blob.name}' is text, but not UTF-8 or GBK: {others}. Save it as UTF-8, or name its encoding "
+            "(e.g. latin-1; command line: --encoding latin-1).")
+    if utf8 and gbk:
+        raise InvalidDataError(
+            f"'{blob.name}' mixes text encodings: {lines(found['utf-8'], 'UTF-8')} and {lines(found['gbk'], 'GBK')}; "
+            "read as either one, the other's text would be garbled (e.g. 浏览 read as 娴忚). Save the whole file in "
+            "one encoding (UTF-8) and open it again.")
+    return "gb18030" if gbk else "utf-8"
+
+
+def _long_row(name: str, line: int | None = None) -> InvalidDataError:
+    where = f"Line {line:,} of '{name}'" if line is not None else f"A row of '{name}'"
+    return InvalidDataError(
+        f"{where} is too long to read: recexp reads rows of up to {BLOCK_SIZE >> 20} MB (a field that large is "
+        "usually a missing closing quote or line break). Fix or drop that row.")
+
+
+_MAGIC = (
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"), (b"\x7fELF", "a program (ELF executable)"), (b"BZh", "a bzip2 archive"),
+    (b"\xfd7zXZ\x00", "an xz archive"), (b"7z\xbc\xaf", "a 7-Zip archive"), (b"\x28\xb5\x2f\xfd", "a zstd archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document (e.g. .xls)"), (b"SQLite format 3\x00", "an SQLite database"),
+    (b"ARROW1", "an Arrow/Feather file"), (b"\xff\xfe", "UTF-16 text"), (b"\xfe\xff", "UTF-16 text"),
+)
 
 
 def _not_text(name: str, head: bytes) -> InvalidDataError:
+    """The refusal of a file that is not a data file recexp reads, saying what it looks like instead."""
+    what = next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+    if what is None and len(head) >= 2 and head[1::2].count(0) > len(head) // 4:
+        what = "UTF-16 text"
+    what = what or "binary data"
     return InvalidDataError(
-        f"'{name}' does not look like a data file: it is neither text (UTF-8 or GBK), Parquet, nor a gzip or "
-        f"zip archive of them (it starts with bytes {head[:8].hex(' ')}). Export the data as CSV, TSV, "
-        "Parquet or JSON lines.")
+        f"'{name}' does not look like a data file: it is {what}, not text (UTF-8 or GBK), Parquet, nor a gzip or "
+        "zip archive of them. Export the data as CSV (UTF-8), TSV, Parquet or JSON lines.")
 
 
 def _value_class(value: str) -> str:
@@ -234,13 +510,23 @@ def _value_class(value: str) -> str:
     return "text"
 
 
+def _csv_rows(lines: list[str], delimiter: str) -> list[list[str]] | None:
+    """The sniffed lines split by Python's csv module; ``None`` when it refuses them (a value over its field
+    limit, as an unclosed quote makes)."""
+    try:
+        return list(csv.reader(lines, delimiter=delimiter))
+    except csv.Error:
+        return None
+
+
 def _sniff_delimiter(lines: list[str], name: str) -> str | None:
     """The delimiter that splits (nearly) every line into the most consistent number of fields."""
     best: tuple[float, int, int] | None = None
     choice = None
     preferred = "\t" if name.lower().removesuffix(".gz").endswith((".tsv", ".tab")) else ","
     for delimiter in DELIMITERS:
-        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        rows = _csv_rows(lines, delimiter)
+        counts = [len(row) for row in rows or []]
         if not counts:
             continue
         multi = sum(c > 1 for c in counts) / len(counts)
@@ -301,15 +587,28 @@ def _sniff_text(blob: _Blob, text: str, complete: bool, encoding: str, header: b
     else:
         if not complete and len(lines) > 1:
             lines = lines[:-1]      # the last line of a cut-off sample may be partial
+        elif not complete and lines:
+            raise InvalidDataError(
+                f"The first line of '{blob.name}' is over {SNIFF_BYTES >> 20} MB long: recexp works out a file's "
+                "layout from its first lines, and this one does not end within the first MB (usually a missing "
+                "line break or closing quote). Fix or drop that row.")
     lines = lines[:SNIFF_LINES]
     if not lines:
         raise InvalidDataError(f"'{blob.name}' is empty: it has no rows. Choose a file with data rows.")
+    # Lines with a huge field say nothing about the layout (and overflow the csv module's field limit);
+    # pyarrow reads them all the same.
+    lines = [line for line in lines if len(line) <= SNIFF_LINE_CHARS] or lines[:1]
     delimiter = _sniff_delimiter(lines, blob.name)
     if delimiter is None:
         raise InvalidDataError(
             f"'{blob.name}' was read as a single column: none of comma, tab, semicolon or pipe splits its "
-            f"lines into fields (first line: {lines[0][:80]!r}). Save it with one of those delimiters.")
-    rows = list(csv.reader(lines, delimiter=delimiter))
+            f"first {len(lines):,} line{'' if len(lines) == 1 else 's'} into fields. Save it with one of those "
+            "delimiters.")
+    rows = _csv_rows(lines, delimiter)
+    if rows is None:
+        raise InvalidDataError(
+            f"The first lines of '{blob.name}' cannot be split into fields: a double quote opens a value that does "
+            "not close. Close the quote, or save the file without quoting.")
     has_header = _detect_header(rows, known_names) if header is None else bool(header)
     if has_header:
         names = _column_names(rows[0])
@@ -357,9 +656,10 @@ def _read_delimited(blob: _Blob, compression: str | None, layout: _TextLayout, *
     try:
         # The system allocator: with pyarrow's default (mimalloc) the kernel time of a large read was
         # about three times higher here (memory returned to and taken back from the OS block by block).
-        table = pa_csv.read_csv(_input(blob, compression), read_options=read_options,
-                                parse_options=parse_options, convert_options=_convert_options(types, all_strings),
-                                memory_pool=pa.system_memory_pool())
+        with _input(blob, compression) as source:
+            table = pa_csv.read_csv(source, read_options=read_options, parse_options=parse_options,
+                                    convert_options=_convert_options(types, all_strings),
+                                    memory_pool=pa.system_memory_pool())
     except pa.ArrowInvalid as error:
         if short_rows:
             raise _NeedsPadding() from error
@@ -402,7 +702,17 @@ def _read_delimited_padded(blob: _Blob, compression: str | None, layout: _TextLa
     """Python ``csv`` reader that pads short rows with empty fields; returns table, drops, padded rows."""
     encoding = "utf-8-sig" if layout.encoding == "utf-8" else layout.encoding
     with io.TextIOWrapper(_binary(blob, compression), encoding=encoding, newline="") as text:
-        rows = [row for row in csv.reader(text, delimiter=layout.delimiter) if row and any(row)]
+        reader = csv.reader(text, delimiter=layout.delimiter)
+        try:
+            rows = [row for row in reader if row and any(row)]
+        except csv.Error as error:
+            raise InvalidDataError(
+                f"Line {reader.line_num:,} of '{blob.name}' cannot be read as delimited text ({error}). Shorten "
+                "that field, or close the double quote it opens.") from None
+        except UnicodeDecodeError:
+            raise InvalidDataError(
+                f"'{blob.name}' is not valid {layout.encoding} text past line {reader.line_num:,}. Name the "
+                "file's real encoding, or save it as UTF-8.") from None
     if layout.header:
         rows = rows[1:]
         names = layout.names
@@ -436,26 +746,30 @@ def _json_scalar(value: Any) -> str | None:
     return str(value)
 
 
-def _read_json(blob: _Blob, compression: str | None, encoding: str, text_head: str) -> tuple[pa.Table, Counter, int]:
-    """JSON lines via pyarrow; a JSON array, or lines pyarrow rejects, via Python's json module."""
+def _read_json(blob: _Blob, compression: str | None, encoding: str, text_head: str,
+               automatic: bool) -> tuple[pa.Table, Counter, int]:
+    """JSON lines via pyarrow; a JSON array, or lines pyarrow rejects, via Python's json module.
+
+    ``automatic``: the encoding was detected, not named, so text past the sniffed head that is not
+    UTF-8 is judged by :func:`_decide_encoding`.
+    """
     if not text_head.lstrip("\ufeff \t\r\n").startswith("[") and encoding == "utf-8":
         try:
-            table = pa_json.read_json(_input(blob, compression),
-                                      parse_options=pa_json.ParseOptions(unexpected_field_behavior="infer"))
+            with _input(blob, compression) as source:
+                table = pa_json.read_json(source,
+                                          parse_options=pa_json.ParseOptions(unexpected_field_behavior="infer"))
             return table, Counter(), table.num_rows
         except pa.ArrowInvalid:
             pass  # malformed lines or mixed types: read line by line below
     with _binary(blob, compression) as handle:
         content = handle.read()
-    candidates = ["utf-8-sig", "gb18030"] if encoding == "utf-8" else [encoding]
-    for candidate in candidates:
-        try:
-            text = content.decode(candidate)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise InvalidDataError(f"'{blob.name}' is not valid {encoding} text throughout. Save it as UTF-8.")
+    try:
+        text = content.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except UnicodeDecodeError:
+        if not automatic or encoding != "utf-8":
+            raise InvalidDataError(f"'{blob.name}' is not valid {encoding} text throughout. Name the file's real "
+                                   "encoding, or save it as UTF-8.") from None
+        text = content.decode(_decide_encoding(blob, compression))
     dropped: Counter = Counter()
     records: list[dict] = []
     stripped = text.lstrip("\ufeff \t\r\n")
@@ -495,8 +809,20 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
               all_strings: bool, pad_rows: bool, known_names: frozenset[str]) -> RawRead:
     head = _head(blob, compression)
     if head.startswith(_PARQUET):
-        source = _input(blob, None) if compression is None else pa.BufferReader(_binary(blob, compression).read())
         try:
+            if compression is None and blob.member is None:
+                source = str(blob.path) if blob.path is not None else pa.BufferReader(blob.data)
+            else:                           # Parquet needs random access: unpack it (capped) into memory
+                with _binary(blob, compression) as stream:
+                    source = pa.BufferReader(stream.read())
+            # Its columns are compressed and run-length encoded too: before unpacking them, check the size
+            # its footer states (at least 8 bytes a cell, as an Arrow table takes).
+            metadata = pq.read_metadata(source)
+            stated = max(sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)),
+                         8 * metadata.num_rows * metadata.num_columns)
+            limits = read_limits()
+            _check_unpacked(blob.name, stated, blob.size,
+                            replace(limits, max_decompressed_bytes=max(limits.max_decompressed_bytes, 8 * blob.size)))
             table = pq.read_table(source)
         except (pa.ArrowInvalid, OSError) as error:
             raise InvalidDataError(f"'{blob.name}' starts like Parquet but cannot be read ({error}). "
@@ -505,9 +831,9 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
     if not head.strip(b" \t\r\n\xef\xbb\xbf"):
         raise InvalidDataError(f"'{blob.name}' is empty: it has no rows. Choose a file with data rows.")
     complete = len(head) < SNIFF_BYTES
-    text, detected = _decode_head(blob.name, head, complete, encoding)
+    text, detected = _decode_head(blob, compression, head, complete, encoding)
     if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")):
-        table, dropped, rows_read = _read_json(blob, compression, detected, text)
+        table, dropped, rows_read = _read_json(blob, compression, detected, text, automatic=encoding is None)
         return RawRead(table, rows_read, dict(dropped), read_as=_describe("JSON", compression, detected),
                        name=blob.name)
     layout = _sniff_text(blob, text, complete, detected, header, known_names)
@@ -530,14 +856,19 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
                 all_strings = True          # a later block broke the inferred type: read text, convert later
                 continue
             if "invalid utf8" in message.lower() and encoding is None and layout.encoding == "utf-8":
-                layout.encoding = "gb18030"
-                continue
+                layout.encoding = _decide_encoding(blob, compression)   # invalid UTF-8 past the sniffed sample
+                if layout.encoding != "utf-8":
+                    continue
+            if "straddling object" in message:
+                raise _long_row(blob.name) from None
             raise InvalidDataError(f"'{blob.name}' could not be parsed as {_DELIMITER_NAMES[layout.delimiter]}-"
-                                   f"separated text: {message.splitlines()[0]}. Check the delimiter and quoting.") from error
+                                   f"separated text: {_without_content(message)}. Check the delimiter and "
+                                   "quoting.") from None
         if encoding is None and layout.encoding == "utf-8" and any(
                 pa.types.is_binary(t.value_type if pa.types.is_dictionary(t) else t) for t in table.schema.types):
-            layout.encoding = "gb18030"     # invalid UTF-8 past the sniffed sample
-            continue
+            layout.encoding = _decide_encoding(blob, compression)       # invalid UTF-8 past the sniffed sample
+            if layout.encoding != "utf-8":
+                continue
         break
     if padded:
         warnings.append(f"{padded:,} row{'' if padded == 1 else 's'} of '{blob.name}' had fewer fields than the "
@@ -549,6 +880,12 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
                         "header row" if layout.header else "no header row (columns c0, c1, ...)")
     return RawRead(table, table.num_rows + sum(dropped.values()), dict(dropped), warnings, read_as,
                    blob.name, layout.header)
+
+
+def _without_content(message: str) -> str:
+    """The first line of a pyarrow parse error without the row text it quotes (e.g. after "got 3 columns")."""
+    first = message.splitlines()[0] if message else "unknown parse error"
+    return re.sub(r"(got \d+)?:\s.*$", lambda m: m.group(1) or "", first.split(": ", 1)[-1]) or first
 
 
 def _describe(kind: str, compression: str | None, *details: str) -> str:
@@ -619,8 +956,9 @@ def read_raw(
     for blob, compression in members:
         if progress is not None:
             progress(done / max(total, 1), f"Reading {blob.name}")
-        parts.append(_read_one(blob, compression, header=header, encoding=encoding, all_strings=all_strings,
-                               pad_rows=pad_rows, known_names=known_names))
+        parts.append(_guarded(blob.name, lambda: _read_one(
+            blob, compression, header=header, encoding=encoding, all_strings=all_strings, pad_rows=pad_rows,
+            known_names=known_names)))
         done += blob.size
     table = parts[0].table if len(parts) == 1 else _concat(parts, name)
     dropped: Counter = Counter()

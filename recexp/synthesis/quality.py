@@ -13,7 +13,8 @@ SDMetrics (https://docs.sdv.dev/sdmetrics), re-implemented here so the library d
   column gives no score); for any pair with a categorical column ``1 - total variation distance`` of
   the two-way contingency tables, numeric columns cut into 10 bins at the real data's histogram
   edges (outer edges open). The association shown in the heat map is Pearson's ``r`` for numeric
-  pairs and Cramér's V of the same contingency table otherwise.
+  pairs and Cramér's V of the same contingency table otherwise. A table with more than
+  :data:`MAX_PAIRS` column pairs has that many drawn at random (the report's notes say so).
 * **Quality score** (SDMetrics ``QualityReport``): the mean of the average column-shape score and the
   average pair-trend score.
 * **Detection** (``LogisticDetection``): 3-fold stratified cross-validation of a classifier telling
@@ -67,6 +68,7 @@ from recexp.metrics import classification_metrics
 DETECTORS = {"logistic": "Logistic regression (SDMetrics LogisticDetection)",
              "gbm": "Gradient-boosted trees (sees non-linear differences)"}
 PAIR_BINS = 10
+MAX_PAIRS = 500            # column pairs scored for pair trends; more are sampled (the count is O(columns^2))
 _MAX_ONE_HOT = 50          # categories per column one-hot encoded for the detector
 
 
@@ -167,31 +169,53 @@ def _discrete_view(real: pd.DataFrame, synthetic: pd.DataFrame, column: str, is_
     return np.nan_to_num(r, nan=-1.0), np.nan_to_num(s, nan=-1.0)
 
 
+def column_pairs(n_columns: int, max_pairs: int = MAX_PAIRS, random_state: int = 0) -> list[tuple[int, int]]:
+    """Index pairs ``(i, j)``, ``i < j``, of ``n_columns`` columns: all of them, or ``max_pairs`` drawn at
+    random without repetition (sorted) when there are more, so pair trends stay linear in the pairs
+    scored rather than quadratic in the columns."""
+    total = n_columns * (n_columns - 1) // 2
+    if total <= max_pairs:
+        return [(i, j) for i in range(n_columns) for j in range(i + 1, n_columns)]
+    rng = np.random.default_rng(random_state)
+    chosen: set[tuple[int, int]] = set()
+    while len(chosen) < max_pairs:
+        i, j = rng.integers(n_columns, size=2)
+        if i != j:
+            chosen.add((int(min(i, j)), int(max(i, j))))
+    return sorted(chosen)
+
+
 def pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame, numeric: list[str],
-                categorical: list[str]) -> pd.DataFrame:
-    """One row per column pair: metric, real and synthetic association, and the similarity score."""
+                categorical: list[str], *, max_pairs: int = MAX_PAIRS, random_state: int = 0) -> pd.DataFrame:
+    """One row per column pair: metric, real and synthetic association, and the similarity score.
+
+    With more than ``max_pairs`` pairs, ``max_pairs`` of them drawn at random (:func:`column_pairs`).
+    """
     columns = list(numeric) + list(categorical)
     kinds = {c: True for c in numeric} | {c: False for c in categorical}
-    views = {c: _discrete_view(real, synthetic, c, kinds[c]) for c in columns}
+    views: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     rows = []
-    for i, a in enumerate(columns):
-        for b in columns[i + 1:]:
-            if kinds[a] and kinds[b]:
-                r_real = _pearson(real[a].to_numpy(np.float64, na_value=np.nan),
-                                  real[b].to_numpy(np.float64, na_value=np.nan))
-                r_syn = _pearson(synthetic[a].to_numpy(np.float64, na_value=np.nan),
-                                 synthetic[b].to_numpy(np.float64, na_value=np.nan))
-                score = 1.0 - abs(r_real - r_syn) / 2 if not (math.isnan(r_real) or math.isnan(r_syn)) else math.nan
-                rows.append({"column_1": a, "column_2": b, "metric": "CorrelationSimilarity",
-                             "real_association": r_real, "synthetic_association": r_syn, "score": score})
-                continue
-            if len(real) == 0 or len(synthetic) == 0:
-                continue
-            real_codes, syn_codes, ka, kb = _joint_codes(views[a][0], views[b][0], views[a][1], views[b][1])
-            p, q = _contingency(real_codes, ka, kb), _contingency(syn_codes, ka, kb)
-            rows.append({"column_1": a, "column_2": b, "metric": "ContingencySimilarity",
-                         "real_association": _cramers_v(p), "synthetic_association": _cramers_v(q),
-                         "score": float(1.0 - 0.5 * np.abs(p - q).sum())})
+    for i, j in column_pairs(len(columns), max_pairs, random_state):
+        a, b = columns[i], columns[j]
+        if kinds[a] and kinds[b]:
+            r_real = _pearson(real[a].to_numpy(np.float64, na_value=np.nan),
+                              real[b].to_numpy(np.float64, na_value=np.nan))
+            r_syn = _pearson(synthetic[a].to_numpy(np.float64, na_value=np.nan),
+                             synthetic[b].to_numpy(np.float64, na_value=np.nan))
+            score = 1.0 - abs(r_real - r_syn) / 2 if not (math.isnan(r_real) or math.isnan(r_syn)) else math.nan
+            rows.append({"column_1": a, "column_2": b, "metric": "CorrelationSimilarity",
+                         "real_association": r_real, "synthetic_association": r_syn, "score": score})
+            continue
+        if len(real) == 0 or len(synthetic) == 0:
+            continue
+        for column in (a, b):       # discretised once per column, for the pairs that use it
+            if column not in views:
+                views[column] = _discrete_view(real, synthetic, column, kinds[column])
+        real_codes, syn_codes, ka, kb = _joint_codes(views[a][0], views[b][0], views[a][1], views[b][1])
+        p, q = _contingency(real_codes, ka, kb), _contingency(syn_codes, ka, kb)
+        rows.append({"column_1": a, "column_2": b, "metric": "ContingencySimilarity",
+                     "real_association": _cramers_v(p), "synthetic_association": _cramers_v(q),
+                     "score": float(1.0 - 0.5 * np.abs(p - q).sum())})
     return pd.DataFrame(rows, columns=["column_1", "column_2", "metric", "real_association",
                                        "synthetic_association", "score"])
 
@@ -543,7 +567,7 @@ def _scores(real: pd.DataFrame, synthetic: pd.DataFrame, numeric: list[str], cat
 
     real_s, syn_s = pick(real), pick(synthetic)
     shapes = column_shapes(real, synthetic, numeric, categorical)
-    pairs = pair_trends(real_s, syn_s, numeric, categorical)
+    pairs = pair_trends(real_s, syn_s, numeric, categorical, random_state=random_state)
     parts = [v for v in (_mean(shapes["score"]), _mean(pairs["score"])) if not math.isnan(v)]
     return QualityScores(
         quality=float(np.mean(parts)) if parts else math.nan, column_shapes=shapes, pair_trends=pairs,
@@ -613,6 +637,11 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, schema: FeatureS
     if schema.sequences:
         notes.append("Behaviour-sequence columns are not modelled by the generators and are not scored.")
     categorical = list(schema.categorical) + [LABEL]
+    n_columns = len(numeric) + len(categorical)
+    if n_columns * (n_columns - 1) // 2 > MAX_PAIRS:
+        notes.append(f"Pair trends are scored on {MAX_PAIRS:,} of the {n_columns * (n_columns - 1) // 2:,} column "
+                     f"pairs of the {n_columns:,} scored columns, drawn at random (seed {random_state}): scoring "
+                     "every pair grows with the square of the columns.")
     overall = _scores(real, synthetic, numeric, categorical, real_test, detector, max_rows, random_state)
 
     counts = np.bincount(real[LABEL].to_numpy(np.int64), minlength=schema.n_classes)

@@ -44,13 +44,14 @@ def test_bad_upload_shows_a_sentence_not_a_traceback(open_page, app, content, ex
 
 def test_missing_server_path_is_reported(open_page, app, tmp_path):
     app.segmented_control(key="data_origin").set_value("File on the server").run()
-    app.text_input(key="data_path").set_value(str(tmp_path / "nope.csv")).run()
+    app.text_input(key="data_path").set_value(str(tmp_path / "workspace" / "data" / "nope.csv")).run()
     assert not app.exception
     assert any("nope.csv" in e for e in _texts(app.error))
 
 
 def test_single_behaviour_log_cannot_make_the_behaviour_task(open_page, app, tmp_path):
-    path = tmp_path / "views.csv"
+    path = tmp_path / "workspace" / "data" / "views.csv"     # the workspace's data folder is a data root
+    path.parent.mkdir(parents=True)
     path.write_text("user_id,item_id,behavior_type,timestamp\n"
                     + "".join(f"{u},{i},pv,{1511544070 + 60 * i}\n" for u in range(5) for i in range(20)))
     app.segmented_control(key="data_origin").set_value("File on the server").run()

@@ -12,8 +12,8 @@ import pytest
 from recexp.dataset import LABEL, FeatureSchema
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.synthesis.quality import (
-    closest_distances, column_shapes, detection, efficacy, exact_copies, ks_complement, pair_trends, privacy,
-    quality_report, quality_score, tv_complement,
+    MAX_PAIRS, closest_distances, column_pairs, column_shapes, detection, efficacy, exact_copies, ks_complement,
+    pair_trends, privacy, quality_report, quality_score, tv_complement,
 )
 
 
@@ -83,6 +83,25 @@ def test_mixed_pair_bins_numeric_column_at_real_edges():
     moved = pd.DataFrame({"x": np.full(10, 9.0), "c": [0] * 5 + [1] * 5})
     assert pair_trends(real, same, ["x"], ["c"])["score"].iloc[0] == pytest.approx(1.0)
     assert pair_trends(real, moved, ["x"], ["c"])["score"].iloc[0] == pytest.approx(0.1)
+
+
+def test_pairs_of_a_wide_table_are_sampled_and_the_report_says_so():
+    # 1,500 columns have 1,124,250 pairs: scoring them all took minutes; a sample of MAX_PAIRS is scored
+    rng = np.random.default_rng(0)
+    columns = [f"x{i}" for i in range(1500)]
+    real = pd.DataFrame(rng.normal(size=(60, 1500)), columns=columns)
+    real[LABEL] = np.repeat([0, 1], 30)
+    table = pair_trends(real, real, columns, [])
+    assert len(table) == MAX_PAIRS
+    assert not table.duplicated(["column_1", "column_2"]).any()
+    assert (table["column_1"] != table["column_2"]).all()
+    assert table["score"].to_numpy() == pytest.approx(1.0)          # real against itself, pair by pair
+    assert table.equals(pair_trends(real, real, columns, []))        # the same seed draws the same pairs
+    assert column_pairs(4) == [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]   # few columns: every pair
+    schema = FeatureSchema(numeric=tuple(columns), categorical=(), classes=("a", "b"))
+    report = quality_report(real, real, schema, efficacy_test=False, detector="logistic")
+    assert len(report.overall.pair_trends) == MAX_PAIRS
+    assert any(f"{MAX_PAIRS} of the 1,125,750 column pairs" in note for note in report.notes)  # 1,501 with the label
 
 
 def test_quality_score_is_mean_of_shapes_and_pairs():
