@@ -7,6 +7,20 @@ from urllib.parse import parse_qs, urlparse
 from playwright.sync_api import expect
 
 
+def _choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``; a rerun that closes the list mid-way is retried."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    for _ in range(3):
+        page.get_by_role("combobox", name=label, exact=True).click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
+            return
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"could not choose {option!r} in {label!r}")
+
+
 def _params(page) -> dict[str, str]:
     return {key: values[-1] for key, values in parse_qs(urlparse(page.url).query).items()}
 
@@ -20,9 +34,7 @@ def test_an_upload_survives_a_reload_and_opens_from_a_link(app_url, page, retail
     page.get_by_text("Upload a file").click()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(retailrocket_csv))
     expect(page.get_by_text("2,771").first).to_be_visible(timeout=60_000)
-    split = page.locator('[data-testid="stSelectbox"]').filter(has_text="Split").first
-    split.click()
-    page.get_by_role("option", name="stratified", exact=True).click()
+    _choose(page, "Split", "stratified")
     page.wait_for_timeout(500)
     page.get_by_role("button", name="Use this dataset").click()
     active = page.get_by_text(re.compile(r"Active: events_sample\.csv, task behavior: [\d,]+ train"))
