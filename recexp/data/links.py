@@ -5,7 +5,8 @@ upload saved in the workspace, a file opened on the Data page) is recorded in
 ``<workspace>/sources/<id>.json`` when the analyst makes it the active dataset, and its id is the
 first 16 hex digits of the SHA-256 of that record. Resolving an id reads the record back, so a link
 can only reopen what the Data page opened in this workspace, never point the dashboard at another
-path.
+path; a file named on the server (not an upload) must also still lie under the data folders the Data
+page reads from (:func:`recexp.data.limits.confine`).
 
 >>> from recexp.data.samples import sample_source
 >>> source_id(sample_source("criteo"))
@@ -20,6 +21,9 @@ import hashlib
 import json
 import re
 
+from pathlib import Path
+
+from recexp.data.limits import confine
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, workspace
 from recexp.errors import InvalidParameterError
@@ -94,6 +98,8 @@ def resolve_source(sid: str) -> DataSource:
     ------
     InvalidParameterError
         ``sid`` is neither a sample nor a record of this workspace (the message says what to do).
+    InvalidDataError
+        The record names a server file that is no longer under the data folders.
     """
     if sid in SAMPLES:
         return sample_source(sid)
@@ -102,4 +108,8 @@ def resolve_source(sid: str) -> DataSource:
         raise InvalidParameterError(
             f"The link names the dataset {sid!r}, which is neither a bundled sample ({', '.join(SAMPLES)}) nor "
             f"a dataset opened in this workspace ({workspace()}). Open the file on the Data page again.")
-    return DataSource.from_dict(json.loads(record.read_text(encoding="utf-8")))
+    source = DataSource.from_dict(json.loads(record.read_text(encoding="utf-8")))
+    uploads = workspace() / "uploads"
+    if uploads not in Path(source.path).resolve().parents:
+        confine(source.path)
+    return source

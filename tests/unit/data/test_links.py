@@ -11,7 +11,7 @@ import pytest
 from recexp.data.links import remember_source, resolve_source, source_id
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload, workspace
-from recexp.errors import InvalidParameterError
+from recexp.errors import InvalidDataError, InvalidParameterError
 
 
 @pytest.mark.parametrize("name", list(SAMPLES))
@@ -41,4 +41,16 @@ def test_a_changed_mapping_is_another_dataset(retailrocket_csv):
 @pytest.mark.parametrize("sid", ["../../etc/passwd", "/etc/passwd", "0123456789abcdef", "TAOBAO", ""])
 def test_an_id_that_is_not_a_sample_or_a_record_is_refused_with_a_sentence(sid):
     with pytest.raises(InvalidParameterError, match="neither a bundled sample .* Open the file on the Data page"):
+        resolve_source(sid)
+
+
+def test_a_server_file_resolves_only_while_it_lies_under_the_data_folders(taobao_csv, tmp_path, monkeypatch):
+    inside = workspace() / "data" / "events.csv"
+    inside.parent.mkdir(parents=True)
+    inside.write_bytes(taobao_csv.read_bytes())
+    source = DataSource(str(inside), kind="log")
+    assert resolve_source(remember_source(source)) == source
+    outside = DataSource(str(tmp_path / "elsewhere.csv"), kind="log")
+    sid = remember_source(outside)                    # as if recorded before the data folders were narrowed
+    with pytest.raises(InvalidDataError, match="outside the data folders"):
         resolve_source(sid)
