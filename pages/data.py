@@ -91,6 +91,9 @@ else:
                               help="The column holding the class label (c0, c1, ... when the file has no header).")
         source = replace(source, label_column=label.strip() or None)
 
+if source is None or source.path != current.source.path:
+    st.info(f"Every page works on **{current.source.name}** (task {current.task}, {current.split.method} split) "
+            "until you press 'Use this dataset' for another one.", icon=":material/dataset:")
 if source is None:
     st.info("Choose a sample, upload a file or give a server path to continue.")
     st.stop()

@@ -5,14 +5,18 @@ import json
 
 import streamlit as st
 
+from recexp.background import BackgroundTask
 from recexp.charts.strategies import class_counts_figure, distribution_figure, feature_choices, projection_figure
 from recexp.charts.synthesis import column_histograms, pair_difference_heatmap, training_curves
 from recexp.errors import RecexpError
 from recexp.jobs import bind_strategy
-from recexp.strategies import FAMILIES, STRATEGIES, StrategyResult, get_strategy, stratified_sample
+from recexp.strategies import (
+    FAMILIES, STRATEGIES, Strategy, StrategyResult, get_strategy, strategies_by_family, strategy_label,
+    stratified_sample,
+)
 from recexp.synthesis.report import SCORE_HELP
 from recexp.ui.params import param_widgets
-from recexp.ui.state import require_dataset, run_store
+from recexp.ui.state import add_to_grid, require_dataset, run_store, strategy_grid
 
 st.title("Strategy Lab")
 st.caption("Pick a way to expand, balance or re-weight the training rows and see what it does before you "
@@ -37,30 +41,108 @@ def shown(value: float) -> str:
 
 #: Previews this session keeps (a generator's preview can take minutes: going back to one must not refit it).
 KEPT_PREVIEWS = 12
+#: Previews expected to take longer than this many seconds start on "Run preview"; quicker ones run live.
+LIVE_PREVIEW_SECONDS = 2.0
+#: How often a preview running in the background is polled for its progress. Every poll runs Python on
+#: the server beside the preview's thread, which competes with it for the interpreter: polling twice a
+#: second made a VAE preview four times slower than polling every two seconds.
+POLL_SECONDS = 2.0
 
 
-def preview(rows, rows_key: str, name: str, params_json: str, seed: int) -> StrategyResult:
-    """Apply a strategy with a progress bar, or return this session's earlier result for the same rows,
-    strategy, parameters and seed. (Not ``st.cache_data``: its replay cannot drive a progress bar.)"""
+def keep(key: tuple, result: StrategyResult) -> StrategyResult:
+    """Remember a preview's result for this session (the oldest of more than KEPT_PREVIEWS is dropped)."""
     kept = st.session_state.setdefault("lab_previews", {})
-    key = (rows_key, name, params_json, seed)
+    kept[key] = result
+    while len(kept) > KEPT_PREVIEWS:
+        kept.pop(next(iter(kept)))
+    return result
+
+
+def preview(rows, key: tuple, strategy: Strategy, seed: int) -> StrategyResult:
+    """Apply a quick strategy with a progress bar, or return this session's earlier result for the same
+    rows, strategy, parameters and seed. (Not ``st.cache_data``: its replay cannot drive a progress bar.)"""
+    kept = st.session_state.setdefault("lab_previews", {})
     if key not in kept:
         bar = st.progress(0.0, text="Starting...")
         try:
-            strategy = bind_strategy(get_strategy(name, **json.loads(params_json)), run_store(), valid)
-            kept[key] = strategy.apply(
-                rows, seed=seed, progress=lambda done, message: bar.progress(done, text=message.capitalize()))
+            bound = bind_strategy(strategy, run_store(), valid)
+            keep(key, bound.apply(rows, seed=seed,
+                                  progress=lambda done, message: bar.progress(done, text=message.capitalize())))
         finally:
             bar.empty()
-        while len(kept) > KEPT_PREVIEWS:
-            kept.pop(next(iter(kept)))
     return kept[key]
+
+
+def duration(seconds: float) -> str:
+    """Seconds in words: '40 s', '3 min'."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def background_preview(rows, key: tuple, strategy: Strategy, seed: int, estimate: float) -> StrategyResult:
+    """A slow strategy's preview: its result once "Run preview" was pressed and the work on a background
+    thread ended; until then the button with the time estimate, or the progress with a Cancel, and the
+    rest of the page waits."""
+    kept = st.session_state.setdefault("lab_previews", {})
+    task: BackgroundTask | None = st.session_state.get("lab_task")
+    if task is not None and task.status in ("finished", "failed"):
+        del st.session_state["lab_task"]
+        if task.status == "finished":
+            keep(task.key, task.outcome())
+        elif task.key == key:
+            task.outcome()                      # raises the strategy's error for the page to show
+    if key in kept:
+        return kept[key]
+    if task is not None and task.status == "running":
+        follow_preview(key)
+        st.stop()
+    if task is not None and task.key == key and task.status == "cancelled":
+        st.info(f"Preview cancelled after {duration(task.elapsed)}.", icon=":material/stop:")
+    st.info(f"{strategy.title} on {len(rows):,} training rows"
+            + (f" for {strategy.epochs} epochs" if "epochs" in strategy.params else "")
+            + f" takes about {duration(estimate)} on one CPU core, so its preview waits for a click. It runs in "
+              "the background: the page stays usable and you can cancel it.", icon=":material/timer:")
+    if st.button("Run preview", type="primary", key="lab_run_preview", icon=":material/play_arrow:"):
+        bound = bind_strategy(strategy, run_store(), valid)
+        st.session_state["lab_task"] = BackgroundTask(
+            lambda progress: bound.apply(rows, seed=seed, progress=progress),
+            label=f"{strategy.title} on {len(rows):,} rows", key=key).start()
+        st.rerun()
+    st.stop()
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def follow_preview(key: tuple) -> None:
+    """The running preview's progress bar, time so far and left, and its Cancel button (``key``: the
+    settings the page shows now)."""
+    task: BackgroundTask | None = st.session_state.get("lab_task")
+    if task is None or task.status != "running":
+        st.rerun()                              # the whole page picks up the result
+    st.progress(task.fraction, text=f"{task.label}: {task.message or 'starting'}")
+    left = task.remaining()
+    st.caption(f"{duration(task.elapsed)} so far" + (f", about {duration(left)} left." if left is not None else "."))
+    if task.key != key:
+        st.caption("This preview runs with earlier settings: cancel it to preview the ones shown.")
+    if st.button("Cancel", key="lab_cancel_preview", icon=":material/stop:"):
+        task.cancel()
+        st.rerun()
+
+
+def keep_strategy_in_family() -> None:
+    """When a family is picked, move the strategy picker into it (to its first strategy) if it is elsewhere."""
+    family = st.session_state.get("lab_family")
+    if family and st.session_state.get("lab_strategy") not in strategies_by_family()[family]:
+        st.session_state["lab_strategy"] = strategies_by_family()[family][0]
 
 
 settings, results = st.columns([1, 2], gap="large")
 with settings:
-    name = st.selectbox("Strategy", list(STRATEGIES), key="lab_strategy",
-                        format_func=lambda n: f"{STRATEGIES[n].title} · {STRATEGIES[n].family}")
+    families = strategies_by_family()
+    family = st.pills("Family", list(families), format_func=str.capitalize, key="lab_family",
+                      on_change=keep_strategy_in_family, help="Show one family's strategies (none picked: all).")
+    offered = families[family] if family else [name for names in families.values() for name in names]
+    name = st.selectbox("Strategy", offered, key="lab_strategy", format_func=strategy_label,
+                        help="Type to search by name, id or family. The Train page shows the same names; run "
+                             "specs, the CLI and the Compare page use the id in brackets.")
     strategy_class = STRATEGIES[name]
     st.caption(f"**{FAMILIES[strategy_class.family]}.** {strategy_class.summary}")
     seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="lab_seed"))
@@ -73,19 +155,26 @@ with settings:
     sample = stratified_sample(train, max_rows, seed=seed)
     values = param_widgets(strategy_class, prefix="lab", classes=dataset.schema.classes,
                            class_counts=sample.class_counts())
+    if st.button("Add to grid", key="lab_add_to_grid", icon=":material/playlist_add:",
+                 help="Add this strategy with these parameters to the Train page's grid of strategies to compare."):
+        add_to_grid(name, values)
+        st.toast(f"{strategy_label(name)} is in the Train page's grid.", icon=":material/playlist_add_check:")
+    st.caption("Train page grid: " + ", ".join(strategy_label(n) for n in strategy_grid()))
+    st.page_link("pages/train.py", label="Open the Train page", icon=":material/model_training:")
 
 sample_key = hashlib.sha256(split.train.tobytes() + repr(dataset.schema).encode()).hexdigest()[:16] \
     + f":{dataset.fingerprint}:{dataset.task}:{max_rows}"
 
 with results:
-    if "epochs" in values:
-        working = (f"Fitting {strategy_class.title} for {values['epochs']} epochs on {len(sample):,} training rows"
-                   + (", then scoring its rows..." if values.get("quality_report") else "..."))
-    else:
-        working = f"Applying {strategy_class.title} to {len(sample):,} training rows..."
+    key = (sample_key, name, json.dumps(values, sort_keys=True), seed)
     try:
-        with st.spinner(working):
-            result = preview(sample, sample_key, name, json.dumps(values, sort_keys=True), seed)
+        strategy = get_strategy(name, **values)
+        estimate = strategy.estimated_seconds(len(sample))
+        if estimate is not None and estimate > LIVE_PREVIEW_SECONDS:
+            result = background_preview(sample, key, strategy, seed, estimate)
+        else:
+            with st.spinner(f"Applying {strategy_class.title} to {len(sample):,} training rows..."):
+                result = preview(sample, key, strategy, seed)
     except RecexpError as error:
         st.error(str(error))
         st.stop()

@@ -9,13 +9,15 @@ from recexp.charts.training import final_scores, training_curves
 from recexp.errors import RecexpError
 from recexp.spec import RunSpec, arm_name
 from recexp.jobs import available_strategies
+from recexp.strategies import strategy_label
 from recexp.compare import MIN_SEEDS, metric_title
 from recexp.metrics import METRIC_NAMES, default_primary, primary_choices
 from recexp.models import LOSSES, MODELS, TrainConfig
 from recexp.models.device import available_devices
 from recexp.ui.params import param_widgets
 from recexp.tasks import TASKS
-from recexp.ui.state import active_choice, job_runner, require_dataset, set_active_choice, sharing_toggle
+from recexp.ui.state import (active_choice, job_runner, require_dataset, set_active_choice, set_strategy_grid,
+                             sharing_toggle, strategy_grid)
 
 POLL_SECONDS = 1.0
 
@@ -41,20 +43,25 @@ st.caption(f"Data: **{choice.source.name}**, task **{choice.task}**, {dataset.sc
 
 # --- what to compare ------------------------------------------------------------------------------
 strategies = available_strategies()
+grid = strategy_grid()                   # the session's grid: what the Strategy Lab added, what was chosen here
 with st.container(border=True):
     st.subheader("Strategies", divider=False)
     chosen = st.multiselect("Strategies to compare (each one is trained with every seed)", list(strategies),
-                            default=["none"] if "none" in strategies else None, key="train_strategies")
+                            default=[name for name in grid if name in strategies], key="train_strategies",
+                            format_func=strategy_label,
+                            help="Tune a strategy in the Strategy Lab and press 'Add to grid' to bring it here "
+                                 "with its parameters.")
     classes = list(dataset.schema.classes)
     train_counts = dataset.class_counts(split.train)
     strategy_params: dict[str, dict] = {}
     for name in chosen:
         if strategies[name].params:
-            with st.expander(f"Parameters of {name}"):
+            with st.expander(f"Parameters of {strategy_label(name)}"):
                 strategy_params[name] = param_widgets(strategies[name], prefix="train", classes=classes,
-                                                      class_counts=train_counts)
+                                                      class_counts=train_counts, values=grid.get(name))
         else:
             strategy_params[name] = {}
+    set_strategy_grid(strategy_params)
 
 with st.container(border=True):
     st.subheader("Model", divider=False)

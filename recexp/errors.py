@@ -24,6 +24,10 @@ class JobError(RecexpError, RuntimeError):
     """A background job failed, was cancelled or was killed."""
 
 
+class CancelledError(RecexpError):
+    """Work was stopped because the analyst asked for it (a preview's Cancel button)."""
+
+
 class LogMappingError(InvalidDataError):
     """The columns of a source could not be made into a behaviour log with the roles found or given.
 

@@ -69,13 +69,17 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
-def get_strategy(name: str, **params: Any) -> Strategy:
-    """An instance of the registered strategy ``name`` with ``params`` (validated when applied)."""
+def _registered(name: str) -> type[Strategy]:
     try:
-        cls = STRATEGIES[name]
+        return STRATEGIES[name]
     except KeyError:
         raise InvalidParameterError(
             f"There is no strategy called {name!r}. Strategies: {', '.join(STRATEGIES)}.") from None
+
+
+def get_strategy(name: str, **params: Any) -> Strategy:
+    """An instance of the registered strategy ``name`` with ``params`` (validated when applied)."""
+    cls = _registered(name)
     unknown = sorted(set(params) - set(cls.param_names()))
     if unknown:
         raise InvalidParameterError(
@@ -93,10 +97,41 @@ def strategy_name(strategy: Strategy | type[Strategy]) -> str:
     raise InvalidParameterError(f"{cls.__name__} is not a registered strategy.")
 
 
+def strategy_label(name: str) -> str:
+    """The one name a registered strategy goes by on every page: title, id and family.
+
+    The title is for reading, the id (the registry key) is what run specs, the CLI and the Compare page
+    store, and the family groups the picker, so the Lab and Train pages show the same text.
+
+    Examples
+    --------
+    >>> strategy_label("smote")
+    'SMOTE (smote) · balancing'
+    """
+    cls = _registered(name)
+    return f"{cls.title} ({name}) · {cls.family}"
+
+
+def strategies_by_family() -> dict[str, list[str]]:
+    """Registered strategy ids grouped by family: families in :data:`FAMILIES` order (those with a
+    registered strategy only), ids in registry order.
+
+    Examples
+    --------
+    >>> strategies_by_family()["weighting"]
+    ['class_weights', 'focal_loss']
+    """
+    groups: dict[str, list[str]] = {family: [] for family in FAMILIES}
+    for name, cls in STRATEGIES.items():
+        groups[cls.family].append(name)
+    return {family: names for family, names in groups.items() if names}
+
+
 def describe_strategies() -> list[dict[str, Any]]:
     """Every registered strategy with its family, summary and parameter spec (JSON-able)."""
     return [{"name": name, **cls.describe()} for name, cls in STRATEGIES.items()]
 
 
 __all__ = ["FAMILIES", "STRATEGIES", "Strategy", "StrategyReport", "StrategyResult", "class_weights",
-           "describe_strategies", "get_strategy", "strategy_name", "stratified_sample", *(cls.__name__ for cls in STRATEGIES.values())]
+           "describe_strategies", "get_strategy", "strategies_by_family", "strategy_label", "strategy_name",
+           "stratified_sample", *(cls.__name__ for cls in STRATEGIES.values())]

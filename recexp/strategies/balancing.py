@@ -669,6 +669,8 @@ class SVMSMOTE(ImbalancedLearnStrategy):
 
     title = "SVMSMOTE"
     summary = "Fits an SVM and interpolates around the minority support vectors (slow on large data)."
+    seconds_per_row = 3e-4
+    cost_exponent = 1.45
     sampler_class = over_sampling.SVMSMOTE
     traced = True
     neighbours = "k_neighbors"
@@ -919,6 +921,8 @@ class SMOTEENN(ImbalancedLearnStrategy):
 
     title = "SMOTEENN"
     summary = "Over-samples with SMOTE, then removes rows (real or new) that their neighbours disagree with."
+    seconds_per_row = 4e-4             # the cleaning step searches neighbours among all over-sampled rows
+    cost_exponent = 1.75
     sampling_type = OVER
     output = "combined"
     neighbours = "k_neighbors"
@@ -947,6 +951,8 @@ class SMOTETomek(ImbalancedLearnStrategy):
 
     title = "SMOTETomek"
     summary = "Over-samples with SMOTE, then removes Tomek-link pairs (real or new rows)."
+    seconds_per_row = 4e-4
+    cost_exponent = 1.75
     sampling_type = OVER
     output = "combined"
     neighbours = "k_neighbors"

@@ -45,6 +45,9 @@ Progress = Callable[[float, str], None]
 #: The most rows a strategy may add in one call (a guard against a mistyped factor or target count).
 MAX_NEW_ROWS = 50_000_000
 
+#: The training rows at which ``Strategy.seconds_per_row`` is measured (the Strategy Lab's default preview size).
+REFERENCE_ROWS = 10_000
+
 #: Strategy families, in the order the dashboard lists them.
 FAMILIES = {
     "baseline": "No change (the baseline every comparison needs)",
@@ -152,7 +155,8 @@ class Strategy(Parametrized):
 
     Class attributes ``title``, ``family`` (a key of :data:`FAMILIES`) and ``summary`` describe the
     strategy for the dashboard and ``python -m recexp strategies``. ``exact_target`` says whether the
-    output class counts equal the requested target mix exactly (tests rely on it).
+    output class counts equal the requested target mix exactly (tests rely on it). ``seconds_per_row``
+    is what :meth:`estimated_seconds` charges per training row.
 
     During :meth:`apply`, ``class_counts_`` holds the input's rows per class code (counted once, for the
     feasibility checks, the hooks and the report).
@@ -162,6 +166,13 @@ class Strategy(Parametrized):
     family: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     exact_target: ClassVar[bool] = False
+    #: CPU seconds per training row that :meth:`estimated_seconds` charges at :data:`REFERENCE_ROWS` rows,
+    #: measured with one torch thread on the bundled Taobao sample (``benchmarks/preview_seconds.py``);
+    #: ``None`` for strategies that take well under a second at the Strategy Lab's preview sizes.
+    seconds_per_row: ClassVar[float | None] = None
+    #: How the cost grows with the rows: as ``rows ** cost_exponent`` (1: linearly; neighbour searches
+    #: over all rows grow faster).
+    cost_exponent: ClassVar[float] = 1.0
 
     def apply(self, train: Dataset, seed: int = 0, progress: Progress | None = None) -> StrategyResult:
         """Return the new training set and a report; the input is not modified.
@@ -218,7 +229,48 @@ class Strategy(Parametrized):
         report = _report(self, prepared, output, source_rows, int(seed), seconds)
         return StrategyResult(dataset=output, report=report, source_rows=source_rows, loss=self._loss())
 
+    def estimated_seconds(self, n_rows: int) -> float | None:
+        """About how many seconds :meth:`apply` takes on ``n_rows`` training rows on an idle CPU core.
+
+        A rough guide for deciding whether to wait (the Strategy Lab previews a strategy live only when
+        it is quick): the measured cost per row (and epoch, for neural generators) of the bundled Taobao
+        sample, times ``n_rows``. Wider data, a busy machine or a skewed class mix take longer; a GPU
+        trains generators faster.
+
+        Parameters
+        ----------
+        n_rows : int
+            Training rows the strategy will see.
+
+        Returns
+        -------
+        float or None
+            Seconds, or ``None`` for a strategy that takes well under a second on a few tens of thousands
+            of rows.
+
+        Raises
+        ------
+        InvalidParameterError
+            A parameter is outside its spec.
+
+        Examples
+        --------
+        >>> from recexp.strategies import get_strategy
+        >>> get_strategy("smote").estimated_seconds(10_000) is None
+        True
+        >>> get_strategy("vae", epochs=20).estimated_seconds(10_000) > get_strategy("vae").estimated_seconds(10_000)
+        True
+        """
+        self.validate_params()
+        return self._estimated_seconds(int(n_rows))
+
     # --- hooks ------------------------------------------------------------------------------------
+
+    def _estimated_seconds(self, n_rows: int) -> float | None:
+        """Seconds :meth:`apply` takes on ``n_rows`` rows (parameters already valid)."""
+        if self.seconds_per_row is None:
+            return None
+        return self.seconds_per_row * REFERENCE_ROWS * (n_rows / REFERENCE_ROWS) ** self.cost_exponent
 
     def _check_feasible(self, train: Dataset) -> None:
         """Raise :class:`InvalidParameterError` when the parameters cannot work on ``train``."""

@@ -66,6 +66,12 @@ class SynthesisStrategy(Strategy):
     family = "synthesis"
     exact_target = True
     generator_class: ClassVar[type[Generator]] = Generator
+    #: The work besides training, per training row: fitting the column transforms, indexing the nearest
+    #: real rows, generating the new rows (measured with ``benchmarks/preview_seconds.py``).
+    seconds_per_row = 8e-4
+    #: CPU seconds of the quality report (it scores at most ``REPORT_ROWS`` real rows, so it hardly
+    #: grows with the split).
+    report_seconds: ClassVar[float] = 3.5
 
     def _generator(self, seed: int) -> Generator:
         raise NotImplementedError
@@ -107,6 +113,9 @@ class SynthesisStrategy(Strategy):
                 f"split ({error}). Choose another preset or per-class counts.") from None
         self.new_rows_ = {classes[c]: int(n) for c, n in resolved.items() if n > 0}
         self.target_ = {name: int(current[classes.index(name)] + n) for name, n in self.new_rows_.items()}
+
+    def _estimated_seconds(self, n_rows: int) -> float:
+        return self.seconds_per_row * n_rows + (self.report_seconds if self.quality_report else 0.0)
 
     def with_holdout(self, rows: Dataset) -> SynthesisStrategy:
         """Score the quality report's efficacy and privacy on ``rows``: real rows the generator never trains on.
@@ -196,6 +205,10 @@ class NeuralSynthesis(SynthesisStrategy):
 
     params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "epochs": _EPOCHS, "eval_every": _EVAL_EVERY,
               "device": _DEVICE, "impute_missing": _IMPUTE, "quality_report": _REPORT}
+    #: CPU seconds per training row and epoch of training.
+    seconds_per_row_epoch: ClassVar[float] = 0.0
+    #: CPU seconds of one checkpoint scoring (every ``eval_every`` epochs, and after the last).
+    eval_seconds: ClassVar[float] = 0.4
 
     def __init__(self, sampling_strategy="auto", epochs=10, eval_every=5, device="auto", impute_missing=False,
                  quality_report=True):
@@ -210,6 +223,11 @@ class NeuralSynthesis(SynthesisStrategy):
         return self.generator_class(epochs=self.epochs, eval_every=self.eval_every, device=self.device,
                                     random_state=seed)
 
+    def _estimated_seconds(self, n_rows: int) -> float:
+        scorings = -(-self.epochs // self.eval_every) if self.eval_every else 0      # ceil: the last one too
+        return (super()._estimated_seconds(n_rows) + self.seconds_per_row_epoch * n_rows * self.epochs
+                + self.eval_seconds * scorings)
+
 
 class GANSynthesis(NeuralSynthesis):
     """Fill classes with rows from a conditional tabular GAN (CTGAN-style)."""
@@ -218,6 +236,7 @@ class GANSynthesis(NeuralSynthesis):
     summary = ("Trains a class-conditional tabular GAN (mode-specific normalisation, PacGAN, WGAN-GP) on the "
                "training rows and generates the rows each class lacks.")
     generator_class = GAN
+    seconds_per_row_epoch = 2.6e-4
 
 
 class VAESynthesis(NeuralSynthesis):
@@ -227,6 +246,7 @@ class VAESynthesis(NeuralSynthesis):
     summary = ("Trains a class-conditional tabular variational autoencoder on the training rows and decodes "
                "the rows each class lacks.")
     generator_class = VAE
+    seconds_per_row_epoch = 7.5e-5
 
 
 class CopulaSynthesis(SynthesisStrategy):
@@ -236,6 +256,7 @@ class CopulaSynthesis(SynthesisStrategy):
     summary = ("Fits a Gaussian copula to each class (empirical marginals, shrunk correlation) and draws the "
                "rows each class lacks; fast baseline for the neural generators.")
     generator_class = GaussianCopula
+    seconds_per_row = 1e-4             # fitted in one pass, without training epochs
     params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "impute_missing": _IMPUTE, "quality_report": _REPORT}
 
     def __init__(self, sampling_strategy="auto", impute_missing=False, quality_report=True):

@@ -33,7 +33,8 @@ def widget_key(prefix: str, owner: type, name: str, *suffix: str) -> str:
 
 
 def param_widgets(owner: type[Parametrized], *, prefix: str, classes: Sequence[str] = (),
-                  class_counts: dict[str, int | float] | None = None, container=None) -> dict[str, Any]:
+                  class_counts: dict[str, int | float] | None = None, container=None,
+                  values: dict[str, Any] | None = None) -> dict[str, Any]:
     """Render a widget for every parameter of ``owner`` and return ``{name: value}``.
 
     Parameters
@@ -49,6 +50,10 @@ def param_widgets(owner: type[Parametrized], *, prefix: str, classes: Sequence[s
         real-valued mappings (factors) start at 1.0.
     container : optional
         Where to draw (a column, an expander, ``st.sidebar``); defaults to the page body.
+    values : dict, optional
+        Starting values that replace the constructor's defaults (e.g. parameters tuned on another page).
+        Like every starting value, they count only when a widget is first drawn; afterwards the widget
+        keeps what the analyst set.
 
     Returns
     -------
@@ -56,13 +61,13 @@ def param_widgets(owner: type[Parametrized], *, prefix: str, classes: Sequence[s
         Parameter name -> value (``None`` where an ``Optional`` is switched off).
     """
     where = container if container is not None else st
-    defaults = owner.defaults()
-    values: dict[str, Any] = {}
+    starts = {**owner.defaults(), **(values or {})}
+    chosen: dict[str, Any] = {}
     for name, spec in owner.params.items():
         key = widget_key(prefix, owner, name)
-        values[name] = _widget(where, spec, _label(name), key, defaults.get(name), spec.help,
+        chosen[name] = _widget(where, spec, _label(name), key, starts.get(name), spec.help,
                                tuple(classes), class_counts or {})
-    return values
+    return chosen
 
 
 def _label(name: str) -> str:

@@ -9,25 +9,37 @@ Login is on when ``.streamlit/secrets.toml`` has an ``[auth]`` section (Streamli
 login, ``st.login``): then every session signs in first, and its run store and job runner act for
 the signed-in user (:meth:`~recexp.runs.SQLiteRunStore.for_owner`). Without it everything behaves
 as a single-user dashboard on localhost.
+
+The choice also lives in the page's URL (:func:`choice_params`): ``dataset`` (a bundled sample's name
+or the id of a source recorded in the workspace, see :mod:`recexp.data.links`), ``task`` and
+``split``, plus ``task.<name>`` and ``split.<name>`` for settings that differ from their defaults. A
+reload, a bookmark or a link sent to a colleague therefore opens the same dataset, task and split.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from recexp.data.links import remember_source, resolve_source, source_id
 from recexp.data.samples import DEFAULT_SAMPLE, sample_source
 from recexp.data.source import DataSource, workspace
 from recexp.dataset import Dataset, Split
-from recexp.errors import RecexpError, sentence
+from recexp.errors import InvalidParameterError, RecexpError, sentence
 from recexp.jobs import JobRunner, default_runner
 from recexp.runs import SQLiteRunStore
-from recexp.tasks import SplitSpec, build_dataset, split_dataset
+from recexp.tasks import TASKS, SplitSpec, build_dataset, get_task, split_dataset, split_methods
 
 _KEY = "active_dataset_choice"
+_LINK_ERROR_KEY = "active_dataset_link_error"
+_GRID_KEY = "strategy_grid"
+#: Query parameters the active choice owns (besides the ``task.*`` and ``split.*`` settings).
+LINK_PARAMS = ("dataset", "task", "split")
 
 
 @dataclass(frozen=True)
@@ -49,14 +61,124 @@ def default_choice() -> DatasetChoice:
     return DatasetChoice(source=sample_source(DEFAULT_SAMPLE))
 
 
+def _param_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def choice_params(choice: DatasetChoice) -> dict[str, str]:
+    """The query parameters that name ``choice`` (see the module docstring).
+
+    Examples
+    --------
+    >>> choice_params(default_choice())
+    {'dataset': 'taobao', 'task': 'behavior', 'split': 'temporal'}
+    """
+    params = {"dataset": source_id(choice.source), "task": choice.task, "split": choice.split.method}
+    task_defaults = get_task(choice.task).defaults()
+    for name, value in sorted(choice.task_params.items()):
+        if value != task_defaults.get(name):
+            params[f"task.{name}"] = _param_text(value)
+    split_defaults = SplitSpec()
+    for name in (f.name for f in fields(SplitSpec) if f.name != "method"):
+        if getattr(choice.split, name) != getattr(split_defaults, name):
+            params[f"split.{name}"] = _param_text(getattr(choice.split, name))
+    return params
+
+
+def choice_from_params(params: Mapping[str, str]) -> DatasetChoice:
+    """The choice that query parameters from :func:`choice_params` name, checked like the Data page does.
+
+    Raises
+    ------
+    InvalidParameterError
+        The dataset id is unknown here, or the task or split does not fit it (the message says which).
+    """
+    source = resolve_source(params["dataset"])
+    tasks = [name for name, cls in TASKS.items() if source.kind in cls.input_kinds]
+    task = params.get("task", tasks[0])
+    if task not in tasks:
+        raise InvalidParameterError(
+            f"The link asks for the task {task!r}, which {source.name} cannot make; its tasks: {', '.join(tasks)}.")
+    task_params = get_task(task).from_strings(_prefixed(params, "task."))
+    task_params.validate_params()
+    method = params.get("split", split_methods(task)[0])
+    if method not in split_methods(task):
+        raise InvalidParameterError(
+            f"The link asks for a {method!r} split, which the {task} task cannot use; splits: "
+            f"{', '.join(split_methods(task))}.")
+    split = SplitSpec.from_strings({"method": method, **_prefixed(params, "split.")})
+    return DatasetChoice(source=source, task=task, task_params=task_params.get_params(), split=split)
+
+
+def _prefixed(params: Mapping[str, str], prefix: str) -> dict[str, str]:
+    return {key.removeprefix(prefix): value for key, value in params.items() if key.startswith(prefix)}
+
+
 def active_choice() -> DatasetChoice:
-    """The session's current choice (the default until the Data page sets one)."""
-    return st.session_state.get(_KEY) or default_choice()
+    """The session's current choice: the one last set, else the one the page's link names (a reload,
+    a bookmark, a link from a colleague), else the default."""
+    if _KEY not in st.session_state:
+        st.session_state[_KEY] = _choice_from_link()
+    return st.session_state[_KEY]
+
+
+def _choice_from_link() -> DatasetChoice:
+    params = st.query_params.to_dict()
+    if "dataset" not in params:
+        return default_choice()
+    try:
+        return choice_from_params(params)
+    except RecexpError as error:
+        st.session_state[_LINK_ERROR_KEY] = (f"The link's dataset could not be opened: {error} Showing the "
+                                             "bundled sample instead.")
+        return default_choice()
 
 
 def set_active_choice(choice: DatasetChoice) -> None:
-    """Make ``choice`` the dataset every page works on."""
+    """Make ``choice`` the dataset every page works on, and name it in the page's URL."""
+    remember_source(choice.source)
     st.session_state[_KEY] = choice
+    show_in_link(choice)
+
+
+def show_in_link(choice: DatasetChoice) -> None:
+    """Write ``choice``'s query parameters into the page's URL, leaving other parameters alone.
+
+    Streamlit clears query parameters when the analyst moves to another page, so ``app.py`` calls this
+    (through :func:`sidebar_summary`) on every run.
+    """
+    wanted = choice_params(choice)
+    current = st.query_params.to_dict()
+    owned = [key for key in current if key in LINK_PARAMS or key.startswith(("task.", "split."))]
+    if {key: current[key] for key in owned} == wanted:
+        return
+    for key in owned:
+        del st.query_params[key]
+    st.query_params.update(wanted)
+
+
+def strategy_grid() -> dict[str, dict[str, Any]]:
+    """The strategies the Train page's grid holds (id -> parameters), kept for the whole session.
+
+    The Strategy Lab adds to it ("Add to grid"); the Train page starts its strategy picker and parameter
+    widgets from it and writes back what the analyst changed, so the grid survives page switches
+    (Streamlit drops the state of widgets a page does not draw). It starts with the baseline alone.
+    """
+    return st.session_state.setdefault(_GRID_KEY, {"none": {}})
+
+
+def add_to_grid(name: str, params: dict[str, Any]) -> None:
+    """Put strategy ``name`` with ``params`` into the Train page's grid (replacing its earlier parameters)."""
+    strategy_grid()[name] = dict(params)
+
+
+def set_strategy_grid(grid: dict[str, dict[str, Any]]) -> None:
+    """Make ``grid`` (id -> parameters, in the order to show) the Train page's grid."""
+    st.session_state[_GRID_KEY] = {name: dict(params) for name, params in grid.items()}
 
 
 def _file_identity(path: str) -> tuple[str, int, float]:
@@ -100,8 +222,15 @@ def require_dataset() -> tuple[Dataset, Split]:
 
 
 def sidebar_summary() -> None:
-    """One line in the sidebar naming the active dataset and task."""
+    """One line in the sidebar naming the active dataset and task, which the page's URL names too.
+
+    A link whose dataset could not be opened is explained once, in a warning above the page.
+    """
     choice = active_choice()
+    show_in_link(choice)
+    link_error = st.session_state.pop(_LINK_ERROR_KEY, None)
+    if link_error:
+        st.warning(link_error, icon=":material/link_off:")
     st.sidebar.caption(f"Dataset: **{choice.source.name}** · task: **{choice.task}** · split: {choice.split.method}")
 
 

@@ -1,5 +1,6 @@
 """AppTest helpers: every page test starts the whole app (st.navigation) and switches to its page."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,30 @@ def lab(app, open_page) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+
+#: Seconds a test waits at most for a preview running in the background (a guard against a hang).
+PREVIEW_DEADLINE = 600
+
+
+def _run_preview(at: AppTest) -> AppTest:
+    if not any(b.key == "lab_run_preview" for b in at.button):
+        return at
+    at.button(key="lab_run_preview").click().run()
+    deadline = time.monotonic() + PREVIEW_DEADLINE
+    while time.monotonic() < deadline:
+        assert not at.exception, at.exception
+        if at.metric or at.error:
+            return at
+        time.sleep(0.5)
+        at.run()
+    raise AssertionError("the preview did not end; the page says: " + " | ".join(i.value for i in at.info))
+
+
+@pytest.fixture
+def run_preview():
+    """``run_preview(at)`` presses "Run preview" where the Lab waits for it (a slow strategy), then reruns
+    the page until the background preview ended (timers do not fire under AppTest) and the page shows its
+    result or its sentence. A quick strategy's preview is on the page already: nothing to do."""
+    return _run_preview

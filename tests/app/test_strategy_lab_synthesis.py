@@ -31,9 +31,10 @@ def _assert_scores(at) -> None:
     assert all(0 <= float(v) <= 1 for v in scores.loc["Quality score"].iloc[:2])
 
 
-def test_gaussian_copula_shows_scores_histograms_and_heat_map(lab):
+def test_gaussian_copula_shows_scores_histograms_and_heat_map(lab, run_preview):
     lab.selectbox(key="lab_strategy").set_value("gaussian_copula")
     lab.run()
+    run_preview(lab)
     assert not lab.exception, lab.exception
     assert not lab.error
     _assert_scores(lab)
@@ -50,16 +51,18 @@ def test_gaussian_copula_shows_scores_histograms_and_heat_map(lab):
     key = widget_key("lab", STRATEGIES["gaussian_copula"], "quality_report")
     lab.checkbox(key=key).uncheck()
     lab.run()
+    run_preview(lab)
     assert not lab.exception, lab.exception
     assert "Quality score" not in _metrics(lab)
     assert any("quality report is off" in i.value for i in lab.info)
 
 
-def test_efficacy_and_privacy_are_scored_on_the_validation_split(lab):
+def test_efficacy_and_privacy_are_scored_on_the_validation_split(lab, run_preview):
     """The report's ML efficacy and privacy figures come from held-out real rows: the validation split the
     page locks away from the strategy (never the test split, never the training rows the generator saw)."""
     lab.selectbox(key="lab_strategy").set_value("gaussian_copula")
     lab.run()
+    run_preview(lab)
     assert not lab.exception, lab.exception
     counts = next(t.value for t in lab.table if "validation (locked)" in t.value.columns)
     valid_rows = int(counts["validation (locked)"].sum())
@@ -74,14 +77,16 @@ def test_efficacy_and_privacy_are_scored_on_the_validation_split(lab):
     assert float(metrics["ML efficacy"]) > 0 and float(metrics["DCR ratio"]) > 0
 
 
-def test_neural_generator_shows_training_curves_with_the_kept_epoch(lab):
+def test_neural_generator_shows_training_curves_with_the_kept_epoch(lab, run_preview):
     lab.selectbox(key="lab_strategy").set_value("vae")
-    lab.run()                                                       # default epochs on 300 rows: seconds
+    lab.run()
     assert not lab.exception, lab.exception
+    assert not lab.metric                                           # nothing is fitted before a click
     cls = STRATEGIES["vae"]
     lab.number_input(key=widget_key("lab", cls, "epochs")).set_value(2)
     lab.number_input(key=widget_key("lab", cls, "eval_every")).set_value(1)
     lab.run()
+    run_preview(lab)
     assert not lab.exception, lab.exception
     assert not lab.error
     _assert_scores(lab)
@@ -90,11 +95,12 @@ def test_neural_generator_shows_training_curves_with_the_kept_epoch(lab):
     assert "The checkpoint of epoch" in kept
 
 
-def test_imputation_is_compared_with_mean_mode(lab):
+def test_imputation_is_compared_with_mean_mode(lab, run_preview):
     lab.selectbox(key="lab_strategy").set_value("gaussian_copula")
     lab.run()
     lab.checkbox(key=widget_key("lab", STRATEGIES["gaussian_copula"], "impute_missing")).check()
     lab.run()
+    run_preview(lab)
     assert not lab.exception, lab.exception
     summary = next(t.value for t in lab.table if {"error", "shape"} <= set(t.value.columns))
     assert list(summary.index) == ["GaussianCopula (conditional sampling)", "mean / mode"]

@@ -68,13 +68,26 @@ def app_url(tmp_path_factory):
 
 
 @pytest.fixture
-def page():
-    """A fresh Chromium page (1400x1000)."""
+def new_page():
+    """``new_page()``: a Chromium page (1400x1000) in a browser context of its own, as another browser
+    would open it (a reload test's colleague opening a link)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        yield context.new_page()
-        context.close()
+        contexts = []
+
+        def open_page():
+            contexts.append(browser.new_context(viewport={"width": 1400, "height": 1000}))
+            return contexts[-1].new_page()
+
+        yield open_page
+        for context in contexts:
+            context.close()
         browser.close()
+
+
+@pytest.fixture
+def page(new_page):
+    """A fresh Chromium page (1400x1000)."""
+    return new_page()

@@ -1,4 +1,5 @@
-"""Strategy Lab in a real Chromium: pick SMOTE, change a parameter, see the after-counts change."""
+"""Strategy Lab in a real Chromium: pick SMOTE, change a parameter, see the after-counts change; a generator
+waits for "Run preview", then shows its quality report."""
 
 import re
 
@@ -32,7 +33,7 @@ def test_pick_smote_change_a_parameter_and_see_the_counts_change(app_url, page):
     assert preview_rows < 1000
     assert _rows_after(page) == preview_rows                                 # the baseline changes nothing
 
-    _choose(page, "Strategy", "SMOTE · balancing")
+    _choose(page, "Strategy", "SMOTE (smote) · balancing")
     expect(page.get_by_role("spinbutton", name="K neighbors")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("copied from each new row's seed row")).to_be_visible(timeout=60_000)  # item ids
     after = page.locator('[data-testid="stMetric"]').filter(has_text="Training rows after")
@@ -66,12 +67,16 @@ def test_pick_a_generator_and_see_its_quality_report(app_url, page):
 
     strategy = page.get_by_role("combobox", name="Strategy", exact=True)
     strategy.click()
-    strategy.press_sequentially("Conditional VAE")           # the long list is virtualised: filter it first
-    page.get_by_role("option", name="Conditional VAE · synthesis", exact=True).click()
+    strategy.press_sequentially("vae")                       # the long list is virtualised: search it first
+    page.get_by_role("option", name="Conditional VAE (vae) · synthesis", exact=True).click()
     epochs = page.get_by_role("spinbutton", name="Epochs")
     expect(epochs).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile(r"for 10 epochs takes about"))).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Training rows after")).to_have_count(0, timeout=60_000)   # nothing fitted yet
     epochs.fill("3")
     epochs.press("Enter")
+    expect(page.get_by_text(re.compile(r"for 3 epochs takes about"))).to_be_visible(timeout=60_000)
+    page.get_by_role("button", name="Run preview").click()
     expect(page.get_by_role("heading", name="Synthesis report", exact=True)).to_be_visible(timeout=120_000)
     expect(page.get_by_text(re.compile(r"The checkpoint of epoch [123] is the one kept"))).to_be_visible(timeout=120_000)
     for label in ("Quality score", "Detection AUC"):
