@@ -1,0 +1,40 @@
+"""``python -m recexp apply``: apply one strategy to the training split and write the result."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from recexp.cli.common import configured, load_and_split, print_json
+from recexp.strategies import STRATEGIES, get_strategy
+
+
+def run(args: argparse.Namespace) -> int:
+    strategy = configured(STRATEGIES, get_strategy, args.strategy, args.param)
+    dataset, split = load_and_split(args)
+    result = strategy.apply(dataset.subset(split.train), seed=args.seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.dataset.frame.to_parquet(out, index=False)
+    report = result.report
+    payload = {"file": args.file, "task": args.task, "strategy": args.strategy, "params": strategy.get_params(),
+               "seed": args.seed, "out": str(out), "rows_before": report.rows_before, "rows_after": report.rows_after,
+               "class_counts_before": report.before, "class_counts_after": report.after, "added": report.added,
+               "removed": report.removed, "target": report.target, "seconds": round(report.seconds, 4),
+               "loss": result.loss, "notes": report.notes,
+               "locked": {"validation": dataset.class_counts(split.valid),
+                          "test": dataset.class_counts(split.test)}}
+    if args.json:
+        print_json(payload)
+        return 0
+    print(f"{args.strategy} on the {args.task} training split: {report.rows_before:,} -> {report.rows_after:,} rows "
+          f"in {report.seconds:.2f}s; written to {out}")
+    width = max(len(c) for c in report.before)
+    print(f"{'class':{width}s} {'before':>10s} {'after':>10s} {'added':>10s} {'removed':>10s}")
+    for name in report.before:
+        print(f"{name:{width}s} {report.before[name]:>10,} {report.after[name]:>10,} {report.added[name]:>10,} "
+              f"{report.removed[name]:>10,}")
+    for note in report.notes:
+        print(f"note: {note}")
+    return 0
+

@@ -1,0 +1,97 @@
+"""What several commands share: reading KEY=VALUE options, naming the data, opening the store, printing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from recexp.data.samples import SAMPLES, sample_source
+from recexp.data.source import DataSource
+from recexp.errors import InvalidDataError, RecexpError
+from recexp.runs import SQLiteRunStore
+from recexp.tasks import SplitSpec, build_dataset, get_task, split_dataset, split_methods
+
+def open_store() -> SQLiteRunStore:
+    """The workspace's run store, its runs whose process is gone marked failed first (``fail_orphans``)."""
+    store = SQLiteRunStore.open()
+    store.fail_orphans()
+    return store
+
+
+def print_json(payload: Any) -> None:
+    print(json.dumps(payload, indent=2, default=str, allow_nan=False))
+
+
+def key_values(pairs: Sequence[str] | None, flag: str) -> dict[str, str]:
+    """Parse repeated ``KEY=VALUE`` arguments into a dict of strings."""
+    result: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise RecexpError(f"{flag} expects KEY=VALUE, but got {pair!r}. Write it as {flag} name=value.")
+        result[key.strip()] = value.strip()
+    return result
+
+
+def configured(registry: dict, lookup, name: str, pairs: Sequence[str] | None, **fixed: Any):
+    """``registry[name]`` built from ``--param KEY=VALUE`` strings (plus ``fixed``) and validated.
+
+    ``lookup(name)`` raises the sentence that lists the registered names when ``name`` is unknown.
+    """
+    if name not in registry:
+        lookup(name)
+    instance = registry[name].from_strings(key_values(pairs, "--param"), **fixed)
+    instance.validate_params()
+    return instance
+
+
+def source_for(args: argparse.Namespace):
+    """A DataSource for FILE: a path on disk, else the name of a bundled sample."""
+    if Path(args.file).exists():
+        return DataSource(str(Path(args.file).resolve()), kind=args.kind or "log",
+                          mapping=key_values(args.map, "--map"), label_column=args.label,
+                          header={"auto": None, "yes": True, "no": False}[args.header])
+    if args.file in SAMPLES:
+        return sample_source(args.file)
+    raise InvalidDataError(f"There is no file {args.file!r}, and it is not a bundled sample "
+                           f"({', '.join(SAMPLES)}). Give a path to a data file or folder.")
+
+
+def task_and_split(args: argparse.Namespace):
+    """(task parameters, SplitSpec) from ``--task-param`` / ``--split-param``, both validated."""
+
+    task_params = get_task(args.task).from_strings(key_values(args.task_param, "--task-param")).get_params()
+    split = {"method": split_methods(args.task)[0], **key_values(args.split_param, "--split-param")}
+    return task_params, SplitSpec.from_strings(split)
+
+
+def load_and_split(args: argparse.Namespace):
+    """(Dataset, Split) of FILE for ``--task``, built as the dashboard builds it."""
+
+    task_params, split_spec = task_and_split(args)
+    dataset = build_dataset(source_for(args).load(), args.task, split=split_spec, **task_params)
+    return dataset, split_dataset(dataset, split_spec)
+
+
+def finite_or_none(values: dict[str, float]) -> dict[str, float | None]:
+    return {k: (v if isinstance(v, float) and v == v and abs(v) != float("inf") else
+                None if isinstance(v, float) else v) for k, v in values.items()}
+
+
+def progress_bar(label: str, total_epochs: int, position: str):
+    """A per-epoch progress line on stderr (redrawn in place on a terminal)."""
+    tty = sys.stderr.isatty()
+
+    def show(epoch: int, metrics: dict[str, float]) -> None:
+        done = int(20 * epoch / max(total_epochs, 1))
+        line = (f"{position} {label} [{'#' * done}{'.' * (20 - done)}] epoch {epoch}/{total_epochs} "
+                f"train_loss={metrics.get('train_loss', float('nan')):.4f} "
+                f"valid_loss={metrics.get('valid_loss', float('nan')):.4f}")
+        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    return show
+

@@ -1,0 +1,47 @@
+"""``python -m recexp compare``: verdicts, scores and intervals of finished runs against the baseline."""
+
+from __future__ import annotations
+
+import argparse
+
+from recexp.cli.common import open_store, print_json
+from recexp.compare import compare, power_sentence, sample_losses
+from recexp.errors import RecexpError
+
+
+def run(args: argparse.Namespace) -> int:
+    store = open_store()
+    comparison = compare(store, experiment=args.experiment, run_ids=args.runs or None, baseline=args.baseline,
+                         n_bootstrap=args.bootstrap)
+    unknown = sorted(set(args.metric or []) - set(comparison.summary["metric"]))
+    if unknown:
+        raise RecexpError(f"Unknown score(s) {unknown}; scores: {', '.join(comparison.summary['metric'].unique())}.")
+    metrics = args.metric or comparison.metrics
+    if args.csv:
+        comparison.to_csv(args.csv)
+    if args.html:
+        comparison.to_html(args.html, metrics, epoch_metrics=store.epoch_metrics(list(comparison.per_run["run_id"])),
+                           sample_losses=sample_losses(store, comparison))
+    needed = {str(d): comparison.seeds_needed(d) for d in args.detect or []}
+    if args.json:
+        payload = comparison.to_dict(args.metric)
+        payload["power"]["seeds_needed"] = needed
+        print_json(payload)
+        return 0
+    print(comparison.title)
+    print(f"primary score: {comparison.primary}" + (" (declared before training)" if comparison.primary_declared
+                                                    else " (default; none was declared)"))
+    for verdict in comparison.verdicts.values():
+        print(f"verdict: {verdict}")
+    for flag in comparison.flags:
+        print(f"RED FLAG: {flag}")
+    print(power_sentence(comparison))
+    for difference, seeds in needed.items():
+        print(f"seeds needed to detect {difference}: {seeds if seeds else 'more than 500 (or the spread is unknown)'}")
+    print(comparison.table(metrics).to_string())
+    for note in comparison.notes:
+        print(f"note: {note}")
+    for path in filter(None, (args.csv, args.html)):
+        print(f"written: {path}")
+    return 0
+

@@ -1,0 +1,110 @@
+"""``python -m recexp run``: train every strategy x seed in the foreground (or more seeds of an experiment)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict, replace
+
+from recexp.cli.common import finite_or_none, key_values, print_json, progress_bar, source_for, task_and_split
+from recexp.errors import InvalidParameterError
+from recexp.jobs import grid_specs, more_seeds, run_in_foreground, strategy_class
+from recexp.metrics import default_primary, primary_choices
+from recexp.models import MODELS, TrainConfig
+from recexp.runs import SQLiteRunStore
+from recexp.spec import RunSpec, data_source, prepare_data
+
+
+def run(args: argparse.Namespace) -> int:
+    store = SQLiteRunStore.open()
+    experiment = None
+    if args.add_seeds is not None:
+        experiment, specs = _more_seeds(store, args)
+    else:
+        specs = _new_grid(args)
+    print(f"loading the data and building the {specs[0].task} dataset...", file=sys.stderr, flush=True)
+    dataset, split_rows = prepare_data(specs[0])
+    if experiment is None:
+        choices = primary_choices(dataset.schema.classes)
+        if args.primary and args.primary not in choices:
+            raise InvalidParameterError(f"--primary {args.primary!r} is not a score of this task; choose one of "
+                                        f"{', '.join(choices)}.")
+        names = ", ".join(dict.fromkeys(spec.strategy for spec in specs))
+        experiment = store.create_experiment(
+            args.experiment or f"cli: {names} on {args.model} x {args.seeds} seeds ({data_source(specs[0].source).name})",
+            settings={"primary": args.primary or default_primary(dataset.schema.classes), "aa": args.aa})
+    short = TrainConfig.from_dict(specs[0].train).short_training_warning(len(split_rows.train))
+    if short:
+        print(f"warning: {short}", file=sys.stderr, flush=True)
+    specs = [replace(spec, fingerprint=dataset.fingerprint) for spec in specs]
+    epochs = int(specs[0].train.get("epochs", TrainConfig().epochs))
+
+    def progress(i: int, spec: RunSpec):
+        return progress_bar(spec.label(), epochs, f"[{i}/{len(specs)}]")
+
+    try:
+        runs = run_in_foreground(store, experiment.id, specs, data=(dataset, split_rows), on_epoch=progress)
+    except KeyboardInterrupt as stop:
+        print(f"\nerror: stopped ({stop or 'SIGINT'}); the run in progress is marked failed and the rest cancelled "
+              f"in the run store (python -m recexp runs --experiment {experiment.id}).", file=sys.stderr)
+        return 130
+    finally:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    results = [{"id": run.id, "name": run.name, "status": run.status, "device": run.device,
+                "strategy": spec.strategy, "model": spec.model, "seed": spec.seed, "aa": spec.aa, "error": run.error,
+                "metrics": finite_or_none(run.metrics)} for run, spec in zip(runs, specs)]
+    if args.json:
+        print_json({"workspace": str(store.home), "experiment": {"id": experiment.id, "name": experiment.name,
+                                                                 "settings": experiment.settings},
+                    "runs": results})
+    else:
+        for r in results:
+            scores = ", ".join(f"{k}={r['metrics'][k]:.4f}" for k in ("accuracy", "balanced_accuracy", "f1_macro")
+                               if r["metrics"].get(k) is not None)
+            reason = (r["error"] or "").splitlines()[0] if r["error"] else ""
+            print(f"{r['id']}  {r['name']:<40} {r['status']:<9} {r['device'] or '-':<18} {scores or reason}")
+    return 0 if all(r["status"] == "finished" for r in results) else 1
+
+
+def _new_grid(args: argparse.Namespace) -> list[RunSpec]:
+    """The specs of a new grid from the command line (validated)."""
+    if args.seeds < 1 or args.epochs < 1:
+        raise InvalidParameterError("--seeds and --epochs must be at least 1.")
+    if args.model not in MODELS:
+        raise InvalidParameterError(f"Unknown model {args.model!r}; choose one of {', '.join(MODELS)}.")
+    source = source_for(args)
+    task_params, split = task_and_split(args)
+    names = args.strategy or ["none"]
+    pairs = key_values(args.param, "--param")
+    classes = {name: strategy_class(name) for name in names}
+    claimed = {key for cls in classes.values() for key in cls.param_names()}
+    if set(pairs) - claimed:
+        raise InvalidParameterError(
+            f"No chosen strategy has the parameter(s) {sorted(set(pairs) - claimed)}; "
+            + "; ".join(f"{n}: {', '.join(c.param_names()) or 'none'}" for n, c in classes.items()) + ".")
+    strategies = [(name, cls.from_strings({k: v for k, v in pairs.items() if k in cls.param_names()}).get_params())
+                  for name, cls in classes.items()]
+    model_params = MODELS[args.model].from_strings(key_values(args.model_param, "--model-param")).get_params()
+    train = {"epochs": args.epochs, "device": args.device}
+    for key in ("batch_size", "learning_rate", "loss", "patience"):
+        if getattr(args, key) is not None:
+            train[key] = getattr(args, key)
+    base = RunSpec(source=source.to_dict(), task=args.task, task_params=task_params, split=asdict(split),
+                   model=args.model, model_params=model_params, train=train)
+    return grid_specs(base, strategies, range(args.seeds), aa=args.aa)
+
+
+def _more_seeds(store, args: argparse.Namespace):
+    """The experiment named by --experiment and the specs of its next --add-seeds seeds."""
+    if not args.experiment:
+        raise InvalidParameterError("--add-seeds needs --experiment NAME: the experiment whose arms get more seeds.")
+    if args.strategy or args.primary or args.aa:
+        raise InvalidParameterError("--add-seeds repeats the experiment's own arms and primary score: leave out "
+                                    "--strategy, --primary and --aa.")
+    matches = [e for e in store.list_experiments() if args.experiment in (e.id, e.name)]
+    if not matches:
+        raise InvalidParameterError(f"There is no experiment {args.experiment!r} to add seeds to; see "
+                                    "`python -m recexp runs`.")
+    return matches[-1], more_seeds(store, matches[-1].id, args.add_seeds)
+
