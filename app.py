@@ -1,14 +1,17 @@
-"""recexp dashboard entry point: page config, shared resources, navigation. Nothing else."""
+"""recexp dashboard entry point: page config, sign-in, navigation, and one sentence for any failure a page left."""
 
+import sqlite3
 from pathlib import Path
 
 import streamlit as st
 
-from recexp.ui.state import sidebar_summary
+from recexp.errors import RecexpError
+from recexp.ui.state import require_login, show_error, sidebar_summary
 
 PAGES = Path(__file__).parent / "pages"
 
 st.set_page_config(page_title="recexp", page_icon=":material/science:", layout="wide")
+require_login()
 
 navigation = st.navigation(
     {
@@ -25,4 +28,7 @@ navigation = st.navigation(
     }
 )
 sidebar_summary()
-navigation.run()
+try:
+    navigation.run()
+except (RecexpError, OSError, sqlite3.Error) as error:  # e.g. the run store damaged or the disk full mid-page
+    show_error(error)

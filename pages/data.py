@@ -12,7 +12,7 @@ from recexp.data.source import DataSource, save_upload
 from recexp.errors import RecexpError
 from recexp.tasks import TASKS, SplitSpec, split_methods
 from recexp.ui.params import param_widgets
-from recexp.ui.state import DatasetChoice, active_choice, build, load_source, set_active_choice
+from recexp.ui.state import DatasetChoice, active_choice, build, current_user, load_source, set_active_choice
 
 st.title("Data")
 st.caption("Open a behaviour log or a feature table, check how it was read, and choose the learning task.")
@@ -42,7 +42,7 @@ else:
         )
         if upload is not None:
             try:
-                source = DataSource(str(save_upload(upload.name, upload.getvalue())), kind=kind)
+                source = DataSource(str(save_upload(upload.name, upload.getvalue(), owner=current_user())), kind=kind)
             except RecexpError as error:
                 st.error(str(error))
     else:

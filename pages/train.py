@@ -15,7 +15,7 @@ from recexp.models import LOSSES, MODELS, TrainConfig
 from recexp.models.device import available_devices
 from recexp.ui.params import param_widgets
 from recexp.tasks import TASKS
-from recexp.ui.state import active_choice, job_runner, require_dataset, set_active_choice
+from recexp.ui.state import active_choice, job_runner, require_dataset, set_active_choice, sharing_toggle
 
 POLL_SECONDS = 1.0
 
@@ -125,6 +125,7 @@ if st.session_state.get("train_experiment") not in ids:
     st.session_state["train_experiment"] = ids[0]
 names = {e.id: f"{e.name} · {e.created_at[:19].replace('T', ' ')} UTC" for e in experiments}
 experiment_id = st.selectbox("Experiment", ids, format_func=names.get, key="train_experiment")
+sharing_toggle(store, experiment_id, prefix="train")
 started_active = any(r.is_active for r in store.list_runs(experiment_id))
 
 

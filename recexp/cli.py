@@ -1,8 +1,8 @@
 """``python -m recexp``: everything the dashboard does, from the shell.
 
 Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its arguments, ``_cmd_<name>(args)``
-runs it and returns the exit code. A :class:`RecexpError` becomes a one-line message on stderr and
-exit code 2; never a traceback.
+runs it and returns the exit code. A :class:`RecexpError`, and a file-system or SQLite failure
+nothing below caught, becomes a one-line message on stderr and exit code 2; never a traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from recexp.compare import compare, power_sentence, sample_losses
 from recexp.data.inspect import inspect_source
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource
-from recexp.errors import InvalidDataError, InvalidParameterError, RecexpError
+from recexp.errors import InvalidDataError, InvalidParameterError, RecexpError, sentence
 from recexp.importance import METHODS, cached_values_path, get_method, run_importance
 from recexp.jobs import grid_specs, more_seeds, run_in_foreground, strategy_class
 from recexp.metrics import default_primary, primary_choices
@@ -33,6 +34,13 @@ from recexp.synthesis import GENERATORS, get_generator
 from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
 from recexp.synthesis.report import describe_fit
 from recexp.tasks import SplitSpec, build_dataset, get_task, split_dataset, split_methods
+
+
+def _open_store() -> SQLiteRunStore:
+    """The workspace's run store, its runs whose process is gone marked failed first (``fail_orphans``)."""
+    store = SQLiteRunStore.open()
+    store.fail_orphans()
+    return store
 
 
 def _print_json(payload: Any) -> None:
@@ -311,7 +319,7 @@ def _add_runs(subparsers) -> None:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    store = SQLiteRunStore.open()
+    store = _open_store()
     runs = store.list_runs(args.experiment, args.status)
     if args.json:
         _print_json({"workspace": str(store.home),
@@ -417,7 +425,7 @@ def _add_compare(subparsers) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    store = SQLiteRunStore.open()
+    store = _open_store()
     comparison = compare(store, experiment=args.experiment, run_ids=args.runs or None, baseline=args.baseline,
                          n_bootstrap=args.bootstrap)
     unknown = sorted(set(args.metric or []) - set(comparison.summary["metric"]))
@@ -547,7 +555,7 @@ def _add_importance(subparsers) -> None:
 
 def _cmd_importance(args: argparse.Namespace) -> int:
     method = _configured(METHODS, get_method, args.method, args.param)
-    store = SQLiteRunStore.open()
+    store = _open_store()
     shown = [-1]
 
     def progress(fraction: float, message: str) -> None:
@@ -598,10 +606,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command][1](args)
-    except RecexpError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (RecexpError, OSError, sqlite3.Error) as error:   # OSError: e.g. an output path on a full disk
+        print(f"error: {sentence(error)}", file=sys.stderr)
+        return 2

@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -25,9 +26,9 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,13 @@ import numpy as np
 import pandas as pd
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
-from recexp.errors import InvalidParameterError, JobError, RecexpError
+from recexp.errors import InvalidParameterError, JobError, RecexpError, os_error_sentence
 from recexp.importance import TrainedRun, run_importance
 from recexp.metrics import classification_metrics
 from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
 from recexp.models.device import describe_device
 from recexp.runs import (ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER, SYNTHESIS_REPORT, Run,
-                         RunStore, SQLiteRunStore)
+                         RunStore, SQLiteRunStore, log_tail, pid_alive)
 from recexp.spec import AA_SEED_OFFSET, RunSpec, prepare_data
 from recexp.strategies import STRATEGIES, Strategy
 from recexp.strategies.importance import VALUES_SEED, ImportanceWeighting, SourceRun
@@ -208,14 +209,6 @@ def bind_strategy(strategy: Strategy, store: RunStore, valid: Dataset) -> Strate
 
 # --- one run --------------------------------------------------------------------------------------
 
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return "\n".join(text[-lines:])
-
-
 def _prediction_frame(rows, labels, proba, classes) -> pd.DataFrame:
     """Positions in the dataset, true label code, predicted code and one probability column per class."""
     frame = pd.DataFrame({"row": np.asarray(rows, dtype=np.int64), LABEL: labels, "predicted": proba.argmax(axis=1)})
@@ -338,52 +331,28 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
 
 # --- background runner ----------------------------------------------------------------------------
 
-#: Seconds a foreground process may appear to have started after its run did (clock granularity and drift).
-START_SLACK_SECONDS = 30.0
-
-
-def _process_info(pid: int) -> tuple[str, str, float] | None:
-    """``(state, command line, start time in Unix seconds)`` of ``pid`` from /proc, or None where unreadable."""
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the platform has one)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime"))
-    except (OSError, StopIteration, ValueError):
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()          # after "pid (name) ": state is field 3, starttime 22
-    return fields[0], cmdline, boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                                  # macOS, Windows
+        return os.cpu_count() or 1
 
 
-def _pid_alive(pid: int | None, started_at: str | None = None, worker_only: bool = False) -> bool:
-    """Whether ``pid`` is a live (non-zombie) process carrying the run that started at ``started_at``.
+def threads_per_run(max_concurrent: int) -> int:
+    """Torch intra-op threads for each of ``max_concurrent`` runs training at once.
 
-    A recexp worker (its command line names recexp) counts; unless ``worker_only``, so does any process
-    that started before the run did: the CLI, a notebook or a test session executing a run in the
-    foreground (``create_run(status="running")`` records its pid). A pid since reused by a process
-    started later does not count. Without /proc (macOS), a process that exists counts.
+    One core stays free for the dashboard and data loading, the rest is split evenly, at least one
+    thread each: torch's spinning worker threads collapse (many times slower) when the machine is
+    oversubscribed. The job runner's workers and ``python -m recexp run`` both follow this rule
+    (a foreground CLI run is one run at a time: ``threads_per_run(1)``).
+
+    Examples
+    --------
+    >>> threads_per_run(1) == max(1, usable_cores() - 1)
+    True
     """
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not Path("/proc").is_dir():
-        return True
-    info = _process_info(pid)
-    if info is None:
-        return False
-    state, cmdline, process_start = info
-    if state == "Z":
-        return False
-    if "recexp" in cmdline:
-        return True
-    if worker_only or not started_at:
-        return False
-    return process_start <= datetime.fromisoformat(started_at).timestamp() + START_SLACK_SECONDS
+    return max(1, (usable_cores() - 1) // max(1, max_concurrent))
 
 
 def _describe_exit(code: int) -> str:
@@ -417,7 +386,7 @@ class JobRunner:
     max_concurrent : int
         Worker processes running at once.
     threads_per_job : int, optional
-        ``torch.set_num_threads`` in each worker; default: (CPU cores - 1) / ``max_concurrent``, at least 1.
+        ``torch.set_num_threads`` in each worker; default: :func:`threads_per_run` of ``max_concurrent``.
     poll_interval : float
         Seconds between polls of the background thread.
     cancel_grace : float
@@ -435,6 +404,18 @@ class JobRunner:
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+
+    def for_owner(self, owner: str | None) -> JobRunner:
+        """This runner acting for one signed-in user (itself for None, i.e. without login).
+
+        The same workers, queue, limit and lock; its :attr:`store` is ``store.for_owner(owner)``, so the
+        experiments it launches belong to ``owner`` and it lists what ``owner`` may see.
+        """
+        if owner is None:
+            return self
+        view = copy.copy(self)                                  # shares _children, _lock and the poll thread
+        view.store = self.store.for_owner(owner)
+        return view
 
     # --- submitting ---------------------------------------------------------------------------
 
@@ -476,21 +457,21 @@ class JobRunner:
     # --- the loop -----------------------------------------------------------------------------
 
     def _spawn(self, run: Run) -> None:
-        # One core stays free for the dashboard and data loading: torch's spinning worker threads
-        # collapse (many times slower) when the machine is oversubscribed.
-        threads = self.threads_per_job or max(1, ((os.cpu_count() or 1) - 1) // max(1, self.max_concurrent))
-        log_path = self.store.artifact_dir(run.id, create=True) / "worker.log"
-        log = open(log_path, "ab")  # noqa: SIM115 (closed when the child is reaped)
+        threads = self.threads_per_job or threads_per_run(self.max_concurrent)
         env = dict(os.environ, RECEXP_HOME=str(self.store.home), PYTHONUNBUFFERED="1")
         package_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH", "")]))
+        log = None
         try:
+            log = open(self.store.artifact_dir(run.id, create=True) / "worker.log", "ab")  # noqa: SIM115 (closed when reaped)
             process = subprocess.Popen(
                 [sys.executable, "-m", "recexp.worker", run.id, "--threads", str(threads)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        except OSError as error:
-            log.close()
-            self.store.finish(run.id, FAILED, error=f"Could not start the worker process: {error}")
+        except (OSError, RecexpError) as error:             # e.g. a full disk: no room for the worker's log
+            if log is not None:
+                log.close()
+            reason = os_error_sentence(error, "start") if isinstance(error, OSError) else str(error)
+            self.store.finish(run.id, FAILED, error=f"Could not start the worker process: {reason}")
             return
         self._children[run.id] = _Child(process, log)
         self.store.update(run.id, pid=process.pid)
@@ -509,31 +490,19 @@ class JobRunner:
             run = self.store.get_run(run_id)
             if run.is_active:
                 reason = _describe_exit(code)
-                tail = _tail(self.store.artifact_dir(run_id) / "worker.log")
+                tail = log_tail(self.store.artifact_dir(run_id) / "worker.log")
                 self.store.finish(run_id, FAILED, error=f"{reason}." + (f"\nLast output:\n{tail}" if tail else ""))
 
-    def _recover_orphans(self) -> None:
-        """Fail running runs whose worker is gone (killed while no runner watched, or app restarted)."""
-        for run in self.store.list_runs(statuses=[RUNNING]):
-            if run.id in self._children:
-                continue
-            if run.pid is None:
-                age = run.seconds or 0.0
-                if age > 60:
-                    self.store.finish(run.id, FAILED, error="The worker process never started (no process id "
-                                                            "recorded within a minute).")
-                continue
-            if not _pid_alive(run.pid, run.started_at):
-                tail = _tail(self.store.artifact_dir(run.id) / "worker.log")
-                self.store.finish(run.id, FAILED, error=(
-                    f"The worker process (pid {run.pid}) is gone: it was killed or crashed, or the machine "
-                    "restarted, before the run ended." + (f"\nLast output:\n{tail}" if tail else "")))
-
     def poll(self) -> None:
-        """Reap finished workers, fail runs whose worker died, start queued runs up to the limit."""
+        """Reap finished workers, fail runs whose process died, start queued runs up to the limit.
+
+        Queued runs that record a process id are reserved for that (foreground) process and never claimed.
+        """
         with self._lock:
             self._reap()
-            self._recover_orphans()
+            if self.store.read_only:                            # nothing can be queued, claimed or failed there
+                return
+            self.store.fail_orphans(exclude=self._children)
             free = self.max_concurrent - len(self._children)
             if free <= 0:
                 return
@@ -561,6 +530,8 @@ class JobRunner:
                 break
             try:
                 self.poll()
+            except RecexpError as error:                        # e.g. a full disk: say so; the next poll retries
+                print(f"job runner: {error}", file=sys.stderr, flush=True)
             except Exception:                                   # keep polling; the next poll retries
                 traceback.print_exc()
 
@@ -590,7 +561,7 @@ class JobRunner:
                 return False
             child = self._children.get(run_id)
             pid = child.process.pid if child else (run.pid if run.status == RUNNING else None)
-            if pid and (child is not None or _pid_alive(pid, worker_only=True)):   # never signal a foreground caller
+            if pid and (child is not None or pid_alive(pid, worker_only=True)):   # never signal a foreground caller
                 with _suppress_lookup():
                     os.killpg(pid, signal.SIGTERM)
                 if child is not None:
@@ -624,19 +595,30 @@ class _suppress_lookup:
         return kind is not None and issubclass(kind, ProcessLookupError | PermissionError)
 
 
-def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | None = None) -> JobRunner:
-    """A runner on the workspace store with one job per four cores (at least one).
+def max_jobs() -> int:
+    """Runs a job runner trains at once: ``$RECEXP_MAX_JOBS``, else one per four cores (at least one).
 
-    ``$RECEXP_MAX_JOBS`` overrides the limit.
+    ``$RECEXP_MAX_JOBS`` above the core count is capped at it, with a :class:`RuntimeWarning` that says
+    so: more runs than cores only makes each of them slower.
     """
-    store = store or SQLiteRunStore.open()
+    cores = usable_cores()
     configured = os.environ.get("RECEXP_MAX_JOBS", "").strip()
-    if configured and not (configured.isdigit() and int(configured) > 0):
+    if not configured:
+        return max(1, cores // 4)
+    if not (configured.isdigit() and int(configured) > 0):
         raise InvalidParameterError(
             f"RECEXP_MAX_JOBS must be a positive integer, but is {configured!r}. Fix or unset it.")
-    limit = max_concurrent or (int(configured) if configured else max(1, (os.cpu_count() or 1) // 4))
-    return JobRunner(store, max_concurrent=limit)
+    if int(configured) > cores:
+        warnings.warn(f"RECEXP_MAX_JOBS={configured} is more than the {cores} CPU cores here; at most {cores} runs "
+                      "train at once.", RuntimeWarning, stacklevel=2)
+    return min(int(configured), cores)
+
+
+def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | None = None) -> JobRunner:
+    """A runner on the workspace store training :func:`max_jobs` runs at once (or ``max_concurrent``)."""
+    return JobRunner(store or SQLiteRunStore.open(), max_concurrent=max_concurrent or max_jobs())
 
 
 __all__ = ["execute", "validate_spec", "grid_specs", "more_seeds", "run_in_foreground", "available_strategies",
-           "strategy_class", "bind_strategy", "source_run", "JobRunner", "default_runner", "ACTIVE"]
+           "strategy_class", "bind_strategy", "source_run", "JobRunner", "default_runner", "max_jobs", "threads_per_run",
+           "usable_cores", "ACTIVE"]

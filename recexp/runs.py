@@ -13,6 +13,17 @@ SQLite runs in WAL mode with a busy timeout, so the dashboard reads while worker
 reports are JSON, tables are Parquet, weights are tensors: nothing is ever unpickled. Non-finite
 metric values (NaN, +/-inf) are stored as NULL plus a marker and come back unchanged.
 
+The store tells damage from a new start: a new ``runs.sqlite`` is built beside its final name and
+moved into place whole, so an empty, unreadable or missing database next to existing artifact
+folders is reported (:class:`~recexp.errors.JobError`), never silently replaced by a fresh one.
+Every SQLite or file-system failure (full disk, read-only folder, damage, a lock held too long)
+becomes a ``JobError`` whose message says what happened and what to do. Opening and reading never
+write, so a store on a full disk or in a read-only workspace can still be listed and compared.
+
+A run belongs to the process that executes it, whose pid the store records (a job runner's worker,
+or a foreground process such as ``python -m recexp run``); :meth:`RunStore.fail_orphans` fails the
+runs whose process is gone, and is called wherever the store is opened for people to look at.
+
 Example
 -------
 >>> store = SQLiteRunStore.open()                                  # doctest: +SKIP
@@ -26,12 +37,14 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import copy
 import json
 import math
 import os
+import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +52,7 @@ from typing import Any
 
 import pandas as pd
 
-from recexp.errors import JobError
+from recexp.errors import JobError, os_error_sentence
 
 QUEUED, RUNNING, FINISHED, FAILED, CANCELLED = "queued", "running", "finished", "failed", "cancelled"
 #: Statuses of a run that has not ended yet.
@@ -58,7 +71,9 @@ CREATE TABLE IF NOT EXISTS experiments (
     name        TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
     created_at  TEXT NOT NULL,
-    settings    TEXT NOT NULL DEFAULT '{}'
+    settings    TEXT NOT NULL DEFAULT '{}',
+    owner       TEXT,
+    shared      INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS runs (
     id            TEXT PRIMARY KEY,
@@ -95,9 +110,18 @@ CREATE TABLE IF NOT EXISTS final_metrics (
     PRIMARY KEY (run_id, key)
 );
 """
-_SCHEMA_VERSION = 2
-#: What each schema version adds to the one before it (applied in order to an older store).
-_MIGRATIONS = {2: "ALTER TABLE experiments ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'"}
+_SCHEMA_VERSION = 3
+#: What each schema version adds to the one before it (applied in order to an older store, in one transaction).
+_MIGRATIONS = {
+    2: ("ALTER TABLE experiments ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'",),
+    3: ("ALTER TABLE experiments ADD COLUMN owner TEXT",
+        "ALTER TABLE experiments ADD COLUMN shared INTEGER NOT NULL DEFAULT 0"),
+}
+
+#: Seconds a run's process may appear to have started after its run did (clock granularity and drift).
+START_SLACK_SECONDS = 30.0
+#: Seconds a claimed run may go without a recorded process id before it counts as never started.
+NO_PID_GRACE_SECONDS = 60.0
 
 
 def _now() -> str:
@@ -131,12 +155,58 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _process_info(pid: int) -> tuple[str, str, float] | None:
+    """``(state, command line, start time in Unix seconds)`` of ``pid`` from /proc, or None where unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()          # after "pid (name) ": state is field 3, starttime 22
+    return fields[0], cmdline, boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def pid_alive(pid: int | None, since: str | None = None, worker_only: bool = False) -> bool:
+    """Whether ``pid`` is a live (non-zombie) process carrying the run that it took on at ``since``.
+
+    A recexp process (its command line names recexp: a worker, the CLI) counts; unless ``worker_only``,
+    so does any process that started before ``since`` (an ISO time): a notebook or a test session
+    executing a run in the foreground. A pid since reused by a process started later does not count.
+    Without /proc (macOS), a process that exists counts.
+    """
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not Path("/proc").is_dir():
+        return True
+    info = _process_info(pid)
+    if info is None:
+        return False
+    state, cmdline, process_start = info
+    if state == "Z":
+        return False
+    if "recexp" in cmdline:
+        return True
+    if worker_only or not since:
+        return False
+    return process_start <= datetime.fromisoformat(since).timestamp() + START_SLACK_SECONDS
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A group of runs launched together (e.g. a grid of strategies x seeds).
 
     ``settings`` holds what was declared before training, e.g. ``{"primary": "balanced_accuracy"}``:
-    the score whose verdict counts (see :mod:`recexp.compare`).
+    the score whose verdict counts (see :mod:`recexp.compare`). ``owner`` is the signed-in user who
+    launched it from the dashboard (None when nobody was signed in: CLI, Python, a dashboard without
+    login); ``shared`` makes an owned experiment visible to every signed-in user.
     """
 
     id: str
@@ -144,11 +214,14 @@ class Experiment:
     description: str
     created_at: str
     settings: dict[str, Any] = field(default_factory=dict)
+    owner: str | None = None
+    shared: bool = False
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Experiment:
         values = dict(row)
-        return cls(**{**values, "settings": json.loads(values.get("settings") or "{}")})
+        return cls(**{**values, "settings": json.loads(values.get("settings") or "{}"),
+                      "shared": bool(values.get("shared") or 0)})
 
 
 @dataclass(frozen=True)
@@ -202,11 +275,17 @@ class RunStore(abc.ABC):
     """
 
     home: Path
+    #: True where the workspace cannot be written: everything can be read, nothing written.
+    read_only: bool = False
 
     # experiments
     @abc.abstractmethod
     def create_experiment(self, name: str, description: str = "", settings: dict[str, Any] | None = None
                           ) -> Experiment: ...
+
+    @abc.abstractmethod
+    def set_shared(self, experiment_id: str, shared: bool) -> None:
+        """Show an owned experiment to every signed-in user (or to its owner only again)."""
 
     @abc.abstractmethod
     def get_experiment(self, experiment_id: str) -> Experiment: ...
@@ -216,7 +295,16 @@ class RunStore(abc.ABC):
 
     # runs
     @abc.abstractmethod
-    def create_run(self, experiment_id: str, spec: dict[str, Any], name: str = "", status: str = QUEUED) -> Run: ...
+    def create_run(self, experiment_id: str, spec: dict[str, Any], name: str = "", status: str = QUEUED,
+                   pid: int | None = None) -> Run:
+        """Record a new run, ``queued`` (for a job runner, or reserved for a process) or ``running``.
+
+        ``pid`` is the process that will execute the run; it defaults to this process for a
+        ``running`` run and to none for a ``queued`` one, which a job runner then claims. A queued
+        run with a pid (e.g. the rest of a grid ``python -m recexp run`` executes itself, one run after
+        the other: it claims each with :meth:`claim` before executing it) is reserved for that process:
+        runners never claim it, and :meth:`fail_orphans` fails it once that process is gone.
+        """
 
     @abc.abstractmethod
     def get_run(self, run_id: str) -> Run: ...
@@ -241,7 +329,11 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     def finish(self, run_id: str, status: str, error: str | None = None) -> bool:
-        """End an active run; False (and nothing changed) if it had already ended."""
+        """End an active run; False (and nothing changed) if it had already ended.
+
+        Failing a run first deletes its partial artifact files (``*.part``, left by a write that broke
+        off, e.g. on a full disk), so the space they hold is free to record the failure.
+        """
 
     @abc.abstractmethod
     def epoch_metrics(self, run_ids: Sequence[str]) -> pd.DataFrame:
@@ -251,6 +343,42 @@ class RunStore(abc.ABC):
         """Store one epoch's metrics and advance the run's progress."""
         self.log_epochs(run_id, [(epoch, metrics)])
 
+    def fail_orphans(self, exclude: Collection[str] = ()) -> list[str]:
+        """Fail the active runs whose process is gone; returns their ids.
+
+        Call it wherever the store is opened to be looked at (the CLI's ``runs``, ``compare`` and
+        ``importance``, the dashboard's pages, a job runner's poll), so that no run is left
+        ``running`` or ``queued`` for a process that was killed (even with SIGKILL), crashed or
+        vanished in a reboot. The runs it fails:
+
+        - ``running`` with a recorded process id that is no longer alive (:func:`pid_alive`);
+        - ``running`` without a process id for more than a minute (its worker never started);
+        - ``queued`` with a recorded process id, i.e. reserved for a foreground process (see
+          :meth:`create_run`), once that process is gone.
+
+        Runs queued without a process id wait for a job runner and are left alone, and so are the runs
+        in ``exclude`` (a runner's own children, which it reaps itself). A failure to write (a full disk,
+        a read-only workspace) leaves a run as it is for the next check.
+
+        Examples
+        --------
+        >>> store = SQLiteRunStore.open()                              # doctest: +SKIP
+        >>> store.fail_orphans()                                       # doctest: +SKIP
+        ['3f2a9c0d1e4b']
+        """
+        if self.read_only:
+            return []
+        failed = []
+        for run in self.list_runs(statuses=ACTIVE):
+            reason = None if run.id in exclude else _orphan_reason(run)
+            if reason is None:
+                continue
+            tail = log_tail(self.home / "artifacts" / run.id / "worker.log")
+            with contextlib.suppress(JobError):
+                if self.finish(run.id, FAILED, error=reason + (f"\nLast output:\n{tail}" if tail else "")):
+                    failed.append(run.id)
+        return failed
+
     # artifacts
     def artifact_dir(self, run_id: str, create: bool = False) -> Path:
         """``home/artifacts/<run_id>``."""
@@ -258,15 +386,37 @@ class RunStore(abc.ABC):
             raise JobError(f"'{run_id}' is not a run id.")
         path = self.home / "artifacts" / run_id
         if create:
-            path.mkdir(parents=True, exist_ok=True)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise JobError(os_error_sentence(error, "create")) from error
         return path
 
+    def _discard_partial_files(self, run_id: str) -> None:
+        """Delete the ``*.part`` files of a run that is being failed (nothing writes them any more).
+
+        Each is emptied first: the failed writer may still hold it open (e.g. from the traceback being
+        handled), and only truncating frees the space of an open file.
+        """
+        with contextlib.suppress(OSError):
+            for partial in self.artifact_dir(run_id).rglob("*.part"):
+                os.truncate(partial, 0)
+                partial.unlink(missing_ok=True)
+
     def write_table(self, run_id: str, name: str, frame: pd.DataFrame) -> Path:
-        """Save a frame as ``<name>.parquet`` among the run's artifacts (atomically)."""
+        """Save a frame as ``<name>.parquet`` among the run's artifacts (atomically).
+
+        A failed write (e.g. a full disk) leaves no partial file and raises :class:`JobError`.
+        """
         path = self.artifact_dir(run_id, create=True) / f"{name}.parquet"
         tmp = path.with_suffix(".parquet.part")
-        frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
+        try:
+            frame.to_parquet(tmp, index=False)
+            tmp.replace(path)
+        except OSError as error:
+            with contextlib.suppress(OSError):               # a partial file only takes the space others need
+                tmp.unlink(missing_ok=True)
+            raise JobError(f"Run {run_id}: {os_error_sentence(error, 'write', path)}") from error
         return path
 
     def read_table(self, run_id: str, name: str) -> pd.DataFrame:
@@ -277,11 +427,50 @@ class RunStore(abc.ABC):
         return pd.read_parquet(path)
 
 
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of a text file such as a worker's log ('' where it cannot be read)."""
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def _orphan_reason(run: Run) -> str | None:
+    """Why an active run's process is gone (see :meth:`RunStore.fail_orphans`), or None while it may live."""
+    if run.status == QUEUED:
+        if run.pid is None or pid_alive(run.pid, run.created_at):
+            return None
+        return (f"The process that queued this run (pid {run.pid}) is gone: it was killed or crashed before "
+                "the run started.")
+    if run.pid is None:
+        if (run.seconds or 0.0) <= NO_PID_GRACE_SECONDS:
+            return None
+        return "The worker process never started (no process id recorded within a minute)."
+    if pid_alive(run.pid, run.started_at):
+        return None
+    return (f"The process running this run (pid {run.pid}) is gone: it was killed or crashed, or the machine "
+            "restarted, before the run ended.")
+
+
+def _initialise(path: Path) -> None:
+    """Write the schema into the SQLite database at ``path`` (WAL mode, current version)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+    finally:
+        conn.close()
+
+
 class SQLiteRunStore(RunStore):
     """The run store in ``home/runs.sqlite`` (WAL mode) plus ``home/artifacts``.
 
     Every call opens a short-lived connection, so one store object can be shared by threads
-    (Streamlit sessions) and processes can open the same folder concurrently.
+    (Streamlit sessions) and processes can open the same folder concurrently. Opening checks that
+    the database is sound (see the module docstring) and brings an older schema up to date; it
+    writes nothing otherwise, so it works on a full disk and in a read-only workspace.
 
     Parameters
     ----------
@@ -289,24 +478,147 @@ class SQLiteRunStore(RunStore):
         The workspace folder; created if missing.
     busy_timeout_ms : int
         How long a writer waits for another writer's lock before failing.
+    owner : str, optional
+        The signed-in user this store object acts for (see :meth:`for_owner`); None: everyone.
+
+    Raises
+    ------
+    JobError
+        The database is empty, damaged, missing beside existing artifacts, from a newer recexp, or the
+        workspace cannot be created or read.
     """
 
-    def __init__(self, home: str | Path, busy_timeout_ms: int = 30_000):
+    def __init__(self, home: str | Path, busy_timeout_ms: int = 30_000, owner: str | None = None):
         self.home = Path(home).resolve()
         self.busy_timeout_ms = busy_timeout_ms
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.owner = owner
         self.path = self.home / "runs.sqlite"
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise JobError(os_error_sentence(error, "create")) from error
+        self.read_only = not os.access(self.home, os.W_OK)
+        if not self.path.exists():
+            self._create()
+        self._prepare()
+
+    def for_owner(self, owner: str | None) -> SQLiteRunStore:
+        """The same store acting for one signed-in user (None: for everyone, as without login).
+
+        It lists and gets only the experiments (and their runs) that ``owner`` launched, that their
+        owner shared, or that have no owner (launched with nobody signed in); experiments it creates
+        belong to ``owner``.
+        """
+        view = copy.copy(self)
+        view.owner = owner
+        return view
+
+    # --- opening ------------------------------------------------------------------------------
+
+    def _artifact_folders(self) -> int:
+        try:
+            return sum(1 for entry in (self.home / "artifacts").iterdir() if entry.is_dir())
+        except OSError:
+            return 0
+
+    def _damaged(self, what: str) -> JobError:
+        return JobError(f"The run store at {self.path} {what}; {self._artifact_folders()} artifact folders exist in "
+                        f"{self.home / 'artifacts'}. Restore runs.sqlite from a backup, or move it away to start a "
+                        "new, empty store.")
+
+    def _read_only_error(self) -> JobError:
+        return JobError(f"The workspace {self.home} is read-only: its runs can be listed and compared, but nothing "
+                        "can be written there. Point RECEXP_HOME at a writable folder to train or value runs.")
+
+    def _create(self) -> None:
+        """Build a new database beside its final name and move it into place whole.
+
+        So a zero-byte ``runs.sqlite`` is never one being created, and two processes creating the
+        store at once end up with the same one.
+        """
+        folders = self._artifact_folders()
+        if folders:
+            raise JobError(f"The run store at {self.path} is missing, but {folders} artifact folders exist in "
+                           f"{self.home / 'artifacts'}. Restore runs.sqlite from a backup, or move the artifacts "
+                           "folder away to start a new, empty store.")
+        if self.read_only:
+            raise JobError(f"The workspace {self.home} is read-only and holds no run store yet. Point RECEXP_HOME "
+                           "at a writable folder.")
+        partial = self.home / f".runs.sqlite.{uuid.uuid4().hex}.new"
+        try:
+            _initialise(partial)
+            with contextlib.suppress(FileExistsError):        # another process created it first: use that one
+                os.link(partial, self.path)
+        except sqlite3.Error as error:
+            raise self._error(error) from error
+        except OSError as error:
+            raise JobError(os_error_sentence(error, "create")) from error
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{partial}{suffix}").unlink(missing_ok=True)
+
+    def _prepare(self) -> None:
+        """Refuse an empty or damaged database; bring an older schema up to date (where writable)."""
+        try:
+            empty = self.path.stat().st_size == 0
+        except OSError as error:
+            raise JobError(os_error_sentence(error, "read")) from error
+        if empty:
+            raise self._damaged("is empty (0 bytes)")
         with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > _SCHEMA_VERSION:
-                raise JobError(f"The run store {self.path} was written by a newer recexp (schema {version}); "
-                               "upgrade recexp or use another RECEXP_HOME.")
-            if version:
-                for step in range(version + 1, _SCHEMA_VERSION + 1):
-                    conn.execute(_MIGRATIONS[step])
-            conn.executescript(_SCHEMA)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if version > _SCHEMA_VERSION:
+            raise JobError(f"The run store {self.path} was written by a newer recexp (schema {version}); "
+                           "upgrade recexp or use another RECEXP_HOME.")
+        if version == _SCHEMA_VERSION or self.read_only:   # an older schema is read as it is, fields defaulted
+            return
+        if version == 0:                                    # an empty SQLite file: make it a store
+            try:
+                _initialise(self.path)
+            except sqlite3.Error as error:
+                raise self._error(error) from error
+            return
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]     # another process may have done it
+            for step in range(version + 1, _SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    def _disk_full(self) -> bool:
+        try:
+            return shutil.disk_usage(self.home).free < 1 << 20
+        except OSError:
+            return False
+
+    def _error(self, error: sqlite3.Error) -> JobError:
+        """A SQLite failure as a sentence: what happened to the store, and what to do."""
+        name = getattr(error, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            return self._damaged(f"is damaged ({error})")
+        if name == "SQLITE_FULL" or (name.startswith("SQLITE_IOERR") and self._disk_full()):
+            return JobError(f"The disk holding the run store {self.path} is full, so it could not be written. Free "
+                            "some space (or point RECEXP_HOME at a roomier folder) and try again.")
+        if name.startswith("SQLITE_READONLY") or self.read_only:
+            return self._read_only_error()
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return JobError(f"The run store {self.path} stayed locked by another process for "
+                            f"{self.busy_timeout_ms / 1000:.0f} s. Try again; if it keeps happening, look for a "
+                            "stuck recexp process.")
+        return JobError(f"The run store {self.path} could not be used ({error}). Check that {self.home} can be read "
+                        "and written, or point RECEXP_HOME at another folder.")
+
+    def _open(self, immutable: bool = False) -> sqlite3.Connection:
+        if immutable:
+            conn = sqlite3.connect(f"{self.path.as_uri()}?immutable=1", uri=True, isolation_level=None)
+        else:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.row_factory = sqlite3.Row
+        return conn
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> SQLiteRunStore:
@@ -317,54 +629,102 @@ class SQLiteRunStore(RunStore):
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+        """A connection for reading; SQLite failures become :class:`JobError` sentences.
+
+        Where SQLite cannot set up its shared-memory index next to the database (a read-only workspace,
+        or a disk too full for it), the database file is read as immutable instead: what was
+        checkpointed into it, without writes still in the WAL file.
+        """
         try:
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.row_factory = sqlite3.Row
-            yield conn
-        finally:
-            conn.close()
+            conn = self._readable()
+            try:
+                yield conn
+            finally:
+                conn.close()
+        except sqlite3.Error as error:
+            raise self._error(error) from error
+
+    def _readable(self) -> sqlite3.Connection:
+        conn = None
+        try:
+            conn = self._open()
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return conn
+        except sqlite3.Error as error:
+            if conn is not None:
+                conn.close()
+            if not (isinstance(error, sqlite3.OperationalError) and getattr(error, "sqlite_errorname", "")
+                    .startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY"))):
+                raise
+        return self._open(immutable=True)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A connection inside one immediate (write-locked) transaction, committed on success."""
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+        if self.read_only:
+            raise self._read_only_error()
+        try:
+            conn = self._open()
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+        except sqlite3.Error as error:
+            raise self._error(error) from error
 
     # --- experiments --------------------------------------------------------------------------
 
     def create_experiment(self, name: str, description: str = "", settings: dict[str, Any] | None = None
                           ) -> Experiment:
-        experiment = Experiment(uuid.uuid4().hex[:12], name or "experiment", description, _now(), dict(settings or {}))
+        experiment = Experiment(uuid.uuid4().hex[:12], name or "experiment", description, _now(), dict(settings or {}),
+                                owner=self.owner)
         with self._write() as conn:
-            conn.execute("INSERT INTO experiments (id, name, description, created_at, settings) VALUES (?, ?, ?, ?, ?)",
+            conn.execute("INSERT INTO experiments (id, name, description, created_at, settings, owner) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
                          (experiment.id, experiment.name, experiment.description, experiment.created_at,
-                          json.dumps(_json_safe(experiment.settings))))
+                          json.dumps(_json_safe(experiment.settings)), experiment.owner))
         return experiment
 
+    def _visible(self) -> tuple[str, list[str]]:
+        """SQL condition on ``experiments AS e`` (and its arguments) for what :attr:`owner` may see."""
+        if self.owner is None:
+            return "1=1", []
+        return "(e.owner IS NULL OR e.owner = ? OR e.shared = 1)", [self.owner]
+
     def get_experiment(self, experiment_id: str) -> Experiment:
+        visible, args = self._visible()
         with self._connect() as conn:
-            row = conn.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+            row = conn.execute(f"SELECT * FROM experiments e WHERE e.id = ? AND {visible}",
+                               (experiment_id, *args)).fetchone()
         if row is None:
             raise JobError(f"There is no experiment '{experiment_id}' in {self.path}.")
         return Experiment.from_row(row)
 
     def list_experiments(self) -> list[Experiment]:
+        visible, args = self._visible()
         with self._connect() as conn:
-            rows = conn.execute("SELECT * FROM experiments ORDER BY created_at, rowid").fetchall()
+            rows = conn.execute(f"SELECT * FROM experiments e WHERE {visible} ORDER BY e.created_at, e.rowid",
+                                args).fetchall()
         return [Experiment.from_row(r) for r in rows]
+
+    def set_shared(self, experiment_id: str, shared: bool) -> None:
+        with self._write() as conn:
+            row = conn.execute("SELECT owner FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+            if row is None or (self.owner is not None and row["owner"] not in (None, self.owner)):
+                raise JobError(f"There is no experiment '{experiment_id}' of yours in {self.path}.")
+            conn.execute("UPDATE experiments SET shared = ? WHERE id = ?", (int(bool(shared)), experiment_id))
 
     # --- runs ---------------------------------------------------------------------------------
 
-    def create_run(self, experiment_id: str, spec: dict[str, Any], name: str = "", status: str = QUEUED) -> Run:
+    def create_run(self, experiment_id: str, spec: dict[str, Any], name: str = "", status: str = QUEUED,
+                   pid: int | None = None) -> Run:
         if status not in ACTIVE:
             raise JobError(f"A new run starts as 'queued' or 'running', not {status!r}.")
         run_id = uuid.uuid4().hex[:12]
@@ -374,7 +734,7 @@ class SQLiteRunStore(RunStore):
                 "INSERT INTO runs (id, experiment_id, name, spec, status, created_at, started_at, pid) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, experiment_id, name, json.dumps(_json_safe(spec), allow_nan=False), status, now,
-                 now if status == RUNNING else None, os.getpid() if status == RUNNING else None))
+                 now if status == RUNNING else None, os.getpid() if pid is None and status == RUNNING else pid))
         return self.get_run(run_id)
 
     def _runs(self, conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[Run]:
@@ -393,22 +753,25 @@ class SQLiteRunStore(RunStore):
         return runs
 
     def get_run(self, run_id: str) -> Run:
+        visible, args = self._visible()
         with self._connect() as conn:
-            rows = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchall()
+            rows = conn.execute("SELECT r.* FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+                                f"WHERE r.id = ? AND {visible}", (run_id, *args)).fetchall()
             if not rows:
                 raise JobError(f"There is no run '{run_id}' in {self.path}. List runs with `python -m recexp runs`.")
             return self._runs(conn, rows)[0]
 
     def list_runs(self, experiment_id: str | None = None, statuses: Sequence[str] | None = None) -> list[Run]:
-        query, args = "SELECT * FROM runs WHERE 1=1", []
+        visible, args = self._visible()
+        query = f"SELECT r.* FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE {visible}"
         if experiment_id is not None:
-            query += " AND experiment_id = ?"
+            query += " AND r.experiment_id = ?"
             args.append(experiment_id)
         if statuses:
-            query += f" AND status IN ({','.join('?' * len(statuses))})"
+            query += f" AND r.status IN ({','.join('?' * len(statuses))})"
             args.extend(statuses)
         with self._connect() as conn:
-            return self._runs(conn, conn.execute(query + " ORDER BY created_at, rowid", args).fetchall())
+            return self._runs(conn, conn.execute(query + " ORDER BY r.created_at, r.rowid", args).fetchall())
 
     def claim(self, run_id: str) -> bool:
         with self._write() as conn:
@@ -449,6 +812,8 @@ class SQLiteRunStore(RunStore):
     def finish(self, run_id: str, status: str, error: str | None = None) -> bool:
         if status not in FINAL:
             raise JobError(f"A run ends as one of {', '.join(FINAL)}, not {status!r}.")
+        if status == FAILED and not self.read_only:
+            self._discard_partial_files(run_id)
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN (?, ?)",

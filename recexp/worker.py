@@ -2,7 +2,8 @@
 
 Started by :class:`recexp.jobs.JobRunner` in its own process (and session); reads the run's spec from
 the store (``$RECEXP_HOME``), so what it does is exactly what was stored. Exit code 0 when the run
-finished, 1 when it failed (the store has the reason), 2 on bad arguments.
+finished, 1 when it failed (the store has the reason; stderr, i.e. the worker log, where the store
+could not be used), 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -29,12 +30,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(max(1, args.threads))
-    store = SQLiteRunStore.open(args.home)
-    run = store.get_run(args.run_id)
-    if run.status != RUNNING:
-        print(f"run {run.id} is {run.status}, not running; nothing to do", file=sys.stderr)
-        return 0 if run.status != "queued" else 2
-    store.update(run.id, pid=os.getpid())
+    try:
+        store = SQLiteRunStore.open(args.home)
+        run = store.get_run(args.run_id)
+        if run.status != RUNNING:
+            print(f"run {run.id} is {run.status}, not running; nothing to do", file=sys.stderr)
+            return 0 if run.status != "queued" else 2
+        store.update(run.id, pid=os.getpid())
+    except RecexpError as error:                  # e.g. a damaged store or a full disk: the runner reports the exit
+        print(f"run {args.run_id} not started: {error}", file=sys.stderr)
+        return 1
     print(f"worker {os.getpid()} executing run {run.id}: {run.name}", flush=True)
     try:
         metrics = execute(RunSpec.from_dict(run.spec), store, run.id,

@@ -188,6 +188,61 @@ def rss_peak():
     return run
 
 
+class SmallDisk:
+    """A tmpfs of its own, mounted in a test's folder: a real disk to fill up or to make read-only."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fill(self) -> Path:
+        """Write a ballast file until the disk is full (ENOSPC); returns it (delete it to free the space)."""
+        import errno
+
+        ballast = self.path / "ballast"
+        with open(ballast, "wb", buffering=0) as out:
+            chunk = b"\0" * 65536
+            try:
+                while True:
+                    out.write(chunk)
+            except OSError as error:
+                assert error.errno == errno.ENOSPC, error
+            try:
+                while True:                         # top up the last partial chunk
+                    out.write(b"\0" * 512)
+            except OSError:
+                pass
+        return ballast
+
+    def remount(self, *options: str) -> None:
+        """``remount("ro")`` makes the disk read-only, ``remount("rw")`` writable again."""
+        import subprocess
+
+        subprocess.run(["mount", "-o", ",".join(["remount", *options]), str(self.path)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk("2m")``: a fresh tmpfs of that size (:class:`SmallDisk`); skips where mounting is not
+    permitted (not root, or no mount namespace). Unmounted after the test."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(size: str = "30m") -> SmallDisk:
+        target = tmp_path / f"disk{len(mounted)}"
+        target.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(target)
+        return SmallDisk(target)
+
+    yield mount
+    for target in reversed(mounted):
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """Train in-process models with one intra-op thread: they are small, and on a busy 2-core CI box a

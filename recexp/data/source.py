@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recexp.errors import InvalidDataError
+from recexp.errors import InvalidDataError, os_error_sentence
 
 
 def workspace() -> Path:
@@ -53,16 +54,30 @@ class DataSource:
         return cls(**{**data, "time_window": tuple(window) if window else None})
 
 
-def save_upload(filename: str, content: bytes) -> Path:
-    """Store uploaded bytes as ``<workspace>/uploads/<content hash>/<file name>``; returns the path."""
+def save_upload(filename: str, content: bytes, owner: str | None = None) -> Path:
+    """Store uploaded bytes as ``<workspace>/uploads/<content hash>/<file name>``; returns the path.
+
+    An upload of a signed-in ``owner`` goes to ``uploads/user-<hash of owner>/<content hash>/<file name>``
+    instead, apart from everyone else's. A failed write (a full or read-only disk) leaves no partial
+    file and raises :class:`InvalidDataError` with a sentence.
+    """
     if not content:
         raise InvalidDataError(f"The file '{filename}' is empty. Upload a file with a header or data rows.")
     digest = hashlib.sha256(content).hexdigest()[:16]
     safe_name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in Path(filename).name)
-    target = workspace() / "uploads" / digest / safe_name
+    folder = workspace() / "uploads"
+    if owner is not None:
+        folder = folder / f"user-{hashlib.sha256(owner.encode()).hexdigest()[:16]}"
+    target = folder / digest / safe_name
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(target.suffix + ".part")
-        tmp.write_bytes(content)
-        tmp.replace(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(content)
+            tmp.replace(target)
+        except OSError as error:
+            with contextlib.suppress(OSError):              # a read-only disk refuses even that
+                tmp.unlink(missing_ok=True)
+            raise InvalidDataError(f"The upload '{filename}' could not be saved: "
+                                   f"{os_error_sentence(error, 'write')}") from error
     return target

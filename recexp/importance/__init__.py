@@ -18,6 +18,7 @@ them: :mod:`~recexp.importance.attention` (where a DIN model looks in the behavi
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -85,17 +86,25 @@ def run_importance(store: RunStore, run_id: str, method: str | ImportanceMethod,
     result = method.compute(run or TrainedRun.load(store, run_id), seed=seed, progress=progress)
     meta = {"method": result.method, "params": result.params, "seed": result.seed, "seconds": result.seconds,
             "notes": result.notes}
-    values_path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomically(values_path, lambda tmp: result.values.to_parquet(tmp, index=False))
     _write_atomically(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, default=str)))
     return result
 
 
 def _write_atomically(path: Path, write) -> None:
-    """``write(tmp)`` beside ``path``, then rename: a reader never sees a half-written cache file."""
+    """``write(tmp)`` beside ``path``, then rename: a reader never sees a half-written cache file.
+
+    Where the cache cannot be written (a full or read-only disk) it is skipped, leaving no partial
+    file: the values are returned all the same and computed again next time.
+    """
     tmp = path.with_name(path.name + ".part")
-    write(tmp)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):                  # a read-only disk refuses even that
+            tmp.unlink(missing_ok=True)
 
 __all__ = ["METHODS", "CACHE_FOLDER", "ImportanceMethod", "ImportanceResult", "TrainedRun", "SOURCE_ROW",
            "get_method", "run_importance", "cached_values_path"]

@@ -206,15 +206,35 @@ def save_checkpoint(path: str | Path, model: Model, module: nn.Module, spec: Inp
 
 
 def load_checkpoint(path: str | Path) -> tuple[Model, nn.Module, dict[str, Any]]:
-    """Rebuild ``(model, module, extra)`` from :func:`save_checkpoint`'s file (``weights_only=True``)."""
+    """Rebuild ``(model, module, extra)`` from :func:`save_checkpoint`'s file (``weights_only=True``).
+
+    Raises
+    ------
+    InvalidDataError
+        The file is missing, unreadable, truncated, not a recexp checkpoint, or does not fit the model
+        it names: a sentence naming the file, never a ``KeyError`` or an unpickling error.
+    """
     from recexp.models import MODELS
 
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    path = Path(path)
+    damaged = f"The checkpoint {path} is damaged or not a recexp checkpoint"
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as error:
+        raise InvalidDataError(f"The checkpoint {path} is missing; train the run again.") from error
+    except Exception as error:                # torch reports junk as pickle, zip, EOF or runtime errors alike
+        raise InvalidDataError(f"{damaged} ({type(error).__name__}); train the run again.") from error
+    if not isinstance(payload, dict) or not {"model", "params", "input_spec", "state_dict"} <= set(payload):
+        raise InvalidDataError(f"{damaged} (it lacks the model, its parameters or its weights); train the run again.")
     model_cls = MODELS.get(payload["model"])
     if model_cls is None:
-        raise InvalidDataError(f"The checkpoint names an unknown model '{payload['model']}'.")
-    model = model_cls(**payload["params"])
-    module = model._build(InputSpec.from_dict(payload["input_spec"]))
-    module.load_state_dict(payload["state_dict"])
+        raise InvalidDataError(f"The checkpoint {path} names an unknown model '{payload['model']}'.")
+    try:
+        model = model_cls(**payload["params"])
+        module = model._build(InputSpec.from_dict(payload["input_spec"]))
+        module.load_state_dict(payload["state_dict"])
+    except (TypeError, KeyError, ValueError, RuntimeError) as error:
+        raise InvalidDataError(f"{damaged} (its weights do not fit the {payload['model']} model it names: "
+                               f"{type(error).__name__}); train the run again.") from error
     module.eval()
     return model, module, payload.get("extra", {})

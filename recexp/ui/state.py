@@ -1,9 +1,14 @@
-"""The active dataset of a dashboard session, and the caches that make page switches instant.
+"""The active dataset of a dashboard session, its signed-in user, and the caches that make page switches instant.
 
 Every page works on one :class:`DatasetChoice` (source + task + split). Until the analyst picks
 something on the Data page, it is the bundled Taobao sample with the behaviour task, so every page
 works on first open. Loading is cached on the source file's identity, building on the log's
 fingerprint plus the task and split parameters.
+
+Login is on when ``.streamlit/secrets.toml`` has an ``[auth]`` section (Streamlit's OpenID Connect
+login, ``st.login``): then every session signs in first, and its run store and job runner act for
+the signed-in user (:meth:`~recexp.runs.SQLiteRunStore.for_owner`). Without it everything behaves
+as a single-user dashboard on localhost.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import streamlit as st
 from recexp.data.samples import DEFAULT_SAMPLE, sample_source
 from recexp.data.source import DataSource, workspace
 from recexp.dataset import Dataset, Split
-from recexp.errors import RecexpError
+from recexp.errors import RecexpError, sentence
 from recexp.jobs import JobRunner, default_runner
 from recexp.runs import SQLiteRunStore
 from recexp.tasks import SplitSpec, build_dataset, split_dataset
@@ -100,6 +105,55 @@ def sidebar_summary() -> None:
     st.sidebar.caption(f"Dataset: **{choice.source.name}** · task: **{choice.task}** · split: {choice.split.method}")
 
 
+def login_enabled() -> bool:
+    """Whether the dashboard asks people to sign in: ``.streamlit/secrets.toml`` has an ``[auth]`` section."""
+    return st.secrets.load_if_toml_exists() and "auth" in st.secrets
+
+
+def current_user() -> str | None:
+    """The signed-in user (e-mail, else the identity provider's subject); None without login."""
+    if not login_enabled() or not st.user.is_logged_in:
+        return None
+    return str(st.user.get("email") or st.user.get("sub"))
+
+
+def require_login() -> None:
+    """Under login: a sign-in button until the session has signed in (then who, and sign out, in the sidebar)."""
+    if not login_enabled():
+        return
+    if not st.user.is_logged_in:
+        st.title("recexp")
+        st.info("Sign in to see your experiments and the ones your team shared.")
+        st.button("Sign in", key="auth_login", type="primary", on_click=st.login, icon=":material/login:")
+        st.stop()
+    st.sidebar.caption(f"Signed in as **{current_user()}**")
+    st.sidebar.button("Sign out", key="auth_logout", on_click=st.logout, icon=":material/logout:")
+
+
+def sharing_toggle(store: SQLiteRunStore, experiment_id: str, prefix: str) -> None:
+    """Under login, who may see an experiment: a toggle on the user's own, a caption on anyone else's.
+
+    Sharing shows the experiment and its runs to every signed-in user. Without login, nothing is drawn.
+    """
+    user = current_user()
+    if user is None:
+        return
+    experiment = store.get_experiment(experiment_id)
+    if experiment.owner != user:
+        st.caption(f"Launched by {experiment.owner}, who shared it with the team." if experiment.owner
+                   else "Launched with nobody signed in: every user sees it.")
+        return
+    shared = st.toggle("Shared with the team", value=experiment.shared, key=f"{prefix}_share_{experiment_id}",
+                       help="Every signed-in user then sees this experiment and its runs; otherwise only you do.")
+    if shared != experiment.shared:
+        store.set_shared(experiment_id, shared)
+
+
+def show_error(error: Exception) -> None:
+    """A failure a page did not handle (see :func:`recexp.errors.sentence`), as one sentence, no traceback."""
+    st.error(sentence(error), icon=":material/error:")
+
+
 @st.cache_resource(show_spinner=False)
 def _job_runner(home: str) -> JobRunner:
     return default_runner(SQLiteRunStore(home)).start()
@@ -109,13 +163,26 @@ def job_runner() -> JobRunner:
     """The workspace's background job runner, one per workspace and shared by every session.
 
     Started on first use, so runs left queued when the app stopped resume whichever page opens first.
+    Under login it acts for the signed-in user (:meth:`~recexp.jobs.JobRunner.for_owner`). A store that
+    cannot be opened (damaged, empty, unreadable) is reported in a sentence and the page stops.
     """
-    return _job_runner(str(workspace()))
+    user = current_user()
+    if user is None and login_enabled():            # a page run outside app.py's sign-in gate
+        st.info("Sign in on the home page to see experiments.")
+        st.stop()
+    try:
+        runner = _job_runner(str(workspace()))
+    except RecexpError as error:
+        show_error(error)
+        st.stop()
+    return runner.for_owner(user)
 
 
 def run_store() -> SQLiteRunStore:
-    """The workspace's run store (the job runner's)."""
-    return job_runner().store
+    """The workspace's run store as this session may see it, its runs whose process is gone failed first."""
+    store = job_runner().store
+    store.fail_orphans()
+    return store
 
 
 def _use_app_navigation() -> None:

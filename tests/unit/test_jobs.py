@@ -274,3 +274,86 @@ def test_cli_run_trains_lightgbm_with_its_parameters(taobao_head):
     (listed,) = json.loads(_cli("runs", "--json").stdout)["runs"]
     params = listed["spec"]["model_params"]
     assert params["num_leaves"] == 7 and params["class_weight"] == "balanced"
+
+
+# --- orphans, reserved queues, threads ------------------------------------------------------------------------
+
+def _dead_pid() -> int:
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return gone.pid
+
+
+def test_fail_orphans_fails_runs_and_reserved_queued_runs_of_dead_processes_only(taobao_head, store):
+    experiment = store.create_experiment("orphans")
+    spec = _spec(taobao_head).to_dict()
+    dead = _dead_pid()
+    running_dead = store.create_run(experiment.id, spec, status=RUNNING, pid=dead)
+    queued_dead = store.create_run(experiment.id, spec, status=QUEUED, pid=dead)     # the rest of a killed CLI grid
+    queued_mine = store.create_run(experiment.id, spec, status=QUEUED, pid=os.getpid())
+    running_mine = store.create_run(experiment.id, spec, status=RUNNING)
+    for_a_runner = store.create_run(experiment.id, spec)                              # no pid: waits for a runner
+    assert running_mine.pid == os.getpid() and for_a_runner.pid is None and queued_dead.pid == dead
+
+    assert sorted(store.fail_orphans()) == sorted([running_dead.id, queued_dead.id])
+    assert "pid" in store.get_run(running_dead.id).error and "is gone" in store.get_run(running_dead.id).error
+    assert "queued this run" in store.get_run(queued_dead.id).error
+    assert [store.get_run(r.id).status for r in (queued_mine, running_mine, for_a_runner)] == [QUEUED, RUNNING, QUEUED]
+    assert store.fail_orphans(exclude=[running_mine.id]) == []
+
+
+def test_a_runner_never_claims_a_run_reserved_for_a_foreground_process(taobao_head, store):
+    experiment = store.create_experiment("reserved")
+    reserved = store.create_run(experiment.id, _spec(taobao_head).to_dict(), status=QUEUED, pid=os.getpid())
+    runner = JobRunner(store, max_concurrent=1, threads_per_job=1)
+    runner.poll()
+    assert runner.running() == [] and store.get_run(reserved.id).status == QUEUED
+    assert store.claim(reserved.id)                                     # the process it is reserved for claims it
+    assert store.get_run(reserved.id).pid == os.getpid()
+
+
+def test_threads_per_run_leaves_a_core_free_and_splits_the_rest(monkeypatch):
+    from recexp import jobs
+
+    monkeypatch.setattr(jobs, "usable_cores", lambda: 8)
+    assert [jobs.threads_per_run(n) for n in (1, 2, 3, 7, 8, 20)] == [7, 3, 2, 1, 1, 1]
+    monkeypatch.setattr(jobs, "usable_cores", lambda: 2)
+    assert jobs.threads_per_run(1) == jobs.threads_per_run(3) == 1      # three CLI runs on 2 cores: 1 thread each
+
+
+def test_recexp_max_jobs_is_capped_at_the_core_count_with_a_sentence(monkeypatch, store):
+    from recexp import jobs
+    from recexp.jobs import default_runner
+
+    monkeypatch.setattr(jobs, "usable_cores", lambda: 2)
+    monkeypatch.setenv("RECEXP_MAX_JOBS", "16")
+    with pytest.warns(RuntimeWarning, match="RECEXP_MAX_JOBS=16 is more than the 2 CPU cores here; at most 2 runs"):
+        assert default_runner(store).max_concurrent == 2
+    monkeypatch.setenv("RECEXP_MAX_JOBS", "1")
+    assert default_runner(store).max_concurrent == 1
+    monkeypatch.setenv("RECEXP_MAX_JOBS", "lots")
+    with pytest.raises(InvalidParameterError, match="RECEXP_MAX_JOBS must be a positive integer"):
+        default_runner(store)
+
+
+def test_a_full_disk_while_writing_artifacts_fails_the_run_with_a_sentence(taobao_head, store, monkeypatch):
+    import errno
+
+    from recexp.errors import JobError
+
+    earlier = store.create_run(store.create_experiment("earlier").id, {"seed": 0})
+    spec = _spec(taobao_head)
+    run = store.create_run(store.create_experiment("full").id, spec.to_dict(), status=RUNNING)
+
+    def disk_full(self, path, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)
+    with pytest.raises(JobError, match="The disk is full: could not write .*predictions.parquet"):
+        execute(spec, store, run.id)
+    failed = store.get_run(run.id)
+    assert failed.status == FAILED and failed.error.startswith(f"Run {run.id}: The disk is full")
+    assert "\n" not in failed.error and "Traceback" not in failed.error
+    assert [r.id for r in store.list_runs()] == [earlier.id, run.id]

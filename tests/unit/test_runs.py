@@ -125,3 +125,138 @@ def test_database_holds_no_pickles(store):
     raw = store.path.read_bytes() + (store.path.with_name("runs.sqlite-wal").read_bytes()
                                      if os.path.exists(str(store.path) + "-wal") else b"")
     assert b"\x80\x04\x95" not in raw and b"\x80\x05\x95" not in raw   # pickle protocol 4/5 headers
+
+
+# --- damage, full disks and read-only workspaces -----------------------------------------------------------
+
+def _store_with_runs(home, runs: int = 2) -> tuple[SQLiteRunStore, list[str]]:
+    store = SQLiteRunStore(home)
+    experiment = store.create_experiment("earlier")
+    ids = [store.create_run(experiment.id, {"seed": seed}).id for seed in range(runs)]
+    store.write_table(ids[0], "predictions", pd.DataFrame({"row": [0, 1]}))
+    store.finish(ids[0], FINISHED)
+    return store, ids
+
+
+def test_a_new_store_is_moved_into_place_whole(tmp_path):
+    store = SQLiteRunStore(tmp_path / "ws")
+    assert sorted(p.name for p in store.home.iterdir()) == ["runs.sqlite"]      # no partial file left behind
+    assert store.path.stat().st_size > 0 and store.list_runs() == []
+
+
+def test_an_empty_database_is_reported_never_treated_as_a_fresh_store(tmp_path):
+    store, _ = _store_with_runs(tmp_path / "ws")
+    store.path.write_bytes(b"")
+    with pytest.raises(JobError, match=r"is empty \(0 bytes\); 1 artifact folders exist.*restore|Restore") as caught:
+        SQLiteRunStore(tmp_path / "ws")
+    assert str(store.path) in str(caught.value) and "\n" not in str(caught.value)
+    assert store.path.stat().st_size == 0                                   # left as it was, for a restore
+
+
+def test_a_database_that_is_not_sqlite_is_reported_as_damaged(tmp_path):
+    store, _ = _store_with_runs(tmp_path / "ws")
+    store.path.write_bytes(b"this is not a database " * 100)
+    with pytest.raises(JobError, match="is damaged .*file is not a database.*; 1 artifact folders exist"):
+        SQLiteRunStore(tmp_path / "ws")
+
+
+def test_a_database_damaged_inside_is_reported_when_read(tmp_path):
+    store, _ = _store_with_runs(tmp_path / "ws", runs=40)
+    data = bytearray(store.path.read_bytes())
+    assert len(data) > 3 * 4096
+    data[4096:] = b"\xa5" * (len(data) - 4096)                          # every page after the header page
+    store.path.write_bytes(bytes(data))
+    with pytest.raises(JobError, match="is damaged .*malformed.*move it away"):
+        SQLiteRunStore(tmp_path / "ws").list_runs()
+
+
+def test_a_missing_database_beside_artifacts_is_reported(tmp_path):
+    store, _ = _store_with_runs(tmp_path / "ws")
+    store.path.unlink()
+    with pytest.raises(JobError, match="is missing, but 1 artifact folders exist"):
+        SQLiteRunStore(tmp_path / "ws")
+    assert not store.path.exists()
+
+
+def test_a_schema_2_store_gains_owner_and_shared_in_place(tmp_path):
+    home = tmp_path / "ws"
+    home.mkdir()
+    with sqlite3.connect(home / "runs.sqlite") as conn:
+        conn.executescript("""
+            CREATE TABLE experiments (id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+                                      created_at TEXT NOT NULL, settings TEXT NOT NULL DEFAULT '{}');
+            INSERT INTO experiments VALUES ('e1', 'old', '', '2026-01-01T00:00:00+00:00', '{}');
+            PRAGMA user_version = 2;""")
+    store = SQLiteRunStore(home)
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    (old,) = store.list_experiments()
+    assert (old.id, old.owner, old.shared) == ("e1", None, False)
+
+
+def test_a_full_disk_fails_writes_with_a_sentence_and_leaves_the_store_readable(small_disk):
+    disk = small_disk("2m")
+    store, ids = _store_with_runs(disk.path / "ws")
+    ballast = disk.fill()
+    reopened = SQLiteRunStore(disk.path / "ws")                             # opening writes nothing
+    assert [r.id for r in reopened.list_runs()] == ids
+    assert reopened.get_run(ids[0]).status == FINISHED
+    with pytest.raises(JobError, match="is full") as caught:
+        for seed in range(200):                                             # the WAL may hold a page or two
+            reopened.create_run(reopened.list_experiments()[0].id, {"seed": seed, "pad": "x" * 4000})
+    assert "\n" not in str(caught.value)
+    with pytest.raises(JobError, match="The disk is full: could not write .*predictions.parquet"):
+        reopened.write_table(ids[1], "predictions", pd.DataFrame({"row": range(100_000)}))
+    assert not list(reopened.artifact_dir(ids[1]).glob("*.part"))           # no partial file keeps the space
+    ballast.unlink()
+    assert reopened.finish(ids[1], FAILED, error="disk full")
+    assert reopened.integrity_check() == "ok"
+
+
+def test_a_failed_table_write_raises_a_sentence_and_removes_the_partial_file(store, monkeypatch):
+    import errno
+
+    run = store.create_run(store.create_experiment("x").id, {})
+
+    def disk_full(self, path, **kwargs):
+        open(path, "wb").write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)
+    with pytest.raises(JobError, match=f"Run {run.id}: The disk is full: could not write"):
+        store.write_table(run.id, "predictions", pd.DataFrame({"row": [1]}))
+    assert list(store.artifact_dir(run.id).iterdir()) == []
+
+
+def test_a_read_only_workspace_is_readable_and_refuses_writes_in_a_sentence(small_disk):
+    disk = small_disk("2m")
+    _, ids = _store_with_runs(disk.path / "ws")
+    disk.remount("ro")
+    store = SQLiteRunStore(disk.path / "ws")
+    assert store.read_only
+    assert [r.id for r in store.list_runs()] == ids and store.list_experiments()[0].name == "earlier"
+    assert store.read_table(ids[0], "predictions")["row"].tolist() == [0, 1]
+    assert store.fail_orphans() == []
+    with pytest.raises(JobError, match="workspace .* is read-only: its runs can be listed and compared"):
+        store.create_experiment("new")
+    with pytest.raises(JobError, match="read-only"):
+        store.finish(ids[1], FAILED)
+
+
+def test_an_owner_sees_their_own_shared_and_unowned_experiments(store):
+    unowned = store.create_experiment("before login")
+    ana, bob = store.for_owner("ana@example.com"), store.for_owner("bob@example.com")
+    mine = ana.create_experiment("ana's grid")
+    ana.create_run(mine.id, {"seed": 0})
+    assert mine.owner == "ana@example.com" and not mine.shared
+    assert [e.name for e in ana.list_experiments()] == ["before login", "ana's grid"]
+    assert [e.name for e in bob.list_experiments()] == ["before login"]
+    assert bob.list_runs() == [] and len(ana.list_runs()) == 1
+    with pytest.raises(JobError, match="no experiment"):
+        bob.get_experiment(mine.id)
+    with pytest.raises(JobError, match="no experiment .* of yours"):
+        bob.set_shared(mine.id, True)
+    ana.set_shared(mine.id, True)
+    assert [e.name for e in bob.list_experiments()] == ["before login", "ana's grid"]
+    assert bob.get_run(ana.list_runs()[0].id).experiment_id == mine.id
+    assert len(store.list_experiments()) == 2 and unowned.owner is None     # without login: everything
