@@ -73,11 +73,16 @@ def read_limits() -> ReadLimits:
     Raises
     ------
     InvalidParameterError
-        When a variable is set to something that is not a positive number.
+        When a variable is set to something that is not a positive number, or RECEXP_DATA_ROOT names no
+        folder.
     """
     roots_text = os.environ.get(DATA_ROOT_ENV, "").strip()
     if roots_text:
         roots = [Path(part).expanduser() for part in roots_text.split(os.pathsep) if part.strip()]
+        if not roots:
+            raise InvalidParameterError(
+                f"{DATA_ROOT_ENV} names no folder (it is {roots_text!r}). Set it to folders separated by "
+                f"'{os.pathsep}', or unset it to read from the workspace's data folder, and restart recexp.")
     else:
         roots = [workspace() / "data", DATA_DIR]
     return ReadLimits(
@@ -135,7 +140,7 @@ def confine(path_text: str) -> Path:
                     raise InvalidDataError(
                         f"'{member.name}' in the folder '{shown}' links outside the data folders this server "
                         "reads from. Copy the file into the folder instead of linking it.")
-    except (OSError, RuntimeError) as error:          # unreadable folder, symlink loop
+    except (OSError, RuntimeError, ValueError) as error:   # unreadable folder, symlink loop, a NUL in the path
         raise InvalidDataError(f"'{shown}' cannot be resolved ({error}). Check the path and its "
                                "permissions.") from None
     return resolved

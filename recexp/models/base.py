@@ -8,6 +8,7 @@ set's schema, with numeric imputation and standardisation fitted on that trainin
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -230,7 +231,9 @@ def load_checkpoint(path: str | Path) -> tuple[Model, nn.Module, dict[str, Any]]
     path = Path(path)
     damaged = f"The checkpoint {path} is damaged or not a recexp checkpoint"
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():       # junk bytes draw a "pickle protocol" UserWarning before they fail
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as error:
         raise InvalidDataError(f"The checkpoint {path} is missing; train the run again.") from error
     except Exception as error:                # torch reports junk as pickle, zip, EOF or runtime errors alike

@@ -63,6 +63,19 @@ def test_bad_settings_are_named_in_a_sentence(monkeypatch, variable, value):
         read_limits()
 
 
+@pytest.mark.parametrize("value", [":", " : :"])
+def test_a_data_root_setting_that_names_no_folder_is_a_sentence(monkeypatch, value):
+    monkeypatch.setenv("RECEXP_DATA_ROOT", value)                    # was IndexError from confine
+    with pytest.raises(InvalidParameterError, match="RECEXP_DATA_ROOT names no folder"):
+        confine("good.csv")
+
+
+def test_a_path_with_a_nul_character_is_a_sentence(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECEXP_DATA_ROOT", str(tmp_path))
+    with pytest.raises(InvalidDataError, match="'bad\x00name.csv' cannot be resolved"):   # was ValueError
+        confine("bad\x00name.csv")
+
+
 def test_caps_follow_the_environment(monkeypatch, taobao_csv):
     text = taobao_csv.read_bytes()
     text = text[:text.rfind(b"\n") + 1]                              # 3.6 MB of the real log

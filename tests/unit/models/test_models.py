@@ -153,3 +153,11 @@ def test_checkpoint_loads_with_weights_only_and_predicts_the_same(name, behavior
     assert model.get_params() == result.model.get_params() and extra["classes"][0] == "view"
     test_set = dataset.subset(split.test)
     np.testing.assert_allclose(predict_proba(module, test_set), predict_proba(result.module, test_set), atol=1e-6)
+
+
+def test_a_junk_checkpoint_is_a_sentence_without_torch_warnings(tmp_path, recwarn):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"\x80junk" * 50)                 # torch read this as "pickle protocol 106" and warned first
+    with pytest.raises(InvalidDataError, match="model.pt is damaged or not a recexp checkpoint"):
+        load_checkpoint(path)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
