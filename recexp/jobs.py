@@ -56,7 +56,9 @@ def validate_spec(spec: RunSpec) -> None:
         raise InvalidParameterError(f"Unknown model {spec.model!r}; choose one of {', '.join(MODELS)}.")
     MODELS[spec.model](**spec.model_params).validate_params()
     strategy_class(spec.strategy)(**spec.strategy_params).validate_params()
-    TrainConfig.from_dict({**spec.train, "seed": spec.seed}).validate()
+    config = TrainConfig.from_dict({**spec.train, "seed": spec.seed})
+    config.validate()
+    resolve_device(config.device)                  # an unknown or absent device is refused before anything is queued
     if not isinstance(spec.seed, int) or isinstance(spec.seed, bool) or spec.seed < 0:
         raise InvalidParameterError(f"seed must be a non-negative integer, but got {spec.seed!r}.")
 

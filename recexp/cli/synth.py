@@ -27,8 +27,9 @@ def run(args: argparse.Namespace) -> int:
             if not sep or not name or not count.strip().isdigit():
                 raise InvalidParameterError(f"--class expects NAME:COUNT, but got {item!r}. Write it as --class buy:5000.")
             conditions[name] = int(count)
-    if conditions is None and (args.rows is None or args.rows < 0):
-        raise InvalidParameterError("Say how many rows to generate: --rows N (training class mix) or --class NAME:COUNT.")
+    if conditions is None and (args.rows is None or args.rows < 1):
+        raise InvalidParameterError("Say how many rows to generate (at least 1): --rows N (training class mix) or "
+                                    "--class NAME:COUNT.")
     dataset, split = load_and_split(args)
     train, valid = dataset.subset(split.train), dataset.subset(split.valid)
 

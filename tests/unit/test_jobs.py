@@ -357,3 +357,12 @@ def test_a_full_disk_while_writing_artifacts_fails_the_run_with_a_sentence(taoba
     assert failed.status == FAILED and failed.error.startswith(f"Run {run.id}: The disk is full")
     assert "\n" not in failed.error and "Traceback" not in failed.error
     assert [r.id for r in store.list_runs()] == [earlier.id, run.id]
+
+
+def test_an_unknown_or_absent_device_is_refused_before_anything_is_queued(tmp_path, monkeypatch, capsys):
+    from recexp.cli import main
+
+    monkeypatch.setenv("RECEXP_HOME", str(tmp_path))
+    assert main(["run", "yeast_me2", "--task", "table", "--model", "logreg", "--device", "quantum", "--seeds", "1"]) == 2
+    assert "device" in capsys.readouterr().err
+    assert SQLiteRunStore(tmp_path).list_runs() == []
