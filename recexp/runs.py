@@ -52,6 +52,7 @@ from typing import Any
 
 import pandas as pd
 
+from recexp.data.source import workspace
 from recexp.errors import JobError, os_error_sentence
 
 QUEUED, RUNNING, FINISHED, FAILED, CANCELLED = "queued", "running", "finished", "failed", "cancelled"
@@ -623,8 +624,6 @@ class SQLiteRunStore(RunStore):
     @classmethod
     def open(cls, home: str | Path | None = None) -> SQLiteRunStore:
         """The store in ``home``, else ``$RECEXP_HOME``, else ``./workspace``."""
-        from recexp.data.source import workspace
-
         return cls(home or workspace())
 
     @contextlib.contextmanager

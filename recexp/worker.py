@@ -12,6 +12,13 @@ import argparse
 import os
 import sys
 
+import torch
+
+from recexp.errors import RecexpError
+from recexp.jobs import execute
+from recexp.runs import RUNNING, SQLiteRunStore
+from recexp.spec import RunSpec
+
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, limit torch's threads, execute the run."""
@@ -20,13 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--home", default=None, help="workspace folder (default: $RECEXP_HOME or ./workspace)")
     args = parser.parse_args(argv)
-
-    import torch
-
-    from recexp.errors import RecexpError
-    from recexp.spec import RunSpec
-    from recexp.jobs import execute
-    from recexp.runs import RUNNING, SQLiteRunStore
 
     if args.threads:
         torch.set_num_threads(max(1, args.threads))

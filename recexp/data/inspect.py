@@ -8,6 +8,8 @@ from typing import Any
 from recexp.data import load
 from recexp.data.log import BehaviorLog, FeatureTable
 from recexp.data.samples import SAMPLES
+from recexp.imbalance import class_balance
+from recexp.tasks import build_dataset, get_task
 
 
 def _sample_settings(source: str) -> tuple[str, dict[str, Any]]:
@@ -30,9 +32,6 @@ def class_balance_summary(loaded: BehaviorLog | FeatureTable, task: str | None =
     ``task_params`` are ``KEY=VALUE`` strings as on the command line) and
     :func:`recexp.imbalance.class_balance`; returns the latter's dict plus ``task`` and ``task_params``.
     """
-    from recexp.imbalance import class_balance
-    from recexp.tasks import build_dataset, get_task
-
     task = task or ("behavior" if loaded.kind == "log" else "table")
     params = get_task(task).from_strings(dict(task_params or {})).get_params()
     dataset = build_dataset(loaded, task, **params)

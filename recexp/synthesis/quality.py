@@ -60,7 +60,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler
 from threadpoolctl import threadpool_limits
 
-from recexp.dataset import LABEL, FeatureSchema
+from recexp.dataset import IS_SYNTHETIC, LABEL, FeatureSchema
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.metrics import classification_metrics
 
@@ -617,8 +617,6 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, schema: FeatureS
     >>> report = quality_report(train.frame, generator.sample(2000), train.schema)   # doctest: +SKIP
     >>> round(report.score, 3), report.overall.detection["auc"]                        # doctest: +SKIP
     """
-    from recexp.dataset import IS_SYNTHETIC
-
     if detector not in DETECTORS:
         raise InvalidParameterError(
             f"detector must be one of {', '.join(DETECTORS)}, but got {detector!r}. Pick one of those.")
