@@ -91,3 +91,20 @@ def new_page():
 def page(new_page):
     """A fresh Chromium page (1400x1000)."""
     return new_page()
+
+
+@pytest.fixture
+def lab_on_300_rows(app_url, page):
+    """The Strategy Lab open in ``page`` with its preview on a stratified sample of at most 300 training rows."""
+    import re
+
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}/strategy_lab")
+    expect(page.get_by_role("heading", name="Strategy Lab", exact=True)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Training rows after")).to_be_visible(timeout=60_000)
+    rows = page.get_by_role("spinbutton", name="Preview on at most this many training rows")
+    rows.fill("300")
+    rows.press("Enter")
+    expect(page.get_by_text(re.compile(r"Preview on a stratified sample of \d+ of"))).to_be_visible(timeout=60_000)
+    return page

@@ -1,20 +1,11 @@
 """Lab -> Train in a real Chromium: a strategy found by searching the Lab's picker, tuned and added with
 "Add to grid", is in the Train page's grid under the same name, with its parameters."""
 
-import re
-
 from playwright.sync_api import expect
 
 
-def test_add_a_tuned_strategy_to_the_train_grid(app_url, page):
-    page.goto(f"{app_url}/strategy_lab")
-    expect(page.get_by_role("heading", name="Strategy Lab", exact=True)).to_be_visible(timeout=60_000)
-    expect(page.get_by_text("Training rows after")).to_be_visible(timeout=60_000)
-    rows = page.get_by_role("spinbutton", name="Preview on at most this many training rows")
-    rows.fill("300")
-    rows.press("Enter")
-    expect(page.get_by_text(re.compile(r"Preview on a stratified sample of \d+ of"))).to_be_visible(timeout=60_000)
-
+def test_add_a_tuned_strategy_to_the_train_grid(app_url, lab_on_300_rows):
+    page = lab_on_300_rows
     page.locator('[data-testid="stButtonGroup"]').get_by_text("Balancing", exact=True).click()   # family filter
     strategy = page.get_by_role("combobox", name="Strategy", exact=True)
     strategy.click()

@@ -56,15 +56,8 @@ def test_pick_smote_change_a_parameter_and_see_the_counts_change(app_url, page):
     assert page.get_by_text("Traceback").count() == 0
 
 
-def test_pick_a_generator_and_see_its_quality_report(app_url, page):
-    page.goto(f"{app_url}/strategy_lab")
-    expect(page.get_by_role("heading", name="Strategy Lab", exact=True)).to_be_visible(timeout=60_000)
-    expect(page.get_by_text("Training rows after")).to_be_visible(timeout=60_000)
-    rows = page.get_by_role("spinbutton", name="Preview on at most this many training rows")
-    rows.fill("300")
-    rows.press("Enter")
-    expect(page.get_by_text(re.compile(r"Preview on a stratified sample of \d+ of"))).to_be_visible(timeout=60_000)
-
+def test_pick_a_generator_and_see_its_quality_report(lab_on_300_rows):
+    page = lab_on_300_rows
     strategy = page.get_by_role("combobox", name="Strategy", exact=True)
     strategy.click()
     strategy.press_sequentially("vae")                       # the long list is virtualised: search it first
