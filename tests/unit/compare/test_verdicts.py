@@ -175,7 +175,8 @@ def test_one_class_predictions_and_classes_missing_from_a_split_are_flagged():
 
 def test_sigterm_fails_the_run_in_progress_and_cancels_the_rest(tmp_path):
     env = {**os.environ, "RECEXP_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    args = [sys.executable, "-m", "recexp", *GRID[:-2], "--epochs", "400", "--batch-size", "8", "--seeds", "2"]
+    args = [sys.executable, "-m", "recexp", *GRID[:-2], "--epochs", "400", "--patience", "400", "--batch-size", "8",
+            "--seeds", "2"]                                 # no early stopping: the first run is still training
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = None
     deadline = time.monotonic() + 300
