@@ -144,7 +144,9 @@ st.dataframe(comparison.table(metrics), key="compare_table")
 st.caption(f"Cells: mean over seeds [95% interval]. Δ: mean per-seed difference to **{comparison.baseline}** "
            "[95% t-interval over seeds]; `*` the verdict on the primary score (Holm-adjusted p), `°` an exploratory "
            "score significant after Benjamini-Hochberg, `!` the A/A arm significant (a red flag); no test below "
-           f"{MIN_SEEDS} paired seeds. The row bootstrap of these trained models is in the CSV and JSON "
+           f"{MIN_SEEDS} paired seeds; P(better): the probability that a random seed of the strategy beats a random "
+           "seed of the baseline (interval in the CSV). The row bootstrap of these trained models is in the CSV and "
+           "JSON "
            "(`rows_delta_low`, `rows_delta_high`, `p_rows`); it never decides significance."
            + (f" Scores ending in `{TUNED}` use the F1-optimal threshold chosen on each run's validation split "
               "(the others use 0.5)." if len(comparison.classes) == 2 else ""))

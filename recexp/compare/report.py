@@ -42,7 +42,8 @@ def metric_title(metric: str) -> str:
 
 
 def format_delta(s: dict[str, Any], digits: int) -> str:
-    """A Δ cell: difference, its interval over seeds, the mark and the adjusted p-value (or why there is none).
+    """A Δ cell: difference, its interval over seeds, the mark, the adjusted p-value (or why there is none) and
+    the probability of improvement (a random seed of the strategy beats a random seed of the baseline).
 
     Marks: ``*`` the verdict on the primary score, ``°`` an exploratory score significant after
     Benjamini-Hochberg, ``!`` the A/A arm significant (a red flag).
@@ -56,12 +57,17 @@ def format_delta(s: dict[str, Any], digits: int) -> str:
     if mark:
         text += f" {mark}"
     n = int(s["n_pairs"])
+    parts = []
     if np.isfinite(s["p_adjusted"]):
         name = {"holm": "p Holm", "bh": "p BH", "none": "p"}.get(s["adjustment"], "p")
-        return text + f" ({name} {s['p_adjusted']:.3f}, {n} seeds)"
-    reason = {"too_few_seeds": f"{n} seed{'s' if n != 1 else ''}: no test", "identical": "identical across seeds",
-              "constant": "same on every seed"}.get(s["status"], "")
-    return text + (f" ({reason})" if reason else "")
+        parts.append(f"{name} {s['p_adjusted']:.3f}, {n} seeds")
+    else:
+        parts.append({"too_few_seeds": f"{n} seed{'s' if n != 1 else ''}: no test",
+                      "identical": "identical across seeds", "constant": "same on every seed"}.get(s["status"], ""))
+    if np.isfinite(s["prob_improvement"]):
+        parts.append(f"P(better) {s['prob_improvement']:.2f}")
+    detail = "; ".join(p for p in parts if p)
+    return text + (f" ({detail})" if detail else "")
 
 
 def format_interval(mean: float, low: float, high: float, digits: int) -> str:
@@ -95,7 +101,8 @@ def render_report(comparison: Comparison, metrics: list[str], figures: dict[str,
         "<h2>Scores</h2>", comparison.table(metrics).to_html(escape=True),
         "<p class='note'>Cells: mean over seeds [95% t-interval]. Δ: mean per-seed difference to "
         f"<b>{html.escape(str(comparison.baseline))}</b> [95% t-interval over seeds]; * verdict on the primary score "
-        "(Holm-adjusted), ° exploratory score significant after Benjamini-Hochberg. "
+        "(Holm-adjusted), ° exploratory score significant after Benjamini-Hochberg; P(better): probability that a "
+        "random seed of the strategy beats a random seed of the baseline. "
         f"{html.escape(rows_bootstrap)}</p>",
         "<h2>In business terms</h2><ul>",
         *[f"<li>{html.escape(s)}</li>" for s in capture["statement"]], "</ul>",

@@ -114,7 +114,7 @@ def test_too_few_seeds_are_said_and_add_seeds_queues_the_next_ones(app, open_pag
     assert not at.exception, at.exception
     verdicts = [box.value for box in at.info if "a verdict needs at least 3" in box.value]
     assert len(verdicts) == 2 and any(v.startswith("A/A check: none (A/A): 2 paired seeds") for v in verdicts)
-    assert "(2 seeds: no test)" in at.dataframe[0].value.iloc[0]["Δ class_weights"]
+    assert "(2 seeds: no test; P(better) " in at.dataframe[0].value.iloc[0]["Δ class_weights"]
     assert at.number_input(key="compare_more_seeds").value == 1
     at.button(key="compare_add_seeds").click().run()
     assert not at.exception, at.exception

@@ -91,9 +91,9 @@ def test_summary_over_seeds_and_deltas_vs_baseline(comparison):
     table = comparison.table(["balanced_accuracy", "recall[1]"])
     assert list(table.index) == ["pr_auc[1] (primary)", "balanced_accuracy", "recall[1]"]
     assert list(table.columns) == ["none", "random_over", "Δ random_over", "class_weights", "Δ class_weights"]
-    assert re.fullmatch(r"[+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\]( °)? \(p BH \d\.\d{3}, 3 seeds\)",
+    assert re.fullmatch(r"[+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\]( °)? \(p BH \d\.\d{3}, 3 seeds; P\(better\) \d\.\d{2}\)",
                         table.loc["balanced_accuracy", "Δ random_over"])
-    assert re.fullmatch(r"[+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\]( \*)? \(p Holm \d\.\d{3}, 3 seeds\)",
+    assert re.fullmatch(r"[+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\]( \*)? \(p Holm \d\.\d{3}, 3 seeds; P\(better\) \d\.\d{2}\)",
                         table.loc["pr_auc[1] (primary)", "Δ random_over"])
 
 

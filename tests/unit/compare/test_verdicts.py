@@ -121,7 +121,7 @@ def test_fewer_than_three_seeds_give_no_verdict_but_say_what_to_add(tmp_path, mo
     verdict = result.verdicts["class_weights"]
     assert "2 paired seeds with none; a verdict needs at least 3: add 1 more seed" in verdict
     code, out, _ = cli(capsys, "compare", "--experiment", "two seeds", "--bootstrap", "0")
-    assert code == 0 and "(2 seeds: no test)" in out and " * " not in out
+    assert code == 0 and "(2 seeds: no test; P(better) " in out and " * " not in out
 
 
 def test_duplicate_seeds_keep_the_newest_with_a_note(workspace, capsys):
