@@ -117,10 +117,8 @@ if comparison.power:
     right.caption(f"Paired seeds needed at 80% power: **{needed}**" if needed else
                   "More than 500 paired seeds, or the seed-to-seed spread is not known yet.")
 if experiment is not None:
-    fewest = int(primary_cells["n_pairs"][primary_cells.index != comparison.baseline].min()) if len(
-        primary_cells) > 1 else 0
     left, right = st.columns([1, 3], vertical_alignment="bottom")
-    more = left.number_input("Seeds to add", 1, 20, max(1, MIN_SEEDS - fewest), key="compare_more_seeds",
+    more = left.number_input("Seeds to add", 1, 20, comparison.seeds_to_add(), key="compare_more_seeds",
                              help="Queues this many more seeds of every arm (strategies, baseline, A/A) into this "
                                   "experiment, paired with each other.")
     if right.button("Add seeds", key="compare_add_seeds", icon=":material/add:"):

@@ -273,6 +273,12 @@ class Comparison:
         return stats.seeds_needed(abs(difference), self.power.get("sd", math.nan),
                                   self.power.get("alpha_per_comparison", self.alpha))
 
+    def seeds_to_add(self) -> int:
+        """Seeds every arm still needs for a verdict (at least one): :data:`MIN_SEEDS` less the fewest paired seeds."""
+        compared = self.summary[self.summary["is_primary"] & (self.summary["group"] != self.baseline)]
+        fewest = int(compared["n_pairs"].min()) if len(compared) else 0
+        return max(1, stats.MIN_SEEDS - fewest)
+
     def table(self, metrics: list[str] | tuple[str, ...] | None = None, digits: int = 4) -> pd.DataFrame:
         """Wide table: one row per score (the primary first), per group ``mean [low, high]`` and ``Δ <group>``.
 
