@@ -37,6 +37,7 @@ import csv
 import gzip
 import io
 import json
+import mmap
 import os
 import re
 import stat
@@ -471,6 +472,37 @@ def _decide_encoding(blob: _Blob, compression: str | None) -> str:
     return "gb18030" if gbk else "utf-8"
 
 
+def _refuse_long_rows(blob: _Blob, compression: str | None) -> None:
+    """Refuse a plain file (on disk or in memory, not compressed) holding a line longer than the longest row recexp reads.
+
+    pyarrow refuses such a row as well ("straddling object"), but its reader threads can still be
+    running then, and the process may abort as it exits (``terminate called without an active
+    exception``); so the row is refused before pyarrow starts. The check jumps from block to block,
+    looking back from each block's end for its last line break, so it touches a few pages per block,
+    not the whole file. Compressed files are read through a Python stream, which did not abort.
+    """
+    if compression is not None or blob.member is not None:
+        return
+    if blob.path is None:
+        _check_line_lengths(blob.name, blob.data or b"")
+        return
+    if blob.size == 0:
+        return
+    with open(blob.path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        _check_line_lengths(blob.name, mapped)
+
+
+def _check_line_lengths(name: str, data: bytes | mmap.mmap) -> None:
+    start = 0
+    while len(data) - start > BLOCK_SIZE:
+        last = data.rfind(b"\n", start, start + BLOCK_SIZE)
+        if last < 0:
+            lines_before = sum(data[at:min(at + BLOCK_SIZE, start)].count(b"\n")
+                               for at in range(0, start, BLOCK_SIZE))
+            raise _long_row(name, lines_before + 1)
+        start = last + 1
+
+
 def _long_row(name: str, line: int | None = None) -> InvalidDataError:
     where = f"Line {line:,} of '{name}'" if line is not None else f"A row of '{name}'"
     return InvalidDataError(
@@ -833,10 +865,12 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
     complete = len(head) < SNIFF_BYTES
     text, detected = _decode_head(blob, compression, head, complete, encoding)
     if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")):
+        _refuse_long_rows(blob, compression)
         table, dropped, rows_read = _read_json(blob, compression, detected, text, automatic=encoding is None)
         return RawRead(table, rows_read, dict(dropped), read_as=_describe("JSON", compression, detected),
                        name=blob.name)
     layout = _sniff_text(blob, text, complete, detected, header, known_names)
+    _refuse_long_rows(blob, compression)
     if not all_strings:
         layout.types = _sample_types(text, complete, layout)
     warnings: list[str] = []

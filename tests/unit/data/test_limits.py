@@ -109,3 +109,23 @@ def test_zip_of_too_many_files_is_refused(tmp_path):
             zipped.writestr(f"part{i}.csv", "user_id,item_id,behavior_type,timestamp\n1,2,pv,1511544070\n")
     with pytest.raises(InvalidDataError, match="holds 1,001 files, more than the 1,000 recexp reads from one archive"):
         load(archive)
+
+
+@pytest.mark.parametrize("where", ["disk", "upload", "json-lines"])
+def test_a_row_past_the_block_is_refused_before_pyarrow_reads(tmp_path, where):
+    """pyarrow's own refusal of such a row can leave its reader threads running, and the process may
+    abort as it exits; recexp refuses the row first, with its line number, on disk and in memory."""
+    if where == "json-lines":
+        good = b"".join(b'{"user_id": %d, "item_id": 2, "behavior_type": "pv", "timestamp": 1511544070}\n' % u
+                        for u in range(40))
+        data = good + b'{"user_id": 1, "item_id": "' + b"8" * (5 << 20) + b'"}\n' + good
+    else:
+        data = (b"user_id,item_id,behavior_type,timestamp\n" + b"1,2,pv,1511544070\n" * 40
+                + b"1,2,pv," + b"9" * (5 << 20) + b"\n" + b"3,4,buy,1511544071\n" * 40)
+    path = tmp_path / "long_row.csv"
+    path.write_bytes(data)
+    source = ("long_row.csv", data) if where == "upload" else path
+    line = 41 if where == "json-lines" else 42
+    with pytest.raises(InvalidDataError, match=f"Line {line} of 'long_row.csv' is too long to read: recexp reads "
+                                               "rows of up to 4 MB"):
+        load(source)
