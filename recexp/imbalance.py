@@ -22,7 +22,7 @@ returns plain Python / pandas objects.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ from recexp.data.log import BehaviorLog, FeatureTable
 from recexp.dataset import USER, Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
 
-_Labelled = Dataset | BehaviorLog | FeatureTable | pd.Series | np.ndarray | Sequence
+_Labelled = Dataset | BehaviorLog | FeatureTable | Mapping[str, int] | pd.Series | np.ndarray | Sequence
 
 
 # --- class balance --------------------------------------------------------------------------------
@@ -41,6 +41,8 @@ _Labelled = Dataset | BehaviorLog | FeatureTable | pd.Series | np.ndarray | Sequ
 
 def _class_counts(data: _Labelled) -> dict[str, int]:
     """Label name -> count, in the data's own class order (funnel order for logs)."""
+    if isinstance(data, Mapping):
+        return {str(name): int(count) for name, count in data.items()}
     if isinstance(data, Dataset):
         return data.class_counts()
     if isinstance(data, BehaviorLog):
@@ -62,9 +64,10 @@ def class_balance(data: _Labelled) -> dict[str, Any]:
 
     Parameters
     ----------
-    data : Dataset, BehaviorLog, FeatureTable or array-like of labels
+    data : Dataset, BehaviorLog, FeatureTable, mapping or array-like of labels
         A dataset (its schema's classes, zero counts included), a log (its behaviours), a feature
-        table (its label column) or the labels themselves.
+        table (its label column), counts already made (label -> count, in class order, e.g.
+        :meth:`recexp.tasks.Task.class_counts`) or the labels themselves.
 
     Returns
     -------

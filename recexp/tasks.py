@@ -135,6 +135,11 @@ def _time_ns(series: pd.Series) -> np.ndarray:
     return series.dt.as_unit("ns").array.asi8.astype(np.int64, copy=False)
 
 
+def _behavior_classes(present: set[str]) -> tuple[str, ...]:
+    """The behaviours present as classes: funnel stages in funnel order, then the others sorted."""
+    return tuple([s for s in FUNNEL if s in present] + sorted(present - set(FUNNEL)))
+
+
 def _log_arrays(log: BehaviorLog) -> _LogArrays:
     frame = log.frame
     missing = [c for c in ("user_id", "item_id", "behavior", "timestamp") if c not in frame.columns]
@@ -171,7 +176,7 @@ def _log_arrays(log: BehaviorLog) -> _LogArrays:
         present = {str(names[k]) for k in range(len(names)) if np.any(raw_behavior == k)}
     else:
         present = {str(names[k]) for k in np.flatnonzero(np.bincount(raw_behavior, minlength=len(names)))}
-    classes = tuple([s for s in FUNNEL if s in present] + sorted(present - set(FUNNEL)))
+    classes = _behavior_classes(present)
     lookup = np.array([classes.index(str(name)) if str(name) in present else -1 for name in names], dtype=np.int8)
     return _LogArrays(
         user=take(user), item=take(item), category=take(category), behavior=take(lookup[raw_behavior]),
@@ -343,6 +348,19 @@ class Task(Parametrized):
         InvalidDataError
             The data cannot make this task (e.g. a single behaviour, no purchases).
         """
+        self._check_source(source)
+        return self._build(source, split)
+
+    def class_counts(self, source: BehaviorLog | FeatureTable) -> dict[str, int]:
+        """Rows per class (in class order) of the dataset :meth:`build` makes from ``source``.
+
+        This builds the dataset; a task whose labels need no features overrides it to count them
+        without building (a large log's features take gigabytes; its labels a few bytes).
+        """
+        return self.build(source).class_counts()
+
+    def _check_source(self, source: BehaviorLog | FeatureTable) -> None:
+        """Validate the parameters, and that ``source`` is an input kind this task takes."""
         self.validate_params()
         kind = getattr(source, "kind", None)
         if kind not in self.input_kinds:
@@ -351,7 +369,6 @@ class Task(Parametrized):
                 f"({'behaviour log' if 'log' in self.input_kinds else 'feature table'}), but got "
                 f"{'a behaviour log' if kind == 'log' else 'a feature table' if kind == 'table' else type(source).__name__}. "
                 f"Tasks for this input: {', '.join(n for n, t in TASKS.items() if kind in t.input_kinds) or 'none'}.")
-        return self._build(source, split)
 
     def _build(self, source: Any, split: SplitSpec | None) -> Dataset:
         raise NotImplementedError
@@ -373,13 +390,25 @@ class BehaviorTask(Task):
         self.sequence_length = sequence_length
         self.max_vocab = max_vocab
 
-    def _build(self, log: BehaviorLog, split: SplitSpec | None) -> Dataset:
-        data = _log_arrays(log)
-        if len(data.classes) < 2:
+    def class_counts(self, log: BehaviorLog) -> dict[str, int]:
+        """Events per behaviour: the labels are the behaviours, so nothing is built."""
+        self._check_source(log)
+        counts = log.frame["behavior"].value_counts(dropna=True)
+        counts = {str(name): int(count) for name, count in counts.items() if count > 0}
+        self._check_classes(tuple(counts))
+        return {name: counts[name] for name in _behavior_classes(set(counts))}
+
+    @staticmethod
+    def _check_classes(classes: tuple[str, ...]) -> None:
+        if len(classes) < 2:
             raise InvalidDataError(
-                f"The log has a single behaviour {data.classes[0]!r}; behaviour classification needs at least "
+                f"The log has a single behaviour {classes[0]!r}; behaviour classification needs at least "
                 "two. Map the behaviour role to the column that tells event types apart, or use the 'purchase' task "
                 "on a log with purchases.")
+
+    def _build(self, log: BehaviorLog, split: SplitSpec | None) -> Dataset:
+        data = _log_arrays(log)
+        self._check_classes(data.classes)
         n_classes = len(data.classes)
         user, item, category, behavior = data.int64()
         time = data.time

@@ -9,7 +9,7 @@ from recexp.data import load
 from recexp.data.log import BehaviorLog, FeatureTable
 from recexp.data.samples import SAMPLES
 from recexp.imbalance import class_balance
-from recexp.tasks import build_dataset, get_task
+from recexp.tasks import get_task
 
 
 def _sample_settings(source: str) -> tuple[str, dict[str, Any]]:
@@ -28,14 +28,13 @@ def class_balance_summary(loaded: BehaviorLog | FeatureTable, task: str | None =
                           task_params: dict[str, str] | None = None) -> dict[str, Any]:
     """Class balance of the supervised dataset ``task`` builds from ``loaded``.
 
-    Uses :func:`recexp.tasks.build_dataset` (default task: ``behavior`` for logs, ``table`` for tables;
+    Uses :meth:`recexp.tasks.Task.class_counts` (default task: ``behavior`` for logs, ``table`` for tables;
     ``task_params`` are ``KEY=VALUE`` strings as on the command line) and
     :func:`recexp.imbalance.class_balance`; returns the latter's dict plus ``task`` and ``task_params``.
     """
     task = task or ("behavior" if loaded.kind == "log" else "table")
-    params = get_task(task).from_strings(dict(task_params or {})).get_params()
-    dataset = build_dataset(loaded, task, **params)
-    return {"task": task, "task_params": params, **class_balance(dataset)}
+    builder = get_task(task).from_strings(dict(task_params or {}))
+    return {"task": task, "task_params": builder.get_params(), **class_balance(builder.class_counts(loaded))}
 
 
 def inspect_source(

@@ -199,6 +199,25 @@ def test_behavior_task_needs_two_behaviours():
                     ("u2", "i2", "c1", "view", "2024-01-01 11:00:00")])
     with pytest.raises(InvalidDataError, match="single behaviour 'view'; behaviour classification needs at least two"):
         build_dataset(log, "behavior")
+    with pytest.raises(InvalidDataError, match="single behaviour 'view'; behaviour classification needs at least two"):
+        TASKS["behavior"]().class_counts(log)
+
+
+@pytest.mark.parametrize("sample, task, params", [
+    ("taobao", "behavior", {}), ("retailrocket", "behavior", {"sequence_length": 0}),
+    ("taobao", "purchase", {"n_windows": 2}), ("criteo", "table", {}),
+])
+def test_class_counts_without_building_equal_the_built_datasets(sample, task, params):
+    """inspect counts classes with Task.class_counts (the behaviour task without building features): the
+    counts, and their order, are the dataset's."""
+    source = load_sample(sample)
+    builder = TASKS[task](**params)
+    counts = builder.class_counts(source)
+    assert counts == build_dataset(source, task, **params).class_counts()
+    assert list(counts) == list(build_dataset(source, task, **params).schema.classes)
+    if task == "behavior":
+        with pytest.raises(InvalidParameterError, match="needs a log"):
+            builder.class_counts(load_sample("criteo"))
 
 
 def test_behavior_task_on_retailrocket_and_plain_columns(retailrocket):
