@@ -252,10 +252,11 @@ class _History:
     """
 
     def __init__(self, key: np.ndarray, time: np.ndarray):
-        self.order = np.argsort(key, kind="stable")
-        sorted_key, sorted_time = key[self.order], time[self.order]
         n = len(key)
-        positions = np.arange(n)
+        position_type = np.int32 if n < 2**31 else np.int64     # positions: half the memory of a large log's
+        self.order = np.argsort(key, kind="stable").astype(position_type, copy=False)
+        sorted_key, sorted_time = key[self.order], time[self.order]
+        positions = np.arange(n, dtype=position_type)
         new_group = np.ones(n, dtype=bool)
         new_group[1:] = sorted_key[1:] != sorted_key[:-1]
         new_block = new_group.copy()
@@ -424,14 +425,14 @@ class BehaviorTask(Task):
         names = [_slug(c) for c in data.classes]
         user_history = _History(user, time)
         item_history = _History(item, time)
-        scopes = [("user", user_history), ("item", item_history)]
-        if has_category:
-            scopes += [("category", _History(category, time)),
-                       ("user_category", _History(user * (data.n_categories + 1) + category, time))]
         pair_history = _History(user * data.n_items + item, time)
-        scopes.append(("user_item", pair_history))
+        scopes = [("user", lambda: user_history), ("item", lambda: item_history)]
+        if has_category:              # made when counted, and let go then (a history holds 20 bytes an event)
+            scopes += [("category", lambda: _History(category, time)),
+                       ("user_category", lambda: _History(user * (data.n_categories + 1) + category, time))]
+        scopes.append(("user_item", lambda: pair_history))
         for scope, history in scopes:
-            counts = history.counts(behavior, n_classes)
+            counts = history().counts(behavior, n_classes)
             if scope in ("category", "user_category"):
                 counts[category == 0] = 0.0              # no category: nothing to count
             for k, name in enumerate(names):
@@ -476,7 +477,7 @@ class BehaviorTask(Task):
                 cardinality[group] = size
 
         columns[LABEL] = behavior
-        frame = pd.DataFrame(columns)
+        frame = pd.DataFrame(columns, copy=False)     # one block per column: no consolidating copy
         frame[USER] = pd.Categorical.from_codes(user, categories=data.users)
         frame[TIME] = pd.DatetimeIndex(time.view("M8[ns]")).tz_localize("UTC")
         schema = FeatureSchema(numeric=tuple(numeric), categorical=tuple(categorical), classes=data.classes,
