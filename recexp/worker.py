@@ -58,4 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()       # then leave without the interpreter's teardown, as recexp/__main__.py does
+    sys.stderr.flush()
+    os._exit(code)
