@@ -164,3 +164,12 @@ def test_utf8_forbidden_forms_are_judged_line_by_line():
     text = b"user_id,item_id,behavior_type,timestamp\n1,2,pv\xed\xa0\x80,1511544070\n" + b"3,4,buy,1511544071\n" * 10
     with pytest.raises(InvalidDataError, match=r"1 line \(line 2\) is neither UTF-8 nor GBK"):
         load(("surrogate.csv", text))
+
+
+@pytest.mark.parametrize("out, expected", [
+    ("/proc/nope.parquet", "--out: Could not write /proc/nope.parquet: there is no such file or folder."),
+    ("/proc/folder/nope.parquet", "--out: Could not create /proc/folder: there is no such file or folder."),
+], ids=["file", "folder"])
+def test_apply_names_an_output_path_it_cannot_write(taobao_csv, out, expected):
+    _assert_one_sentence(_cli("apply", str(taobao_csv), "--task", "behavior", "--strategy", "none", "--out", out),
+                         expected)
