@@ -13,7 +13,8 @@ from recexp.data.source import DataSource, save_upload
 from recexp.errors import LogMappingError, RecexpError
 from recexp.tasks import TASKS, SplitSpec, split_methods
 from recexp.ui.params import param_widgets
-from recexp.ui.state import DatasetChoice, active_choice, build, current_user, load_source, set_active_choice
+from recexp.ui.state import (DatasetChoice, active_choice, build, current_user, estimate, load_source,
+                             set_active_choice)
 
 
 def mapping_panel(mapping_key: str, columns: list[str], mapping: dict[str, str], roles: dict[str, dict],
@@ -164,6 +165,11 @@ seed = s5.number_input("Split seed", min_value=0, value=0, step=1, key="data_see
 choice = DatasetChoice(source=source, task=task, task_params=task_params,
                        split=SplitSpec(method=method, test_size=test_size, valid_size=valid_size,
                                        group_by_user=grouped, seed=int(seed)))
+size = estimate(choice)
+if size is not None:
+    st.caption(f"This dataset: {'' if size.exact else 'about '}{size.rows:,} samples, about "
+               f"{size.dataset_bytes / 2**30:.2f} GB in memory; building it needs about {size.peak_bytes / 2**30:.2f} "
+               "GB more while it runs.")
 if st.button("Use this dataset", type="primary", key="data_use"):
     try:
         with st.status("Building features and splitting...", expanded=False) as status:

@@ -53,7 +53,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -812,6 +813,47 @@ def build_dataset(source: BehaviorLog | FeatureTable, task: str, split: SplitSpe
             f"The '{task}' task has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
             f"{', '.join(cls.param_names())}.")
     return cls(**params).build(source, split)
+
+
+#: Sources up to this many rows are built whole to estimate; larger ones from a sample of users this large.
+ESTIMATE_SAMPLE_ROWS = 50_000
+#: Memory a build holds at its peak besides the loaded source, as a multiple of the finished dataset's
+#: (measured: the behaviour task on 5.0M Taobao events, a 0.83 GB dataset, 1.9 GB peak with the 0.7 GB log).
+BUILD_PEAK_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class DatasetEstimate:
+    """What building a task's dataset takes, judged before building it (:func:`estimate_dataset`)."""
+
+    rows: int               # samples the dataset will have
+    dataset_bytes: int      # memory of the finished dataset
+    peak_bytes: int         # memory the build holds at its peak, besides the loaded source
+    exact: bool             # True: built whole; False: scaled up from a sample
+
+
+def estimate_dataset(source: BehaviorLog | FeatureTable, task: str, **params: Any) -> DatasetEstimate:
+    """Rows and memory of the dataset :func:`build_dataset` would make, at the cost of a small build.
+
+    A source of up to :data:`ESTIMATE_SAMPLE_ROWS` rows is built whole. From a larger log, the whole
+    histories of every k-th user are built (a table: every k-th row), about that many rows, and the
+    dataset's rows and bytes are scaled by the share of the source's rows in the sample.
+
+    Raises
+    ------
+    RecexpError
+        What building the sample raised (e.g. the purchase task on a sample without purchases).
+    """
+    total = len(source.frame)
+    step = max(1, math.ceil(total / ESTIMATE_SAMPLE_ROWS))
+    if step > 1:
+        keys = _codes(source.frame["user_id"])[0] if source.kind == "log" else np.arange(total)
+        source = replace(source, frame=source.frame[keys % step == 0].reset_index(drop=True))
+    dataset = build_dataset(source, task, **params)
+    scale = total / max(len(source.frame), 1)
+    dataset_bytes = int(dataset.frame.memory_usage(index=False).sum() * scale)
+    return DatasetEstimate(rows=round(len(dataset) * scale), dataset_bytes=dataset_bytes,
+                           peak_bytes=int(dataset_bytes * BUILD_PEAK_FACTOR), exact=step == 1)
 
 
 # --- splits ---------------------------------------------------------------------------------------

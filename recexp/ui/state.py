@@ -33,7 +33,8 @@ from recexp.dataset import Dataset, Split
 from recexp.errors import InvalidParameterError, RecexpError, sentence
 from recexp.jobs import JobRunner, default_runner
 from recexp.runs import SQLiteRunStore
-from recexp.tasks import TASKS, SplitSpec, build_dataset, get_task, split_dataset, split_methods
+from recexp.tasks import (TASKS, DatasetEstimate, SplitSpec, build_dataset, estimate_dataset, get_task,
+                          split_dataset, split_methods)
 
 _KEY = "active_dataset_choice"
 _LINK_ERROR_KEY = "active_dataset_link_error"
@@ -207,6 +208,20 @@ def build(choice: DatasetChoice) -> tuple[Dataset, Split]:
     """Dataset and split for ``choice`` (cached on the log fingerprint, task and split parameters)."""
     log = load_source(choice.source)
     return _build(log, log.fingerprint, choice.task, dict(choice.task_params), choice.split)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _estimate(_log, fingerprint: str, task: str, task_params: dict) -> DatasetEstimate | None:
+    try:
+        return estimate_dataset(_log, task, **task_params)
+    except RecexpError:
+        return None         # the full build will say what is wrong, in its own words
+
+
+def estimate(choice: DatasetChoice) -> DatasetEstimate | None:
+    """What building ``choice``'s dataset takes (None when a sample of it cannot be built); cached."""
+    log = load_source(choice.source)
+    return _estimate(log, log.fingerprint, choice.task, dict(choice.task_params))
 
 
 def require_dataset() -> tuple[Dataset, Split]:

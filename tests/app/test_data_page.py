@@ -21,6 +21,8 @@ def test_uploaded_log_becomes_the_active_dataset(open_page, app, retailrocket_cs
         ("events.csv", retailrocket_csv.read_bytes(), "text/csv")).run()
     assert not app.exception
     assert {m.label: m.value for m in app.metric}["Rows kept"] == "2,771"
+    # the size of what "Use this dataset" builds, stated before it is built (one sample per event)
+    assert any(c.startswith("This dataset: 2,771 samples, about 0.00 GB in memory") for c in _texts(app.caption))
     app.selectbox(key="data_split_method").set_value("stratified")
     app.button(key="data_use").click().run()
     assert not app.exception

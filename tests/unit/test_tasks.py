@@ -13,7 +13,8 @@ from recexp.data.samples import load_sample
 from recexp.dataset import LABEL, TIME, USER, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.params import Parametrized
-from recexp.tasks import TASKS, SplitSpec, Task, build_dataset, split_dataset, split_methods
+from recexp.tasks import (TASKS, SplitSpec, Task, build_dataset, estimate_dataset, split_dataset,
+                          split_methods)
 
 # --- fixtures and helpers -------------------------------------------------------------------------
 
@@ -542,3 +543,19 @@ def test_a_vocabulary_cap_above_int16_keeps_every_code(taobao):
     # the sample's 2,847 categories fit both caps: the same codes in either type
     columns = ["category", "hist_category_0", "hist_category_1", "hist_behavior_0"]
     np.testing.assert_array_equal(wide.frame[columns].to_numpy(np.int64), narrow.frame[columns].to_numpy(np.int64))
+
+
+@pytest.mark.parametrize("sample, task, params, tolerance", [
+    ("retailrocket", "behavior", {}, 0.0),             # 2,771 events: built whole, exact
+    ("taobao", "behavior", {}, 0.05),                  # 80k events: every 2nd user's history, scaled
+    ("taobao", "purchase", {"n_windows": 3}, 0.25),     # rows follow users' pairs: looser
+    ("criteo", "table", {}, 0.05),
+])
+def test_dataset_size_is_estimated_before_building(sample, task, params, tolerance):
+    source = load_sample(sample)
+    estimate = estimate_dataset(source, task, **params)
+    built = build_dataset(source, task, **params)
+    assert estimate.exact == (len(source.frame) <= 50_000)
+    assert estimate.rows == pytest.approx(len(built), rel=tolerance)
+    assert estimate.dataset_bytes == pytest.approx(built.frame.memory_usage(index=False).sum(), rel=tolerance)
+    assert estimate.peak_bytes > estimate.dataset_bytes
