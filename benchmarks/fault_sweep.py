@@ -941,7 +941,7 @@ def table(rows: list[tuple[Case, Observed]], seconds: float) -> str:
         "hangs": sum(o.outcome == "hang" for _, o in rows),
         "peak memory, uploads of up to 200 MB read as the Data page reads them (`load`)":
             f"{max(read_peaks, default=0) / 1024:.0f} MB",
-        "peak memory, the same through `inspect` (read, then the behaviour task's dataset to count classes)":
+        "peak memory, the same through `inspect` (read, then the behaviour task's classes counted)":
             f"{max(inspect_peaks, default=0) / 1024:.0f} MB",
         "peak memory, any case": f"{max(o.peak_kb for _, o in rows) / 1024:.0f} MB",
     }
