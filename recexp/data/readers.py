@@ -60,6 +60,7 @@ import pyarrow.parquet as pq
 from recexp.data.limits import (
     MAX_DECOMPRESSED_ENV, MAX_RATIO_ENV, MB, RATIO_FLOOR_BYTES, ReadLimits, in_system_folder, read_limits,
 )
+from recexp.data.mapping import normalise_name
 from recexp.errors import InvalidDataError, InvalidParameterError
 
 Progress = Callable[[float, str], None]
@@ -592,8 +593,7 @@ def _detect_header(rows: list[list[str]], known_names: frozenset[str]) -> bool:
     for j, value in enumerate(first):
         if value in {r[j] for r in rest if j < len(r)}:
             return False
-    normalised = {re.sub(r"[^a-z0-9]", "", v.lower()) for v in first}
-    return bool(normalised & known_names) or not rest
+    return bool({normalise_name(v) for v in first} & known_names) or not rest
 
 
 def _column_names(first_row: list[str]) -> list[str]:
@@ -969,7 +969,8 @@ def read_raw(
     pad_rows : bool
         Pad rows with missing trailing fields instead of dropping them.
     known_names : frozenset of str
-        Lower-case alphanumeric column names that count as evidence of a header row.
+        Column names (in :func:`recexp.data.mapping.normalise_name` form, any script) that count as evidence
+        of a header row.
     progress : callable, optional
         ``progress(fraction, message)`` after each file.
 

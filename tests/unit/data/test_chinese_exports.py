@@ -122,3 +122,13 @@ def test_a_small_time_sorted_export_keeps_its_named_user_column(chinese_export, 
     log = load(path)
     assert log.mapping == EXPECTED and log.report.roles["user"]["confidence"] == 0.95
     assert not any("guess" in w for w in log.report.warnings)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_an_all_text_chinese_header_is_a_header(encoding):
+    """No number or date column below it: the header is told from its known names (行为类型), in any script."""
+    rows = [("电子产品", "手机", "购买"), ("服装", "衬衫", "浏览"), ("食品", "牛奶", "浏览"), ("服装", "外套", "加购")] * 5
+    text = "商品类别,商品名称,行为类型\n" + "".join(",".join(row) + "\n" for row in rows)
+    table = load(("中文.csv", text.encode(encoding)), kind="table", label_column="行为类型")
+    assert list(table.frame.columns) == ["商品类别", "商品名称", "行为类型"]
+    assert len(table.frame) == 20 and table.frame["行为类型"].value_counts()["浏览"] == 10
