@@ -336,13 +336,13 @@ class SearchSpace:
                     names |= self._all_names(f"{path}|{label}", alt)
         return names
 
-    def corners(self) -> list[TrialConfig]:
-        """For each strategy searched, its configuration at the low end of every numeric range and every
-        categorical at the parameter's default (where allowed).
+    def corners(self, end: str = "low") -> list[TrialConfig]:
+        """For each strategy searched, its configuration at the ``low`` (or ``high``) end of every numeric range,
+        every categorical at the parameter's default where allowed (else its first option).
 
-        Neighbour counts, clusters and similar parameters are most feasible there, so a strategy whose
-        corner cannot run on the training split has no feasible configuration in this space
-        (:func:`recexp.tune.study.check_feasible`).
+        Feasibility is usually monotone in a parameter (neighbour counts and clusters are most feasible low,
+        ratios high), so a strategy whose two corners both fail on the training split has no feasible
+        configuration in this space (:func:`recexp.tune.study.check_feasible`).
         """
         dims = {d.name: d for d in self.dimensions()}
 
@@ -350,7 +350,7 @@ class SearchSpace:
             d = dims[name]
             if isinstance(d.distribution, CategoricalDistribution):
                 return d.default if d.default in d.distribution.choices else d.distribution.choices[0]
-            return d.distribution.low
+            return d.distribution.low if end == "low" else d.distribution.high
 
         return [self._config(pick, strategy) for strategy in self._searched_strategies()]
 

@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -161,16 +162,21 @@ def primary_scorer(primary: str, classes):
 def check_feasible(space: SearchSpace, data: TrialData) -> None:
     """Refuse a space in which a strategy cannot run at all on the training split.
 
-    Each strategy is checked at the corner of its ranges where it is most feasible
-    (:meth:`SearchSpace.corners`); the sentence names the strategy and what to change.
+    Each strategy is checked at the low and at the high corner of its ranges (:meth:`SearchSpace.corners`);
+    when both fail, the sentence names the strategy, the low corner and what to change. (A range that is
+    feasible only in part is searched: its infeasible trials fail with their sentence.)
     """
-    for config in space.corners():
-        try:
-            strategy_class(config.strategy)(**config.strategy_params).check_feasible(data.train)
-        except RecexpError as error:
+    for low, high in zip(space.corners("low"), space.corners("high")):
+        errors = []
+        for config in (low, high):
+            try:
+                strategy_class(config.strategy)(**config.strategy_params).check_feasible(data.train)
+            except RecexpError as error:
+                errors.append(error)
+        if len(errors) == 2:
             raise InvalidParameterError(
-                f"The range searched for {config.strategy} is infeasible on this training split: even at "
-                f"{config.strategy_params} it cannot run. {error}") from None
+                f"The range searched for {low.strategy} is infeasible on this training split: neither at "
+                f"{low.strategy_params} nor at {high.strategy_params} can it run. {errors[0]}")
 
 
 def score_config(config: TrialConfig, spec: TuneSpec, data: TrialData, store: RunStore | None = None,
@@ -212,6 +218,7 @@ def objective(spec: TuneSpec, data: TrialData, store: RunStore | None = None):
     def run_trial(trial: optuna.Trial) -> float:
         config = space.sample(trial)
         trial.set_user_attr("config", config.to_dict())
+        trial.set_user_attr("pid", os.getpid())                # which worker process ran it
         try:
             value = score_config(config, spec, data, store, trial)
         except optuna.TrialPruned:
@@ -253,8 +260,10 @@ def shown_url(url: str) -> str:
 def _storage(url: str) -> optuna.storages.RDBStorage:
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
-                                          grace_period=GRACE_SECONDS)
+        with warnings.catch_warnings():                     # heartbeats are "experimental" in Optuna 5, and what we need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
+                                              grace_period=GRACE_SECONDS)
     except Exception as error:                            # noqa: BLE001 (a bad URL, an unreachable server, a driver missing)
         raise InvalidParameterError(f"The Optuna storage {shown_url(url)} could not be opened ({error}). Check "
                                     f"${STORAGE_ENV}, or unset it to use the workspace's SQLite file.") from None
