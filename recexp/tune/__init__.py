@@ -13,14 +13,14 @@ configurations then go to an ordinary experiment, trained with seeds and compare
 >>> summary(study)["best_params"]                                            # doctest: +SKIP
 """
 
-from recexp.tune.space import STRATEGY, TRAIN_SPACE, Dimension, SearchSpace, TrialConfig
+from recexp.tune.space import STRATEGY, TRAIN_SPACE, Dimension, SearchSpace, TrialConfig, narrowing, space_table
 from recexp.tune.study import (
     PRUNERS, SAMPLERS, STORAGE_ENV, TrialData, TuneSpec, best_configs, best_trials, check_feasible, launch,
     objective, open_study, prepare, primary_scorer, resolve_primary, run_study, score_config, shown_url,
-    storage_url, study_spec, summary, trial_rows, trials_frame, validation_data, wait, work,
+    storage_url, study_names, study_spec, summary, trial_rows, trials_frame, validation_data, wait, work,
 )
 
-__all__ = ["STRATEGY", "TRAIN_SPACE", "Dimension", "SearchSpace", "TrialConfig", "PRUNERS", "SAMPLERS", "STORAGE_ENV",
+__all__ = ["STRATEGY", "TRAIN_SPACE", "Dimension", "SearchSpace", "TrialConfig", "narrowing", "space_table", "PRUNERS", "SAMPLERS", "STORAGE_ENV",
            "TrialData", "TuneSpec", "best_configs", "best_trials", "check_feasible", "launch", "objective",
            "open_study", "prepare", "primary_scorer", "resolve_primary", "run_study", "score_config", "shown_url",
-           "storage_url", "study_spec", "summary", "trial_rows", "trials_frame", "validation_data", "wait", "work"]
+           "storage_url", "study_names", "study_spec", "summary", "trial_rows", "trials_frame", "validation_data", "wait", "work"]

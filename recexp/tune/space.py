@@ -23,9 +23,12 @@ bounds) and ``choices`` (a subset of a categorical's options).
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from recexp.errors import InvalidParameterError
@@ -358,6 +361,61 @@ class SearchSpace:
         return [self.fixed[STRATEGY]] if STRATEGY in self.fixed else list(self.strategies)
 
 
+def space_table(space: SearchSpace) -> pd.DataFrame:
+    """The space as an editable table: one row per dimension with ``low`` / ``high`` (numeric) or ``choices``
+    (categorical, comma-separated), an empty ``fix`` column and the help text (see :func:`narrowing`)."""
+    rows = []
+    for d in space.dimensions():
+        numeric = not isinstance(d.distribution, CategoricalDistribution)
+        rows.append({"dimension": d.name, "low": d.distribution.low if numeric else None,
+                     "high": d.distribution.high if numeric else None, "log": bool(numeric and d.distribution.log),
+                     "choices": "" if numeric else ", ".join(map(str, d.distribution.choices)), "fix": "",
+                     "when": "" if d.condition is None else f"{d.condition[0]} = {d.condition[1]}", "help": d.help})
+    return pd.DataFrame(rows, columns=["dimension", "low", "high", "log", "choices", "fix", "when", "help"])
+
+
+def narrowing(space: SearchSpace, table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """``fixed``, ``ranges`` and ``choices`` from a :func:`space_table` the analyst edited.
+
+    A ``fix`` cell fixes its dimension (read as JSON where it parses, e.g. ``3`` or ``true``, else as
+    text); a changed ``low`` / ``high`` narrows a range; a shorter ``choices`` list narrows a categorical.
+    """
+    dims = {d.name: d for d in space.dimensions()}
+    result: dict[str, dict[str, Any]] = {"fixed": {}, "ranges": {}, "choices": {}}
+    for row in table.to_dict("records"):
+        d = dims.get(row["dimension"])
+        if d is None:
+            continue
+        fix = str(row.get("fix") or "").strip()
+        if fix:
+            result["fixed"][d.name] = _typed(fix, d.distribution)
+        elif isinstance(d.distribution, CategoricalDistribution):
+            wanted = [c.strip() for c in str(row.get("choices") or "").split(",") if c.strip()]
+            if wanted != [str(c) for c in d.distribution.choices]:
+                result["choices"][d.name] = [_typed(c, d.distribution) for c in wanted]
+        elif (row["low"], row["high"]) != (d.distribution.low, d.distribution.high):
+            result["ranges"][d.name] = (_number(row["low"], d.name), _number(row["high"], d.name))
+    return result
+
+
+def _typed(text: str, distribution: BaseDistribution) -> Any:
+    """A cell's text as the option it names (categoricals) or as JSON where it parses, else the text."""
+    if isinstance(distribution, CategoricalDistribution):
+        for option in distribution.choices:
+            if str(option) == text:
+                return option
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _number(value: Any, name: str) -> float:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise InvalidParameterError(f"The range of {name} needs both a low and a high end; one is empty.")
+    return int(value) if float(value).is_integer() else float(value)
+
+
 def _suggest(trial, name: str, d: BaseDistribution) -> Any:
     """``trial.suggest_*`` for a distribution of the space."""
     if isinstance(d, CategoricalDistribution):
@@ -367,4 +425,4 @@ def _suggest(trial, name: str, d: BaseDistribution) -> Any:
     return trial.suggest_float(name, d.low, d.high, log=d.log)
 
 
-__all__ = ["Dimension", "SearchSpace", "TrialConfig", "TRAIN_SPACE", "STRATEGY"]
+__all__ = ["Dimension", "SearchSpace", "TrialConfig", "TRAIN_SPACE", "STRATEGY", "space_table", "narrowing"]

@@ -314,6 +314,12 @@ def open_study(name: str, spec: TuneSpec | None = None, url: str | None = None, 
     return study
 
 
+def study_names(url: str | None = None) -> list[str]:
+    """Names of the recexp studies in the storage (``$RECEXP_OPTUNA_STORAGE`` or the workspace's), newest last."""
+    storage = _storage(url or storage_url())
+    return [s.study_name for s in storage.get_all_studies() if SPEC_ATTR in s.user_attrs]
+
+
 def _stored_spec(storage, name: str) -> TuneSpec | None:
     try:
         study_id = storage.get_study_id_from_name(name)
@@ -472,5 +478,5 @@ def summary(study: optuna.Study, url: str | None = None) -> dict[str, Any]:
 
 __all__ = ["TuneSpec", "TrialData", "validation_data", "resolve_primary", "primary_scorer", "check_feasible",
            "score_config", "objective", "storage_url", "shown_url", "open_study", "study_spec", "prepare", "run_study",
-           "launch", "work", "wait", "trial_rows", "trials_frame", "best_trials", "best_configs", "summary",
+           "launch", "work", "wait", "study_names", "trial_rows", "trials_frame", "best_trials", "best_configs", "summary",
            "SAMPLERS", "PRUNERS", "STORAGE_ENV"]
