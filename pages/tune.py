@@ -102,6 +102,9 @@ def live_study() -> None:
     spec = study_spec(study)
     result = summary(study)
     counts = result["counts"]
+    ended = sum(n for state, n in counts.items() if state != "running")
+    if result["target_trials"]:
+        st.progress(min(1.0, ended / result["target_trials"]), text=f"{ended} of {result['target_trials']} trials ended")
     st.markdown(f"**{len(result['trials'])} trials**: " + " · ".join(f"{n} {s}" for s, n in counts.items() if n)
                 + f" · {spec.direction} validation {metric_title(spec.primary)} ({spec.primary})")
     if result["best_value"] is not None:

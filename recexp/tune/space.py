@@ -33,14 +33,14 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 
 from recexp.errors import InvalidParameterError
 from recexp.jobs import strategy_class
-from recexp.models import MODELS
+from recexp.models import MODELS, TrainConfig
 from recexp.params import Bool, Choice, Float, Int, Optional, Param, Union
 
 #: Training settings a study may search (``train.<name>``), with the range each one spans by default.
 TRAIN_SPACE: dict[str, Param] = {
-    "learning_rate": Float(1e-4, 1e-1, log=True, help="AdamW step size."),
-    "batch_size": Int(32, 2048, log=True, help="Rows per optimiser step."),
-    "epochs": Int(1, 30, help="Passes over the training rows (an upper bound with early stopping)."),
+    "learning_rate": Float(1e-5, 1.0, log=True, help="AdamW step size."),
+    "batch_size": Int(8, 4096, log=True, help="Rows per optimiser step."),
+    "epochs": Int(1, 50, help="Passes over the training rows (an upper bound with early stopping)."),
 }
 #: An open upper bound is searched up to this many times the default (at least ``low + OPEN_SPAN``).
 OPEN_FACTOR = 4
@@ -169,8 +169,7 @@ class SearchSpace:
         if self.search_model:
             groups.append(("model", MODELS[self.model].params, MODELS[self.model].defaults(), None))
         if self.search_train:
-            from_config = {"learning_rate": 1e-3, "batch_size": 512, "epochs": 10}
-            groups.append(("train", {k: TRAIN_SPACE[k] for k in self.search_train}, from_config, None))
+            groups.append(("train", {k: TRAIN_SPACE[k] for k in self.search_train}, TrainConfig().to_dict(), None))
         return groups
 
     # --- listing -------------------------------------------------------------------------------

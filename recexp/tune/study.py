@@ -46,6 +46,8 @@ from recexp.tune.space import SearchSpace, TrialConfig
 STORAGE_ENV = "RECEXP_OPTUNA_STORAGE"
 #: The study's settings, stored with it (so a worker or a restart runs exactly these).
 SPEC_ATTR = "recexp_tune_spec"
+#: Trials the study should have once the latest budget is spent.
+TARGET_ATTR = "recexp_target_trials"
 SAMPLERS = {"tpe": "TPE (learns from the trials so far)", "random": "random search"}
 PRUNERS = {"median": "median: stop a trial below the median of earlier trials at the same epoch",
            "hyperband": "Hyperband: successive halving over several brackets", "none": "no pruning"}
@@ -154,6 +156,8 @@ def primary_scorer(primary: str, classes):
     names = [str(c) for c in classes]
 
     def score(labels: np.ndarray, proba: np.ndarray) -> float:
+        if not np.isfinite(proba).all():                    # the training diverged (e.g. too large a step)
+            return math.nan
         return float(evaluation_metrics(labels, proba, names)[primary])
 
     return score
@@ -230,8 +234,9 @@ def objective(spec: TuneSpec, data: TrialData, store: RunStore | None = None):
             trial.set_user_attr("error", f"{type(error).__name__}: {error}")
             raise
         if not math.isfinite(value):
-            trial.set_user_attr("error", f"The validation {spec.primary} is undefined for this trial (e.g. a class "
-                                         "missing from the validation rows).")
+            trial.set_user_attr("error", f"The validation {spec.primary} is undefined for this trial: the training "
+                                         "diverged (non-finite predictions; e.g. too large a learning rate) or a "
+                                         "class is missing from the validation rows.")
         return value
 
     return run_trial
@@ -294,7 +299,7 @@ def open_study(name: str, spec: TuneSpec | None = None, url: str | None = None, 
     if not isinstance(name, str) or not name.strip():
         raise InvalidParameterError("A study needs a name (e.g. 'smote-yeast'); got an empty one.")
     url = url or storage_url()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)          # trials are reported by recexp, not Optuna's log
+    optuna.logging.set_verbosity(optuna.logging.ERROR)   # failed trials are reported by recexp (a sentence), not logged
     storage = _storage(url)
     stored = _stored_spec(storage, name)
     if spec is None:
@@ -364,6 +369,7 @@ def run_study(spec: TuneSpec, name: str, n_trials: int, minutes: float | None = 
     _check_budget(n_trials, minutes)
     spec, data = prepare(spec)
     study = open_study(name, spec, url)
+    _set_target(study, n_trials)
     torch.set_num_threads(threads or threads_per_run(1))
     study.optimize(objective(spec, data, store), n_trials=n_trials, timeout=minutes * 60 if minutes else None,
                    catch=(Exception,), gc_after_trial=False)
@@ -385,7 +391,7 @@ def launch(spec: TuneSpec, name: str, n_trials: int, workers: int, minutes: floa
     home = Path(home) if home is not None else workspace()
     url = url or storage_url(home)
     spec, _ = prepare(spec)
-    open_study(name, spec, url)                        # created (and its settings checked) before any worker starts
+    _set_target(open_study(name, spec, url), n_trials)  # created (settings checked) before any worker starts
     workers = min(workers, n_trials)
     threads = threads_per_run(workers)
     processes = []
@@ -400,6 +406,11 @@ def launch(spec: TuneSpec, name: str, n_trials: int, workers: int, minutes: floa
             processes.append(subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                               env=worker_env(home), start_new_session=True))
     return processes
+
+
+def _set_target(study: optuna.Study, n_trials: int) -> None:
+    """Note the trials the study should have once this budget is spent (the page's progress bar)."""
+    study.set_user_attr(TARGET_ATTR, len(study.get_trials(deepcopy=False)) + n_trials)
 
 
 def work(name: str, n_trials: int, url: str, worker: int = 0, minutes: float | None = None,
@@ -471,6 +482,7 @@ def summary(study: optuna.Study, url: str | None = None) -> dict[str, Any]:
             "best_params": dict(best[0].params) if best else None,
             "best_value": best[0].value if best else None,
             "best_config": best_configs(study, 1)[0].to_dict() if best else None,
+            "target_trials": study.user_attrs.get(TARGET_ATTR),
             "counts": {state: sum(1 for r in rows if r["state"] == state)
                        for state in ("complete", "pruned", "fail", "running")},
             "trials": [{k: r[k] for k in ("number", "state", "params", "value", "epochs", "error")} for r in rows]}

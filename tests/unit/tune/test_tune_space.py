@@ -7,7 +7,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from recexp.errors import InvalidParameterError
 from recexp.params import Float, Int
 from recexp.strategies import STRATEGIES
-from recexp.tune import STRATEGY, SearchSpace
+from recexp.tune import STRATEGY, SearchSpace, narrowing, space_table
 
 
 def _dims(space):
@@ -86,3 +86,25 @@ def test_narrowing_fixes_and_narrows_dimensions():
 def test_bad_spaces_are_refused_with_a_sentence(kwargs, words):
     with pytest.raises(InvalidParameterError, match=words):
         SearchSpace(**{"model": "logreg", **kwargs})
+
+
+def test_the_page_table_lists_the_space_and_its_edits_narrow_it():
+    space = SearchSpace(["smote"], model="logreg")
+    table = space_table(space)
+    assert list(table["dimension"]) == [d.name for d in space.dimensions()]
+    row = table.index[table["dimension"] == "smote.k_neighbors"][0]
+    assert (table.at[row, "low"], table.at[row, "high"]) == (1, 20)
+    assert narrowing(space, table) == {"fixed": {}, "ranges": {}, "choices": {}}     # unedited: nothing narrowed
+    table.at[row, "low"], table.at[row, "high"] = 2, 6
+    kinds = table.index[table["dimension"] == "smote.sampling_strategy|kind"][0]
+    table.at[kinds, "fix"] = "choice"
+    presets = table.index[table["dimension"] == "smote.sampling_strategy|choice"][0]
+    table.at[presets, "choices"] = "auto, minority"
+    narrowed = narrowing(space, table)
+    assert narrowed == {"fixed": {"smote.sampling_strategy|kind": "choice"}, "ranges": {"smote.k_neighbors": (2, 6)},
+                        "choices": {"smote.sampling_strategy|choice": ["auto", "minority"]}}
+    dims = {d.name: d for d in SearchSpace(["smote"], model="logreg", **narrowed).dimensions()}
+    assert set(dims) == {"smote.sampling_strategy|choice", "smote.k_neighbors"}
+    table.at[row, "high"] = None
+    with pytest.raises(InvalidParameterError, match="both a low and a high"):
+        narrowing(space, table)
