@@ -8,11 +8,13 @@ the specs plus the learning rate, for a logistic regression, scored by the task'
 1. **Sampler**: ``--trials`` trials with Optuna's TPE sampler against ``--trials`` trials with its
    RandomSampler, no pruning, for each of ``--repeats`` sampler seeds. Reported: the best validation
    score each found (mean, spread over seeds, per-seed wins).
-2. **Pruning**: the same TPE study (same seeds) with the median pruner against none. Reported: total
-   trial seconds (sum of each trial's wall time) and its ratio pruned / unpruned, and the best score of each.
+2. **Pruning**: the same TPE study (same seeds) with the median pruner against none. Reported: the CPU
+   seconds of the whole study (this process's CPU time: robust to other processes on a shared machine,
+   unlike wall time), the epochs trained over all trials, their ratios pruned / unpruned, and the best
+   score of each.
 
-Both sides of a comparison run in this process one after the other for each seed (alternating which
-goes first), on one torch thread.
+Every study runs in this process, one after the other for each seed (the order of the arms alternates),
+on one torch thread.
 
     python benchmarks/tune.py                          # 5 seeds x 12 trials, 10 epochs: about 4 minutes on 2 cores
     python benchmarks/tune.py --repeats 3 --trials 8   # quicker
@@ -43,17 +45,18 @@ BASE = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "s
 STRATEGIES = ("smote", "random_under", "class_weights", "focal_loss")
 
 
-def study_run(spec: TuneSpec, data, name: str, url: str, trials: int) -> tuple[float, float, dict[str, int]]:
-    """(best value, total trial seconds, trials per state) of one study of ``trials`` trials."""
+def study_run(spec: TuneSpec, data, name: str, url: str, trials: int) -> tuple[float, float, int, dict[str, int]]:
+    """(best value, CPU seconds, epochs trained, trials per state) of one study of ``trials`` trials."""
     study = open_study(name, spec, url)
+    cpu = time.process_time()
     study.optimize(objective(spec, data), n_trials=trials, catch=(Exception,), gc_after_trial=False)
-    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in study.trials
-                  if t.datetime_complete and t.datetime_start)
+    seconds = time.process_time() - cpu
+    epochs = sum(t.last_step or 0 for t in study.trials)
     states: dict[str, int] = {}
     for t in study.trials:
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
     done = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.value == t.value]
-    return (max(done) if done else float("nan")), seconds, states
+    return (max(done) if done else float("nan")), seconds, epochs, states
 
 
 def spread(values: list[float]) -> str:
@@ -86,9 +89,9 @@ def main() -> None:
                 "pruned": replace(tpe, pruner="median", sampler_seed=seed)}
         order = list(arms) if seed % 2 == 0 else list(reversed(arms))
         for arm in order:
-            best, seconds, states = study_run(arms[arm], data, f"{arm}-{seed}", url, args.trials)
-            results[arm].append((best, seconds, states))
-            print(f"seed {seed} {arm:<7} best {best:.4f}  trial time {seconds:6.1f} s  {states}", flush=True)
+            best, seconds, epochs, states = study_run(arms[arm], data, f"{arm}-{seed}", url, args.trials)
+            results[arm].append((best, seconds, epochs, states))
+            print(f"seed {seed} {arm:<7} best {best:.4f}  CPU {seconds:6.1f} s  {epochs:4d} epochs  {states}", flush=True)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
 
     best = {arm: [r[0] for r in rows] for arm, rows in results.items()}
@@ -100,13 +103,17 @@ def main() -> None:
     print(f"   RandomSampler  {spread(best['random'])}")
     print(f"   TPE - random: {statistics.fmean(best['tpe']) - statistics.fmean(best['random']):+.4f}; "
           f"TPE better on {wins}/{args.repeats} seeds, tied on {ties}")
+    epochs = {arm: [r[2] for r in rows] for arm, rows in results.items()}
     ratios = [p / u for p, u in zip(seconds["pruned"], seconds["tpe"])]
-    pruned_trials = [r[2].get("pruned", 0) for r in results["pruned"]]
-    print(f"\n2. median pruner vs none (TPE, same seeds)")
-    print(f"   trial seconds, no pruning  {spread(seconds['tpe'])}")
-    print(f"   trial seconds, pruning     {spread(seconds['pruned'])}  ({statistics.fmean(pruned_trials):.1f} trials "
+    epoch_ratios = [p / u for p, u in zip(epochs["pruned"], epochs["tpe"])]
+    pruned_trials = [r[3].get("pruned", 0) for r in results["pruned"]]
+    print("\n2. median pruner vs none (TPE, same seeds)")
+    print(f"   CPU seconds, no pruning    {spread(seconds['tpe'])}")
+    print(f"   CPU seconds, pruning       {spread(seconds['pruned'])}  ({statistics.fmean(pruned_trials):.1f} trials "
           f"pruned per study)")
-    print(f"   ratio pruned / unpruned    {spread(ratios)}  -> {100 * (1 - statistics.fmean(ratios)):.0f}% less trial time")
+    print(f"   CPU ratio pruned/unpruned  {spread(ratios)}  -> {100 * (1 - statistics.fmean(ratios)):.0f}% less CPU time")
+    print(f"   epochs ratio               {spread(epoch_ratios)}  -> {100 * (1 - statistics.fmean(epoch_ratios)):.0f}% "
+          "fewer epochs trained")
     print(f"   best, no pruning           {spread(best['tpe'])}")
     print(f"   best, pruning              {spread(best['pruned'])}")
     print(f"   best pruned - unpruned: {statistics.fmean(best['pruned']) - statistics.fmean(best['tpe']):+.4f}")

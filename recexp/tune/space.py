@@ -90,7 +90,7 @@ def _label(param: Param) -> str:
 
 def _searchable(param: Param) -> bool:
     if isinstance(param, Optional):
-        return True
+        return _searchable(param.inner)
     if isinstance(param, Union):
         return any(_searchable(alt) for alt in param.alternatives)
     return isinstance(param, Int | Float | Choice | Bool)
