@@ -444,9 +444,12 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     for t in study.get_trials(deepcopy=False):
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else None
+        error = t.user_attrs.get("error")
+        if error is None and t.state == optuna.trial.TrialState.FAIL:
+            error = ("Its process stopped during the trial (no heartbeat for a while); the study went on without it.")
         rows.append({"number": t.number, "state": t.state.name.lower(), "params": dict(t.params),
                      "value": _finite(t.value) if t.value is not None else None, "seconds": seconds,
-                     "epochs": t.last_step, "error": t.user_attrs.get("error"), "config": t.user_attrs.get("config")})
+                     "epochs": t.last_step, "error": error, "config": t.user_attrs.get("config")})
     return rows
 
 

@@ -1,6 +1,8 @@
 """Studies on real data (yeast_me2, logistic regression, 1-2 epochs): validation only, resume, pruning,
 failed trials, parallel workers and bad input."""
 
+import time
+
 import numpy as np
 import optuna
 import pytest
@@ -71,6 +73,19 @@ def test_a_study_continues_under_its_name_and_refuses_other_settings():
     other = TuneSpec(BASE, ("smote",), ranges={"smote.k_neighbors": (1, 3)})
     with pytest.raises(InvalidParameterError, match="other settings"):
         run_study(other, "resume", n_trials=1)
+
+
+def test_a_trial_whose_process_died_is_failed_when_the_study_continues(monkeypatch):
+    monkeypatch.setattr(tune_study, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(tune_study, "GRACE_SECONDS", 1)
+    study = run_study(SMOTE, "crash", n_trials=1)
+    orphan = study.ask()                                             # a trial a killed worker left running
+    study._storage.record_heartbeat(orphan._trial_id)
+    time.sleep(2.5)
+    again = run_study(SMOTE, "crash", n_trials=1)
+    rows = trial_rows(again)
+    assert [r["state"] for r in rows] == ["complete", "fail", "complete"]
+    assert "process stopped" in rows[1]["error"]
 
 
 def test_every_epoch_reports_the_validation_score_and_a_pruner_can_stop_the_trial():
