@@ -21,6 +21,7 @@ navigation = st.navigation(
         ],
         "Experiment": [
             st.Page(PAGES / "strategy_lab.py", title="Strategy Lab", icon=":material/tune:"),
+            st.Page(PAGES / "tune.py", title="Tune", icon=":material/manage_search:"),
             st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
             st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:"),
             st.Page(PAGES / "importance.py", title="Importance", icon=":material/insights:"),

@@ -359,6 +359,15 @@ def threads_per_run(max_concurrent: int) -> int:
     return max(1, (usable_cores() - 1) // max(1, max_concurrent))
 
 
+def worker_env(home: str | Path) -> dict[str, str]:
+    """The environment of a worker process: this one's, the workspace ``home``, unbuffered output, and recexp
+    importable (a spawned child does not inherit the dashboard's ``sys.path``)."""
+    env = dict(os.environ, RECEXP_HOME=str(home), PYTHONUNBUFFERED="1")
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH", "")]))
+    return env
+
+
 def _describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -462,9 +471,7 @@ class JobRunner:
 
     def _spawn(self, run: Run) -> None:
         threads = self.threads_per_job or threads_per_run(self.max_concurrent)
-        env = dict(os.environ, RECEXP_HOME=str(self.store.home), PYTHONUNBUFFERED="1")
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH", "")]))
+        env = worker_env(self.store.home)
         log = None
         try:
             log = open(self.store.artifact_dir(run.id, create=True) / "worker.log", "ab")  # noqa: SIM115 (closed when reaped)
@@ -625,4 +632,4 @@ def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | No
 
 __all__ = ["execute", "validate_spec", "grid_specs", "more_seeds", "run_in_foreground", "available_strategies",
            "strategy_class", "bind_strategy", "source_run", "JobRunner", "default_runner", "max_jobs", "threads_per_run",
-           "usable_cores", "ACTIVE"]
+           "usable_cores", "worker_env", "ACTIVE"]

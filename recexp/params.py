@@ -62,11 +62,16 @@ def _bounds_text(low: float | None, high: float | None) -> str:
 
 @dataclass(frozen=True)
 class Int(Param):
-    """An integer in ``[low, high]``; ``None`` leaves a side open."""
+    """An integer in ``[low, high]``; ``None`` leaves a side open.
+
+    ``log`` says the parameter acts on a log scale (a search samples it log-uniformly, see
+    :mod:`recexp.tune`).
+    """
 
     low: int | None = None
     high: int | None = None
     help: str = ""
+    log: bool = False
 
     def check(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -85,18 +90,19 @@ class Int(Param):
         return f"an integer {_bounds_text(self.low, self.high)}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "int", "low": self.low, "high": self.high, "help": self.help}
+        return {"type": "int", "low": self.low, "high": self.high, "log": self.log, "help": self.help}
 
 
 @dataclass(frozen=True)
 class Float(Param):
-    """A real number in ``[low, high]`` (open at a side when ``*_open`` is set)."""
+    """A real number in ``[low, high]`` (open at a side when ``*_open`` is set); ``log``: acts on a log scale."""
 
     low: float | None = None
     high: float | None = None
     help: str = ""
     low_open: bool = False
     high_open: bool = False
+    log: bool = False
 
     def check(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -123,7 +129,7 @@ class Float(Param):
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "float", "low": self.low, "high": self.high, "low_open": self.low_open,
-                "high_open": self.high_open, "help": self.help}
+                "high_open": self.high_open, "log": self.log, "help": self.help}
 
 
 @dataclass(frozen=True)

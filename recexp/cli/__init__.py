@@ -31,6 +31,7 @@ COMMANDS = {
     "compare": arguments.add_compare,
     "synth": arguments.add_synth,
     "importance": arguments.add_importance,
+    "tune": arguments.add_tune,
 }
 
 

@@ -167,3 +167,45 @@ def add_importance(subparsers) -> None:
     p.add_argument("--out", metavar="PATH.parquet", help="write the per-row values here as well")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+
+
+def add_tune(subparsers) -> None:
+    p = subparsers.add_parser(
+        "tune", help="search strategies' parameters with Optuna, scored on the validation split; print the best",
+        description="Search the parameters of one or more strategies (and optionally the model's and the training "
+                    "settings) with Optuna. Every trial applies a configuration to the training split, trains, and "
+                    "scores the primary score on the validation split (the test split is never loaded); a pruner "
+                    "stops hopeless trials from their per-epoch validation score. The study is stored in "
+                    "$RECEXP_OPTUNA_STORAGE, else optuna.db in the workspace: the same --study continues it. Send the "
+                    "best configurations to `python -m recexp run` to compare them on test with seeds.")
+    add_dataset_arguments(p)
+    p.add_argument("--strategy", action="append", required=True, metavar="NAME",
+                   help="strategy to search; repeat to search several in one study (the strategy is then a choice)")
+    p.add_argument("--trials", type=int, required=True, metavar="N", help="trials to run now (a budget of at least 1)")
+    p.add_argument("--minutes", type=float, metavar="M", help="stop starting trials after M minutes")
+    p.add_argument("--study", metavar="NAME", help="study name; an existing one is continued (default: a new name)")
+    p.add_argument("--model", default="mlp", help="the model every trial trains (default: mlp)")
+    p.add_argument("--model-param", action="append", metavar="KEY=VALUE", help="model parameter; repeatable")
+    p.add_argument("--epochs", type=int, default=10, metavar="N", help="epochs per trial at most (default 10)")
+    p.add_argument("--batch-size", type=int, metavar="N")
+    p.add_argument("--learning-rate", type=float, metavar="LR")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cuda, mps or cpu")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="training seed of every trial (default 0)")
+    p.add_argument("--primary", metavar="SCORE", help="score to optimise on validation (default: as `run`)")
+    p.add_argument("--search-model", action="store_true", help="also search the model's own parameters")
+    p.add_argument("--search-train", action="append", choices=["learning_rate", "batch_size", "epochs"],
+                   help="also search this training setting; repeatable")
+    p.add_argument("--fix", action="append", metavar="NAME=VALUE",
+                   help="fix a dimension, e.g. smote.k_neighbors=3; repeatable")
+    p.add_argument("--range", action="append", metavar="NAME=LOW:HIGH",
+                   help="narrow a numeric dimension, e.g. smote.k_neighbors=2:8; repeatable")
+    p.add_argument("--choices", action="append", metavar="NAME=A,B",
+                   help="narrow a categorical dimension, e.g. smote.sampling_strategy|kind=choice; repeatable")
+    p.add_argument("--sampler", choices=["tpe", "random"], default="tpe", help="Optuna sampler (default tpe)")
+    p.add_argument("--sampler-seed", type=int, default=0, metavar="N", help="seed of the sampler (default 0)")
+    p.add_argument("--pruner", choices=["median", "hyperband", "none"], default="median",
+                   help="stops hopeless trials from their per-epoch validation score (default median)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes sharing the study (default 1: trials run in this process)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: study, split, best_params, best_value and every trial")

@@ -178,10 +178,10 @@ class LightGBM(Model):
     params = {
         "rounds_per_epoch": Int(1, 10_000, help="Boosting rounds per epoch; the run's epochs times this is the "
                                                 "most rounds. Early stopping keeps the best epoch's rounds."),
-        "learning_rate": Float(0.0, 1.0, low_open=True,
+        "learning_rate": Float(0.0, 1.0, low_open=True, log=True,
                                help="Shrinkage of every tree's contribution. The training settings' learning rate, "
                                     "batch size and weight decay steer gradient descent and do not apply to trees."),
-        "num_leaves": Int(2, 131_072, help="Most leaves per tree: the main capacity setting."),
+        "num_leaves": Int(2, 131_072, log=True, help="Most leaves per tree: the main capacity setting."),
         "max_depth": Optional(Int(1, None), help="Depth limit of each tree; empty = limited by num_leaves only."),
         "min_child_samples": Int(1, None, help="Fewest training rows in a leaf."),
         "feature_fraction": Float(0.0, 1.0, low_open=True,

@@ -168,6 +168,8 @@ EPOCH_METRICS = ("train_loss", "train_cross_entropy", "train_accuracy", "valid_l
                  "valid_balanced_accuracy", "valid_f1_macro", "epoch_seconds", "samples_per_second")
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+#: ``scorer(label codes, probabilities) -> float``: a score of the validation predictions after every epoch.
+ValidScorer = Callable[[np.ndarray, np.ndarray], float]
 
 
 def _own_generators(function: Callable) -> Callable:
@@ -342,7 +344,8 @@ def _keep_state(states: dict[int, dict[str, torch.Tensor]], module: nn.Module, e
 
 @_own_generators
 def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
-          config: TrainConfig | None = None, callback: EpochCallback | None = None) -> TrainResult:
+          config: TrainConfig | None = None, callback: EpochCallback | None = None,
+          valid_scorer: ValidScorer | None = None) -> TrainResult:
     """Fit ``model`` on ``train_set`` with early stopping on ``valid_set``.
 
     Parameters
@@ -358,6 +361,11 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
     config : TrainConfig, optional
     callback : callable, optional
         Called after every epoch as ``callback(epoch, metrics)`` with the history row's values.
+    valid_scorer : callable, optional
+        ``valid_scorer(label codes, probabilities)`` of the validation rows after every epoch (e.g. the
+        experiment's primary score, which a hyper-parameter search reports to its pruner); its value reaches
+        ``callback`` as ``metrics["valid_score"]`` (not a history column). Differentiable models only:
+        boosted trees ignore it.
 
     Returns
     -------
@@ -448,6 +456,8 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
         else:
             row.update(valid_loss=math.nan, valid_accuracy=math.nan, valid_balanced_accuracy=math.nan,
                        valid_f1_macro=math.nan)
+        if valid is not None and valid_scorer is not None:
+            row["valid_score"] = float(valid_scorer(valid.labels.cpu().numpy(), evaluate(module, valid)[1]))
         row.update(epoch_seconds=time.perf_counter() - epoch_start, samples_per_second=n / max(step_seconds, 1e-9))
         history.append(row)
         state_stride = _keep_state(epoch_states, module, epoch, config.kept_states, state_stride)

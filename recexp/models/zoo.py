@@ -14,8 +14,8 @@ from recexp.models.modules import (CrossNetV2, FactorizationMachine, FeatureInpu
                                    NumericNormalizer, TargetAttention, mlp)
 from recexp.params import Bool, Float, Int
 
-EMBEDDING_DIM = Int(1, 256, help="Width of every embedding vector (categorical codes, sequence items).")
-HIDDEN_DIM = Int(1, 4096, help="Units in each hidden layer of the deep part.")
+EMBEDDING_DIM = Int(1, 256, log=True, help="Width of every embedding vector (categorical codes, sequence items).")
+HIDDEN_DIM = Int(1, 4096, log=True, help="Units in each hidden layer of the deep part.")
 N_LAYERS = Int(1, 8, help="Hidden layers in the deep part.")
 DROPOUT = Float(0.0, 1.0, high_open=True, help="Share of hidden units dropped during training.")
 

@@ -210,12 +210,8 @@ class Strategy(Parametrized):
         self.validate_params()
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise InvalidParameterError(f"The seed must be a non-negative integer, but got {seed!r}. Pass e.g. seed=0.")
-        prepared = prepare_train(train)
-        self.class_counts_ = np.bincount(prepared.y, minlength=prepared.schema.n_classes)
         self.progress_: Progress = progress or (lambda fraction, message: None)
-        self.notes_: list[str] = []
-        self.target_: dict[str, int] | None = None
-        self._check_feasible(prepared)
+        prepared = self.check_feasible(train)
         try:
             output, source_rows = self._apply(prepared, int(seed))
         except MemoryError:
@@ -228,6 +224,21 @@ class Strategy(Parametrized):
         seconds = time.perf_counter() - start
         report = _report(self, prepared, output, source_rows, int(seed), seconds)
         return StrategyResult(dataset=output, report=report, source_rows=source_rows, loss=self._loss())
+
+    def check_feasible(self, train: Dataset) -> Dataset:
+        """Check, without applying, that these parameters can run on ``train``; return the prepared rows.
+
+        Raises what :meth:`apply` raises before it starts working (``InvalidParameterError`` naming the
+        class and what to change, e.g. more neighbours than a class has rows), so a search can refuse an
+        infeasible range before its first trial.
+        """
+        self.validate_params()
+        prepared = prepare_train(train)
+        self.class_counts_ = np.bincount(prepared.y, minlength=prepared.schema.n_classes)
+        self.notes_: list[str] = []
+        self.target_: dict[str, int] | None = None
+        self._check_feasible(prepared)
+        return prepared
 
     def estimated_seconds(self, n_rows: int) -> float | None:
         """About how many seconds :meth:`apply` takes on ``n_rows`` training rows on an idle CPU core.

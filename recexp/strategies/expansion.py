@@ -205,7 +205,7 @@ class Mixup(Expansion):
                "of the dominant (seed) row.")
     params = {
         "factor": FACTOR,
-        "alpha": Float(0.0, None, low_open=True, help="Beta(alpha, alpha) draws the mixing weight; small "
+        "alpha": Float(0.0, None, low_open=True, log=True, help="Beta(alpha, alpha) draws the mixing weight; small "
                                                        "values keep new rows close to their seed."),
         "partner": Choice({"same_class": "same class: partner from the seed's class (label exact)",
                            "any_class": "any class: partner from any row (label of the dominant seed)"},

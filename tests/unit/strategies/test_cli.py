@@ -16,7 +16,7 @@ def test_strategies_json_lists_every_strategy_with_its_spec(capsys):
     listing = json.loads(capsys.readouterr().out)
     assert [entry["name"] for entry in listing] == list(STRATEGIES)
     by_name = {entry["name"]: entry for entry in listing}
-    assert by_name["smote"]["params"]["k_neighbors"] == {"type": "int", "low": 1, "high": None,
+    assert by_name["smote"]["params"]["k_neighbors"] == {"type": "int", "low": 1, "high": None, "log": False,
                                                           "help": STRATEGIES["smote"].params["k_neighbors"].help,
                                                           "default": 5}
     assert by_name["focal_loss"]["family"] == "weighting"

@@ -1,0 +1,497 @@
+"""A study: trials of a search space scored on the validation split, in an Optuna RDB storage.
+
+Each trial applies its strategy to the training split, trains, and scores the experiment's primary
+score on the validation split; after every epoch it reports that score to Optuna so a pruner (median
+or Hyperband) can stop a hopeless trial. The test split is never handed to a trial: :func:`validation_data`
+keeps only the training and validation rows (and asserts they do not overlap the test rows); the best
+configurations go to an ordinary experiment, trained with seeds and compared on test.
+
+The study lives in an Optuna RDB storage: ``$RECEXP_OPTUNA_STORAGE`` (e.g. a PostgreSQL URL several
+machines share), else ``optuna.db`` (SQLite) in the workspace. Re-opening a study by name continues
+it (its settings are stored with it; other settings for the same name are refused). Trials run in
+this process (:func:`run_study`) or in worker processes that share the storage, Optuna's own
+distributed mode (:func:`launch`): ``python -m recexp.tune``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import torch
+from sqlalchemy.engine import make_url
+
+from recexp.data.source import workspace
+from recexp.dataset import Dataset
+from recexp.errors import InvalidParameterError, RecexpError, sentence
+from recexp.jobs import bind_strategy, strategy_class, threads_per_run, validate_spec, worker_env
+from recexp.metrics import LOWER_IS_BETTER, default_primary, evaluation_metrics, primary_choices
+from recexp.models import MODELS, TrainConfig, evaluate, train
+from recexp.runs import RunStore, SQLiteRunStore
+from recexp.spec import RunSpec, prepare_data
+from recexp.tune.space import SearchSpace, TrialConfig
+
+#: Environment variable naming a shared Optuna storage (any SQLAlchemy URL Optuna accepts).
+STORAGE_ENV = "RECEXP_OPTUNA_STORAGE"
+#: The study's settings, stored with it (so a worker or a restart runs exactly these).
+SPEC_ATTR = "recexp_tune_spec"
+#: Trials the study should have once the latest budget is spent.
+TARGET_ATTR = "recexp_target_trials"
+SAMPLERS = {"tpe": "TPE (learns from the trials so far)", "random": "random search"}
+PRUNERS = {"median": "median: stop a trial below the median of earlier trials at the same epoch",
+           "hyperband": "Hyperband: successive halving over several brackets", "none": "no pruning"}
+#: Seconds between a running trial's heartbeats; a trial silent for GRACE_SECONDS (its process died) is
+#: marked failed when the study next runs, so a study continues where it stopped.
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 40
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    """Everything a study depends on besides its trials; stored with the study as JSON.
+
+    ``base`` names the data, task, split, model, its parameters and training settings and the seed of
+    every trial (its strategy is ignored). ``primary`` is the score maximised (or minimised, for a loss)
+    on the validation split; empty means the task's default (:func:`recexp.metrics.default_primary`).
+    The rest define the space (see :class:`recexp.tune.space.SearchSpace`), the sampler and the pruner.
+    """
+
+    base: RunSpec
+    strategies: tuple[str, ...]
+    primary: str = ""
+    search_model: bool = False
+    search_train: tuple[str, ...] = ()
+    fixed: dict[str, Any] = field(default_factory=dict)
+    ranges: dict[str, Any] = field(default_factory=dict)
+    choices: dict[str, Any] = field(default_factory=dict)
+    sampler: str = "tpe"
+    sampler_seed: int = 0
+    pruner: str = "median"
+
+    def space(self) -> SearchSpace:
+        """The search space (validated: raises a sentence for a bad narrowing or an empty space)."""
+        return SearchSpace(list(self.strategies), model=self.base.model, search_model=self.search_model,
+                           search_train=self.search_train, fixed=self.fixed, ranges=self.ranges, choices=self.choices)
+
+    def validate(self) -> None:
+        """Check the space, sampler, pruner and the base run spec; raise a sentence on the first problem."""
+        if self.sampler not in SAMPLERS:
+            raise InvalidParameterError(f"Unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}.")
+        if self.pruner not in PRUNERS:
+            raise InvalidParameterError(f"Unknown pruner {self.pruner!r}; choose one of {', '.join(PRUNERS)}.")
+        if not isinstance(self.sampler_seed, int) or isinstance(self.sampler_seed, bool) or self.sampler_seed < 0:
+            raise InvalidParameterError(f"The sampler seed must be a non-negative integer, but got {self.sampler_seed!r}.")
+        self.space()
+        validate_spec(replace(self.base, strategy="none", strategy_params={}))
+
+    @property
+    def direction(self) -> str:
+        """``"minimize"`` for a loss-like primary score, else ``"maximize"``."""
+        return "minimize" if self.primary in LOWER_IS_BETTER else "maximize"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["base"] = self.base.to_dict()
+        data["strategies"], data["search_train"] = list(self.strategies), list(self.search_train)
+        data["ranges"] = {k: list(v) for k, v in self.ranges.items()}
+        return json.loads(json.dumps(data, default=str))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TuneSpec:
+        data = dict(data)
+        return cls(**{**data, "base": RunSpec.from_dict(data["base"]), "strategies": tuple(data["strategies"]),
+                      "search_train": tuple(data.get("search_train", ()))})
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """What a trial may see: the training and validation rows (never the test rows) and the class names."""
+
+    train: Dataset
+    valid: Dataset
+    classes: tuple[str, ...]
+    fingerprint: str
+
+
+def validation_data(spec: RunSpec) -> TrialData:
+    """The training and validation rows of ``spec``'s data; the test rows are dropped here, before any trial.
+
+    The dataset is built whole (features of a log task come from each row's history, and vocabularies
+    from the rows before the test cut, exactly as for an experiment), then only the training and
+    validation positions are taken out of it.
+    """
+    dataset, split = prepare_data(spec)
+    kept = np.concatenate([split.train, split.valid])
+    assert not np.isin(kept, split.test).any(), "a trial's rows overlap the test split"
+    if len(split.valid) == 0:
+        raise InvalidParameterError("The split has no validation rows, and a search scores every trial on them. "
+                                    "Set valid_size above 0 (e.g. 0.1).")
+    return TrialData(dataset.subset(split.train), dataset.subset(split.valid), tuple(dataset.schema.classes),
+                     dataset.fingerprint)
+
+
+def resolve_primary(spec: TuneSpec, classes) -> TuneSpec:
+    """``spec`` with its primary score set (the task's default when empty) and checked against the classes."""
+    primary = spec.primary or default_primary(classes)
+    choices = primary_choices(classes)
+    if primary not in choices:
+        raise InvalidParameterError(f"The primary score {primary!r} is not a score of this task; choose one of "
+                                    f"{', '.join(choices)}.")
+    return replace(spec, primary=primary)
+
+
+def primary_scorer(primary: str, classes):
+    """``scorer(label codes, probabilities)`` -> the primary score (as the Compare page computes it)."""
+    names = [str(c) for c in classes]
+
+    def score(labels: np.ndarray, proba: np.ndarray) -> float:
+        if not np.isfinite(proba).all():                    # the training diverged (e.g. too large a step)
+            return math.nan
+        return float(evaluation_metrics(labels, proba, names)[primary])
+
+    return score
+
+
+def check_feasible(space: SearchSpace, data: TrialData) -> None:
+    """Refuse a space in which a strategy cannot run at all on the training split.
+
+    Each strategy is checked at the low and at the high corner of its ranges (:meth:`SearchSpace.corners`);
+    when both fail, the sentence names the strategy, the low corner and what to change. (A range that is
+    feasible only in part is searched: its infeasible trials fail with their sentence.)
+    """
+    for low, high in zip(space.corners("low"), space.corners("high")):
+        errors = []
+        for config in (low, high):
+            try:
+                strategy_class(config.strategy)(**config.strategy_params).check_feasible(data.train)
+            except RecexpError as error:
+                errors.append(error)
+        if len(errors) == 2:
+            raise InvalidParameterError(
+                f"The range searched for {low.strategy} is infeasible on this training split: neither at "
+                f"{low.strategy_params} nor at {high.strategy_params} can it run. {errors[0]}")
+
+
+def score_config(config: TrialConfig, spec: TuneSpec, data: TrialData, store: RunStore | None = None,
+                 trial: optuna.Trial | None = None) -> float:
+    """Apply ``config``'s strategy to the training rows, train, and return the primary score on validation.
+
+    With ``trial``, the validation score of every epoch is reported to it, and the trial is pruned
+    (:class:`optuna.TrialPruned`) when its pruner says so.
+    """
+    base = spec.base
+    run = replace(base, strategy=config.strategy, strategy_params=dict(config.strategy_params),
+                  model_params={**base.model_params, **config.model_params}, train={**base.train, **config.train})
+    validate_spec(run)
+    strategy = bind_strategy(strategy_class(run.strategy)(**run.strategy_params), store or SQLiteRunStore.open(),
+                             data.valid)
+    outcome = strategy.apply(data.train, seed=run.seed)
+    settings = {**run.train, **outcome.train_overrides(), "seed": run.seed, "record_sample_stats": False,
+                "kept_states": 0}
+    scorer = primary_scorer(spec.primary, data.classes)
+
+    def report(epoch: int, metrics: dict[str, float]) -> None:
+        value = metrics.get("valid_score", math.nan)
+        if trial is None or not math.isfinite(value):
+            return
+        trial.report(value, epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch} (validation {spec.primary} {value:.4f})")
+
+    result = train(MODELS[run.model](**run.model_params), outcome.dataset, data.valid, TrainConfig.from_dict(settings),
+                   callback=report, valid_scorer=scorer)
+    _, proba = evaluate(result.module, data.valid)
+    return scorer(data.valid.y, proba)
+
+
+def objective(spec: TuneSpec, data: TrialData, store: RunStore | None = None):
+    """The function Optuna calls per trial: sample, train, score on validation; a failure is noted on the trial."""
+    space = spec.space()
+
+    def run_trial(trial: optuna.Trial) -> float:
+        config = space.sample(trial)
+        trial.set_user_attr("config", config.to_dict())
+        trial.set_user_attr("pid", os.getpid())                # which worker process ran it
+        try:
+            value = score_config(config, spec, data, store, trial)
+        except optuna.TrialPruned:
+            raise
+        except RecexpError as error:
+            trial.set_user_attr("error", sentence(error))
+            raise
+        except Exception as error:
+            trial.set_user_attr("error", f"{type(error).__name__}: {error}")
+            raise
+        if not math.isfinite(value):
+            trial.set_user_attr("error", f"The validation {spec.primary} is undefined for this trial: the training "
+                                         "diverged (non-finite predictions; e.g. too large a learning rate) or a "
+                                         "class is missing from the validation rows.")
+        return value
+
+    return run_trial
+
+
+# --- storage and studies ---------------------------------------------------------------------------
+
+def storage_url(home: str | Path | None = None) -> str:
+    """``$RECEXP_OPTUNA_STORAGE``, else a SQLite file ``optuna.db`` in the workspace ``home``."""
+    configured = os.environ.get(STORAGE_ENV, "").strip()
+    if configured:
+        return configured
+    folder = Path(home) if home is not None else workspace()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder.resolve() / 'optuna.db'}"
+
+
+def shown_url(url: str) -> str:
+    """The storage URL with any password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:                                     # noqa: BLE001 (not a URL SQLAlchemy parses: show as given)
+        return url
+
+
+def _storage(url: str) -> optuna.storages.RDBStorage:
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    try:
+        with warnings.catch_warnings():                     # heartbeats are "experimental" in Optuna 5, and what we need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
+                                              grace_period=GRACE_SECONDS)
+    except Exception as error:                            # noqa: BLE001 (a bad URL, an unreachable server, a driver missing)
+        raise InvalidParameterError(f"The Optuna storage {shown_url(url)} could not be opened ({error}). Check "
+                                    f"${STORAGE_ENV}, or unset it to use the workspace's SQLite file.") from None
+
+
+def _sampler(spec: TuneSpec, worker: int) -> optuna.samplers.BaseSampler:
+    seed = spec.sampler_seed + worker
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=5)
+
+
+def _pruner(spec: TuneSpec) -> optuna.pruners.BasePruner:
+    if spec.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if spec.pruner == "hyperband":
+        epochs = int(spec.base.train.get("epochs", TrainConfig().epochs))
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 2), reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(name: str, spec: TuneSpec | None = None, url: str | None = None, worker: int = 0) -> optuna.Study:
+    """The study ``name``: created with ``spec`` when new, continued when it exists.
+
+    Without ``spec`` the study must exist, and runs with its stored settings. With ``spec`` an existing
+    study must have been started with the same settings (so its trials stay comparable).
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidParameterError("A study needs a name (e.g. 'smote-yeast'); got an empty one.")
+    url = url or storage_url()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)   # failed trials are reported by recexp (a sentence), not logged
+    storage = _storage(url)
+    stored = _stored_spec(storage, name)
+    if spec is None:
+        if stored is None:
+            raise InvalidParameterError(f"There is no study {name!r} in {shown_url(url)}; start it with its settings.")
+        spec = stored
+    elif stored is not None and stored.to_dict() != spec.to_dict():
+        old, new = stored.to_dict(), spec.to_dict()
+        differ = sorted(k for k in new if old.get(k) != new.get(k))
+        raise InvalidParameterError(
+            f"Study {name!r} was started with other settings ({', '.join(differ)} differ), so its trials would not "
+            "be comparable. Use the same settings to continue it, or give the new search another study name.")
+    study = optuna.create_study(study_name=name, storage=storage, direction=spec.direction,
+                                sampler=_sampler(spec, worker), pruner=_pruner(spec), load_if_exists=True)
+    if stored is None:
+        study.set_user_attr(SPEC_ATTR, spec.to_dict())
+    return study
+
+
+def study_names(url: str | None = None) -> list[str]:
+    """Names of the recexp studies in the storage (``$RECEXP_OPTUNA_STORAGE`` or the workspace's), newest last."""
+    storage = _storage(url or storage_url())
+    return [s.study_name for s in storage.get_all_studies() if SPEC_ATTR in s.user_attrs]
+
+
+def _stored_spec(storage, name: str) -> TuneSpec | None:
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    attrs = storage.get_study_user_attrs(study_id)
+    if SPEC_ATTR not in attrs:
+        raise InvalidParameterError(f"The study {name!r} in this storage was not made by recexp; choose another name.")
+    return TuneSpec.from_dict(attrs[SPEC_ATTR])
+
+
+def study_spec(study: optuna.Study) -> TuneSpec:
+    """The settings a study was started with."""
+    return TuneSpec.from_dict(study.user_attrs[SPEC_ATTR])
+
+
+def prepare(spec: TuneSpec) -> tuple[TuneSpec, TrialData]:
+    """Validate ``spec``, load the validation data, settle the primary score and check the space is feasible."""
+    spec.validate()
+    data = validation_data(spec.base)
+    spec = replace(resolve_primary(spec, data.classes), base=replace(spec.base, fingerprint=data.fingerprint))
+    check_feasible(spec.space(), data)
+    return spec, data
+
+
+def _check_budget(n_trials: Any, minutes: Any) -> None:
+    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
+        raise InvalidParameterError(f"The budget must be at least 1 trial, but got {n_trials!r}. Give a number of "
+                                    "trials of 1 or more.")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0):
+        raise InvalidParameterError(f"The time budget must be a positive number of minutes, but got {minutes!r}. "
+                                    "Give e.g. 10, or no time limit.")
+
+
+def run_study(spec: TuneSpec, name: str, n_trials: int, minutes: float | None = None, url: str | None = None,
+              store: RunStore | None = None, threads: int | None = None) -> optuna.Study:
+    """Run ``n_trials`` more trials of study ``name`` in this process (fewer when ``minutes`` run out).
+
+    A trial that fails is recorded as failed (with its sentence as the ``error`` attribute) and the
+    study goes on. Torch uses ``threads`` threads (default: :func:`recexp.jobs.threads_per_run` of 1).
+    """
+    _check_budget(n_trials, minutes)
+    spec, data = prepare(spec)
+    study = open_study(name, spec, url)
+    _set_target(study, n_trials)
+    torch.set_num_threads(threads or threads_per_run(1))
+    study.optimize(objective(spec, data, store), n_trials=n_trials, timeout=minutes * 60 if minutes else None,
+                   catch=(Exception,), gc_after_trial=False)
+    return study
+
+
+def launch(spec: TuneSpec, name: str, n_trials: int, workers: int, minutes: float | None = None,
+           url: str | None = None, home: str | Path | None = None) -> list[subprocess.Popen]:
+    """Start ``workers`` processes that share study ``name`` (Optuna's distributed mode) and return them.
+
+    The budget of ``n_trials`` is split between them (their shares differ by at most one), so the study
+    gets exactly ``n_trials`` more trials unless ``minutes`` run out first; each worker trains with
+    :func:`recexp.jobs.threads_per_run` of ``workers`` threads, the job runner's rule. Each process
+    writes its output to ``tune-<name>-<k>.log`` in the workspace.
+    """
+    _check_budget(n_trials, minutes)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise InvalidParameterError(f"Trials run in at least 1 process, but got {workers!r}.")
+    home = Path(home) if home is not None else workspace()
+    url = url or storage_url(home)
+    spec, _ = prepare(spec)
+    _set_target(open_study(name, spec, url), n_trials)  # created (settings checked) before any worker starts
+    workers = min(workers, n_trials)
+    threads = threads_per_run(workers)
+    processes = []
+    for k in range(workers):
+        share = n_trials // workers + (1 if k < n_trials % workers else 0)
+        command = [sys.executable, "-m", "recexp.tune", name, "--storage", url, "--trials", str(share),
+                   "--worker", str(k), "--threads", str(threads), "--home", str(home)]
+        if minutes:
+            command += ["--minutes", str(minutes)]
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+        with open(home / f"tune-{safe}-{k}.log", "ab") as log:
+            processes.append(subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                              env=worker_env(home), start_new_session=True))
+    return processes
+
+
+def _set_target(study: optuna.Study, n_trials: int) -> None:
+    """Note the trials the study should have once this budget is spent (the page's progress bar)."""
+    study.set_user_attr(TARGET_ATTR, len(study.get_trials(deepcopy=False)) + n_trials)
+
+
+def work(name: str, n_trials: int, url: str, worker: int = 0, minutes: float | None = None,
+         threads: int | None = None) -> optuna.Study:
+    """One worker process's share: ``n_trials`` trials of the existing study ``name`` with its stored settings."""
+    stored = study_spec(open_study(name, url=url))
+    data = validation_data(stored.base)
+    study = open_study(name, stored, url, worker=worker)
+    torch.set_num_threads(threads or threads_per_run(1))
+    study.optimize(objective(stored, data), n_trials=n_trials, timeout=minutes * 60 if minutes else None,
+                   catch=(Exception,), gc_after_trial=False)
+    return study
+
+
+def wait(processes: list[subprocess.Popen], timeout: float | None = None) -> list[int]:
+    """Wait for worker processes to end; their exit codes."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    return [p.wait(None if deadline is None else max(0.0, deadline - time.monotonic())) for p in processes]
+
+
+# --- reading a study -------------------------------------------------------------------------------
+
+def _finite(value: Any) -> Any:
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """Every trial: number, state (complete / pruned / fail / running / waiting), params, value, seconds,
+    last epoch reported, error sentence and configuration."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
+            if t.datetime_complete and t.datetime_start else None
+        error = t.user_attrs.get("error")
+        if error is None and t.state == optuna.trial.TrialState.FAIL:
+            error = ("Its process stopped during the trial (no heartbeat for a while); the study went on without it.")
+        rows.append({"number": t.number, "state": t.state.name.lower(), "params": dict(t.params),
+                     "value": _finite(t.value) if t.value is not None else None, "seconds": seconds,
+                     "epochs": t.last_step, "error": error, "config": t.user_attrs.get("config")})
+    return rows
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """:func:`trial_rows` as a table for the page (params as one readable column)."""
+    rows = trial_rows(study)
+    frame = pd.DataFrame(rows, columns=["number", "state", "value", "seconds", "epochs", "params", "error"])
+    frame["params"] = [", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items())
+                       for p in frame["params"]]
+    return frame
+
+
+def best_trials(study: optuna.Study, n: int = 3) -> list[optuna.trial.FrozenTrial]:
+    """The ``n`` best complete trials, best first."""
+    done = [t for t in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
+            if t.value is not None and math.isfinite(t.value)]
+    return sorted(done, key=lambda t: t.value, reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)[:n]
+
+
+def best_configs(study: optuna.Study, n: int = 3) -> list[TrialConfig]:
+    """The configurations of the ``n`` best trials, best first (what "send to the grid" sends)."""
+    space = study_spec(study).space()
+    return [space.config(t.params) for t in best_trials(study, n)]
+
+
+def summary(study: optuna.Study, url: str | None = None) -> dict[str, Any]:
+    """The study as JSON: name, storage, ``"split": "validation"``, primary, direction, best trial, every trial."""
+    spec = study_spec(study)
+    best = best_trials(study, 1)
+    rows = trial_rows(study)
+    return {"study": study.study_name, "storage": shown_url(url or storage_url()), "split": "validation",
+            "primary": spec.primary, "direction": spec.direction, "strategies": list(spec.strategies),
+            "best_params": dict(best[0].params) if best else None,
+            "best_value": best[0].value if best else None,
+            "best_config": best_configs(study, 1)[0].to_dict() if best else None,
+            "target_trials": study.user_attrs.get(TARGET_ATTR),
+            "counts": {state: sum(1 for r in rows if r["state"] == state)
+                       for state in ("complete", "pruned", "fail", "running")},
+            "trials": [{k: r[k] for k in ("number", "state", "params", "value", "epochs", "error")} for r in rows]}
+
+
+__all__ = ["TuneSpec", "TrialData", "validation_data", "resolve_primary", "primary_scorer", "check_feasible",
+           "score_config", "objective", "storage_url", "shown_url", "open_study", "study_spec", "prepare", "run_study",
+           "launch", "work", "wait", "study_names", "trial_rows", "trials_frame", "best_trials", "best_configs", "summary",
+           "SAMPLERS", "PRUNERS", "STORAGE_ENV"]

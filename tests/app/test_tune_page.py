@@ -1,0 +1,66 @@
+"""The Tune page: the space from the specs, a study started from the page on real data (yeast_me2, logistic
+regression, 1 epoch), its live table and Optuna figures, and the best trials sent to the Train grid."""
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.conftest import APP
+
+DEADLINE = 300
+
+
+@pytest.fixture
+def tune_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECEXP_HOME", str(tmp_path))
+    monkeypatch.delenv("RECEXP_OPTUNA_STORAGE", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.query_params.update({"dataset": "yeast_me2", "task": "table", "split": "stratified"})
+    at.run()
+    at.switch_page("pages/tune.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_space_comes_from_the_specs_and_a_bad_one_is_a_sentence(tune_page):
+    at = tune_page
+    table = at.dataframe(key="tune_space").value
+    assert "smote.k_neighbors" in list(table["dimension"])
+    assert list(table.loc[table["dimension"] == "smote.k_neighbors", ["low", "high"]].iloc[0]) == [1, 20]
+    assert any("No study yet" in i.value for i in at.info)
+    at.multiselect(key="tune_strategies").set_value(["none"]).run()
+    assert not at.exception
+    assert any("nothing to search" in w.value for w in at.warning)
+    assert at.button(key="tune_start").disabled
+
+
+def test_a_study_runs_from_the_page_and_its_best_go_to_the_train_grid(tune_page):
+    at = tune_page
+    at.selectbox(key="tune_model").set_value("logreg")
+    at.number_input(key="tune_trials").set_value(2)
+    at.number_input(key="tune_epochs").set_value(1)
+    at.number_input(key="tune_workers").set_value(1)
+    at.text_input(key="tune_name").set_value("page-study")
+    at.button(key="tune_start").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        processes = at.session_state["tune_processes"]
+        if all(p.poll() is not None for p in processes):
+            break
+        time.sleep(1)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="tune_study").value == "page-study"
+    table = at.dataframe[1].value                                 # the live trial table (after the space)
+    assert list(table["state"]) == ["complete", "complete"]
+    assert at.metric and at.metric[0].label.startswith("Best validation pr_auc[1]")
+    assert len(at.get("plotly_chart")) >= 2                      # history, intermediate values, slices...
+    at.button(key="tune_send").click().run()
+    assert not at.exception, at.exception
+    grid = at.session_state["strategy_grid"]
+    assert set(grid) == {"none", "smote"}
+    assert 1 <= grid["smote"]["k_neighbors"] <= 20
