@@ -91,7 +91,12 @@ def lorenz_chart(tails: LongTail | Sequence[LongTail], title: str = "Long tail o
 
 
 def funnel_chart(stats: pd.DataFrame, group: str | None = None, title: str | None = None) -> go.Figure:
-    """The funnel of one group (default: the first, ``"all"`` for an overall funnel) as ``go.Funnel``.
+    """The funnel of one group (default: the first, ``"all"`` for an overall funnel): two ``go.Funnel`` traces.
+
+    The first trace is the sequential funnel (``units_in_order``: units that did every earlier stage
+    first), labelled with its share of the first stage and of the previous one; the second shows each
+    stage counted independently (``units``), with counts only, since a share of the first stage means
+    nothing for units that need not have been in it.
 
     Parameters
     ----------
@@ -106,12 +111,19 @@ def funnel_chart(stats: pd.DataFrame, group: str | None = None, title: str | Non
     if part.empty:
         raise InvalidParameterError(
             f"The funnel has no group {group!r}; groups: {', '.join(map(str, stats['group'].unique()))}.")
-    figure = go.Figure(go.Funnel(
-        y=part["stage"].tolist(), x=part["units"].tolist(), textinfo="value+percent initial",
-        marker={"color": PALETTE[: len(part)]},
-        hovertemplate="%{y}: %{x:,} (%{percentInitial:.1%} of the first stage, "
+    stages = part["stage"].tolist()
+    figure = go.Figure()
+    figure.add_trace(go.Funnel(
+        name="in order: did every earlier stage first", y=stages, x=part["units_in_order"].tolist(),
+        textinfo="value+percent initial", marker={"color": PALETTE[0]},
+        hovertemplate="%{y}, after every earlier stage: %{x:,} (%{percentInitial:.1%} of the first stage, "
                       "%{percentPrevious:.1%} of the previous)<extra></extra>"))
-    figure.update_layout(title=title or f"Funnel ({group})", height=360)
+    figure.add_trace(go.Funnel(
+        name="each stage counted independently", y=stages, x=part["units"].tolist(), textinfo="value",
+        marker={"color": "#B6BCC8"}, connector={"visible": False},
+        hovertemplate="%{y}, with or without the earlier stages: %{x:,}<extra></extra>"))
+    figure.update_layout(title=title or f"Funnel ({group})", height=400, funnelmode="group",
+                         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return figure
 
 
@@ -125,7 +137,8 @@ def funnel_groups_chart(stats: pd.DataFrame, kind: str = "lines", measure: str =
         From :func:`recexp.imbalance.funnel` with ``by`` set.
     kind : {"lines", "heatmap"}
     measure : {"conversion", "step_conversion"}
-        Share of the first stage's units, or of the previous stage's.
+        Share of the first stage's units that went on through every stage in order (the sequential
+        funnel of :func:`recexp.imbalance.funnel`), or of the previous stage's.
     """
     _check_funnel(stats)
     if kind not in ("lines", "heatmap"):
@@ -136,7 +149,7 @@ def funnel_groups_chart(stats: pd.DataFrame, kind: str = "lines", measure: str =
     groups = list(dict.fromkeys(stats["group"]))
     stages = list(dict.fromkeys(later.sort_values("stage_index", kind="stable")["stage"]))
     table = later.pivot(index="group", columns="stage", values=measure).reindex(index=groups, columns=stages)
-    what = "of the first stage" if measure == "conversion" else "of the previous stage"
+    what = ("of the first stage" if measure == "conversion" else "of the previous stage") + ", in order"
     if kind == "heatmap":
         values = table.to_numpy(dtype=float)
         figure = go.Figure(go.Heatmap(
@@ -247,7 +260,7 @@ def feature_violin_chart(dataset: Dataset, feature: str, max_rows_per_class: int
 
 
 def _check_funnel(stats: pd.DataFrame) -> None:
-    required = {"group", "stage", "stage_index", "units", "conversion", "step_conversion"}
+    required = {"group", "stage", "stage_index", "units", "units_in_order", "conversion", "step_conversion"}
     if not isinstance(stats, pd.DataFrame) or not required <= set(stats.columns):
         raise InvalidParameterError("Funnel charts take the frame of recexp.imbalance.funnel.")
     if stats.empty:

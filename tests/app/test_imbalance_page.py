@@ -43,3 +43,18 @@ def test_class_mix_chart_shows_source_category_ids(open_page, app):
     labels = list(dict.fromkeys(x for trace in mix["data"] for x in trace["x"]))
     assert labels[:3] == ["4756105", "3607361", "4145813"] and labels[-1] == "other"
     assert len(labels) == 11 and all(label.isdigit() and len(label) >= 5 for label in labels[:-1])
+
+
+def test_funnel_shows_sequential_and_independent_counts(open_page, app):
+    """The funnel's first trace is the sequential one (non-increasing), the second the independent counts,
+    each named so; the real Taobao sample has buyers who did not view first, so the two differ."""
+    import json
+
+    at = open_page(app, "imbalance")
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    funnel = next(f for f in figures if f["layout"]["title"]["text"] == "Funnel over users")
+    in_order, independent = funnel["data"]
+    assert in_order["name"].startswith("in order") and independent["name"] == "each stage counted independently"
+    assert in_order["x"] == sorted(in_order["x"], reverse=True) and in_order["x"][-1] < independent["x"][-1]
+    assert in_order["x"][0] == independent["x"][0] == 770                  # Taobao: 770 users viewed
+    assert any("Counted independently" in c.value for c in at.caption)
