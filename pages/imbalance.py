@@ -66,7 +66,7 @@ with tabs[1]:
     else:
         tails = [_long_tail(source, source.fingerprint, entity) for entity in ("item", "user")]
         st.plotly_chart(charts.lorenz_chart(tails))
-        st.dataframe([tail.to_dict() for tail in tails])
+        st.dataframe(charts.long_tail_table(tails))
 with tabs[2]:
     mix_source = dataset if "category" in dataset.frame.columns else source if is_log else None
     if mix_source is None:

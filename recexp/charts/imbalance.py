@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
@@ -88,6 +89,33 @@ def lorenz_chart(tails: LongTail | Sequence[LongTail], title: str = "Long tail o
                          yaxis_title="share of events", xaxis_tickformat=".0%", yaxis_tickformat=".0%",
                          height=420, legend={"x": 0.02, "y": 0.98})
     return figure
+
+
+def long_tail_table(tails: LongTail | Sequence[LongTail]) -> Styler:
+    """The long tail's summary as a table an analyst reads: one row per curve, shares as percentages.
+
+    Parameters
+    ----------
+    tails : LongTail or sequence of LongTail
+        From :func:`recexp.imbalance.long_tail`.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+        Index ``activity of`` (e.g. ``items``, ``users (buy)``); columns ``with an event`` (entities with
+        at least one event), ``events``, ``Gini`` (0: equal, towards 1: concentrated) and ``top 1% hold``,
+        ``top 10% hold``, ``top 20% hold`` (the share of events of the most active 1%, 10%, 20%).
+    """
+    tails = [tails] if isinstance(tails, LongTail) else list(tails)
+    rows = {}
+    for tail in tails:
+        label = f"{tail.entity}s" + (f" ({tail.behavior})" if tail.behavior else "")
+        rows[label] = {"with an event": tail.n_entities, "events": tail.n_events, "Gini": tail.gini,
+                       **{f"{top} hold": share for top, share in tail.top_shares.items()}}
+    frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("activity of")
+    shares = [column for column in frame.columns if column.endswith(" hold")]
+    return frame.style.format({"with an event": "{:,}", "events": "{:,}", "Gini": "{:.3f}",
+                               **{column: "{:.1%}" for column in shares}})
 
 
 def funnel_chart(stats: pd.DataFrame, group: str | None = None, title: str | None = None) -> go.Figure:

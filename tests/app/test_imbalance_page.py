@@ -58,3 +58,20 @@ def test_funnel_shows_sequential_and_independent_counts(open_page, app):
     assert in_order["x"] == sorted(in_order["x"], reverse=True) and in_order["x"][-1] < independent["x"][-1]
     assert in_order["x"][0] == independent["x"][0] == 770                  # Taobao: 770 users viewed
     assert any("Counted independently" in c.value for c in at.caption)
+
+
+def test_long_tail_table_is_readable(open_page, app):
+    """The long-tail table has words for columns and percentages for shares, not n_entities and a JSON
+    string of 17-digit floats."""
+    import pyarrow as pa
+
+    at = open_page(app, "imbalance")
+    table = at.dataframe[0]
+    assert list(table.value.columns) == ["with an event", "events", "Gini", "top 1% hold", "top 10% hold",
+                                         "top 20% hold"]
+    assert list(table.value.index) == ["items", "users"]
+    shown = pa.ipc.open_stream(table.proto.arrow_data.styler.display_values).read_all().to_pandas()
+    assert shown.loc["items", "events"] == "80,106" and shown.loc["users", "with an event"] == "772"
+    for column in ("top 1% hold", "top 10% hold", "top 20% hold"):
+        assert all(value.endswith("%") and len(value) <= 6 for value in shown[column])      # e.g. "29.8%"
+    assert shown.loc["items", "top 10% hold"] == f"{table.value.loc['items', 'top 10% hold']:.1%}"
