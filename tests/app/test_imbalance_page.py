@@ -1,5 +1,9 @@
 """The Imbalance page on the bundled samples: numbers the analyst must see, and every chart drawn."""
 
+import json
+
+import pyarrow as pa
+
 
 def test_default_dataset_shows_taobao_imbalance(open_page, app):
     at = open_page(app, "imbalance")
@@ -35,8 +39,6 @@ def test_feature_table_says_funnel_needs_a_log(open_page, app):
 def test_class_mix_chart_shows_source_category_ids(open_page, app):
     """The class mix per category is labelled with Taobao's category ids (4756105 ...), not the dataset's
     internal codes (20, 11, 22 ...)."""
-    import json
-
     at = open_page(app, "imbalance")
     figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     mix = next(f for f in figures if f["layout"]["title"]["text"] == "Class mix in the largest categories")
@@ -48,8 +50,6 @@ def test_class_mix_chart_shows_source_category_ids(open_page, app):
 def test_funnel_shows_sequential_and_independent_counts(open_page, app):
     """The funnel's first trace is the sequential one (non-increasing), the second the independent counts,
     each named so; the real Taobao sample has buyers who did not view first, so the two differ."""
-    import json
-
     at = open_page(app, "imbalance")
     figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     funnel = next(f for f in figures if f["layout"]["title"]["text"] == "Funnel over users")
@@ -63,8 +63,6 @@ def test_funnel_shows_sequential_and_independent_counts(open_page, app):
 def test_long_tail_table_is_readable(open_page, app):
     """The long-tail table has words for columns and percentages for shares, not n_entities and a JSON
     string of 17-digit floats."""
-    import pyarrow as pa
-
     at = open_page(app, "imbalance")
     table = at.dataframe[0]
     assert list(table.value.columns) == ["with an event", "events", "Gini", "top 1% hold", "top 10% hold",
