@@ -207,7 +207,8 @@ if attention_runs:
         st.error(str(error))
     else:
         st.plotly_chart(attention_profile_figure(profile), key="importance_attention")
-        st.caption(f"Mean attention of the model over the past behaviours of up to {ATTENTION_ROWS:,} training rows: "
+        st.caption(f"Mean attention of the model over the past behaviours of {profile.attrs['rows']:,} of its "
+                   f"{profile.attrs['total_rows']:,} training rows: "
                    "by position in the sequence, by the behaviour type and by category.")
         with st.expander("Attention profile table"):
             st.dataframe(profile, hide_index=True, key="importance_attention_table")

@@ -15,6 +15,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 from sklearn import metrics as skm
 
+from recexp.charts import frame_note
 from recexp.charts.training import training_curves
 from recexp.metrics import class_key, predict_labels
 
@@ -217,7 +218,8 @@ def recall_at_precision_bars(frame: pd.DataFrame, positive: str, min_precision: 
 def loss_distributions(losses: pd.DataFrame) -> go.Figure:
     """Per strategy, the distribution of each training row's mean loss over epochs, real vs synthetic rows.
 
-    ``losses`` has columns ``group``, ``is_synthetic`` and ``loss`` (see :func:`recexp.compare.sample_losses`).
+    ``losses`` has columns ``group``, ``is_synthetic`` and ``loss`` (see :func:`recexp.compare.sample_losses`);
+    a sample is stated in the title.
     """
     figure = go.Figure()
     for synthetic, colour in ((False, "#636EFA"), (True, "#EF553B")):
@@ -227,7 +229,8 @@ def loss_distributions(losses: pd.DataFrame) -> go.Figure:
         figure.add_trace(go.Box(x=part["group"], y=part["loss"], name="synthetic rows" if synthetic else "real rows",
                                 marker_color=colour, boxpoints=False))
     figure.update_layout(boxmode="group", height=420, yaxis={"title": "mean training loss per row", "type": "log"},
-                         title="Sample importance: each training row's mean loss over epochs (real vs synthetic)")
+                         title="Sample importance: each training row's mean loss over epochs (real vs synthetic)"
+                               + frame_note(losses))
     return figure
 
 

@@ -21,6 +21,7 @@ from pandas.io.formats.style import Styler
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from recexp.charts import sample_note
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError
 from recexp.imbalance import LongTail, class_balance
@@ -262,7 +263,8 @@ def feature_box_chart(distributions: pd.DataFrame, feature: str, title: str | No
 def feature_violin_chart(dataset: Dataset, feature: str, max_rows_per_class: int = 2_000, seed: int = 0,
                          title: str | None = None) -> go.Figure:
     """Violin per class of one numeric feature, from at most ``max_rows_per_class`` rows of each class
-    (a seeded sample, so large datasets still draw quickly and the figure is reproducible)."""
+    (a seeded sample, so large datasets still draw quickly and the figure is reproducible); the title says
+    how many rows are shown of how many when it is a sample."""
     if feature not in dataset.schema.numeric:
         raise InvalidParameterError(
             f"{feature!r} is not a numeric feature of this dataset; choose among {', '.join(dataset.schema.numeric)}.")
@@ -273,17 +275,21 @@ def feature_violin_chart(dataset: Dataset, feature: str, max_rows_per_class: int
     labels = dataset.y
     colours = class_colours(dataset.schema.classes)
     figure = go.Figure()
+    shown = 0
     for code, name in enumerate(dataset.schema.classes):
         rows = np.flatnonzero(labels == code)
         if len(rows) == 0:
             continue
         if len(rows) > max_rows_per_class:
             rows = np.sort(rng.choice(rows, size=max_rows_per_class, replace=False))
+        shown += len(rows)
         sample = values[rows]
         sample = sample[~np.isnan(sample)]
         figure.add_trace(go.Violin(y=sample.tolist(), name=name, box_visible=True, meanline_visible=True,
                                    line={"color": colours[name]}, points=False))
-    figure.update_layout(title=title or f"{feature} per class", yaxis_title=feature, showlegend=False, height=380)
+    note = sample_note(shown, len(labels), how=f"at most {max_rows_per_class:,} per class")
+    figure.update_layout(title=title or f"{feature} per class{note}", yaxis_title=feature, showlegend=False,
+                         height=380)
     return figure
 
 

@@ -101,6 +101,8 @@ def test_feature_distribution_charts(behavior):
 
     violin = feature_violin_chart(behavior, "hour", max_rows_per_class=300, seed=1)
     assert [len(t.y) for t in violin.data] == [300, 300, 300, 300]
+    assert violin.layout.title.text == f"hour per class (1,200 of {len(behavior):,} rows shown, at most 300 per class)"
+    assert feature_violin_chart(behavior, "hour", max_rows_per_class=len(behavior)).layout.title.text == "hour per class"
     again = feature_violin_chart(behavior, "hour", max_rows_per_class=300, seed=1)
     assert list(again.data[3].y) == list(violin.data[3].y)
     with pytest.raises(InvalidParameterError, match="not a numeric feature"):

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
+from recexp.charts.compare import loss_distributions
+from recexp.charts.importance import importance_by_strategy
 from recexp.cli import main
 from recexp.compare import (Comparison, RunPredictions, capture_at, compare, sample_importance, sample_losses,
                             seed_interval)
@@ -159,6 +161,10 @@ def test_sample_losses_show_real_and_synthetic_rows(store, comparison):
     assert oversampled["is_synthetic"].any() and (~oversampled["is_synthetic"]).any()
     assert not losses[losses["group"] == "none"]["is_synthetic"].any()
     assert (losses["loss"] >= 0).all()
+    sampled = sample_losses(store, comparison, max_rows_per_run=50)
+    assert len(sampled) == 9 * 50 and sampled.attrs["total_rows"] == len(losses) > len(sampled)
+    assert loss_distributions(sampled).layout.title.text.endswith(f"(450 of {len(losses):,} rows shown)")
+    assert "shown" not in loss_distributions(losses).layout.title.text
 
 
 def test_csv_and_self_contained_html(tmp_path, store, comparison):
@@ -327,6 +333,9 @@ def test_importance_of_the_compared_runs_loads_their_data_once(store, comparison
     assert set(frame["run_id"]) == set(comparison.per_run["run_id"]) and not frame.attrs["notes"]
     assert len(loads) == 1                           # nine runs on one data spec: one load, not nine
     assert sample_importance(store, comparison, "el2n").equals(frame) and len(loads) == 1   # then from the cache
+    sampled = sample_importance(store, comparison, "el2n", max_rows_per_run=40)
+    assert len(sampled) == 9 * 40 and sampled.attrs["total_rows"] == len(frame)
+    assert importance_by_strategy(sampled, "EL2N").layout.title.text.endswith(f"(360 of {len(frame):,} rows shown)")
 
 
 def test_runs_trained_with_few_optimiser_steps_are_flagged(store, comparison):
