@@ -111,7 +111,9 @@ def curves(comparison, class_name: str, kind: str = "roc") -> go.Figure:
                              xaxis_title="false positive rate", yaxis_title="true positive rate")
     else:
         base_rate = float(np.mean(comparison.predictions[0].y == k))
-        figure.add_hline(y=base_rate, line_dash="dot", line_color="grey", annotation_text=f"base rate {base_rate:.3f}")
+        figure.add_trace(go.Scatter(x=[0, 1], y=[base_rate, base_rate], mode="lines",         # named in the legend,
+                                    line={"dash": "dot", "color": "grey"}, hoverinfo="skip",  # not written on curves
+                                    name=f"base rate {base_rate:.3f} (random ranking)"))
         figure.update_layout(title=f"Precision-recall curves of class {class_name} (one line per run)",
                              xaxis_title="recall", yaxis_title="precision")
     figure.update_layout(height=430, legend_title_text="strategy")
@@ -192,8 +194,10 @@ def capture_curve(comparison, positive: str, top_fraction: float | None = None, 
                                     line={"color": colours[group]},
                                     hovertemplate=f"{group}<br>top %{{x:.0%}} captures %{{y:.1%}}<extra></extra>"))
     figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="random", line={"dash": "dot", "color": "grey"}))
-    if top_fraction is not None:
-        figure.add_vline(x=top_fraction, line_dash="dash", annotation_text=f"top {top_fraction:.0%}")
+    if top_fraction is not None:                         # named in the legend, not written over the curves
+        figure.add_trace(go.Scatter(x=[top_fraction, top_fraction], y=[0, 1], mode="lines", hoverinfo="skip",
+                                    line={"dash": "dash", "color": "black", "width": 1},
+                                    name=f"acting on the top {top_fraction:.0%}"))
     figure.update_layout(title=f"Share of all '{positive}' captured by acting on the top-scored (mean over seeds)",
                          xaxis={"title": "share acted on", "tickformat": ".0%"},
                          yaxis={"title": f"share of '{positive}' captured", "tickformat": ".0%"}, height=420)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from recexp.charts.compare import loss_distributions
+from recexp.charts.compare import capture_curve, curves, loss_distributions, report_figures
 from recexp.charts.importance import importance_by_strategy
 from recexp.cli import main
 from recexp.compare import (Comparison, RunPredictions, capture_at, compare, sample_importance, sample_losses,
@@ -369,3 +369,20 @@ def test_recall_at_a_precision_no_run_reaches_is_said_not_drawn_empty():
     bar = recall_at_precision_bars(frame, "1", 0.9).data[0]
     assert list(bar.text) == ["no run reaches this precision", ""]
     assert list(bar.y) == [0.0, 0.4]
+
+
+def test_no_label_is_written_over_the_curves(store, comparison):
+    """Every text annotation of the Compare figures (report and page) lies above the plot area (titles of
+    panels); the base rate and the top fraction are legend entries, not labels on the lines."""
+    run_ids = list(comparison.per_run["run_id"])
+    figures = report_figures(comparison, ["balanced_accuracy", "f1_macro"], "1",
+                             epoch_metrics=store.epoch_metrics(run_ids), sample_losses=sample_losses(store, comparison))
+    assert "Training curves" in figures
+    for title, figure in figures.items():
+        for note in figure.layout.annotations:
+            assert note.yref == "paper" and note.y >= 1 and note.yanchor == "bottom", (title, note.text)
+    base_rate = float(np.mean(comparison.predictions[0].y == 1))
+    pr = curves(comparison, "1", "pr")
+    assert f"base rate {base_rate:.3f} (random ranking)" in {trace.name for trace in pr.data}
+    capture = capture_curve(comparison, "1", 0.1)
+    assert "acting on the top 10%" in {trace.name for trace in capture.data} and not capture.layout.annotations
