@@ -26,7 +26,7 @@ _NAMES = {"train_cross_entropy": "training cross-entropy (mean over the epoch's 
 
 
 def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
-                    title: str = "Training curves") -> go.Figure:
+                    title: str = "Cross-entropy and validation scores per epoch") -> go.Figure:
     """Cross-entropy (training solid, validation dashed) and validation scores per epoch, one colour per run.
 
     Both loss lines are the plain, unweighted cross-entropy, so a focal or class-weighted objective does
