@@ -26,6 +26,12 @@ def _colours(groups: list[str]) -> dict[str, str]:
     return {g: _PALETTE[i % len(_PALETTE)] for i, g in enumerate(groups)}
 
 
+def run_colours(comparison) -> dict[str, str]:
+    """Run id -> the colour of its strategy, the one that strategy has on every Compare chart."""
+    colours = _colours(comparison.groups)
+    return {item.run.id: colours[item.group] for item in comparison.predictions}
+
+
 def metric_bars(comparison, metrics: list[str]) -> go.Figure:
     """Grouped bars: one bar per strategy for each score, error bars = 95% interval over seeds.
 
@@ -251,7 +257,7 @@ def report_figures(comparison, metrics: list[str], positive: str, epoch_metrics:
                f"Capture of '{positive}'": capture_curve(comparison, positive, 0.1)}
     if epoch_metrics is not None and len(epoch_metrics):
         labels = {p.run.id: p.label for p in comparison.predictions}
-        figures["Training curves"] = training_curves(epoch_metrics, labels)
+        figures["Training curves"] = training_curves(epoch_metrics, labels, colours=run_colours(comparison))
     if sample_losses is not None and len(sample_losses):
         figures["Per-sample training loss"] = loss_distributions(sample_losses)
     return figures

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from recexp.charts.compare import capture_curve, curves, loss_distributions, report_figures
+from recexp.charts.compare import capture_curve, curves, loss_distributions, report_figures, run_colours
 from recexp.charts.importance import importance_by_strategy
 from recexp.cli import main
 from recexp.compare import (Comparison, RunPredictions, capture_at, compare, sample_importance, sample_losses,
@@ -386,3 +386,19 @@ def test_no_label_is_written_over_the_curves(store, comparison):
     assert f"base rate {base_rate:.3f} (random ranking)" in {trace.name for trace in pr.data}
     capture = capture_curve(comparison, "1", 0.1)
     assert "acting on the top 10%" in {trace.name for trace in capture.data} and not capture.layout.annotations
+
+
+def test_a_strategy_has_one_colour_on_every_compare_chart(store, comparison):
+    """The colour of a strategy's bars is the colour of its ROC, PR, capture and training lines."""
+    figures = report_figures(comparison, ["balanced_accuracy"], "1",
+                             epoch_metrics=store.epoch_metrics(list(comparison.per_run["run_id"])))
+    bars = {trace.name: trace.marker.color for trace in figures["Scores with 95% intervals"].data}
+    assert set(bars) == set(STRATEGIES) and len(set(bars.values())) == len(STRATEGIES)
+    for title in ("ROC curves (1)", "Precision-recall curves (1)", "Capture of '1'"):
+        lines = {trace.name: trace.line.color for trace in figures[title].data if trace.name in bars}
+        assert lines == bars, title
+    group_of = {item.run.id: item.group for item in comparison.predictions}
+    assert run_colours(comparison) == {run_id: bars[group] for run_id, group in group_of.items()}
+    labels = {item.label: item.group for item in comparison.predictions}
+    training = [trace for trace in figures["Training curves"].data if trace.showlegend]
+    assert len(training) == 9 and all(trace.line.color == bars[labels[trace.name]] for trace in training)
