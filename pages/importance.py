@@ -120,11 +120,11 @@ with left:
     st.plotly_chart(value_distributions(stacked, "origin"), key="importance_by_origin")
 with right:
     st.plotly_chart(value_histogram(stacked), key="importance_histogram")
-harmful = METHODS[method].harmful
+harm_rule = METHODS[method].harmful
 st.dataframe(summary_table(ordered, {r: labels[r] for r in results}), hide_index=True, key="importance_summary",
-             column_config={"share_harmful": st.column_config.NumberColumn(harmful.label, format="percent",
-                                                                           help=harmful.meaning)})
-st.caption(f"**{harmful.label.capitalize()}.** {harmful.meaning}")
+             column_config={"share_harmful": st.column_config.NumberColumn(harm_rule.label, format="percent",
+                                                                           help=harm_rule.meaning)})
+st.caption(f"**{harm_rule.label.capitalize()}.** {harm_rule.meaning}")
 for run_id, result in results.items():
     for note in result.notes:
         st.caption(f"{labels[run_id]}: {note}")
