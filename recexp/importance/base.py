@@ -22,8 +22,8 @@ with each row's class, origin (real or synthetic) and dataset row in an :class:`
 from __future__ import annotations
 
 import hashlib
-import math
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -128,11 +128,12 @@ class ImportanceResult:
                              for kind, name, part in groups])
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able summary (CLI output): method, parameters, seconds, notes, the per-group summary and the
-        rule its ``share_harmful`` follows."""
+        """JSON-able summary (CLI output): method, parameters, seconds, notes, the per-group summary (a share
+        the method has no threshold for is ``None``) and the rule its ``share_harmful`` follows."""
+        summary = self.summary()
         return {"run_id": self.run_id, "method": self.method, "params": self.params, "seed": self.seed,
                 "rows": len(self.values), "seconds": self.seconds, "notes": list(self.notes),
-                "summary": self.summary().to_dict(orient="records"),
+                "summary": summary.astype(object).where(summary.notna(), None).to_dict(orient="records"),
                 "harmful": asdict(self.harmful) if self.harmful else None}
 
 
