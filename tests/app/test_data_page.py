@@ -13,6 +13,7 @@ def test_default_page_reads_the_bundled_taobao_sample(open_page, app):
     assert metrics["Rows dropped"] == "1"                 # the truncated last line is reported, not hidden
     assert any("outside" in w or "window" in w for w in _texts(app.warning))  # 34 early timestamps
     assert app.dataframe, "the preview table must be shown"
+    assert len(app.dataframe[0].value) == 200 and "The first 200 of 80,106 rows." in _texts(app.caption)
 
 
 def test_uploaded_log_becomes_the_active_dataset(open_page, app, retailrocket_csv):
