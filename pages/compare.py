@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from recexp.charts.compare import (capture_curve, confusion_difference, confusion_matrices, curves, metric_bars,
-                                   per_class_heatmap, recall_at_precision_bars)
+                                   per_class_heatmap, recall_at_precision_bars, run_colours)
 from recexp.charts.importance import importance_by_strategy
 from recexp.charts.training import training_curves
 from recexp.compare import (BASELINE, INFERENCE, MIN_SEEDS, ROWS_BOOTSTRAP, TUNED, Comparison, compare,
@@ -211,7 +211,8 @@ st.plotly_chart(capture_curve(comparison, positive, top / 100 if top else None),
 st.subheader("Training curves")
 epochs = store.epoch_metrics(list(runs["run_id"]))
 if len(epochs):
-    st.plotly_chart(training_curves(epochs, {p.run.id: p.label for p in comparison.predictions}),
+    st.plotly_chart(training_curves(epochs, {p.run.id: p.label for p in comparison.predictions},
+                                    colours=run_colours(comparison)),
                     key="compare_training_curves")
 else:
     st.caption("These runs recorded no per-epoch metrics.")

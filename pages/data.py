@@ -128,6 +128,7 @@ if loaded.kind == "log":
 
 st.subheader("Preview")
 st.dataframe(loaded.frame.head(200), hide_index=True)
+st.caption(f"The first {min(200, len(loaded.frame)):,} of {len(loaded.frame):,} rows.")
 
 st.subheader("Validation report")
 report = loaded.report

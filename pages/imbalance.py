@@ -49,6 +49,9 @@ with tabs[0]:
                         format_func={"user": "users", "pair": "user-item pairs"}.get)
         overall = _funnel(source, source.fingerprint, unit, None)
         st.plotly_chart(charts.funnel_chart(overall, title=f"Funnel over {unit}s"))
+        st.caption("**In order**: units that did every earlier stage first (the funnel; conversions below use it). "
+                   "**Counted independently**: units with any event of the stage, whatever they did before "
+                   "(a buyer need not have viewed).")
         by = st.selectbox("Conversion by", ["segment", "category", "day"], key="imb_funnel_by",
                           format_func={"segment": "user activity segment", "category": "top categories",
                                        "day": "day"}.get)
@@ -63,7 +66,7 @@ with tabs[1]:
     else:
         tails = [_long_tail(source, source.fingerprint, entity) for entity in ("item", "user")]
         st.plotly_chart(charts.lorenz_chart(tails))
-        st.dataframe([tail.to_dict() for tail in tails])
+        st.dataframe(charts.long_tail_table(tails))
 with tabs[2]:
     mix_source = dataset if "category" in dataset.frame.columns else source if is_log else None
     if mix_source is None:

@@ -120,8 +120,11 @@ with left:
     st.plotly_chart(value_distributions(stacked, "origin"), key="importance_by_origin")
 with right:
     st.plotly_chart(value_histogram(stacked), key="importance_histogram")
+harm_rule = METHODS[method].harmful
 st.dataframe(summary_table(ordered, {r: labels[r] for r in results}), hide_index=True, key="importance_summary",
-             column_config={"share_negative": st.column_config.NumberColumn("share below 0", format="%.3f")})
+             column_config={"share_harmful": st.column_config.NumberColumn(harm_rule.label, format="percent",
+                                                                           help=harm_rule.meaning)})
+st.caption(f"**{harm_rule.label.capitalize()}.** {harm_rule.meaning}")
 for run_id, result in results.items():
     for note in result.notes:
         st.caption(f"{labels[run_id]}: {note}")
@@ -204,7 +207,8 @@ if attention_runs:
         st.error(str(error))
     else:
         st.plotly_chart(attention_profile_figure(profile), key="importance_attention")
-        st.caption(f"Mean attention of the model over the past behaviours of up to {ATTENTION_ROWS:,} training rows: "
+        st.caption(f"Mean attention of the model over the past behaviours of {profile.attrs['rows']:,} of its "
+                   f"{profile.attrs['total_rows']:,} training rows: "
                    "by position in the sequence, by the behaviour type and by category.")
         with st.expander("Attention profile table"):
             st.dataframe(profile, hide_index=True, key="importance_attention_table")

@@ -385,18 +385,29 @@ def funnel_stages(log: BehaviorLog) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def _segments(user_codes: np.ndarray, n_segments: int) -> tuple[np.ndarray, list[str]]:
-    """Activity segment of each event's user: quantile buckets of events per user (Q1 = least active)."""
+    """Activity segment of each event's user: quantile buckets of events per user, least active first.
+
+    Users with the same number of events always share a segment (a tie is not split across two quantile
+    buckets), so the segments' ranges never overlap; buckets left empty by a tie are dropped, and there may
+    be fewer than ``n_segments`` segments (e.g. when most users have one event).
+    """
     per_user = np.bincount(user_codes)
     active = np.flatnonzero(per_user)
     order = np.argsort(per_user[active], kind="stable")
+    ordered = per_user[active][order]
+    by_rank = (np.arange(len(active)) * n_segments) // len(active)
+    bucket_by_rank = by_rank[np.searchsorted(ordered, ordered, side="left")]   # a tie joins its first member
+    _, bucket_by_rank = np.unique(bucket_by_rank, return_inverse=True)         # 0, 1, ... without gaps
     bucket_of_active = np.empty(len(active), dtype=np.int64)
-    bucket_of_active[order] = (np.arange(len(active)) * n_segments) // len(active)
+    bucket_of_active[order] = bucket_by_rank
     bucket = np.zeros(len(per_user), dtype=np.int64)
     bucket[active] = bucket_of_active
     labels = []
-    for k in range(n_segments):
-        members = per_user[active][bucket_of_active == k]
-        labels.append(f"Q{k + 1}: {members.min():,}-{members.max():,} events/user" if len(members) else f"Q{k + 1}")
+    for k in range(int(bucket_by_rank.max()) + 1):
+        members = ordered[bucket_by_rank == k]
+        low, high = int(members[0]), int(members[-1])
+        labels.append(f"{low:,} event/user" if low == high == 1 else f"{low:,} events/user" if low == high
+                      else f"{low:,}-{high:,} events/user")
     return bucket[user_codes], labels
 
 
@@ -404,10 +415,15 @@ def funnel(log: BehaviorLog, unit: str = "user", by: str | None = None, top: int
            n_segments: int = 4) -> pd.DataFrame:
     """The behaviour funnel: how many users (or user-item pairs) reach view, cart/fav and buy.
 
-    A unit *reaches* a stage when it has at least one event of that stage (within the group).
-    Stages are not required in order: many purchases skip the cart, so a later stage may even hold
-    more units than an earlier one. ``units_with_all_earlier`` counts units that reached the stage and
-    every earlier one.
+    Two counts per stage, which answer different questions:
+
+    * ``units`` counts each stage on its own (independently): units with at least one event of the
+      stage (within the group), whatever else they did. Many purchases skip the cart or the view, so a
+      later stage may hold more units than an earlier one; these counts are not a funnel.
+    * ``units_in_order`` is the sequential funnel: units that did every earlier stage and then this one,
+      in the order of the stages (an event of stage ``k`` at or after one of stage ``k - 1``, which was
+      at or after one of stage ``k - 2``, ...). It never increases from one stage to the next, and the
+      conversions are computed from it.
 
     Parameters
     ----------
@@ -427,8 +443,9 @@ def funnel(log: BehaviorLog, unit: str = "user", by: str | None = None, top: int
     Returns
     -------
     pandas.DataFrame
-        ``group``, ``stage``, ``stage_index``, ``units``, ``units_with_all_earlier``, ``conversion``
-        (units / first-stage units of the group) and ``step_conversion`` (units / previous stage's).
+        ``group``, ``stage``, ``stage_index``, ``units`` (independent count), ``units_in_order``
+        (sequential count), ``conversion`` (``units_in_order`` / the group's first-stage units) and
+        ``step_conversion`` (``units_in_order`` / the previous stage's ``units_in_order``).
     """
     if unit not in ("user", "pair"):
         raise InvalidParameterError(f"unit must be 'user' or 'pair', but got {unit!r}.")
@@ -455,6 +472,7 @@ def funnel(log: BehaviorLog, unit: str = "user", by: str | None = None, top: int
         return np.asarray(values, dtype=np.int64)[keep]
 
     user = codes("user_id")
+    time = frame["timestamp"].dt.as_unit("ns").array.asi8[keep]
     unit_key = user if unit == "user" else user * (int(codes("item_id").max()) + 1) + codes("item_id")
     if by is None:
         group, names = np.zeros(len(stage), dtype=np.int64), ["all"]
@@ -475,7 +493,7 @@ def funnel(log: BehaviorLog, unit: str = "user", by: str | None = None, top: int
         group, names = _segments(user, n_segments)
     else:
         day_ns = 86_400 * 10**9
-        days = frame["timestamp"].dt.tz_convert("UTC").dt.as_unit("ns").array.asi8[keep] // day_ns
+        days = time // day_ns                                  # asi8 of a tz-aware column is UTC
         group, first_days = pd.factorize(days, sort=True)
         group = np.asarray(group, dtype=np.int64)
         names = [str(pd.Timestamp(int(d) * day_ns, tz="UTC").date()) for d in first_days]
@@ -485,19 +503,38 @@ def funnel(log: BehaviorLog, unit: str = "user", by: str | None = None, top: int
     unit_group = np.asarray(uniques.get_level_values(0), dtype=np.int64)
     reached = np.zeros((len(uniques), len(stages)), dtype=bool)
     reached[unit_codes, stage[inside]] = True
-    all_earlier = np.logical_and.accumulate(reached, axis=1)
+    in_order = _reached_in_order(unit_codes, stage[inside], time[inside], len(uniques), len(stages))
 
     rows = []
     for g, name in enumerate(names):
         members = unit_group == g
         counts = reached[members].sum(axis=0)
-        chain = all_earlier[members].sum(axis=0)
+        chain = in_order[members].sum(axis=0)
         for k, (label, _) in enumerate(stages):
             rows.append({
                 "group": name, "stage": label, "stage_index": k, "units": int(counts[k]),
-                "units_with_all_earlier": int(chain[k]),
-                "conversion": float(counts[k] / counts[0]) if counts[0] else math.nan,
-                "step_conversion": float(counts[k] / counts[k - 1]) if k and counts[k - 1] else (1.0 if k == 0 else math.nan),
+                "units_in_order": int(chain[k]),
+                "conversion": float(chain[k] / chain[0]) if chain[0] else math.nan,
+                "step_conversion": float(chain[k] / chain[k - 1]) if k and chain[k - 1] else (1.0 if k == 0 else math.nan),
             })
-    return pd.DataFrame(rows, columns=["group", "stage", "stage_index", "units", "units_with_all_earlier",
+    return pd.DataFrame(rows, columns=["group", "stage", "stage_index", "units", "units_in_order",
                                        "conversion", "step_conversion"])
+
+
+def _reached_in_order(unit: np.ndarray, stage: np.ndarray, time: np.ndarray, n_units: int,
+                      n_stages: int) -> np.ndarray:
+    """``(n_units, n_stages)``: did the unit do stages 0..k in that order (each at or after the previous)?
+
+    Greedy on the earliest time: the earliest stage-0 event, then the earliest stage-1 event at or after
+    it, and so on; an ordered chain exists exactly when this one does.
+    """
+    never = np.iinfo(np.int64).max
+    reached = np.zeros((n_units, n_stages), dtype=bool)
+    previous = np.full(n_units, np.iinfo(np.int64).min)
+    for k in range(n_stages):
+        events = (stage == k) & (time >= previous[unit])
+        earliest = np.full(n_units, never)
+        np.minimum.at(earliest, unit[events], time[events])
+        reached[:, k] = earliest != never
+        previous = earliest
+    return reached

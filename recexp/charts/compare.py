@@ -15,6 +15,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 from sklearn import metrics as skm
 
+from recexp.charts import frame_note
 from recexp.charts.training import training_curves
 from recexp.metrics import class_key, predict_labels
 
@@ -23,6 +24,12 @@ _PALETTE = qualitative.Plotly
 
 def _colours(groups: list[str]) -> dict[str, str]:
     return {g: _PALETTE[i % len(_PALETTE)] for i, g in enumerate(groups)}
+
+
+def run_colours(comparison) -> dict[str, str]:
+    """Run id -> the colour of its strategy, the one that strategy has on every Compare chart."""
+    colours = _colours(comparison.groups)
+    return {item.run.id: colours[item.group] for item in comparison.predictions}
 
 
 def metric_bars(comparison, metrics: list[str]) -> go.Figure:
@@ -110,7 +117,9 @@ def curves(comparison, class_name: str, kind: str = "roc") -> go.Figure:
                              xaxis_title="false positive rate", yaxis_title="true positive rate")
     else:
         base_rate = float(np.mean(comparison.predictions[0].y == k))
-        figure.add_hline(y=base_rate, line_dash="dot", line_color="grey", annotation_text=f"base rate {base_rate:.3f}")
+        figure.add_trace(go.Scatter(x=[0, 1], y=[base_rate, base_rate], mode="lines",         # named in the legend,
+                                    line={"dash": "dot", "color": "grey"}, hoverinfo="skip",  # not written on curves
+                                    name=f"base rate {base_rate:.3f} (random ranking)"))
         figure.update_layout(title=f"Precision-recall curves of class {class_name} (one line per run)",
                              xaxis_title="recall", yaxis_title="precision")
     figure.update_layout(height=430, legend_title_text="strategy")
@@ -191,8 +200,10 @@ def capture_curve(comparison, positive: str, top_fraction: float | None = None, 
                                     line={"color": colours[group]},
                                     hovertemplate=f"{group}<br>top %{{x:.0%}} captures %{{y:.1%}}<extra></extra>"))
     figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="random", line={"dash": "dot", "color": "grey"}))
-    if top_fraction is not None:
-        figure.add_vline(x=top_fraction, line_dash="dash", annotation_text=f"top {top_fraction:.0%}")
+    if top_fraction is not None:                         # named in the legend, not written over the curves
+        figure.add_trace(go.Scatter(x=[top_fraction, top_fraction], y=[0, 1], mode="lines", hoverinfo="skip",
+                                    line={"dash": "dash", "color": "black", "width": 1},
+                                    name=f"acting on the top {top_fraction:.0%}"))
     figure.update_layout(title=f"Share of all '{positive}' captured by acting on the top-scored (mean over seeds)",
                          xaxis={"title": "share acted on", "tickformat": ".0%"},
                          yaxis={"title": f"share of '{positive}' captured", "tickformat": ".0%"}, height=420)
@@ -217,7 +228,8 @@ def recall_at_precision_bars(frame: pd.DataFrame, positive: str, min_precision: 
 def loss_distributions(losses: pd.DataFrame) -> go.Figure:
     """Per strategy, the distribution of each training row's mean loss over epochs, real vs synthetic rows.
 
-    ``losses`` has columns ``group``, ``is_synthetic`` and ``loss`` (see :func:`recexp.compare.sample_losses`).
+    ``losses`` has columns ``group``, ``is_synthetic`` and ``loss`` (see :func:`recexp.compare.sample_losses`);
+    a sample is stated in the title.
     """
     figure = go.Figure()
     for synthetic, colour in ((False, "#636EFA"), (True, "#EF553B")):
@@ -227,7 +239,8 @@ def loss_distributions(losses: pd.DataFrame) -> go.Figure:
         figure.add_trace(go.Box(x=part["group"], y=part["loss"], name="synthetic rows" if synthetic else "real rows",
                                 marker_color=colour, boxpoints=False))
     figure.update_layout(boxmode="group", height=420, yaxis={"title": "mean training loss per row", "type": "log"},
-                         title="Sample importance: each training row's mean loss over epochs (real vs synthetic)")
+                         title="Sample importance: each training row's mean loss over epochs (real vs synthetic)"
+                               + frame_note(losses))
     return figure
 
 
@@ -244,7 +257,7 @@ def report_figures(comparison, metrics: list[str], positive: str, epoch_metrics:
                f"Capture of '{positive}'": capture_curve(comparison, positive, 0.1)}
     if epoch_metrics is not None and len(epoch_metrics):
         labels = {p.run.id: p.label for p in comparison.predictions}
-        figures["Training curves"] = training_curves(epoch_metrics, labels)
+        figures["Training curves"] = training_curves(epoch_metrics, labels, colours=run_colours(comparison))
     if sample_losses is not None and len(sample_losses):
         figures["Per-sample training loss"] = loss_distributions(sample_losses)
     return figures

@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from recexp.charts import sample_note
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError
 from recexp.imbalance import LongTail, class_balance
@@ -90,8 +92,40 @@ def lorenz_chart(tails: LongTail | Sequence[LongTail], title: str = "Long tail o
     return figure
 
 
+def long_tail_table(tails: LongTail | Sequence[LongTail]) -> Styler:
+    """The long tail's summary as a table an analyst reads: one row per curve, shares as percentages.
+
+    Parameters
+    ----------
+    tails : LongTail or sequence of LongTail
+        From :func:`recexp.imbalance.long_tail`.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+        Index ``activity of`` (e.g. ``items``, ``users (buy)``); columns ``with an event`` (entities with
+        at least one event), ``events``, ``Gini`` (0: equal, towards 1: concentrated) and ``top 1% hold``,
+        ``top 10% hold``, ``top 20% hold`` (the share of events of the most active 1%, 10%, 20%).
+    """
+    tails = [tails] if isinstance(tails, LongTail) else list(tails)
+    rows = {}
+    for tail in tails:
+        label = f"{tail.entity}s" + (f" ({tail.behavior})" if tail.behavior else "")
+        rows[label] = {"with an event": tail.n_entities, "events": tail.n_events, "Gini": tail.gini,
+                       **{f"{top} hold": share for top, share in tail.top_shares.items()}}
+    frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("activity of")
+    shares = [column for column in frame.columns if column.endswith(" hold")]
+    return frame.style.format({"with an event": "{:,}", "events": "{:,}", "Gini": "{:.3f}",
+                               **{column: "{:.1%}" for column in shares}})
+
+
 def funnel_chart(stats: pd.DataFrame, group: str | None = None, title: str | None = None) -> go.Figure:
-    """The funnel of one group (default: the first, ``"all"`` for an overall funnel) as ``go.Funnel``.
+    """The funnel of one group (default: the first, ``"all"`` for an overall funnel): two ``go.Funnel`` traces.
+
+    The first trace is the sequential funnel (``units_in_order``: units that did every earlier stage
+    first), labelled with its share of the first stage and of the previous one; the second shows each
+    stage counted independently (``units``), with counts only, since a share of the first stage means
+    nothing for units that need not have been in it.
 
     Parameters
     ----------
@@ -106,12 +140,19 @@ def funnel_chart(stats: pd.DataFrame, group: str | None = None, title: str | Non
     if part.empty:
         raise InvalidParameterError(
             f"The funnel has no group {group!r}; groups: {', '.join(map(str, stats['group'].unique()))}.")
-    figure = go.Figure(go.Funnel(
-        y=part["stage"].tolist(), x=part["units"].tolist(), textinfo="value+percent initial",
-        marker={"color": PALETTE[: len(part)]},
-        hovertemplate="%{y}: %{x:,} (%{percentInitial:.1%} of the first stage, "
+    stages = part["stage"].tolist()
+    figure = go.Figure()
+    figure.add_trace(go.Funnel(
+        name="in order: did every earlier stage first", y=stages, x=part["units_in_order"].tolist(),
+        textinfo="value+percent initial", marker={"color": PALETTE[0]},
+        hovertemplate="%{y}, after every earlier stage: %{x:,} (%{percentInitial:.1%} of the first stage, "
                       "%{percentPrevious:.1%} of the previous)<extra></extra>"))
-    figure.update_layout(title=title or f"Funnel ({group})", height=360)
+    figure.add_trace(go.Funnel(
+        name="each stage counted independently", y=stages, x=part["units"].tolist(), textinfo="value",
+        marker={"color": "#B6BCC8"}, connector={"visible": False},
+        hovertemplate="%{y}, with or without the earlier stages: %{x:,}<extra></extra>"))
+    figure.update_layout(title=title or f"Funnel ({group})", height=400, funnelmode="group",
+                         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return figure
 
 
@@ -125,7 +166,8 @@ def funnel_groups_chart(stats: pd.DataFrame, kind: str = "lines", measure: str =
         From :func:`recexp.imbalance.funnel` with ``by`` set.
     kind : {"lines", "heatmap"}
     measure : {"conversion", "step_conversion"}
-        Share of the first stage's units, or of the previous stage's.
+        Share of the first stage's units that went on through every stage in order (the sequential
+        funnel of :func:`recexp.imbalance.funnel`), or of the previous stage's.
     """
     _check_funnel(stats)
     if kind not in ("lines", "heatmap"):
@@ -136,7 +178,7 @@ def funnel_groups_chart(stats: pd.DataFrame, kind: str = "lines", measure: str =
     groups = list(dict.fromkeys(stats["group"]))
     stages = list(dict.fromkeys(later.sort_values("stage_index", kind="stable")["stage"]))
     table = later.pivot(index="group", columns="stage", values=measure).reindex(index=groups, columns=stages)
-    what = "of the first stage" if measure == "conversion" else "of the previous stage"
+    what = ("of the first stage" if measure == "conversion" else "of the previous stage") + ", in order"
     if kind == "heatmap":
         values = table.to_numpy(dtype=float)
         figure = go.Figure(go.Heatmap(
@@ -221,7 +263,8 @@ def feature_box_chart(distributions: pd.DataFrame, feature: str, title: str | No
 def feature_violin_chart(dataset: Dataset, feature: str, max_rows_per_class: int = 2_000, seed: int = 0,
                          title: str | None = None) -> go.Figure:
     """Violin per class of one numeric feature, from at most ``max_rows_per_class`` rows of each class
-    (a seeded sample, so large datasets still draw quickly and the figure is reproducible)."""
+    (a seeded sample, so large datasets still draw quickly and the figure is reproducible); the title says
+    how many rows are shown of how many when it is a sample."""
     if feature not in dataset.schema.numeric:
         raise InvalidParameterError(
             f"{feature!r} is not a numeric feature of this dataset; choose among {', '.join(dataset.schema.numeric)}.")
@@ -232,22 +275,26 @@ def feature_violin_chart(dataset: Dataset, feature: str, max_rows_per_class: int
     labels = dataset.y
     colours = class_colours(dataset.schema.classes)
     figure = go.Figure()
+    shown = 0
     for code, name in enumerate(dataset.schema.classes):
         rows = np.flatnonzero(labels == code)
         if len(rows) == 0:
             continue
         if len(rows) > max_rows_per_class:
             rows = np.sort(rng.choice(rows, size=max_rows_per_class, replace=False))
+        shown += len(rows)
         sample = values[rows]
         sample = sample[~np.isnan(sample)]
         figure.add_trace(go.Violin(y=sample.tolist(), name=name, box_visible=True, meanline_visible=True,
                                    line={"color": colours[name]}, points=False))
-    figure.update_layout(title=title or f"{feature} per class", yaxis_title=feature, showlegend=False, height=380)
+    note = sample_note(shown, len(labels), how=f"at most {max_rows_per_class:,} per class")
+    figure.update_layout(title=title or f"{feature} per class{note}", yaxis_title=feature, showlegend=False,
+                         height=380)
     return figure
 
 
 def _check_funnel(stats: pd.DataFrame) -> None:
-    required = {"group", "stage", "stage_index", "units", "conversion", "step_conversion"}
+    required = {"group", "stage", "stage_index", "units", "units_in_order", "conversion", "step_conversion"}
     if not isinstance(stats, pd.DataFrame) or not required <= set(stats.columns):
         raise InvalidParameterError("Funnel charts take the frame of recexp.imbalance.funnel.")
     if stats.empty:

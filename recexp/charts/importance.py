@@ -14,6 +14,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from recexp.charts import frame_note, sample_note
+
 ORIGIN_COLOURS = {"real": "#636EFA", "synthetic": "#EF553B"}
 ORDER_COLOURS = {"lowest": "#EF553B", "random": "#7F7F7F"}
 _PALETTE = qualitative.Plotly
@@ -29,7 +31,8 @@ def value_distributions(values: pd.DataFrame, by: str = "class", title: str | No
 
     ``values`` has ``value``, ``class`` and ``is_synthetic`` (an :class:`~recexp.importance.ImportanceResult`'s
     ``values``), plus ``run`` (a label) to draw several runs side by side with a shared value axis. With
-    ``by="class"`` the boxes are split into real and synthetic rows where the run has both.
+    ``by="class"`` the boxes are split into real and synthetic rows where the run has both. A sample (see
+    :func:`recexp.importance.explore.stacked_values`) is stated in the title.
     """
     if by not in ("class", "origin"):
         raise ValueError(f"by must be 'class' or 'origin', not {by!r}")
@@ -62,14 +65,14 @@ def value_distributions(values: pd.DataFrame, by: str = "class", title: str | No
         order = frame.drop_duplicates("label").sort_values("label")["class"].astype(str).tolist()
         figure.update_xaxes(categoryorder="array", categoryarray=order)
     figure.update_layout(boxmode="group", height=420, legend={"orientation": "h", "y": -0.15},
-                         title=title or ("Values per class, real vs synthetic rows" if by == "class"
-                                         else "Values of real and synthetic rows"))
+                         title=(title or ("Values per class, real vs synthetic rows" if by == "class"
+                                          else "Values of real and synthetic rows")) + frame_note(values))
     figure.update_yaxes(title_text=_VALUE_AXIS, row=1, col=1)
     return figure
 
 
 def value_histogram(values: pd.DataFrame, bins: int = 60) -> go.Figure:
-    """Overlaid histograms (share of rows) of the values of real and synthetic rows."""
+    """Overlaid histograms (share of rows) of the values of real and synthetic rows (a sample stated in the title)."""
     frame = values.assign(origin=_origin(values))
     figure = go.Figure()
     edges = np.histogram_bin_edges(frame["value"].to_numpy(np.float64), bins=bins)
@@ -80,7 +83,8 @@ def value_histogram(values: pd.DataFrame, bins: int = 60) -> go.Figure:
         figure.add_trace(go.Histogram(x=part, name=f"{origin} rows ({len(part):,})", marker_color=colour,
                                       opacity=0.6, histnorm="probability",
                                       xbins={"start": edges[0], "end": edges[-1], "size": edges[1] - edges[0]}))
-    figure.update_layout(barmode="overlay", height=360, title="Distribution of the values, real vs synthetic rows",
+    figure.update_layout(barmode="overlay", height=360,
+                         title="Distribution of the values, real vs synthetic rows" + frame_note(values),
                          xaxis_title=_VALUE_AXIS, yaxis_title="share of the rows of its origin")
     return figure
 
@@ -89,8 +93,9 @@ def value_vs_loss(frame: pd.DataFrame, max_points: int = 5000, random_state: int
     """Scatter of each row's value against its mean training loss, coloured by origin, one symbol per class.
 
     ``frame`` has ``value``, ``mean_loss``, ``class``, ``is_synthetic`` and ``row``; at most ``max_points``
-    rows are drawn (a uniform sample).
+    rows are drawn (a uniform sample, stated in the title).
     """
+    note = sample_note(min(len(frame), max_points), len(frame))
     if len(frame) > max_points:
         frame = frame.sample(max_points, random_state=random_state)
     frame = frame.assign(origin=_origin(frame))
@@ -107,7 +112,7 @@ def value_vs_loss(frame: pd.DataFrame, max_points: int = 5000, random_state: int
                 marker={"color": colour, "symbol": symbols[k % len(symbols)], "size": 5, "opacity": 0.5},
                 customdata=part[["row"]].to_numpy(), hovertemplate="row %{customdata[0]}<br>mean loss %{x:.3f}"
                                                                    "<br>value %{y:.4g}<extra></extra>"))
-    figure.update_layout(height=420, title="Value against the row's mean training loss",
+    figure.update_layout(height=420, title="Value against the row's mean training loss" + note,
                          xaxis_title="mean training loss over epochs", yaxis_title=_VALUE_AXIS)
     return figure
 
@@ -173,7 +178,8 @@ def rank_agreement_heatmap(agreement: pd.DataFrame) -> go.Figure:
 def importance_by_strategy(frame: pd.DataFrame, method_title: str = "value") -> go.Figure:
     """Per strategy (group), box plots of the values of real and synthetic rows, pooled over seeds.
 
-    ``frame`` has ``group``, ``is_synthetic`` and ``value`` (:func:`recexp.compare.sample_importance`).
+    ``frame`` has ``group``, ``is_synthetic`` and ``value`` (:func:`recexp.compare.sample_importance`); a
+    sample is stated in the title.
     """
     figure = go.Figure()
     for origin, colour in ORIGIN_COLOURS.items():
@@ -183,7 +189,8 @@ def importance_by_strategy(frame: pd.DataFrame, method_title: str = "value") -> 
         figure.add_trace(go.Box(x=part["group"], y=part["value"], name=f"{origin} rows", marker_color=colour,
                                 boxpoints=False))
     figure.update_layout(boxmode="group", height=420, yaxis_title=_VALUE_AXIS,
-                         title=f"Sample importance ({method_title}) of the training rows, real vs synthetic")
+                         title=f"Sample importance ({method_title}) of the training rows, real vs synthetic"
+                               + frame_note(frame))
     return figure
 
 
@@ -191,7 +198,8 @@ def attention_profile_figure(profile: pd.DataFrame) -> go.Figure:
     """Share of the attention per sequence position, past behaviour type and category, one panel each.
 
     ``profile`` is :func:`recexp.importance.attention.attention_profile`'s frame (``by``, ``key``,
-    ``mean_weight``, ``share``, ``positions``); panels the profile lacks are left out.
+    ``mean_weight``, ``share``, ``positions``); panels the profile lacks are left out. When the profile is
+    of a sample of the rows, the title says how many of how many.
     """
     titles = {"position": "per position (0 = most recent)", "behavior": "per past behaviour",
               "category": "per category (top ones)"}
@@ -207,5 +215,6 @@ def attention_profile_figure(profile: pd.DataFrame) -> go.Figure:
                          row=1, col=col)
         figure.update_xaxes(type="category", row=1, col=col)
     figure.update_yaxes(title_text="share of the attention", tickformat=".0%", row=1, col=1)
-    figure.update_layout(height=380, title="Attention over the behaviour sequence")
+    note = sample_note(profile.attrs.get("rows", 0), profile.attrs.get("total_rows"))
+    figure.update_layout(height=380, title="Attention over the behaviour sequence" + note)
     return figure

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from sklearn.decomposition import PCA
 
+from recexp.charts import sample_note
 from recexp.dataset import IS_SYNTHETIC, Dataset
 from recexp.strategies.base import StrategyResult
 
@@ -62,7 +63,8 @@ def projection_frame(train: Dataset, result: StrategyResult, max_points: int = 3
 
     PCA is fitted on the input training rows' numeric features, standardised with their mean and
     standard deviation (missing values set to the mean); new rows are projected with the same fit.
-    Each origin is sub-sampled to ``max_points`` rows for drawing.
+    Each origin is sub-sampled to ``max_points`` rows for drawing; ``frame.attrs["total_rows"]`` is the
+    number of rows before that.
     """
     columns = list(train.schema.numeric)
     if len(columns) < 2:
@@ -83,11 +85,13 @@ def projection_frame(train: Dataset, result: StrategyResult, max_points: int = 3
     kept[result.source_rows[~synthetic]] = True
     rng = np.random.default_rng(seed)
     parts = []
+    total = 0
     for origin, rows, source in (("real", np.flatnonzero(kept), train),
                                  ("removed", np.flatnonzero(~kept), train),
                                  ("new", np.flatnonzero(synthetic), result.dataset)):
         if len(rows) == 0:
             continue
+        total += len(rows)
         if len(rows) > max_points:
             rows = np.sort(rng.choice(rows, max_points, replace=False))
         xy = pca.transform(scaled(source.frame.loc[:, columns].iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan)))
@@ -95,11 +99,16 @@ def projection_frame(train: Dataset, result: StrategyResult, max_points: int = 3
                                    "class": np.asarray(train.schema.classes)[source.y[rows]]}))
     frame = pd.concat(parts, ignore_index=True)
     frame.attrs["explained"] = pca.explained_variance_ratio_.tolist()
+    frame.attrs["total_rows"] = total
     return frame
 
 
 def projection_figure(train: Dataset, result: StrategyResult, max_points: int = 3000, seed: int = 0) -> go.Figure | None:
-    """Scatter of the PCA map: colour = class, marker = real / new / removed (``None`` if not drawable)."""
+    """Scatter of the PCA map: colour = class, marker = real / new / removed (``None`` if not drawable).
+
+    When an origin has more than ``max_points`` rows, a sample is drawn and the title says how many rows
+    are shown of how many.
+    """
     frame = projection_frame(train, result, max_points, seed)
     if frame is None:
         return None
@@ -115,6 +124,9 @@ def projection_figure(train: Dataset, result: StrategyResult, max_points: int = 
     figure.update_layout(xaxis_title=f"PC1 ({explained[0]:.0%} of variance)",
                          yaxis_title=f"PC2 ({explained[1]:.0%} of variance)", legend_title_text="class · origin",
                          margin=dict(t=30, b=10, l=10, r=10), height=460)
+    note = sample_note(len(frame), frame.attrs["total_rows"], how=f"at most {max_points:,} of each origin")
+    if note:
+        figure.update_layout(title=f"A sample{note}", margin_t=50)
     return figure
 
 

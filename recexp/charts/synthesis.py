@@ -171,9 +171,10 @@ def training_curves(history: pd.DataFrame, best_epoch: int | None = None) -> go.
         figure.add_trace(go.Scatter(x=scored["epoch"], y=scored["quality"], mode="lines+markers",
                                     name="quality score", line={"dash": "dot", "color": "black"}),
                          secondary_y=True)
-    if best_epoch is not None:
-        figure.add_vline(x=best_epoch, line_dash="dash", line_color="green",
-                         annotation_text=f"kept: epoch {best_epoch}")
+    if best_epoch is not None:                           # named in the legend, not written over the curves
+        figure.add_vline(x=best_epoch, line_dash="dash", line_color="green")
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"kept: epoch {best_epoch}",
+                                    line={"dash": "dash", "color": "green"}))
     figure.update_xaxes(title_text="epoch")
     figure.update_yaxes(title_text="loss", secondary_y=False)
     figure.update_yaxes(title_text="quality score (1 = identical)", secondary_y=True)

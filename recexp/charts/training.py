@@ -26,7 +26,8 @@ _NAMES = {"train_cross_entropy": "training cross-entropy (mean over the epoch's 
 
 
 def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
-                    title: str = "Training curves") -> go.Figure:
+                    title: str = "Cross-entropy and validation scores per epoch",
+                    colours: dict[str, str] | None = None) -> go.Figure:
     """Cross-entropy (training solid, validation dashed) and validation scores per epoch, one colour per run.
 
     Both loss lines are the plain, unweighted cross-entropy, so a focal or class-weighted objective does
@@ -42,6 +43,9 @@ def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
     labels : dict, optional
         Run id -> legend label (default: the id).
     title : str
+    colours : dict, optional
+        Run id -> line colour (default: a colour per run). Compare passes its strategy colours
+        (:func:`recexp.charts.compare.run_colours`), so a strategy has one colour on every chart.
 
     Returns
     -------
@@ -53,7 +57,7 @@ def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
     palette = qualitative.Plotly
     run_ids = list(dict.fromkeys(curves["run_id"])) if len(curves) else []
     for i, run_id in enumerate(run_ids):
-        colour = palette[i % len(palette)]
+        colour = (colours or {}).get(run_id, palette[i % len(palette)])
         run = curves[curves["run_id"] == run_id]
         name = labels.get(run_id, run_id)
         in_legend = False

@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{result.method} on run {result.run_id}: {len(result.values):,} rows valued in {result.seconds:.2f}s; "
           f"values in {out}")
-    print(result.summary().to_string(index=False))
+    print(result.summary().rename(columns={"share_harmful": result.harmful.label}).to_string(index=False))
+    print(f"{result.harmful.label}: {result.harmful.meaning}")
     for note in result.notes:
         print(f"note: {note}")
     return 0

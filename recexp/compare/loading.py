@@ -265,22 +265,27 @@ def sample_losses(store: RunStore, comparison: Comparison, max_rows_per_run: int
     """Each training row's mean loss over epochs, per run, from ``sample_stats.parquet`` (where stored).
 
     Returns a frame ``run_id``, ``group``, ``seed``, ``is_synthetic``, ``loss`` with at most
-    ``max_rows_per_run`` rows per run (a uniform sample, so plots stay light); empty when no run
-    recorded per-sample statistics.
+    ``max_rows_per_run`` rows per run (a uniform sample, so plots stay light) and, in
+    ``frame.attrs["total_rows"]``, the number of rows they were drawn from; empty when no run recorded
+    per-sample statistics.
     """
     rng = np.random.default_rng(random_state)
     parts = []
+    total = 0
     for item in comparison.predictions:
         if not (store.artifact_dir(item.run.id) / "sample_stats.parquet").exists():
             continue
         frame = store.read_table(item.run.id, "sample_stats")
         per_row = frame.groupby("row", sort=True).agg(loss=("loss", "mean"), is_synthetic=("is_synthetic", "first"))
+        total += len(per_row)
         if len(per_row) > max_rows_per_run:
             per_row = per_row.iloc[np.sort(rng.choice(len(per_row), max_rows_per_run, replace=False))]
         parts.append(per_row.reset_index(drop=True).assign(run_id=item.run.id, group=item.group, seed=item.seed))
     if not parts:
         return pd.DataFrame(columns=["run_id", "group", "seed", "is_synthetic", "loss"])
-    return pd.concat(parts, ignore_index=True)[["run_id", "group", "seed", "is_synthetic", "loss"]]
+    losses = pd.concat(parts, ignore_index=True)[["run_id", "group", "seed", "is_synthetic", "loss"]]
+    losses.attrs["total_rows"] = total
+    return losses
 
 
 def sample_importance(store: RunStore, comparison: Comparison, method: str = "mean_loss",
@@ -289,11 +294,13 @@ def sample_importance(store: RunStore, comparison: Comparison, method: str = "me
 
     Values come from :func:`recexp.importance.run_importance` (computed once, then read from each run's
     artifacts). Returns a frame ``run_id``, ``group``, ``seed``, ``class``, ``is_synthetic``, ``value`` with at
-    most ``max_rows_per_run`` rows per run (a uniform sample), and the sentences of runs that could not be
-    valued (e.g. trained before recexp kept training rows) in ``frame.attrs["notes"]``.
+    most ``max_rows_per_run`` rows per run (a uniform sample; ``frame.attrs["total_rows"]`` is the number of
+    rows they were drawn from), and the sentences of runs that could not be valued (e.g. trained before
+    recexp kept training rows) in ``frame.attrs["notes"]``.
     """
     rng = np.random.default_rng(random_state)
     parts, notes = [], []
+    total = 0
     valuer = get_method(method)
     prepared: dict[str, tuple | RecexpError] = {}      # data of runs not valued yet, loaded once per data spec
     for item in comparison.predictions:
@@ -305,10 +312,12 @@ def sample_importance(store: RunStore, comparison: Comparison, method: str = "me
         except RecexpError as error:
             notes.append(f"{item.label}: {error}")
             continue
+        total += len(values)
         if len(values) > max_rows_per_run:
             values = values.iloc[np.sort(rng.choice(len(values), max_rows_per_run, replace=False))]
         parts.append(values.assign(run_id=item.run.id, group=item.group, seed=item.seed))
     columns = ["run_id", "group", "seed", "class", "is_synthetic", "value"]
     frame = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
     frame.attrs["notes"] = notes
+    frame.attrs["total_rows"] = total
     return frame

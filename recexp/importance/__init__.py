@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from recexp.errors import InvalidParameterError
-from recexp.importance.base import ImportanceMethod, ImportanceResult, Progress, cache_key
+from recexp.importance.base import HarmfulRows, ImportanceMethod, ImportanceResult, Progress, cache_key
 from recexp.importance.dynamics import ForgettingEvents, MeanLoss
 from recexp.importance.gradients import EL2N, GraNd, TracIn
 from recexp.importance.oob import DataOOB
@@ -82,7 +82,8 @@ def run_importance(store: RunStore, run_id: str, method: str | ImportanceMethod,
     values_path = cached_values_path(store, run_id, method, seed)
     meta_path = values_path.with_suffix(".json")
     if values_path.exists() and meta_path.exists():
-        return ImportanceResult(run_id=run_id, values=pd.read_parquet(values_path), **json.loads(meta_path.read_text()))
+        return ImportanceResult(run_id=run_id, values=pd.read_parquet(values_path), harmful=method.harmful,
+                                **json.loads(meta_path.read_text()))
     result = method.compute(run or TrainedRun.load(store, run_id), seed=seed, progress=progress)
     meta = {"method": result.method, "params": result.params, "seed": result.seed, "seconds": result.seconds,
             "notes": result.notes}
@@ -106,5 +107,5 @@ def _write_atomically(path: Path, write) -> None:
         with contextlib.suppress(OSError):                  # a read-only disk refuses even that
             tmp.unlink(missing_ok=True)
 
-__all__ = ["METHODS", "CACHE_FOLDER", "ImportanceMethod", "ImportanceResult", "TrainedRun", "SOURCE_ROW",
+__all__ = ["METHODS", "CACHE_FOLDER", "HarmfulRows", "ImportanceMethod", "ImportanceResult", "TrainedRun", "SOURCE_ROW",
            "get_method", "run_importance", "cached_values_path"]

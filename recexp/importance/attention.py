@@ -80,6 +80,7 @@ def attention_profile(run: TrainedRun, rows: int | None = None, split: str = "tr
         (position ``0`` = most recent event; a behaviour name; the source's category id, or ``other``), ``mean_weight`` (mean weight of the non-padding positions with that
         key), ``share`` (share of all attention; it sums to 1 within each ``by``) and ``positions``
         (how many non-padding positions have that key). Groups the dataset lacks are left out.
+        ``attrs["rows"]`` is the number of rows profiled and ``attrs["total_rows"]`` the split's.
 
     Examples
     --------
@@ -119,5 +120,6 @@ def attention_profile(run: TrainedRun, rows: int | None = None, split: str = "tr
                              lambda code: "other" if code == -1 else source_value(CATEGORY_GROUP)(code))
         parts.append(categories.sort_values("share", ascending=False, key=lambda share: share.where(
             categories["key"] != "other", -1.0)))
-    result = pd.concat(parts, ignore_index=True)
-    return result.loc[:, list(PROFILE_COLUMNS)]
+    result = pd.concat(parts, ignore_index=True).loc[:, list(PROFILE_COLUMNS)]
+    result.attrs.update(rows=len(weights), total_rows=len(run.train if split == "train" else run.valid))
+    return result

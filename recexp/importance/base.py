@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,6 +41,26 @@ Progress = Callable[[float, str], None]
 
 #: Columns of :attr:`ImportanceResult.values`.
 VALUE_COLUMNS = ("row", "value", "label", "class", "is_synthetic", SOURCE_ROW)
+
+
+@dataclass(frozen=True)
+class HarmfulRows:
+    """Which rows a method's values mark as hurting the model (or as not learned), in its own sign convention.
+
+    Attributes
+    ----------
+    below : float or None
+        Rows valued below this count; ``None`` where the method's scale has no meaningful threshold
+        (e.g. a gradient norm), so its values are read by rank only.
+    label : str
+        What the share of those rows is, in words (the heading of the summary's ``share_harmful``).
+    meaning : str
+        The sign convention and the threshold in a sentence, for the page and the CLI.
+    """
+
+    below: float | None
+    label: str
+    meaning: str
 
 
 @dataclass
@@ -60,6 +81,8 @@ class ImportanceResult:
         Time the method took (0 when read back from the cache is not re-timed: the stored figure).
     notes : list of str
         Sentences for the analyst (approximations made, rows skipped, ...).
+    harmful : HarmfulRows, optional
+        The method's rule for the rows that hurt (``None`` for a score of unknown convention).
     """
 
     run_id: str
@@ -69,10 +92,12 @@ class ImportanceResult:
     values: pd.DataFrame
     seconds: float
     notes: list[str] = field(default_factory=list)
+    harmful: HarmfulRows | None = None
 
     @classmethod
     def for_run(cls, run: TrainedRun, values: np.ndarray, method: str, params: dict[str, Any] | None = None,
-                seed: int = 0, seconds: float = 0.0, notes: list[str] | None = None) -> ImportanceResult:
+                seed: int = 0, seconds: float = 0.0, notes: list[str] | None = None,
+                harmful: HarmfulRows | None = None) -> ImportanceResult:
         """Wrap one value per training row of ``run`` (training order) with each row's class, origin and source row.
 
         :meth:`ImportanceMethod.compute` builds its result with it; it also turns any other per-row score
@@ -83,24 +108,33 @@ class ImportanceResult:
                               "label": labels, "class": np.asarray(run.train.schema.classes, dtype=object)[labels],
                               "is_synthetic": run.is_synthetic, SOURCE_ROW: run.source_rows})
         return cls(run_id=run.run_id, method=method, params=dict(params or {}), seed=int(seed), values=frame,
-                   seconds=seconds, notes=list(notes or []))
+                   seconds=seconds, notes=list(notes or []), harmful=harmful)
 
     def summary(self) -> pd.DataFrame:
-        """Per group (each class, real and synthetic rows, all rows): rows, mean, median, share below 0."""
+        """Per group (each class, real and synthetic rows, all rows): rows, mean, median and ``share_harmful``.
+
+        ``share_harmful`` is the share of rows valued below the method's threshold (:attr:`harmful`, whose
+        ``label`` says what they are); NaN where the method has none.
+        """
         frame = self.values
+        below = self.harmful.below if self.harmful else None
         groups = [("class", name, part) for name, part in frame.groupby("class", sort=False, observed=True)]
         groups += [("origin", "synthetic" if flag else "real", part)
                    for flag, part in frame.groupby("is_synthetic", sort=True)]
         groups.append(("all", "all rows", frame))
         return pd.DataFrame([{"group": kind, "name": name, "rows": len(part), "mean": part["value"].mean(),
-                              "median": part["value"].median(), "share_negative": float((part["value"] < 0).mean())}
+                              "median": part["value"].median(),
+                              "share_harmful": math.nan if below is None else float((part["value"] < below).mean())}
                              for kind, name, part in groups])
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able summary (CLI output): method, parameters, seconds, notes and the per-group summary."""
+        """JSON-able summary (CLI output): method, parameters, seconds, notes, the per-group summary (a share
+        the method has no threshold for is ``None``) and the rule its ``share_harmful`` follows."""
+        summary = self.summary()
         return {"run_id": self.run_id, "method": self.method, "params": self.params, "seed": self.seed,
                 "rows": len(self.values), "seconds": self.seconds, "notes": list(self.notes),
-                "summary": self.summary().to_dict(orient="records")}
+                "summary": summary.astype(object).where(summary.notna(), None).to_dict(orient="records"),
+                "harmful": asdict(self.harmful) if self.harmful else None}
 
 
 class ImportanceMethod(Parametrized):
@@ -109,12 +143,13 @@ class ImportanceMethod(Parametrized):
     Class attributes: ``title`` and ``summary`` describe the method for the dashboard and the CLI;
     ``needs`` names what it reads from the run: ``"stats"`` (per-epoch loss and correctness only),
     ``"states"`` (model states kept during training) or ``"features"`` (the training and validation
-    features).
+    features); ``harmful`` says which values mark a row that hurts, in the method's sign convention.
     """
 
     title: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     needs: ClassVar[str] = "stats"
+    harmful: ClassVar[HarmfulRows | None] = None
 
     @property
     def name(self) -> str:
@@ -156,7 +191,7 @@ class ImportanceMethod(Parametrized):
                 f"{self.title} gave {int((~np.isfinite(values)).sum()):,} rows no finite value on run {run.run_id}. "
                 "Try another method or other parameters.")
         return ImportanceResult.for_run(run, values, self.name, self.get_params(), seed,
-                                        time.perf_counter() - start, self.notes_)
+                                        time.perf_counter() - start, self.notes_, self.harmful)
 
     def note(self, sentence: str) -> None:
         """Record a sentence for the analyst on the result."""

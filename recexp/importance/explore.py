@@ -62,12 +62,16 @@ def stacked_values(results: Sequence[ImportanceResult], labels: dict[str, str] |
                    max_rows_per_run: int = 5000, random_state: int = 0) -> pd.DataFrame:
     """The values of several runs in one frame with a ``run`` label column, for side-by-side plots.
 
-    At most ``max_rows_per_run`` rows per run are kept (a uniform sample), so the plots stay light.
+    At most ``max_rows_per_run`` rows per run are kept (a uniform sample), so the plots stay light;
+    ``frame.attrs["total_rows"]`` is the number of rows of all the runs together, so a chart can say how
+    many it shows.
     """
     rng = np.random.default_rng(random_state)
     parts = []
+    total = 0
     for result in results:
         frame = result.values
+        total += len(frame)
         if len(frame) > max_rows_per_run:
             frame = frame.iloc[np.sort(rng.choice(len(frame), max_rows_per_run, replace=False))]
         label = (labels or {}).get(result.run_id, result.run_id)
@@ -75,7 +79,9 @@ def stacked_values(results: Sequence[ImportanceResult], labels: dict[str, str] |
     if not parts:
         return pd.DataFrame(columns=["row", "value", "label", "class", "is_synthetic", SOURCE_ROW, "run", "run_id",
                                      "method"])
-    return pd.concat(parts, ignore_index=True)
+    stacked = pd.concat(parts, ignore_index=True)
+    stacked.attrs["total_rows"] = total
+    return stacked
 
 
 def summary_table(results: Sequence[ImportanceResult], labels: dict[str, str] | None = None) -> pd.DataFrame:

@@ -39,6 +39,7 @@ from recexp.tasks import (TASKS, DatasetEstimate, SplitSpec, build_dataset, esti
 _KEY = "active_dataset_choice"
 _LINK_ERROR_KEY = "active_dataset_link_error"
 _GRID_KEY = "strategy_grid"
+_SIDEBAR_KEY = "active_dataset_sidebar_slot"
 #: Query parameters the active choice owns (besides the ``task.*`` and ``split.*`` settings).
 LINK_PARAMS = ("dataset", "task", "split")
 
@@ -140,10 +141,17 @@ def _choice_from_link() -> DatasetChoice:
 
 
 def set_active_choice(choice: DatasetChoice) -> None:
-    """Make ``choice`` the dataset every page works on, and name it in the page's URL."""
+    """Make ``choice`` the dataset every page works on, and name it in the page's URL and the sidebar.
+
+    The sidebar line was drawn before the page ran (:func:`sidebar_summary`); it is redrawn here, so it
+    names the new dataset in this very run rather than after the next click.
+    """
     remember_source(choice.source)
     st.session_state[_KEY] = choice
     show_in_link(choice)
+    slot = st.session_state.get(_SIDEBAR_KEY)
+    if slot is not None:
+        _sidebar_line(slot, choice)
 
 
 def show_in_link(choice: DatasetChoice) -> None:
@@ -246,7 +254,12 @@ def sidebar_summary() -> None:
     link_error = st.session_state.pop(_LINK_ERROR_KEY, None)
     if link_error:
         st.warning(link_error, icon=":material/link_off:")
-    st.sidebar.caption(f"Dataset: **{choice.source.name}** · task: **{choice.task}** · split: {choice.split.method}")
+    st.session_state[_SIDEBAR_KEY] = st.sidebar.empty()       # :func:`set_active_choice` redraws it
+    _sidebar_line(st.session_state[_SIDEBAR_KEY], choice)
+
+
+def _sidebar_line(slot, choice: DatasetChoice) -> None:
+    slot.caption(f"Dataset: **{choice.source.name}** · task: **{choice.task}** · split: {choice.split.method}")
 
 
 def login_enabled() -> bool:

@@ -13,6 +13,7 @@ def test_default_page_reads_the_bundled_taobao_sample(open_page, app):
     assert metrics["Rows dropped"] == "1"                 # the truncated last line is reported, not hidden
     assert any("outside" in w or "window" in w for w in _texts(app.warning))  # 34 early timestamps
     assert app.dataframe, "the preview table must be shown"
+    assert len(app.dataframe[0].value) == 200 and "The first 200 of 80,106 rows." in _texts(app.caption)
 
 
 def test_uploaded_log_becomes_the_active_dataset(open_page, app, retailrocket_csv):
@@ -172,3 +173,17 @@ def test_missing_role_error_points_to_the_mapping_panel_shown(open_page, app, re
     app.button(key="data_apply_mapping").click().run()
     assert not app.exception and not app.error
     assert {m.label: m.value for m in app.metric}["Rows kept"] == "2,771"
+
+
+def test_sidebar_names_the_dataset_in_the_run_that_made_it_active(open_page, app):
+    """The sidebar's dataset line is drawn before the page runs; 'Use this dataset' redraws it at once,
+    not one click later."""
+    def sidebar_line() -> str:
+        return next(c.value for c in app.sidebar.caption if c.value.startswith("Dataset: "))
+
+    assert sidebar_line().startswith("Dataset: **UserBehavior_sample.csv**") and "task: **behavior**" in sidebar_line()
+    app.selectbox(key="data_sample").set_value("yeast_me2").run()
+    app.button(key="data_use").click().run()                       # one run: the click
+    assert not app.exception
+    assert sidebar_line().startswith("Dataset: **yeast_me2") and "task: **table**" in sidebar_line()
+    assert sum(c.value.startswith("Dataset: ") for c in app.sidebar.caption) == 1

@@ -1,5 +1,9 @@
 """The Imbalance page on the bundled samples: numbers the analyst must see, and every chart drawn."""
 
+import json
+
+import pyarrow as pa
+
 
 def test_default_dataset_shows_taobao_imbalance(open_page, app):
     at = open_page(app, "imbalance")
@@ -35,11 +39,37 @@ def test_feature_table_says_funnel_needs_a_log(open_page, app):
 def test_class_mix_chart_shows_source_category_ids(open_page, app):
     """The class mix per category is labelled with Taobao's category ids (4756105 ...), not the dataset's
     internal codes (20, 11, 22 ...)."""
-    import json
-
     at = open_page(app, "imbalance")
     figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     mix = next(f for f in figures if f["layout"]["title"]["text"] == "Class mix in the largest categories")
     labels = list(dict.fromkeys(x for trace in mix["data"] for x in trace["x"]))
     assert labels[:3] == ["4756105", "3607361", "4145813"] and labels[-1] == "other"
     assert len(labels) == 11 and all(label.isdigit() and len(label) >= 5 for label in labels[:-1])
+
+
+def test_funnel_shows_sequential_and_independent_counts(open_page, app):
+    """The funnel's first trace is the sequential one (non-increasing), the second the independent counts,
+    each named so; the real Taobao sample has buyers who did not view first, so the two differ."""
+    at = open_page(app, "imbalance")
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    funnel = next(f for f in figures if f["layout"]["title"]["text"] == "Funnel over users")
+    in_order, independent = funnel["data"]
+    assert in_order["name"].startswith("in order") and independent["name"] == "each stage counted independently"
+    assert in_order["x"] == sorted(in_order["x"], reverse=True) and in_order["x"][-1] < independent["x"][-1]
+    assert in_order["x"][0] == independent["x"][0] == 770                  # Taobao: 770 users viewed
+    assert any("Counted independently" in c.value for c in at.caption)
+
+
+def test_long_tail_table_is_readable(open_page, app):
+    """The long-tail table has words for columns and percentages for shares, not n_entities and a JSON
+    string of 17-digit floats."""
+    at = open_page(app, "imbalance")
+    table = at.dataframe[0]
+    assert list(table.value.columns) == ["with an event", "events", "Gini", "top 1% hold", "top 10% hold",
+                                         "top 20% hold"]
+    assert list(table.value.index) == ["items", "users"]
+    shown = pa.ipc.open_stream(table.proto.arrow_data.styler.display_values).read_all().to_pandas()
+    assert shown.loc["items", "events"] == "80,106" and shown.loc["users", "with an event"] == "772"
+    for column in ("top 1% hold", "top 10% hold", "top 20% hold"):
+        assert all(value.endswith("%") and len(value) <= 6 for value in shown[column])      # e.g. "29.8%"
+    assert shown.loc["items", "top 10% hold"] == f"{table.value.loc['items', 'top 10% hold']:.1%}"

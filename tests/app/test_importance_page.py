@@ -8,6 +8,7 @@ buttons work on a copy of it, so the runs they queue never reach the other tests
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 
@@ -115,6 +116,11 @@ def test_one_finished_run_shows_distributions_rows_and_its_curve(app, open_page,
     summary = _table(at, "run", "group", "name")
     assert {"run", "group", "name", "rows", "mean", "median"} <= set(summary.columns)
     assert set(summary.loc[summary["group"] == "origin", "name"]) == {"real", "synthetic"}
+    # the share is of rows the mean loss marks as fitted badly (loss > ln 2), headed so, its sign convention stated
+    frame = next(f for f in at.dataframe if "share_harmful" in f.value.columns)
+    assert json.loads(frame.proto.columns)["share_harmful"]["label"] == "share the model fits badly (loss > ln 2)"
+    assert 0 < summary["share_harmful"].iloc[-1] < 1
+    assert any("minus the mean cross-entropy loss" in c.value for c in at.caption)
     extremes = _table(at, "rank", "mean_loss")
     assert list(extremes["rank"][:2]) == ["top 1", "top 2"] and "bottom 1" in set(extremes["rank"])
     assert len(extremes) == 20 and {"value", "class", "origin", "mean_loss", "source_row", "0"} <= set(extremes)

@@ -21,6 +21,9 @@ def test_sample_opens_then_upload_and_see_imbalance(app_url, page, retailrocket_
     expect(page.get_by_text("2,771").first).to_be_visible(timeout=60_000)            # RetailRocket rows kept
     page.get_by_role("button", name="Use this dataset").click()
     expect(page.get_by_text(re.compile(r"Active: .*events_sample\.csv"))).to_be_visible(timeout=60_000)
+    sidebar = page.locator('[data-testid="stSidebar"]')         # updated by the same click, not the next one
+    expect(sidebar).to_contain_text("Dataset: events_sample.csv", timeout=10_000)
+    expect(sidebar).not_to_contain_text("UserBehavior_sample.csv")
 
     page.get_by_role("link", name="See how imbalanced it is").click()
     expect(page.get_by_role("heading", name="Imbalance", exact=True)).to_be_visible(timeout=60_000)

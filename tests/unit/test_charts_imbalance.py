@@ -53,8 +53,12 @@ def test_lorenz_chart(taobao):
 def test_funnel_charts(taobao):
     overall = funnel(taobao)
     figure = funnel_chart(overall)
-    assert isinstance(figure.data[0], go.Funnel)
-    assert list(figure.data[0].x) == overall["units"].tolist()
+    assert isinstance(figure.data[0], go.Funnel) and isinstance(figure.data[1], go.Funnel)
+    assert list(figure.data[0].x) == overall["units_in_order"].tolist()       # the sequential funnel
+    assert figure.data[0].name == "in order: did every earlier stage first"
+    assert "percent initial" in figure.data[0].textinfo
+    assert list(figure.data[1].x) == overall["units"].tolist()                # independent counts, labelled so
+    assert figure.data[1].name == "each stage counted independently" and figure.data[1].textinfo == "value"
     assert list(figure.data[0].y) == ["view", "cart/fav", "buy"]
     with pytest.raises(InvalidParameterError, match="no group 'Q9'"):
         funnel_chart(overall, group="Q9")
@@ -97,6 +101,8 @@ def test_feature_distribution_charts(behavior):
 
     violin = feature_violin_chart(behavior, "hour", max_rows_per_class=300, seed=1)
     assert [len(t.y) for t in violin.data] == [300, 300, 300, 300]
+    assert violin.layout.title.text == f"hour per class (1,200 of {len(behavior):,} rows shown, at most 300 per class)"
+    assert feature_violin_chart(behavior, "hour", max_rows_per_class=len(behavior)).layout.title.text == "hour per class"
     again = feature_violin_chart(behavior, "hour", max_rows_per_class=300, seed=1)
     assert list(again.data[3].y) == list(violin.data[3].y)
     with pytest.raises(InvalidParameterError, match="not a numeric feature"):

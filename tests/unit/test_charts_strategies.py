@@ -1,6 +1,6 @@
 """Strategy Lab charts: the class-count bars read without labels running into each other."""
 
-from recexp.charts.strategies import class_counts_figure, distribution_figure
+from recexp.charts.strategies import class_counts_figure, distribution_figure, projection_figure
 from recexp.data import load
 from recexp.strategies import get_strategy
 from recexp.tasks import build_dataset
@@ -30,3 +30,16 @@ def test_categorical_distribution_names_the_source_ids(taobao_head_file):
     top = log.frame["category_id"].astype(str).value_counts().index[:5]
     assert list(figure.data[0].x) == list(top)
     assert figure.layout.xaxis.type == "category" and figure.layout.xaxis.title.text == "category (top 5 before)"
+
+
+def test_projection_states_its_sample(taobao_head_file):
+    """The PCA map draws at most max_points rows of each origin and says how many of how many it shows."""
+    train = build_dataset(load(taobao_head_file(3000)), "behavior", sequence_length=0)
+    result = get_strategy("random_over").apply(train, seed=0)
+    new_rows = int(result.dataset.frame["is_synthetic"].sum())
+    figure = projection_figure(train, result, max_points=500)
+    drawn = sum(len(trace.x) for trace in figure.data)
+    assert drawn == 1000                                           # 500 real rows and 500 new ones
+    assert figure.layout.title.text == (f"A sample (1,000 of {len(train) + new_rows:,} rows shown, "
+                                        "at most 500 of each origin)")
+    assert projection_figure(train, result, max_points=10**6).layout.title.text is None

@@ -222,13 +222,13 @@ def test_funnel_hand_checked():
     log = make_log(FUNNEL_ROWS)
     users = funnel(log)
     assert _table(users, "units") == {("all", "view"): 3, ("all", "cart/fav"): 2, ("all", "buy"): 2}
-    assert _table(users, "units_with_all_earlier") == {("all", "view"): 3, ("all", "cart/fav"): 1, ("all", "buy"): 1}
-    assert users["conversion"].tolist() == pytest.approx([1, 2 / 3, 2 / 3])
-    assert users["step_conversion"].tolist() == pytest.approx([1, 2 / 3, 1])
+    assert _table(users, "units_in_order") == {("all", "view"): 3, ("all", "cart/fav"): 1, ("all", "buy"): 1}
+    assert users["conversion"].tolist() == pytest.approx([1, 1 / 3, 1 / 3])       # of the sequential funnel
+    assert users["step_conversion"].tolist() == pytest.approx([1, 1 / 3, 1])
 
     pairs = funnel(log, unit="pair")
     assert _table(pairs, "units") == {("all", "view"): 3, ("all", "cart/fav"): 2, ("all", "buy"): 2}
-    assert _table(pairs, "units_with_all_earlier") == {("all", "view"): 3, ("all", "cart/fav"): 1, ("all", "buy"): 1}
+    assert _table(pairs, "units_in_order") == {("all", "view"): 3, ("all", "cart/fav"): 1, ("all", "buy"): 1}
 
     by_category = funnel(log, by="category")
     assert _table(by_category, "units") == {
@@ -243,10 +243,68 @@ def test_funnel_hand_checked():
 
     by_segment = funnel(log, by="segment", n_segments=2)      # events per user: u1 3, u2 2, u3 1, u4 1
     groups = list(dict.fromkeys(by_segment["group"]))
-    assert groups == ["Q1: 1-1 events/user", "Q2: 2-3 events/user"]
+    assert groups == ["1 event/user", "2-3 events/user"]
     assert _table(by_segment, "units") == {
         (groups[0], "view"): 1, (groups[0], "cart/fav"): 1, (groups[0], "buy"): 0,
         (groups[1], "view"): 2, (groups[1], "cart/fav"): 1, (groups[1], "buy"): 2}
+
+
+def test_sequential_funnel_needs_the_stages_in_order():
+    log = make_log([
+        ("u1", "i1", "c1", "buy", "2024-01-01 08:00"),      # bought, then viewed and carted: in order up to cart
+        ("u1", "i1", "c1", "view", "2024-01-01 09:00"),
+        ("u1", "i1", "c1", "cart", "2024-01-01 09:00"),     # the same second as the view counts as after it
+        ("u2", "i2", "c1", "view", "2024-01-01 10:00"),     # in order through buy
+        ("u2", "i2", "c1", "fav", "2024-01-01 10:05"),
+        ("u2", "i2", "c1", "buy", "2024-01-01 10:10"),
+        ("u3", "i3", "c1", "cart", "2024-01-01 07:00"),     # carted before the view, bought after it
+        ("u3", "i3", "c1", "view", "2024-01-01 07:30"),
+        ("u3", "i3", "c1", "buy", "2024-01-01 08:00"),
+    ])
+    stats = funnel(log)
+    assert _table(stats, "units") == {("all", "view"): 3, ("all", "cart/fav"): 3, ("all", "buy"): 3}
+    assert _table(stats, "units_in_order") == {("all", "view"): 3, ("all", "cart/fav"): 2, ("all", "buy"): 1}
+
+
+def _in_order_with_pandas(frame: pd.DataFrame, stages: list[tuple[str, ...]], unit: list[str]) -> list[int]:
+    """Units that did the stages in order, the slow way: earliest time per stage, each at or after the last."""
+    reached = None
+    counts = []
+    for members in stages:
+        events = frame[frame["behavior"].isin(members)]
+        if reached is not None:
+            events = events.merge(reached, on=unit)
+            events = events[events["timestamp"] >= events["after"]]
+        reached = events.groupby(unit, observed=True)["timestamp"].min().rename("after").reset_index()
+        counts.append(len(reached))
+    return counts
+
+
+@pytest.mark.parametrize("unit", ["user", "pair"])
+def test_sequential_funnel_on_taobao_equals_pandas(taobao, unit):
+    stats = funnel(taobao, unit=unit)
+    frame = taobao.frame.assign(behavior=taobao.frame["behavior"].astype(str))
+    keys = ["user_id"] if unit == "user" else ["user_id", "item_id"]
+    expected = _in_order_with_pandas(frame, [("view",), ("cart", "fav"), ("buy",)], keys)
+    assert stats["units_in_order"].tolist() == expected
+    assert expected[0] > expected[1] > expected[2] > 0                 # non-increasing, on real data
+    assert (stats["units_in_order"] <= stats["units"]).all()
+    buyers = frame.loc[frame["behavior"] == "buy", keys].drop_duplicates()
+    assert stats["units"].iloc[2] == len(buyers)                       # the independent count, all buyers
+    assert stats["units"].iloc[2] > stats["units_in_order"].iloc[2]     # some buyers did not view, cart first
+
+
+def test_activity_segments_have_distinct_labels_and_ranges():
+    retail = funnel(load_sample("retailrocket"), by="segment", n_segments=4)
+    groups = list(dict.fromkeys(retail["group"]))
+    # 1,052 of 1,498 visitors have one event: the first two quartiles were both labelled "1-1 events/user"
+    assert groups[0] == "1 event/user" and len(groups) == len(set(groups)) < 4
+    bounds = [tuple(int(v) for v in g.split(" ")[0].replace(",", "").split("-")) for g in groups]
+    bounds = [(b[0], b[-1]) for b in bounds]
+    assert all(high < next_low for (_, high), (next_low, _) in zip(bounds, bounds[1:]))   # ranges do not overlap
+    frame = load_sample("retailrocket").frame
+    viewers = frame.loc[frame["behavior"].astype(str) == "view", "user_id"].nunique()
+    assert retail.loc[retail["stage_index"] == 0, "units"].sum() == viewers          # each visitor in one segment
 
 
 def test_funnel_on_the_bundled_logs(taobao):

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
+from recexp.charts.compare import capture_curve, curves, loss_distributions, report_figures, run_colours
+from recexp.charts.importance import importance_by_strategy
 from recexp.cli import main
 from recexp.compare import (Comparison, RunPredictions, capture_at, compare, sample_importance, sample_losses,
                             seed_interval)
@@ -159,6 +161,10 @@ def test_sample_losses_show_real_and_synthetic_rows(store, comparison):
     assert oversampled["is_synthetic"].any() and (~oversampled["is_synthetic"]).any()
     assert not losses[losses["group"] == "none"]["is_synthetic"].any()
     assert (losses["loss"] >= 0).all()
+    sampled = sample_losses(store, comparison, max_rows_per_run=50)
+    assert len(sampled) == 9 * 50 and sampled.attrs["total_rows"] == len(losses) > len(sampled)
+    assert loss_distributions(sampled).layout.title.text.endswith(f"(450 of {len(losses):,} rows shown)")
+    assert "shown" not in loss_distributions(losses).layout.title.text
 
 
 def test_csv_and_self_contained_html(tmp_path, store, comparison):
@@ -327,6 +333,9 @@ def test_importance_of_the_compared_runs_loads_their_data_once(store, comparison
     assert set(frame["run_id"]) == set(comparison.per_run["run_id"]) and not frame.attrs["notes"]
     assert len(loads) == 1                           # nine runs on one data spec: one load, not nine
     assert sample_importance(store, comparison, "el2n").equals(frame) and len(loads) == 1   # then from the cache
+    sampled = sample_importance(store, comparison, "el2n", max_rows_per_run=40)
+    assert len(sampled) == 9 * 40 and sampled.attrs["total_rows"] == len(frame)
+    assert importance_by_strategy(sampled, "EL2N").layout.title.text.endswith(f"(360 of {len(frame):,} rows shown)")
 
 
 def test_runs_trained_with_few_optimiser_steps_are_flagged(store, comparison):
@@ -360,3 +369,36 @@ def test_recall_at_a_precision_no_run_reaches_is_said_not_drawn_empty():
     bar = recall_at_precision_bars(frame, "1", 0.9).data[0]
     assert list(bar.text) == ["no run reaches this precision", ""]
     assert list(bar.y) == [0.0, 0.4]
+
+
+def test_no_label_is_written_over_the_curves(store, comparison):
+    """Every text annotation of the Compare figures (report and page) lies above the plot area (titles of
+    panels); the base rate and the top fraction are legend entries, not labels on the lines."""
+    run_ids = list(comparison.per_run["run_id"])
+    figures = report_figures(comparison, ["balanced_accuracy", "f1_macro"], "1",
+                             epoch_metrics=store.epoch_metrics(run_ids), sample_losses=sample_losses(store, comparison))
+    assert "Training curves" in figures
+    for title, figure in figures.items():
+        for note in figure.layout.annotations:
+            assert note.yref == "paper" and note.y >= 1 and note.yanchor == "bottom", (title, note.text)
+    base_rate = float(np.mean(comparison.predictions[0].y == 1))
+    pr = curves(comparison, "1", "pr")
+    assert f"base rate {base_rate:.3f} (random ranking)" in {trace.name for trace in pr.data}
+    capture = capture_curve(comparison, "1", 0.1)
+    assert "acting on the top 10%" in {trace.name for trace in capture.data} and not capture.layout.annotations
+
+
+def test_a_strategy_has_one_colour_on_every_compare_chart(store, comparison):
+    """The colour of a strategy's bars is the colour of its ROC, PR, capture and training lines."""
+    figures = report_figures(comparison, ["balanced_accuracy"], "1",
+                             epoch_metrics=store.epoch_metrics(list(comparison.per_run["run_id"])))
+    bars = {trace.name: trace.marker.color for trace in figures["Scores with 95% intervals"].data}
+    assert set(bars) == set(STRATEGIES) and len(set(bars.values())) == len(STRATEGIES)
+    for title in ("ROC curves (1)", "Precision-recall curves (1)", "Capture of '1'"):
+        lines = {trace.name: trace.line.color for trace in figures[title].data if trace.name in bars}
+        assert lines == bars, title
+    group_of = {item.run.id: item.group for item in comparison.predictions}
+    assert run_colours(comparison) == {run_id: bars[group] for run_id, group in group_of.items()}
+    labels = {item.label: item.group for item in comparison.predictions}
+    training = [trace for trace in figures["Training curves"].data if trace.showlegend]
+    assert len(training) == 9 and all(trace.line.color == bars[labels[trace.name]] for trace in training)

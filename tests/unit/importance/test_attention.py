@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from recexp.charts.importance import attention_profile_figure
 from recexp.data.source import DataSource
 from recexp.errors import InvalidParameterError
 from recexp.importance import TrainedRun
@@ -36,6 +37,11 @@ def test_profile_shares_sum_to_one_by_position_behaviour_and_category(din):
 def test_profile_on_a_subset_of_validation_rows(din):
     profile = attention_profile(din, rows=50, split="valid")
     assert profile.loc[profile["by"] == "position", "positions"].sum() <= 50 * 5
+    assert profile.attrs == {"rows": 50, "total_rows": len(din.valid)}
+    title = attention_profile_figure(profile).layout.title.text
+    assert title == f"Attention over the behaviour sequence (50 of {len(din.valid):,} rows shown)"
+    everything = attention_profile(din, split="valid")
+    assert "shown" not in attention_profile_figure(everything).layout.title.text
 
 
 def test_a_model_without_attention_is_refused_with_a_sentence(run_store, plain_run):

@@ -32,6 +32,19 @@ def test_importance_prints_the_summary_as_json_and_writes_parquet(workspace, pla
     assert "knn_shapley" in captured.err                               # progress on stderr
 
 
+def test_the_share_of_harmful_rows_is_named_and_null_without_a_threshold(workspace, plain_run, capsys):
+    assert main(["importance", plain_run, "--method", "tracin", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["harmful"]["label"] == "share that raise the validation loss"
+    assert all(0 <= row["share_harmful"] <= 1 for row in payload["summary"])
+    assert main(["importance", plain_run, "--method", "grand", "--json"]) == 0     # no threshold: JSON null
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["harmful"]["below"] is None and all(row["share_harmful"] is None for row in payload["summary"])
+    assert main(["importance", plain_run, "--method", "mean_loss"]) == 0
+    printed = capsys.readouterr().out
+    assert "share the model fits badly (loss > ln 2)" in printed and "minus the mean cross-entropy loss" in printed
+
+
 def test_without_out_the_cached_values_file_is_named(workspace, plain_run, capsys):
     assert main(["importance", plain_run, "--method", "el2n"]) == 0
     printed = capsys.readouterr().out

@@ -69,8 +69,9 @@ def test_training_curves_plot_losses_quality_and_best_epoch():
                             "quality": [np.nan, 0.8, np.nan, 0.85], "seconds": [1.0] * 4})
     figure = training_curves(history, best_epoch=4)
     names = [trace.name for trace in figure.data]
-    assert names == ["generator loss", "discriminator loss", "quality score"]
+    assert names == ["generator loss", "discriminator loss", "quality score", "kept: epoch 4"]
     assert list(figure.data[2].x) == [2, 4] and list(figure.data[2].y) == [0.8, 0.85]
     assert figure.layout.shapes[0].x0 == 4
+    assert not figure.layout.annotations                 # the kept epoch is named in the legend, not on the curves
     with pytest.raises(InvalidParameterError):
         training_curves(pd.DataFrame({"loss": [1.0]}))
