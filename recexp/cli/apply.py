@@ -13,6 +13,8 @@ from recexp.strategies import STRATEGIES, get_strategy
 def run(args: argparse.Namespace) -> int:
     strategy = configured(STRATEGIES, get_strategy, args.strategy, args.param)
     out = Path(args.out)
+    if out.parent.exists() and not out.parent.is_dir():
+        raise InvalidParameterError(f"--out: {out.parent} is a file, not a folder. Give a path inside a folder.")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)        # before the work: a bad --out fails at once
     except OSError as error:

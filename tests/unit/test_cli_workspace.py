@@ -146,4 +146,4 @@ def test_an_output_path_that_cannot_be_written_is_one_line(earlier, tmp_path):
     blocker.write_text("")
     done = _cli("apply", "yeast_me2", "--task", "table", "--strategy", "none", "--out", blocker / "x.parquet",
                 home=home)
-    _one_line_error(done, "Could not use")
+    _one_line_error(done, f"--out: {blocker} is a file, not a folder.")
