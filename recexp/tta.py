@@ -96,7 +96,11 @@ def check_applies(operator: Expansion, data: Dataset, model_params: dict[str, An
     The data must have the columns the operator perturbs; a sequence operator needs a model that reads
     the behaviour sequence (``use_sequence`` not switched off).
     """
-    operator._check_columns(data)
+    try:
+        operator._check_columns(data)
+    except InvalidParameterError as error:
+        raise InvalidParameterError(f"Test-time augmentation: {error} (here: choose another TTA operator, or "
+                                    "leave TTA out).") from None
     if isinstance(operator, SequenceAugmentation) and (model_params or {}).get("use_sequence") is False:
         raise InvalidParameterError(
             f"{operator.title} perturbs the behaviour sequence, but this model is set not to read it "
