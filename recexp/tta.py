@@ -97,7 +97,7 @@ def check_applies(operator: Expansion, data: Dataset, model_params: dict[str, An
     the behaviour sequence (``use_sequence`` not switched off).
     """
     try:
-        operator._check_columns(data)
+        operator.check_columns(data)
     except InvalidParameterError as error:
         raise InvalidParameterError(f"Test-time augmentation: {error} (here: choose another TTA operator, or "
                                     "leave TTA out).") from None

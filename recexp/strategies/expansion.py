@@ -53,10 +53,10 @@ class Expansion(Strategy):
     test_time: ClassVar[bool] = True
 
     def _check_feasible(self, train: Dataset) -> None:
-        self._check_columns(train)
+        self.check_columns(train)
         self.plan_ = self._plan(train)
 
-    def _check_columns(self, data: Dataset) -> None:
+    def check_columns(self, data: Dataset) -> None:
         """Raise :class:`InvalidParameterError` when ``data`` lacks the columns this operator perturbs."""
 
     def perturb(self, rows: Dataset, rng: np.random.Generator, reference: Dataset | None = None
@@ -87,7 +87,7 @@ class Expansion(Strategy):
             raise InvalidParameterError(
                 f"{self.title} blends each row with another row of its class, so it cannot augment rows whose "
                 "label is unknown at scoring time. Choose Gaussian noise, feature masking or a sequence operator.")
-        self._check_columns(rows)
+        self.check_columns(rows)
         if len(rows) == 0:
             return {}
         return self._transform(rows, np.arange(len(rows)), rng, reference)
@@ -184,7 +184,7 @@ class GaussianNoise(Expansion):
         self.scale = scale
         self.clip = clip
 
-    def _check_columns(self, data):
+    def check_columns(self, data):
         _require(self, data, "numeric")
 
     def _transform(self, train, seeds, rng, reference):
@@ -215,7 +215,7 @@ class FeatureMasking(Expansion):
         self.rate = rate
         self.fill = fill
 
-    def _check_columns(self, data):
+    def check_columns(self, data):
         _require(self, data, "features")
 
     def _transform(self, train, seeds, rng, reference):
@@ -262,7 +262,7 @@ class Mixup(Expansion):
         self.alpha = alpha
         self.partner = partner
 
-    def _check_columns(self, data):
+    def check_columns(self, data):
         _require(self, data, "numeric")
 
     def _transform(self, train, seeds, rng, reference):
@@ -289,7 +289,7 @@ class SequenceAugmentation(Expansion):
 
     operator: ClassVar[str] = ""
 
-    def _check_columns(self, data):
+    def check_columns(self, data):
         _require(self, data, "sequences")
         lengths = {len(cols) for cols in data.schema.sequences.values()}
         if len(lengths) != 1:
