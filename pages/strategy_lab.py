@@ -212,9 +212,10 @@ with results:
         st.subheader("Do the new rows look real?")
         (st.warning if consistency.verdict == "warn" else st.success)("; ".join(consistency.lines) + ".")
         st.dataframe(consistency.table(), key="lab_consistency_table", hide_index=True)
-        st.caption(f"New rows against real rows of their class: a boosted-tree classifier's cross-validated ROC-AUC "
-                   f"(0.5: indistinguishable; a warning from {WARN_AUC}), the MMD with its permutation p-value, and the "
-                   "feature with the largest KS / total-variation distance. Stored with every run as consistency.json.")
+        st.caption(f"New rows against real rows of their class: a boosted-tree classifier's cross-validated "
+                   f"ROC-AUC (0.5: indistinguishable; a warning from {WARN_AUC}), the MMD with its permutation "
+                   "p-value, and the feature with the largest KS / total-variation distance. Stored with every run "
+                   "as consistency.json.")
         for note in consistency.notes:
             st.caption(note)
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recexp.dataset import IS_SYNTHETIC, LABEL, Dataset
+from recexp.dataset import IS_SYNTHETIC, Dataset
 from recexp.errors import InvalidParameterError
 from recexp.strategies.base import StrategyResult
 from recexp.strategies.expansion import history_lengths

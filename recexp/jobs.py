@@ -227,24 +227,24 @@ def _prediction_frame(rows, labels, proba, classes) -> pd.DataFrame:
     return frame
 
 
-def _test_time_augmentation(store: RunStore, run_id: str, spec: RunSpec, operator: Expansion, module,
-                            data: tuple, test: tuple, valid_set: Dataset) -> dict[str, Any]:
+def _test_time_augmentation(store: RunStore, run_id: str, spec: RunSpec, operator: Expansion, module, split,
+                            classes: tuple[str, ...], train_set: Dataset, valid_set: Dataset, test_set: Dataset,
+                            proba: np.ndarray, test_loss: float) -> dict[str, Any]:
     """Score the test (and validation) rows with TTA; store ``tta_predictions`` (``tta_valid_predictions``).
 
-    Returns what the run's info keeps: operator, parameters, copies, forward passes per row, seconds and
-    the TTA test metrics (the plain metrics' names). ``K = 0`` is plain evaluation, its loss included.
+    ``proba`` and ``test_loss`` are the plain test evaluation. Returns what the run's info keeps: operator,
+    parameters, copies, forward passes per row, seconds and the TTA test metrics (the plain metrics' names).
+    ``K = 0`` is plain evaluation, its loss included.
     """
-    (split, dataset, train_set), (test_set, proba, test_loss) = data, test
     started = time.perf_counter()
     tta_test = tta_proba(module, test_set, operator, spec.tta_copies, spec.seed, reference=train_set,
                          stream=STREAMS["test"], plain=proba)
-    store.write_table(run_id, "tta_predictions", _prediction_frame(split.test, test_set.y, tta_test,
-                                                                   dataset.schema.classes))
+    store.write_table(run_id, "tta_predictions", _prediction_frame(split.test, test_set.y, tta_test, classes))
     if len(valid_set):
         tta_valid = tta_proba(module, valid_set, operator, spec.tta_copies, spec.seed, reference=train_set,
                               stream=STREAMS["valid"])
         store.write_table(run_id, "tta_valid_predictions", _prediction_frame(split.valid, valid_set.y, tta_valid,
-                                                                             dataset.schema.classes))
+                                                                             classes))
     picked = np.clip(tta_test[np.arange(len(test_set)), test_set.y].astype(np.float64), 1e-12, 1.0)
     loss = test_loss if spec.tta_copies == 0 else float(-np.log(picked).mean()) if len(picked) else float("nan")
     return {"operator": spec.tta, "params": dict(spec.tta_params), "copies": spec.tta_copies,
@@ -342,8 +342,9 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                               _prediction_frame(split.valid, valid_set.y, valid_proba, dataset.schema.classes))
         if tta is not None:
             store.update(run_id, message=f"test-time augmentation: {spec.tta_copies + 1} forward passes per row")
-            info["tta"] = _test_time_augmentation(store, run_id, spec, tta, result.module, (split, dataset, train_set),
-                                                  (test_set, proba, test_loss), valid_set)
+            info["tta"] = _test_time_augmentation(store, run_id, spec, tta, result.module, split,
+                                                  dataset.schema.classes, train_set, valid_set, test_set, proba,
+                                                  test_loss)
             store.update(run_id, info=info)
         if result.sample_stats is not None:
             stats = result.sample_stats

@@ -130,8 +130,8 @@ def test_every_run_that_adds_rows_stores_its_check_and_compare_summarises_it(tmp
 
 def test_cli_apply_json_has_a_consistency_object(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RECEXP_HOME": str(tmp_path / "h")}
-    base = [sys.executable, "-m", "recexp", "apply", "yeast_me2", "--task", "table", "--out", str(tmp_path / "o.parquet"),
-            "--json"]
+    base = [sys.executable, "-m", "recexp", "apply", "yeast_me2", "--task", "table",
+            "--out", str(tmp_path / "o.parquet"), "--json"]
     completed = subprocess.run([*base, "--strategy", "smote"], capture_output=True, text=True, timeout=300, env=env)
     assert completed.returncode == 0, completed.stderr
     consistency = json.loads(completed.stdout)["consistency"]
