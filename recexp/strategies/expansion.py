@@ -22,6 +22,9 @@ a random subset), keeps the seed's label, meta columns (``user_id``, ``event_tim
   recent first with ``0`` as padding; a masked event becomes ``0`` (missing), as the schema reserves
   no separate mask code. Seeds are drawn from rows with at least two past events where the class has
   any.
+
+:meth:`Expansion.perturb` applies the same operators to rows without adding any (test-time
+augmentation, :mod:`recexp.tta`): every operator except mixup, which needs the row's label.
 """
 
 from __future__ import annotations
