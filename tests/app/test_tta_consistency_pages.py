@@ -29,7 +29,9 @@ def test_train_page_launches_a_run_with_tta_and_states_its_cost(app, open_page):
     at.selectbox(key="train_tta").set_value("feature_masking").run()
     at.number_input(key="train_tta_copies").set_value(2).run()
     assert any("Cost: 3 forward passes per evaluated row" in c.value for c in at.caption)
-    assert not any(w.key and "factor" in w.key for w in at.get("radio"))           # no 'factor' at test time
+    tta_widgets = [w.key for kind in ("radio", "number_input", "slider") for w in at.get(kind)
+                   if w.key and w.key.startswith("train_tta_FeatureMasking")]
+    assert tta_widgets and not any("factor" in k for k in tta_widgets)           # no 'factor' at test time
     at.button(key="train_launch").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     store = SQLiteRunStore.open()
