@@ -219,7 +219,7 @@ st.plotly_chart(capture_curve(comparison, positive, top / 100 if top else None),
 st.subheader("Training curves")
 epochs = store.epoch_metrics(list(runs["run_id"]))
 if len(epochs):
-    st.plotly_chart(training_curves(epochs, {p.run.id: p.label for p in comparison.predictions}),
+    st.plotly_chart(training_curves(epochs, {p.run.id: p.label for p in comparison.predictions if not p.tta}),
                     key="compare_training_curves")
 else:
     st.caption("These runs recorded no per-epoch metrics.")

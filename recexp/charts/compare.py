@@ -243,7 +243,7 @@ def report_figures(comparison, metrics: list[str], positive: str, epoch_metrics:
                "Confusion difference to the baseline": confusion_difference(comparison),
                f"Capture of '{positive}'": capture_curve(comparison, positive, 0.1)}
     if epoch_metrics is not None and len(epoch_metrics):
-        labels = {p.run.id: p.label for p in comparison.predictions}
+        labels = {p.run.id: p.label for p in comparison.predictions if not p.tta}     # a TTA arm trains nothing
         figures["Training curves"] = training_curves(epoch_metrics, labels)
     if sample_losses is not None and len(sample_losses):
         figures["Per-sample training loss"] = loss_distributions(sample_losses)

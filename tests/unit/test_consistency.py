@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recexp import cli
 from recexp.compare import consistency_table, load_predictions
 from recexp.consistency import WARN_AUC, check_consistency, consistency_of, mmd_test
 from recexp.data.samples import load_sample
@@ -102,7 +103,7 @@ def test_strategies_that_add_no_rows_have_no_check(taobao_train):
         consistency_of(replace(taobao_train, frame=taobao_train.frame.drop(columns=[IS_SYNTHETIC], errors="ignore")))
 
 
-def test_every_run_that_adds_rows_stores_its_check_and_compare_summarises_it(tmp_path):
+def test_every_run_that_adds_rows_stores_its_check_and_compare_summarises_it(tmp_path, monkeypatch, capsys):
     spec = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},
                    model="logreg", train={"epochs": 1, "batch_size": 256, "device": "cpu"})
     data = prepare_data(spec)
@@ -126,6 +127,10 @@ def test_every_run_that_adds_rows_stores_its_check_and_compare_summarises_it(tmp
     assert list(table["group"]) == ["smote"] and table["runs"].iloc[0] == 2
     expected = np.mean([r.info["consistency"]["detection_auc"] for r in runs if r.spec["strategy"] == "smote"])
     assert table["detection_auc"].iloc[0] == pytest.approx(expected)
+    monkeypatch.setenv("RECEXP_HOME", str(tmp_path / "home"))
+    assert cli.main(["compare", "--experiment", "consistency", "--bootstrap", "0", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["consistency"]
+    assert row["group"] == "smote" and row["runs"] == 2 and row["detection_auc"] == pytest.approx(expected)
 
 
 def test_cli_apply_json_has_a_consistency_object(tmp_path):
