@@ -9,7 +9,8 @@ from recexp.charts.compare import (capture_curve, confusion_difference, confusio
 from recexp.charts.importance import importance_by_strategy
 from recexp.charts.training import training_curves
 from recexp.compare import (BASELINE, INFERENCE, MIN_SEEDS, ROWS_BOOTSTRAP, TUNED, Comparison, compare,
-                            default_positive, metric_title, power_sentence, sample_importance, sample_losses)
+                            consistency_table, default_positive, metric_title, power_sentence, sample_importance,
+                            sample_losses)
 from recexp.errors import RecexpError
 from recexp.importance import METHODS
 from recexp.runs import FINISHED, SQLiteRunStore
@@ -164,6 +165,13 @@ if report and report[0] == stamp:
 
 with st.expander("Every run"):
     st.dataframe(runs, hide_index=True, key="compare_per_run")
+checks = consistency_table(comparison.predictions)
+if len(checks):
+    with st.expander("Do the added rows look real? Per strategy"):
+        st.dataframe(checks, hide_index=True, key="compare_consistency", column_config={
+            "detection_auc": st.column_config.NumberColumn("detection AUC (mean over runs)", format="%.3f")})
+        st.caption("Each run's check of its new rows against real rows of their class (0.5: indistinguishable): set "
+                   "it beside the deltas above to see whether rows unlike real data helped or hurt.")
 st.plotly_chart(metric_bars(comparison, metrics), key="compare_bars")
 
 # --- per class ----------------------------------------------------------------------------------------
@@ -211,7 +219,7 @@ st.plotly_chart(capture_curve(comparison, positive, top / 100 if top else None),
 st.subheader("Training curves")
 epochs = store.epoch_metrics(list(runs["run_id"]))
 if len(epochs):
-    st.plotly_chart(training_curves(epochs, {p.run.id: p.label for p in comparison.predictions},
+    st.plotly_chart(training_curves(epochs, {p.run.id: p.label for p in comparison.predictions if not p.tta},
                                     colours=run_colours(comparison)),
                     key="compare_training_curves")
 else:

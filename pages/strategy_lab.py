@@ -8,6 +8,7 @@ import streamlit as st
 from recexp.background import BackgroundTask
 from recexp.charts.strategies import class_counts_figure, distribution_figure, feature_choices, projection_figure
 from recexp.charts.synthesis import column_histograms, pair_difference_heatmap, training_curves
+from recexp.consistency import WARN_AUC, check_consistency
 from recexp.errors import RecexpError
 from recexp.jobs import bind_strategy
 from recexp.strategies import (
@@ -200,6 +201,23 @@ with results:
     if result.loss is not None:
         st.info(f"The trainer will use the {result.loss['name']} loss with "
                 + ", ".join(f"{k}={v}" for k, v in result.loss.items() if k != "name") + ".")
+
+    checks = st.session_state.setdefault("lab_consistency", {})       # one check per preview, this session
+    if key not in checks:
+        checks[key] = check_consistency(result, random_state=seed)
+        while len(checks) > KEPT_PREVIEWS:
+            checks.pop(next(iter(checks)))
+    if checks[key] is not None:
+        consistency = checks[key]
+        st.subheader("Do the new rows look real?")
+        (st.warning if consistency.verdict == "warn" else st.success)("; ".join(consistency.lines) + ".")
+        st.dataframe(consistency.table(), key="lab_consistency_table", hide_index=True)
+        st.caption(f"New rows against real rows of their class: a boosted-tree classifier's cross-validated "
+                   f"ROC-AUC (0.5: indistinguishable; a warning from {WARN_AUC}), the MMD with its permutation "
+                   "p-value, and the feature with the largest KS / total-variation distance. Stored with every run "
+                   "as consistency.json.")
+        for note in consistency.notes:
+            st.caption(note)
 
     synthesis = result.synthesis
     if synthesis is not None:

@@ -16,6 +16,7 @@ from recexp.models import LOSSES, MODELS, TrainConfig
 from recexp.models.device import available_devices
 from recexp.ui.params import param_widgets
 from recexp.tasks import TASKS
+from recexp.tta import MAX_COPIES, TTA_OPERATORS, check_applies, tta_operator
 from recexp.ui.state import (active_choice, job_runner, require_dataset, set_active_choice, set_strategy_grid,
                              sharing_toggle, strategy_grid)
 
@@ -102,6 +103,19 @@ with st.container(border=True):
         st.info(f"With {int(seeds)} seed{'s' if int(seeds) != 1 else ''} per strategy Compare shows no verdict: it "
                 f"needs at least {MIN_SEEDS} paired seeds.", icon=":material/info:")
 
+with st.container(border=True):
+    st.subheader("Test-time augmentation", divider=False)
+    tta_name = st.selectbox("Operator", ["off", *TTA_OPERATORS], key="train_tta",
+                            format_func=lambda n: "off: plain evaluation" if n == "off" else TTA_OPERATORS[n].title,
+                            help="Score each validation and test row as the mean prediction over the row and K copies "
+                                 "perturbed by this expansion operator (seeded). Compare shows it as its own arm.")
+    tta = {}
+    if tta_name != "off":
+        copies = st.number_input("Copies per row (K)", 0, MAX_COPIES, 4, key="train_tta_copies")
+        tta = {"tta": tta_name, "tta_copies": int(copies),
+               "tta_params": param_widgets(TTA_OPERATORS[tta_name], prefix="train_tta", exclude=("factor",))}
+        st.caption(f"Cost: {int(copies) + 1} forward passes per evaluated row instead of 1.")
+
 short = TrainConfig(epochs=int(epochs), batch_size=int(batch_size)).short_training_warning(len(split.train))
 if short:
     st.warning(short, icon=":material/speed:")
@@ -110,8 +124,10 @@ if st.button("Launch", type="primary", key="train_launch", disabled=not chosen, 
                    split=choice.to_dict()["split"], model=model_name, model_params=model_params,
                    train={"epochs": int(epochs), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
                           "loss": loss, "patience": int(patience), "device": device},
-                   fingerprint=dataset.fingerprint)
+                   fingerprint=dataset.fingerprint, **tta)
     try:
+        if tta:                                  # refused here, not in every run, when it cannot apply
+            check_applies(tta_operator(tta["tta"], tta["tta_params"]), dataset, model_params)
         experiment, launched = runner.launch_grid(
             base, [(name, strategy_params[name]) for name in chosen], seeds=list(range(int(seeds))),
             name=f"{', '.join(chosen)} on {model_name} x {int(seeds)} seeds ({choice.source.name}, {choice.task})",

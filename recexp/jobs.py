@@ -38,16 +38,19 @@ import torch
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidParameterError, JobError, RecexpError, os_error_sentence, sentence
+from recexp.consistency import check_consistency
 from recexp.importance import TrainedRun, run_importance
 from recexp.metrics import classification_metrics
 from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
 from recexp.models.device import describe_device
-from recexp.runs import (ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER, SYNTHESIS_REPORT, Run,
-                         RunStore, SQLiteRunStore, log_tail, pid_alive)
+from recexp.runs import (ACTIVE, CANCELLED, CONSISTENCY_REPORT, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER,
+                         SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, log_tail, pid_alive)
 from recexp.spec import AA_SEED_OFFSET, RunSpec, prepare_data
-from recexp.strategies import STRATEGIES, Strategy
+from recexp.strategies import STRATEGIES, Strategy, StrategyResult
+from recexp.strategies.expansion import Expansion
 from recexp.strategies.importance import VALUES_SEED, ImportanceWeighting, SourceRun
 from recexp.strategies.synthesis import SynthesisStrategy
+from recexp.tta import STREAMS, check_applies, check_copies, tta_operator, tta_proba
 
 
 def validate_spec(spec: RunSpec) -> None:
@@ -59,6 +62,9 @@ def validate_spec(spec: RunSpec) -> None:
     config = TrainConfig.from_dict({**spec.train, "seed": spec.seed})
     config.validate()
     resolve_device(config.device)                  # an unknown or absent device is refused before anything is queued
+    if spec.tta is not None:
+        tta_operator(spec.tta, spec.tta_params)
+        check_copies(spec.tta_copies)
     if not isinstance(spec.seed, int) or isinstance(spec.seed, bool) or spec.seed < 0:
         raise InvalidParameterError(f"seed must be a non-negative integer, but got {spec.seed!r}.")
 
@@ -221,6 +227,31 @@ def _prediction_frame(rows, labels, proba, classes) -> pd.DataFrame:
     return frame
 
 
+def _test_time_augmentation(store: RunStore, run_id: str, spec: RunSpec, operator: Expansion, module, split,
+                            classes: tuple[str, ...], train_set: Dataset, valid_set: Dataset, test_set: Dataset,
+                            proba: np.ndarray, test_loss: float) -> dict[str, Any]:
+    """Score the test (and validation) rows with TTA; store ``tta_predictions`` (``tta_valid_predictions``).
+
+    ``proba`` and ``test_loss`` are the plain test evaluation. Returns what the run's info keeps: operator,
+    parameters, copies, forward passes per row, seconds and the TTA test metrics (the plain metrics' names).
+    ``K = 0`` is plain evaluation, its loss included.
+    """
+    started = time.perf_counter()
+    tta_test = tta_proba(module, test_set, operator, spec.tta_copies, spec.seed, reference=train_set,
+                         stream=STREAMS["test"], plain=proba)
+    store.write_table(run_id, "tta_predictions", _prediction_frame(split.test, test_set.y, tta_test, classes))
+    if len(valid_set):
+        tta_valid = tta_proba(module, valid_set, operator, spec.tta_copies, spec.seed, reference=train_set,
+                              stream=STREAMS["valid"])
+        store.write_table(run_id, "tta_valid_predictions", _prediction_frame(split.valid, valid_set.y, tta_valid,
+                                                                             classes))
+    picked = np.clip(tta_test[np.arange(len(test_set)), test_set.y].astype(np.float64), 1e-12, 1.0)
+    loss = test_loss if spec.tta_copies == 0 else float(-np.log(picked).mean()) if len(picked) else float("nan")
+    return {"operator": spec.tta, "params": dict(spec.tta_params), "copies": spec.tta_copies,
+            "forward_passes": spec.tta_copies + 1, "seconds": time.perf_counter() - started,
+            "metrics": {**classification_metrics(test_set.y, tta_test), "test_loss": loss}}
+
+
 def execute(spec: RunSpec, store: RunStore, run_id: str,
             on_epoch: Callable[[int, dict[str, float]], None] | None = None, data: tuple | None = None
             ) -> dict[str, float]:
@@ -256,12 +287,20 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         train_set, valid_set, test_set = (dataset.subset(split.train), dataset.subset(split.valid),
                                           dataset.subset(split.test))
 
+        tta = tta_operator(spec.tta, spec.tta_params) if spec.tta is not None else None
+        if tta is not None:                        # refused before the work when the operator cannot apply
+            check_applies(tta, test_set, spec.model_params)
+
         store.update(run_id, message=f"applying strategy {spec.strategy}")
         strategy = bind_strategy(strategy_class(spec.strategy)(**spec.strategy_params), store, valid_set)
         outcome = strategy.apply(train_set, seed=spec.seed, progress=lambda fraction, message: store.update(
             run_id, message=f"applying strategy {spec.strategy}: {message}"))
         train_prime = outcome.dataset
         report = outcome.report.to_dict() if hasattr(outcome.report, "to_dict") else dict(outcome.report or {})
+        consistency = None
+        if isinstance(outcome, StrategyResult):
+            store.update(run_id, message="checking the new rows against real ones")
+            consistency = check_consistency(outcome, random_state=spec.seed)
 
         # A strategy that asks for a loss (e.g. focal) is the thing under test: it wins over the settings.
         overrides = outcome.train_overrides() if hasattr(outcome, "train_overrides") else {}
@@ -269,8 +308,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         config = TrainConfig.from_dict(settings)
         config.validate()
         device = resolve_device(config.device)
-        store.update(run_id, device=describe_device(device), epochs_total=config.epochs, message="training",
-                     info={"strategy_report": report, "strategy_overrides": overrides, "train_config": config.to_dict(),
+        info = {"strategy_report": report, "strategy_overrides": overrides, "train_config": config.to_dict(),
                            "rows": {"train": len(train_set), "train_after_strategy": len(train_prime),
                                     "valid": len(valid_set), "test": len(test_set)},
                            "class_counts": {"train": train_set.class_counts(),
@@ -280,7 +318,10 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                            # On the rows trained on: a strategy that removes rows can make training too short.
                            # Optimiser steps mean nothing to boosted trees (every round sees every row).
                            "short_training_warning": config.short_training_warning(len(train_prime))
-                           if MODELS[spec.model].differentiable else None})
+                           if MODELS[spec.model].differentiable else None}
+        if consistency is not None:
+            info["consistency"] = consistency.summary()
+        store.update(run_id, device=describe_device(device), epochs_total=config.epochs, message="training", info=info)
 
         def log(epoch: int, metrics: dict[str, float]) -> None:
             store.log_epoch(run_id, epoch, metrics)
@@ -299,6 +340,12 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
             _, valid_proba = evaluate(result.module, valid_set)
             store.write_table(run_id, "valid_predictions",
                               _prediction_frame(split.valid, valid_set.y, valid_proba, dataset.schema.classes))
+        if tta is not None:
+            store.update(run_id, message=f"test-time augmentation: {spec.tta_copies + 1} forward passes per row")
+            info["tta"] = _test_time_augmentation(store, run_id, spec, tta, result.module, split,
+                                                  dataset.schema.classes, train_set, valid_set, test_set, proba,
+                                                  test_loss)
+            store.update(run_id, info=info)
         if result.sample_stats is not None:
             stats = result.sample_stats
             if SAMPLE_WEIGHT in train_prime.frame:
@@ -313,6 +360,8 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         store.write_table(run_id, "train_rows", train_prime.frame.assign(source_row=split.train[outcome.source_rows]))
         if getattr(outcome, "synthesis", None) is not None:      # a generator's history and quality report
             (folder / SYNTHESIS_REPORT).write_text(json.dumps(outcome.synthesis.to_dict()))
+        if consistency is not None:                               # new rows against real ones, per class
+            (folder / CONSISTENCY_REPORT).write_text(json.dumps(consistency.to_dict(), allow_nan=False))
         for epoch, state in result.epoch_states.items():
             save_checkpoint(folder / STATES_FOLDER / f"epoch_{epoch:03d}.pt", model, result.module, result.input_spec,
                             extra={**extra, "epoch": epoch}, state=state)

@@ -5,6 +5,9 @@ Layout of the workspace (``$RECEXP_HOME``, default ``./workspace``)::
     runs.sqlite                     experiments, runs (spec, status, times, error), metrics
     artifacts/<run_id>/predictions.parquet   test rows: position, label, predicted class, probabilities
     artifacts/<run_id>/valid_predictions.parquet  the same for the validation rows
+    artifacts/<run_id>/tta_predictions.parquet    with test-time augmentation: the test rows' mean over copies
+    artifacts/<run_id>/tta_valid_predictions.parquet  the same for the validation rows
+    artifacts/<run_id>/consistency.json      a strategy's new rows against real rows of their class
     artifacts/<run_id>/model.pt              state_dict + config (loads with ``weights_only=True``)
     artifacts/<run_id>/sample_stats.parquet  per-epoch loss / correctness of every training row
     artifacts/<run_id>/worker.log            the worker process's output
@@ -63,6 +66,9 @@ FINAL = (FINISHED, FAILED, CANCELLED)
 
 #: Artifact of a run whose strategy is a generator: its training history and quality report (JSON).
 SYNTHESIS_REPORT = "synthesis_report.json"
+#: Artifact of a run whose strategy added rows: those rows against real ones of their class (JSON,
+#: :mod:`recexp.consistency`).
+CONSISTENCY_REPORT = "consistency.json"
 #: Artifact sub-folder of a run holding the model states kept during training (``epoch_001.pt``, ...).
 STATES_FOLDER = "states"
 

@@ -32,6 +32,9 @@ class RunSpec:
     split has its own seed (in ``split``), so every run compared shares one test split; ``seed``
     drives the strategy and the training. ``aa`` marks a replica of the baseline trained under other
     seeds (the A/A arm, seeds from :data:`AA_SEED_OFFSET`): it must come out "no difference".
+    ``tta`` names an expansion operator for test-time augmentation (``None``: none), applied to the
+    evaluated rows ``tta_copies`` times with ``tta_params`` (see :mod:`recexp.tta`); the run then stores
+    its plain and its TTA predictions.
     """
 
     source: dict[str, Any]
@@ -46,6 +49,9 @@ class RunSpec:
     seed: int = 0
     fingerprint: str = ""
     aa: bool = False
+    tta: str | None = None
+    tta_copies: int = 0
+    tta_params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,7 +29,7 @@ def _colours(groups: list[str]) -> dict[str, str]:
 def run_colours(comparison) -> dict[str, str]:
     """Run id -> the colour of its strategy, the one that strategy has on every Compare chart."""
     colours = _colours(comparison.groups)
-    return {item.run.id: colours[item.group] for item in comparison.predictions}
+    return {item.run.id: colours[item.group] for item in comparison.predictions if not item.tta}
 
 
 def metric_bars(comparison, metrics: list[str]) -> go.Figure:
@@ -256,7 +256,7 @@ def report_figures(comparison, metrics: list[str], positive: str, epoch_metrics:
                "Confusion difference to the baseline": confusion_difference(comparison),
                f"Capture of '{positive}'": capture_curve(comparison, positive, 0.1)}
     if epoch_metrics is not None and len(epoch_metrics):
-        labels = {p.run.id: p.label for p in comparison.predictions}
+        labels = {p.run.id: p.label for p in comparison.predictions if not p.tta}     # a TTA arm trains nothing
         figures["Training curves"] = training_curves(epoch_metrics, labels, colours=run_colours(comparison))
     if sample_losses is not None and len(sample_losses):
         figures["Per-sample training loss"] = loss_distributions(sample_losses)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from recexp.cli.common import configured, load_and_split, print_json
+from recexp.consistency import check_consistency
 from recexp.errors import InvalidParameterError, os_error_sentence
 from recexp.strategies import STRATEGIES, get_strategy
 
@@ -33,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
                "loss": result.loss, "notes": report.notes,
                "locked": {"validation": dataset.class_counts(split.valid),
                           "test": dataset.class_counts(split.test)}}
+    consistency = check_consistency(result, random_state=args.seed)      # None when no rows were added
+    if consistency is not None:
+        payload["consistency"] = consistency.to_dict()
     if args.json:
         print_json(payload)
         return 0
@@ -45,5 +49,8 @@ def run(args: argparse.Namespace) -> int:
               f"{report.removed[name]:>10,}")
     for note in report.notes:
         print(f"note: {note}")
+    if consistency is not None:
+        for item in consistency.classes:
+            print(f"consistency ({item.verdict}): {item.line}")
     return 0
 

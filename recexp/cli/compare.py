@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from recexp.cli.common import open_store, print_json
-from recexp.compare import compare, power_sentence, sample_losses
+from recexp.cli.common import finite_or_none, open_store, print_json
+from recexp.compare import compare, consistency_table, power_sentence, sample_losses
 from recexp.errors import RecexpError
 
 
@@ -23,9 +23,11 @@ def run(args: argparse.Namespace) -> int:
         comparison.to_html(args.html, metrics, epoch_metrics=store.epoch_metrics(list(comparison.per_run["run_id"])),
                            sample_losses=sample_losses(store, comparison))
     needed = {str(d): comparison.seeds_needed(d) for d in args.detect or []}
+    checks = consistency_table(comparison.predictions)          # did each strategy's new rows look real?
     if args.json:
         payload = comparison.to_dict(args.metric)
         payload["power"]["seeds_needed"] = needed
+        payload["consistency"] = [finite_or_none(row) for row in checks.to_dict(orient="records")]
         print_json(payload)
         return 0
     print(comparison.title)
@@ -39,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     for difference, seeds in needed.items():
         print(f"seeds needed to detect {difference}: {seeds if seeds else 'more than 500 (or the spread is unknown)'}")
     print(comparison.table(metrics).to_string())
+    for row in checks.itertuples():
+        print(f"consistency of {row.group}: {row.warned} of {row.runs} runs warned; {row.line}")
     for note in comparison.notes:
         print(f"note: {note}")
     for path in filter(None, (args.csv, args.html)):

@@ -67,6 +67,14 @@ def add_run(subparsers) -> None:
                         "several classes, pr_auc[<positive class>] for two)")
     p.add_argument("--aa", action="store_true",
                    help="add an A/A arm: the baseline 'none' again under disjoint seeds; it must come out 'no difference'")
+    p.add_argument("--tta", metavar="NAME",
+                   help="test-time augmentation: score each validation and test row as the mean over the row and "
+                        "--tta-copies copies perturbed by this expansion operator (gaussian_noise, feature_masking, "
+                        "sequence_crop, sequence_mask, sequence_reorder); stores plain and TTA predictions")
+    p.add_argument("--tta-copies", type=int, default=4, metavar="K",
+                   help="perturbed copies per row with --tta (default 4; K + 1 forward passes per row)")
+    p.add_argument("--tta-param", action="append", metavar="KEY=VALUE",
+                   help="parameter of the --tta operator, e.g. scale=0.05; repeatable")
     p.add_argument("--add-seeds", type=int, metavar="N",
                    help="queue N more seeds of every arm of --experiment into it and run them (other grid options "
                         "are taken from the experiment)")

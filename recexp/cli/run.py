@@ -13,6 +13,7 @@ from recexp.metrics import default_primary, primary_choices
 from recexp.models import MODELS, TrainConfig
 from recexp.runs import SQLiteRunStore
 from recexp.spec import RunSpec, data_source, prepare_data
+from recexp.tta import check_applies, check_copies, tta_operator, tta_params
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,6 +25,9 @@ def run(args: argparse.Namespace) -> int:
         specs = _new_grid(args)
     print(f"loading the data and building the {specs[0].task} dataset...", file=sys.stderr, flush=True)
     dataset, split_rows = prepare_data(specs[0])
+    for spec in specs:
+        if spec.tta is not None:                   # before any run starts: the operator must change what is scored
+            check_applies(tta_operator(spec.tta, spec.tta_params), dataset, spec.model_params)
     if experiment is None:
         choices = primary_choices(dataset.schema.classes)
         if args.primary and args.primary not in choices:
@@ -54,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
     results = [{"id": run.id, "name": run.name, "status": run.status, "device": run.device,
                 "strategy": spec.strategy, "model": spec.model, "seed": spec.seed, "aa": spec.aa, "error": run.error,
                 "metrics": finite_or_none(run.metrics)} for run, spec in zip(runs, specs)]
+    for result, run, spec in zip(results, runs, specs):
+        if spec.tta is not None:                   # the TTA scores under the plain metrics' names, and their cost
+            tta = run.info.get("tta", {})
+            result["tta"] = finite_or_none(tta.get("metrics", {}))
+            result["tta_settings"] = {k: tta.get(k) for k in ("operator", "params", "copies", "forward_passes",
+                                                               "seconds")}
     if args.json:
         print_json({"workspace": str(store.home), "experiment": {"id": experiment.id, "name": experiment.name,
                                                                  "settings": experiment.settings},
@@ -64,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
                                if r["metrics"].get(k) is not None)
             reason = (r["error"] or "").splitlines()[0] if r["error"] else ""
             print(f"{r['id']}  {r['name']:<40} {r['status']:<9} {r['device'] or '-':<18} {scores or reason}")
+            if r.get("tta"):
+                print(f"{'':10}with TTA ({r['tta_settings']['forward_passes']} forward passes per row): "
+                      + ", ".join(f"{k}={r['tta'][k]:.4f}" for k in ("accuracy", "balanced_accuracy", "f1_macro")
+                                  if r["tta"].get(k) is not None))
     return 0 if all(r["status"] == "finished" for r in results) else 1
 
 
@@ -90,8 +104,14 @@ def _new_grid(args: argparse.Namespace) -> list[RunSpec]:
     for key in ("batch_size", "learning_rate", "loss", "patience"):
         if getattr(args, key) is not None:
             train[key] = getattr(args, key)
+    tta = {}
+    if args.tta is not None:
+        operator = tta_operator(args.tta, key_values(args.tta_param, "--tta-param"), strings=True)
+        tta = {"tta": args.tta, "tta_copies": check_copies(args.tta_copies), "tta_params": tta_params(operator)}
+    elif args.tta_param:
+        raise InvalidParameterError("--tta-param sets a parameter of the --tta operator: name one with --tta NAME.")
     base = RunSpec(source=source.to_dict(), task=args.task, task_params=task_params, split=asdict(split),
-                   model=args.model, model_params=model_params, train=train)
+                   model=args.model, model_params=model_params, train=train, **tta)
     return grid_specs(base, strategies, range(args.seeds), aa=args.aa)
 
 
@@ -99,9 +119,9 @@ def _more_seeds(store, args: argparse.Namespace):
     """The experiment named by --experiment and the specs of its next --add-seeds seeds."""
     if not args.experiment:
         raise InvalidParameterError("--add-seeds needs --experiment NAME: the experiment whose arms get more seeds.")
-    if args.strategy or args.primary or args.aa:
+    if args.strategy or args.primary or args.aa or args.tta:
         raise InvalidParameterError("--add-seeds repeats the experiment's own arms and primary score: leave out "
-                                    "--strategy, --primary and --aa.")
+                                    "--strategy, --primary, --aa and --tta.")
     matches = [e for e in store.list_experiments() if args.experiment in (e.id, e.name)]
     if not matches:
         raise InvalidParameterError(f"There is no experiment {args.experiment!r} to add seeds to; see "

@@ -10,6 +10,7 @@ from recexp.compare.comparison import (BASELINE, BOOTSTRAP_METRICS, DEFAULT_METR
                                        Comparison, capture_at, compare, default_positive)
 from recexp.compare.loading import (RunPredictions, check_same_test_split, load_predictions, sample_importance,
                                     sample_losses, select_runs)
+from recexp.compare.loading import TTA_ARM, consistency_table
 from recexp.compare.report import metric_title, power_sentence
 from recexp.compare.stats import MIN_SEEDS, seed_interval
 
@@ -17,3 +18,4 @@ __all__ = ["BASELINE", "BOOTSTRAP_METRICS", "DEFAULT_METRICS", "INFERENCE", "MIN
            "Comparison", "RunPredictions", "capture_at", "check_same_test_split", "compare", "default_positive",
            "load_predictions", "metric_title", "power_sentence", "sample_importance", "sample_losses", "seed_interval",
            "select_runs"]
+__all__ += ["TTA_ARM", "consistency_table"]

@@ -136,7 +136,7 @@ def _bootstrap_deltas(predictions: list[RunPredictions], baseline: str, n_bootst
         by_group.setdefault(p.group, {})[p.pair_key] = p
     base_runs = by_group[baseline]
     pairs = {g: sorted(set(runs) & set(base_runs)) for g, runs in by_group.items() if g != baseline}
-    needed = {p.run.id: p for g, keys in pairs.items() for s in keys for p in (by_group[g][s], base_runs[s])}
+    needed = {p.key: p for g, keys in pairs.items() for s in keys for p in (by_group[g][s], base_runs[s])}
     collected: dict[str, dict[str, list[np.ndarray]]] = {run_id: {} for run_id in needed}
     for start in range(0, n_bootstrap, chunk):
         size = min(chunk, n_bootstrap - start)
@@ -151,8 +151,8 @@ def _bootstrap_deltas(predictions: list[RunPredictions], baseline: str, n_bootst
     for group, keys in pairs.items():
         if not keys:
             continue
-        for metric in scores[by_group[group][keys[0]].run.id]:
-            differences = np.vstack([scores[by_group[group][s].run.id][metric] - scores[base_runs[s].run.id][metric]
+        for metric in scores[by_group[group][keys[0]].key]:
+            differences = np.vstack([scores[by_group[group][s].key][metric] - scores[base_runs[s].key][metric]
                                      for s in keys])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)

@@ -3,14 +3,16 @@
 :func:`select_runs` finds the finished runs of an experiment (or the given ids); :func:`load_predictions`
 reads each run's test predictions, groups runs by strategy (the A/A arm apart), keeps the newest of two
 runs with the same strategy and seed, leaves out a run whose artifacts cannot be read (with a note), and
-checks that every run was scored on the very same test rows. :func:`sample_losses` and
+checks that every run was scored on the very same test rows. A run scored with test-time augmentation
+(:mod:`recexp.tta`) also forms the arm ``"<its group> + TTA"`` from its TTA predictions, paired by seed
+with its own plain predictions and the baseline's. :func:`sample_losses` and
 :func:`sample_importance` read per-row values of the compared runs for the charts.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +27,9 @@ from recexp.spec import AA_SEED_OFFSET, RunSpec, arm_name, prepare_data
 
 if TYPE_CHECKING:
     from recexp.compare.comparison import Comparison
+
+#: Suffix of the arm formed by the test-time-augmented predictions of a group's runs.
+TTA_ARM = " + TTA"
 
 #: What reading a run's artifacts can raise besides recexp's own errors (a file gone, a damaged Parquet file).
 _UNREADABLE = (OSError, ValueError, KeyError)
@@ -43,6 +48,12 @@ class RunPredictions:
     valid_y: np.ndarray | None = None
     valid_proba: np.ndarray | None = None
     queries: np.ndarray | None = None          # per test row: user (and anchor) id, for top-K ranking
+    tta: bool = False                          # the run's test-time-augmented predictions (its "+ TTA" arm)
+
+    @property
+    def key(self) -> str:
+        """Unique among the compared items: the run id, with ``:tta`` for the run's TTA predictions."""
+        return f"{self.run.id}:tta" if self.tta else self.run.id
 
     @property
     def strategy(self) -> str:
@@ -210,11 +221,27 @@ def _read_run(store: RunStore, run: Run, group: str, with_validation: bool) -> R
     return item
 
 
+def _read_tta(store: RunStore, run: Run, plain: RunPredictions) -> RunPredictions | None:
+    """The run's test-time-augmented predictions as an item of the ``"<group> + TTA"`` arm (``None`` without)."""
+    folder = store.artifact_dir(run.id)
+    if not (folder / "tta_predictions.parquet").exists():
+        return None
+    frame = store.read_table(run.id, "tta_predictions")
+    classes, proba = _split_proba(frame)
+    item = replace(plain, group=plain.group + TTA_ARM, classes=classes, rows=frame["row"].to_numpy(np.int64),
+                   y=frame[LABEL].to_numpy(np.int64), proba=proba, valid_y=None, valid_proba=None, tta=True)
+    if plain.valid_proba is not None and (folder / "tta_valid_predictions.parquet").exists():
+        valid = store.read_table(run.id, "tta_valid_predictions")
+        item.valid_y, item.valid_proba = valid[LABEL].to_numpy(np.int64), _split_proba(valid)[1]
+    return item
+
+
 def load_predictions(store: RunStore, runs: list[Run], with_validation: bool = False,
                      notes: list[str] | None = None) -> list[RunPredictions]:
     """Test predictions of ``runs`` (plus validation predictions and ranking queries if asked).
 
-    Sentences go to ``notes`` (when given) for: runs whose validation predictions cannot be rebuilt; two
+    Runs with test-time-augmented predictions add an item to the arm ``"<group> + TTA"`` (after every
+    plain item). Sentences go to ``notes`` (when given) for: runs whose validation predictions cannot be rebuilt; two
     runs of one group with the same seed (the newer is kept); a run whose stored predictions cannot be read
     (it is left out, the others are compared).
 
@@ -228,7 +255,7 @@ def load_predictions(store: RunStore, runs: list[Run], with_validation: bool = F
     runs = _newest_per_seed(runs, groups, notes)
     if with_validation:
         notes.extend(_derive_artifacts(store, runs))
-    loaded = []
+    loaded, augmented = [], []
     for run in runs:
         try:
             loaded.append(_read_run(store, run, groups[run.id], with_validation))
@@ -236,6 +263,13 @@ def load_predictions(store: RunStore, runs: list[Run], with_validation: bool = F
             notes.append(f"Run {run.id} ({run.name}) is left out: its stored predictions cannot be read "
                          f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no detail'}). "
                          "Delete the run or train it again.")
+    for item in loaded:
+        try:
+            augmented.append(_read_tta(store, item.run, item))
+        except (RecexpError, *_UNREADABLE) as error:
+            notes.append(f"Run {item.run.id} ({item.run.name}): its test-time-augmented predictions cannot be read "
+                         f"({type(error).__name__}), so its '{TTA_ARM.strip()}' arm leaves it out.")
+    loaded += [item for item in augmented if item is not None]
     if not loaded:
         raise InvalidDataError("None of the chosen runs has readable predictions; see the notes above, or train "
                                "the runs again.")
@@ -273,7 +307,7 @@ def sample_losses(store: RunStore, comparison: Comparison, max_rows_per_run: int
     parts = []
     total = 0
     for item in comparison.predictions:
-        if not (store.artifact_dir(item.run.id) / "sample_stats.parquet").exists():
+        if item.tta or not (store.artifact_dir(item.run.id) / "sample_stats.parquet").exists():
             continue
         frame = store.read_table(item.run.id, "sample_stats")
         per_row = frame.groupby("row", sort=True).agg(loss=("loss", "mean"), is_synthetic=("is_synthetic", "first"))
@@ -304,6 +338,8 @@ def sample_importance(store: RunStore, comparison: Comparison, method: str = "me
     valuer = get_method(method)
     prepared: dict[str, tuple | RecexpError] = {}      # data of runs not valued yet, loaded once per data spec
     for item in comparison.predictions:
+        if item.tta:                                   # the same training rows as the run's plain item
+            continue
         try:
             run = None
             if not cached_values_path(store, item.run.id, valuer, 0).exists():
@@ -321,3 +357,27 @@ def sample_importance(store: RunStore, comparison: Comparison, method: str = "me
     frame.attrs["notes"] = notes
     frame.attrs["total_rows"] = total
     return frame
+
+
+def consistency_table(predictions: list[RunPredictions]) -> pd.DataFrame:
+    """Per group, the consistency check its runs stored (:mod:`recexp.consistency`): did the new rows look real?
+
+    One row per group whose strategy added rows: ``group``, ``runs`` (checked), ``detection_auc`` (mean over
+    them of each run's highest class AUC), ``warned`` (runs whose check warned) and ``line`` (the first
+    warning sentence, else the first pass sentence). Empty when no compared run added rows. Read it beside the
+    deltas: "looks unlike real data" against "helped or hurt".
+    """
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for item in predictions:
+        check = item.run.info.get("consistency")
+        if item.tta or not check:
+            continue
+        rows.setdefault(item.group, []).append(check)
+    table = []
+    for group, checks in rows.items():
+        aucs = [c["detection_auc"] for c in checks if c.get("detection_auc") is not None]
+        warned = [c for c in checks if c.get("verdict") == "warn"]
+        lines = [line for c in (warned or checks) for line in c.get("lines", [])]
+        table.append({"group": group, "runs": len(checks), "detection_auc": float(np.mean(aucs)) if aucs else np.nan,
+                      "warned": len(warned), "line": lines[0] if lines else ""})
+    return pd.DataFrame(table, columns=["group", "runs", "detection_auc", "warned", "line"])

@@ -22,6 +22,9 @@ a random subset), keeps the seed's label, meta columns (``user_id``, ``event_tim
   recent first with ``0`` as padding; a masked event becomes ``0`` (missing), as the schema reserves
   no separate mask code. Seeds are drawn from rows with at least two past events where the class has
   any.
+
+:meth:`Expansion.perturb` applies the same operators to rows without adding any (test-time
+augmentation, :mod:`recexp.tta`): every operator except mixup, which needs the row's label.
 """
 
 from __future__ import annotations
@@ -48,8 +51,49 @@ class Expansion(Strategy):
     family = "expansion"
     exact_target = True
 
+    #: Whether :meth:`perturb` may score evaluated rows with this operator (test-time augmentation): it
+    #: must not look at the row's label or at other rows (mixup does both).
+    test_time: ClassVar[bool] = True
+
     def _check_feasible(self, train: Dataset) -> None:
+        self.check_columns(train)
         self.plan_ = self._plan(train)
+
+    def check_columns(self, data: Dataset) -> None:
+        """Raise :class:`InvalidParameterError` when ``data`` lacks the columns this operator perturbs."""
+
+    def perturb(self, rows: Dataset, rng: np.random.Generator, reference: Dataset | None = None
+                ) -> dict[str, np.ndarray]:
+        """One perturbed copy of every row of ``rows``: the new values of the columns the operator changes.
+
+        Test-time augmentation uses it on evaluated rows: nothing is added, labels are not read, and the
+        statistics the operator needs (a feature's spread, range or median) come from ``reference`` (the
+        training rows; default ``rows`` itself).
+
+        Parameters
+        ----------
+        rows : Dataset
+            Rows to perturb (e.g. the test split).
+        rng : numpy.random.Generator
+            Seeds every random choice.
+        reference : Dataset, optional
+            Rows the per-feature statistics are taken from.
+
+        Raises
+        ------
+        InvalidParameterError
+            A parameter is outside its spec, the operator needs labels or partner rows (mixup), or
+            ``rows`` lack the columns it perturbs.
+        """
+        self.validate_params()
+        if not self.test_time:
+            raise InvalidParameterError(
+                f"{self.title} blends each row with another row of its class, so it cannot augment rows whose "
+                "label is unknown at scoring time. Choose Gaussian noise, feature masking or a sequence operator.")
+        self.check_columns(rows)
+        if len(rows) == 0:
+            return {}
+        return self._transform(rows, np.arange(len(rows)), rng, reference)
 
     def _plan(self, train: Dataset) -> np.ndarray:
         """New rows per class code."""
@@ -98,11 +142,13 @@ class Expansion(Strategy):
     def _apply(self, train: Dataset, seed: int) -> tuple[Dataset, np.ndarray]:
         rng = np.random.default_rng(seed)
         seeds = self._seeds(train, rng)
-        values = self._transform(train, seeds, rng) if len(seeds) else {}
+        values = self._transform(train, seeds, rng, None) if len(seeds) else {}
         return assemble(train, None, seeds, values)
 
-    def _transform(self, train: Dataset, seeds: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """New values of the perturbed columns for the copies of ``seeds``."""
+    def _transform(self, train: Dataset, seeds: np.ndarray, rng: np.random.Generator,
+                   reference: Dataset | None) -> dict[str, np.ndarray]:
+        """New values of the perturbed columns for the copies of ``seeds``; statistics from ``reference``
+        (``None``: ``train``)."""
         raise NotImplementedError
 
 
@@ -141,16 +187,16 @@ class GaussianNoise(Expansion):
         self.scale = scale
         self.clip = clip
 
-    def _check_feasible(self, train):
-        _require(self, train, "numeric")
-        super()._check_feasible(train)
+    def check_columns(self, data):
+        _require(self, data, "numeric")
 
-    def _transform(self, train, seeds, rng):
+    def _transform(self, train, seeds, rng, reference):
         everything = _numeric(train)
-        spread = np.nan_to_num(np.nanstd(everything, axis=0))
+        statistics = everything if reference is None else _numeric(reference)
+        spread = np.nan_to_num(np.nanstd(statistics, axis=0))
         values = everything[seeds] + rng.standard_normal((len(seeds), everything.shape[1])) * (self.scale * spread)
         if self.clip:
-            values = np.clip(values, np.nanmin(everything, axis=0), np.nanmax(everything, axis=0))
+            values = np.clip(values, np.nanmin(statistics, axis=0), np.nanmax(statistics, axis=0))
         return {name: values[:, j] for j, name in enumerate(train.schema.numeric)}
 
 
@@ -172,11 +218,10 @@ class FeatureMasking(Expansion):
         self.rate = rate
         self.fill = fill
 
-    def _check_feasible(self, train):
-        _require(self, train, "features")
-        super()._check_feasible(train)
+    def check_columns(self, data):
+        _require(self, data, "features")
 
-    def _transform(self, train, seeds, rng):
+    def _transform(self, train, seeds, rng, reference):
         schema = train.schema
         values: dict[str, Any] = {}
         if schema.numeric:
@@ -184,7 +229,8 @@ class FeatureMasking(Expansion):
             numeric = everything[seeds]
             mask = rng.random(numeric.shape) < self.rate
             if self.fill == "median":
-                fill = np.nan_to_num(np.nanmedian(everything, axis=0)) if np.isfinite(everything).any() \
+                statistics = everything if reference is None else _numeric(reference)
+                fill = np.nan_to_num(np.nanmedian(statistics, axis=0)) if np.isfinite(statistics).any() \
                     else np.zeros(everything.shape[1])
             else:
                 fill = np.full(everything.shape[1], np.nan if self.fill == "missing" else 0.0)
@@ -212,16 +258,17 @@ class Mixup(Expansion):
                           help="Where the partner row comes from."),
     }
 
+    test_time = False
+
     def __init__(self, factor=1.0, alpha=0.4, partner="same_class"):
         self.factor = factor
         self.alpha = alpha
         self.partner = partner
 
-    def _check_feasible(self, train):
-        _require(self, train, "numeric")
-        super()._check_feasible(train)
+    def check_columns(self, data):
+        _require(self, data, "numeric")
 
-    def _transform(self, train, seeds, rng):
+    def _transform(self, train, seeds, rng, reference):
         everything = _numeric(train)
         if self.partner == "same_class":
             by_class = rows_by_class(train.y, train.schema.n_classes)
@@ -245,14 +292,13 @@ class SequenceAugmentation(Expansion):
 
     operator: ClassVar[str] = ""
 
-    def _check_feasible(self, train):
-        _require(self, train, "sequences")
-        lengths = {len(cols) for cols in train.schema.sequences.values()}
+    def check_columns(self, data):
+        _require(self, data, "sequences")
+        lengths = {len(cols) for cols in data.schema.sequences.values()}
         if len(lengths) != 1:
             raise InvalidParameterError(
                 f"{self.title} needs every behaviour-sequence group to have the same length, but they have "
                 f"{sorted(lengths)}. Rebuild the dataset with one history length.")
-        super()._check_feasible(train)
 
     def _history(self, train: Dataset, rows: np.ndarray | None = None) -> np.ndarray:
         frame = train.frame if rows is None else train.frame.iloc[rows]
@@ -260,11 +306,11 @@ class SequenceAugmentation(Expansion):
                          for cols in train.schema.sequences.values()], axis=1)
 
     def _eligible(self, train):
-        return _lengths(self._history(train)) >= 2
+        return history_lengths(self._history(train)) >= 2
 
-    def _transform(self, train, seeds, rng):
+    def _transform(self, train, seeds, rng, reference):
         history = self._history(train, seeds)
-        changed = self._operate(history, _lengths(history), rng)
+        changed = self._operate(history, history_lengths(history), rng)
         values = {}
         for g, cols in enumerate(train.schema.sequences.values()):
             values.update({name: changed[:, g, j] for j, name in enumerate(cols)})
@@ -274,7 +320,7 @@ class SequenceAugmentation(Expansion):
         raise NotImplementedError
 
 
-def _lengths(history: np.ndarray) -> np.ndarray:
+def history_lengths(history: np.ndarray) -> np.ndarray:
     """Events in each row's history: one past the last position where any group is non-zero."""
     used = (history != 0).any(axis=1)                       # (rows, positions)
     last = history.shape[2] - np.argmax(used[:, ::-1], axis=1)

@@ -234,7 +234,7 @@ def quality_score(real: pd.DataFrame, synthetic: pd.DataFrame, numeric: list[str
 
 
 # --- detection --------------------------------------------------------------------------------
-def _one_hot_matrix(reference: pd.DataFrame, frames: list[pd.DataFrame], numeric: list[str],
+def one_hot_matrix(reference: pd.DataFrame, frames: list[pd.DataFrame], numeric: list[str],
                     categorical: list[str]) -> list[np.ndarray]:
     """Numeric columns as floats (NaN kept) plus one-hot of each categorical's frequent values."""
     levels = {c: reference[c].value_counts(dropna=False).index[:_MAX_ONE_HOT].to_numpy() for c in categorical}
@@ -280,7 +280,7 @@ def detection(real: pd.DataFrame, synthetic: pd.DataFrame, numeric: list[str], c
     if len(real) < 3 or len(synthetic) < 3:
         return {"auc": math.nan, "score": math.nan}
     if detector == "logistic":
-        real_x, syn_x = _one_hot_matrix(real, [real, synthetic], numeric, categorical)
+        real_x, syn_x = one_hot_matrix(real, [real, synthetic], numeric, categorical)
         mask = None
     else:
         (real_x, syn_x), mask = _ordinal_matrix(real, [real, synthetic], numeric, categorical)

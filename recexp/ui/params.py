@@ -34,7 +34,7 @@ def widget_key(prefix: str, owner: type, name: str, *suffix: str) -> str:
 
 def param_widgets(owner: type[Parametrized], *, prefix: str, classes: Sequence[str] = (),
                   class_counts: dict[str, int | float] | None = None, container=None,
-                  values: dict[str, Any] | None = None) -> dict[str, Any]:
+                  values: dict[str, Any] | None = None, exclude: Sequence[str] = ()) -> dict[str, Any]:
     """Render a widget for every parameter of ``owner`` and return ``{name: value}``.
 
     Parameters
@@ -54,6 +54,9 @@ def param_widgets(owner: type[Parametrized], *, prefix: str, classes: Sequence[s
         Starting values that replace the constructor's defaults (e.g. parameters tuned on another page).
         Like every starting value, they count only when a widget is first drawn; afterwards the widget
         keeps what the analyst set.
+    exclude : sequence of str
+        Parameters drawn no widget and left out of the result (e.g. an expansion operator's ``factor``
+        when it serves test-time augmentation).
 
     Returns
     -------
@@ -64,6 +67,8 @@ def param_widgets(owner: type[Parametrized], *, prefix: str, classes: Sequence[s
     starts = {**owner.defaults(), **(values or {})}
     chosen: dict[str, Any] = {}
     for name, spec in owner.params.items():
+        if name in exclude:
+            continue
         key = widget_key(prefix, owner, name)
         chosen[name] = _widget(where, spec, _label(name), key, starts.get(name), spec.help,
                                tuple(classes), class_counts or {})
