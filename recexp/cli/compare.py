@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from recexp.cli.common import open_store, print_json
-from recexp.compare import compare, power_sentence, sample_losses
+from recexp.compare import compare, compare_by_slice, power_sentence, sample_losses
 from recexp.errors import RecexpError
 
 
@@ -23,9 +23,13 @@ def run(args: argparse.Namespace) -> int:
         comparison.to_html(args.html, metrics, epoch_metrics=store.epoch_metrics(list(comparison.per_run["run_id"])),
                            sample_losses=sample_losses(store, comparison))
     needed = {str(d): comparison.seeds_needed(d) for d in args.detect or []}
+    sliced = compare_by_slice(comparison) if args.by_slice else None
     if args.json:
         payload = comparison.to_dict(args.metric)
         payload["power"]["seeds_needed"] = needed
+        if sliced is not None:
+            by_slice = sliced.to_dict()
+            payload |= {"slices": by_slice.pop("slices"), "by_slice": by_slice}
         print_json(payload)
         return 0
     print(comparison.title)
@@ -39,6 +43,13 @@ def run(args: argparse.Namespace) -> int:
     for difference, seeds in needed.items():
         print(f"seeds needed to detect {difference}: {seeds if seeds else 'more than 500 (or the spread is unknown)'}")
     print(comparison.table(metrics).to_string())
+    if sliced is not None:
+        print(f"by slice ({sliced.metric}; † = too few test rows or seeds for an interval):")
+        print(sliced.view().to_string())
+        for sentence in sliced.worst_sentences():
+            print(f"worst slice: {sentence}")
+        for note in sliced.notes:
+            print(f"note: {note}")
     for note in comparison.notes:
         print(f"note: {note}")
     for path in filter(None, (args.csv, args.html)):

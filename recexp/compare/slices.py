@@ -35,6 +35,7 @@ from recexp.errors import InvalidDataError
 from recexp.metrics import EVALUATION_METRICS, LOWER_IS_BETTER, PER_CLASS_METRICS, default_primary, evaluation_metrics
 from recexp.slices import DIMENSIONS, slice_test_rows
 from recexp.spec import RunSpec, prepare_data
+from recexp.tasks import get_task
 
 
 #: Fewest test rows in a slice for its interval to be shown as meaningful.
@@ -119,7 +120,7 @@ class SliceComparison:
             text = (f"{row.group} scores worst on {row.worst_slice}: {name} {row.worst_mean:.4f}"
                     + (f" [{row.worst_ci_low:.4f}, {row.worst_ci_high:.4f}]" if np.isfinite(row.worst_ci_low) else "")
                     + ".")
-            if row.most_lost_slice is not None:
+            if isinstance(row.most_lost_slice, str):
                 text += f" Against {self.baseline} it loses most on {row.most_lost_slice} ({row.most_lost_delta:+.4f})."
             sentences.append(text)
         return sentences
@@ -197,7 +198,9 @@ def _reason(n_rows: int, n_class_rows: int | None, class_name: str | None, n_see
     if n_rows < MIN_SLICE_ROWS:
         return f"only {n_rows} test rows (an interval needs at least {MIN_SLICE_ROWS})"
     if n_class_rows is not None and n_class_rows < MIN_CLASS_ROWS:
-        return f"only {n_class_rows} '{class_name}' test rows (the score needs at least {MIN_CLASS_ROWS})"
+        have = f"only {n_class_rows} '{class_name}' test row{'s' if n_class_rows != 1 else ''}" if n_class_rows else \
+            f"no '{class_name}' test row (the score is undefined)"
+        return f"{have}; the score needs at least {MIN_CLASS_ROWS}"
     if n_seeds < 2:
         return f"{n_seeds} seed{'s' if n_seeds != 1 else ''} with a score (an interval needs at least 2)"
     return ""
@@ -268,6 +271,11 @@ def compare_by_slice(comparison: Comparison, level: float = 0.95, top_categories
     InvalidDataError
         The runs are of a feature table (no users or items), or their data cannot be loaded any more.
     """
+    task = comparison.task
+    if "log" not in get_task(task).input_kinds:
+        raise InvalidDataError(f"Slices (new vs returning users, new vs known items...) are defined for tasks built "
+                               f"from a behaviour log; these runs are of the '{task}' task, whose rows have no users "
+                               "or items.")
     notes = []
     metric = comparison.primary
     if not _sliceable(metric, comparison.classes):
