@@ -30,7 +30,7 @@ import pandas as pd
 
 from recexp.compare import stats
 from recexp.compare.comparison import Comparison, clip_to_range
-from recexp.compare.report import finite, metric_title
+from recexp.compare.report import finite, format_interval, metric_title
 from recexp.errors import InvalidDataError
 from recexp.metrics import EVALUATION_METRICS, LOWER_IS_BETTER, PER_CLASS_METRICS, default_primary, evaluation_metrics
 from recexp.slices import DIMENSIONS, slice_test_rows
@@ -128,20 +128,13 @@ class SliceComparison:
     def view(self, digits: int = 4) -> pd.DataFrame:
         """Wide table for reading: one row per slice, per group ``mean [low, high]`` and ``Δ <group>``, marks for
         slices without enough rows or seeds (``†``, with the reason in the ``note`` column)."""
-        def cell(mean: float, low: float, high: float) -> str:
-            if not np.isfinite(mean):
-                return "–"
-            return f"{mean:.{digits}f}" + (f" [{low:.{digits}f}, {high:.{digits}f}]" if np.isfinite(low) else "")
-
         rows: dict[str, dict[str, Any]] = {}
         for r in self.table.itertuples():
             row = rows.setdefault(r.slice, {"test rows": int(r.n_test_rows), "note": ""})
             mark = "" if r.enough else " †"
-            row[r.group] = cell(r.mean, r.ci_low, r.ci_high) + mark
+            row[r.group] = format_interval(r.mean, r.ci_low, r.ci_high, digits) + mark
             if self.baseline is not None and not r.is_baseline:
-                row[f"Δ {r.group}"] = (cell(r.delta, r.delta_low, r.delta_high).replace(f"{r.delta:.{digits}f}",
-                                                                                         f"{r.delta:+.{digits}f}")
-                                       if np.isfinite(r.delta) else "–") + mark
+                row[f"Δ {r.group}"] = _signed_interval(r.delta, r.delta_low, r.delta_high, digits) + mark
             if not r.enough and r.reason not in row["note"]:
                 row["note"] = "; ".join(filter(None, [row["note"], r.reason]))
         frame = pd.DataFrame.from_dict(rows, orient="index")
@@ -173,6 +166,14 @@ class SliceComparison:
         return {"metric": self.metric, "baseline": self.baseline, "dimensions": DIMENSIONS,
                 "min_test_rows": MIN_SLICE_ROWS, "slices": self.to_records(), "worst_slices": worst,
                 "notes": self.notes}
+
+
+def _signed_interval(delta: float, low: float, high: float, digits: int) -> str:
+    """A signed difference and its interval, ``+0.0123 [-0.0040, +0.0206]``; ``–`` without a difference."""
+    if not np.isfinite(delta):
+        return "–"
+    interval = f" [{low:+.{digits}f}, {high:+.{digits}f}]" if np.isfinite(low) and np.isfinite(high) else ""
+    return f"{delta:+.{digits}f}{interval}"
 
 
 def _scores(comparison: Comparison, labels: pd.DataFrame, metric: str) -> pd.DataFrame:
