@@ -32,7 +32,8 @@ from recexp.compare import stats
 from recexp.compare.comparison import Comparison, clip_to_range
 from recexp.compare.report import finite, format_interval, metric_title
 from recexp.errors import InvalidDataError
-from recexp.metrics import EVALUATION_METRICS, LOWER_IS_BETTER, PER_CLASS_METRICS, default_primary, evaluation_metrics
+from recexp.metrics import (EVALUATION_METRICS, LOWER_IS_BETTER, PER_CLASS_METRICS, default_primary, evaluation_metrics,
+                            predict_labels, scores_from_confusions)
 from recexp.slices import DIMENSIONS, slice_test_rows
 from recexp.spec import RunSpec, prepare_data
 from recexp.tasks import get_task
@@ -177,19 +178,33 @@ def _signed_interval(delta: float, low: float, high: float, digits: int) -> str:
 
 
 def _scores(comparison: Comparison, labels: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The score of every run on the rows of every slice (``nan`` where a slice has no rows)."""
-    binary = len(comparison.classes) == 2
+    """The score of every run on the rows of every slice (``nan`` where a slice has no rows).
+
+    Threshold scores (balanced accuracy, F1...) come from one confusion matrix per slice, all slices of a
+    dimension at once (:func:`~recexp.metrics.scores_from_confusions`, the definitions of
+    :func:`~recexp.metrics.evaluation_metrics`); scores of the probabilities (PR-AUC, ROC-AUC, log-loss) from
+    :func:`~recexp.metrics.evaluation_metrics` on the slice's rows.
+    """
+    classes = list(comparison.classes)
+    k = len(classes)
+    threshold = 0.5 if k == 2 else None
+    from_confusions = metric in scores_from_confusions(np.zeros((k, k)), classes)
     rows = []
     for dimension in labels.columns:
-        codes = labels[dimension]
-        for segment in codes.cat.categories:
-            mask = (codes == segment).to_numpy()
-            for item in comparison.predictions:
-                score = (evaluation_metrics(item.y[mask], item.proba[mask], item.classes,
-                                            threshold=0.5 if binary else None)[metric] if mask.any() else math.nan)
-                rows.append({"dimension": dimension, "segment": str(segment), "group": item.group, "run_id": item.run.id,
-                             "seed": item.seed, "pair": item.pair_key, "is_aa": item.is_aa,
-                             "n_test_rows": int(mask.sum()), "score": score})
+        segments = labels[dimension].cat.categories
+        codes = labels[dimension].cat.codes.to_numpy(np.int64)
+        sizes = np.bincount(codes, minlength=len(segments))
+        for item in comparison.predictions:
+            if from_confusions:
+                cells = (codes * k + item.y) * k + predict_labels(item.proba, threshold)
+                confusions = np.bincount(cells, minlength=len(segments) * k * k).reshape(len(segments), k, k)
+                values = np.where(sizes > 0, scores_from_confusions(confusions, classes)[metric], math.nan)
+            else:
+                values = [evaluation_metrics(item.y[codes == s], item.proba[codes == s], classes, threshold)[metric]
+                          if sizes[s] else math.nan for s in range(len(segments))]
+            rows += [{"dimension": dimension, "segment": str(segment), "group": item.group, "run_id": item.run.id,
+                      "seed": item.seed, "pair": item.pair_key, "is_aa": item.is_aa, "n_test_rows": int(sizes[s]),
+                      "score": float(values[s])} for s, segment in enumerate(segments)]
     return pd.DataFrame(rows)
 
 

@@ -5,11 +5,12 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, balanced_accuracy_score, f1_score, matthews_corrcoef
 
 from recexp.compare import compare, compare_by_slice
 from recexp.compare.slices import MIN_CLASS_ROWS, MIN_SLICE_ROWS
@@ -54,6 +55,27 @@ def test_each_slice_score_is_sklearn_on_the_rows_of_that_slice(comparison, slice
         else:
             assert math.isnan(row.score)
     assert checked >= 30
+
+
+@pytest.mark.parametrize("primary", ["balanced_accuracy", "f1[buy]", "mcc"])
+def test_threshold_scores_per_slice_are_sklearn_on_the_rows_of_that_slice(taobao_grid_home, labels, primary):
+    """Threshold scores come from per-slice confusion matrices (0.5 threshold, as the full-test scores)."""
+    comparison = compare(SQLiteRunStore(taobao_grid_home), experiment="taobao purchase", n_bootstrap=0,
+                         primary=primary, with_validation=False)
+    sliced = compare_by_slice(comparison)
+    assert sliced.metric == primary
+    direct = {"balanced_accuracy": balanced_accuracy_score, "mcc": matthews_corrcoef,
+              "f1[buy]": lambda y, p: f1_score(y, p, pos_label=1, zero_division=0)}[primary]
+    for row in sliced.per_seed.itertuples():
+        mask = (labels.loc[comparison.predictions[0].rows, row.dimension] == row.segment).to_numpy()
+        item = next(p for p in comparison.predictions if p.run.id == row.run_id)
+        if not mask.any():
+            assert math.isnan(row.score)
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = direct(item.y[mask], (item.proba[mask, 1] >= 0.5).astype(int))
+        assert row.score == pytest.approx(expected, abs=1e-12), (row.dimension, row.segment)
 
 
 def test_slice_intervals_and_differences_are_the_seed_level_statistics(comparison, sliced):
