@@ -177,31 +177,37 @@ def _signed_interval(delta: float, low: float, high: float, digits: int) -> str:
     return f"{delta:+.{digits}f}{interval}"
 
 
-def _scores(comparison: Comparison, labels: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The score of every run on the rows of every slice (``nan`` where a slice has no rows).
+def segment_scores(y: np.ndarray, proba: np.ndarray, classes: tuple[str, ...] | list[str], codes: np.ndarray,
+                   n_segments: int, metric: str) -> np.ndarray:
+    """``metric`` on the rows of each segment ``0 .. n_segments - 1`` (``codes``: each row's segment); ``nan`` if empty.
 
-    Threshold scores (balanced accuracy, F1...) come from one confusion matrix per slice, all slices of a
-    dimension at once (:func:`~recexp.metrics.scores_from_confusions`, the definitions of
-    :func:`~recexp.metrics.evaluation_metrics`); scores of the probabilities (PR-AUC, ROC-AUC, log-loss) from
-    :func:`~recexp.metrics.evaluation_metrics` on the slice's rows.
+    Threshold scores (balanced accuracy, F1, MCC...) come from one confusion matrix per segment, all at once
+    (:func:`~recexp.metrics.scores_from_confusions`, the definitions of :func:`~recexp.metrics.evaluation_metrics`,
+    two classes at the 0.5 threshold as the full-test scores); scores of the probabilities (PR-AUC, ROC-AUC,
+    log-loss) from :func:`~recexp.metrics.evaluation_metrics` on each segment's rows.
     """
-    classes = list(comparison.classes)
+    classes = [str(c) for c in classes]
     k = len(classes)
     threshold = 0.5 if k == 2 else None
-    from_confusions = metric in scores_from_confusions(np.zeros((k, k)), classes)
+    codes = np.asarray(codes, dtype=np.int64)
+    sizes = np.bincount(codes, minlength=n_segments)
+    if metric in scores_from_confusions(np.zeros((k, k)), classes):
+        cells = (codes * k + y) * k + predict_labels(proba, threshold)
+        confusions = np.bincount(cells, minlength=n_segments * k * k).reshape(n_segments, k, k)
+        return np.where(sizes > 0, scores_from_confusions(confusions, classes)[metric], math.nan)
+    return np.array([evaluation_metrics(y[codes == s], proba[codes == s], classes, threshold)[metric]
+                     if sizes[s] else math.nan for s in range(n_segments)], dtype=np.float64)
+
+
+def _scores(comparison: Comparison, labels: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The score of every run on the rows of every slice (``nan`` where a slice has no rows)."""
     rows = []
     for dimension in labels.columns:
         segments = labels[dimension].cat.categories
         codes = labels[dimension].cat.codes.to_numpy(np.int64)
         sizes = np.bincount(codes, minlength=len(segments))
         for item in comparison.predictions:
-            if from_confusions:
-                cells = (codes * k + item.y) * k + predict_labels(item.proba, threshold)
-                confusions = np.bincount(cells, minlength=len(segments) * k * k).reshape(len(segments), k, k)
-                values = np.where(sizes > 0, scores_from_confusions(confusions, classes)[metric], math.nan)
-            else:
-                values = [evaluation_metrics(item.y[codes == s], item.proba[codes == s], classes, threshold)[metric]
-                          if sizes[s] else math.nan for s in range(len(segments))]
+            values = segment_scores(item.y, item.proba, comparison.classes, codes, len(segments), metric)
             rows += [{"dimension": dimension, "segment": str(segment), "group": item.group, "run_id": item.run.id,
                       "seed": item.seed, "pair": item.pair_key, "is_aa": item.is_aa, "n_test_rows": int(sizes[s]),
                       "score": float(values[s])} for s, segment in enumerate(segments)]
@@ -315,4 +321,5 @@ def compare_by_slice(comparison: Comparison, level: float = 0.95, top_categories
     return SliceComparison(table, per_seed, metric, comparison.baseline, notes)
 
 
-__all__ = ["MIN_CLASS_ROWS", "MIN_SLICE_ROWS", "RECORD_KEYS", "SliceComparison", "compare_by_slice"]
+__all__ = ["MIN_CLASS_ROWS", "MIN_SLICE_ROWS", "RECORD_KEYS", "SliceComparison", "compare_by_slice",
+           "segment_scores"]
