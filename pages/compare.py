@@ -9,9 +9,9 @@ from recexp.charts.compare import (capture_curve, confusion_difference, confusio
 from recexp.charts.importance import importance_by_strategy
 from recexp.charts.slices import slice_gains
 from recexp.charts.training import training_curves
-from recexp.compare import (BASELINE, INFERENCE, MIN_SEEDS, ROWS_BOOTSTRAP, TUNED, Comparison, SliceComparison, compare,
-                            compare_by_slice, default_positive, metric_title, power_sentence, sample_importance,
-                            sample_losses)
+from recexp.compare import (BASELINE, INFERENCE, MIN_SEEDS, ROWS_BOOTSTRAP, TUNED, Comparison, SliceComparison,
+                            compare, compare_by_slice, default_positive, metric_title, power_sentence,
+                            sample_importance, sample_losses)
 from recexp.errors import RecexpError
 from recexp.importance import METHODS
 from recexp.runs import FINISHED, SQLiteRunStore
@@ -223,12 +223,15 @@ try:
 except RecexpError as error:
     st.caption(str(error))
 else:
-    st.caption(f"{metric_title(sliced.metric)} on the test rows of each slice: mean over seeds [95% interval], Δ the "
-               f"mean per-seed difference to **{sliced.baseline}** [95% interval]. Slices are learned from the "
-               "training rows only; exploratory (no verdict). † too few test rows or seeds for an interval (why: "
-               "the note column).")
+    st.caption(f"{metric_title(sliced.metric)} on the test rows of each slice: mean over seeds [95% interval]"
+               + (f", Δ the mean per-seed difference to **{sliced.baseline}** [95% interval]" if sliced.baseline
+                  else "")
+               + ". Slices are learned from the training rows only; exploratory (no verdict). † too few test rows or "
+               "seeds for an interval (why: the note column).")
     st.dataframe(sliced.view(), key="compare_slices_table")
-    st.plotly_chart(slice_gains(sliced.table, sliced.baseline, metric_title(sliced.metric)), key="compare_slice_gains")
+    if sliced.baseline:
+        st.plotly_chart(slice_gains(sliced.table, sliced.baseline, metric_title(sliced.metric)),
+                        key="compare_slice_gains")
     for sentence in sliced.worst_sentences():
         st.markdown(f"- {sentence}")
     for note in sliced.notes:

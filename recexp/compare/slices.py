@@ -50,7 +50,7 @@ RECORD_KEYS = ("slice", "dimension", "segment", "group", "metric", "mean", "ci_l
 
 
 def _sliceable(metric: str, classes: tuple[str, ...]) -> bool:
-    """Whether :func:`~recexp.metrics.evaluation_metrics` gives ``metric`` (the tuned and ranking scores it does not)."""
+    """Whether :func:`~recexp.metrics.evaluation_metrics` gives ``metric`` (not the tuned or ranking scores)."""
     return metric in EVALUATION_METRICS or any(metric == f"{m}[{c}]" for m in PER_CLASS_METRICS for c in classes)
 
 

@@ -92,14 +92,15 @@ def test_slice_labels_follow_their_definitions_from_the_training_rows(taobao_log
     top = train["category"][train["category"] > 0].value_counts().index[:4]
     names = dataset.schema.decode("category", np.asarray(top))
     assert list(labels["category"].cat.categories) == [*names, OTHER]
-    expected_category = np.where(test["category"].isin(top), dataset.schema.decode("category", test["category"].to_numpy()),
-                                 OTHER)
+    decoded = dataset.schema.decode("category", test["category"].to_numpy())
+    expected_category = np.where(test["category"].isin(top), decoded, OTHER)
     np.testing.assert_array_equal(labels["category"].astype(str).to_numpy(), expected_category)
 
     # activity: thirds of the training users by their training rows; users without any: "none"
     per_user = train[USER].value_counts()
     per_user = per_user[per_user > 0]
-    third = per_user.rank(method="max", pct=True).map(lambda f: ("light", "medium", "heavy")[math.ceil(round(3 * f, 9)) - 1])
+    segments = ("light", "medium", "heavy")
+    third = per_user.rank(method="max", pct=True).map(lambda f: segments[math.ceil(round(3 * f, 9)) - 1])
     expected_activity = test[USER].map(lambda u: third.get(u, "none")).to_numpy()
     np.testing.assert_array_equal(labels["activity"].astype(str).str.split(" ").str[0].to_numpy(), expected_activity)
 

@@ -130,7 +130,8 @@ def test_table_task_runs_have_no_slices(yeast_grid, tmp_path):
     with pytest.raises(InvalidDataError, match="behaviour log"):
         compare_by_slice(compare(store, experiment="yeast", n_bootstrap=0))
     completed = subprocess.run(
-        [sys.executable, "-m", "recexp", "compare", "--experiment", "yeast", "--bootstrap", "0", "--by-slice", "--json"],
+        [sys.executable, "-m", "recexp", "compare", "--experiment", "yeast", "--bootstrap", "0", "--by-slice",
+         "--json"],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,
         env={**os.environ, "PYTHONPATH": str(ROOT), "RECEXP_HOME": str(tmp_path / "yeast")})
     assert completed.returncode != 0 and not completed.stdout
