@@ -223,7 +223,7 @@ try:
 except RecexpError as error:
     st.caption(str(error))
 else:
-    st.caption(f"{metric_title(sliced.metric)} on the test rows of each slice: mean over seeds [95% interval]"
+    st.caption(f"Per slice, {metric_title(sliced.metric)} on its test rows: mean over seeds [95% interval]"
                + (f", Δ the mean per-seed difference to **{sliced.baseline}** [95% interval]" if sliced.baseline
                   else "")
                + ". Slices are learned from the training rows only; exploratory (no verdict). † too few test rows or "
