@@ -7,13 +7,15 @@ import streamlit as st
 from recexp.charts.compare import (capture_curve, confusion_difference, confusion_matrices, curves, metric_bars,
                                    per_class_heatmap, recall_at_precision_bars, run_colours)
 from recexp.charts.importance import importance_by_strategy
+from recexp.charts.slices import slice_gains
 from recexp.charts.training import training_curves
-from recexp.compare import (BASELINE, INFERENCE, MIN_SEEDS, ROWS_BOOTSTRAP, TUNED, Comparison, compare,
-                            consistency_table, default_positive, metric_title, power_sentence, sample_importance,
-                            sample_losses)
+from recexp.compare import (BASELINE, INFERENCE, MIN_SEEDS, ROWS_BOOTSTRAP, TUNED, Comparison, SliceComparison,
+                            compare, compare_by_slice, consistency_table, default_positive, metric_title,
+                            power_sentence, sample_importance, sample_losses)
 from recexp.errors import RecexpError
 from recexp.importance import METHODS
 from recexp.runs import FINISHED, SQLiteRunStore
+from recexp.slices import DIMENSIONS as SLICE_DIMENSIONS
 from recexp.ui.state import job_runner
 
 
@@ -214,6 +216,33 @@ else:
 for statement in capture["statement"]:
     st.markdown(f"- {statement}")
 st.plotly_chart(capture_curve(comparison, positive, top / 100 if top else None), key="compare_capture")
+
+# --- by slice -----------------------------------------------------------------------------------------
+@st.cache_data(show_spinner="Labelling the test rows with their slices and scoring every slice...", max_entries=8)
+def slices_of(home: str, _comparison: Comparison, stamp: tuple[str, ...], baseline: str) -> SliceComparison:
+    return compare_by_slice(_comparison)
+
+
+st.subheader("By slice", help="Who a strategy helps and who it hurts. " + " ".join(
+    f"**{name}**: {meaning}." for name, meaning in SLICE_DIMENSIONS.items()))
+try:
+    sliced = slices_of(home, comparison, stamp, baseline)
+except RecexpError as error:
+    st.caption(str(error))
+else:
+    st.caption(f"Per slice, {metric_title(sliced.metric)} on its test rows: mean over seeds [95% interval]"
+               + (f", Δ the mean per-seed difference to **{sliced.baseline}** [95% interval]" if sliced.baseline
+                  else "")
+               + ". Slices are learned from the training rows only; exploratory (no verdict). † too few test rows or "
+               "seeds for an interval (why: the note column).")
+    st.dataframe(sliced.view(), key="compare_slices_table")
+    if sliced.baseline:
+        st.plotly_chart(slice_gains(sliced.table, sliced.baseline, metric_title(sliced.metric)),
+                        key="compare_slice_gains")
+    for sentence in sliced.worst_sentences():
+        st.markdown(f"- {sentence}")
+    for note in sliced.notes:
+        st.caption(note)
 
 # --- training and samples -------------------------------------------------------------------------------
 st.subheader("Training curves")

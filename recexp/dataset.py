@@ -2,7 +2,8 @@
 
 A :class:`Dataset` is one frame with one row per sample. Its columns are the features named by the
 :class:`FeatureSchema`, the integer label column ``label`` (codes into ``schema.classes``) and, where
-the source has them, the meta columns ``user_id`` (for grouped splits and per-user ranking) and
+the source has them, the meta columns ``user_id`` (for grouped splits and per-user ranking),
+``item_id`` (the row's item as the log names it, for slices such as new vs known items) and
 ``event_time`` (UTC datetime, for temporal splits). After a strategy has run, the training frame also
 carries ``is_synthetic`` (bool) and ``sample_weight`` (float).
 
@@ -32,6 +33,7 @@ import pandas as pd
 
 LABEL = "label"
 USER = "user_id"
+ITEM = "item_id"
 TIME = "event_time"
 IS_SYNTHETIC = "is_synthetic"
 SAMPLE_WEIGHT = "sample_weight"

@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from recexp.data.log import FUNNEL, BehaviorLog, FeatureTable, frame_fingerprint
-from recexp.dataset import LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
+from recexp.dataset import ITEM, LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.params import Bool, Choice, Float, Int, Optional, Param, Parametrized
 
@@ -341,7 +341,7 @@ class Task(Parametrized):
         Returns
         -------
         Dataset
-            Features, integer ``label`` and (for logs) ``user_id`` / ``event_time`` meta columns.
+            Features, integer ``label`` and (for logs) ``user_id`` / ``item_id`` / ``event_time`` meta columns.
 
         Raises
         ------
@@ -480,6 +480,7 @@ class BehaviorTask(Task):
         columns[LABEL] = behavior
         frame = pd.DataFrame(columns, copy=False)     # one block per column: no consolidating copy
         frame[USER] = pd.Categorical.from_codes(user, categories=data.users)
+        frame[ITEM] = pd.Categorical.from_codes(data.item, categories=data.items)
         frame[TIME] = pd.DatetimeIndex(time.view("M8[ns]")).tz_localize("UTC")
         schema = FeatureSchema(numeric=tuple(numeric), categorical=tuple(categorical), classes=data.classes,
                                sequences=sequences, cardinality={k: v for k, v in cardinality.items()
@@ -587,6 +588,7 @@ class PurchaseTask(Task):
             item_lookup, category_lookup, code_dtype(n_classes)))
         labels = np.empty(n_rows, dtype=np.int64)
         user_codes = np.empty(n_rows, dtype=np.int64)
+        item_codes = np.empty(n_rows, dtype=np.int64)
         anchor_times = np.empty(n_rows, dtype=np.int64)
         if n_cats:                                       # user-category ids, over the feature windows only
             feature_end = int(mid.max())
@@ -652,6 +654,7 @@ class PurchaseTask(Task):
             buyers = pair[e:h][behavior[e:h] == buy]
             labels[rows] = np.isin(candidates, buyers)
             user_codes[rows] = cand_user
+            item_codes[rows] = cand_item
             anchor_times[rows] = anchor
 
         if not labels.any():
@@ -663,6 +666,7 @@ class PurchaseTask(Task):
                            pd.DataFrame(integers.T, columns=integer, copy=False)], axis=1)
         frame[LABEL] = labels
         frame[USER] = pd.Categorical.from_codes(user_codes, categories=data.users)
+        frame[ITEM] = pd.Categorical.from_codes(item_codes, categories=data.items)
         frame[TIME] = pd.DatetimeIndex(anchor_times.view("M8[ns]")).tz_localize("UTC")
         cardinality = {"item": n_item_codes, "category": n_category_codes, "hist_item": n_item_codes,
                        "hist_category": n_category_codes, "hist_behavior": n_classes}

@@ -41,7 +41,8 @@ def taobao_head_file(taobao_csv, tmp_path_factory):
 @dataclass(frozen=True)
 class YeastGrid:
     """The small real experiment the Compare tests share: yeast_me2 (an imbalanced benchmark), a logistic
-    regression, 3 strategies x 3 seeds on one stratified split."""
+    regression, 3 strategies x 3 seeds on one stratified split (another ``base`` and ``strategies`` give
+    another grid, as :func:`taobao_grid_home` does)."""
 
     base: Any
     strategies: tuple[str, ...] = ("none", "random_over", "class_weights")
@@ -72,6 +73,21 @@ def yeast_grid() -> YeastGrid:
     return YeastGrid(RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},
                              model="logreg", train={"epochs": 2, "learning_rate": 0.05, "batch_size": 256,
                                                     "device": "cpu"}))
+
+
+@pytest.fixture(scope="session")
+def taobao_grid_home(tmp_path_factory) -> Path:
+    """A workspace with one finished log-task experiment for the slice tests: the bundled Taobao sample's
+    purchase task, a logistic regression (1 epoch), ``none`` and ``class_weights`` x 3 seeds (about 20 s), in
+    the experiment ``"taobao purchase"``."""
+    from recexp.spec import RunSpec
+
+    home = tmp_path_factory.mktemp("taobao_grid_workspace")
+    grid = YeastGrid(RunSpec(source={"sample": "taobao"}, task="purchase", model="logreg",
+                             train={"epochs": 1, "learning_rate": 0.05, "batch_size": 1024, "device": "cpu"}),
+                     strategies=("none", "class_weights"))
+    grid.build(home, "taobao purchase")
+    return home
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from recexp.cli.common import finite_or_none, open_store, print_json
-from recexp.compare import compare, consistency_table, power_sentence, sample_losses
+from recexp.compare import compare, compare_by_slice, consistency_table, power_sentence, sample_losses
 from recexp.errors import RecexpError
 
 
@@ -24,10 +24,14 @@ def run(args: argparse.Namespace) -> int:
                            sample_losses=sample_losses(store, comparison))
     needed = {str(d): comparison.seeds_needed(d) for d in args.detect or []}
     checks = consistency_table(comparison.predictions)          # did each strategy's new rows look real?
+    sliced = compare_by_slice(comparison) if args.by_slice else None
     if args.json:
         payload = comparison.to_dict(args.metric)
         payload["power"]["seeds_needed"] = needed
         payload["consistency"] = [finite_or_none(row) for row in checks.to_dict(orient="records")]
+        if sliced is not None:
+            by_slice = sliced.to_dict()
+            payload |= {"slices": by_slice.pop("slices"), "by_slice": by_slice}
         print_json(payload)
         return 0
     print(comparison.title)
@@ -43,6 +47,13 @@ def run(args: argparse.Namespace) -> int:
     print(comparison.table(metrics).to_string())
     for row in checks.itertuples():
         print(f"consistency of {row.group}: {row.warned} of {row.runs} runs warned; {row.line}")
+    if sliced is not None:
+        print(f"by slice ({sliced.metric}; † = too few test rows or seeds for an interval):")
+        print(sliced.view().to_string())
+        for sentence in sliced.worst_sentences():
+            print(f"worst slice: {sentence}")
+        for note in sliced.notes:
+            print(f"note: {note}")
     for note in comparison.notes:
         print(f"note: {note}")
     for path in filter(None, (args.csv, args.html)):

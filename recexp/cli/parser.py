@@ -133,6 +133,10 @@ def add_compare(subparsers) -> None:
                    help="score to show (repeatable; default: the headline scores; --json prints every score)")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report (opens offline)")
     p.add_argument("--csv", metavar="PATH", help="write the summary (strategy x score) as CSV")
+    p.add_argument("--by-slice", action="store_true",
+                   help="also the primary score per slice of the test rows (log tasks: new vs returning users, new vs "
+                        "known items, popularity deciles, top categories, activity segments; learned from training "
+                        "rows) for every strategy, with intervals over seeds and the difference to the baseline")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 

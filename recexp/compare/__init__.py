@@ -1,5 +1,6 @@
 """Comparing finished runs: load them (:mod:`~recexp.compare.loading`), test them with the training seed as the
-unit of replication (:mod:`~recexp.compare.stats`, no run store needed), and report (:mod:`~recexp.compare.report`).
+unit of replication (:mod:`~recexp.compare.stats`, no run store needed), and report (:mod:`~recexp.compare.report`);
+:mod:`~recexp.compare.slices` breaks the primary score down by slice of the test rows (new users, new items...).
 
 >>> from recexp.compare import compare                                 # doctest: +SKIP
 >>> result = compare(store, experiment="smote vs none")
@@ -12,10 +13,11 @@ from recexp.compare.loading import (RunPredictions, check_same_test_split, load_
                                     sample_losses, select_runs)
 from recexp.compare.loading import TTA_ARM, consistency_table
 from recexp.compare.report import metric_title, power_sentence
+from recexp.compare.slices import MIN_SLICE_ROWS, SliceComparison, compare_by_slice
 from recexp.compare.stats import MIN_SEEDS, seed_interval
 
-__all__ = ["BASELINE", "BOOTSTRAP_METRICS", "DEFAULT_METRICS", "INFERENCE", "MIN_SEEDS", "ROWS_BOOTSTRAP", "TUNED",
-           "Comparison", "RunPredictions", "capture_at", "check_same_test_split", "compare", "default_positive",
-           "load_predictions", "metric_title", "power_sentence", "sample_importance", "sample_losses", "seed_interval",
+__all__ = ["BASELINE", "BOOTSTRAP_METRICS", "DEFAULT_METRICS", "INFERENCE", "MIN_SEEDS", "MIN_SLICE_ROWS",
+           "ROWS_BOOTSTRAP", "TUNED", "Comparison", "RunPredictions", "SliceComparison", "capture_at",
+           "check_same_test_split", "compare", "compare_by_slice", "default_positive", "load_predictions", "metric_title", "power_sentence", "sample_importance", "sample_losses", "seed_interval",
            "select_runs"]
 __all__ += ["TTA_ARM", "consistency_table"]

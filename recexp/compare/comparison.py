@@ -110,7 +110,7 @@ def _bootstrap_scores(item: RunPredictions, counts: np.ndarray) -> dict[str, np.
     return result
 
 
-def _clip_to_range(metric: str, low: float, high: float) -> tuple[float, float]:
+def clip_to_range(metric: str, low: float, high: float) -> tuple[float, float]:
     """Keep a t-interval inside the score's possible range (scores in [0, 1], MCC in [-1, 1], losses >= 0)."""
     if metric in LOWER_IS_BETTER and metric != "ece":
         return max(low, 0.0), high
@@ -489,7 +489,7 @@ def _summarise(per_run: pd.DataFrame, names: list[str], base: str | None, metric
         is_aa = bool(mine["is_aa"].iloc[0])
         for metric in metric_columns:
             mean, low, high = stats.seed_interval(mine[metric].to_numpy(float), level)
-            low, high = _clip_to_range(metric, low, high)
+            low, high = clip_to_range(metric, low, high)
             row = {"group": group, "metric": metric, "is_primary": metric == primary, "is_aa": is_aa,
                    "n_seeds": int(mine[metric].notna().sum()), "mean": mean, "ci_low": low, "ci_high": high,
                    "n_pairs": 0, "delta": math.nan, "delta_low": math.nan, "delta_high": math.nan,
