@@ -21,10 +21,12 @@ from typing import Any
 
 import streamlit as st
 
+from recexp.i18n import N_, _
 from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Param, Parametrized, Text, Union
 
 _OPEN = 1e-6          # distance kept from an open bound (e.g. "greater than 0")
-_ALTERNATIVE_LABELS = {Choice: "preset", Float: "ratio", Int: "number", Mapping: "per class", Bool: "on / off"}
+_ALTERNATIVE_LABELS = {Choice: N_("preset"), Float: N_("ratio"), Int: N_("number"), Mapping: N_("per class"),
+                       Bool: N_("on / off")}
 
 
 def widget_key(prefix: str, owner: type, name: str, *suffix: str) -> str:
@@ -102,7 +104,8 @@ def _widget(where, spec: Param, label: str, key: str, default: Any, help_text: s
         return where.text_input(label, value=default if isinstance(default, str) else "", key=key,
                                 help=help_text).strip()
     if isinstance(spec, Optional):
-        enabled = where.toggle(f"Set {label.lower()}", value=default is not None, key=f"{key}_set", help=help_text)
+        enabled = where.toggle(_("Set {parameter}").format(parameter=label.lower()), value=default is not None,
+                               key=f"{key}_set", help=help_text)
         if not enabled:
             return None
         inner_default = default if default is not None else None
@@ -149,7 +152,7 @@ def _mapping(where, spec: Mapping, label: str, key: str, default: Any, help_text
 def _alternative_label(spec: Param) -> str:
     for kind, text in _ALTERNATIVE_LABELS.items():
         if isinstance(spec, kind):
-            return text
+            return _(text)
     return type(spec).__name__.lower()
 
 
