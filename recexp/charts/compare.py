@@ -94,10 +94,10 @@ def curves(comparison, class_name: str, kind: str = "roc") -> go.Figure:
         if truth.all() or not truth.any():
             continue
         if kind == "roc":
-            x, y, _ = skm.roc_curve(truth, item.proba[:, k])
+            x, y, _thresholds = skm.roc_curve(truth, item.proba[:, k])
             area = skm.auc(x, y)
         else:
-            y, x, _ = skm.precision_recall_curve(truth, item.proba[:, k])
+            y, x, _thresholds = skm.precision_recall_curve(truth, item.proba[:, k])
             area = skm.average_precision_score(truth, item.proba[:, k])
         step = max(1, len(x) // 400)                      # keep the page light; the shape survives
         figure.add_trace(go.Scatter(

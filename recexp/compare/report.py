@@ -31,12 +31,12 @@ def finite(value: Any) -> float | None:
 
 def metric_title(metric: str) -> str:
     """A score's name in words: ``balanced_accuracy`` -> ``balanced accuracy``, ``pr_auc[buy]`` -> ``PR-AUC of buy``."""
-    base, _, rest = metric.partition("[")
+    base, _sep, rest = metric.partition("[")
     words = {"pr_auc": "PR-AUC", "roc_auc": "ROC-AUC", "mcc": "MCC", "f1": "F1", "ece": "ECE",
              "pr_auc_macro": "macro PR-AUC", "f1_macro": "macro F1", "recall_macro": "macro recall",
              "precision_macro": "macro precision", "gmean": "G-mean"}.get(base, base.replace("_", " "))
     if rest:
-        class_name, _, suffix = rest.partition("]")
+        class_name, _sep, suffix = rest.partition("]")
         return f"{words} of {class_name}" + (suffix.replace("_", " ") if suffix else "")
     return words
 
