@@ -8,10 +8,10 @@ from recexp.charts.compare import (capture_curve, confusion_difference, confusio
                                    per_class_heatmap, recall_at_precision_bars)
 from recexp.charts.importance import importance_by_strategy
 from recexp.charts.training import training_curves
-from recexp.compare import (BASELINE, INFERENCE, MIN_SEEDS, ROWS_BOOTSTRAP, TUNED, Comparison, compare,
-                            default_positive, metric_title, power_sentence, sample_importance, sample_losses)
+from recexp.compare import (BASELINE, MIN_SEEDS, ROWS_BOOTSTRAP, TUNED, Comparison, compare, default_positive,
+                            inference_text, metric_title, power_sentence, sample_importance, sample_losses)
 from recexp.errors import RecexpError
-from recexp.i18n import _, format_integer, ngettext
+from recexp.i18n import _, current_language, format_integer, ngettext
 from recexp.importance import METHODS
 from recexp.runs import FINISHED, SQLiteRunStore
 from recexp.ui.state import job_runner
@@ -19,8 +19,8 @@ from recexp.ui.state import job_runner
 
 @st.cache_data(show_spinner="Scoring the runs and testing the differences over seeds...", max_entries=8)
 def comparison_of(_store: SQLiteRunStore, home: str, experiment: str | None, run_ids: tuple[str, ...], baseline: str, n_bootstrap: int,
-                  stamp: tuple[str, ...]) -> Comparison:
-    """The comparison (cached on the runs and their finish times)."""
+                  stamp: tuple[str, ...], language: str) -> Comparison:
+    """The comparison (cached on the runs, their finish times and the language its sentences are in)."""
     return compare(_store, experiment=experiment, run_ids=list(run_ids) or None, baseline=baseline,
                    n_bootstrap=n_bootstrap)
 
@@ -43,7 +43,7 @@ home = str(store.home)
 st.title(_("Compare"))
 st.caption(_("Which strategy helped which class, and by how much: every score over seeds (mean, 95% interval), "
              "and each strategy paired with the no-strategy baseline on the same seeds and the same test rows."),
-           help=f"{INFERENCE} {ROWS_BOOTSTRAP}")
+           help=f"{inference_text()} {_(ROWS_BOOTSTRAP)}")
 
 finished = store.list_runs(statuses=[FINISHED])
 experiments = [e for e in reversed(store.list_experiments()) if any(r.experiment_id == e.id for r in finished)]
@@ -80,11 +80,12 @@ with st.expander(_("Comparison settings")):
                               index=strategies.index(BASELINE) if BASELINE in strategies else 0,
                               key="compare_baseline", help=_("Every other strategy is paired with this one."))
     n_bootstrap = right.number_input(_("Row bootstrap of these trained models (replicates)"), 0, 10_000, 500, step=100,
-                                     key="compare_bootstrap", help=ROWS_BOOTSTRAP + " " + _("0: leave it out."))
+                                     key="compare_bootstrap", help=_(ROWS_BOOTSTRAP) + " " + _("0: leave it out."))
 
 stamp = tuple(sorted(f"{r.id}:{r.finished_at}" for r in chosen_runs))
 try:
-    comparison = comparison_of(store, home, experiment, run_ids, baseline, int(n_bootstrap), stamp)
+    comparison = comparison_of(store, home, experiment, run_ids, baseline, int(n_bootstrap), stamp,
+                               current_language())
 except RecexpError as error:
     st.error(str(error))
     st.stop()
@@ -96,7 +97,7 @@ st.markdown(_("**{title}** · {runs} runs · {strategies} strategies · seeds {s
                                   seeds=seeds, rows=format_integer(len(comparison.predictions[0].y))))
 # --- the verdict ------------------------------------------------------------------------------------
 st.subheader(_("Verdict on {score}").format(score=metric_title(comparison.primary)), divider=False,
-             help=_("{inference} Significance level {alpha}.").format(inference=INFERENCE,
+             help=_("{inference} Significance level {alpha}.").format(inference=inference_text(),
                                                                        alpha=f"{comparison.alpha:g}"))
 st.caption((_("Primary score `{score}`, declared with the experiment before training.") if comparison.primary_declared
             else _("Primary score `{score}`, the default for these classes (no primary was declared with these "

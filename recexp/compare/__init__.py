@@ -7,7 +7,7 @@ unit of replication (:mod:`~recexp.compare.stats`, no run store needed), and rep
 """
 
 from recexp.compare.comparison import (BASELINE, BOOTSTRAP_METRICS, DEFAULT_METRICS, INFERENCE, ROWS_BOOTSTRAP, TUNED,
-                                       Comparison, capture_at, compare, default_positive)
+                                       Comparison, capture_at, compare, default_positive, inference_text)
 from recexp.compare.loading import (RunPredictions, check_same_test_split, load_predictions, sample_importance,
                                     sample_losses, select_runs)
 from recexp.compare.report import metric_title, power_sentence
@@ -15,5 +15,5 @@ from recexp.compare.stats import MIN_SEEDS, seed_interval
 
 __all__ = ["BASELINE", "BOOTSTRAP_METRICS", "DEFAULT_METRICS", "INFERENCE", "MIN_SEEDS", "ROWS_BOOTSTRAP", "TUNED",
            "Comparison", "RunPredictions", "capture_at", "check_same_test_split", "compare", "default_positive",
-           "load_predictions", "metric_title", "power_sentence", "sample_importance", "sample_losses", "seed_interval",
-           "select_runs"]
+           "inference_text", "load_predictions", "metric_title", "power_sentence", "sample_importance",
+           "sample_losses", "seed_interval", "select_runs"]
