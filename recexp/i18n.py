@@ -29,7 +29,7 @@ After adding or changing marked strings, from the repository root::
     pybabel extract -F babel.cfg -o recexp/locale/recexp.pot --no-location --sort-output --omit-header \\
         --project recexp .
     pybabel update -i recexp/locale/recexp.pot -d recexp/locale -D recexp -l zh_CN --no-fuzzy-matching \\
-        --ignore-obsolete --omit-header
+        --ignore-obsolete --width 120
     # then fill every empty msgstr in recexp/locale/zh_CN/LC_MESSAGES/recexp.po
 
 ``tests/unit/test_i18n_catalog.py`` runs the same extraction and fails while a marked string has no
