@@ -127,7 +127,7 @@ def follow_preview(key: tuple) -> None:
     task: BackgroundTask | None = st.session_state.get("lab_task")
     if task is None or task.status != "running":
         st.rerun()                              # the whole page picks up the result
-    st.progress(task.fraction, text=f"{task.label}: {task.message or _('starting')}")
+    st.progress(task.fraction, text=task.label + ": " + (task.message or _("starting")))
     left = task.remaining()
     st.caption(_("{elapsed} so far, about {left} left.").format(elapsed=duration(task.elapsed), left=duration(left))
                if left is not None else _("{elapsed} so far.").format(elapsed=duration(task.elapsed)))

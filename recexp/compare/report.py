@@ -112,17 +112,17 @@ def render_report(comparison: Comparison, metrics: list[str], figures: dict[str,
             score=metric_title(comparison.primary), declared=declared)) + "</h2><ul>",
         *[f"<li class='verdict'>{html.escape(v)}</li>" for v in comparison.verdicts.values()], "</ul>",
         *[f"<p class='flag'>{html.escape(flag)}</p>" for flag in comparison.flags],
-        f"<p class='note'><b>{html.escape(_('Method.'))}</b> {html.escape(inference)} "
+        "<p class='note'><b>" + html.escape(_("Method.")) + f"</b> {html.escape(inference)} "
         + html.escape(_("Significance level {alpha}.").format(alpha=f"{comparison.alpha:g}"))
         + f" {html.escape(power_sentence(comparison))}</p>",
-        f"<h2>{html.escape(_('Scores'))}</h2>", comparison.table(metrics).to_html(escape=True),
+        "<h2>" + html.escape(_("Scores")) + "</h2>", comparison.table(metrics).to_html(escape=True),
         "<p class='note'>" + _("Cells: mean over seeds [95% t-interval]. Δ: mean per-seed difference to "
                                "<b>{baseline}</b> [95% t-interval over seeds]; * verdict on the primary score "
                                "(Holm-adjusted), ° exploratory score significant after Benjamini-Hochberg; P(better): "
                                "probability that a random seed of the strategy beats a random seed of the "
                                "baseline.").format(baseline=html.escape(str(comparison.baseline)))
         + f" {html.escape(rows_bootstrap)}</p>",
-        f"<h2>{html.escape(_('In business terms'))}</h2><ul>",
+        "<h2>" + html.escape(_("In business terms")) + "</h2><ul>",
         *[f"<li>{html.escape(s)}</li>" for s in capture["statement"]], "</ul>",
     ]
     for note in comparison.notes:
@@ -130,7 +130,7 @@ def render_report(comparison: Comparison, metrics: list[str], figures: dict[str,
     for title, figure in figures.items():
         parts += [f"<h2>{html.escape(title)}</h2>",
                   figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})]
-    parts += [f"<h2>{html.escape(_('Runs'))}</h2>", runs.to_html(index=False, float_format=lambda v: f"{v:.4f}"),
+    parts += ["<h2>" + html.escape(_("Runs")) + "</h2>", runs.to_html(index=False, float_format=lambda v: f"{v:.4f}"),
               "</body></html>"]
     return "\n".join(parts)
 
