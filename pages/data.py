@@ -11,10 +11,15 @@ from recexp.data.mapping import GUESS
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
 from recexp.errors import LogMappingError, RecexpError
-from recexp.i18n import _, format_integer, format_percent
+from recexp.i18n import N_, _, format_integer, format_percent
 from recexp.tasks import TASKS, SplitSpec, split_methods
 from recexp.ui.params import param_widgets
 from recexp.ui.state import DatasetChoice, active_choice, build, current_user, load_source, set_active_choice
+
+
+#: The column roles in words (their ids stay as they are in links, the CLI's --map and run specs).
+ROLE_TITLES = {"user": N_("user"), "item": N_("item"), "behavior": N_("behavior"), "timestamp": N_("timestamp"),
+               "category": N_("category")}
 
 
 def mapping_panel(mapping_key: str, columns: list[str], mapping: dict[str, str], roles: dict[str, dict],
@@ -26,7 +31,7 @@ def mapping_panel(mapping_key: str, columns: list[str], mapping: dict[str, str],
         chosen = {}
         for col, role in zip(st.columns(len(ROLES)), ROLES):
             current_column = mapping.get(role, "(none)")
-            chosen[role] = col.selectbox(role, options, index=options.index(current_column), key=f"data_map_{role}",
+            chosen[role] = col.selectbox(_(ROLE_TITLES.get(role, role)), options, index=options.index(current_column), key=f"data_map_{role}",
                                          format_func=lambda o: _("(none)") if o == "(none)" else o)
             if role in roles:
                 confidence, evidence = roles[role]["confidence"], roles[role]["evidence"]

@@ -13,8 +13,12 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from recexp.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, set_language_resolver
 
-#: Session-state key of the language switch (and the URL's query parameter: ``lang``).
+#: Session-state key of the session's language (``en`` or ``zh``), kept apart from the widget's own key: a
+#: widget's state is dropped on a run that does not draw it, the language must not be.
 LANGUAGE_KEY = "ui_language"
+#: Session-state key of the sidebar's switch.
+SWITCH_KEY = "ui_language_switch"
+#: The URL's query parameter that names the language.
 LANGUAGE_PARAM = "lang"
 
 
@@ -27,17 +31,23 @@ def _session_language() -> str | None:
 set_language_resolver(_session_language)
 
 
+def _switched() -> None:
+    st.session_state[LANGUAGE_KEY] = st.session_state[SWITCH_KEY]
+
+
 def language_switch() -> str:
     """Draw the language switch in the sidebar and return the chosen language (``en`` or ``zh``).
 
     The first run of a session takes the language from the URL's ``lang`` (an unknown value means
     English); afterwards the switch decides, and the URL follows it.
     """
-    if LANGUAGE_KEY not in st.session_state:
+    if st.session_state.get(LANGUAGE_KEY) not in LANGUAGES:
         wanted = st.query_params.get(LANGUAGE_PARAM, DEFAULT_LANGUAGE)
         st.session_state[LANGUAGE_KEY] = wanted if wanted in LANGUAGES else DEFAULT_LANGUAGE
-    language = st.sidebar.segmented_control(_("Language"), list(LANGUAGES), format_func=LANGUAGES.get,
-                                            key=LANGUAGE_KEY, required=True)
+    language = st.session_state[LANGUAGE_KEY]
+    st.session_state[SWITCH_KEY] = language
+    st.sidebar.segmented_control(_("Language"), list(LANGUAGES), format_func=LANGUAGES.get, key=SWITCH_KEY,
+                                 required=True, on_change=_switched)
     if st.query_params.get(LANGUAGE_PARAM) != language:
         st.query_params[LANGUAGE_PARAM] = language
     return language
