@@ -1,4 +1,5 @@
-"""The dashboard's language switch: English or 简体中文, kept in the session and in the URL (``?lang=zh``).
+"""The dashboard's language switch: English or 简体中文, kept in the session and in the URL (``?lang=zh``;
+English, the default, needs no parameter).
 
 :func:`language_switch` (called by ``app.py`` on every run, before anything is drawn) reads the URL's
 ``lang`` once per session, draws the switch in the sidebar and writes the choice back into the URL,
@@ -39,7 +40,8 @@ def language_switch() -> str:
     """Draw the language switch in the sidebar and return the chosen language (``en`` or ``zh``).
 
     The first run of a session takes the language from the URL's ``lang`` (an unknown value means
-    English); afterwards the switch decides, and the URL follows it.
+    English); afterwards the switch decides, and the URL follows it: ``lang=zh`` for Chinese, no
+    parameter for English (the default), so English links read as before.
     """
     if st.session_state.get(LANGUAGE_KEY) not in LANGUAGES:
         wanted = st.query_params.get(LANGUAGE_PARAM, DEFAULT_LANGUAGE)
@@ -48,6 +50,9 @@ def language_switch() -> str:
     st.session_state[SWITCH_KEY] = language
     st.sidebar.segmented_control(_("Language"), list(LANGUAGES), format_func=LANGUAGES.get, key=SWITCH_KEY,
                                  required=True, on_change=_switched)
-    if st.query_params.get(LANGUAGE_PARAM) != language:
+    if language == DEFAULT_LANGUAGE:                          # English links stay as they were: no parameter
+        if LANGUAGE_PARAM in st.query_params:
+            del st.query_params[LANGUAGE_PARAM]
+    elif st.query_params.get(LANGUAGE_PARAM) != language:
         st.query_params[LANGUAGE_PARAM] = language
     return language

@@ -51,7 +51,8 @@ def test_the_switch_translates_the_page_it_is_on_and_the_url_keeps_it(app_url, p
 
     sidebar.get_by_text("English", exact=True).click()
     expect(_heading(page, "Train")).to_be_visible(timeout=60_000)
-    expect(page).to_have_url(re.compile(r"lang=en"), timeout=30_000)
+    expect(page).not_to_have_url(re.compile(r"lang="), timeout=30_000)     # English, the default: no parameter
+    expect(page).to_have_url(re.compile(r"/train\?.*dataset=taobao"))
 
 
 @pytest.fixture
