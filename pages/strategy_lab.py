@@ -29,6 +29,9 @@ valid = dataset.subset(split.valid)       # held-out real rows for a generator's
 locked = {"validation": dataset.class_counts(split.valid), "test": dataset.class_counts(split.test)}
 
 
+#: The strategy families' names on the picker (their ids stay in run specs and the CLI).
+FAMILY_NAMES = {"baseline": N_("Baseline"), "balancing": N_("Balancing"), "weighting": N_("Weighting"),
+                "expansion": N_("Expansion"), "synthesis": N_("Synthesis"), "importance": N_("Importance")}
 #: Metric label -> row of SynthesisReport.scores() shown as a headline number.
 HEADLINE_SCORES = {N_("Quality score"): "Quality score", N_("Column shapes"): "Column shapes",
                    N_("Pair trends"): "Pair trends", N_("Detection AUC"): "Detection AUC",
@@ -148,14 +151,15 @@ def keep_strategy_in_family() -> None:
 settings, results = st.columns([1, 2], gap="large")
 with settings:
     families = strategies_by_family()
-    family = st.pills(_("Family"), list(families), format_func=str.capitalize, key="lab_family",
+    family = st.pills(_("Family"), list(families), format_func=lambda f: _(FAMILY_NAMES.get(f, f.capitalize())),
+                      key="lab_family",
                       on_change=keep_strategy_in_family, help=_("Show one family's strategies (none picked: all)."))
     offered = families[family] if family else [name for names in families.values() for name in names]
     name = st.selectbox(_("Strategy"), offered, key="lab_strategy", format_func=strategy_label,
                         help=_("Type to search by name, id or family. The Train page shows the same names; run "
                                "specs, the CLI and the Compare page use the id in brackets."))
     strategy_class = STRATEGIES[name]
-    st.caption(f"**{FAMILIES[strategy_class.family]}.** {strategy_class.summary}")
+    st.caption(f"**{_(FAMILIES[strategy_class.family])}.** {strategy_class.summary}")
     seed = int(st.number_input(_("Seed"), min_value=0, value=0, step=1, key="lab_seed"))
     # No floor above 1: a small training split (the Criteo sample has 144 rows) must still open, and the
     # sample keeps every class's rows up to 50 whatever is asked.
