@@ -11,7 +11,7 @@ from recexp.charts.training import training_curves
 from recexp.compare import (BASELINE, MIN_SEEDS, ROWS_BOOTSTRAP, TUNED, Comparison, compare, default_positive,
                             inference_text, metric_title, power_sentence, sample_importance, sample_losses)
 from recexp.errors import RecexpError
-from recexp.i18n import _, current_language, format_integer, ngettext
+from recexp.i18n import _, current_language, format_integer, format_timestamp, ngettext
 from recexp.importance import METHODS
 from recexp.runs import FINISHED, SQLiteRunStore
 from recexp.ui.state import job_runner
@@ -54,7 +54,7 @@ if not experiments:
 
 modes = {"An experiment": _("An experiment"), "Chosen runs": _("Chosen runs")}
 mode = st.radio(_("Compare"), list(modes), format_func=modes.get, horizontal=True, key="compare_mode")
-names = {e.id: f"{e.name} · {e.created_at[:19].replace('T', ' ')} UTC" for e in experiments}
+names = {e.id: f"{e.name} · {format_timestamp(e.created_at)} UTC" for e in experiments}
 if mode == "An experiment":
     ids = [e.id for e in experiments]
     if st.session_state.get("compare_experiment") not in ids:

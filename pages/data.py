@@ -11,7 +11,7 @@ from recexp.data.mapping import GUESS
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
 from recexp.errors import LogMappingError, RecexpError
-from recexp.i18n import N_, _, format_integer, format_percent
+from recexp.i18n import N_, _, format_integer, format_percent, format_timestamp
 from recexp.tasks import TASKS, SplitSpec, split_methods
 from recexp.ui.params import param_widgets
 from recexp.ui.state import DatasetChoice, active_choice, build, current_user, load_source, set_active_choice
@@ -157,7 +157,8 @@ if report.behavior_values:
     right.dataframe(pd.DataFrame(report.behavior_values.items(), columns=[_("behaviour value"), _("rows")]),
                     hide_index=True)
 if report.time_range:
-    st.caption(_("Time range: {start} to {end} (UTC)").format(start=report.time_range[0], end=report.time_range[1]))
+    st.caption(_("Time range: {start} to {end} (UTC)").format(start=format_timestamp(report.time_range[0]),
+                                                              end=format_timestamp(report.time_range[1])))
 if any(report.nulls.values()):
     st.caption(_("Empty cells per column: {cells}").format(
         cells=", ".join(f"{k}: {format_integer(v)}" for k, v in report.nulls.items() if v)))

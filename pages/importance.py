@@ -8,7 +8,7 @@ import streamlit as st
 from recexp.charts.importance import (attention_profile_figure, rank_agreement_heatmap, removal_curve_figure,
                                       value_distributions, value_histogram, value_vs_loss)
 from recexp.errors import RecexpError
-from recexp.i18n import _, format_decimal, format_integer, format_percent, ngettext
+from recexp.i18n import _, format_decimal, format_integer, format_percent, format_timestamp, ngettext
 from recexp.importance import METHODS, TrainedRun, get_method, run_importance
 from recexp.importance.attention import attention_profile
 from recexp.importance.explore import (extreme_rows, mark_label_issues, stacked_values, summary_table,
@@ -301,7 +301,7 @@ def curve_label(experiment_id: str) -> str:
     title = METHODS[name].title if name in METHODS else name
     return _("{method}, {scope} rows, seeds {seeds} · {created} UTC").format(
         method=title, scope=_(str(settings.get("scope"))), seeds=settings.get("seeds"),
-        created=experiment.created_at[:19].replace("T", " "))
+        created=format_timestamp(experiment.created_at))
 
 
 curve_id = st.selectbox(_("Curve"), curve_ids, format_func=curve_label, key="importance_curve")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from recexp.charts.training import final_scores, training_curves
 from recexp.errors import RecexpError
-from recexp.i18n import _, format_integer, ngettext
+from recexp.i18n import _, format_integer, format_timestamp, ngettext
 from recexp.spec import RunSpec, arm_name
 from recexp.jobs import available_strategies
 from recexp.strategies import strategy_label
@@ -138,7 +138,7 @@ if not experiments:
 ids = [e.id for e in experiments]
 if st.session_state.get("train_experiment") not in ids:
     st.session_state["train_experiment"] = ids[0]
-names = {e.id: f"{e.name} · {e.created_at[:19].replace('T', ' ')} UTC" for e in experiments}
+names = {e.id: f"{e.name} · {format_timestamp(e.created_at)} UTC" for e in experiments}
 experiment_id = st.selectbox(_("Experiment"), ids, format_func=names.get, key="train_experiment")
 sharing_toggle(store, experiment_id, prefix="train")
 started_active = any(r.is_active for r in store.list_runs(experiment_id))

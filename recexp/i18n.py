@@ -158,6 +158,17 @@ def format_datetime(value: datetime, format: str = "medium") -> str:
     return babel_dates.format_datetime(value, format=format, locale=locale())
 
 
+def format_timestamp(iso: str) -> str:
+    """An ISO 8601 timestamp (as the run store and the validation report keep them) as a date and time in
+    the locale; text that does not parse is returned as it is."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return iso
+    return format_datetime(moment.replace(tzinfo=None))
+
+
 __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "LOCALES", "LOCALE_DIR", "N_", "_", "catalog_path", "current_language",
-           "format_date", "format_datetime", "format_decimal", "format_integer", "format_percent", "locale",
+           "format_date", "format_datetime", "format_decimal", "format_integer", "format_percent", "format_timestamp",
+           "locale",
            "ngettext", "set_language_resolver", "translations", "use_language"]

@@ -17,7 +17,8 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from recexp.i18n import (DEFAULT_LANGUAGE, LANGUAGES, _, catalog_path, current_language, format_date, format_decimal,
-                         format_integer, format_percent, ngettext, set_language_resolver, translations, use_language)
+                         format_integer, format_percent, format_timestamp, ngettext, set_language_resolver,
+                         translations, use_language)
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
@@ -118,6 +119,9 @@ def test_numbers_and_dates_follow_the_locale():
     assert (format_integer(1234567), format_decimal(0.5, 3), format_percent(0.125, 1)) == ("1,234,567", "0.500",
                                                                                           "12.5%")
     assert format_date(day) == "Dec 3, 2026"
+    assert format_timestamp("2026-12-03T15:04:37.5+00:00").startswith("Dec 3, 2026, 3:04:37")
+    assert format_timestamp("not a time") == "not a time"
     with use_language("zh"):
         assert format_date(day) == "2026年12月3日"
+        assert format_timestamp("2026-12-03T15:04:37+00:00") == "2026年12月3日 15:04:37"
         assert format_integer(1234567) == "1,234,567" and format_percent(0.5) == "50%"

@@ -45,3 +45,14 @@ def test_the_english_report_is_as_before(store):
     assert "<html lang='en'>" in text and "<h2>In business terms</h2>" in text
     assert "Verdicts on PR-AUC of 1 (primary score, the default for these classes)" in text
     assert not CJK.search(text.split("<script", 1)[0] + text.rsplit("</script>", 1)[-1])
+
+
+def test_the_cli_writes_the_report_in_chinese(store, tmp_path, monkeypatch, capsys):
+    from recexp.cli import main
+
+    monkeypatch.setenv("RECEXP_HOME", str(store.home))
+    target = tmp_path / "report.html"
+    assert main(["compare", "--experiment", EXPERIMENT, "--bootstrap", "0", "--html", str(target), "--lang", "zh"]) == 0
+    text = target.read_text(encoding="utf-8")
+    assert "<html lang='zh-CN'>" in text and "<h2>业务解读</h2>" in text
+    assert "verdict: none" not in capsys.readouterr().out
