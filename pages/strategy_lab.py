@@ -32,6 +32,9 @@ locked = {"validation": dataset.class_counts(split.valid), "test": dataset.class
 #: The strategy families' names on the picker (their ids stay in run specs and the CLI).
 FAMILY_NAMES = {"baseline": N_("Baseline"), "balancing": N_("Balancing"), "weighting": N_("Weighting"),
                 "expansion": N_("Expansion"), "synthesis": N_("Synthesis"), "importance": N_("Importance")}
+#: The columns of a strategy's report table as shown (the table itself keeps the ids).
+REPORT_COLUMNS = {"before": N_("before"), "after": N_("after"), "added": N_("added"), "removed": N_("removed"),
+                  "weight": N_("weight")}
 #: Metric label -> row of SynthesisReport.scores() shown as a headline number.
 HEADLINE_SCORES = {N_("Quality score"): "Quality score", N_("Column shapes"): "Column shapes",
                    N_("Pair trends"): "Pair trends", N_("Detection AUC"): "Detection AUC",
@@ -215,6 +218,9 @@ with results:
     for part, counts in locked.items():
         table[_("{part} (locked)").format(part=_(part))] = [counts[c] for c in table.index]
     rows = [c for c in table.columns if c != "weight"]
+    table = table.rename(columns=lambda c: _(REPORT_COLUMNS[c]) if c in REPORT_COLUMNS else c)
+    rows = [_(REPORT_COLUMNS[c]) if c in REPORT_COLUMNS else c for c in rows]
+    table.index.name = _(table.index.name) if table.index.name else None
     st.table(table.style.format("{:,}", subset=rows, na_rep="").format("{:.3g}", subset=table.columns.difference(rows)))
     for note in report.notes:
         st.info(note)
