@@ -22,7 +22,12 @@ Mark every sentence, label, heading, help text and chart title a person reads::
 - A module-level constant is marked with ``N_("...")`` (no translation at import time) and translated
   where it is shown: ``_(CONSTANT)``.
 - Numbers and dates in sentences go through :func:`format_integer`, :func:`format_decimal`,
-  :func:`format_percent` and :func:`format_date`.
+  :func:`format_percent`, :func:`format_date` and :func:`format_timestamp`.
+- Never put ``_("...")`` inside an f-string: ``pybabel extract`` does not see it there.
+- A value cached with ``st.cache_data`` that holds sentences (e.g. a comparison's verdicts) takes the
+  language as a cache argument (:func:`current_language`), or it comes back in the language of the
+  session that computed it first.
+- The CLI writes English unless told otherwise (``python -m recexp compare --lang zh --html report.html``).
 
 After adding or changing marked strings, from the repository root::
 
@@ -30,11 +35,12 @@ After adding or changing marked strings, from the repository root::
         --project recexp .
     pybabel update -i recexp/locale/recexp.pot -d recexp/locale -D recexp -l zh_CN --no-fuzzy-matching \\
         --ignore-obsolete --width 120
-    # then fill every empty msgstr in recexp/locale/zh_CN/LC_MESSAGES/recexp.po
+    # then fill every empty msgstr in recexp/locale/zh_CN/LC_MESSAGES/recexp.po (no "#, fuzzy" left)
 
 ``tests/unit/test_i18n_catalog.py`` runs the same extraction and fails while a marked string has no
 Chinese translation or a translation changes the placeholders; ``tests/unit/ui/test_i18n_lint.py`` fails
-while a page passes an unmarked literal to a Streamlit display call.
+while a page passes an unmarked literal to a Streamlit display call (or a marked literal sits in an
+f-string).
 """
 
 from __future__ import annotations
@@ -71,10 +77,12 @@ def catalog_path(language: str) -> Path:
     return LOCALE_DIR / LOCALES[language] / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-def set_language_resolver(resolver: Callable[[], str | None] | None) -> None:
-    """Register the function that names the current language where :func:`use_language` set none."""
+def set_language_resolver(resolver: Callable[[], str | None] | None) -> Callable[[], str | None] | None:
+    """Register the function that names the current language where :func:`use_language` set none; returns
+    the one it replaces (to put it back)."""
     global _resolver
-    _resolver = resolver
+    previous, _resolver = _resolver, resolver
+    return previous
 
 
 def current_language() -> str:
