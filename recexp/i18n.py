@@ -23,6 +23,9 @@ Mark every sentence, label, heading, help text and chart title a person reads::
   where it is shown: ``_(CONSTANT)``.
 - Numbers and dates in sentences go through :func:`format_integer`, :func:`format_decimal`,
   :func:`format_percent`, :func:`format_date` and :func:`format_timestamp`.
+- Parameter specs need no marking: their ``help`` texts, ``Choice`` option texts and widget labels
+  (:func:`recexp.params.param_label`) are extracted from the declarations (``recexp/i18n_extract.py``)
+  and translated where :mod:`recexp.ui.params` draws them.
 - Never put ``_("...")`` inside an f-string: ``pybabel extract`` does not see it there.
 - A value cached with ``st.cache_data`` that holds sentences (e.g. a comparison's verdicts) takes the
   language as a cache argument (:func:`current_language`), or it comes back in the language of the
@@ -31,8 +34,8 @@ Mark every sentence, label, heading, help text and chart title a person reads::
 
 After adding or changing marked strings, from the repository root::
 
-    pybabel extract -F babel.cfg -o recexp/locale/recexp.pot --no-location --sort-output --omit-header \\
-        --project recexp .
+    PYTHONPATH=. pybabel extract -F babel.cfg -o recexp/locale/recexp.pot --no-location --sort-output \\
+        --omit-header --project recexp .
     pybabel update -i recexp/locale/recexp.pot -d recexp/locale -D recexp -l zh_CN --no-fuzzy-matching \\
         --ignore-obsolete --width 120
     # then fill every empty msgstr in recexp/locale/zh_CN/LC_MESSAGES/recexp.po (no "#, fuzzy" left)

@@ -22,7 +22,8 @@ from typing import Any
 import streamlit as st
 
 from recexp.i18n import N_, _
-from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Param, Parametrized, Text, Union
+from recexp.params import (Bool, Choice, Float, Int, Mapping, Optional, Param, Parametrized, Text, Union,
+                           param_label)
 
 _OPEN = 1e-6          # distance kept from an open bound (e.g. "greater than 0")
 _ALTERNATIVE_LABELS = {Choice: N_("preset"), Float: N_("ratio"), Int: N_("number"), Mapping: N_("per class"),
@@ -67,18 +68,14 @@ def param_widgets(owner: type[Parametrized], *, prefix: str, classes: Sequence[s
     chosen: dict[str, Any] = {}
     for name, spec in owner.params.items():
         key = widget_key(prefix, owner, name)
-        chosen[name] = _widget(where, spec, _label(name), key, starts.get(name), spec.help,
+        chosen[name] = _widget(where, spec, _(param_label(name)), key, starts.get(name), spec.help,
                                tuple(classes), class_counts or {})
     return chosen
 
 
-def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
-
-
 def _widget(where, spec: Param, label: str, key: str, default: Any, help_text: str,
             classes: tuple[str, ...], class_counts: dict[str, Any]) -> Any:
-    help_text = help_text or spec.help or None
+    help_text = _(help_text or spec.help) or None
     if isinstance(spec, Bool):
         return where.checkbox(label, value=bool(default) if isinstance(default, bool) else False, key=key,
                               help=help_text)
@@ -98,7 +95,7 @@ def _widget(where, spec: Param, label: str, key: str, default: Any, help_text: s
     if isinstance(spec, Choice):
         options = list(spec.options)
         index = options.index(default) if default in spec.options else 0
-        return where.selectbox(label, options, index=index, format_func=lambda o: spec.options[o], key=key,
+        return where.selectbox(label, options, index=index, format_func=lambda o: _(spec.options[o]), key=key,
                                help=help_text)
     if isinstance(spec, Text):
         return where.text_input(label, value=default if isinstance(default, str) else "", key=key,
