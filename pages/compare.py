@@ -92,9 +92,10 @@ except RecexpError as error:
 
 runs = comparison.per_run
 seeds = ", ".join(str(s) for s in sorted(set(runs["seed"])))
-st.markdown(_("**{title}** · {runs} runs · {strategies} strategies · seeds {seeds} · {rows} test rows, identical for "
-              "every run").format(title=comparison.title, runs=len(runs), strategies=len(comparison.groups),
-                                  seeds=seeds, rows=format_integer(len(comparison.predictions[0].y))))
+st.markdown(_("**{title}** · {runs} runs · {strategies} strategies · seeds {seeds} · {rows} test rows, "
+              "identical for every run").format(
+    title=comparison.title, runs=len(runs), strategies=len(comparison.groups), seeds=seeds,
+    rows=format_integer(len(comparison.predictions[0].y))))
 # --- the verdict ------------------------------------------------------------------------------------
 st.subheader(_("Verdict on {score}").format(score=metric_title(comparison.primary)), divider=False,
              help=_("{inference} Significance level {alpha}.").format(inference=inference_text(),
@@ -237,9 +238,9 @@ values = importance_of(store, home, comparison, importance_method, stamp)
 for note in values.attrs.get("notes", []):
     st.caption(note)
 if len(values):
-    st.caption(METHODS[importance_method].summary + " " + _("Real rows and rows a strategy added, pooled over seeds. "
-                                                            "Per row, per class and across runs on the Importance "
-                                                            "page."))
+    st.caption(_(METHODS[importance_method].summary) + " "
+               + _("Real rows and rows a strategy added, pooled over seeds. Per row, per class and across runs on the "
+                   "Importance page."))
     st.plotly_chart(importance_by_strategy(values, METHODS[importance_method].title), key="compare_importance")
     st.page_link("pages/importance.py", label=_("Explore the rows on the Importance page"),
                  icon=":material/insights:")

@@ -31,7 +31,8 @@ def mapping_panel(mapping_key: str, columns: list[str], mapping: dict[str, str],
         chosen = {}
         for col, role in zip(st.columns(len(ROLES)), ROLES):
             current_column = mapping.get(role, "(none)")
-            chosen[role] = col.selectbox(_(ROLE_TITLES.get(role, role)), options, index=options.index(current_column), key=f"data_map_{role}",
+            chosen[role] = col.selectbox(_(ROLE_TITLES.get(role, role)), options, index=options.index(current_column),
+                                         key=f"data_map_{role}",
                                          format_func=lambda o: _("(none)") if o == "(none)" else o)
             if role in roles:
                 confidence, evidence = roles[role]["confidence"], roles[role]["evidence"]
@@ -165,7 +166,8 @@ if any(report.nulls.values()):
 
 st.subheader(_("Task and split"))
 task_names = [name for name, task in TASKS.items() if loaded.kind in task.input_kinds]
-task = st.selectbox(_("Task"), task_names, key="data_task", format_func=lambda n: f"{n}: {TASKS[n].description}",
+task = st.selectbox(_("Task"), task_names, key="data_task",
+                    format_func=lambda n: f"{n}: {_(TASKS[n].description)}",
                     index=task_names.index(current.task) if current.task in task_names else 0)
 task_params = param_widgets(TASKS[task], prefix="data")
 s1, s2, s3, s4, s5 = st.columns(5)

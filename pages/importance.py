@@ -78,7 +78,7 @@ chosen = left.multiselect(_("Runs"), list(runs), default=[finished[0].id], forma
                                  "their values side by side and how well they agree."))
 method = right.selectbox(_("Method"), list(METHODS), format_func=lambda n: METHODS[n].title or n,
                          key="importance_method")
-st.caption(f"**{METHODS[method].title}.** {METHODS[method].summary}")
+st.caption(f"**{METHODS[method].title}.** {_(METHODS[method].summary)}")
 with st.expander(_("Parameters of {name}").format(name=METHODS[method].title or method)):
     params = param_widgets(METHODS[method], prefix="importance")
     seed = int(st.number_input(_("Seed"), min_value=0, value=0, step=1, key="importance_seed",

@@ -162,7 +162,7 @@ with settings:
                         help=_("Type to search by name, id or family. The Train page shows the same names; run "
                                "specs, the CLI and the Compare page use the id in brackets."))
     strategy_class = STRATEGIES[name]
-    st.caption(f"**{_(FAMILIES[strategy_class.family])}.** {strategy_class.summary}")
+    st.caption(f"**{_(FAMILIES[strategy_class.family])}.** {_(strategy_class.summary)}")
     seed = int(st.number_input(_("Seed"), min_value=0, value=0, step=1, key="lab_seed"))
     # No floor above 1: a small training split (the Criteo sample has 144 rows) must still open, and the
     # sample keeps every class's rows up to 50 whatever is asked.

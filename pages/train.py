@@ -33,7 +33,7 @@ st.caption(_("Compare strategies on one model: every strategy x seed becomes a r
 choice = active_choice()
 tasks = [name for name, cls in TASKS.items() if choice.source.kind in cls.input_kinds]
 task = st.selectbox(_("Task"), tasks, index=tasks.index(choice.task) if choice.task in tasks else 0, key="train_task",
-                    format_func=lambda n: f"{n}: {TASKS[n].description}",
+                    format_func=lambda n: f"{n}: {_(TASKS[n].description)}",
                     help=_("The learning task on the active data (its parameters and the split are set on the Data "
                            "page)."))
 if task != choice.task:
@@ -70,7 +70,7 @@ with st.container(border=True):
 with st.container(border=True):
     st.subheader(_("Model"), divider=False)
     model_name = st.selectbox(_("Model"), list(MODELS), index=list(MODELS).index("mlp"), key="train_model",
-                              format_func=lambda n: f"{n}: {MODELS[n].description}")
+                              format_func=lambda n: f"{n}: {_(MODELS[n].description)}")
     with st.expander(_("Parameters of {name}").format(name=model_name)):
         model_params = param_widgets(MODELS[model_name], prefix="train")
 
@@ -146,8 +146,8 @@ started_active = any(r.is_active for r in store.list_runs(experiment_id))
 
 def _status_icon(status: str) -> str:
     # Plain text symbols: emoji need a font that Debian's Chromium (and many servers) do not have.
-    return {"queued": _("… queued"), "running": _("▶ running"), "finished": _("✓ finished"), "failed": _("✗ failed"),
-            "cancelled": _("■ cancelled")}.get(status, status)
+    return {"queued": _("… queued"), "running": _("▶ running"), "finished": _("✓ finished"),
+            "failed": _("✗ failed"), "cancelled": _("■ cancelled")}.get(status, status)
 
 
 @st.fragment(run_every=POLL_SECONDS if started_active else None)

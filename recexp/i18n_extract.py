@@ -8,7 +8,10 @@ parameter specs declare (:mod:`recexp.params`) and the dashboard shows through
 - every ``help="..."`` of a spec (``Int(1, None, help="Neighbours used ...")``);
 - every option text of a ``Choice({...: "text"})``;
 - the widget label of every parameter in a ``params = {...}`` dict (``"k_neighbors"`` -> ``"K neighbors"``,
-  the text :func:`recexp.params.param_label` makes).
+  the text :func:`recexp.params.param_label` makes);
+- the ``summary`` and ``description`` sentences of registered classes (strategies, models, tasks,
+  importance methods), which the pages show with ``_(cls.summary)``. Their ``title`` stays as it is: a
+  name (``SMOTE``, ``TracIn``).
 
 Used only when the catalog is extracted (``pybabel extract`` and ``tests/unit/test_i18n_catalog.py``).
 """
@@ -26,6 +29,8 @@ from recexp.params import param_label
 
 #: The spec types of :mod:`recexp.params`.
 SPEC_TYPES = {"Int", "Float", "Choice", "Bool", "Text", "Optional", "Union", "Mapping"}
+#: Class attributes that describe a registered class in a sentence (strategies, models, tasks, methods).
+DESCRIBING = {"summary", "description"}
 
 
 def _name(node: ast.AST) -> str | None:
@@ -44,8 +49,17 @@ def _declared_texts(tree: ast.AST) -> Iterator[tuple[int, str]]:
                 for value in node.args[0].values:
                     if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value:
                         yield value.lineno, value.value
+        if isinstance(node, ast.ClassDef):
+            for statement in node.body:
+                targets = statement.targets if isinstance(statement, ast.Assign) else \
+                    [statement.target] if isinstance(statement, ast.AnnAssign) else []
+                value = getattr(statement, "value", None)
+                if (any(_name(t) in DESCRIBING for t in targets) and isinstance(value, ast.Constant)
+                        and isinstance(value.value, str) and value.value):
+                    yield statement.lineno, value.value
         if (isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict)
-                and any(_name(t) == "params" for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))):
+                and any(_name(t) == "params"
+                        for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))):
             for key in node.value.keys:
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
                     yield key.lineno, param_label(key.value)

@@ -587,7 +587,8 @@ def _verdict(group: str, base: str, s: dict[str, Any], primary: str) -> str:
     odds = " " + _("A random seed of {group} beats a random seed of {base} with probability {p} [{low}, {high}]; "
                    "effect size d_z {d}.").format(group=group, base=base, p=f"{s['prob_improvement']:.2f}",
                                                    low=f"{s['prob_improvement_low']:.2f}",
-                                                   high=f"{s['prob_improvement_high']:.2f}", d=f"{s['effect_size']:+.2f}")
+                                                   high=f"{s['prob_improvement_high']:.2f}",
+                                                   d=f"{s['effect_size']:+.2f}")
     values["evidence"] = evidence
     if s["is_aa"]:
         if s["significant"]:
