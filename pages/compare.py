@@ -179,7 +179,8 @@ st.plotly_chart(metric_bars(comparison, metrics), key="compare_bars")
 # --- per class ----------------------------------------------------------------------------------------
 st.subheader(_("Per class"))
 per_class = st.radio(_("Per-class score"), ["recall", "f1", "precision", "pr_auc"], horizontal=True,
-                     format_func=lambda m: _(metric_title(m)), key="compare_per_class")
+                     format_func={m: _(metric_title(m)) for m in ("recall", "f1", "precision", "pr_auc")}.get,
+                     key="compare_per_class")
 st.plotly_chart(per_class_heatmap(comparison, per_class), key="compare_heatmap")
 
 classes = list(comparison.classes)

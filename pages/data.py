@@ -33,7 +33,7 @@ def mapping_panel(mapping_key: str, columns: list[str], mapping: dict[str, str],
             current_column = mapping.get(role, "(none)")
             chosen[role] = col.selectbox(_(ROLE_TITLES.get(role, role)), options, index=options.index(current_column),
                                          key=f"data_map_{role}",
-                                         format_func=lambda o: _("(none)") if o == "(none)" else o)
+                                         format_func={o: _("(none)") if o == "(none)" else o for o in options}.get)
             if role in roles:
                 confidence, evidence = roles[role]["confidence"], roles[role]["evidence"]
                 sure = _("{share} sure: {evidence}").format(share=format_percent(confidence), evidence=evidence)
@@ -167,7 +167,7 @@ if any(report.nulls.values()):
 st.subheader(_("Task and split"))
 task_names = [name for name, task in TASKS.items() if loaded.kind in task.input_kinds]
 task = st.selectbox(_("Task"), task_names, key="data_task",
-                    format_func=lambda n: f"{n}: {_(TASKS[n].description)}",
+                    format_func={n: f"{n}: {_(TASKS[n].description)}" for n in task_names}.get,
                     index=task_names.index(current.task) if current.task in task_names else 0)
 task_params = param_widgets(TASKS[task], prefix="data")
 s1, s2, s3, s4, s5 = st.columns(5)

@@ -304,7 +304,8 @@ def curve_label(experiment_id: str) -> str:
         created=format_timestamp(experiment.created_at))
 
 
-curve_id = st.selectbox(_("Curve"), curve_ids, format_func=curve_label, key="importance_curve")
+curve_id = st.selectbox(_("Curve"), curve_ids, format_func={c: curve_label(c) for c in curve_ids}.get,
+                        key="importance_curve")
 metric = st.selectbox(_("Test score"), list(METRIC_NAMES), index=list(METRIC_NAMES).index("balanced_accuracy"),
                       key="importance_curve_metric")
 curve_active = any(r.is_active for r in store.list_runs(curve_id))

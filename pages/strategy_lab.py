@@ -154,7 +154,8 @@ def keep_strategy_in_family() -> None:
 settings, results = st.columns([1, 2], gap="large")
 with settings:
     families = strategies_by_family()
-    family = st.pills(_("Family"), list(families), format_func=lambda f: _(FAMILY_NAMES.get(f, f.capitalize())),
+    family = st.pills(_("Family"), list(families),
+                      format_func={f: _(FAMILY_NAMES.get(f, f.capitalize())) for f in families}.get,
                       key="lab_family",
                       on_change=keep_strategy_in_family, help=_("Show one family's strategies (none picked: all)."))
     offered = families[family] if family else [name for names in families.values() for name in names]

@@ -33,7 +33,7 @@ st.caption(_("Compare strategies on one model: every strategy x seed becomes a r
 choice = active_choice()
 tasks = [name for name, cls in TASKS.items() if choice.source.kind in cls.input_kinds]
 task = st.selectbox(_("Task"), tasks, index=tasks.index(choice.task) if choice.task in tasks else 0, key="train_task",
-                    format_func=lambda n: f"{n}: {_(TASKS[n].description)}",
+                    format_func={n: f"{n}: {_(TASKS[n].description)}" for n in tasks}.get,
                     help=_("The learning task on the active data (its parameters and the split are set on the Data "
                            "page)."))
 if task != choice.task:
@@ -70,7 +70,7 @@ with st.container(border=True):
 with st.container(border=True):
     st.subheader(_("Model"), divider=False)
     model_name = st.selectbox(_("Model"), list(MODELS), index=list(MODELS).index("mlp"), key="train_model",
-                              format_func=lambda n: f"{n}: {_(MODELS[n].description)}")
+                              format_func={n: f"{n}: {_(MODELS[n].description)}" for n in MODELS}.get)
     with st.expander(_("Parameters of {name}").format(name=model_name)):
         model_params = param_widgets(MODELS[model_name], prefix="train")
 
@@ -97,7 +97,7 @@ with st.container(border=True):
     scores = primary_choices(classes)
     primary = left.selectbox(
         _("Primary score (declared before training)"), scores, index=scores.index(default_primary(classes)),
-        format_func=lambda m: f"{metric_title(m)} · {m}", key="train_primary",
+        format_func={m: f"{metric_title(m)} · {m}" for m in scores}.get, key="train_primary",
         help=_("The one score whose verdict counts on Compare: its p-values are Holm-adjusted across the strategies, "
                "every other score is exploratory. Choose it now, before seeing results."))
     aa = right.checkbox(_("Add an A/A arm"), key="train_aa", disabled="none" not in chosen,

@@ -26,6 +26,8 @@ Mark every sentence, label, heading, help text and chart title a person reads::
 - Parameter specs need no marking: their ``help`` texts, ``Choice`` option texts and widget labels
   (:func:`recexp.params.param_label`) are extracted from the declarations (``recexp/i18n_extract.py``)
   and translated where :mod:`recexp.ui.params` draws them.
+- A widget's ``format_func`` gets texts built while the page draws (``{value: _(text) ...}.get``), not a
+  lambda that calls ``_()``: Streamlit may format values outside the session's run, in English.
 - Never put ``_("...")`` inside an f-string: ``pybabel extract`` does not see it there.
 - A value cached with ``st.cache_data`` that holds sentences (e.g. a comparison's verdicts) takes the
   language as a cache argument (:func:`current_language`), or it comes back in the language of the

@@ -95,7 +95,8 @@ def _widget(where, spec: Param, label: str, key: str, default: Any, help_text: s
     if isinstance(spec, Choice):
         options = list(spec.options)
         index = options.index(default) if default in spec.options else 0
-        return where.selectbox(label, options, index=index, format_func=lambda o: _(spec.options[o]), key=key,
+        texts = {option: _(text) for option, text in spec.options.items()}   # translated while drawing
+        return where.selectbox(label, options, index=index, format_func=texts.get, key=key,
                                help=help_text)
     if isinstance(spec, Text):
         return where.text_input(label, value=default if isinstance(default, str) else "", key=key,

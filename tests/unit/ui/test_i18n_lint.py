@@ -80,6 +80,22 @@ def marks_inside_fstrings(source: str, filename: str = "<source>") -> list[str]:
     return found
 
 
+def lazy_translations(source: str, filename: str = "<source>") -> list[str]:
+    """``file:line`` for every ``format_func`` that calls ``_()`` itself. Streamlit may call a format_func
+    outside the session's script run (AppTest formats widget values in the test's thread), where the
+    session's language is unknown: build the texts while the page draws (``{value: _(text), ...}.get``)."""
+    found = []
+    for call in ast.walk(ast.parse(source, filename)):
+        if not isinstance(call, ast.Call):
+            continue
+        for keyword in call.keywords:
+            if keyword.arg == "format_func" and isinstance(keyword.value, ast.Lambda) and any(
+                    isinstance(node, ast.Call) and _call_name(node) in {"_", "ngettext"}
+                    for node in ast.walk(keyword.value)):
+                found.append(f"{filename}:{keyword.value.lineno}")
+    return found
+
+
 def test_no_ui_literal_reaches_streamlit_unmarked():
     found = [hit for path in UI_FILES for hit in unmarked_ui_text(path.read_text(), str(path.relative_to(ROOT)))]
     assert not found, "wrap these in _() (recexp.i18n):\n" + "\n".join(found)
@@ -89,6 +105,11 @@ def test_no_mark_hides_inside_an_fstring():
     found = [hit for path in EXTRACTED_FILES for hit in marks_inside_fstrings(path.read_text(),
                                                                                str(path.relative_to(ROOT)))]
     assert not found, "pybabel cannot extract these; move them out of the f-string:\n" + "\n".join(found)
+
+
+def test_no_format_func_translates_lazily():
+    found = [hit for path in UI_FILES for hit in lazy_translations(path.read_text(), str(path.relative_to(ROOT)))]
+    assert not found, "build these labels while the page draws ({value: _(text)}.get):\n" + "\n".join(found)
 
 
 def test_the_lint_catches_what_it_is_for():
@@ -110,3 +131,8 @@ y = f"{_(CONSTANT)}"
     lines = [hit.split(":")[1] for hit in unmarked_ui_text(source)]
     assert lines == ["2", "3", "4", "5", "6", "7", "8", "9"]
     assert marks_inside_fstrings(source) == ["<source>:13"]
+    lazy = '''
+st.radio("x", options, format_func=lambda o: _(o))
+st.radio("x", options, format_func={o: _(o) for o in options}.get)
+'''
+    assert lazy_translations(lazy) == ["<source>:2"]
