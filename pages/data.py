@@ -11,28 +11,37 @@ from recexp.data.mapping import GUESS
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
 from recexp.errors import LogMappingError, RecexpError
+from recexp.i18n import N_, _, format_decimal, format_integer, format_percent, format_timestamp
 from recexp.tasks import TASKS, SplitSpec, split_methods
 from recexp.ui.params import param_widgets
 from recexp.ui.state import (DatasetChoice, active_choice, build, current_user, estimate, load_source,
                              set_active_choice)
 
 
+#: The column roles in words (their ids stay as they are in links, the CLI's --map and run specs).
+ROLE_TITLES = {"user": N_("user"), "item": N_("item"), "behavior": N_("behavior"), "timestamp": N_("timestamp"),
+               "category": N_("category")}
+
+
 def mapping_panel(mapping_key: str, columns: list[str], mapping: dict[str, str], roles: dict[str, dict],
                   expanded: bool) -> None:
     """One selectbox per role over the source's columns, with the inferred choice's confidence; Apply
     stores the choice under ``mapping_key`` as this source's mapping override."""
-    with st.expander("Column mapping (inferred; change a role and apply)", expanded=expanded):
+    with st.expander(_("Column mapping (inferred; change a role and apply)"), expanded=expanded):
         options = ["(none)", *columns]
         chosen = {}
         for col, role in zip(st.columns(len(ROLES)), ROLES):
             current_column = mapping.get(role, "(none)")
-            chosen[role] = col.selectbox(role, options, index=options.index(current_column), key=f"data_map_{role}")
+            chosen[role] = col.selectbox(_(ROLE_TITLES.get(role, role)), options, index=options.index(current_column),
+                                         key=f"data_map_{role}",
+                                         format_func={o: _("(none)") if o == "(none)" else o for o in options}.get)
             if role in roles:
                 confidence, evidence = roles[role]["confidence"], roles[role]["evidence"]
-                col.caption(f"{':warning: a guess, ' if confidence < GUESS else ''}{confidence:.0%} sure: {evidence}")
+                sure = _("{share} sure: {evidence}").format(share=format_percent(confidence), evidence=evidence)
+                col.caption(_(":warning: a guess, {sure}").format(sure=sure) if confidence < GUESS else sure)
             elif role in REQUIRED_ROLES:
-                col.caption(":warning: no column found: choose one")
-        if st.button("Apply mapping", key="data_apply_mapping"):
+                col.caption(_(":warning: no column found: choose one"))
+        if st.button(_("Apply mapping"), key="data_apply_mapping"):
             # "(none)" leaves a required role to inference, and means "no column" for the optional category
             st.session_state[mapping_key] = {role: None if column == "(none)" else column
                                              for role, column in chosen.items()
@@ -46,12 +55,15 @@ def read_as_table(label_column: str) -> None:
     st.session_state["data_label"] = label_column
 
 
-st.title("Data")
-st.caption("Open a behaviour log or a feature table, check how it was read, and choose the learning task.")
+st.title(_("Data"))
+st.caption(_("Open a behaviour log or a feature table, check how it was read, and choose the learning task."))
 
 current = active_choice()
+#: The segmented control's options (their English text is also their value in the session).
+ORIGINS = {"Bundled sample": _("Bundled sample"), "Upload a file": _("Upload a file"),
+           "File on the server": _("File on the server")}
 origin = st.segmented_control(
-    "Where is the data?", ["Bundled sample", "Upload a file", "File on the server"],
+    _("Where is the data?"), list(ORIGINS), format_func=ORIGINS.get,
     default="Bundled sample", key="data_origin",
 )
 
@@ -59,18 +71,18 @@ source: DataSource | None = None
 if origin == "Bundled sample":
     names = list(SAMPLES)
     current_sample = next((n for n in names if str(SAMPLES[n].path) == current.source.path), names[0])
-    name = st.selectbox("Sample", names, index=names.index(current_sample), key="data_sample",
+    name = st.selectbox(_("Sample"), names, index=names.index(current_sample), key="data_sample",
                         format_func=lambda n: f"{n}: {SAMPLES[n].description}")
     source = sample_source(name)
 else:
-    kind = st.radio("What does the file hold?", ["log", "table"], horizontal=True, key="data_kind",
-                    format_func={"log": "Behaviour log (one event per row)",
-                                 "table": "Feature table (features + label column)"}.get)
+    kind = st.radio(_("What does the file hold?"), ["log", "table"], horizontal=True, key="data_kind",
+                    format_func={"log": _("Behaviour log (one event per row)"),
+                                 "table": _("Feature table (features + label column)")}.get)
     if origin == "Upload a file":
         limit_mb = st.get_option("server.maxUploadSize")
         upload = st.file_uploader(
-            f"CSV, TSV, Parquet or JSON lines, optionally .gz or .zip; UTF-8 or GBK; up to {limit_mb} MB "
-            "(larger logs: use 'File on the server').", key="data_upload",
+            _("CSV, TSV, Parquet or JSON lines, optionally .gz or .zip; UTF-8 or GBK; up to {limit} MB "
+              "(larger logs: use 'File on the server').").format(limit=limit_mb), key="data_upload",
         )
         if upload is not None:
             try:
@@ -78,9 +90,9 @@ else:
             except RecexpError as error:
                 st.error(str(error))
     else:
-        path = st.text_input("Path of a file or a folder of same-layout files on the server", key="data_path",
-                             help="Under the server's data folders (RECEXP_DATA_ROOT, set by the operator); a "
-                                  "relative path is read from the first of them.")
+        path = st.text_input(_("Path of a file or a folder of same-layout files on the server"), key="data_path",
+                             help=_("Under the server's data folders (RECEXP_DATA_ROOT, set by the operator); a "
+                                    "relative path is read from the first of them."))
         if path.strip():
             try:
                 source = DataSource(str(confine(path)), kind=kind)
@@ -88,35 +100,37 @@ else:
                 st.error(str(error))
     if source is not None and kind == "table":
         st.session_state.setdefault("data_label", "label")
-        label = st.text_input("Label column", key="data_label",
-                              help="The column holding the class label (c0, c1, ... when the file has no header).")
+        label = st.text_input(_("Label column"), key="data_label",
+                              help=_("The column holding the class label (c0, c1, ... when the file has no header)."))
         source = replace(source, label_column=label.strip() or None)
 
 if source is None or source.path != current.source.path:
-    st.info(f"Every page works on **{current.source.name}** (task {current.task}, {current.split.method} split) "
-            "until you press 'Use this dataset' for another one.", icon=":material/dataset:")
+    st.info(_("Every page works on **{name}** (task {task}, {split} split) until you press 'Use this dataset' "
+              "for another one.").format(name=current.source.name, task=current.task, split=current.split.method),
+            icon=":material/dataset:")
 if source is None:
-    st.info("Choose a sample, upload a file or give a server path to continue.")
+    st.info(_("Choose a sample, upload a file or give a server path to continue."))
     st.stop()
 
 mapping_key = f"data_mapping::{source.path}"
 source = replace(source, mapping=st.session_state.get(mapping_key, source.mapping))
 failure: RecexpError | None = None
-with st.status(f"Reading {source.name}...", expanded=False) as status:
+with st.status(_("Reading {name}...").format(name=source.name), expanded=False) as status:
     try:
         loaded = load_source(source)
-        status.update(label=f"Read {source.name}: {loaded.report.rows_kept:,} rows kept", state="complete")
+        status.update(label=_("Read {name}: {rows} rows kept").format(
+            name=source.name, rows=format_integer(loaded.report.rows_kept)), state="complete")
     except RecexpError as error:
         failure = error
-        status.update(label=f"Could not read {source.name}", state="error")
+        status.update(label=_("Could not read {name}").format(name=source.name), state="error")
 if failure is not None:
     st.error(str(failure))
     if isinstance(failure, LogMappingError) and failure.label_column is not None and origin != "Bundled sample":
-        st.button("Read it as a feature table", type="primary", key="data_as_table", on_click=read_as_table,
+        st.button(_("Read it as a feature table"), type="primary", key="data_as_table", on_click=read_as_table,
                   args=(failure.label_column,))
     if isinstance(failure, LogMappingError):
         mapping_panel(mapping_key, failure.columns, failure.mapping, {}, expanded=failure.label_column is None)
-    if mapping_key in st.session_state and st.button("Reset the column mapping", key="data_reset_mapping"):
+    if mapping_key in st.session_state and st.button(_("Reset the column mapping"), key="data_reset_mapping"):
         for key in [mapping_key, *(f"data_map_{role}" for role in ROLES)]:
             st.session_state.pop(key, None)
         st.rerun()
@@ -126,59 +140,64 @@ if loaded.kind == "log":
     mapping_panel(mapping_key, [*loaded.mapping.values(), *loaded.report.unused_columns], loaded.mapping,
                   loaded.report.roles, expanded=any(r["confidence"] < GUESS for r in loaded.report.roles.values()))
 
-st.subheader("Preview")
+st.subheader(_("Preview"))
 st.dataframe(loaded.frame.head(200), hide_index=True)
 st.caption(f"The first {min(200, len(loaded.frame)):,} of {len(loaded.frame):,} rows.")
 
-st.subheader("Validation report")
+st.subheader(_("Validation report"))
 report = loaded.report
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Rows read", f"{report.rows_read:,}")
-c2.metric("Rows kept", f"{report.rows_kept:,}")
-c3.metric("Rows dropped", f"{sum(report.dropped.values()):,}")
-c4.metric("Duplicate events", f"{report.duplicates:,}")
+c1.metric(_("Rows read"), format_integer(report.rows_read))
+c2.metric(_("Rows kept"), format_integer(report.rows_kept))
+c3.metric(_("Rows dropped"), format_integer(sum(report.dropped.values())))
+c4.metric(_("Duplicate events"), format_integer(report.duplicates))
 for warning in report.warnings:
     st.warning(warning)
 left, right = st.columns(2)
 if report.dropped:
-    left.dataframe(pd.DataFrame(report.dropped.items(), columns=["reason", "rows"]), hide_index=True)
+    left.dataframe(pd.DataFrame(report.dropped.items(), columns=[_("reason"), _("rows")]), hide_index=True)
 if report.behavior_values:
-    right.dataframe(pd.DataFrame(report.behavior_values.items(), columns=["behaviour value", "rows"]),
+    right.dataframe(pd.DataFrame(report.behavior_values.items(), columns=[_("behaviour value"), _("rows")]),
                     hide_index=True)
 if report.time_range:
-    st.caption(f"Time range: {report.time_range[0]} to {report.time_range[1]} (UTC)")
+    st.caption(_("Time range: {start} to {end} (UTC)").format(start=format_timestamp(report.time_range[0]),
+                                                              end=format_timestamp(report.time_range[1])))
 if any(report.nulls.values()):
-    st.caption("Empty cells per column: " + ", ".join(f"{k}: {v:,}" for k, v in report.nulls.items() if v))
+    st.caption(_("Empty cells per column: {cells}").format(
+        cells=", ".join(f"{k}: {format_integer(v)}" for k, v in report.nulls.items() if v)))
 
-st.subheader("Task and split")
+st.subheader(_("Task and split"))
 task_names = [name for name, task in TASKS.items() if loaded.kind in task.input_kinds]
-task = st.selectbox("Task", task_names, key="data_task", format_func=lambda n: f"{n}: {TASKS[n].description}",
+task = st.selectbox(_("Task"), task_names, key="data_task",
+                    format_func={n: f"{n}: {_(TASKS[n].description)}" for n in task_names}.get,
                     index=task_names.index(current.task) if current.task in task_names else 0)
 task_params = param_widgets(TASKS[task], prefix="data")
 s1, s2, s3, s4, s5 = st.columns(5)
-method = s1.selectbox("Split", split_methods(task), key="data_split_method")
-test_size = s2.slider("Test share", 0.05, 0.5, 0.2, 0.05, key="data_test_size")
-valid_size = s3.slider("Validation share (of the rest)", 0.05, 0.5, 0.1, 0.05, key="data_valid_size")
-grouped = s4.toggle("Group by user", value=False, key="data_grouped", disabled=loaded.kind != "log",
-                    help="No user appears on both sides of the split.")
-seed = s5.number_input("Split seed", min_value=0, value=0, step=1, key="data_seed")
+method = s1.selectbox(_("Split"), split_methods(task), key="data_split_method")
+test_size = s2.slider(_("Test share"), 0.05, 0.5, 0.2, 0.05, key="data_test_size")
+valid_size = s3.slider(_("Validation share (of the rest)"), 0.05, 0.5, 0.1, 0.05, key="data_valid_size")
+grouped = s4.toggle(_("Group by user"), value=False, key="data_grouped", disabled=loaded.kind != "log",
+                    help=_("No user appears on both sides of the split."))
+seed = s5.number_input(_("Split seed"), min_value=0, value=0, step=1, key="data_seed")
 
 choice = DatasetChoice(source=source, task=task, task_params=task_params,
                        split=SplitSpec(method=method, test_size=test_size, valid_size=valid_size,
                                        group_by_user=grouped, seed=int(seed)))
 size = estimate(choice)
 if size is not None:
-    st.caption(f"This dataset: {'' if size.exact else 'about '}{size.rows:,} samples, about "
-               f"{size.dataset_bytes / 2**30:.2f} GB in memory; building it needs about {size.peak_bytes / 2**30:.2f} "
-               "GB more while it runs.")
-if st.button("Use this dataset", type="primary", key="data_use"):
+    st.caption((_("This dataset: {rows} samples, about {gigabytes} GB in memory; building it needs about {peak} GB more while it runs.") if size.exact else _("This dataset: about {rows} samples, about {gigabytes} GB in memory; building it needs about {peak} GB more while it runs.")).format(
+        rows=format_integer(size.rows), gigabytes=format_decimal(size.dataset_bytes / 2**30),
+        peak=format_decimal(size.peak_bytes / 2**30)))
+if st.button(_("Use this dataset"), type="primary", key="data_use"):
     try:
-        with st.status("Building features and splitting...", expanded=False) as status:
+        with st.status(_("Building features and splitting..."), expanded=False) as status:
             dataset, split = build(choice)
-            status.update(label=f"{len(dataset):,} samples, {dataset.schema.n_classes} classes", state="complete")
+            status.update(label=_("{samples} samples, {classes} classes").format(
+                samples=format_integer(len(dataset)), classes=dataset.schema.n_classes), state="complete")
         set_active_choice(choice)
-        st.success(f"Active: {source.name}, task {task}: {len(split.train):,} train / {len(split.valid):,} "
-                   f"validation / {len(split.test):,} test rows.")
-        st.page_link("pages/imbalance.py", label="See how imbalanced it is", icon=":material/balance:")
+        st.success(_("Active: {name}, task {task}: {train} train / {valid} validation / {test} test rows.").format(
+            name=source.name, task=task, train=format_integer(len(split.train)),
+            valid=format_integer(len(split.valid)), test=format_integer(len(split.test))))
+        st.page_link("pages/imbalance.py", label=_("See how imbalanced it is"), icon=":material/balance:")
     except RecexpError as error:
         st.error(str(error))

@@ -8,6 +8,7 @@ import streamlit as st
 from recexp.charts.importance import (attention_profile_figure, rank_agreement_heatmap, removal_curve_figure,
                                       value_distributions, value_histogram, value_vs_loss)
 from recexp.errors import RecexpError
+from recexp.i18n import _, format_decimal, format_integer, format_percent, format_timestamp, ngettext
 from recexp.importance import METHODS, TrainedRun, get_method, run_importance
 from recexp.importance.attention import attention_profile
 from recexp.importance.explore import (extreme_rows, mark_label_issues, stacked_values, summary_table,
@@ -56,33 +57,34 @@ runner = job_runner()
 store = runner.store
 home = str(store.home)
 
-st.title("Importance")
-st.caption("How much each training row helped or hurt the model: values per class and for real vs synthetic rows, "
-           "the rows at both ends, how stable the values are across seeds and strategies, and what happens when the "
-           "lowest-valued rows are dropped and the model retrained. Higher values mean more valuable rows.")
+st.title(_("Importance"))
+st.caption(_("How much each training row helped or hurt the model: values per class and for real vs synthetic rows, "
+             "the rows at both ends, how stable the values are across seeds and strategies, and what happens when "
+             "the lowest-valued rows are dropped and the model retrained. Higher values mean more valuable rows."))
 
 finished = list(reversed(store.list_runs(statuses=[FINISHED])))
 if not finished:
-    st.info("No finished runs yet: train a model on the Train page, then value its training rows here.")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.info(_("No finished runs yet: train a model on the Train page, then value its training rows here."))
+    st.page_link("pages/train.py", label=_("Go to Train"), icon=":material/model_training:")
     st.stop()
 runs = {r.id: r for r in finished}
 labels = {r.id: f"{r.name} · {r.id[:6]}" for r in finished}
 
 # --- what to value ------------------------------------------------------------------------------------------
 left, right = st.columns([2, 1])
-chosen = left.multiselect("Runs", list(runs), default=[finished[0].id], format_func=labels.get, key="importance_runs",
-                          help="One run, or several (seeds of one strategy, or strategies on the same split) to see "
-                               "their values side by side and how well they agree.")
-method = right.selectbox("Method", list(METHODS), format_func=lambda n: METHODS[n].title or n,
+chosen = left.multiselect(_("Runs"), list(runs), default=[finished[0].id], format_func=labels.get,
+                          key="importance_runs",
+                          help=_("One run, or several (seeds of one strategy, or strategies on the same split) to see "
+                                 "their values side by side and how well they agree."))
+method = right.selectbox(_("Method"), list(METHODS), format_func=lambda n: METHODS[n].title or n,
                          key="importance_method")
-st.caption(f"**{METHODS[method].title}.** {METHODS[method].summary}")
-with st.expander(f"Parameters of {METHODS[method].title or method}"):
+st.caption(f"**{METHODS[method].title}.** {_(METHODS[method].summary)}")
+with st.expander(_("Parameters of {name}").format(name=METHODS[method].title or method)):
     params = param_widgets(METHODS[method], prefix="importance")
-    seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="importance_seed",
-                               help="Seeds the method's random choices (bootstrap samples, projections...)."))
+    seed = int(st.number_input(_("Seed"), min_value=0, value=0, step=1, key="importance_seed",
+                               help=_("Seeds the method's random choices (bootstrap samples, projections...).")))
 if not chosen:
-    st.info("Choose at least one finished run.")
+    st.info(_("Choose at least one finished run."))
     st.stop()
 params_json = json.dumps(params, sort_keys=True, default=str)
 default_params = params == METHODS[method].defaults()
@@ -90,7 +92,8 @@ default_params = params == METHODS[method].defaults()
 
 def compute(run_id: str, name: str, values: dict):
     """The values of ``name`` for a run (read from its artifacts once computed), with a progress bar meanwhile."""
-    bar = st.progress(0.0, text=f"{labels[run_id]}: valuing its training rows with {METHODS[name].title}...")
+    bar = st.progress(0.0, text=_("{run}: valuing its training rows with {method}...").format(
+        run=labels[run_id], method=METHODS[name].title))
 
     def progress(done: float, message: str) -> None:
         bar.progress(min(max(float(done), 0.0), 1.0), text=f"{labels[run_id]}: {message}")
@@ -112,7 +115,7 @@ if not results:
 ordered = list(results.values())
 
 # --- distributions --------------------------------------------------------------------------------------------
-st.subheader("Distributions")
+st.subheader(_("Distributions"))
 stacked = stacked_values(ordered, {r: labels[r] for r in results})
 st.plotly_chart(value_distributions(stacked, "class"), key="importance_by_class")
 left, right = st.columns(2)
@@ -122,34 +125,35 @@ with right:
     st.plotly_chart(value_histogram(stacked), key="importance_histogram")
 harm_rule = METHODS[method].harmful
 st.dataframe(summary_table(ordered, {r: labels[r] for r in results}), hide_index=True, key="importance_summary",
-             column_config={"share_harmful": st.column_config.NumberColumn(harm_rule.label, format="percent",
-                                                                           help=harm_rule.meaning)})
-st.caption(f"**{harm_rule.label.capitalize()}.** {harm_rule.meaning}")
+             column_config={"share_harmful": st.column_config.NumberColumn(_(harm_rule.label), format="percent",
+                                                                           help=_(harm_rule.meaning))})
+st.caption("**{label}.** {meaning}".format(label=_(harm_rule.label).capitalize(), meaning=_(harm_rule.meaning)))
 for run_id, result in results.items():
     for note in result.notes:
         st.caption(f"{labels[run_id]}: {note}")
-    st.caption(f"{labels[run_id]}: {len(result.values):,} training rows valued in {result.seconds:.1f} s.")
+    st.caption(_("{run}: {rows} training rows valued in {seconds} s.").format(
+        run=labels[run_id], rows=format_integer(len(result.values)), seconds=format_decimal(result.seconds, 1)))
 
 # --- rows ------------------------------------------------------------------------------------------------------
-st.subheader("Rows at both ends")
-focus = st.selectbox("Run", list(results), format_func=labels.get, key="importance_focus") if len(results) > 1 \
+st.subheader(_("Rows at both ends"))
+focus = st.selectbox(_("Run"), list(results), format_func=labels.get, key="importance_focus") if len(results) > 1 \
     else next(iter(results))
 result = results[focus]
-n_rows = st.slider("Rows at each end", 5, 50, 10, key="importance_n_rows")
+n_rows = st.slider(_("Rows at each end"), 5, 50, 10, key="importance_n_rows")
 st.dataframe(extremes_of(store, home, focus, method, params_json, seed, n_rows, result,
                          schema_of(store, home, focus, runs[focus].finished_at or "")),
              hide_index=True, key="importance_extremes")
-st.caption("Top: the most valuable training rows; bottom: the least valuable (those that hurt, or that the model "
-           "could not learn: likely mislabelled, or off the real data). `row` is the position in the run's training "
-           "rows, `source_row` the dataset row it is (or, for a synthetic row, the real row it was made from).")
+st.caption(_("Top: the most valuable training rows; bottom: the least valuable (those that hurt, or that the model "
+             "could not learn: likely mislabelled, or off the real data). `row` is the position in the run's training "
+             "rows, `source_row` the dataset row it is (or, for a synthetic row, the real row it was made from)."))
 st.plotly_chart(value_vs_loss(losses_of(store, home, focus, method, params_json, seed, result)),
                 key="importance_value_vs_loss")
 
 # --- stability --------------------------------------------------------------------------------------------------
-st.subheader("Stability")
-others = st.multiselect("Also value the runs with", [m for m in METHODS if m != method],
+st.subheader(_("Stability"))
+others = st.multiselect(_("Also value the runs with"), [m for m in METHODS if m != method],
                         format_func=lambda n: METHODS[n].title or n, key="importance_other_methods",
-                        help="Other methods (default parameters) to compare with, on the same runs.")
+                        help=_("Other methods (default parameters) to compare with, on the same runs."))
 compared = list(ordered)
 for name in others:
     for run_id in results:
@@ -161,22 +165,22 @@ if len(compared) > 1:
     agreement = rank_agreement(compared).assign(
         run_a=lambda f: f["run_a"].map(labels), run_b=lambda f: f["run_b"].map(labels))
     st.plotly_chart(rank_agreement_heatmap(agreement), key="importance_agreement")
-    st.caption("Spearman rank correlation of the values on the real rows both runs trained on (synthetic rows have "
-               "no counterpart). Near 1: the runs or methods agree on which rows matter; near 0: the values say "
-               "more about the seed, strategy or method than about the rows.")
+    st.caption(_("Spearman rank correlation of the values on the real rows both runs trained on (synthetic rows have "
+                 "no counterpart). Near 1: the runs or methods agree on which rows matter; near 0: the values say "
+                 "more about the seed, strategy or method than about the rows."))
 else:
-    st.info("Choose two or more runs (seeds of one strategy, or strategies on the same split), or another method "
-            "above, to see how well the values agree.")
-quantile = st.slider("Harmful: among the lowest share of every result", 0.01, 0.5, 0.1, 0.01,
+    st.info(_("Choose two or more runs (seeds of one strategy, or strategies on the same split), or another method "
+              "above, to see how well the values agree."))
+quantile = st.slider(_("Harmful: among the lowest share of every result"), 0.01, 0.5, 0.1, 0.01,
                      key="importance_quantile")
 try:
     harmful = consistently_harmful(compared, quantile=quantile)
 except RecexpError as error:
     st.error(str(error))
 else:
-    check = st.toggle("Cross-check with cleanlab's label-issue flags", value=True, key="importance_cleanlab",
-                      help="cleanlab's confident learning on out-of-sample probabilities of a cross-validated "
-                           "logistic regression: a row it flags probably carries a wrong label.")
+    check = st.toggle(_("Cross-check with cleanlab's label-issue flags"), value=True, key="importance_cleanlab",
+                      help=_("cleanlab's confident learning on out-of-sample probabilities of a cross-validated "
+                             "logistic regression: a row it flags probably carries a wrong label."))
     if check:
         flags, overlaps = {}, []
         for run_id in results:
@@ -189,17 +193,20 @@ else:
         harmful = mark_label_issues(harmful, compared, flags)
         if overlaps:
             st.dataframe(overlaps, hide_index=True, key="importance_cleanlab_overlap")
-            st.caption(f"Per run: rows cleanlab flags, rows in the lowest {quantile:.0%} of the values, how many are "
-                       "both, and the lift over chance (overlap / expected overlap).")
-    st.markdown(f"**{len(harmful):,} real rows** are in the lowest {quantile:.0%} of every one of the "
-                f"{len(compared)} result(s).")
+            st.caption(_("Per run: rows cleanlab flags, rows in the lowest {share} of the values, how many are "
+                         "both, and the lift over chance (overlap / expected overlap).").format(
+                share=format_percent(quantile)))
+    st.markdown(ngettext("**{rows} real rows** are in the lowest {share} of the {n} result.",
+                         "**{rows} real rows** are in the lowest {share} of every one of the {n} results.",
+                         len(compared)).format(rows=format_integer(len(harmful)), share=format_percent(quantile),
+                                               n=len(compared)))
     st.dataframe(harmful, hide_index=True, key="importance_harmful")
 
 # --- attention ---------------------------------------------------------------------------------------------------
 attention_runs = [r for r in results if runs[r].spec.get("model") == "din"]
 if attention_runs:
-    st.subheader("Attention over the behaviour sequence")
-    attention_run = st.selectbox("Attention model run", attention_runs, format_func=labels.get,
+    st.subheader(_("Attention over the behaviour sequence"))
+    attention_run = st.selectbox(_("Attention model run"), attention_runs, format_func=labels.get,
                                  key="importance_attention_run") if len(attention_runs) > 1 else attention_runs[0]
     try:
         profile = attention_of(store, home, attention_run, runs[attention_run].finished_at or "")
@@ -207,29 +214,31 @@ if attention_runs:
         st.error(str(error))
     else:
         st.plotly_chart(attention_profile_figure(profile), key="importance_attention")
-        st.caption(f"Mean attention of the model over the past behaviours of {profile.attrs['rows']:,} of its "
-                   f"{profile.attrs['total_rows']:,} training rows: "
-                   "by position in the sequence, by the behaviour type and by category.")
-        with st.expander("Attention profile table"):
+        st.caption(_("Mean attention of the model over the past behaviours of {rows} of its {total} training rows: by "
+                     "position in the sequence, by the behaviour type and by category.").format(
+            rows=format_integer(profile.attrs["rows"]), total=format_integer(profile.attrs["total_rows"])))
+        with st.expander(_("Attention profile table")):
             st.dataframe(profile, hide_index=True, key="importance_attention_table")
 
 # --- act on it: prune and retrain -----------------------------------------------------------------------------------
-st.subheader("Prune and retrain")
+st.subheader(_("Prune and retrain"))
 source = runs[focus]
 source_spec = RunSpec.from_dict(source.spec)
 n_synthetic = int(result.values["is_synthetic"].sum())
 if not default_params:
-    st.caption(f"Pruning and removal curves value the rows with {METHODS[method].title}'s default parameters and "
-               "seed 0, not the ones set above.")
+    st.caption(_("Pruning and removal curves value the rows with {method}'s default parameters and seed 0, not the "
+                 "ones set above.").format(method=METHODS[method].title))
 if n_synthetic == 0:
-    st.info(f"{labels[focus]} trained on real rows only, so there are no synthetic rows to prune. The removal curve "
-            "below can still drop the lowest-valued real rows.")
+    st.info(_("{run} trained on real rows only, so there are no synthetic rows to prune. The removal curve below can "
+              "still drop the lowest-valued real rows.").format(run=labels[focus]))
 else:
-    share = st.slider("Share of the synthetic rows to drop (the lowest-valued)", 0.05, 1.0, 0.2, 0.05,
+    share = st.slider(_("Share of the synthetic rows to drop (the lowest-valued)"), 0.05, 1.0, 0.2, 0.05,
                       key="importance_prune_share")
-    st.caption(f"Drops about {round(share * n_synthetic):,} of the {n_synthetic:,} synthetic rows of {labels[focus]} "
-               f"and trains {source_spec.model} again with the same data, split, settings and seed.")
-    if st.button("Prune the synthetic rows valued as harmful and retrain", key="importance_prune", type="primary",
+    st.caption(_("Drops about {dropped} of the {synthetic} synthetic rows of {run} and trains {model} again with the "
+                 "same data, split, settings and seed.").format(
+        dropped=format_integer(round(share * n_synthetic)), synthetic=format_integer(n_synthetic), run=labels[focus],
+        model=source_spec.model))
+    if st.button(_("Prune the synthetic rows valued as harmful and retrain"), key="importance_prune", type="primary",
                  icon=":material/content_cut:"):
         spec = replace(source_spec, strategy="importance_weighting",
                        strategy_params={"run_id": focus, "method": method, "action": "drop", "scope": "synthetic",
@@ -241,29 +250,30 @@ else:
             st.error(str(error))
         else:
             st.session_state["importance_pruned"] = pruned.id
-            st.toast("Queued the pruned run.", icon=":material/schedule:")
+            st.toast(_("Queued the pruned run."), icon=":material/schedule:")
     pruned_id = st.session_state.get("importance_pruned")
     if pruned_id:
         pruned = store.get_run(pruned_id)
-        st.info(f"Run {pruned.id} ({pruned.name}) is {pruned.status}. When it has finished, compare it with "
-                f"{labels[focus]} on the Compare page (Chosen runs).")
-        st.page_link("pages/compare.py", label="Go to Compare", icon=":material/compare_arrows:")
+        st.info(_("Run {id} ({name}) is {status}. When it has finished, compare it with {run} on the Compare page "
+                  "(Chosen runs).").format(id=pruned.id, name=pruned.name, status=_(pruned.status), run=labels[focus]))
+        st.page_link("pages/compare.py", label=_("Go to Compare"), icon=":material/compare_arrows:")
 
 # --- act on it: point-removal curve ----------------------------------------------------------------------------------
-st.subheader("Point-removal curve")
-st.caption("Drop the lowest-valued share of the training rows and retrain, for several shares and seeds, against "
-           "dropping as many random rows. If the method ranks rows well, the red curve stays above the grey one.")
+st.subheader(_("Point-removal curve"))
+st.caption(_("Drop the lowest-valued share of the training rows and retrain, for several shares and seeds, against "
+             "dropping as many random rows. If the method ranks rows well, the red curve stays above the grey one."))
 with st.form("importance_curve_form", border=True):
     left, middle, right = st.columns(3)
-    percents = left.multiselect("Shares dropped (%)", [0, 5, 10, 20, 30, 40, 50, 70, 90],
+    percents = left.multiselect(_("Shares dropped (%)"), [0, 5, 10, 20, 30, 40, 50, 70, 90],
                                 default=[int(f * 100) for f in FRACTIONS], key="importance_curve_fractions")
-    n_seeds = middle.number_input("Seeds", 1, 10, 3, key="importance_curve_seeds")
-    scope = right.radio("Rows that may be dropped", ["all", "synthetic"], horizontal=True, key="importance_curve_scope",
+    n_seeds = middle.number_input(_("Seeds"), 1, 10, 3, key="importance_curve_seeds")
+    scope = right.radio(_("Rows that may be dropped"), ["all", "synthetic"], horizontal=True,
+                        format_func={"all": _("all"), "synthetic": _("synthetic")}.get, key="importance_curve_scope",
                         disabled=n_synthetic == 0)
-    launch = st.form_submit_button(f"Launch the curve for {labels[focus]}", icon=":material/play_arrow:",
-                                   key="importance_curve_launch")
+    launch = st.form_submit_button(_("Launch the curve for {run}").format(run=labels[focus]),
+                                   icon=":material/play_arrow:", key="importance_curve_launch")
 if launch:
-    bar = st.progress(0.0, text="Valuing the rows before queueing the runs...")
+    bar = st.progress(0.0, text=_("Valuing the rows before queueing the runs..."))
     try:
         experiment, queued = launch_removal_curve(
             runner, focus, method, fractions=[p / 100 for p in percents], seeds=list(range(int(n_seeds))),
@@ -273,13 +283,14 @@ if launch:
         st.error(str(error))
     else:
         st.session_state["importance_curve"] = experiment.id
-        st.toast(f"Queued {len(queued)} runs.", icon=":material/schedule:")
+        st.toast(ngettext("Queued {n} run.", "Queued {n} runs.", len(queued)).format(n=len(queued)),
+                 icon=":material/schedule:")
     finally:
         bar.empty()
 
 curves = removal_experiments(store, focus)
 if not curves:
-    st.info(f"No removal curve for {labels[focus]} yet.")
+    st.info(_("No removal curve for {run} yet.").format(run=labels[focus]))
     st.stop()
 curve_ids = [e.id for e in curves]
 if st.session_state.get("importance_curve") not in curve_ids:
@@ -291,12 +302,14 @@ def curve_label(experiment_id: str) -> str:
     settings = curve_settings(experiment) or {}
     name = settings.get("method", "?")
     title = METHODS[name].title if name in METHODS else name
-    return (f"{title}, {settings.get('scope')} rows, seeds {settings.get('seeds')} · "
-            f"{experiment.created_at[:19].replace('T', ' ')} UTC")
+    return _("{method}, {scope} rows, seeds {seeds} · {created} UTC").format(
+        method=title, scope=_(str(settings.get("scope"))), seeds=settings.get("seeds"),
+        created=format_timestamp(experiment.created_at))
 
 
-curve_id = st.selectbox("Curve", curve_ids, format_func=curve_label, key="importance_curve")
-metric = st.selectbox("Test score", list(METRIC_NAMES), index=list(METRIC_NAMES).index("balanced_accuracy"),
+curve_id = st.selectbox(_("Curve"), curve_ids, format_func={c: curve_label(c) for c in curve_ids}.get,
+                        key="importance_curve")
+metric = st.selectbox(_("Test score"), list(METRIC_NAMES), index=list(METRIC_NAMES).index("balanced_accuracy"),
                       key="importance_curve_metric")
 curve_active = any(r.is_active for r in store.list_runs(curve_id))
 
@@ -310,19 +323,21 @@ def curve_view() -> None:
         return
     total, done = sum(curve.runs.values()), curve.runs.get("finished", 0)
     ended = total - curve.runs.get("queued", 0) - curve.runs.get("running", 0)
-    st.progress(ended / max(total, 1), text=f"{done} of {total} runs finished"
-                + "".join(f", {curve.runs[s]} {s}" for s in ("running", "queued", "failed", "cancelled")
+    st.progress(ended / max(total, 1), text=_("{done} of {total} runs finished").format(done=done, total=total)
+                + "".join(f", {curve.runs[s]} {_(s)}" for s in ("running", "queued", "failed", "cancelled")
                           if curve.runs.get(s)))
     for run in store.list_runs(curve_id):
         if run.status == "failed":
-            st.error(f"{run.name} failed: {(run.error or 'no reason recorded').splitlines()[0]}")
+            st.error(_("{run} failed: {reason}").format(
+                run=run.name, reason=run.error.splitlines()[0] if run.error else _("no reason recorded")))
     if len(curve.points):
         st.plotly_chart(removal_curve_figure(curve), key="importance_curve_chart")
         gap = curve.gap()
         if len(gap):
             st.dataframe(gap, hide_index=True, key="importance_curve_gap", column_config={
-                "fraction": st.column_config.NumberColumn("share dropped", format="percent"),
-                "lowest_minus_random": st.column_config.NumberColumn(f"{metric}: lowest − random", format="%.4f")})
+                "fraction": st.column_config.NumberColumn(_("share dropped"), format="percent"),
+                "lowest_minus_random": st.column_config.NumberColumn(
+                    _("{score}: lowest − random").format(score=metric), format="%.4f")})
     if curve_active and curve.done:
         st.rerun()                       # every run ended: redraw the page once and stop polling
 

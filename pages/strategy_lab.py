@@ -10,6 +10,7 @@ from recexp.charts.strategies import class_counts_figure, distribution_figure, f
 from recexp.charts.synthesis import column_histograms, pair_difference_heatmap, training_curves
 from recexp.consistency import WARN_AUC, check_consistency
 from recexp.errors import RecexpError
+from recexp.i18n import N_, _, format_decimal, format_integer
 from recexp.jobs import bind_strategy
 from recexp.strategies import (
     FAMILIES, STRATEGIES, Strategy, StrategyResult, get_strategy, strategies_by_family, strategy_label,
@@ -19,9 +20,9 @@ from recexp.synthesis.report import SCORE_HELP
 from recexp.ui.params import param_widgets
 from recexp.ui.state import add_to_grid, require_dataset, run_store, strategy_grid
 
-st.title("Strategy Lab")
-st.caption("Pick a way to expand, balance or re-weight the training rows and see what it does before you "
-           "train on it. Strategies only ever see the training split: validation and test rows stay locked.")
+st.title(_("Strategy Lab"))
+st.caption(_("Pick a way to expand, balance or re-weight the training rows and see what it does before you "
+             "train on it. Strategies only ever see the training split: validation and test rows stay locked."))
 
 dataset, split = require_dataset()
 train = dataset.subset(split.train)
@@ -29,15 +30,21 @@ valid = dataset.subset(split.valid)       # held-out real rows for a generator's
 locked = {"validation": dataset.class_counts(split.valid), "test": dataset.class_counts(split.test)}
 
 
+#: The strategy families' names on the picker (their ids stay in run specs and the CLI).
+FAMILY_NAMES = {"baseline": N_("Baseline"), "balancing": N_("Balancing"), "weighting": N_("Weighting"),
+                "expansion": N_("Expansion"), "synthesis": N_("Synthesis"), "importance": N_("Importance")}
+#: The columns of a strategy's report table as shown (the table itself keeps the ids).
+REPORT_COLUMNS = {"before": N_("before"), "after": N_("after"), "added": N_("added"), "removed": N_("removed"),
+                  "weight": N_("weight")}
 #: Metric label -> row of SynthesisReport.scores() shown as a headline number.
-HEADLINE_SCORES = {"Quality score": "Quality score", "Column shapes": "Column shapes", "Pair trends": "Pair trends",
-                   "Detection AUC": "Detection AUC", "ML efficacy": "ML efficacy (F1 synthetic / real)",
-                   "DCR ratio": "DCR ratio"}
+HEADLINE_SCORES = {N_("Quality score"): "Quality score", N_("Column shapes"): "Column shapes",
+                   N_("Pair trends"): "Pair trends", N_("Detection AUC"): "Detection AUC",
+                   N_("ML efficacy"): "ML efficacy (F1 synthetic / real)", N_("DCR ratio"): "DCR ratio"}
 
 
 def shown(value: float) -> str:
     """A score with three decimals, or n/a where it could not be computed."""
-    return "n/a" if value != value else f"{value:.3f}"
+    return _("n/a") if value != value else format_decimal(value, 3)
 
 
 #: Previews this session keeps (a generator's preview can take minutes: going back to one must not refit it).
@@ -64,7 +71,7 @@ def preview(rows, key: tuple, strategy: Strategy, seed: int) -> StrategyResult:
     rows, strategy, parameters and seed. (Not ``st.cache_data``: its replay cannot drive a progress bar.)"""
     kept = st.session_state.setdefault("lab_previews", {})
     if key not in kept:
-        bar = st.progress(0.0, text="Starting...")
+        bar = st.progress(0.0, text=_("Starting..."))
         try:
             bound = bind_strategy(strategy, run_store(), valid)
             keep(key, bound.apply(rows, seed=seed,
@@ -76,7 +83,9 @@ def preview(rows, key: tuple, strategy: Strategy, seed: int) -> StrategyResult:
 
 def duration(seconds: float) -> str:
     """Seconds in words: '40 s', '3 min'."""
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    if seconds < 90:
+        return _("{seconds} s").format(seconds=format_decimal(seconds, 0))
+    return _("{minutes} min").format(minutes=format_decimal(seconds / 60, 0))
 
 
 def background_preview(rows, key: tuple, strategy: Strategy, seed: int, estimate: float) -> StrategyResult:
@@ -97,16 +106,23 @@ def background_preview(rows, key: tuple, strategy: Strategy, seed: int, estimate
         follow_preview(key)
         st.stop()
     if task is not None and task.key == key and task.status == "cancelled":
-        st.info(f"Preview cancelled after {duration(task.elapsed)}.", icon=":material/stop:")
-    st.info(f"{strategy.title} on {len(rows):,} training rows"
-            + (f" for {strategy.epochs} epochs" if "epochs" in strategy.params else "")
-            + f" takes about {duration(estimate)} on one CPU core, so its preview waits for a click. It runs in "
-              "the background: the page stays usable and you can cancel it.", icon=":material/timer:")
-    if st.button("Run preview", type="primary", key="lab_run_preview", icon=":material/play_arrow:"):
+        st.info(_("Preview cancelled after {duration}.").format(duration=duration(task.elapsed)),
+                icon=":material/stop:")
+    if "epochs" in strategy.params:
+        work = _("{strategy} on {rows} training rows for {epochs} epochs").format(
+            strategy=strategy.title, rows=format_integer(len(rows)), epochs=strategy.epochs)
+    else:
+        work = _("{strategy} on {rows} training rows").format(strategy=strategy.title, rows=format_integer(len(rows)))
+    st.info(_("{work} takes about {duration} on one CPU core, so its preview waits for a click. It runs in the "
+              "background: the page stays usable and you can cancel it.").format(work=work,
+                                                                                 duration=duration(estimate)),
+            icon=":material/timer:")
+    if st.button(_("Run preview"), type="primary", key="lab_run_preview", icon=":material/play_arrow:"):
         bound = bind_strategy(strategy, run_store(), valid)
         st.session_state["lab_task"] = BackgroundTask(
             lambda progress: bound.apply(rows, seed=seed, progress=progress),
-            label=f"{strategy.title} on {len(rows):,} rows", key=key).start()
+            label=_("{strategy} on {rows} rows").format(strategy=strategy.title, rows=format_integer(len(rows))),
+            key=key).start()
         st.rerun()
     st.stop()
 
@@ -118,12 +134,13 @@ def follow_preview(key: tuple) -> None:
     task: BackgroundTask | None = st.session_state.get("lab_task")
     if task is None or task.status != "running":
         st.rerun()                              # the whole page picks up the result
-    st.progress(task.fraction, text=f"{task.label}: {task.message or 'starting'}")
+    st.progress(task.fraction, text=task.label + ": " + (task.message or _("starting")))
     left = task.remaining()
-    st.caption(f"{duration(task.elapsed)} so far" + (f", about {duration(left)} left." if left is not None else "."))
+    st.caption(_("{elapsed} so far, about {left} left.").format(elapsed=duration(task.elapsed), left=duration(left))
+               if left is not None else _("{elapsed} so far.").format(elapsed=duration(task.elapsed)))
     if task.key != key:
-        st.caption("This preview runs with earlier settings: cancel it to preview the ones shown.")
-    if st.button("Cancel", key="lab_cancel_preview", icon=":material/stop:"):
+        st.caption(_("This preview runs with earlier settings: cancel it to preview the ones shown."))
+    if st.button(_("Cancel"), key="lab_cancel_preview", icon=":material/stop:"):
         task.cancel()
         st.rerun()
 
@@ -138,30 +155,34 @@ def keep_strategy_in_family() -> None:
 settings, results = st.columns([1, 2], gap="large")
 with settings:
     families = strategies_by_family()
-    family = st.pills("Family", list(families), format_func=str.capitalize, key="lab_family",
-                      on_change=keep_strategy_in_family, help="Show one family's strategies (none picked: all).")
+    family = st.pills(_("Family"), list(families),
+                      format_func={f: _(FAMILY_NAMES.get(f, f.capitalize())) for f in families}.get,
+                      key="lab_family",
+                      on_change=keep_strategy_in_family, help=_("Show one family's strategies (none picked: all)."))
     offered = families[family] if family else [name for names in families.values() for name in names]
-    name = st.selectbox("Strategy", offered, key="lab_strategy", format_func=strategy_label,
-                        help="Type to search by name, id or family. The Train page shows the same names; run "
-                             "specs, the CLI and the Compare page use the id in brackets.")
+    name = st.selectbox(_("Strategy"), offered, key="lab_strategy", format_func=strategy_label,
+                        help=_("Type to search by name, id or family. The Train page shows the same names; run "
+                               "specs, the CLI and the Compare page use the id in brackets."))
     strategy_class = STRATEGIES[name]
-    st.caption(f"**{FAMILIES[strategy_class.family]}.** {strategy_class.summary}")
-    seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="lab_seed"))
+    st.caption(f"**{_(FAMILIES[strategy_class.family])}.** {_(strategy_class.summary)}")
+    seed = int(st.number_input(_("Seed"), min_value=0, value=0, step=1, key="lab_seed"))
     # No floor above 1: a small training split (the Criteo sample has 144 rows) must still open, and the
     # sample keeps every class's rows up to 50 whatever is asked.
-    max_rows = int(st.number_input("Preview on at most this many training rows", min_value=1,
+    max_rows = int(st.number_input(_("Preview on at most this many training rows"), min_value=1,
                                    value=min(len(train), 10_000), step=1_000, key="lab_rows",
-                                   help="A stratified sample keeps slow samplers interactive; training uses every row. "
-                                        "Rows per class below refer to this sample."))
+                                   help=_("A stratified sample keeps slow samplers interactive; training uses every "
+                                          "row. Rows per class below refer to this sample.")))
     sample = stratified_sample(train, max_rows, seed=seed)
     values = param_widgets(strategy_class, prefix="lab", classes=dataset.schema.classes,
                            class_counts=sample.class_counts())
-    if st.button("Add to grid", key="lab_add_to_grid", icon=":material/playlist_add:",
-                 help="Add this strategy with these parameters to the Train page's grid of strategies to compare."):
+    if st.button(_("Add to grid"), key="lab_add_to_grid", icon=":material/playlist_add:",
+                 help=_("Add this strategy with these parameters to the Train page's grid of strategies to compare.")):
         add_to_grid(name, values)
-        st.toast(f"{strategy_label(name)} is in the Train page's grid.", icon=":material/playlist_add_check:")
-    st.caption("Train page grid: " + ", ".join(strategy_label(n) for n in strategy_grid()))
-    st.page_link("pages/train.py", label="Open the Train page", icon=":material/model_training:")
+        st.toast(_("{strategy} is in the Train page's grid.").format(strategy=strategy_label(name)),
+                 icon=":material/playlist_add_check:")
+    st.caption(_("Train page grid: {strategies}").format(
+        strategies=", ".join(strategy_label(n) for n in strategy_grid())))
+    st.page_link("pages/train.py", label=_("Open the Train page"), icon=":material/model_training:")
 
 sample_key = hashlib.sha256(split.train.tobytes() + repr(dataset.schema).encode()).hexdigest()[:16] \
     + f":{dataset.fingerprint}:{dataset.task}:{max_rows}"
@@ -174,33 +195,40 @@ with results:
         if estimate is not None and estimate > LIVE_PREVIEW_SECONDS:
             result = background_preview(sample, key, strategy, seed, estimate)
         else:
-            with st.spinner(f"Applying {strategy_class.title} to {len(sample):,} training rows..."):
+            with st.spinner(_("Applying {strategy} to {rows} training rows...").format(
+                    strategy=strategy_class.title, rows=format_integer(len(sample)))):
                 result = preview(sample, key, strategy, seed)
     except RecexpError as error:
         st.error(str(error))
         st.stop()
     report = result.report
     if len(sample) < len(train):
-        st.caption(f"Preview on a stratified sample of {len(sample):,} of the {len(train):,} training rows.")
+        st.caption(_("Preview on a stratified sample of {sample} of the {rows} training rows.").format(
+            sample=format_integer(len(sample)), rows=format_integer(len(train))))
     rows_before, rows_after, seconds = st.columns(3)
-    rows_before.metric("Training rows before", f"{report.rows_before:,}")
-    rows_after.metric("Training rows after", f"{report.rows_after:,}", delta=f"{report.rows_after - report.rows_before:+,}")
-    seconds.metric("Seconds", f"{report.seconds:.2f}")
-    st.caption(f"{sum(report.added.values()):,} rows added, {sum(report.removed.values()):,} real rows removed.")
+    rows_before.metric(_("Training rows before"), format_integer(report.rows_before))
+    rows_after.metric(_("Training rows after"), format_integer(report.rows_after),
+                      delta=f"{report.rows_after - report.rows_before:+,}")
+    seconds.metric(_("Seconds"), format_decimal(report.seconds, 2))
+    st.caption(_("{added} rows added, {removed} real rows removed.").format(
+        added=format_integer(sum(report.added.values())), removed=format_integer(sum(report.removed.values()))))
 
-    log_y = st.toggle("Logarithmic row axis", value=True, key="lab_log")
+    log_y = st.toggle(_("Logarithmic row axis"), value=True, key="lab_log")
     st.plotly_chart(class_counts_figure(report.before, report.after, locked, log_y=log_y), key="lab_counts_chart")
-    st.caption("Validation and test rows (grey) are the whole splits, never passed to a strategy.")
+    st.caption(_("Validation and test rows (grey) are the whole splits, never passed to a strategy."))
     table = report.table()
     for part, counts in locked.items():
-        table[f"{part} (locked)"] = [counts[c] for c in table.index]
+        table[_("{part} (locked)").format(part=_(part))] = [counts[c] for c in table.index]
     rows = [c for c in table.columns if c != "weight"]
+    table = table.rename(columns=lambda c: _(REPORT_COLUMNS[c]) if c in REPORT_COLUMNS else c)
+    rows = [_(REPORT_COLUMNS[c]) if c in REPORT_COLUMNS else c for c in rows]
+    table.index.name = _(table.index.name) if table.index.name else None
     st.table(table.style.format("{:,}", subset=rows, na_rep="").format("{:.3g}", subset=table.columns.difference(rows)))
     for note in report.notes:
         st.info(note)
     if result.loss is not None:
-        st.info(f"The trainer will use the {result.loss['name']} loss with "
-                + ", ".join(f"{k}={v}" for k, v in result.loss.items() if k != "name") + ".")
+        st.info(_("The trainer will use the {loss} loss with {params}.").format(
+            loss=result.loss["name"], params=", ".join(f"{k}={v}" for k, v in result.loss.items() if k != "name")))
 
     checks = st.session_state.setdefault("lab_consistency", {})       # one check per preview, this session
     if key not in checks:
@@ -221,66 +249,69 @@ with results:
 
     synthesis = result.synthesis
     if synthesis is not None:
-        st.subheader("Synthesis report")
+        st.subheader(_("Synthesis report"))
         quality = synthesis.quality
         if quality is None:
-            st.info("The quality report is off; turn on 'Quality report' to score the generated rows.")
+            st.info(_("The quality report is off; turn on 'Quality report' to score the generated rows."))
         else:
             scores = synthesis.scores()
             overall = scores["all classes"]
             minority = scores.columns[1]
             cells = st.columns(4) + st.columns(4)
             for cell, (label, score) in zip(cells, HEADLINE_SCORES.items()):
-                cell.metric(label, shown(overall[score]), help=SCORE_HELP[score])
+                cell.metric(_(label), shown(overall[score]), help=SCORE_HELP[score])
             copies = quality.overall.privacy["exact_copies"]
-            cells[6].metric("Exact copies", f"{copies:,}", help=SCORE_HELP["Exact copies (share)"])
-            cells[7].metric(f"Quality score, {quality.minority_class}", shown(scores.loc["Quality score", minority]),
-                            help="The quality score on the minority class alone, where generators struggle most.")
-            st.caption(f"{quality.overall.rows_synthetic:,} generated rows scored against "
-                       f"{quality.overall.rows_real:,} real training rows (a stratified sample) with the same rows "
-                       f"per class. Efficacy models are tested on, and privacy distances compared with, "
-                       f"{synthesis.held_out}.")
+            cells[6].metric(_("Exact copies"), format_integer(copies), help=SCORE_HELP["Exact copies (share)"])
+            cells[7].metric(_("Quality score, {minority}").format(minority=quality.minority_class),
+                            shown(scores.loc["Quality score", minority]),
+                            help=_("The quality score on the minority class alone, where generators struggle most."))
+            st.caption(_("{synthetic} generated rows scored against {real} real training rows (a stratified sample) "
+                         "with the same rows per class. Efficacy models are tested on, and privacy distances compared "
+                         "with, {held_out}.").format(synthetic=format_integer(quality.overall.rows_synthetic),
+                                                     real=format_integer(quality.overall.rows_real),
+                                                     held_out=synthesis.held_out))
             st.table(scores.style.format(shown, subset=list(scores.columns[:2])))
             efficacy = synthesis.efficacy_table()
             if len(efficacy):
-                st.caption("Machine-learning efficacy: a gradient-boosted classifier scored on held-out real rows.")
+                st.caption(_("Machine-learning efficacy: a gradient-boosted classifier scored on held-out real rows."))
                 st.table(efficacy.style.format(shown))
             for note in quality.notes:
                 st.caption(note)
 
-            column = st.selectbox("Column", synthesis.columns, key="lab_synthesis_column")
+            column = st.selectbox(_("Column"), synthesis.columns, key="lab_synthesis_column")
             st.plotly_chart(column_histograms(synthesis.real, synthesis.synthetic, dataset.schema, columns=[column],
                                               cols=1), key="lab_synthesis_histogram")
             st.plotly_chart(pair_difference_heatmap(quality), key="lab_synthesis_heatmap")
-            st.caption("Synthetic minus real association of every column pair: white is preserved, red is "
-                       "stronger in the synthetic rows, blue weaker.")
+            st.caption(_("Synthetic minus real association of every column pair: white is preserved, red is "
+                         "stronger in the synthetic rows, blue weaker."))
         if synthesis.history is not None:
             st.plotly_chart(training_curves(synthesis.history, synthesis.best_epoch), key="lab_synthesis_training")
-            st.caption(f"Losses per epoch (left axis) and the quality score where it was computed (right axis). "
-                       f"The checkpoint of epoch {synthesis.best_epoch} is the one kept. Fit took "
-                       f"{synthesis.fit_seconds:.1f} s.")
+            st.caption(_("Losses per epoch (left axis) and the quality score where it was computed (right axis). "
+                         "The checkpoint of epoch {epoch} is the one kept. Fit took {seconds} s.").format(
+                epoch=synthesis.best_epoch, seconds=format_decimal(synthesis.fit_seconds, 1)))
         else:
-            st.caption(f"{synthesis.generator} is fitted in closed form ({synthesis.fit_seconds:.2f} s): no training "
-                       "curves.")
+            st.caption(_("{generator} is fitted in closed form ({seconds} s): no training curves.").format(
+                generator=synthesis.generator, seconds=format_decimal(synthesis.fit_seconds, 2)))
         if synthesis.imputation:
-            st.markdown(f"**Imputation**: {synthesis.imputation['filled_cells']:,} missing cells filled. Compared on "
-                        f"{synthesis.imputation['hidden_cells']:,} observed cells hidden for the test (error: lower "
-                        "is better; shape, the similarity of the imputed values' distribution to the true ones: "
-                        "higher is better).")
+            st.markdown(_("**Imputation**: {filled} missing cells filled. Compared on {hidden} observed cells hidden "
+                          "for the test (error: lower is better; shape, the similarity of the imputed values' "
+                          "distribution to the true ones: higher is better).").format(
+                filled=format_integer(synthesis.imputation["filled_cells"]),
+                hidden=format_integer(synthesis.imputation["hidden_cells"])))
             st.table(synthesis.imputation_summary().style.format(shown))
             three_decimals = st.column_config.NumberColumn(format="%.3f")
             st.dataframe(synthesis.imputation_table(), key="lab_synthesis_imputation", hide_index=True,
                          column_config={"error": three_decimals, "shape": three_decimals})
 
-    st.subheader("Real and new rows, projected")
+    st.subheader(_("Real and new rows, projected"))
     figure = projection_figure(sample, result, seed=seed)
     if figure is None:
-        st.info("The projection needs at least two numeric features; this dataset has fewer.")
+        st.info(_("The projection needs at least two numeric features; this dataset has fewer."))
     else:
         st.plotly_chart(figure, key="lab_projection_chart")
-        st.caption("PCA of the numeric features, fitted on the real training rows. Circles: real rows kept; "
-                   "diamonds: new rows; crosses: real rows removed.")
+        st.caption(_("PCA of the numeric features, fitted on the real training rows. Circles: real rows kept; "
+                     "diamonds: new rows; crosses: real rows removed."))
 
-    st.subheader("Feature distributions, before and after")
-    feature = st.selectbox("Feature", feature_choices(sample), key="lab_feature")
+    st.subheader(_("Feature distributions, before and after"))
+    feature = st.selectbox(_("Feature"), feature_choices(sample), key="lab_feature")
     st.plotly_chart(distribution_figure(sample, result, feature), key="lab_distribution_chart")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from recexp.charts.training import final_scores, training_curves
 from recexp.errors import RecexpError
+from recexp.i18n import _, format_integer, format_timestamp, ngettext
 from recexp.spec import RunSpec, arm_name
 from recexp.jobs import available_strategies
 from recexp.strategies import strategy_label
@@ -26,38 +27,41 @@ POLL_SECONDS = 1.0
 runner = job_runner()
 store = runner.store
 
-st.title("Train")
-st.caption("Compare strategies on one model: every strategy x seed becomes a run in the background, trained on "
-           "the training split after the strategy and scored on the untouched test split.")
+st.title(_("Train"))
+st.caption(_("Compare strategies on one model: every strategy x seed becomes a run in the background, trained on "
+             "the training split after the strategy and scored on the untouched test split."))
 
 choice = active_choice()
 tasks = [name for name, cls in TASKS.items() if choice.source.kind in cls.input_kinds]
-task = st.selectbox("Task", tasks, index=tasks.index(choice.task) if choice.task in tasks else 0, key="train_task",
-                    format_func=lambda n: f"{n}: {TASKS[n].description}",
-                    help="The learning task on the active data (its parameters and the split are set on the Data page).")
+task = st.selectbox(_("Task"), tasks, index=tasks.index(choice.task) if choice.task in tasks else 0, key="train_task",
+                    format_func={n: f"{n}: {_(TASKS[n].description)}" for n in tasks}.get,
+                    help=_("The learning task on the active data (its parameters and the split are set on the Data "
+                           "page)."))
 if task != choice.task:
     set_active_choice(replace(choice, task=task, task_params={}))
     choice = active_choice()
 dataset, split = require_dataset()
-st.caption(f"Data: **{choice.source.name}**, task **{choice.task}**, {dataset.schema.n_classes} classes; "
-           f"{len(split.train):,} train / {len(split.valid):,} validation / {len(split.test):,} test rows.")
+st.caption(_("Data: **{name}**, task **{task}**, {classes} classes; {train} train / {valid} validation / {test} test "
+             "rows.").format(name=choice.source.name, task=choice.task, classes=dataset.schema.n_classes,
+                             train=format_integer(len(split.train)), valid=format_integer(len(split.valid)),
+                             test=format_integer(len(split.test))))
 
 # --- what to compare ------------------------------------------------------------------------------
 strategies = available_strategies()
 grid = strategy_grid()                   # the session's grid: what the Strategy Lab added, what was chosen here
 with st.container(border=True):
-    st.subheader("Strategies", divider=False)
-    chosen = st.multiselect("Strategies to compare (each one is trained with every seed)", list(strategies),
+    st.subheader(_("Strategies"), divider=False)
+    chosen = st.multiselect(_("Strategies to compare (each one is trained with every seed)"), list(strategies),
                             default=[name for name in grid if name in strategies], key="train_strategies",
                             format_func=strategy_label,
-                            help="Tune a strategy in the Strategy Lab and press 'Add to grid' to bring it here "
-                                 "with its parameters.")
+                            help=_("Tune a strategy in the Strategy Lab and press 'Add to grid' to bring it here "
+                                   "with its parameters."))
     classes = list(dataset.schema.classes)
     train_counts = dataset.class_counts(split.train)
     strategy_params: dict[str, dict] = {}
     for name in chosen:
         if strategies[name].params:
-            with st.expander(f"Parameters of {strategy_label(name)}"):
+            with st.expander(_("Parameters of {name}").format(name=strategy_label(name))):
                 strategy_params[name] = param_widgets(strategies[name], prefix="train", classes=classes,
                                                       class_counts=train_counts, values=grid.get(name))
         else:
@@ -65,43 +69,46 @@ with st.container(border=True):
     set_strategy_grid(strategy_params)
 
 with st.container(border=True):
-    st.subheader("Model", divider=False)
-    model_name = st.selectbox("Model", list(MODELS), index=list(MODELS).index("mlp"), key="train_model",
-                              format_func=lambda n: f"{n}: {MODELS[n].description}")
-    with st.expander(f"Parameters of {model_name}"):
+    st.subheader(_("Model"), divider=False)
+    model_name = st.selectbox(_("Model"), list(MODELS), index=list(MODELS).index("mlp"), key="train_model",
+                              format_func={n: f"{n}: {_(MODELS[n].description)}" for n in MODELS}.get)
+    with st.expander(_("Parameters of {name}").format(name=model_name)):
         model_params = param_widgets(MODELS[model_name], prefix="train")
 
 with st.container(border=True):
-    st.subheader("Training", divider=False)
+    st.subheader(_("Training"), divider=False)
     defaults = TrainConfig()
     left, middle, right = st.columns(3)
-    seeds = left.number_input("Seeds per strategy", 1, 20, 3, key="train_seeds",
-                              help="Runs per strategy with seeds 0, 1, ...; more seeds give tighter intervals.")
-    epochs = middle.number_input("Epochs (at most)", 1, 500, 5, key="train_epochs")
-    patience = right.number_input("Early-stopping patience (epochs)", 1, 100, defaults.patience, key="train_patience")
-    batch_size = left.number_input("Batch size", 1, 1 << 16, defaults.batch_size, key="train_batch_size")
-    learning_rate = middle.number_input("Learning rate", 1e-6, 1.0, defaults.learning_rate, format="%.5f",
+    seeds = left.number_input(_("Seeds per strategy"), 1, 20, 3, key="train_seeds",
+                              help=_("Runs per strategy with seeds 0, 1, ...; more seeds give tighter intervals."))
+    epochs = middle.number_input(_("Epochs (at most)"), 1, 500, 5, key="train_epochs")
+    patience = right.number_input(_("Early-stopping patience (epochs)"), 1, 100, defaults.patience,
+                                  key="train_patience")
+    batch_size = left.number_input(_("Batch size"), 1, 1 << 16, defaults.batch_size, key="train_batch_size")
+    learning_rate = middle.number_input(_("Learning rate"), 1e-6, 1.0, defaults.learning_rate, format="%.5f",
                                         key="train_learning_rate")
-    loss = right.selectbox("Loss", list(LOSSES), format_func=LOSSES.get, key="train_loss",
-                           help="A weighting strategy that asks for a loss (e.g. focal) overrides this.")
-    device = left.selectbox("Device", available_devices(), key="train_device",
-                            help="auto: CUDA GPU if present, then Apple MPS, then CPU.")
+    loss = right.selectbox(_("Loss"), list(LOSSES), format_func=LOSSES.get, key="train_loss",
+                           help=_("A weighting strategy that asks for a loss (e.g. focal) overrides this."))
+    device = left.selectbox(_("Device"), available_devices(), key="train_device",
+                            help=_("auto: CUDA GPU if present, then Apple MPS, then CPU."))
 
 with st.container(border=True):
-    st.subheader("Evidence", divider=False)
+    st.subheader(_("Evidence"), divider=False)
     left, right = st.columns(2)
     scores = primary_choices(classes)
     primary = left.selectbox(
-        "Primary score (declared before training)", scores, index=scores.index(default_primary(classes)),
-        format_func=lambda m: f"{metric_title(m)} · {m}", key="train_primary",
-        help="The one score whose verdict counts on Compare: its p-values are Holm-adjusted across the strategies, "
-             "every other score is exploratory. Choose it now, before seeing results.")
-    aa = right.checkbox("Add an A/A arm", key="train_aa", disabled="none" not in chosen,
-                        help="The baseline 'none' trained again under disjoint seeds. It must come out 'no "
-                             "difference' on Compare; if it does not, the comparison is noisier than its intervals say.")
+        _("Primary score (declared before training)"), scores, index=scores.index(default_primary(classes)),
+        format_func={m: f"{metric_title(m)} · {m}" for m in scores}.get, key="train_primary",
+        help=_("The one score whose verdict counts on Compare: its p-values are Holm-adjusted across the strategies, "
+               "every other score is exploratory. Choose it now, before seeing results."))
+    aa = right.checkbox(_("Add an A/A arm"), key="train_aa", disabled="none" not in chosen,
+                        help=_("The baseline 'none' trained again under disjoint seeds. It must come out 'no "
+                               "difference' on Compare; if it does not, the comparison is noisier than its intervals "
+                               "say."))
     if int(seeds) < MIN_SEEDS:
-        st.info(f"With {int(seeds)} seed{'s' if int(seeds) != 1 else ''} per strategy Compare shows no verdict: it "
-                f"needs at least {MIN_SEEDS} paired seeds.", icon=":material/info:")
+        st.info(ngettext("With {n} seed per strategy Compare shows no verdict: it needs at least {min} paired seeds.",
+                         "With {n} seeds per strategy Compare shows no verdict: it needs at least {min} paired "
+                         "seeds.", int(seeds)).format(n=int(seeds), min=MIN_SEEDS), icon=":material/info:")
 
 with st.container(border=True):
     st.subheader("Test-time augmentation", divider=False)
@@ -119,7 +126,7 @@ with st.container(border=True):
 short = TrainConfig(epochs=int(epochs), batch_size=int(batch_size)).short_training_warning(len(split.train))
 if short:
     st.warning(short, icon=":material/speed:")
-if st.button("Launch", type="primary", key="train_launch", disabled=not chosen, icon=":material/play_arrow:"):
+if st.button(_("Launch"), type="primary", key="train_launch", disabled=not chosen, icon=":material/play_arrow:"):
     base = RunSpec(source=choice.source.to_dict(), task=choice.task, task_params=dict(choice.task_params),
                    split=choice.to_dict()["split"], model=model_name, model_params=model_params,
                    train={"epochs": int(epochs), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
@@ -136,37 +143,40 @@ if st.button("Launch", type="primary", key="train_launch", disabled=not chosen, 
         st.error(str(error))
     else:
         st.session_state["train_experiment"] = experiment.id
-        st.toast(f"Queued {len(launched)} runs.", icon=":material/schedule:")
+        st.toast(ngettext("Queued {n} run.", "Queued {n} runs.", len(launched)).format(n=len(launched)),
+                 icon=":material/schedule:")
 
 # --- runs -----------------------------------------------------------------------------------------
 experiments = list(reversed(store.list_experiments()))
 if not experiments:
-    st.info("No runs yet: pick strategies and press Launch.")
+    st.info(_("No runs yet: pick strategies and press Launch."))
     st.stop()
 ids = [e.id for e in experiments]
 if st.session_state.get("train_experiment") not in ids:
     st.session_state["train_experiment"] = ids[0]
-names = {e.id: f"{e.name} · {e.created_at[:19].replace('T', ' ')} UTC" for e in experiments}
-experiment_id = st.selectbox("Experiment", ids, format_func=names.get, key="train_experiment")
+names = {e.id: f"{e.name} · {format_timestamp(e.created_at)} UTC" for e in experiments}
+experiment_id = st.selectbox(_("Experiment"), ids, format_func=names.get, key="train_experiment")
 sharing_toggle(store, experiment_id, prefix="train")
 started_active = any(r.is_active for r in store.list_runs(experiment_id))
 
 
 def _status_icon(status: str) -> str:
     # Plain text symbols: emoji need a font that Debian's Chromium (and many servers) do not have.
-    return {"queued": "… queued", "running": "▶ running", "finished": "✓ finished", "failed": "✗ failed",
-            "cancelled": "■ cancelled"}.get(status, status)
+    return {"queued": _("… queued"), "running": _("▶ running"), "finished": _("✓ finished"),
+            "failed": _("✗ failed"), "cancelled": _("■ cancelled")}.get(status, status)
 
 
 @st.fragment(run_every=POLL_SECONDS if started_active else None)
 def live_runs() -> None:
     runs = store.list_runs(experiment_id)
     counts = pd.Series([r.status for r in runs]).value_counts()
-    st.markdown("Runs: " + " · ".join(f"**{counts.get(s, 0)} {s}**" for s in
-                                        ("queued", "running", "finished", "failed", "cancelled") if counts.get(s, 0)))
+    states = {"queued": _("queued"), "running": _("running"), "finished": _("finished"), "failed": _("failed"),
+              "cancelled": _("cancelled")}
+    st.markdown(_("Runs: {counts}").format(counts=" · ".join(
+        f"**{counts.get(s, 0)} {word}**" for s, word in states.items() if counts.get(s, 0))))
     devices_used = sorted({r.device for r in runs if r.device})
     if devices_used:
-        st.caption("Device used: " + ", ".join(devices_used))
+        st.caption(_("Device used: {devices}").format(devices=", ".join(devices_used)))
     table = pd.DataFrame([{
         "run": r.id, "strategy": arm_name(r.spec), "model": r.spec.get("model"), "seed": r.spec.get("seed"),
         "status": _status_icon(r.status), "device": r.device or "", "progress": r.epochs_done / (r.epochs_total or 1),
@@ -175,24 +185,25 @@ def live_runs() -> None:
         **{m: r.metrics.get(m) for m in ("balanced_accuracy", "f1_macro", "accuracy")},
     } for r in runs])
     st.dataframe(table, hide_index=True, key="train_runs_table", column_config={
-        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
-        "balanced_accuracy": st.column_config.NumberColumn("test balanced acc.", format="%.4f"),
-        "f1_macro": st.column_config.NumberColumn("test macro F1", format="%.4f"),
-        "accuracy": st.column_config.NumberColumn("test accuracy", format="%.4f")})
+        "progress": st.column_config.ProgressColumn(_("progress"), min_value=0.0, max_value=1.0),
+        "balanced_accuracy": st.column_config.NumberColumn(_("test balanced acc."), format="%.4f"),
+        "f1_macro": st.column_config.NumberColumn(_("test macro F1"), format="%.4f"),
+        "accuracy": st.column_config.NumberColumn(_("test accuracy"), format="%.4f")})
 
     active = [r for r in runs if r.is_active]
     for run in active:
         cols = st.columns([4, 1])
-        where = f"on {run.device}" if run.device else "waiting for a worker"
+        where = _("on {device}").format(device=run.device) if run.device else _("waiting for a worker")
         cols[0].caption(f"{run.name}: {_status_icon(run.status)} {where}" + (f" · {run.message}" if run.message else ""))
-        if cols[1].button("Cancel", key=f"train_cancel_{run.id}", icon=":material/stop:"):
+        if cols[1].button(_("Cancel"), key=f"train_cancel_{run.id}", icon=":material/stop:"):
             runner.cancel(run.id)
             st.rerun(scope="fragment")
     for run in runs:
         if run.status == "failed":
-            st.error(f"{run.name} failed: {(run.error or '').splitlines()[0] if run.error else 'no reason recorded'}")
+            st.error(_("{run} failed: {reason}").format(
+                run=run.name, reason=run.error.splitlines()[0] if run.error else _("no reason recorded")))
             if run.error and "\n" in run.error:
-                with st.expander("Details"):
+                with st.expander(_("Details")):
                     st.code(run.error)
 
     curves = store.epoch_metrics([r.id for r in runs])
@@ -202,7 +213,7 @@ def live_runs() -> None:
     if finished:
         scores = pd.DataFrame([{"strategy": arm_name(r.spec), "model": r.spec["model"], "seed": r.spec["seed"],
                                 **r.metrics} for r in finished])
-        metric = st.selectbox("Test score", list(METRIC_NAMES), index=list(METRIC_NAMES).index("balanced_accuracy"),
+        metric = st.selectbox(_("Test score"), list(METRIC_NAMES), index=list(METRIC_NAMES).index("balanced_accuracy"),
                               key="train_score_metric")
         st.plotly_chart(final_scores(scores, metric), key="train_scores")
     if started_active and not active:

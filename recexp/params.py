@@ -50,6 +50,11 @@ class Param:
         raise NotImplementedError
 
 
+def param_label(name: str) -> str:
+    """A parameter's label on a widget: ``k_neighbors`` -> ``K neighbors``."""
+    return name.replace("_", " ").capitalize()
+
+
 def _bounds_text(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
         return f"between {low} and {high}"

@@ -12,6 +12,8 @@ for drawing (e.g. :func:`recexp.importance.explore.stacked_values`) carry the nu
 drawn from in ``frame.attrs["total_rows"]``.
 """
 
+from recexp.i18n import _, format_integer
+
 
 def frame_note(frame) -> str:
     """:func:`sample_note` of a frame sampled for drawing (``frame.attrs["total_rows"]``, when it has it)."""
@@ -28,4 +30,7 @@ def sample_note(shown: int, total: int | None = None, how: str = "") -> str:
     """
     if total is None or shown >= total:
         return ""
-    return f" ({shown:,} of {total:,} rows shown" + (f", {how})" if how else ")")
+    counts = {"shown": format_integer(shown), "total": format_integer(total)}
+    if how:
+        return " " + _("({shown} of {total} rows shown, {how})").format(how=how, **counts)
+    return " " + _("({shown} of {total} rows shown)").format(**counts)

@@ -17,6 +17,7 @@ from sklearn import metrics as skm
 
 from recexp.charts import frame_note
 from recexp.charts.training import training_curves
+from recexp.i18n import _, format_percent
 from recexp.metrics import class_key, predict_labels
 
 _PALETTE = qualitative.Plotly
@@ -57,10 +58,11 @@ def metric_bars(comparison, metrics: list[str]) -> go.Figure:
             hovertemplate=(f"{group}<br>%{{x}}: %{{y:.4f}}<br>95% interval [%{{customdata[0]:.4f}}, "
                            "%{customdata[1]:.4f}]<br>Δ vs baseline %{customdata[2]:+.4f}<br>"
                            "%{customdata[3]} seeds<extra></extra>")))
-    figure.update_layout(barmode="group", title=f"Test scores (mean over seeds, 95% interval; * verdict vs "
-                                                f"{comparison.baseline} on the primary, ° exploratory)",
-                         yaxis_title="score", height=430,
-                         legend_title_text="strategy")
+    figure.update_layout(barmode="group", title=_("Test scores (mean over seeds, 95% interval; * verdict vs "
+                                                  "{baseline} on the primary, ° exploratory)").format(
+                             baseline=comparison.baseline),
+                         yaxis_title=_("score"), height=430,
+                         legend_title_text=_("strategy"))
     return figure
 
 
@@ -82,9 +84,9 @@ def per_class_heatmap(comparison, metric: str = "recall") -> go.Figure:
     figure = go.Figure(go.Heatmap(z=values, x=classes, y=groups, text=text, texttemplate="%{text}",
                                   colorscale="Viridis", zmin=0, zmax=1, colorbar={"title": metric},
                                   hovertemplate="%{y}<br>class %{x}: %{z:.4f}<extra></extra>"))
-    figure.update_layout(title=f"Per-class {metric} (mean over seeds; Δ vs {comparison.baseline}, ° exploratory "
-                               "significant after BH)",
-                         xaxis_title="class", yaxis={"autorange": "reversed"}, height=120 + 60 * len(groups))
+    figure.update_layout(title=_("Per-class {score} (mean over seeds; Δ vs {baseline}, ° exploratory "
+                                 "significant after BH)").format(score=metric, baseline=comparison.baseline),
+                         xaxis_title=_("class"), yaxis={"autorange": "reversed"}, height=120 + 60 * len(groups))
     return figure
 
 
@@ -99,10 +101,10 @@ def curves(comparison, class_name: str, kind: str = "roc") -> go.Figure:
         if truth.all() or not truth.any():
             continue
         if kind == "roc":
-            x, y, _ = skm.roc_curve(truth, item.proba[:, k])
+            x, y, _thresholds = skm.roc_curve(truth, item.proba[:, k])
             area = skm.auc(x, y)
         else:
-            y, x, _ = skm.precision_recall_curve(truth, item.proba[:, k])
+            y, x, _thresholds = skm.precision_recall_curve(truth, item.proba[:, k])
             area = skm.average_precision_score(truth, item.proba[:, k])
         step = max(1, len(x) // 400)                      # keep the page light; the shape survives
         figure.add_trace(go.Scatter(
@@ -112,17 +114,18 @@ def curves(comparison, class_name: str, kind: str = "roc") -> go.Figure:
         shown.add(item.group)
     if kind == "roc":
         figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
-                                    name="chance", hoverinfo="skip"))
-        figure.update_layout(title=f"ROC curves of class {class_name} (one line per run)",
-                             xaxis_title="false positive rate", yaxis_title="true positive rate")
+                                    name=_("chance"), hoverinfo="skip"))
+        figure.update_layout(title=_("ROC curves of class {name} (one line per run)").format(name=class_name),
+                             xaxis_title=_("false positive rate"), yaxis_title=_("true positive rate"))
     else:
         base_rate = float(np.mean(comparison.predictions[0].y == k))
         figure.add_trace(go.Scatter(x=[0, 1], y=[base_rate, base_rate], mode="lines",         # named in the legend,
                                     line={"dash": "dot", "color": "grey"}, hoverinfo="skip",  # not written on curves
-                                    name=f"base rate {base_rate:.3f} (random ranking)"))
-        figure.update_layout(title=f"Precision-recall curves of class {class_name} (one line per run)",
-                             xaxis_title="recall", yaxis_title="precision")
-    figure.update_layout(height=430, legend_title_text="strategy")
+                                    name=_("base rate {rate} (random ranking)").format(rate=f"{base_rate:.3f}")))
+        figure.update_layout(title=_("Precision-recall curves of class {name} (one line per run)").format(
+                                 name=class_name),
+                             xaxis_title=_("recall"), yaxis_title=_("precision"))
+    figure.update_layout(height=430, legend_title_text=_("strategy"))
     return figure
 
 
@@ -147,9 +150,9 @@ def _confusion_grid(matrices: dict[str, np.ndarray], classes: list[str], zmin: f
                                     showscale=i == len(matrices), text=np.round(matrix, digits), texttemplate="%{text}",
                                     hovertemplate=f"{name}<br>true %{{y}} → predicted %{{x}}: %{{z:{number_format}}}"
                                                   "<extra></extra>"), row=1, col=i)
-        figure.update_xaxes(title_text="predicted", row=1, col=i)
+        figure.update_xaxes(title_text=_("predicted"), row=1, col=i)
         figure.update_yaxes(autorange="reversed", row=1, col=i, showticklabels=i == 1)
-    figure.update_yaxes(title_text="true", row=1, col=1)
+    figure.update_yaxes(title_text=_("true"), row=1, col=1)
     figure.update_layout(title=title, height=360 + 10 * len(classes))
     return figure
 
@@ -160,7 +163,7 @@ def confusion_matrices(comparison) -> go.Figure:
     matrices = {group: _mean_confusion(comparison.group_predictions(group), len(classes))
                 for group in comparison.groups}
     return _confusion_grid(matrices, classes, 0, 1, "Blues", ".3f",
-                           "Confusion matrices (rows: true class, normalised; mean over seeds)")
+                           _("Confusion matrices (rows: true class, normalised; mean over seeds)"))
 
 
 def confusion_difference(comparison) -> go.Figure:
@@ -169,14 +172,15 @@ def confusion_difference(comparison) -> go.Figure:
     others = [g for g in comparison.groups if g != comparison.baseline]
     if comparison.baseline is None or not others:
         figure = go.Figure()
-        figure.update_layout(title="Difference to the baseline: no baseline or no other strategy in this comparison")
+        figure.update_layout(title=_("Difference to the baseline: no baseline or no other strategy in this "
+                                     "comparison"))
         return figure
     base = _mean_confusion(comparison.group_predictions(comparison.baseline), len(classes))
     matrices = {f"{g} − {comparison.baseline}": _mean_confusion(comparison.group_predictions(g), len(classes)) - base
                 for g in others}
     limit = max([1e-9] + [float(np.nanmax(np.abs(m))) for m in matrices.values() if np.isfinite(m).any()])
     return _confusion_grid(matrices, classes, -limit, limit, "RdBu_r", "+.3f",
-                           "Confusion difference to the baseline (diagonal up = more rows right)")
+                           _("Confusion difference to the baseline (diagonal up = more rows right)"))
 
 
 def capture_curve(comparison, positive: str, top_fraction: float | None = None, users: bool = True) -> go.Figure:
@@ -199,14 +203,17 @@ def capture_curve(comparison, positive: str, top_fraction: float | None = None, 
         figure.add_trace(go.Scatter(x=grid, y=np.mean(shares, axis=0), mode="lines", name=group,
                                     line={"color": colours[group]},
                                     hovertemplate=f"{group}<br>top %{{x:.0%}} captures %{{y:.1%}}<extra></extra>"))
-    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="random", line={"dash": "dot", "color": "grey"}))
+    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=_("random"),
+                                line={"dash": "dot", "color": "grey"}))
     if top_fraction is not None:                         # named in the legend, not written over the curves
         figure.add_trace(go.Scatter(x=[top_fraction, top_fraction], y=[0, 1], mode="lines", hoverinfo="skip",
                                     line={"dash": "dash", "color": "black", "width": 1},
-                                    name=f"acting on the top {top_fraction:.0%}"))
-    figure.update_layout(title=f"Share of all '{positive}' captured by acting on the top-scored (mean over seeds)",
-                         xaxis={"title": "share acted on", "tickformat": ".0%"},
-                         yaxis={"title": f"share of '{positive}' captured", "tickformat": ".0%"}, height=420)
+                                    name=_("acting on the top {share}").format(share=format_percent(top_fraction))))
+    figure.update_layout(title=_("Share of all '{positive}' captured by acting on the top-scored (mean over "
+                                 "seeds)").format(positive=positive),
+                         xaxis={"title": _("share acted on"), "tickformat": ".0%"},
+                         yaxis={"title": _("share of '{positive}' captured").format(positive=positive),
+                                "tickformat": ".0%"}, height=420)
     return figure
 
 
@@ -218,10 +225,11 @@ def recall_at_precision_bars(frame: pd.DataFrame, positive: str, min_precision: 
     figure = go.Figure(go.Bar(x=frame["group"], y=frame["recall"].fillna(0.0),
                               marker_color=list(_colours(list(frame["group"])).values()),
                               error_y={"type": "data", "array": upper, "arrayminus": lower},
-                              text=np.where(unreachable, "no run reaches this precision", ""), textposition="outside",
-                              hovertemplate="%{x}: recall %{y:.3f}<extra></extra>"))
-    figure.update_layout(title=f"Recall of '{positive}' at precision ≥ {min_precision:.0%} (mean over seeds)",
-                         yaxis={"title": "recall", "range": [0, 1.05]}, height=380)
+                              text=np.where(unreachable, _("no run reaches this precision"), ""),
+                              textposition="outside", hovertemplate="%{x}: recall %{y:.3f}<extra></extra>"))
+    figure.update_layout(title=_("Recall of '{positive}' at precision ≥ {precision} (mean over seeds)").format(
+                             positive=positive, precision=format_percent(min_precision)),
+                         yaxis={"title": _("recall"), "range": [0, 1.05]}, height=380)
     return figure
 
 
@@ -236,10 +244,11 @@ def loss_distributions(losses: pd.DataFrame) -> go.Figure:
         part = losses[losses["is_synthetic"] == synthetic]
         if part.empty:
             continue
-        figure.add_trace(go.Box(x=part["group"], y=part["loss"], name="synthetic rows" if synthetic else "real rows",
+        figure.add_trace(go.Box(x=part["group"], y=part["loss"],
+                                name=_("synthetic rows") if synthetic else _("real rows"),
                                 marker_color=colour, boxpoints=False))
-    figure.update_layout(boxmode="group", height=420, yaxis={"title": "mean training loss per row", "type": "log"},
-                         title="Sample importance: each training row's mean loss over epochs (real vs synthetic)"
+    figure.update_layout(boxmode="group", height=420, yaxis={"title": _("mean training loss per row"), "type": "log"},
+                         title=_("Sample importance: each training row's mean loss over epochs (real vs synthetic)")
                                + frame_note(losses))
     return figure
 
@@ -247,17 +256,17 @@ def loss_distributions(losses: pd.DataFrame) -> go.Figure:
 def report_figures(comparison, metrics: list[str], positive: str, epoch_metrics: pd.DataFrame | None = None,
                    sample_losses: pd.DataFrame | None = None) -> dict[str, go.Figure]:
     """The figures of the HTML report, by section title."""
-    figures = {"Scores with 95% intervals": metric_bars(comparison, metrics),
-               "Recall per class": per_class_heatmap(comparison, "recall"),
-               "F1 per class": per_class_heatmap(comparison, "f1"),
-               f"ROC curves ({positive})": curves(comparison, positive, "roc"),
-               f"Precision-recall curves ({positive})": curves(comparison, positive, "pr"),
-               "Confusion matrices": confusion_matrices(comparison),
-               "Confusion difference to the baseline": confusion_difference(comparison),
-               f"Capture of '{positive}'": capture_curve(comparison, positive, 0.1)}
+    figures = {_("Scores with 95% intervals"): metric_bars(comparison, metrics),
+               _("Recall per class"): per_class_heatmap(comparison, "recall"),
+               _("F1 per class"): per_class_heatmap(comparison, "f1"),
+               _("ROC curves ({positive})").format(positive=positive): curves(comparison, positive, "roc"),
+               _("Precision-recall curves ({positive})").format(positive=positive): curves(comparison, positive, "pr"),
+               _("Confusion matrices"): confusion_matrices(comparison),
+               _("Confusion difference to the baseline"): confusion_difference(comparison),
+               _("Capture of '{positive}'").format(positive=positive): capture_curve(comparison, positive, 0.1)}
     if epoch_metrics is not None and len(epoch_metrics):
         labels = {p.run.id: p.label for p in comparison.predictions if not p.tta}     # a TTA arm trains nothing
-        figures["Training curves"] = training_curves(epoch_metrics, labels, colours=run_colours(comparison))
+        figures[_("Training curves")] = training_curves(epoch_metrics, labels, colours=run_colours(comparison))
     if sample_losses is not None and len(sample_losses):
-        figures["Per-sample training loss"] = loss_distributions(sample_losses)
+        figures[_("Per-sample training loss")] = loss_distributions(sample_losses)
     return figures

@@ -24,6 +24,7 @@ from plotly.colors import qualitative
 from recexp.charts import sample_note
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError
+from recexp.i18n import N_, _, format_decimal, format_integer
 from recexp.imbalance import LongTail, class_balance
 
 PALETTE = qualitative.Plotly
@@ -59,17 +60,17 @@ def class_balance_chart(balance: dict[str, Any] | Dataset, log_y: bool = False,
     ratio, entropy = balance.get("imbalance_ratio"), balance.get("normalised_entropy")
     subtitle = []
     if ratio is not None:
-        subtitle.append(f"imbalance ratio {ratio:,.1f}:1")
+        subtitle.append(_("imbalance ratio {ratio}:1").format(ratio=format_decimal(ratio, 1)))
     if entropy is not None:
-        subtitle.append(f"entropy balance {entropy:.2f}")
+        subtitle.append(_("entropy balance {entropy}").format(entropy=format_decimal(entropy, 2)))
     figure.update_layout(
-        title=title or ("Class balance" + (f" ({', '.join(subtitle)})" if subtitle else "")),
-        xaxis_title="class", yaxis_title="rows", yaxis_type="log" if log_y else "linear",
+        title=title or (_("Class balance") + (f" ({', '.join(subtitle)})" if subtitle else "")),
+        xaxis_title=_("class"), yaxis_title=_("rows"), yaxis_type="log" if log_y else "linear",
         yaxis_dtick=1 if log_y else None, showlegend=False, height=380)     # log: a label per power of ten
     return figure
 
 
-def lorenz_chart(tails: LongTail | Sequence[LongTail], title: str = "Long tail of activity") -> go.Figure:
+def lorenz_chart(tails: LongTail | Sequence[LongTail], title: str = N_("Long tail of activity")) -> go.Figure:
     """Lorenz curves (share of entities vs share of events), Gini coefficient in each legend entry.
 
     Parameters
@@ -78,7 +79,7 @@ def lorenz_chart(tails: LongTail | Sequence[LongTail], title: str = "Long tail o
         From :func:`recexp.imbalance.long_tail` (e.g. items and users).
     """
     tails = [tails] if isinstance(tails, LongTail) else list(tails)
-    figure = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect equality (Gini 0)",
+    figure = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=_("perfect equality (Gini 0)"),
                                   line={"color": "grey", "dash": "dot"}, hoverinfo="skip"))
     for i, tail in enumerate(tails):
         label = f"{tail.entity}s" + (f" ({tail.behavior})" if tail.behavior else "")
@@ -86,8 +87,8 @@ def lorenz_chart(tails: LongTail | Sequence[LongTail], title: str = "Long tail o
             x=tail.lorenz["population_share"].tolist(), y=tail.lorenz["value_share"].tolist(), mode="lines",
             name=f"{label}: Gini {tail.gini:.3f}", line={"color": PALETTE[i % len(PALETTE)], "width": 2},
             hovertemplate=f"least active %{{x:.0%}} of {label}: %{{y:.1%}} of events<extra></extra>"))
-    figure.update_layout(title=title, xaxis_title="share of entities (least active first)",
-                         yaxis_title="share of events", xaxis_tickformat=".0%", yaxis_tickformat=".0%",
+    figure.update_layout(title=_(title), xaxis_title=_("share of entities (least active first)"),
+                         yaxis_title=_("share of events"), xaxis_tickformat=".0%", yaxis_tickformat=".0%",
                          height=420, legend={"x": 0.02, "y": 0.98})
     return figure
 
@@ -143,15 +144,15 @@ def funnel_chart(stats: pd.DataFrame, group: str | None = None, title: str | Non
     stages = part["stage"].tolist()
     figure = go.Figure()
     figure.add_trace(go.Funnel(
-        name="in order: did every earlier stage first", y=stages, x=part["units_in_order"].tolist(),
+        name=_("in order: did every earlier stage first"), y=stages, x=part["units_in_order"].tolist(),
         textinfo="value+percent initial", marker={"color": PALETTE[0]},
-        hovertemplate="%{y}, after every earlier stage: %{x:,} (%{percentInitial:.1%} of the first stage, "
-                      "%{percentPrevious:.1%} of the previous)<extra></extra>"))
+        hovertemplate=_("%{y}, after every earlier stage: %{x:,} (%{percentInitial:.1%} of the first stage, "
+                        "%{percentPrevious:.1%} of the previous)") + "<extra></extra>"))
     figure.add_trace(go.Funnel(
-        name="each stage counted independently", y=stages, x=part["units"].tolist(), textinfo="value",
+        name=_("each stage counted independently"), y=stages, x=part["units"].tolist(), textinfo="value",
         marker={"color": "#B6BCC8"}, connector={"visible": False},
-        hovertemplate="%{y}, with or without the earlier stages: %{x:,}<extra></extra>"))
-    figure.update_layout(title=title or f"Funnel ({group})", height=400, funnelmode="group",
+        hovertemplate=_("%{y}, with or without the earlier stages: %{x:,}") + "<extra></extra>"))
+    figure.update_layout(title=title or _("Funnel ({group})").format(group=group), height=400, funnelmode="group",
                          legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return figure
 
@@ -178,13 +179,13 @@ def funnel_groups_chart(stats: pd.DataFrame, kind: str = "lines", measure: str =
     groups = list(dict.fromkeys(stats["group"]))
     stages = list(dict.fromkeys(later.sort_values("stage_index", kind="stable")["stage"]))
     table = later.pivot(index="group", columns="stage", values=measure).reindex(index=groups, columns=stages)
-    what = ("of the first stage" if measure == "conversion" else "of the previous stage") + ", in order"
+    what = _("of the first stage, in order") if measure == "conversion" else _("of the previous stage, in order")
     if kind == "heatmap":
         values = table.to_numpy(dtype=float)
         figure = go.Figure(go.Heatmap(
             z=np.where(np.isnan(values), None, values).tolist(), x=stages, y=groups, colorscale="Blues",
             zmin=0, text=[[("" if v != v else f"{v:.1%}") for v in row] for row in values],
-            texttemplate="%{text}", colorbar={"title": "conversion", "tickformat": ".0%"},
+            texttemplate="%{text}", colorbar={"title": _("conversion"), "tickformat": ".0%"},
             hovertemplate=f"%{{y}}, %{{x}}: %{{z:.1%}} {what}<extra></extra>"))
         figure.update_layout(yaxis={"autorange": "reversed", "type": "category"}, xaxis_type="category")
     else:
@@ -195,8 +196,9 @@ def funnel_groups_chart(stats: pd.DataFrame, kind: str = "lines", measure: str =
                 x=groups, y=np.where(np.isnan(values), None, values).tolist(), mode="lines+markers", name=stage,
                 line={"color": PALETTE[(i + 1) % len(PALETTE)]},
                 hovertemplate=f"%{{x}}: %{{y:.1%}} reach {stage} ({what})<extra></extra>"))
-        figure.update_layout(yaxis_tickformat=".0%", yaxis_title=f"units {what}", xaxis_type="category")
-    figure.update_layout(title=title or f"Funnel conversion per group ({what})", height=420)
+        figure.update_layout(yaxis_tickformat=".0%", yaxis_title=_("units {what}").format(what=what),
+                             xaxis_type="category")
+    figure.update_layout(title=title or _("Funnel conversion per group ({what})").format(what=what), height=420)
     return figure
 
 
@@ -223,9 +225,9 @@ def class_mix_chart(mix: pd.DataFrame, normalise: bool = True, title: str | None
             customdata=part["count"].fillna(0).astype(int).tolist(),
             hovertemplate=f"category %{{x}}<br>{name}: %{{customdata:,}} rows"
                           + (" (%{y:.1%})" if normalise else "") + "<extra></extra>"))
-    figure.update_layout(barmode="stack", title=title or "Class mix in the largest categories",
-                         xaxis_title="category", xaxis_type="category",
-                         yaxis_title="share of rows" if normalise else "rows",
+    figure.update_layout(barmode="stack", title=title or _("Class mix in the largest categories"),
+                         xaxis_title=_("category"), xaxis_type="category",
+                         yaxis_title=_("share of rows") if normalise else _("rows"),
                          yaxis_tickformat=".0%" if normalise else None, height=420)
     return figure
 
@@ -255,8 +257,9 @@ def feature_box_chart(distributions: pd.DataFrame, feature: str, title: str | No
         figure.add_trace(go.Box(
             name=name, x=[name], q1=[row["q25"]], median=[row["q50"]], q3=[row["q75"]], lowerfence=[row["q05"]],
             upperfence=[row["q95"]], mean=[row["mean"]], marker={"color": colours[name]}, boxpoints=False))
-    figure.update_layout(title=title or f"{feature} per class (whiskers: 5th-95th percentile)",
-                         xaxis_title="class", yaxis_title=feature, showlegend=False, height=380)
+    figure.update_layout(title=title or _("{feature} per class (whiskers: 5th-95th percentile)").format(
+                             feature=feature),
+                         xaxis_title=_("class"), yaxis_title=feature, showlegend=False, height=380)
     return figure
 
 
@@ -287,9 +290,9 @@ def feature_violin_chart(dataset: Dataset, feature: str, max_rows_per_class: int
         sample = sample[~np.isnan(sample)]
         figure.add_trace(go.Violin(y=sample.tolist(), name=name, box_visible=True, meanline_visible=True,
                                    line={"color": colours[name]}, points=False))
-    note = sample_note(shown, len(labels), how=f"at most {max_rows_per_class:,} per class")
-    figure.update_layout(title=title or f"{feature} per class{note}", yaxis_title=feature, showlegend=False,
-                         height=380)
+    note = sample_note(shown, len(labels), how=_("at most {n} per class").format(n=format_integer(max_rows_per_class)))
+    figure.update_layout(title=title or _("{feature} per class").format(feature=feature) + note, yaxis_title=feature,
+                         showlegend=False, height=380)
     return figure
 
 

@@ -15,11 +15,15 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from recexp.charts import frame_note, sample_note
+from recexp.i18n import N_, _, format_integer
 
 ORIGIN_COLOURS = {"real": "#636EFA", "synthetic": "#EF553B"}
 ORDER_COLOURS = {"lowest": "#EF553B", "random": "#7F7F7F"}
 _PALETTE = qualitative.Plotly
-_VALUE_AXIS = "value (higher = more valuable)"
+_VALUE_AXIS = N_("value (higher = more valuable)")
+#: Legend names of the rows of each origin (translated where drawn).
+_ORIGIN_ROWS = {"real": N_("real rows"), "synthetic": N_("synthetic rows")}
+_ORIGINS = {"real": N_("real"), "synthetic": N_("synthetic")}
 
 
 def _origin(frame: pd.DataFrame) -> pd.Series:
@@ -48,7 +52,8 @@ def value_distributions(values: pd.DataFrame, by: str = "class", title: str | No
                 rows = part[part["origin"] == origin]
                 if rows.empty:
                     continue
-                figure.add_trace(go.Box(x=rows["origin"], y=rows["value"], name=origin, marker_color=colour,
+                figure.add_trace(go.Box(x=rows["origin"], y=rows["value"], name=_(_ORIGINS[origin]),
+                                        marker_color=colour,
                                         boxpoints=False, legendgroup=origin, showlegend=origin not in shown),
                                  row=1, col=col)
                 shown.add(origin)
@@ -57,7 +62,7 @@ def value_distributions(values: pd.DataFrame, by: str = "class", title: str | No
                 rows = part[part["origin"] == origin]
                 if rows.empty:
                     continue
-                figure.add_trace(go.Box(x=rows["class"].astype(str), y=rows["value"], name=f"{origin} rows",
+                figure.add_trace(go.Box(x=rows["class"].astype(str), y=rows["value"], name=_(_ORIGIN_ROWS[origin]),
                                         marker_color=colour, boxpoints=False, legendgroup=origin,
                                         showlegend=origin not in shown), row=1, col=col)
                 shown.add(origin)
@@ -65,9 +70,9 @@ def value_distributions(values: pd.DataFrame, by: str = "class", title: str | No
         order = frame.drop_duplicates("label").sort_values("label")["class"].astype(str).tolist()
         figure.update_xaxes(categoryorder="array", categoryarray=order)
     figure.update_layout(boxmode="group", height=420, legend={"orientation": "h", "y": -0.15},
-                         title=(title or ("Values per class, real vs synthetic rows" if by == "class"
-                                          else "Values of real and synthetic rows")) + frame_note(values))
-    figure.update_yaxes(title_text=_VALUE_AXIS, row=1, col=1)
+                         title=(title or (_("Values per class, real vs synthetic rows") if by == "class"
+                                          else _("Values of real and synthetic rows"))) + frame_note(values))
+    figure.update_yaxes(title_text=_(_VALUE_AXIS), row=1, col=1)
     return figure
 
 
@@ -80,12 +85,13 @@ def value_histogram(values: pd.DataFrame, bins: int = 60) -> go.Figure:
         part = frame.loc[frame["origin"] == origin, "value"]
         if part.empty:
             continue
-        figure.add_trace(go.Histogram(x=part, name=f"{origin} rows ({len(part):,})", marker_color=colour,
+        figure.add_trace(go.Histogram(x=part, name=f"{_(_ORIGIN_ROWS[origin])} ({format_integer(len(part))})",
+                                      marker_color=colour,
                                       opacity=0.6, histnorm="probability",
                                       xbins={"start": edges[0], "end": edges[-1], "size": edges[1] - edges[0]}))
     figure.update_layout(barmode="overlay", height=360,
-                         title="Distribution of the values, real vs synthetic rows" + frame_note(values),
-                         xaxis_title=_VALUE_AXIS, yaxis_title="share of the rows of its origin")
+                         title=_("Distribution of the values, real vs synthetic rows") + frame_note(values),
+                         xaxis_title=_(_VALUE_AXIS), yaxis_title=_("share of the rows of its origin"))
     return figure
 
 
@@ -108,12 +114,12 @@ def value_vs_loss(frame: pd.DataFrame, max_points: int = 5000, random_state: int
             if part.empty:
                 continue
             figure.add_trace(go.Scattergl(
-                x=part["mean_loss"], y=part["value"], mode="markers", name=f"{name} · {origin}",
+                x=part["mean_loss"], y=part["value"], mode="markers", name=f"{name} · {_(_ORIGIN_ROWS[origin])}",
                 marker={"color": colour, "symbol": symbols[k % len(symbols)], "size": 5, "opacity": 0.5},
                 customdata=part[["row"]].to_numpy(), hovertemplate="row %{customdata[0]}<br>mean loss %{x:.3f}"
                                                                    "<br>value %{y:.4g}<extra></extra>"))
-    figure.update_layout(height=420, title="Value against the row's mean training loss" + note,
-                         xaxis_title="mean training loss over epochs", yaxis_title=_VALUE_AXIS)
+    figure.update_layout(height=420, title=_("Value against the row's mean training loss") + note,
+                         xaxis_title=_("mean training loss over epochs"), yaxis_title=_(_VALUE_AXIS))
     return figure
 
 
@@ -127,7 +133,7 @@ def removal_curve_figure(curve) -> go.Figure:
     for order in dict.fromkeys(summary["order"]):
         colour = ORDER_COLOURS.get(order, _PALETTE[0])
         part = summary[summary["order"] == order].sort_values("fraction")
-        label = "lowest values dropped first" if order == "lowest" else "random rows dropped (control)"
+        label = _("lowest values dropped first") if order == "lowest" else _("random rows dropped (control)")
         upper, lower = part["high"] - part["mean"], part["mean"] - part["low"]
         figure.add_trace(go.Scatter(x=part["fraction"] * 100, y=part["mean"], mode="lines+markers", name=label,
                                     line={"color": colour}, legendgroup=order,
@@ -141,10 +147,12 @@ def removal_curve_figure(curve) -> go.Figure:
                                     legendgroup=order, marker={"color": colour, "size": 5, "opacity": 0.35},
                                     hovertemplate="seed run: %{y:.4f}<extra></extra>"))
     settings = curve.settings
-    figure.update_layout(height=420, xaxis={"title": f"share of the {settings.get('scope', 'all')} rows dropped (%)",
+    figure.update_layout(height=420, xaxis={"title": _("share of the {scope} rows dropped (%)").format(
+                                                scope=_(settings.get("scope", "all"))),
                                             "ticksuffix": "%"},
-                         yaxis_title=f"test {curve.metric}",
-                         title=f"Point-removal curve ({settings.get('method')}): mean over seeds, 95% interval")
+                         yaxis_title=_("test {score}").format(score=curve.metric),
+                         title=_("Point-removal curve ({method}): mean over seeds, 95% interval").format(
+                             method=settings.get("method")))
     return figure
 
 
@@ -171,7 +179,7 @@ def rank_agreement_heatmap(agreement: pd.DataFrame) -> go.Figure:
                                   hovertemplate="%{y}<br>%{x}<br>Spearman %{z:.3f} on %{customdata:,} shared rows"
                                                 "<extra></extra>", colorbar={"title": "Spearman"}))
     figure.update_layout(height=max(360, 60 + 40 * len(labels)),
-                         title="Rank agreement of the values on the real rows the runs share")
+                         title=_("Rank agreement of the values on the real rows the runs share"))
     return figure
 
 
@@ -186,11 +194,11 @@ def importance_by_strategy(frame: pd.DataFrame, method_title: str = "value") -> 
         part = frame[frame["is_synthetic"] == (origin == "synthetic")]
         if part.empty:
             continue
-        figure.add_trace(go.Box(x=part["group"], y=part["value"], name=f"{origin} rows", marker_color=colour,
+        figure.add_trace(go.Box(x=part["group"], y=part["value"], name=_(_ORIGIN_ROWS[origin]), marker_color=colour,
                                 boxpoints=False))
-    figure.update_layout(boxmode="group", height=420, yaxis_title=_VALUE_AXIS,
-                         title=f"Sample importance ({method_title}) of the training rows, real vs synthetic"
-                               + frame_note(frame))
+    figure.update_layout(boxmode="group", height=420, yaxis_title=_(_VALUE_AXIS),
+                         title=_("Sample importance ({method}) of the training rows, real vs synthetic").format(
+                             method=method_title) + frame_note(frame))
     return figure
 
 
@@ -201,8 +209,8 @@ def attention_profile_figure(profile: pd.DataFrame) -> go.Figure:
     ``mean_weight``, ``share``, ``positions``); panels the profile lacks are left out. When the profile is
     of a sample of the rows, the title says how many of how many.
     """
-    titles = {"position": "per position (0 = most recent)", "behavior": "per past behaviour",
-              "category": "per category (top ones)"}
+    titles = {"position": _("per position (0 = most recent)"), "behavior": _("per past behaviour"),
+              "category": _("per category (top ones)")}
     kinds = [kind for kind in titles if (profile["by"] == kind).any()]
     figure = make_subplots(rows=1, cols=max(1, len(kinds)), subplot_titles=[titles[k] for k in kinds],
                            horizontal_spacing=0.06)
@@ -214,7 +222,7 @@ def attention_profile_figure(profile: pd.DataFrame) -> go.Figure:
                                               "over %{customdata[1]:,} positions<extra></extra>"),
                          row=1, col=col)
         figure.update_xaxes(type="category", row=1, col=col)
-    figure.update_yaxes(title_text="share of the attention", tickformat=".0%", row=1, col=1)
+    figure.update_yaxes(title_text=_("share of the attention"), tickformat=".0%", row=1, col=1)
     note = sample_note(profile.attrs.get("rows", 0), profile.attrs.get("total_rows"))
-    figure.update_layout(height=380, title="Attention over the behaviour sequence" + note)
+    figure.update_layout(height=380, title=_("Attention over the behaviour sequence") + note)
     return figure

@@ -13,6 +13,7 @@ from sklearn.decomposition import PCA
 
 from recexp.charts import sample_note
 from recexp.dataset import IS_SYNTHETIC, Dataset
+from recexp.i18n import N_, _, format_integer, format_percent
 from recexp.strategies.base import StrategyResult
 
 #: Colour of each row origin in the projection.
@@ -37,17 +38,17 @@ def class_counts_figure(before: dict[str, int], after: dict[str, int],
     classes = list(before)
     figure = go.Figure()
     hover = "<b>%{x}</b>: %{y:,} rows<extra>%{fullData.name}</extra>"
-    figure.add_bar(name="train before", x=classes, y=[before[c] for c in classes], marker_color="#90caf9",
+    figure.add_bar(name=_("train before"), x=classes, y=[before[c] for c in classes], marker_color="#90caf9",
                    hovertemplate=hover)
     # Only the result carries a number on its bar (four labels side by side would run into each other);
     # every bar shows its count on hover, and the table under the chart lists them all.
-    figure.add_bar(name="train after", x=classes, y=[after.get(c, 0) for c in classes], marker_color="#1565c0",
+    figure.add_bar(name=_("train after"), x=classes, y=[after.get(c, 0) for c in classes], marker_color="#1565c0",
                    text=[f"{after.get(c, 0):,}" for c in classes], textposition="outside", cliponaxis=False,
                    hovertemplate=hover)
     for name, counts in (locked or {}).items():
-        figure.add_bar(name=f"{name} (locked)", x=classes, y=[counts.get(c, 0) for c in classes],
+        figure.add_bar(name=_("{part} (locked)").format(part=_(name)), x=classes, y=[counts.get(c, 0) for c in classes],
                        marker_color=_LOCKED_COLOUR, marker_pattern_shape="/", opacity=0.8, hovertemplate=hover)
-    figure.update_layout(barmode="group", yaxis_title="rows", xaxis_title="class", legend_title_text="",
+    figure.update_layout(barmode="group", yaxis_title=_("rows"), xaxis_title=_("class"), legend_title_text="",
                          margin=dict(t=30, b=10, l=10, r=10), height=360)
     if log_y:
         figure.update_yaxes(type="log", dtick=1)               # a label per power of ten only
@@ -121,10 +122,12 @@ def projection_figure(train: Dataset, result: StrategyResult, max_points: int = 
             marker=dict(color=palette[name], symbol=ORIGIN_SYMBOLS[origin], size=6 if origin == "new" else 5,
                         opacity=0.35 if origin == "real" else 0.8,
                         line=dict(width=1, color="black") if origin == "new" else dict(width=0)))
-    figure.update_layout(xaxis_title=f"PC1 ({explained[0]:.0%} of variance)",
-                         yaxis_title=f"PC2 ({explained[1]:.0%} of variance)", legend_title_text="class · origin",
+    figure.update_layout(xaxis_title=_("PC1 ({share} of variance)").format(share=format_percent(explained[0])),
+                         yaxis_title=_("PC2 ({share} of variance)").format(share=format_percent(explained[1])),
+                         legend_title_text=_("class · origin"),
                          margin=dict(t=30, b=10, l=10, r=10), height=460)
-    note = sample_note(len(frame), frame.attrs["total_rows"], how=f"at most {max_points:,} of each origin")
+    note = sample_note(len(frame), frame.attrs["total_rows"],
+                       how=_("at most {n} of each origin").format(n=format_integer(max_points)))
     if note:
         figure.update_layout(title=f"A sample{note}", margin_t=50)
     return figure
@@ -155,7 +158,7 @@ def distribution_figure(train: Dataset, result: StrategyResult, feature: str, to
     synthetic = after.frame[IS_SYNTHETIC].to_numpy(dtype=bool)
     series = {"train before": _feature_values(train, feature), "train after": _feature_values(after, feature)}
     if synthetic.any():
-        series["new rows only"] = series["train after"][synthetic]
+        series[N_("new rows only")] = series["train after"][synthetic]
     colours = {"train before": "#90caf9", "train after": "#1565c0", "new rows only": "#ef6c00"}
     figure = go.Figure()
     if feature in train.schema.categorical:
@@ -163,9 +166,10 @@ def distribution_figure(train: Dataset, result: StrategyResult, feature: str, to
         shown = codes[np.argsort(-counts, kind="stable")[:top]]
         for name, values in series.items():
             share = [(values == code).mean() for code in shown]
-            figure.add_bar(name=name, x=list(train.schema.decode(feature, shown.astype(np.int64))), y=share,
+            figure.add_bar(name=_(name), x=list(train.schema.decode(feature, shown.astype(np.int64))), y=share,
                            marker_color=colours[name])
-        figure.update_layout(barmode="group", xaxis_title=f"{feature} (top {len(shown)} before)",
+        figure.update_layout(barmode="group", xaxis_title=_("{feature} (top {n} before)").format(
+                                 feature=feature, n=len(shown)),
                              xaxis_type="category")
     else:
         finite = np.concatenate([v[np.isfinite(v)] for v in series.values()])
@@ -176,11 +180,11 @@ def distribution_figure(train: Dataset, result: StrategyResult, feature: str, to
         centres = (edges[:-1] + edges[1:]) / 2
         for name, values in series.items():
             values = values[np.isfinite(values)]
-            hist, _ = np.histogram(np.clip(values, low, high), bins=edges)
+            hist, _edges = np.histogram(np.clip(values, low, high), bins=edges)
             figure.add_scatter(x=centres, y=hist / max(len(values), 1), mode="lines", line_shape="hvh",
-                               name=name, line=dict(color=colours[name], width=2))
-        figure.update_layout(xaxis_title=feature + (" (top 0.5% clipped)" if high < finite.max() else ""))
-    figure.update_layout(yaxis_title="share of rows", legend_title_text="", margin=dict(t=30, b=10, l=10, r=10),
+                               name=_(name), line=dict(color=colours[name], width=2))
+        figure.update_layout(xaxis_title=feature + (" " + _("(top 0.5% clipped)") if high < finite.max() else ""))
+    figure.update_layout(yaxis_title=_("share of rows"), legend_title_text="", margin=dict(t=30, b=10, l=10, r=10),
                          height=340)
     return figure
 

@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 
 from recexp.dataset import LABEL, FeatureSchema
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 
 REAL_COLOUR = "#636EFA"
 SYNTHETIC_COLOUR = "#EF553B"
@@ -102,10 +103,10 @@ def column_histograms(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Featu
             x, r, s = _category_bars(real[column].to_numpy(), synthetic[column].to_numpy(), names)
             figure.update_xaxes(type="category", row=row, col=col)
         for name, y, colour in (("real", r, REAL_COLOUR), ("synthetic", s, SYNTHETIC_COLOUR)):
-            figure.add_trace(go.Bar(x=x, y=y, name=name, marker_color=colour, opacity=0.6, legendgroup=name,
+            figure.add_trace(go.Bar(x=x, y=y, name=_(name), marker_color=colour, opacity=0.6, legendgroup=name,
                                     showlegend=i == 0, hovertemplate=f"{column}: %{{x}}<br>{name}: %{{y:.3f}}"
                                                                      "<extra></extra>"), row=row, col=col)
-    figure.update_layout(barmode="overlay", height=max(300, 230 * rows), title="Real vs synthetic, share of rows",
+    figure.update_layout(barmode="overlay", height=max(300, 230 * rows), title=_("Real vs synthetic, share of rows"),
                          legend={"orientation": "h", "y": 1.02 + 0.04 / rows, "x": 0})
     return figure
 
@@ -142,8 +143,8 @@ def pair_difference_heatmap(pair_trends: pd.DataFrame | object, columns: list[st
     figure = go.Figure(go.Heatmap(
         z=z, x=columns, y=columns, text=text, hovertemplate="%{text}<br>difference %{z:.3f}<extra></extra>",
         colorscale="RdBu_r", zmid=0, zmin=-max(limit, 1e-6), zmax=max(limit, 1e-6),
-        colorbar={"title": "synthetic − real"}))
-    figure.update_layout(title="Association difference per column pair (Pearson r / Cramér's V)",
+        colorbar={"title": _("synthetic − real")}))
+    figure.update_layout(title=_("Association difference per column pair (Pearson r / Cramér's V)"),
                          height=max(400, 22 * len(columns) + 200), yaxis={"autorange": "reversed"})
     return figure
 
@@ -169,14 +170,14 @@ def training_curves(history: pd.DataFrame, best_epoch: int | None = None) -> go.
     if "quality" in history.columns:
         scored = history.dropna(subset=["quality"])
         figure.add_trace(go.Scatter(x=scored["epoch"], y=scored["quality"], mode="lines+markers",
-                                    name="quality score", line={"dash": "dot", "color": "black"}),
+                                    name=_("quality score"), line={"dash": "dot", "color": "black"}),
                          secondary_y=True)
     if best_epoch is not None:                           # named in the legend, not written over the curves
         figure.add_vline(x=best_epoch, line_dash="dash", line_color="green")
-        figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"kept: epoch {best_epoch}",
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=_("kept: epoch {epoch}").format(epoch=best_epoch),
                                     line={"dash": "dash", "color": "green"}))
-    figure.update_xaxes(title_text="epoch")
-    figure.update_yaxes(title_text="loss", secondary_y=False)
-    figure.update_yaxes(title_text="quality score (1 = identical)", secondary_y=True)
-    figure.update_layout(title="Generator training", legend={"orientation": "h", "y": 1.1})
+    figure.update_xaxes(title_text=_("epoch"))
+    figure.update_yaxes(title_text=_("loss"), secondary_y=False)
+    figure.update_yaxes(title_text=_("quality score (1 = identical)"), secondary_y=True)
+    figure.update_layout(title=_("Generator training"), legend={"orientation": "h", "y": 1.1})
     return figure

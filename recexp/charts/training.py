@@ -13,6 +13,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from recexp.i18n import N_, _
+
 #: (metric key, panel) pairs drawn by :func:`training_curves`; dashed lines are validation. The loss panel
 #: compares like with like: plain (unweighted) cross-entropy on both splits, whatever objective trained the
 #: model (``train_loss``, the focal or weighted objective, is not drawn). Runs recorded before
@@ -26,7 +28,7 @@ _NAMES = {"train_cross_entropy": "training cross-entropy (mean over the epoch's 
 
 
 def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
-                    title: str = "Cross-entropy and validation scores per epoch",
+                    title: str = N_("Cross-entropy and validation scores per epoch"),
                     colours: dict[str, str] | None = None) -> go.Figure:
     """Cross-entropy (training solid, validation dashed) and validation scores per epoch, one colour per run.
 
@@ -53,7 +55,8 @@ def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
         Two panels: "Cross-entropy" and "Validation score"; empty panels when no epoch has finished yet.
     """
     labels = labels or {}
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("Cross-entropy", "Validation score"), horizontal_spacing=0.1)
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(_("Cross-entropy"), _("Validation score")),
+                           horizontal_spacing=0.1)
     palette = qualitative.Plotly
     run_ids = list(dict.fromkeys(curves["run_id"])) if len(curves) else []
     for i, run_id in enumerate(run_ids):
@@ -72,10 +75,10 @@ def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
                 marker={"size": 5, "symbol": "circle-open" if key in _DASHED else "circle"},
                 hovertemplate=f"{name}<br>{_NAMES[key]}<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>"), row=1, col=col)
             in_legend = True
-    figure.update_xaxes(title_text="epoch", dtick=1 if len(curves) and curves["epoch"].max() <= 20 else None)
-    figure.update_yaxes(title_text="cross-entropy, unweighted: training (solid), validation (dashed)", row=1, col=1)
-    figure.update_yaxes(title_text="balanced accuracy (solid), macro F1 (dashed)", row=1, col=2)
-    figure.update_layout(title=title, height=420, legend={"font": {"size": 10}}, margin={"t": 70})
+    figure.update_xaxes(title_text=_("epoch"), dtick=1 if len(curves) and curves["epoch"].max() <= 20 else None)
+    figure.update_yaxes(title_text=_("cross-entropy, unweighted: training (solid), validation (dashed)"), row=1, col=1)
+    figure.update_yaxes(title_text=_("balanced accuracy (solid), macro F1 (dashed)"), row=1, col=2)
+    figure.update_layout(title=_(title), height=420, legend={"font": {"size": 10}}, margin={"t": 70})
     return figure
 
 
@@ -96,8 +99,8 @@ def final_scores(runs: pd.DataFrame, metric: str = "balanced_accuracy") -> go.Fi
             colour = qualitative.Plotly[i % len(qualitative.Plotly)]
             figure.add_trace(go.Box(y=part[metric].tolist(), name=group, boxpoints="all", jitter=0.3,
                                     pointpos=0, marker={"color": colour},
-                                    text=[f"seed {s}" for s in part["seed"]],
+                                    text=[_("seed {seed}").format(seed=s) for s in part["seed"]],
                                     hovertemplate="%{text}: %{y:.4f}<extra>" + group + "</extra>"))
-    figure.update_layout(title=f"Test {metric.replace('_', ' ')} per strategy (one point per seed)",
+    figure.update_layout(title=_("Test {score} per strategy (one point per seed)").format(score=metric.replace("_", " ")),
                          yaxis_title=metric, showlegend=False, height=380)
     return figure

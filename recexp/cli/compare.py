@@ -7,9 +7,15 @@ import argparse
 from recexp.cli.common import finite_or_none, open_store, print_json
 from recexp.compare import compare, compare_by_slice, consistency_table, power_sentence, sample_losses
 from recexp.errors import RecexpError
+from recexp.i18n import use_language
 
 
 def run(args: argparse.Namespace) -> int:
+    with use_language(args.lang):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     store = open_store()
     comparison = compare(store, experiment=args.experiment, run_ids=args.runs or None, baseline=args.baseline,
                          n_bootstrap=args.bootstrap)

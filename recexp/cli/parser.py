@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from recexp.i18n import DEFAULT_LANGUAGE, LANGUAGES
+
 
 def add_inspect(subparsers) -> None:
     p = subparsers.add_parser(
@@ -132,6 +134,8 @@ def add_compare(subparsers) -> None:
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="score to show (repeatable; default: the headline scores; --json prints every score)")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report (opens offline)")
+    p.add_argument("--lang", choices=sorted(LANGUAGES), default=DEFAULT_LANGUAGE,
+                   help="language of the HTML report and of the verdicts and notes (default: en; zh: 简体中文)")
     p.add_argument("--csv", metavar="PATH", help="write the summary (strategy x score) as CSV")
     p.add_argument("--by-slice", action="store_true",
                    help="also the primary score per slice of the test rows (log tasks: new vs returning users, new vs "

@@ -8,16 +8,15 @@ unit of replication (:mod:`~recexp.compare.stats`, no run store needed), and rep
 """
 
 from recexp.compare.comparison import (BASELINE, BOOTSTRAP_METRICS, DEFAULT_METRICS, INFERENCE, ROWS_BOOTSTRAP, TUNED,
-                                       Comparison, capture_at, compare, default_positive)
-from recexp.compare.loading import (RunPredictions, check_same_test_split, load_predictions, sample_importance,
-                                    sample_losses, select_runs)
-from recexp.compare.loading import TTA_ARM, consistency_table
+                                       Comparison, capture_at, compare, default_positive, inference_text)
+from recexp.compare.loading import (TTA_ARM, RunPredictions, check_same_test_split, consistency_table, load_predictions,
+                                    sample_importance, sample_losses, select_runs)
 from recexp.compare.report import metric_title, power_sentence
 from recexp.compare.slices import MIN_SLICE_ROWS, SliceComparison, compare_by_slice
 from recexp.compare.stats import MIN_SEEDS, seed_interval
 
 __all__ = ["BASELINE", "BOOTSTRAP_METRICS", "DEFAULT_METRICS", "INFERENCE", "MIN_SEEDS", "MIN_SLICE_ROWS",
-           "ROWS_BOOTSTRAP", "TUNED", "Comparison", "RunPredictions", "SliceComparison", "capture_at",
-           "check_same_test_split", "compare", "compare_by_slice", "default_positive", "load_predictions", "metric_title", "power_sentence", "sample_importance", "sample_losses", "seed_interval",
-           "select_runs"]
-__all__ += ["TTA_ARM", "consistency_table"]
+           "ROWS_BOOTSTRAP", "TTA_ARM", "TUNED", "Comparison", "RunPredictions", "SliceComparison", "capture_at",
+           "check_same_test_split", "compare", "compare_by_slice", "consistency_table", "default_positive",
+           "inference_text", "load_predictions", "metric_title", "power_sentence", "sample_importance",
+           "sample_losses", "seed_interval", "select_runs"]

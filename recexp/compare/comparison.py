@@ -44,6 +44,7 @@ from recexp.compare import stats
 from recexp.compare.loading import RunPredictions, load_predictions, select_runs
 from recexp.compare.report import finite, format_delta, format_interval, metric_title, render_report
 from recexp.errors import InvalidParameterError, JobError
+from recexp.i18n import N_, _, format_integer, ngettext
 from recexp.metrics import (EVALUATION_METRICS, LOWER_IS_BETTER, class_key, default_primary, evaluation_metrics,
                             f1_optimal_threshold, predict_labels, ranking_metrics, recall_at_precision,
                             scores_from_confusions, weighted_roc_auc)
@@ -62,16 +63,22 @@ TUNED = "_tuned"
 RANKING_KS = (5, 10)
 
 #: How the verdict is reached, in words (page help, CLI JSON, HTML report).
-INFERENCE = ("Paired t-test over per-seed differences of full-test scores: the training seed is the unit of "
-             "replication (seed s of a strategy is paired with seed s of the baseline, on the same test rows); "
-             "the interval is the 95% t-interval of the mean difference. The primary score's p-values are "
-             "Holm-adjusted across the strategies compared with the baseline and decide the verdict (at least "
-             f"{stats.MIN_SEEDS} paired seeds); every other score is exploratory, Benjamini-Hochberg-adjusted across "
-             "the table. The A/A arm is tested on its own, unadjusted.")
-#: What the row bootstrap measures, in words.
-ROWS_BOOTSTRAP = ("These trained models: a paired bootstrap over test rows with the trained models held fixed. It "
-                  "shows how much the difference between these particular models would move on other test rows; "
-                  "it ignores run-to-run variation and never decides significance.")
+_INFERENCE = N_("Paired t-test over per-seed differences of full-test scores: the training seed is the unit of "
+                "replication (seed s of a strategy is paired with seed s of the baseline, on the same test rows); "
+                "the interval is the 95% t-interval of the mean difference. The primary score's p-values are "
+                "Holm-adjusted across the strategies compared with the baseline and decide the verdict (at least "
+                "{min_seeds} paired seeds); every other score is exploratory, Benjamini-Hochberg-adjusted across "
+                "the table. The A/A arm is tested on its own, unadjusted.")
+INFERENCE = _INFERENCE.format(min_seeds=stats.MIN_SEEDS)
+#: What the row bootstrap measures, in words (shown translated: ``_(ROWS_BOOTSTRAP)``).
+ROWS_BOOTSTRAP = N_("These trained models: a paired bootstrap over test rows with the trained models held fixed. It "
+                    "shows how much the difference between these particular models would move on other test rows; "
+                    "it ignores run-to-run variation and never decides significance.")
+
+
+def inference_text() -> str:
+    """:data:`INFERENCE` in the current language (see :mod:`recexp.i18n`)."""
+    return _(_INFERENCE).format(min_seeds=stats.MIN_SEEDS)
 
 
 # --- scoring one run ------------------------------------------------------------------------------------
@@ -174,10 +181,10 @@ def _degenerate_notes(predictions: list[RunPredictions]) -> list[str]:
     for group, items in one_class.items():
         total = sum(1 for p in predictions if p.group == group)
         names = sorted({name for _, name in items})
-        notes.append(f"{group}: {len(items)} of {total} runs predict {', '.join(repr(n) for n in names)} for every "
-                     "test row, so their threshold scores sit at chance (balanced accuracy 1/classes, MCC 0) whatever "
-                     "the strategy. Train longer, try class weights, or check the features before reading these "
-                     "differences.")
+        notes.append(_("{group}: {runs} of {total} runs predict {classes} for every test row, so their threshold "
+                       "scores sit at chance (balanced accuracy 1/classes, MCC 0) whatever the strategy. Train longer, "
+                       "try class weights, or check the features before reading these differences.").format(
+            group=group, runs=len(items), total=total, classes=", ".join(repr(n) for n in names)))
     test_counts = np.bincount(predictions[0].y, minlength=len(classes))
     missing_test = [classes[k] for k in np.flatnonzero(test_counts == 0)]
     valid_counts = predictions[0].run.info.get("class_counts", {}).get("valid")
@@ -186,10 +193,14 @@ def _degenerate_notes(predictions: list[RunPredictions]) -> list[str]:
     missing_valid = [c for c in classes if valid_counts is not None and not valid_counts.get(c, 0)]
     for split, missing in (("test", missing_test), ("validation", missing_valid)):
         if missing:
-            notes.append(f"Class {', '.join(repr(c) for c in missing)} has no rows in the {split} split: its per-class "
-                         f"scores are undefined{' and early stopping never sees it' if split == 'validation' else ''}"
-                         ", and macro scores average over fewer classes. Use another split (e.g. stratified, or a "
-                         "later temporal cut) so every class is in every split.")
+            template = (_("Class {classes} has no rows in the validation split: its per-class scores are undefined "
+                          "and early stopping never sees it, and macro scores average over fewer classes. Use another "
+                          "split (e.g. stratified, or a later temporal cut) so every class is in every split.")
+                        if split == "validation" else
+                        _("Class {classes} has no rows in the test split: its per-class scores are undefined, and "
+                          "macro scores average over fewer classes. Use another split (e.g. stratified, or a later "
+                          "temporal cut) so every class is in every split."))
+            notes.append(template.format(classes=", ".join(repr(c) for c in missing)))
     return notes
 
 
@@ -363,18 +374,30 @@ class Comparison:
         frame = pd.DataFrame(rows)
         base = frame.loc[frame["group"] == self.baseline, "captured_per_1000"]
         frame["delta_per_1000"] = frame["captured_per_1000"] - (base.iloc[0] if len(base) else np.nan)
-        unit_noun = "users" if frame["unit"].iloc[0] == "user" else "rows"
-        noun = "buyers" if positive == "buy" else f"'{positive}' {unit_noun}"
-        frame["statement"] = [
-            f"{r.group}: acting on " + (f"the top {top_fraction:.0%} of {r.unit}s scored" if top_fraction is not None
-                                        else f"the {r.selected_per_1000:.0f} per {per:,} {r.unit}s scoring at least "
-                                             f"{threshold:.2f}")
-            + f" captures {r.captured_per_1000:.1f} {noun} per {per:,} {r.unit}s scored ({r.recall:.0%} of all "
-            f"{r.positives_per_1000:.1f}; {r.lift:.1f}x random)" + (f", {r.delta_per_1000:+.1f} vs {self.baseline}"
-                                        if self.baseline and r.group != self.baseline and np.isfinite(r.delta_per_1000)
-                                        else "") + "."
-            for r in frame.itertuples()]
+        unit_noun = _("users") if frame["unit"].iloc[0] == "user" else _("rows")
+        noun = _("buyers") if positive == "buy" else _("'{positive}' {units}").format(positive=positive,
+                                                                                      units=unit_noun)
+        frame["statement"] = [self._capture_statement(r, noun, per, top_fraction, threshold)
+                              for r in frame.itertuples()]
         return frame
+
+    def _capture_statement(self, r, noun: str, per: int, top_fraction: float | None, threshold: float | None) -> str:
+        """One row of :meth:`capture` in words."""
+        units = {"user": _("users"), "row": _("rows")}.get(r.unit, f"{r.unit}s")
+        values = {"group": r.group, "units": units, "noun": noun, "per": format_integer(per),
+                  "captured": f"{r.captured_per_1000:.1f}", "recall": f"{r.recall:.0%}",
+                  "positives": f"{r.positives_per_1000:.1f}", "lift": f"{r.lift:.1f}"}
+        if top_fraction is not None:
+            text = _("{group}: acting on the top {share} of {units} scored captures {captured} {noun} per {per} "
+                     "{units} scored ({recall} of all {positives}; {lift}x random)").format(
+                share=f"{top_fraction:.0%}", **values)
+        else:
+            text = _("{group}: acting on the {selected} per {per} {units} scoring at least {threshold} captures "
+                     "{captured} {noun} per {per} {units} scored ({recall} of all {positives}; {lift}x random)").format(
+                selected=f"{r.selected_per_1000:.0f}", threshold=f"{threshold:.2f}", **values)
+        if self.baseline and r.group != self.baseline and np.isfinite(r.delta_per_1000):
+            text += _(", {delta} vs {baseline}").format(delta=f"{r.delta_per_1000:+.1f}", baseline=self.baseline)
+        return text + "."
 
     def recall_at_precision(self, positive: str, min_precision: float) -> pd.DataFrame:
         """Per group: mean (over seeds) recall of ``positive`` at precision >= ``min_precision``, and the threshold."""
@@ -397,7 +420,8 @@ class Comparison:
         metrics = list(metrics or self.metrics)
         positive = positive or default_positive(self.classes)
         figures = report_figures(self, metrics, positive, epoch_metrics=epoch_metrics, sample_losses=sample_losses)
-        text = render_report(self, metrics, figures, self.capture(positive, top_fraction), INFERENCE, ROWS_BOOTSTRAP)
+        text = render_report(self, metrics, figures, self.capture(positive, top_fraction), inference_text(),
+                             _(ROWS_BOOTSTRAP))
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
@@ -540,31 +564,45 @@ def _verdict(group: str, base: str, s: dict[str, Any], primary: str) -> str:
     name = metric_title(primary)
     n, needed = int(s["n_pairs"]), stats.MIN_SEEDS - int(s["n_pairs"])
     if not n:
-        return f"{group} shares no seed with {base}, so it cannot be paired: train both with the same seeds."
+        return _("{group} shares no seed with {base}, so it cannot be paired: train both with the same seeds.").format(
+            group=group, base=base)
     if s["status"] == stats.TOO_FEW_SEEDS:
-        return (f"{group}: {n} paired seed{'s' if n != 1 else ''} with {base}; a verdict needs at least "
-                f"{stats.MIN_SEEDS}: add {needed} more seed{'s' if needed != 1 else ''} (mean difference so far "
-                f"{s['delta']:+.4f}, not tested).")
+        return (ngettext("{group}: {n} paired seed with {base}; ", "{group}: {n} paired seeds with {base}; ", n)
+                + ngettext("a verdict needs at least {min}: add {needed} more seed (mean difference so far {delta}, "
+                           "not tested).",
+                           "a verdict needs at least {min}: add {needed} more seeds (mean difference so far {delta}, "
+                           "not tested).", needed)).format(group=group, n=n, base=base, min=stats.MIN_SEEDS,
+                                                           needed=needed, delta=f"{s['delta']:+.4f}")
+    values = {"group": group, "base": base, "name": name, "n": n, "delta": f"{s['delta']:+.4f}"}
     if s["status"] == stats.IDENTICAL:
-        return f"{group} scores exactly as {base} on {name} on every one of {n} seeds: identical across seeds."
+        return _("{group} scores exactly as {base} on {name} on every one of {n} seeds: identical across "
+                 "seeds.").format(**values)
     if s["status"] == stats.CONSTANT:
-        return (f"{group} differs from {base} on {name} by the same {s['delta']:+.4f} on every one of {n} seeds: "
-                "there is no seed-to-seed spread to test it against (is training deterministic?).")
-    adjusted = "not adjusted" if s["is_aa"] else "Holm-adjusted"
-    evidence = (f"{s['delta']:+.4f} [{s['delta_low']:+.4f}, {s['delta_high']:+.4f}] ({adjusted} p = "
-                f"{s['p_adjusted']:.3g}, {n} seeds)")
-    odds = (f" A random seed of {group} beats a random seed of {base} with probability {s['prob_improvement']:.2f} "
-            f"[{s['prob_improvement_low']:.2f}, {s['prob_improvement_high']:.2f}]; effect size d_z "
-            f"{s['effect_size']:+.2f}.")
+        return _("{group} differs from {base} on {name} by the same {delta} on every one of {n} seeds: there is no "
+                 "seed-to-seed spread to test it against (is training deterministic?).").format(**values)
+    adjusted = _("not adjusted") if s["is_aa"] else _("Holm-adjusted")
+    evidence = _("{delta} [{low}, {high}] ({adjusted} p = {p}, {n} seeds)").format(
+        delta=f"{s['delta']:+.4f}", low=f"{s['delta_low']:+.4f}", high=f"{s['delta_high']:+.4f}", adjusted=adjusted,
+        p=f"{s['p_adjusted']:.3g}", n=n)
+    odds = " " + _("A random seed of {group} beats a random seed of {base} with probability {p} [{low}, {high}]; "
+                   "effect size d_z {d}.").format(group=group, base=base, p=f"{s['prob_improvement']:.2f}",
+                                                   low=f"{s['prob_improvement_low']:.2f}",
+                                                   high=f"{s['prob_improvement_high']:.2f}",
+                                                   d=f"{s['effect_size']:+.2f}")
+    values["evidence"] = evidence
     if s["is_aa"]:
         if s["significant"]:
-            return f"{group} differs from {base} on {name} by {evidence}, though both are the same recipe.{odds}"
-        return f"No detectable difference between {group} and {base} on {name}, as it should be: {evidence}.{odds}"
+            return _("{group} differs from {base} on {name} by {evidence}, though both are the same "
+                     "recipe.").format(**values) + odds
+        return _("No detectable difference between {group} and {base} on {name}, as it should be: "
+                 "{evidence}.").format(**values) + odds
     if s["significant"]:
-        direction = "raises" if s["delta"] > 0 else "lowers"
-        good = "better" if s["better"] else "worse"
-        return f"{group} {direction} {name} by {evidence} over {base}: {good}.{odds}"
-    return f"No detectable difference between {group} and {base} on {name}: {evidence}.{odds}"
+        template = {(True, True): _("{group} raises {name} by {evidence} over {base}: better."),
+                    (True, False): _("{group} raises {name} by {evidence} over {base}: worse."),
+                    (False, True): _("{group} lowers {name} by {evidence} over {base}: better."),
+                    (False, False): _("{group} lowers {name} by {evidence} over {base}: worse.")}
+        return template[(bool(s["delta"] > 0), bool(s["better"]))].format(**values) + odds
+    return _("No detectable difference between {group} and {base} on {name}: {evidence}.").format(**values) + odds
 
 
 def _power(summary: pd.DataFrame, primary_tests: dict[str, stats.SeedTest], base: str | None,
@@ -643,8 +681,8 @@ def compare(store: RunStore, *, experiment: str | None = None, run_ids: list[str
     names = list(dict.fromkeys(per_run["group"]))
     base = baseline if baseline in names else None
     if base is None:
-        notes.append(f"No run used the baseline {baseline!r}: deltas, p-values and verdicts are left empty. Add it "
-                     "to the experiment to see what each strategy changes.")
+        notes.append(_("No run used the baseline {baseline!r}: deltas, p-values and verdicts are left empty. Add it "
+                       "to the experiment to see what each strategy changes.").format(baseline=baseline))
     notes += _degenerate_notes(predictions)
     # Runs trained with too few optimiser steps barely leave their initialisation, whatever the strategy.
     short = {p.group: p.run.info["short_training_warning"] for p in predictions if p.run.info.get("short_training_warning")}
@@ -661,10 +699,11 @@ def compare(store: RunStore, *, experiment: str | None = None, run_ids: list[str
             cell = summary[(summary["group"] == group) & summary["is_primary"]].iloc[0].to_dict()
             verdicts[group] = _verdict(group, base, cell, chosen)
             if cell["is_aa"] and cell["significant"]:
-                flags.append(f"The A/A arm {group} (the baseline again, other seeds) differs significantly from {base} "
-                             f"on {metric_title(chosen)} (p = {cell['p_value']:.3g}): the comparison is noisier than its "
-                             "intervals say. By chance this happens 1 time in 20; if it repeats, add seeds and check "
-                             "the runs for non-determinism or a data problem before trusting any verdict.")
+                flags.append(_("The A/A arm {group} (the baseline again, other seeds) differs significantly from "
+                               "{base} on {score} (p = {p}): the comparison is noisier than its intervals say. By "
+                               "chance this happens 1 time in 20; if it repeats, add seeds and check the runs for "
+                               "non-determinism or a data problem before trusting any verdict.").format(
+                    group=group, base=base, score=metric_title(chosen), p=f"{cell['p_value']:.3g}"))
     default = list(dict.fromkeys([chosen, *(m for m in DEFAULT_METRICS if m in metric_columns)]))
     return Comparison(predictions, per_run, summary, base, classes, default, chosen, bool(declared), alpha,
                       n_bootstrap if base else 0, _title(store, runs, experiment), notes, verdicts, flags,
@@ -683,4 +722,4 @@ def _title(store: RunStore, runs: list[Run], experiment: str | None) -> str:
 
 
 __all__ = ["BASELINE", "BOOTSTRAP_METRICS", "DEFAULT_METRICS", "INFERENCE", "ROWS_BOOTSTRAP", "TUNED", "Comparison",
-           "capture_at", "compare", "default_positive"]
+           "capture_at", "compare", "default_positive", "inference_text"]

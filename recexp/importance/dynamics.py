@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import N_
 from recexp.importance.base import HarmfulRows, ImportanceMethod, Progress
 from recexp.importance.run import TrainedRun
 from recexp.params import Int, Optional
@@ -33,10 +34,10 @@ class MeanLoss(ImportanceMethod):
     title = "Mean training loss"
     summary = "Minus the average loss of each row over training; hard or mislabelled rows score lowest."
     harmful = HarmfulRows(
-        -math.log(2), "share the model fits badly (loss > ln 2)",
-        "Values are minus the mean cross-entropy loss, so all are at most 0 and a share below 0 would count "
+        -math.log(2), N_("share the model fits badly (loss > ln 2)"),
+        N_("Values are minus the mean cross-entropy loss, so all are at most 0 and a share below 0 would count "
         "every row. A row counts as fitted badly when its mean loss is above ln 2 = 0.69 (value below -0.69): "
-        "the model gave the row's own label a probability whose geometric mean over the epochs is under 50%.")
+        "the model gave the row's own label a probability whose geometric mean over the epochs is under 50%."))
     params = {"epochs": Optional(Int(1, None), help="Average over the first N epochs; empty = all epochs.")}
 
     def __init__(self, epochs=None):
@@ -71,9 +72,9 @@ class ForgettingEvents(ImportanceMethod):
     title = "Forgetting events"
     summary = "Minus how often a row flipped from right to wrong between epochs; never-learned rows score lowest."
     harmful = HarmfulRows(
-        0.0, "share forgotten or never learned",
-        "Values are minus the number of forgetting events: 0 for a row learned and kept; below 0 for a row "
-        "forgotten at least once (right at one epoch, wrong at the next) or never classified correctly.")
+        0.0, N_("share forgotten or never learned"),
+        N_("Values are minus the number of forgetting events: 0 for a row learned and kept; below 0 for a row "
+        "forgotten at least once (right at one epoch, wrong at the next) or never classified correctly."))
     params = {"epochs": Optional(Int(2, None), help="Count over the first N epochs; empty = all epochs.")}
 
     def __init__(self, epochs=None):

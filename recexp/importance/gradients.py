@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import N_
 from recexp.importance.base import HarmfulRows, ImportanceMethod, Progress
 from recexp.importance.representations import last_layer_outputs, require_network, require_validation, residuals
 from recexp.importance.run import TrainedRun
@@ -85,10 +86,10 @@ class EL2N(EarlyModelScore):
     title = "EL2N"
     summary = "Minus the early model's prediction error ||p - y||; rows far from their label early on score lowest."
     harmful = HarmfulRows(
-        -math.sqrt(0.5), "share the early model got wrong (error > 0.71)",
-        "Values are minus the early model's error ||p - y||, so all are at most 0 (0: a sure, right "
+        -math.sqrt(0.5), N_("share the early model got wrong (error > 0.71)"),
+        N_("Values are minus the early model's error ||p - y||, so all are at most 0 (0: a sure, right "
         "prediction). Below -0.71 (an error above 1/sqrt(2)) the early model gave the row's own label less "
-        "than 50%; with two classes, exactly those rows.")
+        "than 50%; with two classes, exactly those rows."))
 
     def _score(self, residual, hidden):
         return np.linalg.norm(residual, axis=1)
@@ -105,9 +106,9 @@ class GraNd(EarlyModelScore):
     title = "GraNd"
     summary = "Minus the norm of the row's last-layer loss gradient early in training; large gradients score lowest."
     harmful = HarmfulRows(
-        None, "no threshold (read by rank)",
-        "Values are minus a gradient norm, so all are at most 0, and the norm's scale depends on the network: "
-        "there is no threshold for a harmful row. Read the values by rank: the lowest have the largest gradients.")
+        None, N_("no threshold (read by rank)"),
+        N_("Values are minus a gradient norm, so all are at most 0, and the norm's scale depends on the network: "
+        "there is no threshold for a harmful row. Read the values by rank: the lowest have the largest gradients."))
 
     def _score(self, residual, hidden):
         return np.linalg.norm(residual, axis=1) * np.linalg.norm(with_bias(hidden), axis=1)
@@ -127,9 +128,9 @@ class TracIn(ImportanceMethod):
     summary = ("Summed over kept model states: lr x (row's gradient . validation-loss gradient); "
                "harmful rows are negative.")
     harmful = HarmfulRows(
-        0.0, "share that raise the validation loss",
-        "Above 0: a training step on the row lowered the validation loss (the row helps). Below 0: it raised the "
-        "validation loss (the row hurts the model).")
+        0.0, N_("share that raise the validation loss"),
+        N_("Above 0: a training step on the row lowered the validation loss (the row helps). Below 0: it raised the "
+        "validation loss (the row hurts the model)."))
     needs = "states"
     params = {"checkpoints": Optional(Int(1, None), help="Use the first N kept model states; empty = all of them.")}
 

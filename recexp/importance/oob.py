@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.tree import DecisionTreeClassifier
 
+from recexp.i18n import N_
 from recexp.importance.base import HarmfulRows, ImportanceMethod, Progress
 from recexp.importance.representations import numeric_features
 from recexp.importance.run import TrainedRun
@@ -32,9 +33,9 @@ class DataOOB(ImportanceMethod):
     summary = ("Share of bagged trees that did not see the row and still predict its label; "
                "contradicted rows score lowest.")
     harmful = HarmfulRows(
-        0.5, "share most unseen trees get wrong",
-        "Values are the share (0 to 1) of the trees that did not train on the row and still predict its label, "
-        "so none is below 0. Below 0.5: most of those trees predict another class (the row's label is contradicted).")
+        0.5, N_("share most unseen trees get wrong"),
+        N_("Values are the share (0 to 1) of the trees that did not train on the row and still predict its label, "
+        "so none is below 0. Below 0.5: most of those trees predict another class (the row's label is contradicted)."))
     needs = "features"
     params = {"n_estimators": Int(2, 10_000, help="Trees in the bag; each row is out of bag in about a third of them."),
               "max_samples": Float(0.0, 1.0, low_open=True,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import N_
 from recexp.importance.base import HarmfulRows, ImportanceMethod, Progress
 from recexp.importance.representations import (last_layer_outputs, numeric_features, require_network,
                                                require_validation)
@@ -100,9 +101,9 @@ class KNNShapley(ImportanceMethod):
     title = "KNN-Shapley"
     summary = "Exact Shapley value of each row for a K-nearest-neighbour classifier scored on the validation rows."
     harmful = HarmfulRows(
-        0.0, "share that lower validation accuracy",
-        "Above 0: adding the row raises a K-nearest-neighbour classifier's validation accuracy, on average over "
-        "the other rows it joins. Below 0: it lowers it (the row hurts, e.g. a wrong label among another class).")
+        0.0, N_("share that lower validation accuracy"),
+        N_("Above 0: adding the row raises a K-nearest-neighbour classifier's validation accuracy, on average over "
+        "the other rows it joins. Below 0: it lowers it (the row hurts, e.g. a wrong label among another class)."))
     needs = "features"
     params = {"k": Int(1, None, help="Neighbours of the KNN classifier."),
               "space": Choice({"features": "standardised numeric features",

@@ -34,6 +34,7 @@ from pandas.api.internals import create_dataframe_from_blocks
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import N_
 from recexp.params import Parametrized
 
 if TYPE_CHECKING:                      # annotation only: the base stays free of the torch-backed generators
@@ -50,12 +51,12 @@ REFERENCE_ROWS = 10_000
 
 #: Strategy families, in the order the dashboard lists them.
 FAMILIES = {
-    "baseline": "No change (the baseline every comparison needs)",
-    "balancing": "Balancing with imbalanced-learn samplers",
-    "weighting": "Re-weighting rows or the loss",
-    "expansion": "Sample expansion (augmentation of real rows)",
-    "synthesis": "Generative synthesis (GAN, VAE, Gaussian copula)",
-    "importance": "Importance-based pruning or weighting (by a finished run's sample values)",
+    "baseline": N_("No change (the baseline every comparison needs)"),
+    "balancing": N_("Balancing with imbalanced-learn samplers"),
+    "weighting": N_("Re-weighting rows or the loss"),
+    "expansion": N_("Sample expansion (augmentation of real rows)"),
+    "synthesis": N_("Generative synthesis (GAN, VAE, Gaussian copula)"),
+    "importance": N_("Importance-based pruning or weighting (by a finished run's sample values)"),
 }
 
 

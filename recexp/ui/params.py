@@ -21,10 +21,13 @@ from typing import Any
 
 import streamlit as st
 
-from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Param, Parametrized, Text, Union
+from recexp.i18n import N_, _
+from recexp.params import (Bool, Choice, Float, Int, Mapping, Optional, Param, Parametrized, Text, Union,
+                           param_label)
 
 _OPEN = 1e-6          # distance kept from an open bound (e.g. "greater than 0")
-_ALTERNATIVE_LABELS = {Choice: "preset", Float: "ratio", Int: "number", Mapping: "per class", Bool: "on / off"}
+_ALTERNATIVE_LABELS = {Choice: N_("preset"), Float: N_("ratio"), Int: N_("number"), Mapping: N_("per class"),
+                       Bool: N_("on / off")}
 
 
 def widget_key(prefix: str, owner: type, name: str, *suffix: str) -> str:
@@ -70,18 +73,14 @@ def param_widgets(owner: type[Parametrized], *, prefix: str, classes: Sequence[s
         if name in exclude:
             continue
         key = widget_key(prefix, owner, name)
-        chosen[name] = _widget(where, spec, _label(name), key, starts.get(name), spec.help,
+        chosen[name] = _widget(where, spec, _(param_label(name)), key, starts.get(name), spec.help,
                                tuple(classes), class_counts or {})
     return chosen
 
 
-def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
-
-
 def _widget(where, spec: Param, label: str, key: str, default: Any, help_text: str,
             classes: tuple[str, ...], class_counts: dict[str, Any]) -> Any:
-    help_text = help_text or spec.help or None
+    help_text = _(help_text or spec.help) or None
     if isinstance(spec, Bool):
         return where.checkbox(label, value=bool(default) if isinstance(default, bool) else False, key=key,
                               help=help_text)
@@ -101,13 +100,15 @@ def _widget(where, spec: Param, label: str, key: str, default: Any, help_text: s
     if isinstance(spec, Choice):
         options = list(spec.options)
         index = options.index(default) if default in spec.options else 0
-        return where.selectbox(label, options, index=index, format_func=lambda o: spec.options[o], key=key,
+        texts = {option: _(text) for option, text in spec.options.items()}   # translated while drawing
+        return where.selectbox(label, options, index=index, format_func=texts.get, key=key,
                                help=help_text)
     if isinstance(spec, Text):
         return where.text_input(label, value=default if isinstance(default, str) else "", key=key,
                                 help=help_text).strip()
     if isinstance(spec, Optional):
-        enabled = where.toggle(f"Set {label.lower()}", value=default is not None, key=f"{key}_set", help=help_text)
+        enabled = where.toggle(_("Set {parameter}").format(parameter=label.lower()), value=default is not None,
+                               key=f"{key}_set", help=help_text)
         if not enabled:
             return None
         inner_default = default if default is not None else None
@@ -154,7 +155,7 @@ def _mapping(where, spec: Mapping, label: str, key: str, default: Any, help_text
 def _alternative_label(spec: Param) -> str:
     for kind, text in _ALTERNATIVE_LABELS.items():
         if isinstance(spec, kind):
-            return text
+            return _(text)
     return type(spec).__name__.lower()
 
 

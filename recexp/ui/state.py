@@ -31,6 +31,7 @@ from recexp.data.samples import DEFAULT_SAMPLE, sample_source
 from recexp.data.source import DataSource, workspace
 from recexp.dataset import Dataset, Split
 from recexp.errors import InvalidParameterError, RecexpError, sentence
+from recexp.i18n import _
 from recexp.jobs import JobRunner, default_runner
 from recexp.runs import SQLiteRunStore
 from recexp.tasks import (TASKS, DatasetEstimate, SplitSpec, build_dataset, estimate_dataset, get_task,
@@ -104,14 +105,15 @@ def choice_from_params(params: Mapping[str, str]) -> DatasetChoice:
     task = params.get("task", tasks[0])
     if task not in tasks:
         raise InvalidParameterError(
-            f"The link asks for the task {task!r}, which {source.name} cannot make; its tasks: {', '.join(tasks)}.")
+            _("The link asks for the task {task!r}, which {source} cannot make; its tasks: {tasks}.").format(
+                task=task, source=source.name, tasks=", ".join(tasks)))
     task_params = get_task(task).from_strings(_prefixed(params, "task."))
     task_params.validate_params()
     method = params.get("split", split_methods(task)[0])
     if method not in split_methods(task):
         raise InvalidParameterError(
-            f"The link asks for a {method!r} split, which the {task} task cannot use; splits: "
-            f"{', '.join(split_methods(task))}.")
+            _("The link asks for a {method!r} split, which the {task} task cannot use; splits: {splits}.").format(
+                method=method, task=task, splits=", ".join(split_methods(task))))
     split = SplitSpec.from_strings({"method": method, **_prefixed(params, "split.")})
     return DatasetChoice(source=source, task=task, task_params=task_params.get_params(), split=split)
 
@@ -135,8 +137,8 @@ def _choice_from_link() -> DatasetChoice:
     try:
         return choice_from_params(params)
     except RecexpError as error:
-        st.session_state[_LINK_ERROR_KEY] = (f"The link's dataset could not be opened: {error} Showing the "
-                                             "bundled sample instead.")
+        st.session_state[_LINK_ERROR_KEY] = _("The link's dataset could not be opened: {error} Showing the "
+                                              "bundled sample instead.").format(error=error)
         return default_choice()
 
 
@@ -236,11 +238,13 @@ def require_dataset() -> tuple[Dataset, Split]:
     """The active dataset and split; shows progress while building, or a sentence and stops the page."""
     choice = active_choice()
     try:
-        with st.spinner(f"Preparing {choice.source.name} for the {choice.task} task..."):
+        with st.spinner(_("Preparing {name} for the {task} task...").format(name=choice.source.name,
+                                                                           task=choice.task)):
             return build(choice)
     except RecexpError as error:
-        st.error(f"The active dataset could not be prepared: {error}")
-        st.page_link("pages/data.py", label="Choose another dataset on the Data page", icon=":material/upload_file:")
+        st.error(_("The active dataset could not be prepared: {error}").format(error=error))
+        st.page_link("pages/data.py", label=_("Choose another dataset on the Data page"),
+                     icon=":material/upload_file:")
         st.stop()
 
 
@@ -259,7 +263,8 @@ def sidebar_summary() -> None:
 
 
 def _sidebar_line(slot, choice: DatasetChoice) -> None:
-    slot.caption(f"Dataset: **{choice.source.name}** · task: **{choice.task}** · split: {choice.split.method}")
+    slot.caption(_("Dataset: **{name}** · task: **{task}** · split: {split}").format(
+        name=choice.source.name, task=choice.task, split=choice.split.method))
 
 
 def login_enabled() -> bool:
@@ -280,11 +285,11 @@ def require_login() -> None:
         return
     if not st.user.is_logged_in:
         st.title("recexp")
-        st.info("Sign in to see your experiments and the ones your team shared.")
-        st.button("Sign in", key="auth_login", type="primary", on_click=st.login, icon=":material/login:")
+        st.info(_("Sign in to see your experiments and the ones your team shared."))
+        st.button(_("Sign in"), key="auth_login", type="primary", on_click=st.login, icon=":material/login:")
         st.stop()
-    st.sidebar.caption(f"Signed in as **{current_user()}**")
-    st.sidebar.button("Sign out", key="auth_logout", on_click=st.logout, icon=":material/logout:")
+    st.sidebar.caption(_("Signed in as **{user}**").format(user=current_user()))
+    st.sidebar.button(_("Sign out"), key="auth_logout", on_click=st.logout, icon=":material/logout:")
 
 
 def sharing_toggle(store: SQLiteRunStore, experiment_id: str, prefix: str) -> None:
@@ -297,11 +302,11 @@ def sharing_toggle(store: SQLiteRunStore, experiment_id: str, prefix: str) -> No
         return
     experiment = store.get_experiment(experiment_id)
     if experiment.owner != user:
-        st.caption(f"Launched by {experiment.owner}, who shared it with the team." if experiment.owner
-                   else "Launched with nobody signed in: every user sees it.")
+        st.caption(_("Launched by {owner}, who shared it with the team.").format(owner=experiment.owner)
+                   if experiment.owner else _("Launched with nobody signed in: every user sees it."))
         return
-    shared = st.toggle("Shared with the team", value=experiment.shared, key=f"{prefix}_share_{experiment_id}",
-                       help="Every signed-in user then sees this experiment and its runs; otherwise only you do.")
+    shared = st.toggle(_("Shared with the team"), value=experiment.shared, key=f"{prefix}_share_{experiment_id}",
+                       help=_("Every signed-in user then sees this experiment and its runs; otherwise only you do."))
     if shared != experiment.shared:
         store.set_shared(experiment_id, shared)
 
@@ -325,7 +330,7 @@ def job_runner() -> JobRunner:
     """
     user = current_user()
     if user is None and login_enabled():            # a page run outside app.py's sign-in gate
-        st.info("Sign in on the home page to see experiments.")
+        st.info(_("Sign in on the home page to see experiments."))
         st.stop()
     try:
         runner = _job_runner(str(workspace()))

@@ -52,7 +52,7 @@ def test_compare_page_shows_the_experiment(app, open_page, compare_home, monkeyp
     at.slider(key="compare_top_percent").set_value(30).run()
     assert not at.exception, at.exception
     assert any("top 30%" in m.value for m in at.markdown)
-    at.radio(key="compare_rule").set_value(at.radio(key="compare_rule").options[1]).run()
+    at.radio(key="compare_rule").set_value("threshold").run()
     at.slider(key="compare_threshold").set_value(0.3).run()
     assert not at.exception, at.exception
     assert sum("scoring at least 0.30" in m.value for m in at.markdown) == 3

@@ -151,7 +151,7 @@ def test_several_runs_side_by_side_with_their_agreement(app, open_page, workspac
     assert len(_table(at, "run", "group", "name")["run"].unique()) == 3
     at.multiselect(key="importance_other_methods").set_value(["forgetting"]).run()
     assert not at.exception, at.exception
-    assert any("6 result(s)" in m.value for m in at.markdown)
+    assert any("of every one of the 6 results" in m.value for m in at.markdown)
 
 
 def test_another_method_and_the_attention_of_a_din_run(app, open_page, workspace):
