@@ -179,11 +179,11 @@ with st.expander(_("Every run")):
     st.dataframe(runs, hide_index=True, key="compare_per_run")
 checks = consistency_table(comparison.predictions)
 if len(checks):
-    with st.expander("Do the added rows look real? Per strategy"):
+    with st.expander(_("Do the added rows look real? Per strategy")):
         st.dataframe(checks, hide_index=True, key="compare_consistency", column_config={
-            "detection_auc": st.column_config.NumberColumn("detection AUC (mean over runs)", format="%.3f")})
-        st.caption("Each run's check of its new rows against real rows of their class (0.5: indistinguishable): set "
-                   "it beside the deltas above to see whether rows unlike real data helped or hurt.")
+            "detection_auc": st.column_config.NumberColumn(_("detection AUC (mean over runs)"), format="%.3f")})
+        st.caption(_("Each run's check of its new rows against real rows of their class (0.5: indistinguishable): "
+                     "set it beside the deltas above to see whether rows unlike real data helped or hurt."))
 st.plotly_chart(metric_bars(comparison, metrics), key="compare_bars")
 
 # --- per class ----------------------------------------------------------------------------------------
@@ -233,25 +233,27 @@ st.plotly_chart(capture_curve(comparison, positive, top / 100 if top else None),
 
 # --- by slice -----------------------------------------------------------------------------------------
 @st.cache_data(show_spinner="Labelling the test rows with their slices and scoring every slice...", max_entries=8)
-def slices_of(home: str, _comparison: Comparison, stamp: tuple[str, ...], baseline: str) -> SliceComparison:
+def slices_of(home: str, _comparison: Comparison, stamp: tuple[str, ...], baseline: str,
+              language: str) -> SliceComparison:
     return compare_by_slice(_comparison)
 
 
-st.subheader("By slice", help="Who a strategy helps and who it hurts. " + " ".join(
-    f"**{name}**: {meaning}." for name, meaning in SLICE_DIMENSIONS.items()))
+st.subheader(_("By slice"), help=_("Who a strategy helps and who it hurts.") + " " + " ".join(
+    f"**{name}**: {_(meaning)}." for name, meaning in SLICE_DIMENSIONS.items()))
 try:
-    sliced = slices_of(home, comparison, stamp, baseline)
+    sliced = slices_of(home, comparison, stamp, baseline, current_language())
 except RecexpError as error:
     st.caption(str(error))
 else:
-    st.caption(f"Per slice, {metric_title(sliced.metric)} on its test rows: mean over seeds [95% interval]"
-               + (f", Δ the mean per-seed difference to **{sliced.baseline}** [95% interval]" if sliced.baseline
-                  else "")
-               + ". Slices are learned from the training rows only; exploratory (no verdict). † too few test rows or "
-               "seeds for an interval (why: the note column).")
+    st.caption((_("Per slice, {metric} on its test rows: mean over seeds [95% interval], Δ the mean per-seed "
+                  "difference to **{baseline}** [95% interval].") if sliced.baseline else
+                _("Per slice, {metric} on its test rows: mean over seeds [95% interval].")).format(
+        metric=_(metric_title(sliced.metric)), baseline=sliced.baseline)
+        + " " + _("Slices are learned from the training rows only; exploratory (no verdict). † too few test rows or "
+                  "seeds for an interval (why: the note column)."))
     st.dataframe(sliced.view(), key="compare_slices_table")
     if sliced.baseline:
-        st.plotly_chart(slice_gains(sliced.table, sliced.baseline, metric_title(sliced.metric)),
+        st.plotly_chart(slice_gains(sliced.table, sliced.baseline, _(metric_title(sliced.metric))),
                         key="compare_slice_gains")
     for sentence in sliced.worst_sentences():
         st.markdown(f"- {sentence}")

@@ -142,7 +142,8 @@ if loaded.kind == "log":
 
 st.subheader(_("Preview"))
 st.dataframe(loaded.frame.head(200), hide_index=True)
-st.caption(f"The first {min(200, len(loaded.frame)):,} of {len(loaded.frame):,} rows.")
+st.caption(_("The first {shown} of {total} rows.").format(shown=format_integer(min(200, len(loaded.frame))),
+                                                         total=format_integer(len(loaded.frame))))
 
 st.subheader(_("Validation report"))
 report = loaded.report

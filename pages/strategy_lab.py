@@ -8,7 +8,7 @@ import streamlit as st
 from recexp.background import BackgroundTask
 from recexp.charts.strategies import class_counts_figure, distribution_figure, feature_choices, projection_figure
 from recexp.charts.synthesis import column_histograms, pair_difference_heatmap, training_curves
-from recexp.consistency import WARN_AUC, check_consistency
+from recexp.consistency import CONSISTENCY_COLUMNS, WARN_AUC, check_consistency
 from recexp.errors import RecexpError
 from recexp.i18n import N_, _, format_decimal, format_integer
 from recexp.jobs import bind_strategy
@@ -237,13 +237,14 @@ with results:
             checks.pop(next(iter(checks)))
     if checks[key] is not None:
         consistency = checks[key]
-        st.subheader("Do the new rows look real?")
+        st.subheader(_("Do the new rows look real?"))
         (st.warning if consistency.verdict == "warn" else st.success)("; ".join(consistency.lines) + ".")
-        st.dataframe(consistency.table(), key="lab_consistency_table", hide_index=True)
-        st.caption(f"New rows against real rows of their class: a boosted-tree classifier's cross-validated "
-                   f"ROC-AUC (0.5: indistinguishable; a warning from {WARN_AUC}), the MMD with its permutation "
-                   "p-value, and the feature with the largest KS / total-variation distance. Stored with every run "
-                   "as consistency.json.")
+        st.dataframe(consistency.table(), key="lab_consistency_table", hide_index=True,
+                     column_config={c: _(title) for c, title in CONSISTENCY_COLUMNS.items()})
+        st.caption(_("New rows against real rows of their class: a boosted-tree classifier's cross-validated ROC-AUC "
+                     "(0.5: indistinguishable; a warning from {warn}), the MMD with its permutation p-value, and the "
+                     "feature with the largest KS / total-variation distance. Stored with every run as "
+                     "consistency.json.").format(warn=format_decimal(WARN_AUC, 2)))
         for note in consistency.notes:
             st.caption(note)
 

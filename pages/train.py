@@ -111,17 +111,20 @@ with st.container(border=True):
                          "seeds.", int(seeds)).format(n=int(seeds), min=MIN_SEEDS), icon=":material/info:")
 
 with st.container(border=True):
-    st.subheader("Test-time augmentation", divider=False)
-    tta_name = st.selectbox("Operator", ["off", *TTA_OPERATORS], key="train_tta",
-                            format_func=lambda n: "off: plain evaluation" if n == "off" else TTA_OPERATORS[n].title,
-                            help="Score each validation and test row as the mean prediction over the row and K copies "
-                                 "perturbed by this expansion operator (seeded). Compare shows it as its own arm.")
+    st.subheader(_("Test-time augmentation"), divider=False)
+    tta_name = st.selectbox(_("Operator"), ["off", *TTA_OPERATORS], key="train_tta",
+                            format_func={"off": _("off: plain evaluation"),
+                                         **{n: op.title for n, op in TTA_OPERATORS.items()}}.get,
+                            help=_("Score each validation and test row as the mean prediction over the row and K "
+                                   "copies perturbed by this expansion operator (seeded). Compare shows it as its own "
+                                   "arm."))
     tta = {}
     if tta_name != "off":
-        copies = st.number_input("Copies per row (K)", 0, MAX_COPIES, 4, key="train_tta_copies")
+        copies = st.number_input(_("Copies per row (K)"), 0, MAX_COPIES, 4, key="train_tta_copies")
         tta = {"tta": tta_name, "tta_copies": int(copies),
                "tta_params": param_widgets(TTA_OPERATORS[tta_name], prefix="train_tta", exclude=("factor",))}
-        st.caption(f"Cost: {int(copies) + 1} forward passes per evaluated row instead of 1.")
+        st.caption(_("Cost: {passes} forward passes per evaluated row instead of 1.").format(
+            passes=format_integer(int(copies) + 1)))
 
 short = TrainConfig(epochs=int(epochs), batch_size=int(batch_size)).short_training_warning(len(split.train))
 if short:

@@ -5,46 +5,49 @@ import streamlit as st
 from recexp.charts.tune import study_figures
 from recexp.compare import metric_title
 from recexp.errors import RecexpError
+from recexp.i18n import _, format_decimal, format_integer, ngettext
 from recexp.jobs import available_strategies, max_jobs, usable_cores
 from recexp.metrics import default_primary, primary_choices
 from recexp.models import MODELS
 from recexp.spec import RunSpec
 from recexp.strategies import strategy_label
 from recexp.tune import (
-    PRUNERS, SAMPLERS, TRAIN_SPACE, SearchSpace, TuneSpec, best_configs, launch, narrowing, open_study,
+    PRUNERS, SAMPLERS, TRAIN_SPACE, TRIAL_COLUMNS, SearchSpace, TuneSpec, best_configs, launch, narrowing, open_study,
     space_table, storage_url, study_names, study_spec, summary, trials_frame,
 )
 from recexp.ui.state import active_choice, add_to_grid, require_dataset
 
 POLL_SECONDS = 2.0
 
-st.title("Tune")
-st.caption("Search a strategy's parameters (and the model's) with Optuna. Every trial applies a configuration to the "
-           "training split, trains, and is scored on the validation split: the test split is never loaded. Send the "
-           "best configurations to the Train grid to compare them on test, with seeds.")
+st.title(_("Tune"))
+st.caption(_("Search a strategy's parameters (and the model's) with Optuna. Every trial applies a configuration to "
+             "the training split, trains, and is scored on the validation split: the test split is never loaded. Send "
+             "the best configurations to the Train grid to compare them on test, with seeds."))
 
 choice = active_choice()
 dataset, split = require_dataset()
 classes = list(dataset.schema.classes)
-st.caption(f"Data: **{choice.source.name}**, task **{choice.task}**; trials train on {len(split.train):,} rows and "
-           f"are scored on {len(split.valid):,} validation rows.")
+st.caption(_("Data: **{source}**, task **{task}**; trials train on {train} rows and are scored on {valid} validation "
+             "rows.").format(source=choice.source.name, task=choice.task, train=format_integer(len(split.train)),
+                             valid=format_integer(len(split.valid))))
 
 # --- the space ------------------------------------------------------------------------------------
 with st.container(border=True):
-    st.subheader("Space", divider=False)
-    strategies = st.multiselect("Strategies to search (several: the strategy itself is a choice)",
+    st.subheader(_("Space"), divider=False)
+    strategies = st.multiselect(_("Strategies to search (several: the strategy itself is a choice)"),
                                 list(available_strategies()), default=["smote"], key="tune_strategies",
                                 format_func=strategy_label)
     left, right = st.columns(2)
-    model = left.selectbox("Model", list(MODELS), index=list(MODELS).index("mlp"), key="tune_model",
-                           format_func=lambda n: f"{n}: {MODELS[n].description}")
-    search_model = left.checkbox("Search the model's parameters too", key="tune_search_model")
-    search_train = right.multiselect("Search training settings too", list(TRAIN_SPACE), key="tune_search_train")
+    model = left.selectbox(_("Model"), list(MODELS), index=list(MODELS).index("mlp"), key="tune_model",
+                           format_func={n: f"{n}: {_(MODELS[n].description)}" for n in MODELS}.get)
+    search_model = left.checkbox(_("Search the model's parameters too"), key="tune_search_model")
+    search_train = right.multiselect(_("Search training settings too"), list(TRAIN_SPACE), key="tune_search_train")
     table, space_error = None, None
     try:
         space = SearchSpace(strategies, model=model, search_model=search_model, search_train=search_train)
-        st.caption("Narrow the space: change a range's low / high, shorten a list of choices, or type a value under "
-                   "'fix' to leave a parameter out of the search. Ranges and log scales come from the parameter specs.")
+        st.caption(_("Narrow the space: change a range's low / high, shorten a list of choices, or type a value under "
+                     "'fix' to leave a parameter out of the search. Ranges and log scales come from the parameter "
+                     "specs."))
         table = st.data_editor(space_table(space), hide_index=True, key="tune_space", disabled=["dimension", "log",
                                "when", "help"], width="stretch")
     except RecexpError as error:
@@ -53,23 +56,24 @@ with st.container(border=True):
 
 # --- budget and search settings -------------------------------------------------------------------
 with st.container(border=True):
-    st.subheader("Budget", divider=False)
+    st.subheader(_("Budget"), divider=False)
     left, middle, right = st.columns(3)
-    trials = left.number_input("Trials", 1, 10_000, 20, key="tune_trials")
-    minutes = middle.number_input("Minutes at most (0: no limit)", 0.0, 10_000.0, 0.0, key="tune_minutes")
-    workers = right.number_input("Processes sharing the study", 1, usable_cores(), max_jobs(), key="tune_workers",
-                                 help="Trials run at once, one per process, all writing to one Optuna storage.")
-    epochs = left.number_input("Epochs per trial (at most)", 1, 500, 5, key="tune_epochs")
-    sampler = middle.selectbox("Sampler", list(SAMPLERS), format_func=SAMPLERS.get, key="tune_sampler")
-    sampler_seed = right.number_input("Sampler seed", 0, 2**31 - 1, 0, key="tune_sampler_seed")
-    pruner = left.selectbox("Pruner", list(PRUNERS), format_func=PRUNERS.get, key="tune_pruner")
+    trials = left.number_input(_("Trials"), 1, 10_000, 20, key="tune_trials")
+    minutes = middle.number_input(_("Minutes at most (0: no limit)"), 0.0, 10_000.0, 0.0, key="tune_minutes")
+    workers = right.number_input(_("Processes sharing the study"), 1, usable_cores(), max_jobs(), key="tune_workers",
+                                 help=_("Trials run at once, one per process, all writing to one Optuna storage."))
+    epochs = left.number_input(_("Epochs per trial (at most)"), 1, 500, 5, key="tune_epochs")
+    sampler = middle.selectbox(_("Sampler"), list(SAMPLERS), format_func={k: _(v) for k, v in SAMPLERS.items()}.get, key="tune_sampler")
+    sampler_seed = right.number_input(_("Sampler seed"), 0, 2**31 - 1, 0, key="tune_sampler_seed")
+    pruner = left.selectbox(_("Pruner"), list(PRUNERS), format_func={k: _(v) for k, v in PRUNERS.items()}.get, key="tune_pruner")
     scores = primary_choices(classes)
-    primary = middle.selectbox("Score to optimise (on validation)", scores, index=scores.index(default_primary(classes)),
-                               format_func=lambda m: f"{metric_title(m)} · {m}", key="tune_primary")
-    name = right.text_input("Study name (an existing one is continued)",
+    primary = middle.selectbox(_("Score to optimise (on validation)"), scores,
+                               index=scores.index(default_primary(classes)),
+                               format_func={m: f"{_(metric_title(m))} · {m}" for m in scores}.get, key="tune_primary")
+    name = right.text_input(_("Study name (an existing one is continued)"),
                             f"{'-'.join(strategies) or 'tune'}-{choice.source.name}-{choice.task}", key="tune_name")
 
-if st.button("Start", type="primary", key="tune_start", icon=":material/play_arrow:", disabled=table is None):
+if st.button(_("Start"), type="primary", key="tune_start", icon=":material/play_arrow:", disabled=table is None):
     base = RunSpec(source=choice.source.to_dict(), task=choice.task, task_params=dict(choice.task_params),
                    split=choice.to_dict()["split"], model=model, train={"epochs": int(epochs)},
                    fingerprint=dataset.fingerprint)
@@ -80,7 +84,10 @@ if st.button("Start", type="primary", key="tune_start", icon=":material/play_arr
         st.session_state["tune_processes"] = launch(spec, name, int(trials), int(workers),
                                                     minutes=float(minutes) or None)
         st.session_state["tune_study"] = name
-        st.toast(f"Study {name}: {int(trials)} trials in {min(int(workers), int(trials))} process(es).",
+        st.toast(ngettext("Study {name}: {trials} trials in {processes} process.",
+                           "Study {name}: {trials} trials in {processes} processes.",
+                           min(int(workers), int(trials))).format(
+                     name=name, trials=format_integer(trials), processes=format_integer(min(int(workers), int(trials)))),
                  icon=":material/schedule:")
     except RecexpError as error:
         st.error(str(error), icon=":material/error:")
@@ -88,11 +95,11 @@ if st.button("Start", type="primary", key="tune_start", icon=":material/play_arr
 # --- a study --------------------------------------------------------------------------------------
 names = study_names()
 if not names:
-    st.info("No study yet: choose the space and budget, then press Start.")
+    st.info(_("No study yet: choose the space and budget, then press Start."))
     st.stop()
 if st.session_state.get("tune_study") not in names:
     st.session_state["tune_study"] = names[-1]
-shown = st.selectbox("Study", names, key="tune_study", help=f"Studies in {storage_url()}")
+shown = st.selectbox(_("Study"), names, key="tune_study", help=_("Studies in {storage}").format(storage=storage_url()))
 running = any(p.poll() is None for p in st.session_state.get("tune_processes", []))
 
 
@@ -104,29 +111,35 @@ def live_study() -> None:
     counts = result["counts"]
     ended = sum(n for state, n in counts.items() if state != "running")
     if result["target_trials"]:
-        st.progress(min(1.0, ended / result["target_trials"]), text=f"{ended} of {result['target_trials']} trials ended")
-    st.markdown(f"**{len(result['trials'])} trials**: " + " · ".join(f"{n} {s}" for s, n in counts.items() if n)
-                + f" · {spec.direction} validation {metric_title(spec.primary)} ({spec.primary})")
+        st.progress(min(1.0, ended / result["target_trials"]), text=_("{ended} of {target} trials ended").format(
+            ended=format_integer(ended), target=format_integer(result["target_trials"])))
+    directions = {"maximize": _("maximise"), "minimize": _("minimise")}
+    st.markdown(_("**{trials} trials**: {counts} · {direction} validation {title} ({metric})").format(
+        trials=format_integer(len(result["trials"])),
+        counts=" · ".join(f"{format_integer(n)} {s}" for s, n in counts.items() if n),
+        direction=directions.get(spec.direction, spec.direction), title=_(metric_title(spec.primary)),
+        metric=spec.primary))
     if result["best_value"] is not None:
-        st.metric(f"Best validation {spec.primary}", f"{result['best_value']:.4f}")
-    st.dataframe(trials_frame(study), hide_index=True, key="tune_trials_table", width="stretch")
+        st.metric(_("Best validation {metric}").format(metric=spec.primary), format_decimal(result["best_value"], 4))
+    st.dataframe(trials_frame(study), hide_index=True, key="tune_trials_table", width="stretch",
+                 column_config={c: _(title) for c, title in TRIAL_COLUMNS.items()})
     for title, figure in study_figures(study).items():
         if isinstance(figure, str):
-            st.caption(f"{title}: {figure}")
+            st.caption(f"{_(title)}: {figure}")
         else:
-            st.markdown(f"**{title}**")
+            st.markdown(f"**{_(title)}**")
             st.plotly_chart(figure, key=f"tune_figure_{title}")
     best = best_configs(study, 3)
     if best:
-        st.subheader("Best configurations", divider=False)
+        st.subheader(_("Best configurations"), divider=False)
         st.dataframe([{"rank": k + 1, **c.to_dict()} for k, c in enumerate(best)], hide_index=True,
                      key="tune_best_table")
-        if st.button("Send the best 3 to the Train grid", key="tune_send", icon=":material/playlist_add:",
-                     help="Adds each strategy with its best parameters to the Train page's grid (one entry per "
-                          "strategy: the best one wins). Model and training settings found are listed above."):
+        if st.button(_("Send the best 3 to the Train grid"), key="tune_send", icon=":material/playlist_add:",
+                     help=_("Adds each strategy with its best parameters to the Train page's grid (one entry per "
+                            "strategy: the best one wins). Model and training settings found are listed above.")):
             for config in reversed(best):
                 add_to_grid(config.strategy, config.strategy_params)
-            st.toast("The best configurations are in the Train page's grid.", icon=":material/playlist_add_check:")
+            st.toast(_("The best configurations are in the Train page's grid."), icon=":material/playlist_add_check:")
     if running and not any(p.poll() is None for p in st.session_state.get("tune_processes", [])):
         st.rerun()                      # the workers ended: redraw once and stop polling
 

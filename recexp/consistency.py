@@ -36,6 +36,7 @@ import pandas as pd
 
 from recexp.dataset import IS_SYNTHETIC, Dataset
 from recexp.errors import InvalidParameterError
+from recexp.i18n import N_, _, format_decimal, format_integer
 from recexp.strategies.base import StrategyResult
 from recexp.strategies.expansion import history_lengths
 from recexp.synthesis.quality import column_shapes, detection, jsonable, one_hot_matrix
@@ -53,6 +54,11 @@ MMD_ROWS = 300
 PERMUTATIONS = 200
 #: Classes with fewer new or real rows than this are not scored (the note says so).
 MIN_ROWS = 10
+#: The columns of :meth:`ConsistencyReport.table` -> their heading on the page (translated where shown).
+CONSISTENCY_COLUMNS = {"class": N_("class"), "new rows": N_("new rows"), "real rows": N_("real rows"),
+                       "detection AUC": N_("detection AUC"), "MMD": N_("MMD"), "MMD p-value": N_("MMD p-value"),
+                       "worst feature": N_("worst feature"), "its distance": N_("its distance"),
+                       "verdict": N_("verdict")}
 
 
 @dataclass
@@ -74,9 +80,9 @@ class ClassConsistency:
     @property
     def line(self) -> str:
         """One sentence: pass or warn, with the AUC."""
-        if self.verdict == "warn":
-            return f"new {self.name} rows are distinguishable from real ones: AUC {self.detection_auc:.2f}"
-        return f"new {self.name} rows are hard to tell from real ones: AUC {self.detection_auc:.2f}"
+        text = (_("new {name} rows are distinguishable from real ones: AUC {auc}") if self.verdict == "warn" else
+                _("new {name} rows are hard to tell from real ones: AUC {auc}"))
+        return text.format(name=self.name, auc=format_decimal(self.detection_auc, 2))
 
     def to_dict(self) -> dict[str, Any]:
         return {"class": self.name, "real_rows": self.real_rows, "new_rows": self.new_rows,
@@ -173,8 +179,9 @@ def consistency_of(data: Dataset, *, random_state: int = 0, strategy: str = "") 
         if len(new_rows) == 0:
             continue
         if min(len(real_rows), len(new_rows)) < MIN_ROWS:
-            notes.append(f"Class {name!r} has {len(new_rows):,} new and {len(real_rows):,} real rows: fewer than "
-                         f"{MIN_ROWS} on a side, so it is not scored.")
+            notes.append(_("Class '{name}' has {new} new and {real} real rows: fewer than {min} on a side, so it is not "
+                           "scored.").format(name=name, new=format_integer(len(new_rows)),
+                                             real=format_integer(len(real_rows)), min=format_integer(MIN_ROWS)))
             continue
         real_pick, new_pick = _pick(real_rows, SHAPE_ROWS, rng), _pick(new_rows, SHAPE_ROWS, rng)
         frame, numeric, categorical = _features(data, np.concatenate([real_pick, new_pick]))
@@ -189,8 +196,8 @@ def consistency_of(data: Dataset, *, random_state: int = 0, strategy: str = "") 
                                 random_state=random_state)
         classes.append(ClassConsistency(name, len(real_rows), len(new_rows), auc, mmd, p_value, features))
     if data.schema.sequences:
-        notes.append("Behaviour sequences enter as each group's history length: a reorder of events keeps every "
-                     "length and cannot be seen by this check.")
+        notes.append(_("Behaviour sequences enter as each group's history length: a reorder of events keeps every "
+                       "length and cannot be seen by this check."))
     return ConsistencyReport(classes, strategy=strategy, notes=notes)
 
 
@@ -263,9 +270,9 @@ def mmd_test(real: pd.DataFrame, new: pd.DataFrame, numeric: list[str], categori
     side[:n] = True
     observed = statistic(side)
     rng = np.random.default_rng(random_state)
-    exceed = sum(statistic(rng.permutation(side)) >= observed for _ in range(permutations))
+    exceed = sum(statistic(rng.permutation(side)) >= observed for _draw in range(permutations))
     return observed, (1 + exceed) / (1 + permutations)
 
 
-__all__ = ["MAX_ROWS", "MIN_ROWS", "MMD_ROWS", "PERMUTATIONS", "SHAPE_ROWS", "WARN_AUC", "ClassConsistency", "ConsistencyReport",
+__all__ = ["CONSISTENCY_COLUMNS", "MAX_ROWS", "MIN_ROWS", "MMD_ROWS", "PERMUTATIONS", "SHAPE_ROWS", "WARN_AUC", "ClassConsistency", "ConsistencyReport",
            "adds_rows", "check_consistency", "consistency_of", "mmd_test"]

@@ -37,14 +37,15 @@ import pandas as pd
 
 from recexp.dataset import ITEM, USER, Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import N_
 
 #: The slice dimensions and what each one says, in display order.
 DIMENSIONS = {
-    "user": "new user (no training rows) vs returning user",
-    "item": "new item (no training rows) vs known item",
-    "popularity": "the item's popularity decile among training items (D10: the most popular)",
-    "category": "the categories with the most training rows, the rest as 'other'",
-    "activity": "the user's activity segment by training rows (thirds of the training users)",
+    "user": N_("new user (no training rows) vs returning user"),
+    "item": N_("new item (no training rows) vs known item"),
+    "popularity": N_("the item's popularity decile among training items (D10: the most popular)"),
+    "category": N_("the categories with the most training rows, the rest as 'other'"),
+    "activity": N_("the user's activity segment by training rows (thirds of the training users)"),
 }
 #: Label of a category outside the top categories.
 OTHER = "other"

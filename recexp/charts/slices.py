@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from recexp.charts.compare import _colours
+from recexp.i18n import _
 
 
 def slice_gains(table: pd.DataFrame, baseline: str | None, metric_name: str) -> go.Figure:
@@ -31,19 +32,21 @@ def slice_gains(table: pd.DataFrame, baseline: str | None, metric_name: str) -> 
             if rows.empty:
                 continue
             figure.add_trace(go.Scatter(
-                x=rows["delta"], y=rows["slice"], mode="markers", name=group if enough else f"{group} (too few rows)",
+                x=rows["delta"], y=rows["slice"], mode="markers",
+                name=group if enough else _("{group} (too few rows)").format(group=group),
                 legendgroup=group, showlegend=True,
                 marker={"color": colours[group], "size": 10,
                         "symbol": "circle" if enough else "circle-open"},
                 error_x={"type": "data", "symmetric": False, "array": (rows["delta_high"] - rows["delta"]).fillna(0),
                          "arrayminus": (rows["delta"] - rows["delta_low"]).fillna(0)},
                 customdata=rows[["n_test_rows", "reason"]].to_numpy(),
-                hovertemplate=f"{group}<br>%{{y}}: %{{x:+.4f}}<br>%{{customdata[0]}} test rows"
-                              "<br>%{customdata[1]}<extra></extra>"))
+                hovertemplate=group + "<br>%{y}: %{x:+.4f}<br>" + _("{rows} test rows").format(
+                    rows="%{customdata[0]}") + "<br>%{customdata[1]}<extra></extra>"))
     figure.add_vline(x=0, line={"color": "#888", "dash": "dot"})
     figure.update_layout(
-        title=f"Who gains, who loses: difference in {metric_name} to {baseline} per slice (95% interval over seeds)",
-        xaxis_title=f"Δ {metric_name} vs {baseline}", height=max(320, 28 * len(slices) + 140),
+        title=_("Who gains, who loses: difference in {metric} to {baseline} per slice (95% interval over "
+                "seeds)").format(metric=metric_name, baseline=baseline),
+        xaxis_title=_("Δ {metric} vs {baseline}").format(metric=metric_name, baseline=baseline), height=max(320, 28 * len(slices) + 140),
         yaxis={"categoryorder": "array", "categoryarray": slices[::-1], "type": "category"},
         legend={"orientation": "h", "y": -0.15})
     return figure

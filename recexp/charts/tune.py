@@ -13,30 +13,35 @@ import optuna
 import optuna.visualization as ov
 import plotly.graph_objects as go
 
-#: Title -> (Optuna's plot function, complete trials it needs).
+from recexp.i18n import N_, _, format_integer, ngettext
+
+#: Title (translated where shown) -> (Optuna's plot function, complete trials it needs).
 FIGURES = {
-    "Optimisation history": (ov.plot_optimization_history, 1),
-    "Validation score per epoch (pruned trials stop early)": (ov.plot_intermediate_values, 1),
-    "Parallel coordinates": (ov.plot_parallel_coordinate, 2),
-    "Parameter importances": (ov.plot_param_importances, 3),
-    "Slices": (ov.plot_slice, 1),
+    N_("Optimisation history"): (ov.plot_optimization_history, 1),
+    N_("Validation score per epoch (pruned trials stop early)"): (ov.plot_intermediate_values, 1),
+    N_("Parallel coordinates"): (ov.plot_parallel_coordinate, 2),
+    N_("Parameter importances"): (ov.plot_param_importances, 3),
+    N_("Slices"): (ov.plot_slice, 1),
 }
 
 
 def study_figures(study: optuna.Study) -> dict[str, go.Figure | str]:
-    """Title -> figure, or the sentence saying why it cannot be drawn yet."""
+    """Title (English, as in :data:`FIGURES`) -> figure, or the sentence saying why it cannot be drawn yet (in the
+    current language)."""
     complete = len(study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE]))
     figures: dict[str, go.Figure | str] = {}
     for title, (plot, needed) in FIGURES.items():
         if complete < needed:
-            figures[title] = f"Drawn once {needed} trial{'s' if needed > 1 else ''} finished ({complete} so far)."
+            figures[title] = ngettext("Drawn once {needed} trial finished ({complete} so far).",
+                                      "Drawn once {needed} trials finished ({complete} so far).", needed).format(
+                needed=format_integer(needed), complete=format_integer(complete))
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")                   # Optuna's experimental-feature notices
                 figure = plot(study)
         except (ValueError, RuntimeError) as error:              # e.g. every finished trial has the same value
-            figures[title] = f"Not drawn: {error}"
+            figures[title] = _("Not drawn: {error}").format(error=error)
             continue
         figure.update_layout(title=None, height=380, margin=dict(l=10, r=10, t=30, b=10))
         figures[title] = figure

@@ -32,6 +32,7 @@ from recexp.compare import stats
 from recexp.compare.comparison import Comparison, clip_to_range
 from recexp.compare.report import finite, format_interval, metric_title
 from recexp.errors import InvalidDataError
+from recexp.i18n import _, format_decimal, format_integer, ngettext
 from recexp.metrics import (EVALUATION_METRICS, LOWER_IS_BETTER, PER_CLASS_METRICS, default_primary, evaluation_metrics,
                             predict_labels, scores_from_confusions)
 from recexp.slices import DIMENSIONS, slice_test_rows
@@ -115,32 +116,37 @@ class SliceComparison:
 
     def worst_sentences(self) -> list[str]:
         """One sentence per strategy on its worst slice (and the slice it loses most on against the baseline)."""
-        name = metric_title(self.metric)
+        name = _(metric_title(self.metric))
         sentences = []
         for row in self.worst().itertuples():
-            text = (f"{row.group} scores worst on {row.worst_slice}: {name} {row.worst_mean:.4f}"
-                    + (f" [{row.worst_ci_low:.4f}, {row.worst_ci_high:.4f}]" if np.isfinite(row.worst_ci_low) else "")
-                    + ".")
+            score = format_decimal(row.worst_mean, 4) + (
+                f" [{format_decimal(row.worst_ci_low, 4)}, {format_decimal(row.worst_ci_high, 4)}]"
+                if np.isfinite(row.worst_ci_low) else "")
+            text = _("{group} scores worst on {slice}: {metric} {score}.").format(
+                group=row.group, slice=row.worst_slice, metric=name, score=score)
             if isinstance(row.most_lost_slice, str):
-                text += f" Against {self.baseline} it loses most on {row.most_lost_slice} ({row.most_lost_delta:+.4f})."
+                text += " " + _("Against {baseline} it loses most on {slice} ({delta}).").format(
+                    baseline=self.baseline, slice=row.most_lost_slice, delta=f"{row.most_lost_delta:+.4f}")
             sentences.append(text)
         return sentences
 
     def view(self, digits: int = 4) -> pd.DataFrame:
         """Wide table for reading: one row per slice, per group ``mean [low, high]`` and ``Δ <group>``, marks for
-        slices without enough rows or seeds (``†``, with the reason in the ``note`` column)."""
+        slices without enough rows or seeds (``†``, with the reason in the ``note`` column). Its headings are in the
+        current language."""
         rows: dict[str, dict[str, Any]] = {}
+        test_rows, note = _("test rows"), _("note")
         for r in self.table.itertuples():
-            row = rows.setdefault(r.slice, {"test rows": int(r.n_test_rows), "note": ""})
+            row = rows.setdefault(r.slice, {test_rows: int(r.n_test_rows), note: ""})
             mark = "" if r.enough else " †"
             row[r.group] = format_interval(r.mean, r.ci_low, r.ci_high, digits) + mark
             if self.baseline is not None and not r.is_baseline:
                 row[f"Δ {r.group}"] = _signed_interval(r.delta, r.delta_low, r.delta_high, digits) + mark
-            if not r.enough and r.reason not in row["note"]:
-                row["note"] = "; ".join(filter(None, [row["note"], r.reason]))
+            if not r.enough and r.reason not in row[note]:
+                row[note] = "; ".join(filter(None, [row[note], r.reason]))
         frame = pd.DataFrame.from_dict(rows, orient="index")
-        frame.index.name = "slice"
-        return frame[[c for c in frame.columns if c != "note"] + ["note"]]
+        frame.index.name = _("slice")
+        return frame[[c for c in frame.columns if c != note] + [note]]
 
     def to_records(self) -> list[dict[str, Any]]:
         """The table as JSON-able records (the CLI's ``"slices"`` list), keys :data:`RECORD_KEYS`."""
@@ -216,15 +222,22 @@ def _scores(comparison: Comparison, labels: pd.DataFrame, metric: str) -> pd.Dat
 
 def _reason(n_rows: int, n_class_rows: int | None, class_name: str | None, n_seeds: int) -> str:
     if not n_rows:
-        return "no test rows"
+        return _("no test rows")
     if n_rows < MIN_SLICE_ROWS:
-        return f"only {n_rows} test rows (an interval needs at least {MIN_SLICE_ROWS})"
+        return ngettext("only {n} test row (an interval needs at least {min})",
+                        "only {n} test rows (an interval needs at least {min})", n_rows).format(
+            n=format_integer(n_rows), min=format_integer(MIN_SLICE_ROWS))
     if n_class_rows is not None and n_class_rows < MIN_CLASS_ROWS:
-        have = f"only {n_class_rows} '{class_name}' test row{'s' if n_class_rows != 1 else ''}" if n_class_rows else \
-            f"no '{class_name}' test row (the score is undefined)"
-        return f"{have}; the score needs at least {MIN_CLASS_ROWS}"
+        if n_class_rows:
+            return ngettext("only {n} '{label}' test row; the score needs at least {min}",
+                            "only {n} '{label}' test rows; the score needs at least {min}", n_class_rows).format(
+                n=format_integer(n_class_rows), label=class_name, min=format_integer(MIN_CLASS_ROWS))
+        return _("no '{label}' test row (the score is undefined); the score needs at least {min}").format(
+            label=class_name, min=format_integer(MIN_CLASS_ROWS))
     if n_seeds < 2:
-        return f"{n_seeds} seed{'s' if n_seeds != 1 else ''} with a score (an interval needs at least 2)"
+        return ngettext("{n} seed with a score (an interval needs at least 2)",
+                        "{n} seeds with a score (an interval needs at least 2)", n_seeds).format(
+            n=format_integer(n_seeds))
     return ""
 
 
@@ -295,29 +308,33 @@ def compare_by_slice(comparison: Comparison, level: float = 0.95, top_categories
     """
     task = comparison.task
     if "log" not in get_task(task).input_kinds:
-        raise InvalidDataError(f"Slices (new vs returning users, new vs known items...) are defined for tasks built "
-                               f"from a behaviour log; these runs are of the '{task}' task, whose rows have no users "
-                               "or items.")
+        raise InvalidDataError(_("Slices (new vs returning users, new vs known items...) are defined for tasks built "
+                                 "from a behaviour log; these runs are of the '{task}' task, whose rows have no users "
+                                 "or items.").format(task=task))
     notes = []
     metric = comparison.primary
     if not _sliceable(metric, comparison.classes):
         metric = default_primary(comparison.classes)
-        notes.append(f"The primary score {comparison.primary!r} is not computed per slice (it needs a threshold "
-                     f"chosen on validation or per-user ranking); slices show {metric_title(metric)} instead.")
+        notes.append(_("The primary score '{primary}' is not computed per slice (it needs a threshold chosen on "
+                       "validation or per-user ranking); slices show {metric} instead.").format(
+            primary=comparison.primary, metric=_(metric_title(metric))))
     first = comparison.predictions[0]
     dataset, split = prepare_data(RunSpec.from_dict(first.run.spec))
     if len(split.test) != len(first.rows) or not np.array_equal(np.asarray(split.test), first.rows):
         raise InvalidDataError(
-            f"The data of run {first.run.id} no longer gives the test rows it was scored on, so its slices cannot be "
-            "labelled. Train the runs again on the current data.")
+            _("The data of run {run} no longer gives the test rows it was scored on, so its slices cannot be "
+              "labelled. Train the runs again on the current data.").format(run=first.run.id))
     labels = slice_test_rows(dataset, split, top_categories=top_categories)
     labels = labels.reindex(first.rows)
     per_seed = _scores(comparison, labels, metric)
     table = _summarise(per_seed, comparison, labels, metric, level)
     thin = list(dict.fromkeys(table.loc[~table["enough"], "slice"]))
     if thin:
-        notes.append(f"{len(thin)} slice(s) have too few test rows or seeds for an interval; they are marked, not "
-                     "hidden: " + ", ".join(thin) + ".")
+        notes.append(ngettext("{n} slice has too few test rows or seeds for an interval; it is marked, not hidden: "
+                              "{slices}.",
+                              "{n} slices have too few test rows or seeds for an interval; they are marked, not "
+                              "hidden: {slices}.", len(thin)).format(n=format_integer(len(thin)),
+                                                                     slices=", ".join(thin)))
     return SliceComparison(table, per_seed, metric, comparison.baseline, notes)
 
 

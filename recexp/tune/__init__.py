@@ -18,9 +18,10 @@ from recexp.tune.study import (
     PRUNERS, SAMPLERS, STORAGE_ENV, TrialData, TuneSpec, best_configs, best_trials, check_feasible, launch,
     objective, open_study, prepare, primary_scorer, resolve_primary, run_study, score_config, shown_url,
     storage_url, study_names, study_spec, summary, trial_rows, trials_frame, validation_data, wait, work,
+    TRIAL_COLUMNS,
 )
 
-__all__ = ["STRATEGY", "TRAIN_SPACE", "Dimension", "SearchSpace", "TrialConfig", "narrowing", "space_table", "PRUNERS", "SAMPLERS", "STORAGE_ENV",
+__all__ = ["STRATEGY", "TRAIN_SPACE", "Dimension", "SearchSpace", "TrialConfig", "narrowing", "space_table", "PRUNERS", "SAMPLERS", "STORAGE_ENV", "TRIAL_COLUMNS",
            "TrialData", "TuneSpec", "best_configs", "best_trials", "check_feasible", "launch", "objective",
            "open_study", "prepare", "primary_scorer", "resolve_primary", "run_study", "score_config", "shown_url",
            "storage_url", "study_names", "study_spec", "summary", "trial_rows", "trials_frame", "validation_data", "wait", "work"]

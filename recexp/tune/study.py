@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 from recexp.data.source import workspace
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError, RecexpError, sentence
+from recexp.i18n import N_
 from recexp.jobs import bind_strategy, strategy_class, threads_per_run, validate_spec, worker_env
 from recexp.metrics import LOWER_IS_BETTER, default_primary, evaluation_metrics, primary_choices
 from recexp.models import MODELS, TrainConfig, evaluate, train
@@ -48,9 +49,9 @@ STORAGE_ENV = "RECEXP_OPTUNA_STORAGE"
 SPEC_ATTR = "recexp_tune_spec"
 #: Trials the study should have once the latest budget is spent.
 TARGET_ATTR = "recexp_target_trials"
-SAMPLERS = {"tpe": "TPE (learns from the trials so far)", "random": "random search"}
-PRUNERS = {"median": "median: stop a trial below the median of earlier trials at the same epoch",
-           "hyperband": "Hyperband: successive halving over several brackets", "none": "no pruning"}
+SAMPLERS = {"tpe": N_("TPE (learns from the trials so far)"), "random": N_("random search")}
+PRUNERS = {"median": N_("median: stop a trial below the median of earlier trials at the same epoch"),
+           "hyperband": N_("Hyperband: successive halving over several brackets"), "none": N_("no pruning")}
 #: Seconds between a running trial's heartbeats; a trial silent for GRACE_SECONDS (its process died) is
 #: marked failed when the study next runs, so a study continues where it stopped.
 HEARTBEAT_SECONDS = 10
@@ -453,10 +454,15 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     return rows
 
 
+#: The columns of :func:`trials_frame` -> their heading on the page (translated where shown).
+TRIAL_COLUMNS = {"number": N_("trial"), "state": N_("state"), "value": N_("validation score"),
+                 "seconds": N_("seconds"), "epochs": N_("epochs"), "params": N_("parameters"), "error": N_("error")}
+
+
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """:func:`trial_rows` as a table for the page (params as one readable column)."""
     rows = trial_rows(study)
-    frame = pd.DataFrame(rows, columns=["number", "state", "value", "seconds", "epochs", "params", "error"])
+    frame = pd.DataFrame(rows, columns=list(TRIAL_COLUMNS))
     frame["params"] = [", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items())
                        for p in frame["params"]]
     return frame
@@ -494,4 +500,4 @@ def summary(study: optuna.Study, url: str | None = None) -> dict[str, Any]:
 __all__ = ["TuneSpec", "TrialData", "validation_data", "resolve_primary", "primary_scorer", "check_feasible",
            "score_config", "objective", "storage_url", "shown_url", "open_study", "study_spec", "prepare", "run_study",
            "launch", "work", "wait", "study_names", "trial_rows", "trials_frame", "best_trials", "best_configs", "summary",
-           "SAMPLERS", "PRUNERS", "STORAGE_ENV"]
+           "SAMPLERS", "PRUNERS", "STORAGE_ENV", "TRIAL_COLUMNS"]
