@@ -16,10 +16,10 @@ from recexp.ui.i18n import SWITCH_KEY
 from conftest import APP, LAB_PREVIEW_ROWS
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-PAGES = ["data", "imbalance", "strategy_lab", "train", "compare", "importance"]
+PAGES = ["data", "imbalance", "strategy_lab", "train", "compare", "importance", "tune"]
 #: The heading each page shows in Chinese.
 TITLES = {"data": "数据", "imbalance": "不平衡", "strategy_lab": "策略实验室", "train": "训练", "compare": "比较",
-          "importance": "重要性"}
+          "importance": "重要性", "tune": "调参"}
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +82,12 @@ def open_in(language: str, page: str) -> AppTest:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_in_chinese(page, english_texts, finished_home, monkeypatch):
+def test_every_page_in_chinese(page, english_texts, finished_home, tmp_path, monkeypatch):
     if page in ("compare", "importance"):
         monkeypatch.setenv("RECEXP_HOME", str(finished_home))
+    if page == "tune":                                     # an empty workspace: no study yet
+        monkeypatch.setenv("RECEXP_HOME", str(tmp_path))
+        monkeypatch.delenv("RECEXP_OPTUNA_STORAGE", raising=False)
     at = open_in("zh", page)
     assert at.title[0].value == TITLES[page]
     assert at.query_params["lang"] == "zh"
