@@ -181,6 +181,7 @@ checks = consistency_table(comparison.predictions)
 if len(checks):
     with st.expander(_("Do the added rows look real? Per strategy")):
         st.dataframe(checks, hide_index=True, key="compare_consistency", column_config={
+            "group": _("strategy"), "runs": _("runs checked"), "warned": _("runs warned"), "line": _("check"),
             "detection_auc": st.column_config.NumberColumn(_("detection AUC (mean over runs)"), format="%.3f")})
         st.caption(_("Each run's check of its new rows against real rows of their class (0.5: indistinguishable): "
                      "set it beside the deltas above to see whether rows unlike real data helped or hurt."))
