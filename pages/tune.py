@@ -125,7 +125,7 @@ def live_study() -> None:
                  column_config={c: _(title) for c, title in TRIAL_COLUMNS.items()})
     for title, figure in study_figures(study).items():
         if isinstance(figure, str):
-            st.caption(f"{_(title)}: {figure}")
+            st.caption(_("{title}: {reason}").format(title=_(title), reason=figure))
         else:
             st.markdown(f"**{_(title)}**")
             st.plotly_chart(figure, key=f"tune_figure_{title}")

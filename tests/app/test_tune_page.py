@@ -1,11 +1,15 @@
 """The Tune page: the space from the specs, a study started from the page on real data (yeast_me2, logistic
-regression, 1 epoch), its live table and Optuna figures, and the best trials sent to the Train grid."""
+regression, 1 epoch), its live table and Optuna figures, and the best trials sent to the Train grid; a study
+read in 简体中文."""
 
+import json
 import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from recexp.spec import RunSpec
+from recexp.tune import TuneSpec, run_study
 from tests.app.conftest import APP
 
 DEADLINE = 300
@@ -64,3 +68,24 @@ def test_a_study_runs_from_the_page_and_its_best_go_to_the_train_grid(tune_page)
     grid = at.session_state["strategy_grid"]
     assert set(grid) == {"none", "smote"}
     assert 1 <= grid["smote"]["k_neighbors"] <= 20
+
+
+def test_a_study_reads_in_chinese(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECEXP_HOME", str(tmp_path))
+    monkeypatch.delenv("RECEXP_OPTUNA_STORAGE", raising=False)
+    base = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified"}, model="logreg",
+                   train={"epochs": 1})
+    run_study(TuneSpec(base, ("smote",)), "zh-study", n_trials=2)
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.query_params.update({"lang": "zh", "dataset": "yeast_me2", "task": "table", "split": "stratified"})
+    at.run()
+    at.switch_page("pages/tune.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "调参" and [s.value for s in at.subheader][:3] == ["空间", "预算", "最佳配置"]
+    assert at.metric[0].label.startswith("最佳验证集 ")
+    assert any(m.value.startswith("**2 次试验**：2 complete · 最大化验证集 ") for m in at.markdown)
+    assert {"**优化历史**", "**切片**"} <= {m.value for m in at.markdown}           # the Optuna figures' titles
+    assert any(c.value.startswith("参数重要性：待 3 次试验完成后绘制") for c in at.caption), [c.value for c in at.caption]
+    columns = json.loads(at.dataframe[1].proto.columns)                      # the live trial table (after the space)
+    assert {columns[c]["label"] for c in ("number", "value", "params")} == {"试验", "验证集得分", "参数"}
