@@ -238,7 +238,8 @@ with results:
     if checks[key] is not None:
         consistency = checks[key]
         st.subheader(_("Do the new rows look real?"))
-        (st.warning if consistency.verdict == "warn" else st.success)("; ".join(consistency.lines) + ".")
+        (st.warning if consistency.verdict == "warn" else st.success)(_("{sentences}.").format(
+            sentences=_("; ").join(consistency.lines)))
         st.dataframe(consistency.table(), key="lab_consistency_table", hide_index=True,
                      column_config={c: _(title) for c, title in CONSISTENCY_COLUMNS.items()})
         st.caption(_("New rows against real rows of their class: a boosted-tree classifier's cross-validated ROC-AUC "

@@ -1,11 +1,13 @@
 """Pages under AppTest: TTA on the Train page, the consistency check in the Strategy Lab and on Compare."""
 
+import json
 import time
 from dataclasses import replace
 
 from recexp.jobs import execute
 from recexp.runs import SQLiteRunStore
 from recexp.spec import RunSpec, prepare_data
+from recexp.ui.i18n import LANGUAGE_KEY
 
 
 def _until(at, predicate, timeout: float = 150.0):
@@ -63,6 +65,18 @@ def test_lab_shows_whether_the_new_rows_look_real(lab):
     assert list(table["class"]) == ["cart", "fav", "buy"]
     lab.selectbox(key="lab_strategy").set_value("class_weights").run()      # adds no rows: no check
     assert not any(s.value == "Do the new rows look real?" for s in lab.subheader)
+
+
+def test_lab_check_reads_in_chinese(lab):
+    lab.session_state[LANGUAGE_KEY] = "zh"
+    lab.selectbox(key="lab_strategy").set_value("smote").run()
+    assert not lab.exception, lab.exception
+    assert any(s.value == "新行看起来真实吗？" for s in lab.subheader)
+    lines = [box.value for box in [*lab.warning, *lab.success] if "AUC" in box.value]
+    assert len(lines) == 1 and lines[0].startswith("新的 cart 行") and lines[0].endswith("。")
+    table = next(d for d in lab.dataframe if "detection AUC" in d.value.columns)
+    assert list(table.value["class"]) == ["cart", "fav", "buy"]                      # data stays as it is
+    assert json.loads(table.proto.columns)["detection AUC"]["label"] == "检测 AUC"
 
 
 def test_compare_summarises_the_check_per_strategy_and_shows_the_tta_arm(app, open_page, tmp_path, monkeypatch):
