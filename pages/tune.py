@@ -48,7 +48,9 @@ with st.container(border=True):
         st.caption(_("Narrow the space: change a range's low / high, shorten a list of choices, or type a value under "
                      "'fix' to leave a parameter out of the search. Ranges and log scales come from the parameter "
                      "specs."))
-        table = st.data_editor(space_table(space), hide_index=True, key="tune_space", disabled=["dimension", "log",
+        shown_space = space_table(space)
+        shown_space["help"] = [_(text) for text in shown_space["help"]]          # the specs' help, translated
+        table = st.data_editor(shown_space, hide_index=True, key="tune_space", disabled=["dimension", "log",
                                "when", "help"], width="stretch")
     except RecexpError as error:
         space_error = str(error)

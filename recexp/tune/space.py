@@ -32,6 +32,7 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.jobs import strategy_class
 from recexp.models import MODELS, TrainConfig
 from recexp.params import Bool, Choice, Float, Int, Optional, Param, Union
@@ -178,7 +179,7 @@ class SearchSpace:
         """Every dimension the space can sample, conditional ones included, in a stable order."""
         dims: list[Dimension] = []
         if len(self.strategies) > 1 and STRATEGY not in self.fixed:
-            dims.append(self._categorical(STRATEGY, list(self.strategies), None, "The strategy a trial applies.", None))
+            dims.append(self._categorical(STRATEGY, list(self.strategies), None, _("The strategy a trial applies."), None))
         for prefix, spec, defaults, condition in self._groups():
             if condition is not None and STRATEGY in self.fixed and self.fixed[STRATEGY] != condition[1]:
                 continue
@@ -201,8 +202,8 @@ class SearchSpace:
                 picked = {self.fixed[kind]: alternatives[self.fixed[kind]]}
                 dims = []
             else:
-                head = self._categorical(kind, list(alternatives), condition, f"Which kind of value {path} takes.",
-                                         holder)
+                head = self._categorical(kind, list(alternatives), condition,
+                                         _("Which kind of value {path} takes.").format(path=path), holder)
                 picked = {label: alternatives[label] for label in head.distribution.choices}
                 dims = [head] if len(picked) > 1 else []
             for label, alt in picked.items():

@@ -3,6 +3,7 @@ regression, 1 epoch), its live table and Optuna figures, and the best trials sen
 read in 简体中文."""
 
 import json
+import re
 import time
 
 import pytest
@@ -84,6 +85,8 @@ def test_a_study_reads_in_chinese(tmp_path, monkeypatch):
     assert not at.exception, at.exception
     assert at.title[0].value == "调参" and [s.value for s in at.subheader][:3] == ["空间", "预算", "最佳配置"]
     assert at.metric[0].label.startswith("最佳验证集 ")
+    helps = [h for h in at.dataframe(key="tune_space").value["help"] if h]          # the specs' help texts
+    assert helps and all(re.search("[\u4e00-\u9fff]", h) for h in helps), helps
     assert any(m.value.startswith("**2 次试验**：2 complete · 最大化验证集 ") for m in at.markdown)
     assert {"**优化历史**", "**切片**"} <= {m.value for m in at.markdown}           # the Optuna figures' titles
     assert any(c.value.startswith("参数重要性：待 3 次试验完成后绘制") for c in at.caption), [c.value for c in at.caption]
