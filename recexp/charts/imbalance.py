@@ -56,7 +56,8 @@ def class_balance_chart(balance: dict[str, Any] | Dataset, log_y: bool = False,
     figure = go.Figure(go.Bar(
         x=names, y=counts, marker={"color": [colours[n] for n in names]},
         text=[f"{s:.1%}" for s in shares], textposition="outside", cliponaxis=False,
-        hovertemplate="%{x}: %{y:,} rows (%{text})<extra></extra>"))
+        hovertemplate=_("{name}: {count} rows ({share})").format(name="%{x}", count="%{y:,}", share="%{text}")
+        + "<extra></extra>"))
     ratio, entropy = balance.get("imbalance_ratio"), balance.get("normalised_entropy")
     subtitle = []
     if ratio is not None:
@@ -86,7 +87,8 @@ def lorenz_chart(tails: LongTail | Sequence[LongTail], title: str = N_("Long tai
         figure.add_trace(go.Scatter(
             x=tail.lorenz["population_share"].tolist(), y=tail.lorenz["value_share"].tolist(), mode="lines",
             name=f"{label}: Gini {tail.gini:.3f}", line={"color": PALETTE[i % len(PALETTE)], "width": 2},
-            hovertemplate=f"least active %{{x:.0%}} of {label}: %{{y:.1%}} of events<extra></extra>"))
+            hovertemplate=_("least active {share} of {label}: {events} of events").format(
+                share="%{x:.0%}", label=label, events="%{y:.1%}") + "<extra></extra>"))
     figure.update_layout(title=_(title), xaxis_title=_("share of entities (least active first)"),
                          yaxis_title=_("share of events"), xaxis_tickformat=".0%", yaxis_tickformat=".0%",
                          height=420, legend={"x": 0.02, "y": 0.98})
@@ -195,7 +197,8 @@ def funnel_groups_chart(stats: pd.DataFrame, kind: str = "lines", measure: str =
             figure.add_trace(go.Scatter(
                 x=groups, y=np.where(np.isnan(values), None, values).tolist(), mode="lines+markers", name=stage,
                 line={"color": PALETTE[(i + 1) % len(PALETTE)]},
-                hovertemplate=f"%{{x}}: %{{y:.1%}} reach {stage} ({what})<extra></extra>"))
+                hovertemplate=_("{group}: {share} reach {stage} ({what})").format(
+                    group="%{x}", share="%{y:.1%}", stage=stage, what=what) + "<extra></extra>"))
         figure.update_layout(yaxis_tickformat=".0%", yaxis_title=_("units {what}").format(what=what),
                              xaxis_type="category")
     figure.update_layout(title=title or _("Funnel conversion per group ({what})").format(what=what), height=420)
@@ -223,7 +226,8 @@ def class_mix_chart(mix: pd.DataFrame, normalise: bool = True, title: str | None
         figure.add_trace(go.Bar(
             x=categories, y=values, name=name, marker={"color": colours[name]},
             customdata=part["count"].fillna(0).astype(int).tolist(),
-            hovertemplate=f"category %{{x}}<br>{name}: %{{customdata:,}} rows"
+            hovertemplate=_("category {category}").format(category="%{x}") + "<br>"
+                          + _("{name}: {count} rows").format(name=name, count="%{customdata:,}")
                           + (" (%{y:.1%})" if normalise else "") + "<extra></extra>"))
     figure.update_layout(barmode="stack", title=title or _("Class mix in the largest categories"),
                          xaxis_title=_("category"), xaxis_type="category",
