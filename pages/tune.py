@@ -65,9 +65,11 @@ with st.container(border=True):
     workers = right.number_input(_("Processes sharing the study"), 1, usable_cores(), max_jobs(), key="tune_workers",
                                  help=_("Trials run at once, one per process, all writing to one Optuna storage."))
     epochs = left.number_input(_("Epochs per trial (at most)"), 1, 500, 5, key="tune_epochs")
-    sampler = middle.selectbox(_("Sampler"), list(SAMPLERS), format_func={k: _(v) for k, v in SAMPLERS.items()}.get, key="tune_sampler")
+    sampler = middle.selectbox(_("Sampler"), list(SAMPLERS), format_func={k: _(v) for k, v in SAMPLERS.items()}.get,
+                               key="tune_sampler")
     sampler_seed = right.number_input(_("Sampler seed"), 0, 2**31 - 1, 0, key="tune_sampler_seed")
-    pruner = left.selectbox(_("Pruner"), list(PRUNERS), format_func={k: _(v) for k, v in PRUNERS.items()}.get, key="tune_pruner")
+    pruner = left.selectbox(_("Pruner"), list(PRUNERS), format_func={k: _(v) for k, v in PRUNERS.items()}.get,
+                            key="tune_pruner")
     scores = primary_choices(classes)
     primary = middle.selectbox(_("Score to optimise (on validation)"), scores,
                                index=scores.index(default_primary(classes)),
@@ -86,10 +88,10 @@ if st.button(_("Start"), type="primary", key="tune_start", icon=":material/play_
         st.session_state["tune_processes"] = launch(spec, name, int(trials), int(workers),
                                                     minutes=float(minutes) or None)
         st.session_state["tune_study"] = name
+        processes = min(int(workers), int(trials))
         st.toast(ngettext("Study {name}: {trials} trials in {processes} process.",
-                           "Study {name}: {trials} trials in {processes} processes.",
-                           min(int(workers), int(trials))).format(
-                     name=name, trials=format_integer(trials), processes=format_integer(min(int(workers), int(trials)))),
+                          "Study {name}: {trials} trials in {processes} processes.", processes).format(
+                     name=name, trials=format_integer(trials), processes=format_integer(processes)),
                  icon=":material/schedule:")
     except RecexpError as error:
         st.error(str(error), icon=":material/error:")

@@ -179,8 +179,8 @@ def consistency_of(data: Dataset, *, random_state: int = 0, strategy: str = "") 
         if len(new_rows) == 0:
             continue
         if min(len(real_rows), len(new_rows)) < MIN_ROWS:
-            notes.append(_("Class '{name}' has {new} new and {real} real rows: fewer than {min} on a side, so it is not "
-                           "scored.").format(name=name, new=format_integer(len(new_rows)),
+            notes.append(_("Class '{name}' has {new} new and {real} real rows: fewer than {min} on a side, so it is "
+                           "not scored.").format(name=name, new=format_integer(len(new_rows)),
                                              real=format_integer(len(real_rows)), min=format_integer(MIN_ROWS)))
             continue
         real_pick, new_pick = _pick(real_rows, SHAPE_ROWS, rng), _pick(new_rows, SHAPE_ROWS, rng)
@@ -274,5 +274,6 @@ def mmd_test(real: pd.DataFrame, new: pd.DataFrame, numeric: list[str], categori
     return observed, (1 + exceed) / (1 + permutations)
 
 
-__all__ = ["CONSISTENCY_COLUMNS", "MAX_ROWS", "MIN_ROWS", "MMD_ROWS", "PERMUTATIONS", "SHAPE_ROWS", "WARN_AUC", "ClassConsistency", "ConsistencyReport",
+__all__ = ["CONSISTENCY_COLUMNS", "MAX_ROWS", "MIN_ROWS", "MMD_ROWS", "PERMUTATIONS", "SHAPE_ROWS", "WARN_AUC",
+           "ClassConsistency", "ConsistencyReport",
            "adds_rows", "check_consistency", "consistency_of", "mmd_test"]

@@ -46,7 +46,8 @@ def slice_gains(table: pd.DataFrame, baseline: str | None, metric_name: str) -> 
     figure.update_layout(
         title=_("Who gains, who loses: difference in {metric} to {baseline} per slice (95% interval over "
                 "seeds)").format(metric=metric_name, baseline=baseline),
-        xaxis_title=_("Δ {metric} vs {baseline}").format(metric=metric_name, baseline=baseline), height=max(320, 28 * len(slices) + 140),
+        xaxis_title=_("Δ {metric} vs {baseline}").format(metric=metric_name, baseline=baseline),
+        height=max(320, 28 * len(slices) + 140),
         yaxis={"categoryorder": "array", "categoryarray": slices[::-1], "type": "category"},
         legend={"orientation": "h", "y": -0.15})
     return figure
