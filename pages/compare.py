@@ -20,7 +20,7 @@ from recexp.slices import DIMENSIONS as SLICE_DIMENSIONS
 from recexp.ui.state import job_runner
 
 
-@st.cache_data(show_spinner="Scoring the runs and testing the differences over seeds...", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)
 def comparison_of(_store: SQLiteRunStore, home: str, experiment: str | None, run_ids: tuple[str, ...], baseline: str, n_bootstrap: int,
                   stamp: tuple[str, ...], language: str) -> Comparison:
     """The comparison (cached on the runs, their finish times and the language its sentences are in)."""
@@ -28,7 +28,7 @@ def comparison_of(_store: SQLiteRunStore, home: str, experiment: str | None, run
                    n_bootstrap=n_bootstrap)
 
 
-@st.cache_data(show_spinner="Valuing the training rows of the compared runs...", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)
 def importance_of(_store: SQLiteRunStore, home: str, _comparison: Comparison, method: str,
                   stamp: tuple[str, ...]) -> pd.DataFrame:
     return sample_importance(_store, _comparison, method)
@@ -87,8 +87,9 @@ with st.expander(_("Comparison settings")):
 
 stamp = tuple(sorted(f"{r.id}:{r.finished_at}" for r in chosen_runs))
 try:
-    comparison = comparison_of(store, home, experiment, run_ids, baseline, int(n_bootstrap), stamp,
-                               current_language())
+    with st.spinner(_("Scoring the runs and testing the differences over seeds...")):
+        comparison = comparison_of(store, home, experiment, run_ids, baseline, int(n_bootstrap), stamp,
+                                   current_language())
 except RecexpError as error:
     st.error(str(error))
     st.stop()
@@ -276,7 +277,8 @@ importance_method = st.selectbox(_("Importance method"), list(METHODS), index=li
                                  format_func=lambda n: METHODS[n].title or n, key="compare_importance_method",
                                  help=_("How each training row is valued (default parameters); higher = more "
                                         "valuable."))
-values = importance_of(store, home, comparison, importance_method, stamp)
+with st.spinner(_("Valuing the training rows of the compared runs...")):
+    values = importance_of(store, home, comparison, importance_method, stamp)
 for note in values.attrs.get("notes", []):
     st.caption(note)
 if len(values):

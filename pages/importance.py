@@ -25,7 +25,7 @@ POLL_SECONDS = 1.0
 ATTENTION_ROWS = 5000
 
 
-@st.cache_data(show_spinner="Reading the run's data for its source ids...", max_entries=16)
+@st.cache_data(show_spinner=False, max_entries=16)
 def schema_of(_store: SQLiteRunStore, home: str, run_id: str, finished_at: str):
     return TrainedRun.load(_store, run_id).train.schema
 
@@ -43,12 +43,12 @@ def losses_of(_store: SQLiteRunStore, home: str, run_id: str, method: str, param
     return with_losses(_store, _result)
 
 
-@st.cache_data(show_spinner="Cross-validating a label model for cleanlab...", max_entries=16)
+@st.cache_data(show_spinner=False, max_entries=16)
 def label_flags_of(_store: SQLiteRunStore, home: str, run_id: str, finished_at: str):
     return label_issue_flags(TrainedRun.load(_store, run_id))
 
 
-@st.cache_data(show_spinner="Reading the attention weights of the model...", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)
 def attention_of(_store: SQLiteRunStore, home: str, run_id: str, finished_at: str):
     return attention_profile(TrainedRun.load(_store, run_id), rows=ATTENTION_ROWS)
 
@@ -140,8 +140,9 @@ focus = st.selectbox(_("Run"), list(results), format_func=labels.get, key="impor
     else next(iter(results))
 result = results[focus]
 n_rows = st.slider(_("Rows at each end"), 5, 50, 10, key="importance_n_rows")
-st.dataframe(extremes_of(store, home, focus, method, params_json, seed, n_rows, result,
-                         schema_of(store, home, focus, runs[focus].finished_at or "")),
+with st.spinner(_("Reading the run's data for its source ids...")):
+    schema = schema_of(store, home, focus, runs[focus].finished_at or "")
+st.dataframe(extremes_of(store, home, focus, method, params_json, seed, n_rows, result, schema),
              hide_index=True, key="importance_extremes")
 st.caption(_("Top: the most valuable training rows; bottom: the least valuable (those that hurt, or that the model "
              "could not learn: likely mislabelled, or off the real data). `row` is the position in the run's training "
@@ -185,7 +186,8 @@ else:
         flags, overlaps = {}, []
         for run_id in results:
             try:
-                flags[run_id] = label_flags_of(store, home, run_id, runs[run_id].finished_at or "")
+                with st.spinner(_("Cross-validating a label model for cleanlab...")):
+                    flags[run_id] = label_flags_of(store, home, run_id, runs[run_id].finished_at or "")
             except RecexpError as error:
                 st.error(f"{labels[run_id]}: {error}")
                 continue
@@ -209,7 +211,8 @@ if attention_runs:
     attention_run = st.selectbox(_("Attention model run"), attention_runs, format_func=labels.get,
                                  key="importance_attention_run") if len(attention_runs) > 1 else attention_runs[0]
     try:
-        profile = attention_of(store, home, attention_run, runs[attention_run].finished_at or "")
+        with st.spinner(_("Reading the attention weights of the model...")):
+            profile = attention_of(store, home, attention_run, runs[attention_run].finished_at or "")
     except RecexpError as error:
         st.error(str(error))
     else:

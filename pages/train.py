@@ -87,7 +87,8 @@ with st.container(border=True):
     batch_size = left.number_input(_("Batch size"), 1, 1 << 16, defaults.batch_size, key="train_batch_size")
     learning_rate = middle.number_input(_("Learning rate"), 1e-6, 1.0, defaults.learning_rate, format="%.5f",
                                         key="train_learning_rate")
-    loss = right.selectbox(_("Loss"), list(LOSSES), format_func=LOSSES.get, key="train_loss",
+    loss = right.selectbox(_("Loss"), list(LOSSES), format_func={k: _(v) for k, v in LOSSES.items()}.get,
+                           key="train_loss",
                            help=_("A weighting strategy that asks for a loss (e.g. focal) overrides this."))
     device = left.selectbox(_("Device"), available_devices(), key="train_device",
                             help=_("auto: CUDA GPU if present, then Apple MPS, then CPU."))

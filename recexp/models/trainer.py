@@ -36,14 +36,15 @@ from torch import nn
 
 from recexp.dataset import IS_SYNTHETIC, Dataset
 from recexp.errors import InvalidParameterError
+from recexp.i18n import N_
 from recexp.metrics import confusion_scores
 from recexp.models.base import Model, TensorData, input_spec, to_tensors
 from recexp.models.device import describe_device, resolve_device
 from recexp.models.modules import InputSpec
 
 #: Loss names TrainConfig accepts.
-LOSSES = {"cross_entropy": "Cross-entropy", "weighted": "Class-weighted cross-entropy (inverse frequency)",
-          "focal": "Focal loss (down-weights easy rows)"}
+LOSSES = {"cross_entropy": N_("Cross-entropy"), "weighted": N_("Class-weighted cross-entropy (inverse frequency)"),
+          "focal": N_("Focal loss (down-weights easy rows)")}
 #: Validation scores early stopping can watch, and whether higher is better.
 MONITORS = {"loss": False, "balanced_accuracy": True, "f1_macro": True, "accuracy": True}
 

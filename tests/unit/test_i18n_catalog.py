@@ -19,6 +19,8 @@ from babel.messages.pofile import read_po
 from recexp.i18n import (DEFAULT_LANGUAGE, LANGUAGES, _, catalog_path, current_language, format_date, format_decimal,
                          format_integer, format_percent, format_timestamp, ngettext, set_language_resolver,
                          translations, use_language)
+from recexp.models import MODELS
+from recexp.params import param_label
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
@@ -94,9 +96,6 @@ def test_every_catalog_entry_is_translated_and_marked_in_the_code(extracted):
 
 
 def test_parameter_widgets_show_the_declared_texts_translated():
-    from recexp.models import MODELS
-    from recexp.params import param_label
-
     spec = MODELS["mlp"].params["dropout"]
     with use_language("zh"):
         assert (_(param_label("dropout")), _(spec.help)) == ("Dropout 比例", "训练时丢弃的隐藏单元比例。")

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from recexp.cli import main
 from recexp.compare import compare
 from recexp.i18n import use_language
 
@@ -48,11 +49,10 @@ def test_the_english_report_is_as_before(store):
 
 
 def test_the_cli_writes_the_report_in_chinese(store, tmp_path, monkeypatch, capsys):
-    from recexp.cli import main
-
     monkeypatch.setenv("RECEXP_HOME", str(store.home))
     target = tmp_path / "report.html"
     assert main(["compare", "--experiment", EXPERIMENT, "--bootstrap", "0", "--html", str(target), "--lang", "zh"]) == 0
     text = target.read_text(encoding="utf-8")
     assert "<html lang='zh-CN'>" in text and "<h2>业务解读</h2>" in text
-    assert "verdict: none" not in capsys.readouterr().out
+    verdicts = [line for line in capsys.readouterr().out.splitlines() if line.startswith("verdict: ")]
+    assert len(verdicts) == 2 and all(CJK.search(line) for line in verdicts), verdicts

@@ -23,7 +23,7 @@ TEXT_FIRST = {"title", "header", "subheader", "markdown", "caption", "info", "wa
               "toggle", "checkbox", "file_uploader", "date_input", "time_input", "metric", "expander", "tabs",
               "spinner", "status", "popover", "chat_input", "color_picker", "feedback"}
 #: Keyword arguments that are text a person reads, whatever the call.
-TEXT_KEYWORDS = {"label", "help", "placeholder", "title", "text"}
+TEXT_KEYWORDS = {"label", "help", "placeholder", "title", "text", "show_spinner"}
 #: Literals that are names, not English (the product's own name).
 ALLOWED = {"recexp"}
 LETTERS = re.compile(r"[A-Za-z]{2,}")
