@@ -19,8 +19,10 @@ Backends (the ``knn_backend`` parameter of every neighbour-based strategy, :data
 * ``faiss_hnsw``: approximate (a FAISS HNSW graph). Its recall@k is measured on up to 1,000 sampled
   queries against an exact search and reported.
 * ``auto``: exact only. Small searches (fitted rows x queries x features under :data:`SMALL_WORK`) use
-  scikit-learn as before; larger ones time every exact engine available (KD-tree, FAISS, PyTorch on a
-  GPU) on the same sampled queries, add its build time, and run the one with the lowest estimated total.
+  scikit-learn as before; larger ones time the exact engines available (KD-tree, then FAISS, then PyTorch on
+  a GPU) on the same sampled queries, add each one's build time, and run the one with the lowest estimated
+  total; measuring stops once an estimate is under :data:`GOOD_ENOUGH_SECONDS`. The choice is kept for
+  later queries of the same fit.
 
 Ties
     Exact engines other than ``sklearn`` return neighbours ordered by (float64 Euclidean distance, row
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -69,7 +71,9 @@ KNN_BACKEND = Choice({
 #: fitted rows x queries x features below which ``auto`` keeps scikit-learn without measuring (about 0.1 s).
 SMALL_WORK = 1e9
 #: Sampled queries ``auto`` times each engine on.
-TIMING_QUERIES = 500
+TIMING_QUERIES = 300
+#: An estimate below this many seconds ends ``auto``'s measuring (the next engine's build would cost as much).
+GOOD_ENOUGH_SECONDS = 1.0
 #: Sampled queries ``faiss_hnsw`` measures its recall on.
 PROBE_QUERIES = 1000
 #: Extra candidates the float32 engines (FAISS, PyTorch) propose before the float64 ranking.
@@ -144,14 +148,19 @@ class Neighbours(KNeighborsMixin, BaseEstimator):
         if self.backend not in KNN_BACKEND.options:
             raise InvalidParameterError(
                 f"knn_backend must be {KNN_BACKEND.describe()}, but got {self.backend!r}.")
-        self._raw = X                                       # what scikit-learn's engine gets, as given
-        self._X = _dense(X)
         if not hasattr(self, "searches_"):
             self.searches_: list[Search] = []
-        self.n_samples_fit_, self.n_features_in_ = self._X.shape
-        self._engines: dict[str, Any] = {}
-        self._chosen: tuple[str, str] | None = None         # auto: the engine measured fastest on this fit
+        # imbalanced-learn refits one estimator on the same matrix (ADASYN: all rows, once per class, between
+        # fits on the class): the last two fits keep their indexes and auto's choice.
+        fits = [fit for fit in getattr(self, "_fits", []) if fit.raw is not X]
+        again = [fit for fit in getattr(self, "_fits", []) if fit.raw is X]
+        self._fits = (again or [_Fit(X, _dense(X))]) + fits[:1]
+        self.n_samples_fit_, self.n_features_in_ = self._fits[0].X.shape
         return self
+
+    @property
+    def _X(self) -> np.ndarray:
+        return self._fits[0].X
 
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
         """The ``n_neighbors`` nearest fitted rows of each row of ``X`` (of each fitted row, itself
@@ -175,7 +184,7 @@ class Neighbours(KNeighborsMixin, BaseEstimator):
         start = time.perf_counter()
         backend, reason = self._choose(queries, wanted)
         engine = self._engine(backend)
-        distances, indices = engine.search(queries, wanted, same_rows=queries is self._X or X is self._raw)
+        distances, indices = engine.search(queries, wanted, same_rows=queries is self._X or X is self._fits[0].raw)
         recall = engine.recall(queries, wanted, indices, distances) if backend == "faiss_hnsw" else None
         if itself:
             distances, indices = _drop_self(distances, indices)
@@ -193,10 +202,10 @@ class Neighbours(KNeighborsMixin, BaseEstimator):
         return max(1, int(self.n_jobs))
 
     def _engine(self, backend: str):
-        if backend not in self._engines:
-            data = self._raw if backend == "sklearn" else self._X
-            self._engines[backend] = ENGINES[backend](data, self._threads())
-        return self._engines[backend]
+        fit = self._fits[0]
+        if backend not in fit.engines:
+            fit.engines[backend] = ENGINES[backend](fit.raw if backend == "sklearn" else fit.X, self._threads())
+        return fit.engines[backend]
 
     def _choose(self, queries: np.ndarray, k: int) -> tuple[str, str]:
         """The engine for this search, and for ``auto`` why (measured estimates)."""
@@ -207,27 +216,39 @@ class Neighbours(KNeighborsMixin, BaseEstimator):
         work = float(self.n_samples_fit_) * len(queries) * self.n_features_in_
         if work < SMALL_WORK:
             return "sklearn", "small search"
-        if self._chosen is not None:                        # measured on an earlier query of this fit
-            return self._chosen[0], ""
+        fit = self._fits[0]
+        if fit.chosen is not None:                          # measured on an earlier query of this fit
+            return fit.chosen, ""
         candidates = ["kdtree", "faiss" if faiss is not None else "sklearn"]
         if torch.cuda.is_available():
             candidates.append("torch_gpu")
         probe = queries[np.random.default_rng(0).choice(len(queries), min(TIMING_QUERIES, len(queries)),
                                                         replace=False)]
-        estimates = {}
+        estimates: dict[str, float] = {}
         for name in candidates:
+            if estimates and min(estimates.values()) < GOOD_ENOUGH_SECONDS:
+                break                                       # measuring more would cost more than it could save
             start = time.perf_counter()
             engine = self._engine(name)
             built = time.perf_counter() - start
             start = time.perf_counter()
             engine.search(probe, k, same_rows=False)
             estimates[name] = built + (time.perf_counter() - start) * len(queries) / len(probe)
-        best = min(estimates, key=estimates.get)
-        for name in candidates:
-            if name != best:
-                del self._engines[name]                     # free the losers' indexes
-        self._chosen = best, "estimated " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in estimates.items())
-        return self._chosen
+        fit.chosen = min(estimates, key=estimates.get)
+        for name in estimates:
+            if name != fit.chosen:
+                del fit.engines[name]                       # free the losers' indexes
+        return fit.chosen, "estimated " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in estimates.items())
+
+
+@dataclass
+class _Fit:
+    """One fitted matrix: as given (``raw``, for scikit-learn), dense, its built engines and auto's choice."""
+
+    raw: Any
+    X: np.ndarray
+    engines: dict[str, Any] = field(default_factory=dict)
+    chosen: str | None = None
 
 
 def _dense(X) -> np.ndarray:
