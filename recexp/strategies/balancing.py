@@ -45,14 +45,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 from imblearn import combine, over_sampling, under_sampling
+from imblearn.base import BaseSampler
 from imblearn.utils import check_sampling_strategy
+from sklearn.base import clone
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
+from sklearn.utils._param_validation import HasMethods
 
 from recexp.dataset import Dataset
-from recexp.errors import InvalidParameterError
+from recexp.errors import InvalidParameterError, RecexpError
 from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Union
 from recexp.strategies.base import Strategy, assemble, check_new_rows, class_codes
+from recexp.strategies.neighbours import KNN_BACKEND, Neighbours, Search, backend_problem, describe_searches
 
 #: Categorical features with more codes than this stay out of SMOTENC's space (copied from the seed row).
 MAX_NOMINAL_CODES = 100
@@ -190,15 +194,54 @@ def _row_hash(values: np.ndarray) -> np.ndarray:
         return mixed.sum(axis=1, dtype=np.uint64)
 
 
-def _neighbour_recorder(records: list[tuple[int, np.ndarray]]) -> type:
-    """A NearestNeighbors subclass that appends ``(rows fitted, neighbour indices)`` of every query."""
+def _neighbour_recorder(records: list[tuple[int, np.ndarray]], base: type = NearestNeighbors) -> type:
+    """A subclass of the neighbours estimator ``base`` (scikit-learn's or :class:`Neighbours`) that appends
+    ``(rows fitted, neighbour indices)`` of every query."""
 
     def kneighbors(finder, X=None, n_neighbors=None, return_distance=True):
-        result = NearestNeighbors.kneighbors(finder, X, n_neighbors, return_distance)
+        result = base.kneighbors(finder, X, n_neighbors, return_distance)
         records.append((finder.n_samples_fit_, result[1] if return_distance else result))
         return result
 
-    return type("NearestNeighbors", (NearestNeighbors,), {"kneighbors": kneighbors, "__module__": __name__})
+    return type(base.__name__, (base,), {"kneighbors": kneighbors, "__module__": __name__})
+
+
+def _searches(sampler: BaseSampler, seen: set[int] | None = None) -> list[Search]:
+    """The :class:`Neighbours` searches a fitted sampler (and the samplers inside it) made."""
+    seen = set() if seen is None else seen
+    found: list[Search] = []
+    for value in vars(sampler).values():
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, Neighbours):
+            found += getattr(value, "searches_", [])
+        elif isinstance(value, BaseSampler):
+            found += _searches(value, seen)
+    return found
+
+
+class _TomekLinks(under_sampling.TomekLinks):
+    """imbalanced-learn's TomekLinks with its one neighbour query given to a chosen neighbours estimator.
+
+    imbalanced-learn's TomekLinks builds its own ``NearestNeighbors(n_neighbors=2)`` and takes no estimator;
+    this subclass makes the same query (each row's nearest other row) with ``n_neighbors`` and then applies
+    imbalanced-learn's own rule, ``TomekLinks.is_tomek``.
+    """
+
+    _parameter_constraints = {**under_sampling.TomekLinks._parameter_constraints,
+                              "n_neighbors": [HasMethods(["kneighbors", "kneighbors_graph"])]}
+
+    def __init__(self, *, sampling_strategy="auto", n_jobs=None, n_neighbors=None):
+        super().__init__(sampling_strategy=sampling_strategy, n_jobs=n_jobs)
+        self.n_neighbors = n_neighbors
+
+    def _fit_resample(self, X, y):
+        self.nn_ = clone(self.n_neighbors).set_params(n_neighbors=2).fit(X)
+        nns = self.nn_.kneighbors(X, return_distance=False)[:, 1]
+        links = self.is_tomek(y, nns, self.sampling_strategy_)
+        self.sample_indices_ = np.flatnonzero(np.logical_not(links))
+        return X[self.sample_indices_], y[self.sample_indices_]
 
 
 class ImbalancedLearnStrategy(Strategy):
@@ -219,6 +262,9 @@ class ImbalancedLearnStrategy(Strategy):
     neighbours: ClassVar[str | None] = None   # parameter that needs that many rows (+1) per resampled class
     sampler_class: ClassVar[type]             # the imbalanced-learn sampler
     traced: ClassVar[bool] = False            # a SMOTE-family sampler whose seed rows are recorded
+    #: Sampler arguments that :meth:`_sampler` gives a neighbours estimator of the ``knn_backend`` parameter,
+    #: with the neighbours imbalanced-learn adds to the count (the row itself).
+    neighbour_arguments: ClassVar[dict[str, int]] = {}
 
     # --- the sampler space ------------------------------------------------------------------------
 
@@ -371,6 +417,9 @@ class ImbalancedLearnStrategy(Strategy):
                     f"or leave {name!r} out of the target mix (rows per class).")
 
     def _check_feasible(self, train: Dataset) -> None:
+        problem = backend_problem(self.knn_backend) if "knn_backend" in self.params else None
+        if problem:
+            raise InvalidParameterError(f"{self.title}: {problem}")
         self._check_space(train)
         self.labels_ = sampler_labels(train)
         self.target_codes_ = self._target_codes(train)
@@ -399,7 +448,22 @@ class ImbalancedLearnStrategy(Strategy):
         arguments["sampling_strategy"] = self.target_codes_
         if "random_state" in accepted:
             arguments["random_state"] = seed
+        for name, extra in self.neighbour_arguments.items():
+            if name in arguments:
+                arguments[name] = self._neighbours(arguments[name], extra)
         return cls(**{**arguments, **self._sampler_arguments(train, seed)})
+
+    def _neighbours(self, k: int, extra: int, recorder: list | None = None):
+        """What a sampler gets for a neighbour count ``k`` (imbalanced-learn adds ``extra``): the count
+        itself on the ``sklearn`` backend (imbalanced-learn's own estimator), else a :class:`Neighbours`;
+        with ``recorder``, an estimator that records every query there."""
+        if self.knn_backend == "sklearn" and recorder is None:
+            return k
+        base = NearestNeighbors if self.knn_backend == "sklearn" else Neighbours
+        cls = _neighbour_recorder(recorder, base) if recorder is not None else base
+        if base is NearestNeighbors:
+            return cls(n_neighbors=k + extra)
+        return cls(n_neighbors=k + extra, backend=self.knn_backend)
 
     def _sampler_arguments(self, train: Dataset, seed: int) -> dict[str, Any]:
         """Sampler arguments that differ from the parameters of the same name (or are not parameters)."""
@@ -423,8 +487,13 @@ class ImbalancedLearnStrategy(Strategy):
             warnings.simplefilter("always")
             try:
                 X_res, y_res = sampler.fit_resample(X, y)
+            except RecexpError:
+                raise
             except (ValueError, RuntimeError, ZeroDivisionError) as error:
                 raise InvalidParameterError(self._failure(error)) from None
+        searches = describe_searches(_searches(sampler))
+        if searches:
+            self.note(searches)
         self._record_target(train, sampler.sampling_strategy_ if self.resolved_target_ is None
                             else self.resolved_target_)
         for message in dict.fromkeys(str(w.message).strip() for w in caught
@@ -566,11 +635,12 @@ class SMOTE(ImbalancedLearnStrategy):
                "uses SMOTENC when the data has categorical features.")
     exact_target = True
     neighbours = "k_neighbors"
-    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "k_neighbors": _K_NEIGHBORS}
+    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "k_neighbors": _K_NEIGHBORS, "knn_backend": KNN_BACKEND}
 
-    def __init__(self, sampling_strategy="auto", k_neighbors=5):
+    def __init__(self, sampling_strategy="auto", k_neighbors=5, knn_backend="auto"):
         self.sampling_strategy = sampling_strategy
         self.k_neighbors = k_neighbors
+        self.knn_backend = knn_backend
 
     def _space_kind(self, train):
         return _smote_space(train)
@@ -579,7 +649,7 @@ class SMOTE(ImbalancedLearnStrategy):
         return _smote(train, self.target_codes_, self.k_neighbors, seed, self)
 
 
-def _smote(train: Dataset, sampling_strategy, k_neighbors: int, seed: int, owner: Strategy):
+def _smote(train: Dataset, sampling_strategy, k_neighbors: int, seed: int, owner: ImbalancedLearnStrategy):
     nominal = owner._space_columns(train)[1]
     copied = [c for c in train.schema.categorical if c not in nominal]
     if copied:
@@ -590,9 +660,10 @@ def _smote(train: Dataset, sampling_strategy, k_neighbors: int, seed: int, owner
                    "row takes the most frequent category among its neighbours.")
         first = len(train.schema.numeric)
         return owner.tracer_.traced(over_sampling.SMOTENC)(categorical_features=list(range(first, first + len(nominal))),
-                                     sampling_strategy=sampling_strategy, random_state=seed, k_neighbors=k_neighbors)
+                                     sampling_strategy=sampling_strategy, random_state=seed,
+                                     k_neighbors=owner._neighbours(k_neighbors, 1))
     return owner.tracer_.traced(over_sampling.SMOTE)(sampling_strategy=sampling_strategy, random_state=seed,
-                                                    k_neighbors=k_neighbors)
+                                                    k_neighbors=owner._neighbours(k_neighbors, 1))
 
 
 class SMOTENC(SMOTE):
@@ -646,19 +717,23 @@ class BorderlineSMOTE(ImbalancedLearnStrategy):
     sampler_class = over_sampling.BorderlineSMOTE
     traced = True
     neighbours = "k_neighbors"
+    neighbour_arguments = {"k_neighbors": 1, "m_neighbors": 1}
     params = {
         "sampling_strategy": OVER_SAMPLING_STRATEGY,
         "k_neighbors": _K_NEIGHBORS,
         "m_neighbors": Int(1, None, help="Neighbours (any class) used to decide whether a row is in danger."),
         "kind": Choice({"borderline-1": "borderline-1: interpolate towards the same class",
                         "borderline-2": "borderline-2: also towards other classes"}, help="Variant."),
+        "knn_backend": KNN_BACKEND,
     }
 
-    def __init__(self, sampling_strategy="auto", k_neighbors=5, m_neighbors=10, kind="borderline-1"):
+    def __init__(self, sampling_strategy="auto", k_neighbors=5, m_neighbors=10, kind="borderline-1",
+                 knn_backend="auto"):
         self.sampling_strategy = sampling_strategy
         self.k_neighbors = k_neighbors
         self.m_neighbors = m_neighbors
         self.kind = kind
+        self.knn_backend = knn_backend
 
     def _check_more(self, train):
         _check_total(self, train, "m_neighbors")
@@ -679,13 +754,16 @@ class SVMSMOTE(ImbalancedLearnStrategy):
         "k_neighbors": _K_NEIGHBORS,
         "m_neighbors": Int(1, None, help="Neighbours (any class) used to decide whether a support vector is in danger."),
         "out_step": Float(0.0, 1.0, help="Step size when extrapolating away from safe support vectors."),
+        "knn_backend": KNN_BACKEND,
     }
+    neighbour_arguments = {"k_neighbors": 1, "m_neighbors": 1}
 
-    def __init__(self, sampling_strategy="auto", k_neighbors=5, m_neighbors=10, out_step=0.5):
+    def __init__(self, sampling_strategy="auto", k_neighbors=5, m_neighbors=10, out_step=0.5, knn_backend="auto"):
         self.sampling_strategy = sampling_strategy
         self.k_neighbors = k_neighbors
         self.m_neighbors = m_neighbors
         self.out_step = out_step
+        self.knn_backend = knn_backend
 
     def _check_more(self, train):
         _check_total(self, train, "m_neighbors")
@@ -712,15 +790,18 @@ class KMeansSMOTE(ImbalancedLearnStrategy):
             Choice({"auto": "auto: from the number of features"}),
             Float(0.0, None, low_open=True, help="Exponent of the cluster density.")),
             help="Weights sparse clusters up when spreading new rows over clusters."),
+        "knn_backend": KNN_BACKEND,
     }
+    neighbour_arguments = {"k_neighbors": 1}
 
     def __init__(self, sampling_strategy="auto", k_neighbors=2, n_clusters=20, cluster_balance_threshold="class_share",
-                 density_exponent="auto"):
+                 density_exponent="auto", knn_backend="auto"):
         self.sampling_strategy = sampling_strategy
         self.k_neighbors = k_neighbors
         self.n_clusters = n_clusters
         self.cluster_balance_threshold = cluster_balance_threshold
         self.density_exponent = density_exponent
+        self.knn_backend = knn_backend
 
     def _check_more(self, train):
         if self.n_clusters > len(train):
@@ -748,15 +829,17 @@ class ADASYN(ImbalancedLearnStrategy):
     sampler_class = over_sampling.ADASYN
     neighbours = "n_neighbors"
     params = {"sampling_strategy": OVER_SAMPLING_STRATEGY,
-              "n_neighbors": Int(1, None, help="Neighbours used to measure difficulty and to interpolate.")}
+              "n_neighbors": Int(1, None, help="Neighbours used to measure difficulty and to interpolate."),
+              "knn_backend": KNN_BACKEND}
 
-    def __init__(self, sampling_strategy="auto", n_neighbors=5):
+    def __init__(self, sampling_strategy="auto", n_neighbors=5, knn_backend="auto"):
         self.sampling_strategy = sampling_strategy
         self.n_neighbors = n_neighbors
+        self.knn_backend = knn_backend
 
     def _sampler_arguments(self, train, seed):
         self.records_: list[tuple[int, np.ndarray]] = []
-        return {"n_neighbors": _neighbour_recorder(self.records_)(n_neighbors=self.n_neighbors + 1)}
+        return {"n_neighbors": self._neighbours(self.n_neighbors, 1, recorder=self.records_)}
 
     def _seeds(self, sampler, y, n_new):
         # ADASYN makes rint(share x rows to make) rows from each real row, in row order, where a row's share is
@@ -815,13 +898,16 @@ class NearMiss(ImbalancedLearnStrategy):
                            3: "NearMiss-3: neighbours of every minority row"}, help="Selection rule."),
         "n_neighbors": Int(1, None, help="Minority rows each candidate is compared with."),
         "n_neighbors_ver3": Int(1, None, help="NearMiss-3 only: candidates kept around each minority row."),
+        "knn_backend": KNN_BACKEND,
     }
+    neighbour_arguments = {"n_neighbors": 0, "n_neighbors_ver3": 0}
 
-    def __init__(self, sampling_strategy="auto", version=1, n_neighbors=3, n_neighbors_ver3=3):
+    def __init__(self, sampling_strategy="auto", version=1, n_neighbors=3, n_neighbors_ver3=3, knn_backend="auto"):
         self.sampling_strategy = sampling_strategy
         self.version = version
         self.n_neighbors = n_neighbors
         self.n_neighbors_ver3 = n_neighbors_ver3
+        self.knn_backend = knn_backend
 
     def _check_more(self, train):
         current = self.class_counts_
@@ -883,10 +969,14 @@ class TomekLinks(ImbalancedLearnStrategy):
     sampler_class = under_sampling.TomekLinks
     sampling_type = CLEAN
     output = "indices"
-    params = {"sampling_strategy": CLEANING_STRATEGY}
+    params = {"sampling_strategy": CLEANING_STRATEGY, "knn_backend": KNN_BACKEND}
 
-    def __init__(self, sampling_strategy="auto"):
+    def __init__(self, sampling_strategy="auto", knn_backend="auto"):
         self.sampling_strategy = sampling_strategy
+        self.knn_backend = knn_backend
+
+    def _sampler(self, train, seed):
+        return _tomek(self, self.target_codes_)
 
 
 class EditedNearestNeighbours(ImbalancedLearnStrategy):
@@ -902,12 +992,15 @@ class EditedNearestNeighbours(ImbalancedLearnStrategy):
         "n_neighbors": Int(1, None, help="Neighbours that vote on each row."),
         "kind_sel": Choice({"all": "all: remove unless every neighbour agrees",
                             "mode": "mode: remove unless most neighbours agree"}, help="Removal rule."),
+        "knn_backend": KNN_BACKEND,
     }
+    neighbour_arguments = {"n_neighbors": 1}
 
-    def __init__(self, sampling_strategy="auto", n_neighbors=3, kind_sel="all"):
+    def __init__(self, sampling_strategy="auto", n_neighbors=3, kind_sel="all", knn_backend="auto"):
         self.sampling_strategy = sampling_strategy
         self.n_neighbors = n_neighbors
         self.kind_sel = kind_sel
+        self.knn_backend = knn_backend
 
     def _check_more(self, train):
         _check_total(self, train, "n_neighbors")
@@ -930,18 +1023,21 @@ class SMOTEENN(ImbalancedLearnStrategy):
         "sampling_strategy": OVER_SAMPLING_STRATEGY,
         "k_neighbors": _K_NEIGHBORS,
         "enn_n_neighbors": Int(1, None, help="Neighbours that vote on each row in the cleaning step."),
+        "knn_backend": KNN_BACKEND,
     }
 
-    def __init__(self, sampling_strategy="auto", k_neighbors=5, enn_n_neighbors=3):
+    def __init__(self, sampling_strategy="auto", k_neighbors=5, enn_n_neighbors=3, knn_backend="auto"):
         self.sampling_strategy = sampling_strategy
         self.k_neighbors = k_neighbors
         self.enn_n_neighbors = enn_n_neighbors
+        self.knn_backend = knn_backend
 
     def _space_kind(self, train):
         return _smote_space(train)
 
     def _sampler(self, train, seed):
-        enn = under_sampling.EditedNearestNeighbours(sampling_strategy="all", n_neighbors=self.enn_n_neighbors)
+        enn = under_sampling.EditedNearestNeighbours(sampling_strategy="all",
+                                                     n_neighbors=self._neighbours(self.enn_n_neighbors, 1))
         return combine.SMOTEENN(smote=_smote(train, self.target_codes_, self.k_neighbors, seed, self), enn=enn,
                                 random_state=seed)
 
@@ -956,19 +1052,26 @@ class SMOTETomek(ImbalancedLearnStrategy):
     sampling_type = OVER
     output = "combined"
     neighbours = "k_neighbors"
-    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "k_neighbors": _K_NEIGHBORS}
+    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "k_neighbors": _K_NEIGHBORS, "knn_backend": KNN_BACKEND}
 
-    def __init__(self, sampling_strategy="auto", k_neighbors=5):
+    def __init__(self, sampling_strategy="auto", k_neighbors=5, knn_backend="auto"):
         self.sampling_strategy = sampling_strategy
         self.k_neighbors = k_neighbors
+        self.knn_backend = knn_backend
 
     def _space_kind(self, train):
         return _smote_space(train)
 
     def _sampler(self, train, seed):
-        tomek = under_sampling.TomekLinks(sampling_strategy="all")
         return combine.SMOTETomek(smote=_smote(train, self.target_codes_, self.k_neighbors, seed, self),
-                                  tomek=tomek, random_state=seed)
+                                  tomek=_tomek(self, "all"), random_state=seed)
+
+
+def _tomek(owner: ImbalancedLearnStrategy, sampling_strategy):
+    """imbalanced-learn's TomekLinks, or on another backend the same rule with that backend's query."""
+    if owner.knn_backend == "sklearn":
+        return under_sampling.TomekLinks(sampling_strategy=sampling_strategy)
+    return _TomekLinks(sampling_strategy=sampling_strategy, n_neighbors=Neighbours(n_neighbors=2, backend=owner.knn_backend))
 
 
 def _check_total(strategy: Strategy, train: Dataset, param: str) -> None:

@@ -132,3 +132,14 @@ def test_a_small_feature_table_opens_in_the_lab_and_the_lab_keeps_working_after_
     at.selectbox(key="data_sample").set_value("taobao").run()
     at.button(key="data_use").click().run()
     open_page(at, "strategy_lab")
+
+
+def test_the_knn_backend_is_a_parameter_widget_and_its_search_is_reported(lab):
+    lab.selectbox(key="lab_strategy").set_value("edited_nearest_neighbours")
+    lab.run()
+    key = widget_key("lab", STRATEGIES["edited_nearest_neighbours"], "knn_backend")
+    assert lab.selectbox(key=key).value == "auto"
+    lab.selectbox(key=key).set_value("kdtree")
+    lab.run()
+    assert not lab.exception, lab.exception
+    assert any(note.value.startswith("Nearest neighbours: ") and "with kdtree" in note.value for note in lab.info)

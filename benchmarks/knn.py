@@ -1,0 +1,165 @@
+"""The neighbour-based samplers with scikit-learn's neighbours against recexp's k-NN backend, same run.
+
+Each line times one recexp strategy end to end (``Strategy.apply`` on the training rows, same seed, same
+target mix) twice: with ``knn_backend="sklearn"`` (imbalanced-learn's own ``NearestNeighbors``: on these
+25 features a brute-force search) and with another backend (``auto`` by default: the fastest exact
+engine, measured on the data; the note of the run says which it took). Sides alternate which goes first.
+"same rows" compares the output frames' numeric features and labels (exact engines may differ where
+distances tie; ``tests/unit/strategies/test_neighbours.py`` counts those rows).
+
+Peak memory: the process's resident-set high-water mark during the call (``VmHWM``, reset before each call
+through ``/proc/self/clear_refs``), so it includes the training frame already in memory.
+
+Data: the bundled Taobao behaviour training split grown with Gaussian noise to ``--rows`` rows, as
+``benchmarks/strategies.py`` does (``million_rows``).
+
+    python benchmarks/knn.py --rows 100000 --repeats 5
+    python benchmarks/knn.py --rows 1000000 --repeats 2 --only smote --only adasyn_minority --only smote_enn \\
+        --extrapolate-sklearn smote_enn
+
+``--extrapolate-sklearn NAME`` does not run NAME with scikit-learn's neighbours (an hour at 1M rows for
+SMOTE-ENN) but estimates it: the same sampler's non-neighbour work is the backend side's time minus its
+neighbour searches, and scikit-learn's searches are timed on ``--sample-queries`` sampled queries of each
+search the backend side made, scaled to all queries. The line says "extrapolated".
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+from sklearn.neighbors import NearestNeighbors  # noqa: E402
+
+from recexp.strategies import get_strategy  # noqa: E402
+from recexp.strategies.neighbours import Neighbours  # noqa: E402
+from strategies import million_rows  # noqa: E402
+
+#: name -> (recexp strategy, parameters)
+CASES = {
+    "smote": ("smote", {}),
+    "adasyn": ("adasyn", {}),
+    "adasyn_minority": ("adasyn", {"sampling_strategy": "minority"}),
+    "borderline_smote": ("borderline_smote", {}),
+    "near_miss": ("near_miss", {}),
+    "enn": ("edited_nearest_neighbours", {}),
+    "tomek": ("tomek_links", {}),
+    "smote_enn": ("smote_enn", {}),
+    "smote_tomek": ("smote_tomek", {}),
+}
+
+
+def peak_reset() -> None:
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def peak_gb() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def run(train, name, params, backend, seed):
+    peak_reset()
+    start = time.perf_counter()
+    result = get_strategy(name, knn_backend=backend, **params).apply(train, seed=seed)
+    return result, time.perf_counter() - start, peak_gb()
+
+
+def fingerprint(result):
+    frame = result.dataset.frame
+    return frame[list(result.dataset.schema.numeric)].to_numpy(np.float32), result.dataset.y
+
+
+def extrapolated_sklearn(train, name, params, seed, sample_queries):
+    """(seconds, backend side's result) for scikit-learn's neighbours, estimated as the module docstring says."""
+    strategy = get_strategy(name, knn_backend="auto", **params)
+    searches = []
+    original = Neighbours.kneighbors
+
+    def kneighbors(finder, X=None, n_neighbors=None, return_distance=True):
+        out = original(finder, X, n_neighbors, return_distance)
+        searches.append((finder._X, finder._X if X is None else np.asarray(X), finder.searches_[-1]))
+        return out
+
+    Neighbours.kneighbors = kneighbors
+    try:
+        start = time.perf_counter()
+        result = strategy.apply(train, seed=seed)
+        total = time.perf_counter() - start
+    finally:
+        Neighbours.kneighbors = original
+    rest = total - sum(search.seconds for _, _, search in searches)
+    estimate = rest
+    rng = np.random.default_rng(0)
+    for fitted, queries, search in searches:
+        start = time.perf_counter()
+        finder = NearestNeighbors(n_neighbors=search.k).fit(fitted)
+        sample = queries[rng.choice(len(queries), min(sample_queries, len(queries)), replace=False)]
+        fit_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        finder.kneighbors(sample)
+        estimate += fit_seconds + (time.perf_counter() - start) * len(queries) / len(sample)
+    return estimate, total, result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--backend", default="auto", help="the side compared with scikit-learn (default auto)")
+    parser.add_argument("--only", action="append", choices=sorted(CASES), help="repeatable")
+    parser.add_argument("--extrapolate-sklearn", action="append", default=[], choices=sorted(CASES))
+    parser.add_argument("--sample-queries", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    train = million_rows(args.rows, args.seed)
+    print(f"{len(train):,} rows, {len(train.schema.numeric)} numeric features, classes {train.class_counts()}",
+          flush=True)
+    print(f"{'case':17s} {'rows out':>10s} {'sklearn s':>10s} {'(spread)':>15s} {args.backend + ' s':>9s} "
+          f"{'(spread)':>15s} {'speed-up':>8s} {'sk peak GB':>10s} {'bk peak GB':>10s}  same rows  engines", flush=True)
+    for case in args.only or CASES:
+        name, params = CASES[case]
+        ours, theirs, ours_peak, theirs_peak = [], [], [], []
+        if case in args.extrapolate_sklearn:
+            estimate, seconds, result = extrapolated_sklearn(train, name, params, args.seed, args.sample_queries)
+            theirs, ours, ours_peak, theirs_peak = [estimate], [seconds], [float("nan")], [float("nan")]
+            same = "n/a (extrapolated)"
+        else:
+            for repeat in range(args.repeats):
+                for side in (("sklearn", args.backend) if repeat % 2 == 0 else (args.backend, "sklearn")):
+                    result, seconds, peak = run(train, name, params, side, args.seed)
+                    (theirs if side == "sklearn" else ours).append(seconds)
+                    (theirs_peak if side == "sklearn" else ours_peak).append(peak)
+                    if side == "sklearn":
+                        reference = fingerprint(result)
+                    else:
+                        mine = result
+            X, y = fingerprint(mine)
+            same = "yes" if X.shape == reference[0].shape and np.array_equal(X, reference[0]) and \
+                np.array_equal(y, reference[1]) else "NO (ties?)"
+            result = mine
+        engines = [note for note in result.report.notes if note.startswith("Nearest neighbours")]
+        engine_text = engines[0].split(" (")[0].replace("Nearest neighbours: ", "") if engines else "-"
+        if engines:                                     # the backend side's own search time, from its note
+            engine_text += f", {engines[0].split(' (')[1].split(' s in all')[0]} s searching"
+        t, o = statistics.median(theirs), statistics.median(ours)
+        spread = (lambda v: f"{min(v):.2f}-{max(v):.2f}")
+        print(f"{case:17s} {len(result.dataset):>10,} {t:>10.2f} {spread(theirs):>15s} {o:>9.2f} {spread(ours):>15s} "
+              f"{t / o:>7.1f}x {max(theirs_peak):>10.2f} {max(ours_peak):>10.2f}  {same:9s}  {engine_text}"
+              + (" [sklearn side extrapolated]" if case in args.extrapolate_sklearn else ""), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
