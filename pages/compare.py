@@ -234,7 +234,7 @@ for statement in capture["statement"]:
 st.plotly_chart(capture_curve(comparison, positive, top / 100 if top else None), key="compare_capture")
 
 # --- by slice -----------------------------------------------------------------------------------------
-@st.cache_data(show_spinner="Labelling the test rows with their slices and scoring every slice...", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)
 def slices_of(home: str, _comparison: Comparison, stamp: tuple[str, ...], baseline: str,
               language: str) -> SliceComparison:
     return compare_by_slice(_comparison)
@@ -243,7 +243,8 @@ def slices_of(home: str, _comparison: Comparison, stamp: tuple[str, ...], baseli
 st.subheader(_("By slice"), help=_("Who a strategy helps and who it hurts.") + " " + " ".join(
     f"**{name}**: {_(meaning)}." for name, meaning in SLICE_DIMENSIONS.items()))
 try:
-    sliced = slices_of(home, comparison, stamp, baseline, current_language())
+    with st.spinner(_("Labelling the test rows with their slices and scoring every slice...")):
+        sliced = slices_of(home, comparison, stamp, baseline, current_language())
 except RecexpError as error:
     st.caption(str(error))
 else:
