@@ -139,10 +139,15 @@ class Float(Param):
 
 @dataclass(frozen=True)
 class Choice(Param):
-    """One of a fixed set of values; ``options`` maps each value to a short label."""
+    """One of a fixed set of values; ``options`` maps each value to a short label.
+
+    ``search=False`` marks a choice of *how* to compute (e.g. a neighbour-search backend) rather than of
+    what: a tuning study keeps it at its default (:mod:`recexp.tune.space`).
+    """
 
     options: dict[Any, str] = field(default_factory=dict)
     help: str = ""
+    search: bool = True
 
     def check(self, value: Any) -> bool:
         try:

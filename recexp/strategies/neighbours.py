@@ -66,7 +66,8 @@ KNN_BACKEND = Choice({
     "torch_gpu": "PyTorch on the GPU, exact",
     "faiss_hnsw": "FAISS HNSW, approximate (recall reported)",
 }, help="Nearest-neighbour search. 'auto' picks the fastest exact one for the data's size and the device "
-        "(neighbours equal scikit-learn's up to ties); 'faiss_hnsw' is approximate and reports its recall@k.")
+        "(neighbours equal scikit-learn's up to ties); 'faiss_hnsw' is approximate and reports its recall@k.",
+   search=False)        # how the neighbours are found, not which: a tuning study keeps the default
 
 #: fitted rows x queries x features below which ``auto`` keeps scikit-learn without measuring (about 0.1 s).
 SMALL_WORK = 1e9

@@ -48,6 +48,7 @@ def test_ranges_log_scale_and_conditionals_follow_the_spec():
     assert dims["smote.sampling_strategy|float"].condition == ("smote.sampling_strategy|kind", "float")
     assert "auto" in dims["smote.sampling_strategy|choice"].distribution.choices
     assert not any(name.endswith("|mapping") for name in dims)         # rows per class: nothing to range over
+    assert "smote.knn_backend" not in dims         # how neighbours are found (Choice(search=False)): not searched
 
 
 def test_model_and_training_settings_can_be_searched():
@@ -65,7 +66,7 @@ def test_narrowing_fixes_and_narrows_dimensions():
     assert list(dims) == ["smote.k_neighbors"]
     assert (dims["smote.k_neighbors"].distribution.low, dims["smote.k_neighbors"].distribution.high) == (2, 4)
     config = space.config({"smote.k_neighbors": 3})
-    assert config.strategy_params == {"sampling_strategy": "minority", "k_neighbors": 3}
+    assert config.strategy_params == {"sampling_strategy": "minority", "k_neighbors": 3, "knn_backend": "auto"}
     narrowed = _dims(SearchSpace(["smote"], model="logreg", choices={"smote.sampling_strategy|kind": ["choice"]}))
     assert "smote.sampling_strategy|kind" not in narrowed and "smote.sampling_strategy|float" not in narrowed
 

@@ -131,7 +131,8 @@ def test_pruned_and_failed_trials_are_recorded_as_such_and_the_study_goes_on():
     result = summary(study)
     assert result["counts"] == {"complete": 1, "pruned": 1, "fail": 1, "running": 0}
     assert result["best_params"]["smote.k_neighbors"] == 3
-    assert best_configs(study)[0].strategy_params == {"sampling_strategy": "auto", "k_neighbors": 3}
+    assert best_configs(study)[0].strategy_params == {"sampling_strategy": "auto", "k_neighbors": 3,
+                                                         "knn_backend": "auto"}
 
 
 def test_parallel_workers_share_one_study(workspace):
