@@ -183,7 +183,7 @@ def test_over_samplers_make_the_same_rows_except_from_tied_seeds(sample_train, n
     k_param = "k_neighbors" if name == "smote" else "n_neighbors"
     reference = get_strategy(name, knn_backend="sklearn").apply(sample_train, seed=7)
     result = get_strategy(name, knn_backend=backend).apply(sample_train, seed=7)
-    assert any(note.startswith(f"Nearest neighbours: ") and backend in note for note in result.report.notes)
+    assert any(note.startswith("Nearest neighbours: ") and backend in note for note in result.report.notes)
     if name == "adasyn":                                  # ADASYN's row counts come from neighbours among all rows
         all_tied = tied_rows(X, X[y != np.bincount(y).argmax()], 6, backend)[0]
         print(f"adasyn: {all_tied.sum()} tied neighbour lists among all rows")
