@@ -29,6 +29,19 @@ def open_page():
     return switch
 
 
+def rerun_until(at: AppTest, predicate, timeout: float = 150.0) -> AppTest:
+    """Rerun the page until ``predicate(at)`` holds (timers do not fire under AppTest, so background work
+    shows only on a rerun), failing on an exception or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        if predicate(at):
+            return at
+        time.sleep(0.5)
+    raise AssertionError("timed out; the page shows: " + " | ".join(m.value for m in at.markdown))
+
+
 #: Training rows the Strategy Lab tests preview on (the page keeps at least 50 rows of every class, so
 #: neighbour samplers still run).
 LAB_PREVIEW_ROWS = 300

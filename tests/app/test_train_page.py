@@ -1,14 +1,10 @@
 """The Train page under AppTest: launch a run in the background and see it finish."""
 
-import time
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
 from recexp.jobs import JobRunner
 from recexp.runs import SQLiteRunStore
-
-APP = Path(__file__).resolve().parents[2] / "app.py"
+from tests.app.conftest import APP, rerun_until
 
 
 def _open_train_page() -> AppTest:
@@ -18,18 +14,6 @@ def _open_train_page() -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
-
-
-def _run_until(at: AppTest, predicate, timeout: float = 150.0):
-    """Timers do not fire under AppTest: rerun the script until ``predicate(at)`` holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        at.run()
-        assert not at.exception, at.exception
-        if predicate(at):
-            return
-        time.sleep(0.5)
-    raise AssertionError("timed out; page shows: " + " | ".join(m.value for m in at.markdown))
 
 
 def _runs_table(at: AppTest):
@@ -56,7 +40,7 @@ def test_launch_a_run_and_see_it_finish_with_its_device():
     at.run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    _run_until(at, lambda a: (table := _runs_table(a)) is not None and table["status"].str.contains("finished").all())
+    rerun_until(at, lambda a: (table := _runs_table(a)) is not None and table["status"].str.contains("finished").all())
     table = _runs_table(at)
     assert len(table) == 1
     row = table.iloc[0]
@@ -90,7 +74,7 @@ def test_a_lightgbm_run_launches_from_the_page_and_finishes_on_the_cpu():
     at.run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    _run_until(at, lambda a: (table := _runs_table(a)) is not None and table["status"].str.contains("finished").all())
+    rerun_until(at, lambda a: (table := _runs_table(a)) is not None and table["status"].str.contains("finished").all())
     row = _runs_table(at).iloc[0]
     assert row["model"] == "lightgbm" and row["device"].startswith("cpu") and row["epochs"] == "2/2"
     assert 0.25 < row["balanced_accuracy"] <= 1
@@ -121,4 +105,4 @@ def test_primary_score_and_a_a_arm_are_declared_before_launch():
     canceller = JobRunner(store)                         # no worker outlives the test
     for run in store.list_runs(experiment.id):
         canceller.cancel(run.id)
-    _run_until(at, lambda a: not any(r.is_active for r in store.list_runs(experiment.id)), timeout=60)
+    rerun_until(at, lambda a: not any(r.is_active for r in store.list_runs(experiment.id)), timeout=60)

@@ -1,25 +1,13 @@
 """Pages under AppTest: TTA on the Train page, the consistency check in the Strategy Lab and on Compare."""
 
 import json
-import time
 from dataclasses import replace
 
 from recexp.jobs import execute
 from recexp.runs import SQLiteRunStore
 from recexp.spec import RunSpec, prepare_data
 from recexp.ui.i18n import LANGUAGE_KEY
-
-
-def _until(at, predicate, timeout: float = 150.0):
-    """Timers do not fire under AppTest: rerun until ``predicate(at)`` holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        at.run()
-        assert not at.exception, at.exception
-        if predicate(at):
-            return
-        time.sleep(0.5)
-    raise AssertionError("timed out")
+from tests.app.conftest import rerun_until
 
 
 def test_train_page_launches_a_run_with_tta_and_states_its_cost(app, open_page):
@@ -37,7 +25,7 @@ def test_train_page_launches_a_run_with_tta_and_states_its_cost(app, open_page):
     at.button(key="train_launch").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     store = SQLiteRunStore.open()
-    _until(at, lambda a: all(r.status == "finished" for r in store.list_runs()) and store.list_runs())
+    rerun_until(at, lambda a: all(r.status == "finished" for r in store.list_runs()) and store.list_runs())
     (run,) = store.list_runs()
     assert run.spec["tta"] == "feature_masking" and run.spec["tta_copies"] == 2
     assert run.info["tta"]["forward_passes"] == 3 and 0 <= run.info["tta"]["metrics"]["accuracy"] <= 1

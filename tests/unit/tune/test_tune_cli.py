@@ -15,13 +15,6 @@ TUNE = ["tune", "yeast_me2", "--task", "table", "--strategy", "smote", "--model"
         "--device", "cpu", "--range", "smote.k_neighbors=1:5"]
 
 
-@pytest.fixture(autouse=True)
-def workspace(tmp_path, monkeypatch):
-    monkeypatch.setenv("RECEXP_HOME", str(tmp_path))
-    monkeypatch.delenv("RECEXP_OPTUNA_STORAGE", raising=False)
-    return tmp_path
-
-
 def test_json_contract_and_continuing_a_study(capsys):
     assert main([*TUNE, "--trials", "2", "--study", "cli", "--json"]) == 0
     first = json.loads(capsys.readouterr().out)

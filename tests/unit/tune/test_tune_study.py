@@ -21,13 +21,6 @@ BASE = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "s
 SMOTE = TuneSpec(BASE, ("smote",), fixed={"smote.sampling_strategy": "auto"}, ranges={"smote.k_neighbors": (1, 6)})
 
 
-@pytest.fixture(autouse=True)
-def workspace(tmp_path, monkeypatch):
-    monkeypatch.setenv("RECEXP_HOME", str(tmp_path))
-    monkeypatch.delenv("RECEXP_OPTUNA_STORAGE", raising=False)
-    return tmp_path
-
-
 def test_trials_never_touch_the_test_split(monkeypatch):
     _, split = prepare_data(BASE)
     n_rows = len(split.train) + len(split.valid) + len(split.test)
