@@ -193,11 +193,6 @@ class LongTail:
     top_shares: dict[str, float] = field(default_factory=dict)   # "top 1%" -> share of events
     behavior: str | None = None          # counted behaviour (None: all)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able summary (without the curve)."""
-        return {"entity": self.entity, "behavior": self.behavior, "n_entities": self.n_entities,
-                "n_events": self.n_events, "gini": self.gini, "top_shares": dict(self.top_shares)}
-
 
 def long_tail(source: BehaviorLog | Dataset | Any, entity: str = "item", behavior: str | None = None,
               max_points: int = 201) -> LongTail:

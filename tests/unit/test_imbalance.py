@@ -121,7 +121,6 @@ def test_long_tail_of_taobao(taobao, behavior):
     buys = long_tail(taobao, "item", behavior="buy")
     assert buys.n_events == 1_673 and buys.behavior == "buy"
     assert long_tail(behavior, "user").gini == pytest.approx(users.gini)
-    json.dumps(users.to_dict(), allow_nan=False)
     with pytest.raises(InvalidParameterError, match="no behaviour 'click'"):
         long_tail(taobao, "item", behavior="click")
     with pytest.raises(InvalidParameterError):
