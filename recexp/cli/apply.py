@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from recexp.cli.common import configured, load_and_split, print_json
+from recexp.cli.common import configured, load_and_split, output_file, print_json, writing
 from recexp.consistency import check_consistency
-from recexp.errors import InvalidParameterError, os_error_sentence
 from recexp.strategies import STRATEGIES, get_strategy
 
 
 def run(args: argparse.Namespace) -> int:
     strategy = configured(STRATEGIES, get_strategy, args.strategy, args.param)
-    out = Path(args.out)
-    if out.parent.exists() and not out.parent.is_dir():
-        raise InvalidParameterError(f"--out: {out.parent} is a file, not a folder. Give a path inside a folder.")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)        # before the work: a bad --out fails at once
-    except OSError as error:
-        raise InvalidParameterError(f"--out: {os_error_sentence(error, 'create', out.parent)}") from None
+    out = output_file(args.out, "--out")                  # before the work: a bad --out fails at once
     dataset, split = load_and_split(args)
     result = strategy.apply(dataset.subset(split.train), seed=args.seed)
-    try:
+    with writing(out, "--out"):
         result.dataset.frame.to_parquet(out, index=False)
-    except OSError as error:
-        raise InvalidParameterError(f"--out: {os_error_sentence(error, 'write', out)}") from None
     report = result.report
     payload = {"file": args.file, "task": args.task, "strategy": args.strategy, "params": strategy.get_params(),
                "seed": args.seed, "out": str(out), "rows_before": report.rows_before, "rows_after": report.rows_after,

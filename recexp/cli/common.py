@@ -6,14 +6,38 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource
-from recexp.errors import InvalidDataError, RecexpError
+from recexp.errors import InvalidDataError, InvalidParameterError, RecexpError, os_error_sentence
 from recexp.runs import SQLiteRunStore
 from recexp.tasks import SplitSpec, build_dataset, get_task, split_dataset, split_methods
+
+def output_file(value: str, option: str) -> Path:
+    """The file an option names for writing, its folder made now, before any work: a path that cannot be
+    written fails at once, in a sentence naming the option and the path."""
+    out = Path(value)
+    if out.parent.exists() and not out.parent.is_dir():
+        raise InvalidParameterError(f"{option}: {out.parent} is a file, not a folder. Give a path inside a folder.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InvalidParameterError(f"{option}: {os_error_sentence(error, 'create', out.parent)}") from None
+    return out
+
+
+@contextmanager
+def writing(out: Path, option: str):
+    """Turn a failed write of ``out`` into a sentence naming the option and the path (pyarrow's errors
+    name neither)."""
+    try:
+        yield out
+    except OSError as error:
+        raise InvalidParameterError(f"{option}: {os_error_sentence(error, 'write', out)}") from None
+
 
 def open_store() -> SQLiteRunStore:
     """The workspace's run store, its runs whose process is gone marked failed first (``fail_orphans``)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from recexp.cli.common import finite_or_none, open_store, print_json
+from recexp.cli.common import finite_or_none, open_store, output_file, print_json, writing
 from recexp.compare import compare, compare_by_slice, consistency_table, power_sentence, sample_losses
 from recexp.errors import RecexpError
 from recexp.i18n import use_language
@@ -16,6 +16,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    csv_path = output_file(args.csv, "--csv") if args.csv else None          # before the work
+    html_path = output_file(args.html, "--html") if args.html else None
     store = open_store()
     comparison = compare(store, experiment=args.experiment, run_ids=args.runs or None, baseline=args.baseline,
                          n_bootstrap=args.bootstrap)
@@ -23,11 +25,13 @@ def _run(args: argparse.Namespace) -> int:
     if unknown:
         raise RecexpError(f"Unknown score(s) {unknown}; scores: {', '.join(comparison.summary['metric'].unique())}.")
     metrics = args.metric or comparison.metrics
-    if args.csv:
-        comparison.to_csv(args.csv)
-    if args.html:
-        comparison.to_html(args.html, metrics, epoch_metrics=store.epoch_metrics(list(comparison.per_run["run_id"])),
-                           sample_losses=sample_losses(store, comparison))
+    if csv_path is not None:
+        with writing(csv_path, "--csv"):
+            comparison.to_csv(csv_path)
+    if html_path is not None:
+        with writing(html_path, "--html"):
+            comparison.to_html(html_path, metrics, sample_losses=sample_losses(store, comparison),
+                               epoch_metrics=store.epoch_metrics(list(comparison.per_run["run_id"])))
     needed = {str(d): comparison.seeds_needed(d) for d in args.detect or []}
     checks = consistency_table(comparison.predictions)          # did each strategy's new rows look real?
     sliced = compare_by_slice(comparison) if args.by_slice else None

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from recexp.cli.common import configured, open_store, print_json
+from recexp.cli.common import configured, open_store, output_file, print_json, writing
 from recexp.importance import METHODS, cached_values_path, get_method, run_importance
 
 
@@ -20,12 +19,13 @@ def run(args: argparse.Namespace) -> int:
             shown[0] = int(10 * fraction)
             print(f"{args.method} {fraction:4.0%} {message}", file=sys.stderr, flush=True)
 
+    requested = output_file(args.out, "--out") if args.out else None      # before the work
     result = run_importance(store, args.run_id, method, seed=args.seed, progress=progress)
     out = cached_values_path(store, args.run_id, method, args.seed)
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result.values.to_parquet(out, index=False)
+    if requested is not None:
+        out = requested
+        with writing(out, "--out"):
+            result.values.to_parquet(out, index=False)
     if args.json:
         print_json({**result.to_dict(), "out": str(out)})
         return 0

@@ -6,9 +6,8 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-from recexp.cli.common import configured, load_and_split
+from recexp.cli.common import configured, load_and_split, output_file, writing
 from recexp.errors import InvalidParameterError
 from recexp.synthesis import GENERATORS, get_generator
 from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
@@ -27,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
             if not sep or not name or not count.strip().isdigit():
                 raise InvalidParameterError(f"--class expects NAME:COUNT, but got {item!r}. Write it as --class buy:5000.")
             conditions[name] = int(count)
+    out, report_path = output_file(args.out, "--out"), output_file(args.report, "--report")   # before the work
     if conditions is None and (args.rows is None or args.rows < 1):
         raise InvalidParameterError("Say how many rows to generate (at least 1): --rows N (training class mix) or "
                                     "--class NAME:COUNT.")
@@ -46,9 +46,8 @@ def run(args: argparse.Namespace) -> int:
         imputation = {**imputation_report(real, train.schema, generator, random_state=args.seed), "filled_cells": cells}
         real = impute_missing(real, train.schema, generator)
     rows = generator.sample(args.rows if conditions is None else None, conditions)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_parquet(out, index=False)
+    with writing(out, "--out"):
+        rows.to_parquet(out, index=False)
     fit = describe_fit(generator, real, rows, train.schema, real_test=valid.frame, imputation=imputation,
                        fit_seconds=fitted, detector=args.detector, random_state=args.seed)
     payload = {
@@ -57,9 +56,8 @@ def run(args: argparse.Namespace) -> int:
         "class_counts": {name: int((rows["label"] == code).sum()) for code, name in enumerate(train.schema.classes)},
         "out": str(out), **fit.to_dict(),
     }
-    report_path = Path(args.report)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(payload, indent=2, default=str, allow_nan=False))
+    with writing(report_path, "--report"):
+        report_path.write_text(json.dumps(payload, indent=2, default=str, allow_nan=False))
     report, overall = fit.quality, fit.quality.overall
     print(f"{args.method}: {len(rows):,} rows written to {out} (fit {fitted:.1f}s on {len(train):,} training rows); "
           f"report in {report_path}")

@@ -147,3 +147,8 @@ def test_an_output_path_that_cannot_be_written_is_one_line(earlier, tmp_path):
     done = _cli("apply", "yeast_me2", "--task", "table", "--strategy", "none", "--out", blocker / "x.parquet",
                 home=home)
     _one_line_error(done, f"--out: {blocker} is a file, not a folder.")
+    # every command that writes a file checks its path the same way (recexp.cli.common.output_file)
+    _one_line_error(_cli("compare", "--experiment", "earlier", "--html", blocker / "r.html", home=home),
+                    f"--html: {blocker} is a file, not a folder.")
+    _one_line_error(_cli("compare", "--experiment", "earlier", "--csv", "/proc/nope.csv", home=home),
+                    "--csv: Could not write /proc/nope.csv")
