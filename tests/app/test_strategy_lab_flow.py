@@ -4,29 +4,17 @@ in the background with progress, and can be cancelled."""
 
 from __future__ import annotations
 
-import time
-
 from recexp.runs import SQLiteRunStore
 from recexp.data.source import workspace
 from recexp.strategies import STRATEGIES, strategies_by_family, strategy_label
 from recexp.ui.params import widget_key
+from tests.app.conftest import rerun_until
 
 WAIT = 300                    # seconds a test waits at most for background work (a guard against a hang)
 
 
 def _metric(at, label: str) -> int:
     return int(next(m.value for m in at.metric if m.label == label).replace(",", ""))
-
-
-def _rerun_until(at, predicate, what: str):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        at.run()
-        assert not at.exception, at.exception
-        if predicate(at):
-            return at
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_the_picker_groups_by_family_with_the_names_of_the_train_page(lab):
@@ -90,8 +78,8 @@ def test_the_handed_over_parameters_are_the_ones_the_run_trains_with(app, open_p
     train.button(key="train_launch").click().run()
     assert not train.exception and not train.error, [e.value for e in train.error]
     store = SQLiteRunStore(workspace())
-    _rerun_until(train, lambda at: all(r.status == "finished" for r in store.list_runs(
-        store.list_experiments()[-1].id)), "the run to finish")
+    rerun_until(train, lambda at: all(r.status == "finished" for r in store.list_runs(
+        store.list_experiments()[-1].id)), timeout=WAIT)
     [run] = store.list_runs(store.list_experiments()[-1].id)
     assert run.spec["strategy"] == "smote" and run.spec["strategy_params"]["k_neighbors"] == 2
 
@@ -132,7 +120,7 @@ def test_a_running_preview_shows_progress_keeps_the_page_and_can_be_cancelled(la
     assert not lab.exception, lab.exception
     task = lab.session_state["lab_task"]
     assert task.status == "running"                                          # the script returned: no freeze
-    _rerun_until(lab, lambda at: "epoch" in task.message, "the first epoch")
+    rerun_until(lab, lambda at: "epoch" in task.message, timeout=WAIT)
     assert lab.get("progress") and lab.selectbox(key="lab_strategy")       # progress, and the page's widgets
     assert any("so far" in c.value for c in lab.caption)
 
