@@ -16,6 +16,7 @@ import torch
 
 from recexp.errors import RecexpError
 from recexp.jobs import execute
+from recexp.process import exit_process
 from recexp.runs import RUNNING, SQLiteRunStore
 from recexp.spec import RunSpec
 
@@ -58,7 +59,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()       # then leave without the interpreter's teardown, as recexp/__main__.py does
-    sys.stderr.flush()
-    os._exit(code)
+    exit_process(main())

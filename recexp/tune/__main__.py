@@ -12,6 +12,7 @@ import os
 import sys
 
 from recexp.errors import RecexpError
+from recexp.process import exit_process
 from recexp.tune.study import work
 
 
@@ -40,4 +41,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())
