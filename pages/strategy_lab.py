@@ -8,7 +8,7 @@ import streamlit as st
 from recexp.background import BackgroundTask
 from recexp.charts.strategies import class_counts_figure, distribution_figure, feature_choices, projection_figure
 from recexp.charts.synthesis import column_histograms, pair_difference_heatmap, training_curves
-from recexp.consistency import CONSISTENCY_COLUMNS, WARN_AUC, check_consistency
+from recexp.consistency import CONSISTENCY_COLUMNS, WARN_AUC, ConsistencyReport, check_consistency
 from recexp.errors import RecexpError
 from recexp.i18n import N_, _, format_decimal, format_integer
 from recexp.jobs import bind_strategy
@@ -57,25 +57,35 @@ LIVE_PREVIEW_SECONDS = 2.0
 POLL_SECONDS = 2.0
 
 
-def keep(key: tuple, result: StrategyResult) -> StrategyResult:
-    """Remember a preview's result for this session (the oldest of more than KEPT_PREVIEWS is dropped)."""
+Preview = tuple[StrategyResult, ConsistencyReport | None]
+
+
+def keep(key: tuple, outcome: Preview) -> Preview:
+    """Remember a preview's outcome for this session (the oldest of more than KEPT_PREVIEWS is dropped)."""
     kept = st.session_state.setdefault("lab_previews", {})
-    kept[key] = result
+    kept[key] = outcome
     while len(kept) > KEPT_PREVIEWS:
         kept.pop(next(iter(kept)))
-    return result
+    return outcome
 
 
-def preview(rows, key: tuple, strategy: Strategy, seed: int) -> StrategyResult:
+def applied_and_checked(bound: Strategy, rows, seed: int, progress) -> Preview:
+    """A preview's work: the (bound) strategy applied to the rows, then the rows it added checked against real
+    ones (:func:`recexp.consistency.check_consistency`, about 2 s on 10,000 rows), under one progress bar."""
+    result = bound.apply(rows, seed=seed, progress=lambda done, message: progress(0.85 * done, message))
+    progress(0.85, _("checking whether the new rows look real"))
+    return result, check_consistency(result, random_state=seed)
+
+
+def preview(rows, key: tuple, strategy: Strategy, seed: int) -> Preview:
     """Apply a quick strategy with a progress bar, or return this session's earlier result for the same
     rows, strategy, parameters and seed. (Not ``st.cache_data``: its replay cannot drive a progress bar.)"""
     kept = st.session_state.setdefault("lab_previews", {})
     if key not in kept:
         bar = st.progress(0.0, text=_("Starting..."))
         try:
-            bound = bind_strategy(strategy, run_store(), valid)
-            keep(key, bound.apply(rows, seed=seed,
-                                  progress=lambda done, message: bar.progress(done, text=message.capitalize())))
+            keep(key, applied_and_checked(bind_strategy(strategy, run_store(), valid), rows, seed,
+                                          lambda done, message: bar.progress(done, text=message.capitalize())))
         finally:
             bar.empty()
     return kept[key]
@@ -88,7 +98,7 @@ def duration(seconds: float) -> str:
     return _("{minutes} min").format(minutes=format_decimal(seconds / 60, 0))
 
 
-def background_preview(rows, key: tuple, strategy: Strategy, seed: int, estimate: float) -> StrategyResult:
+def background_preview(rows, key: tuple, strategy: Strategy, seed: int, estimate: float) -> Preview:
     """A slow strategy's preview: its result once "Run preview" was pressed and the work on a background
     thread ended; until then the button with the time estimate, or the progress with a Cancel, and the
     rest of the page waits."""
@@ -120,7 +130,7 @@ def background_preview(rows, key: tuple, strategy: Strategy, seed: int, estimate
     if st.button(_("Run preview"), type="primary", key="lab_run_preview", icon=":material/play_arrow:"):
         bound = bind_strategy(strategy, run_store(), valid)
         st.session_state["lab_task"] = BackgroundTask(
-            lambda progress: bound.apply(rows, seed=seed, progress=progress),
+            lambda progress: applied_and_checked(bound, rows, seed, progress),
             label=_("{strategy} on {rows} rows").format(strategy=strategy.title, rows=format_integer(len(rows))),
             key=key).start()
         st.rerun()
@@ -193,11 +203,11 @@ with results:
         strategy = get_strategy(name, **values)
         estimate = strategy.estimated_seconds(len(sample))
         if estimate is not None and estimate > LIVE_PREVIEW_SECONDS:
-            result = background_preview(sample, key, strategy, seed, estimate)
+            result, consistency = background_preview(sample, key, strategy, seed, estimate)
         else:
             with st.spinner(_("Applying {strategy} to {rows} training rows...").format(
                     strategy=strategy_class.title, rows=format_integer(len(sample)))):
-                result = preview(sample, key, strategy, seed)
+                result, consistency = preview(sample, key, strategy, seed)
     except RecexpError as error:
         st.error(str(error))
         st.stop()
@@ -230,13 +240,7 @@ with results:
         st.info(_("The trainer will use the {loss} loss with {params}.").format(
             loss=result.loss["name"], params=", ".join(f"{k}={v}" for k, v in result.loss.items() if k != "name")))
 
-    checks = st.session_state.setdefault("lab_consistency", {})       # one check per preview, this session
-    if key not in checks:
-        checks[key] = check_consistency(result, random_state=seed)
-        while len(checks) > KEPT_PREVIEWS:
-            checks.pop(next(iter(checks)))
-    if checks[key] is not None:
-        consistency = checks[key]
+    if consistency is not None:
         st.subheader(_("Do the new rows look real?"))
         (st.warning if consistency.verdict == "warn" else st.success)(_("{sentences}.").format(
             sentences=_("; ").join(consistency.lines)))
