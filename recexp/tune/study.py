@@ -490,7 +490,7 @@ def summary(study: optuna.Study, url: str | None = None) -> dict[str, Any]:
             "primary": spec.primary, "direction": spec.direction, "strategies": list(spec.strategies),
             "best_params": dict(best[0].params) if best else None,
             "best_value": best[0].value if best else None,
-            "best_config": best_configs(study, 1)[0].to_dict() if best else None,
+            "best_config": spec.space().config(best[0].params).to_dict() if best else None,
             "target_trials": study.user_attrs.get(TARGET_ATTR),
             "counts": {state: sum(1 for r in rows if r["state"] == state)
                        for state in ("complete", "pruned", "fail", "running")},
