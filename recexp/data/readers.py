@@ -279,10 +279,20 @@ def _guarded(name: str, read: Callable[[], Any]) -> Any:
             f"short ({type(error).__name__}). Check the file is complete, or upload it uncompressed.") from None
 
 
+def _is_plain(blob: _Blob, compression: str | None) -> bool:
+    """Whether the bytes are read as they are stored: not compressed and not a member of a zip archive."""
+    return compression is None and blob.member is None
+
+
+def _native_source(blob: _Blob):
+    """A plain blob as pyarrow reads it fastest: its path on disk, or a buffer over its bytes in memory."""
+    return str(blob.path) if blob.path is not None else pa.BufferReader(blob.data)
+
+
 def _binary(blob: _Blob, compression: str | None) -> BinaryIO:
     """A Python binary stream of the (decompressed, size-capped) bytes."""
     raw = blob.open()
-    if compression is None and blob.member is None:
+    if _is_plain(blob, compression):
         return raw
     stream = gzip.GzipFile(fileobj=raw, mode="rb") if compression == "gzip" else raw
     return io.BufferedReader(_Unpacked(stream, [stream, raw], blob.name, blob.size, read_limits()), 1 << 20)
@@ -291,8 +301,8 @@ def _binary(blob: _Blob, compression: str | None) -> BinaryIO:
 @contextmanager
 def _input(blob: _Blob, compression: str | None):
     """Something pyarrow readers accept: a path or buffer (fast, native) or a capped Python stream."""
-    if compression is None and blob.member is None:
-        yield str(blob.path) if blob.path is not None else pa.BufferReader(blob.data)
+    if _is_plain(blob, compression):
+        yield _native_source(blob)
         return
     with _binary(blob, compression) as stream:
         yield pa.PythonFile(stream, mode="r")
@@ -482,7 +492,7 @@ def _refuse_long_rows(blob: _Blob, compression: str | None) -> None:
     looking back from each block's end for its last line break, so it touches a few pages per block,
     not the whole file. Compressed files are read through a Python stream, which did not abort.
     """
-    if compression is not None or blob.member is not None:
+    if not _is_plain(blob, compression):
         return
     if blob.path is None:
         _check_line_lengths(blob.name, blob.data or b"")
@@ -842,8 +852,8 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
     head = _head(blob, compression)
     if head.startswith(_PARQUET):
         try:
-            if compression is None and blob.member is None:
-                source = str(blob.path) if blob.path is not None else pa.BufferReader(blob.data)
+            if _is_plain(blob, compression):
+                source = _native_source(blob)
             else:                           # Parquet needs random access: unpack it (capped) into memory
                 with _binary(blob, compression) as stream:
                     source = pa.BufferReader(stream.read())

@@ -5,11 +5,10 @@ why and falls back to the bundled sample."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-APP = Path(__file__).resolve().parents[2] / "app.py"
+from tests.app.conftest import APP
 
 
 def _reload(at: AppTest, page: str) -> AppTest:

@@ -3,14 +3,13 @@ checkpoint) and under login: a sentence on the page, never a traceback, and the 
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from recexp.runs import FAILED, FINISHED, RUNNING, SQLiteRunStore
+from tests.app.conftest import APP
 
-APP = Path(__file__).resolve().parents[2] / "app.py"
 STORE_PAGES = ("train", "compare", "importance")
 EXPERIMENT = "safety: 3 strategies x 3 seeds"
 AUTH = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "not-a-real-secret",
