@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from recexp.i18n import catalog_path
 from recexp.ui.i18n import SWITCH_KEY
 
-from conftest import APP, LAB_PREVIEW_ROWS
+from tests.app.conftest import APP, LAB_PREVIEW_ROWS
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 PAGES = ["data", "imbalance", "strategy_lab", "train", "compare", "importance", "tune"]
