@@ -13,7 +13,7 @@ from recexp.cli.common import key_values, print_json, source_for, task_and_split
 from recexp.errors import InvalidParameterError
 from recexp.models import MODELS
 from recexp.spec import RunSpec
-from recexp.tune import TuneSpec, launch, open_study, run_study, storage_url, summary, wait
+from recexp.tune import TuneSpec, run_study, run_workers, storage_url, summary
 
 
 def _value(text: str) -> Any:
@@ -65,11 +65,7 @@ def run(args: argparse.Namespace) -> int:
     url = storage_url()
     print(f"study {name}: {args.trials} trial(s) on the validation split...", file=sys.stderr, flush=True)
     if args.workers > 1:
-        codes = wait(launch(spec, name, args.trials, args.workers, minutes=args.minutes, url=url))
-        if any(codes):
-            print(f"warning: {sum(1 for c in codes if c)} worker process(es) stopped early; see tune-*.log in the "
-                  "workspace.", file=sys.stderr)
-        study = open_study(name, url=url)
+        study = run_workers(spec, name, args.trials, args.workers, minutes=args.minutes, url=url)
     else:
         study = run_study(spec, name, args.trials, minutes=args.minutes, url=url)
     result = summary(study, url)
