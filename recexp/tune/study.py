@@ -427,7 +427,7 @@ def cancel(runner: JobRunner, name: str, url: str | None = None) -> int:
     A stopped worker fails its running trial (:data:`STOPPED`); the trials that finished are kept, and
     the study can be continued. Returns how many workers were dropped or stopped.
     """
-    return runner.cancel_group(group(name, url or storage_url(runner.store.home)))
+    return runner.cancel_group(worker_group(name, url or storage_url(runner.store.home)))
 
 
 def fail_trials_of(url: str, name: str, pid: int, reason: str | None) -> list[int]:
