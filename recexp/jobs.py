@@ -786,5 +786,5 @@ def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | No
 
 
 __all__ = ["execute", "validate_spec", "grid_specs", "more_seeds", "run_in_foreground", "available_strategies",
-           "strategy_class", "bind_strategy", "source_run", "Command", "JobRunner", "default_runner", "max_jobs", "threads_per_run",
-           "usable_cores", "worker_env", "ACTIVE"]
+           "strategy_class", "bind_strategy", "source_run", "Command", "JobRunner", "default_runner", "max_jobs",
+           "threads_per_run", "usable_cores", "worker_env", "ACTIVE"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -64,10 +65,22 @@ def run(args: argparse.Namespace) -> int:
     name = args.study or f"tune-{'-'.join(spec.strategies)}-{time.strftime('%Y%m%d-%H%M%S')}"
     url = storage_url()
     print(f"study {name}: {args.trials} trial(s) on the validation split...", file=sys.stderr, flush=True)
-    if args.workers > 1:
-        study = run_workers(spec, name, args.trials, args.workers, minutes=args.minutes, url=url)
-    else:
-        study = run_study(spec, name, args.trials, minutes=args.minutes, url=url)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, stop)       # SIGTERM stops the study as Ctrl-C does
+    try:
+        if args.workers > 1:
+            study = run_workers(spec, name, args.trials, args.workers, minutes=args.minutes, url=url)
+        else:
+            study = run_study(spec, name, args.trials, minutes=args.minutes, url=url)
+    except KeyboardInterrupt as interrupt:
+        print(f"\nerror: stopped ({interrupt or 'SIGINT'}); the running trials are marked failed and the finished ones "
+              f"kept: run the same command with --study {name} to continue it.", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     result = summary(study, url)
     if args.json:
         print_json(result)

@@ -461,8 +461,8 @@ def run_workers(spec: TuneSpec, name: str, n_trials: int, workers: int, minutes:
 
     The runner runs ``workers`` processes at once and leaves the workspace's queued runs alone; a
     foreground command is not counted against a dashboard's limit (as ``python -m recexp run`` is not).
-    On Ctrl-C or SIGTERM the workers are cancelled (see :func:`cancel`) before :class:`KeyboardInterrupt`
-    is raised again.
+    On :class:`KeyboardInterrupt` (Ctrl-C; the CLI turns SIGTERM into one) the workers are cancelled (see
+    :func:`cancel`) before it is raised again.
     """
     url = url or storage_url()
     runner = JobRunner(SQLiteRunStore.open(), max_concurrent=workers, runs=False)
