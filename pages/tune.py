@@ -116,8 +116,11 @@ def worker_controls() -> None:
     running, waiting = runner.commands(workers_of_shown)
     if running or waiting:
         left, right = st.columns([4, 1])
-        left.caption(_("Worker processes: {running} running, {waiting} waiting for a free slot (the job runner runs at "
-                       "most {limit} jobs at once, training runs included).").format(
+        left.caption(ngettext("Worker processes: {running} running, {waiting} waiting for a free slot (the job runner "
+                              "runs at most {limit} job at once, training runs included).",
+                              "Worker processes: {running} running, {waiting} waiting for a free slot (the job runner "
+                              "runs at most {limit} jobs at once, training runs included).",
+                              runner.max_concurrent).format(
             running=format_integer(running), waiting=format_integer(waiting),
             limit=format_integer(runner.max_concurrent)))
         if right.button(_("Cancel"), key="tune_cancel", icon=":material/stop:",
