@@ -12,10 +12,10 @@ from recexp.models import MODELS
 from recexp.spec import RunSpec
 from recexp.strategies import strategy_label
 from recexp.tune import (
-    PRUNERS, SAMPLERS, TRAIN_SPACE, TRIAL_COLUMNS, SearchSpace, TuneSpec, best_configs, launch, narrowing, open_study,
-    space_table, storage_url, study_names, study_spec, summary, trials_frame,
+    PRUNERS, SAMPLERS, TRAIN_SPACE, TRIAL_COLUMNS, SearchSpace, TuneSpec, best_configs, cancel, launch, narrowing,
+    open_study, snapshot, space_table, storage_url, study_names, study_spec, summary, trials_frame, worker_group,
 )
-from recexp.ui.state import active_choice, add_to_grid, require_dataset
+from recexp.ui.state import active_choice, add_to_grid, job_runner, require_dataset
 
 POLL_SECONDS = 2.0
 
@@ -24,6 +24,7 @@ st.caption(_("Search a strategy's parameters (and the model's) with Optuna. Ever
              "the training split, trains, and is scored on the validation split: the test split is never loaded. Send "
              "the best configurations to the Train grid to compare them on test, with seeds."))
 
+runner = job_runner()
 choice = active_choice()
 dataset, split = require_dataset()
 classes = list(dataset.schema.classes)
@@ -63,7 +64,10 @@ with st.container(border=True):
     trials = left.number_input(_("Trials"), 1, 10_000, 20, key="tune_trials")
     minutes = middle.number_input(_("Minutes at most (0: no limit)"), 0.0, 10_000.0, 0.0, key="tune_minutes")
     workers = right.number_input(_("Processes sharing the study"), 1, usable_cores(), max_jobs(), key="tune_workers",
-                                 help=_("Trials run at once, one per process, all writing to one Optuna storage."))
+                                 help=_("Trials run at once, one per process, all writing to one Optuna storage. Each "
+                                        "process is a job of the job runner, which runs at most {limit} at once, "
+                                        "training runs included (RECEXP_MAX_JOBS).").format(
+                                     limit=format_integer(runner.max_concurrent)))
     epochs = left.number_input(_("Epochs per trial (at most)"), 1, 500, 5, key="tune_epochs")
     sampler = middle.selectbox(_("Sampler"), list(SAMPLERS), format_func={k: _(v) for k, v in SAMPLERS.items()}.get,
                                key="tune_sampler")
@@ -85,8 +89,7 @@ if st.button(_("Start"), type="primary", key="tune_start", icon=":material/play_
         spec = TuneSpec(base, tuple(strategies), primary=primary, search_model=search_model,
                         search_train=tuple(search_train), **narrowing(space, table), sampler=sampler,
                         sampler_seed=int(sampler_seed), pruner=pruner)
-        st.session_state["tune_processes"] = launch(spec, name, int(trials), int(workers),
-                                                    minutes=float(minutes) or None)
+        launch(spec, name, int(trials), int(workers), runner, minutes=float(minutes) or None)
         st.session_state["tune_study"] = name
         processes = min(int(workers), int(trials))
         st.toast(ngettext("Study {name}: {trials} trials in {processes} process.",
@@ -104,12 +107,44 @@ if not names:
 if st.session_state.get("tune_study") not in names:
     st.session_state["tune_study"] = names[-1]
 shown = st.selectbox(_("Study"), names, key="tune_study", help=_("Studies in {storage}").format(storage=storage_url()))
-running = any(p.poll() is None for p in st.session_state.get("tune_processes", []))
+workers_of_shown = worker_group(shown, storage_url())
+active = any(runner.commands(workers_of_shown))
 
 
-@st.fragment(run_every=POLL_SECONDS if running else None)
+def worker_controls() -> None:
+    """The study's worker processes (running, waiting for a slot) with a Cancel; else a Continue."""
+    running, waiting = runner.commands(workers_of_shown)
+    if running or waiting:
+        left, right = st.columns([4, 1])
+        left.caption(ngettext("Worker processes: {running} running, {waiting} waiting for a free slot (the job runner "
+                              "runs at most {limit} job at once, training runs included).",
+                              "Worker processes: {running} running, {waiting} waiting for a free slot (the job runner "
+                              "runs at most {limit} jobs at once, training runs included).",
+                              runner.max_concurrent).format(
+            running=format_integer(running), waiting=format_integer(waiting),
+            limit=format_integer(runner.max_concurrent)))
+        if right.button(_("Cancel"), key="tune_cancel", icon=":material/stop:",
+                        help=_("Stops the study's worker processes: their running trials are marked failed, the "
+                               "finished ones are kept, and the study can be continued later.")):
+            cancel(runner, shown)
+            st.toast(_("Study {name} cancelled; its finished trials are kept.").format(name=shown),
+                     icon=":material/stop:")
+    elif st.button(ngettext("Continue this study: {trials} more trial", "Continue this study: {trials} more trials",
+                            int(trials)).format(trials=format_integer(trials)), key="tune_continue",
+                   icon=":material/play_arrow:", help=_("Runs more trials of the study with the settings it was "
+                                                        "started with, and the budget above.")):
+        try:
+            launch(study_spec(open_study(shown)), shown, int(trials), int(workers), runner,
+                   minutes=float(minutes) or None)
+            st.rerun()                  # poll the study's workers from now on
+        except RecexpError as error:
+            st.error(str(error), icon=":material/error:")
+
+
+@st.fragment(run_every=POLL_SECONDS if active else None)
 def live_study() -> None:
-    study = open_study(shown)
+    worker_controls()
+    study = snapshot(open_study(shown))               # every trial read once per poll
     spec = study_spec(study)
     result = summary(study)
     counts = result["counts"]
@@ -144,7 +179,7 @@ def live_study() -> None:
             for config in reversed(best):
                 add_to_grid(config.strategy, config.strategy_params)
             st.toast(_("The best configurations are in the Train page's grid."), icon=":material/playlist_add_check:")
-    if running and not any(p.poll() is None for p in st.session_state.get("tune_processes", [])):
+    if active and not any(runner.commands(workers_of_shown)):
         st.rerun()                      # the workers ended: redraw once and stop polling
 
 

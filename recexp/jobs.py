@@ -5,7 +5,8 @@ split, strategy, model, training settings, seed). :func:`execute` carries one ou
 dataset -> split -> strategy on the training split only -> train -> evaluate on the untouched test
 split -> store metrics and artifacts. :class:`JobRunner` runs specs in worker processes
 (``python -m recexp.worker RUN_ID``) with a concurrency limit, a queue kept in the run store, cancel,
-and crash detection: a worker that dies leaves its run ``failed`` with the reason.
+and crash detection: a worker that dies leaves its run ``failed`` with the reason. Other work that must
+share the limit (a study's tuning workers) is handed to the same runner as a :class:`Command`.
 
 Example
 -------
@@ -18,6 +19,7 @@ Example
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
 import signal
@@ -29,6 +31,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -427,11 +430,30 @@ def _describe_exit(code: int) -> str:
     return f"the worker process exited with code {code}"
 
 
+@dataclass(frozen=True, eq=False)
+class Command:
+    """Work for a :class:`JobRunner` besides the store's runs: ``argv`` run in a worker process when a slot is free.
+
+    Commands and queued runs share the runner's limit and start oldest first. The runner appends
+    ``--threads N`` (its rule for torch's threads, :func:`threads_per_run`), writes the process's output
+    to ``log``, and once the process ended calls ``on_exit(pid, reason)``: ``reason`` is None after exit
+    code 0, else a sentence (cancelled, killed by which signal, or the exit code). ``group`` names the
+    commands :meth:`JobRunner.cancel_group` stops together (e.g. one study's workers). Commands live in the
+    runner's memory: unlike queued runs, one still waiting when the app stops is not started again.
+    """
+
+    group: str
+    argv: tuple[str, ...]
+    log: Path
+    on_exit: Callable[[int, str | None], None] | None = None
+
+
 @dataclass
 class _Child:
     process: subprocess.Popen
     log: Any
     kill_at: float | None = None       # set by cancel: SIGKILL after this time if still alive
+    command: Command | None = None     # None: the worker of the run the child is keyed by
 
 
 class JobRunner:
@@ -453,16 +475,22 @@ class JobRunner:
         Seconds between polls of the background thread.
     cancel_grace : float
         Seconds between SIGTERM and SIGKILL when cancelling.
+    runs : bool
+        Whether it executes the store's queued runs; False: only the :class:`Command` s submitted to it
+        (a foreground CLI's own workers, which must leave the dashboard's queue alone).
     """
 
     def __init__(self, store: SQLiteRunStore, max_concurrent: int = 1, threads_per_job: int | None = None,
-                 poll_interval: float = 0.5, cancel_grace: float = 5.0):
+                 poll_interval: float = 0.5, cancel_grace: float = 5.0, runs: bool = True):
         self.store = store
         self.max_concurrent = max_concurrent
         self.threads_per_job = threads_per_job
         self.poll_interval = poll_interval
         self.cancel_grace = cancel_grace
+        self.runs = runs
         self._children: dict[str, _Child] = {}
+        self._commands: list[tuple[float, Command]] = []       # waiting for a slot, with the time submitted
+        self._serial = itertools.count()                       # keys of command children
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -547,6 +575,9 @@ class JobRunner:
                 continue
             child.log.close()
             del self._children[run_id]
+            if child.command is not None:
+                self._command_ended(child, code)
+                continue
             run = self.store.get_run(run_id)
             if run.is_active:
                 reason = _describe_exit(code)
@@ -554,25 +585,33 @@ class JobRunner:
                 self.store.finish(run_id, FAILED, error=f"{reason}." + (f"\nLast output:\n{tail}" if tail else ""))
 
     def poll(self) -> None:
-        """Reap finished workers, fail runs whose process died, start queued runs up to the limit.
+        """Reap finished workers, fail runs whose process died, start queued runs and commands up to the limit.
 
-        Queued runs that record a process id are reserved for that (foreground) process and never claimed.
+        Queued runs and waiting commands start oldest first. Queued runs that record a process id are
+        reserved for that (foreground) process and never claimed.
         """
         with self._lock:
             self._reap()
             if self.store.read_only:                            # nothing can be queued, claimed or failed there
                 return
-            self.store.fail_orphans(exclude=self._children)
+            if self.runs:
+                self.store.fail_orphans(exclude=self._children)
             free = self.max_concurrent - len(self._children)
             if free <= 0:
                 return
-            for run in self.store.list_runs(statuses=[QUEUED]):
+            queued = [(datetime.fromisoformat(run.created_at).timestamp(), run) for run in
+                      (self.store.list_runs(statuses=[QUEUED]) if self.runs else [])
+                      if run.pid is None]          # a run with a pid was queued by a foreground process, which runs it
+            for item in sorted(queued + self._commands, key=lambda item: item[0]):
                 if free <= 0:
                     break
-                if run.pid is not None:            # queued by a foreground process (the CLI), which runs it
-                    continue
-                if self.store.claim(run.id):
-                    self._spawn(run)
+                job = item[1]
+                if isinstance(job, Command):
+                    self._commands.remove(item)
+                    self._start_command(job)
+                    free -= 1
+                elif self.store.claim(job.id):
+                    self._spawn(job)
                     free -= 1
 
     def start(self) -> JobRunner:
@@ -601,8 +640,11 @@ class JobRunner:
         if self._thread is not None:
             self._thread.join(timeout=5)
         if cancel_running:
-            for run_id in list(self._children):
-                self.cancel(run_id)
+            for key, child in list(self._children.items()):
+                if child.command is None:
+                    self.cancel(key)
+                else:
+                    self.cancel_group(child.command.group)
             deadline = time.monotonic() + self.cancel_grace + 2
             while self._children and time.monotonic() < deadline:
                 self.poll()
@@ -620,18 +662,82 @@ class JobRunner:
             if not self.store.finish(run_id, CANCELLED, error="Cancelled by the user."):
                 return False
             child = self._children.get(run_id)
-            pid = child.process.pid if child else (run.pid if run.status == RUNNING else None)
-            if pid and (child is not None or pid_alive(pid, worker_only=True)):   # never signal a foreground caller
+            if child is not None:
+                self._terminate(child)
+            elif run.status == RUNNING and pid_alive(run.pid, worker_only=True):   # never signal a foreground caller
                 with _suppress_lookup():
-                    os.killpg(pid, signal.SIGTERM)
-                if child is not None:
-                    child.kill_at = time.monotonic() + self.cancel_grace
+                    os.killpg(run.pid, signal.SIGTERM)
             return True
+
+    def _terminate(self, child: _Child) -> None:
+        """SIGTERM a child's process group now, SIGKILL it after the grace (see :meth:`_reap`)."""
+        with _suppress_lookup():
+            os.killpg(child.process.pid, signal.SIGTERM)
+        child.kill_at = time.monotonic() + self.cancel_grace
 
     def running(self) -> list[str]:
         """Ids of runs this runner's workers are executing."""
         with self._lock:
-            return list(self._children)
+            return [key for key, child in self._children.items() if child.command is None]
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def submit_command(self, command: Command) -> None:
+        """Queue ``command``; it starts when a slot is free, after the runs and commands queued before it."""
+        with self._lock:
+            self._commands.append((time.time(), command))
+        self.poll()
+
+    def _start_command(self, command: Command) -> None:
+        threads = self.threads_per_job or threads_per_run(self.max_concurrent)
+        log = None
+        try:
+            log = open(command.log, "ab")  # noqa: SIM115 (closed when reaped)
+            process = subprocess.Popen([*command.argv, "--threads", str(threads)], stdin=subprocess.DEVNULL,
+                                       stdout=log, stderr=subprocess.STDOUT, env=worker_env(self.store.home),
+                                       start_new_session=True)
+        except OSError as error:
+            if log is not None:
+                log.close()
+            print(f"job runner: could not start {command.group}: {os_error_sentence(error, 'start')}",
+                  file=sys.stderr, flush=True)
+            return
+        self._children[f"{command.group}#{next(self._serial)}"] = _Child(process, log, command=command)
+
+    def _command_ended(self, child: _Child, code: int) -> None:
+        """Tell a command's ``on_exit`` how its process ended (a failing callback is printed, not raised)."""
+        if child.command.on_exit is None:
+            return
+        if child.kill_at is not None:
+            reason = "Cancelled by the user."
+        else:
+            reason = None if code == 0 else f"The {_describe_exit(code).removeprefix('the ')}."
+        try:
+            child.command.on_exit(child.process.pid, reason)
+        except Exception:                                       # noqa: BLE001 (the runner keeps polling)
+            traceback.print_exc()
+
+    def cancel_group(self, group: str) -> int:
+        """Drop ``group``'s waiting commands and stop its running ones (SIGTERM, then SIGKILL after the grace).
+
+        Returns how many commands were dropped or stopped.
+        """
+        with self._lock:
+            waiting = [item for item in self._commands if item[1].group == group]
+            for item in waiting:
+                self._commands.remove(item)
+            running = [child for child in self._children.values()
+                       if child.command is not None and child.command.group == group and child.kill_at is None]
+            for child in running:
+                self._terminate(child)
+            return len(waiting) + len(running)
+
+    def commands(self, group: str) -> tuple[int, int]:
+        """``(running, waiting)``: how many of ``group``'s commands have a process, and how many wait for a slot."""
+        with self._lock:
+            running = sum(1 for child in self._children.values()
+                          if child.command is not None and child.command.group == group)
+            return running, sum(1 for _, command in self._commands if command.group == group)
 
     def wait(self, run_ids: Sequence[str], timeout: float = 600.0, interval: float = 0.2) -> list[Run]:
         """Poll until every run in ``run_ids`` has ended; raise :class:`JobError` on timeout."""
@@ -680,5 +786,5 @@ def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | No
 
 
 __all__ = ["execute", "validate_spec", "grid_specs", "more_seeds", "run_in_foreground", "available_strategies",
-           "strategy_class", "bind_strategy", "source_run", "JobRunner", "default_runner", "max_jobs", "threads_per_run",
-           "usable_cores", "worker_env", "ACTIVE"]
+           "strategy_class", "bind_strategy", "source_run", "Command", "JobRunner", "default_runner", "max_jobs",
+           "threads_per_run", "usable_cores", "worker_env", "ACTIVE"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -13,7 +14,7 @@ from recexp.cli.common import key_values, print_json, source_for, task_and_split
 from recexp.errors import InvalidParameterError
 from recexp.models import MODELS
 from recexp.spec import RunSpec
-from recexp.tune import TuneSpec, launch, open_study, run_study, storage_url, summary, wait
+from recexp.tune import TuneSpec, run_study, run_workers, storage_url, summary
 
 
 def _value(text: str) -> Any:
@@ -64,14 +65,22 @@ def run(args: argparse.Namespace) -> int:
     name = args.study or f"tune-{'-'.join(spec.strategies)}-{time.strftime('%Y%m%d-%H%M%S')}"
     url = storage_url()
     print(f"study {name}: {args.trials} trial(s) on the validation split...", file=sys.stderr, flush=True)
-    if args.workers > 1:
-        codes = wait(launch(spec, name, args.trials, args.workers, minutes=args.minutes, url=url))
-        if any(codes):
-            print(f"warning: {sum(1 for c in codes if c)} worker process(es) stopped early; see tune-*.log in the "
-                  "workspace.", file=sys.stderr)
-        study = open_study(name, url=url)
-    else:
-        study = run_study(spec, name, args.trials, minutes=args.minutes, url=url)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, stop)       # SIGTERM stops the study as Ctrl-C does
+    try:
+        if args.workers > 1:
+            study = run_workers(spec, name, args.trials, args.workers, minutes=args.minutes, url=url)
+        else:
+            study = run_study(spec, name, args.trials, minutes=args.minutes, url=url)
+    except KeyboardInterrupt as interrupt:
+        print(f"\nerror: stopped ({interrupt or 'SIGINT'}); the running trials are marked failed and the finished ones "
+              f"kept: run the same command with --study {name} to continue it.", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     result = summary(study, url)
     if args.json:
         print_json(result)

@@ -10,15 +10,16 @@ The study lives in an Optuna RDB storage: ``$RECEXP_OPTUNA_STORAGE`` (e.g. a Pos
 machines share), else ``optuna.db`` (SQLite) in the workspace. Re-opening a study by name continues
 it (its settings are stored with it; other settings for the same name are refused). Trials run in
 this process (:func:`run_study`) or in worker processes that share the storage, Optuna's own
-distributed mode (:func:`launch`): ``python -m recexp.tune``.
+distributed mode: ``python -m recexp.tune``, started as commands of a :class:`recexp.jobs.JobRunner`
+(:func:`launch`), so they share its limit with training runs and can be cancelled (:func:`cancel`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -36,7 +37,7 @@ from recexp.data.source import workspace
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError, RecexpError, sentence
 from recexp.i18n import N_
-from recexp.jobs import bind_strategy, strategy_class, threads_per_run, validate_spec, worker_env
+from recexp.jobs import Command, JobRunner, bind_strategy, strategy_class, threads_per_run, validate_spec
 from recexp.metrics import LOWER_IS_BETTER, default_primary, evaluation_metrics, primary_choices
 from recexp.models import MODELS, TrainConfig, evaluate, train
 from recexp.runs import RunStore, SQLiteRunStore
@@ -56,6 +57,9 @@ PRUNERS = {"median": N_("median: stop a trial below the median of earlier trials
 #: marked failed when the study next runs, so a study continues where it stopped.
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 40
+#: The error of a trial whose process was stopped by a signal or Ctrl-C (the page's Cancel sends SIGTERM).
+STOPPED = ("Stopped during this trial: the study was cancelled (or its process got SIGTERM or Ctrl-C). The trials "
+           "that finished are kept, and the study can be continued.")
 
 
 @dataclass(frozen=True)
@@ -221,12 +225,15 @@ def objective(spec: TuneSpec, data: TrialData, store: RunStore | None = None):
     space = spec.space()
 
     def run_trial(trial: optuna.Trial) -> float:
+        trial.set_user_attr("pid", os.getpid())                # which worker process ran it
         config = space.sample(trial)
         trial.set_user_attr("config", config.to_dict())
-        trial.set_user_attr("pid", os.getpid())                # which worker process ran it
         try:
             value = score_config(config, spec, data, store, trial)
         except optuna.TrialPruned:
+            raise
+        except KeyboardInterrupt:                              # Optuna fails the trial and stops the study
+            trial.set_user_attr("error", STOPPED)
             raise
         except RecexpError as error:
             trial.set_user_attr("error", sentence(error))
@@ -377,36 +384,97 @@ def run_study(spec: TuneSpec, name: str, n_trials: int, minutes: float | None = 
     return study
 
 
-def launch(spec: TuneSpec, name: str, n_trials: int, workers: int, minutes: float | None = None,
-           url: str | None = None, home: str | Path | None = None) -> list[subprocess.Popen]:
-    """Start ``workers`` processes that share study ``name`` (Optuna's distributed mode) and return them.
+def worker_group(name: str, url: str) -> str:
+    """The job runner's group of study ``name``'s worker processes (what :func:`cancel` stops)."""
+    return f"tune:{url}#{name}"
 
-    The budget of ``n_trials`` is split between them (their shares differ by at most one), so the study
-    gets exactly ``n_trials`` more trials unless ``minutes`` run out first; each worker trains with
-    :func:`recexp.jobs.threads_per_run` of ``workers`` threads, the job runner's rule. Each process
-    writes its output to ``tune-<name>-<k>.log`` in the workspace.
+
+def launch(spec: TuneSpec, name: str, n_trials: int, workers: int, runner: JobRunner, minutes: float | None = None,
+           url: str | None = None) -> str:
+    """Queue ``workers`` worker processes sharing study ``name`` (Optuna's distributed mode) on ``runner``.
+
+    They are commands of the job runner (:class:`recexp.jobs.Command`): they start as its limit allows,
+    beside training runs and oldest first, and each trains with the runner's threads. The budget of
+    ``n_trials`` is split between them (their shares differ by at most one), so the study gets exactly
+    ``n_trials`` more trials unless ``minutes`` (counted from now) run out first. Each process writes its
+    output to ``tune-<name>-<k>.log`` in the runner's workspace; when one ends other than by finishing,
+    its running trial is failed with the reason (:func:`fail_trials_of`). Returns the runner's group of
+    these workers (see :meth:`recexp.jobs.JobRunner.commands` and :func:`cancel`).
     """
     _check_budget(n_trials, minutes)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise InvalidParameterError(f"Trials run in at least 1 process, but got {workers!r}.")
-    home = Path(home) if home is not None else workspace()
+    home = runner.store.home
     url = url or storage_url(home)
     spec, _ = prepare(spec)
     _set_target(open_study(name, spec, url), n_trials)  # created (settings checked) before any worker starts
     workers = min(workers, n_trials)
-    threads = threads_per_run(workers)
-    processes = []
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
     for k in range(workers):
         share = n_trials // workers + (1 if k < n_trials % workers else 0)
-        command = [sys.executable, "-m", "recexp.tune", name, "--storage", url, "--trials", str(share),
-                   "--worker", str(k), "--threads", str(threads), "--home", str(home)]
+        argv = [sys.executable, "-m", "recexp.tune", name, "--storage", url, "--trials", str(share),
+                "--worker", str(k), "--home", str(home)]
         if minutes:
-            command += ["--minutes", str(minutes)]
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-        with open(home / f"tune-{safe}-{k}.log", "ab") as log:
-            processes.append(subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                              env=worker_env(home), start_new_session=True))
-    return processes
+            argv += ["--until", repr(time.time() + minutes * 60)]
+        runner.submit_command(Command(worker_group(name, url), tuple(argv), home / f"tune-{safe}-{k}.log",
+                                      on_exit=functools.partial(fail_trials_of, url, name)))
+    return worker_group(name, url)
+
+
+def cancel(runner: JobRunner, name: str, url: str | None = None) -> int:
+    """Stop study ``name``'s worker processes on ``runner``: waiting ones are dropped, running ones get SIGTERM.
+
+    A stopped worker fails its running trial (:data:`STOPPED`); the trials that finished are kept, and
+    the study can be continued. Returns how many workers were dropped or stopped.
+    """
+    return runner.cancel_group(worker_group(name, url or storage_url(runner.store.home)))
+
+
+def fail_trials_of(url: str, name: str, pid: int, reason: str | None) -> list[int]:
+    """Fail the trials of study ``name`` still running in process ``pid``, which ended for ``reason``.
+
+    The job runner calls it when a worker ended (``reason`` None: it finished, nothing to do). A worker
+    killed outright (SIGKILL, out of memory) cannot fail its trial itself; Optuna's heartbeat would only
+    fail it when the study next runs. Returns the numbers of the trials failed.
+    """
+    if reason is None:
+        return []
+    storage = _storage(url)
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return []
+    failed = []
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if trial.user_attrs.get("pid") != pid:
+            continue
+        storage.set_trial_user_attr(trial._trial_id, "error", f"{reason} Its worker process (pid {pid}) ended during "
+                                    "this trial; the trials that finished are kept, and the study can be continued.")
+        if storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
+            failed.append(trial.number)
+    return failed
+
+
+def run_workers(spec: TuneSpec, name: str, n_trials: int, workers: int, minutes: float | None = None,
+                url: str | None = None, poll: float = 0.5) -> optuna.Study:
+    """:func:`launch` on a runner of this process's own and wait for the workers (the CLI's ``--workers``).
+
+    The runner runs ``workers`` processes at once and leaves the workspace's queued runs alone; a
+    foreground command is not counted against a dashboard's limit (as ``python -m recexp run`` is not).
+    On :class:`KeyboardInterrupt` (Ctrl-C; the CLI turns SIGTERM into one) the workers are cancelled (see
+    :func:`cancel`) before it is raised again.
+    """
+    url = url or storage_url()
+    runner = JobRunner(SQLiteRunStore.open(), max_concurrent=workers, runs=False)
+    jobs = launch(spec, name, n_trials, workers, runner, minutes=minutes, url=url)
+    try:
+        while runner.commands(jobs) != (0, 0):
+            time.sleep(poll)
+            runner.poll()
+    except KeyboardInterrupt:
+        runner.stop(cancel_running=True)
+        raise
+    return open_study(name, url=url)
 
 
 def _set_target(study: optuna.Study, n_trials: int) -> None:
@@ -414,22 +482,35 @@ def _set_target(study: optuna.Study, n_trials: int) -> None:
     study.set_user_attr(TARGET_ATTR, len(study.get_trials(deepcopy=False)) + n_trials)
 
 
-def work(name: str, n_trials: int, url: str, worker: int = 0, minutes: float | None = None,
+def work(name: str, n_trials: int, url: str, worker: int = 0, until: float | None = None,
          threads: int | None = None) -> optuna.Study:
-    """One worker process's share: ``n_trials`` trials of the existing study ``name`` with its stored settings."""
+    """One worker process's share: ``n_trials`` trials of the existing study ``name`` with its stored settings.
+
+    No trial starts after ``until`` (a Unix time: the study's time budget, set when it was launched).
+    """
     stored = study_spec(open_study(name, url=url))
     data = validation_data(stored.base)
     study = open_study(name, stored, url, worker=worker)
     torch.set_num_threads(threads or threads_per_run(1))
-    study.optimize(objective(stored, data), n_trials=n_trials, timeout=minutes * 60 if minutes else None,
-                   catch=(Exception,), gc_after_trial=False)
+    timeout = None if until is None else until - time.time()
+    if timeout is None or timeout > 0:
+        study.optimize(objective(stored, data), n_trials=n_trials, timeout=timeout, catch=(Exception,),
+                       gc_after_trial=False)
     return study
 
 
-def wait(processes: list[subprocess.Popen], timeout: float | None = None) -> list[int]:
-    """Wait for worker processes to end; their exit codes."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    return [p.wait(None if deadline is None else max(0.0, deadline - time.monotonic())) for p in processes]
+def snapshot(study: optuna.Study) -> optuna.Study:
+    """``study`` as it is now, in memory: its trials read from the storage once (a page poll reads them once).
+
+    Everything that reads a study (:func:`summary`, :func:`trials_frame`, :func:`best_configs`, the
+    figures) can be handed the snapshot instead, without a query of its own.
+    """
+    frozen = optuna.create_study(storage=optuna.storages.InMemoryStorage(), study_name=study.study_name,
+                                 direction=study.direction)
+    for key, value in study.user_attrs.items():
+        frozen.set_user_attr(key, value)
+    frozen.add_trials(study.get_trials(deepcopy=False))
+    return frozen
 
 
 # --- reading a study -------------------------------------------------------------------------------
@@ -499,5 +580,5 @@ def summary(study: optuna.Study, url: str | None = None) -> dict[str, Any]:
 
 __all__ = ["TuneSpec", "TrialData", "validation_data", "resolve_primary", "primary_scorer", "check_feasible",
            "score_config", "objective", "storage_url", "shown_url", "open_study", "study_spec", "prepare", "run_study",
-           "launch", "work", "wait", "study_names", "trial_rows", "trials_frame", "best_trials", "best_configs", "summary",
-           "SAMPLERS", "PRUNERS", "STORAGE_ENV", "TRIAL_COLUMNS"]
+           "launch", "cancel", "fail_trials_of", "run_workers", "worker_group", "work", "snapshot", "study_names", "trial_rows", "trials_frame", "best_trials", "best_configs", "summary",
+           "SAMPLERS", "PRUNERS", "STORAGE_ENV", "TRIAL_COLUMNS", "STOPPED"]

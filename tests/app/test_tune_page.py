@@ -1,19 +1,35 @@
 """The Tune page: the space from the specs, a study started from the page on real data (yeast_me2, logistic
-regression, 1 epoch), its live table and Optuna figures, and the best trials sent to the Train grid; a study
-read in 简体中文."""
+regression, 1 epoch) as jobs of the job runner, its live table (the trials read once per rerun) and Optuna figures,
+the best trials sent to the Train grid; a study cancelled from the page and continued; a study read in 简体中文."""
 
 import json
 import re
-import time
 
 import pytest
+from optuna.storages._cached_storage import _CachedStorage
 from streamlit.testing.v1 import AppTest
 
 from recexp.spec import RunSpec
-from recexp.tune import TuneSpec, run_study
-from tests.app.conftest import APP
+from recexp.tune import STOPPED, TuneSpec, run_study
+from tests.app.conftest import APP, rerun_until
 
 DEADLINE = 300
+
+
+def _trials(at: AppTest):
+    """The live trial table (the one after the space), or None before there is a study."""
+    tables = at.dataframe
+    return tables[1].value if len(tables) > 1 else None
+
+
+def _workers_ended(at: AppTest) -> bool:
+    """The study's worker processes ended: the page offers to continue it."""
+    return "tune_continue" in _keys(at)
+
+
+def _keys(at: AppTest) -> set[str]:
+    """The keys of the page's buttons."""
+    return {b.key for b in at.button}
 
 
 @pytest.fixture
@@ -51,16 +67,11 @@ def test_a_study_runs_from_the_page_and_its_best_go_to_the_train_grid(tune_page)
     at.button(key="tune_start").click().run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        processes = at.session_state["tune_processes"]
-        if all(p.poll() is not None for p in processes):
-            break
-        time.sleep(1)
-    at.run()
-    assert not at.exception, at.exception
+    assert "tune_cancel" in _keys(at)                              # a job of the runner, running or waiting
+    assert any(c.value.startswith("Worker processes: ") for c in at.caption)
+    rerun_until(at, _workers_ended, timeout=DEADLINE)
     assert at.selectbox(key="tune_study").value == "page-study"
-    table = at.dataframe[1].value                                 # the live trial table (after the space)
+    table = _trials(at)
     assert list(table["state"]) == ["complete", "complete"]
     assert at.metric and at.metric[0].label.startswith("Best validation pr_auc[1]")
     assert len(at.get("plotly_chart")) >= 2                      # history, intermediate values, slices...
@@ -69,6 +80,55 @@ def test_a_study_runs_from_the_page_and_its_best_go_to_the_train_grid(tune_page)
     grid = at.session_state["strategy_grid"]
     assert set(grid) == {"none", "smote"}
     assert 1 <= grid["smote"]["k_neighbors"] <= 20
+
+
+def test_a_rerun_reads_the_trials_from_the_storage_once(tune_page, monkeypatch):
+    base = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified"}, model="logreg",
+                   train={"epochs": 1})
+    run_study(TuneSpec(base, ("smote",)), "read-once", n_trials=3)
+    reads = []
+    original = _CachedStorage._read_trials_from_remote_storage
+
+    def counting(self, study_id):
+        reads.append(study_id)
+        return original(self, study_id)
+
+    monkeypatch.setattr(_CachedStorage, "_read_trials_from_remote_storage", counting)
+    tune_page.run()
+    assert not tune_page.exception, tune_page.exception
+    assert len(_trials(tune_page)) == 3 and len(tune_page.get("plotly_chart")) >= 3    # table, figures, best...
+    assert len(reads) == 1
+
+
+def test_a_study_cancelled_from_the_page_keeps_its_finished_trials_and_continues(tune_page):
+    at = tune_page
+    at.selectbox(key="tune_model").set_value("logreg")
+    at.number_input(key="tune_trials").set_value(40)
+    at.number_input(key="tune_epochs").set_value(30)                # trials of a few seconds
+    at.number_input(key="tune_workers").set_value(1)
+    at.text_input(key="tune_name").set_value("cancelled")
+    at.button(key="tune_start").click().run()
+    assert not at.exception, at.exception
+    rerun_until(at, lambda at: _trials(at) is not None and "complete" in set(_trials(at)["state"])
+                and "running" in set(_trials(at)["state"]), timeout=DEADLINE)
+    at.button(key="tune_cancel").click().run()
+    assert not at.exception, at.exception
+    rerun_until(at, _workers_ended, timeout=60)
+    table = _trials(at)
+    assert "running" not in set(table["state"])
+    failed = table[table["state"] == "fail"]
+    assert len(failed) == 1 and (failed["error"].iloc[0] == STOPPED
+                                 or failed["error"].iloc[0].startswith("Cancelled by the user."))
+    finished = list(table.loc[table["state"] == "complete", "number"])
+    assert finished and len(table) < 40
+    at.number_input(key="tune_trials").set_value(1)
+    at.button(key="tune_continue").click().run()                    # the stored settings, one more trial
+    assert not at.exception, at.exception
+    rerun_until(at, lambda at: _workers_ended(at) and len(_trials(at)) == len(table) + 1, timeout=DEADLINE)
+    again = _trials(at)
+    assert list(again["number"])[:len(table)] == list(table["number"])
+    assert list(again.loc[again["state"] == "complete", "number"])[:len(finished)] == finished
+    assert again["state"].iloc[-1] == "complete"
 
 
 def test_a_study_reads_in_chinese(tmp_path, monkeypatch):

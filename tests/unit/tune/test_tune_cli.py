@@ -1,9 +1,12 @@
-"""`python -m recexp tune`: the JSON contract, continuing a study, and bad input as one sentence."""
+"""`python -m recexp tune`: the JSON contract, continuing a study, bad input as one sentence, and Ctrl-C stopping
+its worker processes."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,42 @@ def test_bad_input_is_one_sentence_and_exit_code_2(extra, words, workspace):
     assert completed.returncode == 2, completed.stderr
     assert words in completed.stderr and "Traceback" not in completed.stderr
     assert completed.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_ctrl_c_stops_the_workers_fails_their_running_trials_and_says_how_to_continue(workspace):
+    from recexp.errors import InvalidParameterError
+    from recexp.tune import STOPPED, open_study, trial_rows
+
+    command = [sys.executable, "-m", "recexp", *TUNE, "--epochs", "25", "--fix", "smote.sampling_strategy=auto",
+               "--trials", "40", "--workers", "2", "--study", "interrupted", "--json"]
+    cli = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workspace,
+                           env={**os.environ, "PYTHONPATH": str(ROOT), "RECEXP_HOME": str(workspace)})
+
+    def running_trials():
+        try:
+            return [r for r in trial_rows(open_study("interrupted")) if r["state"] == "running"]
+        except InvalidParameterError:                          # not created yet
+            return []
+
+    deadline = time.monotonic() + 240
+    while not running_trials() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert running_trials(), "no trial started"
+    cli.send_signal(signal.SIGINT)
+    out, err = cli.communicate(timeout=60)
+    assert cli.returncode == 130, err
+    assert "--study interrupted to continue" in err and "Traceback" not in err and out == ""
+    rows = trial_rows(open_study("interrupted"))
+    assert rows and not [r for r in rows if r["state"] == "running"] and len(rows) < 40
+    failed = [r["error"] for r in rows if r["state"] == "fail"]
+    assert failed and all(e == STOPPED or e.startswith("Cancelled by the user.") for e in failed), failed
+    workers = [p for p in Path("/proc").glob("[0-9]*") if _cmdline(p).startswith(f"{sys.executable} -m recexp.tune "
+                                                                                    "interrupted")]
+    assert workers == []                                        # no worker outlives the command
+
+
+def _cmdline(process: Path) -> str:
+    try:
+        return (process / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

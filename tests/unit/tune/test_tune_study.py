@@ -1,5 +1,5 @@
 """Studies on real data (yeast_me2, logistic regression, 1-2 epochs): validation only, resume, pruning,
-failed trials, parallel workers and bad input."""
+failed trials and bad input (parallel workers: test_tune_jobs.py)."""
 
 import time
 
@@ -12,8 +12,7 @@ from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError
 from recexp.spec import RunSpec, prepare_data
 from recexp.tune import (
-    TrialConfig, TuneSpec, best_configs, launch, objective, open_study, prepare, run_study, score_config, summary,
-    trial_rows, wait,
+    TrialConfig, TuneSpec, best_configs, objective, open_study, prepare, run_study, score_config, summary, trial_rows,
 )
 
 BASE = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},
@@ -126,17 +125,6 @@ def test_pruned_and_failed_trials_are_recorded_as_such_and_the_study_goes_on():
     assert result["best_params"]["smote.k_neighbors"] == 3
     assert best_configs(study)[0].strategy_params == {"sampling_strategy": "auto", "k_neighbors": 3,
                                                          "knn_backend": "auto"}
-
-
-def test_parallel_workers_share_one_study(workspace):
-    processes = launch(SMOTE, "parallel", n_trials=4, workers=2, home=workspace)
-    assert len(processes) == 2
-    assert wait(processes, timeout=300) == [0, 0]
-    study = open_study("parallel")
-    rows = trial_rows(study)
-    assert len(rows) == 4 and {r["state"] for r in rows} == {"complete"}
-    assert len({t.user_attrs["pid"] for t in study.trials}) == 2      # both processes ran trials
-    assert (workspace / "optuna.db").exists()
 
 
 @pytest.mark.parametrize("change, words", [
