@@ -48,6 +48,7 @@ ID_POLICIES = {
     "new": N_("new ids: every generated row has a fresh user and item id, unrelated to any real one"),
     "hash": N_("salted hashes: the ids of the real row a generated row took its sequences from, hashed with a "
                "secret salt drawn for this fit and never stored"),
+    "none": N_("the training rows have no user or item id columns, so generated rows have none either"),
 }
 #: The meta columns that identify a user or an item.
 ID_COLUMNS = (USER, ITEM)
