@@ -26,6 +26,7 @@ hashes cannot be recomputed from guessed ids.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import secrets
 import warnings
@@ -92,6 +93,11 @@ class PrivateTraining:
     def make(cls, module: torch.nn.Module, optimizer, *, n_rows: int, batch_size: int, epochs: int, epsilon: float,
              delta: float | None, max_grad_norm: float, seed: int) -> PrivateTraining:
         """Wrap ``module`` and ``optimizer`` for DP-SGD with noise calibrated to spend ``epsilon`` in ``epochs``."""
+        if delta is not None and delta > 1.0 / n_rows:
+            raise InvalidParameterError(
+                _("delta={delta} is above 1 / training rows ({limit}): with such a delta the guarantee allows "
+                  "publishing a whole row. Set delta to at most {limit}, or leave it unset (1 / rows).").format(
+                    delta=delta, limit=f"{1.0 / n_rows:.3g}"))
         delta = 1.0 / n_rows if delta is None else float(delta)
         indices = TensorDataset(torch.arange(n_rows))
         loader = DataLoader(indices, batch_size=min(batch_size, n_rows),
@@ -100,9 +106,15 @@ class PrivateTraining:
             # Opacus warns that secure_mode is off and about a delta above 1/n: the module docstring says both
             warnings.simplefilter("ignore", UserWarning)
             engine = PrivacyEngine()
-            module, optimizer, loader = engine.make_private_with_epsilon(
-                module=module, optimizer=optimizer, data_loader=loader, target_epsilon=float(epsilon),
-                target_delta=delta, epochs=epochs, max_grad_norm=float(max_grad_norm))
+            try:
+                module, optimizer, loader = engine.make_private_with_epsilon(
+                    module=module, optimizer=optimizer, data_loader=loader, target_epsilon=float(epsilon),
+                    target_delta=delta, epochs=epochs, max_grad_norm=float(max_grad_norm))
+            except ValueError:                          # Opacus: no noise multiplier reaches so small a budget
+                raise InvalidParameterError(
+                    _("epsilon={epsilon} is too small a budget for {epochs} epochs over {rows} rows: no amount of "
+                      "noise keeps DP-SGD within it. Raise epsilon, or train fewer epochs.").format(
+                        epsilon=epsilon, epochs=epochs, rows=n_rows)) from None
         return cls(engine, module, optimizer, loader, float(epsilon), delta, float(max_grad_norm), n_rows)
 
     def batches(self):
@@ -118,8 +130,14 @@ class PrivateTraining:
         return float(self.engine.get_epsilon(self.delta))
 
     def exhausted(self) -> bool:
-        """Whether the budget is spent (another epoch would exceed it)."""
-        return self.spent() >= self.epsilon * (1 - 1e-6)
+        """Whether the budget is spent: one more epoch of the same steps would take epsilon past it."""
+        history = self.engine.accountant.history
+        if not history:
+            return False
+        trial = copy.deepcopy(self.engine.accountant)
+        noise_multiplier, sample_rate, _steps = history[-1]
+        trial.history.append((noise_multiplier, sample_rate, len(self.loader)))
+        return float(trial.get_epsilon(self.delta)) > self.epsilon
 
     def summary(self) -> dict[str, Any]:
         """Requested and spent epsilon, delta, the noise multiplier and the sampling figures."""
