@@ -102,8 +102,9 @@ class PrivateTraining:
         indices = TensorDataset(torch.arange(n_rows))
         loader = DataLoader(indices, batch_size=min(batch_size, n_rows),
                             generator=torch.Generator().manual_seed(seed))
-        with warnings.catch_warnings():
-            # Opacus warns that secure_mode is off and about a delta above 1/n: the module docstring says both
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            # Opacus warns that secure_mode is off (the module docstring says so); its PRV accountant takes
+            # log(1 - q), infinite where every row is in every batch (q = 1), which it handles
             warnings.simplefilter("ignore", UserWarning)
             engine = PrivacyEngine()
             try:
@@ -127,7 +128,8 @@ class PrivateTraining:
         """Epsilon spent so far, by Opacus' accountant at ``delta``."""
         if not self.engine.accountant.history:
             return 0.0
-        return float(self.engine.get_epsilon(self.delta))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(self.engine.get_epsilon(self.delta))
 
     def exhausted(self) -> bool:
         """Whether the budget is spent: one more epoch of the same steps would take epsilon past it."""
@@ -137,7 +139,8 @@ class PrivateTraining:
         trial = copy.deepcopy(self.engine.accountant)
         noise_multiplier, sample_rate, _steps = history[-1]
         trial.history.append((noise_multiplier, sample_rate, len(self.loader)))
-        return float(trial.get_epsilon(self.delta)) > self.epsilon
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(trial.get_epsilon(self.delta)) > self.epsilon
 
     def summary(self) -> dict[str, Any]:
         """Requested and spent epsilon, delta, the noise multiplier and the sampling figures."""
