@@ -36,8 +36,8 @@ from recexp.dataset import IS_SYNTHETIC, LABEL, FeatureSchema
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.models.device import DEVICE_CHOICES, resolve_device
 from recexp.params import Choice, Float, Int, Optional, Parametrized
-from recexp.synthesis.privacy import (ID_COLUMNS, PrivateTraining, fresh_salt, hashed_ids, new_ids,
-                                      refuse_privacy)
+from recexp.synthesis.privacy import (ID_COLUMNS, PrivateTraining, fresh_salt, hashed_ids, id_floor, integer_ids,
+                                      new_ids, refuse_privacy)
 from recexp.synthesis.quality import quality_score
 from recexp.synthesis.transformer import DataTransformer
 
@@ -148,14 +148,15 @@ class Generator(Parametrized):
         ``sample(..., return_sources=True)``), by the ``ids`` policy: never the real ids.
 
         Returns a dict from each id column the training frame had (``user_id``, ``item_id``) to one id per
-        row: ``synthetic-user-<k>`` numbered on across calls (``ids="new"``), or the salted hash of the
-        source row's id (``ids="hash"``; see :mod:`recexp.synthesis.privacy`).
+        row: ``synthetic-user-<k>`` (integer ids: counted down from below the real ones) numbered on across
+        calls (``ids="new"``), or the salted hash of the source row's id (``ids="hash"``; see
+        :mod:`recexp.synthesis.privacy`).
         """
         sources = np.asarray(sources, dtype=np.int64)
         if self.ids == "hash":
             return {c: hashes[sources] for c, hashes in self.hashed_ids_.items()}
         start, self.ids_issued_ = self.ids_issued_, self.ids_issued_ + len(sources)
-        return {c: new_ids(c, start, len(sources)) for c in self.id_columns_}
+        return {c: new_ids(c, start, len(sources), self.id_floors_.get(c)) for c in self.id_columns_}
 
     def conditional_sample(self, frame: pd.DataFrame, missing: pd.DataFrame) -> pd.DataFrame:
         """Draw the cells flagged in ``missing`` given each row's other cells and its class.
@@ -237,6 +238,7 @@ class Generator(Parametrized):
         """Which id columns the rows have and, for ``ids="hash"``, their salted hashes (the salt is not kept)."""
         self.id_columns_ = [c for c in ID_COLUMNS if isinstance(frame, pd.DataFrame) and c in frame.columns]
         self.ids_issued_ = 0
+        self.id_floors_ = {c: id_floor(frame[c]) for c in self.id_columns_ if integer_ids(frame[c])}
         self.hashed_ids_ = {}
         if self.ids == "hash":
             salt = fresh_salt()

@@ -21,7 +21,9 @@ release mechanism.
 real ids: ``ids="new"`` gives each generated row a fresh id (``synthetic-user-1``, ...), ``ids="hash"`` a
 salted SHA-256 of the id of the real row it took its sequences from (rows with the same source user
 share a pseudonym within one fit); the salt is drawn fresh for every fit and never stored, so the
-hashes cannot be recomputed from guessed ids.
+hashes cannot be recomputed from guessed ids. Where the real ids are integers (the bundled logs), the
+new ids are integers too, below every real id (``-1, -2, ...`` when the real ones are non-negative),
+and a hash is the negative integer of its first 15 hex digits, so the column keeps its type.
 """
 
 from __future__ import annotations
@@ -155,11 +157,29 @@ class PrivateTraining:
 
 
 # --- ids --------------------------------------------------------------------------------------
+def integer_ids(values: pd.Series) -> bool:
+    """Whether an id column holds integers (its categories, for a categorical column)."""
+    dtype = values.cat.categories.dtype if isinstance(values.dtype, pd.CategoricalDtype) else values.dtype
+    return pd.api.types.is_integer_dtype(dtype)
+
+
+def id_floor(values: pd.Series) -> int:
+    """The largest integer at or below 0 and every real id: new integer ids are counted down from below it."""
+    real = values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else values.dropna()
+    return int(min(0, real.min())) if len(real) else 0
+
+
 def hashed_ids(values: pd.Series, salt: bytes) -> np.ndarray:
-    """``h-`` plus 16 hex digits of SHA-256(salt + id) for every value (missing ids stay missing)."""
+    """The salted SHA-256 of every value: ``h-`` plus 16 hex digits, or, for integer ids, minus the integer of
+    the first 15 hex digits, minus one (missing ids stay missing)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    hashed = np.array([f"h-{hashlib.sha256(salt + str(u).encode()).hexdigest()[:16]}" for u in uniques],
-                      dtype=object)
+    digests = [hashlib.sha256(salt + str(u).encode()).hexdigest() for u in uniques]
+    if integer_ids(values):
+        hashed = np.array([-int(d[:15], 16) - 1 for d in digests], dtype=np.int64)
+        out = np.zeros(len(codes), dtype=np.int64)
+        out[codes >= 0] = hashed[codes[codes >= 0]]
+        return out
+    hashed = np.array([f"h-{d[:16]}" for d in digests], dtype=object)
     out = np.full(len(codes), None, dtype=object)
     out[codes >= 0] = hashed[codes[codes >= 0]]
     return out
@@ -170,8 +190,11 @@ def fresh_salt() -> bytes:
     return secrets.token_bytes(16)
 
 
-def new_ids(column: str, start: int, n: int) -> np.ndarray:
-    """``synthetic-user-<k>`` / ``synthetic-item-<k>`` for ``k = start + 1 .. start + n``."""
+def new_ids(column: str, start: int, n: int, floor: int | None = None) -> np.ndarray:
+    """``synthetic-user-<k>`` / ``synthetic-item-<k>`` for ``k = start + 1 .. start + n``; with an integer
+    ``floor`` (integer ids, :func:`id_floor`), the integers ``floor - k``."""
+    if floor is not None:
+        return floor - np.arange(start + 1, start + n + 1, dtype=np.int64)
     kind = "user" if column == USER else "item"
     return np.array([f"synthetic-{kind}-{k}" for k in range(start + 1, start + n + 1)], dtype=object)
 
@@ -185,10 +208,11 @@ def replace_ids(frame: pd.DataFrame, rows: np.ndarray, ids: dict[str, np.ndarray
             continue
         current = frame[column]
         if isinstance(current.dtype, pd.CategoricalDtype):
-            added = pd.Index(pd.unique(pd.Series(values).dropna()), dtype=object)
-            categories = current.cat.categories.astype(object).append(added.difference(current.cat.categories))
+            old = current.cat.categories
+            added = pd.Index(pd.unique(pd.Series(values).dropna()))
+            categories = old.append(added[~added.isin(old)])
             codes = current.cat.codes.to_numpy().astype(np.int64)      # old categories keep their positions
-            codes[rows] = categories.get_indexer(pd.Index(values, dtype=object))
+            codes[rows] = categories.get_indexer(pd.Index(values))
             frame[column] = pd.Categorical.from_codes(codes, categories=categories)
         else:
             text = current.astype(object).to_numpy().copy()
@@ -198,4 +222,4 @@ def replace_ids(frame: pd.DataFrame, rows: np.ndarray, ids: dict[str, np.ndarray
 
 
 __all__ = ["ID_COLUMNS", "ID_POLICIES", "PRIVACY_PARAMS", "PRIVACY_SCOPE", "PrivateTraining", "fresh_salt",
-           "hashed_ids", "new_ids", "refuse_privacy", "replace_ids"]
+           "hashed_ids", "id_floor", "integer_ids", "new_ids", "refuse_privacy", "replace_ids"]

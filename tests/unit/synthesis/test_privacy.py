@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -131,12 +132,12 @@ def test_generated_rows_never_carry_real_ids_by_default(copula_results, small_be
     frame = result.dataset.frame
     added = frame[IS_SYNTHETIC].to_numpy(dtype=bool)
     assert added.sum() > 0
-    for column in (USER, ITEM):
-        real = set(small_behavior_train.frame[column].astype(str))
-        new = frame.loc[added, column].astype(str)
-        assert not (set(new) & real)
-        assert new.is_unique and new.str.startswith("synthetic-").all()
-        assert frame.loc[~added, column].astype(str).tolist() == small_behavior_train.frame[column].astype(str).tolist()
+    for column in (USER, ITEM):                  # the bundled log's ids are integers: new ids count down from -1
+        real = small_behavior_train.frame[column]
+        new = frame.loc[added, column].astype(np.int64)
+        assert not (set(new) & set(real)) and new.is_unique
+        assert sorted(new) == list(range(-int(added.sum()), 0))
+        assert frame.loc[~added, column].tolist() == real.tolist()
     assert result.synthesis.ids == "new"
     assert any("new ids" in note for note in result.synthesis.privacy_notes())
     assert 0.0 <= result.synthesis.membership_inference_auc <= 1.0
@@ -146,10 +147,10 @@ def test_hashed_ids_are_salted_pseudonyms_of_the_source_rows(copula_results, sma
     result = copula_results["hash"]
     frame = result.dataset.frame
     added = frame[IS_SYNTHETIC].to_numpy(dtype=bool)
-    hashed = frame.loc[added, USER].astype(str)
-    assert hashed.str.match(r"^h-[0-9a-f]{16}$").all()
-    assert not (set(hashed) & set(small_behavior_train.frame[USER].astype(str)))
-    sources = small_behavior_train.frame[USER].astype(str).to_numpy()[result.source_rows[added]]
+    hashed = frame.loc[added, USER].astype(np.int64)
+    assert (hashed < 0).all() and hashed.nunique() > 1
+    assert not (set(hashed) & set(small_behavior_train.frame[USER]))
+    sources = small_behavior_train.frame[USER].to_numpy()[result.source_rows[added]]
     pairs = set(zip(sources, hashed))                         # one pseudonym per real user, one user per pseudonym
     assert len({s for s, _ in pairs}) == len(pairs) == len({h for _, h in pairs})
     assert result.synthesis.ids == "hash"
@@ -161,8 +162,8 @@ def test_generator_ids_follow_the_policy(tiny_behavior_train):
     _, sources = copula.sample(5, return_sources=True)
     first, second = copula.synthetic_ids(sources), copula.synthetic_ids(sources)
     assert set(first) == {USER, ITEM}
-    assert list(first[USER]) == [f"synthetic-user-{k}" for k in range(1, 6)]
-    assert list(second[USER]) == [f"synthetic-user-{k}" for k in range(6, 11)]        # numbered on, never reused
+    assert list(first[USER]) == [-1, -2, -3, -4, -5]                  # integer ids, below every real one
+    assert list(second[USER]) == [-6, -7, -8, -9, -10]                # numbered on, never reused
     salted = [GaussianCopula(ids="hash", random_state=0).fit(train.frame, train.schema).synthetic_ids(sources)[USER]
               for _ in range(2)]
     assert list(salted[0]) != list(salted[1])                 # a fresh secret salt every fit
@@ -179,6 +180,16 @@ def test_bad_privacy_parameters_are_sentences(tiny_behavior_train, params, words
     train = tiny_behavior_train
     with pytest.raises(InvalidParameterError, match=words):
         VAE(epochs=1, batch_size=100, eval_every=0, random_state=0, **params).fit(train.frame, train.schema)
+
+
+def test_text_ids_become_named_new_ids_or_hex_hashes(tiny_behavior_train):
+    train = tiny_behavior_train
+    frame = train.frame.assign(**{USER: train.frame[USER].astype(str).map("u{}".format)})
+    for ids, pattern in (("new", r"^synthetic-user-\d+$"), ("hash", r"^h-[0-9a-f]{16}$")):
+        copula = GaussianCopula(ids=ids, random_state=0).fit(frame, train.schema)
+        _, sources = copula.sample(20, return_sources=True)
+        made = pd.Series(copula.synthetic_ids(sources)[USER])
+        assert made.str.match(pattern).all() and not set(made) & set(frame[USER])
 
 
 def test_dp_on_a_generator_without_a_neural_network_is_a_sentence(tmp_path, capsys):
