@@ -16,7 +16,7 @@ from recexp.strategies import (
     FAMILIES, STRATEGIES, Strategy, StrategyResult, get_strategy, strategies_by_family, strategy_label,
     stratified_sample,
 )
-from recexp.synthesis.report import SCORE_HELP
+from recexp.synthesis.report import SCORE_HELP, membership_reading
 from recexp.ui.params import param_widgets
 from recexp.ui.state import add_to_grid, require_dataset, run_store, strategy_grid
 
@@ -282,6 +282,22 @@ with results:
                 st.caption(_("Machine-learning efficacy: a gradient-boosted classifier scored on held-out real rows."))
                 st.table(efficacy.style.format(shown))
             for note in quality.notes:
+                st.caption(note)
+
+            st.markdown(_("**Privacy**"))
+            dp = synthesis.differential_privacy
+            cells = st.columns(4)
+            cells[0].metric(_("Epsilon requested"), format_decimal(dp["epsilon_requested"], 3) if dp else _("off"),
+                            help=_("The differential-privacy budget set for DP-SGD training; off: trained without "
+                                   "differential privacy."))
+            cells[1].metric(_("Epsilon spent"), format_decimal(dp["epsilon"], 3) if dp else _("off"),
+                            help=_("Epsilon spent by training, by Opacus' privacy accountant (at most the budget)."))
+            cells[2].metric(_("Delta"), format_decimal(dp["delta"], 6) if dp else _("off"),
+                            help=_("The chance the epsilon guarantee fails (default 1 / training rows)."))
+            cells[3].metric(_("Membership inference AUC"), shown(synthesis.membership_inference_auc),
+                            help=SCORE_HELP["Membership inference AUC"])
+            st.caption(membership_reading(synthesis.membership_inference_auc))
+            for note in synthesis.privacy_notes():
                 st.caption(note)
 
             column = st.selectbox(_("Column"), synthesis.columns, key="lab_synthesis_column")

@@ -150,12 +150,16 @@ def add_synth(subparsers) -> None:
         description="Build the task's dataset, split it, fit a generator (gan, vae, gaussian_copula) on the real "
                     "training rows only, generate rows (with the training class mix, or per class with --class) "
                     "and write them as Parquet, plus a JSON quality report against the training split (the "
-                    "validation split is the efficacy test set and the privacy baseline).")
+                    "validation split is the efficacy test set and the privacy baseline). --param epsilon=E trains "
+                    "gan or vae with differential privacy (DP-SGD); the report then has the epsilon spent. "
+                    "Generated user and item ids are new ids (or salted hashes: --param ids=hash), never real ones.")
     add_dataset_arguments(p)
     p.add_argument("--method", required=True, metavar="NAME", help="generator: gan, vae or gaussian_copula")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
-                   help="generator parameter, e.g. epochs=50 or device=cpu; repeatable")
-    p.add_argument("--rows", type=int, metavar="N", help="rows to generate with the training class mix")
+                   help="generator parameter, e.g. epochs=50, device=cpu, epsilon=3 (differential privacy) or "
+                        "ids=hash; repeatable")
+    p.add_argument("--rows", type=int, metavar="N",
+                   help="rows to generate with the training class mix (default: as many as the training split has)")
     p.add_argument("--class", dest="classes", action="append", metavar="NAME:COUNT",
                    help="rows of one class instead of --rows, e.g. --class buy:5000; repeatable")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random_state of the generator (default 0)")
@@ -164,7 +168,7 @@ def add_synth(subparsers) -> None:
                         "generator first, and compare that with mean/mode imputation in the report")
     p.add_argument("--detector", choices=["logistic", "gbm"], default="logistic",
                    help="classifier of the detection score (logistic matches SDMetrics' LogisticDetection)")
-    p.add_argument("--out", required=True, metavar="PATH", help="Parquet file for the synthetic rows")
+    p.add_argument("--out", metavar="PATH", help="Parquet file for the synthetic rows (default: not written)")
     p.add_argument("--report", required=True, metavar="PATH.json", help="JSON file for the quality report")
 
 

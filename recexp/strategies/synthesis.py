@@ -22,6 +22,11 @@ with the generator's training history and the imputation comparison, is
 ``StrategyResult.synthesis`` (a :class:`recexp.synthesis.report.SynthesisReport`); the rows the
 strategy adds are not changed by it.
 
+Privacy: ``epsilon`` (and ``delta``, ``max_grad_norm``) train the neural generators with differential
+privacy (DP-SGD, :mod:`recexp.synthesis.privacy`); the report carries the epsilon Opacus' accountant
+spent and a membership-inference AUC. The ``user_id`` / ``item_id`` of added rows are never the real ids
+(``ids``: new ids or salted hashes); their other unmodelled columns still come from the source row.
+
 Defaults are small (10 epochs for the neural generators) so the dashboard answers in seconds on a
 few thousand rows; raise ``epochs`` for real use. Training runs on the GPU when there is one.
 """
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from imblearn.utils import check_sampling_strategy
@@ -41,10 +46,11 @@ from recexp.models.device import DEVICE_CHOICES
 from recexp.params import Bool, Choice, Int
 from recexp.strategies.balancing import OVER_SAMPLING_STRATEGY
 from recexp.strategies.base import Progress, Strategy, StrategyResult, assemble, class_codes, stratified_sample
-from recexp.synthesis.base import Generator
+from recexp.synthesis.base import Generator, NeuralGenerator
 from recexp.synthesis.copula import GaussianCopula
 from recexp.synthesis.gan import GAN
 from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
+from recexp.synthesis.privacy import refuse_privacy, replace_ids
 from recexp.synthesis.report import REPORT_ROWS, describe_fit
 from recexp.synthesis.vae import VAE
 
@@ -72,6 +78,14 @@ class SynthesisStrategy(Strategy):
     #: CPU seconds of the quality report (it scores at most ``REPORT_ROWS`` real rows, so it hardly
     #: grows with the split).
     report_seconds: ClassVar[float] = 3.5
+
+    @classmethod
+    def from_strings(cls, pairs: dict[str, str], **fixed: Any) -> SynthesisStrategy:
+        """:meth:`Parametrized.from_strings`, with a sentence for DP parameters given to a strategy whose
+        generator cannot train privately."""
+        if not cls.generator_class.private_training:
+            refuse_privacy(cls.title, {**pairs, **fixed})
+        return super().from_strings(pairs, **fixed)
 
     def _generator(self, seed: int) -> Generator:
         raise NotImplementedError
@@ -153,7 +167,9 @@ class SynthesisStrategy(Strategy):
         self.synthesis_ = describe_fit(generator, real, synthetic, train.schema, minority=smallest,
                                        real_test=holdout.frame if holdout is not None else None,
                                        imputation=self.imputation_, fit_seconds=fit_seconds, random_state=seed)
-        return assemble(train, None, sources, new_values, new_labels=rows[LABEL].to_numpy())
+        out, take = assemble(train, None, sources, new_values, new_labels=rows[LABEL].to_numpy())
+        added = np.arange(len(train.frame), len(out.frame))
+        return replace(out, frame=replace_ids(out.frame, added, generator.synthetic_ids(sources))), take
 
     def _epoch_progress(self, epoch: int, metrics: dict[str, float]) -> None:
         """Pass a generator's epoch on to the caller's ``progress`` as a fraction of the epochs."""
@@ -204,24 +220,31 @@ class NeuralSynthesis(SynthesisStrategy):
     """A strategy around a neural generator (``generator_class``): epochs, checkpoint scoring, device."""
 
     params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "epochs": _EPOCHS, "eval_every": _EVAL_EVERY,
+              "epsilon": NeuralGenerator.params["epsilon"], "delta": NeuralGenerator.params["delta"],
+              "max_grad_norm": NeuralGenerator.params["max_grad_norm"], "ids": Generator.params["ids"],
               "device": _DEVICE, "impute_missing": _IMPUTE, "quality_report": _REPORT}
     #: CPU seconds per training row and epoch of training.
     seconds_per_row_epoch: ClassVar[float] = 0.0
     #: CPU seconds of one checkpoint scoring (every ``eval_every`` epochs, and after the last).
     eval_seconds: ClassVar[float] = 0.4
 
-    def __init__(self, sampling_strategy="auto", epochs=10, eval_every=5, device="auto", impute_missing=False,
-                 quality_report=True):
+    def __init__(self, sampling_strategy="auto", epochs=10, eval_every=5, epsilon=None, delta=None, max_grad_norm=1.0,
+                 ids="new", device="auto", impute_missing=False, quality_report=True):
         self.sampling_strategy = sampling_strategy
         self.epochs = epochs
         self.eval_every = eval_every
+        self.epsilon = epsilon
+        self.delta = delta
+        self.max_grad_norm = max_grad_norm
+        self.ids = ids
         self.device = device
         self.impute_missing = impute_missing
         self.quality_report = quality_report
 
     def _generator(self, seed: int) -> Generator:
-        return self.generator_class(epochs=self.epochs, eval_every=self.eval_every, device=self.device,
-                                    random_state=seed)
+        return self.generator_class(epochs=self.epochs, eval_every=self.eval_every, epsilon=self.epsilon,
+                                    delta=self.delta, max_grad_norm=self.max_grad_norm, ids=self.ids,
+                                    device=self.device, random_state=seed)
 
     def _estimated_seconds(self, n_rows: int) -> float:
         scorings = -(-self.epochs // self.eval_every) if self.eval_every else 0      # ceil: the last one too
@@ -257,12 +280,14 @@ class CopulaSynthesis(SynthesisStrategy):
                "rows each class lacks; fast baseline for the neural generators.")
     generator_class = GaussianCopula
     seconds_per_row = 1e-4             # fitted in one pass, without training epochs
-    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "impute_missing": _IMPUTE, "quality_report": _REPORT}
+    params = {"sampling_strategy": OVER_SAMPLING_STRATEGY, "ids": Generator.params["ids"], "impute_missing": _IMPUTE,
+              "quality_report": _REPORT}
 
-    def __init__(self, sampling_strategy="auto", impute_missing=False, quality_report=True):
+    def __init__(self, sampling_strategy="auto", ids="new", impute_missing=False, quality_report=True):
         self.sampling_strategy = sampling_strategy
+        self.ids = ids
         self.impute_missing = impute_missing
         self.quality_report = quality_report
 
     def _generator(self, seed: int) -> Generator:
-        return GaussianCopula(random_state=seed)
+        return GaussianCopula(ids=self.ids, random_state=seed)

@@ -24,8 +24,8 @@ import copy
 import math
 import time
 import warnings
-from collections.abc import Callable
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,9 @@ from sklearn.neighbors import KDTree
 from recexp.dataset import IS_SYNTHETIC, LABEL, FeatureSchema
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.models.device import DEVICE_CHOICES, resolve_device
-from recexp.params import Choice, Int, Optional, Parametrized
+from recexp.params import Choice, Float, Int, Optional, Parametrized
+from recexp.synthesis.privacy import (ID_COLUMNS, PrivateTraining, fresh_salt, hashed_ids, id_floor, integer_ids,
+                                      new_ids, refuse_privacy)
 from recexp.synthesis.quality import quality_score
 from recexp.synthesis.transformer import DataTransformer
 
@@ -60,7 +62,22 @@ class Generator(Parametrized):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    params = {"random_state": Optional(Int(0, None), help="Seed of every random draw; None: a fresh one each fit.")}
+    #: Whether the generator can train with differential privacy (``epsilon``; neural generators).
+    private_training: ClassVar[bool] = False
+    params = {
+        "ids": Choice({"new": "new: a fresh id for every generated row",
+                       "hash": "hash: salted hashes of the source rows' ids"}, search=False,
+                      help="User and item ids of generated rows; never the real ids."),
+        "random_state": Optional(Int(0, None), help="Seed of every random draw; None: a fresh one each fit."),
+    }
+
+    @classmethod
+    def from_strings(cls, pairs: dict[str, str], **fixed: Any) -> Generator:
+        """:meth:`Parametrized.from_strings`, with a sentence for DP parameters given to a generator that
+        cannot train privately."""
+        if not cls.private_training:
+            refuse_privacy(cls.__name__, {**pairs, **fixed})
+        return super().from_strings(pairs, **fixed)
 
     # --- public API ---------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, schema: FeatureSchema, progress: Progress | None = None) -> Generator:
@@ -81,6 +98,7 @@ class Generator(Parametrized):
         self
         """
         self.validate_params()
+        self._fit_ids(frame)
         frame, self.real_positions_ = self._check_frame(frame, schema)
         self.schema_ = schema
         labels = frame[LABEL].to_numpy(np.int64)
@@ -124,6 +142,21 @@ class Generator(Parametrized):
             generated = pd.DataFrame({c: np.zeros(0) for c in self.schema_.numeric + self.schema_.categorical})
         frame, sources = self._finish(generated, labels)
         return (frame, sources) if return_sources else frame
+
+    def synthetic_ids(self, sources: np.ndarray) -> dict[str, np.ndarray]:
+        """User and item ids for generated rows whose source rows are ``sources`` (from
+        ``sample(..., return_sources=True)``), by the ``ids`` policy: never the real ids.
+
+        Returns a dict from each id column the training frame had (``user_id``, ``item_id``) to one id per
+        row: ``synthetic-user-<k>`` (integer ids: counted down from below the real ones) numbered on across
+        calls (``ids="new"``), or the salted hash of the source row's id (``ids="hash"``; see
+        :mod:`recexp.synthesis.privacy`).
+        """
+        sources = np.asarray(sources, dtype=np.int64)
+        if self.ids == "hash":
+            return {c: hashes[sources] for c, hashes in self.hashed_ids_.items()}
+        start, self.ids_issued_ = self.ids_issued_, self.ids_issued_ + len(sources)
+        return {c: new_ids(c, start, len(sources), self.id_floors_.get(c)) for c in self.id_columns_}
 
     def conditional_sample(self, frame: pd.DataFrame, missing: pd.DataFrame) -> pd.DataFrame:
         """Draw the cells flagged in ``missing`` given each row's other cells and its class.
@@ -201,6 +234,16 @@ class Generator(Parametrized):
         raise NotImplementedError
 
     # --- helpers ------------------------------------------------------------------------------
+    def _fit_ids(self, frame: pd.DataFrame) -> None:
+        """Which id columns the rows have and, for ``ids="hash"``, their salted hashes (the salt is not kept)."""
+        self.id_columns_ = [c for c in ID_COLUMNS if isinstance(frame, pd.DataFrame) and c in frame.columns]
+        self.ids_issued_ = 0
+        self.id_floors_ = {c: id_floor(frame[c]) for c in self.id_columns_ if integer_ids(frame[c])}
+        self.hashed_ids_ = {}
+        if self.ids == "hash":
+            salt = fresh_salt()
+            self.hashed_ids_ = {c: hashed_ids(frame[c], salt) for c in self.id_columns_}
+
     @staticmethod
     def _check_frame(frame: pd.DataFrame, schema: FeatureSchema) -> tuple[pd.DataFrame, np.ndarray]:
         if not isinstance(frame, pd.DataFrame):
@@ -329,10 +372,26 @@ class NeuralGenerator(Generator):
     with the best score is the one kept (``best_epoch_``). ``history_`` has one row per epoch: the
     losses, ``quality`` (NaN where not computed) and ``seconds`` (training plus scoring);
     ``timing_`` sums the seconds spent on preprocessing, training steps and scoring.
+
+    With ``epsilon`` set, the networks that read real rows train with DP-SGD (Opacus; see
+    :mod:`recexp.synthesis.privacy`): the subclass's ``_build`` hands that module and its optimizer to
+    :meth:`_privatize`, and ``_train_epoch`` takes its steps' rows from ``private_.batches()``. Training
+    stops when the budget is spent; the *last* checkpoint is kept (choosing one by its quality on real
+    rows would spend privacy the accountant does not count); ``privacy_`` holds the accountant's
+    figures (``None`` without DP).
     """
 
+    private_training = True
     params = {
         **Generator.params,
+        "epsilon": Optional(Float(0, None, low_open=True),
+                            help="Differential privacy: the budget of DP-SGD training (Opacus); smaller is more "
+                                 "private. None trains without DP."),
+        "delta": Optional(Float(0, 1, low_open=True, high_open=True),
+                          help="Differential privacy: the chance the epsilon guarantee fails; None: 1 / training "
+                               "rows."),
+        "max_grad_norm": Float(0, None, low_open=True,
+                               help="Differential privacy: each row's gradient is clipped to this norm."),
         "epochs": Int(1, None, help="Passes over the training rows."),
         "batch_size": Int(2, None, help="Rows per optimiser step."),
         "eval_every": Int(0, None, help="Score the samples every this many epochs and keep the best "
@@ -357,6 +416,17 @@ class NeuralGenerator(Generator):
     def _modules(self) -> dict[str, torch.nn.Module]:
         raise NotImplementedError
 
+    def _privatize(self, module: str, optimizer: str) -> None:
+        """Wrap the attributes named ``module`` and ``optimizer`` for DP-SGD (called by ``_build`` when
+        ``epsilon`` is set); the wrapped module is unwrapped again when training ends."""
+        self.private_ = PrivateTraining.make(
+            getattr(self, module), getattr(self, optimizer), n_rows=self.n_rows_, batch_size=self.batch_size,
+            epochs=self.epochs, epsilon=self.epsilon, delta=self.delta, max_grad_norm=self.max_grad_norm,
+            seed=self.torch_seed_)
+        self.private_module_ = module
+        setattr(self, module, self.private_.module)
+        setattr(self, optimizer, self.private_.optimizer)
+
     # --- the loop -----------------------------------------------------------------------------
     def _fit(self, frame: pd.DataFrame, schema: FeatureSchema, progress: Progress | None) -> None:
         started = time.perf_counter()
@@ -368,6 +438,7 @@ class NeuralGenerator(Generator):
         matrix, categories = self.transformer_.transform(frame, self.fit_rng_)
         labels = np.array(frame[LABEL].to_numpy(np.int64))       # a writable copy for torch
         self.n_rows_ = len(frame)
+        self.private_, self.privacy_ = None, None
         self._build(torch.from_numpy(matrix).to(self.device_), torch.from_numpy(categories).to(self.device_),
                     torch.from_numpy(labels).to(self.device_))
 
@@ -379,11 +450,17 @@ class NeuralGenerator(Generator):
         self.timing_ = {"preprocess": time.perf_counter() - started, "train": 0.0, "evaluate": 0.0}
         history: list[dict[str, float]] = []
         best_quality, best_state, self.best_epoch_ = -math.inf, None, self.epochs
+        spent: list[float] = []
         for epoch in range(1, self.epochs + 1):
+            if self.private_ is not None and self.private_.exhausted():
+                break                                           # the privacy budget is spent
             started = time.perf_counter()
             for module in self._modules().values():
                 module.train()
-            losses = self._train_epoch()
+            with warnings.catch_warnings():
+                # Opacus' per-row gradient hooks fire on module outputs when the inputs need no gradient: as meant
+                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                losses = self._train_epoch()
             if self.device_.type == "cuda":
                 torch.cuda.synchronize(self.device_)
             trained = time.perf_counter()
@@ -393,18 +470,27 @@ class NeuralGenerator(Generator):
                 synthetic = self._sample(eval_labels)
                 synthetic[LABEL] = eval_labels
                 quality = quality_score(eval_real, synthetic, numeric, categorical)
-                if quality > best_quality:
+                if self.private_ is not None:
+                    best_quality, self.best_epoch_ = quality, epoch         # the last one: see the docstring
+                elif quality > best_quality:
                     best_quality, self.best_epoch_ = quality, epoch
                     best_state = {k: copy.deepcopy(m.state_dict()) for k, m in self._modules().items()}
                 self.timing_["evaluate"] += time.perf_counter() - trained
             row = {**losses, "quality": quality, "seconds": time.perf_counter() - started}
             history.append({"epoch": epoch, **row})
+            if self.private_ is not None:
+                spent.append(self.private_.spent())
+                self.best_epoch_ = epoch
             if progress is not None:
                 progress(epoch, row)
+        if self.private_ is not None:
+            self.privacy_ = {**self.private_.summary(), "epsilon_by_epoch": spent}
+            setattr(self, self.private_module_, self.private_.release())
+            self.private_, best_state = None, None
         if best_state is not None:
             for key, module in self._modules().items():
                 module.load_state_dict(best_state[key])
-        self.best_quality_ = best_quality if best_state is not None else math.nan
+        self.best_quality_ = best_quality if best_quality > -math.inf else math.nan
         self.history_ = pd.DataFrame(history)
 
     def _sample(self, labels: np.ndarray) -> pd.DataFrame:

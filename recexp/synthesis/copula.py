@@ -107,6 +107,8 @@ class GaussianCopula(Generator):
     max_discrete : int
         Numeric columns with at most this many distinct values in a class are sampled as those exact
         values; columns with more are interpolated between observed values.
+    ids : {"new", "hash"}
+        User and item ids of generated rows (:meth:`~recexp.synthesis.base.Generator.synthetic_ids`).
     random_state : int or None
         Seed of every random draw.
 
@@ -124,8 +126,9 @@ class GaussianCopula(Generator):
                                           "exactly those values."),
     }
 
-    def __init__(self, max_discrete=32, random_state=None):
+    def __init__(self, max_discrete=32, ids="new", random_state=None):
         self.max_discrete = max_discrete
+        self.ids = ids
         self.random_state = random_state
 
     # --- fitting ------------------------------------------------------------------------------

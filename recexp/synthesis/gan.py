@@ -21,6 +21,14 @@ What is different:
   matching real rows in a Python loop over the batch and activates column by column.)
 * Randomness (weights, noise, dropout masks, Gumbel noise, batches) comes from generators derived
   from ``random_state``; the global RNGs are not touched.
+
+With ``epsilon`` (differential privacy, :mod:`recexp.synthesis.privacy`) the discriminator trains with
+DP-SGD, and three things change so that every real row's influence is one clipped gradient: each
+step's real rows are a Poisson sample (no training-by-sampling), conditioned on their label only; the
+discriminator judges rows one by one (``pac`` is not used) and sees each real row paired with a fake
+row of the same label as one sample; and the loss is the standard GAN cross-entropy (the gradient
+penalty needs a second backward pass per row, which DP-SGD's per-row gradients do not support). The
+generator's steps draw labels from the class counts and have no conditional loss.
 """
 
 from __future__ import annotations
@@ -146,6 +154,8 @@ class _Discriminator(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pac == 1:                       # any leading shape: DP training feeds (rows, 2, features)
+            return self.body(x)
         return self.body(x.reshape(-1, x.shape[1] * self.pac))
 
 
@@ -168,7 +178,9 @@ class GAN(NeuralGenerator):
         Size of the generator's random input.
     hidden : int
         Width of each of the two generator and two discriminator layers.
-    eval_every, max_categories, device, random_state
+    epsilon, delta, max_grad_norm
+        Differential privacy (DP-SGD on the discriminator); see the module docstring.
+    ids, eval_every, max_categories, device, random_state
         See :class:`~recexp.synthesis.base.NeuralGenerator`.
 
     Examples
@@ -191,7 +203,7 @@ class GAN(NeuralGenerator):
 
     def __init__(self, epochs=100, batch_size=500, generator_lr=2e-4, discriminator_lr=2e-4,
                  discriminator_steps=1, pac=10, noise_dim=128, hidden=256, eval_every=5, max_categories=100,
-                 device="auto", random_state=None):
+                 epsilon=None, delta=None, max_grad_norm=1.0, ids="new", device="auto", random_state=None):
         self.epochs = epochs
         self.batch_size = batch_size
         self.generator_lr = generator_lr
@@ -202,6 +214,10 @@ class GAN(NeuralGenerator):
         self.hidden = hidden
         self.eval_every = eval_every
         self.max_categories = max_categories
+        self.epsilon = epsilon
+        self.delta = delta
+        self.max_grad_norm = max_grad_norm
+        self.ids = ids
         self.device = device
         self.random_state = random_state
 
@@ -214,6 +230,8 @@ class GAN(NeuralGenerator):
     def _build(self, data: torch.Tensor, categories: torch.Tensor, labels: torch.Tensor) -> None:
         device, g = self.device_, self.torch_generator_
         self.data_ = data
+        self.labels_ = labels
+        self.label_weights_ = torch.bincount(labels, minlength=self.schema_.n_classes).float()
         self.layout_ = SpanLayout(self.transformer_.spans_, self.transformer_.output_dim_, device)
         slots = [info.n_slots for info in self.transformer_.categorical_]
         self.sampler_ = _ConditionSampler(labels, categories, slots, self.schema_.n_classes, device)
@@ -222,11 +240,14 @@ class GAN(NeuralGenerator):
             dtype=torch.long, device=device)
         hidden = (self.hidden, self.hidden)
         self.generator_ = _GeneratorNet(self.noise_dim, self.sampler_.cond_dim, hidden, data.shape[1], g, device)
-        self.discriminator_ = _Discriminator(data.shape[1] + self.sampler_.cond_dim, hidden, self.pac, g, device)
+        pac = self.pac if self.epsilon is None else 1
+        self.discriminator_ = _Discriminator(data.shape[1] + self.sampler_.cond_dim, hidden, pac, g, device)
         self.optimizer_g_ = torch.optim.Adam(self.generator_.parameters(), lr=self.generator_lr, betas=(0.5, 0.9),
                                              weight_decay=1e-6)
         self.optimizer_d_ = torch.optim.Adam(self.discriminator_.parameters(), lr=self.discriminator_lr,
                                              betas=(0.5, 0.9), weight_decay=1e-6)
+        if self.epsilon is not None:
+            self._privatize("discriminator_", "optimizer_d_")
 
     def _modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator_, "discriminator": self.discriminator_}
@@ -257,6 +278,8 @@ class GAN(NeuralGenerator):
         return -torch.where(column > 0, chosen, torch.zeros_like(chosen)).sum() / len(column)
 
     def _train_epoch(self) -> dict[str, float]:
+        if self.private_ is not None:
+            return self._train_epoch_private()
         steps = max(1, self.n_rows_ // self.batch_size)
         g, batch = self.torch_generator_, self.batch_size
         loss_d_total = torch.zeros((), device=self.device_)
@@ -283,6 +306,51 @@ class GAN(NeuralGenerator):
             loss_d_total += loss_d.detach()
             loss_g_total += loss_g.detach()
         return {"generator_loss": float(loss_g_total) / steps, "discriminator_loss": float(loss_d_total) / steps}
+
+    def _train_epoch_private(self) -> dict[str, float]:
+        """One epoch of DP-SGD on the discriminator (one step per Poisson batch), with a generator step
+        after every ``discriminator_steps`` of them."""
+        g, bce = self.torch_generator_, nn.functional.binary_cross_entropy_with_logits
+        loss_d_total = torch.zeros((), device=self.device_)
+        loss_g_total = torch.zeros((), device=self.device_)
+        steps = generator_steps = 0
+        for rows in self.private_.batches():
+            rows = rows.to(self.device_)
+            cond = self.sampler_.for_labels(self.labels_[rows])
+            with torch.no_grad():      # batch norm needs two rows: pad a batch of 0 or 1 and drop the padding
+                padded = torch.cat([cond, cond.new_zeros((max(0, 2 - len(rows)), cond.shape[1]))])
+                fake = self.layout_.activate(self.generator_(self._noise(len(padded)), padded), 0.2, g)[:len(rows)]
+            pairs = torch.stack([torch.cat([self.data_[rows], cond], dim=1), torch.cat([fake, cond], dim=1)], dim=1)
+            scores = self.discriminator_(pairs)[..., 0]                 # (rows, 2): one sample per real row
+            loss_d = (bce(scores[:, 0], torch.ones_like(scores[:, 0]), reduction="sum")
+                      + bce(scores[:, 1], torch.zeros_like(scores[:, 1]), reduction="sum")) / max(len(rows), 1)
+            self.optimizer_d_.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.optimizer_d_.step()
+            loss_d_total += loss_d.detach()
+            steps += 1
+            if steps % self.discriminator_steps == 0:
+                loss_g_total += self._generator_step_private()
+                generator_steps += 1
+        return {"generator_loss": float(loss_g_total) / max(generator_steps, 1),
+                "discriminator_loss": float(loss_d_total) / max(steps, 1)}
+
+    def _generator_step_private(self) -> torch.Tensor:
+        """A generator step against the private discriminator (its per-row gradient hooks off: no real rows)."""
+        g, batch = self.torch_generator_, self.batch_size
+        labels = torch.multinomial(self.label_weights_, batch, replacement=True, generator=g)
+        cond = self.sampler_.for_labels(labels)
+        fake = torch.cat([self.layout_.activate(self.generator_(self._noise(batch), cond), 0.2, g), cond], dim=1)
+        self.discriminator_.disable_hooks()
+        try:
+            score = self.discriminator_(fake)
+            loss_g = nn.functional.binary_cross_entropy_with_logits(score, torch.ones_like(score))
+            self.optimizer_g_.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.optimizer_g_.step()
+        finally:
+            self.discriminator_.enable_hooks()
+        return loss_g.detach()
 
     def _generate(self, labels: torch.Tensor) -> np.ndarray:
         cond = self.sampler_.for_labels(labels)

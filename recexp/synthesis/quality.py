@@ -34,6 +34,13 @@ SDMetrics (https://docs.sdv.dev/sdmetrics), re-implemented here so the library d
   closest *other* training row; ``dcr_ratio`` their quotient (below 1: synthetic rows sit closer to
   training rows than new real rows do, a sign of memorisation). ``exact_copies`` counts synthetic rows
   equal to a real training row in every scored column, over all rows.
+* **Membership inference** (a distance attack, as in Chen et al., "GAN-Leaks", CCS 2020): an attacker
+  who holds real rows calls one a training row the closer it lies to a synthetic row (the DCR
+  distance). ``membership_inference_auc`` is the ROC-AUC of that call on equally many real training
+  rows and held-out real rows (``real_test``): 0.5 means the synthetic rows tell nothing about who
+  was in the training data, 1 that they give every training row away. Without ``real_test`` it is
+  missing. Held-out rows from another period (a temporal split) can sit farther from everything than
+  training rows do, which lifts the AUC above 0.5 without a leak.
 
 Each score is also computed on the minority class alone (the class with the fewest real rows, or
 the one named), where memorisation risk is highest.
@@ -456,6 +463,36 @@ def _ranges(frame: pd.DataFrame, numeric: list[str]) -> dict[str, float]:
     return result
 
 
+def membership_inference_auc(members: pd.DataFrame, non_members: pd.DataFrame, synthetic: pd.DataFrame,
+                             numeric: list[str], categorical: list[str], *, max_rows: int = 1000,
+                             max_reference_rows: int = 20_000, random_state: int = 0) -> float:
+    """ROC-AUC of the distance attack (see the module docstring): members vs non-members, scored by
+    closeness to the nearest synthetic row. ``nan`` when a side has no rows.
+
+    Equally many rows (at most ``max_rows``) are drawn from ``members`` and ``non_members``; distances
+    use the members' column ranges and at most ``max_reference_rows`` synthetic rows.
+
+    Examples
+    --------
+    >>> membership_inference_auc(train.frame, valid.frame, train.frame, numeric, categorical)  # doctest: +SKIP
+    1.0
+    """
+    n = min(len(members), len(non_members), max_rows)
+    if n == 0 or len(synthetic) == 0 or not (list(numeric) + list(categorical)):
+        return math.nan
+    rng = np.random.default_rng(random_state)
+
+    def pick(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
+        return frame if len(frame) <= limit else frame.iloc[np.sort(rng.choice(len(frame), limit, replace=False))]
+
+    candidates = pd.concat([pick(members, n)[list(numeric) + list(categorical)],
+                            pick(non_members, n)[list(numeric) + list(categorical)]], ignore_index=True)
+    distance = closest_distances(candidates, pick(synthetic, max_reference_rows), numeric, categorical,
+                                 ranges=_ranges(members, numeric))
+    is_member = np.r_[np.ones(n), np.zeros(n)]
+    return float(roc_auc_score(is_member, -distance))
+
+
 def privacy(real: pd.DataFrame, synthetic: pd.DataFrame, numeric: list[str], categorical: list[str], *,
             real_test: pd.DataFrame | None = None, max_rows: int = 1000, max_reference_rows: int = 20_000,
             random_state: int = 0) -> dict[str, Any]:
@@ -467,6 +504,7 @@ def privacy(real: pd.DataFrame, synthetic: pd.DataFrame, numeric: list[str], cat
         "exact_copies": copies, "exact_copy_share": copies / len(synthetic) if len(synthetic) else math.nan,
         "dcr_median": math.nan, "baseline_median": math.nan, "dcr_ratio": math.nan,
         "baseline": "real_test" if real_test is not None else "real-to-real (leave one out)",
+        "membership_inference_auc": math.nan,
     }
     if len(real) < 2 or len(synthetic) == 0:
         return result
@@ -480,6 +518,9 @@ def privacy(real: pd.DataFrame, synthetic: pd.DataFrame, numeric: list[str], cat
     if real_test is not None and len(real_test):
         baseline = closest_distances(pick(real_test, max_rows), reference, numeric, categorical, ranges=ranges)
         result["baseline_exact_copy_share"] = exact_copies(real, real_test, columns) / len(real_test)
+        result["membership_inference_auc"] = membership_inference_auc(
+            real, real_test, synthetic, numeric, categorical, max_rows=max_rows,
+            max_reference_rows=max_reference_rows, random_state=random_state)
     else:
         order = rng.permutation(len(reference))
         shuffled = reference.iloc[order]
@@ -533,6 +574,11 @@ class QualityReport:
     def score(self) -> float:
         """The overall quality score (SDMetrics QualityReport definition), 0..1, higher is better."""
         return self.overall.quality
+
+    @property
+    def membership_inference_auc(self) -> float:
+        """The distance attack's ROC-AUC over every class (0.5: no leak; ``nan`` without held-out rows)."""
+        return float(self.overall.privacy.get("membership_inference_auc", math.nan))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (NaN written as ``None``)."""

@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, FeatureSchema
+from recexp.i18n import _, format_decimal
 from recexp.synthesis.base import Generator
+from recexp.synthesis.privacy import ID_POLICIES, PRIVACY_SCOPE
 from recexp.synthesis.quality import QualityReport, QualityScores, jsonable, quality_report
 
 #: Real rows (at most) a strategy scores its generator against; the same number of rows is generated.
@@ -47,7 +49,29 @@ SCORE_HELP = {
                  "About 1 or more is safe; well below 1 suggests memorised rows.",
     "Exact copies (share)": "Share of synthetic rows equal to a real training row in every scored column. "
                             "0 is best.",
+    "Membership inference AUC": "How well an attacker tells training rows from held-out real rows by their "
+                                "distance to the closest synthetic row. 0.5 (a coin flip) is no leak; near 1 the "
+                                "synthetic rows give the training rows away.",
 }
+
+#: Membership-inference AUC below this reads as no measurable leak; from :data:`MIA_LEAK` on as a leak.
+MIA_NO_LEAK = 0.55
+MIA_LEAK = 0.65
+
+
+def membership_reading(auc: float | None) -> str:
+    """One sentence that reads a membership-inference AUC (see :data:`SCORE_HELP`)."""
+    if auc is None or auc != auc:
+        return _("No membership-inference score: it needs held-out real rows the generator never saw.")
+    shown = format_decimal(auc, 3)
+    if auc < MIA_NO_LEAK:
+        return _("Membership inference AUC {auc}: an attacker does no better than a coin flip at telling training "
+                 "rows from held-out ones, so no measurable leak.").format(auc=shown)
+    if auc < MIA_LEAK:
+        return _("Membership inference AUC {auc}: a weak signal; synthetic rows sit somewhat closer to training rows "
+                 "than to held-out ones.").format(auc=shown)
+    return _("Membership inference AUC {auc}: training rows are recognisable from the synthetic rows; lower epsilon "
+             "or fewer epochs would leak less.").format(auc=shown)
 
 
 @dataclass
@@ -80,6 +104,12 @@ class SynthesisReport:
         What the machine-learning efficacy models were tested on and the privacy distances compared with:
         held-out real rows the generator never saw, or (without them) part of its own training rows.
         ``None`` when there is no quality report.
+    differential_privacy : dict or None
+        The generator's ``privacy_``: requested and spent epsilon (Opacus' accountant), delta, noise
+        multiplier, steps...; ``None`` when it trained without differential privacy.
+    ids : str or None
+        The id policy of generated rows (``"new"`` or ``"hash"``; ``"none"`` when the rows have no id
+        columns; :data:`~recexp.synthesis.privacy.ID_POLICIES`).
     """
 
     generator: str
@@ -93,6 +123,27 @@ class SynthesisReport:
     imputation: dict[str, Any] | None
     fit_seconds: float
     held_out: str | None = None
+    differential_privacy: dict[str, Any] | None = None
+    ids: str | None = None
+
+    @property
+    def epsilon(self) -> float | None:
+        """Epsilon spent by DP-SGD training (Opacus' accountant); ``None`` without differential privacy."""
+        return None if self.differential_privacy is None else float(self.differential_privacy["epsilon"])
+
+    @property
+    def membership_inference_auc(self) -> float:
+        """The quality report's membership-inference AUC (``nan`` without one or without held-out rows)."""
+        return self.quality.membership_inference_auc if self.quality is not None else math.nan
+
+    def privacy_notes(self) -> list[str]:
+        """Sentences on what protects the generated rows: the id policy and, under DP, what epsilon covers."""
+        notes = []
+        if self.ids is not None:
+            notes.append(_("Ids of generated rows: {policy}.").format(policy=_(ID_POLICIES[self.ids])))
+        if self.differential_privacy is not None:
+            notes.append(_(PRIVACY_SCOPE))
+        return notes
 
     @property
     def columns(self) -> list[str]:
@@ -141,8 +192,15 @@ class SynthesisReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form: ``generator``, ``params``, ``fit_seconds``, ``history`` (records), ``best_epoch``,
-        ``best_quality``, ``imputation``, ``held_out`` and ``quality`` (NaN written as ``None``)."""
+        ``best_quality``, ``imputation``, ``held_out``, ``quality``, and the privacy figures: ``epsilon``
+        (spent; ``None`` without differential privacy), ``epsilon_requested``, ``delta``,
+        ``differential_privacy`` (the accountant's figures), ``membership_inference_auc``, ``ids`` (the
+        id policy) and ``privacy_notes`` (NaN written as ``None``)."""
+        dp = self.differential_privacy or {}
         return jsonable({
+            "epsilon": self.epsilon, "epsilon_requested": dp.get("epsilon_requested"), "delta": dp.get("delta"),
+            "membership_inference_auc": self.membership_inference_auc, "ids": self.ids,
+            "differential_privacy": self.differential_privacy, "privacy_notes": self.privacy_notes(),
             "generator": self.generator, "params": self.params, "fit_seconds": self.fit_seconds,
             "history": self.history.to_dict(orient="records") if self.history is not None else None,
             "best_epoch": self.best_epoch, "best_quality": self.best_quality,
@@ -183,6 +241,8 @@ def _score(name: str, scores: QualityScores | None, efficacy: dict[str, Any], mi
         return float(scores.privacy["dcr_ratio"])
     if name == "Exact copies (share)":
         return float(scores.privacy["exact_copy_share"])
+    if name == "Membership inference AUC":
+        return float(scores.privacy.get("membership_inference_auc", math.nan))
     raise AssertionError(name)
 
 
@@ -242,7 +302,10 @@ def describe_fit(generator: Generator, real: pd.DataFrame | None, synthetic: pd.
         best_epoch=int(generator.best_epoch_) if hasattr(generator, "best_epoch_") else None,
         best_quality=float(best_quality) if best_quality is not None and np.isfinite(best_quality) else None,
         quality=quality, real=kept["real"], synthetic=kept["synthetic"], imputation=imputation,
-        fit_seconds=float(fit_seconds), held_out=held_out)
+        fit_seconds=float(fit_seconds), held_out=held_out,
+        differential_privacy=getattr(generator, "privacy_", None),
+        ids=generator.ids if getattr(generator, "id_columns_", None) else "none")
 
 
-__all__ = ["REPORT_ROWS", "SCORE_HELP", "SynthesisReport", "describe_fit"]
+__all__ = ["MIA_LEAK", "MIA_NO_LEAK", "REPORT_ROWS", "SCORE_HELP", "SynthesisReport", "describe_fit",
+           "membership_reading"]

@@ -46,7 +46,7 @@ def test_synth_errors_are_sentences(tmp_path, capsys):
     assert "no generator" in capsys.readouterr().err
     assert main(base + ["--method", "vae", "--param", "epochs=zero", "--rows", "5"]) == 2
     assert "epochs" in capsys.readouterr().err
-    assert main(base + ["--method", "vae"]) == 2
+    assert main(base + ["--method", "vae", "--rows", "0"]) == 2
     assert "--rows" in capsys.readouterr().err
     assert main(base + ["--method", "gaussian_copula", "--class", "2:10"]) == 2
     assert "unknown class" in capsys.readouterr().err

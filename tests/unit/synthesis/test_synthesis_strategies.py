@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recexp.dataset import IS_SYNTHETIC, LABEL, USER
+from recexp.dataset import IS_SYNTHETIC, ITEM, LABEL, USER
 from recexp.errors import InvalidParameterError
 from recexp.strategies.synthesis import CopulaSynthesis, GANSynthesis, SynthesisStrategy, VAESynthesis
 from recexp.synthesis.impute import missing_mask
@@ -26,14 +26,16 @@ def test_fills_minority_classes_to_the_majority(cls, tiny_behavior_train):
     synthetic = frame[IS_SYNTHETIC].to_numpy()
     assert synthetic.sum() == sum(majority - n for n in before.values())
     assert not synthetic[:len(tiny_behavior_train)].any()
-    # new rows copy the non-generated columns (user, time, sequences) from a real row of their class
+    # new rows copy the non-generated columns (time, sequences) from a real row of their class; never its ids
     source = result.source_rows[synthetic]
     real = tiny_behavior_train.frame
     assert (real[LABEL].to_numpy()[source] == frame.loc[synthetic, LABEL].to_numpy()).all()
-    assert (real[USER].to_numpy()[source] == frame.loc[synthetic, USER].to_numpy()).all()
+    assert not set(frame.loc[synthetic, USER]) & set(real[USER])
     sequence = list(tiny_behavior_train.schema.sequence_columns)
     assert np.array_equal(real[sequence].to_numpy()[source], frame.loc[synthetic, sequence].to_numpy())
-    assert list(frame.dtypes[: len(real.columns)]) == list(real.dtypes)
+    same = [c for c in real.columns if c not in (USER, ITEM)]           # id columns gain the new ids' categories
+    assert list(frame.dtypes[same]) == list(real.dtypes[same])
+    assert all(frame[c].cat.categories.dtype == real[c].cat.categories.dtype for c in (USER, ITEM))
 
 
 def test_per_class_counts_and_errors(tiny_behavior_train):
