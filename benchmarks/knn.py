@@ -17,6 +17,13 @@ Data: the bundled Taobao behaviour training split grown with Gaussian noise to `
     python benchmarks/knn.py --rows 1000000 --repeats 2 --only smote --only adasyn_minority --only smote_enn \\
         --extrapolate-sklearn smote_enn
 
+``--estimates`` measures instead what ``Strategy.estimated_seconds`` charges the neighbour-based strategies
+with an estimate (the Strategy Lab's "takes about"): the process CPU time of ``apply`` with one torch thread
+on stratified samples of the bundled Taobao training split (behaviour task, as
+``benchmarks/preview_seconds.py`` does), per ``knn_backend``, beside the estimate:
+
+    python benchmarks/knn.py --estimates --estimate-rows 1000 10000 40000
+
 ``--extrapolate-sklearn NAME`` does not run NAME with scikit-learn's neighbours (an hour at 1M rows for
 SMOTE-ENN) but estimates it: the same sampler's non-neighbour work is the backend side's time minus its
 neighbour searches, and scikit-learn's searches are timed on ``--sample-queries`` sampled queries of each
@@ -35,10 +42,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from sklearn.neighbors import NearestNeighbors  # noqa: E402
 
-from recexp.strategies import get_strategy  # noqa: E402
+from recexp.data.samples import load_sample  # noqa: E402
+from recexp.strategies import get_strategy, stratified_sample  # noqa: E402
 from recexp.strategies.neighbours import Neighbours  # noqa: E402
+from recexp.tasks import SplitSpec, build_dataset, split_dataset  # noqa: E402
 from strategies import million_rows  # noqa: E402
 
 #: name -> (recexp strategy, parameters)
@@ -112,6 +122,33 @@ def extrapolated_sklearn(train, name, params, seed, sample_queries):
     return estimate, total, result
 
 
+#: Strategies whose estimate ``--estimates`` checks, and the backends it checks them with.
+ESTIMATED = ("smote_enn", "smote_tomek", "edited_nearest_neighbours", "tomek_links")
+ESTIMATE_BACKENDS = ("sklearn", "auto", "faiss")
+
+
+def estimates(rows: list[int]) -> None:
+    """Print CPU seconds of ``apply`` beside ``estimated_seconds`` (see the module docstring)."""
+    torch.set_num_threads(1)
+    dataset = build_dataset(load_sample("taobao"), "behavior")
+    train = dataset.subset(split_dataset(dataset, SplitSpec()).train)
+    get_strategy("smote_enn").apply(stratified_sample(train, 200, seed=0), seed=0)      # untimed: warm-up
+    print("| strategy | knn_backend | rows | CPU seconds | estimate | measured / estimate |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in ESTIMATED:
+        for backend in ESTIMATE_BACKENDS:
+            for n_rows in rows:
+                sample = stratified_sample(train, n_rows, seed=0)
+                strategy = get_strategy(name, knn_backend=backend)
+                estimate = strategy.estimated_seconds(len(sample))
+                started = time.process_time()
+                strategy.apply(sample, seed=0)
+                seconds = time.process_time() - started
+                ratio = f"{seconds / estimate:.2f}" if estimate else "n/a"
+                shown = f"{estimate:.2f}" if estimate is not None else "none"
+                print(f"| {name} | {backend} | {len(sample):,} | {seconds:.2f} | {shown} | {ratio} |", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -121,7 +158,12 @@ def main(argv=None) -> int:
     parser.add_argument("--extrapolate-sklearn", action="append", default=[], choices=sorted(CASES))
     parser.add_argument("--sample-queries", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--estimates", action="store_true", help="check Strategy.estimated_seconds instead")
+    parser.add_argument("--estimate-rows", type=int, nargs="*", default=[1000, 10_000, 40_000])
     args = parser.parse_args(argv)
+    if args.estimates:
+        estimates(args.estimate_rows)
+        return 0
 
     train = million_rows(args.rows, args.seed)
     print(f"{len(train):,} rows, {len(train.schema.numeric)} numeric features, classes {train.class_counts()}",
