@@ -7,6 +7,12 @@ engine, measured on the data; the note of the run says which it took). Sides alt
 "same rows" compares the output frames' numeric features and labels (exact engines may differ where
 distances tie; ``tests/unit/strategies/test_neighbours.py`` counts those rows).
 
+Columns besides the wall-clock medians and ranges: "CPU s" is the process CPU time (both threads summed;
+on a machine shared with other work it is what the call would take on idle cores, at most); "cap" is
+scikit-learn's median over the backend side's median time *outside* its neighbour searches, i.e. the
+speed-up a search of zero seconds would give (the rest is the same work on both sides: imbalanced-learn
+making the rows, recexp building the output frame). The load average is printed at the start and the end.
+
 Peak memory: the process's resident-set high-water mark during the call (``VmHWM``, reset before each call
 through ``/proc/self/clear_refs``), so it includes the training frame already in memory.
 
@@ -79,10 +85,17 @@ def peak_gb() -> float:
 
 
 def run(train, name, params, backend, seed):
+    """(result, wall seconds, process CPU seconds, peak GB) of one ``apply``."""
     peak_reset()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = get_strategy(name, knn_backend=backend, **params).apply(train, seed=seed)
-    return result, time.perf_counter() - start, peak_gb()
+    return result, time.perf_counter() - start, time.process_time() - cpu, peak_gb()
+
+
+def search_seconds(result) -> float:
+    """Seconds the backend side spent in neighbour searches (its report note; 0 without one)."""
+    notes = [note for note in result.report.notes if note.startswith("Nearest neighbours")]
+    return float(notes[0].split(" (")[1].split(" s in all")[0]) if notes else 0.0
 
 
 def fingerprint(result):
@@ -166,40 +179,50 @@ def main(argv=None) -> int:
         return 0
 
     train = million_rows(args.rows, args.seed)
-    print(f"{len(train):,} rows, {len(train.schema.numeric)} numeric features, classes {train.class_counts()}",
+    print(f"load average at the start: {' '.join(open('/proc/loadavg').read().split()[:3])}; "
+          f"{len(train):,} rows, {len(train.schema.numeric)} numeric features, classes {train.class_counts()}",
           flush=True)
     print(f"{'case':17s} {'rows out':>10s} {'sklearn s':>10s} {'(spread)':>15s} {args.backend + ' s':>9s} "
-          f"{'(spread)':>15s} {'speed-up':>8s} {'sk peak GB':>10s} {'bk peak GB':>10s}  same rows  engines", flush=True)
+          f"{'(spread)':>15s} {'speed-up':>8s} {'CPU s sk/bk':>13s} {'cap':>6s} {'sk peak GB':>10s} "
+          f"{'bk peak GB':>10s}  same rows  engines", flush=True)
     for case in args.only or CASES:
         name, params = CASES[case]
-        ours, theirs, ours_peak, theirs_peak = [], [], [], []
+        ours, theirs, ours_cpu, theirs_cpu, ours_peak, theirs_peak, searching = [], [], [], [], [], [], []
         if case in args.extrapolate_sklearn:
             estimate, seconds, result = extrapolated_sklearn(train, name, params, args.seed, args.sample_queries)
             theirs, ours, ours_peak, theirs_peak = [estimate], [seconds], [float("nan")], [float("nan")]
+            ours_cpu, theirs_cpu = [float("nan")], [float("nan")]
+            searching.append(search_seconds(result))
             same = "n/a (extrapolated)"
         else:
             for repeat in range(args.repeats):
                 for side in (("sklearn", args.backend) if repeat % 2 == 0 else (args.backend, "sklearn")):
-                    result, seconds, peak = run(train, name, params, side, args.seed)
+                    result, seconds, cpu, peak = run(train, name, params, side, args.seed)
                     (theirs if side == "sklearn" else ours).append(seconds)
+                    (theirs_cpu if side == "sklearn" else ours_cpu).append(cpu)
                     (theirs_peak if side == "sklearn" else ours_peak).append(peak)
                     if side == "sklearn":
                         reference = fingerprint(result)
                     else:
                         mine = result
+                        searching.append(search_seconds(result))
             X, y = fingerprint(mine)
             same = "yes" if X.shape == reference[0].shape and np.array_equal(X, reference[0]) and \
                 np.array_equal(y, reference[1]) else "NO (ties?)"
             result = mine
         engines = [note for note in result.report.notes if note.startswith("Nearest neighbours")]
         engine_text = engines[0].split(" (")[0].replace("Nearest neighbours: ", "") if engines else "-"
-        if engines:                                     # the backend side's own search time, from its note
-            engine_text += f", {engines[0].split(' (')[1].split(' s in all')[0]} s searching"
+        engine_text += f", {statistics.median(searching):.2f} s searching (median)"
         t, o = statistics.median(theirs), statistics.median(ours)
+        # cap: the speed-up if the backend side's searches took no time at all (the rest is the same work on both sides)
+        rest = statistics.median([seconds - search for seconds, search in zip(ours, searching, strict=True)])
         spread = (lambda v: f"{min(v):.2f}-{max(v):.2f}")
+        cpu = f"{statistics.median(theirs_cpu):.1f}/{statistics.median(ours_cpu):.1f}"
         print(f"{case:17s} {len(result.dataset):>10,} {t:>10.2f} {spread(theirs):>15s} {o:>9.2f} {spread(ours):>15s} "
-              f"{t / o:>7.1f}x {max(theirs_peak):>10.2f} {max(ours_peak):>10.2f}  {same:9s}  {engine_text}"
-              + (" [sklearn side extrapolated]" if case in args.extrapolate_sklearn else ""), flush=True)
+              f"{t / o:>7.1f}x {cpu:>13s} {t / rest:>5.1f}x {max(theirs_peak):>10.2f} {max(ours_peak):>10.2f}  "
+              f"{same:9s}  {engine_text}" + (" [sklearn side extrapolated]" if case in args.extrapolate_sklearn else ""),
+              flush=True)
+    print(f"load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}", flush=True)
     return 0
 
 

@@ -343,13 +343,14 @@ class _KDTree:
     def __init__(self, data, threads: int):
         self.data64 = data.astype(np.float64, copy=False)
         self.threads = threads
-        self.tree = cKDTree(self.data64, leafsize=16, balanced_tree=False, compact_nodes=False)
+        # leafsize 40: on 3.6M rows x 25 count features, 14% less build and 3% less query CPU time than 16
+        self.tree = cKDTree(self.data64, leafsize=40, balanced_tree=False, compact_nodes=False)
 
     def search(self, queries, k, same_rows):
         if same_rows:
             order = self.tree.indices                       # the fitted rows in leaf order
         elif len(queries) > 20_000:
-            order = cKDTree(queries, balanced_tree=False, compact_nodes=False).indices
+            order = cKDTree(queries, leafsize=128, balanced_tree=False, compact_nodes=False).indices   # only an order
         else:
             order = np.arange(len(queries))
         distances, indices = self.tree.query(queries[order].astype(np.float64, copy=False), k=k, workers=self.threads)
