@@ -28,7 +28,7 @@ with an estimate (the Strategy Lab's "takes about"): the process CPU time of ``a
 on stratified samples of the bundled Taobao training split (behaviour task, as
 ``benchmarks/preview_seconds.py`` does), per ``knn_backend``, beside the estimate:
 
-    python benchmarks/knn.py --estimates --estimate-rows 1000 10000 40000
+    python benchmarks/knn.py --estimates --estimate-rows 1000 10000 40000 --estimate-backends sklearn auto faiss
 
 ``--extrapolate-sklearn NAME`` does not run NAME with scikit-learn's neighbours (an hour at 1M rows for
 SMOTE-ENN) but estimates it: the same sampler's non-neighbour work is the backend side's time minus its
@@ -135,12 +135,11 @@ def extrapolated_sklearn(train, name, params, seed, sample_queries):
     return estimate, total, result
 
 
-#: Strategies whose estimate ``--estimates`` checks, and the backends it checks them with.
-ESTIMATED = ("smote_enn", "smote_tomek", "edited_nearest_neighbours", "tomek_links")
-ESTIMATE_BACKENDS = ("sklearn", "auto", "faiss")
+#: Strategies whose estimate ``--estimates`` checks.
+ESTIMATED = ("smote_enn", "smote_tomek")
 
 
-def estimates(rows: list[int]) -> None:
+def estimates(rows: list[int], backends: list[str]) -> None:
     """Print CPU seconds of ``apply`` beside ``estimated_seconds`` (see the module docstring)."""
     torch.set_num_threads(1)
     dataset = build_dataset(load_sample("taobao"), "behavior")
@@ -149,7 +148,7 @@ def estimates(rows: list[int]) -> None:
     print("| strategy | knn_backend | rows | CPU seconds | estimate | measured / estimate |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name in ESTIMATED:
-        for backend in ESTIMATE_BACKENDS:
+        for backend in backends:
             for n_rows in rows:
                 sample = stratified_sample(train, n_rows, seed=0)
                 strategy = get_strategy(name, knn_backend=backend)
@@ -173,9 +172,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--estimates", action="store_true", help="check Strategy.estimated_seconds instead")
     parser.add_argument("--estimate-rows", type=int, nargs="*", default=[1000, 10_000, 40_000])
+    parser.add_argument("--estimate-backends", nargs="*", default=["sklearn", "auto", "kdtree", "faiss"])
     args = parser.parse_args(argv)
     if args.estimates:
-        estimates(args.estimate_rows)
+        estimates(args.estimate_rows, args.estimate_backends)
         return 0
 
     train = million_rows(args.rows, args.seed)
