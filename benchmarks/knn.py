@@ -204,6 +204,7 @@ def main(argv=None) -> int:
             for repeat in range(args.repeats):
                 for side in (("sklearn", args.backend) if repeat % 2 == 0 else (args.backend, "sklearn")):
                     result, seconds, cpu, peak = run(train, name, params, side, args.seed)
+                    print(f"  {case} repeat {repeat + 1} {side}: {seconds:.2f} s, CPU {cpu:.2f} s", flush=True)
                     (theirs if side == "sklearn" else ours).append(seconds)
                     (theirs_cpu if side == "sklearn" else ours_cpu).append(cpu)
                     (theirs_peak if side == "sklearn" else ours_peak).append(peak)
