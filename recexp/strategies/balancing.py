@@ -55,7 +55,7 @@ from sklearn.utils._param_validation import HasMethods
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError, RecexpError
 from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Union
-from recexp.strategies.base import Strategy, assemble, check_new_rows, class_codes
+from recexp.strategies.base import REFERENCE_ROWS, Strategy, assemble, check_new_rows, class_codes
 from recexp.strategies.neighbours import KNN_BACKEND, Neighbours, Search, backend_problem, describe_searches
 
 #: Categorical features with more codes than this stay out of SMOTENC's space (copied from the seed row).
@@ -265,6 +265,18 @@ class ImbalancedLearnStrategy(Strategy):
     #: Sampler arguments that :meth:`_sampler` gives a neighbours estimator of the ``knn_backend`` parameter,
     #: with the neighbours imbalanced-learn adds to the count (the row itself).
     neighbour_arguments: ClassVar[dict[str, int]] = {}
+    #: What :meth:`estimated_seconds` charges per ``knn_backend`` where that changes the cost: backend ->
+    #: (CPU seconds per row at ``REFERENCE_ROWS`` rows, cost exponent), measured like ``seconds_per_row``
+    #: (``benchmarks/knn.py --estimates``). Other backends are charged ``seconds_per_row`` / ``cost_exponent``,
+    #: measured with scikit-learn's brute-force neighbours (the slowest).
+    backend_costs: ClassVar[dict[str, tuple[float, float]]] = {}
+
+    def _estimated_seconds(self, n_rows: int) -> float | None:
+        cost = self.backend_costs.get(self.knn_backend) if "knn_backend" in self.params else None
+        if cost is None:
+            return super()._estimated_seconds(n_rows)
+        per_row, exponent = cost
+        return per_row * REFERENCE_ROWS * (n_rows / REFERENCE_ROWS) ** exponent
 
     # --- the sampler space ------------------------------------------------------------------------
 
@@ -1016,6 +1028,8 @@ class SMOTEENN(ImbalancedLearnStrategy):
     summary = "Over-samples with SMOTE, then removes rows (real or new) that their neighbours disagree with."
     seconds_per_row = 4e-4             # the cleaning step searches neighbours among all over-sampled rows
     cost_exponent = 1.75
+    # a KD-tree (auto's choice on large searches): 0.28 CPU s at 10,000 rows, 1.53 s at 57,676
+    backend_costs = {"auto": (2.8e-5, 1.1), "kdtree": (2.8e-5, 1.1)}
     sampling_type = OVER
     output = "combined"
     neighbours = "k_neighbors"
@@ -1049,6 +1063,8 @@ class SMOTETomek(ImbalancedLearnStrategy):
     summary = "Over-samples with SMOTE, then removes Tomek-link pairs (real or new rows)."
     seconds_per_row = 4e-4
     cost_exponent = 1.75
+    # a KD-tree (auto's choice on large searches): 0.15 CPU s at 10,000 rows, 1.15 s at 57,676
+    backend_costs = {"auto": (1.5e-5, 1.15), "kdtree": (1.5e-5, 1.15)}
     sampling_type = OVER
     output = "combined"
     neighbours = "k_neighbors"

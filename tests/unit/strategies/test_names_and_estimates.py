@@ -39,9 +39,23 @@ def test_quick_strategies_have_no_estimate_and_slow_ones_grow_with_rows():
         strategy = get_strategy(name)
         small, large = strategy.estimated_seconds(1_000), strategy.estimated_seconds(50_000)
         assert 0 < small < large, name
-    for name in ("svm_smote", "smote_enn", "smote_tomek"):          # neighbour searches over every row
-        strategy = get_strategy(name)
+    for name in ("svm_smote", "smote_enn", "smote_tomek"):          # brute-force neighbour searches over every row
+        strategy = get_strategy(name, knn_backend="sklearn")
         assert strategy.estimated_seconds(20_000) > 2 * strategy.estimated_seconds(10_000), name
+
+
+@pytest.mark.parametrize("name", ["smote_enn", "smote_tomek"])
+def test_the_estimate_follows_the_neighbour_backend(name):
+    def estimate(backend, rows=10_000):
+        return get_strategy(name, knn_backend=backend).estimated_seconds(rows)
+
+    # the default ('auto': a KD-tree on large searches) grows about linearly and previews live at 10,000 rows
+    assert estimate("auto") < 2 < estimate("sklearn")
+    assert estimate("auto", 1_000_000) < estimate("sklearn", 1_000_000) / 50
+    assert 100 < estimate("auto", 1_000_000) / estimate("auto") < 200
+    assert estimate("kdtree") == estimate("auto")
+    # a backend without its own measured cost is charged scikit-learn's (brute force, the slowest measured)
+    assert estimate("torch") == estimate("sklearn")
 
 
 @pytest.mark.parametrize("name", ["gan", "vae"])

@@ -120,6 +120,22 @@ def test_auto_keeps_sklearn_for_small_searches_and_measures_large_ones(features)
     assert large.searches_[-1].backend == search.backend and large.searches_[-1].reason == ""
 
 
+@pytest.mark.skipif(nb.faiss is None, reason="needs faiss-cpu")
+def test_auto_takes_brute_force_where_the_tree_degenerates_without_building_a_full_index_to_time_it(monkeypatch):
+    # 40,000 random 24-dimensional rows: a KD-tree visits most leaves per query, brute force does not care
+    X = np.random.default_rng(3).normal(size=(40_000, 24)).astype(np.float32)
+    built = []
+    monkeypatch.setitem(nb.ENGINES, "faiss", lambda data, threads: built.append(len(data)) or nb._FaissFlat(data, threads))
+    finder = Neighbours(n_neighbors=4).fit(X)
+    indices = finder.kneighbors(X[:2000], return_distance=False)
+    search = finder.searches_[-1]
+    assert search.backend == "faiss", search.reason
+    assert search.reason.startswith("estimated kdtree") and "faiss" in search.reason
+    assert built == [nb.SAMPLED_ROWS, len(X)]                # timed on a sample, then the whole index for the search
+    np.testing.assert_array_equal(indices, NearestNeighbors(n_neighbors=4).fit(X).kneighbors(
+        X[:2000], return_distance=False))
+
+
 def test_approximate_search_reports_its_recall(features):
     X, _ = features
     finder = Neighbours(n_neighbors=6, backend="faiss_hnsw").fit(X)
