@@ -167,8 +167,9 @@ def consistency_of(data: Dataset, *, random_state: int = 0, strategy: str = "") 
         ``data`` has no ``is_synthetic`` column.
     """
     if IS_SYNTHETIC not in data.frame.columns:
-        raise InvalidParameterError("The consistency check compares rows flagged is_synthetic with real rows, but "
-                                    "this training set has no is_synthetic column. Pass a strategy's output.")
+        raise InvalidParameterError(_("The consistency check compares rows flagged is_synthetic with real rows, "
+                                      "but this training set has no is_synthetic column. Pass a strategy's "
+                                      "output."))
     synthetic = data.frame[IS_SYNTHETIC].to_numpy(dtype=bool)
     labels = data.y
     rng = np.random.default_rng(random_state)

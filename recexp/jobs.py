@@ -39,6 +39,7 @@ import torch
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidParameterError, JobError, RecexpError, os_error_sentence, sentence
 from recexp.consistency import check_consistency
+from recexp.i18n import _
 from recexp.importance import TrainedRun, run_importance
 from recexp.metrics import classification_metrics
 from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
@@ -56,7 +57,8 @@ from recexp.tta import STREAMS, check_applies, check_copies, tta_operator, tta_p
 def validate_spec(spec: RunSpec) -> None:
     """Check a spec's names and parameters before anything is queued (raises :class:`RecexpError`)."""
     if spec.model not in MODELS:
-        raise InvalidParameterError(f"Unknown model {spec.model!r}; choose one of {', '.join(MODELS)}.")
+        raise InvalidParameterError(_("Unknown model {model!r}; choose one of {models}.").format(
+                                      model=spec.model, models=', '.join(MODELS)))
     MODELS[spec.model](**spec.model_params).validate_params()
     strategy_class(spec.strategy)(**spec.strategy_params).validate_params()
     config = TrainConfig.from_dict({**spec.train, "seed": spec.seed})
@@ -66,7 +68,8 @@ def validate_spec(spec: RunSpec) -> None:
         tta_operator(spec.tta, spec.tta_params)
         check_copies(spec.tta_copies)
     if not isinstance(spec.seed, int) or isinstance(spec.seed, bool) or spec.seed < 0:
-        raise InvalidParameterError(f"seed must be a non-negative integer, but got {spec.seed!r}.")
+        raise InvalidParameterError(_("seed must be a non-negative integer, but got "
+                                      "{seed!r}.").format(seed=spec.seed))
 
 
 def available_strategies() -> dict[str, type]:
@@ -77,7 +80,8 @@ def available_strategies() -> dict[str, type]:
 def strategy_class(name: str) -> type:
     """The strategy class registered as ``name``."""
     if name not in STRATEGIES:
-        raise InvalidParameterError(f"Unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}.")
+        raise InvalidParameterError(_("Unknown strategy {name!r}; choose one of {strategies}.").format(
+                                      name=name, strategies=', '.join(STRATEGIES)))
     return STRATEGIES[name]
 
 
@@ -92,12 +96,12 @@ def grid_specs(base: RunSpec, strategies: Sequence[tuple[str, dict[str, Any]]], 
     specs = [replace(base, strategy=s, strategy_params=dict(sp), model=m, model_params=dict(mp), seed=int(seed))
              for s, sp in strategies for m, mp in models for seed in seeds]
     if not specs:
-        raise InvalidParameterError("The grid is empty: choose at least one strategy, one model and one seed.")
+        raise InvalidParameterError(_("The grid is empty: choose at least one strategy, one model and one seed."))
     if aa:
         baseline = [(s, sp) for s, sp in strategies if s == "none"]
         if not baseline:
-            raise InvalidParameterError("The A/A arm replicates the baseline 'none' under other seeds: add 'none' to "
-                                        "the strategies, or leave the A/A arm out.")
+            raise InvalidParameterError(_("The A/A arm replicates the baseline 'none' under other seeds: add "
+                                          "'none' to the strategies, or leave the A/A arm out."))
         specs += [replace(base, strategy="none", strategy_params={}, model=m, model_params=dict(mp),
                           seed=AA_SEED_OFFSET + int(seed), aa=True) for m, mp in models for seed in seeds]
     for spec in specs:
@@ -112,10 +116,12 @@ def more_seeds(store: RunStore, experiment_id: str, n: int) -> list[RunSpec]:
     ``AA_SEED_OFFSET`` plus the same numbers), so every arm gets the same new seeds and they stay paired.
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise InvalidParameterError(f"The number of seeds to add must be a positive integer, but got {n!r}.")
+        raise InvalidParameterError(_("The number of seeds to add must be a positive integer, but "
+                                      "got {n!r}.").format(n=n))
     runs = store.list_runs(experiment_id)
     if not runs:
-        raise InvalidParameterError(f"Experiment {experiment_id} has no runs to add seeds to; launch it first.")
+        raise InvalidParameterError(_("Experiment {experiment_id} has no "
+                                      "runs to add seeds to; launch it first.").format(experiment_id=experiment_id))
     arms: dict[str, RunSpec] = {}
     for run in runs:
         spec = RunSpec.from_dict(run.spec)
@@ -190,12 +196,14 @@ def source_run(store: RunStore, run_id: str, method: str) -> SourceRun:
         run = store.get_run(run_id)
     except JobError:
         raise InvalidParameterError(
-            f"{owner}: parameter 'run_id' names no run of the workspace {store.home} (got {run_id!r}). "
-            "Choose a finished run listed on the Train page.") from None
+            _("{owner}: parameter 'run_id' names no run of the workspace {home} (got {run_id!r}). Choose a "
+              "finished run listed on the Train page.").format(
+              owner=owner, home=store.home, run_id=run_id)) from None
     if run.status != FINISHED:
         raise InvalidParameterError(
-            f"{owner}: parameter 'run_id' names run {run_id}, which is {run.status}, not finished. "
-            "Choose a finished run, or wait for this one.")
+            _("{owner}: parameter 'run_id' names run {run_id}, which is {status}, not finished. Choose a "
+              "finished run, or wait for this one.").format(
+              owner=owner, run_id=run_id, status=run.status))
     data = prepare_data(RunSpec.from_dict(run.spec))
     trained = TrainedRun.load(store, run_id, data=data)
     values = run_importance(store, run_id, method, seed=VALUES_SEED, run=trained).values
@@ -642,8 +650,8 @@ class JobRunner:
             if all(not r.is_active for r in runs):
                 return runs
             if time.monotonic() > deadline:
-                raise JobError(f"Runs still active after {timeout:.0f} s: "
-                               f"{', '.join(r.id for r in runs if r.is_active)}.")
+                raise JobError(_("Runs still active after {timeout:.0f} s: {value}.").format(
+                                 timeout=timeout, value=', '.join(r.id for r in runs if r.is_active)))
             time.sleep(interval)
 
 
@@ -667,7 +675,8 @@ def max_jobs() -> int:
         return max(1, cores // 4)
     if not (configured.isdigit() and int(configured) > 0):
         raise InvalidParameterError(
-            f"RECEXP_MAX_JOBS must be a positive integer, but is {configured!r}. Fix or unset it.")
+            _("RECEXP_MAX_JOBS must be a positive integer, but is {configured!r}. "
+              "Fix or unset it.").format(configured=configured))
     if int(configured) > cores:
         warnings.warn(f"RECEXP_MAX_JOBS={configured} is more than the {cores} CPU cores here; at most {cores} runs "
                       "train at once.", RuntimeWarning, stacklevel=2)

@@ -57,6 +57,7 @@ import pandas as pd
 
 from recexp.data.source import workspace
 from recexp.errors import JobError, os_error_sentence
+from recexp.i18n import _, dumps_text, loads_text
 
 QUEUED, RUNNING, FINISHED, FAILED, CANCELLED = "queued", "running", "finished", "failed", "cancelled"
 #: Statuses of a run that has not ended yet.
@@ -390,7 +391,7 @@ class RunStore(abc.ABC):
     def artifact_dir(self, run_id: str, create: bool = False) -> Path:
         """``home/artifacts/<run_id>``."""
         if not run_id or any(ch in run_id for ch in "/\\."):
-            raise JobError(f"'{run_id}' is not a run id.")
+            raise JobError(_("'{run_id}' is not a run id.").format(run_id=run_id))
         path = self.home / "artifacts" / run_id
         if create:
             try:
@@ -423,14 +424,16 @@ class RunStore(abc.ABC):
         except OSError as error:
             with contextlib.suppress(OSError):               # a partial file only takes the space others need
                 tmp.unlink(missing_ok=True)
-            raise JobError(f"Run {run_id}: {os_error_sentence(error, 'write', path)}") from error
+            raise JobError(_("Run {run_id}: {error}").format(
+                             run_id=run_id, error=os_error_sentence(error, 'write', path))) from error
         return path
 
     def read_table(self, run_id: str, name: str) -> pd.DataFrame:
         """Read back a frame written by :meth:`write_table`."""
         path = self.artifact_dir(run_id) / f"{name}.parquet"
         if not path.exists():
-            raise JobError(f"Run {run_id} has no '{name}' artifact (it may not have finished).")
+            raise JobError(_("Run {run_id} has no '{name}' artifact (it may not "
+                             "have finished).").format(run_id=run_id, name=name))
         return pd.read_parquet(path)
 
 
@@ -545,12 +548,13 @@ class SQLiteRunStore(RunStore):
         """
         folders = self._artifact_folders()
         if folders:
-            raise JobError(f"The run store at {self.path} is missing, but {folders} artifact folders exist in "
-                           f"{self.home / 'artifacts'}. Restore runs.sqlite from a backup, or move the artifacts "
-                           "folder away to start a new, empty store.")
+            raise JobError(_("The run store at {path} is missing, but {folders} artifact folders exist in "
+                             "{home}. Restore runs.sqlite from a backup, or move the artifacts folder away to "
+                             "start a new, empty store.").format(
+                             path=self.path, folders=folders, home=self.home / 'artifacts'))
         if self.read_only:
-            raise JobError(f"The workspace {self.home} is read-only and holds no run store yet. Point RECEXP_HOME "
-                           "at a writable folder.")
+            raise JobError(_("The workspace {home} is read-only and holds no run store yet. Point RECEXP_HOME at "
+                             "a writable folder.").format(home=self.home))
         partial = self.home / f".runs.sqlite.{uuid.uuid4().hex}.new"
         try:
             _initialise(partial)
@@ -576,8 +580,8 @@ class SQLiteRunStore(RunStore):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         if version > _SCHEMA_VERSION:
-            raise JobError(f"The run store {self.path} was written by a newer recexp (schema {version}); "
-                           "upgrade recexp or use another RECEXP_HOME.")
+            raise JobError(_("The run store {path} was written by a newer recexp (schema {version}); upgrade "
+                             "recexp or use another RECEXP_HOME.").format(path=self.path, version=version))
         if version == _SCHEMA_VERSION or self.read_only:   # an older schema is read as it is, fields defaulted
             return
         if version == 0:                                    # an empty SQLite file: make it a store
@@ -709,7 +713,8 @@ class SQLiteRunStore(RunStore):
             row = conn.execute(f"SELECT * FROM experiments e WHERE e.id = ? AND {visible}",
                                (experiment_id, *args)).fetchone()
         if row is None:
-            raise JobError(f"There is no experiment '{experiment_id}' in {self.path}.")
+            raise JobError(_("There is no experiment '{experiment_id}' in {path}.").format(
+                             experiment_id=experiment_id, path=self.path))
         return Experiment.from_row(row)
 
     def list_experiments(self) -> list[Experiment]:
@@ -723,7 +728,8 @@ class SQLiteRunStore(RunStore):
         with self._write() as conn:
             row = conn.execute("SELECT owner FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
             if row is None or (self.owner is not None and row["owner"] not in (None, self.owner)):
-                raise JobError(f"There is no experiment '{experiment_id}' of yours in {self.path}.")
+                raise JobError(_("There is no experiment '{experiment_id}' of yours in {path}.").format(
+                                 experiment_id=experiment_id, path=self.path))
             conn.execute("UPDATE experiments SET shared = ? WHERE id = ?", (int(bool(shared)), experiment_id))
 
     # --- runs ---------------------------------------------------------------------------------
@@ -731,7 +737,7 @@ class SQLiteRunStore(RunStore):
     def create_run(self, experiment_id: str, spec: dict[str, Any], name: str = "", status: str = QUEUED,
                    pid: int | None = None) -> Run:
         if status not in ACTIVE:
-            raise JobError(f"A new run starts as 'queued' or 'running', not {status!r}.")
+            raise JobError(_("A new run starts as 'queued' or 'running', not {status!r}.").format(status=status))
         run_id = uuid.uuid4().hex[:12]
         now = _now()
         with self._write() as conn:
@@ -754,6 +760,7 @@ class SQLiteRunStore(RunStore):
             values = dict(r)
             values["spec"] = json.loads(values["spec"])
             values["info"] = json.loads(values["info"])
+            values["error"], values["message"] = loads_text(values["error"]), loads_text(values["message"])
             runs.append(Run(**values, metrics=metrics[r["id"]]))
         return runs
 
@@ -763,7 +770,8 @@ class SQLiteRunStore(RunStore):
             rows = conn.execute("SELECT r.* FROM runs r JOIN experiments e ON e.id = r.experiment_id "
                                 f"WHERE r.id = ? AND {visible}", (run_id, *args)).fetchall()
             if not rows:
-                raise JobError(f"There is no run '{run_id}' in {self.path}. List runs with `python -m recexp runs`.")
+                raise JobError(_("There is no run '{run_id}' in {path}. "
+                                 "List runs with `python -m recexp runs`.").format(run_id=run_id, path=self.path))
             return self._runs(conn, rows)[0]
 
     def list_runs(self, experiment_id: str | None = None, statuses: Sequence[str] | None = None) -> list[Run]:
@@ -789,11 +797,14 @@ class SQLiteRunStore(RunStore):
     def update(self, run_id: str, **values: Any) -> None:
         unknown = set(values) - self._UPDATABLE
         if unknown:
-            raise JobError(f"Run fields {sorted(unknown)} cannot be updated; allowed: {sorted(self._UPDATABLE)}.")
+            raise JobError(_("Run fields {unknown} cannot be updated; allowed: {updatable}.").format(
+                             unknown=sorted(unknown), updatable=sorted(self._UPDATABLE)))
         if not values:
             return
         if "info" in values:
             values["info"] = json.dumps(_json_safe(values["info"]), allow_nan=False)
+        if "message" in values:                            # read back in the reader's language
+            values["message"] = dumps_text(values["message"])
         assignments = ", ".join(f"{k} = ?" for k in values)
         with self._write() as conn:
             conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id])
@@ -816,13 +827,14 @@ class SQLiteRunStore(RunStore):
 
     def finish(self, run_id: str, status: str, error: str | None = None) -> bool:
         if status not in FINAL:
-            raise JobError(f"A run ends as one of {', '.join(FINAL)}, not {status!r}.")
+            raise JobError(_("A run ends as one of {final}, not "
+                             "{status!r}.").format(final=', '.join(FINAL), status=status))
         if status == FAILED and not self.read_only:
             self._discard_partial_files(run_id)
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN (?, ?)",
-                (status, error, _now(), run_id, *ACTIVE))
+                (status, dumps_text(error), _now(), run_id, *ACTIVE))
         return cursor.rowcount == 1
 
     def epoch_metrics(self, run_ids: Sequence[str]) -> pd.DataFrame:

@@ -9,6 +9,7 @@ import time
 
 from recexp.cli.common import configured, load_and_split, output_file, writing
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.synthesis import GENERATORS, get_generator
 from recexp.synthesis.impute import imputation_report, impute_missing, missing_mask
 from recexp.synthesis.report import describe_fit
@@ -24,12 +25,13 @@ def run(args: argparse.Namespace) -> int:
         for item in args.classes:
             name, sep, count = item.rpartition(":")
             if not sep or not name or not count.strip().isdigit():
-                raise InvalidParameterError(f"--class expects NAME:COUNT, but got {item!r}. Write it as --class buy:5000.")
+                raise InvalidParameterError(_("--class expects NAME:COUNT, but got {item!r}. Write it as --class "
+                                              "buy:5000.").format(item=item))
             conditions[name] = int(count)
     out, report_path = output_file(args.out, "--out"), output_file(args.report, "--report")   # before the work
     if conditions is None and (args.rows is None or args.rows < 1):
-        raise InvalidParameterError("Say how many rows to generate (at least 1): --rows N (training class mix) or "
-                                    "--class NAME:COUNT.")
+        raise InvalidParameterError(_("Say how many rows to generate (at least 1): --rows N (training class mix) "
+                                      "or --class NAME:COUNT."))
     dataset, split = load_and_split(args)
     train, valid = dataset.subset(split.train), dataset.subset(split.valid)
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from recexp.dataset import LABEL, TIME, USER
 from recexp.errors import InvalidDataError, InvalidParameterError, JobError, RecexpError
+from recexp.i18n import _
 from recexp.importance import TrainedRun, cached_values_path, get_method, run_importance
 from recexp.models import evaluate, load_checkpoint
 from recexp.runs import FINISHED, Run, RunStore
@@ -91,20 +92,23 @@ def select_runs(store: RunStore, experiment: str | None = None, run_ids: list[st
     experiment or run, and :class:`InvalidDataError` when a named run has not finished or nothing is left.
     """
     if (experiment is None) == (not run_ids):
-        raise InvalidParameterError("Name an experiment or give run ids (one of the two, not both).")
+        raise InvalidParameterError(_("Name an experiment or give run ids (one of the two, not both)."))
     if experiment is not None:
         matches = [e for e in store.list_experiments() if experiment in (e.id, e.name)]
         if not matches:
             known = ", ".join(f"{e.name!r} ({e.id})" for e in store.list_experiments()) or "none yet"
-            raise JobError(f"There is no experiment {experiment!r}; experiments: {known}.")
+            raise JobError(_("There is no experiment {experiment!r}; "
+                             "experiments: {known}.").format(experiment=experiment, known=known))
         runs = [r for r in store.list_runs(matches[-1].id) if r.status == FINISHED]
         if not runs:
-            raise InvalidDataError(f"Experiment {experiment!r} has no finished run yet; wait for its runs to finish.")
+            raise InvalidDataError(_("Experiment {experiment!r} has no finished run yet; wait for its runs to "
+                                     "finish.").format(experiment=experiment))
         return runs
     runs = [store.get_run(r) for r in dict.fromkeys(run_ids or [])]
     unfinished = [f"{r.id} ({r.status})" for r in runs if r.status != FINISHED]
     if unfinished:
-        raise InvalidDataError(f"Only finished runs can be compared; not finished: {', '.join(unfinished)}.")
+        raise InvalidDataError(_("Only finished runs can be compared; "
+                                 "not finished: {unfinished}.").format(unfinished=', '.join(unfinished)))
     return runs
 
 
@@ -171,7 +175,7 @@ def _derive_one(store: RunStore, run: Run, prepared: dict[str, tuple | RecexpErr
     if (folder / "valid_predictions.parquet").exists() and (folder / "test_queries.parquet").exists():
         return
     if not (folder / "model.pt").exists():
-        raise InvalidDataError("it has no model checkpoint.")
+        raise InvalidDataError(_("it has no model checkpoint."))
     dataset, split = _run_data(run, prepared)
     _, module, _ = load_checkpoint(folder / "model.pt")
     valid = dataset.subset(split.valid)
@@ -250,7 +254,7 @@ def load_predictions(store: RunStore, runs: list[Run], with_validation: bool = F
     """
     notes = notes if notes is not None else []
     if not runs:
-        raise InvalidDataError("No runs to compare: choose at least one finished run.")
+        raise InvalidDataError(_("No runs to compare: choose at least one finished run."))
     groups = _group_labels(runs)
     runs = _newest_per_seed(runs, groups, notes)
     if with_validation:
@@ -271,8 +275,8 @@ def load_predictions(store: RunStore, runs: list[Run], with_validation: bool = F
                          f"({type(error).__name__}), so its '{TTA_ARM.strip()}' arm leaves it out.")
     loaded += [item for item in augmented if item is not None]
     if not loaded:
-        raise InvalidDataError("None of the chosen runs has readable predictions; see the notes above, or train "
-                               "the runs again.")
+        raise InvalidDataError(_("None of the chosen runs has readable predictions; see the notes above, or "
+                                 "train the runs again."))
     check_same_test_split(loaded)
     return loaded
 
@@ -283,15 +287,17 @@ def check_same_test_split(predictions: list[RunPredictions]) -> None:
     for other in predictions[1:]:
         if other.classes != first.classes:
             raise InvalidDataError(
-                f"Runs {first.run.id} and {other.run.id} predict different classes ({', '.join(first.classes)} vs "
-                f"{', '.join(other.classes)}): they were trained on different tasks or data and cannot be compared. "
-                "Compare runs of one dataset and task.")
+                _("Runs {id} and {id2} predict different classes ({classes} vs {classes2}): they were trained on "
+                  "different tasks or data and cannot be compared. Compare runs of one dataset and task.").format(
+                  id=first.run.id, id2=other.run.id, classes=', '.join(first.classes),
+                  classes2=', '.join(other.classes)))
         if len(other.rows) != len(first.rows) or not (np.array_equal(other.rows, first.rows)
                                                       and np.array_equal(other.y, first.y)):
             raise InvalidDataError(
-                f"Runs {first.run.id} and {other.run.id} were scored on different test splits ({len(first.rows):,} vs "
-                f"{len(other.rows):,} rows, or other rows or labels), so they cannot be paired. Compare runs of the "
-                "same dataset, task and split settings.")
+                _("Runs {id} and {id2} were scored on different test splits ({n_rows:,} vs {n_rows2:,} rows, or "
+                  "other rows or labels), so they cannot be paired. Compare runs of the same dataset, task and "
+                  "split settings.").format(
+                  id=first.run.id, id2=other.run.id, n_rows=len(first.rows), n_rows2=len(other.rows)))
 
 
 def sample_losses(store: RunStore, comparison: Comparison, max_rows_per_run: int = 5000,

@@ -42,6 +42,7 @@ import pandas as pd
 
 from recexp.data.log import BEHAVIOR_SYNONYMS, REQUIRED_ROLES, ROLES
 from recexp.errors import InvalidDataError, InvalidParameterError, LogMappingError
+from recexp.i18n import _
 
 #: Column names that name each role, best first (compared in :func:`normalise_name` form): the
 #: English spellings of public logs and the Chinese ones of Taobao/JD/Tmall-style shop exports.
@@ -489,30 +490,33 @@ def check_override(mapping: dict[str, str | None] | None, columns: list[str]) ->
         return {}
     if not isinstance(mapping, dict):
         raise InvalidParameterError(
-            f"mapping must be a dict of role -> column, but got {type(mapping).__name__}. "
-            "Pass e.g. {'user': 'visitorid'}.")
+            _("mapping must be a dict of role -> column, but got {name}. "
+              "Pass e.g. {{'user': 'visitorid'}}.").format(name=type(mapping).__name__))
     checked: dict[str, str | None] = {}
     for role, column in mapping.items():
         if role not in ROLES:
             raise InvalidParameterError(
-                f"mapping names an unknown role {role!r}. Roles are: {', '.join(ROLES)}.")
+                _("mapping names an unknown role {role!r}. Roles are: "
+                  "{roles}.").format(role=role, roles=', '.join(ROLES)))
         if column is None or column == "":
             if role in REQUIRED_ROLES:
                 raise InvalidParameterError(
-                    f"mapping leaves the required role '{role}' without a column. Map it to a column or leave it "
-                    "out of the mapping to infer it.")
+                    _("mapping leaves the required role '{role}' without a column. Map it to a column or leave "
+                      "it out of the mapping to infer it.").format(role=role))
             checked[role] = None       # explicitly no column for this optional role
             continue
         if column not in columns:
             raise InvalidDataError(
-                f"mapping sends role '{role}' to column {column!r}, which the source does not have. "
-                f"Columns: {', '.join(map(str, columns))}.")
+                _("mapping sends role '{role}' to column {column!r}, which the source does not have. Columns: "
+                  "{str}.").format(
+                  role=role, column=column, str=', '.join(map(str, columns))))
         checked[role] = column
     used = [c for c in checked.values() if c is not None]
     duplicates = sorted({c for c in used if used.count(c) > 1})
     if duplicates:
         raise InvalidDataError(
-            f"mapping sends several roles to the same column ({', '.join(duplicates)}). Give each role its own column.")
+            _("mapping sends several roles to the same column "
+              "({duplicates}). Give each role its own column.").format(duplicates=', '.join(duplicates)))
     return checked
 
 

@@ -29,6 +29,7 @@ from recexp.data.mapping import (
 )
 from recexp.data.readers import RawRead
 from recexp.errors import InvalidDataError, InvalidParameterError, LogMappingError
+from recexp.i18n import _
 
 Progress = Callable[[float, str], None]
 
@@ -223,10 +224,10 @@ def _epoch_unit(column: pa.ChunkedArray, name: str) -> str:
     unit = epoch_unit(values) or ("s" if values.size == 0 else None)
     if unit is None:
         raise InvalidDataError(
-            f"The timestamp column '{name}' holds numbers that are not epoch times of a log (median "
-            f"{np.median(values):,.0f}; epoch seconds of 1990-2100 lie between 6.3e8 and 4.2e9, milliseconds "
-            "1000 times more). Map the timestamp role to the right column, or convert it to epoch seconds "
-            "or ISO 8601 text.")
+            _("The timestamp column '{name}' holds numbers that are not epoch times of a log (median "
+              "{values:,.0f}; epoch seconds of 1990-2100 lie between 6.3e8 and 4.2e9, milliseconds 1000 times "
+              "more). Map the timestamp role to the right column, or convert it to epoch seconds or ISO 8601 "
+              "text.").format(name=name, values=np.median(values)))
     return unit
 
 
@@ -261,8 +262,8 @@ def _timestamps_arrow(column: pa.ChunkedArray, name: str) -> tuple[pa.ChunkedArr
             nanos = pc.multiply(pc.if_else(in_range, column, None), float(_NS[unit])).cast(pa.int64(), safe=False)
         return nanos.cast(pa.timestamp("ns", tz="UTC")), f"epoch {unit}"
     raise InvalidDataError(
-        f"The timestamp column '{name}' has type {column.type}, which is not a time. Map the timestamp role "
-        "to a column of epoch numbers or date-time text.")
+        _("The timestamp column '{name}' has type {type}, which is not a time. Map the timestamp role to a "
+          "column of epoch numbers or date-time text.").format(name=name, type=column.type))
 
 
 def _normalise_behavior(raw: str) -> str:
@@ -286,7 +287,8 @@ def _outlier_warning(times: np.ndarray, time_window: tuple | None) -> tuple[int,
             start, end = (pd.Timestamp(t) for t in time_window)
         except (TypeError, ValueError) as error:
             raise InvalidParameterError(
-                f"time_window must be two date-times (start, end), but got {time_window!r}.") from error
+                _("time_window must be two date-times (start, end), but got "
+                  "{time_window!r}.").format(time_window=time_window)) from error
         start = start.tz_localize("UTC") if start.tzinfo is None else start
         end = end.tz_localize("UTC") if end.tzinfo is None else end
         low, high = start.value, end.value
@@ -403,8 +405,9 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
         kind = table.schema.field(column).type
         if pa.types.is_nested(kind) or pa.types.is_binary(kind):
             raise InvalidDataError(
-                f"Column '{column}' (mapped to the {role} role) holds {kind} values, not plain numbers or text. "
-                f"Map the {role} role to a column of plain values (--map {role}=COLUMN) or flatten the data.")
+                _("Column '{column}' (mapped to the {role} role) holds {kind} values, not plain numbers or text. "
+                  "Map the {role} role to a column of plain values "
+                  "(--map {role}=COLUMN) or flatten the data.").format(column=column, role=role, kind=kind))
     if progress is not None:
         progress(0.65, "Converting columns")
 
@@ -433,10 +436,11 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
         examples = pc.unique(source_times.filter(pa.array(unparsed))).to_pylist()[:3]
         if n_unparsed > 0.5 * n_candidates:
             raise InvalidDataError(
-                f"The timestamp column '{inferred['timestamp']}' does not parse: {n_unparsed:,} of {n_candidates:,} "
-                f"values are neither epoch numbers nor date-times (e.g. {', '.join(map(_shown, examples))}). Map the "
-                "timestamp role to the right column (--map timestamp=COLUMN) or convert it to ISO 8601 text or "
-                "epoch seconds.")
+                _("The timestamp column '{timestamp}' does not parse: {n_unparsed:,} of {n_candidates:,} values "
+                  "are neither epoch numbers nor date-times (e.g. {shown}). Map the timestamp role to the right "
+                  "column (--map timestamp=COLUMN) or convert it to ISO 8601 text or epoch seconds.").format(
+                  timestamp=inferred['timestamp'], n_unparsed=n_unparsed, n_candidates=n_candidates,
+                  shown=', '.join(map(_shown, examples))))
         dropped["timestamp does not parse"] += n_unparsed
         warnings.append(f"Timestamps that did not parse: {n_unparsed:,} (e.g. {', '.join(map(_shown, examples))}). "
                         "Those rows were dropped.")
@@ -447,8 +451,8 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
     n_kept = table.num_rows if keep is None else int(np.count_nonzero(keep))
     if n_kept == 0:
         raise InvalidDataError(
-            f"No usable rows are left in '{raw.name}' after dropping rows without {', '.join(dropped) or 'values'}. "
-            "Check the column mapping.")
+            _("No usable rows are left in '{name}' after dropping rows without {value}. Check the column mapping.").format(
+              name=raw.name, value=', '.join(dropped) or 'values'))
     if keep is not None:
         behavior_codes, times = behavior_codes[keep], times[keep]
         behavior_counts = np.bincount(behavior_codes, minlength=len(behavior_names))
@@ -463,9 +467,10 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
     if len(stages) < 2:
         only = next(iter(behavior_values))
         raise InvalidDataError(
-            f"The behaviour column '{inferred['behavior']}' has a single value ({_shown(only)}) in all {n_kept:,} "
-            "usable rows, so there are no classes to learn. Map the behaviour role to the column that tells event "
-            "types apart, or use a log with at least two behaviours.")
+            _("The behaviour column '{behavior}' has a single value ({only}) in all {n_kept:,} usable rows, so "
+              "there are no classes to learn. Map the behaviour role to the column that tells event types apart, "
+              "or use a log with at least two behaviours.").format(
+              behavior=inferred['behavior'], only=_shown(only), n_kept=n_kept))
     unknown = sorted(v for v, c in canonical.items() if c == v and c not in FUNNEL)
     if unknown:
         warnings.append("Behaviour values outside the view/cart/fav/buy funnel were kept as they are: "
@@ -523,16 +528,18 @@ def _label_column(label_column: str | None, columns: list[str]) -> str:
         if len(folded) == 1:
             return folded[0]
         raise InvalidDataError(
-            f"The label column {label_column!r} is not in the table. Columns: {', '.join(columns)}. Name one of "
-            "them (files without a header row have columns c0, c1, ... by position).")
+            _("The label column {label_column!r} is not in the table. Columns: {columns}. Name one of them "
+              "(files without a header row have columns c0, c1, ... by position).").format(
+              label_column=label_column, columns=', '.join(columns)))
     for name in LABEL_NAMES:
         found = [c for c in columns if normalise_name(c) == normalise_name(name)]
         if found:
             return found[0]
     raise InvalidDataError(
-        f"A feature table needs a label column, and none is named like one ({', '.join(LABEL_NAMES)}). "
-        f"Columns: {', '.join(columns)}. Name the label column: in the Label column box on the Data page, with "
-        "--label COLUMN on the command line, or label_column=... in Python.")
+        _("A feature table needs a label column, and none is named like one ({label_names}). Columns: {columns}. "
+          "Name the label column: in the Label column box on the Data page, with --label COLUMN on the command "
+          "line, or label_column=... in Python.").format(
+          label_names=', '.join(LABEL_NAMES), columns=', '.join(columns)))
 
 
 def _numbers(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray | None, int, pa.ChunkedArray | None]:
@@ -627,7 +634,8 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
     keep = pc.invert(pc.or_(bad_rows, missing_label))
     kept_labels = label_values.filter(keep)
     if len(kept_labels) == 0:
-        raise InvalidDataError(f"The label column '{label}' is empty in every row. Name the column that holds the class.")
+        raise InvalidDataError(_("The label column '{label}' is empty in every row. Name the column that holds "
+                                 "the class.").format(label=label))
     numeric_label = pc.all(pc.match_substring_regex(kept_labels, _NUMBER_RE)).as_py()
     if numeric_label:
         label_array = kept_labels.cast(pa.float64())
@@ -638,8 +646,9 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
     n_classes = len(pc.unique(label_array))
     if n_classes < 2:
         raise InvalidDataError(
-            f"The label column '{label}' has a single value ({kept_labels[0].as_py()!r}) in every row, so there "
-            "are no classes to learn. Name the column that holds the class.")
+            _("The label column '{label}' has a single value ({kept_labels!r}) in every row, so there are no "
+              "classes to learn. Name the column that holds the class.").format(
+              label=label, kept_labels=kept_labels[0].as_py()))
 
     data: dict[str, object] = {}
     for name in columns:

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.importance.base import HarmfulRows, ImportanceMethod, ImportanceResult, Progress, cache_key
 from recexp.importance.dynamics import ForgettingEvents, MeanLoss
 from recexp.importance.gradients import EL2N, GraNd, TracIn
@@ -52,7 +53,8 @@ CACHE_FOLDER = "importance"
 def get_method(name: str, **params: Any) -> ImportanceMethod:
     """An instance of the method registered as ``name`` (parameters are validated on use)."""
     if name not in METHODS:
-        raise InvalidParameterError(f"Unknown importance method {name!r}; choose one of {', '.join(METHODS)}.")
+        raise InvalidParameterError(_("Unknown importance method "
+                                      "{name!r}; choose one of {methods}.").format(name=name, methods=', '.join(METHODS)))
     return METHODS[name](**params)
 
 

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from recexp.errors import InvalidParameterError
-from recexp.i18n import N_
+from recexp.i18n import N_, _
 from recexp.importance.base import HarmfulRows, ImportanceMethod, Progress
 from recexp.importance.representations import last_layer_outputs, require_network, require_validation, residuals
 from recexp.importance.run import TrainedRun
@@ -36,14 +36,16 @@ def kept_epoch(run: TrainedRun, epoch: int | None, title: str) -> int:
     kept = run.kept_epochs
     if not kept:
         raise InvalidParameterError(
-            f"{title}: run {run.run_id} kept no model states (it was trained with kept_states=0). Launch it "
-            "again with kept states, or value it with the mean loss or forgetting events.")
+            _("{title}: run {run_id} kept no model states (it was trained with kept_states=0). Launch it again "
+              "with kept states, or value it with the mean loss or "
+              "forgetting events.").format(title=title, run_id=run.run_id))
     if epoch is None:
         return kept[0]
     if epoch not in kept:
         raise InvalidParameterError(
-            f"{title}: parameter 'epoch' is {epoch}, but run {run.run_id} kept the model only after epoch(s) "
-            f"{', '.join(map(str, kept))}. Set 'epoch' to one of them, or leave it empty for the earliest.")
+            _("{title}: parameter 'epoch' is {epoch}, but run {run_id} kept the model only after epoch(s) {str}. "
+              "Set 'epoch' to one of them, or leave it empty for the earliest.").format(
+              title=title, epoch=epoch, run_id=run.run_id, str=', '.join(map(str, kept))))
     return epoch
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from recexp.errors import InvalidParameterError
-from recexp.i18n import N_
+from recexp.i18n import N_, _
 from recexp.importance.base import HarmfulRows, ImportanceMethod, Progress
 from recexp.importance.representations import (last_layer_outputs, numeric_features, require_network,
                                                require_validation)
@@ -118,8 +118,9 @@ class KNNShapley(ImportanceMethod):
         require_validation(run, self.title)
         if self.k > len(run.train):
             raise InvalidParameterError(
-                f"{self.title}: parameter 'k' is {self.k}, but run {run.run_id} trained on {len(run.train):,} rows. "
-                f"Set 'k' to at most {len(run.train):,}.")
+                _("{title}: parameter 'k' is {k}, but run {run_id} trained on {n_train:,} rows. Set 'k' to at "
+                  "most {n_train:,}.").format(
+                  title=self.title, k=self.k, run_id=run.run_id, n_train=len(run.train)))
         if self.space == "features":
             train_x, valid_x = numeric_features(run)
         else:

@@ -36,7 +36,7 @@ from torch import nn
 
 from recexp.dataset import IS_SYNTHETIC, Dataset
 from recexp.errors import InvalidParameterError
-from recexp.i18n import N_
+from recexp.i18n import N_, _
 from recexp.metrics import confusion_scores
 from recexp.models.base import Model, TensorData, input_spec, to_tensors
 from recexp.models.device import describe_device, resolve_device
@@ -139,7 +139,8 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidParameterError(
-                f"Unknown training setting(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}.")
+                _("Unknown training setting(s) {repr}; known: {known}.").format(
+                  repr=', '.join(map(repr, unknown)), known=', '.join(sorted(known))))
         return cls(**data)
 
 
@@ -377,7 +378,8 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
     torch.manual_seed(config.seed)                       # on generators forked for this call (see _own_generators)
     device = resolve_device(config.device)
     if len(train_set) == 0:
-        raise InvalidParameterError("The training set is empty; nothing to train on. Check the split and strategy.")
+        raise InvalidParameterError(_("The training set is empty; nothing to train on. Check the split and "
+                                      "strategy."))
     if valid_set is None:
         train_set, valid_set = carve_validation(train_set, config.valid_fraction, config.seed)
     if not model.differentiable:                    # gradient-boosted trees boost in their own loop

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.strategies.balancing import (
     ADASYN, SMOTE, SMOTEENN, SMOTEN, SMOTENC, SVMSMOTE, BorderlineSMOTE, ClusterCentroids, EditedNearestNeighbours,
     KMeansSMOTE, NearMiss, RandomOverSampler, RandomUnderSampler, SMOTETomek, TomekLinks,
@@ -74,7 +75,8 @@ def _registered(name: str) -> type[Strategy]:
         return STRATEGIES[name]
     except KeyError:
         raise InvalidParameterError(
-            f"There is no strategy called {name!r}. Strategies: {', '.join(STRATEGIES)}.") from None
+            _("There is no strategy called {name!r}. Strategies: {strategies}.").format(
+              name=name, strategies=', '.join(STRATEGIES))) from None
 
 
 def get_strategy(name: str, **params: Any) -> Strategy:
@@ -83,8 +85,8 @@ def get_strategy(name: str, **params: Any) -> Strategy:
     unknown = sorted(set(params) - set(cls.param_names()))
     if unknown:
         raise InvalidParameterError(
-            f"{cls.title} has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
-            f"{', '.join(cls.param_names()) or 'none'}.")
+            _("{title} has no parameter {repr}; its parameters are: {value}.").format(
+              title=cls.title, repr=', '.join(map(repr, unknown)), value=', '.join(cls.param_names()) or 'none'))
     return cls(**params)
 
 
@@ -94,7 +96,7 @@ def strategy_name(strategy: Strategy | type[Strategy]) -> str:
     for name, registered in STRATEGIES.items():
         if registered is cls:
             return name
-    raise InvalidParameterError(f"{cls.__name__} is not a registered strategy.")
+    raise InvalidParameterError(_("{name} is not a registered strategy.").format(name=cls.__name__))
 
 
 def strategy_label(name: str) -> str:

@@ -50,6 +50,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.neighbors._base import KNeighborsMixin
 
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 from recexp.params import Choice
 
 try:                                    # optional: the faiss backends need the faiss-cpu (or faiss-gpu) package
@@ -148,7 +149,8 @@ class Neighbours(KNeighborsMixin, BaseEstimator):
             raise InvalidParameterError(problem)
         if self.backend not in KNN_BACKEND.options:
             raise InvalidParameterError(
-                f"knn_backend must be {KNN_BACKEND.describe()}, but got {self.backend!r}.")
+                _("knn_backend must be {knn_backend}, but got {backend!r}.").format(
+                  knn_backend=KNN_BACKEND.describe(), backend=self.backend))
         if not hasattr(self, "searches_"):
             self.searches_: list[Search] = []
         # imbalanced-learn refits one estimator on the same matrix (ADASYN: all rows, once per class, between
@@ -175,13 +177,15 @@ class Neighbours(KNeighborsMixin, BaseEstimator):
         wanted = k + 1 if itself else k
         if wanted > self.n_samples_fit_:
             raise InvalidParameterError(
-                f"The nearest-neighbour search was asked for {wanted} neighbours among {self.n_samples_fit_:,} rows "
-                f"(a class or cluster with too few rows for this neighbour count). Lower the neighbour count to at "
-                f"most {self.n_samples_fit_ - (1 if itself else 0)}, or leave that class out of the target mix.")
+                _("The nearest-neighbour search was asked for {wanted} neighbours among {n_samples_fit:,} rows "
+                  "(a class or cluster with too few rows for this neighbour count). Lower the neighbour count to "
+                  "at most {n_samples_fit2}, or leave that class out of the target mix.").format(
+                  wanted=wanted, n_samples_fit=self.n_samples_fit_,
+                  n_samples_fit2=self.n_samples_fit_ - (1 if itself else 0)))
         if queries.shape[1] != self.n_features_in_:
             raise InvalidDataError(
-                f"The nearest-neighbour search was fitted on {self.n_features_in_} features but queried with "
-                f"{queries.shape[1]}.")
+                _("The nearest-neighbour search was fitted on {n_features_in} features but queried with {shape}.").format(
+                  n_features_in=self.n_features_in_, shape=queries.shape[1]))
         start = time.perf_counter()
         backend, reason = self._choose(queries, wanted)
         engine = self._engine(backend)
@@ -261,11 +265,13 @@ def _dense(X) -> np.ndarray:
         X = X.astype(np.float64, copy=False)
     X = np.ascontiguousarray(X)
     if X.ndim != 2:
-        raise InvalidDataError(f"The nearest-neighbour search needs a 2-D feature matrix, but got {X.ndim} dimensions.")
+        raise InvalidDataError(_("The nearest-neighbour search needs a 2-D feature matrix, but got {ndim} "
+                                 "dimensions.").format(ndim=X.ndim))
     if X.size and not (np.isfinite(X.min()) and np.isfinite(X.max())):
         raise InvalidDataError(
-            "The nearest-neighbour search got missing (NaN) or infinite feature values. Fill or drop them first "
-            "(recexp's samplers fill NaN with the training median; infinite values must be fixed in the data).")
+            _("The nearest-neighbour search got missing (NaN) or infinite feature values. Fill or drop them "
+              "first (recexp's samplers fill NaN with the training median; infinite values must be fixed in the "
+              "data)."))
     return X
 
 

@@ -37,6 +37,7 @@ from imblearn.utils import check_sampling_strategy
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, Dataset
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.models.device import DEVICE_CHOICES
 from recexp.params import Bool, Choice, Int
 from recexp.strategies.balancing import OVER_SAMPLING_STRATEGY
@@ -84,33 +85,38 @@ class SynthesisStrategy(Strategy):
         present = np.flatnonzero(current)
         if len(present) < 2:
             raise InvalidParameterError(
-                f"{self.title}: the training split has only one class ({classes[present[0]]}), so there is no "
-                "class mix to change. Check the task and the split.")
+                _("{title}: the training split has only one class ({classes}), so there is no class mix to "
+                  "change. Check the task and the split.").format(
+                  title=self.title, classes=classes[present[0]]))
         value = self.sampling_strategy
         if isinstance(value, float) and len(present) != 2:
             raise InvalidParameterError(
-                f"{self.title}: a ratio for 'sampling_strategy' only works with two classes, but this training "
-                f"split has {len(present)}. Give rows per class instead, or a preset such as 'auto'.")
+                _("{title}: a ratio for 'sampling_strategy' only works with two classes, but this training split "
+                  "has {n_present}. Give rows per class "
+                  "instead, or a preset such as 'auto'.").format(title=self.title, n_present=len(present)))
         if isinstance(value, dict):
             codes = class_codes(value, classes, self.title, "sampling_strategy")
             for code, wanted in codes.items():
                 name, have = classes[code], int(current[code])
                 if have == 0:
                     raise InvalidParameterError(
-                        f"{self.title}: class {name!r} has no real training rows, so the generator has nothing "
-                        f"to learn it from. Leave {name!r} out of 'sampling_strategy'.")
+                        _("{title}: class {name!r} has no real training rows, so the generator has nothing to "
+                          "learn it from. Leave {name!r} out of "
+                          "'sampling_strategy'.").format(title=self.title, name=name))
                 if wanted < have:
                     raise InvalidParameterError(
-                        f"{self.title}: the target for class {name!r} is {wanted:,} rows, fewer than the {have:,} "
-                        "it already has, and synthesis only adds rows. Set it to at least "
-                        f"{have:,}, or use an under-sampler.")
+                        _("{title}: the target for class {name!r} is {wanted:,} rows, fewer than the {have:,} it "
+                          "already has, and synthesis only adds rows. Set it to at least {have:,}, or use an "
+                          "under-sampler.").format(
+                          title=self.title, name=name, wanted=wanted, have=have))
             value = codes
         try:
             resolved = check_sampling_strategy(value, y, "over-sampling")
         except ValueError as error:
             raise InvalidParameterError(
-                f"{self.title}: sampling_strategy={self.sampling_strategy!r} is not possible on this training "
-                f"split ({error}). Choose another preset or per-class counts.") from None
+                _("{title}: sampling_strategy={sampling_strategy!r} is not possible on this training split "
+                  "({error}). Choose another preset or per-class counts.").format(
+                  title=self.title, sampling_strategy=self.sampling_strategy, error=error)) from None
         self.new_rows_ = {classes[c]: int(n) for c, n in resolved.items() if n > 0}
         self.target_ = {name: int(current[classes.index(name)] + n) for name, n in self.new_rows_.items()}
 

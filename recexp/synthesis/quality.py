@@ -62,6 +62,7 @@ from threadpoolctl import threadpool_limits
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, FeatureSchema
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 from recexp.metrics import classification_metrics
 
 #: Detection classifiers ``detection`` accepts.
@@ -276,7 +277,8 @@ def detection(real: pd.DataFrame, synthetic: pd.DataFrame, numeric: list[str], c
     """
     if detector not in DETECTORS:
         raise InvalidParameterError(
-            f"detector must be one of {', '.join(DETECTORS)}, but got {detector!r}. Pick one of those.")
+            _("detector must be one of {detectors}, but got {detector!r}. Pick one of those.").format(
+              detectors=', '.join(DETECTORS), detector=detector))
     if len(real) < 3 or len(synthetic) < 3:
         return {"auc": math.nan, "score": math.nan}
     if detector == "logistic":
@@ -619,18 +621,19 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, schema: FeatureS
     """
     if detector not in DETECTORS:
         raise InvalidParameterError(
-            f"detector must be one of {', '.join(DETECTORS)}, but got {detector!r}. Pick one of those.")
+            _("detector must be one of {detectors}, but got {detector!r}. Pick one of those.").format(
+              detectors=', '.join(DETECTORS), detector=detector))
     numeric = list(schema.numeric)
     features = list(schema.numeric) + list(schema.categorical)
     missing = [c for c in features + [LABEL] if c not in synthetic.columns]
     if missing:
         raise InvalidDataError(
-            f"The synthetic rows lack the column(s) {', '.join(missing)}. Generate them with the same schema "
-            "as the real training split.")
+            _("The synthetic rows lack the column(s) {missing}. Generate them with the same schema as the real "
+              "training split.").format(missing=', '.join(missing)))
     if IS_SYNTHETIC in real.columns:
         real = real.loc[~real[IS_SYNTHETIC].to_numpy(dtype=bool)]
     if len(real) == 0:
-        raise InvalidDataError("The real training split has no real rows to compare with. Pass the real split.")
+        raise InvalidDataError(_("The real training split has no real rows to compare with. Pass the real split."))
     notes = []
     if schema.sequences:
         notes.append("Behaviour-sequence columns are not modelled by the generators and are not scored.")
@@ -650,7 +653,8 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, schema: FeatureS
         code = schema.classes.index(minority)
     else:
         raise InvalidParameterError(
-            f"minority must be one of the classes {', '.join(schema.classes)}, but got {minority!r}.")
+            _("minority must be one of the classes {classes}, but got {minority!r}.").format(
+              classes=', '.join(schema.classes), minority=minority))
     real_min = real.loc[real[LABEL].to_numpy() == code]
     syn_min = synthetic.loc[synthetic[LABEL].to_numpy() == code]
     test_min = real_test.loc[real_test[LABEL].to_numpy() == code] if real_test is not None else None
