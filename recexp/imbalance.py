@@ -338,7 +338,7 @@ def feature_distributions(dataset: Dataset, features: Sequence[str] | None = Non
     if unknown:
         raise InvalidParameterError(
             _("{repr} are not numeric features of this dataset; choose among {value}.").format(
-              repr=', '.join(map(repr, unknown)), value=', '.join(dataset.schema.numeric) or 'none'))
+              repr=', '.join(map(repr, unknown)), value=', '.join(dataset.schema.numeric) or _('none')))
     if any(not 0 <= q <= 1 for q in quantiles):
         raise InvalidParameterError(_("quantiles must lie in [0, 1], but got "
                                       "{quantiles}.").format(quantiles=list(quantiles)))

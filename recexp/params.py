@@ -336,7 +336,7 @@ class Parametrized:
         if unknown:
             raise InvalidParameterError(
                 _("{name} has no parameter {repr}; its parameters are: {value}.").format(
-                  name=cls.__name__, repr=', '.join(map(repr, unknown)), value=', '.join(sorted(known)) or 'none')
+                  name=cls.__name__, repr=', '.join(map(repr, unknown)), value=', '.join(sorted(known)) or _('none'))
             )
         values = {k: cls.params[k].parse(v) if k in cls.params else v for k, v in pairs.items()}
         return cls(**{**values, **fixed})

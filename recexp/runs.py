@@ -532,13 +532,14 @@ class SQLiteRunStore(RunStore):
             return 0
 
     def _damaged(self, what: str) -> JobError:
-        return JobError(f"The run store at {self.path} {what}; {self._artifact_folders()} artifact folders exist in "
-                        f"{self.home / 'artifacts'}. Restore runs.sqlite from a backup, or move it away to start a "
-                        "new, empty store.")
+        return JobError(_("The run store at {path} {what}; {folders} artifact folders exist in {home}. Restore "
+                          "runs.sqlite from a backup, or move it away to start a new, empty store.").format(
+                          path=self.path, what=what, folders=self._artifact_folders(), home=self.home / 'artifacts'))
 
     def _read_only_error(self) -> JobError:
-        return JobError(f"The workspace {self.home} is read-only: its runs can be listed and compared, but nothing "
-                        "can be written there. Point RECEXP_HOME at a writable folder to train or value runs.")
+        return JobError(_("The workspace {home} is read-only: its runs can be listed and compared, but nothing "
+                          "can be written there. Point RECEXP_HOME at a writable folder "
+                          "to train or value runs.").format(home=self.home))
 
     def _create(self) -> None:
         """Build a new database beside its final name and move it into place whole.
@@ -575,7 +576,7 @@ class SQLiteRunStore(RunStore):
         except OSError as error:
             raise JobError(os_error_sentence(error, "read")) from error
         if empty:
-            raise self._damaged("is empty (0 bytes)")
+            raise self._damaged(_("is empty (0 bytes)"))
         with self._connect() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -607,18 +608,20 @@ class SQLiteRunStore(RunStore):
         """A SQLite failure as a sentence: what happened to the store, and what to do."""
         name = getattr(error, "sqlite_errorname", "") or ""
         if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-            return self._damaged(f"is damaged ({error})")
+            return self._damaged(_("is damaged ({error})").format(error=error))
         if name == "SQLITE_FULL" or (name.startswith("SQLITE_IOERR") and self._disk_full()):
-            return JobError(f"The disk holding the run store {self.path} is full, so it could not be written. Free "
-                            "some space (or point RECEXP_HOME at a roomier folder) and try again.")
+            return JobError(_("The disk holding the run store {path} is full, so it could not be written. Free "
+                              "some space (or point RECEXP_HOME at a roomier folder) and "
+                              "try again.").format(path=self.path))
         if name.startswith("SQLITE_READONLY") or self.read_only:
             return self._read_only_error()
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-            return JobError(f"The run store {self.path} stayed locked by another process for "
-                            f"{self.busy_timeout_ms / 1000:.0f} s. Try again; if it keeps happening, look for a "
-                            "stuck recexp process.")
-        return JobError(f"The run store {self.path} could not be used ({error}). Check that {self.home} can be read "
-                        "and written, or point RECEXP_HOME at another folder.")
+            return JobError(_("The run store {path} stayed locked by another process for {seconds:.0f} "
+                              "s. Try again; if it keeps happening, look for a stuck recexp process.").format(
+                              path=self.path, seconds=self.busy_timeout_ms / 1000))
+        return JobError(_("The run store {path} could not be used ({error}). Check that {home} can be read and "
+                          "written, or point RECEXP_HOME at another folder.").format(
+                          path=self.path, error=error, home=self.home))
 
     def _open(self, immutable: bool = False) -> sqlite3.Connection:
         if immutable:

@@ -373,12 +373,12 @@ class Task(Parametrized):
         kind = getattr(source, "kind", None)
         if kind not in self.input_kinds:
             raise InvalidParameterError(
-                _("The '{name}' task needs a {input_kinds} ({value}), but got {value2}. Tasks for this input: "
-                  "{value3}.").format(
+                _("The '{name}' task needs a {input_kinds} ({kind_name}), but got {given}. Tasks for this input: "
+                  "{tasks}.").format(
                   name=self.name, input_kinds=' or '.join(self.input_kinds),
-                  value='behaviour log' if 'log' in self.input_kinds else 'feature table',
-                  value2='a behaviour log' if kind == 'log' else 'a feature table' if kind == 'table' else type(source).__name__,
-                  value3=', '.join(n for n, t in TASKS.items() if kind in t.input_kinds) or 'none'))
+                  kind_name=_('behaviour log') if 'log' in self.input_kinds else _('feature table'),
+                  given=_('a behaviour log') if kind == 'log' else _('a feature table') if kind == 'table' else type(source).__name__,
+                  tasks=', '.join(n for n, t in TASKS.items() if kind in t.input_kinds) or _('none')))
 
     def _build(self, source: Any, split: SplitSpec | None) -> Dataset:
         raise NotImplementedError

@@ -74,7 +74,7 @@ def _unknown_checked(cls: type[Expansion], params: dict[str, Any]) -> dict[str, 
     if unknown:
         known = [p for p in cls.param_names() if p != "factor"]
         raise InvalidParameterError(_("{title} has no parameter(s) {unknown}; its parameters are {value}.").format(
-                                      title=cls.title, unknown=unknown, value=', '.join(known) or 'none'))
+                                      title=cls.title, unknown=unknown, value=', '.join(known) or _('none')))
     return params
 
 

@@ -452,7 +452,7 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
     if n_kept == 0:
         raise InvalidDataError(
             _("No usable rows are left in '{name}' after dropping rows without {value}. Check the column mapping.").format(
-              name=raw.name, value=', '.join(dropped) or 'values'))
+              name=raw.name, value=', '.join(dropped) or _('values')))
     if keep is not None:
         behavior_codes, times = behavior_codes[keep], times[keep]
         behavior_counts = np.bincount(behavior_codes, minlength=len(behavior_names))

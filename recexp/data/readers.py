@@ -62,7 +62,7 @@ from recexp.data.limits import (
 )
 from recexp.data.mapping import normalise_name
 from recexp.errors import InvalidDataError, InvalidParameterError
-from recexp.i18n import _
+from recexp.i18n import N_, _, ngettext
 
 Progress = Callable[[float, str], None]
 
@@ -514,18 +514,20 @@ def _check_line_lengths(name: str, data: bytes | mmap.mmap) -> None:
 
 
 def _long_row(name: str, line: int | None = None) -> InvalidDataError:
-    where = f"Line {line:,} of '{name}'" if line is not None else f"A row of '{name}'"
+    where = (_("Line {line:,} of '{name}'").format(line=line, name=name) if line is not None
+             else _("A row of '{name}'").format(name=name))
     return InvalidDataError(
-        f"{where} is too long to read: recexp reads rows of up to {BLOCK_SIZE >> 20} MB (a field that large is "
-        "usually a missing closing quote or line break). Fix or drop that row.")
+        _("{where} is too long to read: recexp reads rows of up to {block_size} MB (a field that large is "
+          "usually a missing closing quote or line break). Fix "
+          "or drop that row.").format(where=where, block_size=BLOCK_SIZE >> 20))
 
 
 _MAGIC = (
-    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
-    (b"%PDF", "a PDF document"), (b"\x7fELF", "a program (ELF executable)"), (b"BZh", "a bzip2 archive"),
-    (b"\xfd7zXZ\x00", "an xz archive"), (b"7z\xbc\xaf", "a 7-Zip archive"), (b"\x28\xb5\x2f\xfd", "a zstd archive"),
-    (b"\xd0\xcf\x11\xe0", "an old Office document (e.g. .xls)"), (b"SQLite format 3\x00", "an SQLite database"),
-    (b"ARROW1", "an Arrow/Feather file"), (b"\xff\xfe", "UTF-16 text"), (b"\xfe\xff", "UTF-16 text"),
+    (b"\x89PNG", N_("a PNG image")), (b"\xff\xd8\xff", N_("a JPEG image")), (b"GIF8", N_("a GIF image")),
+    (b"%PDF", N_("a PDF document")), (b"\x7fELF", N_("a program (ELF executable)")), (b"BZh", N_("a bzip2 archive")),
+    (b"\xfd7zXZ\x00", N_("an xz archive")), (b"7z\xbc\xaf", N_("a 7-Zip archive")), (b"\x28\xb5\x2f\xfd", N_("a zstd archive")),
+    (b"\xd0\xcf\x11\xe0", N_("an old Office document (e.g. .xls)")), (b"SQLite format 3\x00", N_("an SQLite database")),
+    (b"ARROW1", N_("an Arrow/Feather file")), (b"\xff\xfe", N_("UTF-16 text")), (b"\xfe\xff", N_("UTF-16 text")),
 )
 
 
@@ -533,11 +535,12 @@ def _not_text(name: str, head: bytes) -> InvalidDataError:
     """The refusal of a file that is not a data file recexp reads, saying what it looks like instead."""
     what = next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
     if what is None and len(head) >= 2 and head[1::2].count(0) > len(head) // 4:
-        what = "UTF-16 text"
-    what = what or "binary data"
+        what = N_("UTF-16 text")
+    what = _(what or N_("binary data"))
     return InvalidDataError(
-        f"'{name}' does not look like a data file: it is {what}, not text (UTF-8 or GBK), Parquet, nor a gzip or "
-        "zip archive of them. Export the data as CSV (UTF-8), TSV, Parquet or JSON lines.")
+        _("'{name}' does not look like a data file: it is {what}, not text (UTF-8 or GBK), Parquet, nor a gzip "
+          "or zip archive of them. Export the data as CSV (UTF-8), TSV, Parquet or "
+          "JSON lines.").format(name=name, what=what))
 
 
 def _value_class(value: str) -> str:
@@ -644,9 +647,11 @@ def _sniff_text(blob: _Blob, text: str, complete: bool, encoding: str, header: b
     delimiter = _sniff_delimiter(lines, blob.name)
     if delimiter is None:
         raise InvalidDataError(
-            _("'{name}' was read as a single column: none of comma, tab, semicolon or pipe splits its first "
-              "{n_lines:,} line{value} into fields. Save it with one of those delimiters.").format(
-              name=blob.name, n_lines=len(lines), value='' if len(lines) == 1 else 's'))
+            ngettext("'{name}' was read as a single column: none of comma, tab, semicolon or pipe splits its "
+                     "first {n_lines:,} line into fields. Save it with one of those delimiters.",
+                     "'{name}' was read as a single column: none of comma, tab, semicolon or pipe splits its "
+                     "first {n_lines:,} lines into fields. Save it with one of those delimiters.",
+                     len(lines)).format(name=blob.name, n_lines=len(lines)))
     rows = _csv_rows(lines, delimiter)
     if rows is None:
         raise InvalidDataError(
@@ -1027,7 +1032,7 @@ def read_raw(
     if rows_read == 0:
         raise InvalidDataError(
             _("'{name}' has no data rows{value}. Choose a file with data rows.").format(
-              name=name, value=' (only a header row)' if parts[0].header else ''))
+              name=name, value=_(' (only a header row)') if parts[0].header else ''))
     read_as = parts[0].read_as + (f"; {len(parts)} files concatenated" if len(parts) > 1 else "")
     return RawRead(table, rows_read, dict(dropped), [w for p in parts for w in p.warnings], read_as, name,
                    parts[0].header)

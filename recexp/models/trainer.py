@@ -76,41 +76,42 @@ class TrainConfig:
         """Raise :class:`InvalidParameterError` naming the first bad field."""
         def bad(name: str, must: str) -> InvalidParameterError:
             return InvalidParameterError(
-                f"Training setting '{name}' must be {must}, but got {getattr(self, name)!r}. Change '{name}'.")
+                _("Training setting '{name}' must be {must}, but got {value!r}. Change '{name}'.").format(
+                  name=name, must=must, value=getattr(self, name)))
 
         def is_int(v: Any) -> bool:
             return isinstance(v, int) and not isinstance(v, bool)
 
         if not is_int(self.epochs) or self.epochs < 1:
-            raise bad("epochs", "an integer of at least 1")
+            raise bad("epochs", _("an integer of at least 1"))
         if not is_int(self.batch_size) or self.batch_size < 1:
-            raise bad("batch_size", "an integer of at least 1")
+            raise bad("batch_size", _("an integer of at least 1"))
         for name in ("learning_rate",):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not (0 < value < math.inf):
-                raise bad(name, "a positive number")
+                raise bad(name, _("a positive number"))
         for name in ("weight_decay", "focal_gamma"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
-                raise bad(name, "a number of at least 0")
+                raise bad(name, _("a number of at least 0"))
         if self.loss not in LOSSES:
-            raise bad("loss", "one of " + ", ".join(LOSSES))
+            raise bad("loss", _("one of {choices}").format(choices=", ".join(LOSSES)))
         if self.patience is not None and (not is_int(self.patience) or self.patience < 1):
-            raise bad("patience", "None or an integer of at least 1")
+            raise bad("patience", _("None or an integer of at least 1"))
         if self.monitor not in MONITORS:
-            raise bad("monitor", "one of " + ", ".join(MONITORS))
+            raise bad("monitor", _("one of {choices}").format(choices=", ".join(MONITORS)))
         if isinstance(self.valid_fraction, bool) or not isinstance(self.valid_fraction, int | float) \
                 or not 0 <= self.valid_fraction < 1:
-            raise bad("valid_fraction", "a number from 0 up to (not including) 1")
+            raise bad("valid_fraction", _("a number from 0 up to (not including) 1"))
         if not isinstance(self.device, str):
-            raise bad("device", "'auto', 'cuda', 'mps' or 'cpu'")
+            raise bad("device", _("'auto', 'cuda', 'mps' or 'cpu'"))
         for name in ("mixed_precision", "record_sample_stats"):
             if not isinstance(getattr(self, name), bool):
-                raise bad(name, "true or false")
+                raise bad(name, _("true or false"))
         if not is_int(self.seed) or self.seed < 0:
-            raise bad("seed", "a non-negative integer")
+            raise bad("seed", _("a non-negative integer"))
         if not is_int(self.kept_states) or self.kept_states < 0:
-            raise bad("kept_states", "a non-negative integer")
+            raise bad("kept_states", _("a non-negative integer"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

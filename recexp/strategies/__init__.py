@@ -86,7 +86,7 @@ def get_strategy(name: str, **params: Any) -> Strategy:
     if unknown:
         raise InvalidParameterError(
             _("{title} has no parameter {repr}; its parameters are: {value}.").format(
-              title=cls.title, repr=', '.join(map(repr, unknown)), value=', '.join(cls.param_names()) or 'none'))
+              title=cls.title, repr=', '.join(map(repr, unknown)), value=', '.join(cls.param_names()) or _('none')))
     return cls(**params)
 
 

@@ -54,7 +54,7 @@ from sklearn.utils._param_validation import HasMethods
 
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError, RecexpError
-from recexp.i18n import _
+from recexp.i18n import _, ngettext
 from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Union
 from recexp.strategies.base import Strategy, assemble, check_new_rows, class_codes
 from recexp.strategies.neighbours import KNN_BACKEND, Neighbours, Search, backend_problem, describe_searches
@@ -297,7 +297,7 @@ class ImbalancedLearnStrategy(Strategy):
                 _("{title} needs categorical features with at most {max_nominal_codes} distinct codes, but this "
                   "dataset has none (categorical: {value}). Use SMOTE instead.").format(
                   title=self.title, max_nominal_codes=MAX_NOMINAL_CODES,
-                  value=', '.join(train.schema.categorical) or 'none'))
+                  value=', '.join(train.schema.categorical) or _('none')))
 
     def _matrix(self, train: Dataset) -> tuple[np.ndarray, np.ndarray]:
         """(sampler input X, finite numeric matrix for nearest-row look-ups)."""
@@ -419,14 +419,16 @@ class ImbalancedLearnStrategy(Strategy):
             have = int(current[code])
             if n_new > 0 and have < k + 1:
                 name = train.schema.classes[code]
-                fix = (f"Lower {self.neighbours} to at most {have - 1}" if have > 1
-                       else "Use RandomOverSampler for it")
+                fix = (_("Lower {neighbours} to at most {most}").format(neighbours=self.neighbours, most=have - 1)
+                       if have > 1 else _("Use RandomOverSampler for it"))
                 raise InvalidParameterError(
-                    _("{title}: class {name!r} has {have:,} training row{value}, but {neighbours}={k} needs at "
-                      "least {k2} rows in every class it over-samples. {fix}, or leave {name!r} out of the "
-                      "target mix (rows per class).").format(
-                      title=self.title, name=name, have=have, value='s' if have != 1 else '',
-                      neighbours=self.neighbours, k=k, k2=k + 1, fix=fix))
+                    ngettext("{title}: class {name!r} has {have:,} training row, but {neighbours}={k} needs at "
+                             "least {k2} rows in every class it over-samples. {fix}, or leave {name!r} out of the "
+                             "target mix (rows per class).",
+                             "{title}: class {name!r} has {have:,} training rows, but {neighbours}={k} needs at "
+                             "least {k2} rows in every class it over-samples. {fix}, or leave {name!r} out of the "
+                             "target mix (rows per class).", have).format(
+                      title=self.title, name=name, have=have, neighbours=self.neighbours, k=k, k2=k + 1, fix=fix))
 
     def _check_feasible(self, train: Dataset) -> None:
         problem = backend_problem(self.knn_backend) if "knn_backend" in self.params else None
