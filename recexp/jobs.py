@@ -45,7 +45,7 @@ from recexp.metrics import classification_metrics
 from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
 from recexp.models.device import describe_device
 from recexp.runs import (ACTIVE, CANCELLED, CONSISTENCY_REPORT, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER,
-                         SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, log_tail, pid_alive)
+                         SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, log_tail, pid_alive, with_output)
 from recexp.spec import AA_SEED_OFFSET, RunSpec, prepare_data
 from recexp.strategies import STRATEGIES, Strategy, StrategyResult
 from recexp.strategies.expansion import Expansion
@@ -167,10 +167,11 @@ def run_in_foreground(store: RunStore, experiment_id: str, specs: Sequence[RunSp
         for run in runs:
             current = store.get_run(run.id)
             if current.status == RUNNING:
-                store.finish(run.id, FAILED, error=f"The command-line run was stopped ({reason}) during this run.")
+                store.finish(run.id, FAILED, error=_("The command-line run was stopped ({reason}) during this "
+                                                     "run.").format(reason=reason))
             elif current.status == QUEUED:
-                store.finish(run.id, CANCELLED, error=f"The command-line run was stopped ({reason}) before this run "
-                                                      "started.")
+                store.finish(run.id, CANCELLED, error=_("The command-line run was stopped ({reason}) before this "
+                                                        "run started.").format(reason=reason))
         raise
     finally:
         for sig, handler in previous.items():
@@ -290,7 +291,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
     try:
         started = time.perf_counter()
         validate_spec(spec)
-        store.update(run_id, message="loading data")
+        store.update(run_id, message=_("loading data"))
         dataset, split = data if data is not None else prepare_data(spec)
         train_set, valid_set, test_set = (dataset.subset(split.train), dataset.subset(split.valid),
                                           dataset.subset(split.test))
@@ -299,15 +300,16 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         if tta is not None:                        # refused before the work when the operator cannot apply
             check_applies(tta, test_set, spec.model_params)
 
-        store.update(run_id, message=f"applying strategy {spec.strategy}")
+        store.update(run_id, message=_("applying strategy {strategy}").format(strategy=spec.strategy))
         strategy = bind_strategy(strategy_class(spec.strategy)(**spec.strategy_params), store, valid_set)
         outcome = strategy.apply(train_set, seed=spec.seed, progress=lambda fraction, message: store.update(
-            run_id, message=f"applying strategy {spec.strategy}: {message}"))
+            run_id, message=_("applying strategy {strategy}: {message}").format(
+                strategy=spec.strategy, message=message)))
         train_prime = outcome.dataset
         report = outcome.report.to_dict() if hasattr(outcome.report, "to_dict") else dict(outcome.report or {})
         consistency = None
         if isinstance(outcome, StrategyResult):
-            store.update(run_id, message="checking the new rows against real ones")
+            store.update(run_id, message=_("checking the new rows against real ones"))
             consistency = check_consistency(outcome, random_state=spec.seed)
 
         # A strategy that asks for a loss (e.g. focal) is the thing under test: it wins over the settings.
@@ -329,7 +331,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                            if MODELS[spec.model].differentiable else None}
         if consistency is not None:
             info["consistency"] = consistency.summary()
-        store.update(run_id, device=describe_device(device), epochs_total=config.epochs, message="training", info=info)
+        store.update(run_id, device=describe_device(device), epochs_total=config.epochs, message=_("training"), info=info)
 
         def log(epoch: int, metrics: dict[str, float]) -> None:
             store.log_epoch(run_id, epoch, metrics)
@@ -340,7 +342,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         result = train(model, train_prime, valid_set, config, callback=log)
 
         # The device the model really used (LightGBM boosts on the CPU whatever the setting).
-        store.update(run_id, device=result.device, message="evaluating on the test split")
+        store.update(run_id, device=result.device, message=_("evaluating on the test split"))
         test_loss, proba = evaluate(result.module, test_set)
         metrics = classification_metrics(test_set.y, proba)
         store.write_table(run_id, "predictions", _prediction_frame(split.test, test_set.y, proba, dataset.schema.classes))
@@ -349,7 +351,8 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
             store.write_table(run_id, "valid_predictions",
                               _prediction_frame(split.valid, valid_set.y, valid_proba, dataset.schema.classes))
         if tta is not None:
-            store.update(run_id, message=f"test-time augmentation: {spec.tta_copies + 1} forward passes per row")
+            store.update(run_id, message=_("test-time augmentation: {passes} forward passes per row").format(
+                passes=spec.tta_copies + 1))
             info["tta"] = _test_time_augmentation(store, run_id, spec, tta, result.module, split,
                                                   dataset.schema.classes, train_set, valid_set, test_set, proba,
                                                   test_loss)
@@ -379,7 +382,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                  "synthetic_rows": float(train_prime.frame[IS_SYNTHETIC].sum()) if IS_SYNTHETIC in train_prime.frame
                  else 0.0}
         store.set_final_metrics(run_id, final)
-        store.update(run_id, message="done")
+        store.update(run_id, message=_("done"))
         store.finish(run_id, FINISHED)
         return final
     except (RecexpError, OSError) as error:
@@ -430,9 +433,9 @@ def _describe_exit(code: int) -> str:
         try:
             name = signal.Signals(-code).name
         except ValueError:
-            name = f"signal {-code}"
-        return f"the worker process was killed by {name}"
-    return f"the worker process exited with code {code}"
+            name = _("signal {number}").format(number=-code)
+        return _("the worker process was killed by {name}").format(name=name)
+    return _("the worker process exited with code {code}").format(code=code)
 
 
 @dataclass
@@ -539,7 +542,8 @@ class JobRunner:
             if log is not None:
                 log.close()
             reason = os_error_sentence(error, "start") if isinstance(error, OSError) else str(error)
-            self.store.finish(run.id, FAILED, error=f"Could not start the worker process: {reason}")
+            self.store.finish(run.id, FAILED, error=_("Could not start the worker process: {reason}").format(
+                reason=reason))
             return
         self._children[run.id] = _Child(process, log)
         self.store.update(run.id, pid=process.pid)
@@ -559,7 +563,7 @@ class JobRunner:
             if run.is_active:
                 reason = _describe_exit(code)
                 tail = log_tail(self.store.artifact_dir(run_id) / "worker.log")
-                self.store.finish(run_id, FAILED, error=f"{reason}." + (f"\nLast output:\n{tail}" if tail else ""))
+                self.store.finish(run_id, FAILED, error=with_output(_("{reason}.").format(reason=reason), tail))
 
     def poll(self) -> None:
         """Reap finished workers, fail runs whose process died, start queued runs up to the limit.
@@ -625,7 +629,7 @@ class JobRunner:
         """
         with self._lock:
             run = self.store.get_run(run_id)
-            if not self.store.finish(run_id, CANCELLED, error="Cancelled by the user."):
+            if not self.store.finish(run_id, CANCELLED, error=_("Cancelled by the user.")):
                 return False
             child = self._children.get(run_id)
             pid = child.process.pid if child else (run.pid if run.status == RUNNING else None)

@@ -383,7 +383,7 @@ class RunStore(abc.ABC):
                 continue
             tail = log_tail(self.home / "artifacts" / run.id / "worker.log")
             with contextlib.suppress(JobError):
-                if self.finish(run.id, FAILED, error=reason + (f"\nLast output:\n{tail}" if tail else "")):
+                if self.finish(run.id, FAILED, error=with_output(reason, tail)):
                     failed.append(run.id)
         return failed
 
@@ -446,21 +446,26 @@ def log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text[-lines:])
 
 
+def with_output(reason: str, tail: str) -> str:
+    """A failed run's reason followed by the last lines its worker wrote (if any), as one stored text."""
+    return _("{reason}\nLast output:\n{output}").format(reason=reason, output=tail) if tail else reason
+
+
 def _orphan_reason(run: Run) -> str | None:
     """Why an active run's process is gone (see :meth:`RunStore.fail_orphans`), or None while it may live."""
     if run.status == QUEUED:
         if run.pid is None or pid_alive(run.pid, run.created_at):
             return None
-        return (f"The process that queued this run (pid {run.pid}) is gone: it was killed or crashed before "
-                "the run started.")
+        return _("The process that queued this run (pid {pid}) is gone: it was killed or crashed before the run "
+                 "started.").format(pid=run.pid)
     if run.pid is None:
         if (run.seconds or 0.0) <= NO_PID_GRACE_SECONDS:
             return None
-        return "The worker process never started (no process id recorded within a minute)."
+        return _("The worker process never started (no process id recorded within a minute).")
     if pid_alive(run.pid, run.started_at):
         return None
-    return (f"The process running this run (pid {run.pid}) is gone: it was killed or crashed, or the machine "
-            "restarted, before the run ended.")
+    return _("The process running this run (pid {pid}) is gone: it was killed or crashed, or the machine "
+             "restarted, before the run ended.").format(pid=run.pid)
 
 
 def _initialise(path: Path) -> None:

@@ -177,8 +177,8 @@ def _log_arrays(log: BehaviorLog) -> _LogArrays:
         frame["behavior"].dtype, pd.CategoricalDtype) else frame["behavior"])
     if (raw_behavior < 0).any():
         raise InvalidDataError(
-            _("{int:,} events have no behaviour. Drop them "
-              "(recexp.data.load does).").format(int=int((raw_behavior < 0).sum())))
+            _("{count:,} events have no behaviour. Drop them "
+              "(recexp.data.load does).").format(count=int((raw_behavior < 0).sum())))
     if len(names) <= 16:            # a few passes over small codes beat one bincount (which widens them to int64)
         present = {str(names[k]) for k in range(len(names)) if np.any(raw_behavior == k)}
     else:

@@ -142,8 +142,8 @@ def funnel_chart(stats: pd.DataFrame, group: str | None = None, title: str | Non
     part = stats[stats["group"] == group].sort_values("stage_index")
     if part.empty:
         raise InvalidParameterError(
-            _("The funnel has no group {group!r}; groups: {str}.").format(
-              group=group, str=', '.join(map(str, stats['group'].unique()))))
+            _("The funnel has no group {group!r}; groups: {values}.").format(
+              group=group, values=', '.join(map(str, stats['group'].unique()))))
     stages = part["stage"].tolist()
     figure = go.Figure()
     figure.add_trace(go.Funnel(

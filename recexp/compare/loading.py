@@ -152,8 +152,8 @@ def _derive_artifacts(store: RunStore, runs: list[Run]) -> list[str]:
         try:
             _derive_one(store, run, prepared)
         except (RecexpError, *_UNREADABLE) as error:
-            notes.append(f"Run {run.id}: its validation predictions could not be rebuilt ({error}) Its "
-                         "tuned-threshold and ranking scores are left out.")
+            notes.append(_("Run {id}: its validation predictions could not be rebuilt ({error}) Its "
+                           "tuned-threshold and ranking scores are left out.").format(id=run.id, error=error))
     return notes
 
 
@@ -205,8 +205,9 @@ def _newest_per_seed(runs: list[Run], groups: dict[str, str], notes: list[str]) 
     for run in sorted(runs, key=lambda r: (r.finished_at or r.created_at or "", r.created_at or "")):
         key = (groups[run.id], int(run.spec.get("seed", 0)), _data_key(run.spec))
         if key in newest:
-            notes.append(f"Runs {newest[key].id} and {run.id} both trained {key[0]} with seed {key[1]}: only the "
-                         f"newer, {run.id}, is compared (a seed counts once).")
+            notes.append(_("Runs {id} and {id2} both trained {key} with seed {key2}: only the newer, {id2}, is "
+                           "compared (a seed counts once).").format(
+                           id=newest[key].id, id2=run.id, key=key[0], key2=key[1]))
         newest[key] = run
     kept = set(map(id, newest.values()))
     return [r for r in runs if id(r) in kept]
@@ -264,15 +265,17 @@ def load_predictions(store: RunStore, runs: list[Run], with_validation: bool = F
         try:
             loaded.append(_read_run(store, run, groups[run.id], with_validation))
         except (RecexpError, *_UNREADABLE) as error:
-            notes.append(f"Run {run.id} ({run.name}) is left out: its stored predictions cannot be read "
-                         f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no detail'}). "
-                         "Delete the run or train it again.")
+            notes.append(_("Run {id} ({name}) is left out: its stored predictions cannot be read ({name2}: "
+                           "{value}). Delete the run or train it again.").format(
+                           id=run.id, name=run.name, name2=type(error).__name__,
+                           value=str(error).splitlines()[0] if str(error) else _('no detail')))
     for item in loaded:
         try:
             augmented.append(_read_tta(store, item.run, item))
         except (RecexpError, *_UNREADABLE) as error:
-            notes.append(f"Run {item.run.id} ({item.run.name}): its test-time-augmented predictions cannot be read "
-                         f"({type(error).__name__}), so its '{TTA_ARM.strip()}' arm leaves it out.")
+            notes.append(_("Run {id} ({name}): its test-time-augmented predictions cannot be read ({name2}), so "
+                           "its '{tta_arm}' arm leaves it out.").format(
+                           id=item.run.id, name=item.run.name, name2=type(error).__name__, tta_arm=TTA_ARM.strip()))
     loaded += [item for item in augmented if item is not None]
     if not loaded:
         raise InvalidDataError(_("None of the chosen runs has readable predictions; see the notes above, or "
@@ -352,7 +355,7 @@ def sample_importance(store: RunStore, comparison: Comparison, method: str = "me
                 run = TrainedRun.load(store, item.run.id, data=_run_data(item.run, prepared))
             values = run_importance(store, item.run.id, valuer, run=run).values
         except RecexpError as error:
-            notes.append(f"{item.label}: {error}")
+            notes.append(_("{label}: {error}").format(label=item.label, error=error))
             continue
         total += len(values)
         if len(values) > max_rows_per_run:

@@ -110,7 +110,8 @@ def load(
             _("Reading '{name}' ran out of memory: the server could not allocate more. Open a smaller part of "
               "the data, or run recexp where more memory is free.").format(name=name)) from None
     if progress is not None:
-        progress(1.0, f"Read {raw.name}: {result.report.rows_kept:,} rows kept")
+        progress(1.0, _("Read {name}: {rows_kept:,} rows kept").format(
+                        name=raw.name, rows_kept=result.report.rows_kept))
     return result
 
 

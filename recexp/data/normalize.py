@@ -409,7 +409,7 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
                   "Map the {role} role to a column of plain values "
                   "(--map {role}=COLUMN) or flatten the data.").format(column=column, role=role, kind=kind))
     if progress is not None:
-        progress(0.65, "Converting columns")
+        progress(0.65, _("Converting columns"))
 
     dropped: Counter = Counter(raw.dropped)
     warnings = list(raw.warnings) + notes
@@ -442,12 +442,12 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
                   timestamp=inferred['timestamp'], n_unparsed=n_unparsed, n_candidates=n_candidates,
                   shown=', '.join(map(_shown, examples))))
         dropped["timestamp does not parse"] += n_unparsed
-        warnings.append(f"Timestamps that did not parse: {n_unparsed:,} (e.g. {', '.join(map(_shown, examples))}). "
-                        "Those rows were dropped.")
+        warnings.append(_("Timestamps that did not parse: {n_unparsed:,} (e.g. {shown}). Those rows were dropped.").format(
+                          n_unparsed=n_unparsed, shown=', '.join(map(_shown, examples))))
         keep = ~unparsed if keep is None else keep & ~unparsed
 
     if progress is not None:
-        progress(0.75, "Validating")
+        progress(0.75, _("Validating"))
     n_kept = table.num_rows if keep is None else int(np.count_nonzero(keep))
     if n_kept == 0:
         raise InvalidDataError(
@@ -473,8 +473,8 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
               behavior=inferred['behavior'], only=_shown(only), n_kept=n_kept))
     unknown = sorted(v for v, c in canonical.items() if c == v and c not in FUNNEL)
     if unknown:
-        warnings.append("Behaviour values outside the view/cart/fav/buy funnel were kept as they are: "
-                        + ", ".join(unknown[:10]) + ("..." if len(unknown) > 10 else "") + ".")
+        warnings.append(_("Behaviour values outside the view/cart/fav/buy funnel were kept as they are: "
+                          "{values}.").format(values=", ".join(unknown[:10]) + ("..." if len(unknown) > 10 else "")))
     stage_names = [s for s in FUNNEL if s in stages] + sorted(stages - set(FUNNEL))
     targets = np.array([stage_names.index(canonical[v]) if v in canonical else -1 for v in behavior_names],
                        dtype=np.int8)
@@ -492,14 +492,14 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
     frame = pd.DataFrame(data, copy=False)
 
     if progress is not None:
-        progress(0.85, "Checking duplicates and time range, fingerprinting")
+        progress(0.85, _("Checking duplicates and time range, fingerprinting"))
     with ThreadPoolExecutor(max_workers=1) as pool:    # hashing releases the GIL: overlap it with the counting
         fingerprint = pool.submit(frame_fingerprint, frame)
         duplicates = _duplicate_events([codes for codes, _ in encoded.values()] + [behavior_codes], times)
         fingerprint = fingerprint.result()
     if duplicates:
-        warnings.append(f"Exact duplicate events (same user, item, behaviour and time as an earlier one): "
-                        f"{duplicates:,}. They are kept.")
+        warnings.append(_("Exact duplicate events (same user, item, behaviour and time as an earlier one): "
+                          "{duplicates:,}. They are kept.").format(duplicates=duplicates))
     outliers, outlier_warning = _outlier_warning(times, time_window)
     if outlier_warning:
         warnings.append(outlier_warning)
@@ -582,14 +582,14 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
     bad_rows = pa.chunked_array([pa.array(np.zeros(table.num_rows, dtype=bool))])
     dangling_columns: list[str] = []
     if progress is not None:
-        progress(0.65, "Typing columns")
+        progress(0.65, _("Typing columns"))
     for name in columns:
         column = _plain(table[name])
         if name == label:
             continue
         if len(column) == column.null_count:
             unused.append(name)
-            warnings.append(f"Column '{name}' is empty in every row and was left out.")
+            warnings.append(_("Column '{name}' is empty in every row and was left out.").format(name=name))
             continue
         if _is_text(column):
             numbers, junk, dangling = _numbers(column)
@@ -598,8 +598,8 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
                 categorical.append(name)
                 continue
             if junk:
-                warnings.append(f"Column '{name}' is numeric but has {junk:,} cells that are not numbers; they "
-                                "were read as missing.")
+                warnings.append(_("Column '{name}' is numeric but has {junk:,} cells that are not numbers; they "
+                                  "were read as missing.").format(name=name, junk=junk))
             if dangling is not None:
                 bad_rows = pc.or_(bad_rows, dangling)
                 dangling_columns.append(name)
@@ -608,14 +608,15 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
             column = column.cast(pa.float64())
             if name.lower().startswith(("unnamed", "index")) and _is_row_number(column):
                 unused.append(name)
-                warnings.append(f"Column '{name}' holds the row numbers and was left out of the features.")
+                warnings.append(_("Column '{name}' holds the row numbers and was left out of "
+                                  "the features.").format(name=name))
                 continue
             values[name] = column
             numeric.append(name)
         else:
             unused.append(name)
-            warnings.append(f"Column '{name}' has type {column.type}, which is neither a number nor a category; "
-                            "it was left out.")
+            warnings.append(_("Column '{name}' has type {type}, which is neither a number nor a category; it was "
+                              "left out.").format(name=name, type=column.type))
 
     n_bad = pc.sum(bad_rows).as_py() or 0
     if n_bad:
@@ -623,8 +624,9 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
         dropped[reason] += n_bad
         shown = table.filter(bad_rows).slice(0, 3).to_pylist()
         rows = "; ".join(",".join("" if v is None else str(v) for v in row.values()) for row in shown)
-        warnings.append(f"Rows dropped for a number with a dangling decimal point in {', '.join(dangling_columns)}: "
-                        f"{n_bad:,} ({rows}).")
+        warnings.append(_("Rows dropped for a number with a dangling decimal point in {dangling_columns}: "
+                          "{n_bad:,} ({rows}).").format(
+                          dangling_columns=', '.join(dangling_columns), n_bad=n_bad, rows=rows))
 
     label_values = pc.utf8_trim_whitespace(_plain(table[label]).cast(pa.string()))
     missing_label = pc.is_null(label_values)
@@ -661,14 +663,14 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
     frame = pd.DataFrame(data)
     duplicates = count_duplicates(frame)
     if duplicates:
-        warnings.append(f"Exact duplicate rows: {duplicates:,}. They are kept.")
+        warnings.append(_("Exact duplicate rows: {duplicates:,}. They are kept.").format(duplicates=duplicates))
     report = ValidationReport(
         rows_read=raw.rows_read, rows_kept=len(frame), dropped=dict(dropped), duplicates=duplicates,
         nulls={c: int(table[c].null_count) for c in columns}, warnings=warnings, unused_columns=unused,
         read_as=raw.read_as,
     )
     if progress is not None:
-        progress(0.95, "Fingerprinting")
+        progress(0.95, _("Fingerprinting"))
     return FeatureTable(frame=frame, label_column=label, numeric=numeric, categorical=categorical, report=report,
                         source=raw.name, fingerprint=frame_fingerprint(frame))
 

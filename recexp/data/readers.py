@@ -926,9 +926,11 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
                 continue
         break
     if padded:
-        warnings.append(f"{padded:,} row{'' if padded == 1 else 's'} of '{blob.name}' had fewer fields than the "
-                        f"{len(layout.names)} columns; "
-                        "their missing trailing fields were read as empty.")
+        warnings.append(ngettext("{padded:,} row of '{name}' had fewer fields than the {n_names} columns; its "
+                                 "missing trailing fields were read as empty.",
+                                 "{padded:,} rows of '{name}' had fewer fields than the {n_names} columns; their "
+                                 "missing trailing fields were read as empty.", padded).format(
+                                 padded=padded, name=blob.name, n_names=len(layout.names)))
     kind = "TSV" if layout.delimiter == "\t" else "CSV"
     read_as = _describe(kind, compression, layout.encoding,
                         f"{_DELIMITER_NAMES[layout.delimiter]}-separated",
@@ -1013,7 +1015,7 @@ def read_raw(
     done = 0
     for blob, compression in members:
         if progress is not None:
-            progress(done / max(total, 1), f"Reading {blob.name}")
+            progress(done / max(total, 1), _("Reading {name}").format(name=blob.name))
         parts.append(_guarded(blob.name, lambda: _read_one(
             blob, compression, header=header, encoding=encoding, all_strings=all_strings, pad_rows=pad_rows,
             known_names=known_names)))

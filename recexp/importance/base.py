@@ -190,9 +190,9 @@ class ImportanceMethod(Parametrized):
         assert values.shape == (len(run.train),), (values.shape, len(run.train))
         if not np.isfinite(values).all():
             raise InvalidDataError(
-                _("{title} gave {int:,} rows no finite value on run {run_id}. Try another method or other "
+                _("{title} gave {count:,} rows no finite value on run {run_id}. Try another method or other "
                   "parameters.").format(
-                  title=self.title, int=int((~np.isfinite(values)).sum()), run_id=run.run_id))
+                  title=self.title, count=int((~np.isfinite(values)).sum()), run_id=run.run_id))
         return ImportanceResult.for_run(run, values, self.name, self.get_params(), seed,
                                         time.perf_counter() - start, self.notes_, self.harmful)
 

@@ -91,6 +91,6 @@ class ForgettingEvents(ImportanceMethod):
         events, learned = forgetting_events(correct)
         never = int((~learned).sum())
         if never:
-            self.note(f"{never:,} rows were never classified correctly; they count as forgotten "
-                      f"{correct.shape[1] // 2 + 1} times.")
+            self.note(_("{never:,} rows were never classified correctly; they count as forgotten {shape} times.").format(
+                        never=never, shape=correct.shape[1] // 2 + 1))
         return -np.where(learned, events, correct.shape[1] // 2 + 1).astype(np.float64)

@@ -84,7 +84,7 @@ def knn_shapley_values(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndar
         shapley += match[:, -1:] / n
         values += np.bincount(order.ravel(), weights=shapley.ravel(), minlength=n)
         if progress is not None:
-            progress(stop / m, f"{stop:,} of {m:,} validation rows")
+            progress(stop / m, _("{stop:,} of {m:,} validation rows").format(stop=stop, m=m))
     return values / max(m, 1)
 
 
@@ -125,7 +125,7 @@ class KNNShapley(ImportanceMethod):
             train_x, valid_x = numeric_features(run)
         else:
             require_network(run, f"{self.title} with space='embedding'")
-            progress(0.0, "embedding the rows with the kept model")
+            progress(0.0, _("embedding the rows with the kept model"))
             _, module = run.model_at(None)
             train_x, valid_x = last_layer_outputs(module, run.train)[1], last_layer_outputs(module, run.valid)[1]
         return knn_shapley_values(train_x, run.labels, valid_x, run.valid.y.astype(np.int64), self.k, progress)

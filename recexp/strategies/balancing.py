@@ -317,8 +317,9 @@ class ImbalancedLearnStrategy(Strategy):
             for j in np.flatnonzero(missing.any(axis=0)):
                 numeric_x[missing[:, j], j] = medians[j]
                 filled.append(f"{numeric[j]} ({int(missing[:, j].sum()):,} rows)")
-            self.note(f"Missing values filled with the training median before resampling: {', '.join(filled)}. "
-                      "Real rows keep their missing values; new rows carry values made from the filled ones.")
+            self.note(_("Missing values filled with the training median before resampling: {filled}. Real rows "
+                        "keep their missing values; new rows carry values made "
+                        "from the filled ones.").format(filled=', '.join(filled)))
         if not categorical:
             return numeric_x, numeric_x
         codes = frame.loc[:, list(categorical)].to_numpy(dtype=np.int64)
@@ -512,7 +513,7 @@ class ImbalancedLearnStrategy(Strategy):
                             else self.resolved_target_)
         for message in dict.fromkeys(str(w.message).strip() for w in caught
                                      if issubclass(w.category, UserWarning | RuntimeWarning)):
-            self.note(f"{self.title} warned: {message}")
+            self.note(_("{title} warned: {message}").format(title=self.title, message=message))
         keep, new_positions, new_source = self._origins(sampler, X, y, X_res, y_res)
         y_res = np.asarray(y_res)
         if len(new_positions) and new_positions[-1] - new_positions[0] == len(new_positions) - 1:
@@ -555,10 +556,11 @@ class ImbalancedLearnStrategy(Strategy):
         """A sentence for an error imbalanced-learn raised while resampling."""
         text = str(error)
         if "NaN" in text and "KMeansSMOTE" in type(self).__name__:
-            text = ("every cluster it could use holds identical rows of the class (zero spread), so its "
-                    "density weights are undefined")
-        return (f"{self.title} could not resample this training split with {self.get_params()}: {text}. "
-                "Change the parameters (e.g. fewer neighbours, more clusters or another target mix) or the strategy.")
+            text = _("every cluster it could use holds identical rows of the class (zero spread), so its "
+                     "density weights are undefined")
+        return _("{title} could not resample this training split with {params}: {reason}. Change the parameters "
+                 "(e.g. fewer neighbours, more clusters or another target mix) or the "
+                 "strategy.").format(title=self.title, params=self.get_params(), reason=text)
 
     def _lookup_part(self, X_new: np.ndarray, lookup: np.ndarray) -> np.ndarray:
         if self.space == "categorical":
@@ -667,11 +669,12 @@ def _smote(train: Dataset, sampling_strategy, k_neighbors: int, seed: int, owner
     nominal = owner._space_columns(train)[1]
     copied = [c for c in train.schema.categorical if c not in nominal]
     if copied:
-        owner.note(f"Categorical features with over {MAX_NOMINAL_CODES} codes ({', '.join(copied)}) are copied "
-                   "from each new row's seed row, not resampled.")
+        owner.note(_("Categorical features with over {max_nominal_codes} codes ({copied}) are copied from each "
+                     "new row's seed row, not resampled.").format(
+                     max_nominal_codes=MAX_NOMINAL_CODES, copied=', '.join(copied)))
     if nominal:
-        owner.note(f"SMOTENC used because the data has categorical features ({', '.join(nominal)}): each new "
-                   "row takes the most frequent category among its neighbours.")
+        owner.note(_("SMOTENC used because the data has categorical features ({nominal}): each new row takes the "
+                     "most frequent category among its neighbours.").format(nominal=', '.join(nominal)))
         first = len(train.schema.numeric)
         return owner.tracer_.traced(over_sampling.SMOTENC)(categorical_features=list(range(first, first + len(nominal))),
                                      sampling_strategy=sampling_strategy, random_state=seed,
@@ -972,7 +975,7 @@ class ClusterCentroids(ImbalancedLearnStrategy):
             # Hard voting returns real rows; the nearest same-class row found for each of them is that row
             # itself (distance 0), so the output is exactly those input rows, flags included.
             frame = train.frame.take(source_rows).reset_index(drop=True)
-            self.note("Hard voting keeps the real row nearest each centroid, so no rows are marked synthetic.")
+            self.note(_("Hard voting keeps the real row nearest each centroid, so no rows are marked synthetic."))
             dataset = replace(dataset, frame=frame)
         return dataset, source_rows
 

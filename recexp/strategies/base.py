@@ -391,12 +391,14 @@ def _report(strategy: Strategy, before: Dataset, after: Dataset, source_rows: np
         missed = [f"{name} {int(after_all[classes.index(name)]):,} instead of {wanted:,}"
                   for name, wanted in strategy.target_.items() if after_all[classes.index(name)] != wanted]
         if missed:
-            strategy.note(f"{strategy.title} did not reach the target mix exactly ({'; '.join(missed)}): it "
-                          "decides per region of the data how many rows to make or remove.")
+            strategy.note(_("{title} did not reach the target mix exactly ({missed}): it decides per region of "
+                            "the data how many rows to make or remove.").format(
+                            title=strategy.title, missed='; '.join(missed)))
     emptied = [c for c, b, a in zip(classes, before_all, after_all) if b > 0 and a == 0]
     if emptied:
-        strategy.note(f"No {', '.join(map(repr, emptied))} rows are left, so a model trained on this set never "
-                      "sees that class. Restrict the classes this strategy may change (sampling_strategy).")
+        strategy.note(_("No {repr} rows are left, so a model trained on this set never sees that class. Restrict "
+                        "the classes this strategy may change "
+                        "(sampling_strategy).").format(repr=', '.join(map(repr, emptied))))
     return StrategyReport(
         strategy=type(strategy).__name__, params=strategy.get_params(), seed=seed,
         before=_by_class(before_all, classes), after=_by_class(after_all, classes),

@@ -116,7 +116,8 @@ class Expansion(Strategy):
         empty = [train.schema.classes[c] for c in np.flatnonzero((current == 0))
                  if isinstance(factor, dict) and factor.get(train.schema.classes[c], 0) > 0]
         if empty:
-            self.note(f"No rows to expand for {', '.join(empty)}: the class has no training rows.")
+            self.note(_("No rows to expand for {empty}: the class has no training "
+                        "rows.").format(empty=', '.join(empty)))
         return wanted
 
     def _eligible(self, train: Dataset) -> np.ndarray | None:
@@ -135,8 +136,8 @@ class Expansion(Strategy):
                 if len(useful):
                     rows = useful
                 else:
-                    self.note(f"Class {train.schema.classes[code]!r} has no row with at least two past events; "
-                              "its new rows are unchanged copies.")
+                    self.note(_("Class {classes!r} has no row with at least two past events; its new rows are "
+                                "unchanged copies.").format(classes=train.schema.classes[code]))
             whole, rest = divmod(n_new, len(rows))
             seeds.append(np.concatenate([np.tile(rows, whole), rng.choice(rows, rest, replace=False)]))
         return np.concatenate(seeds) if seeds else np.arange(0)

@@ -158,9 +158,9 @@ class ImportanceWeighting(Strategy):
         source_positions = position[source.source_rows]
         if (source_positions < 0).any():
             raise InvalidParameterError(
-                _("{owner}: run {run_id} trained on rows outside this training split ({int:,} of them), so its "
+                _("{owner}: run {run_id} trained on rows outside this training split ({outside:,} of them), so its "
                   "rows cannot be replayed here. Choose another source run.").format(
-                  owner=owner, run_id=self.run_id, int=int((source_positions < 0).sum())))
+                  owner=owner, run_id=self.run_id, outside=int((source_positions < 0).sum())))
         if self.scope == "synthetic" and not source.is_synthetic.any():
             raise InvalidParameterError(
                 _("{owner}: parameter 'scope' is 'synthetic', but run {run_id} ({spec}) trained on no synthetic "
@@ -183,8 +183,10 @@ class ImportanceWeighting(Strategy):
         rng = np.random.default_rng(seed)
         title = METHODS[self.method].title or self.method
         replayed = _replay(train, source, positions)
-        self.note(f"Replayed the {len(source.train):,} training rows of run {self.run_id} ({source.spec.label()}): "
-                  f"{int((~synthetic).sum()):,} real, {int(synthetic.sum()):,} synthetic; valued by {title}.")
+        self.note(_("Replayed the {n_train:,} training rows of run {run_id} ({spec}): {real:,} real, "
+                    "{synthetic:,} synthetic; valued by {title}.").format(
+                    n_train=len(source.train), run_id=self.run_id, spec=source.spec.label(),
+                    real=int((~synthetic).sum()), synthetic=int(synthetic.sum()), title=title))
         if self.action == "drop":
             chosen = self._chosen(values, scoped, rng)
             keep = np.ones(len(values), dtype=bool)
@@ -199,8 +201,10 @@ class ImportanceWeighting(Strategy):
                          if any(dropped_synthetic.values()) else "") + ".")
             kept = np.setdiff1d(scoped, chosen)
             if len(chosen) and len(kept):
-                self.note(f"Values of the dropped rows: {values[chosen].min():.4g} to {values[chosen].max():.4g}; "
-                          f"of the rows kept in scope: {values[kept].min():.4g} to {values[kept].max():.4g}.")
+                self.note(_("Values of the dropped rows: {values:.4g} to {values2:.4g}; of the rows kept in "
+                            "scope: {values3:.4g} to {values4:.4g}.").format(
+                            values=values[chosen].min(), values2=values[chosen].max(), values3=values[kept].min(),
+                            values4=values[kept].max()))
             frame = replayed.frame.iloc[np.flatnonzero(keep)].reset_index(drop=True)
             return replace(replayed, frame=frame), positions[keep]
         factor = np.ones(len(values))

@@ -87,11 +87,11 @@ TORCH_CPU_BATCH_BYTES = 256 * 2**20
 def backend_problem(backend: str) -> str | None:
     """Why ``backend`` cannot run on this machine (a sentence), or ``None`` if it can."""
     if backend in ("faiss", "faiss_hnsw") and faiss is None:
-        return (f"knn_backend={backend!r} needs the FAISS package, which is not installed. Install faiss-cpu "
-                "(pip install faiss-cpu) or choose knn_backend='kdtree', 'torch' or 'auto'.")
+        return _("knn_backend={backend!r} needs the FAISS package, which is not installed. Install faiss-cpu "
+                 "(pip install faiss-cpu) or choose knn_backend='kdtree', 'torch' or 'auto'.").format(backend=backend)
     if backend == "torch_gpu" and not torch.cuda.is_available():
-        return ("knn_backend='torch_gpu' asks for a GPU, but this machine has no usable CUDA GPU. Choose "
-                "knn_backend='torch' (GPU when there is one, else CPU), 'kdtree' or 'auto'.")
+        return _("knn_backend='torch_gpu' asks for a GPU, but this machine has no usable CUDA GPU. Choose "
+                 "knn_backend='torch' (GPU when there is one, else CPU), 'kdtree' or 'auto'.")
     return None
 
 

@@ -150,8 +150,10 @@ class SynthesisStrategy(Strategy):
         columns = list(train.schema.feature_columns)
         new_values = {c: rows[c].to_numpy() for c in columns}
         if hasattr(generator, "best_epoch_"):
-            self.note(f"{generator.__class__.__name__}: kept the checkpoint of epoch {generator.best_epoch_} of "
-                      f"{generator.epochs} (best quality score {generator.best_quality_:.3f}).")
+            self.note(_("{name}: kept the checkpoint of epoch {best_epoch} of {epochs} (best quality score "
+                        "{best_quality:.3f}).").format(
+                        name=generator.__class__.__name__, best_epoch=generator.best_epoch_,
+                        epochs=generator.epochs, best_quality=generator.best_quality_))
         real, synthetic = self._report_rows(train, generator, seed) if self.quality_report else (None, None)
         present = np.flatnonzero(generator.class_counts_)
         smallest = train.schema.classes[present[np.argmin(generator.class_counts_[present])]]
@@ -190,7 +192,7 @@ class SynthesisStrategy(Strategy):
         missing.loc[~real] = False
         cells = int(missing.to_numpy().sum())
         if cells == 0:
-            self.note("impute_missing: the real training rows have no missing feature values; nothing imputed.")
+            self.note(_("impute_missing: the real training rows have no missing feature values; nothing imputed."))
             return frame
         filled = impute_missing(frame, train.schema, generator, missing)
         self.imputation_ = {**imputation_report(frame.loc[real], train.schema, generator), "filled_cells": cells}
@@ -198,11 +200,12 @@ class SynthesisStrategy(Strategy):
         text = ""
         if {"generator", "mean_mode"} <= set(comparison):
             g, m = comparison["generator"], comparison["mean_mode"]
-            text = (f" On hidden observed cells the generator's draws had mean error {g['error']:.3f} and "
-                    f"distribution similarity {g['shape']:.3f}, mean/mode imputation {m['error']:.3f} and "
-                    f"{m['shape']:.3f}.")
-        self.note(f"impute_missing: filled {cells:,} missing cells of the real rows by conditional sampling "
-                  f"from {generator.__class__.__name__}.{text}")
+            text = _(" On hidden observed cells the generator's draws had mean error {error:.3f} and distribution "
+                     "similarity {shape:.3f}, mean/mode imputation {mean_error:.3f} and {mean_shape:.3f}.").format(
+                     error=g["error"], shape=g["shape"], mean_error=m["error"], mean_shape=m["shape"])
+        self.note(_("impute_missing: filled {cells:,} missing cells of the real rows by conditional sampling "
+                    "from {name}.{text}").format(
+                    cells=cells, name=generator.__class__.__name__, text=text))
         return filled
 
 

@@ -636,13 +636,15 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, schema: FeatureS
         raise InvalidDataError(_("The real training split has no real rows to compare with. Pass the real split."))
     notes = []
     if schema.sequences:
-        notes.append("Behaviour-sequence columns are not modelled by the generators and are not scored.")
+        notes.append(_("Behaviour-sequence columns are not modelled by the generators and are not scored."))
     categorical = list(schema.categorical) + [LABEL]
     n_columns = len(numeric) + len(categorical)
     if n_columns * (n_columns - 1) // 2 > MAX_PAIRS:
-        notes.append(f"Pair trends are scored on {MAX_PAIRS:,} of the {n_columns * (n_columns - 1) // 2:,} column "
-                     f"pairs of the {n_columns:,} scored columns, drawn at random (seed {random_state}): scoring "
-                     "every pair grows with the square of the columns.")
+        notes.append(_("Pair trends are scored on {max_pairs:,} of the {n_columns:,} column pairs of the "
+                       "{n_columns2:,} scored columns, drawn at random (seed {random_state}): scoring every pair "
+                       "grows with the square of the columns.").format(
+                       max_pairs=MAX_PAIRS, n_columns=n_columns * (n_columns - 1) // 2, n_columns2=n_columns,
+                       random_state=random_state))
     overall = _scores(real, synthetic, numeric, categorical, real_test, detector, max_rows, random_state)
 
     counts = np.bincount(real[LABEL].to_numpy(np.int64), minlength=schema.n_classes)
@@ -663,7 +665,8 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, schema: FeatureS
         minority_scores = _scores(real_min, syn_min, numeric, list(schema.categorical), test_min, detector,
                                   max_rows, random_state)
     else:
-        notes.append(f"No synthetic rows of the minority class {schema.classes[code]!r}: its scores are missing.")
+        notes.append(_("No synthetic rows of the minority class "
+                       "{classes!r}: its scores are missing.").format(classes=schema.classes[code]))
     eff = efficacy(real, synthetic, numeric, categorical[:-1], schema.n_classes, real_test=real_test,
                    minority=code, random_state=random_state) if efficacy_test else {}
     return QualityReport(overall=overall, minority=minority_scores, minority_class=schema.classes[code],
