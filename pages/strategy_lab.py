@@ -10,7 +10,7 @@ from recexp.charts.strategies import class_counts_figure, distribution_figure, f
 from recexp.charts.synthesis import column_histograms, pair_difference_heatmap, training_curves
 from recexp.consistency import CONSISTENCY_COLUMNS, WARN_AUC, ConsistencyReport, check_consistency
 from recexp.errors import RecexpError
-from recexp.i18n import N_, _, format_decimal, format_integer
+from recexp.i18n import N_, _, format_decimal, format_integer, localized
 from recexp.jobs import bind_strategy
 from recexp.strategies import (
     FAMILIES, STRATEGIES, Strategy, StrategyResult, get_strategy, strategies_by_family, strategy_label,
@@ -235,7 +235,7 @@ with results:
     table.index.name = _(table.index.name) if table.index.name else None
     st.table(table.style.format("{:,}", subset=rows, na_rep="").format("{:.3g}", subset=table.columns.difference(rows)))
     for note in report.notes:
-        st.info(note)
+        st.info(localized(note))            # a kept preview's notes, in the language shown now
     if result.loss is not None:
         st.info(_("The trainer will use the {loss} loss with {params}.").format(
             loss=result.loss["name"], params=", ".join(f"{k}={v}" for k, v in result.loss.items() if k != "name")))
@@ -251,7 +251,7 @@ with results:
                      "feature with the largest KS / total-variation distance. Stored with every run as "
                      "consistency.json.").format(warn=format_decimal(WARN_AUC, 2)))
         for note in consistency.notes:
-            st.caption(note)
+            st.caption(localized(note))
 
     synthesis = result.synthesis
     if synthesis is not None:

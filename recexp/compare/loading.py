@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from recexp.dataset import LABEL, TIME, USER
+from recexp.consistency import consistency_line
 from recexp.errors import InvalidDataError, InvalidParameterError, JobError, RecexpError
 from recexp.i18n import _
 from recexp.importance import TrainedRun, cached_values_path, get_method, run_importance
@@ -368,6 +369,14 @@ def sample_importance(store: RunStore, comparison: Comparison, method: str = "me
     return frame
 
 
+def _lines(check: dict[str, Any]) -> list[str]:
+    """A stored check's sentences in the current language (runs stored before the classes were: as stored)."""
+    if "classes" not in check:
+        return list(check.get("lines", []))
+    return [consistency_line(c["class"], c["detection_auc"]) for c in check["classes"]
+            if c.get("detection_auc") is not None]
+
+
 def consistency_table(predictions: list[RunPredictions]) -> pd.DataFrame:
     """Per group, the consistency check its runs stored (:mod:`recexp.consistency`): did the new rows look real?
 
@@ -386,7 +395,7 @@ def consistency_table(predictions: list[RunPredictions]) -> pd.DataFrame:
     for group, checks in rows.items():
         aucs = [c["detection_auc"] for c in checks if c.get("detection_auc") is not None]
         warned = [c for c in checks if c.get("verdict") == "warn"]
-        lines = [line for c in (warned or checks) for line in c.get("lines", [])]
+        lines = [line for c in (warned or checks) for line in _lines(c)]
         table.append({"group": group, "runs": len(checks), "detection_auc": float(np.mean(aucs)) if aucs else np.nan,
                       "warned": len(warned), "line": lines[0] if lines else ""})
     return pd.DataFrame(table, columns=["group", "runs", "detection_auc", "warned", "line"])
