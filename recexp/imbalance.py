@@ -515,7 +515,7 @@ def funnel(log: BehaviorLog, unit: str = "user", by: str | None = None, top: int
         members = unit_group == g
         counts = reached[members].sum(axis=0)
         chain = in_order[members].sum(axis=0)
-        for k, (label, _) in enumerate(stages):
+        for k, (label, _members) in enumerate(stages):
             rows.append({
                 "group": name, "stage": label, "stage_index": k, "units": int(counts[k]),
                 "units_in_order": int(chain[k]),

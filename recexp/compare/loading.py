@@ -178,9 +178,9 @@ def _derive_one(store: RunStore, run: Run, prepared: dict[str, tuple | RecexpErr
     if not (folder / "model.pt").exists():
         raise InvalidDataError(_("it has no model checkpoint."))
     dataset, split = _run_data(run, prepared)
-    _, module, _ = load_checkpoint(folder / "model.pt")
+    _model, module, _config = load_checkpoint(folder / "model.pt")
     valid = dataset.subset(split.valid)
-    _, proba = evaluate(module, valid)
+    _predicted, proba = evaluate(module, valid)
     frame = pd.DataFrame({"row": np.asarray(split.valid, dtype=np.int64), LABEL: valid.y})
     for k, name in enumerate(dataset.schema.classes):
         frame[f"proba_{name}"] = proba[:, k]

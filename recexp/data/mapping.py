@@ -435,7 +435,7 @@ def _infer_from_values(profiles: dict[str, _Profile], sample: pd.DataFrame, mapp
                 # of a log sorted by user can nest items in users too)
                 found.append((not profiles[b].is_words, share, n_a, -profiles[b].run_length, a, b))
         if found:
-            *_, item, category = max(found)
+            *_rest, item, category = max(found)
             if "item" not in mapping:
                 _choose("item", profiles[item], 0.75, _("values are ids, each nested in one category"), mapping,
                         choices, profiles)

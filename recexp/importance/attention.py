@@ -44,7 +44,7 @@ def attention_weights(run: TrainedRun, rows: int | None = None, split: str = "tr
     if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1):
         raise InvalidParameterError(_("'rows' must be a positive integer or None (all rows), "
                                       "but got {rows!r}.").format(rows=rows))
-    _, module = run.model_at(None)
+    _model, module = run.model_at(None)
     if "return_attention" not in inspect.signature(module.forward).parameters:
         raise InvalidParameterError(
             _("Run {run_id} trained a {model} model, which has no attention over the behaviour sequence; "

@@ -67,7 +67,7 @@ class EarlyModelScore(ImportanceMethod):
         require_network(run, self.title)
         epoch = kept_epoch(run, self.epoch, self.title)
         progress(0.0, _("scoring the training rows with the model after epoch {epoch}").format(epoch=epoch))
-        _, module = run.model_at(epoch)
+        _model, module = run.model_at(epoch)
         proba, hidden = last_layer_outputs(module, run.train)
         progress(1.0, _("done"))
         return -self._score(residuals(proba, run.labels), hidden)
@@ -150,7 +150,7 @@ class TracIn(ImportanceMethod):
         for done, epoch in enumerate(epochs):
             progress(done / len(epochs), _("gradients after epoch {epoch} ({done} of {n_epochs} states)").format(
                                            epoch=epoch, done=done + 1, n_epochs=len(epochs)))
-            _, module = run.model_at(epoch)
+            _model, module = run.model_at(epoch)
             proba, hidden = last_layer_outputs(module, run.train)
             valid_proba, valid_hidden = last_layer_outputs(module, run.valid)
             # Σ_v g_v as a (K, d + 1) matrix G, then <g_i, G> = (p_i - y_i)ᵀ G [h_i, 1] for every row at once.

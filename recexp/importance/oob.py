@@ -48,9 +48,9 @@ class DataOOB(ImportanceMethod):
         self.max_depth = max_depth
 
     def _compute(self, run: TrainedRun, seed: int, progress: Progress) -> np.ndarray:
-        features, _ = numeric_features(run)
+        features, _names = numeric_features(run)
         labels = run.labels
-        _, group = np.unique(run.source_rows, return_inverse=True)
+        _unique, group = np.unique(run.source_rows, return_inverse=True)
         n_groups = int(group.max()) + 1
         draws = max(1, int(round(self.max_samples * n_groups)))
         rng = np.random.default_rng(seed)

@@ -138,5 +138,5 @@ class TrainedRun:
             raise InvalidDataError(
                 _("Run {run_id} kept no model state for epoch {epoch} (kept epochs: {kept}). Choose a kept epoch.").format(
                   run_id=self.run_id, epoch=epoch, kept=kept))
-        model, module, _ = load_checkpoint(path)
+        model, module, _config = load_checkpoint(path)
         return model, module

@@ -126,6 +126,6 @@ class KNNShapley(ImportanceMethod):
         else:
             require_network(run, f"{self.title} with space='embedding'")
             progress(0.0, _("embedding the rows with the kept model"))
-            _, module = run.model_at(None)
+            _model, module = run.model_at(None)
             train_x, valid_x = last_layer_outputs(module, run.train)[1], last_layer_outputs(module, run.valid)[1]
         return knn_shapley_values(train_x, run.labels, valid_x, run.valid.y.astype(np.int64), self.k, progress)

@@ -134,7 +134,7 @@ class BoosterNet(nn.Module):
             raise InvalidDataError(_("This LightGBM module holds no trees yet. Train it with "
                                      "recexp.models.train, or load a run's checkpoint with "
                                      "recexp.models.load_checkpoint."))
-        features, _ = tree_features(numeric, categorical, sequence, self.spec, self.sequence_features)
+        features, _names = tree_features(numeric, categorical, sequence, self.spec, self.sequence_features)
         raw = self.booster.predict(features, raw_score=True, num_threads=torch.get_num_threads())
         logits = np.column_stack([np.zeros_like(raw), raw]) if raw.ndim == 1 else raw
         return torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32)).to(numeric.device)
@@ -270,7 +270,7 @@ class LightGBM(Model):
         booster = lightgbm.Booster(params, train_data)
         valid = to_tensors(valid_set) if valid_set is not None and len(valid_set) else None
         if valid is not None:
-            valid_features, _ = tree_features(*valid.inputs, spec, self.sequence_features)
+            valid_features, _names = tree_features(*valid.inputs, spec, self.sequence_features)
             booster.add_valid(lightgbm.Dataset(valid_features, label=valid.labels.numpy(), reference=train_data,
                                                categorical_feature=categorical, params=params), "valid")
             valid_labels = valid.labels.numpy()
@@ -285,7 +285,7 @@ class LightGBM(Model):
         started = time.perf_counter()
         for epoch in range(1, config.epochs + 1):
             epoch_start = time.perf_counter()
-            for _ in range(self.rounds_per_epoch):
+            for _round in range(self.rounds_per_epoch):
                 booster.update()
             step_seconds = time.perf_counter() - epoch_start
             boost_seconds += step_seconds

@@ -402,7 +402,7 @@ def launch(spec: TuneSpec, name: str, n_trials: int, workers: int, minutes: floa
                                       "{workers!r}.").format(workers=workers))
     home = Path(home) if home is not None else workspace()
     url = url or storage_url(home)
-    spec, _ = prepare(spec)
+    spec, _prepared = prepare(spec)
     _set_target(open_study(name, spec, url), n_trials)  # created (settings checked) before any worker starts
     workers = min(workers, n_trials)
     threads = threads_per_run(workers)
