@@ -50,7 +50,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.neighbors._base import KNeighborsMixin
 
 from recexp.errors import InvalidDataError, InvalidParameterError
-from recexp.i18n import _
+from recexp.i18n import _, ngettext
 from recexp.params import Choice
 
 try:                                    # optional: the faiss backends need the faiss-cpu (or faiss-gpu) package
@@ -465,14 +465,16 @@ def describe_searches(searches: list[Search]) -> str | None:
         return None
     used = dict.fromkeys(s.backend for s in searches)
     seconds = sum(s.seconds for s in searches)
-    text = (f"Nearest neighbours: {len(searches)} search{'es' if len(searches) != 1 else ''} with "
-            f"{', '.join(used)} ({seconds:.2f} s in all, choosing included)")
+    text = ngettext("Nearest neighbours: {n} search with {engines} ({seconds:.2f} s in all, choosing included)",
+                    "Nearest neighbours: {n} searches with {engines} ({seconds:.2f} s in all, choosing included)",
+                    len(searches)).format(n=len(searches), engines=", ".join(used), seconds=seconds)
     reasons = [f"{s.queries:,} queries over {s.fitted:,} rows: {s.backend} ({s.reason})"
                for s in searches if s.reason and s.reason != "small search"]
     if reasons:
-        text += "; auto measured " + "; ".join(dict.fromkeys(reasons))
+        text = _("{text}; auto measured {reasons}").format(text=text, reasons="; ".join(dict.fromkeys(reasons)))
     recalls = [s.recall for s in searches if s.recall is not None]
     if recalls:
-        text += (f"; approximate search, recall@k {min(recalls):.4f} (lowest over the searches, measured on up "
-                 f"to {PROBE_QUERIES:,} sampled queries against an exact search)")
-    return text + "."
+        text = _("{text}; approximate search, recall@k {recall:.4f} (lowest over the searches, measured on up to "
+                 "{queries:,} sampled queries against an exact search)").format(text=text, recall=min(recalls),
+                                                                               queries=PROBE_QUERIES)
+    return _("{text}.").format(text=text)
