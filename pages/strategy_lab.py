@@ -170,7 +170,8 @@ with settings:
                       key="lab_family",
                       on_change=keep_strategy_in_family, help=_("Show one family's strategies (none picked: all)."))
     offered = families[family] if family else [name for names in families.values() for name in names]
-    name = st.selectbox(_("Strategy"), offered, key="lab_strategy", format_func=strategy_label,
+    name = st.selectbox(_("Strategy"), offered, key="lab_strategy",
+                        format_func={n: strategy_label(n) for n in offered}.get,
                         help=_("Type to search by name, id or family. The Train page shows the same names; run "
                                "specs, the CLI and the Compare page use the id in brackets."))
     strategy_class = STRATEGIES[name]

@@ -102,8 +102,9 @@ def strategy_name(strategy: Strategy | type[Strategy]) -> str:
 def strategy_label(name: str) -> str:
     """The one name a registered strategy goes by on every page: title, id and family.
 
-    The title is for reading, the id (the registry key) is what run specs, the CLI and the Compare page
-    store, and the family groups the picker, so the Lab and Train pages show the same text.
+    The title is for reading (translated where the catalog has it), the id (the registry key) is what run
+    specs, the CLI and the Compare page store, and the family groups the picker, so the Lab and Train pages
+    show the same text.
 
     Examples
     --------
@@ -111,7 +112,7 @@ def strategy_label(name: str) -> str:
     'SMOTE (smote) · balancing'
     """
     cls = _registered(name)
-    return f"{cls.title} ({name}) · {cls.family}"
+    return f"{_(cls.title)} ({name}) · {cls.family}"
 
 
 def strategies_by_family() -> dict[str, list[str]]:
