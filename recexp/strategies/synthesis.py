@@ -167,11 +167,13 @@ class SynthesisStrategy(Strategy):
         """Pass a generator's epoch on to the caller's ``progress`` as a fraction of the epochs."""
         epochs = getattr(self, "epochs", None)
         if epochs is None:                                  # the copula fits in one pass
-            self.progress_(1.0, "generator fitted")
+            self.progress_(1.0, _("generator fitted"))
             return
         losses = ", ".join(f"{name.replace('_', ' ')} {value:.3f}" for name, value in metrics.items()
                            if name not in ("epoch", "seconds") and value == value)
-        self.progress_(min(epoch / epochs, 1.0), f"epoch {epoch} of {epochs}" + (f": {losses}" if losses else ""))
+        done = _("epoch {epoch} of {epochs}").format(epoch=epoch, epochs=epochs)
+        self.progress_(min(epoch / epochs, 1.0), _("{done}: {losses}").format(done=done, losses=losses) if losses
+                       else done)
 
     @staticmethod
     def _report_rows(train: Dataset, generator: Generator, seed: int):

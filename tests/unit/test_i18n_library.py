@@ -147,3 +147,21 @@ def test_compare_writes_the_stored_consistency_check_in_the_readers_language():
     old = {"detection_auc": 0.9, "verdict": "warn", "lines": ["as stored"]}       # a run stored before classes
     Item.run.info = {"consistency": old}
     assert list(consistency_table([Item()])["line"]) == ["as stored"]
+
+
+def test_optunas_own_words_on_the_tune_figures_are_chinese():
+    import optuna
+
+    from recexp.charts.tune import study_figures
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda trial: trial.suggest_float("k_neighbors", 1, 9) + trial.suggest_int("seed", 0, 3),
+                   n_trials=5)
+    with use_language("zh"):
+        figures = study_figures(study)
+    history, parallel = figures["Optimisation history"], figures["Parallel coordinates"]
+    assert (history.layout.xaxis.title.text, history.layout.yaxis.title.text) == ("试验", "目标值")
+    assert history.data[0].name == "目标值"
+    assert parallel.layout.xaxis.ticktext[0] == "目标值" and "k_neighbors" in parallel.layout.xaxis.ticktext
+    assert study_figures(study)["Optimisation history"].layout.xaxis.title.text == "Trial"
