@@ -141,7 +141,7 @@ def pair_difference_heatmap(pair_trends: pd.DataFrame | object, columns: list[st
                                    f"real {record.real_association:.3f}, synthetic {record.synthetic_association:.3f}")
     limit = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
     figure = go.Figure(go.Heatmap(
-        z=z, x=columns, y=columns, text=text, hovertemplate="%{text}<br>difference %{z:.3f}<extra></extra>",
+        z=z, x=columns, y=columns, text=text, hovertemplate="%{text}<br>" + _("difference {value}").format(value="%{z:.3f}") + "<extra></extra>",
         colorscale="RdBu_r", zmid=0, zmin=-max(limit, 1e-6), zmax=max(limit, 1e-6),
         colorbar={"title": _("synthetic − real")}))
     figure.update_layout(title=_("Association difference per column pair (Pearson r / Cramér's V)"),
