@@ -99,7 +99,8 @@ def _new_grid(args: argparse.Namespace) -> list[RunSpec]:
     if set(pairs) - claimed:
         raise InvalidParameterError(_("No chosen strategy has the parameter(s) {unknown}; {parameters}.").format(
             unknown=sorted(set(pairs) - claimed),
-            parameters="; ".join(f"{n}: {', '.join(c.param_names()) or _('none')}" for n, c in classes.items())))
+            parameters="; ".join(_("{strategy}: {parameters}").format(
+                strategy=n, parameters=", ".join(c.param_names()) or _("none")) for n, c in classes.items())))
     strategies = [(name, cls.from_strings({k: v for k, v in pairs.items() if k in cls.param_names()}).get_params())
                   for name, cls in classes.items()]
     model_params = MODELS[args.model].from_strings(key_values(args.model_param, "--model-param")).get_params()
