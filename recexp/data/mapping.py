@@ -558,16 +558,16 @@ def require_roles(mapping: dict[str, str], frame: pd.DataFrame) -> None:
     columns = [str(c) for c in frame.columns]
     label = table_label(frame) if "timestamp" in missing else None
     if label is not None:
-        message = (
-            f"This looks like a feature table, not a behaviour log: no column holds times, and '{label}' looks like "
-            f"a label column. Read it as a feature table (on the Data page choose 'Feature table' under 'What does "
-            f"the file hold?'; command line: --kind table --label {label}), or map the timestamp role if it is a log.")
+        message = _("This looks like a feature table, not a behaviour log: no column holds times, and '{label}' looks "
+                    "like a label column. Read it as a feature table (on the Data page choose 'Feature table' under "
+                    "'What does the file hold?'; command line: --kind table --label {label}), or map the timestamp "
+                    "role if it is a log.").format(label=label)
     else:
-        found = ", ".join(f"{r}={mapping[r]}" for r in ROLES if r in mapping) or "none"
+        found = ", ".join(f"{r}={mapping[r]}" for r in ROLES if r in mapping) or _("none")
         example = " ".join(f"--map {r}=COLUMN" for r in missing)
-        message = (
-            f"No column was found for the required role(s) {', '.join(missing)}. Columns: {', '.join(columns)}; "
-            f"roles found: {found}. Map each missing role to a column: in the Column mapping panel on the Data page, "
-            f"with {example} on the command line, or mapping={{{', '.join(repr(r) + ': COLUMN' for r in missing)}}} "
-            "in Python.")
+        message = _("No column was found for the required role(s) {missing}. Columns: {columns}; roles found: {found}. "
+                    "Map each missing role to a column: in the Column mapping panel on the Data page, with {example} "
+                    "on the command line, or mapping={python} in Python.").format(
+            missing=", ".join(missing), columns=", ".join(columns), found=found, example=example,
+            python="{" + ", ".join(repr(r) + ": COLUMN" for r in missing) + "}")
     raise LogMappingError(message, columns=columns, mapping=dict(mapping), missing=missing, label_column=label)
