@@ -1093,8 +1093,9 @@ def _check_classes(dataset: Dataset, split: Split, spec: SplitSpec) -> None:
               "more data.").format(
               n_train=len(split.train), n_test=len(split.test)))
     if missing:
-        hint = ("its rows all fall in the test or validation period; use method='stratified' or lower test_size"
-                if spec.method == "temporal" else "its rows all went to other parts; use more data or a different seed")
+        hint = (_("its rows all fall in the test or validation period; use method='stratified' or lower test_size")
+                if spec.method == "temporal" else
+                _("its rows all went to other parts; use more data or a different seed"))
         raise InvalidDataError(
             _("Class(es) {repr} would have no training rows: {hint}.").format(
               repr=', '.join(map(repr, missing)), hint=hint))

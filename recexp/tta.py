@@ -55,7 +55,8 @@ def tta_operator(name: str, params: dict[str, Any] | None = None, *, strings: bo
         Unknown operator (with the list), a parameter it does not have, or a bad value.
     """
     if name not in TTA_OPERATORS:
-        hint = (f" {STRATEGIES[name].title} is not an operator on single rows." if name in STRATEGIES else "")
+        hint = (_(" {title} is not an operator on single rows.").format(title=STRATEGIES[name].title)
+                if name in STRATEGIES else "")
         raise InvalidParameterError(_("Unknown test-time augmentation {name!r}.{hint} Choose one of "
                                       "{tta_operators}.").format(
                                       name=name, hint=hint, tta_operators=', '.join(TTA_OPERATORS)))

@@ -297,9 +297,10 @@ def _outlier_warning(times: np.ndarray, time_window: tuple | None) -> tuple[int,
         if not count:
             return 0, None
         stray = pd.to_datetime(times[outside], utc=True)
-        return count, (
-            f"Events outside the stated window {start.isoformat()} to {end.isoformat()}: {count:,} (earliest "
-            f"{_iso(stray.min())}, latest {_iso(stray.max())}). They are kept; filter them if they should not count.")
+        return count, _("Events outside the stated window {start} to {end}: {count:,} (earliest {earliest}, latest "
+                        "{latest}). They are kept; filter them if they should not count.").format(
+            start=start.isoformat(), end=end.isoformat(), count=count, earliest=_iso(stray.min()),
+            latest=_iso(stray.max()))
     # ``times`` is sorted, so the percentiles are just positions.
     p1, p99 = (float(times[int(round(q * (times.size - 1)))]) for q in (0.01, 0.99))
     margin = max(_FAR_OUTLIER_MARGIN * (p99 - p1), 3600e9)
@@ -309,10 +310,10 @@ def _outlier_warning(times: np.ndarray, time_window: tuple | None) -> tuple[int,
         return 0, None
     stray = pd.to_datetime(times[outside], utc=True)
     core = pd.to_datetime(np.array([p1, p99], dtype=np.int64), utc=True).floor("s")
-    return count, (
-        f"Events far outside the main activity window ({_iso(core[0])} to {_iso(core[1])}, where 98% of events "
-        f"fall): {count:,} (earliest {_iso(stray.min())}, latest {_iso(stray.max())}). They are kept; check the "
-        "source's clock or filter them.")
+    return count, _("Events far outside the main activity window ({start} to {end}, where 98% of events fall): "
+                    "{count:,} (earliest {earliest}, latest {latest}). They are kept; check the source's clock or "
+                    "filter them.").format(start=_iso(core[0]), end=_iso(core[1]), count=count,
+                                           earliest=_iso(stray.min()), latest=_iso(stray.max()))
 
 
 def count_duplicates(frame: pd.DataFrame, row_hashes: pd.Series | None = None) -> int:
@@ -441,7 +442,7 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
                   "column (--map timestamp=COLUMN) or convert it to ISO 8601 text or epoch seconds.").format(
                   timestamp=inferred['timestamp'], n_unparsed=n_unparsed, n_candidates=n_candidates,
                   shown=', '.join(map(_shown, examples))))
-        dropped["timestamp does not parse"] += n_unparsed
+        dropped[_("timestamp does not parse")] += n_unparsed
         warnings.append(_("Timestamps that did not parse: {n_unparsed:,} (e.g. {shown}). Those rows were dropped.").format(
                           n_unparsed=n_unparsed, shown=', '.join(map(_shown, examples))))
         keep = ~unparsed if keep is None else keep & ~unparsed

@@ -462,8 +462,8 @@ def _decide_encoding(blob: _Blob, compression: str | None) -> str:
                 f"{'is' if one else 'are'} {what}")
 
     if other:
-        others = lines(found["other"], "neither UTF-8 nor GBK: the text looks like a single-byte encoding such as "
-                                       "Latin-1 or Windows-1252")
+        others = lines(found["other"], _("neither UTF-8 nor GBK: the text looks like a single-byte encoding such "
+                                         "as Latin-1 or Windows-1252"))
         if utf8 or gbk:
             known = " and ".join(lines(found[kind], name) for kind, name in (("utf-8", "UTF-8"), ("gbk", "GBK"))
                                  if found[kind].count)
@@ -678,8 +678,8 @@ class _NeedsPadding(Exception):
 
 def _field_reason(actual: int, expected: int) -> str:
     if actual < expected:
-        return f"truncated row ({actual} of {expected} fields)"
-    return f"row with too many fields ({actual} of {expected})"
+        return _("truncated row ({actual} of {expected} fields)").format(actual=actual, expected=expected)
+    return _("row with too many fields ({actual} of {expected})").format(actual=actual, expected=expected)
 
 
 def _read_delimited(blob: _Blob, compression: str | None, layout: _TextLayout, *, all_strings: bool,
@@ -835,7 +835,7 @@ def _read_json(blob: _Blob, compression: str | None, encoding: str, text_head: s
             if isinstance(item, dict):
                 records.append(item)
             else:
-                dropped["array item is not a JSON object"] += 1
+                dropped[_("array item is not a JSON object")] += 1
     else:
         lines = [line for line in text.splitlines() if line.strip()]
         lines_read = len(lines)
@@ -843,7 +843,7 @@ def _read_json(blob: _Blob, compression: str | None, encoding: str, text_head: s
             try:
                 item = json.loads(line)
             except json.JSONDecodeError:
-                dropped["line is not valid JSON"] += 1
+                dropped[_("line is not valid JSON")] += 1
                 continue
             if isinstance(item, dict):
                 records.append(item)

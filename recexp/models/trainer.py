@@ -129,9 +129,10 @@ class TrainConfig:
         if steps >= FEW_STEPS:
             return None
         batch = 2 ** max(0, int(math.log2(max(1, train_rows * self.epochs // FEW_STEPS))))
-        return (f"These settings give each run only {steps:,} optimiser steps ({train_rows:,} training rows in "
-                f"batches of {self.batch_size:,}, {self.epochs} epochs). The models stay close to where they started, "
-                f"so strategies may score alike: lower the batch size (e.g. {batch}) or raise the epochs.")
+        return _("These settings give each run only {steps:,} optimiser steps ({rows:,} training rows in batches "
+                 "of {batch_size:,}, {epochs} epochs). The models stay close to where they started, so strategies "
+                 "may score alike: lower the batch size (e.g. {batch}) or raise the epochs.").format(
+            steps=steps, rows=train_rows, batch_size=self.batch_size, epochs=self.epochs, batch=batch)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -215,10 +215,13 @@ class ImportanceWeighting(Strategy):
         old = replayed.frame[SAMPLE_WEIGHT].to_numpy(np.float64)
         new = old * factor
         new *= old.mean() / new.mean()
-        self.note(f"Weighted the {len(scoped):,} rows in scope ({self.scope}) by their "
-                  + ("value rank" if self.order == "lowest" else "random rank (control)")
-                  + f" with strength {self.fraction:g}: weights from {new[scoped].min():.3g} to "
-                    f"{new[scoped].max():.3g} (mean weight kept at {old.mean():.3g}).")
+        self.note((_("Weighted the {rows:,} rows in scope ({scope}) by their value rank with strength {strength:g}: "
+                     "weights from {low:.3g} to {high:.3g} (mean weight kept at {mean:.3g}).")
+                   if self.order == "lowest" else
+                   _("Weighted the {rows:,} rows in scope ({scope}) by their random rank (control) with strength "
+                     "{strength:g}: weights from {low:.3g} to {high:.3g} (mean weight kept at {mean:.3g}).")).format(
+            rows=len(scoped), scope=self.scope, strength=self.fraction, low=new[scoped].min(), high=new[scoped].max(),
+            mean=old.mean()))
         return replace(replayed, frame=replayed.frame.assign(**{SAMPLE_WEIGHT: new})), positions
 
     def _chosen(self, values: np.ndarray, scoped: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -122,7 +122,7 @@ def _weighted(strategy: Strategy, train: Dataset, scheme: str) -> Dataset:
     y = train.y
     weights = class_weights(y, train.schema.n_classes, scheme, strategy.beta)
     present = strategy.class_counts_ > 0
-    strategy.note("Class weights (mean 1 over the training rows): " + ", ".join(
-        f"{name} {w:.3g}" for name, w, p in zip(train.schema.classes, weights, present) if p) + ".")
+    strategy.note(_("Class weights (mean 1 over the training rows): {weights}.").format(weights=", ".join(
+        f"{name} {w:.3g}" for name, w, p in zip(train.schema.classes, weights, present) if p)))
     new_weight = train.frame[SAMPLE_WEIGHT].to_numpy(dtype=np.float64) * weights[y]
     return replace(train, frame=train.frame.assign(**{SAMPLE_WEIGHT: new_weight}))
