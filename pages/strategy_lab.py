@@ -266,9 +266,9 @@ with results:
             minority = scores.columns[1]
             cells = st.columns(4) + st.columns(4)
             for cell, (label, score) in zip(cells, HEADLINE_SCORES.items()):
-                cell.metric(_(label), shown(overall[score]), help=SCORE_HELP[score])
+                cell.metric(_(label), shown(overall[score]), help=_(SCORE_HELP[score]))
             copies = quality.overall.privacy["exact_copies"]
-            cells[6].metric(_("Exact copies"), format_integer(copies), help=SCORE_HELP["Exact copies (share)"])
+            cells[6].metric(_("Exact copies"), format_integer(copies), help=_(SCORE_HELP["Exact copies (share)"]))
             cells[7].metric(_("Quality score, {minority}").format(minority=quality.minority_class),
                             shown(scores.loc["Quality score", minority]),
                             help=_("The quality score on the minority class alone, where generators struggle most."))
@@ -277,13 +277,15 @@ with results:
                          "with, {held_out}.").format(synthetic=format_integer(quality.overall.rows_synthetic),
                                                      real=format_integer(quality.overall.rows_real),
                                                      held_out=synthesis.held_out))
+            scores = scores.assign(**{"what good looks like": [_(SCORE_HELP[s]) for s in scores.index]})
+            scores = scores.rename(index=_, columns=_).rename_axis(_(scores.index.name))
             st.table(scores.style.format(shown, subset=list(scores.columns[:2])))
             efficacy = synthesis.efficacy_table()
             if len(efficacy):
                 st.caption(_("Machine-learning efficacy: a gradient-boosted classifier scored on held-out real rows."))
                 st.table(efficacy.style.format(shown))
             for note in quality.notes:
-                st.caption(note)
+                st.caption(localized(note))
 
             column = st.selectbox(_("Column"), synthesis.columns, key="lab_synthesis_column")
             st.plotly_chart(column_histograms(synthesis.real, synthesis.synthetic, dataset.schema, columns=[column],

@@ -350,7 +350,7 @@ def efficacy(real: pd.DataFrame, synthetic: pd.DataFrame, numeric: list[str], ca
         stratify = labels if counts[counts > 0].min() >= 2 else None
         train_part, real_test = train_test_split(real, test_size=0.3, random_state=random_state, stratify=stratify)
         real = train_part
-        holdout = "30% of the real training rows (the generator saw them)"
+        holdout = _("30% of the real training rows (the generator saw them)")
     result: dict[str, Any] = {"holdout": holdout, "test_rows": int(len(real_test))}
     if len(real_test) == 0 or real[LABEL].nunique() < 2:
         return {**result, "real": None, "synthetic": None, "augmented": None, "synthetic_to_real_f1": None}
