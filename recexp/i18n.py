@@ -44,8 +44,9 @@ A text is made in the language of the code that runs it; four rules make it reac
    that keeps its msgid and, after ``.format()``, its fields; :func:`localized` writes it again in the
    language shown now. ``str(error)`` of a :class:`~recexp.errors.RecexpError` does so, so an error raised
    in English (a worker, the CLI's thread) reads in the viewer's language wherever a page shows it.
-   Joining or concatenating texts (``"; ".join``, ``+``, f-strings) makes a plain ``str`` that forgets:
-   format into a marked template instead (``_("{first}; {second}").format(...)``).
+   A page shows a sentence it kept (a Strategy Lab preview kept across reruns) with ``localized(note)``, so
+   a language switch writes it again. Joining or concatenating texts (``"; ".join``, ``+``, f-strings) makes
+   a plain ``str`` that forgets: format into a marked template instead (``_("{first}; {second}").format(...)``).
 3. **Stored texts keep their recipe.** The worker process writes in English; the run store keeps a
    run's error and progress message as :func:`dumps_text` (a JSON recipe for a :class:`Text`, plain text
    otherwise) and reads them back with :func:`loads_text`, in the reader's language. Artifacts meant for
@@ -55,7 +56,9 @@ A text is made in the language of the code that runs it; four rules make it reac
    report's warnings, a comparison's verdicts) takes :func:`current_language` as a cache argument, or it
    comes back in the language of the session that computed it first.
 
-``tests/unit/test_i18n_library.py`` fails while a ``raise`` of a recexp error passes an unmarked literal.
+``tests/unit/test_i18n_library.py`` fails while a recexp error is made with an unmarked literal, or while a
+function that calls ``_()`` also binds ``_`` as a throwaway name (``for _ in ...``, ``a, _ = ...``): that makes
+``_`` local to the function and the call fails.
 
 After adding or changing marked strings, from the repository root::
 
