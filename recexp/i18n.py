@@ -179,7 +179,8 @@ class Text(str):
         return Text, (str(self), self.msgid, self.plural, self.n, self.args, self.fields)
 
     def format(self, *args, **fields) -> Text:               # str.format, remembered
-        return Text(str.format(self, *args, **fields), self.msgid, self.plural, self.n, args, fields)
+        return Text(str.format(self, *args, **fields), self.msgid, self.plural, self.n,
+                    tuple(_kept(a) for a in args), {k: _kept(v) for k, v in fields.items()})
 
     def render(self, language: str) -> str:
         """This text written in ``language`` (its fields too, where they are texts)."""
@@ -193,6 +194,19 @@ class Text(str):
                                    **{k: localized(v, language) for k, v in self.fields.items()})
         except (IndexError, KeyError, ValueError):           # a translation that lost a field: the text as made
             return str(self)
+
+
+#: Field values a :class:`Text` keeps as they are (anything else is kept as its ``str``, which is what a plain
+#: ``{field}`` shows: a text can then always be pickled, cached and stored).
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _kept(value):
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, list | tuple) and all(isinstance(v, _PLAIN) for v in value):
+        return type(value)(value)
+    return str(value)
 
 
 def localized(value, language: str | None = None):
@@ -222,7 +236,7 @@ _RECIPE = "recexp_text"
 
 def _recipe(value):
     if not isinstance(value, Text):
-        return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+        return value if isinstance(value, _PLAIN) else list(value) if isinstance(value, list | tuple) else str(value)
     return {_RECIPE: value.msgid, "plural": value.plural, "n": value.n, "text": str(value),
             "args": None if value.args is None else [_recipe(a) for a in value.args],
             "fields": {k: _recipe(v) for k, v in value.fields.items()}}
