@@ -10,7 +10,7 @@ from recexp.charts.strategies import class_counts_figure, distribution_figure, f
 from recexp.charts.synthesis import column_histograms, pair_difference_heatmap, training_curves
 from recexp.consistency import CONSISTENCY_COLUMNS, WARN_AUC, ConsistencyReport, check_consistency
 from recexp.errors import RecexpError
-from recexp.i18n import N_, _, format_decimal, format_integer
+from recexp.i18n import N_, _, format_decimal, format_integer, localized
 from recexp.jobs import bind_strategy
 from recexp.strategies import (
     FAMILIES, STRATEGIES, Strategy, StrategyResult, get_strategy, strategies_by_family, strategy_label,
@@ -170,7 +170,8 @@ with settings:
                       key="lab_family",
                       on_change=keep_strategy_in_family, help=_("Show one family's strategies (none picked: all)."))
     offered = families[family] if family else [name for names in families.values() for name in names]
-    name = st.selectbox(_("Strategy"), offered, key="lab_strategy", format_func=strategy_label,
+    name = st.selectbox(_("Strategy"), offered, key="lab_strategy",
+                        format_func={n: strategy_label(n) for n in offered}.get,
                         help=_("Type to search by name, id or family. The Train page shows the same names; run "
                                "specs, the CLI and the Compare page use the id in brackets."))
     strategy_class = STRATEGIES[name]
@@ -235,7 +236,7 @@ with results:
     table.index.name = _(table.index.name) if table.index.name else None
     st.table(table.style.format("{:,}", subset=rows, na_rep="").format("{:.3g}", subset=table.columns.difference(rows)))
     for note in report.notes:
-        st.info(note)
+        st.info(localized(note))            # a kept preview's notes, in the language shown now
     if result.loss is not None:
         st.info(_("The trainer will use the {loss} loss with {params}.").format(
             loss=result.loss["name"], params=", ".join(f"{k}={v}" for k, v in result.loss.items() if k != "name")))
@@ -251,7 +252,7 @@ with results:
                      "feature with the largest KS / total-variation distance. Stored with every run as "
                      "consistency.json.").format(warn=format_decimal(WARN_AUC, 2)))
         for note in consistency.notes:
-            st.caption(note)
+            st.caption(localized(note))
 
     synthesis = result.synthesis
     if synthesis is not None:
@@ -265,9 +266,9 @@ with results:
             minority = scores.columns[1]
             cells = st.columns(4) + st.columns(4)
             for cell, (label, score) in zip(cells, HEADLINE_SCORES.items()):
-                cell.metric(_(label), shown(overall[score]), help=SCORE_HELP[score])
+                cell.metric(_(label), shown(overall[score]), help=_(SCORE_HELP[score]))
             copies = quality.overall.privacy["exact_copies"]
-            cells[6].metric(_("Exact copies"), format_integer(copies), help=SCORE_HELP["Exact copies (share)"])
+            cells[6].metric(_("Exact copies"), format_integer(copies), help=_(SCORE_HELP["Exact copies (share)"]))
             cells[7].metric(_("Quality score, {minority}").format(minority=quality.minority_class),
                             shown(scores.loc["Quality score", minority]),
                             help=_("The quality score on the minority class alone, where generators struggle most."))
@@ -276,13 +277,15 @@ with results:
                          "with, {held_out}.").format(synthetic=format_integer(quality.overall.rows_synthetic),
                                                      real=format_integer(quality.overall.rows_real),
                                                      held_out=synthesis.held_out))
+            scores = scores.assign(**{"what good looks like": [_(SCORE_HELP[s]) for s in scores.index]})
+            scores = scores.rename(index=_, columns=_).rename_axis(_(scores.index.name))
             st.table(scores.style.format(shown, subset=list(scores.columns[:2])))
             efficacy = synthesis.efficacy_table()
             if len(efficacy):
                 st.caption(_("Machine-learning efficacy: a gradient-boosted classifier scored on held-out real rows."))
                 st.table(efficacy.style.format(shown))
             for note in quality.notes:
-                st.caption(note)
+                st.caption(localized(note))
 
             st.markdown(_("**Privacy**"))
             dp = synthesis.differential_privacy

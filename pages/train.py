@@ -53,7 +53,7 @@ with st.container(border=True):
     st.subheader(_("Strategies"), divider=False)
     chosen = st.multiselect(_("Strategies to compare (each one is trained with every seed)"), list(strategies),
                             default=[name for name in grid if name in strategies], key="train_strategies",
-                            format_func=strategy_label,
+                            format_func={n: strategy_label(n) for n in strategies}.get,
                             help=_("Tune a strategy in the Strategy Lab and press 'Add to grid' to bring it here "
                                    "with its parameters."))
     classes = list(dataset.schema.classes)

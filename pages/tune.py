@@ -37,7 +37,7 @@ with st.container(border=True):
     st.subheader(_("Space"), divider=False)
     strategies = st.multiselect(_("Strategies to search (several: the strategy itself is a choice)"),
                                 list(available_strategies()), default=["smote"], key="tune_strategies",
-                                format_func=strategy_label)
+                                format_func={n: strategy_label(n) for n in available_strategies()}.get)
     left, right = st.columns(2)
     model = left.selectbox(_("Model"), list(MODELS), index=list(MODELS).index("mlp"), key="tune_model",
                            format_func={n: f"{n}: {_(MODELS[n].description)}" for n in MODELS}.get)

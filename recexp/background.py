@@ -5,7 +5,8 @@ it would freeze the page until it ends. A :class:`BackgroundTask` runs a functio
 and hands it a ``progress(fraction, message)`` callback that records how far it got, and raises
 :class:`~recexp.errors.CancelledError` once :meth:`~BackgroundTask.cancel` was called: work that reports
 progress (a generator after every epoch) stops at its next report. Work that never reports runs to its
-end, but a cancelled task drops what it returns.
+end, but a cancelled task drops what it returns. The work runs in the language of the code that started
+it (a Chinese session's preview writes its notes and errors in Chinese).
 
 >>> task = BackgroundTask(lambda progress: sum(range(10))).start()
 >>> task.wait(5).outcome()
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recexp.errors import CancelledError
+from recexp.i18n import _, in_current_language
 
 #: ``progress(fraction_done, message)``, as strategies and generators call it.
 Progress = Callable[[float, str], None]
@@ -58,7 +60,7 @@ class BackgroundTask:
     def start(self) -> BackgroundTask:
         """Start the work on its own thread; returns the task."""
         self.started_at = time.monotonic()
-        threading.Thread(target=self._run, name=f"recexp-task {self.label}"[:60], daemon=True).start()
+        threading.Thread(target=in_current_language(self._run), name=f"recexp-task {self.label}"[:60], daemon=True).start()
         return self
 
     def _run(self) -> None:
@@ -72,8 +74,12 @@ class BackgroundTask:
 
     def _progress(self, fraction: float, message: str) -> None:
         if self._cancelled.is_set():
-            raise CancelledError(f"{self.label or 'The task'} was cancelled.")
+            raise self._cancelled_error()
         self.fraction, self.message = min(max(float(fraction), 0.0), 1.0), message
+
+    def _cancelled_error(self) -> CancelledError:
+        return CancelledError(_("{task} was cancelled.").format(task=self.label) if self.label
+                              else _("The task was cancelled."))
 
     def cancel(self) -> None:
         """Ask the work to stop at its next progress report; from now on the task counts as cancelled."""
@@ -117,9 +123,9 @@ class BackgroundTask:
             The work is still running.
         """
         if self._cancelled.is_set():
-            raise CancelledError(f"{self.label or 'The task'} was cancelled.")
+            raise self._cancelled_error()
         if not self._done.is_set():
-            raise RuntimeError("The task is still running; wait() for it or check status first.")
+            raise RuntimeError("The task is still running; wait() for it or check status first.")   # a bug
         if self._error is not None:
             raise self._error
         return self._result

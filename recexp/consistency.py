@@ -80,9 +80,7 @@ class ClassConsistency:
     @property
     def line(self) -> str:
         """One sentence: pass or warn, with the AUC."""
-        text = (_("new {name} rows are distinguishable from real ones: AUC {auc}") if self.verdict == "warn" else
-                _("new {name} rows are hard to tell from real ones: AUC {auc}"))
-        return text.format(name=self.name, auc=format_decimal(self.detection_auc, 2))
+        return consistency_line(self.name, self.detection_auc)
 
     def to_dict(self) -> dict[str, Any]:
         return {"class": self.name, "real_rows": self.real_rows, "new_rows": self.new_rows,
@@ -130,8 +128,22 @@ class ConsistencyReport:
                          "classes": [c.to_dict() for c in self.classes], "notes": list(self.notes)})
 
     def summary(self) -> dict[str, Any]:
-        """The headline a run keeps in its info (Compare summarises it per strategy)."""
-        return jsonable({"detection_auc": self.detection_auc, "verdict": self.verdict, "lines": self.lines})
+        """The headline a run keeps in its info (Compare summarises it per strategy): the verdict, the highest
+        AUC, and each class's AUC, from which a page writes the sentences in its reader's language
+        (:func:`consistency_line`; ``lines`` keeps them in the worker's language, English, for programs)."""
+        return jsonable({"detection_auc": self.detection_auc, "verdict": self.verdict, "lines": self.lines,
+                         "classes": [{"class": c.name, "detection_auc": c.detection_auc} for c in self.classes]})
+
+
+def consistency_line(name: str, detection_auc: float) -> str:
+    """The sentence of one class's check, in the current language: warn from :data:`WARN_AUC`, else pass.
+
+    >>> consistency_line("cart", 0.93)
+    'new cart rows are distinguishable from real ones: AUC 0.93'
+    """
+    text = (_("new {name} rows are distinguishable from real ones: AUC {auc}") if detection_auc >= WARN_AUC else
+            _("new {name} rows are hard to tell from real ones: AUC {auc}"))
+    return text.format(name=name, auc=format_decimal(detection_auc, 2))
 
 
 def adds_rows(result: StrategyResult) -> bool:
@@ -167,8 +179,9 @@ def consistency_of(data: Dataset, *, random_state: int = 0, strategy: str = "") 
         ``data`` has no ``is_synthetic`` column.
     """
     if IS_SYNTHETIC not in data.frame.columns:
-        raise InvalidParameterError("The consistency check compares rows flagged is_synthetic with real rows, but "
-                                    "this training set has no is_synthetic column. Pass a strategy's output.")
+        raise InvalidParameterError(_("The consistency check compares rows flagged is_synthetic with real rows, "
+                                      "but this training set has no is_synthetic column. Pass a strategy's "
+                                      "output."))
     synthetic = data.frame[IS_SYNTHETIC].to_numpy(dtype=bool)
     labels = data.y
     rng = np.random.default_rng(random_state)
@@ -276,4 +289,4 @@ def mmd_test(real: pd.DataFrame, new: pd.DataFrame, numeric: list[str], categori
 
 __all__ = ["CONSISTENCY_COLUMNS", "MAX_ROWS", "MIN_ROWS", "MMD_ROWS", "PERMUTATIONS", "SHAPE_ROWS", "WARN_AUC",
            "ClassConsistency", "ConsistencyReport",
-           "adds_rows", "check_consistency", "consistency_of", "mmd_test"]
+           "adds_rows", "consistency_line", "check_consistency", "consistency_of", "mmd_test"]

@@ -7,9 +7,18 @@ is a bug. Messages say what was wrong, what it must be, what was given, and what
 import errno
 import sqlite3
 
+from recexp.i18n import N_, _, localized
+
 
 class RecexpError(Exception):
-    """Base of all errors recexp raises on purpose."""
+    """Base of all errors recexp raises on purpose.
+
+    Its message is a sentence marked with :func:`recexp.i18n._`; ``str(error)`` writes it in the language
+    current where it is shown (see "Sentences made in one place and read in another" in :mod:`recexp.i18n`).
+    """
+
+    def __str__(self) -> str:
+        return str(localized(self.args[0])) if len(self.args) == 1 else super().__str__()
 
 
 class InvalidParameterError(RecexpError, ValueError):
@@ -46,6 +55,11 @@ class LogMappingError(InvalidDataError):
         self.label_column = label_column
 
 
+#: The verbs :func:`os_error_sentence` is called with, marked for translation.
+ACTIONS = {"use": N_("use"), "read": N_("read"), "write": N_("write"), "create": N_("create"),
+           "delete": N_("delete"), "open": N_("open"), "save": N_("save"), "start": N_("start")}
+
+
 def os_error_sentence(error: OSError, action: str = "use", path: object = None) -> str:
     """A file-system failure as a sentence: what could not be done, why, and what to do.
 
@@ -64,18 +78,26 @@ def os_error_sentence(error: OSError, action: str = "use", path: object = None) 
     >>> os_error_sentence(OSError(errno.ENOSPC, "No space left on device", "/ws/a.parquet"), "write")
     'The disk is full: could not write /ws/a.parquet. Free some space (or point RECEXP_HOME at a roomier folder) and try again.'
     """
-    where = f" {error.filename or path}" if error.filename or path else ""
+    where = error.filename or path
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (f"The disk is full: could not {action}{where}. Free some space (or point RECEXP_HOME at a "
-                "roomier folder) and try again.")
-    if error.errno == errno.EROFS:
-        return (f"The file system is read-only: could not {action}{where}. Point RECEXP_HOME (or the output "
-                "path) at a writable folder.")
-    if error.errno in (errno.EACCES, errno.EPERM):
-        return f"Permission denied: could not {action}{where}. Use a folder this user may {action}."
-    if error.errno == errno.ENOENT:
-        return f"Could not {action}{where}: there is no such file or folder."
-    return f"Could not {action}{where}: {error.strerror or error}."
+        text = (_("The disk is full: could not {action} {path}. Free some space (or point RECEXP_HOME at a "
+                  "roomier folder) and try again.") if where else
+                _("The disk is full: could not {action}. Free some space (or point RECEXP_HOME at a roomier "
+                  "folder) and try again."))
+    elif error.errno == errno.EROFS:
+        text = (_("The file system is read-only: could not {action} {path}. Point RECEXP_HOME (or the output "
+                  "path) at a writable folder.") if where else
+                _("The file system is read-only: could not {action}. Point RECEXP_HOME (or the output path) at "
+                  "a writable folder."))
+    elif error.errno in (errno.EACCES, errno.EPERM):
+        text = (_("Permission denied: could not {action} {path}. Use a folder this user may {action}.") if where
+                else _("Permission denied: could not {action}. Use a folder this user may {action}."))
+    elif error.errno == errno.ENOENT:
+        text = (_("Could not {action} {path}: there is no such file or folder.") if where
+                else _("Could not {action}: there is no such file or folder."))
+    else:
+        text = (_("Could not {action} {path}: {reason}.") if where else _("Could not {action}: {reason}."))
+    return text.format(action=_(ACTIONS.get(action, action)), path=where, reason=error.strerror or error)
 
 
 def sentence(error: Exception) -> str:
@@ -87,6 +109,8 @@ def sentence(error: Exception) -> str:
     if isinstance(error, OSError):
         return os_error_sentence(error)
     if isinstance(error, sqlite3.Error):
-        return (f"A SQLite database could not be used ({error}). Check the workspace ($RECEXP_HOME) and "
-                "try again.")
+        return _("A SQLite database could not be used ({error}). Check the workspace ($RECEXP_HOME) and "
+                 "try again.").format(error=error)
+    if isinstance(error, RecexpError) and len(error.args) == 1:
+        return localized(error.args[0])            # a Text keeps its recipe (the run store stores it)
     return str(error)

@@ -32,6 +32,7 @@ import pandas as pd
 from recexp.data.log import BehaviorLog, FeatureTable
 from recexp.dataset import USER, Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 
 _Labelled = Dataset | BehaviorLog | FeatureTable | Mapping[str, int] | pd.Series | np.ndarray | Sequence
 
@@ -53,7 +54,8 @@ def _class_counts(data: _Labelled) -> dict[str, int]:
     labels = pd.Series(np.asarray(data) if not isinstance(data, pd.Series) else data)
     missing = int(labels.isna().sum())
     if missing:
-        raise InvalidDataError(f"{missing:,} labels are missing. Drop or fill them before measuring the class balance.")
+        raise InvalidDataError(_("{missing:,} labels are missing. Drop or fill them before measuring the class "
+                                 "balance.").format(missing=missing))
     counts = labels.value_counts()
     order = sorted(counts.index, key=lambda v: (isinstance(v, str), v))
     return {str(value): int(counts[value]) for value in order}
@@ -95,7 +97,7 @@ def class_balance(data: _Labelled) -> dict[str, Any]:
     counts = _class_counts(data)
     total = sum(counts.values())
     if total == 0:
-        raise InvalidDataError("There are no labelled rows to measure. Load data with at least one row.")
+        raise InvalidDataError(_("There are no labelled rows to measure. Load data with at least one row."))
     shares = {name: count / total for name, count in counts.items()}
     present = {name: count for name, count in counts.items() if count > 0}
     majority = max(present, key=present.get)
@@ -126,9 +128,9 @@ def class_balance(data: _Labelled) -> dict[str, Any]:
 def _nonnegative(values: Any) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64).ravel()
     if array.size == 0:
-        raise InvalidDataError("There are no values to measure; pass at least one count.")
+        raise InvalidDataError(_("There are no values to measure; pass at least one count."))
     if not np.all(np.isfinite(array)) or (array < 0).any():
-        raise InvalidDataError("Counts must be finite and not negative (e.g. events per item).")
+        raise InvalidDataError(_("Counts must be finite and not negative (e.g. events per item)."))
     return array
 
 
@@ -170,7 +172,8 @@ def lorenz_curve(values: Any, max_points: int = 201) -> pd.DataFrame:
         ``population_share`` and ``value_share``, from ``(0, 0)`` to ``(1, 1)``.
     """
     if max_points < 2:
-        raise InvalidParameterError(f"max_points must be at least 2, but got {max_points!r}.")
+        raise InvalidParameterError(_("max_points must be at least 2, but got "
+                                      "{max_points!r}.").format(max_points=max_points))
     x = np.sort(_nonnegative(values))
     total = x.sum()
     cumulative = np.concatenate([[0.0], np.cumsum(x) / total if total > 0 else np.linspace(0, 1, x.size)])
@@ -214,13 +217,14 @@ def long_tail(source: BehaviorLog | Dataset | Any, entity: str = "item", behavio
     LongTail
     """
     if entity not in ("item", "user"):
-        raise InvalidParameterError(f"entity must be 'item' or 'user', but got {entity!r}.")
+        raise InvalidParameterError(_("entity must be 'item' or 'user', but got {entity!r}.").format(entity=entity))
     if isinstance(source, BehaviorLog):
         frame = source.frame
         if behavior is not None:
             if behavior not in source.behaviors:
                 raise InvalidParameterError(
-                    f"The log has no behaviour {behavior!r}; it has {', '.join(source.behaviors)}.")
+                    _("The log has no behaviour {behavior!r}; it has {behaviors}.").format(
+                      behavior=behavior, behaviors=', '.join(source.behaviors)))
             frame = frame[frame["behavior"] == behavior]
         codes = frame[f"{entity}_id"]
         codes = codes.cat.codes.to_numpy() if isinstance(codes.dtype, pd.CategoricalDtype) else pd.factorize(codes)[0]
@@ -229,8 +233,8 @@ def long_tail(source: BehaviorLog | Dataset | Any, entity: str = "item", behavio
     elif isinstance(source, Dataset):
         if entity != "user" or USER not in source.frame.columns:
             raise InvalidParameterError(
-                "A dataset's long tail is measured over users (entity='user') and needs a user_id column; "
-                "for items, pass the behaviour log.")
+                _("A dataset's long tail is measured over users (entity='user') and needs a user_id column; for "
+                  "items, pass the behaviour log."))
         counts = source.frame[USER].value_counts().to_numpy()
         counts = counts[counts > 0]
     else:
@@ -273,25 +277,26 @@ def class_mix_by_category(source: BehaviorLog | Dataset, top: int = 10, column: 
         the category), ``category_rows``; categories ordered by size, classes in class order.
     """
     if not isinstance(top, int) or top < 1:
-        raise InvalidParameterError(f"top must be a positive integer, but got {top!r}.")
+        raise InvalidParameterError(_("top must be a positive integer, but got {top!r}.").format(top=top))
     if isinstance(source, BehaviorLog):
         if "category_id" not in source.frame.columns:
-            raise InvalidDataError("The log has no category column, so there is no class mix per category. "
-                                   "Map the category role when loading the log.")
+            raise InvalidDataError(_("The log has no category column, so there is no class mix per category. Map "
+                                     "the category role when loading the log."))
         categories = source.frame["category_id"].astype(str).to_numpy()
         classes = list(source.behaviors)
         labels = source.frame["behavior"].astype(str).to_numpy()
     elif isinstance(source, Dataset):
         column = column or "category"
         if column not in source.frame.columns:
-            raise InvalidParameterError(f"The dataset has no column {column!r}; name the column holding categories.")
+            raise InvalidParameterError(_("The dataset has no column {column!r}; name the column holding "
+                                          "categories.").format(column=column))
         values = source.frame[column].to_numpy()
         categories = source.schema.decode(column, values) if column in source.schema.categorical \
             else values.astype(str)
         classes = list(source.schema.classes)
         labels = np.asarray(classes, dtype=object)[source.y]
     else:
-        raise InvalidParameterError("class_mix_by_category takes a BehaviorLog or a Dataset.")
+        raise InvalidParameterError(_("class_mix_by_category takes a BehaviorLog or a Dataset."))
     table = pd.crosstab(pd.Series(categories, name="category"), pd.Series(labels, name="class"))
     table = table.reindex(columns=classes, fill_value=0)
     sizes = table.sum(axis=1).sort_values(ascending=False, kind="stable")
@@ -332,10 +337,11 @@ def feature_distributions(dataset: Dataset, features: Sequence[str] | None = Non
     unknown = [f for f in features if f not in dataset.schema.numeric]
     if unknown:
         raise InvalidParameterError(
-            f"{', '.join(map(repr, unknown))} are not numeric features of this dataset; choose among "
-            f"{', '.join(dataset.schema.numeric) or 'none'}.")
+            _("{repr} are not numeric features of this dataset; choose among {value}.").format(
+              repr=', '.join(map(repr, unknown)), value=', '.join(dataset.schema.numeric) or _('none')))
     if any(not 0 <= q <= 1 for q in quantiles):
-        raise InvalidParameterError(f"quantiles must lie in [0, 1], but got {list(quantiles)}.")
+        raise InvalidParameterError(_("quantiles must lie in [0, 1], but got "
+                                      "{quantiles}.").format(quantiles=list(quantiles)))
     if not features:
         return pd.DataFrame(columns=["feature", "class", "count", "missing", "mean", "std", "min", "max"])
     frame = dataset.frame.loc[:, features].astype(np.float64)
@@ -443,18 +449,21 @@ def funnel(log: BehaviorLog, unit: str = "user", by: str | None = None, top: int
         ``step_conversion`` (``units_in_order`` / the previous stage's ``units_in_order``).
     """
     if unit not in ("user", "pair"):
-        raise InvalidParameterError(f"unit must be 'user' or 'pair', but got {unit!r}.")
+        raise InvalidParameterError(_("unit must be 'user' or 'pair', but got {unit!r}.").format(unit=unit))
     if by not in FUNNEL_BY:
-        raise InvalidParameterError(f"by must be one of None, 'category', 'segment', 'day', but got {by!r}.")
+        raise InvalidParameterError(_("by must be one of None, 'category', 'segment', 'day', but "
+                                      "got {by!r}.").format(by=by))
     if not isinstance(top, int) or top < 1 or not isinstance(n_segments, int) or n_segments < 1:
-        raise InvalidParameterError(f"top and n_segments must be positive integers, but got {top!r} and {n_segments!r}.")
+        raise InvalidParameterError(_("top and n_segments must be positive integers, but got {top!r} and "
+                                      "{n_segments!r}.").format(top=top, n_segments=n_segments))
     if not isinstance(log, BehaviorLog):
-        raise InvalidParameterError("funnel takes a BehaviorLog (a behaviour log, not a feature table or dataset).")
+        raise InvalidParameterError(_("funnel takes a BehaviorLog (a behaviour log, not a feature table or "
+                                      "dataset)."))
     stages = funnel_stages(log)
     if len(stages) < 2:
         raise InvalidDataError(
-            f"The log's behaviours ({', '.join(log.behaviors)}) give fewer than two funnel stages of view, "
-            "cart/fav and buy; a funnel needs at least two. Check the behaviour mapping.")
+            _("The log's behaviours ({behaviors}) give fewer than two funnel stages of view, cart/fav and buy; a "
+              "funnel needs at least two. Check the behaviour mapping.").format(behaviors=', '.join(log.behaviors)))
     frame = log.frame
     stage_of = {b: k for k, (_, members) in enumerate(stages) for b in members}
     behavior = frame["behavior"].astype(str).map(stage_of).to_numpy(dtype=np.float64, na_value=np.nan)
@@ -473,7 +482,8 @@ def funnel(log: BehaviorLog, unit: str = "user", by: str | None = None, top: int
         group, names = np.zeros(len(stage), dtype=np.int64), ["all"]
     elif by == "category":
         if "category_id" not in frame.columns:
-            raise InvalidDataError("The log has no category column; choose another breakdown (by='segment' or 'day').")
+            raise InvalidDataError(_("The log has no category column; choose another breakdown (by='segment' or "
+                                     "'day')."))
         category = codes("category_id")
         sizes = np.bincount(category[category >= 0])
         chosen = np.argsort(-sizes, kind="stable")[:top]
@@ -505,7 +515,7 @@ def funnel(log: BehaviorLog, unit: str = "user", by: str | None = None, top: int
         members = unit_group == g
         counts = reached[members].sum(axis=0)
         chain = in_order[members].sum(axis=0)
-        for k, (label, _) in enumerate(stages):
+        for k, (label, _members) in enumerate(stages):
             rows.append({
                 "group": name, "stage": label, "stage_index": k, "units": int(counts[k]),
                 "units_in_order": int(chain[k]),

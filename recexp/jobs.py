@@ -42,12 +42,13 @@ import torch
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidParameterError, JobError, RecexpError, os_error_sentence, sentence
 from recexp.consistency import check_consistency
+from recexp.i18n import _
 from recexp.importance import TrainedRun, run_importance
 from recexp.metrics import classification_metrics
 from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
 from recexp.models.device import describe_device
 from recexp.runs import (ACTIVE, CANCELLED, CONSISTENCY_REPORT, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER,
-                         SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, log_tail, pid_alive)
+                         SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, log_tail, pid_alive, with_output)
 from recexp.spec import AA_SEED_OFFSET, RunSpec, prepare_data
 from recexp.strategies import STRATEGIES, Strategy, StrategyResult
 from recexp.strategies.expansion import Expansion
@@ -59,7 +60,8 @@ from recexp.tta import STREAMS, check_applies, check_copies, tta_operator, tta_p
 def validate_spec(spec: RunSpec) -> None:
     """Check a spec's names and parameters before anything is queued (raises :class:`RecexpError`)."""
     if spec.model not in MODELS:
-        raise InvalidParameterError(f"Unknown model {spec.model!r}; choose one of {', '.join(MODELS)}.")
+        raise InvalidParameterError(_("Unknown model {model!r}; choose one of {models}.").format(
+                                      model=spec.model, models=', '.join(MODELS)))
     MODELS[spec.model](**spec.model_params).validate_params()
     strategy_class(spec.strategy)(**spec.strategy_params).validate_params()
     config = TrainConfig.from_dict({**spec.train, "seed": spec.seed})
@@ -69,7 +71,8 @@ def validate_spec(spec: RunSpec) -> None:
         tta_operator(spec.tta, spec.tta_params)
         check_copies(spec.tta_copies)
     if not isinstance(spec.seed, int) or isinstance(spec.seed, bool) or spec.seed < 0:
-        raise InvalidParameterError(f"seed must be a non-negative integer, but got {spec.seed!r}.")
+        raise InvalidParameterError(_("seed must be a non-negative integer, but got "
+                                      "{seed!r}.").format(seed=spec.seed))
 
 
 def available_strategies() -> dict[str, type]:
@@ -80,7 +83,8 @@ def available_strategies() -> dict[str, type]:
 def strategy_class(name: str) -> type:
     """The strategy class registered as ``name``."""
     if name not in STRATEGIES:
-        raise InvalidParameterError(f"Unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}.")
+        raise InvalidParameterError(_("Unknown strategy {name!r}; choose one of {strategies}.").format(
+                                      name=name, strategies=', '.join(STRATEGIES)))
     return STRATEGIES[name]
 
 
@@ -95,12 +99,12 @@ def grid_specs(base: RunSpec, strategies: Sequence[tuple[str, dict[str, Any]]], 
     specs = [replace(base, strategy=s, strategy_params=dict(sp), model=m, model_params=dict(mp), seed=int(seed))
              for s, sp in strategies for m, mp in models for seed in seeds]
     if not specs:
-        raise InvalidParameterError("The grid is empty: choose at least one strategy, one model and one seed.")
+        raise InvalidParameterError(_("The grid is empty: choose at least one strategy, one model and one seed."))
     if aa:
         baseline = [(s, sp) for s, sp in strategies if s == "none"]
         if not baseline:
-            raise InvalidParameterError("The A/A arm replicates the baseline 'none' under other seeds: add 'none' to "
-                                        "the strategies, or leave the A/A arm out.")
+            raise InvalidParameterError(_("The A/A arm replicates the baseline 'none' under other seeds: add "
+                                          "'none' to the strategies, or leave the A/A arm out."))
         specs += [replace(base, strategy="none", strategy_params={}, model=m, model_params=dict(mp),
                           seed=AA_SEED_OFFSET + int(seed), aa=True) for m, mp in models for seed in seeds]
     for spec in specs:
@@ -115,10 +119,12 @@ def more_seeds(store: RunStore, experiment_id: str, n: int) -> list[RunSpec]:
     ``AA_SEED_OFFSET`` plus the same numbers), so every arm gets the same new seeds and they stay paired.
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise InvalidParameterError(f"The number of seeds to add must be a positive integer, but got {n!r}.")
+        raise InvalidParameterError(_("The number of seeds to add must be a positive integer, but "
+                                      "got {n!r}.").format(n=n))
     runs = store.list_runs(experiment_id)
     if not runs:
-        raise InvalidParameterError(f"Experiment {experiment_id} has no runs to add seeds to; launch it first.")
+        raise InvalidParameterError(_("Experiment {experiment_id} has no "
+                                      "runs to add seeds to; launch it first.").format(experiment_id=experiment_id))
     arms: dict[str, RunSpec] = {}
     for run in runs:
         spec = RunSpec.from_dict(run.spec)
@@ -164,10 +170,11 @@ def run_in_foreground(store: RunStore, experiment_id: str, specs: Sequence[RunSp
         for run in runs:
             current = store.get_run(run.id)
             if current.status == RUNNING:
-                store.finish(run.id, FAILED, error=f"The command-line run was stopped ({reason}) during this run.")
+                store.finish(run.id, FAILED, error=_("The command-line run was stopped ({reason}) during this "
+                                                     "run.").format(reason=reason))
             elif current.status == QUEUED:
-                store.finish(run.id, CANCELLED, error=f"The command-line run was stopped ({reason}) before this run "
-                                                      "started.")
+                store.finish(run.id, CANCELLED, error=_("The command-line run was stopped ({reason}) before this "
+                                                        "run started.").format(reason=reason))
         raise
     finally:
         for sig, handler in previous.items():
@@ -193,12 +200,14 @@ def source_run(store: RunStore, run_id: str, method: str) -> SourceRun:
         run = store.get_run(run_id)
     except JobError:
         raise InvalidParameterError(
-            f"{owner}: parameter 'run_id' names no run of the workspace {store.home} (got {run_id!r}). "
-            "Choose a finished run listed on the Train page.") from None
+            _("{owner}: parameter 'run_id' names no run of the workspace {home} (got {run_id!r}). Choose a "
+              "finished run listed on the Train page.").format(
+              owner=owner, home=store.home, run_id=run_id)) from None
     if run.status != FINISHED:
         raise InvalidParameterError(
-            f"{owner}: parameter 'run_id' names run {run_id}, which is {run.status}, not finished. "
-            "Choose a finished run, or wait for this one.")
+            _("{owner}: parameter 'run_id' names run {run_id}, which is {status}, not finished. Choose a "
+              "finished run, or wait for this one.").format(
+              owner=owner, run_id=run_id, status=run.status))
     data = prepare_data(RunSpec.from_dict(run.spec))
     trained = TrainedRun.load(store, run_id, data=data)
     values = run_importance(store, run_id, method, seed=VALUES_SEED, run=trained).values
@@ -285,7 +294,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
     try:
         started = time.perf_counter()
         validate_spec(spec)
-        store.update(run_id, message="loading data")
+        store.update(run_id, message=_("loading data"))
         dataset, split = data if data is not None else prepare_data(spec)
         train_set, valid_set, test_set = (dataset.subset(split.train), dataset.subset(split.valid),
                                           dataset.subset(split.test))
@@ -294,15 +303,16 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         if tta is not None:                        # refused before the work when the operator cannot apply
             check_applies(tta, test_set, spec.model_params)
 
-        store.update(run_id, message=f"applying strategy {spec.strategy}")
+        store.update(run_id, message=_("applying strategy {strategy}").format(strategy=spec.strategy))
         strategy = bind_strategy(strategy_class(spec.strategy)(**spec.strategy_params), store, valid_set)
         outcome = strategy.apply(train_set, seed=spec.seed, progress=lambda fraction, message: store.update(
-            run_id, message=f"applying strategy {spec.strategy}: {message}"))
+            run_id, message=_("applying strategy {strategy}: {message}").format(
+                strategy=spec.strategy, message=message)))
         train_prime = outcome.dataset
         report = outcome.report.to_dict() if hasattr(outcome.report, "to_dict") else dict(outcome.report or {})
         consistency = None
         if isinstance(outcome, StrategyResult):
-            store.update(run_id, message="checking the new rows against real ones")
+            store.update(run_id, message=_("checking the new rows against real ones"))
             consistency = check_consistency(outcome, random_state=spec.seed)
 
         # A strategy that asks for a loss (e.g. focal) is the thing under test: it wins over the settings.
@@ -324,7 +334,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                            if MODELS[spec.model].differentiable else None}
         if consistency is not None:
             info["consistency"] = consistency.summary()
-        store.update(run_id, device=describe_device(device), epochs_total=config.epochs, message="training", info=info)
+        store.update(run_id, device=describe_device(device), epochs_total=config.epochs, message=_("training"), info=info)
 
         def log(epoch: int, metrics: dict[str, float]) -> None:
             store.log_epoch(run_id, epoch, metrics)
@@ -335,16 +345,17 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         result = train(model, train_prime, valid_set, config, callback=log)
 
         # The device the model really used (LightGBM boosts on the CPU whatever the setting).
-        store.update(run_id, device=result.device, message="evaluating on the test split")
+        store.update(run_id, device=result.device, message=_("evaluating on the test split"))
         test_loss, proba = evaluate(result.module, test_set)
         metrics = classification_metrics(test_set.y, proba)
         store.write_table(run_id, "predictions", _prediction_frame(split.test, test_set.y, proba, dataset.schema.classes))
         if len(valid_set):
-            _, valid_proba = evaluate(result.module, valid_set)
+            _predicted, valid_proba = evaluate(result.module, valid_set)
             store.write_table(run_id, "valid_predictions",
                               _prediction_frame(split.valid, valid_set.y, valid_proba, dataset.schema.classes))
         if tta is not None:
-            store.update(run_id, message=f"test-time augmentation: {spec.tta_copies + 1} forward passes per row")
+            store.update(run_id, message=_("test-time augmentation: {passes} forward passes per row").format(
+                passes=spec.tta_copies + 1))
             info["tta"] = _test_time_augmentation(store, run_id, spec, tta, result.module, split,
                                                   dataset.schema.classes, train_set, valid_set, test_set, proba,
                                                   test_loss)
@@ -374,7 +385,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                  "synthetic_rows": float(train_prime.frame[IS_SYNTHETIC].sum()) if IS_SYNTHETIC in train_prime.frame
                  else 0.0}
         store.set_final_metrics(run_id, final)
-        store.update(run_id, message="done")
+        store.update(run_id, message=_("done"))
         store.finish(run_id, FINISHED)
         return final
     except (RecexpError, OSError) as error:
@@ -425,9 +436,9 @@ def _describe_exit(code: int) -> str:
         try:
             name = signal.Signals(-code).name
         except ValueError:
-            name = f"signal {-code}"
-        return f"the worker process was killed by {name}"
-    return f"the worker process exited with code {code}"
+            name = _("signal {number}").format(number=-code)
+        return _("the worker process was killed by {name}").format(name=name)
+    return _("the worker process exited with code {code}").format(code=code)
 
 
 @dataclass(frozen=True, eq=False)
@@ -559,7 +570,8 @@ class JobRunner:
             if log is not None:
                 log.close()
             reason = os_error_sentence(error, "start") if isinstance(error, OSError) else str(error)
-            self.store.finish(run.id, FAILED, error=f"Could not start the worker process: {reason}")
+            self.store.finish(run.id, FAILED, error=_("Could not start the worker process: {reason}").format(
+                reason=reason))
             return
         self._children[run.id] = _Child(process, log)
         self.store.update(run.id, pid=process.pid)
@@ -582,7 +594,7 @@ class JobRunner:
             if run.is_active:
                 reason = _describe_exit(code)
                 tail = log_tail(self.store.artifact_dir(run_id) / "worker.log")
-                self.store.finish(run_id, FAILED, error=f"{reason}." + (f"\nLast output:\n{tail}" if tail else ""))
+                self.store.finish(run_id, FAILED, error=with_output(_("{reason}.").format(reason=reason), tail))
 
     def poll(self) -> None:
         """Reap finished workers, fail runs whose process died, start queued runs and commands up to the limit.
@@ -659,7 +671,7 @@ class JobRunner:
         """
         with self._lock:
             run = self.store.get_run(run_id)
-            if not self.store.finish(run_id, CANCELLED, error="Cancelled by the user."):
+            if not self.store.finish(run_id, CANCELLED, error=_("Cancelled by the user.")):
                 return False
             child = self._children.get(run_id)
             if child is not None:
@@ -748,8 +760,8 @@ class JobRunner:
             if all(not r.is_active for r in runs):
                 return runs
             if time.monotonic() > deadline:
-                raise JobError(f"Runs still active after {timeout:.0f} s: "
-                               f"{', '.join(r.id for r in runs if r.is_active)}.")
+                raise JobError(_("Runs still active after {timeout:.0f} s: {value}.").format(
+                                 timeout=timeout, value=', '.join(r.id for r in runs if r.is_active)))
             time.sleep(interval)
 
 
@@ -773,7 +785,8 @@ def max_jobs() -> int:
         return max(1, cores // 4)
     if not (configured.isdigit() and int(configured) > 0):
         raise InvalidParameterError(
-            f"RECEXP_MAX_JOBS must be a positive integer, but is {configured!r}. Fix or unset it.")
+            _("RECEXP_MAX_JOBS must be a positive integer, but is {configured!r}. "
+              "Fix or unset it.").format(configured=configured))
     if int(configured) > cores:
         warnings.warn(f"RECEXP_MAX_JOBS={configured} is more than the {cores} CPU cores here; at most {cores} runs "
                       "train at once.", RuntimeWarning, stacklevel=2)

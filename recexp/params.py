@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 
 
 class Param:
@@ -322,8 +323,9 @@ class Parametrized:
             spec = self.params.get(name)
             if spec is not None and not spec.check(value):
                 raise InvalidParameterError(
-                    f"{type(self).__name__}: parameter '{name}' must be {spec.describe()}, "
-                    f"but got {value!r}. Change '{name}' to an allowed value."
+                    _("{name}: parameter '{name2}' must be {spec}, but got {value!r}. Change '{name2}' to an "
+                      "allowed value.").format(
+                      name=type(self).__name__, name2=name, spec=spec.describe(), value=value)
                 )
 
     @classmethod
@@ -333,8 +335,8 @@ class Parametrized:
         unknown = sorted(set(pairs) - known)
         if unknown:
             raise InvalidParameterError(
-                f"{cls.__name__} has no parameter {', '.join(map(repr, unknown))}; "
-                f"its parameters are: {', '.join(sorted(known)) or 'none'}."
+                _("{name} has no parameter {repr}; its parameters are: {value}.").format(
+                  name=cls.__name__, repr=', '.join(map(repr, unknown)), value=', '.join(sorted(known)) or _('none'))
             )
         values = {k: cls.params[k].parse(v) if k in cls.params else v for k, v in pairs.items()}
         return cls(**{**values, **fixed})

@@ -57,6 +57,7 @@ import pandas as pd
 
 from recexp.data.source import workspace
 from recexp.errors import JobError, os_error_sentence
+from recexp.i18n import _, dumps_text, loads_text
 
 QUEUED, RUNNING, FINISHED, FAILED, CANCELLED = "queued", "running", "finished", "failed", "cancelled"
 #: Statuses of a run that has not ended yet.
@@ -382,7 +383,7 @@ class RunStore(abc.ABC):
                 continue
             tail = log_tail(self.home / "artifacts" / run.id / "worker.log")
             with contextlib.suppress(JobError):
-                if self.finish(run.id, FAILED, error=reason + (f"\nLast output:\n{tail}" if tail else "")):
+                if self.finish(run.id, FAILED, error=with_output(reason, tail)):
                     failed.append(run.id)
         return failed
 
@@ -390,7 +391,7 @@ class RunStore(abc.ABC):
     def artifact_dir(self, run_id: str, create: bool = False) -> Path:
         """``home/artifacts/<run_id>``."""
         if not run_id or any(ch in run_id for ch in "/\\."):
-            raise JobError(f"'{run_id}' is not a run id.")
+            raise JobError(_("'{run_id}' is not a run id.").format(run_id=run_id))
         path = self.home / "artifacts" / run_id
         if create:
             try:
@@ -423,14 +424,16 @@ class RunStore(abc.ABC):
         except OSError as error:
             with contextlib.suppress(OSError):               # a partial file only takes the space others need
                 tmp.unlink(missing_ok=True)
-            raise JobError(f"Run {run_id}: {os_error_sentence(error, 'write', path)}") from error
+            raise JobError(_("Run {run_id}: {error}").format(
+                             run_id=run_id, error=os_error_sentence(error, 'write', path))) from error
         return path
 
     def read_table(self, run_id: str, name: str) -> pd.DataFrame:
         """Read back a frame written by :meth:`write_table`."""
         path = self.artifact_dir(run_id) / f"{name}.parquet"
         if not path.exists():
-            raise JobError(f"Run {run_id} has no '{name}' artifact (it may not have finished).")
+            raise JobError(_("Run {run_id} has no '{name}' artifact (it may not "
+                             "have finished).").format(run_id=run_id, name=name))
         return pd.read_parquet(path)
 
 
@@ -443,21 +446,26 @@ def log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text[-lines:])
 
 
+def with_output(reason: str, tail: str) -> str:
+    """A failed run's reason followed by the last lines its worker wrote (if any), as one stored text."""
+    return _("{reason}\nLast output:\n{output}").format(reason=reason, output=tail) if tail else reason
+
+
 def _orphan_reason(run: Run) -> str | None:
     """Why an active run's process is gone (see :meth:`RunStore.fail_orphans`), or None while it may live."""
     if run.status == QUEUED:
         if run.pid is None or pid_alive(run.pid, run.created_at):
             return None
-        return (f"The process that queued this run (pid {run.pid}) is gone: it was killed or crashed before "
-                "the run started.")
+        return _("The process that queued this run (pid {pid}) is gone: it was killed or crashed before the run "
+                 "started.").format(pid=run.pid)
     if run.pid is None:
         if (run.seconds or 0.0) <= NO_PID_GRACE_SECONDS:
             return None
-        return "The worker process never started (no process id recorded within a minute)."
+        return _("The worker process never started (no process id recorded within a minute).")
     if pid_alive(run.pid, run.started_at):
         return None
-    return (f"The process running this run (pid {run.pid}) is gone: it was killed or crashed, or the machine "
-            "restarted, before the run ended.")
+    return _("The process running this run (pid {pid}) is gone: it was killed or crashed, or the machine "
+             "restarted, before the run ended.").format(pid=run.pid)
 
 
 def _initialise(path: Path) -> None:
@@ -529,13 +537,14 @@ class SQLiteRunStore(RunStore):
             return 0
 
     def _damaged(self, what: str) -> JobError:
-        return JobError(f"The run store at {self.path} {what}; {self._artifact_folders()} artifact folders exist in "
-                        f"{self.home / 'artifacts'}. Restore runs.sqlite from a backup, or move it away to start a "
-                        "new, empty store.")
+        return JobError(_("The run store at {path} {what}; {folders} artifact folders exist in {home}. Restore "
+                          "runs.sqlite from a backup, or move it away to start a new, empty store.").format(
+                          path=self.path, what=what, folders=self._artifact_folders(), home=self.home / 'artifacts'))
 
     def _read_only_error(self) -> JobError:
-        return JobError(f"The workspace {self.home} is read-only: its runs can be listed and compared, but nothing "
-                        "can be written there. Point RECEXP_HOME at a writable folder to train or value runs.")
+        return JobError(_("The workspace {home} is read-only: its runs can be listed and compared, but nothing "
+                          "can be written there. Point RECEXP_HOME at a writable folder "
+                          "to train or value runs.").format(home=self.home))
 
     def _create(self) -> None:
         """Build a new database beside its final name and move it into place whole.
@@ -545,12 +554,13 @@ class SQLiteRunStore(RunStore):
         """
         folders = self._artifact_folders()
         if folders:
-            raise JobError(f"The run store at {self.path} is missing, but {folders} artifact folders exist in "
-                           f"{self.home / 'artifacts'}. Restore runs.sqlite from a backup, or move the artifacts "
-                           "folder away to start a new, empty store.")
+            raise JobError(_("The run store at {path} is missing, but {folders} artifact folders exist in "
+                             "{home}. Restore runs.sqlite from a backup, or move the artifacts folder away to "
+                             "start a new, empty store.").format(
+                             path=self.path, folders=folders, home=self.home / 'artifacts'))
         if self.read_only:
-            raise JobError(f"The workspace {self.home} is read-only and holds no run store yet. Point RECEXP_HOME "
-                           "at a writable folder.")
+            raise JobError(_("The workspace {home} is read-only and holds no run store yet. Point RECEXP_HOME at "
+                             "a writable folder.").format(home=self.home))
         partial = self.home / f".runs.sqlite.{uuid.uuid4().hex}.new"
         try:
             _initialise(partial)
@@ -571,13 +581,13 @@ class SQLiteRunStore(RunStore):
         except OSError as error:
             raise JobError(os_error_sentence(error, "read")) from error
         if empty:
-            raise self._damaged("is empty (0 bytes)")
+            raise self._damaged(_("is empty (0 bytes)"))
         with self._connect() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         if version > _SCHEMA_VERSION:
-            raise JobError(f"The run store {self.path} was written by a newer recexp (schema {version}); "
-                           "upgrade recexp or use another RECEXP_HOME.")
+            raise JobError(_("The run store {path} was written by a newer recexp (schema {version}); upgrade "
+                             "recexp or use another RECEXP_HOME.").format(path=self.path, version=version))
         if version == _SCHEMA_VERSION or self.read_only:   # an older schema is read as it is, fields defaulted
             return
         if version == 0:                                    # an empty SQLite file: make it a store
@@ -603,18 +613,20 @@ class SQLiteRunStore(RunStore):
         """A SQLite failure as a sentence: what happened to the store, and what to do."""
         name = getattr(error, "sqlite_errorname", "") or ""
         if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-            return self._damaged(f"is damaged ({error})")
+            return self._damaged(_("is damaged ({error})").format(error=error))
         if name == "SQLITE_FULL" or (name.startswith("SQLITE_IOERR") and self._disk_full()):
-            return JobError(f"The disk holding the run store {self.path} is full, so it could not be written. Free "
-                            "some space (or point RECEXP_HOME at a roomier folder) and try again.")
+            return JobError(_("The disk holding the run store {path} is full, so it could not be written. Free "
+                              "some space (or point RECEXP_HOME at a roomier folder) and "
+                              "try again.").format(path=self.path))
         if name.startswith("SQLITE_READONLY") or self.read_only:
             return self._read_only_error()
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-            return JobError(f"The run store {self.path} stayed locked by another process for "
-                            f"{self.busy_timeout_ms / 1000:.0f} s. Try again; if it keeps happening, look for a "
-                            "stuck recexp process.")
-        return JobError(f"The run store {self.path} could not be used ({error}). Check that {self.home} can be read "
-                        "and written, or point RECEXP_HOME at another folder.")
+            return JobError(_("The run store {path} stayed locked by another process for {seconds:.0f} "
+                              "s. Try again; if it keeps happening, look for a stuck recexp process.").format(
+                              path=self.path, seconds=self.busy_timeout_ms / 1000))
+        return JobError(_("The run store {path} could not be used ({error}). Check that {home} can be read and "
+                          "written, or point RECEXP_HOME at another folder.").format(
+                          path=self.path, error=error, home=self.home))
 
     def _open(self, immutable: bool = False) -> sqlite3.Connection:
         if immutable:
@@ -709,7 +721,8 @@ class SQLiteRunStore(RunStore):
             row = conn.execute(f"SELECT * FROM experiments e WHERE e.id = ? AND {visible}",
                                (experiment_id, *args)).fetchone()
         if row is None:
-            raise JobError(f"There is no experiment '{experiment_id}' in {self.path}.")
+            raise JobError(_("There is no experiment '{experiment_id}' in {path}.").format(
+                             experiment_id=experiment_id, path=self.path))
         return Experiment.from_row(row)
 
     def list_experiments(self) -> list[Experiment]:
@@ -723,7 +736,8 @@ class SQLiteRunStore(RunStore):
         with self._write() as conn:
             row = conn.execute("SELECT owner FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
             if row is None or (self.owner is not None and row["owner"] not in (None, self.owner)):
-                raise JobError(f"There is no experiment '{experiment_id}' of yours in {self.path}.")
+                raise JobError(_("There is no experiment '{experiment_id}' of yours in {path}.").format(
+                                 experiment_id=experiment_id, path=self.path))
             conn.execute("UPDATE experiments SET shared = ? WHERE id = ?", (int(bool(shared)), experiment_id))
 
     # --- runs ---------------------------------------------------------------------------------
@@ -731,7 +745,7 @@ class SQLiteRunStore(RunStore):
     def create_run(self, experiment_id: str, spec: dict[str, Any], name: str = "", status: str = QUEUED,
                    pid: int | None = None) -> Run:
         if status not in ACTIVE:
-            raise JobError(f"A new run starts as 'queued' or 'running', not {status!r}.")
+            raise JobError(_("A new run starts as 'queued' or 'running', not {status!r}.").format(status=status))
         run_id = uuid.uuid4().hex[:12]
         now = _now()
         with self._write() as conn:
@@ -754,6 +768,7 @@ class SQLiteRunStore(RunStore):
             values = dict(r)
             values["spec"] = json.loads(values["spec"])
             values["info"] = json.loads(values["info"])
+            values["error"], values["message"] = loads_text(values["error"]), loads_text(values["message"])
             runs.append(Run(**values, metrics=metrics[r["id"]]))
         return runs
 
@@ -763,7 +778,8 @@ class SQLiteRunStore(RunStore):
             rows = conn.execute("SELECT r.* FROM runs r JOIN experiments e ON e.id = r.experiment_id "
                                 f"WHERE r.id = ? AND {visible}", (run_id, *args)).fetchall()
             if not rows:
-                raise JobError(f"There is no run '{run_id}' in {self.path}. List runs with `python -m recexp runs`.")
+                raise JobError(_("There is no run '{run_id}' in {path}. "
+                                 "List runs with `python -m recexp runs`.").format(run_id=run_id, path=self.path))
             return self._runs(conn, rows)[0]
 
     def list_runs(self, experiment_id: str | None = None, statuses: Sequence[str] | None = None) -> list[Run]:
@@ -789,11 +805,14 @@ class SQLiteRunStore(RunStore):
     def update(self, run_id: str, **values: Any) -> None:
         unknown = set(values) - self._UPDATABLE
         if unknown:
-            raise JobError(f"Run fields {sorted(unknown)} cannot be updated; allowed: {sorted(self._UPDATABLE)}.")
+            raise JobError(_("Run fields {unknown} cannot be updated; allowed: {updatable}.").format(
+                             unknown=sorted(unknown), updatable=sorted(self._UPDATABLE)))
         if not values:
             return
         if "info" in values:
             values["info"] = json.dumps(_json_safe(values["info"]), allow_nan=False)
+        if "message" in values:                            # read back in the reader's language
+            values["message"] = dumps_text(values["message"])
         assignments = ", ".join(f"{k} = ?" for k in values)
         with self._write() as conn:
             conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id])
@@ -816,13 +835,14 @@ class SQLiteRunStore(RunStore):
 
     def finish(self, run_id: str, status: str, error: str | None = None) -> bool:
         if status not in FINAL:
-            raise JobError(f"A run ends as one of {', '.join(FINAL)}, not {status!r}.")
+            raise JobError(_("A run ends as one of {final}, not "
+                             "{status!r}.").format(final=', '.join(FINAL), status=status))
         if status == FAILED and not self.read_only:
             self._discard_partial_files(run_id)
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN (?, ?)",
-                (status, error, _now(), run_id, *ACTIVE))
+                (status, dumps_text(error), _now(), run_id, *ACTIVE))
         return cursor.rowcount == 1
 
     def epoch_metrics(self, run_ids: Sequence[str]) -> pd.DataFrame:

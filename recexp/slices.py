@@ -37,7 +37,7 @@ import pandas as pd
 
 from recexp.dataset import ITEM, USER, Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
-from recexp.i18n import N_
+from recexp.i18n import N_, _
 
 #: The slice dimensions and what each one says, in display order.
 DIMENSIONS = {
@@ -104,20 +104,22 @@ class Slicer:
         missing = [c for c in (USER, ITEM) if c not in dataset.frame.columns]
         if missing:
             raise InvalidDataError(
-                f"Slices need each row's user and item, but the '{dataset.task}' dataset has no "
-                f"{' or '.join(missing)} column: slices are defined for log tasks (behavior, purchase), not for "
-                "feature tables.")
+                _("Slices need each row's user and item, but the '{task}' dataset has no {missing} column: "
+                  "slices are defined for log tasks (behavior, purchase), not for feature tables.").format(
+                  task=dataset.task, missing=' or '.join(missing)))
 
     def fit(self, dataset: Dataset, train_rows: np.ndarray) -> Slicer:
         """Learn every boundary from the rows at positions ``train_rows`` (the training split) only."""
         if not isinstance(self.top_categories, int) or self.top_categories < 1:
-            raise InvalidParameterError(f"top_categories must be a positive integer, but got {self.top_categories!r}.")
+            raise InvalidParameterError(_("top_categories must be a "
+                                          "positive integer, but got {top_categories!r}.").format(top_categories=self.top_categories))
         if not isinstance(self.n_deciles, int) or self.n_deciles < 2:
-            raise InvalidParameterError(f"n_deciles must be an integer of at least 2, but got {self.n_deciles!r}.")
+            raise InvalidParameterError(_("n_deciles must be an integer of at "
+                                          "least 2, but got {n_deciles!r}.").format(n_deciles=self.n_deciles))
         self._check(dataset)
         train = dataset.frame.iloc[np.asarray(train_rows)]
         if not len(train):
-            raise InvalidDataError("Slices are learned from the training rows, but there are none.")
+            raise InvalidDataError(_("Slices are learned from the training rows, but there are none."))
         self.item_counts_ = train[ITEM].value_counts(sort=False).pipe(lambda s: s[s > 0])
         self.user_counts_ = train[USER].value_counts(sort=False).pipe(lambda s: s[s > 0])
         items, users = self.item_counts_.to_numpy(), self.user_counts_.to_numpy()

@@ -15,6 +15,7 @@ from typing import Any
 from recexp.data.samples import sample_source
 from recexp.data.source import DataSource
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 from recexp.tasks import SplitSpec, build_dataset, split_dataset
 
 #: Seeds of the A/A arm start here, so they never meet the baseline's own seeds (0, 1, 2, ...):
@@ -61,7 +62,8 @@ class RunSpec:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise InvalidParameterError(f"Unknown run spec field(s) {unknown}; known: {sorted(known)}.")
+            raise InvalidParameterError(_("Unknown run spec "
+                                          "field(s) {unknown}; known: {known}.").format(unknown=unknown, known=sorted(known)))
         return cls(**data)
 
     def label(self) -> str:
@@ -92,8 +94,9 @@ def prepare_data(spec: RunSpec):
     dataset = build_dataset(log, spec.task, split=split, **spec.task_params)
     if spec.fingerprint and dataset.fingerprint != spec.fingerprint:
         raise InvalidDataError(
-            f"The data changed since the run was specified (fingerprint {dataset.fingerprint}, expected "
-            f"{spec.fingerprint}). Re-open the file on the Data page and launch the run again.")
+            _("The data changed since the run was specified (fingerprint {fingerprint}, expected "
+              "{fingerprint2}). Re-open the file on the Data page and launch the run again.").format(
+              fingerprint=dataset.fingerprint, fingerprint2=spec.fingerprint))
     return dataset, split_dataset(dataset, split)
 
 

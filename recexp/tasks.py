@@ -63,6 +63,7 @@ import pandas as pd
 from recexp.data.log import FUNNEL, BehaviorLog, FeatureTable, frame_fingerprint
 from recexp.dataset import ITEM, LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 from recexp.params import Bool, Choice, Float, Int, Optional, Param, Parametrized
 
 NS_PER_HOUR = 3_600 * 10**9
@@ -120,7 +121,8 @@ def _time_ns(series: pd.Series) -> np.ndarray:
         missing = int(np.count_nonzero(values == np.iinfo(np.int64).min))      # NaT
         if missing:
             raise InvalidDataError(
-                f"The log has {missing:,} events without a timestamp. Drop them (recexp.data.load does).")
+                _("The log has {missing:,} events without a timestamp. Drop them "
+                  "(recexp.data.load does).").format(missing=missing))
         return values
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         series = series.dt.tz_convert("UTC")
@@ -128,11 +130,13 @@ def _time_ns(series: pd.Series) -> np.ndarray:
         series = series.dt.tz_localize("UTC")
     else:
         raise InvalidDataError(
-            f"The log's 'timestamp' column has type {series.dtype}, not date-times. Read the file with "
-            "recexp.data.load, which converts epoch numbers and date-time text to UTC date-times.")
+            _("The log's 'timestamp' column has type {dtype}, not date-times. Read the file with "
+              "recexp.data.load, which converts epoch numbers and date-time text to "
+              "UTC date-times.").format(dtype=series.dtype))
     if series.isna().any():
         raise InvalidDataError(
-            f"The log has {int(series.isna().sum()):,} events without a timestamp. Drop them (recexp.data.load does).")
+            _("The log has {series:,} events without a timestamp. Drop "
+              "them (recexp.data.load does).").format(series=int(series.isna().sum())))
     return series.dt.as_unit("ns").array.asi8.astype(np.int64, copy=False)
 
 
@@ -146,10 +150,11 @@ def _log_arrays(log: BehaviorLog) -> _LogArrays:
     missing = [c for c in ("user_id", "item_id", "behavior", "timestamp") if c not in frame.columns]
     if missing:
         raise InvalidDataError(
-            f"The behaviour log lacks the column(s) {', '.join(missing)}. Read it with recexp.data.load, "
-            "which maps the file's columns to user_id, item_id, behavior and timestamp.")
+            _("The behaviour log lacks the column(s) {missing}. Read it with recexp.data.load, which maps the "
+              "file's columns to user_id, item_id, behavior and timestamp.").format(missing=', '.join(missing)))
     if len(frame) == 0:
-        raise InvalidDataError("The behaviour log has no events. Load a file with at least a few hundred events.")
+        raise InvalidDataError(_("The behaviour log has no events. Load a file with at least a few hundred "
+                                 "events."))
     time = _time_ns(frame["timestamp"])
     order = None
     if len(time) > 1 and bool(np.any(time[1:] < time[:-1])):
@@ -163,7 +168,7 @@ def _log_arrays(log: BehaviorLog) -> _LogArrays:
     item, items = _codes(frame["item_id"])
     if (user < 0).any() or (item < 0).any():
         raise InvalidDataError(
-            "Some events have no user or no item id. Drop them before building a task (recexp.data.load does).")
+            _("Some events have no user or no item id. Drop them before building a task (recexp.data.load does)."))
     if "category_id" in frame.columns:
         category, categories = _codes(frame["category_id"])
     else:
@@ -172,7 +177,8 @@ def _log_arrays(log: BehaviorLog) -> _LogArrays:
         frame["behavior"].dtype, pd.CategoricalDtype) else frame["behavior"])
     if (raw_behavior < 0).any():
         raise InvalidDataError(
-            f"{int((raw_behavior < 0).sum()):,} events have no behaviour. Drop them (recexp.data.load does).")
+            _("{count:,} events have no behaviour. Drop them "
+              "(recexp.data.load does).").format(count=int((raw_behavior < 0).sum())))
     if len(names) <= 16:            # a few passes over small codes beat one bincount (which widens them to int64)
         present = {str(names[k]) for k in range(len(names)) if np.any(raw_behavior == k)}
     else:
@@ -367,10 +373,12 @@ class Task(Parametrized):
         kind = getattr(source, "kind", None)
         if kind not in self.input_kinds:
             raise InvalidParameterError(
-                f"The '{self.name}' task needs a {' or '.join(self.input_kinds)} "
-                f"({'behaviour log' if 'log' in self.input_kinds else 'feature table'}), but got "
-                f"{'a behaviour log' if kind == 'log' else 'a feature table' if kind == 'table' else type(source).__name__}. "
-                f"Tasks for this input: {', '.join(n for n, t in TASKS.items() if kind in t.input_kinds) or 'none'}.")
+                _("The '{name}' task needs a {input_kinds} ({kind_name}), but got {given}. Tasks for this input: "
+                  "{tasks}.").format(
+                  name=self.name, input_kinds=' or '.join(self.input_kinds),
+                  kind_name=_('behaviour log') if 'log' in self.input_kinds else _('feature table'),
+                  given=_('a behaviour log') if kind == 'log' else _('a feature table') if kind == 'table' else type(source).__name__,
+                  tasks=', '.join(n for n, t in TASKS.items() if kind in t.input_kinds) or _('none')))
 
     def _build(self, source: Any, split: SplitSpec | None) -> Dataset:
         raise NotImplementedError
@@ -404,9 +412,9 @@ class BehaviorTask(Task):
     def _check_classes(classes: tuple[str, ...]) -> None:
         if len(classes) < 2:
             raise InvalidDataError(
-                f"The log has a single behaviour {classes[0]!r}; behaviour classification needs at least "
-                "two. Map the behaviour role to the column that tells event types apart, or use the 'purchase' task "
-                "on a log with purchases.")
+                _("The log has a single behaviour {classes!r}; behaviour classification needs at least two. Map "
+                  "the behaviour role to the column that tells event types apart, or use the 'purchase' task on "
+                  "a log with purchases.").format(classes=classes[0]))
 
     def _build(self, log: BehaviorLog, split: SplitSpec | None) -> Dataset:
         data = _log_arrays(log)
@@ -524,17 +532,20 @@ class PurchaseTask(Task):
         if anchors[0] <= time[0]:
             span = (end - int(time[0])) / NS_PER_DAY
             raise InvalidParameterError(
-                f"n_windows={self.n_windows} label windows of label_window_days={self.label_window_days} reach back "
-                f"{self.n_windows * self.label_window_days:g} days, but the log spans only {span:.2f} days, so the "
-                "first anchor has no history before it. Lower n_windows or label_window_days.")
+                _("n_windows={n_windows} label windows of label_window_days={label_window_days} reach back "
+                  "{n_windows2:g} days, but the log spans only {span:.2f} days, so the first anchor has no "
+                  "history before it. Lower n_windows or label_window_days.").format(
+                  n_windows=self.n_windows, label_window_days=self.label_window_days,
+                  n_windows2=self.n_windows * self.label_window_days, span=span))
         return anchors, window, history
 
     def _build(self, log: BehaviorLog, split: SplitSpec | None) -> Dataset:
         data = _log_arrays(log)
         if "buy" not in data.classes:
             raise InvalidDataError(
-                f"The log has no 'buy' events (its behaviours: {', '.join(data.classes)}); the purchase task needs "
-                "purchases to label. Map the behaviour role to the right column, or use the 'behavior' task.")
+                _("The log has no 'buy' events (its behaviours: {classes}); the purchase task needs purchases to "
+                  "label. Map the behaviour role to the right column, or "
+                  "use the 'behavior' task.").format(classes=', '.join(data.classes)))
         anchors, window, history = self._anchors(data.time)
         buy = data.classes.index("buy")
         n_classes = len(data.classes)
@@ -546,9 +557,10 @@ class PurchaseTask(Task):
         label_buys = int(np.count_nonzero(data.behavior[int(mid.min()):last] == buy))
         if label_buys == 0:
             raise InvalidDataError(
-                f"The label windows leave no buy events: the {self.n_windows} window(s) of "
-                f"{self.label_window_days:g} days before the log's last event hold no purchase. Lengthen "
-                "label_window_days or n_windows, or use a log with purchases in its last days.")
+                _("The label windows leave no buy events: the {n_windows} window(s) of {label_window_days:g} "
+                  "days before the log's last event hold no purchase. Lengthen label_window_days or n_windows, "
+                  "or use a log with purchases in its last days.").format(
+                  n_windows=self.n_windows, label_window_days=self.label_window_days))
 
         # Only the range covered by some feature or label window is read; pairs are factorised once.
         user, item, category, behavior = data.int64(first, last)
@@ -659,9 +671,9 @@ class PurchaseTask(Task):
 
         if not labels.any():
             raise InvalidDataError(
-                f"No candidate pair converts: the label windows hold {label_buys:,} buy event(s), but none is by a "
-                "user-item pair active in the feature window before its anchor. Lengthen feature_window_days "
-                "(or set it to None) or label_window_days.")
+                _("No candidate pair converts: the label windows hold {label_buys:,} buy event(s), but none is "
+                  "by a user-item pair active in the feature window before its anchor. Lengthen "
+                  "feature_window_days (or set it to None) or label_window_days.").format(label_buys=label_buys))
         frame = pd.concat([pd.DataFrame(numbers.T, columns=numeric, copy=False),
                            pd.DataFrame(integers.T, columns=integer, copy=False)], axis=1)
         frame[LABEL] = labels
@@ -720,19 +732,22 @@ class TableTask(Task):
         frame = table.frame
         if table.label_column not in frame.columns:
             raise InvalidDataError(
-                f"The feature table has no label column {table.label_column!r}. Name the column that holds the class.")
+                _("The feature table has no label column "
+                  "{label_column!r}. Name the column that holds the class.").format(label_column=table.label_column))
         labels = frame[table.label_column]
         known = labels.dropna()
         if len(known) < len(labels):
             raise InvalidDataError(
-                f"{len(labels) - len(known):,} rows have no label in '{table.label_column}'. Drop them "
-                "(recexp.data.load does) or fill them in.")
+                _("{n_labels:,} rows have no label in '{label_column}'. Drop them (recexp.data.load does) or "
+                  "fill them in.").format(
+                  n_labels=len(labels) - len(known), label_column=table.label_column))
         values = sorted(pd.unique(known.to_numpy()), key=lambda v: (isinstance(v, str), v))
         if len(values) < 2:
             only = f"a single value ({values[0]!r})" if values else "no value"
             raise InvalidDataError(
-                f"The label column '{table.label_column}' has {only} in every row; there are no classes to learn. "
-                "Name the column that holds the class.")
+                _("The label column '{label_column}' has {only} in every row; there are no classes to learn. "
+                  "Name the column that holds the class.").format(
+                  label_column=table.label_column, only=only))
         classes = tuple(str(v) for v in values)
         codes = pd.Categorical(labels, categories=values).codes.astype(np.int64)
 
@@ -772,7 +787,7 @@ def get_task(name: str) -> type[Task]:
         return TASKS[name]
     except (KeyError, TypeError):
         raise InvalidParameterError(
-            f"There is no task called {name!r}. Tasks: {', '.join(TASKS)}.") from None
+            _("There is no task called {name!r}. Tasks: {tasks}.").format(name=name, tasks=', '.join(TASKS))) from None
 
 
 def build_dataset(source: BehaviorLog | FeatureTable, task: str, split: SplitSpec | None = None,
@@ -814,8 +829,8 @@ def build_dataset(source: BehaviorLog | FeatureTable, task: str, split: SplitSpe
     unknown = sorted(set(params) - set(cls.param_names()))
     if unknown:
         raise InvalidParameterError(
-            f"The '{task}' task has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
-            f"{', '.join(cls.param_names())}.")
+            _("The '{task}' task has no parameter {repr}; its parameters are: {cls}.").format(
+              task=task, repr=', '.join(map(repr, unknown)), cls=', '.join(cls.param_names())))
     return cls(**params).build(source, split)
 
 
@@ -888,7 +903,8 @@ class SplitSpec:
         unknown = sorted(set(pairs) - set(cls.params))
         if unknown:
             raise InvalidParameterError(
-                f"Unknown split setting(s) {unknown}; settings: {', '.join(cls.params)}.")
+                _("Unknown split setting(s) {unknown}; settings: {params}.").format(
+                  unknown=unknown, params=', '.join(cls.params)))
         spec = cls(**{key: cls.params[key].parse(value) for key, value in pairs.items()})
         spec.validate()
         return spec
@@ -899,8 +915,9 @@ class SplitSpec:
             value = getattr(self, name)
             if not spec.check(value):
                 raise InvalidParameterError(
-                    f"Split parameter '{name}' must be {spec.describe()}, but got {value!r}. "
-                    f"Change '{name}' to an allowed value.")
+                    _("Split parameter '{name}' must be {spec}, but got {value!r}. Change '{name}' to an allowed "
+                      "value.").format(
+                      name=name, spec=spec.describe(), value=value))
 
 
 def _rng(dataset: Dataset, spec: SplitSpec, part: str) -> np.random.Generator:
@@ -920,8 +937,8 @@ def _temporal_cut(times: np.ndarray, share: float, what: str) -> np.ndarray:
     distinct, counts = np.unique(times, return_counts=True)
     if len(distinct) < 2:
         raise InvalidDataError(
-            f"All {len(times):,} rows share one time, so a temporal split cannot set aside the {what} part. "
-            "Use method='stratified', or (purchase task) raise n_windows.")
+            _("All {n_times:,} rows share one time, so a temporal split cannot set aside the {what} part. Use "
+              "method='stratified', or (purchase task) raise n_windows.").format(n_times=len(times), what=what))
     late_rows = np.cumsum(counts[::-1])[::-1][1:]              # rows at or after distinct[1], distinct[2], ...
     cut = int(np.argmin(np.abs(late_rows - share * len(times)))) + 1
     return times >= distinct[cut]
@@ -1016,21 +1033,23 @@ def split_dataset(dataset: Dataset, spec: SplitSpec | None = None) -> Split:
     labels = dataset.y
     n = len(frame)
     if n < 3:
-        raise InvalidDataError(f"The dataset has {n} row(s); a split needs at least 3 (train, validation, test).")
+        raise InvalidDataError(_("The dataset has {n} row(s); a split needs at least 3 (train, "
+                                 "validation, test).").format(n=n))
     if spec.group_by_user and USER not in frame.columns:
         raise InvalidParameterError(
-            f"group_by_user=True needs user ids, but the '{dataset.task}' dataset has none (feature tables have no "
-            "users). Set group_by_user=False.")
+            _("group_by_user=True needs user ids, but the '{task}' dataset has none (feature tables have no "
+              "users). Set group_by_user=False.").format(task=dataset.task))
     if spec.method == "temporal":
         if TIME not in frame.columns:
             raise InvalidParameterError(
-                f"method='temporal' needs event times, but the '{dataset.task}' dataset has none (feature tables "
-                "have no time). Use method='stratified'.")
+                _("method='temporal' needs event times, but the '{task}' dataset has none (feature tables have "
+                  "no time). Use method='stratified'.").format(task=dataset.task))
         if spec.group_by_user:
             raise InvalidParameterError(
-                "method='temporal' with group_by_user=True is not supported: the users active in the test period "
-                "are nearly all users, so keeping them out of training would leave almost nothing to train on. Use "
-                "method='temporal' alone (the test set is in the future), or method='stratified' with group_by_user.")
+                _("method='temporal' with group_by_user=True is not supported: the users active in the test "
+                  "period are nearly all users, so keeping them out of training would leave almost nothing to "
+                  "train on. Use method='temporal' alone (the test set is in the future), or method='stratified' "
+                  "with group_by_user."))
         times = frame[TIME].dt.as_unit("ns").array.asi8
         test_mask = _temporal_cut(times, spec.test_size, "test")
         rest = np.flatnonzero(~test_mask)
@@ -1048,8 +1067,9 @@ def split_dataset(dataset: Dataset, spec: SplitSpec | None = None) -> Split:
         too_small = [dataset.schema.classes[k] for k in np.flatnonzero((counts > 0) & (counts < 2))]
         if too_small:
             raise InvalidDataError(
-                f"Class(es) {', '.join(map(repr, too_small))} have a single row; a stratified split needs at least 2 "
-                "per class so the class is in both train and test. Collect more rows of it, or build a task without it.")
+                _("Class(es) {repr} have a single row; a stratified split needs at least 2 per class so the "
+                  "class is in both train and test. Collect more "
+                  "rows of it, or build a task without it.").format(repr=', '.join(map(repr, too_small))))
         test_mask = np.zeros(n, dtype=bool)
         test_mask[_stratified_take(labels, spec.test_size, _rng(dataset, spec, "test"), keep_one=True)] = True
         rest = np.flatnonzero(~test_mask)
@@ -1069,10 +1089,13 @@ def _check_classes(dataset: Dataset, split: Split, spec: SplitSpec) -> None:
     missing = [dataset.schema.classes[k] for k in np.flatnonzero(present & ~in_train)]
     if len(split.train) == 0 or len(split.test) == 0:
         raise InvalidDataError(
-            f"The split leaves {len(split.train)} training and {len(split.test)} test rows. Lower test_size / "
-            "valid_size or use more data.")
+            _("The split leaves {n_train} training and {n_test} test rows. Lower test_size / valid_size or use "
+              "more data.").format(
+              n_train=len(split.train), n_test=len(split.test)))
     if missing:
-        hint = ("its rows all fall in the test or validation period; use method='stratified' or lower test_size"
-                if spec.method == "temporal" else "its rows all went to other parts; use more data or a different seed")
+        hint = (_("its rows all fall in the test or validation period; use method='stratified' or lower test_size")
+                if spec.method == "temporal" else
+                _("its rows all went to other parts; use more data or a different seed"))
         raise InvalidDataError(
-            f"Class(es) {', '.join(map(repr, missing))} would have no training rows: {hint}.")
+            _("Class(es) {repr} would have no training rows: {hint}.").format(
+              repr=', '.join(map(repr, missing)), hint=hint))

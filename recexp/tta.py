@@ -28,6 +28,7 @@ from torch import nn
 
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.models import evaluate
 from recexp.strategies import STRATEGIES
 from recexp.strategies.expansion import Expansion, SequenceAugmentation
@@ -54,13 +55,15 @@ def tta_operator(name: str, params: dict[str, Any] | None = None, *, strings: bo
         Unknown operator (with the list), a parameter it does not have, or a bad value.
     """
     if name not in TTA_OPERATORS:
-        hint = (f" {STRATEGIES[name].title} is not an operator on single rows." if name in STRATEGIES else "")
-        raise InvalidParameterError(f"Unknown test-time augmentation {name!r}.{hint} Choose one of "
-                                    f"{', '.join(TTA_OPERATORS)}.")
+        hint = (_(" {title} is not an operator on single rows.").format(title=STRATEGIES[name].title)
+                if name in STRATEGIES else "")
+        raise InvalidParameterError(_("Unknown test-time augmentation {name!r}.{hint} Choose one of "
+                                      "{tta_operators}.").format(
+                                      name=name, hint=hint, tta_operators=', '.join(TTA_OPERATORS)))
     params = dict(params or {})
     if "factor" in params:
-        raise InvalidParameterError("Test-time augmentation adds no rows, so it has no 'factor'; set the number of "
-                                    "copies instead (--tta-copies, or 'copies' on the Train page).")
+        raise InvalidParameterError(_("Test-time augmentation adds no rows, so it has no 'factor'; set the "
+                                      "number of copies instead (--tta-copies, or 'copies' on the Train page)."))
     cls = TTA_OPERATORS[name]
     operator = cls.from_strings(params) if strings else cls(**_unknown_checked(cls, params))
     operator.validate_params()
@@ -71,8 +74,8 @@ def _unknown_checked(cls: type[Expansion], params: dict[str, Any]) -> dict[str, 
     unknown = sorted(set(params) - set(cls.param_names()))
     if unknown:
         known = [p for p in cls.param_names() if p != "factor"]
-        raise InvalidParameterError(f"{cls.title} has no parameter(s) {unknown}; its parameters are "
-                                    f"{', '.join(known) or 'none'}.")
+        raise InvalidParameterError(_("{title} has no parameter(s) {unknown}; its parameters are {value}.").format(
+                                      title=cls.title, unknown=unknown, value=', '.join(known) or _('none')))
     return params
 
 
@@ -85,8 +88,9 @@ def check_copies(copies: Any) -> int:
     """``copies`` as an int in ``0 .. MAX_COPIES``, or a sentence."""
     if isinstance(copies, bool) or not isinstance(copies, int | np.integer) or not 0 <= copies <= MAX_COPIES:
         raise InvalidParameterError(
-            f"The number of test-time augmentation copies must be an integer from 0 to {MAX_COPIES}, but got "
-            f"{copies!r}. Each copy is one more forward pass over the evaluated rows; 4 to 8 is usual.")
+            _("The number of test-time augmentation copies must be an integer from 0 to {max_copies}, but got "
+              "{copies!r}. Each copy is one more forward pass over "
+              "the evaluated rows; 4 to 8 is usual.").format(max_copies=MAX_COPIES, copies=copies))
     return int(copies)
 
 
@@ -99,13 +103,13 @@ def check_applies(operator: Expansion, data: Dataset, model_params: dict[str, An
     try:
         operator.check_columns(data)
     except InvalidParameterError as error:
-        raise InvalidParameterError(f"Test-time augmentation: {error} (here: choose another TTA operator, or "
-                                    "leave TTA out).") from None
+        raise InvalidParameterError(_("Test-time augmentation: {error} (here: choose another TTA operator, or "
+                                      "leave TTA out).").format(error=error)) from None
     if isinstance(operator, SequenceAugmentation) and (model_params or {}).get("use_sequence") is False:
         raise InvalidParameterError(
-            f"{operator.title} perturbs the behaviour sequence, but this model is set not to read it "
-            "(use_sequence=False), so every copy would score the same. Choose Gaussian noise or feature masking, "
-            "or switch use_sequence on.")
+            _("{title} perturbs the behaviour sequence, but this model is set not to read it "
+              "(use_sequence=False), so every copy would score the same. Choose Gaussian noise or feature "
+              "masking, or switch use_sequence on.").format(title=operator.title))
 
 
 def tta_proba(module: nn.Module, rows: Dataset, operator: Expansion, copies: int, seed: int,

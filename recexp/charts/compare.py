@@ -55,9 +55,10 @@ def metric_bars(comparison, metrics: list[str]) -> go.Figure:
             name=group, x=list(part.index), y=mean, marker_color=colours[group], text=marks, textposition="outside",
             error_y={"type": "data", "array": upper, "arrayminus": lower, "visible": True},
             customdata=np.c_[part["ci_low"], part["ci_high"], part["delta"], part["n_seeds"]],
-            hovertemplate=(f"{group}<br>%{{x}}: %{{y:.4f}}<br>95% interval [%{{customdata[0]:.4f}}, "
-                           "%{customdata[1]:.4f}]<br>Δ vs baseline %{customdata[2]:+.4f}<br>"
-                           "%{customdata[3]} seeds<extra></extra>")))
+            hovertemplate=f"{group}<br>%{{x}}: %{{y:.4f}}<br>" + _(
+                "95% interval [{low}, {high}]<br>Δ vs baseline {delta}<br>{seeds} seeds").format(
+                low="%{customdata[0]:.4f}", high="%{customdata[1]:.4f}", delta="%{customdata[2]:+.4f}",
+                seeds="%{customdata[3]}") + "<extra></extra>"))
     figure.update_layout(barmode="group", title=_("Test scores (mean over seeds, 95% interval; * verdict vs "
                                                   "{baseline} on the primary, ° exploratory)").format(
                              baseline=comparison.baseline),
@@ -83,7 +84,8 @@ def per_class_heatmap(comparison, metric: str = "recall") -> go.Figure:
                 text[i][j] = f"{row['mean']:.3f}{delta}"
     figure = go.Figure(go.Heatmap(z=values, x=classes, y=groups, text=text, texttemplate="%{text}",
                                   colorscale="Viridis", zmin=0, zmax=1, colorbar={"title": metric},
-                                  hovertemplate="%{y}<br>class %{x}: %{z:.4f}<extra></extra>"))
+                                  hovertemplate="%{y}<br>" + _("class {name}").format(name="%{x}")
+                                  + ": %{z:.4f}<extra></extra>"))
     figure.update_layout(title=_("Per-class {score} (mean over seeds; Δ vs {baseline}, ° exploratory "
                                  "significant after BH)").format(score=metric, baseline=comparison.baseline),
                          xaxis_title=_("class"), yaxis={"autorange": "reversed"}, height=120 + 60 * len(groups))
@@ -110,7 +112,8 @@ def curves(comparison, class_name: str, kind: str = "roc") -> go.Figure:
         figure.add_trace(go.Scatter(
             x=x[::step], y=y[::step], mode="lines", name=item.group, legendgroup=item.group,
             showlegend=item.group not in shown, line={"color": colours[item.group], "width": 1.5},
-            hovertemplate=f"{item.label} (area {area:.3f})<br>%{{x:.3f}}, %{{y:.3f}}<extra></extra>"))
+            hovertemplate=_("{label} (area {area:.3f})").format(label=item.label, area=area)
+            + "<br>%{x:.3f}, %{y:.3f}<extra></extra>"))
         shown.add(item.group)
     if kind == "roc":
         figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
@@ -148,8 +151,9 @@ def _confusion_grid(matrices: dict[str, np.ndarray], classes: list[str], zmin: f
     for i, (name, matrix) in enumerate(matrices.items(), start=1):
         figure.add_trace(go.Heatmap(z=matrix, x=classes, y=classes, zmin=zmin, zmax=zmax, colorscale=colorscale,
                                     showscale=i == len(matrices), text=np.round(matrix, digits), texttemplate="%{text}",
-                                    hovertemplate=f"{name}<br>true %{{y}} → predicted %{{x}}: %{{z:{number_format}}}"
-                                                  "<extra></extra>"), row=1, col=i)
+                                    hovertemplate=f"{name}<br>" + _("true {true} → predicted {predicted}").format(
+                                        true="%{y}", predicted="%{x}") + f": %{{z:{number_format}}}<extra></extra>"),
+                          row=1, col=i)
         figure.update_xaxes(title_text=_("predicted"), row=1, col=i)
         figure.update_yaxes(autorange="reversed", row=1, col=i, showticklabels=i == 1)
     figure.update_yaxes(title_text=_("true"), row=1, col=1)
@@ -202,7 +206,8 @@ def capture_curve(comparison, positive: str, top_fraction: float | None = None, 
             shares.append(np.interp(grid, np.linspace(0, 1, len(gained)), gained))
         figure.add_trace(go.Scatter(x=grid, y=np.mean(shares, axis=0), mode="lines", name=group,
                                     line={"color": colours[group]},
-                                    hovertemplate=f"{group}<br>top %{{x:.0%}} captures %{{y:.1%}}<extra></extra>"))
+                                    hovertemplate=f"{group}<br>" + _("top {share} captures {captured}").format(
+                                        share="%{x:.0%}", captured="%{y:.1%}") + "<extra></extra>"))
     figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=_("random"),
                                 line={"dash": "dot", "color": "grey"}))
     if top_fraction is not None:                         # named in the legend, not written over the curves
@@ -226,7 +231,8 @@ def recall_at_precision_bars(frame: pd.DataFrame, positive: str, min_precision: 
                               marker_color=list(_colours(list(frame["group"])).values()),
                               error_y={"type": "data", "array": upper, "arrayminus": lower},
                               text=np.where(unreachable, _("no run reaches this precision"), ""),
-                              textposition="outside", hovertemplate="%{x}: recall %{y:.3f}<extra></extra>"))
+                              textposition="outside", hovertemplate="%{x}: " + _("recall {recall}").format(recall="%{y:.3f}")
+                              + "<extra></extra>"))
     figure.update_layout(title=_("Recall of '{positive}' at precision ≥ {precision} (mean over seeds)").format(
                              positive=positive, precision=format_percent(min_precision)),
                          yaxis={"title": _("recall"), "range": [0, 1.05]}, height=380)

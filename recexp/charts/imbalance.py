@@ -142,7 +142,8 @@ def funnel_chart(stats: pd.DataFrame, group: str | None = None, title: str | Non
     part = stats[stats["group"] == group].sort_values("stage_index")
     if part.empty:
         raise InvalidParameterError(
-            f"The funnel has no group {group!r}; groups: {', '.join(map(str, stats['group'].unique()))}.")
+            _("The funnel has no group {group!r}; groups: {values}.").format(
+              group=group, values=', '.join(map(str, stats['group'].unique()))))
     stages = part["stage"].tolist()
     figure = go.Figure()
     figure.add_trace(go.Funnel(
@@ -174,9 +175,10 @@ def funnel_groups_chart(stats: pd.DataFrame, kind: str = "lines", measure: str =
     """
     _check_funnel(stats)
     if kind not in ("lines", "heatmap"):
-        raise InvalidParameterError(f"kind must be 'lines' or 'heatmap', but got {kind!r}.")
+        raise InvalidParameterError(_("kind must be 'lines' or 'heatmap', but got {kind!r}.").format(kind=kind))
     if measure not in ("conversion", "step_conversion"):
-        raise InvalidParameterError(f"measure must be 'conversion' or 'step_conversion', but got {measure!r}.")
+        raise InvalidParameterError(_("measure must be 'conversion' or "
+                                      "'step_conversion', but got {measure!r}.").format(measure=measure))
     later = stats[stats["stage_index"] > 0]
     groups = list(dict.fromkeys(stats["group"]))
     stages = list(dict.fromkeys(later.sort_values("stage_index", kind="stable")["stage"]))
@@ -215,7 +217,7 @@ def class_mix_chart(mix: pd.DataFrame, normalise: bool = True, title: str | None
     """
     required = {"category", "class", "count", "share"}
     if not required <= set(mix.columns):
-        raise InvalidParameterError("class_mix_chart takes the frame of recexp.imbalance.class_mix_by_category.")
+        raise InvalidParameterError(_("class_mix_chart takes the frame of recexp.imbalance.class_mix_by_category."))
     categories = list(dict.fromkeys(mix["category"]))
     classes = list(dict.fromkeys(mix["class"]))
     colours = class_colours(classes)
@@ -249,11 +251,12 @@ def feature_box_chart(distributions: pd.DataFrame, feature: str, title: str | No
     needed = {"q05", "q25", "q50", "q75", "q95", "mean"}
     if not needed <= set(distributions.columns):
         raise InvalidParameterError(
-            "feature_box_chart needs the 5/25/50/75/95% quantiles of recexp.imbalance.feature_distributions.")
+            _("feature_box_chart needs the 5/25/50/75/95% quantiles of recexp.imbalance.feature_distributions."))
     part = distributions[distributions["feature"] == feature]
     if part.empty:
         raise InvalidParameterError(
-            f"No distribution for {feature!r}; features: {', '.join(dict.fromkeys(distributions['feature']))}.")
+            _("No distribution for {feature!r}; features: {feature2}.").format(
+              feature=feature, feature2=', '.join(dict.fromkeys(distributions['feature']))))
     colours = class_colours(list(dict.fromkeys(distributions["class"])))
     figure = go.Figure()
     for row in part.to_dict("records"):
@@ -274,9 +277,11 @@ def feature_violin_chart(dataset: Dataset, feature: str, max_rows_per_class: int
     how many rows are shown of how many when it is a sample."""
     if feature not in dataset.schema.numeric:
         raise InvalidParameterError(
-            f"{feature!r} is not a numeric feature of this dataset; choose among {', '.join(dataset.schema.numeric)}.")
+            _("{feature!r} is not a numeric feature of this dataset; choose among {numeric}.").format(
+              feature=feature, numeric=', '.join(dataset.schema.numeric)))
     if max_rows_per_class < 1:
-        raise InvalidParameterError(f"max_rows_per_class must be at least 1, but got {max_rows_per_class!r}.")
+        raise InvalidParameterError(_("max_rows_per_class must be "
+                                      "at least 1, but got {max_rows_per_class!r}.").format(max_rows_per_class=max_rows_per_class))
     rng = np.random.default_rng(seed)
     values = dataset.frame[feature].to_numpy(dtype=np.float64, na_value=np.nan)
     labels = dataset.y
@@ -303,6 +308,6 @@ def feature_violin_chart(dataset: Dataset, feature: str, max_rows_per_class: int
 def _check_funnel(stats: pd.DataFrame) -> None:
     required = {"group", "stage", "stage_index", "units", "units_in_order", "conversion", "step_conversion"}
     if not isinstance(stats, pd.DataFrame) or not required <= set(stats.columns):
-        raise InvalidParameterError("Funnel charts take the frame of recexp.imbalance.funnel.")
+        raise InvalidParameterError(_("Funnel charts take the frame of recexp.imbalance.funnel."))
     if stats.empty:
-        raise InvalidParameterError("The funnel is empty: no group has any unit.")
+        raise InvalidParameterError(_("The funnel is empty: no group has any unit."))

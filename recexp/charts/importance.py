@@ -116,8 +116,8 @@ def value_vs_loss(frame: pd.DataFrame, max_points: int = 5000, random_state: int
             figure.add_trace(go.Scattergl(
                 x=part["mean_loss"], y=part["value"], mode="markers", name=f"{name} · {_(_ORIGIN_ROWS[origin])}",
                 marker={"color": colour, "symbol": symbols[k % len(symbols)], "size": 5, "opacity": 0.5},
-                customdata=part[["row"]].to_numpy(), hovertemplate="row %{customdata[0]}<br>mean loss %{x:.3f}"
-                                                                   "<br>value %{y:.4g}<extra></extra>"))
+                customdata=part[["row"]].to_numpy(), hovertemplate=_("row {row}<br>mean loss {loss}<br>value {value}").format(
+                    row="%{customdata[0]}", loss="%{x:.3f}", value="%{y:.4g}") + "<extra></extra>"))
     figure.update_layout(height=420, title=_("Value against the row's mean training loss") + note,
                          xaxis_title=_("mean training loss over epochs"), yaxis_title=_(_VALUE_AXIS))
     return figure
@@ -140,12 +140,14 @@ def removal_curve_figure(curve) -> go.Figure:
                                     error_y={"type": "data", "array": upper.fillna(0), "arrayminus": lower.fillna(0),
                                              "visible": bool(upper.notna().any())},
                                     customdata=part[["runs"]].to_numpy(),
-                                    hovertemplate="%{x:.0f}% dropped: %{y:.4f} (%{customdata[0]} seeds)"
-                                                  "<extra></extra>"))
+                                    hovertemplate=_("{share} dropped: {score} ({seeds} seeds)").format(
+                                        share="%{x:.0f}%", score="%{y:.4f}", seeds="%{customdata[0]}")
+                                    + "<extra></extra>"))
         dots = points[points["order"] == order]
         figure.add_trace(go.Scatter(x=dots["fraction"] * 100, y=dots["value"], mode="markers", showlegend=False,
                                     legendgroup=order, marker={"color": colour, "size": 5, "opacity": 0.35},
-                                    hovertemplate="seed run: %{y:.4f}<extra></extra>"))
+                                    hovertemplate=_("seed run: {score}").format(score="%{y:.4f}")
+                                    + "<extra></extra>"))
     settings = curve.settings
     figure.update_layout(height=420, xaxis={"title": _("share of the {scope} rows dropped (%)").format(
                                                 scope=_(settings.get("scope", "all"))),
@@ -176,8 +178,9 @@ def rank_agreement_heatmap(agreement: pd.DataFrame) -> go.Figure:
     text = np.where(np.isnan(matrix), "", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(matrix)))
     figure = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, zmin=-1, zmax=1, colorscale="RdBu",
                                   text=text, texttemplate="%{text}", customdata=shared,
-                                  hovertemplate="%{y}<br>%{x}<br>Spearman %{z:.3f} on %{customdata:,} shared rows"
-                                                "<extra></extra>", colorbar={"title": "Spearman"}))
+                                  hovertemplate="%{y}<br>%{x}<br>" + _("Spearman {rho} on {rows} shared rows").format(
+                                      rho="%{z:.3f}", rows="%{customdata:,}") + "<extra></extra>",
+                                  colorbar={"title": "Spearman"}))
     figure.update_layout(height=max(360, 60 + 40 * len(labels)),
                          title=_("Rank agreement of the values on the real rows the runs share"))
     return figure
@@ -218,8 +221,10 @@ def attention_profile_figure(profile: pd.DataFrame) -> go.Figure:
         part = profile[profile["by"] == kind]
         figure.add_trace(go.Bar(x=part["key"].astype(str), y=part["share"], name=kind, showlegend=False,
                                 marker_color=_PALETTE[col - 1], customdata=part[["mean_weight", "positions"]].to_numpy(),
-                                hovertemplate="%{x}: %{y:.1%} of the attention<br>mean weight %{customdata[0]:.3f} "
-                                              "over %{customdata[1]:,} positions<extra></extra>"),
+                                hovertemplate="%{x}: " + _("{share} of the attention<br>mean weight {weight} over "
+                                                            "{positions} positions").format(
+                                    share="%{y:.1%}", weight="%{customdata[0]:.3f}",
+                                    positions="%{customdata[1]:,}") + "<extra></extra>"),
                          row=1, col=col)
         figure.update_xaxes(type="category", row=1, col=col)
     figure.update_yaxes(title_text=_("share of the attention"), tickformat=".0%", row=1, col=1)

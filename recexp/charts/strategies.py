@@ -37,7 +37,7 @@ def class_counts_figure(before: dict[str, int], after: dict[str, int],
     """
     classes = list(before)
     figure = go.Figure()
-    hover = "<b>%{x}</b>: %{y:,} rows<extra>%{fullData.name}</extra>"
+    hover = "<b>%{x}</b>: " + _("{rows} rows").format(rows="%{y:,}") + "<extra>%{fullData.name}</extra>"
     figure.add_bar(name=_("train before"), x=classes, y=[before[c] for c in classes], marker_color="#90caf9",
                    hovertemplate=hover)
     # Only the result carries a number on its bar (four labels side by side would run into each other);

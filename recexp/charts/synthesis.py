@@ -84,10 +84,10 @@ def column_histograms(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Featu
     columns = list(columns) if columns is not None else list(schema.numeric) + list(schema.categorical) + [LABEL]
     unknown = [c for c in columns if c not in real.columns or c not in synthetic.columns]
     if unknown:
-        raise InvalidParameterError(f"Cannot draw column(s) {', '.join(unknown)}: they are missing from the "
-                                    "real or the synthetic rows.")
+        raise InvalidParameterError(_("Cannot draw column(s) {unknown}: they are missing from the real or the "
+                                      "synthetic rows.").format(unknown=', '.join(unknown)))
     if not columns:
-        raise InvalidParameterError("No columns to draw. Pass at least one column.")
+        raise InvalidParameterError(_("No columns to draw. Pass at least one column."))
     cols = max(1, min(cols, len(columns)))
     rows = math.ceil(len(columns) / cols)
     figure = make_subplots(rows=rows, cols=cols, subplot_titles=columns,
@@ -125,7 +125,7 @@ def pair_difference_heatmap(pair_trends: pd.DataFrame | object, columns: list[st
     table = getattr(getattr(pair_trends, "overall", None), "pair_trends", pair_trends)
     if not isinstance(table, pd.DataFrame) or not {"column_1", "column_2", "real_association",
                                                     "synthetic_association"} <= set(table.columns):
-        raise InvalidParameterError("pair_difference_heatmap needs a quality report or its pair_trends table.")
+        raise InvalidParameterError(_("pair_difference_heatmap needs a quality report or its pair_trends table."))
     if columns is None:
         columns = list(dict.fromkeys(list(table["column_1"]) + list(table["column_2"])))
     position = {c: i for i, c in enumerate(columns)}
@@ -141,7 +141,7 @@ def pair_difference_heatmap(pair_trends: pd.DataFrame | object, columns: list[st
                                    f"real {record.real_association:.3f}, synthetic {record.synthetic_association:.3f}")
     limit = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
     figure = go.Figure(go.Heatmap(
-        z=z, x=columns, y=columns, text=text, hovertemplate="%{text}<br>difference %{z:.3f}<extra></extra>",
+        z=z, x=columns, y=columns, text=text, hovertemplate="%{text}<br>" + _("difference {value}").format(value="%{z:.3f}") + "<extra></extra>",
         colorscale="RdBu_r", zmid=0, zmin=-max(limit, 1e-6), zmax=max(limit, 1e-6),
         colorbar={"title": _("synthetic − real")}))
     figure.update_layout(title=_("Association difference per column pair (Pearson r / Cramér's V)"),
@@ -161,7 +161,7 @@ def training_curves(history: pd.DataFrame, best_epoch: int | None = None) -> go.
         Marked with a vertical line (the checkpoint kept).
     """
     if not isinstance(history, pd.DataFrame) or "epoch" not in history.columns:
-        raise InvalidParameterError("training_curves needs a generator's history_ table with an 'epoch' column.")
+        raise InvalidParameterError(_("training_curves needs a generator's history_ table with an 'epoch' column."))
     losses = [c for c in history.columns if c not in {"epoch", "quality", "seconds"}]
     figure = make_subplots(specs=[[{"secondary_y": True}]])
     for name in losses:

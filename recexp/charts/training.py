@@ -22,9 +22,9 @@ from recexp.i18n import N_, _
 CURVES = (("train_cross_entropy", 1), ("valid_loss", 1), ("valid_balanced_accuracy", 2), ("valid_f1_macro", 2))
 _DASHED = {"valid_loss", "valid_f1_macro"}
 #: Hover names of the curves.
-_NAMES = {"train_cross_entropy": "training cross-entropy (mean over the epoch's steps)",
-          "valid_loss": "validation cross-entropy", "valid_balanced_accuracy": "validation balanced accuracy",
-          "valid_f1_macro": "validation macro F1"}
+_NAMES = {"train_cross_entropy": N_("training cross-entropy (mean over the epoch's steps)"),
+          "valid_loss": N_("validation cross-entropy"), "valid_balanced_accuracy": N_("validation balanced accuracy"),
+          "valid_f1_macro": N_("validation macro F1")}
 
 
 def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
@@ -73,7 +73,8 @@ def training_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None,
                 x=series["epoch"].tolist(), y=values, mode="lines+markers", name=name, showlegend=not in_legend,
                 legendgroup=run_id, line={"color": colour, "dash": "dash" if key in _DASHED else "solid"},
                 marker={"size": 5, "symbol": "circle-open" if key in _DASHED else "circle"},
-                hovertemplate=f"{name}<br>{_NAMES[key]}<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>"), row=1, col=col)
+                hovertemplate=f"{name}<br>{_(_NAMES[key])}<br>" + _("epoch {epoch}").format(epoch="%{x}")
+                + ": %{y:.4f}<extra></extra>"), row=1, col=col)
             in_legend = True
     figure.update_xaxes(title_text=_("epoch"), dtick=1 if len(curves) and curves["epoch"].max() <= 20 else None)
     figure.update_yaxes(title_text=_("cross-entropy, unweighted: training (solid), validation (dashed)"), row=1, col=1)

@@ -23,6 +23,30 @@ FIGURES = {
     N_("Parameter importances"): (ov.plot_param_importances, 3),
     N_("Slices"): (ov.plot_slice, 1),
 }
+#: The words Optuna writes on its figures (axis titles, trace names, colour bars), translated where shown.
+OPTUNA_TEXTS = {text: text for text in (
+    N_("Objective Value"), N_("Best Value"), N_("Trial"), N_("Infeasible Trial"), N_("Feasible Trial"),
+    N_("Intermediate Value"), N_("Step"), N_("Hyperparameter"), N_("Hyperparameter Importance"),
+    N_("Importance for Objective Value"))}
+
+
+def _in_language(figure: go.Figure) -> go.Figure:
+    """``figure`` with Optuna's own words (:data:`OPTUNA_TEXTS`) in the current language."""
+    def said(text):
+        return _(text) if text in OPTUNA_TEXTS else text
+
+    for name in [key for key in figure.layout.to_plotly_json() if key.startswith(("xaxis", "yaxis"))]:
+        axis = figure.layout[name]
+        axis.title.text = said(axis.title.text)
+        if axis.ticktext:                                   # the parallel coordinates' column names
+            axis.ticktext = [said(text) for text in axis.ticktext]
+    for trace in figure.data:
+        if getattr(trace, "name", None):
+            trace.name = said(trace.name)
+        colorbar = getattr(getattr(trace, "marker", None), "colorbar", None) or getattr(trace, "colorbar", None)
+        if colorbar is not None and colorbar.title.text:
+            colorbar.title.text = said(colorbar.title.text)
+    return figure
 
 
 def study_figures(study: optuna.Study) -> dict[str, go.Figure | str]:
@@ -44,8 +68,8 @@ def study_figures(study: optuna.Study) -> dict[str, go.Figure | str]:
             figures[title] = _("Not drawn: {error}").format(error=error)
             continue
         figure.update_layout(title=None, height=380, margin=dict(l=10, r=10, t=30, b=10))
-        figures[title] = figure
+        figures[title] = _in_language(figure)
     return figures
 
 
-__all__ = ["FIGURES", "study_figures"]
+__all__ = ["FIGURES", "OPTUNA_TEXTS", "study_figures"]

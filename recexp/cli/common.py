@@ -13,6 +13,7 @@ from typing import Any
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource
 from recexp.errors import InvalidDataError, InvalidParameterError, RecexpError, os_error_sentence
+from recexp.i18n import _
 from recexp.runs import SQLiteRunStore
 from recexp.tasks import SplitSpec, build_dataset, get_task, split_dataset, split_methods
 
@@ -21,11 +22,13 @@ def output_file(value: str, option: str) -> Path:
     written fails at once, in a sentence naming the option and the path."""
     out = Path(value)
     if out.parent.exists() and not out.parent.is_dir():
-        raise InvalidParameterError(f"{option}: {out.parent} is a file, not a folder. Give a path inside a folder.")
+        raise InvalidParameterError(_("{option}: {parent} is a file, "
+                                      "not a folder. Give a path inside a folder.").format(option=option, parent=out.parent))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise InvalidParameterError(f"{option}: {os_error_sentence(error, 'create', out.parent)}") from None
+        raise InvalidParameterError(_("{option}: {error}").format(
+                                      option=option, error=os_error_sentence(error, 'create', out.parent))) from None
     return out
 
 
@@ -36,7 +39,8 @@ def writing(out: Path, option: str):
     try:
         yield out
     except OSError as error:
-        raise InvalidParameterError(f"{option}: {os_error_sentence(error, 'write', out)}") from None
+        raise InvalidParameterError(_("{option}: {error}").format(
+                                      option=option, error=os_error_sentence(error, 'write', out))) from None
 
 
 def open_store() -> SQLiteRunStore:
@@ -56,7 +60,8 @@ def key_values(pairs: Sequence[str] | None, flag: str) -> dict[str, str]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise RecexpError(f"{flag} expects KEY=VALUE, but got {pair!r}. Write it as {flag} name=value.")
+            raise RecexpError(_("{flag} expects KEY=VALUE, but got {pair!r}. Write "
+                                "it as {flag} name=value.").format(flag=flag, pair=pair))
         result[key.strip()] = value.strip()
     return result
 
@@ -81,8 +86,9 @@ def source_for(args: argparse.Namespace):
                           header={"auto": None, "yes": True, "no": False}[args.header])
     if args.file in SAMPLES:
         return sample_source(args.file)
-    raise InvalidDataError(f"There is no file {args.file!r}, and it is not a bundled sample "
-                           f"({', '.join(SAMPLES)}). Give a path to a data file or folder.")
+    raise InvalidDataError(_("There is no file {file!r}, and it is not a bundled sample ({samples}). Give a path "
+                             "to a data file or folder.").format(
+                             file=args.file, samples=', '.join(SAMPLES)))
 
 
 def task_and_split(args: argparse.Namespace):

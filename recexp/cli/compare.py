@@ -7,7 +7,7 @@ import argparse
 from recexp.cli.common import finite_or_none, open_store, output_file, print_json, writing
 from recexp.compare import compare, compare_by_slice, consistency_table, power_sentence, sample_losses
 from recexp.errors import RecexpError
-from recexp.i18n import use_language
+from recexp.i18n import _, use_language
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +23,8 @@ def _run(args: argparse.Namespace) -> int:
                          n_bootstrap=args.bootstrap)
     unknown = sorted(set(args.metric or []) - set(comparison.summary["metric"]))
     if unknown:
-        raise RecexpError(f"Unknown score(s) {unknown}; scores: {', '.join(comparison.summary['metric'].unique())}.")
+        raise RecexpError(_("Unknown score(s) {unknown}; scores: {metric}.").format(
+                            unknown=unknown, metric=', '.join(comparison.summary['metric'].unique())))
     metrics = args.metric or comparison.metrics
     if csv_path is not None:
         with writing(csv_path, "--csv"):

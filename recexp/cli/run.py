@@ -8,6 +8,7 @@ from dataclasses import asdict, replace
 
 from recexp.cli.common import finite_or_none, key_values, print_json, progress_bar, source_for, task_and_split
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.jobs import grid_specs, more_seeds, run_in_foreground, strategy_class
 from recexp.metrics import default_primary, primary_choices
 from recexp.models import MODELS, TrainConfig
@@ -31,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
     if experiment is None:
         choices = primary_choices(dataset.schema.classes)
         if args.primary and args.primary not in choices:
-            raise InvalidParameterError(f"--primary {args.primary!r} is not a score of this task; choose one of "
-                                        f"{', '.join(choices)}.")
+            raise InvalidParameterError(_("--primary {primary!r} is not a score of this task; choose one of "
+                                          "{choices}.").format(
+                                          primary=args.primary, choices=', '.join(choices)))
         names = ", ".join(dict.fromkeys(spec.strategy for spec in specs))
         experiment = store.create_experiment(
             args.experiment or f"cli: {names} on {args.model} x {args.seeds} seeds ({data_source(specs[0].source).name})",
@@ -84,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
 def _new_grid(args: argparse.Namespace) -> list[RunSpec]:
     """The specs of a new grid from the command line (validated)."""
     if args.seeds < 1 or args.epochs < 1:
-        raise InvalidParameterError("--seeds and --epochs must be at least 1.")
+        raise InvalidParameterError(_("--seeds and --epochs must be at least 1."))
     if args.model not in MODELS:
-        raise InvalidParameterError(f"Unknown model {args.model!r}; choose one of {', '.join(MODELS)}.")
+        raise InvalidParameterError(_("Unknown model {model!r}; choose one of {models}.").format(
+                                      model=args.model, models=', '.join(MODELS)))
     source = source_for(args)
     task_params, split = task_and_split(args)
     names = args.strategy or ["none"]
@@ -94,9 +97,10 @@ def _new_grid(args: argparse.Namespace) -> list[RunSpec]:
     classes = {name: strategy_class(name) for name in names}
     claimed = {key for cls in classes.values() for key in cls.param_names()}
     if set(pairs) - claimed:
-        raise InvalidParameterError(
-            f"No chosen strategy has the parameter(s) {sorted(set(pairs) - claimed)}; "
-            + "; ".join(f"{n}: {', '.join(c.param_names()) or 'none'}" for n, c in classes.items()) + ".")
+        raise InvalidParameterError(_("No chosen strategy has the parameter(s) {unknown}; {parameters}.").format(
+            unknown=sorted(set(pairs) - claimed),
+            parameters="; ".join(_("{strategy}: {parameters}").format(
+                strategy=n, parameters=", ".join(c.param_names()) or _("none")) for n, c in classes.items())))
     strategies = [(name, cls.from_strings({k: v for k, v in pairs.items() if k in cls.param_names()}).get_params())
                   for name, cls in classes.items()]
     model_params = MODELS[args.model].from_strings(key_values(args.model_param, "--model-param")).get_params()
@@ -109,7 +113,8 @@ def _new_grid(args: argparse.Namespace) -> list[RunSpec]:
         operator = tta_operator(args.tta, key_values(args.tta_param, "--tta-param"), strings=True)
         tta = {"tta": args.tta, "tta_copies": check_copies(args.tta_copies), "tta_params": tta_params(operator)}
     elif args.tta_param:
-        raise InvalidParameterError("--tta-param sets a parameter of the --tta operator: name one with --tta NAME.")
+        raise InvalidParameterError(_("--tta-param sets a parameter of the --tta operator: name one with --tta "
+                                      "NAME."))
     base = RunSpec(source=source.to_dict(), task=args.task, task_params=task_params, split=asdict(split),
                    model=args.model, model_params=model_params, train=train, **tta)
     return grid_specs(base, strategies, range(args.seeds), aa=args.aa)
@@ -118,13 +123,14 @@ def _new_grid(args: argparse.Namespace) -> list[RunSpec]:
 def _more_seeds(store, args: argparse.Namespace):
     """The experiment named by --experiment and the specs of its next --add-seeds seeds."""
     if not args.experiment:
-        raise InvalidParameterError("--add-seeds needs --experiment NAME: the experiment whose arms get more seeds.")
+        raise InvalidParameterError(_("--add-seeds needs --experiment NAME: the experiment whose arms get more "
+                                      "seeds."))
     if args.strategy or args.primary or args.aa or args.tta:
-        raise InvalidParameterError("--add-seeds repeats the experiment's own arms and primary score: leave out "
-                                    "--strategy, --primary, --aa and --tta.")
+        raise InvalidParameterError(_("--add-seeds repeats the experiment's own arms and primary score: leave "
+                                      "out --strategy, --primary, --aa and --tta."))
     matches = [e for e in store.list_experiments() if args.experiment in (e.id, e.name)]
     if not matches:
-        raise InvalidParameterError(f"There is no experiment {args.experiment!r} to add seeds to; see "
-                                    "`python -m recexp runs`.")
+        raise InvalidParameterError(_("There is no experiment {experiment!r} to add seeds to; see `python -m "
+                                      "recexp runs`.").format(experiment=args.experiment))
     return matches[-1], more_seeds(store, matches[-1].id, args.add_seeds)
 

@@ -30,13 +30,14 @@ def run(args: argparse.Namespace) -> int:
         for item in args.classes:
             name, sep, count = item.rpartition(":")
             if not sep or not name or not count.strip().isdigit():
-                raise InvalidParameterError(f"--class expects NAME:COUNT, but got {item!r}. Write it as --class buy:5000.")
+                raise InvalidParameterError(_("--class expects NAME:COUNT, but got {item!r}. Write it as --class "
+                                              "buy:5000.").format(item=item))
             conditions[name] = int(count)
     out = output_file(args.out, "--out") if args.out else None                                  # before the work
     report_path = output_file(args.report, "--report")
     if conditions is None and args.rows is not None and args.rows < 1:
-        raise InvalidParameterError("Say how many rows to generate (at least 1): --rows N (training class mix) or "
-                                    "--class NAME:COUNT.")
+        raise InvalidParameterError(_("Say how many rows to generate (at least 1): --rows N (training class mix) "
+                                      "or --class NAME:COUNT."))
     dataset, split = load_and_split(args)
     train, valid = dataset.subset(split.train), dataset.subset(split.valid)
     n_rows = len(train) if conditions is None and args.rows is None else args.rows

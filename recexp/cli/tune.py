@@ -12,6 +12,7 @@ from typing import Any
 
 from recexp.cli.common import key_values, print_json, source_for, task_and_split
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.models import MODELS
 from recexp.spec import RunSpec
 from recexp.tune import TuneSpec, run_study, run_workers, storage_url, summary
@@ -35,15 +36,17 @@ def _ranges(pairs: dict[str, str]) -> dict[str, tuple[float, float]]:
         except ValueError:
             ranges[name] = ()
         if len(ranges[name]) != 2:
-            raise InvalidParameterError(f"--range expects NAME=LOW:HIGH with two numbers, but got {name}={text}. "
-                                        "Write it as e.g. --range smote.k_neighbors=2:8.")
+            raise InvalidParameterError(_("--range expects NAME=LOW:HIGH with two numbers, but got "
+                                          "{name}={text}. Write it as e.g. --range "
+                                          "smote.k_neighbors=2:8.").format(name=name, text=text))
     return ranges
 
 
 def spec_from_args(args: argparse.Namespace) -> TuneSpec:
     """The study's settings from the command line."""
     if args.model not in MODELS:
-        raise InvalidParameterError(f"Unknown model {args.model!r}; choose one of {', '.join(MODELS)}.")
+        raise InvalidParameterError(_("Unknown model {model!r}; choose one of {models}.").format(
+                                      model=args.model, models=', '.join(MODELS)))
     task_params, split = task_and_split(args)
     train = {"epochs": args.epochs, "device": args.device}
     for key in ("batch_size", "learning_rate"):

@@ -361,7 +361,8 @@ class Comparison:
         ``lift``, ``selected_per_1000``, ``delta_per_1000`` (vs the baseline) and ``statement``.
         """
         if positive not in self.classes:
-            raise InvalidParameterError(f"Class {positive!r} is not one of {', '.join(self.classes)}.")
+            raise InvalidParameterError(_("Class {positive!r} is not one of {classes}.").format(
+                                          positive=positive, classes=', '.join(self.classes)))
         k = self.classes.index(positive)
         rows = []
         for group in self.groups:
@@ -457,9 +458,10 @@ def capture_at(positive: np.ndarray, score: np.ndarray, *, top_fraction: float |
         positives captured), ``precision`` and ``lift`` (precision / base rate).
     """
     if (top_fraction is None) == (threshold is None):
-        raise InvalidParameterError("Give either top_fraction or threshold.")
+        raise InvalidParameterError(_("Give either top_fraction or threshold."))
     if top_fraction is not None and not 0 < top_fraction <= 1:
-        raise InvalidParameterError(f"top_fraction must be in (0, 1], but got {top_fraction!r}.")
+        raise InvalidParameterError(_("top_fraction must be in (0, 1], but got "
+                                      "{top_fraction!r}.").format(top_fraction=top_fraction))
     positive = np.asarray(positive).astype(bool)
     score = np.asarray(score, dtype=np.float64)
     unit = "row"
@@ -661,9 +663,11 @@ def compare(store: RunStore, *, experiment: str | None = None, run_ids: list[str
         A bad level, replicate count or primary score.
     """
     if not isinstance(n_bootstrap, int) or n_bootstrap < 0:
-        raise InvalidParameterError(f"n_bootstrap must be a non-negative integer, but got {n_bootstrap!r}.")
+        raise InvalidParameterError(_("n_bootstrap must be a non-negative "
+                                      "integer, but got {n_bootstrap!r}.").format(n_bootstrap=n_bootstrap))
     if not 0 < alpha < 1 or not 0 < level < 1:
-        raise InvalidParameterError(f"alpha and level must be in (0, 1), but got {alpha!r} and {level!r}.")
+        raise InvalidParameterError(_("alpha and level must be in (0, 1), but "
+                                      "got {alpha!r} and {level!r}.").format(alpha=alpha, level=level))
     runs = select_runs(store, experiment, run_ids)
     notes: list[str] = []
     predictions = load_predictions(store, runs, with_validation=with_validation, notes=notes)
@@ -676,8 +680,9 @@ def compare(store: RunStore, *, experiment: str | None = None, run_ids: list[str
     declared = primary or _declared_primary(store, [p.run for p in predictions])
     chosen = declared or default_primary(classes)
     if chosen not in metric_columns:
-        raise InvalidParameterError(f"The primary score {chosen!r} is not among this comparison's scores; choose "
-                                    f"one of {', '.join(metric_columns)}.")
+        raise InvalidParameterError(_("The primary score {chosen!r} is not among this comparison's scores; "
+                                      "choose one of {metric_columns}.").format(
+                                      chosen=chosen, metric_columns=', '.join(metric_columns)))
     names = list(dict.fromkeys(per_run["group"]))
     base = baseline if baseline in names else None
     if base is None:

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from recexp.dataset import LABEL, TIME, USER
+from recexp.consistency import consistency_line
 from recexp.errors import InvalidDataError, InvalidParameterError, JobError, RecexpError
+from recexp.i18n import _
 from recexp.importance import TrainedRun, cached_values_path, get_method, run_importance
 from recexp.models import evaluate, load_checkpoint
 from recexp.runs import FINISHED, Run, RunStore
@@ -91,20 +93,23 @@ def select_runs(store: RunStore, experiment: str | None = None, run_ids: list[st
     experiment or run, and :class:`InvalidDataError` when a named run has not finished or nothing is left.
     """
     if (experiment is None) == (not run_ids):
-        raise InvalidParameterError("Name an experiment or give run ids (one of the two, not both).")
+        raise InvalidParameterError(_("Name an experiment or give run ids (one of the two, not both)."))
     if experiment is not None:
         matches = [e for e in store.list_experiments() if experiment in (e.id, e.name)]
         if not matches:
             known = ", ".join(f"{e.name!r} ({e.id})" for e in store.list_experiments()) or "none yet"
-            raise JobError(f"There is no experiment {experiment!r}; experiments: {known}.")
+            raise JobError(_("There is no experiment {experiment!r}; "
+                             "experiments: {known}.").format(experiment=experiment, known=known))
         runs = [r for r in store.list_runs(matches[-1].id) if r.status == FINISHED]
         if not runs:
-            raise InvalidDataError(f"Experiment {experiment!r} has no finished run yet; wait for its runs to finish.")
+            raise InvalidDataError(_("Experiment {experiment!r} has no finished run yet; wait for its runs to "
+                                     "finish.").format(experiment=experiment))
         return runs
     runs = [store.get_run(r) for r in dict.fromkeys(run_ids or [])]
     unfinished = [f"{r.id} ({r.status})" for r in runs if r.status != FINISHED]
     if unfinished:
-        raise InvalidDataError(f"Only finished runs can be compared; not finished: {', '.join(unfinished)}.")
+        raise InvalidDataError(_("Only finished runs can be compared; "
+                                 "not finished: {unfinished}.").format(unfinished=', '.join(unfinished)))
     return runs
 
 
@@ -148,8 +153,8 @@ def _derive_artifacts(store: RunStore, runs: list[Run]) -> list[str]:
         try:
             _derive_one(store, run, prepared)
         except (RecexpError, *_UNREADABLE) as error:
-            notes.append(f"Run {run.id}: its validation predictions could not be rebuilt ({error}) Its "
-                         "tuned-threshold and ranking scores are left out.")
+            notes.append(_("Run {id}: its validation predictions could not be rebuilt ({error}) Its "
+                           "tuned-threshold and ranking scores are left out.").format(id=run.id, error=error))
     return notes
 
 
@@ -171,11 +176,11 @@ def _derive_one(store: RunStore, run: Run, prepared: dict[str, tuple | RecexpErr
     if (folder / "valid_predictions.parquet").exists() and (folder / "test_queries.parquet").exists():
         return
     if not (folder / "model.pt").exists():
-        raise InvalidDataError("it has no model checkpoint.")
+        raise InvalidDataError(_("it has no model checkpoint."))
     dataset, split = _run_data(run, prepared)
-    _, module, _ = load_checkpoint(folder / "model.pt")
+    _model, module, _config = load_checkpoint(folder / "model.pt")
     valid = dataset.subset(split.valid)
-    _, proba = evaluate(module, valid)
+    _predicted, proba = evaluate(module, valid)
     frame = pd.DataFrame({"row": np.asarray(split.valid, dtype=np.int64), LABEL: valid.y})
     for k, name in enumerate(dataset.schema.classes):
         frame[f"proba_{name}"] = proba[:, k]
@@ -201,8 +206,9 @@ def _newest_per_seed(runs: list[Run], groups: dict[str, str], notes: list[str]) 
     for run in sorted(runs, key=lambda r: (r.finished_at or r.created_at or "", r.created_at or "")):
         key = (groups[run.id], int(run.spec.get("seed", 0)), _data_key(run.spec))
         if key in newest:
-            notes.append(f"Runs {newest[key].id} and {run.id} both trained {key[0]} with seed {key[1]}: only the "
-                         f"newer, {run.id}, is compared (a seed counts once).")
+            notes.append(_("Runs {id} and {id2} both trained {key} with seed {key2}: only the newer, {id2}, is "
+                           "compared (a seed counts once).").format(
+                           id=newest[key].id, id2=run.id, key=key[0], key2=key[1]))
         newest[key] = run
     kept = set(map(id, newest.values()))
     return [r for r in runs if id(r) in kept]
@@ -250,7 +256,7 @@ def load_predictions(store: RunStore, runs: list[Run], with_validation: bool = F
     """
     notes = notes if notes is not None else []
     if not runs:
-        raise InvalidDataError("No runs to compare: choose at least one finished run.")
+        raise InvalidDataError(_("No runs to compare: choose at least one finished run."))
     groups = _group_labels(runs)
     runs = _newest_per_seed(runs, groups, notes)
     if with_validation:
@@ -260,19 +266,21 @@ def load_predictions(store: RunStore, runs: list[Run], with_validation: bool = F
         try:
             loaded.append(_read_run(store, run, groups[run.id], with_validation))
         except (RecexpError, *_UNREADABLE) as error:
-            notes.append(f"Run {run.id} ({run.name}) is left out: its stored predictions cannot be read "
-                         f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no detail'}). "
-                         "Delete the run or train it again.")
+            notes.append(_("Run {id} ({name}) is left out: its stored predictions cannot be read ({name2}: "
+                           "{value}). Delete the run or train it again.").format(
+                           id=run.id, name=run.name, name2=type(error).__name__,
+                           value=str(error).splitlines()[0] if str(error) else _('no detail')))
     for item in loaded:
         try:
             augmented.append(_read_tta(store, item.run, item))
         except (RecexpError, *_UNREADABLE) as error:
-            notes.append(f"Run {item.run.id} ({item.run.name}): its test-time-augmented predictions cannot be read "
-                         f"({type(error).__name__}), so its '{TTA_ARM.strip()}' arm leaves it out.")
+            notes.append(_("Run {id} ({name}): its test-time-augmented predictions cannot be read ({name2}), so "
+                           "its '{tta_arm}' arm leaves it out.").format(
+                           id=item.run.id, name=item.run.name, name2=type(error).__name__, tta_arm=TTA_ARM.strip()))
     loaded += [item for item in augmented if item is not None]
     if not loaded:
-        raise InvalidDataError("None of the chosen runs has readable predictions; see the notes above, or train "
-                               "the runs again.")
+        raise InvalidDataError(_("None of the chosen runs has readable predictions; see the notes above, or "
+                                 "train the runs again."))
     check_same_test_split(loaded)
     return loaded
 
@@ -283,15 +291,17 @@ def check_same_test_split(predictions: list[RunPredictions]) -> None:
     for other in predictions[1:]:
         if other.classes != first.classes:
             raise InvalidDataError(
-                f"Runs {first.run.id} and {other.run.id} predict different classes ({', '.join(first.classes)} vs "
-                f"{', '.join(other.classes)}): they were trained on different tasks or data and cannot be compared. "
-                "Compare runs of one dataset and task.")
+                _("Runs {id} and {id2} predict different classes ({classes} vs {classes2}): they were trained on "
+                  "different tasks or data and cannot be compared. Compare runs of one dataset and task.").format(
+                  id=first.run.id, id2=other.run.id, classes=', '.join(first.classes),
+                  classes2=', '.join(other.classes)))
         if len(other.rows) != len(first.rows) or not (np.array_equal(other.rows, first.rows)
                                                       and np.array_equal(other.y, first.y)):
             raise InvalidDataError(
-                f"Runs {first.run.id} and {other.run.id} were scored on different test splits ({len(first.rows):,} vs "
-                f"{len(other.rows):,} rows, or other rows or labels), so they cannot be paired. Compare runs of the "
-                "same dataset, task and split settings.")
+                _("Runs {id} and {id2} were scored on different test splits ({n_rows:,} vs {n_rows2:,} rows, or "
+                  "other rows or labels), so they cannot be paired. Compare runs of the same dataset, task and "
+                  "split settings.").format(
+                  id=first.run.id, id2=other.run.id, n_rows=len(first.rows), n_rows2=len(other.rows)))
 
 
 def sample_losses(store: RunStore, comparison: Comparison, max_rows_per_run: int = 5000,
@@ -346,7 +356,7 @@ def sample_importance(store: RunStore, comparison: Comparison, method: str = "me
                 run = TrainedRun.load(store, item.run.id, data=_run_data(item.run, prepared))
             values = run_importance(store, item.run.id, valuer, run=run).values
         except RecexpError as error:
-            notes.append(f"{item.label}: {error}")
+            notes.append(_("{label}: {error}").format(label=item.label, error=error))
             continue
         total += len(values)
         if len(values) > max_rows_per_run:
@@ -357,6 +367,14 @@ def sample_importance(store: RunStore, comparison: Comparison, method: str = "me
     frame.attrs["notes"] = notes
     frame.attrs["total_rows"] = total
     return frame
+
+
+def _lines(check: dict[str, Any]) -> list[str]:
+    """A stored check's sentences in the current language (runs stored before the classes were: as stored)."""
+    if "classes" not in check:
+        return list(check.get("lines", []))
+    return [consistency_line(c["class"], c["detection_auc"]) for c in check["classes"]
+            if c.get("detection_auc") is not None]
 
 
 def consistency_table(predictions: list[RunPredictions]) -> pd.DataFrame:
@@ -377,7 +395,7 @@ def consistency_table(predictions: list[RunPredictions]) -> pd.DataFrame:
     for group, checks in rows.items():
         aucs = [c["detection_auc"] for c in checks if c.get("detection_auc") is not None]
         warned = [c for c in checks if c.get("verdict") == "warn"]
-        lines = [line for c in (warned or checks) for line in c.get("lines", [])]
+        lines = [line for c in (warned or checks) for line in _lines(c)]
         table.append({"group": group, "runs": len(checks), "detection_auc": float(np.mean(aucs)) if aucs else np.nan,
                       "warned": len(warned), "line": lines[0] if lines else ""})
     return pd.DataFrame(table, columns=["group", "runs", "detection_auc", "warned", "line"])

@@ -25,6 +25,7 @@ from recexp.data.mapping import KNOWN_NAMES, infer_mapping
 from recexp.data.normalize import build_log, build_table
 from recexp.data.readers import Progress, read_raw
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 
 KINDS = ("log", "table")
 
@@ -86,13 +87,16 @@ def load(
         When an argument is invalid (e.g. an unknown ``kind`` or role).
     """
     if kind not in KINDS:
-        raise InvalidParameterError(f"kind must be 'log' or 'table', but got {kind!r}.")
+        raise InvalidParameterError(_("kind must be 'log' or 'table', but got {kind!r}.").format(kind=kind))
     if header is not None and not isinstance(header, bool):
-        raise InvalidParameterError(f"header must be True, False or None (detect), but got {header!r}.")
+        raise InvalidParameterError(_("header must be True, False or None (detect), but "
+                                      "got {header!r}.").format(header=header))
     if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1):
-        raise InvalidParameterError(f"max_bytes must be a positive number of bytes, but got {max_bytes!r}.")
+        raise InvalidParameterError(_("max_bytes must be a positive number of bytes, "
+                                      "but got {max_bytes!r}.").format(max_bytes=max_bytes))
     if kind == "table" and mapping:
-        raise InvalidParameterError("mapping applies to behaviour logs only; for a table name label_column instead.")
+        raise InvalidParameterError(_("mapping applies to behaviour logs only; for a table name label_column "
+                                      "instead."))
     try:
         raw = read_raw(source, header=header, encoding=encoding, max_bytes=max_bytes, all_strings=kind == "table",
                        pad_rows=kind == "table", known_names=KNOWN_NAMES, progress=_scaled(progress, 0.6))
@@ -103,10 +107,11 @@ def load(
     except MemoryError:                 # also pyarrow's ArrowMemoryError
         name = source[0] if isinstance(source, tuple) else Path(source).name
         raise InvalidDataError(
-            f"Reading '{name}' ran out of memory: the server could not allocate more. Open a smaller part of the "
-            "data, or run recexp where more memory is free.") from None
+            _("Reading '{name}' ran out of memory: the server could not allocate more. Open a smaller part of "
+              "the data, or run recexp where more memory is free.").format(name=name)) from None
     if progress is not None:
-        progress(1.0, f"Read {raw.name}: {result.report.rows_kept:,} rows kept")
+        progress(1.0, _("Read {name}: {rows_kept:,} rows kept").format(
+                        name=raw.name, rows_kept=result.report.rows_kept))
     return result
 
 

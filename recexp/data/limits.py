@@ -26,6 +26,7 @@ from pathlib import Path
 from recexp.data.samples import DATA_DIR
 from recexp.data.source import workspace
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 
 DATA_ROOT_ENV = "RECEXP_DATA_ROOT"
 MAX_DECOMPRESSED_ENV = "RECEXP_MAX_DECOMPRESSED_MB"
@@ -59,7 +60,8 @@ def _positive(variable: str, default: float) -> float:
         value = float("nan")
     if not value > 0 or value == float("inf"):
         raise InvalidParameterError(
-            f"{variable} must be a positive number, but is {text!r}. Fix or unset it and restart recexp.")
+            _("{variable} must be a positive number, but is {text!r}. Fix "
+              "or unset it and restart recexp.").format(variable=variable, text=text))
     return value
 
 
@@ -81,8 +83,9 @@ def read_limits() -> ReadLimits:
         roots = [Path(part).expanduser() for part in roots_text.split(os.pathsep) if part.strip()]
         if not roots:
             raise InvalidParameterError(
-                f"{DATA_ROOT_ENV} names no folder (it is {roots_text!r}). Set it to folders separated by "
-                f"'{os.pathsep}', or unset it to read from the workspace's data folder, and restart recexp.")
+                _("{data_root_env} names no folder (it is {roots_text!r}). Set it to folders separated by "
+                  "'{pathsep}', or unset it to read from the workspace's data folder, and restart recexp.").format(
+                  data_root_env=DATA_ROOT_ENV, roots_text=roots_text, pathsep=os.pathsep))
     else:
         roots = [workspace() / "data", DATA_DIR]
     return ReadLimits(
@@ -130,17 +133,18 @@ def confine(path_text: str) -> Path:
         resolved = (typed if typed.is_absolute() else roots[0] / typed).resolve()
         if in_system_folder(resolved) or not any(_inside(resolved, root) for root in roots):
             raise InvalidDataError(
-                f"'{shown}' is outside the data folders this server reads from "
-                f"({', '.join(str(root) for root in roots)}). Put the file in one of them (or upload it), or ask "
-                f"the operator to add its folder to {DATA_ROOT_ENV}.")
+                _("'{shown}' is outside the data folders this server reads from ({value}). Put the file in one "
+                  "of them (or upload it), or ask the operator to add its folder to {data_root_env}.").format(
+                  shown=shown, value=', '.join(str(root) for root in roots), data_root_env=DATA_ROOT_ENV))
         if resolved.is_dir():
             for member in sorted(resolved.iterdir()):
                 target = member.resolve()
                 if in_system_folder(target) or not any(_inside(target, root) for root in roots):
                     raise InvalidDataError(
-                        f"'{member.name}' in the folder '{shown}' links outside the data folders this server "
-                        "reads from. Copy the file into the folder instead of linking it.")
+                        _("'{name}' in the folder '{shown}' links outside the data folders this server reads "
+                          "from. Copy the file into the folder instead of "
+                          "linking it.").format(name=member.name, shown=shown))
     except (OSError, RuntimeError, ValueError) as error:   # unreadable folder, symlink loop, a NUL in the path
-        raise InvalidDataError(f"'{shown}' cannot be resolved ({error}). Check the path and its "
-                               "permissions.") from None
+        raise InvalidDataError(_("'{shown}' cannot be resolved ({error}). Check "
+                                 "the path and its permissions.").format(shown=shown, error=error)) from None
     return resolved

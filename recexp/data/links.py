@@ -27,6 +27,7 @@ from recexp.data.limits import confine
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, workspace
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 
 _RECORD_ID = re.compile(r"[0-9a-f]{16}")
 
@@ -106,8 +107,9 @@ def resolve_source(sid: str) -> DataSource:
     record = _records() / f"{sid}.json"
     if not _RECORD_ID.fullmatch(sid) or not record.is_file():
         raise InvalidParameterError(
-            f"The link names the dataset {sid!r}, which is neither a bundled sample ({', '.join(SAMPLES)}) nor "
-            f"a dataset opened in this workspace ({workspace()}). Open the file on the Data page again.")
+            _("The link names the dataset {sid!r}, which is neither a bundled sample ({samples}) nor a dataset "
+              "opened in this workspace ({workspace}). Open the file on the Data page again.").format(
+              sid=sid, samples=', '.join(SAMPLES), workspace=workspace()))
     source = DataSource.from_dict(json.loads(record.read_text(encoding="utf-8")))
     uploads = workspace() / "uploads"
     if uploads not in Path(source.path).resolve().parents:

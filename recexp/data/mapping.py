@@ -42,6 +42,7 @@ import pandas as pd
 
 from recexp.data.log import BEHAVIOR_SYNONYMS, REQUIRED_ROLES, ROLES
 from recexp.errors import InvalidDataError, InvalidParameterError, LogMappingError
+from recexp.i18n import _
 
 #: Column names that name each role, best first (compared in :func:`normalise_name` form): the
 #: English spellings of public logs and the Chinese ones of Taobao/JD/Tmall-style shop exports.
@@ -250,25 +251,27 @@ def _value_concern(role: str, profile: _Profile) -> str | None:
     few = profile.nunique <= MAX_BEHAVIORS and profile.rows >= 50 * max(profile.nunique, 1)
     if role in ("user", "item", "category"):
         if profile.kind in ("float", "datetime", "other"):
-            return f"its values are {'decimals' if profile.kind == 'float' else 'not ids'}"
+            return _("its values are decimals") if profile.kind == "float" else _("its values are not ids")
         if role == "category":
             return None
         if profile.is_words and few:
-            return (f"its values are words (e.g. '{profile.example}') with only {profile.nunique} distinct values "
-                    f"in {profile.rows:,} rows, like category names")
+            return _("its values are words (e.g. '{example}') with only {nunique} distinct values in {rows:,} rows, "
+                     "like category names").format(example=profile.example, nunique=profile.nunique, rows=profile.rows)
         if profile.is_words:
-            return f"its values are words (e.g. '{profile.example}'), not ids"
+            return _("its values are words (e.g. '{example}'), not ids").format(example=profile.example)
         grouped = profile.run_length >= 0.5 * profile.rows / max(profile.nunique, 1)
         if few and (role == "item" or not grouped):
-            return f"it has only {profile.nunique} distinct values in {profile.rows:,} rows, like a category"
+            return _("it has only {nunique} distinct values in {rows:,} rows, like a category").format(
+                nunique=profile.nunique, rows=profile.rows)
         return None
     if role == "timestamp":
-        return None if profile.is_time else f"its values (e.g. '{profile.example}') are not times"
+        return None if profile.is_time else _("its values (e.g. '{example}') are not times").format(
+            example=profile.example)
     if role == "behavior":
         if profile.kind == "float":
-            return "its values are decimals"
+            return _("its values are decimals")
         if profile.nunique > MAX_BEHAVIORS:
-            return f"it has {profile.nunique:,} distinct values; behaviours have a few"
+            return _("it has {nunique:,} distinct values; behaviours have a few").format(nunique=profile.nunique)
     return None
 
 
@@ -319,9 +322,9 @@ def infer_roles(frame: pd.DataFrame, fixed: dict[str, str | None] | None = None
         choice = choices.get(role)
         if choice is not None and choice.confidence < GUESS:
             warnings.append(
-                f"The {role} role is a guess: column '{choice.column}' ({choice.evidence}; confidence "
-                f"{choice.confidence:.0%}). Check it in the Column mapping panel (command line: --map "
-                f"{role}=COLUMN).")
+                _("The {role} role is a guess: column '{column}' ({evidence}; confidence {confidence:.0%}). "
+                  "Check it in the Column mapping panel (command line: --map {role}=COLUMN).").format(
+                  role=role, column=choice.column, evidence=choice.evidence, confidence=choice.confidence))
     return choices, warnings
 
 
@@ -330,7 +333,8 @@ def _choose(role: str, profile: _Profile, confidence: float, evidence: str,
     """Record ``profile``'s column for ``role``; a choice whose values do not fit the role is a guess."""
     concern = _value_concern(role, profile)
     if concern is not None:
-        confidence, evidence = min(confidence, 0.4), f"{evidence}, but {concern}"
+        confidence, evidence = min(confidence, 0.4), _("{evidence}, but {concern}").format(evidence=evidence,
+                                                                                            concern=concern)
     mapping[role] = profile.name
     choices[role] = RoleChoice(profile.name, confidence, evidence)
     profiles.pop(profile.name, None)
@@ -348,18 +352,19 @@ def _infer(profiles: dict[str, _Profile], sample: pd.DataFrame, mapping: dict[st
         for synonym in ROLE_NAMES[role]:
             profile = by_name.get(normalise_name(synonym))
             if profile is not None and _value_concern(role, profile) is None:
-                _choose(role, profile, 0.95, f"header name '{profile.name}'; values fit", mapping, choices, profiles)
+                _choose(role, profile, 0.95, _("header name '{name}'; values fit").format(name=profile.name), mapping, choices, profiles)
                 break
             if profile is not None:
                 misfits.setdefault(role, profile)
     _infer_from_values(profiles, sample, mapping, choices)
     for role, profile in misfits.items():
         if role not in mapping and profile.name in profiles:
-            _choose(role, profile, 0.95, f"header name '{profile.name}'", mapping, choices, profiles)
+            _choose(role, profile, 0.95, _("header name '{name}'").format(name=profile.name), mapping, choices, profiles)
         elif mapping.get(role) == profile.name:          # the values chose the named column after all
             choice = choices[role]
             choices[role] = RoleChoice(choice.column, choice.confidence,
-                                       f"header name '{profile.name}'; {choice.evidence}")
+                                       _("header name '{name}'; {evidence}").format(name=profile.name,
+                                                                                     evidence=choice.evidence))
 
 
 def _infer_from_values(profiles: dict[str, _Profile], sample: pd.DataFrame, mapping: dict[str, str | None],
@@ -390,19 +395,21 @@ def _infer_from_values(profiles: dict[str, _Profile], sample: pd.DataFrame, mapp
         if strings:
             best = max(strings, key=lambda p: (p.synonym_share, -p.nunique))
             if best.synonym_share >= 0.5:
-                _choose("behavior", best, 0.9, "values are behaviour names", mapping, choices, profiles)
+                _choose("behavior", best, 0.9, _("values are behaviour names"), mapping, choices, profiles)
             elif best.synonym_share > 0:
-                _choose("behavior", best, 0.7, f"{best.synonym_share:.0%} of its values are behaviour names",
+                _choose("behavior", best, 0.7, _("{synonym_share:.0%} "
+                                                 "of its values are behaviour names").format(synonym_share=best.synonym_share),
                         mapping, choices, profiles)
             else:
-                _choose("behavior", best, 0.4, "the text column with the fewest distinct values; none is a known "
-                        "behaviour name", mapping, choices, profiles)
+                _choose("behavior", best, 0.4, _("the text column with the fewest distinct values; none is a "
+                                                 "known behaviour name"), mapping, choices, profiles)
         else:
             codes = [p for p in profiles.values() if p.kind == "int" and 2 <= p.nunique <= 10 and p.null_share < 0.5
                      and p.numbers is not None and p.numbers.min() >= 0 and p.numbers.max() <= 20]
             if codes:
                 best = min(codes, key=lambda p: p.nunique)
-                _choose("behavior", best, 0.4, f"a column of {best.nunique} integer codes", mapping, choices,
+                _choose("behavior", best, 0.4, _("a column of {nunique} integer "
+                                                 "codes").format(nunique=best.nunique), mapping, choices,
                         profiles)
 
     open_roles = [r for r in ("user", "item", "category") if r not in mapping]
@@ -428,11 +435,11 @@ def _infer_from_values(profiles: dict[str, _Profile], sample: pd.DataFrame, mapp
                 # of a log sorted by user can nest items in users too)
                 found.append((not profiles[b].is_words, share, n_a, -profiles[b].run_length, a, b))
         if found:
-            *_, item, category = max(found)
+            *_rest, item, category = max(found)
             if "item" not in mapping:
-                _choose("item", profiles[item], 0.75, "values are ids, each nested in one category", mapping,
+                _choose("item", profiles[item], 0.75, _("values are ids, each nested in one category"), mapping,
                         choices, profiles)
-            _choose("category", profiles[category], 0.75, "each item has one value of it", mapping, choices,
+            _choose("category", profiles[category], 0.75, _("each item has one value of it"), mapping, choices,
                     profiles)
             ids = [p for p in ids if p.name not in (item, category)]
     open_ids = [r for r in ("user", "item") if r not in mapping]
@@ -442,18 +449,21 @@ def _infer_from_values(profiles: dict[str, _Profile], sample: pd.DataFrame, mapp
         if runs_second >= 1.5 * runs_first:
             first, second = second, first
         if max(runs_first, runs_second) >= 1.5 * min(runs_first, runs_second):
-            user_evidence, confidence = "values are ids grouped in runs, as a log sorted by user is", 0.75
+            user_evidence, confidence = _("values are ids grouped in runs, as a log sorted by user is"), 0.75
         else:
-            user_evidence, confidence = (f"told from the item column only by its fewer distinct values "
-                                         f"({first.nunique:,} against {second.nunique:,})"), 0.5
+            user_evidence, confidence = (_("told from the item column only by its fewer distinct values "
+                                           "({fewer:,} against {more:,})").format(fewer=first.nunique,
+                                                                                  more=second.nunique)), 0.5
         _choose("user", first, confidence, user_evidence, mapping, choices, profiles)
-        _choose("item", second, confidence, "values are ids" + ("" if confidence > 0.5 else
-                "; told from the user column only by its more distinct values"), mapping, choices, profiles)
+        _choose("item", second, confidence, _("values are ids") if confidence > 0.5 else
+                _("values are ids; told from the user column only by its more distinct values"), mapping, choices,
+                profiles)
     elif open_ids == ["user"] and ids:
-        _choose("user", max(ids, key=lambda p: p.run_length), 0.6, "the id column left with the longest runs",
+        _choose("user", max(ids, key=lambda p: p.run_length), 0.6, _("the id column left with the longest runs"),
                 mapping, choices, profiles)
     elif open_ids == ["item"] and ids:
-        _choose("item", max(ids, key=lambda p: p.nunique), 0.6, "the id column left with the most distinct values",
+        _choose("item", max(ids, key=lambda p: p.nunique), 0.6, _("the id column left with the most distinct "
+                                                                  "values"),
                 mapping, choices, profiles)
 
 
@@ -489,30 +499,33 @@ def check_override(mapping: dict[str, str | None] | None, columns: list[str]) ->
         return {}
     if not isinstance(mapping, dict):
         raise InvalidParameterError(
-            f"mapping must be a dict of role -> column, but got {type(mapping).__name__}. "
-            "Pass e.g. {'user': 'visitorid'}.")
+            _("mapping must be a dict of role -> column, but got {name}. "
+              "Pass e.g. {{'user': 'visitorid'}}.").format(name=type(mapping).__name__))
     checked: dict[str, str | None] = {}
     for role, column in mapping.items():
         if role not in ROLES:
             raise InvalidParameterError(
-                f"mapping names an unknown role {role!r}. Roles are: {', '.join(ROLES)}.")
+                _("mapping names an unknown role {role!r}. Roles are: "
+                  "{roles}.").format(role=role, roles=', '.join(ROLES)))
         if column is None or column == "":
             if role in REQUIRED_ROLES:
                 raise InvalidParameterError(
-                    f"mapping leaves the required role '{role}' without a column. Map it to a column or leave it "
-                    "out of the mapping to infer it.")
+                    _("mapping leaves the required role '{role}' without a column. Map it to a column or leave "
+                      "it out of the mapping to infer it.").format(role=role))
             checked[role] = None       # explicitly no column for this optional role
             continue
         if column not in columns:
             raise InvalidDataError(
-                f"mapping sends role '{role}' to column {column!r}, which the source does not have. "
-                f"Columns: {', '.join(map(str, columns))}.")
+                _("mapping sends role '{role}' to column {column!r}, which the source does not have. Columns: "
+                  "{values}.").format(
+                  role=role, column=column, values=', '.join(map(str, columns))))
         checked[role] = column
     used = [c for c in checked.values() if c is not None]
     duplicates = sorted({c for c in used if used.count(c) > 1})
     if duplicates:
         raise InvalidDataError(
-            f"mapping sends several roles to the same column ({', '.join(duplicates)}). Give each role its own column.")
+            _("mapping sends several roles to the same column "
+              "({duplicates}). Give each role its own column.").format(duplicates=', '.join(duplicates)))
     return checked
 
 
@@ -545,16 +558,16 @@ def require_roles(mapping: dict[str, str], frame: pd.DataFrame) -> None:
     columns = [str(c) for c in frame.columns]
     label = table_label(frame) if "timestamp" in missing else None
     if label is not None:
-        message = (
-            f"This looks like a feature table, not a behaviour log: no column holds times, and '{label}' looks like "
-            f"a label column. Read it as a feature table (on the Data page choose 'Feature table' under 'What does "
-            f"the file hold?'; command line: --kind table --label {label}), or map the timestamp role if it is a log.")
+        message = _("This looks like a feature table, not a behaviour log: no column holds times, and '{label}' looks "
+                    "like a label column. Read it as a feature table (on the Data page choose 'Feature table' under "
+                    "'What does the file hold?'; command line: --kind table --label {label}), or map the timestamp "
+                    "role if it is a log.").format(label=label)
     else:
-        found = ", ".join(f"{r}={mapping[r]}" for r in ROLES if r in mapping) or "none"
+        found = ", ".join(f"{r}={mapping[r]}" for r in ROLES if r in mapping) or _("none")
         example = " ".join(f"--map {r}=COLUMN" for r in missing)
-        message = (
-            f"No column was found for the required role(s) {', '.join(missing)}. Columns: {', '.join(columns)}; "
-            f"roles found: {found}. Map each missing role to a column: in the Column mapping panel on the Data page, "
-            f"with {example} on the command line, or mapping={{{', '.join(repr(r) + ': COLUMN' for r in missing)}}} "
-            "in Python.")
+        message = _("No column was found for the required role(s) {missing}. Columns: {columns}; roles found: {found}. "
+                    "Map each missing role to a column: in the Column mapping panel on the Data page, with {example} "
+                    "on the command line, or mapping={python} in Python.").format(
+            missing=", ".join(missing), columns=", ".join(columns), found=found, example=example,
+            python="{" + ", ".join(repr(r) + ": COLUMN" for r in missing) + "}")
     raise LogMappingError(message, columns=columns, mapping=dict(mapping), missing=missing, label_column=label)

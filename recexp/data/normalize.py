@@ -29,6 +29,7 @@ from recexp.data.mapping import (
 )
 from recexp.data.readers import RawRead
 from recexp.errors import InvalidDataError, InvalidParameterError, LogMappingError
+from recexp.i18n import _
 
 Progress = Callable[[float, str], None]
 
@@ -223,10 +224,10 @@ def _epoch_unit(column: pa.ChunkedArray, name: str) -> str:
     unit = epoch_unit(values) or ("s" if values.size == 0 else None)
     if unit is None:
         raise InvalidDataError(
-            f"The timestamp column '{name}' holds numbers that are not epoch times of a log (median "
-            f"{np.median(values):,.0f}; epoch seconds of 1990-2100 lie between 6.3e8 and 4.2e9, milliseconds "
-            "1000 times more). Map the timestamp role to the right column, or convert it to epoch seconds "
-            "or ISO 8601 text.")
+            _("The timestamp column '{name}' holds numbers that are not epoch times of a log (median "
+              "{values:,.0f}; epoch seconds of 1990-2100 lie between 6.3e8 and 4.2e9, milliseconds 1000 times "
+              "more). Map the timestamp role to the right column, or convert it to epoch seconds or ISO 8601 "
+              "text.").format(name=name, values=np.median(values)))
     return unit
 
 
@@ -261,8 +262,8 @@ def _timestamps_arrow(column: pa.ChunkedArray, name: str) -> tuple[pa.ChunkedArr
             nanos = pc.multiply(pc.if_else(in_range, column, None), float(_NS[unit])).cast(pa.int64(), safe=False)
         return nanos.cast(pa.timestamp("ns", tz="UTC")), f"epoch {unit}"
     raise InvalidDataError(
-        f"The timestamp column '{name}' has type {column.type}, which is not a time. Map the timestamp role "
-        "to a column of epoch numbers or date-time text.")
+        _("The timestamp column '{name}' has type {type}, which is not a time. Map the timestamp role to a "
+          "column of epoch numbers or date-time text.").format(name=name, type=column.type))
 
 
 def _normalise_behavior(raw: str) -> str:
@@ -286,7 +287,8 @@ def _outlier_warning(times: np.ndarray, time_window: tuple | None) -> tuple[int,
             start, end = (pd.Timestamp(t) for t in time_window)
         except (TypeError, ValueError) as error:
             raise InvalidParameterError(
-                f"time_window must be two date-times (start, end), but got {time_window!r}.") from error
+                _("time_window must be two date-times (start, end), but got "
+                  "{time_window!r}.").format(time_window=time_window)) from error
         start = start.tz_localize("UTC") if start.tzinfo is None else start
         end = end.tz_localize("UTC") if end.tzinfo is None else end
         low, high = start.value, end.value
@@ -295,9 +297,10 @@ def _outlier_warning(times: np.ndarray, time_window: tuple | None) -> tuple[int,
         if not count:
             return 0, None
         stray = pd.to_datetime(times[outside], utc=True)
-        return count, (
-            f"Events outside the stated window {start.isoformat()} to {end.isoformat()}: {count:,} (earliest "
-            f"{_iso(stray.min())}, latest {_iso(stray.max())}). They are kept; filter them if they should not count.")
+        return count, _("Events outside the stated window {start} to {end}: {count:,} (earliest {earliest}, latest "
+                        "{latest}). They are kept; filter them if they should not count.").format(
+            start=start.isoformat(), end=end.isoformat(), count=count, earliest=_iso(stray.min()),
+            latest=_iso(stray.max()))
     # ``times`` is sorted, so the percentiles are just positions.
     p1, p99 = (float(times[int(round(q * (times.size - 1)))]) for q in (0.01, 0.99))
     margin = max(_FAR_OUTLIER_MARGIN * (p99 - p1), 3600e9)
@@ -307,10 +310,10 @@ def _outlier_warning(times: np.ndarray, time_window: tuple | None) -> tuple[int,
         return 0, None
     stray = pd.to_datetime(times[outside], utc=True)
     core = pd.to_datetime(np.array([p1, p99], dtype=np.int64), utc=True).floor("s")
-    return count, (
-        f"Events far outside the main activity window ({_iso(core[0])} to {_iso(core[1])}, where 98% of events "
-        f"fall): {count:,} (earliest {_iso(stray.min())}, latest {_iso(stray.max())}). They are kept; check the "
-        "source's clock or filter them.")
+    return count, _("Events far outside the main activity window ({start} to {end}, where 98% of events fall): "
+                    "{count:,} (earliest {earliest}, latest {latest}). They are kept; check the source's clock or "
+                    "filter them.").format(start=_iso(core[0]), end=_iso(core[1]), count=count,
+                                           earliest=_iso(stray.min()), latest=_iso(stray.max()))
 
 
 def count_duplicates(frame: pd.DataFrame, row_hashes: pd.Series | None = None) -> int:
@@ -403,10 +406,11 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
         kind = table.schema.field(column).type
         if pa.types.is_nested(kind) or pa.types.is_binary(kind):
             raise InvalidDataError(
-                f"Column '{column}' (mapped to the {role} role) holds {kind} values, not plain numbers or text. "
-                f"Map the {role} role to a column of plain values (--map {role}=COLUMN) or flatten the data.")
+                _("Column '{column}' (mapped to the {role} role) holds {kind} values, not plain numbers or text. "
+                  "Map the {role} role to a column of plain values "
+                  "(--map {role}=COLUMN) or flatten the data.").format(column=column, role=role, kind=kind))
     if progress is not None:
-        progress(0.65, "Converting columns")
+        progress(0.65, _("Converting columns"))
 
     dropped: Counter = Counter(raw.dropped)
     warnings = list(raw.warnings) + notes
@@ -433,22 +437,23 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
         examples = pc.unique(source_times.filter(pa.array(unparsed))).to_pylist()[:3]
         if n_unparsed > 0.5 * n_candidates:
             raise InvalidDataError(
-                f"The timestamp column '{inferred['timestamp']}' does not parse: {n_unparsed:,} of {n_candidates:,} "
-                f"values are neither epoch numbers nor date-times (e.g. {', '.join(map(_shown, examples))}). Map the "
-                "timestamp role to the right column (--map timestamp=COLUMN) or convert it to ISO 8601 text or "
-                "epoch seconds.")
-        dropped["timestamp does not parse"] += n_unparsed
-        warnings.append(f"Timestamps that did not parse: {n_unparsed:,} (e.g. {', '.join(map(_shown, examples))}). "
-                        "Those rows were dropped.")
+                _("The timestamp column '{timestamp}' does not parse: {n_unparsed:,} of {n_candidates:,} values "
+                  "are neither epoch numbers nor date-times (e.g. {shown}). Map the timestamp role to the right "
+                  "column (--map timestamp=COLUMN) or convert it to ISO 8601 text or epoch seconds.").format(
+                  timestamp=inferred['timestamp'], n_unparsed=n_unparsed, n_candidates=n_candidates,
+                  shown=', '.join(map(_shown, examples))))
+        dropped[_("timestamp does not parse")] += n_unparsed
+        warnings.append(_("Timestamps that did not parse: {n_unparsed:,} (e.g. {shown}). Those rows were dropped.").format(
+                          n_unparsed=n_unparsed, shown=', '.join(map(_shown, examples))))
         keep = ~unparsed if keep is None else keep & ~unparsed
 
     if progress is not None:
-        progress(0.75, "Validating")
+        progress(0.75, _("Validating"))
     n_kept = table.num_rows if keep is None else int(np.count_nonzero(keep))
     if n_kept == 0:
         raise InvalidDataError(
-            f"No usable rows are left in '{raw.name}' after dropping rows without {', '.join(dropped) or 'values'}. "
-            "Check the column mapping.")
+            _("No usable rows are left in '{name}' after dropping rows without {value}. Check the column mapping.").format(
+              name=raw.name, value=', '.join(dropped) or _('values')))
     if keep is not None:
         behavior_codes, times = behavior_codes[keep], times[keep]
         behavior_counts = np.bincount(behavior_codes, minlength=len(behavior_names))
@@ -463,13 +468,14 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
     if len(stages) < 2:
         only = next(iter(behavior_values))
         raise InvalidDataError(
-            f"The behaviour column '{inferred['behavior']}' has a single value ({_shown(only)}) in all {n_kept:,} "
-            "usable rows, so there are no classes to learn. Map the behaviour role to the column that tells event "
-            "types apart, or use a log with at least two behaviours.")
+            _("The behaviour column '{behavior}' has a single value ({only}) in all {n_kept:,} usable rows, so "
+              "there are no classes to learn. Map the behaviour role to the column that tells event types apart, "
+              "or use a log with at least two behaviours.").format(
+              behavior=inferred['behavior'], only=_shown(only), n_kept=n_kept))
     unknown = sorted(v for v, c in canonical.items() if c == v and c not in FUNNEL)
     if unknown:
-        warnings.append("Behaviour values outside the view/cart/fav/buy funnel were kept as they are: "
-                        + ", ".join(unknown[:10]) + ("..." if len(unknown) > 10 else "") + ".")
+        warnings.append(_("Behaviour values outside the view/cart/fav/buy funnel were kept as they are: "
+                          "{values}.").format(values=", ".join(unknown[:10]) + ("..." if len(unknown) > 10 else "")))
     stage_names = [s for s in FUNNEL if s in stages] + sorted(stages - set(FUNNEL))
     targets = np.array([stage_names.index(canonical[v]) if v in canonical else -1 for v in behavior_names],
                        dtype=np.int8)
@@ -487,14 +493,14 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
     frame = pd.DataFrame(data, copy=False)
 
     if progress is not None:
-        progress(0.85, "Checking duplicates and time range, fingerprinting")
+        progress(0.85, _("Checking duplicates and time range, fingerprinting"))
     with ThreadPoolExecutor(max_workers=1) as pool:    # hashing releases the GIL: overlap it with the counting
         fingerprint = pool.submit(frame_fingerprint, frame)
         duplicates = _duplicate_events([codes for codes, _ in encoded.values()] + [behavior_codes], times)
         fingerprint = fingerprint.result()
     if duplicates:
-        warnings.append(f"Exact duplicate events (same user, item, behaviour and time as an earlier one): "
-                        f"{duplicates:,}. They are kept.")
+        warnings.append(_("Exact duplicate events (same user, item, behaviour and time as an earlier one): "
+                          "{duplicates:,}. They are kept.").format(duplicates=duplicates))
     outliers, outlier_warning = _outlier_warning(times, time_window)
     if outlier_warning:
         warnings.append(outlier_warning)
@@ -523,16 +529,18 @@ def _label_column(label_column: str | None, columns: list[str]) -> str:
         if len(folded) == 1:
             return folded[0]
         raise InvalidDataError(
-            f"The label column {label_column!r} is not in the table. Columns: {', '.join(columns)}. Name one of "
-            "them (files without a header row have columns c0, c1, ... by position).")
+            _("The label column {label_column!r} is not in the table. Columns: {columns}. Name one of them "
+              "(files without a header row have columns c0, c1, ... by position).").format(
+              label_column=label_column, columns=', '.join(columns)))
     for name in LABEL_NAMES:
         found = [c for c in columns if normalise_name(c) == normalise_name(name)]
         if found:
             return found[0]
     raise InvalidDataError(
-        f"A feature table needs a label column, and none is named like one ({', '.join(LABEL_NAMES)}). "
-        f"Columns: {', '.join(columns)}. Name the label column: in the Label column box on the Data page, with "
-        "--label COLUMN on the command line, or label_column=... in Python.")
+        _("A feature table needs a label column, and none is named like one ({label_names}). Columns: {columns}. "
+          "Name the label column: in the Label column box on the Data page, with --label COLUMN on the command "
+          "line, or label_column=... in Python.").format(
+          label_names=', '.join(LABEL_NAMES), columns=', '.join(columns)))
 
 
 def _numbers(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray | None, int, pa.ChunkedArray | None]:
@@ -575,14 +583,14 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
     bad_rows = pa.chunked_array([pa.array(np.zeros(table.num_rows, dtype=bool))])
     dangling_columns: list[str] = []
     if progress is not None:
-        progress(0.65, "Typing columns")
+        progress(0.65, _("Typing columns"))
     for name in columns:
         column = _plain(table[name])
         if name == label:
             continue
         if len(column) == column.null_count:
             unused.append(name)
-            warnings.append(f"Column '{name}' is empty in every row and was left out.")
+            warnings.append(_("Column '{name}' is empty in every row and was left out.").format(name=name))
             continue
         if _is_text(column):
             numbers, junk, dangling = _numbers(column)
@@ -591,8 +599,8 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
                 categorical.append(name)
                 continue
             if junk:
-                warnings.append(f"Column '{name}' is numeric but has {junk:,} cells that are not numbers; they "
-                                "were read as missing.")
+                warnings.append(_("Column '{name}' is numeric but has {junk:,} cells that are not numbers; they "
+                                  "were read as missing.").format(name=name, junk=junk))
             if dangling is not None:
                 bad_rows = pc.or_(bad_rows, dangling)
                 dangling_columns.append(name)
@@ -601,14 +609,15 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
             column = column.cast(pa.float64())
             if name.lower().startswith(("unnamed", "index")) and _is_row_number(column):
                 unused.append(name)
-                warnings.append(f"Column '{name}' holds the row numbers and was left out of the features.")
+                warnings.append(_("Column '{name}' holds the row numbers and was left out of "
+                                  "the features.").format(name=name))
                 continue
             values[name] = column
             numeric.append(name)
         else:
             unused.append(name)
-            warnings.append(f"Column '{name}' has type {column.type}, which is neither a number nor a category; "
-                            "it was left out.")
+            warnings.append(_("Column '{name}' has type {type}, which is neither a number nor a category; it was "
+                              "left out.").format(name=name, type=column.type))
 
     n_bad = pc.sum(bad_rows).as_py() or 0
     if n_bad:
@@ -616,8 +625,9 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
         dropped[reason] += n_bad
         shown = table.filter(bad_rows).slice(0, 3).to_pylist()
         rows = "; ".join(",".join("" if v is None else str(v) for v in row.values()) for row in shown)
-        warnings.append(f"Rows dropped for a number with a dangling decimal point in {', '.join(dangling_columns)}: "
-                        f"{n_bad:,} ({rows}).")
+        warnings.append(_("Rows dropped for a number with a dangling decimal point in {dangling_columns}: "
+                          "{n_bad:,} ({rows}).").format(
+                          dangling_columns=', '.join(dangling_columns), n_bad=n_bad, rows=rows))
 
     label_values = pc.utf8_trim_whitespace(_plain(table[label]).cast(pa.string()))
     missing_label = pc.is_null(label_values)
@@ -627,7 +637,8 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
     keep = pc.invert(pc.or_(bad_rows, missing_label))
     kept_labels = label_values.filter(keep)
     if len(kept_labels) == 0:
-        raise InvalidDataError(f"The label column '{label}' is empty in every row. Name the column that holds the class.")
+        raise InvalidDataError(_("The label column '{label}' is empty in every row. Name the column that holds "
+                                 "the class.").format(label=label))
     numeric_label = pc.all(pc.match_substring_regex(kept_labels, _NUMBER_RE)).as_py()
     if numeric_label:
         label_array = kept_labels.cast(pa.float64())
@@ -638,8 +649,9 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
     n_classes = len(pc.unique(label_array))
     if n_classes < 2:
         raise InvalidDataError(
-            f"The label column '{label}' has a single value ({kept_labels[0].as_py()!r}) in every row, so there "
-            "are no classes to learn. Name the column that holds the class.")
+            _("The label column '{label}' has a single value ({kept_labels!r}) in every row, so there are no "
+              "classes to learn. Name the column that holds the class.").format(
+              label=label, kept_labels=kept_labels[0].as_py()))
 
     data: dict[str, object] = {}
     for name in columns:
@@ -652,14 +664,14 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
     frame = pd.DataFrame(data)
     duplicates = count_duplicates(frame)
     if duplicates:
-        warnings.append(f"Exact duplicate rows: {duplicates:,}. They are kept.")
+        warnings.append(_("Exact duplicate rows: {duplicates:,}. They are kept.").format(duplicates=duplicates))
     report = ValidationReport(
         rows_read=raw.rows_read, rows_kept=len(frame), dropped=dict(dropped), duplicates=duplicates,
         nulls={c: int(table[c].null_count) for c in columns}, warnings=warnings, unused_columns=unused,
         read_as=raw.read_as,
     )
     if progress is not None:
-        progress(0.95, "Fingerprinting")
+        progress(0.95, _("Fingerprinting"))
     return FeatureTable(frame=frame, label_column=label, numeric=numeric, categorical=categorical, report=report,
                         source=raw.name, fingerprint=frame_fingerprint(frame))
 

@@ -62,6 +62,7 @@ from recexp.data.limits import (
 )
 from recexp.data.mapping import normalise_name
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import N_, _, ngettext
 
 Progress = Callable[[float, str], None]
 
@@ -171,26 +172,28 @@ def _check_unpacked(name: str, unpacked: int, stored: int, limits: ReadLimits) -
         what = (f"more than {limit / MB:,.0f} MB" if unpacked > limit
                 else f"more than {limits.max_compression_ratio:,.0f} times its stored {stored / MB:,.1f} MB")
         raise InvalidDataError(
-            f"'{name}' unpacks to {what}, past the limit for compressed files (a file that grows this much is a "
-            "decompression bomb or too large to read here). Open it uncompressed by its path on the server, or "
-            f"ask the operator to raise {MAX_DECOMPRESSED_ENV} / {MAX_RATIO_ENV}.")
+            _("'{name}' unpacks to {what}, past the limit for compressed files (a file that grows this much is a "
+              "decompression bomb or too large to read here). Open it uncompressed by its path on the server, or "
+              "ask the operator to raise {max_decompressed_env} / {max_ratio_env}.").format(
+              name=name, what=what, max_decompressed_env=MAX_DECOMPRESSED_ENV, max_ratio_env=MAX_RATIO_ENV))
 
 
 def _regular_file(path: Path, shown: str) -> os.stat_result:
     """``path``'s status, refused in a sentence unless it is a regular file or a folder outside /proc, /sys, /dev."""
     if in_system_folder(path.resolve()):
         raise InvalidDataError(
-            f"'{shown}' is in /proc, /sys or /dev: live system state, not a data file. Give the path of a data "
-            "file or folder.")
+            _("'{shown}' is in /proc, /sys or /dev: live system state, not a data file. Give the path of a data "
+              "file or folder.").format(shown=shown))
     try:
         status = path.stat()
     except OSError as error:
-        raise InvalidDataError(f"'{shown}' cannot be read ({error.strerror}). Check the path and its "
-                               "permissions.") from None
+        raise InvalidDataError(_("'{shown}' cannot be read "
+                                 "({strerror}). Check the path and its permissions.").format(shown=shown, strerror=error.strerror)) from None
     if not (stat.S_ISREG(status.st_mode) or stat.S_ISDIR(status.st_mode)):
         raise InvalidDataError(
-            f"'{shown}' is a {_special_kind(status.st_mode)}, not a regular file: reading it could block or never "
-            "end. Give the path of a data file or folder.")
+            _("'{shown}' is a {st_mode}, not a regular file: reading it could block or never end. Give the path "
+              "of a data file or folder.").format(
+              shown=shown, st_mode=_special_kind(status.st_mode)))
     return status
 
 
@@ -207,26 +210,27 @@ def _resolve(source: Any) -> tuple[str, list[_Blob]]:
     if isinstance(source, tuple):
         if len(source) != 2 or not isinstance(source[1], (bytes, bytearray, memoryview)):
             raise InvalidDataError(
-                "An uploaded source must be a (filename, bytes) pair, but got a tuple of "
-                f"{len(source)} items. Pass the uploader's name and getvalue().")
+                _("An uploaded source must be a (filename, bytes) pair, but got a tuple of {n_source} items. "
+                  "Pass the uploader's name and getvalue().").format(n_source=len(source)))
         name, data = str(source[0]), bytes(source[1])
         return name, [_Blob(name, len(data), data=data)]
     if not isinstance(source, (str, Path)):
         raise InvalidDataError(
-            f"A source must be a path or a (filename, bytes) pair, but got {type(source).__name__}. "
-            "Pass the path of a file or folder.")
+            _("A source must be a path or a (filename, bytes) pair, but got {name}. Pass the path of a file or "
+              "folder.").format(name=type(source).__name__))
     path = Path(source).expanduser()
     if not path.exists():
         raise InvalidDataError(
-            f"There is no file or folder at '{path}'. Check the path; relative paths are read from {Path.cwd()}.")
+            _("There is no file or folder at '{path}'. Check the path; "
+              "relative paths are read from {path2}.").format(path=path, path2=Path.cwd()))
     status = _regular_file(path, str(path))
     if stat.S_ISREG(status.st_mode):
         return path.name, [_Blob(path.name, status.st_size, path=path)]
     try:
         entries = sorted(path.iterdir())
     except OSError as error:
-        raise InvalidDataError(f"The folder '{path}' cannot be listed ({error.strerror}). Check its "
-                               "permissions.") from None
+        raise InvalidDataError(_("The folder '{path}' cannot be "
+                                 "listed ({strerror}). Check its permissions.").format(path=path, strerror=error.strerror)) from None
     files = []
     for entry in entries:
         if entry.name.startswith((".", "_")) or entry.suffix.lower() in _SKIPPED_SUFFIXES \
@@ -235,7 +239,8 @@ def _resolve(source: Any) -> tuple[str, list[_Blob]]:
         files.append(_Blob(entry.name, _regular_file(entry, f"{path.name}/{entry.name}").st_size, path=entry))
     if not files:
         raise InvalidDataError(
-            f"The folder '{path}' holds no data files. Put CSV, TSV, Parquet or JSON lines files of the same layout in it.")
+            _("The folder '{path}' holds no data files. Put CSV, TSV, Parquet or JSON lines files of the same "
+              "layout in it.").format(path=path))
     return path.name + "/", files
 
 
@@ -253,14 +258,16 @@ def _expand_archives(blob: _Blob) -> list[tuple[_Blob, str | None]]:
                        and not Path(m.filename).name.startswith(".")]
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError) as error:
         raise InvalidDataError(
-            f"'{blob.name}' starts like a zip archive but cannot be opened ({error}). Re-create the archive "
-            "or upload the file uncompressed.") from error
+            _("'{name}' starts like a zip archive but cannot be opened ({error}). Re-create the archive or "
+              "upload the file uncompressed.").format(name=blob.name, error=error)) from error
     if not members:
-        raise InvalidDataError(f"The zip archive '{blob.name}' is empty. Put the data file(s) in it.")
+        raise InvalidDataError(_("The zip archive '{name}' is empty. Put the data file(s) "
+                                 "in it.").format(name=blob.name))
     if len(members) > MAX_ZIP_MEMBERS:
         raise InvalidDataError(
-            f"The zip archive '{blob.name}' holds {len(members):,} files, more than the {MAX_ZIP_MEMBERS:,} recexp "
-            "reads from one archive. Put the data in fewer, larger files.")
+            _("The zip archive '{name}' holds {n_members:,} files, more than the {max_zip_members:,} recexp "
+              "reads from one archive. Put the data in fewer, larger files.").format(
+              name=blob.name, n_members=len(members), max_zip_members=MAX_ZIP_MEMBERS))
     expanded: list[tuple[_Blob, str | None]] = []
     for member in members:      # the stated sizes are only a hint: each member is capped as it unpacks
         _check_unpacked(f"{blob.name}:{member.filename}", member.file_size, member.compress_size, read_limits())
@@ -275,8 +282,9 @@ def _guarded(name: str, read: Callable[[], Any]) -> Any:
         return read()
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as error:
         raise InvalidDataError(
-            f"'{name}' cannot be read to its end: the file or its compressed (gzip or zip) data is damaged or cut "
-            f"short ({type(error).__name__}). Check the file is complete, or upload it uncompressed.") from None
+            _("'{name}' cannot be read to its end: the file or its compressed (gzip or zip) data is damaged or "
+              "cut short ({name2}). Check the file is complete, or "
+              "upload it uncompressed.").format(name=name, name2=type(error).__name__)) from None
 
 
 def _is_plain(blob: _Blob, compression: str | None) -> bool:
@@ -329,12 +337,12 @@ def _decode_head(blob: _Blob, compression: str | None, head: bytes, complete: bo
             return codecs.getincrementaldecoder(encoding)().decode(head, final=complete), encoding
         except LookupError as error:
             raise InvalidParameterError(
-                f"encoding must be a codec Python knows (e.g. 'utf-8', 'gbk', 'gb18030', 'latin-1'), "
-                f"but got {encoding!r}. Leave it empty to detect UTF-8 or GBK.") from error
+                _("encoding must be a codec Python knows (e.g. 'utf-8', 'gbk', 'gb18030', 'latin-1'), but got "
+                  "{encoding!r}. Leave it empty to detect UTF-8 or GBK.").format(encoding=encoding)) from error
         except UnicodeDecodeError:
             raise InvalidDataError(
-                f"'{blob.name}' is not valid {encoding} text. Leave the encoding empty to detect UTF-8 or GBK, "
-                "or name the file's real encoding.") from None
+                _("'{name}' is not valid {encoding} text. Leave the encoding empty to detect UTF-8 or GBK, or "
+                  "name the file's real encoding.").format(name=blob.name, encoding=encoding)) from None
     try:
         return codecs.getincrementaldecoder("utf-8")().decode(head, final=complete), "utf-8"
     except UnicodeDecodeError:
@@ -464,22 +472,23 @@ def _decide_encoding(blob: _Blob, compression: str | None) -> str:
                 f"{'is' if one else 'are'} {what}")
 
     if other:
-        others = lines(found["other"], "neither UTF-8 nor GBK: the text looks like a single-byte encoding such as "
-                                       "Latin-1 or Windows-1252")
+        others = lines(found["other"], _("neither UTF-8 nor GBK: the text looks like a single-byte encoding such "
+                                         "as Latin-1 or Windows-1252"))
         if utf8 or gbk:
             known = " and ".join(lines(found[kind], name) for kind, name in (("utf-8", "UTF-8"), ("gbk", "GBK"))
                                  if found[kind].count)
             raise InvalidDataError(
-                f"'{blob.name}' mixes text encodings: {known}, while {others}. Save the whole file in one encoding "
-                "(UTF-8) and open it again.")
+                _("'{name}' mixes text encodings: {known}, while {others}. Save the whole file in one encoding "
+                  "(UTF-8) and open it again.").format(
+                  name=blob.name, known=known, others=others))
         raise InvalidDataError(
-            f"'{blob.name}' is text, but not UTF-8 or GBK: {others}. Save it as UTF-8, or name its encoding "
-            "(e.g. latin-1; command line: --encoding latin-1).")
+            _("'{name}' is text, but not UTF-8 or GBK: {others}. Save it as UTF-8, or name its encoding (e.g. "
+              "latin-1; command line: --encoding latin-1).").format(name=blob.name, others=others))
     if utf8 and gbk:
         raise InvalidDataError(
-            f"'{blob.name}' mixes text encodings: {lines(found['utf-8'], 'UTF-8')} and {lines(found['gbk'], 'GBK')}; "
-            "read as either one, the other's text would be garbled (e.g. 浏览 read as 娴忚). Save the whole file in "
-            "one encoding (UTF-8) and open it again.")
+            _("'{name}' mixes text encodings: {found} and {gbk}; read as either one, the other's text would be "
+              "garbled (e.g. 浏览 read as 娴忚). Save the whole file in one encoding (UTF-8) and open it again.").format(
+              name=blob.name, found=lines(found['utf-8'], 'UTF-8'), gbk=lines(found['gbk'], 'GBK')))
     return "gb18030" if gbk else "utf-8"
 
 
@@ -515,18 +524,20 @@ def _check_line_lengths(name: str, data: bytes | mmap.mmap) -> None:
 
 
 def _long_row(name: str, line: int | None = None) -> InvalidDataError:
-    where = f"Line {line:,} of '{name}'" if line is not None else f"A row of '{name}'"
+    where = (_("Line {line:,} of '{name}'").format(line=line, name=name) if line is not None
+             else _("A row of '{name}'").format(name=name))
     return InvalidDataError(
-        f"{where} is too long to read: recexp reads rows of up to {BLOCK_SIZE >> 20} MB (a field that large is "
-        "usually a missing closing quote or line break). Fix or drop that row.")
+        _("{where} is too long to read: recexp reads rows of up to {block_size} MB (a field that large is "
+          "usually a missing closing quote or line break). Fix "
+          "or drop that row.").format(where=where, block_size=BLOCK_SIZE >> 20))
 
 
 _MAGIC = (
-    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
-    (b"%PDF", "a PDF document"), (b"\x7fELF", "a program (ELF executable)"), (b"BZh", "a bzip2 archive"),
-    (b"\xfd7zXZ\x00", "an xz archive"), (b"7z\xbc\xaf", "a 7-Zip archive"), (b"\x28\xb5\x2f\xfd", "a zstd archive"),
-    (b"\xd0\xcf\x11\xe0", "an old Office document (e.g. .xls)"), (b"SQLite format 3\x00", "an SQLite database"),
-    (b"ARROW1", "an Arrow/Feather file"), (b"\xff\xfe", "UTF-16 text"), (b"\xfe\xff", "UTF-16 text"),
+    (b"\x89PNG", N_("a PNG image")), (b"\xff\xd8\xff", N_("a JPEG image")), (b"GIF8", N_("a GIF image")),
+    (b"%PDF", N_("a PDF document")), (b"\x7fELF", N_("a program (ELF executable)")), (b"BZh", N_("a bzip2 archive")),
+    (b"\xfd7zXZ\x00", N_("an xz archive")), (b"7z\xbc\xaf", N_("a 7-Zip archive")), (b"\x28\xb5\x2f\xfd", N_("a zstd archive")),
+    (b"\xd0\xcf\x11\xe0", N_("an old Office document (e.g. .xls)")), (b"SQLite format 3\x00", N_("an SQLite database")),
+    (b"ARROW1", N_("an Arrow/Feather file")), (b"\xff\xfe", N_("UTF-16 text")), (b"\xfe\xff", N_("UTF-16 text")),
 )
 
 
@@ -534,11 +545,12 @@ def _not_text(name: str, head: bytes) -> InvalidDataError:
     """The refusal of a file that is not a data file recexp reads, saying what it looks like instead."""
     what = next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
     if what is None and len(head) >= 2 and head[1::2].count(0) > len(head) // 4:
-        what = "UTF-16 text"
-    what = what or "binary data"
+        what = N_("UTF-16 text")
+    what = _(what or N_("binary data"))
     return InvalidDataError(
-        f"'{name}' does not look like a data file: it is {what}, not text (UTF-8 or GBK), Parquet, nor a gzip or "
-        "zip archive of them. Export the data as CSV (UTF-8), TSV, Parquet or JSON lines.")
+        _("'{name}' does not look like a data file: it is {what}, not text (UTF-8 or GBK), Parquet, nor a gzip "
+          "or zip archive of them. Export the data as CSV (UTF-8), TSV, Parquet or "
+          "JSON lines.").format(name=name, what=what))
 
 
 def _value_class(value: str) -> str:
@@ -631,26 +643,30 @@ def _sniff_text(blob: _Blob, text: str, complete: bool, encoding: str, header: b
             lines = lines[:-1]      # the last line of a cut-off sample may be partial
         elif not complete and lines:
             raise InvalidDataError(
-                f"The first line of '{blob.name}' is over {SNIFF_BYTES >> 20} MB long: recexp works out a file's "
-                "layout from its first lines, and this one does not end within the first MB (usually a missing "
-                "line break or closing quote). Fix or drop that row.")
+                _("The first line of '{name}' is over {sniff_bytes} MB long: recexp works out a file's layout "
+                  "from its first lines, and this one does not end within the first MB (usually a missing line "
+                  "break or closing quote). Fix or drop that row.").format(
+                  name=blob.name, sniff_bytes=SNIFF_BYTES >> 20))
     lines = lines[:SNIFF_LINES]
     if not lines:
-        raise InvalidDataError(f"'{blob.name}' is empty: it has no rows. Choose a file with data rows.")
+        raise InvalidDataError(_("'{name}' is empty: it has no rows. Choose a file with "
+                                 "data rows.").format(name=blob.name))
     # Lines with a huge field say nothing about the layout (and overflow the csv module's field limit);
     # pyarrow reads them all the same.
     lines = [line for line in lines if len(line) <= SNIFF_LINE_CHARS] or lines[:1]
     delimiter = _sniff_delimiter(lines, blob.name)
     if delimiter is None:
         raise InvalidDataError(
-            f"'{blob.name}' was read as a single column: none of comma, tab, semicolon or pipe splits its "
-            f"first {len(lines):,} line{'' if len(lines) == 1 else 's'} into fields. Save it with one of those "
-            "delimiters.")
+            ngettext("'{name}' was read as a single column: none of comma, tab, semicolon or pipe splits its "
+                     "first {n_lines:,} line into fields. Save it with one of those delimiters.",
+                     "'{name}' was read as a single column: none of comma, tab, semicolon or pipe splits its "
+                     "first {n_lines:,} lines into fields. Save it with one of those delimiters.",
+                     len(lines)).format(name=blob.name, n_lines=len(lines)))
     rows = _csv_rows(lines, delimiter)
     if rows is None:
         raise InvalidDataError(
-            f"The first lines of '{blob.name}' cannot be split into fields: a double quote opens a value that does "
-            "not close. Close the quote, or save the file without quoting.")
+            _("The first lines of '{name}' cannot be split into fields: a double quote opens a value that does "
+              "not close. Close the quote, or save the file without quoting.").format(name=blob.name))
     has_header = _detect_header(rows, known_names) if header is None else bool(header)
     if has_header:
         names = _column_names(rows[0])
@@ -672,8 +688,8 @@ class _NeedsPadding(Exception):
 
 def _field_reason(actual: int, expected: int) -> str:
     if actual < expected:
-        return f"truncated row ({actual} of {expected} fields)"
-    return f"row with too many fields ({actual} of {expected})"
+        return _("truncated row ({actual} of {expected} fields)").format(actual=actual, expected=expected)
+    return _("row with too many fields ({actual} of {expected})").format(actual=actual, expected=expected)
 
 
 def _read_delimited(blob: _Blob, compression: str | None, layout: _TextLayout, *, all_strings: bool,
@@ -749,12 +765,14 @@ def _read_delimited_padded(blob: _Blob, compression: str | None, layout: _TextLa
             rows = [row for row in reader if row and any(row)]
         except csv.Error as error:
             raise InvalidDataError(
-                f"Line {reader.line_num:,} of '{blob.name}' cannot be read as delimited text ({error}). Shorten "
-                "that field, or close the double quote it opens.") from None
+                _("Line {line_num:,} of '{name}' cannot be read as delimited text ({error}). Shorten that field, "
+                  "or close the double quote it opens.").format(
+                  line_num=reader.line_num, name=blob.name, error=error)) from None
         except UnicodeDecodeError:
             raise InvalidDataError(
-                f"'{blob.name}' is not valid {layout.encoding} text past line {reader.line_num:,}. Name the "
-                "file's real encoding, or save it as UTF-8.") from None
+                _("'{name}' is not valid {encoding} text past line {line_num:,}. Name the file's real encoding, "
+                  "or save it as UTF-8.").format(
+                  name=blob.name, encoding=layout.encoding, line_num=reader.line_num)) from None
     if layout.header:
         rows = rows[1:]
         names = layout.names
@@ -809,8 +827,8 @@ def _read_json(blob: _Blob, compression: str | None, encoding: str, text_head: s
         text = content.decode("utf-8-sig" if encoding == "utf-8" else encoding)
     except UnicodeDecodeError:
         if not automatic or encoding != "utf-8":
-            raise InvalidDataError(f"'{blob.name}' is not valid {encoding} text throughout. Name the file's real "
-                                   "encoding, or save it as UTF-8.") from None
+            raise InvalidDataError(_("'{name}' is not valid {encoding} text throughout. Name the file's real "
+                                     "encoding, or save it as UTF-8.").format(name=blob.name, encoding=encoding)) from None
         text = content.decode(_decide_encoding(blob, compression))
     dropped: Counter = Counter()
     records: list[dict] = []
@@ -819,14 +837,15 @@ def _read_json(blob: _Blob, compression: str | None, encoding: str, text_head: s
         try:
             items = json.loads(stripped)
         except json.JSONDecodeError as error:
-            raise InvalidDataError(f"'{blob.name}' starts like a JSON array but is not valid JSON ({error}). "
-                                   "Export it as JSON lines (one object per line) or CSV.") from error
+            raise InvalidDataError(_("'{name}' starts like a JSON array but is not valid JSON ({error}). Export "
+                                     "it as JSON lines (one object per line) "
+                                     "or CSV.").format(name=blob.name, error=error)) from error
         lines_read = len(items)
         for item in items:
             if isinstance(item, dict):
                 records.append(item)
             else:
-                dropped["array item is not a JSON object"] += 1
+                dropped[_("array item is not a JSON object")] += 1
     else:
         lines = [line for line in text.splitlines() if line.strip()]
         lines_read = len(lines)
@@ -834,7 +853,7 @@ def _read_json(blob: _Blob, compression: str | None, encoding: str, text_head: s
             try:
                 item = json.loads(line)
             except json.JSONDecodeError:
-                dropped["line is not valid JSON"] += 1
+                dropped[_("line is not valid JSON")] += 1
                 continue
             if isinstance(item, dict):
                 records.append(item)
@@ -867,11 +886,12 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
                             replace(limits, max_decompressed_bytes=max(limits.max_decompressed_bytes, 8 * blob.size)))
             table = pq.read_table(source)
         except (pa.ArrowInvalid, OSError) as error:
-            raise InvalidDataError(f"'{blob.name}' starts like Parquet but cannot be read ({error}). "
-                                   "Write it again, or export it as CSV.") from error
+            raise InvalidDataError(_("'{name}' starts like Parquet but cannot be read ({error}). Write it again, "
+                                     "or export it as CSV.").format(name=blob.name, error=error)) from error
         return RawRead(table, table.num_rows, read_as=_describe("Parquet", compression), name=blob.name)
     if not head.strip(b" \t\r\n\xef\xbb\xbf"):
-        raise InvalidDataError(f"'{blob.name}' is empty: it has no rows. Choose a file with data rows.")
+        raise InvalidDataError(_("'{name}' is empty: it has no rows. Choose a file with "
+                                 "data rows.").format(name=blob.name))
     complete = len(head) < SNIFF_BYTES
     text, detected = _decode_head(blob, compression, head, complete, encoding)
     if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")):
@@ -905,9 +925,10 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
                     continue
             if "straddling object" in message:
                 raise _long_row(blob.name) from None
-            raise InvalidDataError(f"'{blob.name}' could not be parsed as {_DELIMITER_NAMES[layout.delimiter]}-"
-                                   f"separated text: {_without_content(message)}. Check the delimiter and "
-                                   "quoting.") from None
+            raise InvalidDataError(_("'{name}' could not be parsed as {delimiter_names}-separated text: "
+                                     "{message}. Check the delimiter and quoting.").format(
+                                     name=blob.name, delimiter_names=_DELIMITER_NAMES[layout.delimiter],
+                                     message=_without_content(message))) from None
         if encoding is None and layout.encoding == "utf-8" and any(
                 pa.types.is_binary(t.value_type if pa.types.is_dictionary(t) else t) for t in table.schema.types):
             layout.encoding = _decide_encoding(blob, compression)       # invalid UTF-8 past the sniffed sample
@@ -915,9 +936,11 @@ def _read_one(blob: _Blob, compression: str | None, *, header: bool | None, enco
                 continue
         break
     if padded:
-        warnings.append(f"{padded:,} row{'' if padded == 1 else 's'} of '{blob.name}' had fewer fields than the "
-                        f"{len(layout.names)} columns; "
-                        "their missing trailing fields were read as empty.")
+        warnings.append(ngettext("{padded:,} row of '{name}' had fewer fields than the {n_names} columns; its "
+                                 "missing trailing fields were read as empty.",
+                                 "{padded:,} rows of '{name}' had fewer fields than the {n_names} columns; their "
+                                 "missing trailing fields were read as empty.", padded).format(
+                                 padded=padded, name=blob.name, n_names=len(layout.names)))
     kind = "TSV" if layout.delimiter == "\t" else "CSV"
     read_as = _describe(kind, compression, layout.encoding,
                         f"{_DELIMITER_NAMES[layout.delimiter]}-separated",
@@ -941,9 +964,10 @@ def _concat(parts: list[RawRead], name: str) -> pa.Table:
     for part in parts[1:]:
         if part.table.column_names != first.table.column_names:
             raise InvalidDataError(
-                f"'{part.name}' does not have the same columns as '{first.name}' ({part.table.column_names} vs "
-                f"{first.table.column_names}); files of a folder or archive must share one layout. Split them "
-                f"into separate folders.")
+                _("'{name}' does not have the same columns as '{name2}' ({column_names} vs {column_names2}); "
+                  "files of a folder or archive must share one layout. Split them into separate folders.").format(
+                  name=part.name, name2=first.name, column_names=part.table.column_names,
+                  column_names2=first.table.column_names))
     tables = [p.table for p in parts]
     try:
         return pa.concat_tables(tables, promote_options="permissive")
@@ -992,15 +1016,16 @@ def read_raw(
     total = sum(b.size for b in blobs)
     if max_bytes is not None and total > max_bytes:
         raise InvalidDataError(
-            f"'{name}' is {total / 1e6:,.1f} MB, over the {max_bytes / 1e6:,.0f} MB limit for uploads. Open it by "
-            "its path on the server instead (Data page: 'File on the server'; command line: "
-            "python -m recexp inspect PATH).")
+            _("'{name}' is {total:,.1f} MB, over the {max_bytes:,.0f} MB limit for uploads. Open it by its path "
+              "on the server instead (Data page: 'File on the server'; command line: python -m recexp inspect "
+              "PATH).").format(
+              name=name, total=total / 1e6, max_bytes=max_bytes / 1e6))
     members = [pair for blob in blobs for pair in _expand_archives(blob)]
     parts: list[RawRead] = []
     done = 0
     for blob, compression in members:
         if progress is not None:
-            progress(done / max(total, 1), f"Reading {blob.name}")
+            progress(done / max(total, 1), _("Reading {name}").format(name=blob.name))
         parts.append(_guarded(blob.name, lambda: _read_one(
             blob, compression, header=header, encoding=encoding, all_strings=all_strings, pad_rows=pad_rows,
             known_names=known_names)))
@@ -1013,11 +1038,13 @@ def read_raw(
     if rows_read and table.num_rows == 0:
         reasons = "; ".join(f"{reason}: {count:,}" for reason, count in dropped.items())
         raise InvalidDataError(
-            f"None of the {rows_read:,} rows of '{name}' could be read ({reasons}). Check the delimiter and the "
-            "quoting: a value that contains the delimiter must be in double quotes.")
+            _("None of the {rows_read:,} rows of '{name}' could be read ({reasons}). Check the delimiter and the "
+              "quoting: a value that contains the delimiter must be in double quotes.").format(
+              rows_read=rows_read, name=name, reasons=reasons))
     if rows_read == 0:
         raise InvalidDataError(
-            f"'{name}' has no data rows{' (only a header row)' if parts[0].header else ''}. Choose a file with data rows.")
+            _("'{name}' has no data rows{value}. Choose a file with data rows.").format(
+              name=name, value=_(' (only a header row)') if parts[0].header else ''))
     read_as = parts[0].read_as + (f"; {len(parts)} files concatenated" if len(parts) > 1 else "")
     return RawRead(table, rows_read, dict(dropped), [w for p in parts for w in p.warnings], read_as, name,
                    parts[0].header)

@@ -14,6 +14,7 @@ from typing import Any
 
 from recexp.data.source import DataSource
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 
 #: The repository's data folder.
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -72,7 +73,8 @@ def get_sample(name: str) -> Sample:
         return SAMPLES[name]
     except KeyError:
         raise InvalidParameterError(
-            f"There is no bundled sample called {name!r}. Samples: {', '.join(SAMPLES)}.") from None
+            _("There is no bundled sample called {name!r}. "
+              "Samples: {samples}.").format(name=name, samples=', '.join(SAMPLES))) from None
 
 
 def load_sample(name: str = DEFAULT_SAMPLE, *, progress=None):

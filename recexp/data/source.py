@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from recexp.errors import InvalidDataError, os_error_sentence
+from recexp.i18n import _
 
 
 def workspace() -> Path:
@@ -62,7 +63,8 @@ def save_upload(filename: str, content: bytes, owner: str | None = None) -> Path
     file and raises :class:`InvalidDataError` with a sentence.
     """
     if not content:
-        raise InvalidDataError(f"The file '{filename}' is empty. Upload a file with a header or data rows.")
+        raise InvalidDataError(_("The file '{filename}' is empty. Upload a file with a "
+                                 "header or data rows.").format(filename=filename))
     digest = hashlib.sha256(content).hexdigest()[:16]
     safe_name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in Path(filename).name)
     folder = workspace() / "uploads"
@@ -78,6 +80,6 @@ def save_upload(filename: str, content: bytes, owner: str | None = None) -> Path
         except OSError as error:
             with contextlib.suppress(OSError):              # a read-only disk refuses even that
                 tmp.unlink(missing_ok=True)
-            raise InvalidDataError(f"The upload '{filename}' could not be saved: "
-                                   f"{os_error_sentence(error, 'write')}") from error
+            raise InvalidDataError(_("The upload '{filename}' could not be saved: {error}").format(
+                                     filename=filename, error=os_error_sentence(error, 'write'))) from error
     return target

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 
 #: Columns of a generated log, in order (names the readers recognise without a mapping).
 SYNTHETIC_COLUMNS = ("user_id", "item_id", "category_id", "behavior_type", "timestamp")
@@ -71,7 +72,8 @@ def _scattered_ids(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def _check_positive(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidParameterError(f"{name} must be a positive integer, but got {value!r}. Pass a number like 1000.")
+        raise InvalidParameterError(_("{name} must be a positive integer, but got {value!r}. Pass a number like "
+                                      "1000.").format(name=name, value=value))
     return int(value)
 
 
@@ -122,12 +124,14 @@ def generate_log(
     days = _check_positive("days", days)
     if n_categories > n_items:
         raise InvalidParameterError(
-            f"n_categories ({n_categories}) must not exceed n_items ({n_items}): every category needs an item. "
-            "Lower n_categories or raise n_items.")
+            _("n_categories ({n_categories}) must not exceed n_items ({n_items}): every category needs an item. "
+              "Lower n_categories or raise n_items.").format(
+              n_categories=n_categories, n_items=n_items))
     try:
         origin = int(pd.Timestamp(start, tz="UTC").timestamp())
     except (ValueError, TypeError) as error:
-        raise InvalidParameterError(f"start must be a date like '2017-11-25', but got {start!r}.") from error
+        raise InvalidParameterError(_("start must be a date like '2017-11-25', but got "
+                                      "{start!r}.").format(start=start)) from error
     rng = np.random.default_rng(seed)
 
     # Catalogue: every category gets at least one item, the rest by skewed category sizes; items are
@@ -239,7 +243,8 @@ def write_log(frame: pd.DataFrame, directory: str | Path, *, format: str = "csv"
     import pyarrow.parquet as pq
 
     if format not in ("csv", "parquet"):
-        raise InvalidParameterError(f"format must be 'csv' or 'parquet', but got {format!r}.")
+        raise InvalidParameterError(_("format must be 'csv' or 'parquet', but got "
+                                      "{format!r}.").format(format=format))
     stem = name or f"{len(frame)}rows"
     if stem.startswith("synthetic_"):
         stem = stem[len("synthetic_"):]

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _, dumps_text, loads_text
 from recexp.importance.base import HarmfulRows, ImportanceMethod, ImportanceResult, Progress, cache_key
 from recexp.importance.dynamics import ForgettingEvents, MeanLoss
 from recexp.importance.gradients import EL2N, GraNd, TracIn
@@ -52,7 +53,8 @@ CACHE_FOLDER = "importance"
 def get_method(name: str, **params: Any) -> ImportanceMethod:
     """An instance of the method registered as ``name`` (parameters are validated on use)."""
     if name not in METHODS:
-        raise InvalidParameterError(f"Unknown importance method {name!r}; choose one of {', '.join(METHODS)}.")
+        raise InvalidParameterError(_("Unknown importance method "
+                                      "{name!r}; choose one of {methods}.").format(name=name, methods=', '.join(METHODS)))
     return METHODS[name](**params)
 
 
@@ -82,11 +84,12 @@ def run_importance(store: RunStore, run_id: str, method: str | ImportanceMethod,
     values_path = cached_values_path(store, run_id, method, seed)
     meta_path = values_path.with_suffix(".json")
     if values_path.exists() and meta_path.exists():
-        return ImportanceResult(run_id=run_id, values=pd.read_parquet(values_path), harmful=method.harmful,
-                                **json.loads(meta_path.read_text()))
+        meta = json.loads(meta_path.read_text())
+        meta["notes"] = [loads_text(note) for note in meta.get("notes", [])]        # in the reader's language
+        return ImportanceResult(run_id=run_id, values=pd.read_parquet(values_path), harmful=method.harmful, **meta)
     result = method.compute(run or TrainedRun.load(store, run_id), seed=seed, progress=progress)
     meta = {"method": result.method, "params": result.params, "seed": result.seed, "seconds": result.seconds,
-            "notes": result.notes}
+            "notes": [dumps_text(note) for note in result.notes]}
     _write_atomically(values_path, lambda tmp: result.values.to_parquet(tmp, index=False))
     _write_atomically(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, default=str)))
     return result

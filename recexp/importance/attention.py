@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.importance.run import TrainedRun
 from recexp.models.base import to_tensors
 
@@ -38,14 +39,17 @@ def attention_weights(run: TrainedRun, rows: int | None = None, split: str = "tr
         The run's model has no attention over the sequence, or ``split`` / ``rows`` is invalid.
     """
     if split not in ("train", "valid"):
-        raise InvalidParameterError(f"'split' must be 'train' or 'valid', but got {split!r}. Pick one of them.")
+        raise InvalidParameterError(_("'split' must be 'train' or 'valid', but got "
+                                      "{split!r}. Pick one of them.").format(split=split))
     if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1):
-        raise InvalidParameterError(f"'rows' must be a positive integer or None (all rows), but got {rows!r}.")
-    _, module = run.model_at(None)
+        raise InvalidParameterError(_("'rows' must be a positive integer or None (all rows), "
+                                      "but got {rows!r}.").format(rows=rows))
+    _model, module = run.model_at(None)
     if "return_attention" not in inspect.signature(module.forward).parameters:
         raise InvalidParameterError(
-            f"Run {run.run_id} trained a {run.spec.model} model, which has no attention over the behaviour "
-            "sequence; attention weights exist only for attention models (din). Choose a din run.")
+            _("Run {run_id} trained a {model} model, which has no attention over the behaviour sequence; "
+              "attention weights exist only for attention models "
+              "(din). Choose a din run.").format(run_id=run.run_id, model=run.spec.model))
     dataset = run.train if split == "train" else run.valid
     if rows is not None and rows < len(dataset):
         dataset = dataset.subset(np.sort(np.random.default_rng(seed).choice(len(dataset), rows, replace=False)))
@@ -89,7 +93,8 @@ def attention_profile(run: TrainedRun, rows: int | None = None, split: str = "tr
     """
     if isinstance(top_categories, bool) or not isinstance(top_categories, int | np.integer) or top_categories < 1:
         raise InvalidParameterError(
-            f"'top_categories' must be a positive integer, but got {top_categories!r}. Pass e.g. 20.")
+            _("'top_categories' must be a positive integer, but got "
+              "{top_categories!r}. Pass e.g. 20.").format(top_categories=top_categories))
     weights, sequence = attention_weights(run, rows, split, seed)
     groups = list(run.train.schema.sequences)
     present = (sequence != 0).any(axis=1)                       # non-padding positions, as the model masks them

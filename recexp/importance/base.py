@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 from recexp.importance.run import SOURCE_ROW, TrainedRun
 from recexp.params import Parametrized
 
@@ -181,15 +182,17 @@ class ImportanceMethod(Parametrized):
         start = time.perf_counter()
         self.validate_params()
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise InvalidParameterError(f"The seed must be a non-negative integer, but got {seed!r}. Pass e.g. seed=0.")
+            raise InvalidParameterError(_("The seed must be a non-negative integer, but got {seed!r}. Pass e.g. "
+                                          "seed=0.").format(seed=seed))
         self.notes_: list[str] = []
         values = np.asarray(self._compute(run, int(seed), progress or (lambda fraction, message: None)),
                             dtype=np.float64)
         assert values.shape == (len(run.train),), (values.shape, len(run.train))
         if not np.isfinite(values).all():
             raise InvalidDataError(
-                f"{self.title} gave {int((~np.isfinite(values)).sum()):,} rows no finite value on run {run.run_id}. "
-                "Try another method or other parameters.")
+                _("{title} gave {count:,} rows no finite value on run {run_id}. Try another method or other "
+                  "parameters.").format(
+                  title=self.title, count=int((~np.isfinite(values)).sum()), run_id=run.run_id))
         return ImportanceResult.for_run(run, values, self.name, self.get_params(), seed,
                                         time.perf_counter() - start, self.notes_, self.harmful)
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from recexp.errors import InvalidParameterError
-from recexp.i18n import N_
+from recexp.i18n import N_, _
 from recexp.importance.base import HarmfulRows, ImportanceMethod, Progress
 from recexp.importance.run import TrainedRun
 from recexp.params import Int, Optional
@@ -18,8 +18,9 @@ def first_epochs(run: TrainedRun, name: str, epochs: int | None, title: str) -> 
     matrix = run.matrix(name)
     if epochs is not None and epochs > matrix.shape[1]:
         raise InvalidParameterError(
-            f"{title}: parameter 'epochs' is {epochs}, but run {run.run_id} trained for {matrix.shape[1]} "
-            f"epoch(s). Set 'epochs' to at most {matrix.shape[1]}, or leave it empty for all epochs.")
+            _("{title}: parameter 'epochs' is {epochs}, but run {run_id} trained for {shape} epoch(s). Set "
+              "'epochs' to at most {shape}, or leave it empty for all epochs.").format(
+              title=title, epochs=epochs, run_id=run.run_id, shape=matrix.shape[1]))
     return matrix[:, :epochs]
 
 
@@ -84,11 +85,12 @@ class ForgettingEvents(ImportanceMethod):
         correct = first_epochs(run, "correct", self.epochs, self.title) > 0.5
         if correct.shape[1] < 2:
             raise InvalidParameterError(
-                f"{self.title}: run {run.run_id} trained for a single epoch, so nothing can be forgotten. "
-                "Value it with the mean loss instead, or train for at least 2 epochs.")
+                _("{title}: run {run_id} trained for a single epoch, so nothing can be forgotten. Value it with "
+                  "the mean loss instead, or train for at least 2 "
+                  "epochs.").format(title=self.title, run_id=run.run_id))
         events, learned = forgetting_events(correct)
         never = int((~learned).sum())
         if never:
-            self.note(f"{never:,} rows were never classified correctly; they count as forgotten "
-                      f"{correct.shape[1] // 2 + 1} times.")
+            self.note(_("{never:,} rows were never classified correctly; they count as forgotten {shape} times.").format(
+                        never=never, shape=correct.shape[1] // 2 + 1))
         return -np.where(learned, events, correct.shape[1] // 2 + 1).astype(np.float64)

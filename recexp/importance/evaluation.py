@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from recexp.dataset import LABEL, Dataset
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.importance.base import ImportanceResult
 from recexp.importance.run import SOURCE_ROW
 
@@ -44,10 +45,12 @@ def flip_labels(dataset: Dataset, rows: np.ndarray, fraction: float, seed: int =
     >>> noisy, flipped = flip_labels(dataset, split.train, 0.1, seed=0)       # doctest: +SKIP
     """
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction < 1:
-        raise InvalidParameterError(f"'fraction' must be a number between 0 and 1 (exclusive), but got {fraction!r}.")
+        raise InvalidParameterError(_("'fraction' must be a number between 0 and 1 (exclusive), but got "
+                                      "{fraction!r}.").format(fraction=fraction))
     n_classes = dataset.schema.n_classes
     if n_classes < 2:
-        raise InvalidParameterError("Labels can only be flipped with at least two classes; this dataset has one.")
+        raise InvalidParameterError(_("Labels can only be flipped with at least two classes; this dataset has "
+                                      "one."))
     rng = np.random.default_rng(seed)
     flipped = np.sort(rng.choice(np.asarray(rows), size=int(round(fraction * len(rows))), replace=False))
     labels = dataset.frame[LABEL].to_numpy(np.int64).copy()
@@ -79,7 +82,7 @@ def detection_auc(result: ImportanceResult, flipped: np.ndarray, by_class: bool 
               for part in groups if 0 < part["flipped"].sum() < len(part)]
     if not scored:
         raise InvalidParameterError(
-            "The result's real rows are all flipped or none is (in every class), so there is nothing to rank. "
-            "Pass the flipped rows of the same dataset and split.")
+            _("The result's real rows are all flipped or none is (in every class), so there is nothing to rank. "
+              "Pass the flipped rows of the same dataset and split."))
     weights, aucs = np.array(scored).T
     return float(np.average(aucs, weights=weights))

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from recexp.errors import InvalidParameterError
-from recexp.i18n import N_
+from recexp.i18n import N_, _
 from recexp.importance.base import HarmfulRows, ImportanceMethod, Progress
 from recexp.importance.representations import last_layer_outputs, require_network, require_validation, residuals
 from recexp.importance.run import TrainedRun
@@ -36,14 +36,16 @@ def kept_epoch(run: TrainedRun, epoch: int | None, title: str) -> int:
     kept = run.kept_epochs
     if not kept:
         raise InvalidParameterError(
-            f"{title}: run {run.run_id} kept no model states (it was trained with kept_states=0). Launch it "
-            "again with kept states, or value it with the mean loss or forgetting events.")
+            _("{title}: run {run_id} kept no model states (it was trained with kept_states=0). Launch it again "
+              "with kept states, or value it with the mean loss or "
+              "forgetting events.").format(title=title, run_id=run.run_id))
     if epoch is None:
         return kept[0]
     if epoch not in kept:
         raise InvalidParameterError(
-            f"{title}: parameter 'epoch' is {epoch}, but run {run.run_id} kept the model only after epoch(s) "
-            f"{', '.join(map(str, kept))}. Set 'epoch' to one of them, or leave it empty for the earliest.")
+            _("{title}: parameter 'epoch' is {epoch}, but run {run_id} kept the model only after epoch(s) {values}. "
+              "Set 'epoch' to one of them, or leave it empty for the earliest.").format(
+              title=title, epoch=epoch, run_id=run.run_id, values=', '.join(map(str, kept))))
     return epoch
 
 
@@ -64,10 +66,10 @@ class EarlyModelScore(ImportanceMethod):
     def _compute(self, run: TrainedRun, seed: int, progress: Progress) -> np.ndarray:
         require_network(run, self.title)
         epoch = kept_epoch(run, self.epoch, self.title)
-        progress(0.0, f"scoring the training rows with the model after epoch {epoch}")
-        _, module = run.model_at(epoch)
+        progress(0.0, _("scoring the training rows with the model after epoch {epoch}").format(epoch=epoch))
+        _model, module = run.model_at(epoch)
         proba, hidden = last_layer_outputs(module, run.train)
-        progress(1.0, "done")
+        progress(1.0, _("done"))
         return -self._score(residuals(proba, run.labels), hidden)
 
     def _score(self, residual: np.ndarray, hidden: np.ndarray) -> np.ndarray:
@@ -146,14 +148,16 @@ class TracIn(ImportanceMethod):
         train_labels, valid_labels = run.labels, run.valid.y.astype(np.int64)
         values = np.zeros(len(run.train))
         for done, epoch in enumerate(epochs):
-            progress(done / len(epochs), f"gradients after epoch {epoch} ({done + 1} of {len(epochs)} states)")
-            _, module = run.model_at(epoch)
+            progress(done / len(epochs), _("gradients after epoch {epoch} ({done} of {n_epochs} states)").format(
+                                           epoch=epoch, done=done + 1, n_epochs=len(epochs)))
+            _model, module = run.model_at(epoch)
             proba, hidden = last_layer_outputs(module, run.train)
             valid_proba, valid_hidden = last_layer_outputs(module, run.valid)
             # Σ_v g_v as a (K, d + 1) matrix G, then <g_i, G> = (p_i - y_i)ᵀ G [h_i, 1] for every row at once.
             valid_grad = residuals(valid_proba, valid_labels).T @ with_bias(valid_hidden)
             values += learning_rate * ((residuals(proba, train_labels) @ valid_grad) * with_bias(hidden)).sum(axis=1)
-        progress(1.0, "done")
+        progress(1.0, _("done"))
         if len(epochs) < len(run.kept_epochs):
-            self.note(f"TracIn summed over the first {len(epochs)} of {len(run.kept_epochs)} kept model states.")
+            self.note(_("TracIn summed over the first {n_epochs} of {n_kept_epochs} kept model states.").format(
+                        n_epochs=len(epochs), n_kept_epochs=len(run.kept_epochs)))
         return values

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.tree import DecisionTreeClassifier
 
-from recexp.i18n import N_
+from recexp.i18n import N_, _
 from recexp.importance.base import HarmfulRows, ImportanceMethod, Progress
 from recexp.importance.representations import numeric_features
 from recexp.importance.run import TrainedRun
@@ -48,9 +48,9 @@ class DataOOB(ImportanceMethod):
         self.max_depth = max_depth
 
     def _compute(self, run: TrainedRun, seed: int, progress: Progress) -> np.ndarray:
-        features, _ = numeric_features(run)
+        features, _names = numeric_features(run)
         labels = run.labels
-        _, group = np.unique(run.source_rows, return_inverse=True)
+        _unique, group = np.unique(run.source_rows, return_inverse=True)
         n_groups = int(group.max()) + 1
         draws = max(1, int(round(self.max_samples * n_groups)))
         rng = np.random.default_rng(seed)
@@ -64,12 +64,13 @@ class DataOOB(ImportanceMethod):
             out = ~in_bag
             hits[out] += model.predict(features[out]) == labels[out]
             seen[out] += 1
-            progress((tree + 1) / self.n_estimators, f"{tree + 1} of {self.n_estimators} trees")
+            progress((tree + 1) / self.n_estimators, _("{tree} of {n_estimators} trees").format(
+                                                       tree=tree + 1, n_estimators=self.n_estimators))
         never = seen == 0
         values = np.divide(hits, seen, out=np.zeros_like(hits), where=~never)
         if never.any():
             fill = values[~never].mean() if (~never).any() else 0.5
             values[never] = fill
-            self.note(f"Rows in every bootstrap sample ({int(never.sum()):,}) got the mean value {fill:.3f}; "
-                      "use more trees or a smaller max_samples to score them.")
+            self.note(_("Rows in every bootstrap sample ({never:,}) got the mean value {fill:.3f}; use more "
+                        "trees or a smaller max_samples to score them.").format(never=int(never.sum()), fill=fill))
         return values

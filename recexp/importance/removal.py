@@ -28,6 +28,7 @@ import pandas as pd
 
 from recexp.compare.stats import seed_interval
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 from recexp.importance import METHODS, run_importance
 from recexp.importance.base import Progress
 from recexp.spec import RunSpec
@@ -72,14 +73,17 @@ def removal_specs(source: RunSpec, run_id: str, method: str, fractions: Sequence
     fractions = sorted({float(f) for f in fractions})
     if not fractions or any(not 0.0 <= f < 1.0 for f in fractions):
         raise InvalidParameterError(
-            f"Removal fractions must be at least 0 and below 1, but got {fractions}. Choose e.g. 0, 0.1, 0.2, 0.3, 0.5.")
+            _("Removal fractions must be at least 0 and below 1, but got {fractions}. Choose e.g. 0, 0.1, 0.2, "
+              "0.3, 0.5.").format(fractions=fractions))
     unknown = [o for o in orders if o not in ORDERS]
     if not orders or unknown:
-        raise InvalidParameterError(f"Removal orders must be among {', '.join(ORDERS)}, but got {list(orders)}.")
+        raise InvalidParameterError(_("Removal orders must be among {orders}, but got {orders2}.").format(
+                                      orders=', '.join(ORDERS), orders2=list(orders)))
     if not seeds:
-        raise InvalidParameterError("Choose at least one seed for the removal curve.")
+        raise InvalidParameterError(_("Choose at least one seed for the removal curve."))
     if method not in METHODS:
-        raise InvalidParameterError(f"Unknown importance method {method!r}; choose one of {', '.join(METHODS)}.")
+        raise InvalidParameterError(_("Unknown importance "
+                                      "method {method!r}; choose one of {methods}.").format(method=method, methods=', '.join(METHODS)))
     orders = list(dict.fromkeys(orders))
     return [replace(source, strategy=STRATEGY, seed=int(seed),
                     strategy_params={"run_id": run_id, "method": method, "action": "drop", "scope": scope,
@@ -103,12 +107,14 @@ def launch_removal_curve(runner: JobRunner, run_id: str, method: str, fractions:
     store = runner.store
     source = store.get_run(run_id)
     if source.status != FINISHED:
-        raise InvalidDataError(f"Run {run_id} is {source.status}, not finished; a removal curve starts from a "
-                               "finished run. Pick a finished run, or wait for this one.")
+        raise InvalidDataError(_("Run {run_id} is {status}, not finished; a removal curve starts from a finished "
+                                 "run. Pick a finished run, or wait "
+                                 "for this one.").format(run_id=run_id, status=source.status))
     spec = RunSpec.from_dict(source.spec)
     if spec.strategy == STRATEGY:
-        raise InvalidParameterError(f"Run {run_id} already replays run {spec.strategy_params.get('run_id')}; draw "
-                                    "the removal curve from that source run instead.")
+        raise InvalidParameterError(_("Run {run_id} already replays run {strategy_params}; draw the removal "
+                                      "curve from that source run instead.").format(
+                                      run_id=run_id, strategy_params=spec.strategy_params.get('run_id')))
     specs = removal_specs(spec, run_id, method, fractions, orders, seeds, scope)
     run_importance(store, run_id, method, seed=VALUES_SEED, progress=progress)
     strategies = list(dict.fromkeys(json.dumps(s.strategy_params, sort_keys=True) for s in specs))
@@ -188,8 +194,9 @@ def removal_curve(store: RunStore, experiment_id: str, metric: str = "balanced_a
     experiment = store.get_experiment(experiment_id)
     settings = curve_settings(experiment)
     if settings is None:
-        raise InvalidParameterError(f"Experiment {experiment.name!r} is not a point-removal curve; launch one from "
-                                    "the Importance page or with recexp.importance.removal.launch_removal_curve.")
+        raise InvalidParameterError(_("Experiment {name!r} is not a point-removal curve; launch one from the "
+                                      "Importance page or with "
+                                      "recexp.importance.removal.launch_removal_curve.").format(name=experiment.name))
     runs = store.list_runs(experiment_id)
     statuses = pd.Series([r.status for r in runs], dtype=object).value_counts().to_dict()
     orders = settings.get("orders") or list(ORDERS)
@@ -206,8 +213,8 @@ def removal_curve(store: RunStore, experiment_id: str, metric: str = "balanced_a
     points = pd.DataFrame(rows, columns=["fraction", "order", "seed", "value", "run_id"])
     finished = [r for r in runs if r.status == FINISHED]
     if finished and not np.isfinite(points["value"]).any():
-        raise InvalidParameterError(f"No finished run of this curve recorded the score {metric!r}; choose another "
-                                    "score.")
+        raise InvalidParameterError(_("No finished run of this curve recorded the score {metric!r}; choose "
+                                      "another score.").format(metric=metric))
     summary = []
     for (fraction, order), part in points.groupby(["fraction", "order"], sort=True):
         mean, low, high = seed_interval(part["value"].to_numpy(), level)

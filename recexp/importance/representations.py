@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 from recexp.importance.run import TrainedRun
 from recexp.models import MODELS, evaluate
 
@@ -38,8 +39,9 @@ def numeric_features(run: TrainedRun) -> tuple[np.ndarray, np.ndarray]:
     columns = list(run.train.schema.numeric)
     if not columns:
         raise InvalidDataError(
-            f"Run {run.run_id}'s dataset has no numeric features, so rows cannot be compared by their features. "
-            "Use a model-based method (e.g. EL2N or TracIn), or KNN-Shapley with space='embedding'.")
+            _("Run {run_id}'s dataset has no numeric features, so rows cannot be compared by their features. Use "
+              "a model-based method (e.g. EL2N or TracIn), or KNN-Shapley with "
+              "space='embedding'.").format(run_id=run.run_id))
 
     def signed_log(dataset) -> np.ndarray:
         values = dataset.frame.loc[:, columns].to_numpy(np.float64, na_value=np.nan)
@@ -62,17 +64,19 @@ def require_validation(run: TrainedRun, title: str) -> None:
     """Refuse, with a sentence, a run whose split has no validation rows to value against."""
     if len(run.valid) == 0:
         raise InvalidDataError(
-            f"{title} values rows against the validation split, but run {run.run_id}'s split has no validation "
-            "rows. Launch the run again with a validation share (split setting valid_size), or use another method.")
+            _("{title} values rows against the validation split, but run {run_id}'s split has no validation "
+              "rows. Launch the run again with a validation share (split setting valid_size), or use another "
+              "method.").format(title=title, run_id=run.run_id))
 
 
 def require_network(run: TrainedRun, title: str) -> None:
     """Refuse, with a sentence, a run whose model has no gradients or embedding (gradient-boosted trees)."""
     if not MODELS[run.spec.model].differentiable:
         raise InvalidParameterError(
-            f"{title} reads a neural network's last-layer gradients or embedding, but run {run.run_id} trained a "
-            f"{run.spec.model} model (gradient-boosted trees), which has neither. Value its rows with the mean loss, "
-            "forgetting events, KNN-Shapley on features or Data-OOB.")
+            _("{title} reads a neural network's last-layer gradients or embedding, but run {run_id} trained a "
+              "{model} model (gradient-boosted trees), which has neither. Value its rows with the mean loss, "
+              "forgetting events, KNN-Shapley on features or Data-OOB.").format(
+              title=title, run_id=run.run_id, model=run.spec.model))
 
 
 def last_layer(module: nn.Module) -> nn.Linear:
@@ -95,8 +99,9 @@ def last_layer(module: nn.Module) -> nn.Linear:
     if isinstance(numeric, nn.Linear):
         return numeric
     raise InvalidParameterError(
-        f"The {type(module).__name__} network has no final linear layer named 'head' to take gradients at. "
-        "Choose a method that needs no model state (mean loss, forgetting, KNN-Shapley on features, Data-OOB).")
+        _("The {name} network has no final linear layer named 'head' to take gradients at. Choose a method that "
+          "needs no model state (mean loss, forgetting, KNN-Shapley on "
+          "features, Data-OOB).").format(name=type(module).__name__))
 
 
 @torch.no_grad()

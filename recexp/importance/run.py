@@ -24,6 +24,7 @@ from torch import nn
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidDataError
+from recexp.i18n import _
 from recexp.spec import RunSpec, prepare_data
 from recexp.runs import STATES_FOLDER
 from recexp.models import Model, load_checkpoint
@@ -75,14 +76,15 @@ class TrainedRun:
         run = store.get_run(run_id)
         if run.status != FINISHED:
             raise InvalidDataError(
-                f"Run {run_id} is {run.status}, not finished; sample importance needs a finished run. "
-                "Pick a finished run, or wait for this one.")
+                _("Run {run_id} is {status}, not finished; sample importance needs a finished run. Pick a "
+                  "finished run, or wait for this one.").format(run_id=run_id, status=run.status))
         folder = store.artifact_dir(run_id)
         missing = [name for name in ("train_rows.parquet", "sample_stats.parquet") if not (folder / name).exists()]
         if missing:
             raise InvalidDataError(
-                f"Run {run_id} has no {' or '.join(missing)} among its artifacts (it was trained by an older "
-                "recexp, or with per-sample statistics switched off). Launch it again to value its rows.")
+                _("Run {run_id} has no {missing} among its artifacts (it was trained by an older recexp, or with "
+                  "per-sample statistics switched off). Launch it again to value its rows.").format(
+                  run_id=run_id, missing=' or '.join(missing)))
         spec = RunSpec.from_dict(run.spec)
         dataset, split = data if data is not None else prepare_data(spec)
         frame = store.read_table(run_id, "train_rows")
@@ -134,6 +136,7 @@ class TrainedRun:
         if not path.exists():
             kept = ", ".join(map(str, self.kept_epochs)) or "none"
             raise InvalidDataError(
-                f"Run {self.run_id} kept no model state for epoch {epoch} (kept epochs: {kept}). Choose a kept epoch.")
-        model, module, _ = load_checkpoint(path)
+                _("Run {run_id} kept no model state for epoch {epoch} (kept epochs: {kept}). Choose a kept epoch.").format(
+                  run_id=self.run_id, epoch=epoch, kept=kept))
+        model, module, _config = load_checkpoint(path)
         return model, module

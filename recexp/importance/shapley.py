@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from recexp.errors import InvalidParameterError
-from recexp.i18n import N_
+from recexp.i18n import N_, _
 from recexp.importance.base import HarmfulRows, ImportanceMethod, Progress
 from recexp.importance.representations import (last_layer_outputs, numeric_features, require_network,
                                                require_validation)
@@ -84,7 +84,7 @@ def knn_shapley_values(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndar
         shapley += match[:, -1:] / n
         values += np.bincount(order.ravel(), weights=shapley.ravel(), minlength=n)
         if progress is not None:
-            progress(stop / m, f"{stop:,} of {m:,} validation rows")
+            progress(stop / m, _("{stop:,} of {m:,} validation rows").format(stop=stop, m=m))
     return values / max(m, 1)
 
 
@@ -118,13 +118,14 @@ class KNNShapley(ImportanceMethod):
         require_validation(run, self.title)
         if self.k > len(run.train):
             raise InvalidParameterError(
-                f"{self.title}: parameter 'k' is {self.k}, but run {run.run_id} trained on {len(run.train):,} rows. "
-                f"Set 'k' to at most {len(run.train):,}.")
+                _("{title}: parameter 'k' is {k}, but run {run_id} trained on {n_train:,} rows. Set 'k' to at "
+                  "most {n_train:,}.").format(
+                  title=self.title, k=self.k, run_id=run.run_id, n_train=len(run.train)))
         if self.space == "features":
             train_x, valid_x = numeric_features(run)
         else:
             require_network(run, f"{self.title} with space='embedding'")
-            progress(0.0, "embedding the rows with the kept model")
-            _, module = run.model_at(None)
+            progress(0.0, _("embedding the rows with the kept model"))
+            _model, module = run.model_at(None)
             train_x, valid_x = last_layer_outputs(module, run.train)[1], last_layer_outputs(module, run.valid)[1]
         return knn_shapley_values(train_x, run.labels, valid_x, run.valid.y.astype(np.int64), self.k, progress)

@@ -30,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.importance.base import ImportanceResult
 from recexp.importance.representations import numeric_features
 from recexp.importance.run import SOURCE_ROW, TrainedRun
@@ -43,8 +44,8 @@ HARMFUL_COLUMNS = (SOURCE_ROW, "label", "class", "results", "mean_rank", "mean_v
 def _check_quantile(quantile: float) -> None:
     if isinstance(quantile, bool) or not isinstance(quantile, int | float) or not 0 < quantile < 1:
         raise InvalidParameterError(
-            f"'quantile' must be a number between 0 and 1 (exclusive), but got {quantile!r}. Pass e.g. 0.1 for "
-            "the lowest tenth.")
+            _("'quantile' must be a number between 0 and 1 (exclusive), but got {quantile!r}. Pass e.g. 0.1 for "
+              "the lowest tenth.").format(quantile=quantile))
 
 
 def real_values(result: ImportanceResult) -> pd.Series:
@@ -102,12 +103,14 @@ def consistently_harmful(results: list[ImportanceResult], quantile: float = 0.1,
     """
     _check_quantile(quantile)
     if not results:
-        raise InvalidParameterError("consistently_harmful needs at least one importance result; compute one first.")
+        raise InvalidParameterError(_("consistently_harmful needs at least one importance result; compute one "
+                                      "first."))
     needed = len(results) if min_results is None else min_results
     if isinstance(needed, bool) or not isinstance(needed, int) or not 1 <= needed <= len(results):
         raise InvalidParameterError(
-            f"'min_results' must be an integer from 1 to {len(results)} (the number of results), but got "
-            f"{min_results!r}. Leave it empty to require every result.")
+            _("'min_results' must be an integer from 1 to {n_results} (the number of results), but got "
+              "{min_results!r}. Leave it empty to require every result.").format(
+              n_results=len(results), min_results=min_results))
     series = [real_values(result) for result in results]
     ranks = pd.concat([s.rank(method="average", pct=True) for s in series], axis=1)
     values = pd.concat(series, axis=1)
@@ -196,8 +199,9 @@ def cross_check(result: ImportanceResult, flags: np.ndarray, quantile: float = 0
     flags = np.asarray(flags, dtype=bool)
     if flags.shape != (len(result.values),):
         raise InvalidParameterError(
-            f"'flags' must hold one bool per training row ({len(result.values):,}), but has shape {flags.shape}. "
-            "Pass label_issue_flags of the same run.")
+            _("'flags' must hold one bool per training row ({n_values:,}), but has shape {shape}. Pass "
+              "label_issue_flags of the same run.").format(
+              n_values=len(result.values), shape=flags.shape))
     low = lowest_rows(result, quantile)
     overlap, flagged, lowest = int((low & flags).sum()), int(flags.sum()), int(low.sum())
     expected = flagged * lowest / max(len(flags), 1)

@@ -19,6 +19,7 @@ from torch import nn
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset, FeatureSchema
 from recexp.errors import InvalidDataError
+from recexp.i18n import _
 from recexp.models.modules import InputSpec, NumericNormalizer
 from recexp.params import Parametrized
 
@@ -60,14 +61,15 @@ def input_spec(schema: FeatureSchema) -> InputSpec:
     def size(name: str) -> int:
         if name not in schema.cardinality:
             raise InvalidDataError(
-                f"The schema gives no vocabulary size for '{name}'. Rebuild the dataset with recexp.tasks.")
+                _("The schema gives no vocabulary size for '{name}'. Rebuild the dataset with "
+                  "recexp.tasks.").format(name=name))
         return int(schema.cardinality[name]) + 1
 
     lengths = {len(cols) for cols in schema.sequences.values()}
     if len(lengths) > 1:
         raise InvalidDataError(
-            f"Behaviour-sequence groups have different lengths {sorted(lengths)}; every group must have "
-            "the same number of positions. Rebuild the dataset with one sequence length.")
+            _("Behaviour-sequence groups have different lengths {lengths}; every group must have the same number "
+              "of positions. Rebuild the dataset with one sequence length.").format(lengths=sorted(lengths)))
     categorical_sizes = tuple(size(c) for c in schema.categorical)
     sequence_sizes = tuple(size(g) for g in schema.sequences)
     return InputSpec(
@@ -118,13 +120,14 @@ def to_tensors(dataset: Dataset) -> TensorData:
     labels = frame[LABEL].to_numpy(dtype=np.int64)
     if len(labels) and (labels.min() < 0 or labels.max() >= schema.n_classes):
         raise InvalidDataError(
-            f"Label codes must be between 0 and {schema.n_classes - 1}, but the data has "
-            f"{labels.min()}..{labels.max()}. Rebuild the dataset so labels index schema.classes.")
+            _("Label codes must be between 0 and {n_classes}, but the data has {labels}..{labels2}. Rebuild the "
+              "dataset so labels index schema.classes.").format(
+              n_classes=schema.n_classes - 1, labels=labels.min(), labels2=labels.max()))
     weights = frame[SAMPLE_WEIGHT].to_numpy(dtype=np.float32) if SAMPLE_WEIGHT in frame \
         else np.ones(len(frame), dtype=np.float32)
     if not np.all(np.isfinite(weights)) or (weights < 0).any():
         raise InvalidDataError(
-            "sample_weight must be finite and non-negative for every row; fix the strategy that set it.")
+            _("sample_weight must be finite and non-negative for every row; fix the strategy that set it."))
     synthetic = frame[IS_SYNTHETIC].to_numpy(dtype=bool) if IS_SYNTHETIC in frame \
         else np.zeros(len(frame), dtype=bool)
     return TensorData(Inputs(_tensor(numeric), _tensor(categorical), _tensor(sequence)),
@@ -178,8 +181,9 @@ class Model(Parametrized):
         spec = input_spec(train.schema)
         if self.requires_sequence and spec.n_groups == 0:
             raise InvalidDataError(
-                f"The {self.name} model attends over the behaviour sequence, but this dataset has no "
-                "sequence features (a feature table, or a task built without history). Choose another model.")
+                _("The {name} model attends over the behaviour sequence, but this dataset has no sequence "
+                  "features (a feature table, or a task built without history). Choose "
+                  "another model.").format(name=self.name))
         module = self._build(spec)
         data = to_tensors(train)
         real = ~data.synthetic
@@ -235,20 +239,24 @@ def load_checkpoint(path: str | Path) -> tuple[Model, nn.Module, dict[str, Any]]
             warnings.simplefilter("ignore", UserWarning)
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as error:
-        raise InvalidDataError(f"The checkpoint {path} is missing; train the run again.") from error
+        raise InvalidDataError(_("The checkpoint {path} is missing; train the run again.").format(path=path)) from error
     except Exception as error:                # torch reports junk as pickle, zip, EOF or runtime errors alike
-        raise InvalidDataError(f"{damaged} ({type(error).__name__}); train the run again.") from error
+        raise InvalidDataError(_("{damaged} ({name}); train the run again.").format(
+                                 damaged=damaged, name=type(error).__name__)) from error
     if not isinstance(payload, dict) or not {"model", "params", "input_spec", "state_dict"} <= set(payload):
-        raise InvalidDataError(f"{damaged} (it lacks the model, its parameters or its weights); train the run again.")
+        raise InvalidDataError(_("{damaged} (it lacks the model, its parameters or its weights); train the run "
+                                 "again.").format(damaged=damaged))
     model_cls = MODELS.get(payload["model"])
     if model_cls is None:
-        raise InvalidDataError(f"The checkpoint {path} names an unknown model '{payload['model']}'.")
+        raise InvalidDataError(_("The checkpoint {path} names an "
+                                 "unknown model '{model}'.").format(path=path, model=payload['model']))
     try:
         model = model_cls(**payload["params"])
         module = model._build(InputSpec.from_dict(payload["input_spec"]))
         module.load_state_dict(payload["state_dict"])
     except (TypeError, KeyError, ValueError, RuntimeError) as error:
-        raise InvalidDataError(f"{damaged} (its weights do not fit the {payload['model']} model it names: "
-                               f"{type(error).__name__}); train the run again.") from error
+        raise InvalidDataError(_("{damaged} (its weights do not fit the {model} model it names: {name}); train "
+                                 "the run again.").format(
+                                 damaged=damaged, model=payload['model'], name=type(error).__name__)) from error
     module.eval()
     return model, module, payload.get("extra", {})

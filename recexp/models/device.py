@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 
@@ -40,7 +41,8 @@ def resolve_device(preference: str = "auto") -> torch.device:
     """
     if not isinstance(preference, str):
         raise InvalidParameterError(
-            f"device must be one of {', '.join(DEVICE_CHOICES)}, but got {preference!r}. Use 'auto' to pick one.")
+            _("device must be one of {device_choices}, but got {preference!r}. Use 'auto' to pick one.").format(
+              device_choices=', '.join(DEVICE_CHOICES), preference=preference))
     wanted = preference.strip().lower()
     if wanted == "auto":
         if torch.cuda.is_available():
@@ -52,21 +54,23 @@ def resolve_device(preference: str = "auto") -> torch.device:
         device = torch.device(wanted)
     except RuntimeError:
         raise InvalidParameterError(
-            f"device must be one of {', '.join(DEVICE_CHOICES)}, but got {preference!r}. "
-            "Use 'auto' to pick the best available one.") from None
+            _("device must be one of {device_choices}, but got {preference!r}. Use 'auto' to pick the best "
+              "available one.").format(
+              device_choices=', '.join(DEVICE_CHOICES), preference=preference)) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InvalidParameterError(
-            "device 'cuda' was requested, but this machine has no usable CUDA GPU. Use 'auto' or 'cpu'.")
+            _("device 'cuda' was requested, but this machine has no usable CUDA GPU. Use 'auto' or 'cpu'."))
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise InvalidParameterError(
-            f"device {preference!r} was requested, but only {torch.cuda.device_count()} GPU(s) are visible. "
-            "Use 'cuda' or 'auto'.")
+            _("device {preference!r} was requested, but only {cuda} GPU(s) are visible. Use 'cuda' or 'auto'.").format(
+              preference=preference, cuda=torch.cuda.device_count()))
     if device.type == "mps" and not _mps_available():
         raise InvalidParameterError(
-            "device 'mps' was requested, but Apple's MPS backend is not available here. Use 'auto' or 'cpu'.")
+            _("device 'mps' was requested, but Apple's MPS backend is not available here. Use 'auto' or 'cpu'."))
     if device.type not in {"cuda", "mps", "cpu"}:
         raise InvalidParameterError(
-            f"device must be one of {', '.join(DEVICE_CHOICES)}, but got {preference!r}. Use 'auto'.")
+            _("device must be one of {device_choices}, but got {preference!r}. Use 'auto'.").format(
+              device_choices=', '.join(DEVICE_CHOICES), preference=preference))
     return device
 
 

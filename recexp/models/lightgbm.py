@@ -42,6 +42,7 @@ from torch import nn
 
 from recexp.dataset import Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 from recexp.metrics import confusion_scores
 from recexp.models.base import Model, input_spec, to_tensors
 from recexp.models.device import describe_device
@@ -130,9 +131,10 @@ class BoosterNet(nn.Module):
 
     def forward(self, numeric, categorical, sequence):
         if self.booster is None:
-            raise InvalidDataError("This LightGBM module holds no trees yet. Train it with recexp.models.train, "
-                                   "or load a run's checkpoint with recexp.models.load_checkpoint.")
-        features, _ = tree_features(numeric, categorical, sequence, self.spec, self.sequence_features)
+            raise InvalidDataError(_("This LightGBM module holds no trees yet. Train it with "
+                                     "recexp.models.train, or load a run's checkpoint with "
+                                     "recexp.models.load_checkpoint."))
+        features, _names = tree_features(numeric, categorical, sequence, self.spec, self.sequence_features)
         raw = self.booster.predict(features, raw_score=True, num_threads=torch.get_num_threads())
         logits = np.column_stack([np.zeros_like(raw), raw]) if raw.ndim == 1 else raw
         return torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32)).to(numeric.device)
@@ -251,8 +253,8 @@ class LightGBM(Model):
         module = self.build(train_set)                     # validates the parameters
         if config.loss == "focal":
             raise InvalidParameterError(
-                "LightGBM has no focal loss, but this run asks for one (training setting loss='focal', or a "
-                "focal-loss strategy). Use loss 'cross_entropy' or 'weighted', or a torch model for focal loss.")
+                _("LightGBM has no focal loss, but this run asks for one (training setting loss='focal', or a "
+                  "focal-loss strategy). Use loss 'cross_entropy' or 'weighted', or a torch model for focal loss."))
         spec = input_spec(train_set.schema)
         n_classes = spec.n_classes
         data = to_tensors(train_set)
@@ -268,7 +270,7 @@ class LightGBM(Model):
         booster = lightgbm.Booster(params, train_data)
         valid = to_tensors(valid_set) if valid_set is not None and len(valid_set) else None
         if valid is not None:
-            valid_features, _ = tree_features(*valid.inputs, spec, self.sequence_features)
+            valid_features, _names = tree_features(*valid.inputs, spec, self.sequence_features)
             booster.add_valid(lightgbm.Dataset(valid_features, label=valid.labels.numpy(), reference=train_data,
                                                categorical_feature=categorical, params=params), "valid")
             valid_labels = valid.labels.numpy()
@@ -283,7 +285,7 @@ class LightGBM(Model):
         started = time.perf_counter()
         for epoch in range(1, config.epochs + 1):
             epoch_start = time.perf_counter()
-            for _ in range(self.rounds_per_epoch):
+            for _round in range(self.rounds_per_epoch):
                 booster.update()
             step_seconds = time.perf_counter() - epoch_start
             boost_seconds += step_seconds

@@ -36,7 +36,7 @@ from torch import nn
 
 from recexp.dataset import IS_SYNTHETIC, Dataset
 from recexp.errors import InvalidParameterError
-from recexp.i18n import N_
+from recexp.i18n import N_, _
 from recexp.metrics import confusion_scores
 from recexp.models.base import Model, TensorData, input_spec, to_tensors
 from recexp.models.device import describe_device, resolve_device
@@ -76,41 +76,42 @@ class TrainConfig:
         """Raise :class:`InvalidParameterError` naming the first bad field."""
         def bad(name: str, must: str) -> InvalidParameterError:
             return InvalidParameterError(
-                f"Training setting '{name}' must be {must}, but got {getattr(self, name)!r}. Change '{name}'.")
+                _("Training setting '{name}' must be {must}, but got {value!r}. Change '{name}'.").format(
+                  name=name, must=must, value=getattr(self, name)))
 
         def is_int(v: Any) -> bool:
             return isinstance(v, int) and not isinstance(v, bool)
 
         if not is_int(self.epochs) or self.epochs < 1:
-            raise bad("epochs", "an integer of at least 1")
+            raise bad("epochs", _("an integer of at least 1"))
         if not is_int(self.batch_size) or self.batch_size < 1:
-            raise bad("batch_size", "an integer of at least 1")
+            raise bad("batch_size", _("an integer of at least 1"))
         for name in ("learning_rate",):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not (0 < value < math.inf):
-                raise bad(name, "a positive number")
+                raise bad(name, _("a positive number"))
         for name in ("weight_decay", "focal_gamma"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
-                raise bad(name, "a number of at least 0")
+                raise bad(name, _("a number of at least 0"))
         if self.loss not in LOSSES:
-            raise bad("loss", "one of " + ", ".join(LOSSES))
+            raise bad("loss", _("one of {choices}").format(choices=", ".join(LOSSES)))
         if self.patience is not None and (not is_int(self.patience) or self.patience < 1):
-            raise bad("patience", "None or an integer of at least 1")
+            raise bad("patience", _("None or an integer of at least 1"))
         if self.monitor not in MONITORS:
-            raise bad("monitor", "one of " + ", ".join(MONITORS))
+            raise bad("monitor", _("one of {choices}").format(choices=", ".join(MONITORS)))
         if isinstance(self.valid_fraction, bool) or not isinstance(self.valid_fraction, int | float) \
                 or not 0 <= self.valid_fraction < 1:
-            raise bad("valid_fraction", "a number from 0 up to (not including) 1")
+            raise bad("valid_fraction", _("a number from 0 up to (not including) 1"))
         if not isinstance(self.device, str):
-            raise bad("device", "'auto', 'cuda', 'mps' or 'cpu'")
+            raise bad("device", _("'auto', 'cuda', 'mps' or 'cpu'"))
         for name in ("mixed_precision", "record_sample_stats"):
             if not isinstance(getattr(self, name), bool):
-                raise bad(name, "true or false")
+                raise bad(name, _("true or false"))
         if not is_int(self.seed) or self.seed < 0:
-            raise bad("seed", "a non-negative integer")
+            raise bad("seed", _("a non-negative integer"))
         if not is_int(self.kept_states) or self.kept_states < 0:
-            raise bad("kept_states", "a non-negative integer")
+            raise bad("kept_states", _("a non-negative integer"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,9 +129,10 @@ class TrainConfig:
         if steps >= FEW_STEPS:
             return None
         batch = 2 ** max(0, int(math.log2(max(1, train_rows * self.epochs // FEW_STEPS))))
-        return (f"These settings give each run only {steps:,} optimiser steps ({train_rows:,} training rows in "
-                f"batches of {self.batch_size:,}, {self.epochs} epochs). The models stay close to where they started, "
-                f"so strategies may score alike: lower the batch size (e.g. {batch}) or raise the epochs.")
+        return _("These settings give each run only {steps:,} optimiser steps ({rows:,} training rows in batches "
+                 "of {batch_size:,}, {epochs} epochs). The models stay close to where they started, so strategies "
+                 "may score alike: lower the batch size (e.g. {batch}) or raise the epochs.").format(
+            steps=steps, rows=train_rows, batch_size=self.batch_size, epochs=self.epochs, batch=batch)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -139,7 +141,8 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidParameterError(
-                f"Unknown training setting(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}.")
+                _("Unknown training setting(s) {repr}; known: {known}.").format(
+                  repr=', '.join(map(repr, unknown)), known=', '.join(sorted(known))))
         return cls(**data)
 
 
@@ -377,7 +380,8 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
     torch.manual_seed(config.seed)                       # on generators forked for this call (see _own_generators)
     device = resolve_device(config.device)
     if len(train_set) == 0:
-        raise InvalidParameterError("The training set is empty; nothing to train on. Check the split and strategy.")
+        raise InvalidParameterError(_("The training set is empty; nothing to train on. Check the split and "
+                                      "strategy."))
     if valid_set is None:
         train_set, valid_set = carve_validation(train_set, config.valid_fraction, config.seed)
     if not model.differentiable:                    # gradient-boosted trees boost in their own loop

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.strategies.balancing import (
     ADASYN, SMOTE, SMOTEENN, SMOTEN, SMOTENC, SVMSMOTE, BorderlineSMOTE, ClusterCentroids, EditedNearestNeighbours,
     KMeansSMOTE, NearMiss, RandomOverSampler, RandomUnderSampler, SMOTETomek, TomekLinks,
@@ -74,7 +75,8 @@ def _registered(name: str) -> type[Strategy]:
         return STRATEGIES[name]
     except KeyError:
         raise InvalidParameterError(
-            f"There is no strategy called {name!r}. Strategies: {', '.join(STRATEGIES)}.") from None
+            _("There is no strategy called {name!r}. Strategies: {strategies}.").format(
+              name=name, strategies=', '.join(STRATEGIES))) from None
 
 
 def get_strategy(name: str, **params: Any) -> Strategy:
@@ -83,8 +85,8 @@ def get_strategy(name: str, **params: Any) -> Strategy:
     unknown = sorted(set(params) - set(cls.param_names()))
     if unknown:
         raise InvalidParameterError(
-            f"{cls.title} has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
-            f"{', '.join(cls.param_names()) or 'none'}.")
+            _("{title} has no parameter {repr}; its parameters are: {value}.").format(
+              title=cls.title, repr=', '.join(map(repr, unknown)), value=', '.join(cls.param_names()) or _('none')))
     return cls(**params)
 
 
@@ -94,14 +96,15 @@ def strategy_name(strategy: Strategy | type[Strategy]) -> str:
     for name, registered in STRATEGIES.items():
         if registered is cls:
             return name
-    raise InvalidParameterError(f"{cls.__name__} is not a registered strategy.")
+    raise InvalidParameterError(_("{name} is not a registered strategy.").format(name=cls.__name__))
 
 
 def strategy_label(name: str) -> str:
     """The one name a registered strategy goes by on every page: title, id and family.
 
-    The title is for reading, the id (the registry key) is what run specs, the CLI and the Compare page
-    store, and the family groups the picker, so the Lab and Train pages show the same text.
+    The title is for reading (translated where the catalog has it), the id (the registry key) is what run
+    specs, the CLI and the Compare page store, and the family groups the picker, so the Lab and Train pages
+    show the same text.
 
     Examples
     --------
@@ -109,7 +112,7 @@ def strategy_label(name: str) -> str:
     'SMOTE (smote) · balancing'
     """
     cls = _registered(name)
-    return f"{cls.title} ({name}) · {cls.family}"
+    return f"{_(cls.title)} ({name}) · {cls.family}"
 
 
 def strategies_by_family() -> dict[str, list[str]]:

@@ -54,6 +54,7 @@ from sklearn.utils._param_validation import HasMethods
 
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError, RecexpError
+from recexp.i18n import _, ngettext
 from recexp.params import Bool, Choice, Float, Int, Mapping, Optional, Union
 from recexp.strategies.base import REFERENCE_ROWS, Strategy, assemble, check_new_rows, class_codes
 from recexp.strategies.neighbours import KNN_BACKEND, Neighbours, Search, backend_problem, describe_searches
@@ -300,14 +301,15 @@ class ImbalancedLearnStrategy(Strategy):
         kind = self._space_kind(train)
         if "numeric" in kind and not numeric:
             raise InvalidParameterError(
-                f"{self.title} interpolates or measures distances on numeric features, but this dataset has "
-                "none. Choose RandomOverSampler, RandomUnderSampler or SMOTEN (categorical features), or a "
-                "task with numeric features.")
+                _("{title} interpolates or measures distances on numeric features, but this dataset has none. "
+                  "Choose RandomOverSampler, RandomUnderSampler or SMOTEN (categorical features), or a task with "
+                  "numeric features.").format(title=self.title))
         if "categorical" in kind and not categorical:
             raise InvalidParameterError(
-                f"{self.title} needs categorical features with at most {MAX_NOMINAL_CODES} distinct codes, but "
-                f"this dataset has none (categorical: {', '.join(train.schema.categorical) or 'none'}). "
-                "Use SMOTE instead.")
+                _("{title} needs categorical features with at most {max_nominal_codes} distinct codes, but this "
+                  "dataset has none (categorical: {value}). Use SMOTE instead.").format(
+                  title=self.title, max_nominal_codes=MAX_NOMINAL_CODES,
+                  value=', '.join(train.schema.categorical) or _('none')))
 
     def _matrix(self, train: Dataset) -> tuple[np.ndarray, np.ndarray]:
         """(sampler input X, finite numeric matrix for nearest-row look-ups)."""
@@ -327,8 +329,9 @@ class ImbalancedLearnStrategy(Strategy):
             for j in np.flatnonzero(missing.any(axis=0)):
                 numeric_x[missing[:, j], j] = medians[j]
                 filled.append(f"{numeric[j]} ({int(missing[:, j].sum()):,} rows)")
-            self.note(f"Missing values filled with the training median before resampling: {', '.join(filled)}. "
-                      "Real rows keep their missing values; new rows carry values made from the filled ones.")
+            self.note(_("Missing values filled with the training median before resampling: {filled}. Real rows "
+                        "keep their missing values; new rows carry values made "
+                        "from the filled ones.").format(filled=', '.join(filled)))
         if not categorical:
             return numeric_x, numeric_x
         codes = frame.loc[:, list(categorical)].to_numpy(dtype=np.int64)
@@ -349,40 +352,47 @@ class ImbalancedLearnStrategy(Strategy):
         kind = self.sampling_type
         if len(present) < 2:
             raise InvalidParameterError(
-                f"{self.title}: the training split has only one class ({classes[present[0]]}), so there is "
-                "no class mix to change. Check the task and the split.")
+                _("{title}: the training split has only one class ({classes}), so there is no class mix to "
+                  "change. Check the task and the split.").format(
+                  title=self.title, classes=classes[present[0]]))
         if isinstance(value, float) and len(present) != 2:
             example = min(present, key=lambda c: current[c])
             raise InvalidParameterError(
-                f"{self.title}: a ratio for 'sampling_strategy' only works with two classes, but this training "
-                f"split has {len(present)} ({', '.join(classes[c] for c in present)}). Give rows per class "
-                f"instead, e.g. {{{classes[example]!r}: {int(current.max()):,}}}, or a preset such as 'auto'.")
+                _("{title}: a ratio for 'sampling_strategy' only works with two classes, but this training split "
+                  "has {n_present} ({value}). Give rows per class instead, e.g. {{{classes!r}: {current:,}}}, or "
+                  "a preset such as 'auto'.").format(
+                  title=self.title, n_present=len(present), value=', '.join(classes[c] for c in present),
+                  classes=classes[example], current=int(current.max())))
         if isinstance(value, float):
             minority, majority = sorted(present, key=lambda c: current[c])
             ratio_now = current[minority] / current[majority]
             if value < ratio_now:
                 raise InvalidParameterError(
-                    f"{self.title}: sampling_strategy={value} asks for fewer {classes[minority]!r} rows per "
-                    f"{classes[majority]!r} row than the training split already has ({ratio_now:.4f}). "
-                    f"Set a ratio of at least {np.ceil(ratio_now * 1e4) / 1e4:.4f}.")
+                    _("{title}: sampling_strategy={value} asks for fewer {classes!r} rows per {classes2!r} row "
+                      "than the training split already has ({ratio_now:.4f}). Set a ratio of at least "
+                      "{ratio_now2:.4f}.").format(
+                      title=self.title, value=value, classes=classes[minority], classes2=classes[majority],
+                      ratio_now=ratio_now, ratio_now2=np.ceil(ratio_now * 1e4) / 1e4))
         if isinstance(value, dict):
             codes = class_codes(value, classes, self.title, "sampling_strategy")
             for code, wanted in codes.items():
                 have, name = int(current[code]), classes[code]
                 if have == 0:
                     raise InvalidParameterError(
-                        f"{self.title}: class {name!r} has no training rows, so there is nothing to resample "
-                        f"it from. Leave {name!r} out of 'sampling_strategy'.")
+                        _("{title}: class {name!r} has no training rows, so there is nothing to resample it "
+                          "from. Leave {name!r} out of 'sampling_strategy'.").format(title=self.title, name=name))
                 if kind == OVER and wanted < have:
                     raise InvalidParameterError(
-                        f"{self.title}: the target for class {name!r} is {wanted:,} rows, fewer than the "
-                        f"{have:,} it already has, and an over-sampler only adds rows. Set it to at least "
-                        f"{have:,}, or use an under-sampler to remove rows.")
+                        _("{title}: the target for class {name!r} is {wanted:,} rows, fewer than the {have:,} it "
+                          "already has, and an over-sampler only adds rows. Set it to at least {have:,}, or use "
+                          "an under-sampler to remove rows.").format(
+                          title=self.title, name=name, wanted=wanted, have=have))
                 if kind == UNDER and wanted > have:
                     raise InvalidParameterError(
-                        f"{self.title}: the target for class {name!r} is {wanted:,} rows, more than the "
-                        f"{have:,} it has, and an under-sampler only removes rows. Set it to at most "
-                        f"{have:,}, or use an over-sampler to add rows.")
+                        _("{title}: the target for class {name!r} is {wanted:,} rows, more than the {have:,} it "
+                          "has, and an under-sampler only removes rows. Set it to at most {have:,}, or use an "
+                          "over-sampler to add rows.").format(
+                          title=self.title, name=name, wanted=wanted, have=have))
             value = codes
         return value
 
@@ -399,8 +409,9 @@ class ImbalancedLearnStrategy(Strategy):
                 self.resolved_target_ = check_sampling_strategy(self.target_codes_, self.labels_, self.sampling_type)
             except ValueError as error:
                 raise InvalidParameterError(
-                    f"{self.title}: sampling_strategy={self.sampling_strategy!r} is not possible on this training "
-                    f"split ({error}). Choose another preset or per-class counts.") from None
+                    _("{title}: sampling_strategy={sampling_strategy!r} is not possible on this training split "
+                      "({error}). Choose another preset or per-class counts.").format(
+                      title=self.title, sampling_strategy=self.sampling_strategy, error=error)) from None
         return self.resolved_target_
 
     def _record_target(self, train: Dataset, resolved: dict[int, int]) -> None:
@@ -421,17 +432,21 @@ class ImbalancedLearnStrategy(Strategy):
             have = int(current[code])
             if n_new > 0 and have < k + 1:
                 name = train.schema.classes[code]
-                fix = (f"Lower {self.neighbours} to at most {have - 1}" if have > 1
-                       else "Use RandomOverSampler for it")
+                fix = (_("Lower {neighbours} to at most {most}").format(neighbours=self.neighbours, most=have - 1)
+                       if have > 1 else _("Use RandomOverSampler for it"))
                 raise InvalidParameterError(
-                    f"{self.title}: class {name!r} has {have:,} training row{'s' if have != 1 else ''}, but "
-                    f"{self.neighbours}={k} needs at least {k + 1} rows in every class it over-samples. {fix}, "
-                    f"or leave {name!r} out of the target mix (rows per class).")
+                    ngettext("{title}: class {name!r} has {have:,} training row, but {neighbours}={k} needs at "
+                             "least {k2} rows in every class it over-samples. {fix}, or leave {name!r} out of the "
+                             "target mix (rows per class).",
+                             "{title}: class {name!r} has {have:,} training rows, but {neighbours}={k} needs at "
+                             "least {k2} rows in every class it over-samples. {fix}, or leave {name!r} out of the "
+                             "target mix (rows per class).", have).format(
+                      title=self.title, name=name, have=have, neighbours=self.neighbours, k=k, k2=k + 1, fix=fix))
 
     def _check_feasible(self, train: Dataset) -> None:
         problem = backend_problem(self.knn_backend) if "knn_backend" in self.params else None
         if problem:
-            raise InvalidParameterError(f"{self.title}: {problem}")
+            raise InvalidParameterError(_("{title}: {problem}").format(title=self.title, problem=problem))
         self._check_space(train)
         self.labels_ = sampler_labels(train)
         self.target_codes_ = self._target_codes(train)
@@ -510,7 +525,7 @@ class ImbalancedLearnStrategy(Strategy):
                             else self.resolved_target_)
         for message in dict.fromkeys(str(w.message).strip() for w in caught
                                      if issubclass(w.category, UserWarning | RuntimeWarning)):
-            self.note(f"{self.title} warned: {message}")
+            self.note(_("{title} warned: {message}").format(title=self.title, message=message))
         keep, new_positions, new_source = self._origins(sampler, X, y, X_res, y_res)
         y_res = np.asarray(y_res)
         if len(new_positions) and new_positions[-1] - new_positions[0] == len(new_positions) - 1:
@@ -553,10 +568,11 @@ class ImbalancedLearnStrategy(Strategy):
         """A sentence for an error imbalanced-learn raised while resampling."""
         text = str(error)
         if "NaN" in text and "KMeansSMOTE" in type(self).__name__:
-            text = ("every cluster it could use holds identical rows of the class (zero spread), so its "
-                    "density weights are undefined")
-        return (f"{self.title} could not resample this training split with {self.get_params()}: {text}. "
-                "Change the parameters (e.g. fewer neighbours, more clusters or another target mix) or the strategy.")
+            text = _("every cluster it could use holds identical rows of the class (zero spread), so its "
+                     "density weights are undefined")
+        return _("{title} could not resample this training split with {params}: {reason}. Change the parameters "
+                 "(e.g. fewer neighbours, more clusters or another target mix) or the "
+                 "strategy.").format(title=self.title, params=self.get_params(), reason=text)
 
     def _lookup_part(self, X_new: np.ndarray, lookup: np.ndarray) -> np.ndarray:
         if self.space == "categorical":
@@ -665,11 +681,12 @@ def _smote(train: Dataset, sampling_strategy, k_neighbors: int, seed: int, owner
     nominal = owner._space_columns(train)[1]
     copied = [c for c in train.schema.categorical if c not in nominal]
     if copied:
-        owner.note(f"Categorical features with over {MAX_NOMINAL_CODES} codes ({', '.join(copied)}) are copied "
-                   "from each new row's seed row, not resampled.")
+        owner.note(_("Categorical features with over {max_nominal_codes} codes ({copied}) are copied from each "
+                     "new row's seed row, not resampled.").format(
+                     max_nominal_codes=MAX_NOMINAL_CODES, copied=', '.join(copied)))
     if nominal:
-        owner.note(f"SMOTENC used because the data has categorical features ({', '.join(nominal)}): each new "
-                   "row takes the most frequent category among its neighbours.")
+        owner.note(_("SMOTENC used because the data has categorical features ({nominal}): each new row takes the "
+                     "most frequent category among its neighbours.").format(nominal=', '.join(nominal)))
         first = len(train.schema.numeric)
         return owner.tracer_.traced(over_sampling.SMOTENC)(categorical_features=list(range(first, first + len(nominal))),
                                      sampling_strategy=sampling_strategy, random_state=seed,
@@ -699,9 +716,10 @@ class SMOTENC(SMOTE):
         codes = sum(train.schema.cardinality.get(c, 1) for c in train.schema.categorical)
         if new_rows * codes * 8 > self.max_onehot_bytes:
             raise InvalidParameterError(
-                f"SMOTENC would one-hot encode {codes:,} category codes for up to {new_rows:,} new rows "
-                f"(about {new_rows * codes * 8 / 1e9:.0f} GB). Use SMOTE, which interpolates the numeric "
-                "features and copies id-like categories from the seed row, or fewer training rows.")
+                _("SMOTENC would one-hot encode {codes:,} category codes for up to {new_rows:,} new rows (about "
+                  "{new_rows2:.0f} GB). Use SMOTE, which interpolates the numeric features and copies id-like "
+                  "categories from the seed row, or fewer training rows.").format(
+                  codes=codes, new_rows=new_rows, new_rows2=new_rows * codes * 8 / 1e9))
 
 
 class SMOTEN(ImbalancedLearnStrategy):
@@ -818,8 +836,9 @@ class KMeansSMOTE(ImbalancedLearnStrategy):
     def _check_more(self, train):
         if self.n_clusters > len(train):
             raise InvalidParameterError(
-                f"KMeansSMOTE: n_clusters={self.n_clusters} is more than the {len(train):,} training rows. "
-                f"Set n_clusters to at most {len(train):,}.")
+                _("KMeansSMOTE: n_clusters={n_clusters} is more than the {n_train:,} training rows. Set "
+                  "n_clusters to at most {n_train:,}.").format(
+                  n_clusters=self.n_clusters, n_train=len(train)))
 
     def _sampler_arguments(self, train, seed):
         threshold = self.cluster_balance_threshold
@@ -928,14 +947,17 @@ class NearMiss(ImbalancedLearnStrategy):
         if self.version != 2 and current[minority] < self.n_neighbors:
             name = train.schema.classes[minority]
             raise InvalidParameterError(
-                f"NearMiss: the smallest class {name!r} has {int(current[minority]):,} training rows, fewer than "
-                f"n_neighbors={self.n_neighbors}. Lower n_neighbors to at most {int(current[minority])}.")
+                _("NearMiss: the smallest class {name!r} has {current:,} training rows, fewer than "
+                  "n_neighbors={n_neighbors}. Lower n_neighbors to at most {current}.").format(
+                  name=name, current=int(current[minority]), n_neighbors=self.n_neighbors))
         if self.version == 3:
             for code in self._resolve_target():
                 if current[code] < self.n_neighbors_ver3:
                     raise InvalidParameterError(
-                        f"NearMiss: class {train.schema.classes[code]!r} has {int(current[code]):,} rows, fewer "
-                        f"than n_neighbors_ver3={self.n_neighbors_ver3}. Lower n_neighbors_ver3.")
+                        _("NearMiss: class {classes!r} has {current:,} rows, fewer than "
+                          "n_neighbors_ver3={n_neighbors_ver3}. Lower n_neighbors_ver3.").format(
+                          classes=train.schema.classes[code], current=int(current[code]),
+                          n_neighbors_ver3=self.n_neighbors_ver3))
 
 
 class ClusterCentroids(ImbalancedLearnStrategy):
@@ -965,7 +987,7 @@ class ClusterCentroids(ImbalancedLearnStrategy):
             # Hard voting returns real rows; the nearest same-class row found for each of them is that row
             # itself (distance 0), so the output is exactly those input rows, flags included.
             frame = train.frame.take(source_rows).reset_index(drop=True)
-            self.note("Hard voting keeps the real row nearest each centroid, so no rows are marked synthetic.")
+            self.note(_("Hard voting keeps the real row nearest each centroid, so no rows are marked synthetic."))
             dataset = replace(dataset, frame=frame)
         return dataset, source_rows
 
@@ -1094,8 +1116,9 @@ def _check_total(strategy: Strategy, train: Dataset, param: str) -> None:
     k = getattr(strategy, param)
     if k + 1 > len(train):
         raise InvalidParameterError(
-            f"{strategy.title}: {param}={k} needs more than {k} training rows, but there are {len(train):,}. "
-            f"Lower {param} to at most {len(train) - 1}.")
+            _("{title}: {param}={k} needs more than {k} training rows, but there are {n_train:,}. Lower {param} "
+              "to at most {n_train2}.").format(
+              title=strategy.title, param=param, k=k, n_train=len(train), n_train2=len(train) - 1))
 
 
 __all__ = [name for name, value in dict(globals()).items()

@@ -34,7 +34,7 @@ from pandas.api.internals import create_dataframe_from_blocks
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
-from recexp.i18n import N_
+from recexp.i18n import N_, _
 from recexp.params import Parametrized
 
 if TYPE_CHECKING:                      # annotation only: the base stays free of the torch-backed generators
@@ -210,16 +210,18 @@ class Strategy(Parametrized):
         start = time.perf_counter()
         self.validate_params()
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise InvalidParameterError(f"The seed must be a non-negative integer, but got {seed!r}. Pass e.g. seed=0.")
+            raise InvalidParameterError(_("The seed must be a non-negative integer, but got {seed!r}. Pass e.g. "
+                                          "seed=0.").format(seed=seed))
         self.progress_: Progress = progress or (lambda fraction, message: None)
         prepared = self.check_feasible(train)
         try:
             output, source_rows = self._apply(prepared, int(seed))
         except MemoryError:
             raise InvalidParameterError(
-                f"{self.title} ran out of memory on {len(prepared):,} training rows with these parameters. "
-                "Ask for fewer new rows (a smaller target), preview on fewer rows, or choose a lighter "
-                "strategy (RandomOverSampler, SMOTE).") from None
+                _("{title} ran out of memory on {n_prepared:,} training rows with these parameters. Ask for "
+                  "fewer new rows (a smaller target), preview on fewer rows, or choose a lighter strategy "
+                  "(RandomOverSampler, SMOTE).").format(
+                  title=self.title, n_prepared=len(prepared))) from None
         assert list(output.frame.columns[: len(prepared.frame.columns)]) == list(prepared.frame.columns)
         assert len(source_rows) == len(output)
         seconds = time.perf_counter() - start
@@ -311,19 +313,22 @@ class Strategy(Parametrized):
 def prepare_train(train: Dataset) -> Dataset:
     """Check labels and add ``is_synthetic`` (False) and ``sample_weight`` (1.0) where missing."""
     if not isinstance(train, Dataset):
-        raise InvalidDataError(f"A strategy needs a recexp Dataset, but got {type(train).__name__}.")
+        raise InvalidDataError(_("A strategy needs a recexp Dataset, but got "
+                                 "{name}.").format(name=type(train).__name__))
     if len(train) == 0:
-        raise InvalidDataError("The training split is empty, so there is nothing to resample. "
-                               "Check the split settings on the Data page.")
+        raise InvalidDataError(_("The training split is empty, so there is nothing to resample. Check the split "
+                                 "settings on the Data page."))
     frame = train.frame
     missing = [c for c in (*train.schema.feature_columns, LABEL) if c not in frame.columns]
     if missing:
-        raise InvalidDataError(f"The training frame lacks the column(s) {', '.join(missing)} that its schema "
-                               "names. Rebuild the dataset with recexp.tasks.build_dataset.")
+        raise InvalidDataError(_("The training frame lacks the column(s) {missing} that its schema names. "
+                                 "Rebuild the dataset with "
+                                 "recexp.tasks.build_dataset.").format(missing=', '.join(missing)))
     y = frame[LABEL].to_numpy()
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= train.schema.n_classes:
-        raise InvalidDataError(f"Labels must be integer codes 0..{train.schema.n_classes - 1} "
-                               f"({', '.join(train.schema.classes)}); rebuild the dataset with recexp.tasks.")
+        raise InvalidDataError(_("Labels must be integer codes 0..{n_classes} ({classes}); rebuild the dataset "
+                                 "with recexp.tasks.").format(
+                                 n_classes=train.schema.n_classes - 1, classes=', '.join(train.schema.classes)))
     extra = {}
     if IS_SYNTHETIC not in frame.columns:
         extra[IS_SYNTHETIC] = np.zeros(len(frame), dtype=bool)
@@ -338,8 +343,9 @@ def check_new_rows(owner: str, n_new: int, param: str) -> None:
     """Refuse to add more than :data:`MAX_NEW_ROWS` rows, with a sentence naming the parameter."""
     if n_new > MAX_NEW_ROWS:
         raise InvalidParameterError(
-            f"{owner}: these settings would add {n_new:,} rows, more than the {MAX_NEW_ROWS:,} a strategy may "
-            f"add at once. Lower '{param}'.")
+            _("{owner}: these settings would add {n_new:,} rows, more than the {max_new_rows:,} a strategy may "
+              "add at once. Lower '{param}'.").format(
+              owner=owner, n_new=n_new, max_new_rows=MAX_NEW_ROWS, param=param))
 
 
 def counts(y: np.ndarray, classes: tuple[str, ...]) -> dict[str, int]:
@@ -385,12 +391,14 @@ def _report(strategy: Strategy, before: Dataset, after: Dataset, source_rows: np
         missed = [f"{name} {int(after_all[classes.index(name)]):,} instead of {wanted:,}"
                   for name, wanted in strategy.target_.items() if after_all[classes.index(name)] != wanted]
         if missed:
-            strategy.note(f"{strategy.title} did not reach the target mix exactly ({'; '.join(missed)}): it "
-                          "decides per region of the data how many rows to make or remove.")
+            strategy.note(_("{title} did not reach the target mix exactly ({missed}): it decides per region of "
+                            "the data how many rows to make or remove.").format(
+                            title=strategy.title, missed='; '.join(missed)))
     emptied = [c for c, b, a in zip(classes, before_all, after_all) if b > 0 and a == 0]
     if emptied:
-        strategy.note(f"No {', '.join(map(repr, emptied))} rows are left, so a model trained on this set never "
-                      "sees that class. Restrict the classes this strategy may change (sampling_strategy).")
+        strategy.note(_("No {repr} rows are left, so a model trained on this set never sees that class. Restrict "
+                        "the classes this strategy may change "
+                        "(sampling_strategy).").format(repr=', '.join(map(repr, emptied))))
     return StrategyReport(
         strategy=type(strategy).__name__, params=strategy.get_params(), seed=seed,
         before=_by_class(before_all, classes), after=_by_class(after_all, classes),
@@ -416,8 +424,9 @@ def class_codes(names: dict[str, Any], classes: tuple[str, ...], owner: str, par
     unknown = [n for n in names if n not in classes]
     if unknown:
         raise InvalidParameterError(
-            f"{owner}: '{param}' names the class(es) {', '.join(map(repr, unknown))}, which this task does "
-            f"not have. Its classes are: {', '.join(classes)}.")
+            _("{owner}: '{param}' names the class(es) {repr}, which this task does not have. Its classes are: "
+              "{classes}.").format(
+              owner=owner, param=param, repr=', '.join(map(repr, unknown)), classes=', '.join(classes)))
     return {classes.index(name): value for name, value in names.items()}
 
 

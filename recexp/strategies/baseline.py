@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from recexp.dataset import Dataset
+from recexp.i18n import N_
 from recexp.strategies.base import Strategy
 
 
 class NoStrategy(Strategy):
     """Return the training rows unchanged (``is_synthetic`` False, ``sample_weight`` 1.0)."""
 
-    title = "No strategy (baseline)"
+    title = N_("No strategy (baseline)")              # words, not a name: translated where shown
     family = "baseline"
     summary = "Trains on the real rows as they are; every comparison is made against this."
     exact_target = True

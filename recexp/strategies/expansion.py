@@ -35,6 +35,7 @@ import numpy as np
 
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.params import Bool, Choice, Float, Mapping, Union
 from recexp.strategies.base import Strategy, assemble, check_new_rows, class_codes, rows_by_class
 
@@ -88,8 +89,9 @@ class Expansion(Strategy):
         self.validate_params()
         if not self.test_time:
             raise InvalidParameterError(
-                f"{self.title} blends each row with another row of its class, so it cannot augment rows whose "
-                "label is unknown at scoring time. Choose Gaussian noise, feature masking or a sequence operator.")
+                _("{title} blends each row with another row of its class, so it cannot augment rows whose label "
+                  "is unknown at scoring time. Choose Gaussian noise, feature masking "
+                  "or a sequence operator.").format(title=self.title))
         self.check_columns(rows)
         if len(rows) == 0:
             return {}
@@ -114,7 +116,8 @@ class Expansion(Strategy):
         empty = [train.schema.classes[c] for c in np.flatnonzero((current == 0))
                  if isinstance(factor, dict) and factor.get(train.schema.classes[c], 0) > 0]
         if empty:
-            self.note(f"No rows to expand for {', '.join(empty)}: the class has no training rows.")
+            self.note(_("No rows to expand for {empty}: the class has no training "
+                        "rows.").format(empty=', '.join(empty)))
         return wanted
 
     def _eligible(self, train: Dataset) -> np.ndarray | None:
@@ -133,8 +136,8 @@ class Expansion(Strategy):
                 if len(useful):
                     rows = useful
                 else:
-                    self.note(f"Class {train.schema.classes[code]!r} has no row with at least two past events; "
-                              "its new rows are unchanged copies.")
+                    self.note(_("Class {classes!r} has no row with at least two past events; its new rows are "
+                                "unchanged copies.").format(classes=train.schema.classes[code]))
             whole, rest = divmod(n_new, len(rows))
             seeds.append(np.concatenate([np.tile(rows, whole), rng.choice(rows, rest, replace=False)]))
         return np.concatenate(seeds) if seeds else np.arange(0)
@@ -166,8 +169,9 @@ def _require(strategy: Strategy, train: Dataset, what: str) -> None:
         needs = {"numeric": "numeric features", "features": "numeric or categorical features",
                  "sequences": "behaviour-sequence features"}[what]
         raise InvalidParameterError(
-            f"{strategy.title} perturbs {needs}, but this dataset has none (e.g. a feature table without "
-            "a behaviour history). Choose another strategy or a task that builds them.")
+            _("{title} perturbs {needs}, but this dataset has none (e.g. a feature table without a behaviour "
+              "history). Choose another strategy or a task that builds "
+              "them.").format(title=strategy.title, needs=needs))
 
 
 class GaussianNoise(Expansion):
@@ -297,8 +301,9 @@ class SequenceAugmentation(Expansion):
         lengths = {len(cols) for cols in data.schema.sequences.values()}
         if len(lengths) != 1:
             raise InvalidParameterError(
-                f"{self.title} needs every behaviour-sequence group to have the same length, but they have "
-                f"{sorted(lengths)}. Rebuild the dataset with one history length.")
+                _("{title} needs every behaviour-sequence group to have the same length, but they have "
+                  "{lengths}. Rebuild the dataset with one "
+                  "history length.").format(title=self.title, lengths=sorted(lengths)))
 
     def _history(self, train: Dataset, rows: np.ndarray | None = None) -> np.ndarray:
         frame = train.frame if rows is None else train.frame.iloc[rows]

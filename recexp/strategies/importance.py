@@ -38,6 +38,7 @@ import pandas as pd
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset, Split
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.importance import METHODS, SOURCE_ROW, TrainedRun
 from recexp.params import Choice, Float, Optional, Text
 from recexp.strategies.base import Strategy, counts
@@ -126,14 +127,16 @@ class ImportanceWeighting(Strategy):
         owner = self.title
         if self.run_id is None:
             raise InvalidParameterError(
-                f"{owner}: parameter 'run_id' is not set; it names the finished run whose training rows are "
-                "replayed and valued. Choose a finished run (the Importance page does this for you).")
+                _("{owner}: parameter 'run_id' is not set; it names the finished run whose training rows are "
+                  "replayed and valued. Choose a finished run (the Importance page does this "
+                  "for you).").format(owner=owner))
         bound = getattr(self, "source_run_", None)
         if bound is None or bound.run.run_id != self.run_id or bound.method != self.method:
             raise InvalidParameterError(
-                f"{owner}: run {self.run_id}'s training rows and {self.method} values were not handed over. Launch "
-                "it as a run (recexp.jobs resolves them from the run store), or call "
-                "with_source(recexp.jobs.source_run(store, run_id, method)) before apply.")
+                _("{owner}: run {run_id}'s training rows and {method} values were not handed over. Launch it as "
+                  "a run (recexp.jobs resolves them from the run store), or call "
+                  "with_source(recexp.jobs.source_run(store, run_id, method)) before apply.").format(
+                  owner=owner, run_id=self.run_id, method=self.method))
         spec, (dataset, split) = bound.run.spec, bound.data
         expected = dataset.subset(split.train)
         columns = [*train.schema.feature_columns, LABEL]
@@ -142,28 +145,33 @@ class ImportanceWeighting(Strategy):
                 and train.frame[columns].reset_index(drop=True).equals(expected.frame[columns]))
         if not same:
             raise InvalidParameterError(
-                f"{owner}: parameter 'run_id' names run {self.run_id} ({spec.label()}), which was trained on "
-                f"another training split ({len(expected):,} rows of {dataset.task} data {dataset.fingerprint[:12]}) "
-                f"than the {len(train):,} rows given here ({train.task} data {train.fingerprint[:12]}). Choose a "
-                "source run of the same dataset, task and split, on the whole training split (not a preview sample).")
+                _("{owner}: parameter 'run_id' names run {run_id} ({spec}), which was trained on another "
+                  "training split ({n_expected:,} rows of {task} data {fingerprint}) than the {n_train:,} rows "
+                  "given here ({task2} data {fingerprint2}). Choose a source run of the same dataset, task and "
+                  "split, on the whole training split (not a preview sample).").format(
+                  owner=owner, run_id=self.run_id, spec=spec.label(), n_expected=len(expected), task=dataset.task,
+                  fingerprint=dataset.fingerprint[:12], n_train=len(train), task2=train.task,
+                  fingerprint2=train.fingerprint[:12]))
         source = bound.run
         position = np.full(len(dataset), -1, dtype=np.int64)
         position[split.train] = np.arange(len(split.train))
         source_positions = position[source.source_rows]
         if (source_positions < 0).any():
             raise InvalidParameterError(
-                f"{owner}: run {self.run_id} trained on rows outside this training split "
-                f"({int((source_positions < 0).sum()):,} of them), so its rows cannot be replayed here. Choose "
-                "another source run.")
+                _("{owner}: run {run_id} trained on rows outside this training split ({outside:,} of them), so its "
+                  "rows cannot be replayed here. Choose another source run.").format(
+                  owner=owner, run_id=self.run_id, outside=int((source_positions < 0).sum())))
         if self.scope == "synthetic" and not source.is_synthetic.any():
             raise InvalidParameterError(
-                f"{owner}: parameter 'scope' is 'synthetic', but run {self.run_id} ({spec.label()}) trained on no "
-                "synthetic rows. Choose scope='all', or a run whose strategy adds rows.")
+                _("{owner}: parameter 'scope' is 'synthetic', but run {run_id} ({spec}) trained on no synthetic "
+                  "rows. Choose scope='all', or a run whose strategy adds rows.").format(
+                  owner=owner, run_id=self.run_id, spec=spec.label()))
         in_scope = int(source.is_synthetic.sum()) if self.scope == "synthetic" else len(source.train)
         if self.action == "drop" and self.scope == "all" and _share(self.fraction, in_scope) >= in_scope:
             raise InvalidParameterError(
-                f"{owner}: parameter 'fraction' {self.fraction} would drop all {in_scope:,} training rows. "
-                "Choose a fraction below 1.")
+                _("{owner}: parameter 'fraction' {fraction} would drop all {in_scope:,} training rows. Choose a "
+                  "fraction below 1.").format(
+                  owner=owner, fraction=self.fraction, in_scope=in_scope))
         self.source_positions_ = source_positions
 
     # --- the hook ---------------------------------------------------------------------------------
@@ -175,8 +183,10 @@ class ImportanceWeighting(Strategy):
         rng = np.random.default_rng(seed)
         title = METHODS[self.method].title or self.method
         replayed = _replay(train, source, positions)
-        self.note(f"Replayed the {len(source.train):,} training rows of run {self.run_id} ({source.spec.label()}): "
-                  f"{int((~synthetic).sum()):,} real, {int(synthetic.sum()):,} synthetic; valued by {title}.")
+        self.note(_("Replayed the {n_train:,} training rows of run {run_id} ({spec}): {real:,} real, "
+                    "{synthetic:,} synthetic; valued by {title}.").format(
+                    n_train=len(source.train), run_id=self.run_id, spec=source.spec.label(),
+                    real=int((~synthetic).sum()), synthetic=int(synthetic.sum()), title=title))
         if self.action == "drop":
             chosen = self._chosen(values, scoped, rng)
             keep = np.ones(len(values), dtype=bool)
@@ -191,8 +201,10 @@ class ImportanceWeighting(Strategy):
                          if any(dropped_synthetic.values()) else "") + ".")
             kept = np.setdiff1d(scoped, chosen)
             if len(chosen) and len(kept):
-                self.note(f"Values of the dropped rows: {values[chosen].min():.4g} to {values[chosen].max():.4g}; "
-                          f"of the rows kept in scope: {values[kept].min():.4g} to {values[kept].max():.4g}.")
+                self.note(_("Values of the dropped rows: {values:.4g} to {values2:.4g}; of the rows kept in "
+                            "scope: {values3:.4g} to {values4:.4g}.").format(
+                            values=values[chosen].min(), values2=values[chosen].max(), values3=values[kept].min(),
+                            values4=values[kept].max()))
             frame = replayed.frame.iloc[np.flatnonzero(keep)].reset_index(drop=True)
             return replace(replayed, frame=frame), positions[keep]
         factor = np.ones(len(values))
@@ -203,10 +215,13 @@ class ImportanceWeighting(Strategy):
         old = replayed.frame[SAMPLE_WEIGHT].to_numpy(np.float64)
         new = old * factor
         new *= old.mean() / new.mean()
-        self.note(f"Weighted the {len(scoped):,} rows in scope ({self.scope}) by their "
-                  + ("value rank" if self.order == "lowest" else "random rank (control)")
-                  + f" with strength {self.fraction:g}: weights from {new[scoped].min():.3g} to "
-                    f"{new[scoped].max():.3g} (mean weight kept at {old.mean():.3g}).")
+        self.note((_("Weighted the {rows:,} rows in scope ({scope}) by their value rank with strength {strength:g}: "
+                     "weights from {low:.3g} to {high:.3g} (mean weight kept at {mean:.3g}).")
+                   if self.order == "lowest" else
+                   _("Weighted the {rows:,} rows in scope ({scope}) by their random rank (control) with strength "
+                     "{strength:g}: weights from {low:.3g} to {high:.3g} (mean weight kept at {mean:.3g}).")).format(
+            rows=len(scoped), scope=self.scope, strength=self.fraction, low=new[scoped].min(), high=new[scoped].max(),
+            mean=old.mean()))
         return replace(replayed, frame=replayed.frame.assign(**{SAMPLE_WEIGHT: new})), positions
 
     def _chosen(self, values: np.ndarray, scoped: np.ndarray, rng: np.random.Generator) -> np.ndarray:

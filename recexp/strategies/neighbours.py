@@ -52,6 +52,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.neighbors._base import KNeighborsMixin
 
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _, ngettext
 from recexp.params import Choice
 
 try:                                    # optional: the faiss backends need the faiss-cpu (or faiss-gpu) package
@@ -91,11 +92,11 @@ TORCH_CPU_BATCH_BYTES = 256 * 2**20
 def backend_problem(backend: str) -> str | None:
     """Why ``backend`` cannot run on this machine (a sentence), or ``None`` if it can."""
     if backend in ("faiss", "faiss_hnsw") and faiss is None:
-        return (f"knn_backend={backend!r} needs the FAISS package, which is not installed. Install faiss-cpu "
-                "(pip install faiss-cpu) or choose knn_backend='kdtree', 'torch' or 'auto'.")
+        return _("knn_backend={backend!r} needs the FAISS package, which is not installed. Install faiss-cpu "
+                 "(pip install faiss-cpu) or choose knn_backend='kdtree', 'torch' or 'auto'.").format(backend=backend)
     if backend == "torch_gpu" and not torch.cuda.is_available():
-        return ("knn_backend='torch_gpu' asks for a GPU, but this machine has no usable CUDA GPU. Choose "
-                "knn_backend='torch' (GPU when there is one, else CPU), 'kdtree' or 'auto'.")
+        return _("knn_backend='torch_gpu' asks for a GPU, but this machine has no usable CUDA GPU. Choose "
+                 "knn_backend='torch' (GPU when there is one, else CPU), 'kdtree' or 'auto'.")
     return None
 
 
@@ -153,7 +154,8 @@ class Neighbours(KNeighborsMixin, BaseEstimator):
             raise InvalidParameterError(problem)
         if self.backend not in KNN_BACKEND.options:
             raise InvalidParameterError(
-                f"knn_backend must be {KNN_BACKEND.describe()}, but got {self.backend!r}.")
+                _("knn_backend must be {knn_backend}, but got {backend!r}.").format(
+                  knn_backend=KNN_BACKEND.describe(), backend=self.backend))
         if not hasattr(self, "searches_"):
             self.searches_: list[Search] = []
         # imbalanced-learn refits one estimator on the same matrix (ADASYN: all rows, once per class, between
@@ -180,13 +182,15 @@ class Neighbours(KNeighborsMixin, BaseEstimator):
         wanted = k + 1 if itself else k
         if wanted > self.n_samples_fit_:
             raise InvalidParameterError(
-                f"The nearest-neighbour search was asked for {wanted} neighbours among {self.n_samples_fit_:,} rows "
-                f"(a class or cluster with too few rows for this neighbour count). Lower the neighbour count to at "
-                f"most {self.n_samples_fit_ - (1 if itself else 0)}, or leave that class out of the target mix.")
+                _("The nearest-neighbour search was asked for {wanted} neighbours among {n_samples_fit:,} rows "
+                  "(a class or cluster with too few rows for this neighbour count). Lower the neighbour count to "
+                  "at most {n_samples_fit2}, or leave that class out of the target mix.").format(
+                  wanted=wanted, n_samples_fit=self.n_samples_fit_,
+                  n_samples_fit2=self.n_samples_fit_ - (1 if itself else 0)))
         if queries.shape[1] != self.n_features_in_:
             raise InvalidDataError(
-                f"The nearest-neighbour search was fitted on {self.n_features_in_} features but queried with "
-                f"{queries.shape[1]}.")
+                _("The nearest-neighbour search was fitted on {n_features_in} features but queried with {shape}.").format(
+                  n_features_in=self.n_features_in_, shape=queries.shape[1]))
         start = time.perf_counter()
         backend, reason = self._choose(queries, wanted)
         engine = self._engine(backend)
@@ -277,11 +281,13 @@ def _dense(X) -> np.ndarray:
         X = X.astype(np.float64, copy=False)
     X = np.ascontiguousarray(X)
     if X.ndim != 2:
-        raise InvalidDataError(f"The nearest-neighbour search needs a 2-D feature matrix, but got {X.ndim} dimensions.")
+        raise InvalidDataError(_("The nearest-neighbour search needs a 2-D feature matrix, but got {ndim} "
+                                 "dimensions.").format(ndim=X.ndim))
     if X.size and not (np.isfinite(X.min()) and np.isfinite(X.max())):
         raise InvalidDataError(
-            "The nearest-neighbour search got missing (NaN) or infinite feature values. Fill or drop them first "
-            "(recexp's samplers fill NaN with the training median; infinite values must be fixed in the data).")
+            _("The nearest-neighbour search got missing (NaN) or infinite feature values. Fill or drop them "
+              "first (recexp's samplers fill NaN with the training median; infinite values must be fixed in the "
+              "data)."))
     return X
 
 
@@ -476,14 +482,16 @@ def describe_searches(searches: list[Search]) -> str | None:
         return None
     used = dict.fromkeys(s.backend for s in searches)
     seconds = sum(s.seconds for s in searches)
-    text = (f"Nearest neighbours: {len(searches)} search{'es' if len(searches) != 1 else ''} with "
-            f"{', '.join(used)} ({seconds:.2f} s in all, choosing included)")
+    text = ngettext("Nearest neighbours: {n} search with {engines} ({seconds:.2f} s in all, choosing included)",
+                    "Nearest neighbours: {n} searches with {engines} ({seconds:.2f} s in all, choosing included)",
+                    len(searches)).format(n=len(searches), engines=", ".join(used), seconds=seconds)
     reasons = [f"{s.queries:,} queries over {s.fitted:,} rows: {s.backend} ({s.reason})"
                for s in searches if s.reason and s.reason != "small search"]
     if reasons:
-        text += "; auto measured " + "; ".join(dict.fromkeys(reasons))
+        text = _("{text}; auto measured {reasons}").format(text=text, reasons="; ".join(dict.fromkeys(reasons)))
     recalls = [s.recall for s in searches if s.recall is not None]
     if recalls:
-        text += (f"; approximate search, recall@k {min(recalls):.4f} (lowest over the searches, measured on up "
-                 f"to {PROBE_QUERIES:,} sampled queries against an exact search)")
-    return text + "."
+        text = _("{text}; approximate search, recall@k {recall:.4f} (lowest over the searches, measured on up to "
+                 "{queries:,} sampled queries against an exact search)").format(text=text, recall=min(recalls),
+                                                                               queries=PROBE_QUERIES)
+    return _("{text}.").format(text=text)

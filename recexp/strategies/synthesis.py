@@ -42,6 +42,7 @@ from imblearn.utils import check_sampling_strategy
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, Dataset
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.models.device import DEVICE_CHOICES
 from recexp.params import Bool, Choice, Int
 from recexp.strategies.balancing import OVER_SAMPLING_STRATEGY
@@ -98,33 +99,38 @@ class SynthesisStrategy(Strategy):
         present = np.flatnonzero(current)
         if len(present) < 2:
             raise InvalidParameterError(
-                f"{self.title}: the training split has only one class ({classes[present[0]]}), so there is no "
-                "class mix to change. Check the task and the split.")
+                _("{title}: the training split has only one class ({classes}), so there is no class mix to "
+                  "change. Check the task and the split.").format(
+                  title=self.title, classes=classes[present[0]]))
         value = self.sampling_strategy
         if isinstance(value, float) and len(present) != 2:
             raise InvalidParameterError(
-                f"{self.title}: a ratio for 'sampling_strategy' only works with two classes, but this training "
-                f"split has {len(present)}. Give rows per class instead, or a preset such as 'auto'.")
+                _("{title}: a ratio for 'sampling_strategy' only works with two classes, but this training split "
+                  "has {n_present}. Give rows per class "
+                  "instead, or a preset such as 'auto'.").format(title=self.title, n_present=len(present)))
         if isinstance(value, dict):
             codes = class_codes(value, classes, self.title, "sampling_strategy")
             for code, wanted in codes.items():
                 name, have = classes[code], int(current[code])
                 if have == 0:
                     raise InvalidParameterError(
-                        f"{self.title}: class {name!r} has no real training rows, so the generator has nothing "
-                        f"to learn it from. Leave {name!r} out of 'sampling_strategy'.")
+                        _("{title}: class {name!r} has no real training rows, so the generator has nothing to "
+                          "learn it from. Leave {name!r} out of "
+                          "'sampling_strategy'.").format(title=self.title, name=name))
                 if wanted < have:
                     raise InvalidParameterError(
-                        f"{self.title}: the target for class {name!r} is {wanted:,} rows, fewer than the {have:,} "
-                        "it already has, and synthesis only adds rows. Set it to at least "
-                        f"{have:,}, or use an under-sampler.")
+                        _("{title}: the target for class {name!r} is {wanted:,} rows, fewer than the {have:,} it "
+                          "already has, and synthesis only adds rows. Set it to at least {have:,}, or use an "
+                          "under-sampler.").format(
+                          title=self.title, name=name, wanted=wanted, have=have))
             value = codes
         try:
             resolved = check_sampling_strategy(value, y, "over-sampling")
         except ValueError as error:
             raise InvalidParameterError(
-                f"{self.title}: sampling_strategy={self.sampling_strategy!r} is not possible on this training "
-                f"split ({error}). Choose another preset or per-class counts.") from None
+                _("{title}: sampling_strategy={sampling_strategy!r} is not possible on this training split "
+                  "({error}). Choose another preset or per-class counts.").format(
+                  title=self.title, sampling_strategy=self.sampling_strategy, error=error)) from None
         self.new_rows_ = {classes[c]: int(n) for c, n in resolved.items() if n > 0}
         self.target_ = {name: int(current[classes.index(name)] + n) for name, n in self.new_rows_.items()}
 
@@ -158,8 +164,10 @@ class SynthesisStrategy(Strategy):
         columns = list(train.schema.feature_columns)
         new_values = {c: rows[c].to_numpy() for c in columns}
         if hasattr(generator, "best_epoch_"):
-            self.note(f"{generator.__class__.__name__}: kept the checkpoint of epoch {generator.best_epoch_} of "
-                      f"{generator.epochs} (best quality score {generator.best_quality_:.3f}).")
+            self.note(_("{name}: kept the checkpoint of epoch {best_epoch} of {epochs} (best quality score "
+                        "{best_quality:.3f}).").format(
+                        name=generator.__class__.__name__, best_epoch=generator.best_epoch_,
+                        epochs=generator.epochs, best_quality=generator.best_quality_))
         real, synthetic = self._report_rows(train, generator, seed) if self.quality_report else (None, None)
         present = np.flatnonzero(generator.class_counts_)
         smallest = train.schema.classes[present[np.argmin(generator.class_counts_[present])]]
@@ -175,11 +183,13 @@ class SynthesisStrategy(Strategy):
         """Pass a generator's epoch on to the caller's ``progress`` as a fraction of the epochs."""
         epochs = getattr(self, "epochs", None)
         if epochs is None:                                  # the copula fits in one pass
-            self.progress_(1.0, "generator fitted")
+            self.progress_(1.0, _("generator fitted"))
             return
         losses = ", ".join(f"{name.replace('_', ' ')} {value:.3f}" for name, value in metrics.items()
                            if name not in ("epoch", "seconds") and value == value)
-        self.progress_(min(epoch / epochs, 1.0), f"epoch {epoch} of {epochs}" + (f": {losses}" if losses else ""))
+        done = _("epoch {epoch} of {epochs}").format(epoch=epoch, epochs=epochs)
+        self.progress_(min(epoch / epochs, 1.0), _("{done}: {losses}").format(done=done, losses=losses) if losses
+                       else done)
 
     @staticmethod
     def _report_rows(train: Dataset, generator: Generator, seed: int):
@@ -200,7 +210,7 @@ class SynthesisStrategy(Strategy):
         missing.loc[~real] = False
         cells = int(missing.to_numpy().sum())
         if cells == 0:
-            self.note("impute_missing: the real training rows have no missing feature values; nothing imputed.")
+            self.note(_("impute_missing: the real training rows have no missing feature values; nothing imputed."))
             return frame
         filled = impute_missing(frame, train.schema, generator, missing)
         self.imputation_ = {**imputation_report(frame.loc[real], train.schema, generator), "filled_cells": cells}
@@ -208,11 +218,12 @@ class SynthesisStrategy(Strategy):
         text = ""
         if {"generator", "mean_mode"} <= set(comparison):
             g, m = comparison["generator"], comparison["mean_mode"]
-            text = (f" On hidden observed cells the generator's draws had mean error {g['error']:.3f} and "
-                    f"distribution similarity {g['shape']:.3f}, mean/mode imputation {m['error']:.3f} and "
-                    f"{m['shape']:.3f}.")
-        self.note(f"impute_missing: filled {cells:,} missing cells of the real rows by conditional sampling "
-                  f"from {generator.__class__.__name__}.{text}")
+            text = _(" On hidden observed cells the generator's draws had mean error {error:.3f} and distribution "
+                     "similarity {shape:.3f}, mean/mode imputation {mean_error:.3f} and {mean_shape:.3f}.").format(
+                     error=g["error"], shape=g["shape"], mean_error=m["error"], mean_shape=m["shape"])
+        self.note(_("impute_missing: filled {cells:,} missing cells of the real rows by conditional sampling "
+                    "from {name}.{text}").format(
+                    cells=cells, name=generator.__class__.__name__, text=text))
         return filled
 
 

@@ -20,6 +20,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from recexp.dataset import SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.params import Choice, Float
 from recexp.strategies.base import Strategy
 
@@ -64,7 +65,8 @@ def class_weights(y: np.ndarray, n_classes: int, scheme: str, beta: float = 0.99
         # (1 - beta^n) / (1 - beta) is the effective number of samples; its inverse is the weight.
         raw[present] = (1.0 - beta) / (1.0 - np.power(beta, counts[present]))
     else:
-        raise InvalidParameterError(f"Unknown class-weight scheme {scheme!r}; use one of {', '.join(SCHEMES)}.")
+        raise InvalidParameterError(_("Unknown class-weight "
+                                      "scheme {scheme!r}; use one of {schemes}.").format(scheme=scheme, schemes=', '.join(SCHEMES)))
     mean = (raw * counts).sum() / counts.sum()
     return raw / mean
 
@@ -120,7 +122,7 @@ def _weighted(strategy: Strategy, train: Dataset, scheme: str) -> Dataset:
     y = train.y
     weights = class_weights(y, train.schema.n_classes, scheme, strategy.beta)
     present = strategy.class_counts_ > 0
-    strategy.note("Class weights (mean 1 over the training rows): " + ", ".join(
-        f"{name} {w:.3g}" for name, w, p in zip(train.schema.classes, weights, present) if p) + ".")
+    strategy.note(_("Class weights (mean 1 over the training rows): {weights}.").format(weights=", ".join(
+        f"{name} {w:.3g}" for name, w, p in zip(train.schema.classes, weights, present) if p)))
     new_weight = train.frame[SAMPLE_WEIGHT].to_numpy(dtype=np.float64) * weights[y]
     return replace(train, frame=train.frame.assign(**{SAMPLE_WEIGHT: new_weight}))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.synthesis.base import Generator, NeuralGenerator
 from recexp.synthesis.copula import GaussianCopula
 from recexp.synthesis.gan import GAN
@@ -36,7 +37,8 @@ def get_generator(name: str, **params: Any) -> Generator:
         cls = GENERATORS[name]
     except KeyError:
         raise InvalidParameterError(
-            f"There is no generator called {name!r}. Generators: {', '.join(GENERATORS)}.") from None
+            _("There is no generator called {name!r}. Generators: {generators}.").format(
+              name=name, generators=', '.join(GENERATORS))) from None
     return cls(**params)
 
 

@@ -34,6 +34,7 @@ from sklearn.neighbors import KDTree
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, FeatureSchema
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 from recexp.models.device import DEVICE_CHOICES, resolve_device
 from recexp.params import Choice, Float, Int, Optional, Parametrized
 from recexp.synthesis.privacy import (ID_COLUMNS, PrivateTraining, fresh_salt, hashed_ids, id_floor, integer_ids,
@@ -134,7 +135,8 @@ class Generator(Parametrized):
             and ``label`` (``int64``), rows grouped by class.
         """
         if not hasattr(self, "schema_"):
-            raise InvalidParameterError(f"{type(self).__name__} is not fitted yet. Call fit(frame, schema) first.")
+            raise InvalidParameterError(_("{name} is not fitted yet. Call "
+                                          "fit(frame, schema) first.").format(name=type(self).__name__))
         labels = self._labels(n, conditions)
         if len(labels):
             generated = self._sample(labels).reset_index(drop=True)
@@ -247,33 +249,36 @@ class Generator(Parametrized):
     @staticmethod
     def _check_frame(frame: pd.DataFrame, schema: FeatureSchema) -> tuple[pd.DataFrame, np.ndarray]:
         if not isinstance(frame, pd.DataFrame):
-            raise InvalidDataError(f"fit expects a pandas DataFrame, but got {type(frame).__name__}. "
-                                   "Pass a Dataset's frame.")
+            raise InvalidDataError(_("fit expects a pandas DataFrame, but got "
+                                     "{name}. Pass a Dataset's frame.").format(name=type(frame).__name__))
         needed = list(schema.feature_columns) + [LABEL]
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise InvalidDataError(
-                f"The training frame lacks the column(s) {', '.join(missing[:5])}"
-                f"{' ...' if len(missing) > 5 else ''} named by the schema. Build it with recexp.tasks.")
+                _("The training frame lacks the column(s) {missing}{value} named by the schema. Build it with "
+                  "recexp.tasks.").format(
+                  missing=', '.join(missing[:5]), value=' ...' if len(missing) > 5 else ''))
         positions = np.arange(len(frame))
         if IS_SYNTHETIC in frame.columns:
             positions = np.flatnonzero(~frame[IS_SYNTHETIC].to_numpy(dtype=bool))
             frame = frame.iloc[positions]
         if len(frame) < 2:
             raise InvalidDataError(
-                f"A generator needs at least 2 real training rows, but got {len(frame)}. Use a larger training split.")
+                _("A generator needs at least 2 real training rows, but got {n_frame}. Use a larger training "
+                  "split.").format(n_frame=len(frame)))
         labels = frame[LABEL].to_numpy()
         if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= schema.n_classes:
             raise InvalidDataError(
-                f"Labels must be integer codes 0..{schema.n_classes - 1} (schema.classes), but the frame has "
-                f"{labels.min()!r}..{labels.max()!r}. Rebuild the dataset with recexp.tasks.")
+                _("Labels must be integer codes 0..{n_classes} (schema.classes), but the frame has "
+                  "{labels!r}..{labels2!r}. Rebuild the dataset with recexp.tasks.").format(
+                  n_classes=schema.n_classes - 1, labels=labels.min(), labels2=labels.max()))
         if schema.numeric:
             values = frame[list(schema.numeric)].to_numpy(np.float64, na_value=np.nan)
             if np.isinf(values).any():
                 bad = [c for c, col in zip(schema.numeric, values.T) if np.isinf(col).any()]
                 raise InvalidDataError(
-                    f"Numeric column(s) {', '.join(bad)} hold infinite values. Replace them with missing values "
-                    "or finite numbers before synthesising.")
+                    _("Numeric column(s) {bad} hold infinite values. Replace them with missing values or finite "
+                      "numbers before synthesising.").format(bad=', '.join(bad)))
         return frame.reset_index(drop=True), positions
 
     def _labels(self, n: int | None, conditions: dict[str, int] | None) -> np.ndarray:
@@ -281,28 +286,32 @@ class Generator(Parametrized):
         if conditions is not None:
             if not isinstance(conditions, dict):
                 raise InvalidParameterError(
-                    f"conditions must be a dict from class name to row count, but got {conditions!r}.")
+                    _("conditions must be a dict from class name to row count, but "
+                      "got {conditions!r}.").format(conditions=conditions))
             unknown = [c for c in conditions if c not in classes]
             if unknown:
                 raise InvalidParameterError(
-                    f"conditions name unknown class(es) {', '.join(map(repr, unknown))}; "
-                    f"the classes are {', '.join(classes)}.")
+                    _("conditions name unknown class(es) {repr}; the classes are {classes}.").format(
+                      repr=', '.join(map(repr, unknown)), classes=', '.join(classes)))
             for name, count in conditions.items():
                 if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 0:
                     raise InvalidParameterError(
-                        f"conditions[{name!r}] must be a whole number of rows >= 0, but got {count!r}.")
+                        _("conditions[{name!r}] must be a whole number of rows >= "
+                          "0, but got {count!r}.").format(name=name, count=count))
                 if count and self.class_counts_[classes.index(name)] == 0:
                     raise InvalidParameterError(
-                        f"Class {name!r} has no real training rows, so there is nothing to learn it from. "
-                        "Drop it from conditions.")
+                        _("Class {name!r} has no real training rows, so there is nothing to learn it from. Drop "
+                          "it from conditions.").format(name=name))
             total = int(sum(conditions.values()))
             if n is not None and n != total:
                 raise InvalidParameterError(
-                    f"n ({n}) must equal the sum of conditions ({total}) when both are given. Give one of them.")
+                    _("n ({n}) must equal the sum of conditions ({total}) when both are "
+                      "given. Give one of them.").format(n=n, total=total))
             return np.concatenate([np.full(int(conditions.get(name, 0)), code, dtype=np.int64)
                                    for code, name in enumerate(classes)]) if total else np.zeros(0, np.int64)
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-            raise InvalidParameterError(f"n must be a whole number of rows >= 0, but got {n!r}. Pass n or conditions.")
+            raise InvalidParameterError(_("n must be a whole number of rows >= 0, but got {n!r}. Pass n or "
+                                          "conditions.").format(n=n))
         mix = self.class_counts_ / self.class_counts_.sum()
         counts = self.rng_.multinomial(int(n), mix)
         return np.repeat(np.arange(len(classes), dtype=np.int64), counts)

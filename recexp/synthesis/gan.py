@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.params import Float, Int
 from recexp.synthesis.base import NeuralGenerator, SeededDropout, SpanLayout, linear
 
@@ -224,8 +225,10 @@ class GAN(NeuralGenerator):
     def _check_params(self) -> None:
         if self.batch_size % self.pac:
             raise InvalidParameterError(
-                f"GAN: batch_size ({self.batch_size}) must be a multiple of pac ({self.pac}). "
-                f"Use batch_size={self.batch_size // self.pac * self.pac or self.pac} or change pac.")
+                _("GAN: batch_size ({batch_size}) must be a multiple of pac ({pac}). Use batch_size={value} or "
+                  "change pac.").format(
+                  batch_size=self.batch_size, pac=self.pac,
+                  value=self.batch_size // self.pac * self.pac or self.pac))
 
     def _build(self, data: torch.Tensor, categories: torch.Tensor, labels: torch.Tensor) -> None:
         device, g = self.device_, self.torch_generator_

@@ -29,6 +29,7 @@ import pandas as pd
 
 from recexp.dataset import LABEL, FeatureSchema
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _
 from recexp.synthesis.base import Generator
 from recexp.synthesis.quality import ks_complement, tv_complement
 
@@ -83,7 +84,8 @@ def impute_missing(frame: pd.DataFrame, schema: FeatureSchema, generator: Genera
         A copy of ``frame`` with the flagged cells filled; other columns untouched.
     """
     if not hasattr(generator, "schema_"):
-        raise InvalidParameterError("impute_missing needs a fitted generator. Call generator.fit(frame, schema) first.")
+        raise InvalidParameterError(_("impute_missing needs a fitted generator. Call generator.fit(frame, "
+                                      "schema) first."))
     missing = missing_mask(frame, schema) if missing is None else missing
     out = frame.copy()
     if not missing.to_numpy().any():
@@ -109,7 +111,8 @@ def imputation_report(frame: pd.DataFrame, schema: FeatureSchema, generator: Gen
         mean of each per method; ``hidden_cells``; ``missing_cells`` in ``frame``.
     """
     if not 0 < mask_fraction < 1:
-        raise InvalidParameterError(f"mask_fraction must be between 0 and 1 (exclusive), but got {mask_fraction!r}.")
+        raise InvalidParameterError(_("mask_fraction must be between 0 and 1 (exclusive), but got "
+                                      "{mask_fraction!r}.").format(mask_fraction=mask_fraction))
     rng = np.random.default_rng(random_state)
     frame = frame.reset_index(drop=True)
     missing = missing_mask(frame, schema)

@@ -69,6 +69,7 @@ from threadpoolctl import threadpool_limits
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, FeatureSchema
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 from recexp.metrics import classification_metrics
 
 #: Detection classifiers ``detection`` accepts.
@@ -283,7 +284,8 @@ def detection(real: pd.DataFrame, synthetic: pd.DataFrame, numeric: list[str], c
     """
     if detector not in DETECTORS:
         raise InvalidParameterError(
-            f"detector must be one of {', '.join(DETECTORS)}, but got {detector!r}. Pick one of those.")
+            _("detector must be one of {detectors}, but got {detector!r}. Pick one of those.").format(
+              detectors=', '.join(DETECTORS), detector=detector))
     if len(real) < 3 or len(synthetic) < 3:
         return {"auc": math.nan, "score": math.nan}
     if detector == "logistic":
@@ -355,7 +357,7 @@ def efficacy(real: pd.DataFrame, synthetic: pd.DataFrame, numeric: list[str], ca
         stratify = labels if counts[counts > 0].min() >= 2 else None
         train_part, real_test = train_test_split(real, test_size=0.3, random_state=random_state, stratify=stratify)
         real = train_part
-        holdout = "30% of the real training rows (the generator saw them)"
+        holdout = _("30% of the real training rows (the generator saw them)")
     result: dict[str, Any] = {"holdout": holdout, "test_rows": int(len(real_test))}
     if len(real_test) == 0 or real[LABEL].nunique() < 2:
         return {**result, "real": None, "synthetic": None, "augmented": None, "synthetic_to_real_f1": None}
@@ -665,27 +667,30 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, schema: FeatureS
     """
     if detector not in DETECTORS:
         raise InvalidParameterError(
-            f"detector must be one of {', '.join(DETECTORS)}, but got {detector!r}. Pick one of those.")
+            _("detector must be one of {detectors}, but got {detector!r}. Pick one of those.").format(
+              detectors=', '.join(DETECTORS), detector=detector))
     numeric = list(schema.numeric)
     features = list(schema.numeric) + list(schema.categorical)
     missing = [c for c in features + [LABEL] if c not in synthetic.columns]
     if missing:
         raise InvalidDataError(
-            f"The synthetic rows lack the column(s) {', '.join(missing)}. Generate them with the same schema "
-            "as the real training split.")
+            _("The synthetic rows lack the column(s) {missing}. Generate them with the same schema as the real "
+              "training split.").format(missing=', '.join(missing)))
     if IS_SYNTHETIC in real.columns:
         real = real.loc[~real[IS_SYNTHETIC].to_numpy(dtype=bool)]
     if len(real) == 0:
-        raise InvalidDataError("The real training split has no real rows to compare with. Pass the real split.")
+        raise InvalidDataError(_("The real training split has no real rows to compare with. Pass the real split."))
     notes = []
     if schema.sequences:
-        notes.append("Behaviour-sequence columns are not modelled by the generators and are not scored.")
+        notes.append(_("Behaviour-sequence columns are not modelled by the generators and are not scored."))
     categorical = list(schema.categorical) + [LABEL]
     n_columns = len(numeric) + len(categorical)
     if n_columns * (n_columns - 1) // 2 > MAX_PAIRS:
-        notes.append(f"Pair trends are scored on {MAX_PAIRS:,} of the {n_columns * (n_columns - 1) // 2:,} column "
-                     f"pairs of the {n_columns:,} scored columns, drawn at random (seed {random_state}): scoring "
-                     "every pair grows with the square of the columns.")
+        notes.append(_("Pair trends are scored on {max_pairs:,} of the {n_columns:,} column pairs of the "
+                       "{n_columns2:,} scored columns, drawn at random (seed {random_state}): scoring every pair "
+                       "grows with the square of the columns.").format(
+                       max_pairs=MAX_PAIRS, n_columns=n_columns * (n_columns - 1) // 2, n_columns2=n_columns,
+                       random_state=random_state))
     overall = _scores(real, synthetic, numeric, categorical, real_test, detector, max_rows, random_state)
 
     counts = np.bincount(real[LABEL].to_numpy(np.int64), minlength=schema.n_classes)
@@ -696,7 +701,8 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, schema: FeatureS
         code = schema.classes.index(minority)
     else:
         raise InvalidParameterError(
-            f"minority must be one of the classes {', '.join(schema.classes)}, but got {minority!r}.")
+            _("minority must be one of the classes {classes}, but got {minority!r}.").format(
+              classes=', '.join(schema.classes), minority=minority))
     real_min = real.loc[real[LABEL].to_numpy() == code]
     syn_min = synthetic.loc[synthetic[LABEL].to_numpy() == code]
     test_min = real_test.loc[real_test[LABEL].to_numpy() == code] if real_test is not None else None
@@ -705,7 +711,8 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, schema: FeatureS
         minority_scores = _scores(real_min, syn_min, numeric, list(schema.categorical), test_min, detector,
                                   max_rows, random_state)
     else:
-        notes.append(f"No synthetic rows of the minority class {schema.classes[code]!r}: its scores are missing.")
+        notes.append(_("No synthetic rows of the minority class "
+                       "{classes!r}: its scores are missing.").format(classes=schema.classes[code]))
     eff = efficacy(real, synthetic, numeric, categorical[:-1], schema.n_classes, real_test=real_test,
                    minority=code, random_state=random_state) if efficacy_test else {}
     return QualityReport(overall=overall, minority=minority_scores, minority_class=schema.classes[code],

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, FeatureSchema
-from recexp.i18n import _, format_decimal
+from recexp.i18n import N_, _, format_decimal
 from recexp.synthesis.base import Generator
 from recexp.synthesis.privacy import ID_POLICIES, PRIVACY_SCOPE
 from recexp.synthesis.quality import QualityReport, QualityScores, jsonable, quality_report
@@ -34,24 +34,24 @@ REPORT_ROWS = 2000
 
 #: One line per score: how to read it.
 SCORE_HELP = {
-    "Quality score": "Mean of column shapes and pair trends (SDMetrics' quality score). 1 is identical; "
-                     "above 0.8 is good.",
-    "Column shapes": "Each column's distribution, real vs synthetic (1 - KS statistic or 1 - total variation). "
-                     "1 is identical.",
-    "Pair trends": "Correlations / contingency tables of every column pair preserved. 1 is identical.",
-    "Detection AUC": "How well a logistic regression tells synthetic rows from real ones. 0.5 (a coin flip) is "
-                     "best; near 1 they are easy to tell apart.",
-    "ML efficacy (F1 synthetic / real)": "Macro-F1 on held-out real rows of a model trained on synthetic rows "
-                                         "only, over one trained on real rows. 1 means as useful as real data.",
-    "ML efficacy (F1 real + synthetic / real)": "Macro-F1 of a model trained on real and synthetic rows, over one "
-                                                "trained on real rows only. Above 1: the synthetic rows help.",
-    "DCR ratio": "Median distance of a synthetic row to its closest real row, over the same for real rows. "
-                 "About 1 or more is safe; well below 1 suggests memorised rows.",
-    "Exact copies (share)": "Share of synthetic rows equal to a real training row in every scored column. "
-                            "0 is best.",
-    "Membership inference AUC": "How well an attacker tells training rows from held-out real rows by their "
-                                "distance to the closest synthetic row. 0.5 (a coin flip) is no leak; near 1 the "
-                                "synthetic rows give the training rows away.",
+    N_("Quality score"): N_("Mean of column shapes and pair trends (SDMetrics' quality score). 1 is identical; "
+                            "above 0.8 is good."),
+    N_("Column shapes"): N_("Each column's distribution, real vs synthetic (1 - KS statistic or 1 - total variation). "
+                            "1 is identical."),
+    N_("Pair trends"): N_("Correlations / contingency tables of every column pair preserved. 1 is identical."),
+    N_("Detection AUC"): N_("How well a logistic regression tells synthetic rows from real ones. 0.5 (a coin flip) is "
+                            "best; near 1 they are easy to tell apart."),
+    N_("ML efficacy (F1 synthetic / real)"): N_("Macro-F1 on held-out real rows of a model trained on synthetic rows "
+                                                "only, over one trained on real rows. 1 means as useful as real data."),
+    N_("ML efficacy (F1 real + synthetic / real)"): N_("Macro-F1 of a model trained on real and synthetic rows, over one "
+                                                       "trained on real rows only. Above 1: the synthetic rows help."),
+    N_("DCR ratio"): N_("Median distance of a synthetic row to its closest real row, over the same for real rows. "
+                        "About 1 or more is safe; well below 1 suggests memorised rows."),
+    N_("Exact copies (share)"): N_("Share of synthetic rows equal to a real training row in every scored column. "
+                                   "0 is best."),
+    N_("Membership inference AUC"): N_("How well an attacker tells training rows from held-out real rows by their "
+                                       "distance to the closest synthetic row. 0.5 (a coin flip) is no leak; near 1 "
+                                       "the synthetic rows give the training rows away."),
 }
 
 #: Membership-inference AUC below this reads as no measurable leak; from :data:`MIA_LEAK` on as a leak.
@@ -155,7 +155,7 @@ class SynthesisReport:
     def scores(self) -> pd.DataFrame:
         """One row per score (see :data:`SCORE_HELP`): all classes, the minority class, and how to read it."""
         if self.quality is None:
-            return pd.DataFrame(columns=["all classes", "minority class", "what good looks like"])
+            return pd.DataFrame(columns=[N_("all classes"), N_("minority class"), N_("what good looks like")])
         q = self.quality
         efficacy = q.efficacy or {}
         rows = {}
@@ -166,7 +166,8 @@ class SynthesisReport:
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = "score"
         if q.minority_class is not None:
-            table = table.rename(columns={"minority class": f"minority class ({q.minority_class})"})
+            table = table.rename(columns={"minority class": _("minority class ({name})").format(
+                name=q.minority_class)})
         return table
 
     def efficacy_table(self) -> pd.DataFrame:
@@ -292,8 +293,9 @@ def describe_fit(generator: Generator, real: pd.DataFrame | None, synthetic: pd.
                                  random_state=random_state)
         columns = list(schema.numeric) + list(schema.categorical) + [LABEL]
         kept = {"real": real[columns].reset_index(drop=True), "synthetic": synthetic[columns].reset_index(drop=True)}
-        held_out = (f"{len(real_test):,} held-out real rows the generator never saw" if real_test is not None else
-                    "part of the real training rows (the generator saw them; no held-out rows were given)")
+        held_out = (_("{rows:,} held-out real rows the generator never saw").format(rows=len(real_test))
+                    if real_test is not None else
+                    _("part of the real training rows (the generator saw them; no held-out rows were given)"))
     history = getattr(generator, "history_", None)
     best_quality = getattr(generator, "best_quality_", None)
     return SynthesisReport(

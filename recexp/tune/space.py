@@ -138,15 +138,18 @@ class SearchSpace:
                  fixed: dict[str, Any] | None = None, ranges: dict[str, Any] | None = None,
                  choices: dict[str, Any] | None = None):
         if not strategies:
-            raise InvalidParameterError("Choose at least one strategy to tune.")
+            raise InvalidParameterError(_("Choose at least one strategy to tune."))
         if len(set(strategies)) != len(strategies):
-            raise InvalidParameterError(f"A strategy is named twice in {list(strategies)}; name each one once.")
+            raise InvalidParameterError(_("A strategy is named twice in "
+                                          "{strategies}; name each one once.").format(strategies=list(strategies)))
         if model not in MODELS:
-            raise InvalidParameterError(f"Unknown model {model!r}; choose one of {', '.join(MODELS)}.")
+            raise InvalidParameterError(_("Unknown model "
+                                          "{model!r}; choose one of {models}.").format(model=model, models=', '.join(MODELS)))
         unknown = sorted(set(search_train) - set(TRAIN_SPACE))
         if unknown:
-            raise InvalidParameterError(f"Training setting(s) {unknown} cannot be searched; choose from "
-                                        f"{', '.join(TRAIN_SPACE)}.")
+            raise InvalidParameterError(_("Training setting(s) {unknown} cannot be searched; choose from "
+                                          "{train_space}.").format(
+                                          unknown=unknown, train_space=', '.join(TRAIN_SPACE)))
         self.strategies = {name: strategy_class(name) for name in strategies}
         self.model = model
         self.search_model = bool(search_model)
@@ -157,10 +160,10 @@ class SearchSpace:
         self._check_narrowing()
         if not self.dimensions():
             raise InvalidParameterError(
-                "This space has nothing to search: every parameter of "
-                f"{', '.join(self.strategies)} is fixed or has no range (a strategy without parameters, such as "
-                "'none', has none). Choose a strategy with parameters, add another strategy, search the model "
-                "or training settings, or free a fixed parameter.")
+                _("This space has nothing to search: every parameter of {strategies} is fixed or has no range (a "
+                  "strategy without parameters, such as 'none', has none). Choose a strategy with parameters, "
+                  "add another strategy, search the model or "
+                  "training settings, or free a fixed parameter.").format(strategies=', '.join(self.strategies)))
 
     # --- the groups of parameters --------------------------------------------------------------
 
@@ -199,8 +202,10 @@ class SearchSpace:
                            if (alt is None and default is None) or (alt is not None and alt.check(default))), None)
             if kind in self.fixed:
                 if self.fixed[kind] not in alternatives:
-                    raise InvalidParameterError(f"{kind} must be one of {list(alternatives)}, but is fixed to "
-                                                f"{self.fixed[kind]!r}. Fix it to one of those.")
+                    raise InvalidParameterError(_("{kind} must be one of {alternatives}, but is fixed to "
+                                                  "{fixed!r}. Fix it to one of those.").format(
+                                                  kind=kind, alternatives=list(alternatives),
+                                                  fixed=self.fixed[kind]))
                 picked = {self.fixed[kind]: alternatives[self.fixed[kind]]}
                 dims = []
             else:
@@ -225,8 +230,8 @@ class SearchSpace:
             outside = [c for c in wanted if c not in options]
             if outside or not wanted:
                 raise InvalidParameterError(
-                    f"The choices for {path} must be a non-empty subset of {options}, but got {wanted}. "
-                    "Pick among the listed options.")
+                    _("The choices for {path} must be a non-empty subset of {options}, but got {wanted}. Pick "
+                      "among the listed options.").format(path=path, options=options, wanted=wanted))
             options = [o for o in options if o in wanted]
         return Dimension(path, CategoricalDistribution(options), condition, help, default)
 
@@ -236,15 +241,18 @@ class SearchSpace:
         if path in self.ranges:
             wanted = self.ranges[path]
             if len(wanted) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in wanted):
-                raise InvalidParameterError(f"The range for {path} must be two numbers (low, high), but got {wanted}.")
+                raise InvalidParameterError(_("The range for {path} must be two numbers (low, high), but got "
+                                              "{wanted}.").format(path=path, wanted=wanted))
             low, high = wanted
             if low > high or not (param.check(low) and param.check(high)):
                 raise InvalidParameterError(
-                    f"The range {low} to {high} for {path} is infeasible: {path} must be {param.describe()}, and "
-                    "the low end at most the high end. Narrow it inside those bounds.")
+                    _("The range {low} to {high} for {path} is infeasible: {path} must be {param}, and the low "
+                      "end at most the high end. Narrow it inside those bounds.").format(
+                      low=low, high=high, path=path, param=param.describe()))
             if param.log and low <= 0:
-                raise InvalidParameterError(f"{path} is searched on a log scale, so its range must be above 0, but "
-                                            f"it starts at {low}. Start it above 0.")
+                raise InvalidParameterError(_("{path} is searched on a log scale, so its range must be above 0, "
+                                              "but it starts at {low}. Start it above "
+                                              "0.").format(path=path, low=low))
         if is_int:
             return IntDistribution(int(low), int(high), log=param.log)
         return FloatDistribution(float(low), float(high), log=param.log)
@@ -295,8 +303,9 @@ class SearchSpace:
         if path in self.fixed:
             value = self.fixed[path]
             if not param.check(value):
-                raise InvalidParameterError(f"The fixed value {value!r} of {path} is not allowed: it must be "
-                                            f"{param.describe()}. Fix it to an allowed value.")
+                raise InvalidParameterError(_("The fixed value {value!r} of {path} is not allowed: it must be "
+                                              "{param}. Fix it to an allowed value.").format(
+                                              value=value, path=path, param=param.describe()))
             return value
         if not _searchable(param):
             return default
@@ -326,11 +335,12 @@ class SearchSpace:
             unknown = sorted(set(narrowing) - names)
             if unknown:
                 raise InvalidParameterError(
-                    f"Cannot {label} {', '.join(unknown)}: no such parameter in this space. Its parameters: "
-                    f"{', '.join(sorted(names))}.")
+                    _("Cannot {label} {unknown}: no such parameter in this space. Its parameters: {names}.").format(
+                      label=label, unknown=', '.join(unknown), names=', '.join(sorted(names))))
         if STRATEGY in self.fixed and self.fixed[STRATEGY] not in self.strategies:
-            raise InvalidParameterError(f"The fixed strategy {self.fixed[STRATEGY]!r} is not one of the strategies "
-                                        f"searched ({', '.join(self.strategies)}).")
+            raise InvalidParameterError(_("The fixed strategy {fixed!r} is not one of the strategies searched "
+                                          "({strategies}).").format(
+                                          fixed=self.fixed[STRATEGY], strategies=', '.join(self.strategies)))
 
     def _all_names(self, path: str, param: Param) -> set[str]:
         names = {path}
@@ -414,7 +424,8 @@ def _typed(text: str, distribution: BaseDistribution) -> Any:
 
 def _number(value: Any, name: str) -> float:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        raise InvalidParameterError(f"The range of {name} needs both a low and a high end; one is empty.")
+        raise InvalidParameterError(_("The range of {name} needs both a low and a high end; "
+                                      "one is empty.").format(name=name))
     return int(value) if float(value).is_integer() else float(value)
 
 

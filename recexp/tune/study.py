@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from recexp.data.source import workspace
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError, RecexpError, sentence
-from recexp.i18n import N_
+from recexp.i18n import N_, _
 from recexp.jobs import Command, JobRunner, bind_strategy, strategy_class, threads_per_run, validate_spec
 from recexp.metrics import LOWER_IS_BETTER, default_primary, evaluation_metrics, primary_choices
 from recexp.models import MODELS, TrainConfig, evaluate, train
@@ -92,11 +92,14 @@ class TuneSpec:
     def validate(self) -> None:
         """Check the space, sampler, pruner and the base run spec; raise a sentence on the first problem."""
         if self.sampler not in SAMPLERS:
-            raise InvalidParameterError(f"Unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}.")
+            raise InvalidParameterError(_("Unknown sampler {sampler!r}; choose one of {samplers}.").format(
+                                          sampler=self.sampler, samplers=', '.join(SAMPLERS)))
         if self.pruner not in PRUNERS:
-            raise InvalidParameterError(f"Unknown pruner {self.pruner!r}; choose one of {', '.join(PRUNERS)}.")
+            raise InvalidParameterError(_("Unknown pruner {pruner!r}; choose one of {pruners}.").format(
+                                          pruner=self.pruner, pruners=', '.join(PRUNERS)))
         if not isinstance(self.sampler_seed, int) or isinstance(self.sampler_seed, bool) or self.sampler_seed < 0:
-            raise InvalidParameterError(f"The sampler seed must be a non-negative integer, but got {self.sampler_seed!r}.")
+            raise InvalidParameterError(_("The sampler seed must be a non-negative integer, but got "
+                                          "{sampler_seed!r}.").format(sampler_seed=self.sampler_seed))
         self.space()
         validate_spec(replace(self.base, strategy="none", strategy_params={}))
 
@@ -140,8 +143,8 @@ def validation_data(spec: RunSpec) -> TrialData:
     kept = np.concatenate([split.train, split.valid])
     assert not np.isin(kept, split.test).any(), "a trial's rows overlap the test split"
     if len(split.valid) == 0:
-        raise InvalidParameterError("The split has no validation rows, and a search scores every trial on them. "
-                                    "Set valid_size above 0 (e.g. 0.1).")
+        raise InvalidParameterError(_("The split has no validation rows, and a search scores every trial on "
+                                      "them. Set valid_size above 0 (e.g. 0.1)."))
     return TrialData(dataset.subset(split.train), dataset.subset(split.valid), tuple(dataset.schema.classes),
                      dataset.fingerprint)
 
@@ -151,8 +154,9 @@ def resolve_primary(spec: TuneSpec, classes) -> TuneSpec:
     primary = spec.primary or default_primary(classes)
     choices = primary_choices(classes)
     if primary not in choices:
-        raise InvalidParameterError(f"The primary score {primary!r} is not a score of this task; choose one of "
-                                    f"{', '.join(choices)}.")
+        raise InvalidParameterError(_("The primary score {primary!r} is not a score of this task; choose one of "
+                                      "{choices}.").format(
+                                      primary=primary, choices=', '.join(choices)))
     return replace(spec, primary=primary)
 
 
@@ -184,8 +188,10 @@ def check_feasible(space: SearchSpace, data: TrialData) -> None:
                 errors.append(error)
         if len(errors) == 2:
             raise InvalidParameterError(
-                f"The range searched for {low.strategy} is infeasible on this training split: neither at "
-                f"{low.strategy_params} nor at {high.strategy_params} can it run. {errors[0]}")
+                _("The range searched for {strategy} is infeasible on this training split: neither at "
+                  "{strategy_params} nor at {strategy_params2} can it run. {errors}").format(
+                  strategy=low.strategy, strategy_params=low.strategy_params,
+                  strategy_params2=high.strategy_params, errors=errors[0]))
 
 
 def score_config(config: TrialConfig, spec: TuneSpec, data: TrialData, store: RunStore | None = None,
@@ -278,8 +284,9 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
                                               grace_period=GRACE_SECONDS)
     except Exception as error:                            # noqa: BLE001 (a bad URL, an unreachable server, a driver missing)
-        raise InvalidParameterError(f"The Optuna storage {shown_url(url)} could not be opened ({error}). Check "
-                                    f"${STORAGE_ENV}, or unset it to use the workspace's SQLite file.") from None
+        raise InvalidParameterError(_("The Optuna storage {url} could not be opened ({error}). Check "
+                                      "${storage_env}, or unset it to use the workspace's SQLite file.").format(
+                                      url=shown_url(url), error=error, storage_env=STORAGE_ENV)) from None
 
 
 def _sampler(spec: TuneSpec, worker: int) -> optuna.samplers.BaseSampler:
@@ -305,21 +312,23 @@ def open_study(name: str, spec: TuneSpec | None = None, url: str | None = None, 
     study must have been started with the same settings (so its trials stay comparable).
     """
     if not isinstance(name, str) or not name.strip():
-        raise InvalidParameterError("A study needs a name (e.g. 'smote-yeast'); got an empty one.")
+        raise InvalidParameterError(_("A study needs a name (e.g. 'smote-yeast'); got an empty one."))
     url = url or storage_url()
     optuna.logging.set_verbosity(optuna.logging.ERROR)   # failed trials are reported by recexp (a sentence), not logged
     storage = _storage(url)
     stored = _stored_spec(storage, name)
     if spec is None:
         if stored is None:
-            raise InvalidParameterError(f"There is no study {name!r} in {shown_url(url)}; start it with its settings.")
+            raise InvalidParameterError(_("There is no study {name!r} in "
+                                          "{url}; start it with its settings.").format(name=name, url=shown_url(url)))
         spec = stored
     elif stored is not None and stored.to_dict() != spec.to_dict():
         old, new = stored.to_dict(), spec.to_dict()
         differ = sorted(k for k in new if old.get(k) != new.get(k))
         raise InvalidParameterError(
-            f"Study {name!r} was started with other settings ({', '.join(differ)} differ), so its trials would not "
-            "be comparable. Use the same settings to continue it, or give the new search another study name.")
+            _("Study {name!r} was started with other settings ({differ} differ), so its trials would not be "
+              "comparable. Use the same settings to continue it, or "
+              "give the new search another study name.").format(name=name, differ=', '.join(differ)))
     study = optuna.create_study(study_name=name, storage=storage, direction=spec.direction,
                                 sampler=_sampler(spec, worker), pruner=_pruner(spec), load_if_exists=True)
     if stored is None:
@@ -340,7 +349,8 @@ def _stored_spec(storage, name: str) -> TuneSpec | None:
         return None
     attrs = storage.get_study_user_attrs(study_id)
     if SPEC_ATTR not in attrs:
-        raise InvalidParameterError(f"The study {name!r} in this storage was not made by recexp; choose another name.")
+        raise InvalidParameterError(_("The study {name!r} in this storage was not made by recexp; choose another "
+                                      "name.").format(name=name))
     return TuneSpec.from_dict(attrs[SPEC_ATTR])
 
 
@@ -360,11 +370,11 @@ def prepare(spec: TuneSpec) -> tuple[TuneSpec, TrialData]:
 
 def _check_budget(n_trials: Any, minutes: Any) -> None:
     if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
-        raise InvalidParameterError(f"The budget must be at least 1 trial, but got {n_trials!r}. Give a number of "
-                                    "trials of 1 or more.")
+        raise InvalidParameterError(_("The budget must be at least 1 trial, but got {n_trials!r}. Give a number "
+                                      "of trials of 1 or more.").format(n_trials=n_trials))
     if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0):
-        raise InvalidParameterError(f"The time budget must be a positive number of minutes, but got {minutes!r}. "
-                                    "Give e.g. 10, or no time limit.")
+        raise InvalidParameterError(_("The time budget must be a positive number of minutes, but got "
+                                      "{minutes!r}. Give e.g. 10, or no time limit.").format(minutes=minutes))
 
 
 def run_study(spec: TuneSpec, name: str, n_trials: int, minutes: float | None = None, url: str | None = None,
@@ -403,10 +413,11 @@ def launch(spec: TuneSpec, name: str, n_trials: int, workers: int, runner: JobRu
     """
     _check_budget(n_trials, minutes)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise InvalidParameterError(f"Trials run in at least 1 process, but got {workers!r}.")
+        raise InvalidParameterError(_("Trials run in at least 1 process, but got "
+                                      "{workers!r}.").format(workers=workers))
     home = runner.store.home
     url = url or storage_url(home)
-    spec, _ = prepare(spec)
+    spec, _prepared = prepare(spec)
     _set_target(open_study(name, spec, url), n_trials)  # created (settings checked) before any worker starts
     workers = min(workers, n_trials)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)

@@ -31,7 +31,7 @@ from recexp.data.samples import DEFAULT_SAMPLE, sample_source
 from recexp.data.source import DataSource, workspace
 from recexp.dataset import Dataset, Split
 from recexp.errors import InvalidParameterError, RecexpError, sentence
-from recexp.i18n import _
+from recexp.i18n import _, current_language
 from recexp.jobs import JobRunner, default_runner
 from recexp.runs import SQLiteRunStore
 from recexp.tasks import (TASKS, DatasetEstimate, SplitSpec, build_dataset, estimate_dataset, get_task,
@@ -199,13 +199,14 @@ def _file_identity(path: str) -> tuple[str, int, float]:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _load(source: DataSource, identity: tuple[str, int, float]):
+def _load(source: DataSource, identity: tuple[str, int, float], language: str):
     return source.load()
 
 
 def load_source(source: DataSource):
-    """Read a source (cached on the file's path, size and modification time)."""
-    return _load(source, _file_identity(source.path))
+    """Read a source (cached on the file's path, size and modification time, and the language its validation
+    warnings and role evidence are written in)."""
+    return _load(source, _file_identity(source.path), current_language())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
