@@ -7,7 +7,9 @@ translation fails this test, whether or not the ``.pot`` file was regenerated.
 
 from __future__ import annotations
 
+import collections
 import datetime
+import re
 import string
 from pathlib import Path
 
@@ -93,6 +95,15 @@ def test_every_catalog_entry_is_translated_and_marked_in_the_code(extracted):
     assert entries and all((m.string if isinstance(m.string, tuple) else (m.string,))[0].strip() for m in entries)
     stale = [m.id for m in entries if (m.id[0] if isinstance(m.id, tuple) else m.id) not in extracted]
     assert not stale, f"entries no code marks any more (run pybabel update): {stale[:10]}"
+
+
+def test_no_msgid_is_in_the_catalog_twice():
+    """Branches append their entries and merge the catalog by union (.gitattributes): two branches adding the
+    same msgid would leave it twice, and Babel would silently keep only the last translation."""
+    text = catalog_path("zh").read_text(encoding="utf-8")
+    msgids = ["".join(re.findall(r'"(.*)"', block)) for block in re.findall(r'^msgid ((?:".*"\n)+)', text, re.M)]
+    twice = sorted(m for m, n in collections.Counter(msgids).items() if n > 1)
+    assert len(msgids) > 1000 and not twice, f"msgids in the catalog twice: {twice[:10]}"
 
 
 def test_parameter_widgets_show_the_declared_texts_translated():
