@@ -38,6 +38,7 @@ import torch
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidParameterError, JobError, RecexpError, os_error_sentence, sentence
+from recexp.i18n import _
 from recexp.consistency import check_consistency
 from recexp.importance import TrainedRun, run_importance
 from recexp.metrics import classification_metrics
@@ -329,10 +330,16 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                 on_epoch(epoch, metrics)
 
         model = MODELS[spec.model](**spec.model_params)
-        result = train(model, train_prime, valid_set, config, callback=log)
+        result = train(model, train_prime, valid_set, config, callback=log,
+                       scratch=store.artifact_dir(run_id) / "shards")
+        info["trained_from"] = result.trained_from
+        if result.trained_from == "disk":
+            info["trained_from_note"] = _("Trained from memory-mapped shards on disk (the training split's tensors "
+                                          "exceed the memory setting, or train_from is 'disk'); per-row training "
+                                          "statistics were not kept.")
 
         # The device the model really used (LightGBM boosts on the CPU whatever the setting).
-        store.update(run_id, device=result.device, message="evaluating on the test split")
+        store.update(run_id, device=result.device, message="evaluating on the test split", info=info)
         test_loss, proba = evaluate(result.module, test_set)
         metrics = classification_metrics(test_set.y, proba)
         store.write_table(run_id, "predictions", _prediction_frame(split.test, test_set.y, proba, dataset.schema.classes))
