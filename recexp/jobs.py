@@ -21,7 +21,6 @@ import copy
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -29,7 +28,6 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +36,7 @@ import torch
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidParameterError, JobError, RecexpError, os_error_sentence, sentence
+from recexp.executors import Executor, LocalExecutor, executor_from_env, worker_env
 from recexp.i18n import _
 from recexp.consistency import check_consistency
 from recexp.importance import TrainedRun, run_importance
@@ -45,7 +44,7 @@ from recexp.metrics import classification_metrics
 from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
 from recexp.models.device import describe_device
 from recexp.runs import (ACTIVE, CANCELLED, CONSISTENCY_REPORT, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER,
-                         SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, log_tail, pid_alive)
+                         SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, pid_alive)
 from recexp.spec import AA_SEED_OFFSET, RunSpec, prepare_data
 from recexp.strategies import STRATEGIES, Strategy, StrategyResult
 from recexp.strategies.expansion import Expansion
@@ -344,7 +343,7 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         metrics = classification_metrics(test_set.y, proba)
         store.write_table(run_id, "predictions", _prediction_frame(split.test, test_set.y, proba, dataset.schema.classes))
         if len(valid_set):
-            _, valid_proba = evaluate(result.module, valid_set)
+            valid_proba = evaluate(result.module, valid_set)[1]
             store.write_table(run_id, "valid_predictions",
                               _prediction_frame(split.valid, valid_set.y, valid_proba, dataset.schema.classes))
         if tta is not None:
@@ -415,30 +414,10 @@ def threads_per_run(max_concurrent: int) -> int:
     return max(1, (usable_cores() - 1) // max(1, max_concurrent))
 
 
-def worker_env(home: str | Path) -> dict[str, str]:
-    """The environment of a worker process: this one's, the workspace ``home``, unbuffered output, and recexp
-    importable (a spawned child does not inherit the dashboard's ``sys.path``)."""
-    env = dict(os.environ, RECEXP_HOME=str(home), PYTHONUNBUFFERED="1")
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH", "")]))
-    return env
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"the worker process was killed by {name}"
-    return f"the worker process exited with code {code}"
-
-
 @dataclass
 class _Child:
-    process: subprocess.Popen
-    log: Any
-    kill_at: float | None = None       # set by cancel: SIGKILL after this time if still alive
+    handle: Any                        # the executor's handle of the run
+    kill_at: float | None = None       # set by cancel: kill after this time if still executing
 
 
 class JobRunner:
@@ -463,12 +442,13 @@ class JobRunner:
     """
 
     def __init__(self, store: SQLiteRunStore, max_concurrent: int = 1, threads_per_job: int | None = None,
-                 poll_interval: float = 0.5, cancel_grace: float = 5.0):
+                 poll_interval: float = 0.5, cancel_grace: float = 5.0, executor: Executor | None = None):
         self.store = store
         self.max_concurrent = max_concurrent
         self.threads_per_job = threads_per_job
         self.poll_interval = poll_interval
         self.cancel_grace = cancel_grace
+        self.executor = executor if executor is not None else LocalExecutor()
         self._children: dict[str, _Child] = {}
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
@@ -527,38 +507,27 @@ class JobRunner:
 
     def _spawn(self, run: Run) -> None:
         threads = self.threads_per_job or threads_per_run(self.max_concurrent)
-        env = worker_env(self.store.home)
-        log = None
         try:
-            log = open(self.store.artifact_dir(run.id, create=True) / "worker.log", "ab")  # noqa: SIM115 (closed when reaped)
-            process = subprocess.Popen(
-                [sys.executable, "-m", "recexp.worker", run.id, "--threads", str(threads)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            handle = self.executor.start(self.store, run, threads)
         except (OSError, RecexpError) as error:             # e.g. a full disk: no room for the worker's log
-            if log is not None:
-                log.close()
             reason = os_error_sentence(error, "start") if isinstance(error, OSError) else str(error)
             self.store.finish(run.id, FAILED, error=f"Could not start the worker process: {reason}")
             return
-        self._children[run.id] = _Child(process, log)
-        self.store.update(run.id, pid=process.pid)
+        self._children[run.id] = _Child(handle)
+        self.store.update(run.id, pid=self.executor.pid(handle))
 
     def _reap(self) -> None:
         now = time.monotonic()
+        self.executor.relay(self.store)
         for run_id, child in list(self._children.items()):
-            code = child.process.poll()
-            if code is None:
+            ended = self.executor.poll(self.store, run_id, child.handle)
+            if ended is None:
                 if child.kill_at is not None and now >= child.kill_at:
-                    with _suppress_lookup():
-                        os.killpg(child.process.pid, signal.SIGKILL)
+                    self.executor.stop(child.handle, force=True)
                 continue
-            child.log.close()
             del self._children[run_id]
-            run = self.store.get_run(run_id)
-            if run.is_active:
-                reason = _describe_exit(code)
-                tail = log_tail(self.store.artifact_dir(run_id) / "worker.log")
-                self.store.finish(run_id, FAILED, error=f"{reason}." + (f"\nLast output:\n{tail}" if tail else ""))
+            if self.store.get_run(run_id).is_active:
+                self.store.finish(run_id, FAILED, error=ended[:1].upper() + ended[1:])
 
     def poll(self) -> None:
         """Reap finished workers, fail runs whose process died, start queued runs up to the limit.
@@ -627,12 +596,12 @@ class JobRunner:
             if not self.store.finish(run_id, CANCELLED, error="Cancelled by the user."):
                 return False
             child = self._children.get(run_id)
-            pid = child.process.pid if child else (run.pid if run.status == RUNNING else None)
-            if pid and (child is not None or pid_alive(pid, worker_only=True)):   # never signal a foreground caller
+            if child is not None:
+                self.executor.stop(child.handle)
+                child.kill_at = time.monotonic() + self.cancel_grace
+            elif run.status == RUNNING and run.pid and pid_alive(run.pid, worker_only=True):   # never a foreground caller
                 with _suppress_lookup():
-                    os.killpg(pid, signal.SIGTERM)
-                if child is not None:
-                    child.kill_at = time.monotonic() + self.cancel_grace
+                    os.killpg(run.pid, signal.SIGTERM)
             return True
 
     def running(self) -> list[str]:
@@ -682,8 +651,12 @@ def max_jobs() -> int:
 
 
 def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | None = None) -> JobRunner:
-    """A runner on the workspace store training :func:`max_jobs` runs at once (or ``max_concurrent``)."""
-    return JobRunner(store or SQLiteRunStore.open(), max_concurrent=max_concurrent or max_jobs())
+    """A runner on the workspace store with the executor ``$RECEXP_EXECUTOR`` names (local worker processes by
+    default; see :mod:`recexp.executors`), training :func:`max_jobs` runs at once (or ``max_concurrent``; on
+    Ray, as many as the cluster's CPUs hold)."""
+    executor = executor_from_env()
+    limit = max_concurrent or executor.capacity(max_jobs())
+    return JobRunner(store or SQLiteRunStore.open(), max_concurrent=limit, executor=executor)
 
 
 __all__ = ["execute", "validate_spec", "grid_specs", "more_seeds", "run_in_foreground", "available_strategies",
