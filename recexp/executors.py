@@ -268,8 +268,7 @@ class RayExecutor(Executor):
 
         if not ray.is_initialized():
             try:
-                ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                         runtime_env={"env_vars": {"PYTHONPATH": worker_env(".")["PYTHONPATH"]}})
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as error:
                 raise JobError(_("Could not connect to the Ray cluster at {address}: {error}. Check "
                                  "RECEXP_RAY_ADDRESS, or unset RECEXP_EXECUTOR to run on this machine."
@@ -294,7 +293,8 @@ class RayExecutor(Executor):
     def start(self, store: RunStore, run: Run, threads: int) -> _Task:
         ray = self._connect()
         (store.artifact_dir(run.id, create=True) / SPEC_FILE).write_text(json.dumps(run.spec))
-        ref = self._remote.options(num_cpus=self.cpus, num_gpus=self._gpus(run, ray)).remote(
+        ref = self._remote.options(num_cpus=self.cpus, num_gpus=self._gpus(run, ray), runtime_env={
+            "env_vars": {"PYTHONPATH": worker_env(store.home)["PYTHONPATH"]}}).remote(
             run.id, str(store.home), self.cpus, self._outbox)
         return _Task(ref)
 
