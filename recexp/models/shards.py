@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as pads
 import torch
 
 from recexp.dataset import Dataset, FeatureSchema, code_dtype
@@ -130,18 +131,36 @@ def write_shards(dataset: Dataset, folder: str | Path, rows_per_shard: int = SHA
 
     Converts one shard's rows at a time, so the memory it takes is a shard's, whatever the dataset's size.
     """
+    chunks = (dataset.subset(np.arange(start, min(start + rows_per_shard, len(dataset))))
+              for start in range(0, len(dataset), rows_per_shard))
+    return _write(chunks, dataset.schema, folder)
+
+
+def shards_from_parquet(source: str | Path, schema: FeatureSchema, folder: str | Path,
+                        rows_per_shard: int = SHARD_ROWS) -> ShardSet:
+    """Write the rows of a Parquet file or folder of files (a training split built out of core, with the
+    columns ``schema`` names and ``label``) as Arrow shards in ``folder``, one shard's rows in memory at a time.
+
+    Rows are numbered in the order the files are read (``pyarrow.dataset``'s order: files by name)."""
+    batches = pads.dataset(str(source), format="parquet").to_batches(batch_size=rows_per_shard)
+    return _write((Dataset(batch.to_pandas(), schema, task="", fingerprint="") for batch in batches if batch.num_rows),
+                  schema, folder)
+
+
+def _write(chunks: Iterator[Dataset], schema: FeatureSchema, folder: str | Path) -> ShardSet:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    spec = input_spec(dataset.schema)
+    spec = input_spec(schema)
     cat_type = code_dtype(max(spec.categorical_sizes, default=1))
     seq_type = code_dtype(max(spec.sequence_sizes, default=1))
     paths, rows = [], []
-    counts = np.zeros(dataset.schema.n_classes, dtype=np.int64)
+    counts = np.zeros(schema.n_classes, dtype=np.int64)
     weighted = False
-    for number, start in enumerate(range(0, len(dataset), rows_per_shard)):
-        stop = min(start + rows_per_shard, len(dataset))
-        data = to_tensors(dataset.subset(np.arange(start, stop)))
-        n = stop - start
+    start = 0
+    for number, chunk in enumerate(chunks):
+        data = to_tensors(chunk)
+        n = len(chunk)
+        stop = start + n
         numeric = data.inputs.numeric.numpy()
         categorical = data.inputs.categorical.numpy().astype(cat_type)
         sequence = data.inputs.sequence.numpy().reshape(n, -1).astype(seq_type)
@@ -157,9 +176,10 @@ def write_shards(dataset: Dataset, folder: str | Path, rows_per_shard: int = SHA
             writer.write_table(pa.table(columns))
         paths.append(path)
         rows.append(n)
-        counts += np.bincount(data.labels.numpy(), minlength=dataset.schema.n_classes)
+        counts += np.bincount(data.labels.numpy(), minlength=schema.n_classes)
         weighted = weighted or bool((data.weights != 1).any())
-    return ShardSet(dataset.schema, tuple(paths), tuple(rows), tuple(int(c) for c in counts), weighted)
+        start = stop
+    return ShardSet(schema, tuple(paths), tuple(rows), tuple(int(c) for c in counts), weighted)
 
 
 class ShardBatches:
@@ -245,4 +265,4 @@ class ShardBatches:
 
 
 __all__ = ["SHARD_ROWS", "BUFFER_SHARDS", "NORMALIZER_ROWS", "Batch", "ShardArrays", "ShardBatches", "ShardSet",
-           "tensor_bytes", "write_shards"]
+           "shards_from_parquet", "tensor_bytes", "write_shards"]

@@ -6,12 +6,16 @@ import numpy as np
 import pytest
 import torch
 
+from recexp.data.source import DataSource
 from recexp.dataset import SAMPLE_WEIGHT
-from recexp.errors import InvalidParameterError
+from recexp.errors import InvalidParameterError, JobError
+from recexp.jobs import execute
 from recexp.memory import memory_budget
 from recexp.models import MLP, LightGBM, TrainConfig, evaluate, to_tensors, train
-from recexp.models.shards import ShardBatches, tensor_bytes, write_shards
+from recexp.models.shards import ShardBatches, shards_from_parquet, tensor_bytes, write_shards
 from recexp.models.trainer import trains_from_disk
+from recexp.runs import FINISHED, SQLiteRunStore
+from recexp.spec import RunSpec
 from recexp.strategies import get_strategy
 
 QUICK = TrainConfig(epochs=2, batch_size=256, learning_rate=5e-3, patience=None, device="cpu")
@@ -128,3 +132,43 @@ def test_whole_data_strategies_refuse_a_split_past_the_memory_setting_naming_the
         with pytest.raises(InvalidParameterError, match="Sample users or down-sample negatives when building"):
             get_strategy(name).apply(train_set, seed=0)
     assert len(get_strategy("class_weights").apply(train_set, seed=0).dataset) == len(train_set)
+
+
+def test_a_parquet_training_split_becomes_shards_one_batch_at_a_time_and_trains(parts, tmp_path):
+    train_set, valid_set, _ = parts
+    half = len(train_set) // 2
+    (tmp_path / "split").mkdir()
+    train_set.frame.iloc[:half].to_parquet(tmp_path / "split" / "part-0.parquet", index=False)
+    train_set.frame.iloc[half:].to_parquet(tmp_path / "split" / "part-1.parquet", index=False)
+    shards = shards_from_parquet(tmp_path / "split", train_set.schema, tmp_path / "shards", rows_per_shard=1500)
+    assert len(shards) == len(train_set) and max(shards.rows) <= 1500
+    arrays = [shards.read(i) for i in range(len(shards.paths))]
+    expected = to_tensors(train_set)
+    np.testing.assert_array_equal(np.concatenate([a.rows for a in arrays]), np.arange(len(train_set)))
+    np.testing.assert_array_equal(np.concatenate([a.sequence for a in arrays]),
+                                  expected.inputs.sequence.numpy().reshape(len(train_set), -1))
+    result = train(MLP(), shards, valid_set, QUICK)
+    assert result.trained_from == "disk" and result.train_rows == len(train_set)
+
+
+def test_a_run_trained_from_disk_stores_the_same_results_as_one_from_memory(taobao_head):
+    store = SQLiteRunStore.open()
+    experiment = store.create_experiment("disk")
+    base = RunSpec(source=DataSource(str(taobao_head)).to_dict(), task="behavior", task_params={"sequence_length": 5},
+                   model="mlp", train={"epochs": 1, "batch_size": 256, "device": "cpu"})
+    runs = {}
+    for where in ("memory", "disk"):
+        spec = dataclasses.replace(base, train={**base.train, "train_from": where})
+        runs[where] = store.create_run(experiment.id, spec.to_dict(), status="running").id
+        execute(spec, store, runs[where])
+    memory, disk = (store.get_run(runs[w]) for w in ("memory", "disk"))
+    assert memory.status == disk.status == FINISHED
+    assert (memory.info["trained_from"], disk.info["trained_from"]) == ("memory", "disk")
+    assert "per-row training statistics were not kept" in disk.info["trained_from_note"]
+    assert set(disk.metrics) == set(memory.metrics)
+    for name in ("predictions", "valid_predictions"):
+        a, b = store.read_table(runs["memory"], name), store.read_table(runs["disk"], name)
+        assert a["row"].tolist() == b["row"].tolist() and list(a.columns) == list(b.columns)
+    assert not (store.artifact_dir(runs["disk"]) / "shards").exists()
+    with pytest.raises(JobError, match="sample_stats"):
+        store.read_table(runs["disk"], "sample_stats")
