@@ -5,7 +5,8 @@ split, strategy, model, training settings, seed). :func:`execute` carries one ou
 dataset -> split -> strategy on the training split only -> train -> evaluate on the untouched test
 split -> store metrics and artifacts. :class:`JobRunner` runs specs in worker processes
 (``python -m recexp.worker RUN_ID``) with a concurrency limit, a queue kept in the run store, cancel,
-and crash detection: a worker that dies leaves its run ``failed`` with the reason.
+and crash detection: a worker that dies leaves its run ``failed`` with the reason. Where the workers
+run is its executor's business (:mod:`recexp.executors`: this machine, or tasks on a Ray cluster).
 
 Example
 -------
@@ -439,6 +440,9 @@ class JobRunner:
         Seconds between polls of the background thread.
     cancel_grace : float
         Seconds between SIGTERM and SIGKILL when cancelling.
+    executor : Executor, optional
+        Where the workers run (:class:`~recexp.executors.LocalExecutor`, the default, or
+        :class:`~recexp.executors.RayExecutor`); the runner alone writes the store either way.
     """
 
     def __init__(self, store: SQLiteRunStore, max_concurrent: int = 1, threads_per_job: int | None = None,
@@ -527,7 +531,7 @@ class JobRunner:
                 continue
             del self._children[run_id]
             if self.store.get_run(run_id).is_active:
-                self.store.finish(run_id, FAILED, error=ended[:1].upper() + ended[1:])
+                self.store.finish(run_id, FAILED, error=ended)
 
     def poll(self) -> None:
         """Reap finished workers, fail runs whose process died, start queued runs up to the limit.
