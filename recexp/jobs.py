@@ -603,7 +603,7 @@ class JobRunner:
             if child is not None:
                 self.executor.stop(child.handle)
                 child.kill_at = time.monotonic() + self.cancel_grace
-            elif run.status == RUNNING and run.pid and pid_alive(run.pid, worker_only=True):   # never a foreground caller
+            elif run.status == RUNNING and run.pid and pid_alive(run.pid, worker_only=True):   # not a foreground caller
                 with _suppress_lookup():
                     os.killpg(run.pid, signal.SIGTERM)
             return True

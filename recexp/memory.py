@@ -1,55 +1,51 @@
 """The memory setting: how many bytes recexp may hold for one piece of work before it works from disk.
 
-``$RECEXP_MEMORY_GB`` (a positive number of gigabytes) sets it; by default it is half of this machine's
-physical memory. The trainer keeps a training split in memory when its tensors fit the budget and trains
+``$RECEXP_MEMORY_LIMIT`` (``"4GB"``, ``"512MB"``, a byte count) sets it; by default it is half of this
+machine's physical memory. The trainer keeps a training split in memory when its tensors fit and trains
 from memory-mapped shards on disk when they do not (:mod:`recexp.models.shards`); strategies that need
 every row in memory at once refuse a training split past it (:meth:`recexp.strategies.Strategy.check_feasible`).
+The out-of-core dataset build reads the same setting.
 
->>> import os; os.environ["RECEXP_MEMORY_GB"] = "2"
->>> memory_budget()
-2000000000
->>> del os.environ["RECEXP_MEMORY_GB"]
+>>> import os; os.environ["RECEXP_MEMORY_LIMIT"] = "2GB"
+>>> memory_limit()
+2147483648
+>>> del os.environ["RECEXP_MEMORY_LIMIT"]
 """
 
 from __future__ import annotations
 
-import math
 import os
 
 from recexp.errors import InvalidParameterError
 from recexp.i18n import _
 
 #: The environment variable of the setting.
-MEMORY_VARIABLE = "RECEXP_MEMORY_GB"
+MEMORY_LIMIT_ENV = "RECEXP_MEMORY_LIMIT"
+_UNITS = {"kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40, "b": 1, "": 1}
 
 
-def physical_memory() -> int:
-    """Bytes of physical memory of this machine (0 where the platform does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return 0
-
-
-def memory_budget() -> int:
-    """Bytes one piece of work (a training split's tensors, a strategy's rows) may hold in memory.
+def memory_limit() -> int:
+    """Bytes one piece of work (a dataset build, a training split's tensors, a strategy's rows) may hold.
 
     Raises
     ------
     InvalidParameterError
-        ``$RECEXP_MEMORY_GB`` is set but is not a positive number.
+        ``$RECEXP_MEMORY_LIMIT`` is set but is not a size of at least 1 MB.
     """
-    configured = os.environ.get(MEMORY_VARIABLE, "").strip()
-    if not configured:
-        return physical_memory() // 2 or 4 * 10**9
+    text = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if not text:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
+    number = text.lower().rstrip("ib").rstrip() if text.lower().endswith("ib") else text.lower()
+    unit = next(u for u in _UNITS if number.endswith(u))
     try:
-        gigabytes = float(configured)
+        value = float(number[:len(number) - len(unit)].strip()) * _UNITS[unit]
     except ValueError:
-        gigabytes = math.nan
-    if not (0 < gigabytes < math.inf):
-        raise InvalidParameterError(_("{variable} must be a positive number of gigabytes, but is {value!r}. Fix or "
-                                      "unset it.").format(variable=MEMORY_VARIABLE, value=configured))
-    return int(gigabytes * 10**9)
+        value = float("nan")
+    if not value >= 1 << 20 or value == float("inf"):
+        raise InvalidParameterError(_(
+            "{variable} must be a memory size of at least 1 MB such as 4GB or 512MB, but is {text!r}. Fix or unset "
+            "it.").format(variable=MEMORY_LIMIT_ENV, text=text))
+    return int(value)
 
 
-__all__ = ["MEMORY_VARIABLE", "memory_budget", "physical_memory"]
+__all__ = ["MEMORY_LIMIT_ENV", "memory_limit"]

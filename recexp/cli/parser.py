@@ -64,7 +64,7 @@ def add_run(subparsers) -> None:
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cuda, mps or cpu")
     p.add_argument("--train-from", choices=["auto", "memory", "disk"],
                    help="where training reads its rows: memory, disk (memory-mapped shards), or auto (the default: "
-                        "disk when the training split's tensors exceed $RECEXP_MEMORY_GB)")
+                        "disk when the training split's tensors exceed $RECEXP_MEMORY_LIMIT)")
     p.add_argument("--experiment", metavar="NAME", help="name of the experiment the runs are grouped in (with "
                    "--add-seeds: the experiment to extend, by id or name)")
     p.add_argument("--primary", metavar="SCORE",

@@ -1,6 +1,6 @@
 """Training rows on disk: memory-mapped Arrow shards and the batches the trainer draws from them.
 
-A training split whose tensors do not fit the memory setting (:func:`recexp.memory.memory_budget`) is
+A training split whose tensors do not fit the memory setting (:func:`recexp.memory.memory_limit`) is
 written once as Arrow IPC files of :data:`SHARD_ROWS` rows each, in the trainer's own encoding (the
 codes :func:`~recexp.models.base.to_tensors` makes, stored in the narrowest integer type), and read back
 memory-mapped: the operating system pages rows in as they are used, so the process holds one shuffle
@@ -210,7 +210,8 @@ class ShardBatches:
         spec = input_spec(self.shards.schema)
         order = rng.permutation(len(self.shards.paths))
         for begin in range(0, len(order), self.buffer_shards):
-            buffer = ShardArrays.concatenate([self.shards.read(int(i)) for i in order[begin:begin + self.buffer_shards]])
+            buffer = ShardArrays.concatenate([self.shards.read(int(i))
+                                              for i in order[begin:begin + self.buffer_shards]])
             permutation = rng.permutation(len(buffer.labels))
             for start in range(0, len(permutation), self.batch_size):
                 index = np.sort(permutation[start:start + self.batch_size])    # sorted: reads pages in order

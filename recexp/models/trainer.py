@@ -40,7 +40,7 @@ from torch import nn
 from recexp.dataset import IS_SYNTHETIC, Dataset
 from recexp.errors import InvalidParameterError
 from recexp.i18n import N_, _
-from recexp.memory import memory_budget
+from recexp.memory import memory_limit
 from recexp.metrics import confusion_scores
 from recexp.models.base import Inputs, Model, TensorData, input_spec, to_tensors
 from recexp.models.device import describe_device, resolve_device
@@ -79,7 +79,7 @@ class TrainConfig:
     record_sample_stats: bool = True      # keep per-epoch loss and correctness of every training row
     kept_states: int = 6                  # model states kept for sample importance (TracIn, GraNd): epoch 1 and evenly spaced after it; 0 = none
     seed: int = 0                         # seeds the run's own generators (init, dropout, shuffling); global RNGs untouched
-    train_from: str = "auto"              # "memory", "disk" (memory-mapped shards) or "auto": disk past RECEXP_MEMORY_GB
+    train_from: str = "auto"              # "memory", "disk" (memory-mapped shards), "auto" (disk past RECEXP_MEMORY_LIMIT)
 
     def validate(self) -> None:
         """Raise :class:`InvalidParameterError` naming the first bad field."""
@@ -372,11 +372,11 @@ def _keep_state(states: dict[int, dict[str, torch.Tensor]], module: nn.Module, e
 def trains_from_disk(train_set: Dataset, config: TrainConfig) -> bool:
     """Whether :func:`train` reads ``train_set`` from memory-mapped shards: ``config.train_from`` when it names
     a place, else (``"auto"``) when the rows' tensors, per-row statistics included, exceed the memory setting
-    (:func:`recexp.memory.memory_budget`)."""
+    (:func:`recexp.memory.memory_limit`)."""
     if config.train_from != "auto":
         return config.train_from == "disk"
     stats_epochs = config.epochs if config.record_sample_stats else 0
-    return tensor_bytes(train_set, stats_epochs) > memory_budget()
+    return tensor_bytes(train_set, stats_epochs) > memory_limit()
 
 
 def _resident_batches(data: TensorData, batch_size: int, generator: torch.Generator, weighted: bool
@@ -472,7 +472,7 @@ def _fit(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | None,
         has_row_weights = bool((data.weights != 1).any())
     valid = None
     if valid_set is not None and len(valid_set):   # scored from resident tensors when they fit, else chunk by chunk
-        valid = valid_set if tensor_bytes(valid_set) > memory_budget() else to_tensors(valid_set).to(device)
+        valid = valid_set if tensor_bytes(valid_set) > memory_limit() else to_tensors(valid_set).to(device)
     loss_weights = class_weights(labels_all, n_classes).to(device) if config.loss == "weighted" else None
 
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)

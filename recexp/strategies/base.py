@@ -35,7 +35,7 @@ from pandas.api.internals import create_dataframe_from_blocks
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.i18n import N_, _, format_decimal, format_integer
-from recexp.memory import MEMORY_VARIABLE, memory_budget
+from recexp.memory import MEMORY_LIMIT_ENV, memory_limit
 from recexp.params import Parametrized
 
 if TYPE_CHECKING:                      # annotation only: the base stays free of the torch-backed generators
@@ -322,7 +322,7 @@ def matrix_bytes(train: Dataset) -> int:
 
 def _check_fits_in_memory(title: str, train: Dataset) -> None:
     """Refuse, in a sentence naming the sampling options, a training split too large for a whole-data strategy."""
-    needed, budget = matrix_bytes(train), memory_budget()
+    needed, budget = matrix_bytes(train), memory_limit()
     if needed > budget:
         raise InvalidParameterError(_(
             "{title} needs every training row in memory at once (about {needed} GB for these {rows} rows), more "
@@ -330,7 +330,7 @@ def _check_fits_in_memory(title: str, train: Dataset) -> None:
             "building the dataset, or choose a strategy that works without the whole split in memory (none, class "
             "weights, focal loss).").format(title=title, needed=format_decimal(needed / 1e9, 1),
                                             rows=format_integer(len(train)),
-                                            budget=format_decimal(budget / 1e9, 1), variable=MEMORY_VARIABLE))
+                                            budget=format_decimal(budget / 1e9, 1), variable=MEMORY_LIMIT_ENV))
 
 
 def prepare_train(train: Dataset) -> Dataset:

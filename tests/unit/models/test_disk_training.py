@@ -10,7 +10,7 @@ from recexp.data.source import DataSource
 from recexp.dataset import SAMPLE_WEIGHT
 from recexp.errors import InvalidParameterError, JobError
 from recexp.jobs import execute
-from recexp.memory import memory_budget
+from recexp.memory import memory_limit
 from recexp.models import MLP, LightGBM, TrainConfig, evaluate, to_tensors, train
 from recexp.models.shards import ShardBatches, shards_from_parquet, tensor_bytes, write_shards
 from recexp.models.trainer import trains_from_disk
@@ -94,15 +94,18 @@ def test_training_from_disk_learns_as_well_as_from_memory_and_keeps_the_result_s
 
 def test_auto_trains_from_disk_past_the_memory_setting(parts, monkeypatch):
     train_set, valid_set, _ = parts
+    bigger = train_set.subset(np.tile(np.arange(len(train_set)), 3))     # ~3 MB of tensors; the split ~1 MB
     config = dataclasses.replace(QUICK, epochs=1)
+    assert not trains_from_disk(bigger, config)                           # half this machine's memory
+    monkeypatch.setenv("RECEXP_MEMORY_LIMIT", "2MB")
+    assert tensor_bytes(train_set) < memory_limit() < tensor_bytes(bigger)
     assert not trains_from_disk(train_set, config)
-    monkeypatch.setenv("RECEXP_MEMORY_GB", str(tensor_bytes(train_set) / 2 / 1e9))
-    assert trains_from_disk(train_set, config) and not trains_from_disk(train_set, dataclasses.replace(
+    assert trains_from_disk(bigger, config) and not trains_from_disk(bigger, dataclasses.replace(
         config, train_from="memory"))
-    assert train(MLP(), train_set, valid_set, config).trained_from == "disk"
-    monkeypatch.setenv("RECEXP_MEMORY_GB", "lots")
-    with pytest.raises(InvalidParameterError, match="RECEXP_MEMORY_GB must be a positive number"):
-        memory_budget()
+    assert train(MLP(), bigger, valid_set, config).trained_from == "disk"
+    monkeypatch.setenv("RECEXP_MEMORY_LIMIT", "lots")
+    with pytest.raises(InvalidParameterError, match="RECEXP_MEMORY_LIMIT must be a memory size"):
+        memory_limit()
 
 
 def test_row_weights_and_the_weighted_loss_work_from_disk(parts, tmp_path):
@@ -127,7 +130,7 @@ def test_boosted_trees_and_carving_refuse_disk_training_with_a_sentence(parts, s
 
 def test_whole_data_strategies_refuse_a_split_past_the_memory_setting_naming_the_sampling_options(parts, monkeypatch):
     train_set = parts[0]
-    monkeypatch.setenv("RECEXP_MEMORY_GB", "0.001")
+    monkeypatch.setenv("RECEXP_MEMORY_LIMIT", "1MB")
     for name in ("smote", "random_over", "gaussian_copula"):
         with pytest.raises(InvalidParameterError, match="Sample users or down-sample negatives when building"):
             get_strategy(name).apply(train_set, seed=0)
