@@ -42,7 +42,7 @@ BUFFER_SHARDS = 4
 #: Batches assembled ahead of the training step.
 PREFETCH = 4
 #: Real rows the numeric imputation and standardisation statistics are fitted on (all of them up to this).
-NORMALIZER_ROWS = 1_000_000
+NORMALIZER_ROWS = 250_000
 
 
 def tensor_bytes(dataset: Dataset, epochs_of_stats: int = 0) -> int:

@@ -228,9 +228,14 @@ def carve_validation(dataset: Dataset, fraction: float, seed: int) -> tuple[Data
 
 def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     """Inverse-frequency weights ``n / (K_present * n_k)``; 0 for classes absent from ``labels``."""
-    counts = torch.bincount(labels, minlength=n_classes).float()
+    return weights_of_counts(torch.bincount(labels, minlength=n_classes))
+
+
+def weights_of_counts(counts: torch.Tensor) -> torch.Tensor:
+    """:func:`class_weights` from the rows per class (what shards on disk record, without their labels)."""
+    counts = counts.float()
     present = (counts > 0).sum().clamp_min(1)
-    return torch.where(counts > 0, labels.numel() / (present * counts.clamp_min(1)), torch.zeros_like(counts))
+    return torch.where(counts > 0, counts.sum() / (present * counts.clamp_min(1)), torch.zeros_like(counts))
 
 
 def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str, gamma: float,
@@ -463,17 +468,17 @@ def _fit(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | None,
         module = model.build_for(train_set.schema, train_set.real_numeric()).to(device)
         data = None
         shard_batches = ShardBatches(train_set, config.batch_size, config.seed, pin_memory=device.type == "cuda")
-        labels_all = torch.repeat_interleave(torch.arange(n_classes), torch.tensor(train_set.class_counts))
+        counts = torch.tensor(train_set.class_counts)
         has_row_weights = train_set.weighted
     else:
         module = model.build(train_set).to(device)
         data = to_tensors(train_set).to(device)
-        labels_all = data.labels
+        counts = torch.bincount(data.labels, minlength=n_classes).cpu()
         has_row_weights = bool((data.weights != 1).any())
     valid = None
     if valid_set is not None and len(valid_set):   # scored from resident tensors when they fit, else chunk by chunk
         valid = valid_set if tensor_bytes(valid_set) > memory_limit() else to_tensors(valid_set).to(device)
-    loss_weights = class_weights(labels_all, n_classes).to(device) if config.loss == "weighted" else None
+    loss_weights = weights_of_counts(counts).to(device) if config.loss == "weighted" else None
 
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     autocast, scaler = _autocast(device, config.mixed_precision)
