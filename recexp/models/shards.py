@@ -87,14 +87,19 @@ class ShardSet:
 
     def real_numeric(self, limit: int = NORMALIZER_ROWS, seed: int = 0) -> torch.Tensor:
         """Numeric features of the real (non-synthetic) rows, in row order: all of them, or an even random
-        ``limit`` of them when there are more (what the numeric normaliser is fitted on)."""
-        parts = [(arrays.numeric, arrays.synthetic == 0) for arrays in map(self.read, range(len(self.paths)))]
-        real = sum(int(mask.sum()) for _, mask in parts)
-        keep = 1.0 if real <= limit else limit / real
+        ``limit`` of them when there are more (what the numeric normaliser is fitted on). Reads one shard at a
+        time, so what it holds is the rows it returns."""
+        real = sum(int((self.read(i).synthetic == 0).sum()) for i in range(len(self.paths)))
+        keep = min(1.0, limit / max(real, 1))
         rng = np.random.default_rng(seed)
-        chosen = [numeric[mask & (rng.random(len(mask)) < keep if keep < 1 else True)] for numeric, mask in parts]
-        width = len(self.schema.numeric)
-        return torch.from_numpy(np.concatenate(chosen) if chosen else np.zeros((0, width), dtype=np.float32))
+        chosen = [np.zeros((0, len(self.schema.numeric)), dtype=np.float32)]
+        for index in range(len(self.paths)):
+            arrays = self.read(index)
+            mask = arrays.synthetic == 0
+            if keep < 1:
+                mask &= rng.random(len(mask)) < keep
+            chosen.append(arrays.numeric[mask])                  # a copy: the shard's map is let go
+        return torch.from_numpy(np.concatenate(chosen))
 
 
 class ShardArrays(NamedTuple):
