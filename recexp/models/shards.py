@@ -29,10 +29,10 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import torch
 
-from recexp.dataset import Dataset, FeatureSchema, code_dtype
+from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset, FeatureSchema, code_dtype
 from recexp.models.base import Inputs, input_spec, to_tensors
 
 #: Rows per shard file.
@@ -143,13 +143,25 @@ def write_shards(dataset: Dataset, folder: str | Path, rows_per_shard: int = SHA
 
 def shards_from_parquet(source: str | Path, schema: FeatureSchema, folder: str | Path,
                         rows_per_shard: int = SHARD_ROWS) -> ShardSet:
-    """Write the rows of a Parquet file or folder of files (a training split built out of core, with the
-    columns ``schema`` names and ``label``) as Arrow shards in ``folder``, one shard's rows in memory at a time.
+    """Write the rows of a Parquet file, or of every ``*.parquet`` file under a folder (a training split built
+    out of core, with the columns ``schema`` names and ``label``), as Arrow shards in ``folder``.
 
-    Rows are numbered in the order the files are read (``pyarrow.dataset``'s order: files by name)."""
-    batches = pads.dataset(str(source), format="parquet").to_batches(batch_size=rows_per_shard)
-    return _write((Dataset(batch.to_pandas(), schema, task="", fingerprint="") for batch in batches if batch.num_rows),
-                  schema, folder)
+    Reads one batch at a time, only the columns training uses (features, label, and ``sample_weight`` and
+    ``is_synthetic`` where the files have them); rows are numbered in the order of the files' sorted paths.
+    """
+    source = Path(source)
+    files = sorted(source.rglob("*.parquet")) if source.is_dir() else [source]
+    wanted = {*schema.feature_columns, LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC}
+
+    def chunks() -> Iterator[Dataset]:
+        for path in files:
+            parquet = pq.ParquetFile(path)
+            columns = [name for name in parquet.schema_arrow.names if name in wanted]
+            for batch in parquet.iter_batches(batch_size=rows_per_shard, columns=columns):
+                if batch.num_rows:
+                    yield Dataset(batch.to_pandas(), schema, task="", fingerprint="")
+
+    return _write(chunks(), schema, folder)
 
 
 def _write(chunks: Iterator[Dataset], schema: FeatureSchema, folder: str | Path) -> ShardSet:
