@@ -5,8 +5,10 @@ split, strategy, model, training settings, seed). :func:`execute` carries one ou
 dataset -> split -> strategy on the training split only -> train -> evaluate on the untouched test
 split -> store metrics and artifacts. :class:`JobRunner` runs specs in worker processes
 (``python -m recexp.worker RUN_ID``) with a concurrency limit, a queue kept in the run store, cancel,
-and crash detection: a worker that dies leaves its run ``failed`` with the reason. Other work that must
-share the limit (a study's tuning workers) is handed to the same runner as a :class:`Command`.
+and crash detection: a worker that dies leaves its run ``failed`` with the reason. Where the workers
+run is its executor's business (:mod:`recexp.executors`: this machine, or tasks on a Ray cluster).
+Other work that must share the limit (a study's tuning workers) is handed to the same runner as a
+:class:`Command`, which always runs on this machine.
 
 Example
 -------
@@ -23,7 +25,6 @@ import itertools
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -41,14 +42,15 @@ import torch
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidParameterError, JobError, RecexpError, os_error_sentence, sentence
-from recexp.consistency import check_consistency
+from recexp.executors import Executor, LocalExecutor, LocalProcess, describe_exit, executor_from_env, worker_env
 from recexp.i18n import _
+from recexp.consistency import check_consistency
 from recexp.importance import TrainedRun, run_importance
 from recexp.metrics import classification_metrics
 from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
 from recexp.models.device import describe_device
 from recexp.runs import (ACTIVE, CANCELLED, CONSISTENCY_REPORT, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER,
-                         SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, log_tail, pid_alive, with_output)
+                         SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, pid_alive)
 from recexp.spec import AA_SEED_OFFSET, RunSpec, prepare_data
 from recexp.strategies import STRATEGIES, Strategy, StrategyResult
 from recexp.strategies.expansion import Expansion
@@ -342,15 +344,21 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                 on_epoch(epoch, metrics)
 
         model = MODELS[spec.model](**spec.model_params)
-        result = train(model, train_prime, valid_set, config, callback=log)
+        result = train(model, train_prime, valid_set, config, callback=log,
+                       scratch=store.artifact_dir(run_id) / "shards")
+        info["trained_from"] = result.trained_from
+        if result.trained_from == "disk":
+            info["trained_from_note"] = _("Trained from memory-mapped shards on disk (the training split's tensors "
+                                          "exceed the memory setting, or train_from is 'disk'); per-row training "
+                                          "statistics were not kept.")
 
         # The device the model really used (LightGBM boosts on the CPU whatever the setting).
-        store.update(run_id, device=result.device, message=_("evaluating on the test split"))
+        store.update(run_id, device=result.device, message=_("evaluating on the test split"), info=info)
         test_loss, proba = evaluate(result.module, test_set)
         metrics = classification_metrics(test_set.y, proba)
         store.write_table(run_id, "predictions", _prediction_frame(split.test, test_set.y, proba, dataset.schema.classes))
         if len(valid_set):
-            _predicted, valid_proba = evaluate(result.module, valid_set)
+            valid_proba = evaluate(result.module, valid_set)[1]
             store.write_table(run_id, "valid_predictions",
                               _prediction_frame(split.valid, valid_set.y, valid_proba, dataset.schema.classes))
         if tta is not None:
@@ -422,25 +430,6 @@ def threads_per_run(max_concurrent: int) -> int:
     return max(1, (usable_cores() - 1) // max(1, max_concurrent))
 
 
-def worker_env(home: str | Path) -> dict[str, str]:
-    """The environment of a worker process: this one's, the workspace ``home``, unbuffered output, and recexp
-    importable (a spawned child does not inherit the dashboard's ``sys.path``)."""
-    env = dict(os.environ, RECEXP_HOME=str(home), PYTHONUNBUFFERED="1")
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH", "")]))
-    return env
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = _("signal {number}").format(number=-code)
-        return _("the worker process was killed by {name}").format(name=name)
-    return _("the worker process exited with code {code}").format(code=code)
-
-
 @dataclass(frozen=True, eq=False)
 class Command:
     """Work for a :class:`JobRunner` besides the store's runs: ``argv`` run in a worker process when a slot is free.
@@ -461,9 +450,8 @@ class Command:
 
 @dataclass
 class _Child:
-    process: subprocess.Popen
-    log: Any
-    kill_at: float | None = None       # set by cancel: SIGKILL after this time if still alive
+    handle: Any                        # the executor's handle of the run (a local process for a command)
+    kill_at: float | None = None       # set by cancel: kill after this time if still executing
     command: Command | None = None     # None: the worker of the run the child is keyed by
 
 
@@ -489,16 +477,22 @@ class JobRunner:
     runs : bool
         Whether it executes the store's queued runs; False: only the :class:`Command` s submitted to it
         (a foreground CLI's own workers, which must leave the dashboard's queue alone).
+    executor : Executor, optional
+        Where the workers run (:class:`~recexp.executors.LocalExecutor`, the default, or
+        :class:`~recexp.executors.RayExecutor`); the runner alone writes the store either way. Commands
+        always run on this machine.
     """
 
     def __init__(self, store: SQLiteRunStore, max_concurrent: int = 1, threads_per_job: int | None = None,
-                 poll_interval: float = 0.5, cancel_grace: float = 5.0, runs: bool = True):
+                 poll_interval: float = 0.5, cancel_grace: float = 5.0, runs: bool = True,
+                 executor: Executor | None = None):
         self.store = store
         self.max_concurrent = max_concurrent
         self.threads_per_job = threads_per_job
         self.poll_interval = poll_interval
         self.cancel_grace = cancel_grace
         self.runs = runs
+        self.executor = executor if executor is not None else LocalExecutor()
         self._children: dict[str, _Child] = {}
         self._commands: list[tuple[float, Command]] = []       # waiting for a slot, with the time submitted
         self._serial = itertools.count()                       # keys of command children
@@ -559,42 +553,33 @@ class JobRunner:
 
     def _spawn(self, run: Run) -> None:
         threads = self.threads_per_job or threads_per_run(self.max_concurrent)
-        env = worker_env(self.store.home)
-        log = None
         try:
-            log = open(self.store.artifact_dir(run.id, create=True) / "worker.log", "ab")  # noqa: SIM115 (closed when reaped)
-            process = subprocess.Popen(
-                [sys.executable, "-m", "recexp.worker", run.id, "--threads", str(threads)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            handle = self.executor.start(self.store, run, threads)
         except (OSError, RecexpError) as error:             # e.g. a full disk: no room for the worker's log
-            if log is not None:
-                log.close()
             reason = os_error_sentence(error, "start") if isinstance(error, OSError) else str(error)
             self.store.finish(run.id, FAILED, error=_("Could not start the worker process: {reason}").format(
                 reason=reason))
             return
-        self._children[run.id] = _Child(process, log)
-        self.store.update(run.id, pid=process.pid)
+        self._children[run.id] = _Child(handle)
+        self.store.update(run.id, pid=self.executor.pid(handle))
 
     def _reap(self) -> None:
         now = time.monotonic()
-        for run_id, child in list(self._children.items()):
-            code = child.process.poll()
-            if code is None:
-                if child.kill_at is not None and now >= child.kill_at:
-                    with _suppress_lookup():
-                        os.killpg(child.process.pid, signal.SIGKILL)
-                continue
-            child.log.close()
-            del self._children[run_id]
+        self.executor.relay(self.store)
+        for key, child in list(self._children.items()):
             if child.command is not None:
-                self._command_ended(child, code)
+                ended = child.handle.exit_code()
+            else:
+                ended = self.executor.poll(self.store, key, child.handle)
+            if ended is None:
+                if child.kill_at is not None and now >= child.kill_at:
+                    self._signal(child, force=True)
                 continue
-            run = self.store.get_run(run_id)
-            if run.is_active:
-                reason = _describe_exit(code)
-                tail = log_tail(self.store.artifact_dir(run_id) / "worker.log")
-                self.store.finish(run_id, FAILED, error=with_output(_("{reason}.").format(reason=reason), tail))
+            del self._children[key]
+            if child.command is not None:
+                self._command_ended(child, ended)
+            elif self.store.get_run(key).is_active:
+                self.store.finish(key, FAILED, error=ended)
 
     def poll(self) -> None:
         """Reap finished workers, fail runs whose process died, start queued runs and commands up to the limit.
@@ -676,16 +661,22 @@ class JobRunner:
             child = self._children.get(run_id)
             if child is not None:
                 self._terminate(child)
-            elif run.status == RUNNING and pid_alive(run.pid, worker_only=True):   # never signal a foreground caller
+            elif run.status == RUNNING and run.pid and pid_alive(run.pid, worker_only=True):   # not a foreground caller
                 with _suppress_lookup():
                     os.killpg(run.pid, signal.SIGTERM)
             return True
 
     def _terminate(self, child: _Child) -> None:
-        """SIGTERM a child's process group now, SIGKILL it after the grace (see :meth:`_reap`)."""
-        with _suppress_lookup():
-            os.killpg(child.process.pid, signal.SIGTERM)
+        """Ask a child to stop now (SIGTERM), kill it after the grace (see :meth:`_reap`)."""
+        self._signal(child)
         child.kill_at = time.monotonic() + self.cancel_grace
+
+    def _signal(self, child: _Child, force: bool = False) -> None:
+        """Stop a child: a command's local process directly, a run through the executor it runs on."""
+        if child.command is not None:
+            child.handle.signal(force)
+        else:
+            self.executor.stop(child.handle, force=force)
 
     def running(self) -> list[str]:
         """Ids of runs this runner's workers are executing."""
@@ -702,30 +693,24 @@ class JobRunner:
 
     def _start_command(self, command: Command) -> None:
         threads = self.threads_per_job or threads_per_run(self.max_concurrent)
-        log = None
         try:
-            log = open(command.log, "ab")  # noqa: SIM115 (closed when reaped)
-            process = subprocess.Popen([*command.argv, "--threads", str(threads)], stdin=subprocess.DEVNULL,
-                                       stdout=log, stderr=subprocess.STDOUT, env=worker_env(self.store.home),
-                                       start_new_session=True)
+            process = LocalProcess.spawn([*command.argv, "--threads", str(threads)], command.log, self.store.home)
         except OSError as error:
-            if log is not None:
-                log.close()
-            print(f"job runner: could not start {command.group}: {os_error_sentence(error, 'start')}",
-                  file=sys.stderr, flush=True)
+            print(_("job runner: could not start {group}: {reason}").format(
+                group=command.group, reason=os_error_sentence(error, "start")), file=sys.stderr, flush=True)
             return
-        self._children[f"{command.group}#{next(self._serial)}"] = _Child(process, log, command=command)
+        self._children[f"{command.group}#{next(self._serial)}"] = _Child(process, command=command)
 
     def _command_ended(self, child: _Child, code: int) -> None:
         """Tell a command's ``on_exit`` how its process ended (a failing callback is printed, not raised)."""
         if child.command.on_exit is None:
             return
         if child.kill_at is not None:
-            reason = "Cancelled by the user."
+            reason = _("Cancelled by the user.")
         else:
-            reason = None if code == 0 else f"The {_describe_exit(code).removeprefix('the ')}."
+            reason = None if code == 0 else _("{reason}.").format(reason=describe_exit(code))
         try:
-            child.command.on_exit(child.process.pid, reason)
+            child.command.on_exit(child.handle.pid, reason)
         except Exception:                                       # noqa: BLE001 (the runner keeps polling)
             traceback.print_exc()
 
@@ -794,8 +779,12 @@ def max_jobs() -> int:
 
 
 def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | None = None) -> JobRunner:
-    """A runner on the workspace store training :func:`max_jobs` runs at once (or ``max_concurrent``)."""
-    return JobRunner(store or SQLiteRunStore.open(), max_concurrent=max_concurrent or max_jobs())
+    """A runner on the workspace store with the executor ``$RECEXP_EXECUTOR`` names (local worker processes by
+    default; see :mod:`recexp.executors`), training :func:`max_jobs` runs at once (or ``max_concurrent``; on
+    Ray, as many as the cluster's CPUs hold)."""
+    executor = executor_from_env()
+    limit = max_concurrent or executor.capacity(max_jobs())
+    return JobRunner(store or SQLiteRunStore.open(), max_concurrent=limit, executor=executor)
 
 
 __all__ = ["execute", "validate_spec", "grid_specs", "more_seeds", "run_in_foreground", "available_strategies",

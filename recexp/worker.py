@@ -9,12 +9,16 @@ could not be used), 2 on bad arguments.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from pathlib import Path
 import sys
 
 import torch
 
+from recexp.data.source import workspace
 from recexp.errors import RecexpError
+from recexp.executors import SPEC_FILE, RelayStore
 from recexp.jobs import execute
 from recexp.process import exit_process
 from recexp.runs import RUNNING, SQLiteRunStore
@@ -27,23 +31,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--home", default=None, help="workspace folder (default: $RECEXP_HOME or ./workspace)")
+    parser.add_argument("--relay", action="store_true",
+                        help="on a Ray node: read the spec from the run's artifacts and print every run-store write "
+                             "for the job runner to apply (see recexp.executors)")
     args = parser.parse_args(argv)
 
     if args.threads:
         torch.set_num_threads(max(1, args.threads))
     try:
-        store = SQLiteRunStore.open(args.home)
-        run = store.get_run(args.run_id)
-        if run.status != RUNNING:
-            print(f"run {run.id} is {run.status}, not running; nothing to do", file=sys.stderr)
-            return 0 if run.status != "queued" else 2
-        store.update(run.id, pid=os.getpid())
-    except RecexpError as error:                  # e.g. a damaged store or a full disk: the runner reports the exit
+        if args.relay:
+            store = RelayStore(Path(args.home).resolve() if args.home else workspace())
+            spec = json.loads((store.artifact_dir(args.run_id) / SPEC_FILE).read_text())
+        else:
+            store = SQLiteRunStore.open(args.home)
+            run = store.get_run(args.run_id)
+            if run.status != RUNNING:
+                print(f"run {run.id} is {run.status}, not running; nothing to do", file=sys.stderr)
+                return 0 if run.status != "queued" else 2
+            store.update(run.id, pid=os.getpid())
+            spec = run.spec
+    except (RecexpError, OSError, ValueError) as error:   # a damaged store, a full disk: the runner reports the exit
         print(f"run {args.run_id} not started: {error}", file=sys.stderr)
         return 1
-    print(f"worker {os.getpid()} executing run {run.id}: {run.name}", flush=True)
+    print(f"worker {os.getpid()} executing run {args.run_id}", flush=True)
     try:
-        metrics = execute(RunSpec.from_dict(run.spec), store, run.id,
+        metrics = execute(RunSpec.from_dict(spec), store, args.run_id,
                           on_epoch=lambda epoch, m: print(f"epoch {epoch}: " + ", ".join(
                               f"{k}={v:.4g}" for k, v in m.items()), flush=True))
     except RecexpError as error:

@@ -62,6 +62,9 @@ def add_run(subparsers) -> None:
                    help="training loss (a strategy that asks for one, e.g. focal_loss, overrides it)")
     p.add_argument("--patience", type=int, metavar="N", help="early-stopping patience in epochs")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cuda, mps or cpu")
+    p.add_argument("--train-from", choices=["auto", "memory", "disk"],
+                   help="where training reads its rows: memory, disk (memory-mapped shards), or auto (the default: "
+                        "disk when the training split's tensors exceed $RECEXP_MEMORY_LIMIT)")
     p.add_argument("--experiment", metavar="NAME", help="name of the experiment the runs are grouped in (with "
                    "--add-seeds: the experiment to extend, by id or name)")
     p.add_argument("--primary", metavar="SCORE",

@@ -105,7 +105,7 @@ def _new_grid(args: argparse.Namespace) -> list[RunSpec]:
                   for name, cls in classes.items()]
     model_params = MODELS[args.model].from_strings(key_values(args.model_param, "--model-param")).get_params()
     train = {"epochs": args.epochs, "device": args.device}
-    for key in ("batch_size", "learning_rate", "loss", "patience"):
+    for key in ("batch_size", "learning_rate", "loss", "patience", "train_from"):
         if getattr(args, key) is not None:
             train[key] = getattr(args, key)
     tta = {}

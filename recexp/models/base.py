@@ -177,17 +177,24 @@ class Model(Parametrized):
         -------
         torch.nn.Module
         """
+        data = to_tensors(train)
+        real = ~data.synthetic
+        return self.build_for(train.schema, data.inputs.numeric[real] if bool(real.any()) else data.inputs.numeric)
+
+    def build_for(self, schema: FeatureSchema, numeric: torch.Tensor) -> nn.Module:
+        """Validate the parameters and build a module for ``schema``, its numeric statistics fitted on ``numeric``.
+
+        What :meth:`build` does once it has the real training rows' numeric features ``(N, P)``; training
+        from disk passes those of a sample of rows (:meth:`recexp.models.shards.ShardSet.real_numeric`).
+        """
         self.validate_params()
-        spec = input_spec(train.schema)
+        spec = input_spec(schema)
         if self.requires_sequence and spec.n_groups == 0:
             raise InvalidDataError(
                 _("The {name} model attends over the behaviour sequence, but this dataset has no sequence "
                   "features (a feature table, or a task built without history). Choose "
                   "another model.").format(name=self.name))
         module = self._build(spec)
-        data = to_tensors(train)
-        real = ~data.synthetic
-        numeric = data.inputs.numeric[real] if bool(real.any()) else data.inputs.numeric
         for sub in module.modules():
             if isinstance(sub, NumericNormalizer):
                 sub.fit(numeric)

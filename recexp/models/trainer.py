@@ -23,8 +23,11 @@ import contextlib
 import copy
 import functools
 import math
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -37,10 +40,12 @@ from torch import nn
 from recexp.dataset import IS_SYNTHETIC, Dataset
 from recexp.errors import InvalidParameterError
 from recexp.i18n import N_, _
+from recexp.memory import memory_limit
 from recexp.metrics import confusion_scores
-from recexp.models.base import Model, TensorData, input_spec, to_tensors
+from recexp.models.base import Inputs, Model, TensorData, input_spec, to_tensors
 from recexp.models.device import describe_device, resolve_device
 from recexp.models.modules import InputSpec
+from recexp.models.shards import Batch, ShardBatches, ShardSet, tensor_bytes, write_shards
 
 #: Loss names TrainConfig accepts.
 LOSSES = {"cross_entropy": N_("Cross-entropy"), "weighted": N_("Class-weighted cross-entropy (inverse frequency)"),
@@ -48,6 +53,9 @@ LOSSES = {"cross_entropy": N_("Cross-entropy"), "weighted": N_("Class-weighted c
 #: Validation scores early stopping can watch, and whether higher is better.
 MONITORS = {"loss": False, "balanced_accuracy": True, "f1_macro": True, "accuracy": True}
 
+
+#: Where the training rows are read from: ``auto`` chooses disk when their tensors exceed the memory setting.
+TRAIN_FROM = ("auto", "memory", "disk")
 
 #: Optimiser steps per run below which :meth:`TrainConfig.short_training_warning` speaks up.
 FEW_STEPS = 50
@@ -71,6 +79,7 @@ class TrainConfig:
     record_sample_stats: bool = True      # keep per-epoch loss and correctness of every training row
     kept_states: int = 6                  # model states kept for sample importance (TracIn, GraNd): epoch 1 and evenly spaced after it; 0 = none
     seed: int = 0                         # seeds the run's own generators (init, dropout, shuffling); global RNGs untouched
+    train_from: str = "auto"              # "memory", "disk" (memory-mapped shards), "auto" (disk past RECEXP_MEMORY_LIMIT)
 
     def validate(self) -> None:
         """Raise :class:`InvalidParameterError` naming the first bad field."""
@@ -112,6 +121,8 @@ class TrainConfig:
             raise bad("seed", _("a non-negative integer"))
         if not is_int(self.kept_states) or self.kept_states < 0:
             raise bad("kept_states", _("a non-negative integer"))
+        if self.train_from not in TRAIN_FROM:
+            raise bad("train_from", _("one of {choices}").format(choices=", ".join(TRAIN_FROM)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,6 +174,7 @@ class TrainResult:
     seconds: float                        # wall time of the epoch loop (validation included)
     samples_per_second: float             # training rows processed per second of pure training steps
     epoch_states: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)  # epoch -> state_dict on CPU
+    trained_from: str = "memory"          # "memory" (resident tensors) or "disk" (memory-mapped shards)
 
 
 #: Columns of ``TrainResult.history`` besides ``epoch``. ``train_loss`` is the training objective (focal,
@@ -219,9 +231,14 @@ def carve_validation(dataset: Dataset, fraction: float, seed: int) -> tuple[Data
 
 def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     """Inverse-frequency weights ``n / (K_present * n_k)``; 0 for classes absent from ``labels``."""
-    counts = torch.bincount(labels, minlength=n_classes).float()
+    return weights_of_counts(torch.bincount(labels, minlength=n_classes))
+
+
+def weights_of_counts(counts: torch.Tensor) -> torch.Tensor:
+    """:func:`class_weights` from the rows per class (what shards on disk record, without their labels)."""
+    counts = counts.float()
     present = (counts > 0).sum().clamp_min(1)
-    return torch.where(counts > 0, labels.numel() / (present * counts.clamp_min(1)), torch.zeros_like(counts))
+    return torch.where(counts > 0, counts.sum() / (present * counts.clamp_min(1)), torch.zeros_like(counts))
 
 
 def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str, gamma: float,
@@ -251,6 +268,25 @@ def _module_device(module: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+#: Rows of a Dataset converted to tensors at a time when it is scored (bounds the memory scoring takes).
+SCORING_ROWS = 65_536
+
+
+def _scoring_batches(data: Dataset | TensorData, device: torch.device, batch_size: int
+                     ) -> Iterator[tuple[Inputs, torch.Tensor]]:
+    """``(inputs, labels)`` of consecutive rows on ``device``: slices of tensors, or of a Dataset converted
+    :data:`SCORING_ROWS` rows at a time."""
+    if isinstance(data, Dataset):
+        for start in range(0, len(data), SCORING_ROWS):
+            chunk = to_tensors(data.subset(np.arange(start, min(start + SCORING_ROWS, len(data)))))
+            yield from _scoring_batches(chunk, device, batch_size)
+        return
+    data = data.to(device)
+    for start in range(0, len(data), batch_size):
+        rows = slice(start, start + batch_size)
+        yield Inputs(*(tensor[rows] for tensor in data.inputs)), data.labels[rows]
+
+
 @torch.no_grad()
 def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int = 8192) -> tuple[float, np.ndarray]:
     """Mean cross-entropy and class probabilities of ``module`` on ``data`` (no gradients, eval mode, float32).
@@ -263,7 +299,8 @@ def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int =
     module : nn.Module
         A model module; it runs on the device its parameters are on.
     data : Dataset or TensorData
-        Rows to score; a Dataset is converted and moved to the module's device.
+        Rows to score; a Dataset is converted and moved to the module's device :data:`SCORING_ROWS` rows at
+        a time, so scoring a large split holds its probabilities, not its tensors.
     batch_size : int
         Rows per forward pass.
 
@@ -273,43 +310,37 @@ def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int =
         The mean (unweighted) cross-entropy and the ``(n, K)`` float32 probabilities.
     """
     device = _module_device(module)
-    if isinstance(data, Dataset):
-        data = to_tensors(data)
-    data = data.to(device)
     was_training = module.training
     module.eval()
     chunks, total = [], torch.zeros((), device=device)
-    n = len(data)
-    for start in range(0, n, batch_size):
-        index = torch.arange(start, min(start + batch_size, n), device=device)
-        logits = module(*data.inputs.take(index)).float()
-        total += F.cross_entropy(logits, data.labels[index], reduction="sum")
-        chunks.append(torch.softmax(logits, dim=1))
+    for inputs, labels in _scoring_batches(data, device, batch_size):
+        logits = module(*inputs).float()
+        total += F.cross_entropy(logits, labels, reduction="sum")
+        chunks.append(torch.softmax(logits, dim=1).cpu())
     module.train(was_training)
-    proba = torch.cat(chunks).cpu().numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
+    n = len(data)
+    proba = torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
     return (float(total) / n if n else math.nan), proba
 
 
 @torch.no_grad()
-def _validate(module: nn.Module, data: TensorData, n_classes: int, batch_size: int) -> tuple[float, dict[str, float]]:
-    """Mean cross-entropy and confusion-matrix scores on resident tensors (one host sync), in float32.
+def _validate(module: nn.Module, data: Dataset | TensorData, n_classes: int, batch_size: int
+              ) -> tuple[float, dict[str, float]]:
+    """Mean cross-entropy and confusion-matrix scores (one host sync), in float32.
 
     Batches as large as the training batches: known to fit, and on CPU faster per row than huge ones.
     """
-    device = data.labels.device
+    device = _module_device(module)
     module.eval()
     total = torch.zeros((), device=device)
     confusion = torch.zeros(n_classes * n_classes, dtype=torch.long, device=device)
-    n = len(data)
-    for start in range(0, n, batch_size):
-        index = torch.arange(start, min(start + batch_size, n), device=device)
-        labels = data.labels[index]
-        logits = module(*data.inputs.take(index)).float()
+    for inputs, labels in _scoring_batches(data, device, batch_size):
+        logits = module(*inputs).float()
         total += F.cross_entropy(logits, labels, reduction="sum")
         confusion += torch.bincount(labels * n_classes + logits.argmax(dim=1), minlength=n_classes * n_classes)
     module.train()
     scores = confusion_scores(confusion.view(n_classes, n_classes).cpu().numpy())
-    return float(total) / max(n, 1), scores
+    return float(total) / max(len(data), 1), scores
 
 
 def predict_proba(module: nn.Module, data: Dataset | TensorData, *, batch_size: int = 8192) -> np.ndarray:
@@ -346,22 +377,45 @@ def _keep_state(states: dict[int, dict[str, torch.Tensor]], module: nn.Module, e
     return stride
 
 
+def trains_from_disk(train_set: Dataset, config: TrainConfig) -> bool:
+    """Whether :func:`train` reads ``train_set`` from memory-mapped shards: ``config.train_from`` when it names
+    a place, else (``"auto"``) when the rows' tensors, per-row statistics included, exceed the memory setting
+    (:func:`recexp.memory.memory_limit`)."""
+    if config.train_from != "auto":
+        return config.train_from == "disk"
+    stats_epochs = config.epochs if config.record_sample_stats else 0
+    return tensor_bytes(train_set, stats_epochs) > memory_limit()
+
+
+def _resident_batches(data: TensorData, batch_size: int, generator: torch.Generator, weighted: bool
+                      ) -> Iterator[Batch]:
+    """One epoch of shuffled batches gathered from resident tensors (weights only when ``weighted``)."""
+    permutation = torch.randperm(len(data), generator=generator).to(data.labels.device)
+    for start in range(0, len(data), batch_size):
+        index = permutation[start:start + batch_size]
+        yield Batch(index, data.inputs.take(index), data.labels[index], data.weights[index] if weighted else None)
+
+
 @_own_generators
-def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
+def train(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | None = None,
           config: TrainConfig | None = None, callback: EpochCallback | None = None,
-          valid_scorer: ValidScorer | None = None) -> TrainResult:
+          valid_scorer: ValidScorer | None = None, scratch: str | Path | None = None) -> TrainResult:
     """Fit ``model`` on ``train_set`` with early stopping on ``valid_set``.
 
     Parameters
     ----------
     model : Model
         The model spec (e.g. ``MLP(hidden_dim=64)``); its module is built here, after seeding.
-    train_set : Dataset
+    train_set : Dataset or ShardSet
         Training rows, possibly with ``sample_weight`` (multiplies each row's loss) and
-        ``is_synthetic`` columns from a strategy.
+        ``is_synthetic`` columns from a strategy. A Dataset trains from resident tensors, or from
+        memory-mapped shards written to ``scratch`` when :func:`trains_from_disk` says so; a
+        :class:`~recexp.models.shards.ShardSet` (rows already on disk) always trains from its shards.
+        From disk, no per-row statistics are kept (``sample_stats`` is None) and the numeric statistics
+        are fitted on up to :data:`~recexp.models.shards.NORMALIZER_ROWS` real rows.
     valid_set : Dataset, optional
         Rows to monitor for early stopping. When omitted, ``config.valid_fraction`` of the real
-        training rows is carved out (stratified), so the test split is never touched.
+        training rows is carved out (stratified), so the test split is never touched (a Dataset only).
     config : TrainConfig, optional
     callback : callable, optional
         Called after every epoch as ``callback(epoch, metrics)`` with the history row's values.
@@ -370,6 +424,8 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
         experiment's primary score, which a hyper-parameter search reports to its pruner); its value reaches
         ``callback`` as ``metrics["valid_score"]`` (not a history column). Differentiable models only:
         boosted trees ignore it.
+    scratch : path, optional
+        Folder for the shards of a Dataset trained from disk (a temporary folder by default); emptied after.
 
     Returns
     -------
@@ -382,25 +438,57 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
     if len(train_set) == 0:
         raise InvalidParameterError(_("The training set is empty; nothing to train on. Check the split and "
                                       "strategy."))
+    on_disk = isinstance(train_set, ShardSet)
+    if valid_set is None and on_disk:
+        raise InvalidParameterError(_("Training from shards on disk needs a validation set: pass valid_set (rows "
+                                      "are only carved from a training set in memory)."))
     if valid_set is None:
         train_set, valid_set = carve_validation(train_set, config.valid_fraction, config.seed)
     if not model.differentiable:                    # gradient-boosted trees boost in their own loop
+        if on_disk or config.train_from == "disk":
+            raise InvalidParameterError(_("The {model} model boosts on every row in memory; it cannot train from "
+                                          "disk. Set train_from to 'auto' or 'memory', or choose a neural model."
+                                          ).format(model=model.name))
         return model.fit(train_set, valid_set, config, callback)
+    if on_disk or trains_from_disk(train_set, config):
+        with contextlib.ExitStack() as stack:
+            if not on_disk:
+                folder = scratch if scratch is not None else stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix="recexp-shards-"))
+                stack.callback(shutil.rmtree, folder, True)
+                train_set = write_shards(train_set, folder)
+            return _fit(model, train_set, valid_set, config, callback, valid_scorer, device)
+    return _fit(model, train_set, valid_set, config, callback, valid_scorer, device)
 
+
+def _fit(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | None, config: TrainConfig,
+         callback: EpochCallback | None, valid_scorer: ValidScorer | None, device: torch.device) -> TrainResult:
+    """The gradient-descent loop of :func:`train`, over resident tensors or over shards on disk."""
+    on_disk = isinstance(train_set, ShardSet)
     spec = input_spec(train_set.schema)
-    module = model.build(train_set).to(device)
-    data = to_tensors(train_set).to(device)
-    valid = to_tensors(valid_set).to(device) if valid_set is not None and len(valid_set) else None
-    n, n_classes = len(data), spec.n_classes
-    loss_weights = class_weights(data.labels, n_classes) if config.loss == "weighted" else None
-    has_row_weights = bool((data.weights != 1).any())
+    n, n_classes = len(train_set), spec.n_classes
+    record_stats = config.record_sample_stats and not on_disk
+    if on_disk:
+        module = model.build_for(train_set.schema, train_set.real_numeric()).to(device)
+        data = None
+        shard_batches = ShardBatches(train_set, config.batch_size, config.seed, pin_memory=device.type == "cuda")
+        counts = torch.tensor(train_set.class_counts)
+        has_row_weights = train_set.weighted
+    else:
+        module = model.build(train_set).to(device)
+        data = to_tensors(train_set).to(device)
+        counts = torch.bincount(data.labels, minlength=n_classes).cpu()
+        has_row_weights = bool((data.weights != 1).any())
+    valid = None
+    if valid_set is not None and len(valid_set):   # scored from resident tensors when they fit, else chunk by chunk
+        valid = valid_set if tensor_bytes(valid_set) > memory_limit() else to_tensors(valid_set).to(device)
+    loss_weights = weights_of_counts(counts).to(device) if config.loss == "weighted" else None
 
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     autocast, scaler = _autocast(device, config.mixed_precision)
     generator = torch.Generator().manual_seed(config.seed)
-    epoch_losses = torch.zeros(config.epochs if config.record_sample_stats else 0, n, device=device)
-    epoch_correct = torch.zeros(config.epochs if config.record_sample_stats else 0, n, dtype=torch.bool,
-                                device=device)
+    epoch_losses = torch.zeros(config.epochs if record_stats else 0, n, device=device)
+    epoch_correct = torch.zeros(config.epochs if record_stats else 0, n, dtype=torch.bool, device=device)
 
     higher_better = MONITORS[config.monitor]
     best_score, best_epoch, best_state, stale = -math.inf, 0, None, 0
@@ -412,19 +500,17 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
     for epoch in range(1, config.epochs + 1):
         module.train()
         epoch_start = time.perf_counter()
-        permutation = torch.randperm(n, generator=generator).to(device)
+        batches = (batch.to(device) for batch in shard_batches.epoch(epoch)) if on_disk else \
+            _resident_batches(data, config.batch_size, generator, has_row_weights)
         loss_sum = torch.zeros((), device=device)
         cross_entropy_sum = torch.zeros((), device=device)
         weight_sum = torch.zeros((), device=device)
         correct_sum = torch.zeros((), device=device, dtype=torch.long)
-        for start in range(0, n, config.batch_size):
-            index = permutation[start:start + config.batch_size]
-            labels = data.labels[index]
+        for index, inputs, labels, row_weights in batches:
             with autocast:
-                logits = module(*data.inputs.take(index))
+                logits = module(*inputs)
             objective, ce = per_sample_loss(logits.float(), labels, config.loss, config.focal_gamma, loss_weights)
             if has_row_weights:
-                row_weights = data.weights[index]
                 objective = objective * row_weights
                 batch_weight = row_weights.sum()
             else:
@@ -444,7 +530,7 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
                 cross_entropy_sum += ce.detach().sum()
                 weight_sum += batch_weight
                 correct_sum += hit.sum()
-                if config.record_sample_stats:
+                if record_stats:
                     epoch_losses[epoch - 1, index] = ce.detach()
                     epoch_correct[epoch - 1, index] = hit
         if device.type == "cuda":
@@ -462,7 +548,7 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
             row.update(valid_loss=math.nan, valid_accuracy=math.nan, valid_balanced_accuracy=math.nan,
                        valid_f1_macro=math.nan)
         if valid is not None and valid_scorer is not None:
-            row["valid_score"] = float(valid_scorer(valid.labels.cpu().numpy(), evaluate(module, valid)[1]))
+            row["valid_score"] = float(valid_scorer(valid_set.y.astype(np.int64), evaluate(module, valid)[1]))
         row.update(epoch_seconds=time.perf_counter() - epoch_start, samples_per_second=n / max(step_seconds, 1e-9))
         history.append(row)
         state_stride = _keep_state(epoch_states, module, epoch, config.kept_states, state_stride)
@@ -487,10 +573,10 @@ def train(model: Model, train_set: Dataset, valid_set: Dataset | None = None,
         module.load_state_dict(best_state)
     module.eval()
     epochs_run = len(history)
-    stats = _sample_stats(epoch_losses, epoch_correct, data, epochs_run) if config.record_sample_stats else None
+    stats = _sample_stats(epoch_losses, epoch_correct, data, epochs_run) if record_stats else None
     return TrainResult(
         module=module, model=model, input_spec=spec, device=describe_device(device),
         history=pd.DataFrame(history, columns=["epoch", *EPOCH_METRICS]), sample_stats=stats,
         best_epoch=best_epoch, stopped_early=stopped_early, train_rows=n, valid_rows=len(valid) if valid is not None else 0,
         seconds=time.perf_counter() - started, samples_per_second=n * epochs_run / max(train_seconds, 1e-9),
-        epoch_states=epoch_states)
+        epoch_states=epoch_states, trained_from="disk" if on_disk else "memory")

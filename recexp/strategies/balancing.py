@@ -256,6 +256,7 @@ class ImbalancedLearnStrategy(Strategy):
 
     family = "balancing"
     sampling_type: ClassVar[str] = OVER
+    needs_all_rows = True
     output: ClassVar[str] = "appended"
     needs_finite: ClassVar[bool] = True       # neighbour-based samplers reject NaN
     space: ClassVar[str] = "numeric"          # "numeric", "numeric+categorical" or "categorical"

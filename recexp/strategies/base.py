@@ -34,7 +34,8 @@ from pandas.api.internals import create_dataframe_from_blocks
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidDataError, InvalidParameterError
-from recexp.i18n import N_, _
+from recexp.i18n import N_, _, format_decimal, format_integer
+from recexp.memory import MEMORY_LIMIT_ENV, memory_limit
 from recexp.params import Parametrized
 
 if TYPE_CHECKING:                      # annotation only: the base stays free of the torch-backed generators
@@ -174,6 +175,9 @@ class Strategy(Parametrized):
     #: How the cost grows with the rows: as ``rows ** cost_exponent`` (1: linearly; neighbour searches
     #: over all rows grow faster).
     cost_exponent: ClassVar[float] = 1.0
+    #: True for strategies that hold every training row in memory at once as a dense matrix (imbalanced-learn's
+    #: samplers, generators): :meth:`check_feasible` refuses a training split past the memory setting.
+    needs_all_rows: ClassVar[bool] = False
 
     def apply(self, train: Dataset, seed: int = 0, progress: Progress | None = None) -> StrategyResult:
         """Return the new training set and a report; the input is not modified.
@@ -236,6 +240,8 @@ class Strategy(Parametrized):
         infeasible range before its first trial.
         """
         self.validate_params()
+        if self.needs_all_rows and isinstance(train, Dataset):
+            _check_fits_in_memory(self.title, train)
         prepared = prepare_train(train)
         self.class_counts_ = np.bincount(prepared.y, minlength=prepared.schema.n_classes)
         self.notes_: list[str] = []
@@ -308,6 +314,25 @@ class Strategy(Parametrized):
     def note(self, sentence: str) -> None:
         """Record a sentence for the report (imputation done, fallback taken, target missed...)."""
         self.notes_.append(sentence)
+
+
+def matrix_bytes(train: Dataset) -> int:
+    """Bytes of ``train``'s features as a dense float64 matrix, twice (the sampler's input and its output):
+    what a strategy that needs every row at once holds at least."""
+    return 2 * 8 * len(train) * max(1, len(train.schema.feature_columns))
+
+
+def _check_fits_in_memory(title: str, train: Dataset) -> None:
+    """Refuse, in a sentence naming the sampling options, a training split too large for a whole-data strategy."""
+    needed, budget = matrix_bytes(train), memory_limit()
+    if needed > budget:
+        raise InvalidParameterError(_(
+            "{title} needs every training row in memory at once (about {needed} GB for these {rows} rows), more "
+            "than the memory setting allows ({budget} GB, {variable}). Sample users or down-sample negatives when "
+            "building the dataset, or choose a strategy that works without the whole split in memory (none, class "
+            "weights, focal loss).").format(title=title, needed=format_decimal(needed / 1e9, 1),
+                                            rows=format_integer(len(train)),
+                                            budget=format_decimal(budget / 1e9, 1), variable=MEMORY_LIMIT_ENV))
 
 
 def prepare_train(train: Dataset) -> Dataset:

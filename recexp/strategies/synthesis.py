@@ -72,6 +72,7 @@ class SynthesisStrategy(Strategy):
 
     family = "synthesis"
     exact_target = True
+    needs_all_rows = True
     generator_class: ClassVar[type[Generator]] = Generator
     #: The work besides training, per training row: fitting the column transforms, indexing the nearest
     #: real rows, generating the new rows (measured with ``benchmarks/preview_seconds.py``).
