@@ -221,7 +221,7 @@ def apply_relayed(store: RunStore, line: str) -> None:
     message = json.loads(line[len(RELAY_PREFIX):])
     method = message["method"]
     if method not in RELAYED:
-        raise JobError(f"A worker relayed an unknown run-store call {method!r}.")
+        raise JobError(_("A worker relayed an unknown run-store call {method!r}.").format(method=method))
     args = message["args"]
     if method == "log_epochs":
         args = [[(int(epoch), metrics) for epoch, metrics in args[0]]]

@@ -34,7 +34,7 @@ def test_commands_share_the_limit_start_oldest_first_and_report_how_they_ended(t
     assert [runner.commands(g) for g in "abc"] == [(1, 0), (0, 1), (0, 1)]
     _until(runner, lambda: runner.commands("b") == (1, 0))                    # a ended: b took the only slot
     assert ended == [("a", None)] and runner.commands("c") == (0, 1) and runner.running() == []
-    os.killpg(next(iter(runner._children.values())).process.pid, signal.SIGKILL)
+    os.killpg(next(iter(runner._children.values())).handle.pid, signal.SIGKILL)
     _until(runner, lambda: runner.commands("c") == (1, 0))
     assert ended[1] == ("b", "The worker process was killed by SIGKILL.")
     assert runner.cancel_group("c") == 1 and runner.cancel_group("c") == 0     # stopping already
