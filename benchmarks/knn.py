@@ -228,7 +228,8 @@ def main(argv=None) -> int:
         cpu = f"{statistics.median(theirs_cpu):.1f}/{statistics.median(ours_cpu):.1f}"
         print(f"{case:17s} {len(result.dataset):>10,} {t:>10.2f} {spread(theirs):>15s} {o:>9.2f} {spread(ours):>15s} "
               f"{t / o:>7.1f}x {cpu:>13s} {t / rest:>5.1f}x {peak(theirs_peak):>10.2f} {peak(ours_peak):>10.2f}  "
-              f"{same:9s}  {engine_text}" + (" [sklearn side extrapolated]" if case in args.extrapolate_sklearn else ""),
+              f"{same:9s}  {engine_text}"
+              + (" [sklearn side extrapolated]" if case in args.extrapolate_sklearn else ""),
               flush=True)
     print(f"load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}", flush=True)
     return 0

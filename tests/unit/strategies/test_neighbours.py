@@ -125,7 +125,8 @@ def test_auto_takes_brute_force_where_the_tree_degenerates_without_building_a_fu
     # 40,000 random 24-dimensional rows: a KD-tree visits most leaves per query, brute force does not care
     X = np.random.default_rng(3).normal(size=(40_000, 24)).astype(np.float32)
     built = []
-    monkeypatch.setitem(nb.ENGINES, "faiss", lambda data, threads: built.append(len(data)) or nb._FaissFlat(data, threads))
+    monkeypatch.setitem(nb.ENGINES, "faiss",
+                        lambda data, threads: built.append(len(data)) or nb._FaissFlat(data, threads))
     finder = Neighbours(n_neighbors=4).fit(X)
     indices = finder.kneighbors(X[:2000], return_distance=False)
     search = finder.searches_[-1]
