@@ -174,6 +174,9 @@ class Strategy(Parametrized):
     #: How the cost grows with the rows: as ``rows ** cost_exponent`` (1: linearly; neighbour searches
     #: over all rows grow faster).
     cost_exponent: ClassVar[float] = 1.0
+    #: Kinds of task (:attr:`recexp.tasks.Task.kind`) the strategy makes sense for; the pages and the CLI offer
+    #: it only there (:func:`recexp.tasks.applies_to`). Class-mix strategies serve classification only.
+    task_kinds: ClassVar[tuple[str, ...]] = ("classification",)
 
     def apply(self, train: Dataset, seed: int = 0, progress: Progress | None = None) -> StrategyResult:
         """Return the new training set and a report; the input is not modified.
