@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from recexp.errors import InvalidParameterError
+from recexp.tasks import applies_to
 from recexp.strategies.balancing import (
     ADASYN, SMOTE, SMOTEENN, SMOTEN, SMOTENC, SVMSMOTE, BorderlineSMOTE, ClusterCentroids, EditedNearestNeighbours,
     KMeansSMOTE, NearMiss, RandomOverSampler, RandomUnderSampler, SMOTETomek, TomekLinks,
@@ -26,6 +27,7 @@ from recexp.strategies.expansion import (
     FeatureMasking, GaussianNoise, Mixup, SequenceCrop, SequenceMask, SequenceReorder,
 )
 from recexp.strategies.importance import ImportanceWeighting
+from recexp.strategies.ranking import LongTailWeighting, PopularityNegatives
 from recexp.strategies.synthesis import CopulaSynthesis, GANSynthesis, VAESynthesis
 from recexp.strategies.weighting import ClassWeights, FocalLoss, class_weights
 
@@ -66,6 +68,9 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "gaussian_copula": CopulaSynthesis,
     # importance-based pruning and weighting (recexp.importance values of a finished run)
     "importance_weighting": ImportanceWeighting,
+    # the next-item task's balancing: negatives and the long tail of items
+    "popularity_negatives": PopularityNegatives,
+    "long_tail_weighting": LongTailWeighting,
 }
 
 
@@ -127,11 +132,20 @@ def strategies_by_family() -> dict[str, list[str]]:
     return {family: names for family, names in groups.items() if names}
 
 
+def strategies_for(task: str) -> dict[str, type[Strategy]]:
+    """The registered strategies that make sense for ``task`` (:func:`recexp.tasks.applies_to`), in registry order.
+
+    >>> sorted(strategies_for("next_item"))[:3]
+    ['long_tail_weighting', 'none', 'popularity_negatives']
+    """
+    return {name: cls for name, cls in STRATEGIES.items() if applies_to(cls, task)}
+
+
 def describe_strategies() -> list[dict[str, Any]]:
     """Every registered strategy with its family, summary and parameter spec (JSON-able)."""
     return [{"name": name, **cls.describe()} for name, cls in STRATEGIES.items()]
 
 
 __all__ = ["FAMILIES", "STRATEGIES", "Strategy", "StrategyReport", "StrategyResult", "class_weights",
-           "describe_strategies", "get_strategy", "strategies_by_family", "strategy_label", "strategy_name",
+           "describe_strategies", "get_strategy", "strategies_by_family", "strategies_for", "strategy_label", "strategy_name",
            "stratified_sample", *(cls.__name__ for cls in STRATEGIES.values())]

@@ -148,6 +148,8 @@ class StrategyResult:
             return {}
         if self.loss["name"] == "focal":
             return {"loss": "focal", "focal_gamma": float(self.loss["gamma"])}
+        if "negatives" in self.loss:                     # a sampled softmax (next-item task)
+            return {"loss": self.loss["name"], "negatives": int(self.loss["negatives"])}
         return {"loss": self.loss["name"]}
 
 
