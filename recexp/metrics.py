@@ -13,6 +13,8 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
+from recexp.i18n import N_
+
 #: Score names :func:`classification_metrics` returns, in display order.
 METRIC_NAMES = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro",
                 "roc_auc", "log_loss")
@@ -377,10 +379,10 @@ NEXT_ITEM_METRICS = (*(f"{name}@{k}" for k in NEXT_ITEM_KS for name in ("hr", "n
 #: The primary score of a next-item experiment unless one is declared.
 NEXT_ITEM_PRIMARY = "ndcg@10"
 #: What the next-item scores rank against, in words (CLI help and JSON, Compare page).
-NEXT_ITEM_PROTOCOL = ("HR@K, NDCG@K and MRR rank the target among every item of the catalogue (the full item "
-                      "set, not a sample of negatives); a target outside the training vocabulary is a miss. "
-                      "coverage@10: share of the catalogue in some top-10 list; popularity@10: mean popularity "
-                      "percentile (by training rows, 1 = most popular) of the recommended items.")
+NEXT_ITEM_PROTOCOL = N_("HR@K, NDCG@K and MRR rank the target among every item of the catalogue (the full item "
+                        "set, not a sample of negatives); a target outside the training vocabulary is a miss. "
+                        "coverage@10: share of the catalogue in some top-10 list; popularity@10: mean popularity "
+                        "percentile (by training rows, 1 = most popular) of the recommended items.")
 
 
 def task_scores(kind: str, classes) -> tuple[str, list[str]]:
