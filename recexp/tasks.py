@@ -783,7 +783,27 @@ TRAIN, VALID, TEST = 0, 1, 2
 
 
 class NextItemTask(Task):
-    """Next-item prediction: one sample per event with history, label = the event's item (ranking)."""
+    """Next-item prediction: one sample per event with history, label = the event's item (ranking).
+
+    Features are the user's ``sequence_length`` most recent **strictly earlier** events (sequence groups
+    ``hist_item``, ``hist_category`` when the log has categories, ``hist_behavior``; most recent first, ``0`` =
+    padding); the label is the event's item as a vocabulary code, so the label space is the item vocabulary
+    (``classes[0]`` is :data:`RARE`) and a model scores every item of the catalogue (a softmax over items).
+
+    Protocols (the split's ``method``): ``leave_last_out`` (the field's protocol, the default): per user, events
+    in time order, the last event with history is the test target, the one before it validation, the rest
+    training (users with fewer than three such events train only); with ``target="buy"`` the test target is the
+    user's last buy, the event before it validation, and the user's events after that buy are not used at all.
+    ``temporal``: one cut in time for every user (:func:`split_dataset`).
+
+    Vocabularies come from training-side events only: for ``leave_last_out`` every event before each user's test
+    target, for ``temporal`` the events before the test period; an item first seen as a test target gets code 0
+    and is a miss in every metric. With ``leave_last_out``, training rows whose target is outside the vocabulary
+    (rarer than the cap) are left out, since they teach nothing about ranking the catalogue; validation and test
+    rows keep them, and their events stay in later rows' histories. Meta columns, not features: ``holdout`` (0
+    train, 1 validation, 2 test; what ``split_dataset`` reads for ``leave_last_out``) and ``category`` (the
+    target's category code, for slices).
+    """
 
     name = "next_item"
     kind = "ranking"
@@ -831,6 +851,8 @@ class NextItemTask(Task):
         has_category = data.n_categories > 0
         item_codes = item_lookup[data.item]
         category_codes = category_lookup[data.category]
+        if method == LEAVE_LAST_OUT:        # a training target outside the vocabulary teaches no item's rank
+            rows = rows[(holdout[rows] != TRAIN) | (item_codes[rows] > 0)]
         n_behaviors = len(data.classes)
         sequences = _sequence_columns(self.sequence_length, has_category)
         columns: dict[str, np.ndarray] = {}

@@ -281,3 +281,10 @@ def test_a_log_without_buys_cannot_hold_out_a_last_buy(small_log):
     frame = small_log.frame[small_log.frame["behavior"] != "buy"].reset_index(drop=True)
     with pytest.raises(InvalidDataError, match="no 'buy' events"):
         build_dataset(replace(small_log, frame=frame), "next_item", split=LOO, target="buy")
+
+
+def test_training_rows_never_target_an_item_outside_the_vocabulary(small_log):
+    dataset = build_dataset(small_log, "next_item", split=LOO, sequence_length=5, max_vocab=300)
+    split = split_dataset(dataset, LOO)
+    assert (dataset.y[split.train] > 0).all()
+    assert (dataset.y[split.test] == 0).any()                  # rare test targets stay: they are misses
