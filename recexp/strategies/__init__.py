@@ -117,17 +117,18 @@ def strategy_label(name: str) -> str:
     return f"{cls.title} ({name}) · {cls.family}"
 
 
-def strategies_by_family() -> dict[str, list[str]]:
+def strategies_by_family(task: str | None = None) -> dict[str, list[str]]:
     """Registered strategy ids grouped by family: families in :data:`FAMILIES` order (those with a
-    registered strategy only), ids in registry order.
+    registered strategy only), ids in registry order; with ``task``, only the strategies for it
+    (:func:`strategies_for`).
 
     Examples
     --------
-    >>> strategies_by_family()["weighting"]
+    >>> strategies_by_family("behavior")["weighting"]
     ['class_weights', 'focal_loss']
     """
     groups: dict[str, list[str]] = {family: [] for family in FAMILIES}
-    for name, cls in STRATEGIES.items():
+    for name, cls in (STRATEGIES if task is None else strategies_for(task)).items():
         groups[cls.family].append(name)
     return {family: names for family, names in groups.items() if names}
 
