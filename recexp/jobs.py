@@ -51,7 +51,7 @@ from recexp.strategies import STRATEGIES, Strategy, StrategyResult
 from recexp.strategies.expansion import Expansion
 from recexp.strategies.importance import VALUES_SEED, ImportanceWeighting, SourceRun
 from recexp.strategies.synthesis import SynthesisStrategy
-from recexp.tasks import applies_to, get_task, task_kind
+from recexp.tasks import check_applies, get_task, task_kind
 from recexp.tta import STREAMS, check_applies, check_copies, tta_operator, tta_proba
 
 
@@ -78,12 +78,8 @@ def validate_spec(spec: RunSpec) -> None:
 def check_task_fit(task: str, model: str, strategy: str) -> None:
     """Refuse a model or strategy that does not serve ``task``'s kind, with the ones that do (a sentence)."""
     get_task(task)
-    for kind, name, registry in ((_("model"), model, MODELS), (_("strategy"), strategy, STRATEGIES)):
-        if not applies_to(registry[name], task):
-            raise InvalidParameterError(_(
-                "The {kind} {name!r} does not apply to the '{task}' task ({task_kind}); choose one of: {names}.").format(
-                kind=kind, name=name, task=task, task_kind=task_kind(task),
-                names=", ".join(n for n, cls in registry.items() if applies_to(cls, task))))
+    check_applies(_("model"), model, MODELS, task)
+    check_applies(_("strategy"), strategy, STRATEGIES, task)
 
 
 def available_strategies() -> dict[str, type]:

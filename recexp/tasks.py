@@ -953,6 +953,16 @@ def applies_to(component: type, task: str) -> bool:
     return task_kind(task) in getattr(component, "task_kinds", ("classification",))
 
 
+def check_applies(kind: str, name: str, registry: dict[str, type], task: str) -> None:
+    """Refuse ``registry[name]`` (a model or strategy; ``kind`` says which, in words) when it does not serve
+    ``task``, with a sentence naming the ones that do."""
+    if not applies_to(registry[name], task):
+        raise InvalidParameterError(_(
+            "The {kind} {name!r} does not apply to the '{task}' task ({task_kind}); choose one of: {names}.").format(
+            kind=kind, name=name, task=task, task_kind=task_kind(task),
+            names=", ".join(n for n, cls in registry.items() if applies_to(cls, task))))
+
+
 def build_dataset(source: BehaviorLog | FeatureTable, task: str, split: SplitSpec | None = None,
                   **params: Any) -> Dataset:
     """Build the supervised dataset of ``task`` from a loaded log or table.

@@ -108,3 +108,12 @@ def test_compare_page_shows_the_ranking_scores(next_item_home, monkeypatch):
     assert any("full item set" in c.value for c in at.caption)
     assert not any(s.value == "Per class" for s in at.subheader)           # items are ranked, not classes
     assert at.selectbox(key="compare_importance_method").options == ["Mean training loss", "Forgetting events"]
+
+
+def test_cli_refuses_a_class_mix_strategy_for_next_item_with_a_sentence(tmp_path):
+    env = dict(os.environ, RECEXP_HOME=str(tmp_path), PYTHONPATH=str(ROOT))
+    completed = subprocess.run([sys.executable, "-m", "recexp", "apply", "taobao", "--task", "next_item", "--strategy",
+                                "smote", "--out", str(tmp_path / "x.parquet")], capture_output=True, text=True,
+                               env=env, cwd=ROOT, timeout=300)
+    assert completed.returncode != 0 and "Traceback" not in completed.stderr
+    assert "does not apply to the 'next_item' task" in completed.stderr and "long_tail_weighting" in completed.stderr
