@@ -14,7 +14,8 @@ the full item set (every item of the vocabulary ranked, no sampled negatives) of
 Throughput: training samples per second of ``recexp.models.train`` against the minimal hand-written loop of
 ``benchmarks/train.py`` on the same two-tower module and tensors (CPU-time ratio; repeats alternate the sides).
 
-    python benchmarks/next_item.py --epochs 3 --seeds 3 --throughput-repeats 5
+    python benchmarks/next_item.py --max-vocab 5000 --epochs 10 --batch-size 128 --learning-rate 3e-3 \
+        --throughput-repeats 5 --throughput-rows 2000
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--loss", default="cross_entropy")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--throughput-repeats", type=int, default=5)
@@ -117,8 +119,8 @@ def main() -> int:
     for name in args.models.split(","):
         runs = []
         for seed in range(args.seeds):
-            config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, seed=seed,
-                                 kept_states=0, patience=None, device="cpu")
+            config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                                 loss=args.loss, seed=seed, kept_states=0, patience=None, device="cpu")
             started = time.perf_counter()
             result = train(MODELS[name](), train_set, valid_set, config)
             _, ranks, top = rank_items(result.module, test_set)

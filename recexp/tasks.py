@@ -798,9 +798,10 @@ class NextItemTask(Task):
 
     Vocabularies come from training-side events only: for ``leave_last_out`` every event before each user's test
     target, for ``temporal`` the events before the test period; an item first seen as a test target gets code 0
-    and is a miss in every metric. With ``leave_last_out``, training rows whose target is outside the vocabulary
-    (rarer than the cap) are left out, since they teach nothing about ranking the catalogue; validation and test
-    rows keep them, and their events stay in later rows' histories. Meta columns, not features: ``holdout`` (0
+    and is a miss in every metric. With ``leave_last_out``, training and validation rows whose target is outside
+    the vocabulary (rarer than the cap) are left out, since they teach (and check) nothing about ranking the
+    catalogue: early stopping would otherwise watch a loss on items no model can learn. Test rows keep them (they
+    are misses), and their events stay in later rows' histories. Meta columns, not features: ``holdout`` (0
     train, 1 validation, 2 test; what ``split_dataset`` reads for ``leave_last_out``) and ``category`` (the
     target's category code, for slices).
     """
@@ -851,8 +852,8 @@ class NextItemTask(Task):
         has_category = data.n_categories > 0
         item_codes = item_lookup[data.item]
         category_codes = category_lookup[data.category]
-        if method == LEAVE_LAST_OUT:        # a training target outside the vocabulary teaches no item's rank
-            rows = rows[(holdout[rows] != TRAIN) | (item_codes[rows] > 0)]
+        if method == LEAVE_LAST_OUT:        # a target outside the vocabulary teaches (and validates) no item's rank
+            rows = rows[(holdout[rows] == TEST) | (item_codes[rows] > 0)]
         n_behaviors = len(data.classes)
         sequences = _sequence_columns(self.sequence_length, has_category)
         columns: dict[str, np.ndarray] = {}

@@ -286,5 +286,5 @@ def test_a_log_without_buys_cannot_hold_out_a_last_buy(small_log):
 def test_training_rows_never_target_an_item_outside_the_vocabulary(small_log):
     dataset = build_dataset(small_log, "next_item", split=LOO, sequence_length=5, max_vocab=300)
     split = split_dataset(dataset, LOO)
-    assert (dataset.y[split.train] > 0).all()
+    assert (dataset.y[split.train] > 0).all() and (dataset.y[split.valid] > 0).all()
     assert (dataset.y[split.test] == 0).any()                  # rare test targets stay: they are misses
