@@ -51,7 +51,7 @@ from recexp.strategies import STRATEGIES, Strategy, StrategyResult
 from recexp.strategies.expansion import Expansion
 from recexp.strategies.importance import VALUES_SEED, ImportanceWeighting, SourceRun
 from recexp.strategies.synthesis import SynthesisStrategy
-from recexp.tasks import check_applies, get_task, task_kind
+from recexp.tasks import get_task, require_fit, task_kind
 from recexp.tta import STREAMS, check_applies, check_copies, tta_operator, tta_proba
 
 
@@ -78,8 +78,8 @@ def validate_spec(spec: RunSpec) -> None:
 def check_task_fit(task: str, model: str, strategy: str) -> None:
     """Refuse a model or strategy that does not serve ``task``'s kind, with the ones that do (a sentence)."""
     get_task(task)
-    check_applies(_("model"), model, MODELS, task)
-    check_applies(_("strategy"), strategy, STRATEGIES, task)
+    require_fit(_("model"), model, MODELS, task)
+    require_fit(_("strategy"), strategy, STRATEGIES, task)
 
 
 def available_strategies() -> dict[str, type]:

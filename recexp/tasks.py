@@ -954,7 +954,7 @@ def applies_to(component: type, task: str) -> bool:
     return task_kind(task) in getattr(component, "task_kinds", ("classification",))
 
 
-def check_applies(kind: str, name: str, registry: dict[str, type], task: str) -> None:
+def require_fit(kind: str, name: str, registry: dict[str, type], task: str) -> None:
     """Refuse ``registry[name]`` (a model or strategy; ``kind`` says which, in words) when it does not serve
     ``task``, with a sentence naming the ones that do."""
     if not applies_to(registry[name], task):
