@@ -304,9 +304,9 @@ class Strategy(Parametrized):
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        """JSON-able description: title, family, summary and the parameter spec with defaults."""
+        """JSON-able description: title, family, summary, the task kinds it serves and the parameter spec."""
         return {"title": cls.title, "family": cls.family, "summary": cls.summary,
-                "exact_target": cls.exact_target, "params": cls.describe_params()}
+                "exact_target": cls.exact_target, "task_kinds": list(cls.task_kinds), "params": cls.describe_params()}
 
     def note(self, sentence: str) -> None:
         """Record a sentence for the report (imputation done, fallback taken, target missed...)."""

@@ -117,3 +117,18 @@ def test_cli_refuses_a_class_mix_strategy_for_next_item_with_a_sentence(tmp_path
                                env=env, cwd=ROOT, timeout=300)
     assert completed.returncode != 0 and "Traceback" not in completed.stderr
     assert "does not apply to the 'next_item' task" in completed.stderr and "long_tail_weighting" in completed.stderr
+
+
+def test_importance_of_a_next_item_run_is_its_per_sequence_loss_dynamics(next_item_home):
+    from recexp.errors import InvalidParameterError
+    from recexp.importance import run_importance
+    from recexp.runs import SQLiteRunStore
+
+    home, result = next_item_home
+    store = SQLiteRunStore(home)
+    run_id = result["runs"][0]["id"]
+    values = run_importance(store, run_id, "mean_loss").values
+    stats = store.read_table(run_id, "sample_stats")
+    assert len(values) == stats["row"].nunique() > 0 and values["value"].notna().all()
+    with pytest.raises(InvalidParameterError, match="not defined for the 'next_item' task.*mean_loss, forgetting"):
+        run_importance(store, run_id, "knn_shapley")
