@@ -10,8 +10,8 @@ from recexp.models.device import resolve_device
 from recexp.models.lightgbm import LightGBM
 from recexp.models.sequential import SASRec, TwoTower
 from recexp.models.trainer import LOSSES, TrainConfig, TrainResult, evaluate, predict_proba, rank_items, train
-from recexp.tasks import applies_to
 from recexp.models.zoo import DCNv2, DeepFM, DIN, LogisticRegression, MLP, WideDeep
+from recexp.tasks import applies_to
 
 #: Stable name -> model class (no base class registered).
 MODELS: dict[str, type[Model]] = {cls.name: cls for cls in (LogisticRegression, MLP, WideDeep, DeepFM, DCNv2, DIN,

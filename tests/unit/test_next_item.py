@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from recexp.data.samples import load_sample
-from recexp.dataset import ITEM, LABEL, TIME, USER
+from recexp.dataset import ITEM, TIME, USER
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.jobs import validate_spec
 from recexp.metrics import next_item_metrics, next_item_row_scores, popularity_percentile
