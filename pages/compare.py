@@ -14,7 +14,8 @@ from recexp.compare import (BASELINE, MIN_SEEDS, ROWS_BOOTSTRAP, TUNED, Comparis
                             power_sentence, sample_importance, sample_losses)
 from recexp.errors import RecexpError
 from recexp.i18n import _, current_language, format_integer, format_timestamp, ngettext
-from recexp.importance import METHODS
+from recexp.importance import METHODS, methods_for
+from recexp.metrics import NEXT_ITEM_PROTOCOL
 from recexp.runs import FINISHED, SQLiteRunStore
 from recexp.slices import DIMENSIONS as SLICE_DIMENSIONS
 from recexp.ui.state import job_runner
@@ -189,49 +190,53 @@ if len(checks):
 st.plotly_chart(metric_bars(comparison, metrics), key="compare_bars")
 
 # --- per class ----------------------------------------------------------------------------------------
-st.subheader(_("Per class"))
-per_class = st.radio(_("Per-class score"), ["recall", "f1", "precision", "pr_auc"], horizontal=True,
-                     format_func={m: _(metric_title(m)) for m in ("recall", "f1", "precision", "pr_auc")}.get,
-                     key="compare_per_class")
-st.plotly_chart(per_class_heatmap(comparison, per_class), key="compare_heatmap")
-
-classes = list(comparison.classes)
-positive_default = default_positive(classes)
-curve_class = st.selectbox(_("Class of the ROC and PR curves"), classes, index=classes.index(positive_default),
-                           key="compare_curve_class")
-left, right = st.columns(2)
-with left:
-    st.plotly_chart(curves(comparison, curve_class, "roc"), key="compare_roc")
-with right:
-    st.plotly_chart(curves(comparison, curve_class, "pr"), key="compare_pr")
-
-st.plotly_chart(confusion_matrices(comparison), key="compare_confusion")
-st.plotly_chart(confusion_difference(comparison), key="compare_confusion_diff")
-
-# --- operating points -----------------------------------------------------------------------------------
-st.subheader(_("Operating points"))
-positive = st.selectbox(_("Class that counts as the outcome (e.g. a purchase)"), classes,
-                        index=classes.index(positive_default), key="compare_positive")
-min_precision = st.slider(_("Recall at a fixed precision: precision at least"), 0.05, 1.0, 0.5, 0.05,
-                          key="compare_min_precision")
-st.plotly_chart(recall_at_precision_bars(comparison.recall_at_precision(positive, min_precision), positive,
-                                         min_precision), key="compare_recall_at_precision")
-
-rules = {"top": _("the top K% scored"),
-         "threshold": _("everyone with P({positive}) above a threshold").format(positive=positive)}
-rule = st.radio(_("Act on"), list(rules), format_func=rules.get, horizontal=True,
-                key="compare_rule", help=_("Score everyone, act on (e.g. contact, promote to) the chosen ones."))
-if rule == "top":
-    top = st.slider(_("K: share acted on (%)"), 1, 100, 10, key="compare_top_percent")
-    capture = comparison.capture(positive, top / 100)
+if comparison.predictions[0].ranking:          # items are ranked: no classes, curves or thresholds
+    st.caption(_(NEXT_ITEM_PROTOCOL))
 else:
-    top = None
-    threshold = st.slider(_("Threshold on P({positive})").format(positive=positive), 0.0, 1.0, 0.5, 0.01,
-                          key="compare_threshold")
-    capture = comparison.capture(positive, threshold=threshold)
-for statement in capture["statement"]:
-    st.markdown(f"- {statement}")
-st.plotly_chart(capture_curve(comparison, positive, top / 100 if top else None), key="compare_capture")
+    st.subheader(_("Per class"))
+    per_class = st.radio(_("Per-class score"), ["recall", "f1", "precision", "pr_auc"], horizontal=True,
+                         format_func={m: _(metric_title(m)) for m in ("recall", "f1", "precision", "pr_auc")}.get,
+                         key="compare_per_class")
+    st.plotly_chart(per_class_heatmap(comparison, per_class), key="compare_heatmap")
+
+    classes = list(comparison.classes)
+    positive_default = default_positive(classes)
+    curve_class = st.selectbox(_("Class of the ROC and PR curves"), classes, index=classes.index(positive_default),
+                               key="compare_curve_class")
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(curves(comparison, curve_class, "roc"), key="compare_roc")
+    with right:
+        st.plotly_chart(curves(comparison, curve_class, "pr"), key="compare_pr")
+
+    st.plotly_chart(confusion_matrices(comparison), key="compare_confusion")
+    st.plotly_chart(confusion_difference(comparison), key="compare_confusion_diff")
+
+    # --- operating points -----------------------------------------------------------------------------------
+    st.subheader(_("Operating points"))
+    positive = st.selectbox(_("Class that counts as the outcome (e.g. a purchase)"), classes,
+                            index=classes.index(positive_default), key="compare_positive")
+    min_precision = st.slider(_("Recall at a fixed precision: precision at least"), 0.05, 1.0, 0.5, 0.05,
+                              key="compare_min_precision")
+    st.plotly_chart(recall_at_precision_bars(comparison.recall_at_precision(positive, min_precision), positive,
+                                             min_precision), key="compare_recall_at_precision")
+
+    rules = {"top": _("the top K% scored"),
+             "threshold": _("everyone with P({positive}) above a threshold").format(positive=positive)}
+    rule = st.radio(_("Act on"), list(rules), format_func=rules.get, horizontal=True,
+                    key="compare_rule", help=_("Score everyone, act on (e.g. contact, promote to) the chosen ones."))
+    if rule == "top":
+        top = st.slider(_("K: share acted on (%)"), 1, 100, 10, key="compare_top_percent")
+        capture = comparison.capture(positive, top / 100)
+    else:
+        top = None
+        threshold = st.slider(_("Threshold on P({positive})").format(positive=positive), 0.0, 1.0, 0.5, 0.01,
+                              key="compare_threshold")
+        capture = comparison.capture(positive, threshold=threshold)
+    for statement in capture["statement"]:
+        st.markdown(f"- {statement}")
+    st.plotly_chart(capture_curve(comparison, positive, top / 100 if top else None), key="compare_capture")
+
 
 # --- by slice -----------------------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -274,7 +279,8 @@ else:
     st.caption(_("These runs recorded no per-epoch metrics."))
 
 st.subheader(_("Sample importance"))
-importance_method = st.selectbox(_("Importance method"), list(METHODS), index=list(METHODS).index("mean_loss"),
+methods = methods_for(comparison.task)              # next-item runs: the loss dynamics only
+importance_method = st.selectbox(_("Importance method"), list(methods), index=list(methods).index("mean_loss"),
                                  format_func=lambda n: METHODS[n].title or n, key="compare_importance_method",
                                  help=_("How each training row is valued (default parameters); higher = more "
                                         "valuable."))

@@ -9,7 +9,7 @@ from recexp.charts.importance import (attention_profile_figure, rank_agreement_h
                                       value_distributions, value_histogram, value_vs_loss)
 from recexp.errors import RecexpError
 from recexp.i18n import _, format_decimal, format_integer, format_percent, format_timestamp, ngettext
-from recexp.importance import METHODS, TrainedRun, get_method, run_importance
+from recexp.importance import METHODS, TrainedRun, get_method, methods_for, run_importance
 from recexp.importance.attention import attention_profile
 from recexp.importance.explore import (extreme_rows, mark_label_issues, stacked_values, summary_table,
                                        with_losses)
@@ -76,7 +76,11 @@ chosen = left.multiselect(_("Runs"), list(runs), default=[finished[0].id], forma
                           key="importance_runs",
                           help=_("One run, or several (seeds of one strategy, or strategies on the same split) to see "
                                  "their values side by side and how well they agree."))
-method = right.selectbox(_("Method"), list(METHODS), format_func=lambda n: METHODS[n].title or n,
+tasks = {str(runs[r].spec.get("task", "behavior")) for r in chosen} or {"behavior"}
+offered = [m for m in METHODS if all(m in methods_for(task) for task in tasks)]     # next-item: loss dynamics
+if st.session_state.get("importance_method") not in offered:
+    st.session_state["importance_method"] = offered[0]
+method = right.selectbox(_("Method"), offered, format_func=lambda n: METHODS[n].title or n,
                          key="importance_method")
 st.caption(f"**{METHODS[method].title}.** {_(METHODS[method].summary)}")
 with st.expander(_("Parameters of {name}").format(name=METHODS[method].title or method)):
@@ -152,7 +156,7 @@ st.plotly_chart(value_vs_loss(losses_of(store, home, focus, method, params_json,
 
 # --- stability --------------------------------------------------------------------------------------------------
 st.subheader(_("Stability"))
-others = st.multiselect(_("Also value the runs with"), [m for m in METHODS if m != method],
+others = st.multiselect(_("Also value the runs with"), [m for m in offered if m != method],
                         format_func=lambda n: METHODS[n].title or n, key="importance_other_methods",
                         help=_("Other methods (default parameters) to compare with, on the same runs."))
 compared = list(ordered)

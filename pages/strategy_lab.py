@@ -158,13 +158,16 @@ def follow_preview(key: tuple) -> None:
 def keep_strategy_in_family() -> None:
     """When a family is picked, move the strategy picker into it (to its first strategy) if it is elsewhere."""
     family = st.session_state.get("lab_family")
-    if family and st.session_state.get("lab_strategy") not in strategies_by_family()[family]:
-        st.session_state["lab_strategy"] = strategies_by_family()[family][0]
+    families = strategies_by_family(dataset.task)
+    if family and st.session_state.get("lab_strategy") not in families[family]:
+        st.session_state["lab_strategy"] = families[family][0]
 
 
 settings, results = st.columns([1, 2], gap="large")
 with settings:
-    families = strategies_by_family()
+    families = strategies_by_family(dataset.task)              # only the strategies that make sense for the task
+    if st.session_state.get("lab_family") not in (None, *families):
+        st.session_state["lab_family"] = None
     family = st.pills(_("Family"), list(families),
                       format_func={f: _(FAMILY_NAMES.get(f, f.capitalize())) for f in families}.get,
                       key="lab_family",

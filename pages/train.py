@@ -9,14 +9,14 @@ from recexp.charts.training import final_scores, training_curves
 from recexp.errors import RecexpError
 from recexp.i18n import _, format_integer, format_timestamp, ngettext
 from recexp.spec import RunSpec, arm_name
-from recexp.jobs import available_strategies
-from recexp.strategies import strategy_label
+from recexp.strategies import strategies_for, strategy_label
 from recexp.compare import MIN_SEEDS, metric_title
-from recexp.metrics import METRIC_NAMES, default_primary, primary_choices
-from recexp.models import LOSSES, MODELS, TrainConfig
+from recexp.metrics import METRIC_NAMES, NEXT_ITEM_METRICS, NEXT_ITEM_PROTOCOL, task_scores
+from recexp.models import LOSSES, TrainConfig, models_for
+from recexp.models.trainer import SAMPLED_LOSSES
 from recexp.models.device import available_devices
 from recexp.ui.params import param_widgets
-from recexp.tasks import TASKS
+from recexp.tasks import TASKS, task_kind
 from recexp.tta import MAX_COPIES, TTA_OPERATORS, check_applies, tta_operator
 from recexp.ui.state import (active_choice, job_runner, require_dataset, set_active_choice, set_strategy_grid,
                              sharing_toggle, strategy_grid)
@@ -45,9 +45,12 @@ st.caption(_("Data: **{name}**, task **{task}**, {classes} classes; {train} trai
              "rows.").format(name=choice.source.name, task=choice.task, classes=dataset.schema.n_classes,
                              train=format_integer(len(split.train)), valid=format_integer(len(split.valid)),
                              test=format_integer(len(split.test))))
+ranking = task_kind(choice.task) == "ranking"
+if ranking:
+    st.caption(_(NEXT_ITEM_PROTOCOL))
 
 # --- what to compare ------------------------------------------------------------------------------
-strategies = available_strategies()
+strategies = strategies_for(choice.task)            # only the strategies that make sense for this task
 grid = strategy_grid()                   # the session's grid: what the Strategy Lab added, what was chosen here
 with st.container(border=True):
     st.subheader(_("Strategies"), divider=False)
@@ -70,10 +73,13 @@ with st.container(border=True):
 
 with st.container(border=True):
     st.subheader(_("Model"), divider=False)
-    model_name = st.selectbox(_("Model"), list(MODELS), index=list(MODELS).index("mlp"), key="train_model",
-                              format_func={n: f"{n}: {_(MODELS[n].description)}" for n in MODELS}.get)
+    models = models_for(choice.task)
+    if st.session_state.get("train_model") not in models:
+        st.session_state["train_model"] = "mlp" if "mlp" in models else next(iter(models))
+    model_name = st.selectbox(_("Model"), list(models), key="train_model",
+                              format_func={n: f"{n}: {_(models[n].description)}" for n in models}.get)
     with st.expander(_("Parameters of {name}").format(name=model_name)):
-        model_params = param_widgets(MODELS[model_name], prefix="train")
+        model_params = param_widgets(models[model_name], prefix="train")
 
 with st.container(border=True):
     st.subheader(_("Training"), divider=False)
@@ -87,7 +93,10 @@ with st.container(border=True):
     batch_size = left.number_input(_("Batch size"), 1, 1 << 16, defaults.batch_size, key="train_batch_size")
     learning_rate = middle.number_input(_("Learning rate"), 1e-6, 1.0, defaults.learning_rate, format="%.5f",
                                         key="train_learning_rate")
-    loss = right.selectbox(_("Loss"), list(LOSSES), format_func={k: _(v) for k, v in LOSSES.items()}.get,
+    losses = [k for k in LOSSES if k == "cross_entropy" or (k in SAMPLED_LOSSES) == ranking]
+    if st.session_state.get("train_loss") not in losses:
+        st.session_state["train_loss"] = "cross_entropy"
+    loss = right.selectbox(_("Loss"), losses, format_func={k: _(v) for k, v in LOSSES.items()}.get,
                            key="train_loss",
                            help=_("A weighting strategy that asks for a loss (e.g. focal) overrides this."))
     device = left.selectbox(_("Device"), available_devices(), key="train_device",
@@ -96,9 +105,9 @@ with st.container(border=True):
 with st.container(border=True):
     st.subheader(_("Evidence"), divider=False)
     left, right = st.columns(2)
-    scores = primary_choices(classes)
+    default_score, scores = task_scores(task_kind(choice.task), classes)
     primary = left.selectbox(
-        _("Primary score (declared before training)"), scores, index=scores.index(default_primary(classes)),
+        _("Primary score (declared before training)"), scores, index=scores.index(default_score),
         format_func={m: f"{metric_title(m)} · {m}" for m in scores}.get, key="train_primary",
         help=_("The one score whose verdict counts on Compare: its p-values are Holm-adjusted across the strategies, "
                "every other score is exploratory. Choose it now, before seeing results."))
@@ -113,7 +122,7 @@ with st.container(border=True):
 
 with st.container(border=True):
     st.subheader(_("Test-time augmentation"), divider=False)
-    tta_name = st.selectbox(_("Operator"), ["off", *TTA_OPERATORS], key="train_tta",
+    tta_name = st.selectbox(_("Operator"), ["off", *([] if ranking else TTA_OPERATORS)], key="train_tta",
                             format_func={"off": _("off: plain evaluation"),
                                          **{n: op.title for n, op in TTA_OPERATORS.items()}}.get,
                             help=_("Score each validation and test row as the mean prediction over the row and K "
@@ -173,6 +182,8 @@ def _status_icon(status: str) -> str:
 @st.fragment(run_every=POLL_SECONDS if started_active else None)
 def live_runs() -> None:
     runs = store.list_runs(experiment_id)
+    ranked = bool(runs) and task_kind(str(runs[0].spec.get("task", "behavior"))) == "ranking"
+    shown = ("hr@10", "ndcg@10", "mrr") if ranked else ("balanced_accuracy", "f1_macro", "accuracy")
     counts = pd.Series([r.status for r in runs]).value_counts()
     states = {"queued": _("queued"), "running": _("running"), "finished": _("finished"), "failed": _("failed"),
               "cancelled": _("cancelled")}
@@ -186,13 +197,15 @@ def live_runs() -> None:
         "status": _status_icon(r.status), "device": r.device or "", "progress": r.epochs_done / (r.epochs_total or 1),
         "epochs": f"{r.epochs_done}/{r.epochs_total or '?'}", "step": r.message,
         "seconds": round(r.seconds, 1) if r.seconds is not None else None,
-        **{m: r.metrics.get(m) for m in ("balanced_accuracy", "f1_macro", "accuracy")},
+        **{m: r.metrics.get(m) for m in shown},
     } for r in runs])
     st.dataframe(table, hide_index=True, key="train_runs_table", column_config={
         "progress": st.column_config.ProgressColumn(_("progress"), min_value=0.0, max_value=1.0),
         "balanced_accuracy": st.column_config.NumberColumn(_("test balanced acc."), format="%.4f"),
         "f1_macro": st.column_config.NumberColumn(_("test macro F1"), format="%.4f"),
-        "accuracy": st.column_config.NumberColumn(_("test accuracy"), format="%.4f")})
+        "accuracy": st.column_config.NumberColumn(_("test accuracy"), format="%.4f"),
+        **{m: st.column_config.NumberColumn(_("test {score}").format(score=m), format="%.4f")
+           for m in ("hr@10", "ndcg@10", "mrr")}})
 
     active = [r for r in runs if r.is_active]
     for run in active:
@@ -217,8 +230,10 @@ def live_runs() -> None:
     if finished:
         scores = pd.DataFrame([{"strategy": arm_name(r.spec), "model": r.spec["model"], "seed": r.spec["seed"],
                                 **r.metrics} for r in finished])
-        metric = st.selectbox(_("Test score"), list(METRIC_NAMES), index=list(METRIC_NAMES).index("balanced_accuracy"),
-                              key="train_score_metric")
+        names = list(NEXT_ITEM_METRICS if ranked else METRIC_NAMES)
+        if st.session_state.get("train_score_metric") not in names:
+            st.session_state["train_score_metric"] = "ndcg@10" if ranked else "balanced_accuracy"
+        metric = st.selectbox(_("Test score"), names, key="train_score_metric")
         st.plotly_chart(final_scores(scores, metric), key="train_scores")
     if started_active and not active:
         st.rerun()                       # every run ended: redraw the page once and stop polling

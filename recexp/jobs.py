@@ -46,8 +46,9 @@ from recexp.executors import Executor, LocalExecutor, LocalProcess, describe_exi
 from recexp.i18n import _
 from recexp.consistency import check_consistency
 from recexp.importance import TrainedRun, run_importance
-from recexp.metrics import classification_metrics
-from recexp.models import MODELS, TrainConfig, evaluate, resolve_device, save_checkpoint, train
+from recexp.i18n import _
+from recexp.metrics import classification_metrics, next_item_metrics, popularity_percentile
+from recexp.models import MODELS, TrainConfig, evaluate, rank_items, resolve_device, save_checkpoint, train
 from recexp.models.device import describe_device
 from recexp.runs import (ACTIVE, CANCELLED, CONSISTENCY_REPORT, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER,
                          SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, pid_alive)
@@ -56,6 +57,7 @@ from recexp.strategies import STRATEGIES, Strategy, StrategyResult
 from recexp.strategies.expansion import Expansion
 from recexp.strategies.importance import VALUES_SEED, ImportanceWeighting, SourceRun
 from recexp.strategies.synthesis import SynthesisStrategy
+from recexp.tasks import get_task, require_fit, task_kind
 from recexp.tta import STREAMS, check_applies, check_copies, tta_operator, tta_proba
 
 
@@ -66,6 +68,10 @@ def validate_spec(spec: RunSpec) -> None:
                                       model=spec.model, models=', '.join(MODELS)))
     MODELS[spec.model](**spec.model_params).validate_params()
     strategy_class(spec.strategy)(**spec.strategy_params).validate_params()
+    check_task_fit(spec.task, spec.model, spec.strategy)
+    if spec.tta is not None and task_kind(spec.task) == "ranking":
+        raise InvalidParameterError(_("Test-time augmentation averages class probabilities; the '{task}' task ranks "
+                                      "items, so leave --tta out.").format(task=spec.task))
     config = TrainConfig.from_dict({**spec.train, "seed": spec.seed})
     config.validate()
     resolve_device(config.device)                  # an unknown or absent device is refused before anything is queued
@@ -75,6 +81,13 @@ def validate_spec(spec: RunSpec) -> None:
     if not isinstance(spec.seed, int) or isinstance(spec.seed, bool) or spec.seed < 0:
         raise InvalidParameterError(_("seed must be a non-negative integer, but got "
                                       "{seed!r}.").format(seed=spec.seed))
+
+
+def check_task_fit(task: str, model: str, strategy: str) -> None:
+    """Refuse a model or strategy that does not serve ``task``'s kind, with the ones that do (a sentence)."""
+    get_task(task)
+    require_fit(_("model"), model, MODELS, task)
+    require_fit(_("strategy"), strategy, STRATEGIES, task)
 
 
 def available_strategies() -> dict[str, type]:
@@ -241,6 +254,44 @@ def _prediction_frame(rows, labels, proba, classes) -> pd.DataFrame:
     return frame
 
 
+def _ranking_frame(rows, labels, ranks, top, popularity) -> pd.DataFrame:
+    """Positions in the dataset, target item code, its rank among all items, the popularity of the top-10 list and
+    the recommended list (``top_1`` ...): a next-item run's predictions (no per-item probabilities)."""
+    frame = pd.DataFrame({"row": np.asarray(rows, dtype=np.int64), LABEL: labels, "rank": ranks,
+                          "popularity@10": popularity[top[:, :10]].mean(axis=1) if top.size else np.zeros(len(rows))})
+    for j in range(top.shape[1]):
+        frame[f"top_{j + 1}"] = top[:, j].astype(np.int32)
+    return frame
+
+
+def _evaluate_run(store: RunStore, run_id: str, module, dataset: Dataset, split, train_set: Dataset,
+                  valid_set: Dataset, test_set: Dataset) -> tuple[dict[str, float], float, np.ndarray | None]:
+    """Score the test split and store the test and validation predictions.
+
+    Returns ``(metrics, test loss, test probabilities)``; the probabilities are ``None`` for a ranking run.
+
+    A classification run stores class probabilities; a next-item (ranking) run the rank of each target
+    among every item and the recommended lists (:func:`recexp.models.rank_items`).
+    """
+    classes = dataset.schema.classes
+    parts = [("predictions", split.test, test_set)] + ([("valid_predictions", split.valid, valid_set)]
+                                                       if len(valid_set) else [])
+    if task_kind(dataset.task) == "ranking":
+        popularity = popularity_percentile(train_set.y, len(classes))
+        results = {}
+        for table, rows, part in parts:
+            results[table] = rank_items(module, part)
+            store.write_table(run_id, table, _ranking_frame(rows, part.y, *results[table][1:], popularity))
+        loss, ranks, top = results["predictions"]
+        return next_item_metrics(ranks, top, popularity), loss, None
+    results = {}
+    for table, rows, part in parts:
+        results[table] = evaluate(module, part)
+        store.write_table(run_id, table, _prediction_frame(rows, part.y, results[table][1], classes))
+    loss, proba = results["predictions"]
+    return classification_metrics(test_set.y, proba), loss, proba
+
+
 def _test_time_augmentation(store: RunStore, run_id: str, spec: RunSpec, operator: Expansion, module, split,
                             classes: tuple[str, ...], train_set: Dataset, valid_set: Dataset, test_set: Dataset,
                             proba: np.ndarray, test_loss: float) -> dict[str, Any]:
@@ -326,9 +377,11 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         info = {"strategy_report": report, "strategy_overrides": overrides, "train_config": config.to_dict(),
                            "rows": {"train": len(train_set), "train_after_strategy": len(train_prime),
                                     "valid": len(valid_set), "test": len(test_set)},
+                           # a ranking task's classes are the catalogue's items: thousands of counts say nothing
                            "class_counts": {"train": train_set.class_counts(),
                                             "train_after_strategy": train_prime.class_counts(),
-                                            "valid": valid_set.class_counts(), "test": test_set.class_counts()},
+                                            "valid": valid_set.class_counts(), "test": test_set.class_counts()}
+                           if task_kind(dataset.task) != "ranking" else {},
                            "dataset_fingerprint": dataset.fingerprint,
                            # On the rows trained on: a strategy that removes rows can make training too short.
                            # Optimiser steps mean nothing to boosted trees (every round sees every row).
@@ -354,13 +407,8 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
 
         # The device the model really used (LightGBM boosts on the CPU whatever the setting).
         store.update(run_id, device=result.device, message=_("evaluating on the test split"), info=info)
-        test_loss, proba = evaluate(result.module, test_set)
-        metrics = classification_metrics(test_set.y, proba)
-        store.write_table(run_id, "predictions", _prediction_frame(split.test, test_set.y, proba, dataset.schema.classes))
-        if len(valid_set):
-            valid_proba = evaluate(result.module, valid_set)[1]
-            store.write_table(run_id, "valid_predictions",
-                              _prediction_frame(split.valid, valid_set.y, valid_proba, dataset.schema.classes))
+        metrics, test_loss, proba = _evaluate_run(store, run_id, result.module, dataset, split, train_set, valid_set,
+                                                  test_set)
         if tta is not None:
             store.update(run_id, message=_("test-time augmentation: {passes} forward passes per row").format(
                 passes=spec.tta_copies + 1))

@@ -13,6 +13,8 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
+from recexp.i18n import N_
+
 #: Score names :func:`classification_metrics` returns, in display order.
 METRIC_NAMES = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro",
                 "roc_auc", "log_loss")
@@ -363,3 +365,81 @@ def weighted_roc_auc(y_true: np.ndarray, proba: np.ndarray, weights: np.ndarray)
         warnings.simplefilter("ignore", RuntimeWarning)
         valid = np.isfinite(stacked)
         return np.where(valid.sum(axis=0) >= 2, np.nanmean(np.where(valid, stacked, np.nan), axis=0), np.nan)
+
+
+# --- next-item (ranking over the full item set) ---------------------------------------------------------
+
+#: Cut-offs K of the next-item task's top-K scores.
+NEXT_ITEM_KS = (5, 10, 20)
+#: K of the coverage and popularity scores of the recommended lists.
+LIST_K = 10
+#: The next-item task's scores, in display order: per row (averaged over test rows), then of the lists.
+NEXT_ITEM_METRICS = (*(f"{name}@{k}" for k in NEXT_ITEM_KS for name in ("hr", "ndcg")), "mrr",
+                     f"coverage@{LIST_K}", f"popularity@{LIST_K}")
+#: The primary score of a next-item experiment unless one is declared.
+NEXT_ITEM_PRIMARY = "ndcg@10"
+#: What the next-item scores rank against, in words (CLI help and JSON, Compare page).
+NEXT_ITEM_PROTOCOL = N_("HR@K, NDCG@K and MRR rank the target among every item of the catalogue (the full item "
+                        "set, not a sample of negatives); a target outside the training vocabulary is a miss. "
+                        "coverage@10: share of the catalogue in some top-10 list; popularity@10: mean popularity "
+                        "percentile (by training rows, 1 = most popular) of the recommended items.")
+
+
+def task_scores(kind: str, classes) -> tuple[str, list[str]]:
+    """The default primary score and the scores an experiment may declare primary, for a task of ``kind``.
+
+    >>> task_scores("ranking", ["rare/missing", "42"])[0], task_scores("classification", ["0", "1"])[0]
+    ('ndcg@10', 'pr_auc[1]')
+    """
+    if kind == "ranking":
+        return NEXT_ITEM_PRIMARY, list(NEXT_ITEM_METRICS)
+    return default_primary(classes), primary_choices(classes)
+
+
+def next_item_row_scores(ranks: np.ndarray, ks: tuple[int, ...] = NEXT_ITEM_KS) -> dict[str, np.ndarray]:
+    """Per test row: ``hr@K`` (target in the top K), ``ndcg@K`` (``1 / log2(rank + 1)`` inside the top K, one
+    relevant item) and ``mrr`` (``1 / rank``), from the target's 1-based rank among all items (``inf``: a miss).
+
+    >>> {k: v.tolist() for k, v in next_item_row_scores(np.array([1.0, 3.0, np.inf]), ks=(2,)).items()}
+    {'hr@2': [1.0, 0.0, 0.0], 'ndcg@2': [1.0, 0.0, 0.0], 'mrr': [1.0, 0.3333333333333333, 0.0]}
+    """
+    ranks = np.asarray(ranks, dtype=np.float64)
+    scores: dict[str, np.ndarray] = {}
+    for k in ks:
+        inside = ranks <= k
+        scores[f"hr@{k}"] = inside.astype(np.float64)
+        scores[f"ndcg@{k}"] = np.where(inside, 1.0 / np.log2(np.where(inside, ranks, 1.0) + 1.0), 0.0)
+    scores["mrr"] = 1.0 / ranks
+    return scores
+
+
+def popularity_percentile(train_labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per item code its popularity percentile by training rows: the share of catalogue items (codes ``1..``)
+    with at most as many training rows (1 = the most popular; an item without rows gets the share of
+    items without rows). Code 0 (rare / missing) gets ``nan``."""
+    counts = np.bincount(np.asarray(train_labels, dtype=np.int64), minlength=n_classes)[1:n_classes]
+    ordered = np.sort(counts)
+    share = np.searchsorted(ordered, counts, side="right") / max(len(counts), 1)
+    return np.r_[np.nan, share]
+
+
+def next_item_metrics(ranks: np.ndarray, top: np.ndarray, popularity: np.ndarray) -> dict[str, float]:
+    """The next-item scores of a run (:data:`NEXT_ITEM_METRICS`) over the full item set.
+
+    Parameters
+    ----------
+    ranks : array (n,)
+        Each test target's 1-based rank among every catalogue item (code ``1..K-1``), ``inf`` for a target
+        outside the vocabulary (a miss).
+    top : array (n, >= LIST_K)
+        Item codes of each row's recommended list, best first.
+    popularity : array (K,)
+        :func:`popularity_percentile` of the training labels.
+    """
+    scores = {name: float(np.mean(values)) if len(values) else math.nan
+              for name, values in next_item_row_scores(ranks).items()}
+    lists = np.asarray(top)[:, :LIST_K]
+    n_items = len(popularity) - 1
+    scores[f"coverage@{LIST_K}"] = float(len(np.unique(lists)) / n_items) if n_items and len(lists) else math.nan
+    scores[f"popularity@{LIST_K}"] = float(np.mean(popularity[lists])) if lists.size else math.nan
+    return {name: scores[name] for name in NEXT_ITEM_METRICS}

@@ -1,6 +1,6 @@
 """From a behaviour log or a feature table to a supervised :class:`~recexp.dataset.Dataset`, and its split.
 
-Three tasks are registered in :data:`TASKS` under stable names:
+Four tasks are registered in :data:`TASKS` under stable names:
 
 ``"behavior"``
     One sample per event; the label is the event's behaviour (multi-class over the behaviours the
@@ -14,6 +14,9 @@ Three tasks are registered in :data:`TASKS` under stable names:
     A :class:`~recexp.data.log.FeatureTable` as it is: label values become codes, numbers ``float32``,
     categories integer codes (``0`` = missing or rare, vocabulary capped; stored in the narrowest type
     of the cap, see :func:`recexp.dataset.code_dtype`).
+``"next_item"``
+    A ranking task: one sample per event with history, the label is the event's item (see
+    :class:`NextItemTask`: leave-last-out or temporal protocol, label space = the item vocabulary).
 
 Features of log tasks come from history only: for the behaviour task from events **strictly
 earlier in time** than the sample's event (events in the same second are not history), for the
@@ -69,6 +72,10 @@ from recexp.params import Bool, Choice, Float, Int, Optional, Param, Parametrize
 NS_PER_HOUR = 3_600 * 10**9
 NS_PER_DAY = 24 * NS_PER_HOUR
 SEQUENCE_GROUPS = ("hist_item", "hist_category", "hist_behavior")
+#: Meta column of the next-item task: each row's leave-last-out part (0 train, 1 validation, 2 test).
+HOLDOUT = "holdout"
+#: The split method that holds out each user's last events (next-item task).
+LEAVE_LAST_OUT = "leave_last_out"
 _RESERVED = {LABEL, USER, TIME, IS_SYNTHETIC, SAMPLE_WEIGHT}
 
 
@@ -328,6 +335,9 @@ class Task(Parametrized):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     input_kinds: ClassVar[tuple[str, ...]] = ()
+    #: "classification" (a label per row, scored as classes) or "ranking" (the label is an item of a catalogue,
+    #: scored by ranking all items); strategies and models declare which kinds they apply to.
+    kind: ClassVar[str] = "classification"
     params: ClassVar[dict[str, Param]] = {
         "max_vocab": Int(1, None, help="Largest number of distinct ids (items, categories, category values) "
                                        "that get their own code; rarer ones share code 0."),
@@ -777,8 +787,161 @@ class TableTask(Task):
         return Dataset(frame=pd.DataFrame(columns), schema=schema, task=self.name, fingerprint=_fingerprint(table))
 
 
+# --- next item (ranking) ------------------------------------------------------------------------
+
+
+#: Label of code 0 of the item vocabulary: an item rarer than the cap, or first seen as a test target.
+RARE = "rare/missing"
+#: ``holdout`` values.
+TRAIN, VALID, TEST = 0, 1, 2
+
+
+class NextItemTask(Task):
+    """Next-item prediction: one sample per event with history, label = the event's item (ranking).
+
+    Features are the user's ``sequence_length`` most recent **strictly earlier** events (sequence groups
+    ``hist_item``, ``hist_category`` when the log has categories, ``hist_behavior``; most recent first, ``0`` =
+    padding); the label is the event's item as a vocabulary code, so the label space is the item vocabulary
+    (``classes[0]`` is :data:`RARE`) and a model scores every item of the catalogue (a softmax over items).
+
+    Protocols (the split's ``method``): ``leave_last_out`` (the field's protocol, the default): per user, events
+    in time order, the last event with history is the test target, the one before it validation, the rest
+    training (users with fewer than three such events train only); with ``target="buy"`` the test target is the
+    user's last buy, the event before it validation, and the user's events after that buy are not used at all.
+    ``temporal``: one cut in time for every user (:func:`split_dataset`).
+
+    Vocabularies come from training-side events only: for ``leave_last_out`` every event before each user's test
+    target, for ``temporal`` the events before the test period; an item first seen as a test target gets code 0
+    and is a miss in every metric. With ``leave_last_out``, training and validation rows whose target is outside
+    the vocabulary (rarer than the cap) are left out, since they teach (and check) nothing about ranking the
+    catalogue: early stopping would otherwise watch a loss on items no model can learn. Test rows keep them (they
+    are misses), and their events stay in later rows' histories. Meta columns, not features: ``holdout`` (0
+    train, 1 validation, 2 test; what ``split_dataset`` reads for ``leave_last_out``) and ``category`` (the
+    target's category code, for slices).
+    """
+
+    name = "next_item"
+    kind = "ranking"
+    description = ("Which item does the user touch next? One sample per event with history; label: its item, "
+                   "scored by ranking the whole catalogue.")
+    input_kinds = ("log",)
+    params = {
+        **Task.params,
+        "sequence_length": Int(1, 200, help="How many of the user's previous events form the history."),
+        "target": Choice({"any": "the last interaction of each user is the test target",
+                          "buy": "the last buy of each user is the test target (leave-last-out only)"},
+                         help="Which event of a user is held out for testing."),
+    }
+
+    def __init__(self, sequence_length: int = 20, target: str = "any", max_vocab: int = 20_000):
+        self.sequence_length = sequence_length
+        self.target = target
+        self.max_vocab = max_vocab
+
+    def _build(self, log: BehaviorLog, split: SplitSpec | None) -> Dataset:
+        method = split.method if split is not None else LEAVE_LAST_OUT
+        if self.target == "buy" and method != LEAVE_LAST_OUT:
+            raise InvalidParameterError(_(
+                "target='buy' holds out each user's last buy, which is a leave-last-out protocol; with the split "
+                "method {method!r} use target='any', or split with method='leave_last_out'.").format(method=method))
+        data = _log_arrays(log)
+        if self.target == "buy" and "buy" not in data.classes:
+            raise InvalidDataError(_(
+                "target='buy' holds out each user's last buy, but the log has no 'buy' events (its behaviours: "
+                "{behaviors}). Use target='any', or map the behaviour role to the right column.").format(
+                behaviors=", ".join(data.classes)))
+        user, item, category, behavior = data.int64()
+        time = data.time
+        history = _History(user, time)
+        holdout, kept = self._holdout(history, data, behavior)
+        rows = np.flatnonzero(kept)                                  # event positions (time order) of the samples
+        if method == LEAVE_LAST_OUT:
+            vocabulary_events = self._before_test(history, holdout, len(time))
+        else:
+            start = _test_start(time[rows], split)
+            vocabulary_events = np.arange(len(time)) if start is None else np.flatnonzero(time < start)
+        item_lookup, n_items = _vocabulary(data.item[vocabulary_events], data.n_items, self.max_vocab)
+        category_lookup, n_categories = _vocabulary(data.category[vocabulary_events], data.n_categories,
+                                                    self.max_vocab)
+        has_category = data.n_categories > 0
+        item_codes = item_lookup[data.item]
+        category_codes = category_lookup[data.category]
+        if method == LEAVE_LAST_OUT:        # a target outside the vocabulary teaches (and validates) no item's rank
+            rows = rows[(holdout[rows] == TEST) | (item_codes[rows] > 0)]
+        n_behaviors = len(data.classes)
+        sequences = _sequence_columns(self.sequence_length, has_category)
+        columns: dict[str, np.ndarray] = {}
+        for group, values in (("hist_item", item_codes), ("hist_category", category_codes),
+                              ("hist_behavior", (behavior + 1).astype(code_dtype(n_behaviors)))):
+            if group in sequences:
+                block = history.sequence(values, self.sequence_length)[rows]
+                for j, column in enumerate(sequences[group]):
+                    columns[column] = block[:, j]
+        columns[LABEL] = item_codes[rows].astype(np.int64)
+        columns["category"] = category_codes[rows]
+        columns[HOLDOUT] = holdout[rows]
+        frame = pd.DataFrame(columns, copy=False)
+        frame[USER] = pd.Categorical.from_codes(user[rows], categories=data.users)
+        frame[ITEM] = pd.Categorical.from_codes(data.item[rows], categories=data.items)
+        frame[TIME] = pd.DatetimeIndex(time[rows].view("M8[ns]")).tz_localize("UTC")
+        item_names = _code_names(item_lookup, data.items, n_items)
+        category_names = _code_names(category_lookup, data.categories, n_categories)
+        cardinality = {"hist_item": n_items, "hist_category": n_categories, "hist_behavior": n_behaviors}
+        vocabulary = {"hist_item": item_names, "hist_category": category_names, "hist_behavior": data.classes,
+                      "category": category_names}
+        schema = FeatureSchema(numeric=(), categorical=(), classes=(RARE, *item_names), sequences=sequences,
+                               cardinality={k: v for k, v in cardinality.items() if k in sequences},
+                               vocabulary={k: v for k, v in vocabulary.items() if k in sequences or k == "category"})
+        return Dataset(frame=frame, schema=schema, task=self.name, fingerprint=_fingerprint(log))
+
+    def _holdout(self, history: _History, data, behavior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per event (time order): its leave-last-out part (0/1/2) and whether it is a sample at all."""
+        n = len(behavior)
+        order = history.order
+        position = np.arange(n)
+        group = np.cumsum(history.group_start == position) - 1         # user index of each sorted event
+        eligible = history.block_start > history.group_start            # the event has strictly earlier history
+        n_groups = int(group[-1]) + 1 if n else 0
+        part = np.full(n, TRAIN, dtype=np.int8)
+        kept = eligible.copy()
+        if self.target == "any":
+            count = np.bincount(group, weights=eligible, minlength=n_groups).astype(np.int64)
+            seen = np.cumsum(eligible) - np.r_[0, np.cumsum(eligible)][history.group_start]   # eligible so far
+            after = count[group] - seen                                  # eligible events after this one
+            enough = count[group] >= 3
+            part[eligible & enough & (after == 0)] = TEST
+            part[eligible & enough & (after == 1)] = VALID
+        else:
+            buy = behavior[order] == data.classes.index("buy")
+            last_buy = np.full(n_groups, -1, dtype=np.int64)
+            np.maximum.at(last_buy, group[eligible & buy], position[eligible & buy])
+            before = eligible & (position < last_buy[group])
+            previous = np.full(n_groups, -1, dtype=np.int64)
+            np.maximum.at(previous, group[before], position[before])
+            has_test = (last_buy >= 0) & (previous >= 0)
+            part[has_test[group] & (position == last_buy[group])] = TEST
+            part[has_test[group] & (position == previous[group])] = VALID
+            kept &= ~(has_test[group] & (position > last_buy[group]))    # after the held-out buy: never used
+        out_part, out_kept = np.empty_like(part), np.empty_like(kept)
+        out_part[order], out_kept[order] = part, kept
+        return out_part, out_kept
+
+    @staticmethod
+    def _before_test(history: _History, holdout: np.ndarray, n: int) -> np.ndarray:
+        """Event positions (time order) before each user's test target: what vocabularies may count."""
+        sorted_part = holdout[history.order]
+        position = np.arange(n)
+        group = np.cumsum(history.group_start == position) - 1
+        n_groups = int(group[-1]) + 1 if n else 0
+        test_at = np.full(n_groups, n, dtype=np.int64)
+        np.minimum.at(test_at, group[sorted_part == TEST], position[sorted_part == TEST])
+        allowed = np.zeros(n, dtype=bool)
+        allowed[history.order] = position < test_at[group]
+        return np.flatnonzero(allowed)
+
+
 #: Registered task builders by stable name.
-TASKS: dict[str, type[Task]] = {task.name: task for task in (BehaviorTask, PurchaseTask, TableTask)}
+TASKS: dict[str, type[Task]] = {task.name: task for task in (BehaviorTask, PurchaseTask, TableTask, NextItemTask)}
 
 
 def get_task(name: str) -> type[Task]:
@@ -788,6 +951,31 @@ def get_task(name: str) -> type[Task]:
     except (KeyError, TypeError):
         raise InvalidParameterError(
             _("There is no task called {name!r}. Tasks: {tasks}.").format(name=name, tasks=', '.join(TASKS))) from None
+
+
+def task_kind(task: str) -> str:
+    """``"classification"`` or ``"ranking"``: the kind of the registered task ``task`` (see :attr:`Task.kind`)."""
+    return get_task(task).kind
+
+
+def applies_to(component: type, task: str) -> bool:
+    """Whether a strategy or model class serves ``task``: its ``task_kinds`` holds the task's kind.
+
+    >>> from recexp.models import MODELS
+    >>> applies_to(MODELS["sasrec"], "next_item"), applies_to(MODELS["mlp"], "next_item")
+    (True, False)
+    """
+    return task_kind(task) in getattr(component, "task_kinds", ("classification",))
+
+
+def require_fit(kind: str, name: str, registry: dict[str, type], task: str) -> None:
+    """Refuse ``registry[name]`` (a model or strategy; ``kind`` says which, in words) when it does not serve
+    ``task``, with a sentence naming the ones that do."""
+    if not applies_to(registry[name], task):
+        raise InvalidParameterError(_(
+            "The {kind} {name!r} does not apply to the '{task}' task ({task_kind}); choose one of: {names}.").format(
+            kind=kind, name=name, task=task, task_kind=task_kind(task),
+            names=", ".join(n for n, cls in registry.items() if applies_to(cls, task))))
 
 
 def build_dataset(source: BehaviorLog | FeatureTable, task: str, split: SplitSpec | None = None,
@@ -882,7 +1070,7 @@ def estimate_dataset(source: BehaviorLog | FeatureTable, task: str, **params: An
 class SplitSpec:
     """How to split a dataset into train / validation / test (validated by :func:`split_dataset`)."""
 
-    method: str = "temporal"      # "temporal": test = latest rows by time; "stratified": random within each class
+    method: str = "temporal"      # "temporal": latest rows by time; "stratified": random per class; "leave_last_out"
     test_size: float = 0.2        # share of all rows in the test part
     valid_size: float = 0.1       # share of the non-test rows held out for validation
     group_by_user: bool = False   # no user on two sides (stratified only)
@@ -890,7 +1078,9 @@ class SplitSpec:
 
     params: ClassVar[dict[str, Param]] = {
         "method": Choice({"temporal": "by time: the latest rows are the test set",
-                          "stratified": "random, keeping each class's share"}, help="How rows are assigned."),
+                          "stratified": "random, keeping each class's share",
+                          LEAVE_LAST_OUT: "per user: the last event is the test set, the one before it validation "
+                                          "(next-item task)"}, help="How rows are assigned."),
         "test_size": Float(0, 1, low_open=True, high_open=True, help="Share of rows in the test set."),
         "valid_size": Float(0, 1, high_open=True, help="Share of the non-test rows used for validation."),
         "group_by_user": Bool(help="Keep all rows of a user on the same side (stratified only)."),
@@ -988,9 +1178,13 @@ def split_methods(task: str) -> tuple[str, ...]:
     """The split methods that work for ``task``'s datasets, the default first.
 
     Tasks built from a behaviour log split by time by default; a feature table has no event times, so
-    its datasets can only be split stratified.
+    its datasets can only be split stratified. The next-item task holds out each user's last events
+    (leave-last-out) by default, or cuts at one time for all users.
     """
-    return ("temporal", "stratified") if "log" in get_task(task).input_kinds else ("stratified",)
+    cls = get_task(task)
+    if cls.kind == "ranking":
+        return (LEAVE_LAST_OUT, "temporal")
+    return ("temporal", "stratified") if "log" in cls.input_kinds else ("stratified",)
 
 
 def split_dataset(dataset: Dataset, spec: SplitSpec | None = None) -> Split:
@@ -1039,7 +1233,16 @@ def split_dataset(dataset: Dataset, spec: SplitSpec | None = None) -> Split:
         raise InvalidParameterError(
             _("group_by_user=True needs user ids, but the '{task}' dataset has none (feature tables have no "
               "users). Set group_by_user=False.").format(task=dataset.task))
-    if spec.method == "temporal":
+    ranking = get_task(dataset.task).kind == "ranking" if dataset.task in TASKS else False
+    if (spec.method == LEAVE_LAST_OUT and HOLDOUT not in frame.columns) or (ranking and spec.method == "stratified"):
+        raise InvalidParameterError(_(
+            "The split method {method!r} does not fit the '{task}' task; its methods are: {methods}.").format(
+            method=spec.method, task=dataset.task, methods=", ".join(split_methods(dataset.task))))
+    if spec.method == LEAVE_LAST_OUT:
+        part = frame[HOLDOUT].to_numpy()
+        test_mask = part == 2
+        valid = np.flatnonzero(part == 1) if spec.valid_size > 0 else np.zeros(0, dtype=np.int64)
+    elif spec.method == "temporal":
         if TIME not in frame.columns:
             raise InvalidParameterError(
                 _("method='temporal' needs event times, but the '{task}' dataset has none (feature tables have "
@@ -1079,19 +1282,25 @@ def split_dataset(dataset: Dataset, spec: SplitSpec | None = None) -> Split:
     valid_mask[valid] = True
     train = np.flatnonzero(~test_mask & ~valid_mask)
     split = Split(train=train, valid=np.flatnonzero(valid_mask), test=np.flatnonzero(test_mask))
-    _check_classes(dataset, split, spec)
+    if ranking:        # items first seen late are expected there: they are misses, not a broken split
+        _check_parts(split)
+    else:
+        _check_classes(dataset, split, spec)
     return split
+
+
+def _check_parts(split: Split) -> None:
+    if len(split.train) == 0 or len(split.test) == 0:
+        raise InvalidDataError(
+            _("The split leaves {n_train} training and {n_test} test rows. Lower test_size / valid_size or use "
+              "more data.").format(n_train=len(split.train), n_test=len(split.test)))
 
 
 def _check_classes(dataset: Dataset, split: Split, spec: SplitSpec) -> None:
     present = np.bincount(dataset.y, minlength=dataset.schema.n_classes) > 0
     in_train = np.bincount(dataset.y[split.train], minlength=dataset.schema.n_classes) > 0
     missing = [dataset.schema.classes[k] for k in np.flatnonzero(present & ~in_train)]
-    if len(split.train) == 0 or len(split.test) == 0:
-        raise InvalidDataError(
-            _("The split leaves {n_train} training and {n_test} test rows. Lower test_size / valid_size or use "
-              "more data.").format(
-              n_train=len(split.train), n_test=len(split.test)))
+    _check_parts(split)
     if missing:
         hint = (_("its rows all fall in the test or validation period; use method='stratified' or lower test_size")
                 if spec.method == "temporal" else

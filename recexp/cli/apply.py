@@ -6,11 +6,14 @@ import argparse
 
 from recexp.cli.common import configured, load_and_split, output_file, print_json, writing
 from recexp.consistency import check_consistency
+from recexp.i18n import _
 from recexp.strategies import STRATEGIES, get_strategy
+from recexp.tasks import require_fit
 
 
 def run(args: argparse.Namespace) -> int:
     strategy = configured(STRATEGIES, get_strategy, args.strategy, args.param)
+    require_fit(_("strategy"), args.strategy, STRATEGIES, args.task)     # e.g. smote refused for next_item
     out = output_file(args.out, "--out")                  # before the work: a bad --out fails at once
     dataset, split = load_and_split(args)
     result = strategy.apply(dataset.subset(split.train), seed=args.seed)

@@ -33,11 +33,13 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", metavar="COLUMN", help="label column of a table")
     p.add_argument("--header", choices=["auto", "yes", "no"], default="auto", help="is the first row a header?")
     p.add_argument("--map", action="append", metavar="ROLE=COLUMN", help="send a log role to a column; repeatable")
-    p.add_argument("--task", required=True, help="behavior, purchase or table")
+    p.add_argument("--task", required=True, help="behavior, purchase, table or next_item (ranking: HR@K, NDCG@K and "
+                                                 "MRR over the full item set, not sampled negatives)")
     p.add_argument("--task-param", action="append", metavar="KEY=VALUE", help="task parameter; repeatable")
     p.add_argument("--split-param", action="append", metavar="KEY=VALUE",
-                   help="split setting: method=temporal|stratified (default: temporal for a log, stratified for a "
-                        "table, which has no event times), test_size, valid_size, group_by_user, seed")
+                   help="split setting: method=temporal|stratified|leave_last_out (default: temporal for a log, "
+                        "stratified for a table, which has no event times, leave_last_out for next_item), test_size, "
+                        "valid_size, group_by_user, seed")
 
 
 def add_run(subparsers) -> None:
@@ -51,14 +53,15 @@ def add_run(subparsers) -> None:
                    help="strategy to apply to the training split; repeat to compare several (default: none)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="strategy parameter; with several strategies it goes to each one that has it")
-    p.add_argument("--model", default="mlp", help="logreg, mlp, wide_deep, deepfm, dcn_v2 or din (default: mlp)")
+    p.add_argument("--model", default="mlp", help="logreg, mlp, wide_deep, deepfm, dcn_v2, din or lightgbm; for "
+                                                  "--task next_item: two_tower or sasrec (default: mlp)")
     p.add_argument("--model-param", action="append", metavar="KEY=VALUE", help="model parameter; repeatable")
     p.add_argument("--seeds", type=int, default=3, metavar="N",
                    help="runs per strategy, with seeds 0..N-1 (default 3, the fewest that give an interval over seeds)")
     p.add_argument("--epochs", type=int, default=10, metavar="N", help="epochs at most (early stopping may end sooner)")
     p.add_argument("--batch-size", type=int, metavar="N")
     p.add_argument("--learning-rate", type=float, metavar="LR")
-    p.add_argument("--loss", choices=["cross_entropy", "weighted", "focal"],
+    p.add_argument("--loss", choices=["cross_entropy", "weighted", "focal", "sampled_softmax", "popularity_sampled"],
                    help="training loss (a strategy that asks for one, e.g. focal_loss, overrides it)")
     p.add_argument("--patience", type=int, metavar="N", help="early-stopping patience in epochs")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cuda, mps or cpu")

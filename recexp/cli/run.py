@@ -10,10 +10,11 @@ from recexp.cli.common import finite_or_none, key_values, print_json, progress_b
 from recexp.errors import InvalidParameterError
 from recexp.i18n import _
 from recexp.jobs import grid_specs, more_seeds, run_in_foreground, strategy_class
-from recexp.metrics import default_primary, primary_choices
+from recexp.metrics import NEXT_ITEM_PROTOCOL, task_scores
 from recexp.models import MODELS, TrainConfig
 from recexp.runs import SQLiteRunStore
 from recexp.spec import RunSpec, data_source, prepare_data
+from recexp.tasks import task_kind
 from recexp.tta import check_applies, check_copies, tta_operator, tta_params
 
 
@@ -29,8 +30,9 @@ def run(args: argparse.Namespace) -> int:
     for spec in specs:
         if spec.tta is not None:                   # before any run starts: the operator must change what is scored
             check_applies(tta_operator(spec.tta, spec.tta_params), dataset, spec.model_params)
+    ranking = task_kind(specs[0].task) == "ranking"
     if experiment is None:
-        choices = primary_choices(dataset.schema.classes)
+        default, choices = task_scores(task_kind(specs[0].task), dataset.schema.classes)
         if args.primary and args.primary not in choices:
             raise InvalidParameterError(_("--primary {primary!r} is not a score of this task; choose one of "
                                           "{choices}.").format(
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         names = ", ".join(dict.fromkeys(spec.strategy for spec in specs))
         experiment = store.create_experiment(
             args.experiment or f"cli: {names} on {args.model} x {args.seeds} seeds ({data_source(specs[0].source).name})",
-            settings={"primary": args.primary or default_primary(dataset.schema.classes), "aa": args.aa})
+            settings={"primary": args.primary or default, "aa": args.aa})
     short = TrainConfig.from_dict(specs[0].train).short_training_warning(len(split_rows.train))
     if short:
         print(f"warning: {short}", file=sys.stderr, flush=True)
@@ -66,14 +68,14 @@ def run(args: argparse.Namespace) -> int:
             result["tta"] = finite_or_none(tta.get("metrics", {}))
             result["tta_settings"] = {k: tta.get(k) for k in ("operator", "params", "copies", "forward_passes",
                                                                "seconds")}
+    headline = ("hr@10", "ndcg@10", "mrr") if ranking else ("accuracy", "balanced_accuracy", "f1_macro")
     if args.json:
         print_json({"workspace": str(store.home), "experiment": {"id": experiment.id, "name": experiment.name,
                                                                  "settings": experiment.settings},
-                    "runs": results})
+                    "runs": results, **({"protocol": NEXT_ITEM_PROTOCOL} if ranking else {})})
     else:
         for r in results:
-            scores = ", ".join(f"{k}={r['metrics'][k]:.4f}" for k in ("accuracy", "balanced_accuracy", "f1_macro")
-                               if r["metrics"].get(k) is not None)
+            scores = ", ".join(f"{k}={r['metrics'][k]:.4f}" for k in headline if r["metrics"].get(k) is not None)
             reason = (r["error"] or "").splitlines()[0] if r["error"] else ""
             print(f"{r['id']}  {r['name']:<40} {r['status']:<9} {r['device'] or '-':<18} {scores or reason}")
             if r.get("tta"):

@@ -45,9 +45,10 @@ from recexp.compare.loading import RunPredictions, load_predictions, select_runs
 from recexp.compare.report import finite, format_delta, format_interval, metric_title, render_report
 from recexp.errors import InvalidParameterError, JobError
 from recexp.i18n import N_, _, format_integer, ngettext
-from recexp.metrics import (EVALUATION_METRICS, LOWER_IS_BETTER, class_key, default_primary, evaluation_metrics,
-                            f1_optimal_threshold, predict_labels, ranking_metrics, recall_at_precision,
-                            scores_from_confusions, weighted_roc_auc)
+from recexp.metrics import (EVALUATION_METRICS, LIST_K, LOWER_IS_BETTER, NEXT_ITEM_METRICS, NEXT_ITEM_PROTOCOL,
+                            class_key,
+                            evaluation_metrics, f1_optimal_threshold, predict_labels, ranking_metrics,
+                            recall_at_precision, scores_from_confusions, task_scores, weighted_roc_auc)
 from recexp.runs import Run, RunStore
 
 #: The strategy every other one is compared against.
@@ -84,6 +85,10 @@ def inference_text() -> str:
 # --- scoring one run ------------------------------------------------------------------------------------
 
 def _run_metrics(item: RunPredictions) -> dict[str, float]:
+    if item.ranking:         # next-item: per-row scores averaged; the catalogue coverage as the run measured it
+        scores = {name: float(values.mean()) for name, values in item.row_scores.items()}
+        scores[f"coverage@{LIST_K}"] = float(item.run.metrics.get(f"coverage@{LIST_K}", math.nan))
+        return {name: scores[name] for name in NEXT_ITEM_METRICS}
     binary = len(item.classes) == 2
     scores = evaluation_metrics(item.y, item.proba, item.classes, threshold=0.5 if binary else None)
     if binary and item.valid_proba is not None:
@@ -103,6 +108,9 @@ def _run_metrics(item: RunPredictions) -> dict[str, float]:
 
 def _bootstrap_scores(item: RunPredictions, counts: np.ndarray) -> dict[str, np.ndarray]:
     """Every bootstrap score of one run under the resampling ``counts`` (shape (n, B): rows x replicates)."""
+    if item.ranking:
+        totals = counts.sum(axis=0)
+        return {name: (values.to_numpy(np.float64) @ counts) / totals for name, values in item.row_scores.items()}
     k = len(item.classes)
     binary = k == 2
     predicted = predict_labels(item.proba, 0.5 if binary else None)
@@ -173,6 +181,8 @@ def _degenerate_notes(predictions: list[RunPredictions]) -> list[str]:
     """Sentences for runs that predict one class for every test row, and classes with no validation/test rows."""
     notes = []
     classes = predictions[0].classes
+    if predictions[0].ranking:                  # no classes to collapse onto: items are ranked, not predicted
+        return notes
     one_class: dict[str, list[tuple[RunPredictions, str]]] = {}
     for p in predictions:
         predicted = np.unique(predict_labels(p.proba, 0.5 if len(classes) == 2 else None))
@@ -349,7 +359,8 @@ class Comparison:
                 "n_bootstrap": self.n_bootstrap, "test_rows": int(len(self.predictions[0].y)),
                 "verdicts": self.verdicts, "flags": self.flags,
                 "power": {k: (finite(v) if isinstance(v, float) else v) for k, v in self.power.items()},
-                "notes": self.notes, "groups": groups}
+                "notes": self.notes, "groups": groups,
+                **({"protocol": NEXT_ITEM_PROTOCOL} if self.predictions[0].ranking else {})}
 
     def capture(self, positive: str, top_fraction: float | None = None, per: int = 1000,
                 threshold: float | None = None) -> pd.DataFrame:
@@ -678,7 +689,8 @@ def compare(store: RunStore, *, experiment: str | None = None, run_ids: list[str
     metric_columns = [c for c in per_run.columns
                       if c not in ("run_id", "group", "strategy", "model", "seed", "pair", "is_aa")]
     declared = primary or _declared_primary(store, [p.run for p in predictions])
-    chosen = declared or default_primary(classes)
+    ranking = predictions[0].ranking
+    chosen = declared or task_scores("ranking" if ranking else "classification", classes)[0]
     if chosen not in metric_columns:
         raise InvalidParameterError(_("The primary score {chosen!r} is not among this comparison's scores; "
                                       "choose one of {metric_columns}.").format(
@@ -709,7 +721,8 @@ def compare(store: RunStore, *, experiment: str | None = None, run_ids: list[str
                                "chance this happens 1 time in 20; if it repeats, add seeds and check the runs for "
                                "non-determinism or a data problem before trusting any verdict.").format(
                     group=group, base=base, score=metric_title(chosen), p=f"{cell['p_value']:.3g}"))
-    default = list(dict.fromkeys([chosen, *(m for m in DEFAULT_METRICS if m in metric_columns)]))
+    shown = NEXT_ITEM_METRICS if ranking else DEFAULT_METRICS
+    default = list(dict.fromkeys([chosen, *(m for m in shown if m in metric_columns)]))
     return Comparison(predictions, per_run, summary, base, classes, default, chosen, bool(declared), alpha,
                       n_bootstrap if base else 0, _title(store, runs, experiment), notes, verdicts, flags,
                       _power(summary, primary_tests, base, alpha) if base else {})

@@ -23,9 +23,11 @@ from recexp.consistency import consistency_line
 from recexp.errors import InvalidDataError, InvalidParameterError, JobError, RecexpError
 from recexp.i18n import _
 from recexp.importance import TrainedRun, cached_values_path, get_method, run_importance
+from recexp.metrics import next_item_row_scores
 from recexp.models import evaluate, load_checkpoint
 from recexp.runs import FINISHED, Run, RunStore
 from recexp.spec import AA_SEED_OFFSET, RunSpec, arm_name, prepare_data
+from recexp.tasks import task_kind
 
 if TYPE_CHECKING:
     from recexp.compare.comparison import Comparison
@@ -51,6 +53,14 @@ class RunPredictions:
     valid_proba: np.ndarray | None = None
     queries: np.ndarray | None = None          # per test row: user (and anchor) id, for top-K ranking
     tta: bool = False                          # the run's test-time-augmented predictions (its "+ TTA" arm)
+    #: a next-item (ranking) run: per test row its scores (hr@K, ndcg@K, mrr, popularity@10), from the target's
+    #: rank among all items; ``proba`` is then empty (no per-item probabilities are stored)
+    row_scores: pd.DataFrame | None = None
+
+    @property
+    def ranking(self) -> bool:
+        """Whether the run ranks items (next-item task) rather than predicting classes."""
+        return self.row_scores is not None
 
     @property
     def key(self) -> str:
@@ -175,6 +185,8 @@ def _derive_one(store: RunStore, run: Run, prepared: dict[str, tuple | RecexpErr
     folder = store.artifact_dir(run.id)
     if (folder / "valid_predictions.parquet").exists() and (folder / "test_queries.parquet").exists():
         return
+    if task_kind(str(run.spec.get("task", "behavior"))) == "ranking":      # ranked on the full item set already
+        return
     if not (folder / "model.pt").exists():
         raise InvalidDataError(_("it has no model checkpoint."))
     dataset, split = _run_data(run, prepared)
@@ -214,8 +226,18 @@ def _newest_per_seed(runs: list[Run], groups: dict[str, str], notes: list[str]) 
     return [r for r in runs if id(r) in kept]
 
 
+def _ranking_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-row scores of a next-item run's predictions (its ``rank`` and ``popularity@10`` columns)."""
+    scores = pd.DataFrame(next_item_row_scores(frame["rank"].to_numpy(np.float64)))
+    scores["popularity@10"] = frame["popularity@10"].to_numpy(np.float64)
+    return scores
+
+
 def _read_run(store: RunStore, run: Run, group: str, with_validation: bool) -> RunPredictions:
     frame = store.read_table(run.id, "predictions")
+    if "rank" in frame.columns:
+        return RunPredictions(run, group, (), frame["row"].to_numpy(np.int64), frame[LABEL].to_numpy(np.int64),
+                              np.zeros((len(frame), 0)), row_scores=_ranking_scores(frame))
     classes, proba = _split_proba(frame)
     item = RunPredictions(run, group, classes, frame["row"].to_numpy(np.int64), frame[LABEL].to_numpy(np.int64), proba)
     if with_validation and (store.artifact_dir(run.id) / "test_queries.parquet").exists():

@@ -33,8 +33,8 @@ from recexp.compare.comparison import Comparison, clip_to_range
 from recexp.compare.report import finite, format_interval, metric_title
 from recexp.errors import InvalidDataError
 from recexp.i18n import _, format_decimal, format_integer, ngettext
-from recexp.metrics import (EVALUATION_METRICS, LOWER_IS_BETTER, PER_CLASS_METRICS, default_primary, evaluation_metrics,
-                            predict_labels, scores_from_confusions)
+from recexp.metrics import (EVALUATION_METRICS, LOWER_IS_BETTER, NEXT_ITEM_PRIMARY, PER_CLASS_METRICS, default_primary,
+                            evaluation_metrics, predict_labels, scores_from_confusions)
 from recexp.slices import DIMENSIONS, slice_test_rows
 from recexp.spec import RunSpec, prepare_data
 from recexp.tasks import get_task
@@ -213,7 +213,12 @@ def _scores(comparison: Comparison, labels: pd.DataFrame, metric: str) -> pd.Dat
         codes = labels[dimension].cat.codes.to_numpy(np.int64)
         sizes = np.bincount(codes, minlength=len(segments))
         for item in comparison.predictions:
-            values = segment_scores(item.y, item.proba, comparison.classes, codes, len(segments), metric)
+            if item.ranking:         # next-item: the mean of the per-row score over each segment's rows
+                totals = np.bincount(codes, weights=item.row_scores[metric].to_numpy(np.float64),
+                                     minlength=len(segments))
+                values = np.where(sizes > 0, totals / np.maximum(sizes, 1), math.nan)
+            else:
+                values = segment_scores(item.y, item.proba, comparison.classes, codes, len(segments), metric)
             rows += [{"dimension": dimension, "segment": str(segment), "group": item.group, "run_id": item.run.id,
                       "seed": item.seed, "pair": item.pair_key, "is_aa": item.is_aa, "n_test_rows": int(sizes[s]),
                       "score": float(values[s])} for s, segment in enumerate(segments)]
@@ -313,12 +318,17 @@ def compare_by_slice(comparison: Comparison, level: float = 0.95, top_categories
                                  "or items.").format(task=task))
     notes = []
     metric = comparison.primary
-    if not _sliceable(metric, comparison.classes):
+    first = comparison.predictions[0]
+    if first.ranking and metric not in first.row_scores.columns:        # coverage: a property of all lists
+        metric = NEXT_ITEM_PRIMARY
+        notes.append(_("The primary score '{primary}' is not computed per slice (it describes the recommended "
+                       "lists as a whole); slices show {metric} instead.").format(
+            primary=comparison.primary, metric=_(metric_title(metric))))
+    elif not first.ranking and not _sliceable(metric, comparison.classes):
         metric = default_primary(comparison.classes)
         notes.append(_("The primary score '{primary}' is not computed per slice (it needs a threshold chosen on "
                        "validation or per-user ranking); slices show {metric} instead.").format(
             primary=comparison.primary, metric=_(metric_title(metric))))
-    first = comparison.predictions[0]
     dataset, split = prepare_data(RunSpec.from_dict(first.run.spec))
     if len(split.test) != len(first.rows) or not np.array_equal(np.asarray(split.test), first.rows):
         raise InvalidDataError(

@@ -34,6 +34,7 @@ from recexp.importance.oob import DataOOB
 from recexp.importance.run import SOURCE_ROW, TrainedRun
 from recexp.importance.shapley import KNNShapley
 from recexp.runs import RunStore
+from recexp.tasks import applies_to
 
 #: Stable name -> method class. Names are stored with cached values: never rename one.
 METHODS: dict[str, type[ImportanceMethod]] = {
@@ -48,6 +49,12 @@ METHODS: dict[str, type[ImportanceMethod]] = {
 
 #: Artifact sub-folder of a run where computed values are cached.
 CACHE_FOLDER = "importance"
+
+
+def methods_for(task: str) -> dict[str, type[ImportanceMethod]]:
+    """The methods well defined for ``task`` (:func:`recexp.tasks.applies_to`): all for class tasks, the loss
+    dynamics (per-sequence loss and forgetting over epochs) for the next-item task."""
+    return {name: cls for name, cls in METHODS.items() if applies_to(cls, task)}
 
 
 def get_method(name: str, **params: Any) -> ImportanceMethod:
@@ -81,6 +88,11 @@ def run_importance(store: RunStore, run_id: str, method: str | ImportanceMethod,
     """
     method = get_method(method) if isinstance(method, str) else method
     method.validate_params()
+    task = run.spec.task if run is not None else str(store.get_run(run_id).spec.get("task", "behavior"))
+    if not applies_to(type(method), task):
+        raise InvalidParameterError(_(
+            "{method} is not defined for the '{task}' task (it assumes a small class head); methods for it: "
+            "{methods}.").format(method=method.title, task=task, methods=", ".join(methods_for(task))))
     values_path = cached_values_path(store, run_id, method, seed)
     meta_path = values_path.with_suffix(".json")
     if values_path.exists() and meta_path.exists():
@@ -110,5 +122,5 @@ def _write_atomically(path: Path, write) -> None:
         with contextlib.suppress(OSError):                  # a read-only disk refuses even that
             tmp.unlink(missing_ok=True)
 
-__all__ = ["METHODS", "CACHE_FOLDER", "HarmfulRows", "ImportanceMethod", "ImportanceResult", "TrainedRun", "SOURCE_ROW",
+__all__ = ["METHODS", "methods_for", "CACHE_FOLDER", "HarmfulRows", "ImportanceMethod", "ImportanceResult", "TrainedRun", "SOURCE_ROW",
            "get_method", "run_importance", "cached_values_path"]

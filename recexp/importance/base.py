@@ -151,6 +151,10 @@ class ImportanceMethod(Parametrized):
     summary: ClassVar[str] = ""
     needs: ClassVar[str] = "stats"
     harmful: ClassVar[HarmfulRows | None] = None
+    #: Kinds of task (:attr:`recexp.tasks.Task.kind`) where the method is well defined. For the next-item task
+    #: (ranking) only the loss dynamics of each training row, i.e. each history prefix, are; gradient,
+    #: representation and neighbour methods assume a small class head.
+    task_kinds: ClassVar[tuple[str, ...]] = ("classification",)
 
     @property
     def name(self) -> str:

@@ -33,6 +33,7 @@ class MeanLoss(ImportanceMethod):
     """
 
     title = "Mean training loss"
+    task_kinds = ("classification", "ranking")          # per-sequence loss dynamics on the next-item task
     summary = "Minus the average loss of each row over training; hard or mislabelled rows score lowest."
     harmful = HarmfulRows(
         -math.log(2), N_("share the model fits badly (loss > ln 2)"),
@@ -71,6 +72,7 @@ class ForgettingEvents(ImportanceMethod):
     """
 
     title = "Forgetting events"
+    task_kinds = ("classification", "ranking")          # forgetting of the top-1 item on the next-item task
     summary = "Minus how often a row flipped from right to wrong between epochs; never-learned rows score lowest."
     harmful = HarmfulRows(
         0.0, N_("share forgotten or never learned"),

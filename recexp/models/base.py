@@ -160,6 +160,9 @@ class Model(Parametrized):
     requires_sequence: ClassVar[bool] = False
     #: False for a model with no gradients to descend or take (LightGBM): it trains in its own ``fit``.
     differentiable: ClassVar[bool] = True
+    #: Kinds of task (:attr:`recexp.tasks.Task.kind`) the model serves: classifiers of a row's class, or rankers of
+    #: a catalogue's items (the next-item task); see :func:`recexp.tasks.applies_to`.
+    task_kinds: ClassVar[tuple[str, ...]] = ("classification",)
 
     def build(self, train: Dataset) -> nn.Module:
         """Validate the parameters and build a module for ``train``'s schema.

@@ -49,7 +49,15 @@ from recexp.models.shards import Batch, ShardBatches, ShardSet, tensor_bytes, wr
 
 #: Loss names TrainConfig accepts.
 LOSSES = {"cross_entropy": N_("Cross-entropy"), "weighted": N_("Class-weighted cross-entropy (inverse frequency)"),
-          "focal": N_("Focal loss (down-weights easy rows)")}
+          "focal": N_("Focal loss (down-weights easy rows)"),
+          "sampled_softmax": N_("Sampled softmax (the target against uniformly drawn negative classes)"),
+          "popularity_sampled": N_("Sampled softmax with popularity-drawn negatives (logQ-corrected)")}
+#: Losses that contrast the target with ``TrainConfig.negatives`` drawn classes (items) instead of all of them.
+SAMPLED_LOSSES = ("sampled_softmax", "popularity_sampled")
+#: Exponent of the training counts in the popularity proposal of ``popularity_sampled`` (word2vec's 0.75).
+POPULARITY_EXPONENT = 0.75
+#: Above this many classes validation skips the confusion matrix (K x K) and reports accuracy only.
+MAX_CONFUSION_CLASSES = 1_000
 #: Validation scores early stopping can watch, and whether higher is better.
 MONITORS = {"loss": False, "balanced_accuracy": True, "f1_macro": True, "accuracy": True}
 
@@ -69,7 +77,8 @@ class TrainConfig:
     batch_size: int = 512                 # rows per optimiser step
     learning_rate: float = 1e-3           # AdamW step size
     weight_decay: float = 0.0             # AdamW's decoupled weight decay
-    loss: str = "cross_entropy"           # "cross_entropy", "weighted" (inverse class frequency) or "focal"
+    loss: str = "cross_entropy"           # "cross_entropy", "weighted" (inverse class frequency), "focal", or sampled
+    negatives: int = 100                  # negative classes drawn per batch by the sampled losses
     focal_gamma: float = 2.0              # focusing exponent of the focal loss (0 = cross-entropy)
     patience: int | None = 3              # epochs without validation improvement before stopping; None = never
     monitor: str = "loss"                 # validation score for early stopping: loss, balanced_accuracy, f1_macro, accuracy
@@ -123,6 +132,8 @@ class TrainConfig:
             raise bad("kept_states", _("a non-negative integer"))
         if self.train_from not in TRAIN_FROM:
             raise bad("train_from", _("one of {choices}").format(choices=", ".join(TRAIN_FROM)))
+        if not is_int(self.negatives) or self.negatives < 1:
+            raise bad("negatives", _("an integer of at least 1"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -241,12 +252,43 @@ def weights_of_counts(counts: torch.Tensor) -> torch.Tensor:
     return torch.where(counts > 0, counts.sum() / (present * counts.clamp_min(1)), torch.zeros_like(counts))
 
 
+def negative_proposal(counts: torch.Tensor, loss: str) -> torch.Tensor | None:
+    """The distribution the sampled losses draw negative classes from, given the training rows per class
+    (CPU, class 0 excluded when K > 2).
+
+    ``sampled_softmax``: uniform; ``popularity_sampled``: proportional to (training count + 1) **
+    :data:`POPULARITY_EXPONENT`; ``None`` for the other losses.
+    """
+    if loss not in SAMPLED_LOSSES:
+        return None
+    n_classes = len(counts)
+    weights = torch.ones(n_classes)
+    if loss == "popularity_sampled":
+        weights = (counts.cpu().double() + 1).pow(POPULARITY_EXPONENT).float()
+    if n_classes > 2:
+        weights[0] = 0.0                         # code 0: rare / missing, never a meaningful negative
+    return weights / weights.sum()
+
+
 def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str, gamma: float,
-                    weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return ``(objective per row, cross-entropy per row)``; ``weights`` are per-class (weighted loss)."""
+                    weights: torch.Tensor | None, negatives: torch.Tensor | None = None,
+                    log_proposal: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(objective per row, cross-entropy per row)``; ``weights`` are per-class (weighted loss).
+
+    The sampled losses contrast each row's target logit with the logits of the drawn ``negatives`` (class
+    codes, shared by the batch), each corrected by minus its log proposal probability (``log_proposal``;
+    the logQ correction, which makes the sampled softmax an estimate of the full one); a negative equal to
+    the row's target is masked out. The second value is always the full cross-entropy.
+    """
     ce = F.cross_entropy(logits, labels, reduction="none")
     if loss == "focal":
         objective = (1 - torch.exp(-ce)).pow(gamma) * ce
+    elif loss in SAMPLED_LOSSES:
+        target = logits.gather(1, labels[:, None]) - log_proposal[labels][:, None]
+        drawn = logits[:, negatives] - log_proposal[negatives]
+        drawn = drawn.masked_fill(negatives[None, :] == labels[:, None], torch.finfo(drawn.dtype).min)
+        objective = F.cross_entropy(torch.cat([target, drawn], dim=1),
+                                    torch.zeros_like(labels), reduction="none")
     else:
         objective = ce
     if weights is not None:
@@ -333,14 +375,24 @@ def _validate(module: nn.Module, data: Dataset | TensorData, n_classes: int, bat
     device = _module_device(module)
     module.eval()
     total = torch.zeros((), device=device)
-    confusion = torch.zeros(n_classes * n_classes, dtype=torch.long, device=device)
+    with_confusion = n_classes <= MAX_CONFUSION_CLASSES
+    confusion = torch.zeros(n_classes * n_classes if with_confusion else 0, dtype=torch.long, device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    n = len(data)
     for inputs, labels in _scoring_batches(data, device, batch_size):
         logits = module(*inputs).float()
         total += F.cross_entropy(logits, labels, reduction="sum")
-        confusion += torch.bincount(labels * n_classes + logits.argmax(dim=1), minlength=n_classes * n_classes)
+        predicted = logits.argmax(dim=1)
+        if with_confusion:
+            confusion += torch.bincount(labels * n_classes + predicted, minlength=n_classes * n_classes)
+        else:
+            correct += (predicted == labels).sum()
     module.train()
-    scores = confusion_scores(confusion.view(n_classes, n_classes).cpu().numpy())
-    return float(total) / max(len(data), 1), scores
+    if with_confusion:
+        scores = confusion_scores(confusion.view(n_classes, n_classes).cpu().numpy())
+    else:                  # thousands of classes (items): accuracy is top-1 hit rate; macro scores mean nothing
+        scores = {"accuracy": float(correct) / max(n, 1), "balanced_accuracy": math.nan, "f1_macro": math.nan}
+    return float(total) / max(n, 1), scores
 
 
 def predict_proba(module: nn.Module, data: Dataset | TensorData, *, batch_size: int = 8192) -> np.ndarray:
@@ -348,12 +400,55 @@ def predict_proba(module: nn.Module, data: Dataset | TensorData, *, batch_size: 
     return evaluate(module, data, batch_size=batch_size)[1]
 
 
+@torch.no_grad()
+def rank_items(module: nn.Module, data: Dataset | TensorData, *, top_k: int = 20,
+               batch_size: int = 1024) -> tuple[float, np.ndarray, np.ndarray]:
+    """Rank every item for each row of a next-item dataset: the target's rank and the top of the list.
+
+    The logits over the label space are item scores; code 0 (rare / missing) is never recommended. The
+    rank is pessimistic under ties: ``1 +`` the number of other items scored at least as high as the target,
+    so a constant model ranks its target last, not first. Float32, eval mode, as :func:`evaluate`.
+
+    Returns
+    -------
+    (float, numpy.ndarray, numpy.ndarray)
+        The mean cross-entropy over all classes, each row's rank (float; ``inf`` when the target is code 0)
+        and the ``top_k`` recommended item codes per row ``(n, top_k)``.
+    """
+    device = _module_device(module)
+    if isinstance(data, Dataset):
+        data = to_tensors(data)
+    data = data.to(device)
+    was_training = module.training
+    module.eval()
+    total = torch.zeros((), device=device)
+    ranks, tops = [], []
+    n = len(data)
+    for start in range(0, n, batch_size):
+        index = torch.arange(start, min(start + batch_size, n), device=device)
+        labels = data.labels[index]
+        logits = module(*data.inputs.take(index)).float()
+        total += F.cross_entropy(logits, labels, reduction="sum")
+        scores = logits.clone()
+        scores[:, 0] = -math.inf
+        target = scores.gather(1, labels[:, None])
+        rank = (scores >= target).sum(dim=1).double()
+        ranks.append(torch.where(labels == 0, math.inf, rank))
+        tops.append(scores.topk(min(top_k, scores.shape[1] - 1), dim=1).indices)
+    module.train(was_training)
+    if not n:
+        return math.nan, np.zeros(0), np.zeros((0, top_k), dtype=np.int64)
+    return float(total) / n, torch.cat(ranks).cpu().numpy(), torch.cat(tops).cpu().numpy()
+
+
 def _sample_stats(losses: torch.Tensor, correct: torch.Tensor, data: TensorData, epochs: int) -> pd.DataFrame:
     n = len(data)
+    labels = data.labels.cpu().numpy()
+    labels = labels.astype(np.int16 if labels.max(initial=0) <= np.iinfo(np.int16).max else np.int32)   # items
     return pd.DataFrame({
         "row": np.tile(np.arange(n, dtype=np.int32), epochs),
         "epoch": np.repeat(np.arange(1, epochs + 1, dtype=np.int16), n),
-        "label": np.tile(data.labels.cpu().numpy().astype(np.int16), epochs),
+        "label": np.tile(labels, epochs),
         "is_synthetic": np.tile(data.synthetic.cpu().numpy(), epochs),
         "loss": losses[:epochs].cpu().numpy().reshape(-1),
         "correct": correct[:epochs].cpu().numpy().reshape(-1),
@@ -483,6 +578,8 @@ def _fit(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | None,
     if valid_set is not None and len(valid_set):   # scored from resident tensors when they fit, else chunk by chunk
         valid = valid_set if tensor_bytes(valid_set) > memory_limit() else to_tensors(valid_set).to(device)
     loss_weights = weights_of_counts(counts).to(device) if config.loss == "weighted" else None
+    proposal = negative_proposal(counts, config.loss)
+    log_proposal = torch.log(proposal.clamp_min(1e-30)).to(device) if proposal is not None else None
 
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     autocast, scaler = _autocast(device, config.mixed_precision)
@@ -509,7 +606,10 @@ def _fit(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | None,
         for index, inputs, labels, row_weights in batches:
             with autocast:
                 logits = module(*inputs)
-            objective, ce = per_sample_loss(logits.float(), labels, config.loss, config.focal_gamma, loss_weights)
+            negatives = (torch.multinomial(proposal, config.negatives, replacement=True, generator=generator).to(device)
+                         if proposal is not None else None)
+            objective, ce = per_sample_loss(logits.float(), labels, config.loss, config.focal_gamma, loss_weights,
+                                            negatives, log_proposal)
             if has_row_weights:
                 objective = objective * row_weights
                 batch_weight = row_weights.sum()

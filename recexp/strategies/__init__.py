@@ -17,6 +17,7 @@ from typing import Any
 
 from recexp.errors import InvalidParameterError
 from recexp.i18n import _
+from recexp.tasks import applies_to
 from recexp.strategies.balancing import (
     ADASYN, SMOTE, SMOTEENN, SMOTEN, SMOTENC, SVMSMOTE, BorderlineSMOTE, ClusterCentroids, EditedNearestNeighbours,
     KMeansSMOTE, NearMiss, RandomOverSampler, RandomUnderSampler, SMOTETomek, TomekLinks,
@@ -27,6 +28,7 @@ from recexp.strategies.expansion import (
     FeatureMasking, GaussianNoise, Mixup, SequenceCrop, SequenceMask, SequenceReorder,
 )
 from recexp.strategies.importance import ImportanceWeighting
+from recexp.strategies.ranking import LongTailWeighting, PopularityNegatives
 from recexp.strategies.synthesis import CopulaSynthesis, GANSynthesis, VAESynthesis
 from recexp.strategies.weighting import ClassWeights, FocalLoss, class_weights
 
@@ -67,6 +69,9 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "gaussian_copula": CopulaSynthesis,
     # importance-based pruning and weighting (recexp.importance values of a finished run)
     "importance_weighting": ImportanceWeighting,
+    # the next-item task's balancing: negatives and the long tail of items
+    "popularity_negatives": PopularityNegatives,
+    "long_tail_weighting": LongTailWeighting,
 }
 
 
@@ -115,19 +120,29 @@ def strategy_label(name: str) -> str:
     return f"{_(cls.title)} ({name}) · {cls.family}"
 
 
-def strategies_by_family() -> dict[str, list[str]]:
+def strategies_by_family(task: str | None = None) -> dict[str, list[str]]:
     """Registered strategy ids grouped by family: families in :data:`FAMILIES` order (those with a
-    registered strategy only), ids in registry order.
+    registered strategy only), ids in registry order; with ``task``, only the strategies for it
+    (:func:`strategies_for`).
 
     Examples
     --------
-    >>> strategies_by_family()["weighting"]
+    >>> strategies_by_family("behavior")["weighting"]
     ['class_weights', 'focal_loss']
     """
     groups: dict[str, list[str]] = {family: [] for family in FAMILIES}
-    for name, cls in STRATEGIES.items():
+    for name, cls in (STRATEGIES if task is None else strategies_for(task)).items():
         groups[cls.family].append(name)
     return {family: names for family, names in groups.items() if names}
+
+
+def strategies_for(task: str) -> dict[str, type[Strategy]]:
+    """The registered strategies that make sense for ``task`` (:func:`recexp.tasks.applies_to`), in registry order.
+
+    >>> sorted(strategies_for("next_item"))[:3]
+    ['long_tail_weighting', 'none', 'popularity_negatives']
+    """
+    return {name: cls for name, cls in STRATEGIES.items() if applies_to(cls, task)}
 
 
 def describe_strategies() -> list[dict[str, Any]]:
@@ -136,5 +151,5 @@ def describe_strategies() -> list[dict[str, Any]]:
 
 
 __all__ = ["FAMILIES", "STRATEGIES", "Strategy", "StrategyReport", "StrategyResult", "class_weights",
-           "describe_strategies", "get_strategy", "strategies_by_family", "strategy_label", "strategy_name",
+           "describe_strategies", "get_strategy", "strategies_by_family", "strategies_for", "strategy_label", "strategy_name",
            "stratified_sample", *(cls.__name__ for cls in STRATEGIES.values())]

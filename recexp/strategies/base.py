@@ -149,6 +149,8 @@ class StrategyResult:
             return {}
         if self.loss["name"] == "focal":
             return {"loss": "focal", "focal_gamma": float(self.loss["gamma"])}
+        if "negatives" in self.loss:                     # a sampled softmax (next-item task)
+            return {"loss": self.loss["name"], "negatives": int(self.loss["negatives"])}
         return {"loss": self.loss["name"]}
 
 
@@ -178,6 +180,9 @@ class Strategy(Parametrized):
     #: True for strategies that hold every training row in memory at once as a dense matrix (imbalanced-learn's
     #: samplers, generators): :meth:`check_feasible` refuses a training split past the memory setting.
     needs_all_rows: ClassVar[bool] = False
+    #: Kinds of task (:attr:`recexp.tasks.Task.kind`) the strategy makes sense for; the pages and the CLI offer
+    #: it only there (:func:`recexp.tasks.applies_to`). Class-mix strategies serve classification only.
+    task_kinds: ClassVar[tuple[str, ...]] = ("classification",)
 
     def apply(self, train: Dataset, seed: int = 0, progress: Progress | None = None) -> StrategyResult:
         """Return the new training set and a report; the input is not modified.
@@ -307,9 +312,9 @@ class Strategy(Parametrized):
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        """JSON-able description: title, family, summary and the parameter spec with defaults."""
+        """JSON-able description: title, family, summary, the task kinds it serves and the parameter spec."""
         return {"title": cls.title, "family": cls.family, "summary": cls.summary,
-                "exact_target": cls.exact_target, "params": cls.describe_params()}
+                "exact_target": cls.exact_target, "task_kinds": list(cls.task_kinds), "params": cls.describe_params()}
 
     def note(self, sentence: str) -> None:
         """Record a sentence for the report (imputation done, fallback taken, target missed...)."""

@@ -16,6 +16,7 @@ class NoStrategy(Strategy):
     family = "baseline"
     summary = "Trains on the real rows as they are; every comparison is made against this."
     exact_target = True
+    task_kinds = ("classification", "ranking")
     params = {}
 
     def __init__(self):

@@ -295,6 +295,7 @@ class SequenceAugmentation(Expansion):
     """Shared part of the CL4SRec operators: the (rows, groups, positions) history array."""
 
     operator: ClassVar[str] = ""
+    task_kinds = ("classification", "ranking")       # a next-item history is a behaviour sequence too
 
     def check_columns(self, data):
         _require(self, data, "sequences")

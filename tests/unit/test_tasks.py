@@ -61,7 +61,7 @@ def features(dataset) -> pd.DataFrame:
 
 
 def test_registry_names_and_specs():
-    assert list(TASKS) == ["behavior", "purchase", "table"]
+    assert list(TASKS) == ["behavior", "purchase", "table", "next_item"]
     for name, cls in TASKS.items():
         assert issubclass(cls, Task) and issubclass(cls, Parametrized) and cls is not Task
         assert cls.name == name and cls.description and cls.input_kinds
@@ -476,6 +476,7 @@ def test_temporal_split_puts_the_future_in_test(taobao_behavior, taobao):
 def test_every_split_method_offered_for_a_task_splits_its_data():
     assert split_methods("behavior") == split_methods("purchase") == ("temporal", "stratified")
     assert split_methods("table") == ("stratified",)                       # a table has no event times
+    assert split_methods("next_item") == ("leave_last_out", "temporal")
     table = build_dataset(load_sample("criteo"), "table")
     for method in split_methods("table"):
         assert len(split_dataset(table, SplitSpec(method=method)).test) > 0

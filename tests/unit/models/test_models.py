@@ -9,7 +9,8 @@ import torch
 from recexp.dataset import FeatureSchema
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.metrics import classification_metrics
-from recexp.models import MODELS, Model, TrainConfig, load_checkpoint, predict_proba, save_checkpoint, to_tensors, train
+from recexp.models import (MODELS, Model, TrainConfig, load_checkpoint, models_for, predict_proba, save_checkpoint,
+                           to_tensors, train)
 from recexp.params import Bool, Float, Int
 
 FAST = TrainConfig(epochs=3, batch_size=256, learning_rate=5e-3, loss="weighted", patience=None,
@@ -37,7 +38,7 @@ def _bad_values(spec):
 
 
 def test_registry_holds_concrete_models_under_their_names():
-    assert set(MODELS) == {"logreg", "mlp", "wide_deep", "deepfm", "dcn_v2", "din", "lightgbm"}
+    assert set(MODELS) == {"logreg", "mlp", "wide_deep", "deepfm", "dcn_v2", "din", "lightgbm", "two_tower", "sasrec"}
     for name, cls in MODELS.items():
         assert cls is not Model and issubclass(cls, Model)
         assert cls.name == name and cls.description
@@ -65,7 +66,7 @@ def test_each_parameter_rejects_a_bad_value(name, behavior_data):
                 cls(**{key: bad}).build(train_set)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(models_for("behavior")))   # the rankers: tests/unit/test_next_item.py
 def test_model_beats_majority_baseline_on_balanced_accuracy(name, behavior_data):
     dataset, split = behavior_data
     train_set, valid_set, test_set = (dataset.subset(split.train), dataset.subset(split.valid),

@@ -20,6 +20,8 @@ def test_strategies_json_lists_every_strategy_with_its_spec(capsys):
                                                           "help": STRATEGIES["smote"].params["k_neighbors"].help,
                                                           "default": 5}
     assert by_name["focal_loss"]["family"] == "weighting"
+    assert by_name["smote"]["task_kinds"] == ["classification"]
+    assert by_name["long_tail_weighting"]["task_kinds"] == ["ranking"]
     assert main(["strategies"]) == 0
     assert "sequence_crop" in capsys.readouterr().out
 
