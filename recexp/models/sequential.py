@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _
 from recexp.models.base import Model
 from recexp.models.modules import InputSpec
 from recexp.models.zoo import DROPOUT, EMBEDDING_DIM, HIDDEN_DIM
@@ -26,8 +27,8 @@ def _check_item_history(name: str, spec: InputSpec) -> None:
     """The first sequence group must hold the same item codes as the labels (the next-item task's layout)."""
     if not spec.sequence_sizes or spec.sequence_sizes[0] != spec.n_classes:
         raise InvalidDataError(
-            f"The {name} model ranks items from the history of earlier items, but this dataset's first sequence "
-            "group does not hold the label's item codes. Build the 'next_item' task for it.")
+            _("The {name} model ranks items from the history of earlier items, but this dataset's first sequence "
+              "group does not hold the label's item codes. Build the 'next_item' task for it.").format(name=name))
 
 
 class _HistoryEmbedding(nn.Module):
@@ -142,8 +143,8 @@ class SASRec(Model):
         _check_item_history(self.name, spec)
         if self.embedding_dim % self.n_heads:
             raise InvalidParameterError(
-                f"SASRec: n_heads ({self.n_heads}) must divide embedding_dim ({self.embedding_dim}). Change one of "
-                "them, e.g. embedding_dim=64 with n_heads=2.")
+                _("SASRec: n_heads ({heads}) must divide embedding_dim ({dim}). Change one of them, e.g. "
+                  "embedding_dim=64 with n_heads=2.").format(heads=self.n_heads, dim=self.embedding_dim))
         return _SASRecNet(spec, self.embedding_dim, self.n_layers, self.n_heads, self.dropout)
 
 
