@@ -227,6 +227,8 @@ class NeuralSynthesis(SynthesisStrategy):
     seconds_per_row_epoch: ClassVar[float] = 0.0
     #: CPU seconds of one checkpoint scoring (every ``eval_every`` epochs, and after the last).
     eval_seconds: ClassVar[float] = 0.4
+    #: Training time with DP-SGD (``epsilon`` set) over training without it (``benchmarks/privacy.py``).
+    private_cost: ClassVar[float] = 1.0
 
     def __init__(self, sampling_strategy="auto", epochs=10, eval_every=5, epsilon=None, delta=None, max_grad_norm=1.0,
                  ids="new", device="auto", impute_missing=False, quality_report=True):
@@ -248,8 +250,10 @@ class NeuralSynthesis(SynthesisStrategy):
 
     def _estimated_seconds(self, n_rows: int) -> float:
         scorings = -(-self.epochs // self.eval_every) if self.eval_every else 0      # ceil: the last one too
-        return (super()._estimated_seconds(n_rows) + self.seconds_per_row_epoch * n_rows * self.epochs
-                + self.eval_seconds * scorings)
+        training = self.seconds_per_row_epoch * n_rows * self.epochs
+        if self.epsilon is not None:
+            training *= self.private_cost
+        return super()._estimated_seconds(n_rows) + training + self.eval_seconds * scorings
 
 
 class GANSynthesis(NeuralSynthesis):
