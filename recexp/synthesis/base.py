@@ -24,7 +24,7 @@ import copy
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -488,7 +488,7 @@ class NeuralGenerator(Generator):
             module, optimizer = self.private_attributes_
             setattr(self, module, self.private_.release())
             setattr(self, optimizer, getattr(self, optimizer).original_optimizer)   # without the accountant's hook
-            self.private_, best_state = None, None
+            self.private_ = None
         if best_state is not None:
             for key, module in self._modules().items():
                 module.load_state_dict(best_state[key])
