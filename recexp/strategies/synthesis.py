@@ -42,6 +42,7 @@ from imblearn.utils import check_sampling_strategy
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, Dataset
 from recexp.errors import InvalidParameterError
+from recexp.i18n import _, format_decimal
 from recexp.models.device import DEVICE_CHOICES
 from recexp.params import Bool, Choice, Int
 from recexp.strategies.balancing import OVER_SAMPLING_STRATEGY
@@ -157,7 +158,14 @@ class SynthesisStrategy(Strategy):
         rows, sources = generator.sample(conditions=self.new_rows_, return_sources=True)
         columns = list(train.schema.feature_columns)
         new_values = {c: rows[c].to_numpy() for c in columns}
-        if hasattr(generator, "best_epoch_"):
+        privacy = getattr(generator, "privacy_", None)
+        if privacy is not None:
+            self.note(_("{generator}: trained with differential privacy (DP-SGD, Opacus) for {epochs} epochs: epsilon "
+                        "{spent} spent of {budget} (delta {delta}); the last epoch is kept.").format(
+                generator=generator.__class__.__name__, epochs=privacy["epochs"],
+                spent=format_decimal(privacy["epsilon"], 3), budget=format_decimal(privacy["epsilon_requested"], 3),
+                delta=f"{privacy['delta']:.2g}"))
+        elif hasattr(generator, "best_epoch_"):
             self.note(f"{generator.__class__.__name__}: kept the checkpoint of epoch {generator.best_epoch_} of "
                       f"{generator.epochs} (best quality score {generator.best_quality_:.3f}).")
         real, synthetic = self._report_rows(train, generator, seed) if self.quality_report else (None, None)
