@@ -42,7 +42,7 @@ from imblearn.utils import check_sampling_strategy
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, Dataset
 from recexp.errors import InvalidParameterError
-from recexp.i18n import _, format_decimal
+from recexp.i18n import format_decimal, ngettext
 from recexp.models.device import DEVICE_CHOICES
 from recexp.params import Bool, Choice, Int
 from recexp.strategies.balancing import OVER_SAMPLING_STRATEGY
@@ -160,8 +160,11 @@ class SynthesisStrategy(Strategy):
         new_values = {c: rows[c].to_numpy() for c in columns}
         privacy = getattr(generator, "privacy_", None)
         if privacy is not None:
-            self.note(_("{generator}: trained with differential privacy (DP-SGD, Opacus) for {epochs} epochs: epsilon "
-                        "{spent} spent of {budget} (delta {delta}); the last epoch is kept.").format(
+            self.note(ngettext(
+                "{generator}: trained with differential privacy (DP-SGD, Opacus) for {epochs} epoch: epsilon {spent} "
+                "spent of {budget} (delta {delta}); the last epoch is kept.",
+                "{generator}: trained with differential privacy (DP-SGD, Opacus) for {epochs} epochs: epsilon "
+                "{spent} spent of {budget} (delta {delta}); the last epoch is kept.", privacy["epochs"]).format(
                 generator=generator.__class__.__name__, epochs=privacy["epochs"],
                 spent=format_decimal(privacy["epsilon"], 3), budget=format_decimal(privacy["epsilon_requested"], 3),
                 delta=f"{privacy['delta']:.2g}"))
