@@ -42,7 +42,7 @@ from imblearn.utils import check_sampling_strategy
 
 from recexp.dataset import IS_SYNTHETIC, LABEL, Dataset
 from recexp.errors import InvalidParameterError
-from recexp.i18n import _
+from recexp.i18n import _, format_decimal, ngettext
 from recexp.models.device import DEVICE_CHOICES
 from recexp.params import Bool, Choice, Int
 from recexp.strategies.balancing import OVER_SAMPLING_STRATEGY
@@ -164,7 +164,17 @@ class SynthesisStrategy(Strategy):
         rows, sources = generator.sample(conditions=self.new_rows_, return_sources=True)
         columns = list(train.schema.feature_columns)
         new_values = {c: rows[c].to_numpy() for c in columns}
-        if hasattr(generator, "best_epoch_"):
+        privacy = getattr(generator, "privacy_", None)
+        if privacy is not None:
+            self.note(ngettext(
+                "{generator}: trained with differential privacy (DP-SGD, Opacus) for {epochs} epoch: epsilon {spent} "
+                "spent of {budget} (delta {delta}); the last epoch is kept.",
+                "{generator}: trained with differential privacy (DP-SGD, Opacus) for {epochs} epochs: epsilon "
+                "{spent} spent of {budget} (delta {delta}); the last epoch is kept.", privacy["epochs"]).format(
+                generator=generator.__class__.__name__, epochs=privacy["epochs"],
+                spent=format_decimal(privacy["epsilon"], 3), budget=format_decimal(privacy["epsilon_requested"], 3),
+                delta=f"{privacy['delta']:.2g}"))
+        elif hasattr(generator, "best_epoch_"):
             self.note(_("{name}: kept the checkpoint of epoch {best_epoch} of {epochs} (best quality score "
                         "{best_quality:.3f}).").format(
                         name=generator.__class__.__name__, best_epoch=generator.best_epoch_,
@@ -239,6 +249,8 @@ class NeuralSynthesis(SynthesisStrategy):
     seconds_per_row_epoch: ClassVar[float] = 0.0
     #: CPU seconds of one checkpoint scoring (every ``eval_every`` epochs, and after the last).
     eval_seconds: ClassVar[float] = 0.4
+    #: Training time with DP-SGD (``epsilon`` set) over training without it (``benchmarks/privacy.py``).
+    private_cost: ClassVar[float] = 1.0
 
     def __init__(self, sampling_strategy="auto", epochs=10, eval_every=5, epsilon=None, delta=None, max_grad_norm=1.0,
                  ids="new", device="auto", impute_missing=False, quality_report=True):
@@ -260,8 +272,10 @@ class NeuralSynthesis(SynthesisStrategy):
 
     def _estimated_seconds(self, n_rows: int) -> float:
         scorings = -(-self.epochs // self.eval_every) if self.eval_every else 0      # ceil: the last one too
-        return (super()._estimated_seconds(n_rows) + self.seconds_per_row_epoch * n_rows * self.epochs
-                + self.eval_seconds * scorings)
+        training = self.seconds_per_row_epoch * n_rows * self.epochs
+        if self.epsilon is not None:
+            training *= self.private_cost
+        return super()._estimated_seconds(n_rows) + training + self.eval_seconds * scorings
 
 
 class GANSynthesis(NeuralSynthesis):
@@ -272,6 +286,7 @@ class GANSynthesis(NeuralSynthesis):
                "training rows and generates the rows each class lacks.")
     generator_class = GAN
     seconds_per_row_epoch = 2.6e-4
+    private_cost = 3.0           # DP-SGD drops the gradient penalty's second backward pass: ~2.6-3.2x
 
 
 class VAESynthesis(NeuralSynthesis):
@@ -282,6 +297,7 @@ class VAESynthesis(NeuralSynthesis):
                "the rows each class lacks.")
     generator_class = VAE
     seconds_per_row_epoch = 7.5e-5
+    private_cost = 10.0          # per-row gradients of every layer: ~8.6-10.2x
 
 
 class CopulaSynthesis(SynthesisStrategy):

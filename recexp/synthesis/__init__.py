@@ -19,6 +19,7 @@ from recexp.i18n import _
 from recexp.synthesis.base import Generator, NeuralGenerator
 from recexp.synthesis.copula import GaussianCopula
 from recexp.synthesis.gan import GAN
+from recexp.synthesis.privacy import refuse_privacy
 from recexp.synthesis.quality import QualityReport, quality_report
 from recexp.synthesis.report import SynthesisReport, describe_fit
 from recexp.synthesis.vae import VAE
@@ -39,6 +40,8 @@ def get_generator(name: str, **params: Any) -> Generator:
         raise InvalidParameterError(
             _("There is no generator called {name!r}. Generators: {generators}.").format(
               name=name, generators=', '.join(GENERATORS))) from None
+    if not cls.private_training:
+        refuse_privacy(cls.__name__, params)
     return cls(**params)
 
 

@@ -24,7 +24,7 @@ import copy
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -432,7 +432,7 @@ class NeuralGenerator(Generator):
             getattr(self, module), getattr(self, optimizer), n_rows=self.n_rows_, batch_size=self.batch_size,
             epochs=self.epochs, epsilon=self.epsilon, delta=self.delta, max_grad_norm=self.max_grad_norm,
             seed=self.torch_seed_)
-        self.private_module_ = module
+        self.private_attributes_ = (module, optimizer)
         setattr(self, module, self.private_.module)
         setattr(self, optimizer, self.private_.optimizer)
 
@@ -494,8 +494,10 @@ class NeuralGenerator(Generator):
                 progress(epoch, row)
         if self.private_ is not None:
             self.privacy_ = {**self.private_.summary(), "epsilon_by_epoch": spent}
-            setattr(self, self.private_module_, self.private_.release())
-            self.private_, best_state = None, None
+            module, optimizer = self.private_attributes_
+            setattr(self, module, self.private_.release())
+            setattr(self, optimizer, getattr(self, optimizer).original_optimizer)   # without the accountant's hook
+            self.private_ = None
         if best_state is not None:
             for key, module in self._modules().items():
                 module.load_state_dict(best_state[key])

@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from opacus import PrivacyEngine
 from torch.utils.data import DataLoader, TensorDataset
 
 from recexp.dataset import ITEM, USER
@@ -79,7 +78,7 @@ class PrivateTraining:
     the figures the report stores, and ``release()`` unwraps the module once training is done.
     """
 
-    def __init__(self, engine: PrivacyEngine, module: torch.nn.Module, optimizer, loader: DataLoader,
+    def __init__(self, engine, module: torch.nn.Module, optimizer, loader: DataLoader,
                  epsilon: float, delta: float, max_grad_norm: float, n_rows: int):
         self.engine = engine
         self.module = module
@@ -101,6 +100,14 @@ class PrivateTraining:
                   "publishing a whole row. Set delta to at most {limit}, or leave it unset (1 / rows).").format(
                     delta=delta, limit=f"{1.0 / n_rows:.3g}"))
         delta = 1.0 / n_rows if delta is None else float(delta)
+        try:
+            # Imported when DP training starts, not with recexp: importing Opacus takes seconds (it loads its
+            # accountants' numerical stack), which every CLI call, worker and page would otherwise pay.
+            from opacus import PrivacyEngine
+        except ImportError:                     # pragma: no cover - opacus is a pinned requirement
+            raise InvalidParameterError(
+                _("Differential privacy (epsilon) needs the opacus package: pip install -r requirements.txt.")
+            ) from None
         indices = TensorDataset(torch.arange(n_rows))
         loader = DataLoader(indices, batch_size=min(batch_size, n_rows),
                             generator=torch.Generator().manual_seed(seed))

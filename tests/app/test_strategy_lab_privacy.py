@@ -29,6 +29,8 @@ def test_a_private_vae_shows_its_epsilon_delta_membership_auc_and_id_policy(lab,
     assert any(c.startswith("Membership inference AUC ") for c in captions)
     assert any("Ids of generated rows: new ids" in c for c in captions)
     assert any("The epsilon covers the trained network weights only" in c for c in captions)
+    shown = captions + [i.value for i in lab.info] + [m.value for m in lab.markdown]
+    assert any("trained with differential privacy (DP-SGD, Opacus) for 1 epoch:" in t for t in shown)
 
 
 def test_without_epsilon_the_privacy_block_says_off(lab, run_preview):

@@ -14,7 +14,7 @@ from recexp.cli import main
 from recexp.dataset import IS_SYNTHETIC, ITEM, USER
 from recexp.errors import InvalidParameterError
 from recexp.strategies import STRATEGIES, get_strategy
-from recexp.synthesis import GAN, VAE, GaussianCopula, quality_report
+from recexp.synthesis import GAN, VAE, GaussianCopula, get_generator, quality_report
 from recexp.synthesis.privacy import PrivateTraining
 from recexp.synthesis.quality import membership_inference_auc
 from recexp.synthesis.report import describe_fit, membership_reading
@@ -197,6 +197,8 @@ def test_dp_on_a_generator_without_a_neural_network_is_a_sentence(tmp_path, caps
         GaussianCopula.from_strings({"epsilon": "1"})
     with pytest.raises(InvalidParameterError, match="no neural generator.*differential privacy"):
         STRATEGIES["gaussian_copula"].from_strings({"epsilon": "1"})
+    with pytest.raises(InvalidParameterError, match="no neural generator.*differential privacy"):
+        get_generator("gaussian_copula", epsilon=1.0)
     code = main(["synth", "yeast_me2", "--task", "table", "--split-param", "method=stratified", "--method",
                  "gaussian_copula", "--param", "epsilon=1", "--report", str(tmp_path / "r.json")])
     assert code == 2 and "differential privacy" in capsys.readouterr().err
