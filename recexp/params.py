@@ -30,9 +30,15 @@ from recexp.i18n import _
 
 
 class Param:
-    """One parameter's type and help text; subclasses define ``check`` and ``parse``."""
+    """One parameter's type and help text; subclasses define ``check`` and ``parse``.
+
+    ``search`` (on :class:`Float`, :class:`Choice` and :class:`Optional`): ``False`` keeps the parameter at its
+    default in a tuning study (:mod:`recexp.tune.space`): a choice of *how* to compute (a neighbour-search
+    backend) or a policy the analyst sets (a privacy budget), not a knob to optimise for a score.
+    """
 
     help: str = ""
+    search: bool = True
 
     def check(self, value: Any) -> bool:
         """Whether ``value`` is allowed."""
@@ -109,6 +115,7 @@ class Float(Param):
     low_open: bool = False
     high_open: bool = False
     log: bool = False
+    search: bool = True
 
     def check(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -142,8 +149,7 @@ class Float(Param):
 class Choice(Param):
     """One of a fixed set of values; ``options`` maps each value to a short label.
 
-    ``search=False`` marks a choice of *how* to compute (e.g. a neighbour-search backend) rather than of
-    what: a tuning study keeps it at its default (:mod:`recexp.tune.space`).
+    ``search=False``: see :class:`Param`.
     """
 
     options: dict[Any, str] = field(default_factory=dict)
@@ -219,6 +225,7 @@ class Optional(Param):
 
     inner: Param = field(default_factory=Bool)
     help: str = ""
+    search: bool = True
 
     def check(self, value: Any) -> bool:
         return value is None or self.inner.check(value)

@@ -393,13 +393,13 @@ class NeuralGenerator(Generator):
     private_training = True
     params = {
         **Generator.params,
-        "epsilon": Optional(Float(0, None, low_open=True),
+        "epsilon": Optional(Float(0, None, low_open=True), search=False,
                             help="Differential privacy: the budget of DP-SGD training (Opacus); smaller is more "
                                  "private. None trains without DP."),
-        "delta": Optional(Float(0, 1, low_open=True, high_open=True),
+        "delta": Optional(Float(0, 1, low_open=True, high_open=True), search=False,
                           help="Differential privacy: the chance the epsilon guarantee fails; None: 1 / training "
                                "rows."),
-        "max_grad_norm": Float(0, None, low_open=True,
+        "max_grad_norm": Float(0, None, low_open=True, search=False,
                                help="Differential privacy: each row's gradient is clipped to this norm."),
         "epochs": Int(1, None, help="Passes over the training rows."),
         "batch_size": Int(2, None, help="Rows per optimiser step."),

@@ -7,7 +7,8 @@ Optuna distributions: an :class:`~recexp.params.Int` or :class:`~recexp.params.F
 :class:`~recexp.params.Optional` is conditional: a categorical ``<name>|kind`` picks the alternative,
 and only that alternative's parameter is sampled (``<name>|<alternative>``). A
 :class:`~recexp.params.Mapping` or :class:`~recexp.params.Text` has no range to search and keeps its
-default, as does a ``Choice(search=False)`` (how to compute, e.g. the neighbour-search backend). With several strategies the strategy itself is a categorical ``strategy`` and each strategy's
+default, as does a parameter declared ``search=False`` (how to compute, e.g. the neighbour-search backend, or
+a policy such as a privacy budget). With several strategies the strategy itself is a categorical ``strategy`` and each strategy's
 parameters are conditional on it.
 
 Names are ``<strategy>.<param>``, ``model.<param>`` and ``train.<setting>``. The analyst narrows the
@@ -90,13 +91,13 @@ def _label(param: Param) -> str:
 
 
 def _searchable(param: Param) -> bool:
+    if not param.search:
+        return False
     if isinstance(param, Optional):
         return _searchable(param.inner)
     if isinstance(param, Union):
         return any(_searchable(alt) for alt in param.alternatives)
-    if isinstance(param, Choice):
-        return param.search
-    return isinstance(param, Int | Float | Bool)
+    return isinstance(param, Int | Float | Bool | Choice)
 
 
 def _alternatives(param: Param) -> dict[str, Param | None]:

@@ -51,6 +51,15 @@ def test_ranges_log_scale_and_conditionals_follow_the_spec():
     assert "smote.knn_backend" not in dims         # how neighbours are found (Choice(search=False)): not searched
 
 
+def test_a_generators_privacy_policy_is_never_searched():
+    """epsilon, delta, clipping and the id policy are the analyst's privacy decision: a study that searched them
+    would trade privacy away for its score (epsilon None = no DP would simply win)."""
+    dims = _dims(SearchSpace(["gan"]))
+    assert "gan.epochs" in dims
+    assert not [name for name in dims if name.split(".")[1].split("|")[0] in ("epsilon", "delta", "max_grad_norm",
+                                                                             "ids")]
+
+
 def test_model_and_training_settings_can_be_searched():
     dims = _dims(SearchSpace(["smote"], model="mlp", search_model=True, search_train=["learning_rate", "epochs"]))
     assert dims["train.learning_rate"].distribution.log
