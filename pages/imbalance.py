@@ -1,12 +1,14 @@
 """Imbalance: class mix, long tail, per-class features and the behaviour funnel of the active dataset."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from recexp import imbalance
 from recexp.charts import imbalance as charts
 from recexp.errors import RecexpError
-from recexp.i18n import _, format_decimal, format_integer
+from recexp.i18n import N_, _, format_decimal, format_integer, format_percent
+from recexp.tasks import task_kind
 from recexp.ui.state import active_choice, load_source, require_dataset
 
 
@@ -26,22 +28,39 @@ source = load_source(active_choice().source)
 st.caption(_("{name} · task **{task}** · {samples} samples").format(
     name=active_choice().source.name, task=dataset.task, samples=format_integer(len(dataset))))
 
-balance = imbalance.class_balance(dataset)
-c1, c2, c3, c4 = st.columns(4)
-c1.metric(_("Classes"), len(balance["class_counts"]))
-c2.metric(_("Imbalance ratio"), f"{format_decimal(balance['imbalance_ratio'], 1)} : 1",
-          help=_("Majority count / minority count."))
-c3.metric(_("Balance (normalised entropy)"), format_decimal(balance["normalised_entropy"], 2),
-          help=_("Shannon entropy of the class shares divided by log K: 1 is perfectly balanced, 0 is one class."))
-c4.metric(_("Minority class"), min(balance["class_counts"], key=balance["class_counts"].get))
-
-left, right = st.columns(2)
-log_y = left.toggle(_("Log scale"), value=balance["imbalance_ratio"] > 20, key="imb_log_y")
-left.plotly_chart(charts.class_balance_chart(balance, log_y=log_y))
 parts = {_("train"): split.train, _("validation"): split.valid, _("test"): split.test}
-right.markdown(_("**Class counts per split** (the test split is fixed for every run compared on it)"))
-right.table(pd.DataFrame({part: dataset.class_counts(rows) for part, rows in parts.items()}).style.format("{:,}"))
+ranking = task_kind(dataset.task) == "ranking"
+if ranking:     # the classes are the catalogue's items: their popularity as targets is the imbalance to see
+    targets = imbalance.long_tail(np.bincount(dataset.y[split.train]), behavior=_("training targets"))
+    c1, c2, c3 = st.columns(3)
+    c1.metric(_("Target items"), format_integer(targets.n_entities),
+              help=_("Distinct items that are a training row's next item (out of {n} in the vocabulary).").format(
+                  n=format_integer(dataset.schema.n_classes)))
+    c2.metric(_("Gini of target popularity"), format_decimal(targets.gini, 3),
+              help=_("0: every item is a target equally often; towards 1: a few items are most targets."))
+    c3.metric(_("Top 10% of items hold"), format_percent(targets.top_shares["top 10%"]))
+    left, right = st.columns(2)
+    left.plotly_chart(charts.lorenz_chart(targets, title=N_("Popularity of the next items (training rows)")))
+    right.markdown(_("**Rows per split** (the next-item task ranks every item; its classes are the items)"))
+    right.table(pd.DataFrame({_("rows"): {part: len(rows) for part, rows in parts.items()}}).style.format("{:,}"))
+else:
+    balance = imbalance.class_balance(dataset)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(_("Classes"), len(balance["class_counts"]))
+    c2.metric(_("Imbalance ratio"), f"{format_decimal(balance['imbalance_ratio'], 1)} : 1",
+              help=_("Majority count / minority count."))
+    c3.metric(_("Balance (normalised entropy)"), format_decimal(balance["normalised_entropy"], 2),
+              help=_("Shannon entropy of the class shares divided by log K: 1 is perfectly balanced, 0 is one class."))
+    c4.metric(_("Minority class"), min(balance["class_counts"], key=balance["class_counts"].get))
 
+    left, right = st.columns(2)
+    log_y = left.toggle(_("Log scale"), value=balance["imbalance_ratio"] > 20, key="imb_log_y")
+    left.plotly_chart(charts.class_balance_chart(balance, log_y=log_y))
+    right.markdown(_("**Class counts per split** (the test split is fixed for every run compared on it)"))
+    right.table(pd.DataFrame({part: dataset.class_counts(rows) for part, rows in parts.items()}).style.format("{:,}"))
+
+not_for_ranking = _("Not shown for a ranking task: its classes are the {n} items of the catalogue.").format(
+    n=format_integer(dataset.schema.n_classes))
 tabs = st.tabs([_("Funnel"), _("Long tail"), _("Class mix per category"), _("Features per class")])
 is_log = source.kind == "log"
 with tabs[0]:
@@ -69,8 +88,10 @@ with tabs[1]:
         st.plotly_chart(charts.lorenz_chart(tails))
         st.dataframe(charts.long_tail_table(tails))
 with tabs[2]:
-    mix_source = dataset if "category" in dataset.frame.columns else source if is_log else None
-    if mix_source is None:
+    mix_source = None if ranking else dataset if "category" in dataset.frame.columns else source if is_log else None
+    if ranking:
+        st.info(not_for_ranking)
+    elif mix_source is None:
         st.info(_("This dataset has no category column to break the class mix down by."))
     else:
         try:
@@ -80,7 +101,9 @@ with tabs[2]:
         except RecexpError as error:
             st.info(str(error))
 with tabs[3]:
-    if not dataset.schema.numeric:
+    if ranking:
+        st.info(not_for_ranking)
+    elif not dataset.schema.numeric:
         st.info(_("This dataset has no numeric features."))
     else:
         feature = st.selectbox(_("Feature"), dataset.schema.numeric, key="imb_feature")

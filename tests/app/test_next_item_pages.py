@@ -132,3 +132,18 @@ def test_importance_of_a_next_item_run_is_its_per_sequence_loss_dynamics(next_it
     assert len(values) == stats["row"].nunique() > 0 and values["value"].notna().all()
     with pytest.raises(InvalidParameterError, match="not defined for the 'next_item' task.*mean_loss, forgetting"):
         run_importance(store, run_id, "knn_shapley")
+
+
+def test_imbalance_page_of_a_next_item_dataset_shows_target_popularity_not_thousands_of_classes():
+    """The next-item task's classes are the catalogue's items: the page shows how concentrated the targets are,
+    and leaves out the per-class charts (thousands of bars, violins and table rows took minutes to draw)."""
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.query_params = {"dataset": "taobao", "task": "next_item", "split": "leave_last_out"}
+    at.run()
+    at.switch_page("pages/imbalance.py")
+    at.run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Target items"].replace(",", "")) > 100 and 0 < float(metrics["Gini of target popularity"]) < 1
+    assert "Classes" not in metrics and "Imbalance ratio" not in metrics
+    assert sum("Not shown for a ranking task" in i.value for i in at.info) == 2
