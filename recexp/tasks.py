@@ -918,13 +918,19 @@ def _temporal_cut(times: np.ndarray, share: float, what: str) -> np.ndarray:
     """Mask of the latest rows: all rows at or after a cutoff time, the cutoff chosen among distinct
     times so the late share is closest to ``share`` while both sides keep rows (ties never straddle)."""
     distinct, counts = np.unique(times, return_counts=True)
+    return times >= _cut_time(distinct, counts, share, what)
+
+
+def _cut_time(distinct: np.ndarray, counts: np.ndarray, share: float, what: str) -> int:
+    """The cutoff of :func:`_temporal_cut`, from the sorted distinct times and the rows at each (what an
+    out-of-core build counts without holding the rows)."""
     if len(distinct) < 2:
         raise InvalidDataError(
-            f"All {len(times):,} rows share one time, so a temporal split cannot set aside the {what} part. "
+            f"All {int(counts.sum()):,} rows share one time, so a temporal split cannot set aside the {what} part. "
             "Use method='stratified', or (purchase task) raise n_windows.")
     late_rows = np.cumsum(counts[::-1])[::-1][1:]              # rows at or after distinct[1], distinct[2], ...
-    cut = int(np.argmin(np.abs(late_rows - share * len(times)))) + 1
-    return times >= distinct[cut]
+    cut = int(np.argmin(np.abs(late_rows - share * int(counts.sum())))) + 1
+    return int(distinct[cut])
 
 
 def _stratified_take(labels: np.ndarray, share: float, rng: np.random.Generator, keep_one: bool) -> np.ndarray:
