@@ -161,20 +161,22 @@ def sample_log(log: BehaviorLog, users: float) -> BehaviorLog:
                        fingerprint=fingerprint)
 
 
-def down_sample(dataset: Dataset, negative_rate: float) -> Dataset:
+def down_sample(dataset: Dataset, split: Split, negative_rate: float) -> tuple[Dataset, Split]:
     """``dataset`` with a stable ``negative_rate`` share of its majority class's rows kept, weighted
-    ``1 / negative_rate`` in ``sample_weight`` (the other rows weigh 1)."""
+    ``1 / negative_rate`` in ``sample_weight`` (the other rows weigh 1), and ``split`` on the rows kept (each
+    part keeps its rows: the split was made on all of them, as :func:`build_on_disk` makes it)."""
     if negative_rate >= 1:
-        return dataset
+        return dataset, split
     labels = dataset.y
     majority = int(np.argmax(np.bincount(labels, minlength=dataset.schema.n_classes)))
-    keys = _row_keys(dataset)
-    fraction = _hash_fraction(keys, _SALT + "rows")
+    fraction = _hash_fraction(_row_keys(dataset), _SALT + "rows")
     keep = (labels != majority) | (fraction < negative_rate)
     frame = dataset.frame[keep].reset_index(drop=True)
     frame[SAMPLE_WEIGHT] = np.where(frame[LABEL].to_numpy() == majority, 1.0 / negative_rate, 1.0)
     fingerprint = hashlib.sha256(f"{dataset.fingerprint}|negative_rate={negative_rate!r}".encode()).hexdigest()[:16]
-    return Dataset(frame=frame, schema=dataset.schema, task=dataset.task, fingerprint=fingerprint)
+    new_position = np.cumsum(keep) - 1
+    kept = Split(*(new_position[part[keep[part]]] for part in (split.train, split.valid, split.test)))
+    return Dataset(frame=frame, schema=dataset.schema, task=dataset.task, fingerprint=fingerprint), kept
 
 
 def _row_keys(dataset: Dataset) -> list[str]:
