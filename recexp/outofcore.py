@@ -460,7 +460,8 @@ def build_on_disk(path: str | Path, task: str, split: SplitSpec | None = None, *
         A CSV/TSV file (a header row or not, as :func:`recexp.data.load` detects) or a Parquet file.
     task : {"behavior", "purchase"}
     split : SplitSpec, optional
-        Must be temporal (default ``SplitSpec()``); its test and validation cuts decide each row's part.
+        Must be temporal; its test and validation cuts decide each row's part. Without it (statistics that
+        train nothing), every row goes to ``train`` and vocabularies come from the whole log.
     sampling : Sampling, optional
         Users kept and the majority class's rate (see :class:`Sampling`).
     folder : str or Path, optional
@@ -484,11 +485,11 @@ def build_on_disk(path: str | Path, task: str, split: SplitSpec | None = None, *
         naming ``RECEXP_MEMORY_LIMIT`` and the sampling options).
     """
     started = time.perf_counter()
-    split = split or SplitSpec()
-    split.validate()
+    if split is not None:
+        split.validate()
     sampling = sampling or Sampling()
     sampling.validate()
-    if split.method != "temporal":
+    if split is not None and split.method != "temporal":
         raise InvalidParameterError(_(
             "An out-of-core dataset is split by time only (method='temporal'); a stratified split needs every row in "
             "memory. Use method='temporal', or sample users (--sample-users) so the log fits in memory."))
@@ -534,7 +535,7 @@ def _build(path: Path, layout: _Layout, task: BehaviorTask | PurchaseTask, split
     events = staging / "events.parquet"
     kept, content = _ingest(path, layout, events, progress)
     key = hashlib.sha256(json.dumps({"content": content, "task": task.name, "params": task.get_params(),
-                                     "split": vars(split), "sampling": sampling.to_dict()},
+                                     "split": vars(split) if split else None, "sampling": sampling.to_dict()},
                                     sort_keys=True, default=str).encode()).hexdigest()[:16]
     folder = root if fixed_folder else root / key
     if (folder / "schema.json").exists():
@@ -595,8 +596,14 @@ def _quote(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
-def _time_cuts(con: duckdb.DuckDBPyConnection, query: str, split: SplitSpec) -> tuple[int, int]:
+#: A time after every event (ns): the cuts of a build without a split.
+_NEVER = 2**62
+
+
+def _time_cuts(con: duckdb.DuckDBPyConnection, query: str, split: SplitSpec | None) -> tuple[int, int]:
     """(validation start, test start) of a temporal split of rows whose times ``query`` counts (``t, n``)."""
+    if split is None:
+        return _NEVER, _NEVER
     counted = con.sql(f"SELECT t, n FROM ({query}) ORDER BY t").fetchnumpy()
     times, counts = counted["t"].astype(np.int64), counted["n"].astype(np.int64)
     test_start = _cut_time(times, counts, split.test_size, "test")
@@ -634,7 +641,7 @@ def _sql_type(dtype: np.dtype) -> str:
     return {1: "TINYINT", 2: "SMALLINT", 4: "INTEGER", 8: "BIGINT"}[np.dtype(dtype).itemsize]
 
 
-def _behavior_sql(con, task: BehaviorTask, classes: tuple[str, ...], split: SplitSpec):
+def _behavior_sql(con, task: BehaviorTask, classes: tuple[str, ...], split: SplitSpec | None):
     """View ``rows`` of the behaviour task's features (as :meth:`BehaviorTask._build` computes them)."""
     task._check_classes(classes)
     has_category = con.sql("SELECT count(*) FROM ev WHERE c IS NOT NULL").fetchall()[0][0] > 0
@@ -700,7 +707,7 @@ def _behavior_sql(con, task: BehaviorTask, classes: tuple[str, ...], split: Spli
     return schema, (valid_start, test_start), int(majority), con.sql("SELECT count(*) FROM ev").fetchall()[0][0]
 
 
-def _purchase_sql(con, task: PurchaseTask, classes: tuple[str, ...], split: SplitSpec):
+def _purchase_sql(con, task: PurchaseTask, classes: tuple[str, ...], split: SplitSpec | None):
     """View ``rows`` of the purchase task's features (as :meth:`PurchaseTask._build` computes them)."""
     if "buy" not in classes:
         raise InvalidDataError(_(
