@@ -298,7 +298,7 @@ def _frame(table: pa.Table, schema: FeatureSchema) -> pd.DataFrame:
     frame = table.to_pandas()
     for column in (USER, ITEM):
         frame[column] = frame[column].astype(pd.CategoricalDtype(pd.Index(pd.unique(frame[column])).sort_values()))
-    frame[TIME] = pd.to_datetime(frame[TIME].to_numpy(np.int64), utc=True)
+    frame[TIME] = frame[TIME].dt.as_unit("ns")
     return frame
 
 
@@ -812,7 +812,7 @@ def _write(con, schema: FeatureSchema, cuts: tuple[int, int], out: Path, samplin
         fraction = _sql_hash_fraction(f"CAST({USER} AS VARCHAR) || '|' || CAST({ITEM} AS VARCHAR) || '|' || "
                                       f"CAST({TIME} AS VARCHAR)", _SALT + "rows")
         keep = f"WHERE label <> {majority} OR {fraction} < {rate!r}"
-        weight = f", CASE WHEN label = {majority} THEN {1.0 / rate!r} ELSE 1.0 END AS {SAMPLE_WEIGHT}"
+        weight = f", (CASE WHEN label = {majority} THEN {1.0 / rate!r} ELSE 1.0 END)::DOUBLE AS {SAMPLE_WEIGHT}"
     columns = list(schema.feature_columns) + [LABEL, USER, ITEM, TIME]
     reader = con.sql(f"SELECT {', '.join(columns)}{weight} FROM rows {keep} ORDER BY ord").to_arrow_reader(
         BATCH_ROWS)
@@ -821,6 +821,8 @@ def _write(con, schema: FeatureSchema, cuts: tuple[int, int], out: Path, samplin
     for batch in reader:
         times = batch.column(TIME).to_numpy()
         valid_at, test_at = np.searchsorted(times, cuts, side="left")     # rows come in time order
+        at = batch.schema.get_field_index(TIME)
+        batch = batch.set_column(at, TIME, batch.column(at).cast(pa.timestamp("ns", tz="UTC")))
         for part, (start, stop) in zip(PARTS, ((0, valid_at), (valid_at, test_at), (test_at, len(times)))):
             if stop > start:
                 writers[part].write(batch.slice(start, stop - start))
