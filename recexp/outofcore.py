@@ -596,6 +596,8 @@ def _quote(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+#: Classes whose counts share one 128-bit window sum (32 bits each).
+_PACKED = 4
 #: A time after every event (ns): the cuts of a build without a split.
 _NEVER = 2**62
 
@@ -657,34 +659,48 @@ def _behavior_sql(con, task: BehaviorTask, classes: tuple[str, ...], split: Spli
     scopes["user_item"] = "u, i"
     earlier = "ORDER BY t RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
     windows = ", ".join(f"w_{scope} AS (PARTITION BY {key} {earlier})" for scope, key in scopes.items())
+    # One window sum per scope: each event adds 1 << (32 * class) to a 128-bit integer (four classes a number),
+    # which is unpacked into the per-class counts outside; a sum per class costs four times as much.
+    groups = range(math.ceil(len(classes) / _PACKED))
+    inner = []
+    for scope in scopes:
+        for g in groups:
+            only = "" if len(groups) == 1 else f" FILTER (WHERE b // {_PACKED} = {g})"
+            inner.append(f"sum(CAST(1 AS HUGEINT) << (32 * (b - {g * _PACKED}))){only} OVER w_{scope} AS p_{scope}_{g}")
+    inner += ["max(t) OVER w_user AS user_prev", "max(t) OVER w_user_item AS user_item_prev"]
     numeric, select = [], []
+
+    def unpacked(scope: str, k: int) -> str:
+        return f"coalesce((p_{scope}_{k // _PACKED} >> {32 * (k % _PACKED)}) & 4294967295, 0)"
+
     for scope in scopes:
         for k, name in enumerate(names):
             column = f"{scope}_{name}_count"
-            value = f"count(*) FILTER (WHERE b = {k}) OVER w_{scope}"
+            value = unpacked(scope, k)
             if scope in ("category", "user_category"):
                 value = f"CASE WHEN c IS NULL THEN 0 ELSE {value} END"
             select.append(f"({value})::FLOAT AS {column}")
             numeric.append(column)
+    item_total = " + ".join(unpacked("item", k) for k in range(len(classes)))
     since_start = "(t - (SELECT min(t) FROM ev))"
-    select += [f"((t - coalesce(max(t) OVER w_user, t - {since_start}))::DOUBLE / {NS_PER_HOUR})::FLOAT "
+    select += [f"((t - coalesce(user_prev, t - {since_start}))::DOUBLE / {NS_PER_HOUR})::FLOAT "
                "AS user_hours_since_prev",
-               f"((t - coalesce(max(t) OVER w_user_item, t - {since_start}))::DOUBLE / {NS_PER_HOUR})::FLOAT "
+               f"((t - coalesce(user_item_prev, t - {since_start}))::DOUBLE / {NS_PER_HOUR})::FLOAT "
                "AS user_item_hours_since_prev",
-               "((count(*) OVER w_item)::DOUBLE / greatest(earlier, 1))::FLOAT AS item_popularity",
+               f"(({item_total})::DOUBLE / greatest(earlier, 1))::FLOAT AS item_popularity",
                f"(((t - (t // {NS_PER_DAY}) * {NS_PER_DAY}) // {NS_PER_HOUR}))::FLOAT AS hour",
                f"(((t // {NS_PER_DAY}) + 3) % 7)::FLOAT AS weekday"]
     numeric += ["user_hours_since_prev", "user_item_hours_since_prev", "item_popularity", "hour", "weekday"]
     categorical = ["item", "category"] if has_category else ["item"]
     length = task.sequence_length
     sequences = _sequence_columns(length, has_category)
-    hist_values = {"hist_item": ("item_code", code), "hist_category": ("cat_code", code),
-                   "hist_behavior": ("b + 1", _sql_type(code_dtype(len(classes))))}
-    lags = []
-    for group, columns in sequences.items():
-        value, kind = hist_values[group]
-        for j, column in enumerate(columns):
-            lags.append(f"(lag({value}, (upos - block_start + {j + 1})::BIGINT, 0) OVER w_seq)::{kind} AS {column}")
+    # The sequences: one lag per step of a 128-bit number holding item code, category code and behaviour + 1.
+    shifts = {"hist_item": (0, code), "hist_category": (32, code),
+              "hist_behavior": (64, _sql_type(code_dtype(len(classes))))}
+    for j in range(length):
+        inner.append(f"lag(packed, (upos - block_start + {j + 1})::BIGINT, 0) OVER w_seq AS s{j}")
+    select += [f"((s{j} >> {shifts[group][0]}) & 4294967295)::{shifts[group][1]} AS {column}"
+               for group, columns in sequences.items() for j, column in enumerate(columns)]
     category_code = f"coalesce(vc.code, 0)::{code}" if has_category else "0"
     con.sql(f"""CREATE OR REPLACE TABLE coded AS
         SELECT ev.*, coalesce(vi.code, 0)::{code} AS item_code, {category_code} AS cat_code
@@ -692,16 +708,15 @@ def _behavior_sql(con, task: BehaviorTask, classes: tuple[str, ...], split: Spli
         {'LEFT JOIN vocab_cat vc ON ev.c = vc.id' if has_category else ''}""")
     con.sql("""CREATE OR REPLACE TABLE earlier_events AS
         SELECT t, (sum(count(*)) OVER (ORDER BY t) - count(*))::BIGINT AS earlier FROM ev GROUP BY t""")
-    seq_select = ""
-    if lags:
-        seq_select = ", " + ", ".join(lags)
     con.sql(f"""CREATE OR REPLACE VIEW rows AS
-        SELECT pos AS ord, {', '.join(select)}, item_code AS item {', cat_code AS category' if has_category else ''}
-               {seq_select}, b::BIGINT AS label, u AS {USER}, i AS {ITEM}, t AS {TIME}
-        FROM (SELECT *, min(upos) OVER (PARTITION BY u, t) AS block_start FROM
-                (SELECT coded.*, e.earlier, row_number() OVER (PARTITION BY u ORDER BY pos) AS upos
-                 FROM coded JOIN earlier_events e USING (t)))
-        WINDOW {windows}, w_seq AS (PARTITION BY u ORDER BY pos)""")
+        SELECT pos AS ord, {', '.join(select)}, item_code AS item {', cat_code AS category' if has_category else ''},
+               b::BIGINT AS label, u AS {USER}, i AS {ITEM}, t AS {TIME}
+        FROM (SELECT *, {', '.join(inner)}
+              FROM (SELECT *, min(upos) OVER (PARTITION BY u, t) AS block_start,
+                           item_code::HUGEINT + (cat_code::HUGEINT << 32) + ((b + 1)::HUGEINT << 64) AS packed FROM
+                      (SELECT coded.*, e.earlier, row_number() OVER (PARTITION BY u ORDER BY pos) AS upos
+                       FROM coded JOIN earlier_events e USING (t)))
+              WINDOW {windows}, w_seq AS (PARTITION BY u ORDER BY pos))""")
     schema = _schema(task, classes, classes, numeric, categorical, sequences, n_item, items, n_cat, cats)
     majority = con.sql("SELECT b FROM ev GROUP BY b ORDER BY count(*) DESC, b LIMIT 1").fetchall()[0][0]
     return schema, (valid_start, test_start), int(majority), con.sql("SELECT count(*) FROM ev").fetchall()[0][0]
