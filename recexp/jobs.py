@@ -334,7 +334,8 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         # The device the model really used (LightGBM boosts on the CPU whatever the setting).
         store.update(run_id, device=result.device, message="evaluating on the test split")
         test_loss, proba = evaluate(result.module, test_set)
-        metrics = classification_metrics(test_set.y, proba)
+        weights = test_set.frame[SAMPLE_WEIGHT].to_numpy(np.float64) if SAMPLE_WEIGHT in test_set.frame else None
+        metrics = classification_metrics(test_set.y, proba, weights)       # build-time down-sampling undone
         store.write_table(run_id, "predictions", _prediction_frame(split.test, test_set.y, proba, dataset.schema.classes))
         if len(valid_set):
             _, valid_proba = evaluate(result.module, valid_set)

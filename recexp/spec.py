@@ -15,6 +15,7 @@ from typing import Any
 from recexp.data.samples import sample_source
 from recexp.data.source import DataSource
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.outofcore import Sampling, down_sample, sample_log
 from recexp.tasks import SplitSpec, build_dataset, split_dataset
 
 #: Seeds of the A/A arm start here, so they never meet the baseline's own seeds (0, 1, 2, ...):
@@ -34,7 +35,8 @@ class RunSpec:
     seeds (the A/A arm, seeds from :data:`AA_SEED_OFFSET`): it must come out "no difference".
     ``tta`` names an expansion operator for test-time augmentation (``None``: none), applied to the
     evaluated rows ``tta_copies`` times with ``tta_params`` (see :mod:`recexp.tta`); the run then stores
-    its plain and its TTA predictions.
+    its plain and its TTA predictions. ``sampling`` (``users``, ``negative_rate``) samples at build time: a
+    share of users, and of the majority class's rows weighted ``1 / negative_rate`` (see :mod:`recexp.outofcore`).
     """
 
     source: dict[str, Any]
@@ -52,6 +54,7 @@ class RunSpec:
     tta: str | None = None
     tta_copies: int = 0
     tta_params: dict[str, Any] = field(default_factory=dict)
+    sampling: dict[str, float] = field(default_factory=dict)   # build-time sampling (recexp.outofcore.Sampling)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,12 +92,15 @@ def prepare_data(spec: RunSpec):
     """
     log = data_source(spec.source).load()
     split = SplitSpec(**spec.split)
-    dataset = build_dataset(log, spec.task, split=split, **spec.task_params)
+    sampling = Sampling(**spec.sampling)
+    sampling.validate()
+    dataset = build_dataset(sample_log(log, sampling.users) if log.kind == "log" else log, spec.task, split=split,
+                            **spec.task_params)
     if spec.fingerprint and dataset.fingerprint != spec.fingerprint:
         raise InvalidDataError(
             f"The data changed since the run was specified (fingerprint {dataset.fingerprint}, expected "
             f"{spec.fingerprint}). Re-open the file on the Data page and launch the run again.")
-    return dataset, split_dataset(dataset, split)
+    return down_sample(dataset, split_dataset(dataset, split), sampling.negative_rate)
 
 
 __all__ = ["AA_SEED_OFFSET", "RunSpec", "arm_name", "data_source", "prepare_data"]
