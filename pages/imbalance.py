@@ -5,7 +5,9 @@ import streamlit as st
 
 from recexp import imbalance
 from recexp.charts import imbalance as charts
+from recexp.dataset import SAMPLE_WEIGHT
 from recexp.errors import RecexpError
+from recexp.outofcore import sampled_class_mix
 from recexp.i18n import _, format_decimal, format_integer
 from recexp.ui.state import active_choice, load_source, require_dataset
 
@@ -41,6 +43,12 @@ left.plotly_chart(charts.class_balance_chart(balance, log_y=log_y))
 parts = {_("train"): split.train, _("validation"): split.valid, _("test"): split.test}
 right.markdown(_("**Class counts per split** (the test split is fixed for every run compared on it)"))
 right.table(pd.DataFrame({part: dataset.class_counts(rows) for part, rows in parts.items()}).style.format("{:,}"))
+if SAMPLE_WEIGHT in dataset.frame:
+    mix = sampled_class_mix(dataset)
+    right.markdown(_("**Raw and sampled class mix** (the majority class was down-sampled at build time; raw = rows "
+                     "weighted back to the full population)"))
+    right.table(pd.DataFrame({_("raw (weighted)"): mix["population"], _("sampled"): mix["sampled"]})
+                .style.format("{:,.0f}"))
 
 tabs = st.tabs([_("Funnel"), _("Long tail"), _("Class mix per category"), _("Features per class")])
 is_log = source.kind == "log"

@@ -164,7 +164,8 @@ def sample_log(log: BehaviorLog, users: float) -> BehaviorLog:
 def down_sample(dataset: Dataset, split: Split, negative_rate: float) -> tuple[Dataset, Split]:
     """``dataset`` with a stable ``negative_rate`` share of its majority class's rows kept, weighted
     ``1 / negative_rate`` in ``sample_weight`` (the other rows weigh 1), and ``split`` on the rows kept (each
-    part keeps its rows: the split was made on all of them, as :func:`build_on_disk` makes it)."""
+    part keeps its rows: the split was made on all of them, as :func:`build_on_disk` makes it). The fingerprint
+    stays the source's: the rate is part of the run spec."""
     if negative_rate >= 1:
         return dataset, split
     labels = dataset.y
@@ -173,10 +174,9 @@ def down_sample(dataset: Dataset, split: Split, negative_rate: float) -> tuple[D
     keep = (labels != majority) | (fraction < negative_rate)
     frame = dataset.frame[keep].reset_index(drop=True)
     frame[SAMPLE_WEIGHT] = np.where(frame[LABEL].to_numpy() == majority, 1.0 / negative_rate, 1.0)
-    fingerprint = hashlib.sha256(f"{dataset.fingerprint}|negative_rate={negative_rate!r}".encode()).hexdigest()[:16]
     new_position = np.cumsum(keep) - 1
     kept = Split(*(new_position[part[keep[part]]] for part in (split.train, split.valid, split.test)))
-    return Dataset(frame=frame, schema=dataset.schema, task=dataset.task, fingerprint=fingerprint), kept
+    return Dataset(frame=frame, schema=dataset.schema, task=dataset.task, fingerprint=dataset.fingerprint), kept
 
 
 def _row_keys(dataset: Dataset) -> list[str]:
