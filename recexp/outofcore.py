@@ -513,7 +513,7 @@ def build_on_disk(path: str | Path, task: str, split: SplitSpec | None = None, *
     try:
         return _build(path, layout, instance, split, sampling, root, staging, folder is not None, limit, progress,
                       started)
-    except duckdb.OutOfMemoryException:
+    except (duckdb.OutOfMemoryException, MemoryError):
         raise InvalidDataError(_(
             "Building the {task} dataset of '{name}' needs more memory than the {limit} GB limit ({variable}). Raise "
             "{variable}, or sample: keep a share of users (--sample-users) or of the majority class "

@@ -63,6 +63,7 @@ import pandas as pd
 from recexp.data.log import FUNNEL, BehaviorLog, FeatureTable, frame_fingerprint
 from recexp.dataset import ITEM, LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.i18n import _, format_integer
 from recexp.params import Bool, Choice, Float, Int, Optional, Param, Parametrized
 
 NS_PER_HOUR = 3_600 * 10**9
@@ -816,7 +817,13 @@ def build_dataset(source: BehaviorLog | FeatureTable, task: str, split: SplitSpe
         raise InvalidParameterError(
             f"The '{task}' task has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
             f"{', '.join(cls.param_names())}.")
-    return cls(**params).build(source, split)
+    try:
+        return cls(**params).build(source, split)
+    except MemoryError:                 # numpy's _ArrayMemoryError too: a sentence, never an allocation traceback
+        raise InvalidDataError(_(
+            "Building the {task} dataset of {rows} rows in memory ran out of memory. Build it out of core (python -m "
+            "recexp apply FILE --out-of-core yes, or recexp.outofcore.build_on_disk), or sample users "
+            "(--sample-users).").format(task=task, rows=format_integer(len(source.frame)))) from None
 
 
 #: Sources up to this many rows are built whole to estimate; larger ones from a sample of users this large.

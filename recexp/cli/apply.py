@@ -17,12 +17,14 @@ def run(args: argparse.Namespace) -> int:
     large = build_large(args, progress=build_progress())
     if large is not None and args.strategy == "none":
         return _copy_training_split(args, large, out)
-    if large is not None:
-        dataset = Dataset(frame=large.read(), schema=large.schema, task=large.task, fingerprint=large.fingerprint)
-        split = large.split()
+    if large is not None:               # only the training part is read into memory
+        train = Dataset(frame=large.read("train"), schema=large.schema, task=large.task, fingerprint=large.fingerprint)
+        locked = {"validation": large.class_counts("valid"), "test": large.class_counts("test")}
     else:
         dataset, split = load_and_split(args)
-    result = strategy.apply(dataset.subset(split.train), seed=args.seed)
+        train = dataset.subset(split.train)
+        locked = {"validation": dataset.class_counts(split.valid), "test": dataset.class_counts(split.test)}
+    result = strategy.apply(train, seed=args.seed)
     with writing(out, "--out"):
         result.dataset.frame.to_parquet(out, index=False)
     report = result.report
@@ -31,8 +33,7 @@ def run(args: argparse.Namespace) -> int:
                "class_counts_before": report.before, "class_counts_after": report.after, "added": report.added,
                "removed": report.removed, "target": report.target, "seconds": round(report.seconds, 4),
                "loss": result.loss, "notes": report.notes,
-               "locked": {"validation": dataset.class_counts(split.valid),
-                          "test": dataset.class_counts(split.test)}}
+               "locked": locked}
     consistency = check_consistency(result, random_state=args.seed)      # None when no rows were added
     if consistency is not None:
         payload["consistency"] = consistency.to_dict()
