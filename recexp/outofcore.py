@@ -54,7 +54,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from recexp.data import load
-from recexp.data.log import BEHAVIOR_SYNONYMS, FUNNEL, BehaviorLog
+from recexp.data.log import BEHAVIOR_SYNONYMS, BehaviorLog
 from recexp.data.source import workspace
 from recexp.dataset import ITEM, LABEL, SAMPLE_WEIGHT, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
@@ -628,7 +628,7 @@ def _vocabulary_sql(con: duckdb.DuckDBPyConnection, name: str, column: str, wher
     return len(names), names
 
 
-def _schema(task, classes, label_classes, numeric, categorical, sequences, n_item, items, n_cat, cats) -> FeatureSchema:
+def _schema(classes, label_classes, numeric, categorical, sequences, n_item, items, n_cat, cats) -> FeatureSchema:
     cardinality = {"item": n_item, "category": n_cat, "hist_item": n_item, "hist_category": n_cat,
                    "hist_behavior": len(classes)}
     vocabulary = {"item": items, "category": cats, "hist_item": items, "hist_category": cats,
@@ -717,7 +717,7 @@ def _behavior_sql(con, task: BehaviorTask, classes: tuple[str, ...], split: Spli
                       (SELECT coded.*, e.earlier, row_number() OVER (PARTITION BY u ORDER BY pos) AS upos
                        FROM coded JOIN earlier_events e USING (t)))
               WINDOW {windows}, w_seq AS (PARTITION BY u ORDER BY pos))""")
-    schema = _schema(task, classes, classes, numeric, categorical, sequences, n_item, items, n_cat, cats)
+    schema = _schema(classes, classes, numeric, categorical, sequences, n_item, items, n_cat, cats)
     majority = con.sql("SELECT b FROM ev GROUP BY b ORDER BY count(*) DESC, b LIMIT 1").fetchall()[0][0]
     return schema, (valid_start, test_start), int(majority), con.sql("SELECT count(*) FROM ev").fetchall()[0][0]
 
@@ -743,7 +743,7 @@ def _purchase_sql(con, task: PurchaseTask, classes: tuple[str, ...], split: Spli
             "no purchase. Lengthen label_window_days or n_windows, or use a log with purchases in its last "
             "days.").format(n=task.n_windows, days=f"{task.label_window_days:g}"))
     has_category = con.sql("SELECT count(*) FROM ev WHERE c IS NOT NULL").fetchall()[0][0] > 0
-    con.sql(f"""CREATE OR REPLACE TABLE fw AS SELECT a.k, a.anchor, ev.* FROM ev JOIN anchors a
+    con.sql("""CREATE OR REPLACE TABLE fw AS SELECT a.k, a.anchor, ev.* FROM ev JOIN anchors a
                     ON ev.t >= a.s AND ev.t < a.anchor""")
     con.sql(f"""CREATE OR REPLACE TABLE pair_first AS SELECT u, i, min(pos) AS pf FROM ev
                     WHERE t >= {first} AND t < {last} GROUP BY u, i""")
@@ -813,7 +813,7 @@ def _purchase_sql(con, task: PurchaseTask, classes: tuple[str, ...], split: Spli
             "No candidate pair converts: the label windows hold {buys} buy event(s), but none is by a user-item pair "
             "active in the feature window before its anchor. Lengthen feature_window_days (or set it to None) or "
             "label_window_days.").format(buys=format_integer(label_buys)))
-    schema = _schema(task, classes, ("no_buy", "buy"), numeric, categorical, sequences, n_item, items, n_cat, cats)
+    schema = _schema(classes, ("no_buy", "buy"), numeric, categorical, sequences, n_item, items, n_cat, cats)
     return schema, (valid_start, test_start), 0, con.sql("SELECT count(*) FROM cand").fetchall()[0][0]
 
 
