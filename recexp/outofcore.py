@@ -65,6 +65,8 @@ from recexp.tasks import (
 )
 
 MEMORY_LIMIT_ENV = "RECEXP_MEMORY_LIMIT"
+#: The memory limit when ``RECEXP_MEMORY_LIMIT`` is unset (at most half of the machine's memory): 4 GiB.
+DEFAULT_MEMORY_LIMIT = 4 << 30
 #: Bytes the in-memory path holds per event at its peak (measured on synthetic Taobao logs: the behaviour
 #: task 6.2 GB at 10M events, the purchase task 2.0 GB at 10M events), for choosing the path.
 IN_MEMORY_BYTES_PER_EVENT = {"behavior": 620, "purchase": 200}
@@ -83,10 +85,10 @@ BuildProgress = Callable[[str, int, float], None]
 
 def memory_limit() -> int:
     """The memory (bytes) a dataset build may hold: ``RECEXP_MEMORY_LIMIT`` (``"4GB"``, ``"512MB"``, a byte
-    count), else half of the machine's memory."""
+    count), else :data:`DEFAULT_MEMORY_LIMIT` or half of the machine's memory, whichever is less."""
     text = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
     if not text:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
+        return min(DEFAULT_MEMORY_LIMIT, int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2))
     units = {"kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40, "b": 1, "": 1}
     number = text.lower().rstrip("ib").rstrip() if text.lower().endswith("ib") else text.lower()
     unit = next(u for u in ("kb", "mb", "gb", "tb", "b", "") if number.endswith(u))
