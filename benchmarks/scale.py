@@ -107,7 +107,7 @@ def main() -> None:
     cache.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RECEXP_HOME": str(cache / "workspace")}
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
-          f"RECEXP_MEMORY_LIMIT={os.environ.get('RECEXP_MEMORY_LIMIT', '(half of RAM)')}")
+          f"RECEXP_MEMORY_LIMIT={os.environ.get('RECEXP_MEMORY_LIMIT', '(unset: 4 GiB, or half of RAM if less)')}")
     for rows in args.rows:
         path = _log(rows, cache)
         print(f"## {rows:,} events: {path} ({path.stat().st_size / 2**30:.2f} GB)", flush=True)
