@@ -15,8 +15,10 @@ import pytest
 from recexp.data.samples import SAMPLES, load_sample
 from recexp.dataset import LABEL, SAMPLE_WEIGHT, TIME
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.metrics import classification_metrics, expected_calibration_error
 from recexp.outofcore import (Sampling, build_on_disk, choose_path, down_sample, memory_limit, sample_log,
                               sampled_class_mix)
+from recexp.spec import RunSpec, prepare_data
 from recexp.tasks import SplitSpec, build_dataset, split_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,3 +123,30 @@ def test_apply_contract_writes_the_training_split_out_of_core(tmp_path, taobao):
     np.testing.assert_array_equal(written[LABEL].to_numpy(), memory.y[split.train])
     assert "writing:" in result.stderr and "peak memory" in result.stderr          # progress on stderr
     assert written[TIME].max() < memory.frame[TIME].iloc[split.test].min()
+
+
+def test_weighted_scores_equal_the_scores_of_the_rows_the_weights_stand_for():
+    """A down-sampled test split weighted 1/rate scores as the population it stands for: weight 5 on a row
+    gives the scores of that row present five times."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 400)
+    proba = rng.dirichlet(np.ones(3), 400)
+    weights = np.where(y == 0, 5.0, 1.0)
+    repeat = weights.astype(int)
+    weighted = classification_metrics(y, proba, weights)
+    expanded = classification_metrics(np.repeat(y, repeat), np.repeat(proba, repeat, axis=0))
+    assert weighted == pytest.approx(expanded)
+    assert weighted["accuracy"] != pytest.approx(classification_metrics(y, proba)["accuracy"])
+    assert expected_calibration_error(y, proba, sample_weight=weights) == pytest.approx(
+        expected_calibration_error(np.repeat(y, repeat), np.repeat(proba, repeat, axis=0)))
+
+
+def test_a_run_spec_with_sampling_prepares_the_sampled_dataset():
+    spec = RunSpec(source={"sample": "taobao"}, task="behavior", task_params={"sequence_length": 2},
+                   sampling={"users": 0.5, "negative_rate": 0.2})
+    dataset, split = prepare_data(spec)
+    assert SAMPLE_WEIGHT in dataset.frame and set(dataset.frame[SAMPLE_WEIGHT].unique()) == {1.0, 5.0}
+    assert len(split.train) + len(split.valid) + len(split.test) == len(dataset)
+    assert dataset.frame[TIME].iloc[split.train].max() < dataset.frame[TIME].iloc[split.test].min()
+    with pytest.raises(InvalidParameterError, match="must be a share"):
+        prepare_data(RunSpec(source={"sample": "taobao"}, sampling={"negative_rate": 2.0}))
