@@ -509,8 +509,8 @@ def build_on_disk(path: str | Path, task: str, split: SplitSpec | None = None, *
     limit = memory_limit()
     layout = _layout(path, header, mapping)
     root = Path(folder) if folder is not None else workspace() / "datasets"
-    staging = root.parent / (root.name + ".staging") if folder is not None else root / "staging"
-    shutil.rmtree(staging, ignore_errors=True)
+    own = f"staging-{os.getpid()}-{time.time_ns()}"       # builds running side by side never share one
+    staging = root.parent / f"{root.name}.{own}" if folder is not None else root / own
     staging.mkdir(parents=True)
     try:
         return _build(path, layout, instance, split, sampling, root, staging, folder is not None, limit, progress,
