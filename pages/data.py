@@ -1,6 +1,7 @@
 """Data: open a bundled sample, an upload or a server-side file; check mapping and validation; pick task and split."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -12,6 +13,7 @@ from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
 from recexp.errors import LogMappingError, RecexpError
 from recexp.i18n import N_, _, format_decimal, format_integer, format_percent, format_timestamp
+from recexp.outofcore import choose_path
 from recexp.tasks import TASKS, SplitSpec, split_methods
 from recexp.ui.params import param_widgets
 from recexp.ui.state import (DatasetChoice, active_choice, build, current_user, estimate, load_source,
@@ -181,9 +183,29 @@ grouped = s4.toggle(_("Group by user"), value=False, key="data_grouped", disable
                     help=_("No user appears on both sides of the split."))
 seed = s5.number_input(_("Split seed"), min_value=0, value=0, step=1, key="data_seed")
 
+sampling = {}
+if loaded.kind == "log":
+    with st.expander(_("Sampling (large logs)"), expanded=bool(current.sampling)):
+        k1, k2 = st.columns(2)
+        users = k1.number_input(_("Users kept (%)"), min_value=1.0, max_value=100.0, step=1.0,
+                                value=100.0 * current.sampling.get("users", 1.0), key="data_sample_users",
+                                help=_("Whole histories of this share of users, chosen by a stable hash of the id."))
+        rate = k2.number_input(_("Majority class kept (share)"), min_value=0.01, max_value=1.0, step=0.01,
+                               value=current.sampling.get("negative_rate", 1.0), key="data_negative_rate",
+                               help=_("Rows of the most frequent class kept; each kept one weighs 1 / share, so "
+                                      "weighted test scores estimate the full population's."))
+        if users < 100 or rate < 1:
+            sampling = {"users": users / 100, "negative_rate": float(rate)}
+    if source.path and Path(source.path).is_file():
+        fits = choose_path(source.path, task)
+        if fits.on_disk:
+            st.warning(_("This log is large: {reason}. The dashboard builds in memory; sample users above, or build it "
+                         "out of core from the command line (python -m recexp apply FILE --out-of-core yes).").format(
+                reason=fits.reason), icon=":material/memory:")
+
 choice = DatasetChoice(source=source, task=task, task_params=task_params,
                        split=SplitSpec(method=method, test_size=test_size, valid_size=valid_size,
-                                       group_by_user=grouped, seed=int(seed)))
+                                       group_by_user=grouped, seed=int(seed)), sampling=sampling)
 size = estimate(choice)
 if size is not None:
     st.caption((_("This dataset: {rows} samples, about {gigabytes} GB in memory; building it needs about {peak} GB more while it runs.") if size.exact else _("This dataset: about {rows} samples, about {gigabytes} GB in memory; building it needs about {peak} GB more while it runs.")).format(

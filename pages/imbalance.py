@@ -6,8 +6,10 @@ import streamlit as st
 
 from recexp import imbalance
 from recexp.charts import imbalance as charts
+from recexp.dataset import SAMPLE_WEIGHT
 from recexp.errors import RecexpError
 from recexp.i18n import N_, _, format_decimal, format_integer, format_percent
+from recexp.outofcore import sampled_class_mix
 from recexp.tasks import task_kind
 from recexp.ui.state import active_choice, load_source, require_dataset
 
@@ -58,6 +60,12 @@ else:
     left.plotly_chart(charts.class_balance_chart(balance, log_y=log_y))
     right.markdown(_("**Class counts per split** (the test split is fixed for every run compared on it)"))
     right.table(pd.DataFrame({part: dataset.class_counts(rows) for part, rows in parts.items()}).style.format("{:,}"))
+    if SAMPLE_WEIGHT in dataset.frame:
+        mix = sampled_class_mix(dataset)
+        right.markdown(_("**Raw and sampled class mix** (the majority class was down-sampled at build time; raw = "
+                         "rows weighted back to the full population)"))
+        right.table(pd.DataFrame({_("raw (weighted)"): mix["population"], _("sampled"): mix["sampled"]})
+                    .style.format("{:,.0f}"))
 
 not_for_ranking = _("Not shown for a ranking task: its classes are the {n} items of the catalogue.").format(
     n=format_integer(dataset.schema.n_classes))

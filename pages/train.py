@@ -141,6 +141,7 @@ if short:
     st.warning(short, icon=":material/speed:")
 if st.button(_("Launch"), type="primary", key="train_launch", disabled=not chosen, icon=":material/play_arrow:"):
     base = RunSpec(source=choice.source.to_dict(), task=choice.task, task_params=dict(choice.task_params),
+                   sampling=dict(choice.sampling),
                    split=choice.to_dict()["split"], model=model_name, model_params=model_params,
                    train={"epochs": int(epochs), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
                           "loss": loss, "patience": int(patience), "device": device},

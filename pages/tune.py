@@ -83,6 +83,7 @@ with st.container(border=True):
 
 if st.button(_("Start"), type="primary", key="tune_start", icon=":material/play_arrow:", disabled=table is None):
     base = RunSpec(source=choice.source.to_dict(), task=choice.task, task_params=dict(choice.task_params),
+                   sampling=dict(choice.sampling),
                    split=choice.to_dict()["split"], model=model, train={"epochs": int(epochs)},
                    fingerprint=dataset.fingerprint)
     try:

@@ -289,7 +289,8 @@ def _evaluate_run(store: RunStore, run_id: str, module, dataset: Dataset, split,
         results[table] = evaluate(module, part)
         store.write_table(run_id, table, _prediction_frame(rows, part.y, results[table][1], classes))
     loss, proba = results["predictions"]
-    return classification_metrics(test_set.y, proba), loss, proba
+    weights = test_set.frame[SAMPLE_WEIGHT].to_numpy(np.float64) if SAMPLE_WEIGHT in test_set.frame else None
+    return classification_metrics(test_set.y, proba, weights), loss, proba      # build-time down-sampling undone
 
 
 def _test_time_augmentation(store: RunStore, run_id: str, spec: RunSpec, operator: Expansion, module, split,

@@ -20,7 +20,8 @@ METRIC_NAMES = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macr
                 "roc_auc", "log_loss")
 
 
-def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+def classification_metrics(y_true: np.ndarray, proba: np.ndarray,
+                           sample_weight: np.ndarray | None = None) -> dict[str, float]:
     """Accuracy, balanced accuracy, macro precision / recall / F1, ROC-AUC and log-loss.
 
     Parameters
@@ -29,6 +30,9 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
         Label codes ``0 .. K-1``.
     proba : array of float, shape (n, K)
         Predicted class probabilities; the predicted class is the arg-max.
+    sample_weight : array of float, shape (n,), optional
+        Row weights: a dataset whose majority class was down-sampled at build time carries ``1 / rate`` on
+        those rows (``sample_weight``), so the weighted scores estimate the full population's.
 
     Returns
     -------
@@ -47,21 +51,23 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
     n_classes = proba.shape[1]
     labels = np.arange(n_classes)
     y_pred = proba.argmax(axis=1)
+    w = sample_weight
     result = {
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "accuracy": float(skm.accuracy_score(y_true, y_pred, sample_weight=w)),
         "precision_macro": float(skm.precision_score(y_true, y_pred, labels=labels, average="macro",
-                                                     zero_division=0)),
+                                                     zero_division=0, sample_weight=w)),
         "recall_macro": float(skm.recall_score(y_true, y_pred, labels=labels, average="macro",
-                                               zero_division=0)),
-        "f1_macro": float(skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+                                               zero_division=0, sample_weight=w)),
+        "f1_macro": float(skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0,
+                                       sample_weight=w)),
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result["balanced_accuracy"] = float(skm.balanced_accuracy_score(y_true, y_pred))
-    result["roc_auc"] = roc_auc(y_true, proba)
+        result["balanced_accuracy"] = float(skm.balanced_accuracy_score(y_true, y_pred, sample_weight=w))
+    result["roc_auc"] = roc_auc(y_true, proba, w)
     clipped = np.clip(proba, 1e-7, 1.0)
     clipped = clipped / clipped.sum(axis=1, keepdims=True)
-    result["log_loss"] = float(skm.log_loss(y_true, clipped, labels=labels))
+    result["log_loss"] = float(skm.log_loss(y_true, clipped, labels=labels, sample_weight=w))
     return {name: result[name] for name in METRIC_NAMES}
 
 
@@ -87,14 +93,14 @@ def confusion_scores(confusion: np.ndarray) -> dict[str, float]:
             "f1_macro": float(f1.mean()) if len(f1) else math.nan}
 
 
-def roc_auc(y_true: np.ndarray, proba: np.ndarray) -> float:
+def roc_auc(y_true: np.ndarray, proba: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
     """Binary ROC-AUC of class 1, or one-vs-rest macro AUC over the classes present; ``nan`` if undefined."""
     present = np.unique(y_true)
     if len(present) < 2:
         return math.nan
     if proba.shape[1] == 2:
-        return float(skm.roc_auc_score(y_true, proba[:, 1]))
-    scores = [skm.roc_auc_score(y_true == k, proba[:, k]) for k in present]
+        return float(skm.roc_auc_score(y_true, proba[:, 1], sample_weight=sample_weight))
+    scores = [skm.roc_auc_score(y_true == k, proba[:, k], sample_weight=sample_weight) for k in present]
     return float(np.mean(scores))
 
 
@@ -139,10 +145,12 @@ def predict_labels(proba: np.ndarray, threshold: float | None = None) -> np.ndar
     return proba.argmax(axis=1).astype(np.int64)
 
 
-def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) -> float:
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15,
+                               sample_weight: np.ndarray | None = None) -> float:
     """Expected calibration error of the top-label confidence, over ``n_bins`` equal-width bins.
 
-    ``sum_b |accuracy_b - confidence_b| * n_b / n``: 0 for a perfectly calibrated model.
+    ``sum_b |accuracy_b - confidence_b| * n_b / n``: 0 for a perfectly calibrated model. With
+    ``sample_weight``, rows count by their weight (a down-sampled test split, corrected to the population).
 
     Examples
     --------
@@ -153,11 +161,12 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: in
     proba = np.asarray(proba, dtype=np.float64)
     if len(y_true) == 0:
         return math.nan
+    weight = np.ones(len(y_true)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     confidence = proba.max(axis=1)
     correct = (proba.argmax(axis=1) == y_true).astype(np.float64)
     bins = np.clip(np.ceil(confidence * n_bins - 1e-9).astype(np.int64) - 1, 0, n_bins - 1)  # (lo, hi]
-    counts = np.bincount(bins, minlength=n_bins)
-    gap = np.abs(np.bincount(bins, correct, n_bins) - np.bincount(bins, confidence, n_bins))
+    counts = np.bincount(bins, weight, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, correct * weight, n_bins) - np.bincount(bins, confidence * weight, n_bins))
     return float(round(gap.sum() / counts.sum(), 12))
 
 

@@ -16,6 +16,7 @@ from recexp.data.samples import sample_source
 from recexp.data.source import DataSource
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.i18n import _
+from recexp.outofcore import Sampling, down_sample, sample_log
 from recexp.tasks import SplitSpec, build_dataset, split_dataset
 
 #: Seeds of the A/A arm start here, so they never meet the baseline's own seeds (0, 1, 2, ...):
@@ -35,7 +36,8 @@ class RunSpec:
     seeds (the A/A arm, seeds from :data:`AA_SEED_OFFSET`): it must come out "no difference".
     ``tta`` names an expansion operator for test-time augmentation (``None``: none), applied to the
     evaluated rows ``tta_copies`` times with ``tta_params`` (see :mod:`recexp.tta`); the run then stores
-    its plain and its TTA predictions.
+    its plain and its TTA predictions. ``sampling`` (``users``, ``negative_rate``) samples at build time: a
+    share of users, and of the majority class's rows weighted ``1 / negative_rate`` (see :mod:`recexp.outofcore`).
     """
 
     source: dict[str, Any]
@@ -53,6 +55,7 @@ class RunSpec:
     tta: str | None = None
     tta_copies: int = 0
     tta_params: dict[str, Any] = field(default_factory=dict)
+    sampling: dict[str, float] = field(default_factory=dict)   # build-time sampling (recexp.outofcore.Sampling)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,13 +94,16 @@ def prepare_data(spec: RunSpec):
     """
     log = data_source(spec.source).load()
     split = SplitSpec(**spec.split)
-    dataset = build_dataset(log, spec.task, split=split, **spec.task_params)
+    sampling = Sampling(**spec.sampling)
+    sampling.validate()
+    dataset = build_dataset(sample_log(log, sampling.users) if log.kind == "log" else log, spec.task, split=split,
+                            **spec.task_params)
     if spec.fingerprint and dataset.fingerprint != spec.fingerprint:
         raise InvalidDataError(
             _("The data changed since the run was specified (fingerprint {fingerprint}, expected "
               "{fingerprint2}). Re-open the file on the Data page and launch the run again.").format(
               fingerprint=dataset.fingerprint, fingerprint2=spec.fingerprint))
-    return dataset, split_dataset(dataset, split)
+    return down_sample(dataset, split_dataset(dataset, split), sampling.negative_rate)
 
 
 __all__ = ["AA_SEED_OFFSET", "RunSpec", "arm_name", "data_source", "prepare_data"]

@@ -66,7 +66,7 @@ import pandas as pd
 from recexp.data.log import FUNNEL, BehaviorLog, FeatureTable, frame_fingerprint
 from recexp.dataset import ITEM, LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
-from recexp.i18n import _
+from recexp.i18n import _, format_integer
 from recexp.params import Bool, Choice, Float, Int, Optional, Param, Parametrized
 
 NS_PER_HOUR = 3_600 * 10**9
@@ -1019,7 +1019,13 @@ def build_dataset(source: BehaviorLog | FeatureTable, task: str, split: SplitSpe
         raise InvalidParameterError(
             _("The '{task}' task has no parameter {repr}; its parameters are: {cls}.").format(
               task=task, repr=', '.join(map(repr, unknown)), cls=', '.join(cls.param_names())))
-    return cls(**params).build(source, split)
+    try:
+        return cls(**params).build(source, split)
+    except MemoryError:                 # numpy's _ArrayMemoryError too: a sentence, never an allocation traceback
+        raise InvalidDataError(_(
+            "Building the {task} dataset of {rows} rows in memory ran out of memory. Build it out of core (python -m "
+            "recexp apply FILE --out-of-core yes, or recexp.outofcore.build_on_disk), or sample users "
+            "(--sample-users).").format(task=task, rows=format_integer(len(source.frame)))) from None
 
 
 #: Sources up to this many rows are built whole to estimate; larger ones from a sample of users this large.
@@ -1125,13 +1131,19 @@ def _temporal_cut(times: np.ndarray, share: float, what: str) -> np.ndarray:
     """Mask of the latest rows: all rows at or after a cutoff time, the cutoff chosen among distinct
     times so the late share is closest to ``share`` while both sides keep rows (ties never straddle)."""
     distinct, counts = np.unique(times, return_counts=True)
+    return times >= _cut_time(distinct, counts, share, what)
+
+
+def _cut_time(distinct: np.ndarray, counts: np.ndarray, share: float, what: str) -> int:
+    """The cutoff of :func:`_temporal_cut`, from the sorted distinct times and the rows at each (what an
+    out-of-core build counts without holding the rows)."""
     if len(distinct) < 2:
         raise InvalidDataError(
-            _("All {n_times:,} rows share one time, so a temporal split cannot set aside the {what} part. Use "
-              "method='stratified', or (purchase task) raise n_windows.").format(n_times=len(times), what=what))
+            _("All {n_rows:,} rows share one time, so a temporal split cannot set aside the {what} part. Use "
+              "method='stratified', or (purchase task) raise n_windows.").format(n_rows=int(counts.sum()), what=what))
     late_rows = np.cumsum(counts[::-1])[::-1][1:]              # rows at or after distinct[1], distinct[2], ...
-    cut = int(np.argmin(np.abs(late_rows - share * len(times)))) + 1
-    return times >= distinct[cut]
+    cut = int(np.argmin(np.abs(late_rows - share * int(counts.sum())))) + 1
+    return int(distinct[cut])
 
 
 def _stratified_take(labels: np.ndarray, share: float, rng: np.random.Generator, keep_one: bool) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,8 @@ from typing import Any
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource
 from recexp.errors import InvalidDataError, InvalidParameterError, RecexpError, os_error_sentence
-from recexp.i18n import _
+from recexp.i18n import _, format_integer
+from recexp.outofcore import DiskDataset, Sampling, build_on_disk, choose_path, down_sample, peak_rss, sample_log
 from recexp.runs import SQLiteRunStore
 from recexp.tasks import SplitSpec, build_dataset, get_task, split_dataset, split_methods
 
@@ -99,12 +101,63 @@ def task_and_split(args: argparse.Namespace):
     return task_params, SplitSpec.from_strings(split)
 
 
+def sampling_of(args: argparse.Namespace) -> Sampling:
+    """The build-time sampling ``--sample-users`` (a percentage) and ``--negative-rate`` ask for, validated."""
+    users = getattr(args, "sample_users", None)
+    rate = getattr(args, "negative_rate", None)
+    if users is not None and not 0 < users <= 100:
+        raise InvalidParameterError(_("--sample-users must be a percentage in (0, 100], but got {value}. Give e.g. "
+                                      "10 to keep a tenth of the users.").format(value=users))
+    sampling = Sampling(users=1.0 if users is None else users / 100, negative_rate=1.0 if rate is None else rate)
+    sampling.validate()
+    return sampling
+
+
 def load_and_split(args: argparse.Namespace):
-    """(Dataset, Split) of FILE for ``--task``, built as the dashboard builds it."""
+    """(Dataset, Split) of FILE for ``--task``, built as the dashboard builds it (with the build-time sampling
+    the command's options ask for)."""
 
     task_params, split_spec = task_and_split(args)
-    dataset = build_dataset(source_for(args).load(), args.task, split=split_spec, **task_params)
-    return dataset, split_dataset(dataset, split_spec)
+    sampling = sampling_of(args)
+    source = source_for(args).load()
+    if sampling.users < 1:
+        source = sample_log(source, sampling.users)
+    dataset = build_dataset(source, args.task, split=split_spec, **task_params)
+    return down_sample(dataset, split_dataset(dataset, split_spec), sampling.negative_rate)
+
+
+def build_large(args: argparse.Namespace, progress=None) -> DiskDataset | None:
+    """FILE's dataset built out of core when ``--out-of-core`` says so (``auto``: when the in-memory build would
+    pass the memory limit); ``None`` when the in-memory path builds it."""
+    choice = getattr(args, "out_of_core", "no")
+    path = Path(args.file)
+    if choice == "no" or not path.is_file() or (args.kind or "log") != "log":
+        if choice == "yes":
+            raise InvalidParameterError(_("--out-of-core yes needs a behaviour log file on disk, but {file!r} is not "
+                                          "one.").format(file=args.file))
+        return None
+    if choice == "auto" and not choose_path(path, args.task).on_disk:
+        return None
+    task_params, split_spec = task_and_split(args)
+    return build_on_disk(path, args.task, split_spec, sampling=sampling_of(args),
+                         header={"auto": None, "yes": True, "no": False}[args.header],
+                         mapping=key_values(args.map, "--map") or None, progress=progress, **task_params)
+
+
+def build_progress():
+    """A progress line on stderr for an out-of-core build: phase, rows, share done and peak memory."""
+    last = [0.0]
+
+    def show(phase: str, rows: int, fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] < 1.0 and fraction < 1:
+            return
+        last[0] = now
+        print(_("{phase}: {rows} rows, {percent}% done, peak memory {memory} GB").format(
+            phase=phase, rows=format_integer(rows), percent=int(100 * fraction), memory=f"{peak_rss() / 2**30:.1f}"),
+            file=sys.stderr, flush=True)
+
+    return show
 
 
 def finite_or_none(values: dict[str, float]) -> dict[str, float | None]:

@@ -6,7 +6,8 @@ import argparse
 import sys
 from dataclasses import asdict, replace
 
-from recexp.cli.common import finite_or_none, key_values, print_json, progress_bar, source_for, task_and_split
+from recexp.cli.common import (finite_or_none, key_values, print_json, progress_bar, sampling_of, source_for,
+                               task_and_split)
 from recexp.errors import InvalidParameterError
 from recexp.i18n import _
 from recexp.jobs import grid_specs, more_seeds, run_in_foreground, strategy_class
@@ -117,8 +118,10 @@ def _new_grid(args: argparse.Namespace) -> list[RunSpec]:
     elif args.tta_param:
         raise InvalidParameterError(_("--tta-param sets a parameter of the --tta operator: name one with --tta "
                                       "NAME."))
+    sampling = sampling_of(args)
     base = RunSpec(source=source.to_dict(), task=args.task, task_params=task_params, split=asdict(split),
-                   model=args.model, model_params=model_params, train=train, **tta)
+                   model=args.model, model_params=model_params, train=train, **tta,
+                   sampling=sampling.to_dict() if sampling.active else {})
     return grid_specs(base, strategies, range(args.seeds), aa=args.aa)
 
 

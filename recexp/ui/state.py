@@ -34,6 +34,7 @@ from recexp.errors import InvalidParameterError, RecexpError, sentence
 from recexp.i18n import _, current_language
 from recexp.jobs import JobRunner, default_runner
 from recexp.runs import SQLiteRunStore
+from recexp.outofcore import Sampling, down_sample, sample_log
 from recexp.tasks import (TASKS, DatasetEstimate, SplitSpec, build_dataset, estimate_dataset, get_task,
                           split_dataset, split_methods)
 
@@ -53,10 +54,11 @@ class DatasetChoice:
     task: str = "behavior"
     task_params: dict[str, Any] = field(default_factory=dict)
     split: SplitSpec = field(default_factory=SplitSpec)
+    sampling: dict[str, float] = field(default_factory=dict)   # build-time sampling (recexp.outofcore.Sampling)
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source.to_dict(), "task": self.task,
-                "task_params": dict(self.task_params), "split": asdict(self.split)}
+                "task_params": dict(self.task_params), "split": asdict(self.split), "sampling": dict(self.sampling)}
 
 
 def default_choice() -> DatasetChoice:
@@ -210,15 +212,19 @@ def load_source(source: DataSource):
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _build(_log, fingerprint: str, task: str, task_params: dict, split: SplitSpec) -> tuple[Dataset, Split]:
-    dataset = build_dataset(_log, task, split=split, **task_params)
-    return dataset, split_dataset(dataset, split)
+def _build(_log, fingerprint: str, task: str, task_params: dict, split: SplitSpec,
+           sampling: dict) -> tuple[Dataset, Split]:
+    chosen = Sampling(**sampling)
+    chosen.validate()
+    source = sample_log(_log, chosen.users) if _log.kind == "log" else _log
+    dataset = build_dataset(source, task, split=split, **task_params)
+    return down_sample(dataset, split_dataset(dataset, split), chosen.negative_rate)
 
 
 def build(choice: DatasetChoice) -> tuple[Dataset, Split]:
-    """Dataset and split for ``choice`` (cached on the log fingerprint, task and split parameters)."""
+    """Dataset and split for ``choice`` (cached on the log fingerprint, task, split and sampling parameters)."""
     log = load_source(choice.source)
-    return _build(log, log.fingerprint, choice.task, dict(choice.task_params), choice.split)
+    return _build(log, log.fingerprint, choice.task, dict(choice.task_params), choice.split, dict(choice.sampling))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

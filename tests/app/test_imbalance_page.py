@@ -73,3 +73,17 @@ def test_long_tail_table_is_readable(open_page, app):
     for column in ("top 1% hold", "top 10% hold", "top 20% hold"):
         assert all(value.endswith("%") and len(value) <= 6 for value in shown[column])      # e.g. "29.8%"
     assert shown.loc["items", "top 10% hold"] == f"{table.value.loc['items', 'top 10% hold']:.1%}"
+
+
+def test_down_sampled_dataset_shows_the_raw_and_the_sampled_class_mix(open_page, app):
+    """Keeping 20% of the views on the Data page: the Imbalance page shows the sampled rows and the raw mix
+    weighted back (views about 5x the sampled count; the other classes whole)."""
+    app.number_input(key="data_negative_rate").set_value(0.2).run()
+    app.button(key="data_use").click().run()
+    assert not app.exception
+    at = open_page(app, "imbalance")
+    mix = at.table[1].value
+    assert list(mix.columns) == ["raw (weighted)", "sampled"]
+    sampled, raw = mix.loc["view", "sampled"], mix.loc["view", "raw (weighted)"]
+    assert raw == 5 * sampled and 0.15 < sampled / 71_898 < 0.25
+    assert mix.loc["buy", "sampled"] == mix.loc["buy", "raw (weighted)"] == 1_673

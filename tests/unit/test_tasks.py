@@ -12,6 +12,7 @@ from recexp.data.log import BehaviorLog, ValidationReport, frame_fingerprint
 from recexp.data.samples import load_sample
 from recexp.dataset import LABEL, TIME, USER, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.outofcore import build_on_disk
 from recexp.params import Parametrized
 from recexp.tasks import (TASKS, SplitSpec, Task, build_dataset, estimate_dataset, split_dataset,
                           split_methods)
@@ -51,6 +52,25 @@ def sub_log(log: BehaviorLog, frame: pd.DataFrame) -> BehaviorLog:
     frame = frame.reset_index(drop=True)
     return BehaviorLog(frame=frame, mapping=log.mapping, report=log.report, source=log.source,
                        fingerprint=frame_fingerprint(frame))
+
+
+@pytest.fixture(params=["memory", "disk"])
+def build(request, tmp_path):
+    """``build_dataset`` on the in-memory path, or the same dataset built out of core (recexp.outofcore, from the
+    log written as Parquet, with a 256 MB memory limit): the leakage guarantees hold on both."""
+    if request.param == "memory":
+        return build_dataset
+    count = iter(range(1000))
+
+    def on_disk(log, task, split=None, **params):
+        path = tmp_path / f"log{next(count)}.parquet"
+        log.frame.to_parquet(path, index=False)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("RECEXP_MEMORY_LIMIT", "256MB")
+            built = build_on_disk(path, task, split, folder=tmp_path / f"dataset{next(count)}", **params)
+        return built.to_dataset()
+
+    return on_disk
 
 
 def features(dataset) -> pd.DataFrame:
@@ -148,7 +168,7 @@ def test_behavior_features_equal_brute_force_history(taobao, taobao_behavior):
         assert [frame.at[row, f"hist_behavior_{j}"] for j in range(4)] == codes
 
 
-def test_behavior_event_never_counts_itself_nor_same_second_events():
+def test_behavior_event_never_counts_itself_nor_same_second_events(build):
     log = make_log([
         ("u1", "i1", "c1", "view", "2024-01-01 10:00:00"),
         ("u1", "i1", "c1", "cart", "2024-01-01 10:05:00"),
@@ -156,7 +176,7 @@ def test_behavior_event_never_counts_itself_nor_same_second_events():
         ("u1", "i1", "c1", "buy", "2024-01-01 11:00:00"),
         ("u2", "i1", "c1", "view", "2024-01-01 12:00:00"),
     ])
-    frame = build_dataset(log, "behavior", sequence_length=3).frame
+    frame = build(log, "behavior", sequence_length=3).frame
     assert frame.loc[0, ["user_view_count", "user_cart_count", "item_view_count"]].tolist() == [0, 0, 0]
     # the cart and the view at 10:05 see only the 10:00 view, not each other
     for row in (1, 2):
@@ -173,14 +193,14 @@ def test_behavior_event_never_counts_itself_nor_same_second_events():
     assert [frame.loc[1, f"hist_behavior_{j}"] for j in range(3)] == [1, 0, 0]
 
 
-def test_behavior_features_do_not_see_the_future(taobao, taobao_behavior):
+def test_behavior_features_do_not_see_the_future(taobao, taobao_behavior, build):
     """Removing or scrambling every event at or after a cutoff leaves earlier samples' features unchanged."""
     cutoff = taobao.frame["timestamp"].iloc[len(taobao.frame) // 2]
     before = taobao.frame["timestamp"] < cutoff
     n_before = int(before.sum())
     expected = features(taobao_behavior).iloc[:n_before]
 
-    truncated = build_dataset(sub_log(taobao, taobao.frame[before]), "behavior", sequence_length=4, max_vocab=10**6)
+    truncated = build(sub_log(taobao, taobao.frame[before]), "behavior", sequence_length=4, max_vocab=10**6)
     pd.testing.assert_frame_equal(features(truncated), expected)
 
     scrambled = taobao.frame.copy()
@@ -190,7 +210,7 @@ def test_behavior_features_do_not_see_the_future(taobao, taobao_behavior):
         values = scrambled[column].to_numpy().copy()
         values[late] = values[rng.permutation(late)]
         scrambled[column] = pd.Categorical(values, categories=scrambled[column].cat.categories)
-    rebuilt = build_dataset(sub_log(taobao, scrambled), "behavior", sequence_length=4, max_vocab=10**6)
+    rebuilt = build(sub_log(taobao, scrambled), "behavior", sequence_length=4, max_vocab=10**6)
     pd.testing.assert_frame_equal(features(rebuilt).iloc[:n_before], expected)
     assert not features(rebuilt).iloc[n_before:].equals(features(taobao_behavior).iloc[n_before:])
 
@@ -253,12 +273,12 @@ def _with_hot_item(log: BehaviorLog, late: np.ndarray) -> BehaviorLog:
     return sub_log(log, frame)
 
 
-def test_behavior_vocabularies_come_from_the_events_before_the_test_cut(taobao):
+def test_behavior_vocabularies_come_from_the_events_before_the_test_cut(taobao, build):
     """With a binding cap, an item frequent only in the test period gets no code of its own and displaces
     no training item: the rows before the cut are the same with or without it."""
     spec = SplitSpec(method="temporal", test_size=0.2)
     params = dict(sequence_length=3, max_vocab=50)
-    base = build_dataset(taobao, "behavior", split=spec, **params)
+    base = build(taobao, "behavior", split=spec, **params)
     split = split_dataset(base, spec)
     late = (taobao.frame["timestamp"] >= base.frame[TIME].iloc[split.test].min()).to_numpy()
     assert late.sum() == len(split.test)                     # the cut the vocabulary used is the split's
@@ -267,27 +287,27 @@ def test_behavior_vocabularies_come_from_the_events_before_the_test_cut(taobao):
     assert len(kept) == 50 and sorted(before.loc[kept], reverse=True) == list(before.iloc[:50])
 
     hot = _with_hot_item(taobao, late)
-    rebuilt = build_dataset(hot, "behavior", split=spec, **params)
+    rebuilt = build(hot, "behavior", split=spec, **params)
     assert (rebuilt.frame.loc[late, "item"] == 0).all()     # the most frequent item of the log, yet no code
     pd.testing.assert_frame_equal(features(rebuilt)[~late], features(base)[~late])
     assert rebuilt.schema.cardinality == base.schema.cardinality
-    whole_log = build_dataset(hot, "behavior", **params)     # vocabularies over the whole log: it takes a code
+    whole_log = build(hot, "behavior", **params)     # vocabularies over the whole log: it takes a code
     assert (whole_log.frame.loc[late, "item"] > 0).all()
     assert not features(whole_log)[~late].equals(features(base)[~late])
 
 
-def test_purchase_vocabularies_come_from_the_events_before_the_test_cut(taobao):
+def test_purchase_vocabularies_come_from_the_events_before_the_test_cut(taobao, build):
     spec = SplitSpec(method="temporal", test_size=0.2)
     params = dict(label_window_days=1, feature_window_days=2, n_windows=3, sequence_length=3, max_vocab=20)
-    base = build_dataset(taobao, "purchase", split=spec, **params)
+    base = build(taobao, "purchase", split=spec, **params)
     split = split_dataset(base, spec)
     late = (taobao.frame["timestamp"] >= base.frame[TIME].iloc[split.test].min()).to_numpy().copy()
     late[-1] = False                                         # keep the last event: it fixes the anchors
     hot = _with_hot_item(taobao, late)
-    pd.testing.assert_frame_equal(features(build_dataset(hot, "purchase", split=spec, **params)), features(base))
+    pd.testing.assert_frame_equal(features(build(hot, "purchase", split=spec, **params)), features(base))
     # over the whole span the hot item would take one of the 20 codes from a training item
-    assert not features(build_dataset(hot, "purchase", **params)).equals(
-        features(build_dataset(taobao, "purchase", **params)))
+    assert not features(build(hot, "purchase", **params)).equals(
+        features(build(taobao, "purchase", **params)))
 
 
 # --- purchase task --------------------------------------------------------------------------------
@@ -305,9 +325,9 @@ PURCHASE_ROWS = [
 ]
 
 
-def test_purchase_labels_and_features_on_a_hand_made_log():
+def test_purchase_labels_and_features_on_a_hand_made_log(build):
     log = make_log(PURCHASE_ROWS)
-    dataset = build_dataset(log, "purchase", label_window_days=1, feature_window_days=2, n_windows=2,
+    dataset = build(log, "purchase", label_window_days=1, feature_window_days=2, n_windows=2,
                             sequence_length=3)
     # last event 01-04 23:59:59 -> windows end 01-05 00:00; anchors 01-03 and 01-04 00:00 (UTC)
     users = dataset.frame[USER].astype(str)
@@ -344,9 +364,9 @@ def _items(dataset, log) -> pd.Series:
     return dataset.frame["item"].map(lambda code: first_seen[code - 1]).astype(str)
 
 
-def test_purchase_features_do_not_see_the_label_window(taobao):
+def test_purchase_features_do_not_see_the_label_window(taobao, build):
     params = dict(label_window_days=1, feature_window_days=2, n_windows=3, sequence_length=3, max_vocab=10**6)
-    base = build_dataset(taobao, "purchase", **params)
+    base = build(taobao, "purchase", **params)
     last_anchor = base.frame[TIME].max()
     log = taobao.frame
     in_label = (log["timestamp"] >= last_anchor).to_numpy().copy()
@@ -357,11 +377,11 @@ def test_purchase_features_do_not_see_the_label_window(taobao):
     rows = np.flatnonzero(in_label)
     values[rows] = rng.choice(["buy", "cart", "view"], size=len(rows))
     scrambled["behavior"] = pd.Categorical(values, categories=log["behavior"].cat.categories)
-    changed = build_dataset(sub_log(taobao, scrambled), "purchase", **params)
+    changed = build(sub_log(taobao, scrambled), "purchase", **params)
     pd.testing.assert_frame_equal(features(changed), features(base))
     assert not np.array_equal(changed.y, base.y)
 
-    dropped = build_dataset(sub_log(taobao, log[~in_label]), "purchase", **params)
+    dropped = build(sub_log(taobao, log[~in_label]), "purchase", **params)
     pd.testing.assert_frame_equal(features(dropped), features(base))
     at_last = (base.frame[TIME] == last_anchor).to_numpy()
     assert dropped.y[at_last].sum() == 0 and base.y[at_last].sum() > 0

@@ -1,0 +1,147 @@
+"""Scale benchmark: task datasets from synthetic Taobao-like logs of 10M and 30M events, in memory and out of core.
+
+    python benchmarks/scale.py                                # 10M and 30M events
+    python benchmarks/scale.py --rows 1000000 --repeat 3      # a quick look
+    python benchmarks/scale.py --rows 30000000 --cases contract-purchase contract-behavior
+
+Generates (or reuses, from ``--cache-dir``) a synthetic log CSV with recexp's generator
+(``recexp.data.synthetic``, seed 0), then runs each case in its own process and reports its wall time
+and peak resident memory (the child's maximum RSS, from the rusage the kernel reports when it is
+reaped, ``os.wait4``):
+
+* ``memory-purchase`` / ``memory-behavior``: today's path, ``recexp.data.load`` + ``build_dataset``
+  (only up to ``--memory-max-rows``, 10M by default: at 30M the behaviour task runs out of memory);
+* ``disk-purchase`` / ``disk-behavior`` / ``disk-behavior-neg10``: ``recexp.outofcore.build_on_disk``
+  (the last keeps 10% of the majority class, weighted);
+* ``contract-purchase`` / ``contract-behavior``: ``python -m recexp apply LOG --task T --strategy none
+  --seed 0 --out PATH --json`` (builds, splits and writes the training split).
+
+The ratio line compares each out-of-core case with today's path on the same log in the same run.
+Goals: the behaviour task at 30M events under 12 GB, the purchase task at 30M under 4 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = ("memory-purchase", "memory-behavior", "disk-purchase", "disk-behavior", "disk-behavior-neg10",
+         "contract-purchase", "contract-behavior")
+GOALS_GB = {("behavior", 30_000_000): 12.0, ("purchase", 30_000_000): 4.0}
+
+
+def _child(case: str, path: str, work: str) -> None:
+    """Run one case in this process and print its result as JSON."""
+    from recexp.tasks import SplitSpec, build_dataset
+
+    start = time.perf_counter()
+    if case.startswith("memory-"):
+        from recexp.data import load
+
+        dataset = build_dataset(load(path), case.split("-")[1], split=SplitSpec())
+        rows = len(dataset)
+    else:
+        from recexp.outofcore import Sampling, build_on_disk
+
+        task = case.split("-")[1]
+        sampling = Sampling(negative_rate=0.1) if case.endswith("neg10") else None
+        dataset = build_on_disk(path, task, SplitSpec(), sampling=sampling, folder=Path(work) / case)
+        rows = len(dataset)
+    print(json.dumps({"seconds": time.perf_counter() - start, "rows": rows}))
+
+
+class _Reaped(subprocess.Popen):
+    """A Popen that reaps its child with ``os.wait4`` to keep the child's own peak RSS (kB)."""
+
+    def _try_wait(self, wait_flags):
+        pid, status, usage = os.wait4(self.pid, wait_flags)
+        if pid:
+            self._peak_kb = usage.ru_maxrss
+        return pid, status
+
+
+def _measure(command: list[str], env: dict) -> dict:
+    start = time.perf_counter()
+    process = _Reaped(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out, err = process.communicate()
+    result = {"wall_s": round(time.perf_counter() - start, 1), "peak_gb": round(process._peak_kb / 2**20, 2),
+              "rc": process.returncode}
+    if process.returncode != 0:
+        result["error"] = (err.strip().splitlines() or ["?"])[-1][:300]
+    return result
+
+
+def _log(rows: int, cache: Path) -> Path:
+    from recexp.data.synthetic import generate_log, write_log
+
+    path = cache / f"synthetic_{rows}.csv"
+    if not path.exists():
+        frame = generate_log(rows, seed=0)
+        written = write_log(frame, cache, name=path.stem)
+        if written != path:
+            written.rename(path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000_000, 30_000_000])
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--memory-max-rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "recexp-scale"))
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+    cache = Path(args.cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RECEXP_HOME": str(cache / "workspace")}
+    print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+          f"RECEXP_MEMORY_LIMIT={os.environ.get('RECEXP_MEMORY_LIMIT', '(unset: 4 GiB, or half of RAM if less)')}")
+    for rows in args.rows:
+        path = _log(rows, cache)
+        print(f"## {rows:,} events: {path} ({path.stat().st_size / 2**30:.2f} GB)", flush=True)
+        results: dict[str, list[dict]] = {}
+        for case in args.cases:
+            if case.startswith("memory-") and rows > args.memory_max_rows:
+                continue
+            for _ in range(args.repeat):
+                with tempfile.TemporaryDirectory(dir=cache) as work:
+                    if case.startswith("contract-"):
+                        command = [sys.executable, "-m", "recexp", "apply", str(path), "--task", case.split("-")[1],
+                                   "--strategy", "none", "--seed", "0", "--out", str(Path(work) / "train.parquet"),
+                                   "--json"]
+                    else:
+                        command = [sys.executable, __file__, "--child", case, str(path), work]
+                    result = _measure(command, env)
+                results.setdefault(case, []).append(result)
+                task = case.split("-")[1]
+                goal = GOALS_GB.get((task, rows)) if not case.startswith("memory-") else None
+                verdict = "" if goal is None else f"  goal < {goal:g} GB: {'met' if result['peak_gb'] < goal else 'MISSED'}"
+                print(f"{case:22s} wall {result['wall_s']:7.1f} s  peak {result['peak_gb']:6.2f} GB  rc {result['rc']}"
+                      f"{verdict}{'  ' + result['error'] if 'error' in result else ''}", flush=True)
+        for task in ("purchase", "behavior"):
+            reference, disk = results.get(f"memory-{task}"), results.get(f"disk-{task}")
+            if reference and disk and reference[0]["rc"] == 0 and disk[0]["rc"] == 0:
+                ref_wall = statistics.median(r["wall_s"] for r in reference)
+                disk_wall = statistics.median(r["wall_s"] for r in disk)
+                ref_peak = statistics.median(r["peak_gb"] for r in reference)
+                disk_peak = statistics.median(r["peak_gb"] for r in disk)
+                spread = f" (walls {[r['wall_s'] for r in disk]} vs {[r['wall_s'] for r in reference]})" \
+                    if args.repeat > 1 else ""
+                print(f"ratio {task}: out-of-core / in-memory wall {disk_wall / ref_wall:.2f}x, "
+                      f"peak {disk_peak / ref_peak:.2f}x{spread}")
+
+
+if __name__ == "__main__":
+    main()
