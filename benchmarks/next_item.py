@@ -16,6 +16,9 @@ Throughput: training samples per second of ``recexp.models.train`` against the m
 
     python benchmarks/next_item.py --max-vocab 5000 --epochs 10 --batch-size 128 --learning-rate 3e-3 \
         --throughput-repeats 5 --throughput-rows 2000
+
+``--synthetic-rows N`` replaces the sample by a synthetic Taobao-like log of ``N`` events from
+``recexp.data.synthetic.generate_log`` (seed 0), written to a temporary CSV and read back with ``recexp.data.load``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +39,9 @@ import torch  # noqa: E402
 from scipy import sparse  # noqa: E402
 from torch import nn  # noqa: E402
 
+from recexp.data import load  # noqa: E402
 from recexp.data.samples import load_sample  # noqa: E402
+from recexp.data.synthetic import generate_log, write_log  # noqa: E402
 from recexp.metrics import next_item_metrics, popularity_percentile  # noqa: E402
 from recexp.models import MODELS, TrainConfig, rank_items, train  # noqa: E402
 from recexp.tasks import SplitSpec, build_dataset, split_dataset  # noqa: E402
@@ -85,6 +91,8 @@ def baselines(train_set, n_classes: int) -> dict[str, nn.Module]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", default="taobao")
+    parser.add_argument("--synthetic-rows", type=int, default=0,
+                        help="use a synthetic log of this many events (seed 0) instead of --sample")
     parser.add_argument("--sequence-length", type=int, default=10)
     parser.add_argument("--max-vocab", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=3)
@@ -100,14 +108,20 @@ def main() -> int:
     torch.set_num_threads(args.threads)
 
     spec = SplitSpec(method="leave_last_out")
-    dataset = build_dataset(load_sample(args.sample), "next_item", split=spec, sequence_length=args.sequence_length,
+    if args.synthetic_rows:
+        with tempfile.TemporaryDirectory() as folder:
+            log = load(write_log(generate_log(args.synthetic_rows, seed=0), folder))
+        source = f"synthetic log of {args.synthetic_rows:,} events (seed 0)"
+    else:
+        log, source = load_sample(args.sample), args.sample
+    dataset = build_dataset(log, "next_item", split=spec, sequence_length=args.sequence_length,
                             max_vocab=args.max_vocab)
     split = split_dataset(dataset, spec)
     train_set, valid_set, test_set = (dataset.subset(split.train), dataset.subset(split.valid),
                                       dataset.subset(split.test))
     n_classes = dataset.schema.n_classes
     popularity = popularity_percentile(train_set.y, n_classes)
-    report: dict = {"data": f"{args.sample}: {len(train_set):,} training rows, {len(test_set):,} test users, "
+    report: dict = {"data": f"{source}: {len(train_set):,} training rows, {len(test_set):,} test users, "
                             f"{n_classes - 1:,} items in the vocabulary, "
                             f"{float(np.mean(test_set.y == 0)):.1%} of test targets outside it (a miss for every model)",
                     "torch": torch.__version__, "threads": args.threads, "quality": {}}

@@ -176,7 +176,13 @@ task = st.selectbox(_("Task"), task_names, key="data_task",
                     index=task_names.index(current.task) if current.task in task_names else 0)
 task_params = param_widgets(TASKS[task], prefix="data")
 s1, s2, s3, s4, s5 = st.columns(5)
-method = s1.selectbox(_("Split"), split_methods(task), key="data_split_method")
+methods = split_methods(task)
+# A new task starts on its own default split (next_item: leave_last_out), and a split the task cannot use is
+# never kept from the previous task.
+if st.session_state.get("data_split_task") != task or st.session_state.get("data_split_method") not in methods:
+    st.session_state["data_split_method"] = methods[0]
+st.session_state["data_split_task"] = task
+method = s1.selectbox(_("Split"), methods, key="data_split_method")
 test_size = s2.slider(_("Test share"), 0.05, 0.5, 0.2, 0.05, key="data_test_size")
 valid_size = s3.slider(_("Validation share (of the rest)"), 0.05, 0.5, 0.1, 0.05, key="data_valid_size")
 grouped = s4.toggle(_("Group by user"), value=False, key="data_grouped", disabled=loaded.kind != "log",

@@ -147,3 +147,18 @@ def test_imbalance_page_of_a_next_item_dataset_shows_target_popularity_not_thous
     assert int(metrics["Target items"].replace(",", "")) > 100 and 0 < float(metrics["Gini of target popularity"]) < 1
     assert "Classes" not in metrics and "Imbalance ratio" not in metrics
     assert sum("Not shown for a ranking task" in i.value for i in at.info) == 2
+
+
+def test_data_page_switching_task_selects_that_tasks_own_split(app):
+    """Behaviour task (temporal split) -> next_item selects leave_last_out, the next-item task's default; back to
+    behaviour, leave_last_out (which behaviour cannot use) is not kept: the split is temporal again."""
+    split = app.selectbox(key="data_split_method")
+    assert app.selectbox(key="data_task").value == "behavior" and split.value == "temporal"
+    app.selectbox(key="data_task").set_value("next_item").run()
+    assert not app.exception
+    split = app.selectbox(key="data_split_method")
+    assert list(split.options) == ["leave_last_out", "temporal"] and split.value == "leave_last_out"
+    app.selectbox(key="data_task").set_value("behavior").run()
+    assert not app.exception
+    split = app.selectbox(key="data_split_method")
+    assert "leave_last_out" not in split.options and split.value == "temporal"
