@@ -8,14 +8,18 @@ import ast
 import pickle
 from pathlib import Path
 
+import optuna
 import pytest
 
 from recexp.background import BackgroundTask
 from recexp.compare.loading import consistency_table
+from recexp.data.readers import read_raw
 from recexp.errors import InvalidParameterError, RecexpError, sentence
 from recexp.i18n import Text, _, dumps_text, loads_text, localized, ngettext, use_language
 from recexp.runs import FAILED, RUNNING, SQLiteRunStore
 from recexp.strategies import get_strategy
+from recexp.strategies.neighbours import Search, describe_searches
+from recexp.tune import fail_trials_of, trial_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The error classes whose messages a person reads (recexp/errors.py).
@@ -165,3 +169,39 @@ def test_optunas_own_words_on_the_tune_figures_are_chinese():
     assert history.data[0].name == "目标值"
     assert parallel.layout.xaxis.ticktext[0] == "目标值" and "k_neighbors" in parallel.layout.xaxis.ticktext
     assert study_figures(study)["Optimisation history"].layout.xaxis.title.text == "Trial"
+
+
+def test_a_tune_trial_failed_by_the_job_runner_reads_in_the_viewers_language(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="s", storage=url)
+    trial = study.ask()
+    trial.set_user_attr("pid", 4242)
+    study.ask()                                                        # another worker's trial: kept running
+    assert fail_trials_of(url, "s", 4242, _("Cancelled by the user.")) == [trial.number]   # the runner: English
+    english = {row["number"]: row["error"] for row in trial_rows(optuna.load_study(study_name="s", storage=url))}
+    assert english[trial.number].startswith("Cancelled by the user. Its worker process (pid 4242) ended")
+    with use_language("zh"):
+        rows = trial_rows(optuna.load_study(study_name="s", storage=url))
+    chinese = {row["number"]: row["error"] for row in rows}
+    assert "工作进程（pid 4242）" in chinese[trial.number] and "Cancelled" not in chinese[trial.number]
+    assert all(error is None for number, error in chinese.items() if number != trial.number)
+
+
+def test_the_neighbour_engines_auto_choice_reads_in_the_viewers_language():
+    reason = _("estimated {times}").format(times="sklearn 0.10 s, torch 0.20 s")     # as _choose writes it
+    searches = [Search("sklearn", 5000, 4000, 5, 0.3, reason), Search("sklearn", 5000, 4000, 5, 0.2, reason),
+                Search("torch", 9000, 100, 5, 0.1, _("estimated {times}").format(times="torch 0.01 s"))]
+    note = describe_searches(searches)
+    assert "auto measured 4,000 queries over 5,000 rows: sklearn (estimated sklearn 0.10 s, torch 0.20 s); " \
+           "100 queries over 9,000 rows: torch (estimated torch 0.01 s)" in note
+    chinese = localized(note, "zh")
+    assert "估计耗时 sklearn 0.10 s" in chinese and "估计耗时 torch 0.01 s" in chinese and "实测" in chinese
+    assert "queries over" not in chinese and "estimated" not in chinese
+
+
+def test_the_rows_pyarrow_drops_are_counted_under_reasons_that_read_in_the_viewers_language():
+    raw = read_raw(("drops.csv", b"user,item,behavior,time\n1,2,pv,100\n3,4\n5,6,pv,200,9\n7,8,buy,300\n"))
+    assert raw.dropped == {"truncated row (2 of 4 fields)": 1, "row with too many fields (5 of 4)": 1}
+    with use_language("zh"):
+        chinese = [localized(reason) for reason in raw.dropped]
+    assert all(not reason.isascii() and "4" in reason for reason in chinese), chinese
