@@ -117,3 +117,16 @@ def test_a_failed_runs_reason_stored_in_english_shows_in_chinese(tmp_path, monke
     reasons = [e.value for e in at.error if "smote · mlp · seed 0" in e.value]
     assert reasons and "k_neighbors" in reasons[0] and "必须" in reasons[0], reasons
     assert not english_sentences(at), english_sentences(at)
+
+
+def test_the_data_page_gives_the_reasons_pyarrow_dropped_rows_for_in_chinese(chinese_export):
+    at = chinese_session()
+    at.segmented_control(key="data_origin").set_value("Upload a file").run()
+    data = chinese_export(rows=200).read_bytes().rstrip(b"\n")
+    data += "\n1,2,3\n1,2,3,浏览,1511544070,电子产品,手机,9\n,2,3,浏览,1511544070,电子产品,手机\n".encode()
+    at.file_uploader(key="data_upload").set_value(("坏行.csv", data, "text/csv")).run()
+    assert not at.exception, at.exception
+    (reasons,) = [frame.value for frame in at.dataframe if "原因" in frame.value.columns]
+    assert len(reasons) == 3 and reasons["行数"].tolist() == [1, 1, 1], reasons
+    assert all(CJK.search(reason) and not re.search("[A-Za-z]{3,}", reason) for reason in reasons["原因"]), reasons
+    assert not english_sentences(at), english_sentences(at)
