@@ -549,6 +549,9 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     return rows
 
 
+#: A trial's state (:func:`trial_rows`) -> its name on the page (translated where shown).
+TRIAL_STATES = {"complete": N_("complete"), "pruned": N_("pruned"), "fail": N_("fail"), "running": N_("running"),
+                "waiting": N_("waiting")}
 #: The columns of :func:`trials_frame` -> their heading on the page (translated where shown).
 TRIAL_COLUMNS = {"number": N_("trial"), "state": N_("state"), "value": N_("validation score"),
                  "seconds": N_("seconds"), "epochs": N_("epochs"), "params": N_("parameters"), "error": N_("error")}
@@ -595,4 +598,4 @@ def summary(study: optuna.Study, url: str | None = None) -> dict[str, Any]:
 __all__ = ["TuneSpec", "TrialData", "validation_data", "resolve_primary", "primary_scorer", "check_feasible",
            "score_config", "objective", "storage_url", "shown_url", "open_study", "study_spec", "prepare", "run_study",
            "launch", "cancel", "fail_trials_of", "run_workers", "worker_group", "work", "snapshot", "study_names", "trial_rows", "trials_frame", "best_trials", "best_configs", "summary",
-           "SAMPLERS", "PRUNERS", "STORAGE_ENV", "TRIAL_COLUMNS", "STOPPED"]
+           "SAMPLERS", "PRUNERS", "STORAGE_ENV", "TRIAL_COLUMNS", "TRIAL_STATES", "STOPPED"]

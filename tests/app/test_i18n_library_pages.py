@@ -149,5 +149,6 @@ def test_the_tune_page_gives_a_trials_failure_stored_by_an_english_worker_in_chi
     (table,) = [frame.value for frame in at.dataframe if len(frame.value) == 2]
     (error,) = [cell for cell in table.to_numpy().ravel() if isinstance(cell, str) and "4242" in cell]
     assert "工作进程（pid 4242）" in error and CJK.search(error) and "Cancelled" not in error, error
+    assert list(table["state"]) == ["已完成", "失败"], table                      # the states named too
     english = [text for text in english_sentences(at) if storage_url() not in text]     # the path is data
     assert not english, english
