@@ -9,10 +9,12 @@ import pickle
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 
 from recexp.background import BackgroundTask
 from recexp.compare.loading import consistency_table
+from recexp.data.mapping import infer_roles
 from recexp.data.readers import read_raw
 from recexp.errors import InvalidParameterError, RecexpError, sentence
 from recexp.i18n import Text, _, dumps_text, loads_text, localized, ngettext, use_language
@@ -205,3 +207,11 @@ def test_the_rows_pyarrow_drops_are_counted_under_reasons_that_read_in_the_viewe
     with use_language("zh"):
         chinese = [localized(reason) for reason in raw.dropped]
     assert all(not reason.isascii() and "4" in reason for reason in chinese), chinese
+
+
+def test_the_evidence_for_a_timestamp_column_found_by_its_values_is_chinese_in_a_chinese_session(chinese_export):
+    frame = pd.read_csv(chinese_export(rows=200)).set_axis(list("ABCDEFG"), axis=1)     # no header names known
+    assert infer_roles(frame)[0]["timestamp"].evidence == "values are epoch times"
+    with use_language("zh"):
+        choice = infer_roles(frame)[0]["timestamp"]
+    assert choice.column == "E" and choice.evidence == "取值为纪元时间戳"
