@@ -12,8 +12,8 @@ from recexp.models import MODELS
 from recexp.spec import RunSpec
 from recexp.strategies import strategy_label
 from recexp.tune import (
-    PRUNERS, SAMPLERS, TRAIN_SPACE, TRIAL_COLUMNS, TRIAL_STATES, SearchSpace, TuneSpec, best_configs, cancel, launch, narrowing,
-    open_study, snapshot, space_table, storage_url, study_names, study_spec, summary, trials_frame, worker_group,
+    PRUNERS, SAMPLERS, TRAIN_SPACE, TRIAL_COLUMNS, TRIAL_STATES, SearchSpace, TuneSpec, best_configs, cancel, launch,
+    narrowing, open_study, snapshot, space_table, storage_url, study_names, study_spec, summary, trials_frame, worker_group,
 )
 from recexp.ui.state import active_choice, add_to_grid, job_runner, require_dataset
 

@@ -8,15 +8,18 @@ import ast
 import pickle
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
 
 from recexp.background import BackgroundTask
+from recexp.charts.imbalance import long_tail_table
 from recexp.compare.loading import consistency_table
 from recexp.data.mapping import infer_roles
 from recexp.data.readers import read_raw
 from recexp.errors import InvalidParameterError, RecexpError, sentence
+from recexp.imbalance import long_tail
 from recexp.i18n import Text, _, dumps_text, loads_text, localized, ngettext, use_language
 from recexp.runs import FAILED, RUNNING, SQLiteRunStore
 from recexp.strategies import get_strategy
@@ -215,3 +218,16 @@ def test_the_evidence_for_a_timestamp_column_found_by_its_values_is_chinese_in_a
     with use_language("zh"):
         choice = infer_roles(frame)[0]["timestamp"]
     assert choice.column == "E" and choice.evidence == "取值为纪元时间戳"
+
+
+def test_the_long_tail_table_is_headed_in_the_language_shown():
+    tails = [long_tail(np.arange(1, 201), "item"), long_tail(np.arange(1, 51), "user", behavior="buy")]
+    english = long_tail_table(tails).data
+    assert list(english.index) == ["items", "users (buy)"] and english.index.name == "activity of"
+    assert list(english.columns) == ["with an event", "events", "Gini", "top 1% hold", "top 10% hold",
+                                     "top 20% hold"]
+    with use_language("zh"):
+        chinese = long_tail_table(tails).data
+    assert list(chinese.index) == ["商品", "用户 (buy)"] and chinese.index.name == "活跃度对象"
+    assert list(chinese.columns) == ["有事件的数量", "事件数", "Gini", "前 1% 占比", "前 10% 占比", "前 20% 占比"]
+    assert chinese.loc["商品", "事件数"] == english.loc["items", "events"] == sum(range(1, 201))
