@@ -22,7 +22,7 @@ from recexp.errors import InvalidParameterError, RecexpError, sentence
 from recexp.imbalance import long_tail
 from recexp.i18n import Text, _, dumps_text, loads_text, localized, ngettext, use_language
 from recexp.runs import FAILED, RUNNING, SQLiteRunStore
-from recexp.strategies import get_strategy
+from recexp.strategies import get_strategy, strategy_label
 from recexp.strategies.neighbours import Search, describe_searches
 from recexp.tune import fail_trials_of, trial_rows
 
@@ -231,3 +231,10 @@ def test_the_long_tail_table_is_headed_in_the_language_shown():
     assert list(chinese.index) == ["商品", "用户 (buy)"] and chinese.index.name == "活跃度对象"
     assert list(chinese.columns) == ["有事件的数量", "事件数", "Gini", "前 1% 占比", "前 10% 占比", "前 20% 占比"]
     assert chinese.loc["商品", "事件数"] == english.loc["items", "events"] == sum(range(1, 201))
+
+
+def test_a_strategys_one_name_gives_its_family_in_the_language_shown():
+    assert strategy_label("smote") == "SMOTE (smote) · balancing"
+    with use_language("zh"):
+        chinese = strategy_label("smote")
+    assert chinese.startswith("SMOTE") and "(smote)" in chinese and chinese.endswith("· 均衡采样"), chinese
