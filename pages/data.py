@@ -12,7 +12,7 @@ from recexp.data.mapping import GUESS
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
 from recexp.errors import LogMappingError, RecexpError
-from recexp.i18n import N_, _, format_decimal, format_integer, format_percent, format_timestamp
+from recexp.i18n import N_, _, format_decimal, format_integer, format_percent, format_timestamp, localized
 from recexp.outofcore import choose_path
 from recexp.tasks import TASKS, SplitSpec, split_methods
 from recexp.ui.params import param_widgets
@@ -158,7 +158,8 @@ for warning in report.warnings:
     st.warning(warning)
 left, right = st.columns(2)
 if report.dropped:
-    left.dataframe(pd.DataFrame(report.dropped.items(), columns=[_("reason"), _("rows")]), hide_index=True)
+    left.dataframe(pd.DataFrame([(localized(reason), count) for reason, count in report.dropped.items()],
+                                columns=[_("reason"), _("rows")]), hide_index=True)   # pyarrow's are in English
 if report.behavior_values:
     right.dataframe(pd.DataFrame(report.behavior_values.items(), columns=[_("behaviour value"), _("rows")]),
                     hide_index=True)

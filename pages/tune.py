@@ -12,8 +12,8 @@ from recexp.models import MODELS
 from recexp.spec import RunSpec
 from recexp.strategies import strategy_label
 from recexp.tune import (
-    PRUNERS, SAMPLERS, TRAIN_SPACE, TRIAL_COLUMNS, SearchSpace, TuneSpec, best_configs, cancel, launch, narrowing,
-    open_study, snapshot, space_table, storage_url, study_names, study_spec, summary, trials_frame, worker_group,
+    PRUNERS, SAMPLERS, TRAIN_SPACE, TRIAL_COLUMNS, TRIAL_STATES, SearchSpace, TuneSpec, best_configs, cancel, launch,
+    narrowing, open_study, snapshot, space_table, storage_url, study_names, study_spec, summary, trials_frame, worker_group,
 )
 from recexp.ui.state import active_choice, add_to_grid, job_runner, require_dataset
 
@@ -156,12 +156,14 @@ def live_study() -> None:
     directions = {"maximize": _("maximise"), "minimize": _("minimise")}
     st.markdown(_("**{trials} trials**: {counts} · {direction} validation {title} ({metric})").format(
         trials=format_integer(len(result["trials"])),
-        counts=" · ".join(f"{format_integer(n)} {s}" for s, n in counts.items() if n),
+        counts=" · ".join(f"{format_integer(n)} {_(TRIAL_STATES.get(s, s))}" for s, n in counts.items() if n),
         direction=directions.get(spec.direction, spec.direction), title=_(metric_title(spec.primary)),
         metric=spec.primary))
     if result["best_value"] is not None:
         st.metric(_("Best validation {metric}").format(metric=spec.primary), format_decimal(result["best_value"], 4))
-    st.dataframe(trials_frame(study), hide_index=True, key="tune_trials_table", width="stretch",
+    trials = trials_frame(study)
+    trials["state"] = [_(TRIAL_STATES.get(state, state)) for state in trials["state"]]
+    st.dataframe(trials, hide_index=True, key="tune_trials_table", width="stretch",
                  column_config={c: _(title) for c, title in TRIAL_COLUMNS.items()})
     for title, figure in study_figures(study).items():
         if isinstance(figure, str):
@@ -173,7 +175,9 @@ def live_study() -> None:
     if best:
         st.subheader(_("Best configurations"), divider=False)
         st.dataframe([{"rank": k + 1, **c.to_dict()} for k, c in enumerate(best)], hide_index=True,
-                     key="tune_best_table")
+                     key="tune_best_table", column_config={
+                         "rank": _("rank"), "strategy": _("strategy"), "strategy_params": _("strategy parameters"),
+                         "model_params": _("model parameters"), "train": _("training settings")})
         if st.button(_("Send the best 3 to the Train grid"), key="tune_send", icon=":material/playlist_add:",
                      help=_("Adds each strategy with its best parameters to the Train page's grid (one entry per "
                             "strategy: the best one wins). Model and training settings found are listed above.")):

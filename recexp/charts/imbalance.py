@@ -95,6 +95,10 @@ def lorenz_chart(tails: LongTail | Sequence[LongTail], title: str = N_("Long tai
     return figure
 
 
+#: A long tail's entity -> the table's row label (translated where shown).
+_ENTITIES = {"item": N_("items"), "user": N_("users")}
+
+
 def long_tail_table(tails: LongTail | Sequence[LongTail]) -> Styler:
     """The long tail's summary as a table an analyst reads: one row per curve, shares as percentages.
 
@@ -111,15 +115,17 @@ def long_tail_table(tails: LongTail | Sequence[LongTail]) -> Styler:
         ``top 10% hold``, ``top 20% hold`` (the share of events of the most active 1%, 10%, 20%).
     """
     tails = [tails] if isinstance(tails, LongTail) else list(tails)
-    rows = {}
+    with_event, events = _("with an event"), _("events")
+    rows, shares = {}, {}
     for tail in tails:
-        label = f"{tail.entity}s" + (f" ({tail.behavior})" if tail.behavior else "")
-        rows[label] = {"with an event": tail.n_entities, "events": tail.n_events, "Gini": tail.gini,
-                       **{f"{top} hold": share for top, share in tail.top_shares.items()}}
-    frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("activity of")
-    shares = [column for column in frame.columns if column.endswith(" hold")]
-    return frame.style.format({"with an event": "{:,}", "events": "{:,}", "Gini": "{:.3f}",
-                               **{column: "{:.1%}" for column in shares}})
+        entities = _(_ENTITIES.get(tail.entity, tail.entity))
+        label = entities + (f" ({tail.behavior})" if tail.behavior else "")     # the behaviour: the data's own
+        shares.update({top: _("top {share} hold").format(share=top.removeprefix("top ")) for top in tail.top_shares})
+        rows[label] = {with_event: tail.n_entities, events: tail.n_events, "Gini": tail.gini,
+                       **{shares[top]: share for top, share in tail.top_shares.items()}}
+    frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis(_("activity of"))
+    return frame.style.format({with_event: "{:,}", events: "{:,}", "Gini": "{:.3f}",
+                               **{column: "{:.1%}" for column in shares.values()}})
 
 
 def funnel_chart(stats: pd.DataFrame, group: str | None = None, title: str | None = None) -> go.Figure:

@@ -384,11 +384,12 @@ def _infer_from_values(profiles: dict[str, _Profile], sample: pd.DataFrame, mapp
                 ranked.append((1, p.nunique, p.name))
         if ranked:
             best = max(ranked)
-            kind = {3: "date-times", 2: "date text", 1: "epoch times"}[best[0]]
-            confidence = 0.85 if len(ranked) == 1 else 0.6
-            _choose("timestamp", profiles[best[2]], confidence,
-                    f"values are {kind}" + ("" if len(ranked) == 1 else f"; {len(ranked)} columns hold times"),
-                    mapping, choices, profiles)
+            evidence = {3: _("values are date-times"), 2: _("values are date text"),
+                        1: _("values are epoch times")}[best[0]]
+            if len(ranked) > 1:
+                evidence = _("{evidence}; {n} columns hold times").format(evidence=evidence, n=len(ranked))
+            _choose("timestamp", profiles[best[2]], 0.85 if len(ranked) == 1 else 0.6, evidence, mapping, choices,
+                    profiles)
 
     if "behavior" not in mapping:
         strings = [p for p in profiles.values() if p.kind == "string" and 1 <= p.nunique <= MAX_BEHAVIORS]

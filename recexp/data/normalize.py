@@ -29,7 +29,7 @@ from recexp.data.mapping import (
 )
 from recexp.data.readers import RawRead
 from recexp.errors import InvalidDataError, InvalidParameterError, LogMappingError
-from recexp.i18n import _
+from recexp.i18n import N_, _
 
 Progress = Callable[[float, str], None]
 
@@ -38,8 +38,8 @@ _DANGLING_POINT_RE = r"^[-+]?\d+\.$"
 _INTEGER_RE = r"^-?\d{1,18}$"
 _NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _REASONS = {
-    "user": "missing user id", "item": "missing item id", "behavior": "missing behaviour",
-    "timestamp": "missing timestamp",
+    "user": N_("missing user id"), "item": N_("missing item id"), "behavior": N_("missing behaviour"),
+    "timestamp": N_("missing timestamp"),
 }
 _FAR_OUTLIER_MARGIN = 0.1   # events further than this share of the central 98% span are outliers
 _MIX = np.uint64(0x9E3779B97F4A7C15)   # odd 64-bit multiplier (golden ratio) for hashing codes
@@ -427,7 +427,7 @@ def _mapped_log(raw: RawRead, choices: dict[str, RoleChoice], notes: list[str], 
             continue
         count = int(np.count_nonzero(invalid if keep is None else invalid & keep))
         if count:
-            dropped[_REASONS[role]] += count
+            dropped[_(_REASONS[role])] += count
             keep = ~invalid if keep is None else keep & ~invalid
     unparsed = None if parsed is None else ~parsed if keep is None else keep & ~parsed
     n_unparsed = 0 if unparsed is None else int(np.count_nonzero(unparsed))
@@ -621,7 +621,7 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
 
     n_bad = pc.sum(bad_rows).as_py() or 0
     if n_bad:
-        reason = "number with a dangling decimal point (e.g. '18.'), a sign of a misplaced separator"
+        reason = _("number with a dangling decimal point (e.g. '18.'), a sign of a misplaced separator")
         dropped[reason] += n_bad
         shown = table.filter(bad_rows).slice(0, 3).to_pylist()
         rows = "; ".join(",".join("" if v is None else str(v) for v in row.values()) for row in shown)
@@ -633,7 +633,7 @@ def build_table(raw: RawRead, *, label_column: str | None = None, progress: Prog
     missing_label = pc.is_null(label_values)
     n_missing = pc.sum(pc.and_(missing_label, pc.invert(bad_rows))).as_py() or 0
     if n_missing:
-        dropped["missing label"] += n_missing
+        dropped[_("missing label")] += n_missing
     keep = pc.invert(pc.or_(bad_rows, missing_label))
     kept_labels = label_values.filter(keep)
     if len(kept_labels) == 0:

@@ -62,7 +62,7 @@ from recexp.data.limits import (
 )
 from recexp.data.mapping import normalise_name
 from recexp.errors import InvalidDataError, InvalidParameterError
-from recexp.i18n import N_, _, ngettext
+from recexp.i18n import N_, _, format_integer, localized, ngettext
 
 Progress = Callable[[float, str], None]
 
@@ -687,6 +687,7 @@ class _NeedsPadding(Exception):
 
 
 def _field_reason(actual: int, expected: int) -> str:
+    """Why pyarrow (in its own thread, so in English) dropped a row: a marked text the page shows localized."""
     if actual < expected:
         return _("truncated row ({actual} of {expected} fields)").format(actual=actual, expected=expected)
     return _("row with too many fields ({actual} of {expected})").format(actual=actual, expected=expected)
@@ -858,7 +859,7 @@ def _read_json(blob: _Blob, compression: str | None, encoding: str, text_head: s
             if isinstance(item, dict):
                 records.append(item)
             else:
-                dropped["line is not a JSON object"] += 1
+                dropped[_("line is not a JSON object")] += 1
     names: dict[str, None] = {}
     for record in records:
         names.update(dict.fromkeys(record))
@@ -1036,7 +1037,7 @@ def read_raw(
         dropped.update(part.dropped)
     rows_read = sum(p.rows_read for p in parts)
     if rows_read and table.num_rows == 0:
-        reasons = "; ".join(f"{reason}: {count:,}" for reason, count in dropped.items())
+        reasons = "; ".join(f"{localized(reason)}: {format_integer(count)}" for reason, count in dropped.items())
         raise InvalidDataError(
             _("None of the {rows_read:,} rows of '{name}' could be read ({reasons}). Check the delimiter and the "
               "quoting: a value that contains the delimiter must be in double quotes.").format(

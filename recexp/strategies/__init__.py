@@ -22,7 +22,7 @@ from recexp.strategies.balancing import (
     ADASYN, SMOTE, SMOTEENN, SMOTEN, SMOTENC, SVMSMOTE, BorderlineSMOTE, ClusterCentroids, EditedNearestNeighbours,
     KMeansSMOTE, NearMiss, RandomOverSampler, RandomUnderSampler, SMOTETomek, TomekLinks,
 )
-from recexp.strategies.base import FAMILIES, Strategy, StrategyReport, StrategyResult, stratified_sample
+from recexp.strategies.base import FAMILIES, FAMILY_NAMES, Strategy, StrategyReport, StrategyResult, stratified_sample
 from recexp.strategies.baseline import NoStrategy
 from recexp.strategies.expansion import (
     FeatureMasking, GaussianNoise, Mixup, SequenceCrop, SequenceMask, SequenceReorder,
@@ -117,7 +117,8 @@ def strategy_label(name: str) -> str:
     'SMOTE (smote) · balancing'
     """
     cls = _registered(name)
-    return f"{_(cls.title)} ({name}) · {cls.family}"
+    return _("{title} ({name}) · {family}").format(title=_(cls.title), name=name,
+                                                   family=_(FAMILY_NAMES.get(cls.family, cls.family)))
 
 
 def strategies_by_family(task: str | None = None) -> dict[str, list[str]]:
@@ -150,6 +151,6 @@ def describe_strategies() -> list[dict[str, Any]]:
     return [{"name": name, **cls.describe()} for name, cls in STRATEGIES.items()]
 
 
-__all__ = ["FAMILIES", "STRATEGIES", "Strategy", "StrategyReport", "StrategyResult", "class_weights",
+__all__ = ["FAMILIES", "FAMILY_NAMES", "STRATEGIES", "Strategy", "StrategyReport", "StrategyResult", "class_weights",
            "describe_strategies", "get_strategy", "strategies_by_family", "strategies_for", "strategy_label", "strategy_name",
            "stratified_sample", *(cls.__name__ for cls in STRATEGIES.values())]

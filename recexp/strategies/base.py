@@ -59,6 +59,9 @@ FAMILIES = {
     "synthesis": N_("Generative synthesis (GAN, VAE, Gaussian copula)"),
     "importance": N_("Importance-based pruning or weighting (by a finished run's sample values)"),
 }
+#: A family -> its short name in a strategy's label (:func:`recexp.strategies.strategy_label`; translated there).
+FAMILY_NAMES = {"baseline": N_("baseline"), "balancing": N_("balancing"), "weighting": N_("weighting"),
+                "expansion": N_("expansion"), "synthesis": N_("synthesis"), "importance": N_("importance")}
 
 
 @dataclass

@@ -38,6 +38,7 @@ Ties
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.neighbors._base import KNeighborsMixin
 
 from recexp.errors import InvalidDataError, InvalidParameterError
-from recexp.i18n import _, ngettext
+from recexp.i18n import _, format_integer, ngettext
 from recexp.params import Choice
 
 try:                                    # optional: the faiss backends need the faiss-cpu (or faiss-gpu) package
@@ -259,7 +260,8 @@ class Neighbours(KNeighborsMixin, BaseEstimator):
         for name in list(fit.engines):
             if name != fit.chosen:
                 del fit.engines[name]                       # free the losers' indexes
-        return fit.chosen, "estimated " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in estimates.items())
+        return fit.chosen, _("estimated {times}").format(
+            times=", ".join(f"{name} {seconds:.2f} s" for name, seconds in estimates.items()))
 
 
 @dataclass
@@ -485,10 +487,13 @@ def describe_searches(searches: list[Search]) -> str | None:
     text = ngettext("Nearest neighbours: {n} search with {engines} ({seconds:.2f} s in all, choosing included)",
                     "Nearest neighbours: {n} searches with {engines} ({seconds:.2f} s in all, choosing included)",
                     len(searches)).format(n=len(searches), engines=", ".join(used), seconds=seconds)
-    reasons = [f"{s.queries:,} queries over {s.fitted:,} rows: {s.backend} ({s.reason})"
-               for s in searches if s.reason and s.reason != "small search"]
+    reasons = dict.fromkeys(_("{queries} queries over {rows} rows: {engine} ({reason})").format(
+        queries=format_integer(s.queries), rows=format_integer(s.fitted), engine=s.backend, reason=s.reason)
+        for s in searches if s.reason and s.reason != "small search")
     if reasons:
-        text = _("{text}; auto measured {reasons}").format(text=text, reasons="; ".join(dict.fromkeys(reasons)))
+        joined = functools.reduce(lambda first, second: _("{first}; {second}").format(first=first, second=second),
+                                  reasons)                 # a marked template keeps each reason's recipe
+        text = _("{text}; auto measured {reasons}").format(text=text, reasons=joined)
     recalls = [s.recall for s in searches if s.recall is not None]
     if recalls:
         text = _("{text}; approximate search, recall@k {recall:.4f} (lowest over the searches, measured on up to "

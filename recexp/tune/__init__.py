@@ -15,15 +15,15 @@ configurations then go to an ordinary experiment, trained with seeds and compare
 
 from recexp.tune.space import STRATEGY, TRAIN_SPACE, Dimension, SearchSpace, TrialConfig, narrowing, space_table
 from recexp.tune.study import (
-    PRUNERS, SAMPLERS, STOPPED, STORAGE_ENV, TRIAL_COLUMNS, TrialData, TuneSpec, best_configs, best_trials, cancel,
-    check_feasible, fail_trials_of, launch, objective, open_study, prepare, primary_scorer, resolve_primary,
+    PRUNERS, SAMPLERS, STOPPED, STORAGE_ENV, TRIAL_COLUMNS, TRIAL_STATES, TrialData, TuneSpec, best_configs,
+    best_trials, cancel, check_feasible, fail_trials_of, launch, objective, open_study, prepare, primary_scorer, resolve_primary,
     run_study, run_workers, score_config, shown_url, snapshot, storage_url, study_names, study_spec, summary,
     trial_rows, trials_frame, validation_data, work, worker_group,
 )
 
 __all__ = ["STRATEGY", "TRAIN_SPACE", "Dimension", "SearchSpace", "TrialConfig", "narrowing", "space_table", "PRUNERS",
-           "SAMPLERS", "STOPPED", "STORAGE_ENV", "TRIAL_COLUMNS", "TrialData", "TuneSpec", "best_configs", "best_trials",
-           "cancel", "check_feasible", "fail_trials_of", "launch", "objective", "open_study", "prepare",
+           "SAMPLERS", "STOPPED", "STORAGE_ENV", "TRIAL_COLUMNS", "TRIAL_STATES", "TrialData", "TuneSpec",
+           "best_configs", "best_trials", "cancel", "check_feasible", "fail_trials_of", "launch", "objective", "open_study", "prepare",
            "primary_scorer", "resolve_primary", "run_study", "run_workers", "score_config", "shown_url", "snapshot",
            "storage_url", "study_names", "study_spec", "summary", "trial_rows", "trials_frame", "validation_data",
            "work", "worker_group"]

@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from recexp.data.source import workspace
 from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError, RecexpError, sentence
-from recexp.i18n import N_, _
+from recexp.i18n import N_, _, dumps_text, loads_text
 from recexp.jobs import Command, JobRunner, bind_strategy, strategy_class, threads_per_run, validate_spec
 from recexp.metrics import LOWER_IS_BETTER, default_primary, evaluation_metrics, primary_choices
 from recexp.models import MODELS, TrainConfig, evaluate, train
@@ -58,8 +58,8 @@ PRUNERS = {"median": N_("median: stop a trial below the median of earlier trials
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 40
 #: The error of a trial whose process was stopped by a signal or Ctrl-C (the page's Cancel sends SIGTERM).
-STOPPED = ("Stopped during this trial: the study was cancelled (or its process got SIGTERM or Ctrl-C). The trials "
-           "that finished are kept, and the study can be continued.")
+STOPPED = N_("Stopped during this trial: the study was cancelled (or its process got SIGTERM or Ctrl-C). The "
+             "trials that finished are kept, and the study can be continued.")
 
 
 @dataclass(frozen=True)
@@ -239,18 +239,19 @@ def objective(spec: TuneSpec, data: TrialData, store: RunStore | None = None):
         except optuna.TrialPruned:
             raise
         except KeyboardInterrupt:                              # Optuna fails the trial and stops the study
-            trial.set_user_attr("error", STOPPED)
+            trial.set_user_attr("error", dumps_text(_(STOPPED)))
             raise
         except RecexpError as error:
-            trial.set_user_attr("error", sentence(error))
+            trial.set_user_attr("error", dumps_text(sentence(error)))   # a recipe: read in the viewer's language
             raise
         except Exception as error:
             trial.set_user_attr("error", f"{type(error).__name__}: {error}")
             raise
         if not math.isfinite(value):
-            trial.set_user_attr("error", f"The validation {spec.primary} is undefined for this trial: the training "
-                                         "diverged (non-finite predictions; e.g. too large a learning rate) or a "
-                                         "class is missing from the validation rows.")
+            trial.set_user_attr("error", dumps_text(_(
+                "The validation {metric} is undefined for this trial: the training diverged (non-finite "
+                "predictions; e.g. too large a learning rate) or a class is missing from the validation "
+                "rows.").format(metric=spec.primary)))
         return value
 
     return run_trial
@@ -459,8 +460,9 @@ def fail_trials_of(url: str, name: str, pid: int, reason: str | None) -> list[in
     for trial in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if trial.user_attrs.get("pid") != pid:
             continue
-        storage.set_trial_user_attr(trial._trial_id, "error", f"{reason} Its worker process (pid {pid}) ended during "
-                                    "this trial; the trials that finished are kept, and the study can be continued.")
+        storage.set_trial_user_attr(trial._trial_id, "error", dumps_text(_(
+            "{reason} Its worker process (pid {pid}) ended during this trial; the trials that finished are kept, "
+            "and the study can be continued.").format(reason=reason, pid=pid)))
         if storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
             failed.append(trial.number)
     return failed
@@ -537,15 +539,19 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     for t in study.get_trials(deepcopy=False):
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else None
-        error = t.user_attrs.get("error")
+        error = loads_text(t.user_attrs.get("error"))           # stored as a recipe: in the reader's language
         if error is None and t.state == optuna.trial.TrialState.FAIL:
-            error = ("Its process stopped during the trial (no heartbeat for a while); the study went on without it.")
+            error = _("Its process stopped during the trial (no heartbeat for a while); the study went on without "
+                      "it.")
         rows.append({"number": t.number, "state": t.state.name.lower(), "params": dict(t.params),
                      "value": _finite(t.value) if t.value is not None else None, "seconds": seconds,
                      "epochs": t.last_step, "error": error, "config": t.user_attrs.get("config")})
     return rows
 
 
+#: A trial's state (:func:`trial_rows`) -> its name on the page (translated where shown).
+TRIAL_STATES = {"complete": N_("complete"), "pruned": N_("pruned"), "fail": N_("fail"), "running": N_("running"),
+                "waiting": N_("waiting")}
 #: The columns of :func:`trials_frame` -> their heading on the page (translated where shown).
 TRIAL_COLUMNS = {"number": N_("trial"), "state": N_("state"), "value": N_("validation score"),
                  "seconds": N_("seconds"), "epochs": N_("epochs"), "params": N_("parameters"), "error": N_("error")}
@@ -592,4 +598,4 @@ def summary(study: optuna.Study, url: str | None = None) -> dict[str, Any]:
 __all__ = ["TuneSpec", "TrialData", "validation_data", "resolve_primary", "primary_scorer", "check_feasible",
            "score_config", "objective", "storage_url", "shown_url", "open_study", "study_spec", "prepare", "run_study",
            "launch", "cancel", "fail_trials_of", "run_workers", "worker_group", "work", "snapshot", "study_names", "trial_rows", "trials_frame", "best_trials", "best_configs", "summary",
-           "SAMPLERS", "PRUNERS", "STORAGE_ENV", "TRIAL_COLUMNS", "STOPPED"]
+           "SAMPLERS", "PRUNERS", "STORAGE_ENV", "TRIAL_COLUMNS", "TRIAL_STATES", "STOPPED"]

@@ -9,9 +9,14 @@ import re
 
 from streamlit.testing.v1 import AppTest
 
+import optuna
+
 from recexp.errors import RecexpError, sentence
+from recexp.i18n import _
 from recexp.runs import FAILED, RUNNING, SQLiteRunStore
+from recexp.spec import RunSpec
 from recexp.strategies import STRATEGIES, get_strategy
+from recexp.tune import TuneSpec, fail_trials_of, run_study, storage_url
 from recexp.ui.params import widget_key
 
 from conftest import APP, LAB_PREVIEW_ROWS
@@ -117,3 +122,33 @@ def test_a_failed_runs_reason_stored_in_english_shows_in_chinese(tmp_path, monke
     reasons = [e.value for e in at.error if "smote · mlp · seed 0" in e.value]
     assert reasons and "k_neighbors" in reasons[0] and "必须" in reasons[0], reasons
     assert not english_sentences(at), english_sentences(at)
+
+
+def test_the_data_page_gives_the_reasons_pyarrow_dropped_rows_for_in_chinese(chinese_export):
+    at = chinese_session()
+    at.segmented_control(key="data_origin").set_value("Upload a file").run()
+    data = chinese_export(rows=200).read_bytes().rstrip(b"\n")
+    data += "\n1,2,3\n1,2,3,浏览,1511544070,电子产品,手机,9\n,2,3,浏览,1511544070,电子产品,手机\n".encode()
+    at.file_uploader(key="data_upload").set_value(("坏行.csv", data, "text/csv")).run()
+    assert not at.exception, at.exception
+    (reasons,) = [frame.value for frame in at.dataframe if "原因" in frame.value.columns]
+    assert len(reasons) == 3 and reasons["行数"].tolist() == [1, 1, 1], reasons
+    assert all(CJK.search(reason) and not re.search("[A-Za-z]{3,}", reason) for reason in reasons["原因"]), reasons
+    assert not english_sentences(at), english_sentences(at)
+
+
+def test_the_tune_page_gives_a_trials_failure_stored_by_an_english_worker_in_chinese(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECEXP_HOME", str(tmp_path))
+    monkeypatch.delenv("RECEXP_OPTUNA_STORAGE", raising=False)
+    base = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified"}, model="logreg",
+                   train={"epochs": 1})
+    study = run_study(TuneSpec(base, ("smote",)), "lost", n_trials=1)
+    study.ask().set_user_attr("pid", 4242)                          # a worker's trial when it was killed
+    assert fail_trials_of(storage_url(), "lost", 4242, _("Cancelled by the user.")) == [1]   # the runner: English
+    at = chinese_session("tune")
+    (table,) = [frame.value for frame in at.dataframe if len(frame.value) == 2]
+    (error,) = [cell for cell in table.to_numpy().ravel() if isinstance(cell, str) and "4242" in cell]
+    assert "工作进程（pid 4242）" in error and CJK.search(error) and "Cancelled" not in error, error
+    assert list(table["state"]) == ["已完成", "失败"], table                      # the states named too
+    english = [text for text in english_sentences(at) if storage_url() not in text]     # the path is data
+    assert not english, english

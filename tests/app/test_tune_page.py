@@ -147,7 +147,7 @@ def test_a_study_reads_in_chinese(tmp_path, monkeypatch):
     assert at.metric[0].label.startswith("最佳验证集 ")
     helps = [h for h in at.dataframe(key="tune_space").value["help"] if h]          # the specs' help texts
     assert helps and all(re.search("[\u4e00-\u9fff]", h) for h in helps), helps
-    assert any(m.value.startswith("**2 次试验**：2 complete · 最大化验证集 ") for m in at.markdown)
+    assert any(m.value.startswith("**2 次试验**：2 已完成 · 最大化验证集 ") for m in at.markdown)
     assert {"**优化历史**", "**切片**"} <= {m.value for m in at.markdown}           # the Optuna figures' titles
     assert any(c.value.startswith("参数重要性：待 3 次试验完成后绘制") for c in at.caption), [c.value for c in at.caption]
     columns = json.loads(at.dataframe[1].proto.columns)                      # the live trial table (after the space)

@@ -8,14 +8,23 @@ import ast
 import pickle
 from pathlib import Path
 
+import numpy as np
+import optuna
+import pandas as pd
 import pytest
 
 from recexp.background import BackgroundTask
+from recexp.charts.imbalance import long_tail_table
 from recexp.compare.loading import consistency_table
+from recexp.data.mapping import infer_roles
+from recexp.data.readers import read_raw
 from recexp.errors import InvalidParameterError, RecexpError, sentence
+from recexp.imbalance import long_tail
 from recexp.i18n import Text, _, dumps_text, loads_text, localized, ngettext, use_language
 from recexp.runs import FAILED, RUNNING, SQLiteRunStore
-from recexp.strategies import get_strategy
+from recexp.strategies import get_strategy, strategy_label
+from recexp.strategies.neighbours import Search, describe_searches
+from recexp.tune import fail_trials_of, trial_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The error classes whose messages a person reads (recexp/errors.py).
@@ -165,3 +174,67 @@ def test_optunas_own_words_on_the_tune_figures_are_chinese():
     assert history.data[0].name == "目标值"
     assert parallel.layout.xaxis.ticktext[0] == "目标值" and "k_neighbors" in parallel.layout.xaxis.ticktext
     assert study_figures(study)["Optimisation history"].layout.xaxis.title.text == "Trial"
+
+
+def test_a_tune_trial_failed_by_the_job_runner_reads_in_the_viewers_language(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="s", storage=url)
+    trial = study.ask()
+    trial.set_user_attr("pid", 4242)
+    study.ask()                                                        # another worker's trial: kept running
+    assert fail_trials_of(url, "s", 4242, _("Cancelled by the user.")) == [trial.number]   # the runner: English
+    english = {row["number"]: row["error"] for row in trial_rows(optuna.load_study(study_name="s", storage=url))}
+    assert english[trial.number].startswith("Cancelled by the user. Its worker process (pid 4242) ended")
+    with use_language("zh"):
+        rows = trial_rows(optuna.load_study(study_name="s", storage=url))
+    chinese = {row["number"]: row["error"] for row in rows}
+    assert "工作进程（pid 4242）" in chinese[trial.number] and "Cancelled" not in chinese[trial.number]
+    assert all(error is None for number, error in chinese.items() if number != trial.number)
+
+
+def test_the_neighbour_engines_auto_choice_reads_in_the_viewers_language():
+    reason = _("estimated {times}").format(times="sklearn 0.10 s, torch 0.20 s")     # as _choose writes it
+    searches = [Search("sklearn", 5000, 4000, 5, 0.3, reason), Search("sklearn", 5000, 4000, 5, 0.2, reason),
+                Search("torch", 9000, 100, 5, 0.1, _("estimated {times}").format(times="torch 0.01 s"))]
+    note = describe_searches(searches)
+    assert "auto measured 4,000 queries over 5,000 rows: sklearn (estimated sklearn 0.10 s, torch 0.20 s); " \
+           "100 queries over 9,000 rows: torch (estimated torch 0.01 s)" in note
+    chinese = localized(note, "zh")
+    assert "估计耗时 sklearn 0.10 s" in chinese and "估计耗时 torch 0.01 s" in chinese and "实测" in chinese
+    assert "queries over" not in chinese and "estimated" not in chinese
+
+
+def test_the_rows_pyarrow_drops_are_counted_under_reasons_that_read_in_the_viewers_language():
+    raw = read_raw(("drops.csv", b"user,item,behavior,time\n1,2,pv,100\n3,4\n5,6,pv,200,9\n7,8,buy,300\n"))
+    assert raw.dropped == {"truncated row (2 of 4 fields)": 1, "row with too many fields (5 of 4)": 1}
+    with use_language("zh"):
+        chinese = [localized(reason) for reason in raw.dropped]
+    assert all(not reason.isascii() and "4" in reason for reason in chinese), chinese
+
+
+def test_the_evidence_for_a_timestamp_column_found_by_its_values_is_chinese_in_a_chinese_session(chinese_export):
+    frame = pd.read_csv(chinese_export(rows=200)).set_axis(list("ABCDEFG"), axis=1)     # no header names known
+    assert infer_roles(frame)[0]["timestamp"].evidence == "values are epoch times"
+    with use_language("zh"):
+        choice = infer_roles(frame)[0]["timestamp"]
+    assert choice.column == "E" and choice.evidence == "取值为纪元时间戳"
+
+
+def test_the_long_tail_table_is_headed_in_the_language_shown():
+    tails = [long_tail(np.arange(1, 201), "item"), long_tail(np.arange(1, 51), "user", behavior="buy")]
+    english = long_tail_table(tails).data
+    assert list(english.index) == ["items", "users (buy)"] and english.index.name == "activity of"
+    assert list(english.columns) == ["with an event", "events", "Gini", "top 1% hold", "top 10% hold",
+                                     "top 20% hold"]
+    with use_language("zh"):
+        chinese = long_tail_table(tails).data
+    assert list(chinese.index) == ["商品", "用户 (buy)"] and chinese.index.name == "活跃度对象"
+    assert list(chinese.columns) == ["有事件的数量", "事件数", "Gini", "前 1% 占比", "前 10% 占比", "前 20% 占比"]
+    assert chinese.loc["商品", "事件数"] == english.loc["items", "events"] == sum(range(1, 201))
+
+
+def test_a_strategys_one_name_gives_its_family_in_the_language_shown():
+    assert strategy_label("smote") == "SMOTE (smote) · balancing"
+    with use_language("zh"):
+        chinese = strategy_label("smote")
+    assert chinese.startswith("SMOTE") and "(smote)" in chinese and chinese.endswith("· 均衡采样"), chinese
