@@ -14,7 +14,7 @@ from recexp.data.source import DataSource, save_upload
 from recexp.errors import LogMappingError, RecexpError
 from recexp.i18n import N_, _, format_decimal, format_integer, format_percent, format_timestamp, localized
 from recexp.outofcore import choose_path
-from recexp.tasks import TASKS, SplitSpec, split_methods
+from recexp.tasks import TASKS, SplitSpec, split_method_name, split_methods
 from recexp.ui.params import param_widgets
 from recexp.ui.state import (DatasetChoice, active_choice, build, current_user, estimate, load_source,
                              set_active_choice)
@@ -183,7 +183,8 @@ methods = split_methods(task)
 if st.session_state.get("data_split_task") != task or st.session_state.get("data_split_method") not in methods:
     st.session_state["data_split_method"] = methods[0]
 st.session_state["data_split_task"] = task
-method = s1.selectbox(_("Split"), methods, key="data_split_method")
+method = s1.selectbox(_("Split"), methods, key="data_split_method",
+                      format_func={m: split_method_name(m) for m in methods}.get)
 test_size = s2.slider(_("Test share"), 0.05, 0.5, 0.2, 0.05, key="data_test_size")
 valid_size = s3.slider(_("Validation share (of the rest)"), 0.05, 0.5, 0.1, 0.05, key="data_valid_size")
 grouped = s4.toggle(_("Group by user"), value=False, key="data_grouped", disabled=loaded.kind != "log",

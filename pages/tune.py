@@ -51,8 +51,12 @@ with st.container(border=True):
                      "specs."))
         shown_space = space_table(space)
         shown_space["help"] = [_(text) for text in shown_space["help"]]          # the specs' help, translated
+        headings = {"dimension": _("dimension"), "low": _("low"), "high": _("high"), "log": _("log scale"),
+                    "choices": _("choices"), "fix": _("fix"), "when": _("when"), "help": _("help")}
         table = st.data_editor(shown_space, hide_index=True, key="tune_space", disabled=["dimension", "log",
-                               "when", "help"], width="stretch")
+                               "when", "help"], width="stretch",
+                               column_config={column: st.column_config.Column(heading)
+                                              for column, heading in headings.items()})
     except RecexpError as error:
         space_error = str(error)
         st.warning(space_error, icon=":material/block:")

@@ -66,7 +66,7 @@ import pandas as pd
 from recexp.data.log import FUNNEL, BehaviorLog, FeatureTable, frame_fingerprint
 from recexp.dataset import ITEM, LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
-from recexp.i18n import _, format_integer
+from recexp.i18n import N_, _, format_integer
 from recexp.params import Bool, Choice, Float, Int, Optional, Param, Parametrized
 
 NS_PER_HOUR = 3_600 * 10**9
@@ -1184,6 +1184,15 @@ def _grouped_take(labels: np.ndarray, groups: np.ndarray, share: float, rng: np.
         take = int(np.argmin(np.abs(cumulative - share * cumulative[-1]))) + 1
         chosen[members[:min(take, len(members) - 1)]] = True
     return np.flatnonzero(chosen[group_codes])
+
+
+#: The split methods' names on the pages (the ids themselves in English, translated in other languages).
+SPLIT_METHOD_NAMES = {"temporal": N_("temporal"), "stratified": N_("stratified"), "leave_last_out": N_("leave_last_out")}
+
+
+def split_method_name(method: str) -> str:
+    """A split method as the pages name it, in the language shown (the id itself when it has no name)."""
+    return _(SPLIT_METHOD_NAMES[method]) if method in SPLIT_METHOD_NAMES else method
 
 
 def split_methods(task: str) -> tuple[str, ...]:

@@ -36,7 +36,7 @@ from recexp.jobs import JobRunner, default_runner
 from recexp.runs import SQLiteRunStore
 from recexp.outofcore import Sampling, down_sample, sample_log
 from recexp.tasks import (TASKS, DatasetEstimate, SplitSpec, build_dataset, estimate_dataset, get_task,
-                          split_dataset, split_methods)
+                          split_dataset, split_method_name, split_methods)
 
 _KEY = "active_dataset_choice"
 _LINK_ERROR_KEY = "active_dataset_link_error"
@@ -271,7 +271,7 @@ def sidebar_summary() -> None:
 
 def _sidebar_line(slot, choice: DatasetChoice) -> None:
     slot.caption(_("Dataset: **{name}** · task: **{task}** · split: {split}").format(
-        name=choice.source.name, task=choice.task, split=choice.split.method))
+        name=choice.source.name, task=choice.task, split=split_method_name(choice.split.method)))
 
 
 def login_enabled() -> bool:
