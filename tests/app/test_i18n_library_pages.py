@@ -19,8 +19,7 @@ from recexp.strategies import STRATEGIES, get_strategy
 from recexp.tune import TuneSpec, fail_trials_of, run_study, storage_url
 from recexp.ui.params import widget_key
 
-from conftest import APP, LAB_PREVIEW_ROWS
-from test_i18n_pages import CJK, shown_texts
+from tests.app.test_i18n_pages import CJK, open_in, shown_texts
 
 #: A word of English, or one Chinese character.
 WORD = re.compile(r"[A-Za-z]{2,}|[\u4e00-\u9fff]")
@@ -50,15 +49,8 @@ def test_the_check_sees_an_english_sentence_between_numbers_and_in_chinese_text(
 
 
 def chinese_session(page: str = "data") -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=300)
-    at.query_params["lang"] = "zh"
-    at.run()
-    assert not at.exception, at.exception
-    if page != "data":
-        at.switch_page(f"pages/{page}.py")
-        at.run()
-        assert not at.exception, at.exception
-    return at
+    """A ``?lang=zh`` session on ``page`` (the Strategy Lab with its preview rows set)."""
+    return open_in("zh", page)
 
 
 def test_the_data_page_says_a_bad_upload_and_a_chinese_exports_warnings_in_chinese(chinese_export, tmp_path):
@@ -89,7 +81,6 @@ def test_the_data_page_says_a_bad_upload_and_a_chinese_exports_warnings_in_chine
 
 def test_the_strategy_lab_says_an_infeasible_parameter_its_notes_and_the_check_in_chinese():
     at = chinese_session("strategy_lab")
-    at.number_input(key="lab_rows").set_value(LAB_PREVIEW_ROWS).run()
     at.selectbox(key="lab_strategy").set_value("smote").run()
     k = widget_key("lab", STRATEGIES["smote"], "k_neighbors")
     at.number_input(key=k).set_value(400).run()
