@@ -1,7 +1,6 @@
 """Data: open a bundled sample, an upload or a server-side file; check mapping and validation; pick task and split."""
 
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -13,7 +12,7 @@ from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
 from recexp.errors import LogMappingError, RecexpError
 from recexp.i18n import N_, _, format_decimal, format_integer, format_percent, format_timestamp, localized
-from recexp.outofcore import choose_path
+from recexp.memory import memory_limit
 from recexp.tasks import TASKS, SplitSpec, split_method_name, split_methods
 from recexp.ui.params import param_widgets
 from recexp.ui.state import (DatasetChoice, active_choice, build, current_user, estimate, load_source,
@@ -204,12 +203,6 @@ if loaded.kind == "log":
                                       "weighted test scores estimate the full population's."))
         if users < 100 or rate < 1:
             sampling = {"users": users / 100, "negative_rate": float(rate)}
-    if source.path and Path(source.path).is_file():
-        fits = choose_path(source.path, task)
-        if fits.on_disk:
-            st.warning(_("This log is large: {reason}. The dashboard builds in memory; sample users above, or build it "
-                         "out of core from the command line (python -m recexp apply FILE --out-of-core yes).").format(
-                reason=fits.reason), icon=":material/memory:")
 
 choice = DatasetChoice(source=source, task=task, task_params=task_params,
                        split=SplitSpec(method=method, test_size=test_size, valid_size=valid_size,
@@ -219,6 +212,13 @@ if size is not None:
     st.caption((_("This dataset: {rows} samples, about {gigabytes} GB in memory; building it needs about {peak} GB more while it runs.") if size.exact else _("This dataset: about {rows} samples, about {gigabytes} GB in memory; building it needs about {peak} GB more while it runs.")).format(
         rows=format_integer(size.rows), gigabytes=format_decimal(size.dataset_bytes / 2**30),
         peak=format_decimal(size.peak_bytes / 2**30)))
+    if not size.fits_in_memory():
+        st.warning(_("Building this dataset would hold about {need} GB, over the memory setting of {limit} GB "
+                     "(RECEXP_MEMORY_LIMIT; figures before sampling). Sample users or down-sample the majority class "
+                     "above, or build it out of core from the command line (python -m recexp apply FILE "
+                     "--out-of-core yes).").format(
+            need=format_decimal((size.dataset_bytes + size.peak_bytes) / 2**30),
+            limit=format_decimal(memory_limit() / 2**30)), icon=":material/memory:")
 if st.button(_("Use this dataset"), type="primary", key="data_use"):
     try:
         with st.status(_("Building features and splitting..."), expanded=False) as status:

@@ -67,6 +67,7 @@ from recexp.data.log import FUNNEL, BehaviorLog, FeatureTable, frame_fingerprint
 from recexp.dataset import ITEM, LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.i18n import N_, _, format_integer
+from recexp.memory import memory_limit
 from recexp.params import Bool, Choice, Float, Int, Optional, Param, Parametrized
 
 NS_PER_HOUR = 3_600 * 10**9
@@ -1043,6 +1044,11 @@ class DatasetEstimate:
     dataset_bytes: int      # memory of the finished dataset
     peak_bytes: int         # memory the build holds at its peak, besides the loaded source
     exact: bool             # True: built whole; False: scaled up from a sample
+
+    def fits_in_memory(self) -> bool:
+        """Whether the build (its peak plus the finished dataset) stays within the memory setting
+        (:func:`recexp.memory.memory_limit`)."""
+        return self.dataset_bytes + self.peak_bytes <= memory_limit()
 
 
 def estimate_dataset(source: BehaviorLog | FeatureTable, task: str, **params: Any) -> DatasetEstimate:

@@ -16,6 +16,24 @@ def test_default_page_reads_the_bundled_taobao_sample(open_page, app):
     assert len(app.dataframe[0].value) == 200 and "The first 200 of 80,106 rows." in _texts(app.caption)
 
 
+def test_a_dataset_past_the_memory_setting_is_warned_before_it_is_built(monkeypatch):
+    """The build's estimated memory (the same estimate the caption states) against RECEXP_MEMORY_LIMIT: the
+    bundled sample fits the default, and is warned about under a 1 MB setting."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    def memory_warnings(at):
+        return [w for w in _texts(at.warning) if "over the memory setting" in w]
+
+    at = AppTest.from_file(str(APP), default_timeout=180).run()
+    assert not at.exception and memory_warnings(at) == []
+    monkeypatch.setenv("RECEXP_MEMORY_LIMIT", "1MB")
+    at.run()
+    assert not at.exception
+    assert len(memory_warnings(at)) == 1 and "RECEXP_MEMORY_LIMIT" in memory_warnings(at)[0]
+
+
 def test_uploaded_log_becomes_the_active_dataset(open_page, app, retailrocket_csv):
     app.segmented_control(key="data_origin").set_value("Upload a file").run()
     app.file_uploader(key="data_upload").set_value(
