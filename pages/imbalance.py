@@ -1,6 +1,5 @@
 """Imbalance: class mix, long tail, per-class features and the behaviour funnel of the active dataset."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -33,7 +32,7 @@ st.caption(_("{name} · task **{task}** · {samples} samples").format(
 parts = {_("train"): split.train, _("validation"): split.valid, _("test"): split.test}
 ranking = task_kind(dataset.task) == "ranking"
 if ranking:     # the classes are the catalogue's items: their popularity as targets is the imbalance to see
-    targets = imbalance.long_tail(np.bincount(dataset.y[split.train]), behavior=_("training targets"))
+    targets = imbalance.target_popularity(dataset, split.train)
     c1, c2, c3 = st.columns(3)
     c1.metric(_("Target items"), format_integer(targets.n_entities),
               help=_("Distinct items that are a training row's next item (out of {n} in the vocabulary).").format(

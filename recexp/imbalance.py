@@ -240,7 +240,8 @@ def long_tail(source: BehaviorLog | Dataset | Any, entity: str = "item", behavio
     else:
         counts = _nonnegative(source)
     if len(counts) == 0:
-        raise InvalidDataError(f"There are no {behavior or ''} events to measure a long tail over.".replace("  ", " "))
+        raise InvalidDataError(_("There are no {behavior} events to measure a long tail over.").format(behavior=behavior)
+                               if behavior else _("There are no events to measure a long tail over."))
     ordered = np.sort(counts)[::-1]
     total = float(ordered.sum())
     top_shares = {}
@@ -249,6 +250,15 @@ def long_tail(source: BehaviorLog | Dataset | Any, entity: str = "item", behavio
         top_shares[f"top {share:.0%}"] = float(ordered[:k].sum() / total) if total else 0.0
     return LongTail(entity=entity, n_entities=int(len(counts)), n_events=int(total), gini=gini(counts),
                     lorenz=lorenz_curve(counts, max_points), top_shares=top_shares, behavior=behavior)
+
+
+def target_popularity(dataset: Dataset, rows: np.ndarray | None = None) -> LongTail:
+    """How concentrated a ranking task's targets are over its items: the long tail of rows per target item.
+
+    A next-item dataset's classes are the catalogue's items, so its class mix is this tail (``rows``: the
+    positions counted, e.g. the training split's; default every row)."""
+    labels = dataset.y if rows is None else dataset.y[rows]
+    return long_tail(np.bincount(labels), behavior=_("targets"))
 
 
 # --- class mix per category -----------------------------------------------------------------------
