@@ -37,9 +37,14 @@ def _name(node: ast.AST) -> str | None:
 
 
 def _literal(node: ast.AST) -> bool:
-    """A message written in place: a string, an f-string, or a sum of them."""
+    """A message written in place: a string, an f-string, a sum of them, a method called on one
+    (``"...".replace(...)``, ``"...".format(...)``) or a choice between them."""
     if isinstance(node, ast.BinOp):
         return _literal(node.left) or _literal(node.right)
+    if isinstance(node, ast.IfExp):
+        return _literal(node.body) or _literal(node.orelse)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return _literal(node.func.value)
     return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
 
 
@@ -57,9 +62,11 @@ def test_every_recexp_error_in_the_library_is_raised_with_a_marked_sentence():
 
 def test_the_lint_sees_an_unmarked_message():
     tree = ast.parse('raise InvalidDataError(f"The file {name} is empty.")\n'
+                     'raise InvalidDataError(f"No {what} events.".replace("  ", " "))\n'
+                     'raise InvalidDataError("No rows." if empty else f"{n} rows.")\n'
                      'raise InvalidDataError(_("The file {name} is empty.").format(name=name))')
     calls = [node.exc for node in tree.body]
-    assert [_literal(call.args[0]) for call in calls] == [True, False]
+    assert [_literal(call.args[0]) for call in calls] == [True, True, True, False]
 
 
 def test_no_function_that_translates_binds_the_name_of_the_translator():
