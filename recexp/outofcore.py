@@ -856,5 +856,5 @@ class _PartWriter:
             self.writer = None
 
 
-__all__ = ["BuildProgress", "DiskDataset", "MEMORY_LIMIT_ENV", "PathChoice", "Sampling", "build_on_disk",
-           "choose_path", "down_sample", "memory_limit", "peak_rss", "sample_log", "sampled_class_mix"]
+__all__ = ["BuildProgress", "DiskDataset", "PathChoice", "Sampling", "build_on_disk", "choose_path", "down_sample",
+           "peak_rss", "sample_log", "sampled_class_mix"]

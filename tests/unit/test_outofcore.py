@@ -16,7 +16,8 @@ from recexp.data.samples import SAMPLES, load_sample
 from recexp.dataset import LABEL, SAMPLE_WEIGHT, TIME
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.metrics import classification_metrics, expected_calibration_error
-from recexp.outofcore import (Sampling, build_on_disk, choose_path, down_sample, memory_limit, sample_log,
+from recexp.memory import memory_limit
+from recexp.outofcore import (Sampling, build_on_disk, choose_path, down_sample, sample_log,
                               sampled_class_mix)
 from recexp.spec import RunSpec, prepare_data
 from recexp.tasks import SplitSpec, build_dataset, split_dataset
