@@ -3,7 +3,7 @@
 Started as a command of a :class:`recexp.jobs.JobRunner` by :func:`recexp.tune.launch`; runs its share
 of trials of an existing study with the study's stored settings, beside other workers sharing the same
 storage. SIGTERM (the runner's cancel) stops it like Ctrl-C: its running trial is failed with
-:data:`recexp.tune.STOPPED`. Exit code 0 when its trials ran (failed trials included: they are recorded
+:data:`recexp.tune.STOPPED` (see :class:`recexp.tune.study.WorkerStop`). Exit code 0 when its trials ran (failed trials included: they are recorded
 in the study), 1 when the study could not be used, 130 when it was stopped.
 """
 
@@ -16,11 +16,7 @@ import sys
 
 from recexp.errors import RecexpError
 from recexp.process import exit_process
-from recexp.tune.study import work
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+from recexp.tune.study import WORKER_STOP, work
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.home:
         os.environ["RECEXP_HOME"] = args.home
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, WORKER_STOP.arrived)
+    signal.signal(signal.SIGINT, WORKER_STOP.arrived)
     print(f"tune worker {os.getpid()}: {args.trials} trial(s) of study {args.study}", flush=True)
     try:
         study = work(args.study, args.trials, args.storage, worker=args.worker, until=args.until,

@@ -16,10 +16,12 @@ distributed mode: ``python -m recexp.tune``, started as commands of a :class:`re
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import os
+import signal
 import sys
 import time
 import warnings
@@ -61,6 +63,58 @@ GRACE_SECONDS = 40
 STOPPED = N_("Stopped during this trial: the study was cancelled (or its process got SIGTERM or Ctrl-C). The "
              "trials that finished are kept, and the study can be continued.")
 
+
+
+class WorkerStop:
+    """Where a worker's stop signal (SIGTERM from the page's Cancel, Ctrl-C) lands, so no trial is left unexplained.
+
+    Inside a trial's work (sampling the strategy, training, scoring) it raises :class:`KeyboardInterrupt`
+    at once, and the objective fails the trial with :data:`STOPPED`. Inside Optuna's own bookkeeping (a
+    trial being created, its parameters sampled, its result stored) an interrupt would leave a trial failed
+    without a sentence or still running; there the stop is held and raised as the next trial's work begins
+    (or as the worker's optimisation ends). A worker installs :meth:`arrived` as its signal handler.
+    """
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.pending: str | None = None
+
+    def arrived(self, signum: int, frame: Any = None) -> None:
+        """The signal handler: raise now, or hold the stop until the next trial's work."""
+        name = signal.Signals(signum).name
+        if self.holding:
+            self.pending = name
+            return
+        raise KeyboardInterrupt(name)
+
+    @contextlib.contextmanager
+    def held(self):
+        """Hold stops while Optuna runs its trials (its bookkeeping); raise a held stop on the way out."""
+        before, self.holding = self.holding, True
+        try:
+            yield
+        finally:
+            self.holding = before
+        self._raise_pending()
+
+    @contextlib.contextmanager
+    def open(self):
+        """A trial's own work: stops land at once (a stop held so far is raised on entry)."""
+        before, self.holding = self.holding, False
+        try:
+            self._raise_pending()
+            yield
+        finally:
+            self.holding = before
+
+    def _raise_pending(self) -> None:
+        if self.pending is not None:
+            name, self.pending = self.pending, None
+            raise KeyboardInterrupt(name)
+
+
+#: This process's :class:`WorkerStop` (a worker process installs its handler; elsewhere it never holds).
+WORKER_STOP = WorkerStop()
 
 @dataclass(frozen=True)
 class TuneSpec:
@@ -235,7 +289,8 @@ def objective(spec: TuneSpec, data: TrialData, store: RunStore | None = None):
         config = space.sample(trial)
         trial.set_user_attr("config", config.to_dict())
         try:
-            value = score_config(config, spec, data, store, trial)
+            with WORKER_STOP.open():
+                value = score_config(config, spec, data, store, trial)
         except optuna.TrialPruned:
             raise
         except KeyboardInterrupt:                              # Optuna fails the trial and stops the study
@@ -507,8 +562,9 @@ def work(name: str, n_trials: int, url: str, worker: int = 0, until: float | Non
     torch.set_num_threads(threads or threads_per_run(1))
     timeout = None if until is None else until - time.time()
     if timeout is None or timeout > 0:
-        study.optimize(objective(stored, data), n_trials=n_trials, timeout=timeout, catch=(Exception,),
-                       gc_after_trial=False)
+        with WORKER_STOP.held():
+            study.optimize(objective(stored, data), n_trials=n_trials, timeout=timeout, catch=(Exception,),
+                           gc_after_trial=False)
     return study
 
 
@@ -597,5 +653,5 @@ def summary(study: optuna.Study, url: str | None = None) -> dict[str, Any]:
 
 __all__ = ["TuneSpec", "TrialData", "validation_data", "resolve_primary", "primary_scorer", "check_feasible",
            "score_config", "objective", "storage_url", "shown_url", "open_study", "study_spec", "prepare", "run_study",
-           "launch", "cancel", "fail_trials_of", "run_workers", "worker_group", "work", "snapshot", "study_names", "trial_rows", "trials_frame", "best_trials", "best_configs", "summary",
+           "launch", "cancel", "fail_trials_of", "run_workers", "worker_group", "work", "WorkerStop", "WORKER_STOP", "snapshot", "study_names", "trial_rows", "trials_frame", "best_trials", "best_configs", "summary",
            "SAMPLERS", "PRUNERS", "STORAGE_ENV", "TRIAL_COLUMNS", "TRIAL_STATES", "STOPPED"]

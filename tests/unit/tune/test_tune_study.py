@@ -1,6 +1,7 @@
 """Studies on real data (yeast_me2, logistic regression, 1-2 epochs): validation only, resume, pruning,
 failed trials and bad input (parallel workers: test_tune_jobs.py)."""
 
+import signal
 import time
 
 import numpy as np
@@ -12,8 +13,10 @@ from recexp.dataset import Dataset
 from recexp.errors import InvalidParameterError
 from recexp.spec import RunSpec, prepare_data
 from recexp.tune import (
-    TrialConfig, TuneSpec, best_configs, objective, open_study, prepare, run_study, score_config, summary, trial_rows,
+    STOPPED, TrialConfig, TuneSpec, best_configs, objective, open_study, prepare, run_study, score_config, summary,
+    trial_rows,
 )
+from recexp.tune.study import WorkerStop
 
 BASE = RunSpec(source={"sample": "yeast_me2"}, task="table", split={"method": "stratified", "seed": 0},
                model="logreg", train={"epochs": 2, "learning_rate": 0.05, "batch_size": 128, "device": "cpu"})
@@ -126,6 +129,46 @@ def test_pruned_and_failed_trials_are_recorded_as_such_and_the_study_goes_on():
     assert best_configs(study)[0].strategy_params == {"sampling_strategy": "auto", "k_neighbors": 3,
                                                          "knn_backend": "auto"}
 
+
+
+def test_a_stop_landing_in_optunas_bookkeeping_is_held_and_fails_the_next_trial_with_the_stopped_sentence(monkeypatch):
+    """A worker's SIGTERM that arrives while Optuna samples a trial's parameters must not leave a trial failed
+    without a sentence (CI saw that as "no heartbeat"): the stop is held and lands in the trial's own work."""
+    spec, data = prepare(SMOTE)
+    study = open_study("held-stop", spec)
+    stop = WorkerStop()
+    sampler = study.sampler
+
+    class SignalWhileSampling(optuna.samplers.BaseSampler):
+        def infer_relative_search_space(self, study, trial):
+            return sampler.infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study, trial, search_space):
+            return sampler.sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study, trial, name, distribution):
+            if trial.number == 1:
+                stop.arrived(signal.SIGTERM)                    # lands in Optuna's bookkeeping: held
+            return sampler.sample_independent(study, trial, name, distribution)
+
+    study.sampler = SignalWhileSampling()
+    monkeypatch.setattr(tune_study, "WORKER_STOP", stop)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"), stop.held():
+        study.optimize(objective(spec, data), n_trials=3, catch=(Exception,))
+    rows = trial_rows(study)
+    assert [r["state"] for r in rows] == ["complete", "fail"]
+    assert rows[1]["error"] == STOPPED and rows[1]["config"] is not None
+
+
+def test_outside_a_worker_a_stop_lands_at_once():
+    stop = WorkerStop()
+    with pytest.raises(KeyboardInterrupt, match="SIGINT"):
+        stop.arrived(signal.SIGINT)
+    with stop.held():
+        stop.arrived(signal.SIGTERM)
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"), stop.open():
+            pass
+        assert stop.pending is None and stop.holding
 
 @pytest.mark.parametrize("change, words", [
     ({"n_trials": 0}, "at least 1 trial"),
