@@ -516,7 +516,7 @@ def _pair_rows(per_run: pd.DataFrame, group: str, base: str | None) -> tuple[pd.
 
 
 def _summarise(per_run: pd.DataFrame, names: list[str], base: str | None, metric_columns: list[str], primary: str,
-               replicates: dict, level: float, random_state: int) -> tuple[pd.DataFrame, dict[str, stats.SeedTest]]:
+               replicates: dict, level: float) -> tuple[pd.DataFrame, dict[str, stats.SeedTest]]:
     """The summary rows (before adjustment) and the paired test of each group on the primary score."""
     rows, primary_tests = [], {}
     half = (1 - level) / 2
@@ -538,7 +538,7 @@ def _summarise(per_run: pd.DataFrame, names: list[str], base: str | None, metric
                                               reference.loc[keys, metric].to_numpy(float), level)
                 probability = stats.probability_of_improvement(
                     mine[metric].to_numpy(float), reference[metric].to_numpy(float),
-                    higher_is_better=metric not in LOWER_IS_BETTER, level=level, random_state=random_state)
+                    higher_is_better=metric not in LOWER_IS_BETTER, level=level)
                 row |= {"n_pairs": test.n_pairs, "delta": test.mean, "delta_low": test.low, "delta_high": test.high,
                         "p_value": test.p_value, "status": test.status, "effect_size": stats.effect_size(test),
                         "prob_improvement": probability[0], "prob_improvement_low": probability[1],
@@ -706,7 +706,7 @@ def compare(store: RunStore, *, experiment: str | None = None, run_ids: list[str
     notes += [f"{group}: {sentence}" for group, sentence in short.items()]
 
     replicates = _bootstrap_deltas(predictions, base, n_bootstrap, random_state) if base and n_bootstrap else {}
-    summary, primary_tests = _summarise(per_run, names, base, metric_columns, chosen, replicates, level, random_state)
+    summary, primary_tests = _summarise(per_run, names, base, metric_columns, chosen, replicates, level)
     summary = _adjust(summary, base, alpha)
     verdicts, flags = {}, []
     if base is not None:
