@@ -79,15 +79,42 @@ def _measure(command: list[str], env: dict) -> dict:
     return result
 
 
+#: Logs up to this size are generated in one piece (seed 0); larger ones as pieces of this size (see :func:`_log`).
+ONE_PIECE_ROWS = 30_000_000
+PIECE_ROWS = 10_000_000
+
+
 def _log(rows: int, cache: Path) -> Path:
+    """The synthetic log of ``rows`` events as CSV in ``cache`` (generated once, then reused).
+
+    Up to :data:`ONE_PIECE_ROWS` it is one ``generate_log(rows, seed=0)``. The generator holds about 200
+    bytes per event, so a 100M-event log (20 GB) would not fit this 23 GB machine beside anything else:
+    larger logs are pieces of :data:`PIECE_ROWS` events with seeds 0, 1, ... appended to one CSV, each piece
+    a shop of its own (its users, items and categories drawn by its seed, 1/100 and 1/15 of its events as
+    in one piece), time-ordered within the piece; like the real Taobao file, the whole is not in time order.
+    """
     from recexp.data.synthetic import generate_log, write_log
 
     path = cache / f"synthetic_{rows}.csv"
-    if not path.exists():
-        frame = generate_log(rows, seed=0)
-        written = write_log(frame, cache, name=path.stem)
+    if path.exists():
+        return path
+    if rows <= ONE_PIECE_ROWS:
+        written = write_log(generate_log(rows, seed=0), cache, name=path.stem)
         if written != path:
             written.rename(path)
+        return path
+    part = path.with_suffix(".csv.part")
+    with part.open("wb") as out:
+        for seed, begin in enumerate(range(0, rows, PIECE_ROWS)):
+            piece = write_log(generate_log(min(PIECE_ROWS, rows - begin), seed=seed), cache, name=f"piece_{seed}")
+            with piece.open("rb") as source:
+                if seed:
+                    source.readline()                     # one header for the whole file
+                while chunk := source.read(1 << 24):
+                    out.write(chunk)
+            piece.unlink()
+            print(f"generated {min(begin + PIECE_ROWS, rows):,} of {rows:,} events", file=sys.stderr, flush=True)
+    part.replace(path)
     return path
 
 
