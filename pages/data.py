@@ -10,7 +10,8 @@ from recexp.data.limits import confine
 from recexp.data.mapping import GUESS
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
-from recexp.diskbuild import build_folder, build_state, log_head, memory_text, preview
+from recexp.data.inspect import log_head
+from recexp.diskbuild import build_folder, build_state, memory_text, preview
 from recexp.errors import LogMappingError, RecexpError
 from recexp.i18n import N_, _, format_decimal, format_integer, format_percent, format_timestamp, localized
 from recexp.memory import memory_limit

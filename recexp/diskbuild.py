@@ -39,9 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recexp.data import load
-from recexp.data.log import BehaviorLog
-from recexp.data.source import DataSource, workspace
+from recexp.data.source import workspace
 from recexp.dataset import LABEL, SAMPLE_WEIGHT
 from recexp.errors import RecexpError, sentence
 from recexp.i18n import _, dumps_text, format_decimal, loads_text, use_language
@@ -55,8 +53,6 @@ STATUSES = ("queued", "running", "finished", "failed", "cancelled")
 ENDED = ("finished", "failed", "cancelled")
 #: Seconds between two writes of the progress file (a phase change is always written).
 WRITE_EVERY = 0.5
-#: Bytes of a log file read for its preview and column mapping.
-HEAD_BYTES = 1 << 20
 _STATE = "state.json"
 _REQUEST = "request.json"
 
@@ -227,30 +223,6 @@ def _down_sampled_class(dataset: DiskDataset) -> int | None:
     return None                                   # no row of that class was kept: its weighted count is 0 anyway
 
 
-def log_head(source: DataSource, size: int = HEAD_BYTES) -> BehaviorLog:
-    """The first lines of ``source``'s log file (about ``size`` bytes; a Parquet file's first batch), read and
-    checked as :func:`recexp.data.load` reads the whole file: its column mapping and a preview, never the log.
-
-    Raises
-    ------
-    RecexpError
-        What reading those lines raised (a bad file, a mapping that does not fit).
-    """
-    path = Path(source.path)
-    if path.suffix.lower() == ".parquet":
-        table = pa.Table.from_batches([next(pq.ParquetFile(path).iter_batches(50_000))])
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        data, name = sink.getvalue().to_pybytes(), path.name
-    else:
-        with pa.input_stream(str(path), compression="detect") as stream:
-            data = stream.read(size)
-        if len(data) == size:
-            data = data[:data.rfind(b"\n") + 1]
-        name = path.name.removesuffix(path.suffix) if path.suffix.lower() in (".gz", ".bz2") else path.name
-    return load((name, data), kind="log", mapping=source.mapping or None, header=source.header)
-
-
 def memory_text(size: int) -> str:
     """A memory size for a sentence: GB from 1 GB on, MB below."""
     return f"{format_decimal(size / 2**30)} GB" if size >= 2**30 else f"{format_decimal(size / 2**20, 1)} MB"
@@ -311,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 __all__ = ["BuildRequest", "BuildState", "ENDED", "STATUSES", "build_folder", "build_state", "class_mix",
-           "command_line", "log_head", "main", "mark_cancelled", "memory_text", "prepare_build", "preview", "process_ended", "work", "write_state"]
+           "command_line", "main", "mark_cancelled", "memory_text", "prepare_build", "preview", "process_ended", "work", "write_state"]
 
 
 if __name__ == "__main__":
