@@ -119,10 +119,16 @@ def build_folder(key: str) -> Path:
     return workspace() / "builds" / key
 
 
+def _stored(folder: Path) -> dict[str, Any] | None:
+    """The folder's state file as written (None: none)."""
+    path = folder / _STATE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def write_state(folder: Path, **values: Any) -> None:
     """Merge ``values`` into the folder's state file (written whole and renamed, so a reader never sees half)."""
     path = folder / _STATE
-    state = json.loads(path.read_text()) if path.exists() else {}
+    state = _stored(folder) or {}
     state.update(values)
     tmp = path.with_name(f"{_STATE}.{os.getpid()}")
     tmp.write_text(json.dumps(state))
@@ -132,10 +138,9 @@ def write_state(folder: Path, **values: Any) -> None:
 def build_state(folder: Path) -> BuildState | None:
     """The state of the build in ``folder`` (None: never launched). A build whose process is gone without a
     word (the machine restarted, it was killed outside the dashboard) counts as failed, with a sentence."""
-    path = folder / _STATE
-    if not path.exists():
+    state = _stored(folder)
+    if state is None:
         return None
-    state = json.loads(path.read_text())
     state["error"] = loads_text(state.get("error"))
     known = {name: state[name] for name in BuildState.__dataclass_fields__ if name in state}
     result = BuildState(**known)
@@ -180,8 +185,7 @@ def process_ended(folder: Path, pid: int, reason: str | None) -> None:
     killed before it could say so leaves its state failed with ``reason``, and its staging folder removed."""
     for staging in (workspace() / "datasets").glob(f"staging-{pid}-*"):   # build_on_disk's own, named by its pid
         shutil.rmtree(staging, ignore_errors=True)
-    state = build_state(folder)
-    if state is not None and state.active:
+    if (_stored(folder) or {}).get("status") in ("queued", "running"):       # it never said how it ended
         write_state(folder, status="failed", ended=time.time(), error=dumps_text(
             reason or _("The build process ended without a result.")))
 
