@@ -151,9 +151,9 @@ short = TrainConfig(epochs=int(epochs), batch_size=int(batch_size)).short_traini
 if short:
     st.warning(short, icon=":material/speed:")
 if st.button(_("Launch"), type="primary", key="train_launch", disabled=not chosen, icon=":material/play_arrow:"):
-    # out_of_core "yes": the run builds (or reuses) the dataset on disk as the Data page did, never in memory
-    source = {**choice.source.to_dict(), **({"out_of_core": "yes"} if disk is not None else {})}
-    base = RunSpec(source=source, task=choice.task, task_params=dict(choice.task_params),
+    # A large log's runs build (or reuse) the dataset on disk as the Data page did: RunSpec.out_of_core "auto"
+    # decides by the same memory setting, and the Data page's build has the key a run's build has.
+    base = RunSpec(source=choice.source.to_dict(), task=choice.task, task_params=dict(choice.task_params),
                    sampling=dict(choice.sampling),
                    split=choice.to_dict()["split"], model=model_name, model_params=model_params,
                    train={"epochs": int(epochs), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
