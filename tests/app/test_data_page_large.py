@@ -16,6 +16,7 @@ from recexp.diskbuild import build_state
 from recexp.outofcore import open_on_disk
 from recexp.runs import SQLiteRunStore
 from tests.app.conftest import APP, rerun_until
+from tests.app.test_i18n_pages import open_in
 
 
 @pytest.fixture
@@ -127,15 +128,19 @@ def test_cancel_stops_the_build_and_keeps_nothing(app, large_log, tmp_path):
     assert not datasets.exists() or not any(datasets.iterdir())       # no dataset, no staging folder
 
 
-def test_a_failed_build_says_why_in_a_sentence(app, tmp_path, monkeypatch):
-    """The purchase task on a log without purchases: the build process fails with build_on_disk's sentence."""
+@pytest.fixture
+def no_buy_log(tmp_path, monkeypatch):
     monkeypatch.setenv("RECEXP_MEMORY_LIMIT", "1MB")
     frame = generate_log(12_000, seed=1)
-    frame = frame[frame["behavior_type"].astype(str) != "buy"]
     path = tmp_path / "workspace" / "data" / "nobuy.csv"
     path.parent.mkdir(parents=True)
-    frame.to_csv(path, index=False)
-    at = _open_large(app, path)
+    frame[frame["behavior_type"].astype(str) != "buy"].to_csv(path, index=False)
+    return path
+
+
+def test_a_failed_build_says_why_in_a_sentence(app, no_buy_log):
+    """The purchase task on a log without purchases: the build process fails with build_on_disk's sentence."""
+    at = _open_large(app, no_buy_log)
     at.selectbox(key="data_task").set_value("purchase").run()
     assert any("too large to load here" in w.value for w in at.warning)
     at.button(key="data_build_disk").click().run()
@@ -143,3 +148,13 @@ def test_a_failed_build_says_why_in_a_sentence(app, tmp_path, monkeypatch):
     error = at.error[0].value
     assert error.startswith("The build failed: The log has no 'buy' events") and "Traceback" not in error
     assert at.button(key="data_build_disk")
+
+
+def test_a_chinese_session_sees_the_large_log_page_and_the_failure_in_chinese(no_buy_log):
+    at = open_in("zh", "data")
+    at = _open_large(at, no_buy_log)
+    assert any("太大，无法在此加载" in w.value for w in at.warning)
+    at.selectbox(key="data_task").set_value("purchase").run()
+    at.button(key="data_build_disk").click().run()
+    rerun_until(at, lambda a: bool(a.error), timeout=120)
+    assert at.error[0].value.startswith("构建失败：日志中没有 'buy' 事件")         # the process's sentence, in Chinese
