@@ -11,13 +11,13 @@ from recexp.data.mapping import GUESS
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
 from recexp.data.inspect import log_head
-from recexp.diskbuild import build_folder, build_state, memory_text, preview
+from recexp.diskbuild import build_folder, memory_text, preview
 from recexp.errors import LogMappingError, RecexpError
 from recexp.i18n import N_, _, format_decimal, format_integer, format_percent, format_timestamp, localized
 from recexp.memory import memory_limit
 from recexp.outofcore import PARTS
 from recexp.tasks import TASKS, SplitSpec, split_method_name, split_methods
-from recexp.ui.builds import cancel_build, launch_build
+from recexp.ui.builds import cancel_build, launch_build, state_of
 from recexp.ui.params import param_widgets
 from recexp.ui.state import (DatasetChoice, active_choice, build, build_request, current_user, disk_dataset,
                              estimate, job_runner, large_log, load_source, server_path, set_active_choice)
@@ -106,8 +106,8 @@ def large_log_section(source: DataSource, current: DatasetChoice) -> None:
                            split=SplitSpec(method="temporal", test_size=test_size, valid_size=valid_size),
                            sampling=sampling)
     folder = build_folder(build_request(choice).key())
-    state = build_state(folder)
     runner = job_runner()
+    state = state_of(runner, folder)
     if state is not None and state.active:
         live_build(folder, runner)
         return
@@ -149,7 +149,7 @@ def large_log_section(source: DataSource, current: DatasetChoice) -> None:
 @st.fragment(run_every=POLL_SECONDS)
 def live_build(folder, runner) -> None:
     """A build running in the background: phase, rows, share done, peak memory, time, and a Cancel."""
-    state = build_state(folder)
+    state = state_of(runner, folder)
     if state is None or not state.active:
         st.rerun()                      # it ended: the whole page shows the result
     if state.status == "queued":

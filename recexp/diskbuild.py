@@ -16,7 +16,7 @@ folder of :func:`~recexp.outofcore.build_on_disk` is removed (by the process its
 runner's callback :func:`process_ended` when it had to be killed), and the dataset folder appears only once complete.
 
 >>> request = BuildRequest(path="events.csv", task="purchase")                 # doctest: +SKIP
->>> folder, start = prepare_build(request)                                     # doctest: +SKIP
+>>> folder = prepare_build(request)                                            # doctest: +SKIP
 >>> build_state(folder).status                                                 # doctest: +SKIP
 'queued'
 """
@@ -31,6 +31,7 @@ import shutil
 import signal
 import sys
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,18 +154,15 @@ def build_state(folder: Path) -> BuildState | None:
     return result
 
 
-def prepare_build(request: BuildRequest) -> tuple[Path, bool]:
-    """``(folder, start)``: the folder of ``request``'s build, and whether a process must start to make it
-    (False when the same build is waiting, running or done). A build to start is recorded as queued."""
+def prepare_build(request: BuildRequest) -> Path:
+    """Record ``request`` as a build waiting for its process (any earlier state of it dropped); returns its
+    folder."""
     folder = build_folder(request.key())
-    state = build_state(folder)
-    if state is not None and state.status in ("queued", "running", "finished"):
-        return folder, False
     folder.mkdir(parents=True, exist_ok=True)
     (folder / _REQUEST).write_text(json.dumps(asdict(request), sort_keys=True, default=str))
     (folder / _STATE).unlink(missing_ok=True)
     write_state(folder, status="queued")
-    return folder, True
+    return folder
 
 
 def command_line(folder: Path, language: str) -> tuple[str, ...]:
@@ -258,10 +256,10 @@ def work(folder: Path) -> int:
     except KeyboardInterrupt:                       # build_on_disk removed its staging folder on the way out
         write_state(folder, status="cancelled", ended=time.time(), error=dumps_text(_("Cancelled by the user.")))
         return 130
-    except (RecexpError, OSError) as error:          # the sentences build_on_disk raises: memory, disk, bad file
-        write_state(folder, status="failed", ended=time.time(), peak_memory=peak_rss(),
-                     error=dumps_text(sentence(error)))
-        print(f"build failed: {error}", file=sys.stderr, flush=True)
+    except Exception as error:       # noqa: BLE001 (build_on_disk's sentences: memory, disk, bad file; else its type)
+        reason = sentence(error) if isinstance(error, (RecexpError, OSError)) else f"{type(error).__name__}: {error}"
+        write_state(folder, status="failed", ended=time.time(), peak_memory=peak_rss(), error=dumps_text(reason))
+        traceback.print_exc()                        # into the build's log
         return 1
     write_state(folder, status="finished", ended=time.time(), fraction=1.0, peak_memory=peak_rss(),
                  dataset=str(dataset.folder), rows=len(dataset))
@@ -270,7 +268,7 @@ def work(folder: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m recexp.diskbuild FOLDER``: the build process :func:`launch_build` starts."""
+    """``python -m recexp.diskbuild FOLDER``: the build process :func:`recexp.ui.builds.launch_build` starts."""
     parser = argparse.ArgumentParser(prog="python -m recexp.diskbuild", description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="the build's folder (request.json in it)")
     parser.add_argument("--home", default=None, help="workspace folder (default: $RECEXP_HOME or ./workspace)")
@@ -287,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 __all__ = ["BuildRequest", "BuildState", "ENDED", "STATUSES", "build_folder", "build_state", "class_mix",
-           "command_line", "main", "mark_cancelled", "memory_text", "prepare_build", "preview", "process_ended", "work", "write_state"]
+           "command_line", "main", "mark_cancelled", "memory_text", "prepare_build", "preview", "process_ended",
+           "work", "write_state"]
 
 
 if __name__ == "__main__":

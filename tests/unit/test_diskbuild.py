@@ -4,20 +4,21 @@ killed process cleaned up after, and the raw class mix of a down-sampled dataset
 
 from __future__ import annotations
 
+import json
 import os
-import signal
 import time
 
 import pytest
 
 from recexp.data.synthetic import generate_log
-from recexp.diskbuild import BuildRequest, build_folder, build_state, class_mix, preview, process_ended, work
+from recexp.diskbuild import (BuildRequest, build_folder, build_state, class_mix, prepare_build, preview, process_ended,
+                              work)
 from recexp.jobs import JobRunner
-from recexp.outofcore import build_on_disk, down_sample, open_on_disk, sampled_class_mix
+from recexp.outofcore import down_sample, open_on_disk, sampled_class_mix
 from recexp.runs import SQLiteRunStore
-from recexp.tasks import SplitSpec, build_dataset, split_dataset
 from recexp.data import load
-from recexp.ui.builds import cancel_build, launch_build
+from recexp.tasks import SplitSpec, build_dataset, split_dataset
+from recexp.ui.builds import cancel_build, launch_build, state_of
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +54,13 @@ def test_a_build_runs_in_a_process_and_is_found_again(log_file):
     assert preview(disk, rows=50).num_rows == 50
 
     # the raw (weighted) mix from the metadata equals the in-memory path's weighted counts
-    dataset, split = down_sample(*(lambda d: (d, split_dataset(d, SplitSpec())))(
-        build_dataset(load(str(log_file)), "behavior", split=SplitSpec())), 0.25)
+    whole = build_dataset(load(str(log_file)), "behavior", split=SplitSpec())
+    dataset, _split = down_sample(whole, split_dataset(whole, SplitSpec()), 0.25)
     assert class_mix(disk) == {key: {c: float(v) for c, v in counts.items()}
                                for key, counts in sampled_class_mix(dataset).items()}
 
 
-def test_a_cancel_in_the_middle_leaves_nothing(tmp_path, monkeypatch):
+def test_a_cancel_in_the_middle_leaves_nothing(tmp_path):
     path = tmp_path / "big.csv"
     generate_log(300_000, seed=6).to_csv(path, index=False)
     runner = JobRunner(SQLiteRunStore.open(), max_concurrent=1, runs=False, cancel_grace=10)
@@ -75,7 +76,7 @@ def test_a_cancel_in_the_middle_leaves_nothing(tmp_path, monkeypatch):
     assert list(datasets.iterdir()) == []                      # the process removed its staging folder itself
 
 
-def test_a_killed_build_is_failed_and_cleaned_up(log_file, tmp_path):
+def test_a_killed_build_is_failed_and_cleaned_up(tmp_path):
     folder = build_folder("0123456789abcdef")
     folder.mkdir(parents=True)
     staging = tmp_path / "workspace" / "datasets" / "staging-424242-1"
@@ -93,7 +94,7 @@ def test_a_failure_is_a_sentence(tmp_path):
     request = BuildRequest(path=str(path), task="purchase", split={"method": "temporal"})
     folder = build_folder(request.key())
     folder.mkdir(parents=True)
-    (folder / "request.json").write_text(__import__("json").dumps(request.__dict__))
+    (folder / "request.json").write_text(json.dumps(request.__dict__))
     assert work(folder) == 1                                    # in this process: the build's own refusal
     state = build_state(folder)
     assert state.status == "failed" and state.error.startswith("The log has no 'buy' events")
@@ -105,3 +106,13 @@ def test_a_state_whose_process_is_gone_is_failed(tmp_path):
     (folder / "state.json").write_text('{"status": "running", "pid": 2147480000}')
     state = build_state(folder)
     assert state.status == "failed" and "ended without finishing" in state.error
+
+
+def test_a_build_left_waiting_by_a_restarted_app_is_launched_again(log_file):
+    request = BuildRequest(path=str(log_file), task="behavior", split={"method": "temporal"})
+    folder = prepare_build(request)                             # queued on a runner that is gone
+    runner = JobRunner(SQLiteRunStore.open(), max_concurrent=1, runs=False)
+    assert build_state(folder).status == "queued" and state_of(runner, folder) is None
+    assert launch_build(request, runner) == folder
+    assert runner.commands(f"diskbuild:{folder}") != (0, 0)
+    assert _wait(folder, runner, lambda s: not s.active).status == "finished"
