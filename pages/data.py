@@ -95,6 +95,8 @@ def large_log_section(source: DataSource, current: DatasetChoice) -> None:
     """A log too large to load: task, time split and sampling, then its dataset built on disk in the background."""
     st.subheader(_("Task and split"))
     tasks = list(DISK_TASKS)
+    if st.session_state.get("data_task", tasks[0]) not in tasks:     # e.g. next_item, chosen on a smaller file
+        del st.session_state["data_task"]
     task = st.selectbox(_("Task"), tasks, key="data_task", index=tasks.index(current.task) if current.task in tasks
                         else 0, format_func={n: f"{n}: {_(TASKS[n].description)}" for n in tasks}.get)
     task_params = param_widgets(TASKS[task], prefix="data")

@@ -158,3 +158,11 @@ def test_a_chinese_session_sees_the_large_log_page_and_the_failure_in_chinese(no
     at.button(key="data_build_disk").click().run()
     rerun_until(at, lambda a: bool(a.error), timeout=120)
     assert at.error[0].value.startswith("构建失败：日志中没有 'buy' 事件")         # the process's sentence, in Chinese
+
+
+def test_a_task_that_cannot_be_built_on_disk_falls_back_to_behaviour(app, large_log):
+    """next_item chosen on the sample, then a large log opened: the page offers the tasks it can build on disk."""
+    app.selectbox(key="data_task").set_value("next_item").run()
+    at = _open_large(app, large_log)
+    assert at.selectbox(key="data_task").value == "behavior"
+    assert any("the behavior task would need" in w.value for w in at.warning)
