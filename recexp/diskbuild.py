@@ -257,6 +257,8 @@ def work(folder: Path) -> int:
         write_state(folder, status="cancelled", ended=time.time(), error=dumps_text(_("Cancelled by the user.")))
         return 130
     except Exception as error:       # noqa: BLE001 (build_on_disk's sentences: memory, disk, bad file; else its type)
+        if (_stored(folder) or {}).get("status") == "cancelled":   # DuckDB turns the stop into "Query interrupted"
+            return 130
         reason = sentence(error) if isinstance(error, (RecexpError, OSError)) else f"{type(error).__name__}: {error}"
         write_state(folder, status="failed", ended=time.time(), peak_memory=peak_rss(), error=dumps_text(reason))
         traceback.print_exc()                        # into the build's log
