@@ -10,13 +10,26 @@ from recexp.data.limits import confine
 from recexp.data.mapping import GUESS
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource, save_upload
+from recexp.data.inspect import log_head
+from recexp.diskbuild import build_folder, memory_text, preview
 from recexp.errors import LogMappingError, RecexpError
 from recexp.i18n import N_, _, format_decimal, format_integer, format_percent, format_timestamp, localized
 from recexp.memory import memory_limit
+from recexp.outofcore import PARTS
 from recexp.tasks import TASKS, SplitSpec, split_method_name, split_methods
+from recexp.ui.builds import cancel_build, launch_build, state_of
 from recexp.ui.params import param_widgets
-from recexp.ui.state import (DatasetChoice, active_choice, build, current_user, estimate, load_source,
-                             set_active_choice)
+from recexp.ui.state import (DatasetChoice, active_choice, build, build_request, current_user, disk_dataset,
+                             estimate, job_runner, large_log, load_source, server_path, set_active_choice)
+
+#: Seconds between two looks at a build running in the background.
+POLL_SECONDS = 1.0
+#: The phases of an out-of-core build, in words.
+PHASES = {"": N_("starting"), "reading": N_("reading the log"), "features": N_("computing features"),
+          "writing": N_("writing Parquet")}
+#: The tasks a log too large for memory can be built for (out of core).
+DISK_TASKS = ("behavior", "purchase")
+PART_TITLES = {"train": N_("train"), "valid": N_("validation"), "test": N_("test")}
 
 
 #: The column roles in words (their ids stay as they are in links, the CLI's --map and run specs).
@@ -56,16 +69,124 @@ def read_as_table(label_column: str) -> None:
     st.session_state["data_label"] = label_column
 
 
+def sampling_widgets(current: DatasetChoice) -> dict[str, float]:
+    """The build-time sampling inputs (users kept, majority class kept); returns what differs from none."""
+    with st.expander(_("Sampling (large logs)"), expanded=bool(current.sampling)):
+        k1, k2 = st.columns(2)
+        users = k1.number_input(_("Users kept (%)"), min_value=1.0, max_value=100.0, step=1.0,
+                                value=100.0 * current.sampling.get("users", 1.0), key="data_sample_users",
+                                help=_("Whole histories of this share of users, chosen by a stable hash of the id."))
+        rate = k2.number_input(_("Majority class kept (share)"), min_value=0.01, max_value=1.0, step=0.01,
+                               value=current.sampling.get("negative_rate", 1.0), key="data_negative_rate",
+                               help=_("Rows of the most frequent class kept; each kept one weighs 1 / share, so "
+                                      "weighted test scores estimate the full population's."))
+    chosen = {"users": users / 100, "negative_rate": float(rate)}
+    return {name: value for name, value in chosen.items() if value < 1}
+
+
+def share_sliders(left, right, current: DatasetChoice) -> tuple[float, float]:
+    """The test share and the validation share (of the rest) of a split, starting from the active choice's."""
+    return (left.slider(_("Test share"), 0.05, 0.5, float(current.split.test_size), 0.05, key="data_test_size"),
+            right.slider(_("Validation share (of the rest)"), 0.05, 0.5, float(current.split.valid_size), 0.05,
+                         key="data_valid_size"))
+
+
+def large_log_section(source: DataSource, current: DatasetChoice) -> None:
+    """A log too large to load: task, time split and sampling, then its dataset built on disk in the background."""
+    st.subheader(_("Task and split"))
+    tasks = list(DISK_TASKS)
+    if st.session_state.get("data_task", tasks[0]) not in tasks:     # e.g. next_item, chosen on a smaller file
+        del st.session_state["data_task"]
+    task = st.selectbox(_("Task"), tasks, key="data_task", index=tasks.index(current.task) if current.task in tasks
+                        else 0, format_func={n: f"{n}: {_(TASKS[n].description)}" for n in tasks}.get)
+    task_params = param_widgets(TASKS[task], prefix="data")
+    s1, s2 = st.columns(2)
+    test_size, valid_size = share_sliders(s1, s2, current)
+    st.caption(_("Split by time: a dataset built on disk is split by time only (its parts are time ranges)."))
+    sampling = sampling_widgets(current)
+    choice = DatasetChoice(source=source, task=task, task_params=task_params,
+                           split=SplitSpec(method="temporal", test_size=test_size, valid_size=valid_size),
+                           sampling=sampling)
+    folder = build_folder(build_request(choice).key())
+    runner = job_runner()
+    state = state_of(runner, folder)
+    if state is not None and state.active:
+        live_build(folder, runner)
+        return
+    if state is None or state.status != "finished":
+        if state is not None and state.status == "failed":
+            st.error(_("The build failed: {error}").format(error=state.error), icon=":material/error:")
+        elif state is not None:
+            st.info(_("The build was cancelled; nothing of it was kept."), icon=":material/stop:")
+        if st.button(_("Build on disk"), type="primary", key="data_build_disk", icon=":material/hard_drive:",
+                     help=_("Builds the task's dataset with DuckDB in a background process, memory bounded by "
+                            "RECEXP_MEMORY_LIMIT, as partitioned Parquet in the workspace (a later build with the "
+                            "same settings reuses it). The page stays usable meanwhile.")):
+            launch_build(build_request(choice), runner)
+            st.rerun()
+        return
+    disk = disk_dataset(choice)
+    st.success(_("Built on disk in {seconds} s: {rows} rows ({train} train / {valid} validation / {test} test), "
+                 "peak memory of the build {memory}.").format(
+        seconds=format_decimal(disk.seconds, 1), rows=format_integer(len(disk)),
+        train=format_integer(disk.rows["train"]), valid=format_integer(disk.rows["valid"]),
+        test=format_integer(disk.rows["test"]), memory=memory_text(state.peak_memory)), icon=":material/hard_drive:")
+    st.markdown(_("**Rows per part and class** (from the dataset's metadata)"))
+    st.dataframe(pd.DataFrame({_(PART_TITLES[p]): disk.counts[p] for p in PARTS}).rename_axis(_("class")))
+    head = preview(disk).to_pandas()
+    st.dataframe(head, hide_index=True, key="data_disk_preview")
+    st.caption(_("The first {shown} rows of {file}, one of the dataset's Parquet files in {folder}.").format(
+        shown=format_integer(len(head)), file=disk.files("train")[0].name if disk.files("train") else "-",
+        folder=disk.folder))
+    if current == choice:
+        st.success(_("Active: {name}, task {task}, built on disk.").format(name=source.name, task=task))
+    elif st.button(_("Use this dataset"), type="primary", key="data_use"):
+        set_active_choice(choice)
+        st.rerun()
+    if current == choice:
+        st.page_link("pages/imbalance.py", label=_("See how imbalanced it is"), icon=":material/balance:")
+        st.page_link("pages/train.py", label=_("Train on it"), icon=":material/model_training:")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_build(folder, runner) -> None:
+    """A build running in the background: phase, rows, share done, peak memory, time, and a Cancel."""
+    state = state_of(runner, folder)
+    if state is None or not state.active:
+        st.rerun()                      # it ended: the whole page shows the result
+    if state.status == "queued":
+        st.info(_("The build waits for a free slot of the job runner (it runs at most {limit} job(s) at once, "
+                  "training runs included).").format(limit=format_integer(runner.max_concurrent)),
+                icon=":material/schedule:")
+    else:
+        st.progress(state.fraction, text=_("Building on disk: {phase}, {rows} rows, {percent} done").format(
+            phase=_(PHASES.get(state.phase, state.phase)), rows=format_integer(state.rows),
+            percent=format_percent(state.fraction)))
+        c1, c2, c3 = st.columns(3)
+        c1.metric(_("Rows so far"), format_integer(state.rows))
+        c2.metric(_("Peak memory"), memory_text(state.peak_memory),
+                  help=_("Of the build process; the memory setting is {limit}.").format(limit=memory_text(memory_limit())))
+        c3.metric(_("Elapsed"), f"{format_decimal(state.elapsed, 0)} s")
+        if state.phase == "features":
+            st.caption(_("DuckDB computes the features in steps that report no progress of their own; the time and "
+                         "the memory above still move."))
+    if st.button(_("Cancel"), key="data_build_cancel", icon=":material/stop:",
+                 help=_("Stops the build process; nothing of the build is kept.")):
+        cancel_build(runner, folder)
+        st.rerun()
+
+
 st.title(_("Data"))
 st.caption(_("Open a behaviour log or a feature table, check how it was read, and choose the learning task."))
 
 current = active_choice()
+reopened = server_path(current)             # a reload or a link reopens the active server file, not the sample
 #: The segmented control's options (their English text is also their value in the session).
 ORIGINS = {"Bundled sample": _("Bundled sample"), "Upload a file": _("Upload a file"),
            "File on the server": _("File on the server")}
 origin = st.segmented_control(
     _("Where is the data?"), list(ORIGINS), format_func=ORIGINS.get,
-    default="Bundled sample", key="data_origin",
+    default="File on the server" if reopened else "Bundled sample", key="data_origin",
 )
 
 source: DataSource | None = None
@@ -77,6 +198,7 @@ if origin == "Bundled sample":
     source = sample_source(name)
 else:
     kind = st.radio(_("What does the file hold?"), ["log", "table"], horizontal=True, key="data_kind",
+                    index=1 if reopened and current.source.kind == "table" else 0,
                     format_func={"log": _("Behaviour log (one event per row)"),
                                  "table": _("Feature table (features + label column)")}.get)
     if origin == "Upload a file":
@@ -92,6 +214,7 @@ else:
                 st.error(str(error))
     else:
         path = st.text_input(_("Path of a file or a folder of same-layout files on the server"), key="data_path",
+                             value=reopened or "",
                              help=_("Under the server's data folders (RECEXP_DATA_ROOT, set by the operator); a "
                                     "relative path is read from the first of them."))
         if path.strip():
@@ -115,11 +238,15 @@ if source is None:
 
 mapping_key = f"data_mapping::{source.path}"
 source = replace(source, mapping=st.session_state.get(mapping_key, source.mapping))
+# A log whose in-memory build would pass the memory setting is never loaded: only its first lines are read.
+task_now = st.session_state.get("data_task", current.task)
+large = large_log(replace(current, source=source, task=task_now if task_now in DISK_TASKS else DISK_TASKS[0]))
 failure: RecexpError | None = None
 with st.status(_("Reading {name}...").format(name=source.name), expanded=False) as status:
     try:
-        loaded = load_source(source)
-        status.update(label=_("Read {name}: {rows} rows kept").format(
+        loaded = log_head(source) if large else load_source(source)
+        status.update(label=(_("Read the first {rows} rows of {name}") if large else _("Read {name}: {rows} rows "
+                                                                                       "kept")).format(
             name=source.name, rows=format_integer(loaded.report.rows_kept)), state="complete")
     except RecexpError as error:
         failure = error
@@ -140,6 +267,19 @@ if failure is not None:
 if loaded.kind == "log":
     mapping_panel(mapping_key, [*loaded.mapping.values(), *loaded.report.unused_columns], loaded.mapping,
                   loaded.report.roles, expanded=any(r["confidence"] < GUESS for r in loaded.report.roles.values()))
+
+if large:
+    st.warning(_("{name} is too large to load here: about {events} events, and the {task} task would need about "
+                 "{need} in memory, over the memory setting of {limit} (RECEXP_MEMORY_LIMIT). The page does not load "
+                 "it: choose the task, the split and any sampling, then build the dataset on disk.").format(
+        name=source.name, events=format_integer(large.events), task=task_now if task_now in DISK_TASKS else DISK_TASKS[0],
+        need=memory_text(large.in_memory_bytes), limit=memory_text(large.limit)), icon=":material/memory:")
+    st.subheader(_("Preview"))
+    st.dataframe(loaded.frame.head(200), hide_index=True)
+    st.caption(_("The first {shown} rows of the file, read as the build will read it.").format(
+        shown=format_integer(min(200, len(loaded.frame)))))
+    large_log_section(source, current)
+    st.stop()
 
 st.subheader(_("Preview"))
 st.dataframe(loaded.frame.head(200), hide_index=True)
@@ -184,25 +324,12 @@ if st.session_state.get("data_split_task") != task or st.session_state.get("data
 st.session_state["data_split_task"] = task
 method = s1.selectbox(_("Split"), methods, key="data_split_method",
                       format_func={m: split_method_name(m) for m in methods}.get)
-test_size = s2.slider(_("Test share"), 0.05, 0.5, 0.2, 0.05, key="data_test_size")
-valid_size = s3.slider(_("Validation share (of the rest)"), 0.05, 0.5, 0.1, 0.05, key="data_valid_size")
+test_size, valid_size = share_sliders(s2, s3, current)
 grouped = s4.toggle(_("Group by user"), value=False, key="data_grouped", disabled=loaded.kind != "log",
                     help=_("No user appears on both sides of the split."))
 seed = s5.number_input(_("Split seed"), min_value=0, value=0, step=1, key="data_seed")
 
-sampling = {}
-if loaded.kind == "log":
-    with st.expander(_("Sampling (large logs)"), expanded=bool(current.sampling)):
-        k1, k2 = st.columns(2)
-        users = k1.number_input(_("Users kept (%)"), min_value=1.0, max_value=100.0, step=1.0,
-                                value=100.0 * current.sampling.get("users", 1.0), key="data_sample_users",
-                                help=_("Whole histories of this share of users, chosen by a stable hash of the id."))
-        rate = k2.number_input(_("Majority class kept (share)"), min_value=0.01, max_value=1.0, step=0.01,
-                               value=current.sampling.get("negative_rate", 1.0), key="data_negative_rate",
-                               help=_("Rows of the most frequent class kept; each kept one weighs 1 / share, so "
-                                      "weighted test scores estimate the full population's."))
-        if users < 100 or rate < 1:
-            sampling = {"users": users / 100, "negative_rate": float(rate)}
+sampling = sampling_widgets(current) if loaded.kind == "log" else {}
 
 choice = DatasetChoice(source=source, task=task, task_params=task_params,
                        split=SplitSpec(method=method, test_size=test_size, valid_size=valid_size,

@@ -6,11 +6,15 @@ import streamlit as st
 from recexp import imbalance
 from recexp.charts import imbalance as charts
 from recexp.dataset import SAMPLE_WEIGHT
+from recexp.diskbuild import class_mix
 from recexp.errors import RecexpError
 from recexp.i18n import N_, _, format_decimal, format_integer, format_percent
-from recexp.outofcore import sampled_class_mix
+from recexp.outofcore import PARTS, sampled_class_mix
 from recexp.tasks import task_kind
-from recexp.ui.state import active_choice, load_source, require_dataset
+from recexp.ui.state import active_choice, large_log, load_source, require_dataset, require_disk_dataset
+
+#: The parts of a split, in words.
+PART_TITLES = {"train": N_("train"), "valid": N_("validation"), "test": N_("test")}
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -23,7 +27,52 @@ def _long_tail(_log, fingerprint: str, entity: str):
     return imbalance.long_tail(_log, entity=entity)
 
 
+def balance_metrics(balance: dict) -> None:
+    """Classes, imbalance ratio, normalised entropy and the minority class, in a row."""
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(_("Classes"), len(balance["class_counts"]))
+    c2.metric(_("Imbalance ratio"), f"{format_decimal(balance['imbalance_ratio'], 1)} : 1",
+              help=_("Majority count / minority count."))
+    c3.metric(_("Balance (normalised entropy)"), format_decimal(balance["normalised_entropy"], 2),
+              help=_("Shannon entropy of the class shares divided by log K: 1 is perfectly balanced, 0 is one class."))
+    c4.metric(_("Minority class"), min(balance["class_counts"], key=balance["class_counts"].get))
+
+
+def raw_and_sampled(mix: dict) -> None:
+    """The raw class mix (weighted back to the full population) beside the sampled one: a chart and a table."""
+    st.subheader(_("Raw and sampled class mix"), divider=False)
+    st.caption(_("The majority class was down-sampled at build time: **sampled** counts the rows kept, **raw "
+                 "(weighted)** weighs each kept row by 1 / its sampling rate, which estimates the full population's "
+                 "mix (what weighted test scores are corrected to)."))
+    left, right = st.columns(2)
+    left.plotly_chart(charts.sampled_mix_chart(mix), key="imb_sampled_mix_chart")
+    right.table(pd.DataFrame({_("raw (weighted)"): mix["population"], _("sampled"): mix["sampled"]})
+                .style.format("{:,.0f}"))
+
+
 st.title(_("Imbalance"))
+choice = active_choice()
+if large_log(choice) is not None:         # built on disk: counts from its metadata, never its rows
+    disk = require_disk_dataset(choice)
+    st.caption(_("{name} · task **{task}** · {samples} samples, built on disk").format(
+        name=choice.source.name, task=disk.task, samples=format_integer(len(disk))))
+    balance = imbalance.class_balance(disk.class_counts())
+    balance_metrics(balance)
+    left, right = st.columns(2)
+    left.plotly_chart(charts.class_balance_chart(balance, log_y=balance["imbalance_ratio"] > 20))
+    right.markdown(_("**Class counts per split** (the test split is fixed for every run compared on it)"))
+    right.table(pd.DataFrame({_(PART_TITLES[p]): disk.counts[p] for p in PARTS}).style.format("{:,}"))
+    if disk.sampling.get("negative_rate", 1.0) < 1:
+        raw_and_sampled(class_mix(disk))
+    if disk.sampling.get("users", 1.0) < 1:
+        st.caption(_("Users were sampled at build time ({share} kept, whole histories): the counts are those of the "
+                     "users kept; the class mix is estimated without weights.").format(
+            share=format_percent(disk.sampling["users"])))
+    st.info(_("The funnel, the long tail and the per-class features need every event or row in memory, so they are "
+              "not shown for a dataset built on disk. Keep a share of users on the Data page to see them on a log "
+              "that fits."), icon=":material/hard_drive:")
+    st.stop()
+
 dataset, split = require_dataset()
 source = load_source(active_choice().source)
 st.caption(_("{name} · task **{task}** · {samples} samples").format(
@@ -46,13 +95,7 @@ if ranking:     # the classes are the catalogue's items: their popularity as tar
     right.table(pd.DataFrame({_("rows"): {part: len(rows) for part, rows in parts.items()}}).style.format("{:,}"))
 else:
     balance = imbalance.class_balance(dataset)
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric(_("Classes"), len(balance["class_counts"]))
-    c2.metric(_("Imbalance ratio"), f"{format_decimal(balance['imbalance_ratio'], 1)} : 1",
-              help=_("Majority count / minority count."))
-    c3.metric(_("Balance (normalised entropy)"), format_decimal(balance["normalised_entropy"], 2),
-              help=_("Shannon entropy of the class shares divided by log K: 1 is perfectly balanced, 0 is one class."))
-    c4.metric(_("Minority class"), min(balance["class_counts"], key=balance["class_counts"].get))
+    balance_metrics(balance)
 
     left, right = st.columns(2)
     log_y = left.toggle(_("Log scale"), value=balance["imbalance_ratio"] > 20, key="imb_log_y")
@@ -60,11 +103,7 @@ else:
     right.markdown(_("**Class counts per split** (the test split is fixed for every run compared on it)"))
     right.table(pd.DataFrame({part: dataset.class_counts(rows) for part, rows in parts.items()}).style.format("{:,}"))
     if SAMPLE_WEIGHT in dataset.frame:
-        mix = sampled_class_mix(dataset)
-        right.markdown(_("**Raw and sampled class mix** (the majority class was down-sampled at build time; raw = "
-                         "rows weighted back to the full population)"))
-        right.table(pd.DataFrame({_("raw (weighted)"): mix["population"], _("sampled"): mix["sampled"]})
-                    .style.format("{:,.0f}"))
+        raw_and_sampled(sampled_class_mix(dataset))
 
 not_for_ranking = _("Not shown for a ranking task: its classes are the {n} items of the catalogue.").format(
     n=format_integer(dataset.schema.n_classes))

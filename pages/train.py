@@ -18,8 +18,8 @@ from recexp.models.device import available_devices
 from recexp.ui.params import param_widgets
 from recexp.tasks import TASKS, task_kind
 from recexp.tta import MAX_COPIES, TTA_OPERATORS, check_applies, tta_operator
-from recexp.ui.state import (active_choice, job_runner, require_dataset, set_active_choice, set_strategy_grid,
-                             sharing_toggle, strategy_grid)
+from recexp.ui.state import (active_choice, job_runner, large_log, require_dataset, require_disk_dataset,
+                             set_active_choice, set_strategy_grid, sharing_toggle, strategy_grid)
 
 POLL_SECONDS = 1.0
 
@@ -40,11 +40,23 @@ task = st.selectbox(_("Task"), tasks, index=tasks.index(choice.task) if choice.t
 if task != choice.task:
     set_active_choice(replace(choice, task=task, task_params={}))
     choice = active_choice()
-dataset, split = require_dataset()
+disk = require_disk_dataset(choice) if large_log(choice) is not None else None
+if disk is not None:                    # larger than memory: only its metadata is read here
+    dataset = None
+    schema, rows, train_counts, fingerprint = disk.schema, disk.rows, disk.class_counts("train"), disk.fingerprint
+else:
+    dataset, split = require_dataset()
+    schema, fingerprint = dataset.schema, dataset.fingerprint
+    rows = {"train": len(split.train), "valid": len(split.valid), "test": len(split.test)}
+    train_counts = dataset.class_counts(split.train)
 st.caption(_("Data: **{name}**, task **{task}**, {classes} classes; {train} train / {valid} validation / {test} test "
-             "rows.").format(name=choice.source.name, task=choice.task, classes=dataset.schema.n_classes,
-                             train=format_integer(len(split.train)), valid=format_integer(len(split.valid)),
-                             test=format_integer(len(split.test))))
+             "rows.").format(name=choice.source.name, task=choice.task, classes=schema.n_classes,
+                             train=format_integer(rows["train"]), valid=format_integer(rows["valid"]),
+                             test=format_integer(rows["test"])))
+if disk is not None:
+    st.info(_("{name} is larger than memory: every run reads the dataset built on disk with these settings (in "
+              "{folder}), or builds it there first if it is gone; the sampling chosen on the Data page goes into each "
+              "run's spec.").format(name=choice.source.name, folder=disk.folder), icon=":material/hard_drive:")
 ranking = task_kind(choice.task) == "ranking"
 if ranking:
     st.caption(_(NEXT_ITEM_PROTOCOL))
@@ -59,8 +71,7 @@ with st.container(border=True):
                             format_func={n: strategy_label(n) for n in strategies}.get,
                             help=_("Tune a strategy in the Strategy Lab and press 'Add to grid' to bring it here "
                                    "with its parameters."))
-    classes = list(dataset.schema.classes)
-    train_counts = dataset.class_counts(split.train)
+    classes = list(schema.classes)
     strategy_params: dict[str, dict] = {}
     for name in chosen:
         if strategies[name].params:
@@ -136,18 +147,20 @@ with st.container(border=True):
         st.caption(_("Cost: {passes} forward passes per evaluated row instead of 1.").format(
             passes=format_integer(int(copies) + 1)))
 
-short = TrainConfig(epochs=int(epochs), batch_size=int(batch_size)).short_training_warning(len(split.train))
+short = TrainConfig(epochs=int(epochs), batch_size=int(batch_size)).short_training_warning(rows["train"])
 if short:
     st.warning(short, icon=":material/speed:")
 if st.button(_("Launch"), type="primary", key="train_launch", disabled=not chosen, icon=":material/play_arrow:"):
+    # A large log's runs build (or reuse) the dataset on disk as the Data page did: RunSpec.out_of_core "auto"
+    # decides by the same memory setting, and the Data page's build has the key a run's build has.
     base = RunSpec(source=choice.source.to_dict(), task=choice.task, task_params=dict(choice.task_params),
                    sampling=dict(choice.sampling),
                    split=choice.to_dict()["split"], model=model_name, model_params=model_params,
                    train={"epochs": int(epochs), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
                           "loss": loss, "patience": int(patience), "device": device},
-                   fingerprint=dataset.fingerprint, **tta)
+                   fingerprint=fingerprint, **tta)
     try:
-        if tta:                                  # refused here, not in every run, when it cannot apply
+        if tta and dataset is not None:          # refused here, not in every run, when it cannot apply
             check_applies(tta_operator(tta["tta"], tta["tta_params"]), dataset, model_params)
         experiment, launched = runner.launch_grid(
             base, [(name, strategy_params[name]) for name in chosen], seeds=list(range(int(seeds))),

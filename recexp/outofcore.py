@@ -547,6 +547,11 @@ def _build(path: Path, layout: _Layout, task: BehaviorTask | PurchaseTask, split
     return _open(folder)
 
 
+def open_on_disk(folder: str | Path) -> DiskDataset:
+    """The dataset :func:`build_on_disk` wrote in ``folder``, from its metadata (no row is read)."""
+    return _open(Path(folder))
+
+
 def _open(folder: Path) -> DiskDataset:
     meta = json.loads((folder / "schema.json").read_text())
     s = meta["schema"]
@@ -857,4 +862,4 @@ class _PartWriter:
 
 
 __all__ = ["BuildProgress", "DiskDataset", "PathChoice", "Sampling", "build_on_disk", "choose_path", "down_sample",
-           "peak_rss", "sample_log", "sampled_class_mix"]
+           "open_on_disk", "peak_rss", "sample_log", "sampled_class_mix"]

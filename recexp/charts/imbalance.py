@@ -71,6 +71,31 @@ def class_balance_chart(balance: dict[str, Any] | Dataset, log_y: bool = False,
     return figure
 
 
+def sampled_mix_chart(mix: dict[str, dict[str, float]], title: str | None = None) -> go.Figure:
+    """The raw class mix (weighted back to the full population) beside the sampled one (rows kept), as shares.
+
+    Parameters
+    ----------
+    mix : dict
+        ``{"sampled": rows per class, "population": weighted rows per class}``
+        (:func:`recexp.outofcore.sampled_class_mix`, :func:`recexp.diskbuild.class_mix`).
+    title : str, optional
+    """
+    figure = go.Figure()
+    for key, name in (("population", _("raw (weighted)")), ("sampled", _("sampled"))):
+        counts = mix[key]
+        total = sum(counts.values()) or 1.0
+        figure.add_trace(go.Bar(
+            name=name, x=list(counts), y=[v / total for v in counts.values()],
+            text=[f"{v / total:.1%}" for v in counts.values()], textposition="outside", cliponaxis=False,
+            customdata=list(counts.values()),
+            hovertemplate=_("{name}: {count} rows ({share})").format(name="%{x}", count="%{customdata:,.0f}",
+                                                                      share="%{text}") + "<extra></extra>"))
+    figure.update_layout(title=title or _("Class mix: raw and sampled"), barmode="group", xaxis_title=_("class"),
+                         yaxis_title=_("share"), yaxis_tickformat=".0%", height=380)
+    return figure
+
+
 def lorenz_chart(tails: LongTail | Sequence[LongTail], title: str = N_("Long tail of activity")) -> go.Figure:
     """Lorenz curves (share of entities vs share of events), Gini coefficient in each legend entry.
 

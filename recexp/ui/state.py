@@ -12,8 +12,13 @@ as a single-user dashboard on localhost.
 
 The choice also lives in the page's URL (:func:`choice_params`): ``dataset`` (a bundled sample's name
 or the id of a source recorded in the workspace, see :mod:`recexp.data.links`), ``task`` and
-``split``, plus ``task.<name>`` and ``split.<name>`` for settings that differ from their defaults. A
-reload, a bookmark or a link sent to a colleague therefore opens the same dataset, task and split.
+``split``, plus ``task.<name>``, ``split.<name>`` and ``sample.<name>`` (build-time sampling) for
+settings that differ from their defaults. A reload, a bookmark or a link sent to a colleague therefore
+opens the same dataset, task, split and sampling.
+
+A log file whose in-memory build would pass the memory setting (:func:`large_log`) is never loaded by
+the dashboard: its dataset is built on disk in a background process (:mod:`recexp.diskbuild`), found
+again from the choice alone (:func:`build_request`, :func:`disk_dataset`).
 """
 
 from __future__ import annotations
@@ -27,14 +32,15 @@ from typing import Any
 import streamlit as st
 
 from recexp.data.links import remember_source, resolve_source, source_id
-from recexp.data.samples import DEFAULT_SAMPLE, sample_source
+from recexp.data.samples import DEFAULT_SAMPLE, SAMPLES, sample_source
 from recexp.data.source import DataSource, workspace
 from recexp.dataset import Dataset, Split
+from recexp.diskbuild import BuildRequest, build_folder, build_state
 from recexp.errors import InvalidParameterError, RecexpError, sentence
-from recexp.i18n import _, current_language
+from recexp.i18n import _, current_language, format_integer
 from recexp.jobs import JobRunner, default_runner
 from recexp.runs import SQLiteRunStore
-from recexp.outofcore import Sampling, down_sample, sample_log
+from recexp.outofcore import DiskDataset, PathChoice, Sampling, choose_path, down_sample, open_on_disk, sample_log
 from recexp.tasks import (TASKS, DatasetEstimate, SplitSpec, build_dataset, estimate_dataset, get_task,
                           split_dataset, split_method_name, split_methods)
 
@@ -44,6 +50,8 @@ _GRID_KEY = "strategy_grid"
 _SIDEBAR_KEY = "active_dataset_sidebar_slot"
 #: Query parameters the active choice owns (besides the ``task.*`` and ``split.*`` settings).
 LINK_PARAMS = ("dataset", "task", "split")
+#: Prefixes of the query parameters of the choice's settings.
+LINK_PREFIXES = ("task.", "split.", "sample.")
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,10 @@ def choice_params(choice: DatasetChoice) -> dict[str, str]:
     for name in (f.name for f in fields(SplitSpec) if f.name != "method"):
         if getattr(choice.split, name) != getattr(split_defaults, name):
             params[f"split.{name}"] = _param_text(getattr(choice.split, name))
+    sampling_defaults = Sampling()
+    for name, value in sorted(choice.sampling.items()):
+        if value != getattr(sampling_defaults, name):
+            params[f"sample.{name}"] = _param_text(value)
     return params
 
 
@@ -117,7 +129,23 @@ def choice_from_params(params: Mapping[str, str]) -> DatasetChoice:
             _("The link asks for a {method!r} split, which the {task} task cannot use; splits: {splits}.").format(
                 method=method, task=task, splits=", ".join(split_methods(task))))
     split = SplitSpec.from_strings({"method": method, **_prefixed(params, "split.")})
-    return DatasetChoice(source=source, task=task, task_params=task_params.get_params(), split=split)
+    return DatasetChoice(source=source, task=task, task_params=task_params.get_params(), split=split,
+                         sampling=_sampling(_prefixed(params, "sample.")))
+
+
+def _sampling(texts: Mapping[str, str]) -> dict[str, float]:
+    """The build-time sampling a link's ``sample.*`` parameters give, validated (only what differs from none)."""
+    known = set(Sampling().to_dict())
+    unknown = sorted(set(texts) - known)
+    try:
+        values = {name: float(text) for name, text in texts.items() if name in known}
+    except ValueError:
+        values = None
+    if unknown or values is None:
+        raise InvalidParameterError(_("The link's sampling {given} is not understood; it may set {known} to a share "
+                                      "in (0, 1].").format(given=dict(texts), known=", ".join(sorted(known))))
+    Sampling(**values).validate()
+    return {name: value for name, value in values.items() if value < 1}
 
 
 def _prefixed(params: Mapping[str, str], prefix: str) -> dict[str, str]:
@@ -166,7 +194,7 @@ def show_in_link(choice: DatasetChoice) -> None:
     """
     wanted = choice_params(choice)
     current = st.query_params.to_dict()
-    owned = [key for key in current if key in LINK_PARAMS or key.startswith(("task.", "split."))]
+    owned = [key for key in current if key in LINK_PARAMS or key.startswith(LINK_PREFIXES)]
     if {key: current[key] for key in owned} == wanted:
         return
     for key in owned:
@@ -241,9 +269,63 @@ def estimate(choice: DatasetChoice) -> DatasetEstimate | None:
     return _estimate(log, log.fingerprint, choice.task, dict(choice.task_params))
 
 
+def server_path(choice: DatasetChoice) -> str | None:
+    """The path the Data page reopens ``choice``'s source by: a file on the server; None for a bundled sample
+    or an upload (which the page cannot offer again)."""
+    if source_id(choice.source) in SAMPLES or workspace() / "uploads" in Path(choice.source.path).parents:
+        return None
+    return choice.source.path
+
+
+def large_log(choice: DatasetChoice) -> PathChoice | None:
+    """Why ``choice``'s dataset is built on disk (:func:`recexp.outofcore.choose_path`: a log file whose
+    in-memory build would pass the memory setting), or None when it is built in memory as usual."""
+    path = Path(choice.source.path)
+    if choice.source.kind != "log" or not path.is_file():
+        return None
+    path_choice = choose_path(path, choice.task)
+    return path_choice if path_choice.on_disk else None
+
+
+def build_request(choice: DatasetChoice) -> BuildRequest:
+    """The out-of-core build of ``choice`` (a run with the same settings reuses what it wrote)."""
+    return BuildRequest(path=choice.source.path, task=choice.task, task_params=dict(choice.task_params),
+                        split=asdict(choice.split), sampling=Sampling(**choice.sampling).to_dict(),
+                        mapping=dict(choice.source.mapping), header=choice.source.header)
+
+
+def disk_dataset(choice: DatasetChoice) -> DiskDataset | None:
+    """``choice``'s dataset on disk once its build finished (its metadata; no row is read), else None."""
+    state = build_state(build_folder(build_request(choice).key()))
+    return open_on_disk(state.dataset) if state is not None and state.status == "finished" else None
+
+
+def require_disk_dataset(choice: DatasetChoice) -> DiskDataset:
+    """``choice``'s dataset on disk; while it is not built, a sentence with a link to the Data page and the
+    page stops."""
+    disk = disk_dataset(choice)
+    if disk is None:
+        st.info(_("{name} is too large to load here and its {task} dataset is not built yet: build it on disk on the "
+                  "Data page.").format(name=choice.source.name, task=choice.task), icon=":material/hard_drive:")
+        st.page_link("pages/data.py", label=_("Build it on the Data page"), icon=":material/upload_file:")
+        st.stop()
+    return disk
+
+
 def require_dataset() -> tuple[Dataset, Split]:
-    """The active dataset and split; shows progress while building, or a sentence and stops the page."""
+    """The active dataset and split; shows progress while building, or a sentence and stops the page.
+
+    A dataset built on disk (:func:`large_log`) is never loaded whole: the page says so and stops.
+    """
     choice = active_choice()
+    if large_log(choice) is not None:
+        disk = require_disk_dataset(choice)
+        st.info(_("The active dataset ({rows} rows) is built on disk because it is larger than memory; this page "
+                  "needs every row in memory. Keep a share of users or of the majority class on the Data page so "
+                  "that it fits, or work on it from the Imbalance and Train pages.").format(
+            rows=format_integer(len(disk))), icon=":material/hard_drive:")
+        st.page_link("pages/data.py", label=_("Sampling on the Data page"), icon=":material/upload_file:")
+        st.stop()
     try:
         with st.spinner(_("Preparing {name} for the {task} task...").format(name=choice.source.name,
                                                                            task=choice.task)):

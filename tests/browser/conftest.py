@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,12 +36,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """Start the dashboard once per session on a free port with its own workspace; yield its URL."""
+@contextmanager
+def serve(workspace: Path, **env: str):
+    """The dashboard served by ``streamlit run`` on a free port with ``workspace`` as RECEXP_HOME and ``env``
+    added to this process's environment; yields its URL and stops it after."""
     port = _free_port()
-    workspace = tmp_path_factory.mktemp("browser_workspace")
-    env = {**os.environ, "RECEXP_HOME": str(workspace), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "RECEXP_HOME": str(workspace), "PYTHONPATH": str(ROOT), **env}
     log = open(workspace / "streamlit.log", "wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
@@ -58,13 +59,22 @@ def app_url(tmp_path_factory):
     else:
         server.kill()
         raise RuntimeError(f"streamlit did not start; see {workspace / 'streamlit.log'}")
-    yield url
-    server.terminate()
     try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """Start the dashboard once per session on a free port with its own workspace; yield its URL."""
+    with serve(tmp_path_factory.mktemp("browser_workspace")) as url:
+        yield url
 
 
 @pytest.fixture

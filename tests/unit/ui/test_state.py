@@ -35,7 +35,19 @@ def test_an_upload_with_task_and_split_settings_round_trips(retailrocket_csv):
     assert choice_from_params(params) == choice
 
 
+def test_build_time_sampling_round_trips():
+    choice = DatasetChoice(source=sample_source("taobao"), task_params=TASKS["behavior"].defaults(),
+                           sampling={"users": 0.25, "negative_rate": 0.1})
+    params = choice_params(choice)
+    assert params["sample.users"] == "0.25" and params["sample.negative_rate"] == "0.1"
+    assert choice_from_params(params) == choice
+    assert "sample.users" not in choice_params(DatasetChoice(source=sample_source("taobao"), sampling={"users": 1.0}))
+
+
 @pytest.mark.parametrize("params, message", [
+    ({"dataset": "taobao", "sample.users": "0"}, "Sampling 'users' must be a share"),
+    ({"dataset": "taobao", "sample.negative_rate": "many"}, "sampling .* is not understood"),
+    ({"dataset": "taobao", "sample.other": "0.5"}, "sampling .* is not understood"),
     ({"dataset": "criteo", "task": "behavior"}, "cannot make; its tasks: table"),
     ({"dataset": "criteo", "task": "table", "split": "temporal"}, "'temporal' split"),
     ({"dataset": "taobao", "split.test_size": "1.5"}, "'test_size' must be"),
