@@ -50,6 +50,7 @@ def test_a_build_runs_in_a_process_and_is_found_again(log_file):
     assert state.pid != os.getpid() and 0 < state.peak_memory < 1 << 31 and state.elapsed > 0
     disk = open_on_disk(state.dataset)
     assert state.rows == len(disk) and disk.sampling == {"users": 1.0, "negative_rate": 0.25}
+    _wait(folder, runner, lambda s: runner.commands(f"diskbuild:{folder}") == (0, 0))   # its process reaped
     assert launch_build(request, runner) == folder and runner.commands(f"diskbuild:{folder}") == (0, 0)   # reused
     assert preview(disk, rows=50).num_rows == 50
 
