@@ -114,6 +114,9 @@ class FocalLoss(Strategy):
             return train, np.arange(len(train))
         return _weighted(self, train, self.alpha), np.arange(len(train))
 
+    def keeps_rows(self) -> bool:
+        return self.alpha == "none"
+
     def _loss(self):
         return {"name": "focal", "gamma": float(self.gamma)}
 
