@@ -56,7 +56,7 @@ import pyarrow.parquet as pq
 from recexp.data import load
 from recexp.data.log import BEHAVIOR_SYNONYMS, BehaviorLog
 from recexp.data.source import workspace
-from recexp.dataset import ITEM, LABEL, SAMPLE_WEIGHT, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
+from recexp.dataset import IS_SYNTHETIC, ITEM, LABEL, SAMPLE_WEIGHT, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.i18n import _, format_integer
 from recexp.memory import MEMORY_LIMIT_ENV, memory_limit
@@ -263,15 +263,32 @@ class DiskDataset:
                      test=np.arange(train + valid, len(self)))
 
     def write_part(self, part: str, out: Path) -> None:
-        """Copy one part into the single Parquet file ``out``, batch by batch."""
+        """Copy one part into the single Parquet file ``out``, batch by batch, with the columns a strategy's
+        training rows have: ``is_synthetic`` (False) and ``sample_weight`` (1.0) added where missing, in the
+        order :func:`recexp.strategies.base.prepare_train` adds them."""
         files = self.files(part)
-        schema = pq.read_schema(files[0]) if files else None
         tmp = out.with_name(out.name + ".part")
-        with pq.ParquetWriter(tmp, schema) as writer:
+        writer = None
+        try:
             for file in files:
                 for batch in pq.ParquetFile(file).iter_batches(BATCH_ROWS):
+                    batch = _with_flags(batch)
+                    writer = writer or pq.ParquetWriter(tmp, batch.schema)
                     writer.write_batch(batch)
+        finally:
+            if writer is not None:
+                writer.close()
         tmp.replace(out)
+
+
+def _with_flags(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with ``is_synthetic`` (False) and ``sample_weight`` (1.0) appended where it lacks them."""
+    n = batch.num_rows
+    for name, column in ((IS_SYNTHETIC, pa.array(np.zeros(n, dtype=bool))),
+                         (SAMPLE_WEIGHT, pa.array(np.ones(n, dtype=np.float64)))):
+        if name not in batch.schema.names:
+            batch = batch.append_column(name, column)
+    return batch
 
 
 def _frame(table: pa.Table, schema: FeatureSchema) -> pd.DataFrame:
