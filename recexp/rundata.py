@@ -106,14 +106,13 @@ def wants_out_of_core(spec: RunSpec) -> bool:
             choices=", ".join(OUT_OF_CORE), value=choice))
     if choice == "no":
         return False
-    source = spec.source
-    path = Path(str(source.get("path", "")))
-    is_log = "sample" not in source and source.get("kind", "log") == "log" and path.is_file()
-    if not is_log:
+    source = data_source(spec.source)
+    path = Path(source.path)
+    if source.kind != "log" or not path.is_file():
         if choice == "yes":
             raise InvalidParameterError(_(
                 "out_of_core 'yes' needs a behaviour log file on disk as the source, but the run's source is "
-                "{source}.").format(source=data_source(source).name))
+                "{source}.").format(source=source.name))
         return False
     return choice == "yes" or choose_path(path, spec.task).on_disk
 
