@@ -54,7 +54,7 @@ from recexp.models.device import describe_device
 from recexp.models.shards import ParquetRows, ShardSet, shards_from_parquet
 from recexp.runs import (ACTIVE, CANCELLED, CONSISTENCY_REPORT, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER,
                          SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, pid_alive)
-from recexp.rundata import RunData, check_strategy, run_data, throttled
+from recexp.rundata import RunData, check_out_of_core, check_strategy, run_data, throttled
 from recexp.spec import AA_SEED_OFFSET, RunSpec, prepare_data
 from recexp.strategies import STRATEGIES, Strategy, StrategyResult
 from recexp.strategies.expansion import Expansion
@@ -72,6 +72,7 @@ def validate_spec(spec: RunSpec) -> None:
     MODELS[spec.model](**spec.model_params).validate_params()
     strategy_class(spec.strategy)(**spec.strategy_params).validate_params()
     check_task_fit(spec.task, spec.model, spec.strategy)
+    check_out_of_core(spec.out_of_core)
     if spec.tta is not None and task_kind(spec.task) == "ranking":
         raise InvalidParameterError(_("Test-time augmentation averages class probabilities; the '{task}' task ranks "
                                       "items, so leave --tta out.").format(task=spec.task))

@@ -91,6 +91,14 @@ class RunData:
         return Dataset(frame=self.disk.read(part), schema=self.schema, task=self.task, fingerprint=self.fingerprint)
 
 
+def check_out_of_core(choice: str) -> str:
+    """``choice`` when it is one of :data:`OUT_OF_CORE`; else :class:`InvalidParameterError`."""
+    if choice not in OUT_OF_CORE:
+        raise InvalidParameterError(_("out_of_core must be one of {choices}, but got {value!r}.").format(
+            choices=", ".join(OUT_OF_CORE), value=choice))
+    return choice
+
+
 def wants_out_of_core(spec: RunSpec) -> bool:
     """Whether ``spec``'s dataset is built out of core: its source is a behaviour log file and ``out_of_core``
     is ``"yes"``, or ``"auto"`` and the in-memory build would pass the memory setting.
@@ -100,10 +108,7 @@ def wants_out_of_core(spec: RunSpec) -> bool:
     InvalidParameterError
         ``out_of_core`` is not one of :data:`OUT_OF_CORE`, or is ``"yes"`` for a source that is not a log file.
     """
-    choice = spec.out_of_core
-    if choice not in OUT_OF_CORE:
-        raise InvalidParameterError(_("out_of_core must be one of {choices}, but got {value!r}.").format(
-            choices=", ".join(OUT_OF_CORE), value=choice))
+    choice = check_out_of_core(spec.out_of_core)
     if choice == "no":
         return False
     source = data_source(spec.source)
@@ -146,8 +151,9 @@ def run_data(spec: RunSpec, data: RunData | tuple | None = None, progress: Build
     disk = build_for(spec, progress)
     if spec.fingerprint and disk.fingerprint != spec.fingerprint:
         raise InvalidDataError(_(
-            "The data changed since the run was specified (fingerprint {fingerprint}, expected {expected}). Launch "
-            "the run again.").format(fingerprint=disk.fingerprint, expected=spec.fingerprint))
+            "The data changed since the run was specified (fingerprint {fingerprint}, expected "
+            "{fingerprint2}). Re-open the file on the Data page and launch the run again.").format(
+            fingerprint=disk.fingerprint, fingerprint2=spec.fingerprint))
     return from_disk(disk, TrainConfig.from_dict({**spec.train, "seed": spec.seed}))
 
 
@@ -203,5 +209,5 @@ def throttled(show: Callable[[str], None], seconds: float = 1.0) -> BuildProgres
     return report
 
 
-__all__ = ["OUT_OF_CORE", "RunData", "build_for", "check_strategy", "from_disk", "progress_message", "run_data",
+__all__ = ["OUT_OF_CORE", "RunData", "build_for", "check_out_of_core", "check_strategy", "from_disk", "progress_message", "run_data",
            "throttled", "wants_out_of_core"]
