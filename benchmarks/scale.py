@@ -14,10 +14,15 @@ reaped, ``os.wait4``):
 * ``disk-purchase`` / ``disk-behavior`` / ``disk-behavior-neg10``: ``recexp.outofcore.build_on_disk``
   (the last keeps 10% of the majority class, weighted);
 * ``contract-purchase`` / ``contract-behavior``: ``python -m recexp apply LOG --task T --strategy none
-  --seed 0 --out PATH --json`` (builds, splits and writes the training split).
+  --seed 0 --out PATH --json`` (builds, splits and writes the training split);
+* ``run-purchase`` / ``run-purchase-memory``: a run end to end, ``python -m recexp run LOG --task purchase
+  --strategy none --epochs 1 --seeds 1 --device cpu --out-of-core yes|no --json`` (temporal split: build,
+  one MLP epoch, validation and test scoring, predictions stored), each repeat in a fresh workspace so
+  the build is never reused from an earlier one; the in-memory reference only up to ``--memory-max-rows``.
 
-The ratio line compares each out-of-core case with today's path on the same log in the same run.
-Goals: the behaviour task at 30M events under 12 GB, the purchase task at 30M under 4 GB.
+The ratio lines compare each out-of-core case with today's path on the same log in the same run.
+Goals: the behaviour task at 30M events under 12 GB, the purchase task at 30M under 4 GB; the 100M-event
+log end to end (``run-purchase``) in under 30 minutes at under 8 GB.
 """
 
 from __future__ import annotations
@@ -34,8 +39,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("memory-purchase", "memory-behavior", "disk-purchase", "disk-behavior", "disk-behavior-neg10",
-         "contract-purchase", "contract-behavior")
+         "contract-purchase", "contract-behavior", "run-purchase", "run-purchase-memory")
 GOALS_GB = {("behavior", 30_000_000): 12.0, ("purchase", 30_000_000): 4.0}
+#: (peak GB, wall seconds) a whole run must stay under, by events.
+RUN_GOALS = {100_000_000: (8.0, 1800.0)}
+#: In-memory cases: today's path, measured only up to --memory-max-rows.
+IN_MEMORY = ("memory-purchase", "memory-behavior", "run-purchase-memory")
 
 
 def _child(case: str, path: str, work: str) -> None:
@@ -79,6 +88,20 @@ def _measure(command: list[str], env: dict) -> dict:
     return result
 
 
+def _verdict(case: str, rows: int, result: dict) -> str:
+    """Whether ``result`` met the goal of ``case`` at ``rows`` events ("" where there is none)."""
+    if case in IN_MEMORY:
+        return ""
+    if case.startswith("run-"):
+        if rows not in RUN_GOALS:
+            return ""
+        peak, wall = RUN_GOALS[rows]
+        met = result["peak_gb"] < peak and result["wall_s"] < wall
+        return f"  goal < {peak:g} GB and < {wall / 60:g} min: {'met' if met else 'MISSED'}"
+    goal = GOALS_GB.get((case.split("-")[1], rows))
+    return "" if goal is None else f"  goal < {goal:g} GB: {'met' if result['peak_gb'] < goal else 'MISSED'}"
+
+
 def _log(rows: int, cache: Path) -> Path:
     from recexp.data.synthetic import generate_log, write_log
 
@@ -113,25 +136,31 @@ def main() -> None:
         print(f"## {rows:,} events: {path} ({path.stat().st_size / 2**30:.2f} GB)", flush=True)
         results: dict[str, list[dict]] = {}
         for case in args.cases:
-            if case.startswith("memory-") and rows > args.memory_max_rows:
+            if case in IN_MEMORY and rows > args.memory_max_rows:
                 continue
             for _ in range(args.repeat):
                 with tempfile.TemporaryDirectory(dir=cache) as work:
+                    case_env = env
                     if case.startswith("contract-"):
                         command = [sys.executable, "-m", "recexp", "apply", str(path), "--task", case.split("-")[1],
                                    "--strategy", "none", "--seed", "0", "--out", str(Path(work) / "train.parquet"),
                                    "--json"]
+                    elif case.startswith("run-"):
+                        command = [sys.executable, "-m", "recexp", "run", str(path), "--task", "purchase",
+                                   "--strategy", "none", "--epochs", "1", "--seeds", "1", "--device", "cpu",
+                                   "--out-of-core", "no" if case in IN_MEMORY else "yes", "--json"]
+                        case_env = {**env, "RECEXP_HOME": str(Path(work) / "workspace")}
                     else:
                         command = [sys.executable, __file__, "--child", case, str(path), work]
-                    result = _measure(command, env)
+                    result = _measure(command, case_env)
                 results.setdefault(case, []).append(result)
-                task = case.split("-")[1]
-                goal = GOALS_GB.get((task, rows)) if not case.startswith("memory-") else None
-                verdict = "" if goal is None else f"  goal < {goal:g} GB: {'met' if result['peak_gb'] < goal else 'MISSED'}"
+                verdict = _verdict(case, rows, result)
                 print(f"{case:22s} wall {result['wall_s']:7.1f} s  peak {result['peak_gb']:6.2f} GB  rc {result['rc']}"
                       f"{verdict}{'  ' + result['error'] if 'error' in result else ''}", flush=True)
-        for task in ("purchase", "behavior"):
-            reference, disk = results.get(f"memory-{task}"), results.get(f"disk-{task}")
+        for task, reference_case, disk_case in (("purchase", "memory-purchase", "disk-purchase"),
+                                                ("behavior", "memory-behavior", "disk-behavior"),
+                                                ("run purchase", "run-purchase-memory", "run-purchase")):
+            reference, disk = results.get(reference_case), results.get(disk_case)
             if reference and disk and reference[0]["rc"] == 0 and disk[0]["rc"] == 0:
                 ref_wall = statistics.median(r["wall_s"] for r in reference)
                 disk_wall = statistics.median(r["wall_s"] for r in disk)

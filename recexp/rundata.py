@@ -6,8 +6,9 @@ validates and tests on. A log file whose in-memory build would pass the memory s
 built with :func:`recexp.outofcore.build_on_disk` (with the spec's task parameters, temporal split and
 sampling; its cache key makes every seed and arm of a grid reuse one build). Then:
 
-* the training part is read into memory when its tensors fit the memory setting (as the trainer decides,
-  :func:`recexp.models.trains_from_disk`), and otherwise stays on disk, trained from memory-mapped shards;
+* the training part is read into memory when its frame and its tensors fit the memory setting together
+  (:func:`reading_bytes`; or when the training settings say ``train_from="memory"``), and otherwise stays on
+  disk, trained from memory-mapped shards;
 * the validation and test parts stay on disk (:class:`~recexp.models.shards.ParquetRows`) and are scored
   file by file, a chunk at a time, so a run never holds a large part whole.
 
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from recexp.dataset import Dataset, FeatureSchema, Split
 from recexp.errors import InvalidDataError, InvalidParameterError
@@ -35,7 +37,6 @@ from recexp.i18n import _, format_decimal, format_integer
 from recexp.memory import MEMORY_LIMIT_ENV, memory_limit
 from recexp.models import TrainConfig
 from recexp.models.shards import ParquetRows, tensor_bytes
-from recexp.models.trainer import trains_from_disk
 from recexp.outofcore import BuildProgress, DiskDataset, Sampling, build_on_disk, choose_path, peak_rss
 from recexp.spec import RunSpec, data_source, prepare_data
 from recexp.strategies import Strategy
@@ -157,14 +158,31 @@ def run_data(spec: RunSpec, data: RunData | tuple | None = None, progress: Build
     return from_disk(disk, TrainConfig.from_dict({**spec.train, "seed": spec.seed}))
 
 
+def reading_bytes(part: ParquetRows, config: TrainConfig) -> int:
+    """Bytes that reading ``part`` into memory and training on it there holds at its peak: its Arrow table and
+    its pandas frame (fixed-width columns at their width, others at 32 bytes a value) and the trainer's tensors
+    (with per-row statistics of ``config.epochs`` epochs where it records them)."""
+    if not part.files:
+        return 0
+    row = 0
+    for column in pq.read_schema(part.files[0]):
+        try:
+            row += column.type.bit_width // 8
+        except ValueError:                                  # strings: no fixed width
+            row += 32
+    return 2 * row * len(part) + tensor_bytes(part, config.epochs if config.record_sample_stats else 0)
+
+
 def from_disk(disk: DiskDataset, config: TrainConfig) -> RunData:
-    """The parts of a dataset built out of core: the training part in memory when the trainer would keep its
-    tensors there under ``config``, every other part on disk."""
+    """The parts of a dataset built out of core: the training part in memory when ``config.train_from`` says so,
+    or (``"auto"``) when reading it and training on it there fits the memory setting (:func:`reading_bytes`);
+    every other part on disk."""
     offsets = np.cumsum([0] + [disk.rows[name] for name in PARTS])
     parts = {name: ParquetRows(disk.files(name), disk.schema, disk.rows[name], int(offset))
              for name, offset in zip(PARTS, offsets)}
     positions = {}
-    if not trains_from_disk(parts["train"], config):
+    fits = reading_bytes(parts["train"], config) <= memory_limit()
+    if config.train_from == "memory" or (config.train_from == "auto" and fits):
         positions["train"] = parts["train"].positions()
         parts["train"] = Dataset(frame=disk.read("train"), schema=disk.schema, task=disk.task,
                                  fingerprint=disk.fingerprint)
@@ -179,11 +197,11 @@ def check_strategy(strategy: Strategy, data: RunData) -> None:
     if not isinstance(train, ParquetRows) or strategy.keeps_rows():
         return
     raise InvalidParameterError(_(
-        "{title} needs the training rows in memory, but this training split of {rows} rows (about {needed} GB of "
-        "tensors) is over the memory setting ({budget} GB, {variable}), so only strategies that keep the rows as "
+        "{title} needs the training rows in memory, but this training split of {rows} rows (about {needed} GB in "
+        "memory) is over the memory setting ({budget} GB, {variable}), so only strategies that keep the rows as "
         "they are (none, focal loss without alpha) can run on it: build a smaller dataset with --sample-users or "
         "--negative-rate (the run spec's sampling), or raise {variable}.").format(
-            title=strategy.title, rows=format_integer(len(train)), needed=format_decimal(tensor_bytes(train) / 1e9, 1),
+            title=strategy.title, rows=format_integer(len(train)), needed=format_decimal(reading_bytes(train, TrainConfig()) / 1e9, 1),
             budget=format_decimal(memory_limit() / 1e9, 1), variable=MEMORY_LIMIT_ENV))
 
 
@@ -209,5 +227,6 @@ def throttled(show: Callable[[str], None], seconds: float = 1.0) -> BuildProgres
     return report
 
 
-__all__ = ["OUT_OF_CORE", "RunData", "build_for", "check_out_of_core", "check_strategy", "from_disk", "progress_message", "run_data",
+__all__ = ["OUT_OF_CORE", "RunData", "build_for", "check_out_of_core", "check_strategy", "from_disk", "progress_message",
+           "reading_bytes", "run_data",
            "throttled", "wants_out_of_core"]
