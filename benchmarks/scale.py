@@ -18,7 +18,9 @@ reaped, ``os.wait4``):
 * ``run-purchase`` / ``run-purchase-memory``: a run end to end, ``python -m recexp run LOG --task purchase
   --strategy none --epochs 1 --seeds 1 --device cpu --out-of-core yes|no --json`` (temporal split: build,
   one MLP epoch, validation and test scoring, predictions stored), each repeat in a fresh workspace so
-  the build is never reused from an earlier one; the in-memory reference only up to ``--memory-max-rows``.
+  the build is never reused from an earlier one; the in-memory reference only up to ``--memory-max-rows``;
+  ``run-purchase-shards`` is ``run-purchase`` with ``--train-from disk`` (memory-mapped shards whatever
+  the size, as a training split past the memory setting trains).
 
 The ratio lines compare each out-of-core case with today's path on the same log in the same run.
 Goals: the behaviour task at 30M events under 12 GB, the purchase task at 30M under 4 GB; the 100M-event
@@ -39,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("memory-purchase", "memory-behavior", "disk-purchase", "disk-behavior", "disk-behavior-neg10",
-         "contract-purchase", "contract-behavior", "run-purchase", "run-purchase-memory")
+         "contract-purchase", "contract-behavior", "run-purchase", "run-purchase-shards", "run-purchase-memory")
 GOALS_GB = {("behavior", 30_000_000): 12.0, ("purchase", 30_000_000): 4.0}
 #: (peak GB, wall seconds) a whole run must stay under, by events.
 RUN_GOALS = {100_000_000: (8.0, 1800.0)}
@@ -102,15 +104,23 @@ def _verdict(case: str, rows: int, result: dict) -> str:
     return "" if goal is None else f"  goal < {goal:g} GB: {'met' if result['peak_gb'] < goal else 'MISSED'}"
 
 
-def _log(rows: int, cache: Path) -> Path:
+def _generate(rows: str, path: str) -> None:
+    """Write the synthetic log of ``rows`` events to ``path`` (in a child: see :func:`_log`)."""
     from recexp.data.synthetic import generate_log, write_log
 
+    path = Path(path)
+    written = write_log(generate_log(int(rows), seed=0), path.parent, name=path.stem)
+    if written != path:
+        written.rename(path)
+
+
+def _log(rows: int, cache: Path, env: dict) -> Path:
+    """The cached log of ``rows`` events, generated in a child process: a child forked from a parent that held
+    the generated frame would report the parent's resident memory as its own peak (``ru_maxrss`` counts the
+    image before ``exec``)."""
     path = cache / f"synthetic_{rows}.csv"
     if not path.exists():
-        frame = generate_log(rows, seed=0)
-        written = write_log(frame, cache, name=path.stem)
-        if written != path:
-            written.rename(path)
+        subprocess.run([sys.executable, __file__, "--generate", str(rows), str(path)], check=True, env=env)
     return path
 
 
@@ -122,9 +132,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "recexp-scale"))
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--generate", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
+        return
+    if args.generate:
+        _generate(*args.generate)
         return
     cache = Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
@@ -132,13 +146,12 @@ def main() -> None:
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
           f"RECEXP_MEMORY_LIMIT={os.environ.get('RECEXP_MEMORY_LIMIT', '(unset: 4 GiB, or half of RAM if less)')}")
     for rows in args.rows:
-        path = _log(rows, cache)
+        path = _log(rows, cache, env)
         print(f"## {rows:,} events: {path} ({path.stat().st_size / 2**30:.2f} GB)", flush=True)
         results: dict[str, list[dict]] = {}
-        for case in args.cases:
-            if case in IN_MEMORY and rows > args.memory_max_rows:
-                continue
-            for _ in range(args.repeat):
+        cases = [case for case in args.cases if not (case in IN_MEMORY and rows > args.memory_max_rows)]
+        for _ in range(args.repeat):                   # repeats interleaved: a change in load hits every case alike
+            for case in cases:
                 with tempfile.TemporaryDirectory(dir=cache) as work:
                     case_env = env
                     if case.startswith("contract-"):
@@ -149,6 +162,8 @@ def main() -> None:
                         command = [sys.executable, "-m", "recexp", "run", str(path), "--task", "purchase",
                                    "--strategy", "none", "--epochs", "1", "--seeds", "1", "--device", "cpu",
                                    "--out-of-core", "no" if case in IN_MEMORY else "yes", "--json"]
+                        if case.endswith("-shards"):
+                            command += ["--train-from", "disk"]
                         case_env = {**env, "RECEXP_HOME": str(Path(work) / "workspace")}
                     else:
                         command = [sys.executable, __file__, "--child", case, str(path), work]
