@@ -348,8 +348,12 @@ def _apply_strategy(store: RunStore, run_id: str, spec: RunSpec, strategy: Strat
     """
     if isinstance(data.train, ParquetRows):
         store.update(run_id, message=_("writing the training split as shards on disk"))
-        shards = shards_from_parquet(data.train, data.schema, store.artifact_dir(run_id, create=True) / "shards")
-        return shards, None, {}, strategy.loss_overrides(), None
+        multipliers = strategy.class_multipliers(np.array([data.counts["train"][c] for c in data.schema.classes]))
+        shards = shards_from_parquet(data.train, data.schema, store.artifact_dir(run_id, create=True) / "shards",
+                                     class_weight=multipliers)
+        report = {} if multipliers is None else {"class_multipliers": dict(zip(data.schema.classes,
+                                                                              map(float, multipliers)))}
+        return shards, None, report, strategy.loss_overrides(), None
     store.update(run_id, message=_("applying strategy {strategy}").format(strategy=spec.strategy))
     valid = data.loaded("valid") if isinstance(strategy, SynthesisStrategy) else data.valid
     strategy = bind_strategy(strategy, store, valid)

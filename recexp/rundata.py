@@ -13,7 +13,7 @@ sampling; its cache key makes every seed and arm of a grid reuse one build). The
   file by file, a chunk at a time, so a run never holds a large part whole.
 
 A training split left on disk serves only strategies that keep its rows as they are
-(:meth:`recexp.strategies.Strategy.keeps_rows`: the baseline, a loss): :func:`check_strategy` refuses
+(:meth:`recexp.strategies.Strategy.keeps_rows`: the baseline, class weights, a loss): :func:`check_strategy` refuses
 every other one in a sentence that names the build-time sampling options, before any training.
 
 >>> data = run_data(spec, progress=print)                          # doctest: +SKIP
@@ -195,7 +195,7 @@ def check_strategy(strategy: Strategy, data: RunData) -> None:
     raise InvalidParameterError(_(
         "{title} needs the training rows in memory, but this training split of {rows} rows (about {needed} GB in "
         "memory) is over the memory setting ({budget} GB, {variable}), so only strategies that keep the rows as "
-        "they are (none, focal loss without alpha) can run on it: build a smaller dataset with --sample-users or "
+        "they are (none, class weights, focal loss) can run on it: build a smaller dataset with --sample-users or "
         "--negative-rate (the run spec's sampling), or raise {variable}.").format(
             title=strategy.title, rows=format_integer(len(train)), needed=format_decimal(reading_bytes(train, TrainConfig()) / 1e9, 1),
             budget=format_decimal(memory_limit() / 1e9, 1), variable=MEMORY_LIMIT_ENV))

@@ -196,23 +196,26 @@ class ParquetRows:
 
 
 def shards_from_parquet(source: str | Path | ParquetRows, schema: FeatureSchema, folder: str | Path,
-                        rows_per_shard: int = SHARD_ROWS) -> ShardSet:
+                        rows_per_shard: int = SHARD_ROWS, class_weight: np.ndarray | None = None) -> ShardSet:
     """Write the rows of a Parquet file, of every ``*.parquet`` file under a folder, or of a
     :class:`ParquetRows` (a training split built out of core, with the columns ``schema`` names and ``label``),
     as Arrow shards in ``folder``.
 
     Reads one batch at a time, only the columns training uses (features, label, and ``sample_weight`` and
     ``is_synthetic`` where the files have them); rows are numbered in the order of the files' sorted paths.
+    ``class_weight`` (one factor per label code) multiplies each row's weight, as a class-weighting strategy
+    applied in memory does.
     """
     if not isinstance(source, ParquetRows):
         source = Path(source)
         files = sorted(source.rglob("*.parquet")) if source.is_dir() else [source]
         source = ParquetRows(files, schema, rows=0)
     wanted = {*schema.feature_columns, LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC}
-    return _write(source.chunks(rows_per_shard, wanted), schema, folder)
+    return _write(source.chunks(rows_per_shard, wanted), schema, folder, class_weight)
 
 
-def _write(chunks: Iterator[Dataset], schema: FeatureSchema, folder: str | Path) -> ShardSet:
+def _write(chunks: Iterator[Dataset], schema: FeatureSchema, folder: str | Path,
+           class_weight: np.ndarray | None = None) -> ShardSet:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     spec = input_spec(schema)
@@ -231,7 +234,8 @@ def _write(chunks: Iterator[Dataset], schema: FeatureSchema, folder: str | Path)
         sequence = data.inputs.sequence.numpy().reshape(n, -1).astype(seq_type)
         columns = {"row": pa.array(np.arange(start, stop, dtype=np.int64)),
                    "label": pa.array(data.labels.numpy()),
-                   "weight": pa.array(data.weights.numpy()),
+                   "weight": pa.array(data.weights.numpy() if class_weight is None else
+                                      (data.weights.numpy() * class_weight[data.labels.numpy()]).astype(np.float32)),
                    "synthetic": pa.array(data.synthetic.numpy().astype(np.uint8))}
         for name, matrix in (("numeric", numeric), ("categorical", categorical), ("sequence", sequence)):
             if matrix.shape[1]:
@@ -242,7 +246,7 @@ def _write(chunks: Iterator[Dataset], schema: FeatureSchema, folder: str | Path)
         paths.append(path)
         rows.append(n)
         counts += np.bincount(data.labels.numpy(), minlength=schema.n_classes)
-        weighted = weighted or bool((data.weights != 1).any())
+        weighted = weighted or bool((columns["weight"].to_numpy() != 1).any())
         start = stop
     return ShardSet(schema, tuple(paths), tuple(rows), tuple(int(c) for c in counts), weighted)
 

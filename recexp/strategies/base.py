@@ -263,10 +263,15 @@ class Strategy(Parametrized):
         return prepared
 
     def keeps_rows(self) -> bool:
-        """Whether :meth:`apply` returns the training rows as they are, weights included, and asks at most for a
-        loss (:meth:`loss_overrides`): such a strategy also serves a training split too large for memory, which
-        is then trained from disk without being applied."""
+        """Whether :meth:`apply` returns the training rows as they are, at most multiplying their weights by a
+        factor per class (:meth:`class_multipliers`) and asking for a loss (:meth:`loss_overrides`): such a
+        strategy also serves a training split too large for memory, trained from disk without being applied."""
         return False
+
+    def class_multipliers(self, counts: np.ndarray) -> np.ndarray | None:
+        """The factor :meth:`apply` multiplies each class's ``sample_weight`` by, given the training rows per class
+        (``None``: weights unchanged); meaningful where :meth:`keeps_rows` is true."""
+        return None
 
     def loss_overrides(self) -> dict[str, Any]:
         """The ``TrainConfig`` fields this strategy asks for (its loss), as :meth:`StrategyResult.train_overrides`."""

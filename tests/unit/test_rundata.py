@@ -25,6 +25,7 @@ from recexp.models.shards import ParquetRows
 from recexp.runs import FAILED, FINISHED, SQLiteRunStore
 from recexp.rundata import build_for, from_disk, run_data, wants_out_of_core
 from recexp.spec import RunSpec, prepare_data
+from recexp.strategies import get_strategy
 
 TAOBAO = str(SAMPLES["taobao"].path)
 PURCHASE = {"sequence_length": 2, "n_windows": 3}
@@ -118,7 +119,7 @@ def test_a_training_split_past_the_memory_setting_trains_from_shards_and_is_scor
 
 def test_whole_data_strategies_refuse_a_split_on_disk_in_one_sentence_naming_the_sampling_options(
         synthetic_log, tiny_memory):
-    for strategy in ("smote", "class_weights"):
+    for strategy in ("smote", "gaussian_noise"):
         store, failed = run(spec_of(synthetic_log, strategy=strategy))
         assert failed.status == FAILED
         assert "--sample-users" in failed.error and "--negative-rate" in failed.error
@@ -126,6 +127,15 @@ def test_whole_data_strategies_refuse_a_split_on_disk_in_one_sentence_naming_the
         assert store.epoch_metrics([failed.id]).empty                                # before any training
     store, focal = run(spec_of(synthetic_log, strategy="focal_loss"))                # keeps the rows: trains
     assert focal.status == FINISHED and focal.info["train_config"]["loss"] == "focal"
+
+
+def test_class_weights_on_a_split_on_disk_weigh_its_classes_as_in_memory(synthetic_log, tiny_memory):
+    store, weighted = run(spec_of(synthetic_log, strategy="class_weights"))
+    assert weighted.status == FINISHED, weighted.error
+    assert weighted.info["trained_from"] == "disk"
+    in_memory = get_strategy("class_weights").apply(run_data(spec_of(synthetic_log)).loaded("train"), seed=0)
+    assert weighted.info["strategy_report"]["class_multipliers"] == pytest.approx(in_memory.report.class_weights)
+    assert weighted.info["strategy_report"]["class_multipliers"]["buy"] > 10
 
 
 def test_cli_run_out_of_core_shows_the_build_and_refuses_before_any_run(synthetic_log, capsys, monkeypatch):
