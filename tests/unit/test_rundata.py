@@ -14,6 +14,7 @@ import pytest
 from recexp.cli import main
 from recexp.compare.comparison import _run_metrics
 from recexp.compare.loading import load_predictions
+from recexp.compare.slices import segment_scores
 from recexp.data.samples import SAMPLES
 from recexp.data.synthetic import generate_log
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
@@ -219,3 +220,18 @@ def test_apply_none_out_of_core_writes_the_columns_of_the_in_memory_path(synthet
         assert tables["yes"].column_names[-2:] in ([IS_SYNTHETIC, SAMPLE_WEIGHT], [SAMPLE_WEIGHT, IS_SYNTHETIC])
         for name in (LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC):
             np.testing.assert_array_equal(tables["yes"].column(name).to_numpy(), tables["no"].column(name).to_numpy())
+
+
+def test_slice_scores_count_rows_by_their_weights():
+    spec = RunSpec(source={"sample": "taobao"}, task="behavior", task_params={"sequence_length": 2},
+                   split={"method": "temporal"}, sampling={"negative_rate": 0.2})
+    dataset, split = prepare_data(spec)
+    y, proba = dataset.y[split.test], _scores(dataset, split.test)
+    weights = dataset.frame[SAMPLE_WEIGHT].to_numpy()[split.test]
+    codes = (dataset.frame["hour"].to_numpy()[split.test] >= 12).astype(np.int64)       # two segments
+    for metric in ("accuracy", "log_loss"):                     # from confusions, from probabilities
+        sliced = segment_scores(y, proba, dataset.schema.classes, codes, 2, metric, weights)
+        expected = [evaluation_metrics(y[codes == s], proba[codes == s], dataset.schema.classes,
+                                       sample_weight=weights[codes == s])[metric] for s in (0, 1)]
+        np.testing.assert_allclose(sliced, expected, rtol=1e-9)
+        assert not np.allclose(sliced, segment_scores(y, proba, dataset.schema.classes, codes, 2, metric))
