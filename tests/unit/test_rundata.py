@@ -14,6 +14,7 @@ import pytest
 from recexp.cli import main
 from recexp.compare.comparison import _run_metrics
 from recexp.compare.loading import load_predictions
+from recexp import outofcore
 from recexp.compare.slices import segment_scores
 from recexp.data.samples import SAMPLES
 from recexp.data.synthetic import generate_log
@@ -75,9 +76,9 @@ def tiny_memory(synthetic_log, monkeypatch):
 
 
 def test_a_run_built_out_of_core_stores_the_same_predictions_and_metrics_as_one_in_memory():
-    stored = {}
+    stored, messages = {}, []
     for choice in ("no", "yes"):
-        store, finished = run(spec_of(TAOBAO, out_of_core=choice))
+        store, finished = run(spec_of(TAOBAO, out_of_core=choice), messages)
         assert finished.status == FINISHED, finished.error
         stored[choice] = (finished, store.read_table(finished.id, "predictions"),
                           store.read_table(finished.id, "valid_predictions"))
@@ -89,25 +90,24 @@ def test_a_run_built_out_of_core_stores_the_same_predictions_and_metrics_as_one_
     pd.testing.assert_frame_equal(disk[1], memory[1])
     pd.testing.assert_frame_equal(disk[2], memory[2])
     assert disk[0].info["class_counts"] == memory[0].info["class_counts"]
+    progress = [m for m in messages if m and "peak memory" in m]                # the build, live, as the message
+    assert [m.split(":")[0] for m in progress][:1] == ["reading"] and progress[-1].startswith("writing:")
+    assert "100% done" in progress[-1]
 
 
 def test_a_training_split_past_the_memory_setting_trains_from_shards_and_is_scored_part_by_part(
         synthetic_log, tiny_memory):
     spec = spec_of(synthetic_log)                               # out_of_core "auto": the log passes 1 MB
     assert wants_out_of_core(spec)
-    phases = []
-    data = run_data(spec, progress=lambda phase, rows, fraction: phases.append((phase, rows, fraction)))
+    data = run_data(spec)
     assert isinstance(data.train, ParquetRows) and isinstance(data.valid, ParquetRows)
     forced = from_disk(data.disk, TrainConfig(train_from="memory"))           # the settings may insist
     assert isinstance(forced.train, Dataset) and len(forced.train) == len(data.train)
     np.testing.assert_array_equal(forced.rows("train"), np.arange(len(data.train)))
     with pytest.raises(InvalidParameterError, match="out_of_core"):
         validate_spec(RunSpec(**{**spec.to_dict(), "out_of_core": "maybe"}))
-    assert phases[0][0] == "reading" and phases[-1][2] == pytest.approx(1)
-    messages = []
-    store, finished = run(spec, messages)
+    store, finished = run(spec)
     assert finished.status == FINISHED, finished.error
-    assert any(m and m.startswith("reading:") and "peak memory" in m for m in messages)       # the build, live
     assert finished.info["trained_from"] == "disk"
     assert finished.info["rows"]["test"] == len(data.test) > 0
     predictions = store.read_table(finished.id, "predictions")
@@ -235,3 +235,16 @@ def test_slice_scores_count_rows_by_their_weights():
                                        sample_weight=weights[codes == s])[metric] for s in (0, 1)]
         np.testing.assert_allclose(sliced, expected, rtol=1e-9)
         assert not np.allclose(sliced, segment_scores(y, proba, dataset.schema.classes, codes, 2, metric))
+
+
+def test_every_run_of_a_grid_after_the_first_opens_the_build_without_reading_the_log(synthetic_log, tmp_path,
+                                                                                    monkeypatch):
+    log = tmp_path / "log.csv"
+    log.write_bytes(synthetic_log.read_bytes())
+    first = build_for(spec_of(log))
+    monkeypatch.setattr(outofcore, "_ingest", lambda *args: pytest.fail("the log was read again"))
+    again = build_for(spec_of(log, seed=3, strategy="focal_loss"))          # another seed and arm
+    assert again.folder == first.folder and again.rows == first.rows
+    log.write_bytes(synthetic_log.read_bytes() + b"\n")                      # changed: read and built again
+    with pytest.raises(pytest.fail.Exception, match="read again"):
+        build_for(spec_of(log))
