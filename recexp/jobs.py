@@ -426,8 +426,9 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                            "rows": {"train": len(data.train), "train_after_strategy": len(train_prime),
                                     "valid": len(data.valid), "test": len(data.test)},
                            # a ranking task's classes are the catalogue's items: thousands of counts say nothing
-                           "class_counts": {**data.counts,
-                                            "train_after_strategy": _class_counts(train_prime, classes)}
+                           "class_counts": {"train": data.counts["train"],
+                                            "train_after_strategy": _class_counts(train_prime, classes),
+                                            "valid": data.counts["valid"], "test": data.counts["test"]}
                            if task_kind(data.task) != "ranking" else {},
                            "dataset_fingerprint": data.fingerprint,
                            # On the rows trained on: a strategy that removes rows can make training too short.

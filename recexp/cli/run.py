@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     data = run_data(specs[0], progress=build_progress())
     for spec in specs:                             # before any run starts: a split on disk, and TTA, can be refused
         check_strategy(strategy_class(spec.strategy)(**spec.strategy_params), data)
-        if spec.tta is not None:                   # the operator must change what is scored
-            check_applies(tta_operator(spec.tta, spec.tta_params), data.loaded("test"), spec.model_params)
+        if spec.tta is not None and not data.on_disk:     # the operator must change what is scored (on disk: refused)
+            check_applies(tta_operator(spec.tta, spec.tta_params), data.test, spec.model_params)
     ranking = task_kind(specs[0].task) == "ranking"
     if experiment is None:
         default, choices = task_scores(task_kind(specs[0].task), data.schema.classes)
