@@ -4,13 +4,14 @@
 validates and tests on. A log file whose in-memory build would pass the memory setting
 (:func:`recexp.outofcore.choose_path`), or any log file when the spec says ``out_of_core="yes"``, is
 built with :func:`recexp.outofcore.build_on_disk` (with the spec's task parameters, temporal split and
-sampling; its cache key makes every seed and arm of a grid reuse one build). Then:
+sampling; every seed and arm of a grid reuses one build, the log read once). Then:
 
 * the training part is read into memory when training it there fits the memory setting (:func:`reading_bytes`:
   a measured multiple of its tensors; or when the training settings say ``train_from="memory"``), and
   otherwise stays on disk, trained from memory-mapped shards;
 * the validation and test parts stay on disk (:class:`~recexp.models.shards.ParquetRows`) and are scored
-  file by file, a chunk at a time, so a run never holds a large part whole.
+  file by file, a chunk at a time, so a run never holds a large part whole (boosted trees, which take their
+  validation rows in memory, get the validation part read).
 
 A training split left on disk serves only strategies that keep its rows as they are
 (:meth:`recexp.strategies.Strategy.keeps_rows`: the baseline, class weights, a loss): :func:`check_strategy` refuses
@@ -34,7 +35,7 @@ from recexp.dataset import Dataset, FeatureSchema, Split
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.i18n import _, format_decimal, format_integer
 from recexp.memory import MEMORY_LIMIT_ENV, memory_limit
-from recexp.models import TrainConfig
+from recexp.models import MODELS, TrainConfig
 from recexp.models.shards import ParquetRows, tensor_bytes
 from recexp.outofcore import BuildProgress, DiskDataset, Sampling, build_on_disk, choose_path, peak_rss
 from recexp.spec import RunSpec, data_source, prepare_data
@@ -159,7 +160,11 @@ def run_data(spec: RunSpec, data: RunData | tuple | None = None, progress: Build
             "The data changed since the run was specified (fingerprint {fingerprint}, expected "
             "{fingerprint2}). Re-open the file on the Data page and launch the run again.").format(
             fingerprint=disk.fingerprint, fingerprint2=spec.fingerprint))
-    return from_disk(disk, TrainConfig.from_dict({**spec.train, "seed": spec.seed}))
+    data = from_disk(disk, TrainConfig.from_dict({**spec.train, "seed": spec.seed}))
+    if not MODELS[spec.model].differentiable:           # boosted trees take their validation rows in memory
+        data.positions["valid"] = data.valid.positions()
+        data.valid = data.loaded("valid")
+    return data
 
 
 def reading_bytes(part: ParquetRows, config: TrainConfig) -> int:

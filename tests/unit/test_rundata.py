@@ -248,3 +248,13 @@ def test_every_run_of_a_grid_after_the_first_opens_the_build_without_reading_the
     log.write_bytes(synthetic_log.read_bytes() + b"\n")                      # changed: read and built again
     with pytest.raises(pytest.fail.Exception, match="read again"):
         build_for(spec_of(log))
+
+
+def test_boosted_trees_on_a_dataset_built_out_of_core_score_as_in_memory():
+    metrics = {}
+    for choice in ("no", "yes"):
+        _store, finished = run(spec_of(TAOBAO, model="lightgbm", train={"epochs": 5, "device": "cpu"},
+                                       out_of_core=choice))
+        assert finished.status == FINISHED, finished.error
+        metrics[choice] = {k: v for k, v in finished.metrics.items() if k not in TIMINGS}
+    assert metrics["yes"] == pytest.approx(metrics["no"], nan_ok=True)
