@@ -14,10 +14,17 @@ reaped, ``os.wait4``):
 * ``disk-purchase`` / ``disk-behavior`` / ``disk-behavior-neg10``: ``recexp.outofcore.build_on_disk``
   (the last keeps 10% of the majority class, weighted);
 * ``contract-purchase`` / ``contract-behavior``: ``python -m recexp apply LOG --task T --strategy none
-  --seed 0 --out PATH --json`` (builds, splits and writes the training split).
+  --seed 0 --out PATH --json`` (builds, splits and writes the training split);
+* ``run-purchase`` / ``run-purchase-memory``: a run end to end, ``python -m recexp run LOG --task purchase
+  --strategy none --epochs 1 --seeds 1 --device cpu --out-of-core yes|no --json`` (temporal split: build,
+  one MLP epoch, validation and test scoring, predictions stored), each repeat in a fresh workspace so
+  the build is never reused from an earlier one; the in-memory reference only up to ``--memory-max-rows``;
+  ``run-purchase-shards`` is ``run-purchase`` with ``--train-from disk`` (memory-mapped shards whatever
+  the size, as a training split past the memory setting trains).
 
-The ratio line compares each out-of-core case with today's path on the same log in the same run.
-Goals: the behaviour task at 30M events under 12 GB, the purchase task at 30M under 4 GB.
+The ratio lines compare each out-of-core case with today's path on the same log in the same run.
+Goals: the behaviour task at 30M events under 12 GB, the purchase task at 30M under 4 GB; the 100M-event
+log end to end (``run-purchase``) in under 30 minutes at under 8 GB.
 """
 
 from __future__ import annotations
@@ -34,8 +41,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("memory-purchase", "memory-behavior", "disk-purchase", "disk-behavior", "disk-behavior-neg10",
-         "contract-purchase", "contract-behavior")
+         "contract-purchase", "contract-behavior", "run-purchase", "run-purchase-shards", "run-purchase-memory")
 GOALS_GB = {("behavior", 30_000_000): 12.0, ("purchase", 30_000_000): 4.0}
+#: (peak GB, wall seconds) a whole run must stay under, by events.
+RUN_GOALS = {100_000_000: (8.0, 1800.0)}
+#: In-memory cases: today's path, measured only up to --memory-max-rows.
+IN_MEMORY = ("memory-purchase", "memory-behavior", "run-purchase-memory")
 
 
 def _child(case: str, path: str, work: str) -> None:
@@ -79,13 +90,27 @@ def _measure(command: list[str], env: dict) -> dict:
     return result
 
 
-#: Logs up to this size are generated in one piece (seed 0); larger ones as pieces of this size (see :func:`_log`).
+def _verdict(case: str, rows: int, result: dict) -> str:
+    """Whether ``result`` met the goal of ``case`` at ``rows`` events ("" where there is none)."""
+    if case in IN_MEMORY:
+        return ""
+    if case.startswith("run-"):
+        if rows not in RUN_GOALS:
+            return ""
+        peak, wall = RUN_GOALS[rows]
+        met = result["peak_gb"] < peak and result["wall_s"] < wall
+        return f"  goal < {peak:g} GB and < {wall / 60:g} min: {'met' if met else 'MISSED'}"
+    goal = GOALS_GB.get((case.split("-")[1], rows))
+    return "" if goal is None else f"  goal < {goal:g} GB: {'met' if result['peak_gb'] < goal else 'MISSED'}"
+
+
+#: Logs up to this size are generated in one piece (seed 0); larger ones as pieces of this size (see :func:`_generate`).
 ONE_PIECE_ROWS = 30_000_000
 PIECE_ROWS = 10_000_000
 
 
-def _log(rows: int, cache: Path) -> Path:
-    """The synthetic log of ``rows`` events as CSV in ``cache`` (generated once, then reused).
+def _generate(rows: str, path: str) -> None:
+    """Write the synthetic log of ``rows`` events to ``path`` (in a child: see :func:`_log`).
 
     Up to :data:`ONE_PIECE_ROWS` it is one ``generate_log(rows, seed=0)``. The generator holds about 200
     bytes per event, so a 100M-event log (20 GB) would not fit this 23 GB machine beside anything else:
@@ -95,18 +120,17 @@ def _log(rows: int, cache: Path) -> Path:
     """
     from recexp.data.synthetic import generate_log, write_log
 
-    path = cache / f"synthetic_{rows}.csv"
-    if path.exists():
-        return path
+    path, rows = Path(path), int(rows)
     if rows <= ONE_PIECE_ROWS:
-        written = write_log(generate_log(rows, seed=0), cache, name=path.stem)
+        written = write_log(generate_log(rows, seed=0), path.parent, name=path.stem)
         if written != path:
             written.rename(path)
-        return path
+        return
     part = path.with_suffix(".csv.part")
     with part.open("wb") as out:
         for seed, begin in enumerate(range(0, rows, PIECE_ROWS)):
-            piece = write_log(generate_log(min(PIECE_ROWS, rows - begin), seed=seed), cache, name=f"piece_{seed}")
+            piece = write_log(generate_log(min(PIECE_ROWS, rows - begin), seed=seed), path.parent,
+                              name=f"piece_{seed}")
             with piece.open("rb") as source:
                 if seed:
                     source.readline()                     # one header for the whole file
@@ -115,6 +139,15 @@ def _log(rows: int, cache: Path) -> Path:
             piece.unlink()
             print(f"generated {min(begin + PIECE_ROWS, rows):,} of {rows:,} events", file=sys.stderr, flush=True)
     part.replace(path)
+
+
+def _log(rows: int, cache: Path, env: dict) -> Path:
+    """The cached log of ``rows`` events, generated in a child process: a child forked from a parent that held
+    the generated frame would report the parent's resident memory as its own peak (``ru_maxrss`` counts the
+    image before ``exec``)."""
+    path = cache / f"synthetic_{rows}.csv"
+    if not path.exists():
+        subprocess.run([sys.executable, __file__, "--generate", str(rows), str(path)], check=True, env=env)
     return path
 
 
@@ -126,9 +159,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "recexp-scale"))
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--generate", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
+        return
+    if args.generate:
+        _generate(*args.generate)
         return
     cache = Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
@@ -136,29 +173,36 @@ def main() -> None:
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
           f"RECEXP_MEMORY_LIMIT={os.environ.get('RECEXP_MEMORY_LIMIT', '(unset: 4 GiB, or half of RAM if less)')}")
     for rows in args.rows:
-        path = _log(rows, cache)
+        path = _log(rows, cache, env)
         print(f"## {rows:,} events: {path} ({path.stat().st_size / 2**30:.2f} GB)", flush=True)
         results: dict[str, list[dict]] = {}
-        for case in args.cases:
-            if case.startswith("memory-") and rows > args.memory_max_rows:
-                continue
-            for _ in range(args.repeat):
+        cases = [case for case in args.cases if not (case in IN_MEMORY and rows > args.memory_max_rows)]
+        for _ in range(args.repeat):                   # repeats interleaved: a change in load hits every case alike
+            for case in cases:
                 with tempfile.TemporaryDirectory(dir=cache) as work:
+                    case_env = env
                     if case.startswith("contract-"):
                         command = [sys.executable, "-m", "recexp", "apply", str(path), "--task", case.split("-")[1],
                                    "--strategy", "none", "--seed", "0", "--out", str(Path(work) / "train.parquet"),
                                    "--json"]
+                    elif case.startswith("run-"):
+                        command = [sys.executable, "-m", "recexp", "run", str(path), "--task", "purchase",
+                                   "--strategy", "none", "--epochs", "1", "--seeds", "1", "--device", "cpu",
+                                   "--out-of-core", "no" if case in IN_MEMORY else "yes", "--json"]
+                        if case.endswith("-shards"):
+                            command += ["--train-from", "disk"]
+                        case_env = {**env, "RECEXP_HOME": str(Path(work) / "workspace")}
                     else:
                         command = [sys.executable, __file__, "--child", case, str(path), work]
-                    result = _measure(command, env)
+                    result = _measure(command, case_env)
                 results.setdefault(case, []).append(result)
-                task = case.split("-")[1]
-                goal = GOALS_GB.get((task, rows)) if not case.startswith("memory-") else None
-                verdict = "" if goal is None else f"  goal < {goal:g} GB: {'met' if result['peak_gb'] < goal else 'MISSED'}"
+                verdict = _verdict(case, rows, result)
                 print(f"{case:22s} wall {result['wall_s']:7.1f} s  peak {result['peak_gb']:6.2f} GB  rc {result['rc']}"
                       f"{verdict}{'  ' + result['error'] if 'error' in result else ''}", flush=True)
-        for task in ("purchase", "behavior"):
-            reference, disk = results.get(f"memory-{task}"), results.get(f"disk-{task}")
+        for task, reference_case, disk_case in (("purchase", "memory-purchase", "disk-purchase"),
+                                                ("behavior", "memory-behavior", "disk-behavior"),
+                                                ("run purchase", "run-purchase-memory", "run-purchase")):
+            reference, disk = results.get(reference_case), results.get(disk_case)
             if reference and disk and reference[0]["rc"] == 0 and disk[0]["rc"] == 0:
                 ref_wall = statistics.median(r["wall_s"] for r in reference)
                 disk_wall = statistics.median(r["wall_s"] for r in disk)

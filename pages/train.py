@@ -151,10 +151,10 @@ short = TrainConfig(epochs=int(epochs), batch_size=int(batch_size)).short_traini
 if short:
     st.warning(short, icon=":material/speed:")
 if st.button(_("Launch"), type="primary", key="train_launch", disabled=not chosen, icon=":material/play_arrow:"):
-    # A large log's runs build (or reuse) the dataset on disk as the Data page did: RunSpec.out_of_core "auto"
-    # decides by the same memory setting, and the Data page's build has the key a run's build has.
+    # A large log's runs reuse the dataset the Data page built on disk (its build has the key a run's build
+    # has, and the spec carries that dataset's fingerprint); other sources keep the in-memory path.
     base = RunSpec(source=choice.source.to_dict(), task=choice.task, task_params=dict(choice.task_params),
-                   sampling=dict(choice.sampling),
+                   sampling=dict(choice.sampling), out_of_core="yes" if disk is not None else "auto",
                    split=choice.to_dict()["split"], model=model_name, model_params=model_params,
                    train={"epochs": int(epochs), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
                           "loss": loss, "patience": int(patience), "device": device},

@@ -24,6 +24,7 @@ import copy
 import itertools
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -50,8 +51,10 @@ from recexp.i18n import _
 from recexp.metrics import classification_metrics, next_item_metrics, popularity_percentile
 from recexp.models import MODELS, TrainConfig, evaluate, rank_items, resolve_device, save_checkpoint, train
 from recexp.models.device import describe_device
+from recexp.models.shards import ParquetRows, ShardSet, shards_from_parquet
 from recexp.runs import (ACTIVE, CANCELLED, CONSISTENCY_REPORT, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER,
                          SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, pid_alive)
+from recexp.rundata import RunData, check_out_of_core, check_strategy, run_data, throttled
 from recexp.spec import AA_SEED_OFFSET, RunSpec, prepare_data
 from recexp.strategies import STRATEGIES, Strategy, StrategyResult
 from recexp.strategies.expansion import Expansion
@@ -69,6 +72,7 @@ def validate_spec(spec: RunSpec) -> None:
     MODELS[spec.model](**spec.model_params).validate_params()
     strategy_class(spec.strategy)(**spec.strategy_params).validate_params()
     check_task_fit(spec.task, spec.model, spec.strategy)
+    check_out_of_core(spec.out_of_core)
     if spec.tta is not None and task_kind(spec.task) == "ranking":
         raise InvalidParameterError(_("Test-time augmentation averages class probabilities; the '{task}' task ranks "
                                       "items, so leave --tta out.").format(task=spec.task))
@@ -152,7 +156,7 @@ def more_seeds(store: RunStore, experiment_id: str, n: int) -> list[RunSpec]:
     return specs
 
 
-def run_in_foreground(store: RunStore, experiment_id: str, specs: Sequence[RunSpec], data: tuple | None = None,
+def run_in_foreground(store: RunStore, experiment_id: str, specs: Sequence[RunSpec], data: RunData | tuple | None = None,
                       on_epoch: Callable[[int, RunSpec], Callable[[int, dict[str, float]], None] | None] | None = None,
                       ) -> list[Run]:
     """Execute ``specs`` in this process, recording the whole grid in the store first (the CLI's ``run``).
@@ -246,11 +250,23 @@ def bind_strategy(strategy: Strategy, store: RunStore, valid: Dataset) -> Strate
 
 # --- one run --------------------------------------------------------------------------------------
 
-def _prediction_frame(rows, labels, proba, classes) -> pd.DataFrame:
-    """Positions in the dataset, true label code, predicted code and one probability column per class."""
+def _weights(part: Dataset | ParquetRows) -> np.ndarray | None:
+    """A part's ``sample_weight`` column (build-time down-sampling), ``None`` when it has none."""
+    if isinstance(part, ParquetRows):
+        weights = part.column(SAMPLE_WEIGHT)
+    else:
+        weights = part.frame[SAMPLE_WEIGHT].to_numpy() if SAMPLE_WEIGHT in part.frame else None
+    return None if weights is None else weights.astype(np.float64)
+
+
+def _prediction_frame(rows, labels, proba, classes, weights: np.ndarray | None = None) -> pd.DataFrame:
+    """Positions in the dataset, true label code, predicted code, one probability column per class, and each row's
+    ``sample_weight`` when the part carries one (so scores computed later estimate the full population's)."""
     frame = pd.DataFrame({"row": np.asarray(rows, dtype=np.int64), LABEL: labels, "predicted": proba.argmax(axis=1)})
     for k, name in enumerate(classes):
         frame[f"proba_{name}"] = proba[:, k]
+    if weights is not None:
+        frame[SAMPLE_WEIGHT] = weights
     return frame
 
 
@@ -264,37 +280,38 @@ def _ranking_frame(rows, labels, ranks, top, popularity) -> pd.DataFrame:
     return frame
 
 
-def _evaluate_run(store: RunStore, run_id: str, module, dataset: Dataset, split, train_set: Dataset,
-                  valid_set: Dataset, test_set: Dataset) -> tuple[dict[str, float], float, np.ndarray | None]:
+def _evaluate_run(store: RunStore, run_id: str, module, data: RunData) -> tuple[dict[str, float], float,
+                                                                              np.ndarray | None]:
     """Score the test split and store the test and validation predictions.
 
     Returns ``(metrics, test loss, test probabilities)``; the probabilities are ``None`` for a ranking run.
 
-    A classification run stores class probabilities; a next-item (ranking) run the rank of each target
-    among every item and the recommended lists (:func:`recexp.models.rank_items`).
+    A classification run stores class probabilities (and the rows' ``sample_weight`` where the dataset was
+    down-sampled: the metrics are weighted by it); a next-item (ranking) run the rank of each target among every
+    item and the recommended lists (:func:`recexp.models.rank_items`). Parts on disk are scored file by file.
     """
-    classes = dataset.schema.classes
-    parts = [("predictions", split.test, test_set)] + ([("valid_predictions", split.valid, valid_set)]
-                                                       if len(valid_set) else [])
-    if task_kind(dataset.task) == "ranking":
-        popularity = popularity_percentile(train_set.y, len(classes))
+    classes = data.schema.classes
+    parts = [("predictions", "test")] + ([("valid_predictions", "valid")] if len(data.valid) else [])
+    if task_kind(data.task) == "ranking":
+        popularity = popularity_percentile(data.train.y, len(classes))
         results = {}
-        for table, rows, part in parts:
+        for table, name in parts:
+            part = getattr(data, name)
             results[table] = rank_items(module, part)
-            store.write_table(run_id, table, _ranking_frame(rows, part.y, *results[table][1:], popularity))
+            store.write_table(run_id, table, _ranking_frame(data.rows(name), part.y, *results[table][1:], popularity))
         loss, ranks, top = results["predictions"]
         return next_item_metrics(ranks, top, popularity), loss, None
     results = {}
-    for table, rows, part in parts:
-        results[table] = evaluate(module, part)
-        store.write_table(run_id, table, _prediction_frame(rows, part.y, results[table][1], classes))
-    loss, proba = results["predictions"]
-    weights = test_set.frame[SAMPLE_WEIGHT].to_numpy(np.float64) if SAMPLE_WEIGHT in test_set.frame else None
-    return classification_metrics(test_set.y, proba, weights), loss, proba      # build-time down-sampling undone
+    for table, name in parts:
+        part = getattr(data, name)
+        results[table] = (*evaluate(module, part), part.y, _weights(part))
+        store.write_table(run_id, table, _prediction_frame(data.rows(name), results[table][2], results[table][1],
+                                                           classes, results[table][3]))
+    loss, proba, labels, weights = results["predictions"]
+    return classification_metrics(labels, proba, weights), loss, proba      # build-time down-sampling undone
 
 
-def _test_time_augmentation(store: RunStore, run_id: str, spec: RunSpec, operator: Expansion, module, split,
-                            classes: tuple[str, ...], train_set: Dataset, valid_set: Dataset, test_set: Dataset,
+def _test_time_augmentation(store: RunStore, run_id: str, spec: RunSpec, operator: Expansion, module, data: RunData,
                             proba: np.ndarray, test_loss: float) -> dict[str, Any]:
     """Score the test (and validation) rows with TTA; store ``tta_predictions`` (``tta_valid_predictions``).
 
@@ -303,14 +320,15 @@ def _test_time_augmentation(store: RunStore, run_id: str, spec: RunSpec, operato
     ``K = 0`` is plain evaluation, its loss included.
     """
     started = time.perf_counter()
+    classes, train_set, valid_set, test_set = data.schema.classes, data.train, data.valid, data.test
     tta_test = tta_proba(module, test_set, operator, spec.tta_copies, spec.seed, reference=train_set,
                          stream=STREAMS["test"], plain=proba)
-    store.write_table(run_id, "tta_predictions", _prediction_frame(split.test, test_set.y, tta_test, classes))
+    store.write_table(run_id, "tta_predictions", _prediction_frame(data.rows("test"), test_set.y, tta_test, classes))
     if len(valid_set):
         tta_valid = tta_proba(module, valid_set, operator, spec.tta_copies, spec.seed, reference=train_set,
                               stream=STREAMS["valid"])
-        store.write_table(run_id, "tta_valid_predictions", _prediction_frame(split.valid, valid_set.y, tta_valid,
-                                                                             classes))
+        store.write_table(run_id, "tta_valid_predictions", _prediction_frame(data.rows("valid"), valid_set.y,
+                                                                             tta_valid, classes))
     picked = np.clip(tta_test[np.arange(len(test_set)), test_set.y].astype(np.float64), 1e-12, 1.0)
     loss = test_loss if spec.tta_copies == 0 else float(-np.log(picked).mean()) if len(picked) else float("nan")
     return {"operator": spec.tta, "params": dict(spec.tta_params), "copies": spec.tta_copies,
@@ -318,8 +336,41 @@ def _test_time_augmentation(store: RunStore, run_id: str, spec: RunSpec, operato
             "metrics": {**classification_metrics(test_set.y, tta_test), "test_loss": loss}}
 
 
+def _class_counts(rows: Dataset | ShardSet, classes: tuple[str, ...]) -> dict[str, int]:
+    return rows.class_counts() if isinstance(rows, Dataset) else dict(zip(classes, rows.class_counts))
+
+
+def _apply_strategy(store: RunStore, run_id: str, spec: RunSpec, strategy: Strategy, data: RunData):
+    """The rows to train on: ``strategy`` applied to the training split in memory, or a split left on disk written
+    as memory-mapped shards (``strategy`` keeps rows as they are there, :func:`recexp.rundata.check_strategy`).
+
+    Returns ``(rows, outcome or None, report, train overrides, consistency or None)``.
+    """
+    if isinstance(data.train, ParquetRows):
+        store.update(run_id, message=_("writing the training split as shards on disk"))
+        multipliers = strategy.class_multipliers(np.array([data.counts["train"][c] for c in data.schema.classes]))
+        shards = shards_from_parquet(data.train, data.schema, store.artifact_dir(run_id, create=True) / "shards",
+                                     class_weight=multipliers)
+        report = {} if multipliers is None else {"class_multipliers": dict(zip(data.schema.classes,
+                                                                              map(float, multipliers)))}
+        return shards, None, report, strategy.loss_overrides(), None
+    store.update(run_id, message=_("applying strategy {strategy}").format(strategy=spec.strategy))
+    valid = data.loaded("valid") if isinstance(strategy, SynthesisStrategy) else data.valid
+    strategy = bind_strategy(strategy, store, valid)
+    outcome = strategy.apply(data.train, seed=spec.seed, progress=lambda fraction, message: store.update(
+        run_id, message=_("applying strategy {strategy}: {message}").format(strategy=spec.strategy, message=message)))
+    report = outcome.report.to_dict() if hasattr(outcome.report, "to_dict") else dict(outcome.report or {})
+    consistency = None
+    if isinstance(outcome, StrategyResult):
+        store.update(run_id, message=_("checking the new rows against real ones"))
+        consistency = check_consistency(outcome, random_state=spec.seed)
+    # A strategy that asks for a loss (e.g. focal) is the thing under test: it wins over the settings.
+    overrides = outcome.train_overrides() if hasattr(outcome, "train_overrides") else {}
+    return outcome.dataset, outcome, report, overrides, consistency
+
+
 def execute(spec: RunSpec, store: RunStore, run_id: str,
-            on_epoch: Callable[[int, dict[str, float]], None] | None = None, data: tuple | None = None
+            on_epoch: Callable[[int, dict[str, float]], None] | None = None, data: RunData | tuple | None = None
             ) -> dict[str, float]:
     """Carry out one run and record everything in ``store`` under ``run_id``.
 
@@ -327,6 +378,9 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
     on the validation split) -> evaluate on the test split -> store final metrics, test and validation
     predictions, model checkpoint and per-sample statistics, and mark the run ``finished``. On an error the run
     is marked ``failed`` with the message and the error is raised again.
+
+    A log larger than memory is built out of core and trained from disk (:func:`recexp.rundata.run_data`); the
+    build's progress (phase, rows, share done, peak memory) is the run's message meanwhile.
 
     Parameters
     ----------
@@ -336,9 +390,10 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         A run already created in ``store`` (status queued or running).
     on_epoch : callable, optional
         Extra per-epoch callback (e.g. a progress bar), after the store has the epoch.
-    data : (Dataset, Split), optional
-        What :func:`prepare_data` returns for this spec, when the caller already has it (the CLI
-        reuses one dataset for a grid); by default the data is loaded from the spec.
+    data : RunData or (Dataset, Split), optional
+        The spec's data when the caller already has it (the CLI reuses one dataset for a grid): a
+        :class:`~recexp.rundata.RunData`, or what :func:`prepare_data` returns; by default the data is loaded
+        from the spec.
 
     Returns
     -------
@@ -349,45 +404,40 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         started = time.perf_counter()
         validate_spec(spec)
         store.update(run_id, message=_("loading data"))
-        dataset, split = data if data is not None else prepare_data(spec)
-        train_set, valid_set, test_set = (dataset.subset(split.train), dataset.subset(split.valid),
-                                          dataset.subset(split.test))
+        data = run_data(spec, data, progress=throttled(lambda line: store.update(run_id, message=line)))
+        strategy = strategy_class(spec.strategy)(**spec.strategy_params)
+        check_strategy(strategy, data)             # a training split on disk: only strategies that keep its rows
 
         tta = tta_operator(spec.tta, spec.tta_params) if spec.tta is not None else None
         if tta is not None:                        # refused before the work when the operator cannot apply
-            check_applies(tta, test_set, spec.model_params)
+            if data.on_disk:
+                raise InvalidParameterError(_("Test-time augmentation needs the whole dataset in memory; this run's "
+                                              "dataset is built out of core. Leave --tta out, or set out_of_core to "
+                                              "'no'."))
+            check_applies(tta, data.test, spec.model_params)
 
-        store.update(run_id, message=_("applying strategy {strategy}").format(strategy=spec.strategy))
-        strategy = bind_strategy(strategy_class(spec.strategy)(**spec.strategy_params), store, valid_set)
-        outcome = strategy.apply(train_set, seed=spec.seed, progress=lambda fraction, message: store.update(
-            run_id, message=_("applying strategy {strategy}: {message}").format(
-                strategy=spec.strategy, message=message)))
-        train_prime = outcome.dataset
-        report = outcome.report.to_dict() if hasattr(outcome.report, "to_dict") else dict(outcome.report or {})
-        consistency = None
-        if isinstance(outcome, StrategyResult):
-            store.update(run_id, message=_("checking the new rows against real ones"))
-            consistency = check_consistency(outcome, random_state=spec.seed)
-
-        # A strategy that asks for a loss (e.g. focal) is the thing under test: it wins over the settings.
-        overrides = outcome.train_overrides() if hasattr(outcome, "train_overrides") else {}
+        train_prime, outcome, report, overrides, consistency = _apply_strategy(store, run_id, spec, strategy, data)
         settings = {**spec.train, **overrides, "seed": spec.seed}
         config = TrainConfig.from_dict(settings)
         config.validate()
         device = resolve_device(config.device)
+        classes = data.schema.classes
         info = {"strategy_report": report, "strategy_overrides": overrides, "train_config": config.to_dict(),
-                           "rows": {"train": len(train_set), "train_after_strategy": len(train_prime),
-                                    "valid": len(valid_set), "test": len(test_set)},
+                           "rows": {"train": len(data.train), "train_after_strategy": len(train_prime),
+                                    "valid": len(data.valid), "test": len(data.test)},
                            # a ranking task's classes are the catalogue's items: thousands of counts say nothing
-                           "class_counts": {"train": train_set.class_counts(),
-                                            "train_after_strategy": train_prime.class_counts(),
-                                            "valid": valid_set.class_counts(), "test": test_set.class_counts()}
-                           if task_kind(dataset.task) != "ranking" else {},
-                           "dataset_fingerprint": dataset.fingerprint,
+                           "class_counts": {"train": data.counts["train"],
+                                            "train_after_strategy": _class_counts(train_prime, classes),
+                                            "valid": data.counts["valid"], "test": data.counts["test"]}
+                           if task_kind(data.task) != "ranking" else {},
+                           "dataset_fingerprint": data.fingerprint,
                            # On the rows trained on: a strategy that removes rows can make training too short.
                            # Optimiser steps mean nothing to boosted trees (every round sees every row).
                            "short_training_warning": config.short_training_warning(len(train_prime))
                            if MODELS[spec.model].differentiable else None}
+        if data.on_disk:
+            info["out_of_core"] = {"folder": str(data.disk.folder), "rows": data.disk.rows,
+                                   "sampling": data.disk.sampling, "build_seconds": data.disk.seconds}
         if consistency is not None:
             info["consistency"] = consistency.summary()
         store.update(run_id, device=describe_device(device), epochs_total=config.epochs, message=_("training"), info=info)
@@ -398,8 +448,12 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                 on_epoch(epoch, metrics)
 
         model = MODELS[spec.model](**spec.model_params)
-        result = train(model, train_prime, valid_set, config, callback=log,
-                       scratch=store.artifact_dir(run_id) / "shards")
+        try:
+            result = train(model, train_prime, data.valid, config, callback=log,
+                           scratch=store.artifact_dir(run_id) / "shards")
+        finally:
+            if isinstance(train_prime, ShardSet):           # the run's own copy of a split on disk
+                shutil.rmtree(store.artifact_dir(run_id) / "shards", ignore_errors=True)
         info["trained_from"] = result.trained_from
         if result.trained_from == "disk":
             info["trained_from_note"] = _("Trained from memory-mapped shards on disk (the training split's tensors "
@@ -408,14 +462,11 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
 
         # The device the model really used (LightGBM boosts on the CPU whatever the setting).
         store.update(run_id, device=result.device, message=_("evaluating on the test split"), info=info)
-        metrics, test_loss, proba = _evaluate_run(store, run_id, result.module, dataset, split, train_set, valid_set,
-                                                  test_set)
+        metrics, test_loss, proba = _evaluate_run(store, run_id, result.module, data)
         if tta is not None:
             store.update(run_id, message=_("test-time augmentation: {passes} forward passes per row").format(
                 passes=spec.tta_copies + 1))
-            info["tta"] = _test_time_augmentation(store, run_id, spec, tta, result.module, split,
-                                                  dataset.schema.classes, train_set, valid_set, test_set, proba,
-                                                  test_loss)
+            info["tta"] = _test_time_augmentation(store, run_id, spec, tta, result.module, data, proba, test_loss)
             store.update(run_id, info=info)
         if result.sample_stats is not None:
             stats = result.sample_stats
@@ -424,11 +475,13 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
                                                  len(result.history))
             store.write_table(run_id, "sample_stats", stats)
         folder = store.artifact_dir(run_id, create=True)
-        extra = {"classes": list(dataset.schema.classes), "run_id": run_id}
+        extra = {"classes": list(classes), "run_id": run_id}
         save_checkpoint(folder / "model.pt", model, result.module, result.input_spec, extra=extra)
         # What sample importance needs later: the rows trained on (with the dataset row each came from)
-        # and the model along the way.
-        store.write_table(run_id, "train_rows", train_prime.frame.assign(source_row=split.train[outcome.source_rows]))
+        # and the model along the way. A split trained from disk is not copied per run.
+        if outcome is not None:
+            store.write_table(run_id, "train_rows", train_prime.frame.assign(
+                source_row=data.rows("train")[outcome.source_rows]))
         if getattr(outcome, "synthesis", None) is not None:      # a generator's history and quality report
             (folder / SYNTHESIS_REPORT).write_text(json.dumps(outcome.synthesis.to_dict()))
         if consistency is not None:                               # new rows against real ones, per class
@@ -439,8 +492,8 @@ def execute(spec: RunSpec, store: RunStore, run_id: str,
         final = {**metrics, "test_loss": test_loss, "best_epoch": float(result.best_epoch),
                  "epochs_run": float(len(result.history)), "train_seconds": result.seconds,
                  "samples_per_second": result.samples_per_second, "total_seconds": time.perf_counter() - started,
-                 "synthetic_rows": float(train_prime.frame[IS_SYNTHETIC].sum()) if IS_SYNTHETIC in train_prime.frame
-                 else 0.0}
+                 "synthetic_rows": float(train_prime.frame[IS_SYNTHETIC].sum())
+                 if isinstance(train_prime, Dataset) and IS_SYNTHETIC in train_prime.frame else 0.0}
         store.set_final_metrics(run_id, final)
         store.update(run_id, message=_("done"))
         store.finish(run_id, FINISHED)

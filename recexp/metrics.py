@@ -170,14 +170,14 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: in
     return float(round(gap.sum() / counts.sum(), 12))
 
 
-def _log_loss(y_true: np.ndarray, proba: np.ndarray) -> float:
+def _log_loss(y_true: np.ndarray, proba: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
     clipped = np.clip(proba, 1e-7, 1.0)
     clipped = clipped / clipped.sum(axis=1, keepdims=True)
-    return float(skm.log_loss(y_true, clipped, labels=np.arange(proba.shape[1])))
+    return float(skm.log_loss(y_true, clipped, labels=np.arange(proba.shape[1]), sample_weight=sample_weight))
 
 
 def evaluation_metrics(y_true: np.ndarray, proba: np.ndarray, classes: tuple[str, ...] | list[str] | None = None,
-                       threshold: float | None = None) -> dict[str, float]:
+                       threshold: float | None = None, sample_weight: np.ndarray | None = None) -> dict[str, float]:
     """Every score of the Compare page for one set of predictions, with scikit-learn where it has it.
 
     Parameters
@@ -191,6 +191,9 @@ def evaluation_metrics(y_true: np.ndarray, proba: np.ndarray, classes: tuple[str
     threshold : float, optional
         Two classes only: predict class 1 when ``proba[:, 1] >= threshold`` (default: arg-max, which is
         the 0.5 threshold). Ignored for more classes.
+    sample_weight : array of float, shape (n,), optional
+        Row weights (a test split whose majority class was down-sampled at build time carries ``1 / rate`` on
+        those rows): every score counts each row by its weight, so it estimates the full population's.
 
     Returns
     -------
@@ -206,28 +209,31 @@ def evaluation_metrics(y_true: np.ndarray, proba: np.ndarray, classes: tuple[str
 
     y_true = np.asarray(y_true).astype(np.int64)
     proba = np.asarray(proba, dtype=np.float64)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     n_classes = proba.shape[1]
     labels = np.arange(n_classes)
     names = [str(c) for c in (classes if classes is not None else labels)]
     y_pred = predict_labels(proba, threshold)
     present = np.unique(y_true)
-    result: dict[str, float] = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
+    result: dict[str, float] = {"accuracy": float(skm.accuracy_score(y_true, y_pred, sample_weight=w))}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result["balanced_accuracy"] = float(skm.balanced_accuracy_score(y_true, y_pred))
+        result["balanced_accuracy"] = float(skm.balanced_accuracy_score(y_true, y_pred, sample_weight=w))
         for average in ("macro", "weighted"):
             p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, average=average,
-                                                             zero_division=0)
+                                                             zero_division=0, sample_weight=w)
             result |= {f"precision_{average}": float(p), f"recall_{average}": float(r), f"f1_{average}": float(f)}
-        result["mcc"] = float(skm.matthews_corrcoef(y_true, y_pred))
-        result["gmean"] = float(geometric_mean_score(y_true, y_pred, labels=present, average="multiclass"))
-    result["roc_auc"] = roc_auc(y_true, proba)
-    pr_auc = [float(skm.average_precision_score(y_true == k, proba[:, k])) if k in present else math.nan
-              for k in labels]
+        result["mcc"] = float(skm.matthews_corrcoef(y_true, y_pred, sample_weight=w))
+        result["gmean"] = float(geometric_mean_score(y_true, y_pred, labels=present, average="multiclass",
+                                                     sample_weight=w))
+    result["roc_auc"] = roc_auc(y_true, proba, sample_weight=w)
+    pr_auc = [float(skm.average_precision_score(y_true == k, proba[:, k], sample_weight=w)) if k in present
+              else math.nan for k in labels]
     result["pr_auc_macro"] = float(np.nanmean(pr_auc)) if len(present) else math.nan
-    result["log_loss"] = _log_loss(y_true, proba)
-    result["ece"] = expected_calibration_error(y_true, proba)
-    p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    result["log_loss"] = _log_loss(y_true, proba, w)
+    result["ece"] = expected_calibration_error(y_true, proba, sample_weight=w)
+    p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0,
+                                                     sample_weight=w)
     for k, name in enumerate(names):
         result |= {class_key("precision", name): float(p[k]), class_key("recall", name): float(r[k]),
                    class_key("f1", name): float(f[k]), class_key("pr_auc", name): pr_auc[k]}

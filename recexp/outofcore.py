@@ -56,7 +56,7 @@ import pyarrow.parquet as pq
 from recexp.data import load
 from recexp.data.log import BEHAVIOR_SYNONYMS, BehaviorLog
 from recexp.data.source import workspace
-from recexp.dataset import ITEM, LABEL, SAMPLE_WEIGHT, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
+from recexp.dataset import IS_SYNTHETIC, ITEM, LABEL, SAMPLE_WEIGHT, TIME, USER, Dataset, FeatureSchema, Split, code_dtype
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.i18n import _, format_integer
 from recexp.memory import MEMORY_LIMIT_ENV, memory_limit
@@ -263,15 +263,32 @@ class DiskDataset:
                      test=np.arange(train + valid, len(self)))
 
     def write_part(self, part: str, out: Path) -> None:
-        """Copy one part into the single Parquet file ``out``, batch by batch."""
+        """Copy one part into the single Parquet file ``out``, batch by batch, with the columns a strategy's
+        training rows have: ``is_synthetic`` (False) and ``sample_weight`` (1.0) added where missing, in the
+        order :func:`recexp.strategies.base.prepare_train` adds them."""
         files = self.files(part)
-        schema = pq.read_schema(files[0]) if files else None
         tmp = out.with_name(out.name + ".part")
-        with pq.ParquetWriter(tmp, schema) as writer:
+        writer = None
+        try:
             for file in files:
                 for batch in pq.ParquetFile(file).iter_batches(BATCH_ROWS):
+                    batch = _with_flags(batch)
+                    writer = writer or pq.ParquetWriter(tmp, batch.schema)
                     writer.write_batch(batch)
+        finally:
+            if writer is not None:
+                writer.close()
         tmp.replace(out)
+
+
+def _with_flags(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with ``is_synthetic`` (False) and ``sample_weight`` (1.0) appended where it lacks them."""
+    n = batch.num_rows
+    for name, column in ((IS_SYNTHETIC, pa.array(np.zeros(n, dtype=bool))),
+                         (SAMPLE_WEIGHT, pa.array(np.ones(n, dtype=np.float64)))):
+        if name not in batch.schema.names:
+            batch = batch.append_column(name, column)
+    return batch
 
 
 def _frame(table: pa.Table, schema: FeatureSchema) -> pd.DataFrame:
@@ -446,7 +463,8 @@ def build_on_disk(path: str | Path, task: str, split: SplitSpec | None = None, *
         Users kept and the majority class's rate (see :class:`Sampling`).
     folder : str or Path, optional
         Where the dataset goes; default ``<workspace>/datasets/<key>``, the key a hash of the file's
-        content, the task, its parameters, the split and the sampling (an existing complete build is reused).
+        content, the task, its parameters, the split and the sampling (an existing complete build is reused;
+        while the file keeps its path, size and modification time, without reading it again).
     progress : callable, optional
         ``progress(phase, rows, fraction)``.
     **params
@@ -487,12 +505,19 @@ def build_on_disk(path: str | Path, task: str, split: SplitSpec | None = None, *
     limit = memory_limit()
     layout = _layout(path, header, mapping)
     root = Path(folder) if folder is not None else workspace() / "datasets"
+    pointer = None if folder is not None else _pointer(root, path, layout, instance, split, sampling)
+    if pointer is not None and pointer.exists() and (root / pointer.read_text() / "schema.json").exists():
+        return _open(root / pointer.read_text())          # the same file unchanged: not even read again
     own = f"staging-{os.getpid()}-{time.time_ns()}"       # builds running side by side never share one
     staging = root.parent / f"{root.name}.{own}" if folder is not None else root / own
     staging.mkdir(parents=True)
     try:
-        return _build(path, layout, instance, split, sampling, root, staging, folder is not None, limit, progress,
-                      started)
+        built = _build(path, layout, instance, split, sampling, root, staging, folder is not None, limit, progress,
+                       started)
+        if pointer is not None:
+            pointer.parent.mkdir(exist_ok=True)
+            pointer.write_text(built.folder.name)
+        return built
     except (duckdb.OutOfMemoryException, MemoryError):
         raise InvalidDataError(_(
             "Building the {task} dataset of '{name}' needs more memory than the {limit} GB limit ({variable}). Raise "
@@ -507,6 +532,18 @@ def build_on_disk(path: str | Path, task: str, split: SplitSpec | None = None, *
                 task=task, name=path.name, free=f"{free / 2**30:.1f}", error=str(error).splitlines()[0])) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _pointer(root: Path, path: Path, layout: _Layout, task: BehaviorTask | PurchaseTask, split: SplitSpec | None,
+             sampling: Sampling) -> Path:
+    """Where the workspace notes which build a file makes while the file is unchanged (path, size and modification
+    time), so every run of a grid after the first opens that build without reading the file again."""
+    stat = path.stat()
+    quick = hashlib.sha256(json.dumps({"path": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns,
+                                       "mapping": layout.mapping, "task": task.name, "params": task.get_params(),
+                                       "split": vars(split) if split else None, "sampling": sampling.to_dict()},
+                                      sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return root / "by-file" / quick
 
 
 def _build(path: Path, layout: _Layout, task: BehaviorTask | PurchaseTask, split: SplitSpec, sampling: Sampling,

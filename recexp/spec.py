@@ -38,6 +38,8 @@ class RunSpec:
     evaluated rows ``tta_copies`` times with ``tta_params`` (see :mod:`recexp.tta`); the run then stores
     its plain and its TTA predictions. ``sampling`` (``users``, ``negative_rate``) samples at build time: a
     share of users, and of the majority class's rows weighted ``1 / negative_rate`` (see :mod:`recexp.outofcore`).
+    ``out_of_core`` says whether a log file's dataset is built out of core and the run trained from it
+    (``"auto"``: when the in-memory build would pass the memory setting; see :mod:`recexp.rundata`).
     """
 
     source: dict[str, Any]
@@ -56,6 +58,7 @@ class RunSpec:
     tta_copies: int = 0
     tta_params: dict[str, Any] = field(default_factory=dict)
     sampling: dict[str, float] = field(default_factory=dict)   # build-time sampling (recexp.outofcore.Sampling)
+    out_of_core: str = "auto"     # build the dataset out of core: "yes", "no", "auto" (a log past the memory setting)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,8 +13,9 @@ from typing import Any
 from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource
 from recexp.errors import InvalidDataError, InvalidParameterError, RecexpError, os_error_sentence
-from recexp.i18n import _, format_integer
-from recexp.outofcore import DiskDataset, Sampling, build_on_disk, choose_path, down_sample, peak_rss, sample_log
+from recexp.i18n import _
+from recexp.outofcore import DiskDataset, Sampling, build_on_disk, choose_path, down_sample, sample_log
+from recexp.rundata import throttled
 from recexp.runs import SQLiteRunStore
 from recexp.tasks import SplitSpec, build_dataset, get_task, split_dataset, split_methods
 
@@ -146,18 +146,7 @@ def build_large(args: argparse.Namespace, progress=None) -> DiskDataset | None:
 
 def build_progress():
     """A progress line on stderr for an out-of-core build: phase, rows, share done and peak memory."""
-    last = [0.0]
-
-    def show(phase: str, rows: int, fraction: float) -> None:
-        now = time.monotonic()
-        if now - last[0] < 1.0 and fraction < 1:
-            return
-        last[0] = now
-        print(_("{phase}: {rows} rows, {percent}% done, peak memory {memory} GB").format(
-            phase=phase, rows=format_integer(rows), percent=int(100 * fraction), memory=f"{peak_rss() / 2**30:.1f}"),
-            file=sys.stderr, flush=True)
-
-    return show
+    return throttled(lambda line: print(line, file=sys.stderr, flush=True))
 
 
 def finite_or_none(values: dict[str, float]) -> dict[str, float | None]:

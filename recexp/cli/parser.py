@@ -42,17 +42,15 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
                         "valid_size, group_by_user, seed")
 
 
-def add_sampling_arguments(p: argparse.ArgumentParser, out_of_core: bool = True) -> None:
-    """Sampling at build time and (``out_of_core``) the out-of-core path for a log file larger than memory."""
+def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
+    """Sampling at build time and the out-of-core path for a log file larger than memory."""
     p.add_argument("--sample-users", type=float, metavar="P",
                    help="keep P%% of the users (whole histories, by a stable hash of the user id); default 100")
     p.add_argument("--negative-rate", type=float, metavar="R",
                    help="keep this share (0-1] of the majority class's rows, each weighted 1/R; default 1")
-    if not out_of_core:
-        return
     p.add_argument("--out-of-core", choices=["auto", "yes", "no"], default="auto",
-                   help="build the dataset on disk with DuckDB (memory bounded by RECEXP_MEMORY_LIMIT); auto: when "
-                        "the in-memory build would not fit")
+                   help="build the dataset on disk with DuckDB (memory bounded by RECEXP_MEMORY_LIMIT) and work from "
+                        "it part by part; auto: when the in-memory build would not fit")
 
 
 def add_run(subparsers) -> None:
@@ -62,7 +60,7 @@ def add_run(subparsers) -> None:
                     "the model with each seed and score it on the untouched test split. Every run is stored in the "
                     "workspace ($RECEXP_HOME, default ./workspace) as one experiment; a progress bar goes to stderr.")
     add_dataset_arguments(p)
-    add_sampling_arguments(p, out_of_core=False)
+    add_sampling_arguments(p)
     p.add_argument("--strategy", action="append", metavar="NAME",
                    help="strategy to apply to the training split; repeat to compare several (default: none)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from dataclasses import asdict, replace
 
-from recexp.cli.common import (finite_or_none, key_values, print_json, progress_bar, sampling_of, source_for,
+from recexp.cli.common import (build_progress, finite_or_none, key_values, print_json, progress_bar, sampling_of, source_for,
                                task_and_split)
 from recexp.errors import InvalidParameterError
 from recexp.i18n import _
@@ -14,7 +14,8 @@ from recexp.jobs import grid_specs, more_seeds, run_in_foreground, strategy_clas
 from recexp.metrics import NEXT_ITEM_PROTOCOL, task_scores
 from recexp.models import MODELS, TrainConfig
 from recexp.runs import SQLiteRunStore
-from recexp.spec import RunSpec, data_source, prepare_data
+from recexp.rundata import check_strategy, run_data
+from recexp.spec import RunSpec, data_source
 from recexp.tasks import task_kind
 from recexp.tta import check_applies, check_copies, tta_operator, tta_params
 
@@ -27,13 +28,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         specs = _new_grid(args)
     print(f"loading the data and building the {specs[0].task} dataset...", file=sys.stderr, flush=True)
-    dataset, split_rows = prepare_data(specs[0])
-    for spec in specs:
-        if spec.tta is not None:                   # before any run starts: the operator must change what is scored
-            check_applies(tta_operator(spec.tta, spec.tta_params), dataset, spec.model_params)
+    data = run_data(specs[0], progress=build_progress())
+    for spec in specs:                             # before any run starts: a split on disk, and TTA, can be refused
+        check_strategy(strategy_class(spec.strategy)(**spec.strategy_params), data)
+        if spec.tta is not None and not data.on_disk:     # the operator must change what is scored (on disk: refused)
+            check_applies(tta_operator(spec.tta, spec.tta_params), data.test, spec.model_params)
     ranking = task_kind(specs[0].task) == "ranking"
     if experiment is None:
-        default, choices = task_scores(task_kind(specs[0].task), dataset.schema.classes)
+        default, choices = task_scores(task_kind(specs[0].task), data.schema.classes)
         if args.primary and args.primary not in choices:
             raise InvalidParameterError(_("--primary {primary!r} is not a score of this task; choose one of "
                                           "{choices}.").format(
@@ -42,17 +44,17 @@ def run(args: argparse.Namespace) -> int:
         experiment = store.create_experiment(
             args.experiment or f"cli: {names} on {args.model} x {args.seeds} seeds ({data_source(specs[0].source).name})",
             settings={"primary": args.primary or default, "aa": args.aa})
-    short = TrainConfig.from_dict(specs[0].train).short_training_warning(len(split_rows.train))
+    short = TrainConfig.from_dict(specs[0].train).short_training_warning(len(data.train))
     if short:
         print(f"warning: {short}", file=sys.stderr, flush=True)
-    specs = [replace(spec, fingerprint=dataset.fingerprint) for spec in specs]
+    specs = [replace(spec, fingerprint=data.fingerprint) for spec in specs]
     epochs = int(specs[0].train.get("epochs", TrainConfig().epochs))
 
     def progress(i: int, spec: RunSpec):
         return progress_bar(spec.label(), epochs, f"[{i}/{len(specs)}]")
 
     try:
-        runs = run_in_foreground(store, experiment.id, specs, data=(dataset, split_rows), on_epoch=progress)
+        runs = run_in_foreground(store, experiment.id, specs, data=data, on_epoch=progress)
     except KeyboardInterrupt as stop:
         print(f"\nerror: stopped ({stop or 'SIGINT'}); the run in progress is marked failed and the rest cancelled "
               f"in the run store (python -m recexp runs --experiment {experiment.id}).", file=sys.stderr)
@@ -121,7 +123,7 @@ def _new_grid(args: argparse.Namespace) -> list[RunSpec]:
     sampling = sampling_of(args)
     base = RunSpec(source=source.to_dict(), task=args.task, task_params=task_params, split=asdict(split),
                    model=args.model, model_params=model_params, train=train, **tta,
-                   sampling=sampling.to_dict() if sampling.active else {})
+                   sampling=sampling.to_dict() if sampling.active else {}, out_of_core=args.out_of_core)
     return grid_specs(base, strategies, range(args.seeds), aa=args.aa)
 
 

@@ -90,10 +90,11 @@ def _run_metrics(item: RunPredictions) -> dict[str, float]:
         scores[f"coverage@{LIST_K}"] = float(item.run.metrics.get(f"coverage@{LIST_K}", math.nan))
         return {name: scores[name] for name in NEXT_ITEM_METRICS}
     binary = len(item.classes) == 2
-    scores = evaluation_metrics(item.y, item.proba, item.classes, threshold=0.5 if binary else None)
+    scores = evaluation_metrics(item.y, item.proba, item.classes, threshold=0.5 if binary else None,
+                                sample_weight=item.weight)
     if binary and item.valid_proba is not None:
         threshold = f1_optimal_threshold(item.valid_y, item.valid_proba[:, 1])
-        tuned = evaluation_metrics(item.y, item.proba, item.classes, threshold=threshold)
+        tuned = evaluation_metrics(item.y, item.proba, item.classes, threshold=threshold, sample_weight=item.weight)
         positive = item.classes[1]
         scores |= {f"threshold{TUNED}": threshold, f"balanced_accuracy{TUNED}": tuned["balanced_accuracy"],
                    f"f1_macro{TUNED}": tuned["f1_macro"], f"mcc{TUNED}": tuned["mcc"],
@@ -107,7 +108,10 @@ def _run_metrics(item: RunPredictions) -> dict[str, float]:
 
 
 def _bootstrap_scores(item: RunPredictions, counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Every bootstrap score of one run under the resampling ``counts`` (shape (n, B): rows x replicates)."""
+    """Every bootstrap score of one run under the resampling ``counts`` (shape (n, B): rows x replicates); a row
+    with a ``sample_weight`` counts that many times more."""
+    if item.weight is not None:
+        counts = counts * item.weight[:, None].astype(np.float32)
     if item.ranking:
         totals = counts.sum(axis=0)
         return {name: (values.to_numpy(np.float64) @ counts) / totals for name, values in item.row_scores.items()}

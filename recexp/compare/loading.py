@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from recexp.dataset import LABEL, TIME, USER
+from recexp.dataset import LABEL, SAMPLE_WEIGHT, TIME, USER
 from recexp.consistency import consistency_line
 from recexp.errors import InvalidDataError, InvalidParameterError, JobError, RecexpError
 from recexp.i18n import _
@@ -53,6 +53,8 @@ class RunPredictions:
     valid_proba: np.ndarray | None = None
     queries: np.ndarray | None = None          # per test row: user (and anchor) id, for top-K ranking
     tta: bool = False                          # the run's test-time-augmented predictions (its "+ TTA" arm)
+    #: per test row its ``sample_weight`` (a test split down-sampled at build time; scores count rows by it)
+    weight: np.ndarray | None = None
     #: a next-item (ranking) run: per test row its scores (hr@K, ndcg@K, mrr, popularity@10), from the target's
     #: rank among all items; ``proba`` is then empty (no per-item probabilities are stored)
     row_scores: pd.DataFrame | None = None
@@ -239,7 +241,8 @@ def _read_run(store: RunStore, run: Run, group: str, with_validation: bool) -> R
         return RunPredictions(run, group, (), frame["row"].to_numpy(np.int64), frame[LABEL].to_numpy(np.int64),
                               np.zeros((len(frame), 0)), row_scores=_ranking_scores(frame))
     classes, proba = _split_proba(frame)
-    item = RunPredictions(run, group, classes, frame["row"].to_numpy(np.int64), frame[LABEL].to_numpy(np.int64), proba)
+    item = RunPredictions(run, group, classes, frame["row"].to_numpy(np.int64), frame[LABEL].to_numpy(np.int64), proba,
+                          weight=frame[SAMPLE_WEIGHT].to_numpy(np.float64) if SAMPLE_WEIGHT in frame.columns else None)
     if with_validation and (store.artifact_dir(run.id) / "test_queries.parquet").exists():
         valid = store.read_table(run.id, "valid_predictions")
         item.valid_y, item.valid_proba = valid[LABEL].to_numpy(np.int64), _split_proba(valid)[1]

@@ -184,8 +184,9 @@ def _signed_interval(delta: float, low: float, high: float, digits: int) -> str:
 
 
 def segment_scores(y: np.ndarray, proba: np.ndarray, classes: tuple[str, ...] | list[str], codes: np.ndarray,
-                   n_segments: int, metric: str) -> np.ndarray:
+                   n_segments: int, metric: str, sample_weight: np.ndarray | None = None) -> np.ndarray:
     """``metric`` on the rows of each segment ``0 .. n_segments - 1`` (``codes``: each row's segment); ``nan`` if empty.
+    Rows count by ``sample_weight`` where given (a test split down-sampled at build time).
 
     Threshold scores (balanced accuracy, F1, MCC...) come from one confusion matrix per segment, all at once
     (:func:`~recexp.metrics.scores_from_confusions`, the definitions of :func:`~recexp.metrics.evaluation_metrics`,
@@ -199,9 +200,10 @@ def segment_scores(y: np.ndarray, proba: np.ndarray, classes: tuple[str, ...] | 
     sizes = np.bincount(codes, minlength=n_segments)
     if metric in scores_from_confusions(np.zeros((k, k)), classes):
         cells = (codes * k + y) * k + predict_labels(proba, threshold)
-        confusions = np.bincount(cells, minlength=n_segments * k * k).reshape(n_segments, k, k)
+        confusions = np.bincount(cells, weights=sample_weight, minlength=n_segments * k * k).reshape(n_segments, k, k)
         return np.where(sizes > 0, scores_from_confusions(confusions, classes)[metric], math.nan)
-    return np.array([evaluation_metrics(y[codes == s], proba[codes == s], classes, threshold)[metric]
+    return np.array([evaluation_metrics(y[codes == s], proba[codes == s], classes, threshold,
+                                        None if sample_weight is None else sample_weight[codes == s])[metric]
                      if sizes[s] else math.nan for s in range(n_segments)], dtype=np.float64)
 
 
@@ -218,7 +220,8 @@ def _scores(comparison: Comparison, labels: pd.DataFrame, metric: str) -> pd.Dat
                                      minlength=len(segments))
                 values = np.where(sizes > 0, totals / np.maximum(sizes, 1), math.nan)
             else:
-                values = segment_scores(item.y, item.proba, comparison.classes, codes, len(segments), metric)
+                values = segment_scores(item.y, item.proba, comparison.classes, codes, len(segments), metric,
+                                        item.weight)
             rows += [{"dimension": dimension, "segment": str(segment), "group": item.group, "run_id": item.run.id,
                       "seed": item.seed, "pair": item.pair_key, "is_aa": item.is_aa, "n_test_rows": int(sizes[s]),
                       "score": float(values[s])} for s, segment in enumerate(segments)]

@@ -141,30 +141,81 @@ def write_shards(dataset: Dataset, folder: str | Path, rows_per_shard: int = SHA
     return _write(chunks, dataset.schema, folder)
 
 
-def shards_from_parquet(source: str | Path, schema: FeatureSchema, folder: str | Path,
-                        rows_per_shard: int = SHARD_ROWS) -> ShardSet:
-    """Write the rows of a Parquet file, or of every ``*.parquet`` file under a folder (a training split built
-    out of core, with the columns ``schema`` names and ``label``), as Arrow shards in ``folder``.
+class ParquetRows:
+    """Rows of a dataset part stored as Parquet files (a part built out of core), read a chunk at a time.
+
+    What scoring and validation need without the part in memory: its length, its schema, its label codes
+    and row weights (narrow columns), and its rows as :class:`~recexp.dataset.Dataset` chunks in file order.
+    ``offset`` is the position of its first row in the whole dataset (rows are numbered part after part).
+
+    Parameters
+    ----------
+    files : sequence of path
+        The part's Parquet files in row order.
+    schema : FeatureSchema
+    rows : int
+        Rows in all the files.
+    offset : int
+        Position of the first row in the whole dataset.
+    """
+
+    def __init__(self, files, schema: FeatureSchema, rows: int, offset: int = 0):
+        self.files = tuple(Path(f) for f in files)
+        self.schema = schema
+        self.rows = rows
+        self.offset = offset
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def chunks(self, rows: int = SHARD_ROWS, columns: set[str] | None = None) -> Iterator[Dataset]:
+        """The rows as Datasets of at most ``rows`` rows, in order (only ``columns`` where given, as far as the
+        files have them)."""
+        for path in self.files:
+            parquet = pq.ParquetFile(path)
+            names = [n for n in parquet.schema_arrow.names if columns is None or n in columns]
+            for batch in parquet.iter_batches(batch_size=rows, columns=names):
+                if batch.num_rows:
+                    yield Dataset(batch.to_pandas(), self.schema, task="", fingerprint="")
+
+    def column(self, name: str) -> np.ndarray | None:
+        """One column of every row (``None`` when the files do not have it), read column by column."""
+        if not self.files or name not in pq.read_schema(self.files[0]).names:
+            return None
+        return np.concatenate([pq.read_table(f, columns=[name]).column(name).to_numpy() for f in self.files])
+
+    @property
+    def y(self) -> np.ndarray:
+        """Label codes of every row."""
+        labels = self.column(LABEL)
+        return np.zeros(0, dtype=np.int64) if labels is None else labels.astype(np.int64)
+
+    def positions(self) -> np.ndarray:
+        """The rows' positions in the whole dataset."""
+        return np.arange(self.offset, self.offset + self.rows, dtype=np.int64)
+
+
+def shards_from_parquet(source: str | Path | ParquetRows, schema: FeatureSchema, folder: str | Path,
+                        rows_per_shard: int = SHARD_ROWS, class_weight: np.ndarray | None = None) -> ShardSet:
+    """Write the rows of a Parquet file, of every ``*.parquet`` file under a folder, or of a
+    :class:`ParquetRows` (a training split built out of core, with the columns ``schema`` names and ``label``),
+    as Arrow shards in ``folder``.
 
     Reads one batch at a time, only the columns training uses (features, label, and ``sample_weight`` and
     ``is_synthetic`` where the files have them); rows are numbered in the order of the files' sorted paths.
+    ``class_weight`` (one factor per label code) multiplies each row's weight, as a class-weighting strategy
+    applied in memory does.
     """
-    source = Path(source)
-    files = sorted(source.rglob("*.parquet")) if source.is_dir() else [source]
+    if not isinstance(source, ParquetRows):
+        source = Path(source)
+        files = sorted(source.rglob("*.parquet")) if source.is_dir() else [source]
+        source = ParquetRows(files, schema, rows=0)
     wanted = {*schema.feature_columns, LABEL, SAMPLE_WEIGHT, IS_SYNTHETIC}
-
-    def chunks() -> Iterator[Dataset]:
-        for path in files:
-            parquet = pq.ParquetFile(path)
-            columns = [name for name in parquet.schema_arrow.names if name in wanted]
-            for batch in parquet.iter_batches(batch_size=rows_per_shard, columns=columns):
-                if batch.num_rows:
-                    yield Dataset(batch.to_pandas(), schema, task="", fingerprint="")
-
-    return _write(chunks(), schema, folder)
+    return _write(source.chunks(rows_per_shard, wanted), schema, folder, class_weight)
 
 
-def _write(chunks: Iterator[Dataset], schema: FeatureSchema, folder: str | Path) -> ShardSet:
+def _write(chunks: Iterator[Dataset], schema: FeatureSchema, folder: str | Path,
+           class_weight: np.ndarray | None = None) -> ShardSet:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     spec = input_spec(schema)
@@ -183,7 +234,8 @@ def _write(chunks: Iterator[Dataset], schema: FeatureSchema, folder: str | Path)
         sequence = data.inputs.sequence.numpy().reshape(n, -1).astype(seq_type)
         columns = {"row": pa.array(np.arange(start, stop, dtype=np.int64)),
                    "label": pa.array(data.labels.numpy()),
-                   "weight": pa.array(data.weights.numpy()),
+                   "weight": pa.array(data.weights.numpy() if class_weight is None else
+                                      (data.weights.numpy() * class_weight[data.labels.numpy()]).astype(np.float32)),
                    "synthetic": pa.array(data.synthetic.numpy().astype(np.uint8))}
         for name, matrix in (("numeric", numeric), ("categorical", categorical), ("sequence", sequence)):
             if matrix.shape[1]:
@@ -194,7 +246,7 @@ def _write(chunks: Iterator[Dataset], schema: FeatureSchema, folder: str | Path)
         paths.append(path)
         rows.append(n)
         counts += np.bincount(data.labels.numpy(), minlength=schema.n_classes)
-        weighted = weighted or bool((data.weights != 1).any())
+        weighted = weighted or bool((columns["weight"].to_numpy() != 1).any())
         start = stop
     return ShardSet(schema, tuple(paths), tuple(rows), tuple(int(c) for c in counts), weighted)
 
@@ -282,5 +334,5 @@ class ShardBatches:
             worker.join()
 
 
-__all__ = ["SHARD_ROWS", "BUFFER_SHARDS", "NORMALIZER_ROWS", "Batch", "ShardArrays", "ShardBatches", "ShardSet",
+__all__ = ["SHARD_ROWS", "BUFFER_SHARDS", "NORMALIZER_ROWS", "Batch", "ShardArrays", "ParquetRows", "ShardBatches", "ShardSet",
            "shards_from_parquet", "tensor_bytes", "write_shards"]

@@ -45,7 +45,7 @@ from recexp.metrics import confusion_scores
 from recexp.models.base import Inputs, Model, TensorData, input_spec, to_tensors
 from recexp.models.device import describe_device, resolve_device
 from recexp.models.modules import InputSpec
-from recexp.models.shards import Batch, ShardBatches, ShardSet, tensor_bytes, write_shards
+from recexp.models.shards import Batch, ParquetRows, ShardBatches, ShardSet, tensor_bytes, write_shards
 
 #: Loss names TrainConfig accepts.
 LOSSES = {"cross_entropy": N_("Cross-entropy"), "weighted": N_("Class-weighted cross-entropy (inverse frequency)"),
@@ -314,10 +314,14 @@ def _module_device(module: nn.Module) -> torch.device:
 SCORING_ROWS = 65_536
 
 
-def _scoring_batches(data: Dataset | TensorData, device: torch.device, batch_size: int
+def _scoring_batches(data: Dataset | ParquetRows | TensorData, device: torch.device, batch_size: int
                      ) -> Iterator[tuple[Inputs, torch.Tensor]]:
-    """``(inputs, labels)`` of consecutive rows on ``device``: slices of tensors, or of a Dataset converted
-    :data:`SCORING_ROWS` rows at a time."""
+    """``(inputs, labels)`` of consecutive rows on ``device``: slices of tensors, or of a Dataset (or of Parquet
+    files, read in chunks) converted :data:`SCORING_ROWS` rows at a time."""
+    if isinstance(data, ParquetRows):
+        for chunk in data.chunks(SCORING_ROWS):
+            yield from _scoring_batches(to_tensors(chunk), device, batch_size)
+        return
     if isinstance(data, Dataset):
         for start in range(0, len(data), SCORING_ROWS):
             chunk = to_tensors(data.subset(np.arange(start, min(start + SCORING_ROWS, len(data)))))
@@ -330,7 +334,8 @@ def _scoring_batches(data: Dataset | TensorData, device: torch.device, batch_siz
 
 
 @torch.no_grad()
-def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int = 8192) -> tuple[float, np.ndarray]:
+def evaluate(module: nn.Module, data: Dataset | ParquetRows | TensorData, *, batch_size: int = 8192
+             ) -> tuple[float, np.ndarray]:
     """Mean cross-entropy and class probabilities of ``module`` on ``data`` (no gradients, eval mode, float32).
 
     Never under autocast, whatever the training used: reduced-precision logits collapse nearby scores
@@ -340,9 +345,10 @@ def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int =
     ----------
     module : nn.Module
         A model module; it runs on the device its parameters are on.
-    data : Dataset or TensorData
-        Rows to score; a Dataset is converted and moved to the module's device :data:`SCORING_ROWS` rows at
-        a time, so scoring a large split holds its probabilities, not its tensors.
+    data : Dataset, ParquetRows or TensorData
+        Rows to score; a Dataset (or a part on disk, read file by file) is converted and moved to the module's
+        device :data:`SCORING_ROWS` rows at a time, so scoring a large split holds its probabilities, not its
+        tensors.
     batch_size : int
         Rows per forward pass.
 
@@ -366,7 +372,7 @@ def evaluate(module: nn.Module, data: Dataset | TensorData, *, batch_size: int =
 
 
 @torch.no_grad()
-def _validate(module: nn.Module, data: Dataset | TensorData, n_classes: int, batch_size: int
+def _validate(module: nn.Module, data: Dataset | ParquetRows | TensorData, n_classes: int, batch_size: int
               ) -> tuple[float, dict[str, float]]:
     """Mean cross-entropy and confusion-matrix scores (one host sync), in float32.
 
@@ -492,7 +498,7 @@ def _resident_batches(data: TensorData, batch_size: int, generator: torch.Genera
 
 
 @_own_generators
-def train(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | None = None,
+def train(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | ParquetRows | None = None,
           config: TrainConfig | None = None, callback: EpochCallback | None = None,
           valid_scorer: ValidScorer | None = None, scratch: str | Path | None = None) -> TrainResult:
     """Fit ``model`` on ``train_set`` with early stopping on ``valid_set``.
@@ -508,9 +514,10 @@ def train(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | None
         :class:`~recexp.models.shards.ShardSet` (rows already on disk) always trains from its shards.
         From disk, no per-row statistics are kept (``sample_stats`` is None) and the numeric statistics
         are fitted on up to :data:`~recexp.models.shards.NORMALIZER_ROWS` real rows.
-    valid_set : Dataset, optional
-        Rows to monitor for early stopping. When omitted, ``config.valid_fraction`` of the real
-        training rows is carved out (stratified), so the test split is never touched (a Dataset only).
+    valid_set : Dataset or ParquetRows, optional
+        Rows to monitor for early stopping (a part on disk is scored file by file after every epoch). When
+        omitted, ``config.valid_fraction`` of the real training rows is carved out (stratified), so the test
+        split is never touched (a Dataset only).
     config : TrainConfig, optional
     callback : callable, optional
         Called after every epoch as ``callback(epoch, metrics)`` with the history row's values.
@@ -556,7 +563,7 @@ def train(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | None
     return _fit(model, train_set, valid_set, config, callback, valid_scorer, device)
 
 
-def _fit(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | None, config: TrainConfig,
+def _fit(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | ParquetRows | None, config: TrainConfig,
          callback: EpochCallback | None, valid_scorer: ValidScorer | None, device: torch.device) -> TrainResult:
     """The gradient-descent loop of :func:`train`, over resident tensors or over shards on disk."""
     on_disk = isinstance(train_set, ShardSet)
@@ -576,7 +583,8 @@ def _fit(model: Model, train_set: Dataset | ShardSet, valid_set: Dataset | None,
         has_row_weights = bool((data.weights != 1).any())
     valid = None
     if valid_set is not None and len(valid_set):   # scored from resident tensors when they fit, else chunk by chunk
-        valid = valid_set if tensor_bytes(valid_set) > memory_limit() else to_tensors(valid_set).to(device)
+        resident = isinstance(valid_set, Dataset) and tensor_bytes(valid_set) <= memory_limit()
+        valid = to_tensors(valid_set).to(device) if resident else valid_set
     loss_weights = weights_of_counts(counts).to(device) if config.loss == "weighted" else None
     proposal = negative_proposal(counts, config.loss)
     log_proposal = torch.log(proposal.clamp_min(1e-30)).to(device) if proposal is not None else None

@@ -148,13 +148,18 @@ class StrategyResult:
 
     def train_overrides(self) -> dict[str, Any]:
         """``TrainConfig`` fields implied by the strategy, e.g. ``{"loss": "focal", "focal_gamma": 2.0}``."""
-        if self.loss is None:
-            return {}
-        if self.loss["name"] == "focal":
-            return {"loss": "focal", "focal_gamma": float(self.loss["gamma"])}
-        if "negatives" in self.loss:                     # a sampled softmax (next-item task)
-            return {"loss": self.loss["name"], "negatives": int(self.loss["negatives"])}
-        return {"loss": self.loss["name"]}
+        return _overrides(self.loss)
+
+
+def _overrides(loss: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``TrainConfig`` fields of a strategy's loss (:attr:`StrategyResult.loss`)."""
+    if loss is None:
+        return {}
+    if loss["name"] == "focal":
+        return {"loss": "focal", "focal_gamma": float(loss["gamma"])}
+    if "negatives" in loss:                              # a sampled softmax (next-item task)
+        return {"loss": loss["name"], "negatives": int(loss["negatives"])}
+    return {"loss": loss["name"]}
 
 
 class Strategy(Parametrized):
@@ -256,6 +261,22 @@ class Strategy(Parametrized):
         self.target_: dict[str, int] | None = None
         self._check_feasible(prepared)
         return prepared
+
+    def keeps_rows(self) -> bool:
+        """Whether :meth:`apply` returns the training rows as they are, at most multiplying their weights by a
+        factor per class (:meth:`class_multipliers`) and asking for a loss (:meth:`loss_overrides`): such a
+        strategy also serves a training split too large for memory, trained from disk without being applied."""
+        return False
+
+    def class_multipliers(self, counts: np.ndarray) -> np.ndarray | None:
+        """The factor :meth:`apply` multiplies each class's ``sample_weight`` by, given the training rows per class
+        (``None``: weights unchanged); meaningful where :meth:`keeps_rows` is true."""
+        return None
+
+    def loss_overrides(self) -> dict[str, Any]:
+        """The ``TrainConfig`` fields this strategy asks for (its loss), as :meth:`StrategyResult.train_overrides`."""
+        self.validate_params()
+        return _overrides(self._loss())
 
     def estimated_seconds(self, n_rows: int) -> float | None:
         """About how many seconds :meth:`apply` takes on ``n_rows`` training rows on an idle CPU core.

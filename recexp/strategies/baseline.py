@@ -22,5 +22,8 @@ class NoStrategy(Strategy):
     def __init__(self):
         pass
 
+    def keeps_rows(self) -> bool:
+        return True
+
     def _apply(self, train: Dataset, seed: int) -> tuple[Dataset, np.ndarray]:
         return train, np.arange(len(train))

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from sklearn.utils.class_weight import compute_class_weight
 
 from recexp.dataset import SAMPLE_WEIGHT, Dataset
 from recexp.errors import InvalidParameterError
@@ -54,11 +53,20 @@ def class_weights(y: np.ndarray, n_classes: int, scheme: str, beta: float = 0.99
     >>> class_weights(np.array([0, 0, 0, 1]), 2, "balanced").round(3).tolist()
     [0.667, 2.0]
     """
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    return weights_of_counts(np.bincount(y, minlength=n_classes), scheme, beta)
+
+
+def weights_of_counts(counts: np.ndarray, scheme: str, beta: float = 0.999) -> np.ndarray:
+    """:func:`class_weights` from the rows per class (what a training split on disk records, without its labels).
+
+    >>> weights_of_counts(np.array([3, 1]), "balanced").round(3).tolist()
+    [0.667, 2.0]
+    """
+    counts = np.asarray(counts, dtype=np.float64)
     present = counts > 0
-    raw = np.zeros(n_classes)
-    if scheme == "balanced":
-        raw[present] = compute_class_weight("balanced", classes=np.flatnonzero(present), y=y)
+    raw = np.zeros(len(counts))
+    if scheme == "balanced":           # scikit-learn's n / (classes x rows of the class); the scale cancels below
+        raw[present] = 1.0 / counts[present]
     elif scheme == "inverse_sqrt":
         raw[present] = 1.0 / np.sqrt(counts[present])
     elif scheme == "effective_number":
@@ -85,6 +93,13 @@ class ClassWeights(Strategy):
     def __init__(self, scheme="balanced", beta=0.999):
         self.scheme = scheme
         self.beta = beta
+
+    def keeps_rows(self) -> bool:
+        return True
+
+    def class_multipliers(self, counts: np.ndarray) -> np.ndarray:
+        self.validate_params()
+        return weights_of_counts(counts, self.scheme, self.beta)
 
     def _apply(self, train: Dataset, seed: int) -> tuple[Dataset, np.ndarray]:
         return _weighted(self, train, self.scheme), np.arange(len(train))
@@ -113,6 +128,13 @@ class FocalLoss(Strategy):
         if self.alpha == "none":
             return train, np.arange(len(train))
         return _weighted(self, train, self.alpha), np.arange(len(train))
+
+    def keeps_rows(self) -> bool:
+        return True
+
+    def class_multipliers(self, counts: np.ndarray) -> np.ndarray | None:
+        self.validate_params()
+        return None if self.alpha == "none" else weights_of_counts(counts, self.alpha, self.beta)
 
     def _loss(self):
         return {"name": "focal", "gamma": float(self.gamma)}

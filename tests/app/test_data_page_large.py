@@ -1,8 +1,8 @@
 """A log larger than memory on the dashboard (issue #22): the Data page never loads it, builds its dataset on
 disk in a background process with live progress, a Cancel and a sentence on failure; a reload finds the
 build again; the Imbalance page reads class counts from the dataset's metadata (raw and sampled mix); the
-Train page puts the sampling into the run spec (and out_of_core "auto", which builds it on disk the same
-way); a page that needs every row in memory says so instead of loading it.
+Train page puts the sampling into the run spec (and out_of_core "yes": the run reuses the dataset built on
+disk); a page that needs every row in memory says so instead of loading it.
 
 The memory setting is 1 MB, so a synthetic log of a few thousand events takes the large-log path."""
 
@@ -98,7 +98,7 @@ def test_a_large_log_is_not_loaded_and_is_built_on_disk(app, open_page, large_lo
     lab = open_page(fresh, "strategy_lab")                          # needs every row: says so, loads nothing
     assert any("this page needs every row in memory" in i.value for i in lab.info)
 
-    # Train: the run spec carries the sampling; out_of_core "auto" (the run side's RunSpec field) builds on disk
+    # Train: the run spec carries the sampling and out_of_core "yes" (the run reuses the dataset built on disk)
     train = open_page(fresh, "train")
     assert any("larger than memory" in i.value for i in train.info)
     shown = next(c.value for c in train.caption if c.value.startswith("Data: **big.csv**"))
@@ -109,7 +109,7 @@ def test_a_large_log_is_not_loaded_and_is_built_on_disk(app, open_page, large_lo
     spec = store.list_runs()[0].spec
     for run in store.list_runs():
         store.finish(run.id, "cancelled", error="test")               # the run side is not this test's business
-    assert spec["source"]["path"] == str(large_log) and spec.get("out_of_core", "auto") == "auto"
+    assert spec["source"]["path"] == str(large_log) and spec["out_of_core"] == "yes"
     assert spec["sampling"] == {"negative_rate": 0.5} and spec["split"]["method"] == "temporal"
     assert spec["fingerprint"] == disk.fingerprint
 
