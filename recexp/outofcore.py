@@ -440,7 +440,7 @@ def _connect(folder: Path, limit: int) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(folder / "build.duckdb"))
     con.sql(f"SET memory_limit = '{max(int(limit * DUCKDB_SHARE) >> 20, 16)}MB'")
     con.sql(f"SET temp_directory = '{folder / 'spill'}'")
-    con.sql("SET preserve_insertion_order = true")
+    con.sql("SET preserve_insertion_order = false")
     con.sql(f"SET threads = {max(1, min(os.cpu_count() or 1, 4))}")
     return con
 
@@ -811,10 +811,14 @@ def _purchase_sql(con, task: PurchaseTask, classes: tuple[str, ...], split: Spli
                   "hist_behavior": "fw.b + 1"}
         pivots = [f"coalesce(max({values[group]}) FILTER (WHERE r = {j + 1}), 0)::{code} AS {column}"
                   for group, columns in sequences.items() for j, column in enumerate(columns)]
-        con.sql(f"""CREATE OR REPLACE TABLE seq AS SELECT k, u, {', '.join(pivots)} FROM (
-            SELECT fw.*, row_number() OVER (PARTITION BY k, u ORDER BY pos DESC) AS r FROM fw
-            QUALIFY r <= {length}) fw LEFT JOIN vocab_item vi ON fw.i = vi.id
-            {'LEFT JOIN vocab_cat vc ON fw.c = vc.id' if has_category else ''} GROUP BY k, u""")
+        # One anchor's window at a time: DuckDB's window operator does not spill all of its input; at 100M events
+        # the feature windows' rows together ran out of a 2.4 GB budget (the default limit's share), one at a time fit.
+        for k in range(len(anchors)):
+            con.sql(f"""{'INSERT INTO seq' if k else 'CREATE OR REPLACE TABLE seq AS'}
+                SELECT k, u, {', '.join(pivots)} FROM (
+                SELECT fw.*, row_number() OVER (PARTITION BY u ORDER BY pos DESC) AS r FROM fw WHERE k = {k}
+                QUALIFY r <= {length}) fw LEFT JOIN vocab_item vi ON fw.i = vi.id
+                {'LEFT JOIN vocab_cat vc ON fw.c = vc.id' if has_category else ''} GROUP BY k, u""")
         seq_join = "LEFT JOIN seq ON seq.k = cand.k AND seq.u = cand.u"
         select += [f"coalesce(seq.{c}, 0)::{code} AS {c}" for cols in sequences.values() for c in cols]
     con.sql(f"""CREATE OR REPLACE TABLE bought AS SELECT DISTINCT a.k, ev.u, ev.i FROM ev JOIN anchors a
