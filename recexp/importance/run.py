@@ -80,6 +80,12 @@ class TrainedRun:
                   "finished run, or wait for this one.").format(run_id=run_id, status=run.status))
         folder = store.artifact_dir(run_id)
         missing = [name for name in ("train_rows.parquet", "sample_stats.parquet") if not (folder / name).exists()]
+        if missing and run.info.get("trained_from") == "disk":
+            raise InvalidDataError(_(
+                "Run {run_id} trained from a dataset on disk, larger than memory, whose training rows are not kept "
+                "per run; sample importance needs them in memory. Build the dataset with sampling (keep a share of "
+                "users, --sample-users, or of the majority class, --negative-rate) so its training split fits, and "
+                "launch the run again.").format(run_id=run_id))
         if missing:
             raise InvalidDataError(
                 _("Run {run_id} has no {missing} among its artifacts (it was trained by an older recexp, or with "

@@ -19,7 +19,8 @@ from recexp.compare.slices import segment_scores
 from recexp.data.samples import SAMPLES
 from recexp.data.synthetic import generate_log
 from recexp.dataset import IS_SYNTHETIC, LABEL, SAMPLE_WEIGHT, Dataset
-from recexp.errors import InvalidParameterError
+from recexp.errors import InvalidDataError, InvalidParameterError
+from recexp.importance import TrainedRun
 from recexp.jobs import execute, validate_spec
 from recexp.metrics import classification_metrics, evaluation_metrics
 from recexp.models import TrainConfig
@@ -116,6 +117,8 @@ def test_a_training_split_past_the_memory_setting_trains_from_shards_and_is_scor
     assert 0.5 < finished.metrics["roc_auc"] <= 1
     folder = store.artifact_dir(finished.id)
     assert not (folder / "shards").exists() and not (folder / "train_rows.parquet").exists()
+    with pytest.raises(InvalidDataError, match="trained from a dataset on disk.*--sample-users"):   # not "older"
+        TrainedRun.load(store, finished.id)
 
 
 def test_whole_data_strategies_refuse_a_split_on_disk_in_one_sentence_naming_the_sampling_options(
