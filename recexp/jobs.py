@@ -47,14 +47,14 @@ from recexp.executors import Executor, LocalExecutor, LocalProcess, describe_exi
 from recexp.i18n import _
 from recexp.consistency import check_consistency
 from recexp.importance import TrainedRun, run_importance
-from recexp.i18n import _
 from recexp.metrics import classification_metrics, next_item_metrics, popularity_percentile
 from recexp.models import MODELS, TrainConfig, evaluate, rank_items, resolve_device, save_checkpoint, train
 from recexp.models.device import describe_device
 from recexp.models.shards import ParquetRows, ShardSet, shards_from_parquet
 from recexp.runs import (ACTIVE, CANCELLED, CONSISTENCY_REPORT, FAILED, FINISHED, QUEUED, RUNNING, STATES_FOLDER,
                          SYNTHESIS_REPORT, Run, RunStore, SQLiteRunStore, pid_alive)
-from recexp.rundata import RunData, check_out_of_core, check_strategy, run_data, throttled
+from recexp.outofcore import throttled
+from recexp.rundata import RunData, check_out_of_core, check_strategy, run_data
 from recexp.spec import AA_SEED_OFFSET, RunSpec, prepare_data
 from recexp.strategies import STRATEGIES, Strategy, StrategyResult
 from recexp.strategies.expansion import Expansion

@@ -24,8 +24,6 @@ every other one in a sentence that names the build-time sampling options, before
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +35,7 @@ from recexp.i18n import _, format_decimal, format_integer
 from recexp.memory import MEMORY_LIMIT_ENV, memory_limit
 from recexp.models import MODELS, TrainConfig
 from recexp.models.shards import ParquetRows, tensor_bytes
-from recexp.outofcore import BuildProgress, DiskDataset, Sampling, build_on_disk, choose_path, peak_rss
+from recexp.outofcore import BuildProgress, DiskDataset, Sampling, build_on_disk, choose_path
 from recexp.spec import RunSpec, data_source, prepare_data
 from recexp.strategies import Strategy
 from recexp.tasks import SplitSpec
@@ -206,28 +204,5 @@ def check_strategy(strategy: Strategy, data: RunData) -> None:
             budget=format_decimal(memory_limit() / 1e9, 1), variable=MEMORY_LIMIT_ENV))
 
 
-def progress_message(phase: str, rows: int, fraction: float) -> str:
-    """A build's progress as one line: phase, rows, share done and this process's peak memory."""
-    return _("{phase}: {rows} rows, {percent}% done, peak memory {memory} GB").format(
-        phase=phase, rows=format_integer(rows), percent=int(100 * fraction),
-        memory=format_decimal(peak_rss() / 2**30, 1))
-
-
-def throttled(show: Callable[[str], None], seconds: float = 1.0) -> BuildProgress:
-    """A build progress callback that hands :func:`progress_message` to ``show`` at most every ``seconds``
-    within a phase (and at the start and end of each)."""
-    last = {"time": -float("inf"), "phase": None}
-
-    def report(phase: str, rows: int, fraction: float) -> None:
-        now = time.monotonic()
-        if now - last["time"] < seconds and fraction < 1 and phase == last["phase"]:
-            return
-        last.update(time=now, phase=phase)
-        show(progress_message(phase, rows, fraction))
-
-    return report
-
-
-__all__ = ["OUT_OF_CORE", "READING_FACTOR", "RunData", "build_for", "check_out_of_core", "check_strategy", "from_disk", "progress_message",
-           "reading_bytes", "run_data",
-           "throttled", "wants_out_of_core"]
+__all__ = ["OUT_OF_CORE", "READING_FACTOR", "RunData", "build_for", "check_out_of_core", "check_strategy", "from_disk",
+           "reading_bytes", "run_data", "wants_out_of_core"]

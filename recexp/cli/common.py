@@ -14,8 +14,7 @@ from recexp.data.samples import SAMPLES, sample_source
 from recexp.data.source import DataSource
 from recexp.errors import InvalidDataError, InvalidParameterError, RecexpError, os_error_sentence
 from recexp.i18n import _
-from recexp.outofcore import DiskDataset, Sampling, build_on_disk, choose_path, down_sample, sample_log
-from recexp.rundata import throttled
+from recexp.outofcore import DiskDataset, Sampling, build_on_disk, choose_path, down_sample, sample_log, throttled
 from recexp.runs import SQLiteRunStore
 from recexp.tasks import SplitSpec, build_dataset, get_task, split_dataset, split_methods
 

@@ -39,7 +39,9 @@ def rerun_until(at: AppTest, predicate, timeout: float = 150.0) -> AppTest:
         if predicate(at):
             return at
         time.sleep(0.5)
-    raise AssertionError("timed out; the page shows: " + " | ".join(m.value for m in at.markdown))
+    shown = [f"{kind}: {e.value}" for kind in ("error", "warning", "info", "success", "markdown", "caption")
+             for e in getattr(at, kind)]
+    raise AssertionError("timed out; the page shows: " + " | ".join(map(str, shown)))
 
 
 #: Training rows the Strategy Lab tests preview on (the page keeps at least 50 rows of every class, so
