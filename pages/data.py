@@ -168,8 +168,8 @@ def live_build(folder, runner) -> None:
                   help=_("Of the build process; the memory setting is {limit}.").format(limit=memory_text(memory_limit())))
         c3.metric(_("Elapsed"), f"{format_decimal(state.elapsed, 0)} s")
         if state.phase == "features":
-            st.caption(_("DuckDB computes the features in steps that report no progress of their own; the time and "
-                         "the memory above still move."))
+            st.caption(_("DuckDB computes the features in several steps; the bar shows its estimate for the step "
+                         "running now."))
     if st.button(_("Cancel"), key="data_build_cancel", icon=":material/stop:",
                  help=_("Stops the build process; nothing of the build is kept.")):
         cancel_build(runner, folder)

@@ -39,8 +39,10 @@ import math
 import os
 import resource
 import shutil
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,8 @@ IN_MEMORY_BYTES_PER_EVENT = {"behavior": 620, "purchase": 200}
 CSV_BYTES_PER_EVENT = 38
 #: Share of the memory limit given to DuckDB; the rest holds the Python process and the batches in flight.
 DUCKDB_SHARE = 0.6
+#: Seconds between two readings of DuckDB's progress estimate during a build.
+PROGRESS_EVERY = 0.5
 BATCH_ROWS = 262_144
 FILE_ROWS = 2_000_000
 HEAD_BYTES = 4 << 20
@@ -476,7 +480,64 @@ def _connect(folder: Path, limit: int) -> duckdb.DuckDBPyConnection:
     con.sql(f"SET temp_directory = '{folder / 'spill'}'")
     con.sql("SET preserve_insertion_order = false")
     con.sql(f"SET threads = {max(1, min(os.cpu_count() or 1, 4))}")
+    con.sql("SET enable_progress_bar = true")           # DuckDB's own estimate, read by _Progress (never printed)
+    con.sql("SET enable_progress_bar_print = false")
     return con
+
+
+class _Progress:
+    """A build's progress callback fed from two sides, its calls never overlapping: the build's own steps
+    (reading: rows read; writing: rows written) and, while :meth:`watching`, DuckDB's estimate of the statement it
+    runs now, read every ``every`` seconds from a thread. The features are computed in statements that report
+    nothing until they end, and the writing phase's first batch comes only once DuckDB has computed every window
+    (most of a behaviour build); DuckDB's estimate is what moves meanwhile. In the features phase the share is that
+    of the statement running now; in the writing phase, the larger of DuckDB's estimate and the rows written."""
+
+    def __init__(self, progress: BuildProgress | None, every: float | None = None):
+        self.progress, self.every = progress, PROGRESS_EVERY if every is None else every
+        self.phase, self.rows, self.fraction = "", 0, 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, phase: str, rows: int, fraction: float) -> None:
+        with self._lock:
+            if phase == self.phase == "writing":
+                fraction = max(fraction, self.fraction)
+            self._report(phase, rows, fraction)
+
+    def _report(self, phase: str, rows: int, fraction: float) -> None:
+        self.phase, self.rows, self.fraction = phase, rows, fraction
+        if self.progress is not None:
+            self.progress(phase, rows, fraction)
+
+    @contextmanager
+    def watching(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """Report DuckDB's estimate of ``con``'s running statement until the block ends."""
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(self.every):
+                try:
+                    estimate = con.query_progress()
+                except duckdb.Error:                          # the build is failing: it reports that itself
+                    return
+                if estimate < 0:                              # between statements
+                    continue
+                with self._lock:
+                    share = min(estimate / 100, 1.0)
+                    if self.phase == "writing":
+                        share = max(share, self.fraction)
+                    if self.phase in ("features", "writing") and share != self.fraction:
+                        self._report(self.phase, self.rows, share)
+
+        thread = threading.Thread(target=watch, name="recexp-build-progress", daemon=True)
+        if self.progress is not None:
+            thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            if thread.is_alive():
+                thread.join()
 
 
 def build_on_disk(path: str | Path, task: str, split: SplitSpec | None = None, *,
@@ -584,6 +645,7 @@ def _build(path: Path, layout: _Layout, task: BehaviorTask | PurchaseTask, split
            root: Path, staging: Path, fixed_folder: bool, limit: int, progress: BuildProgress | None,
            started: float) -> DiskDataset:
     events = staging / "events.parquet"
+    progress = _Progress(progress)
     kept, content = _ingest(path, layout, events, progress)
     key = hashlib.sha256(json.dumps({"content": content, "task": task.name, "params": task.get_params(),
                                      "split": vars(split) if split else None, "sampling": sampling.to_dict()},
@@ -593,14 +655,15 @@ def _build(path: Path, layout: _Layout, task: BehaviorTask | PurchaseTask, split
         return _open(folder)
     con = _connect(staging, limit)
     try:
-        if progress is not None:
+        with progress.watching(con):
             progress("features", kept, 0.0)
-        classes = _load_events(con, events, sampling)
-        if task.name == BehaviorTask.name:
-            schema, cuts, majority, total = _behavior_sql(con, task, classes, split)
-        else:
-            schema, cuts, majority, total = _purchase_sql(con, task, classes, split)
-        rows, counts = _write(con, schema, cuts, staging / "dataset", sampling, majority, total, progress)
+            classes = _load_events(con, events, sampling)
+            if task.name == BehaviorTask.name:
+                schema, cuts, majority, total = _behavior_sql(con, task, classes, split)
+            else:
+                schema, cuts, majority, total = _purchase_sql(con, task, classes, split)
+            progress("writing", 0, 0.0)
+            rows, counts = _write(con, schema, cuts, staging / "dataset", sampling, majority, total, progress)
     finally:
         con.close()
     fingerprint = content if not sampling.active else hashlib.sha256(
@@ -878,7 +941,7 @@ def _purchase_sql(con, task: PurchaseTask, classes: tuple[str, ...], split: Spli
 
 
 def _write(con, schema: FeatureSchema, cuts: tuple[int, int], out: Path, sampling: Sampling, majority: int,
-           total: int, progress: BuildProgress | None) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+           total: int, progress: BuildProgress) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """Stream view ``rows`` (in row order, so in time order) into ``out/part=*/part-*.parquet``, each row to the
     part its time falls in; returns rows and rows per class of each part."""
     weight = keep = ""
@@ -902,8 +965,7 @@ def _write(con, schema: FeatureSchema, cuts: tuple[int, int], out: Path, samplin
             if stop > start:
                 writers[part].write(batch.slice(start, stop - start))
         written += batch.num_rows
-        if progress is not None:
-            progress("writing", written, written / max(total, 1))
+        progress("writing", written, written / max(total, 1))
     for writer in writers.values():
         writer.close()
     return ({part: w.rows for part, w in writers.items()},

@@ -17,6 +17,7 @@ from recexp.dataset import LABEL, SAMPLE_WEIGHT, TIME
 from recexp.errors import InvalidDataError, InvalidParameterError
 from recexp.metrics import classification_metrics, expected_calibration_error
 from recexp.memory import memory_limit
+from recexp import outofcore
 from recexp.outofcore import (Sampling, build_on_disk, choose_path, down_sample, sample_log,
                               sampled_class_mix)
 from recexp.spec import RunSpec, prepare_data
@@ -43,6 +44,23 @@ def assert_same(memory, disk) -> None:
 @pytest.fixture(scope="module")
 def taobao():
     return load_sample("taobao")
+
+
+def test_a_build_reports_duckdbs_progress_while_its_statements_run(monkeypatch, tmp_path):
+    """Features and the wait for the first written batch (DuckDB computing every window) show DuckDB's own
+    estimate, not a bar stuck at 0 until rows come out; the writing share never goes back."""
+    monkeypatch.setattr(outofcore, "PROGRESS_EVERY", 0.005)
+    seen = []
+    disk = build_on_disk(TAOBAO, "behavior", SPEC, folder=tmp_path / "d",
+                         progress=lambda phase, rows, fraction: seen.append((phase, rows, fraction)))
+    phases = [phase for phase, _rows, _fraction in seen]
+    assert list(dict.fromkeys(phases)) == ["reading", "features", "writing"]
+    writing = [(rows, fraction) for phase, rows, fraction in seen if phase == "writing"]
+    assert any(rows == 0 and 0 < fraction < 1 for rows, fraction in writing), writing[:10]
+    shares = [fraction for _rows, fraction in writing]
+    assert shares == sorted(shares) and all(0 <= share <= 1 for share in shares)
+    assert writing[-1] == (len(disk), 1.0)
+    assert all(0 <= fraction <= 1 for phase, _rows, fraction in seen if phase == "features")
 
 
 @pytest.mark.parametrize("task", ["behavior", "purchase"])
