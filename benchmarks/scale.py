@@ -9,6 +9,8 @@ Generates (or reuses, from ``--cache-dir``) a synthetic log CSV with recexp's ge
 and peak resident memory (the child's maximum RSS, from the rusage the kernel reports when it is
 reaped, ``os.wait4``):
 
+* ``pandas-read``: ``pandas.read_csv`` of the log and nothing else, the floor of any in-memory path (as
+  ``benchmarks/ingest.py`` measures it; only up to ``--memory-max-rows``);
 * ``memory-purchase`` / ``memory-behavior``: today's path, ``recexp.data.load`` + ``build_dataset``
   (only up to ``--memory-max-rows``, 10M by default: at 30M the behaviour task runs out of memory);
 * ``disk-purchase`` / ``disk-behavior`` / ``disk-behavior-neg10``: ``recexp.outofcore.build_on_disk``
@@ -40,13 +42,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = ("memory-purchase", "memory-behavior", "disk-purchase", "disk-behavior", "disk-behavior-neg10",
+CASES = ("pandas-read", "memory-purchase", "memory-behavior", "disk-purchase", "disk-behavior", "disk-behavior-neg10",
          "contract-purchase", "contract-behavior", "run-purchase", "run-purchase-shards", "run-purchase-memory")
 GOALS_GB = {("behavior", 30_000_000): 12.0, ("purchase", 30_000_000): 4.0}
 #: (peak GB, wall seconds) a whole run must stay under, by events.
 RUN_GOALS = {100_000_000: (8.0, 1800.0)}
 #: In-memory cases: today's path, measured only up to --memory-max-rows.
-IN_MEMORY = ("memory-purchase", "memory-behavior", "run-purchase-memory")
+IN_MEMORY = ("pandas-read", "memory-purchase", "memory-behavior", "run-purchase-memory")
 
 
 def _child(case: str, path: str, work: str) -> None:
@@ -54,7 +56,11 @@ def _child(case: str, path: str, work: str) -> None:
     from recexp.tasks import SplitSpec, build_dataset
 
     start = time.perf_counter()
-    if case.startswith("memory-"):
+    if case == "pandas-read":
+        import pandas as pd
+
+        rows = len(pd.read_csv(path))
+    elif case.startswith("memory-"):
         from recexp.data import load
 
         dataset = build_dataset(load(path), case.split("-")[1], split=SplitSpec())
