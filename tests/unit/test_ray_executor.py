@@ -1,8 +1,11 @@
 """Grids on a Ray cluster: one local Ray instance (2 CPUs) for the module; runs as Ray tasks, their store writes
-relayed to the runner, cancel, and a lost task failing its run while the others go on."""
+relayed to the runner, cancel, a lost task failing its run while the others go on, and artifacts carried through an
+object store (moto's S3 server, a file:// URI) instead of a shared folder."""
 
 import os
+import re
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -12,19 +15,51 @@ from recexp.data.source import DataSource
 from recexp.errors import InvalidParameterError
 from recexp.executors import LocalExecutor, RayExecutor, executor_from_env
 from recexp.jobs import JobRunner, default_runner
+from recexp.remote_storage import RemoteStorage
 from recexp.runs import CANCELLED, FAILED, FINISHED, SQLiteRunStore
 from recexp.spec import RunSpec
 
 ray = pytest.importorskip("ray")
+
+#: Credentials for moto's S3 server; set before Ray starts, so the nodes (Ray's workers) have them too.
+DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @pytest.fixture(scope="module")
 def local_ray():
     """A Ray instance on this machine with 2 CPUs, shared by the module's tests (starting one takes seconds)."""
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")          # no token written under the home folder
+    previous = {name: os.environ.get(name) for name in DUMMY_AWS}
+    os.environ.update(DUMMY_AWS)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="module")
+def s3_server(local_ray):
+    """moto's S3 server on a free port with the bucket ``recexp``; yields ``(endpoint host:port, boto3 client)``."""
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", **_boto_credentials())
+    client.create_bucket(Bucket="recexp")
+    yield f"127.0.0.1:{port}", client
+    server.stop()
+
+
+def _boto_credentials() -> dict[str, str]:
+    return {"aws_access_key_id": DUMMY_AWS["AWS_ACCESS_KEY_ID"], "region_name": DUMMY_AWS["AWS_DEFAULT_REGION"],
+            "aws_secret_access_key": DUMMY_AWS["AWS_SECRET_ACCESS_KEY"]}
 
 
 @pytest.fixture
@@ -119,3 +154,67 @@ def test_the_executor_setting_is_read_from_the_environment_with_sentences(monkey
             patch.setenv(variable, value)
             with pytest.raises(InvalidParameterError, match=message):
                 executor_from_env()
+
+
+# --- artifacts through an object store ---------------------------------------------------------------------
+
+def _node_workspace(store: SQLiteRunStore, run_id: str) -> Path:
+    """The workspace the run's worker executed in, as its first log line says."""
+    return Path(re.search(r"in the workspace (\S+?)(,|$)", (store.artifact_dir(run_id) / "worker.log").read_text(),
+                          re.M).group(1))
+
+
+def test_with_an_s3_uri_a_node_works_in_its_own_workspace_and_the_runner_gets_the_artifacts(s3_server, taobao_head,
+                                                                                            monkeypatch):
+    endpoint, client = s3_server
+    monkeypatch.setenv("RECEXP_EXECUTOR", "ray")
+    monkeypatch.setenv("RECEXP_RAY_STORAGE", f"s3://recexp/ws?endpoint_override={endpoint}&scheme=http")
+    runner = default_runner(max_concurrent=2)
+    assert runner.executor.storage is not None
+    finish, predictions_at_finish = runner.store.finish, []
+
+    def finish_seeing_predictions(run_id, status, error=None):     # what a page reading the store then would see
+        predictions_at_finish.append((status, (runner.store.artifact_dir(run_id) / "predictions.parquet").exists()))
+        return finish(run_id, status, error)
+
+    monkeypatch.setattr(runner.store, "finish", finish_seeing_predictions)
+    _, runs = runner.launch_grid(_spec(taobao_head, epochs=1), [("none", {}), ("class_weights", {})], seeds=[0])
+    done = runner.wait([r.id for r in runs], timeout=180)
+    assert [r.status for r in done] == [FINISHED, FINISHED], [r.error for r in done]
+    assert predictions_at_finish == [(FINISHED, True), (FINISHED, True)]
+    store = runner.store
+    keys = {item["Key"] for item in client.list_objects_v2(Bucket="recexp", Prefix="ws/")["Contents"]}
+    for run in done:
+        node_home = _node_workspace(store, run.id)
+        assert node_home != store.home and not node_home.exists()       # a temporary workspace, gone afterwards
+        log = (store.artifact_dir(run.id) / "worker.log").read_text()
+        assert f"reading its data from {node_home}/data/" in log and "epoch 1" in log
+        assert len(store.read_table(run.id, "predictions")) > 0 and (store.artifact_dir(run.id) / "model.pt").exists()
+        assert {f"ws/artifacts/{run.id}/predictions.parquet", f"ws/artifacts/{run.id}/worker.log",
+                f"ws/artifacts/{run.id}/model.pt", f"ws/artifacts/{run.id}/spec.json"} <= keys
+    assert sum(key.startswith("ws/data/") and key.endswith(taobao_head.name) for key in keys) == 1   # uploaded once
+
+
+def test_a_failing_run_brings_its_log_back_through_a_file_uri(local_ray, tmp_path, monkeypatch):
+    bucket = tmp_path / "bucket"
+    monkeypatch.setenv("RECEXP_EXECUTOR", "ray")
+    monkeypatch.setenv("RECEXP_RAY_STORAGE", bucket.as_uri() + "/ws")
+    broken = tmp_path / "broken.csv"
+    broken.write_text("not,a\nbehaviour,log\n")
+    runner = default_runner(max_concurrent=2)
+    run = runner.submit(_spec(broken, epochs=1))
+    (failed,) = runner.wait([run.id], timeout=120)
+    assert failed.status == FAILED and failed.error.startswith("No column was found"), failed.error
+    log = (runner.store.artifact_dir(run.id) / "worker.log").read_text()
+    assert "run failed: No column was found" in log and _node_workspace(runner.store, run.id) != runner.store.home
+    assert (bucket / "ws" / "artifacts" / run.id / "worker.log").exists()
+
+
+def test_an_object_store_uri_that_cannot_be_used_is_refused_in_a_sentence(s3_server, monkeypatch):
+    endpoint, _client = s3_server
+    monkeypatch.setenv("RECEXP_EXECUTOR", "ray")
+    for uri in ("nosuch://bucket/ws", f"s3://missing-bucket/ws?endpoint_override={endpoint}&scheme=http"):
+        monkeypatch.setenv("RECEXP_RAY_STORAGE", uri)
+        with pytest.raises(InvalidParameterError, match=r"^RECEXP_RAY_STORAGE='.+' cannot be used as the Ray "
+                                                        r"cluster's workspace: [^\n]+unset RECEXP_RAY_STORAGE"):
+            default_runner()
