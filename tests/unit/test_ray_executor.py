@@ -2,10 +2,13 @@
 relayed to the runner, cancel, a lost task failing its run while the others go on, and artifacts carried through an
 object store (moto's S3 server, a file:// URI) instead of a shared folder."""
 
+import json
 import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from recexp.errors import InvalidParameterError
 from recexp.executors import LocalExecutor, RayExecutor, executor_from_env
 from recexp.jobs import JobRunner, default_runner
 from recexp.remote_storage import RemoteStorage
-from recexp.runs import CANCELLED, FAILED, FINISHED, SQLiteRunStore
+from recexp.runs import CANCELLED, FAILED, FINISHED, RUNNING, SQLiteRunStore
 from recexp.spec import RunSpec
 
 ray = pytest.importorskip("ray")
@@ -218,3 +221,70 @@ def test_an_object_store_uri_that_cannot_be_used_is_refused_in_a_sentence(s3_ser
         with pytest.raises(InvalidParameterError, match=r"^RECEXP_RAY_STORAGE='.+' cannot be used as the Ray "
                                                         r"cluster's workspace: [^\n]+unset RECEXP_RAY_STORAGE"):
             default_runner()
+
+
+# --- python -m recexp run on Ray ---------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cli_on_ray(home: Path, *args, storage: str | None = None) -> subprocess.Popen:
+    """``python -m recexp run ARGS`` with RECEXP_EXECUTOR=ray, connected to the module's Ray instance."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RECEXP_HOME": str(home), "RECEXP_EXECUTOR": "ray",
+           "RECEXP_RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    env.pop("RECEXP_RAY_STORAGE", None)
+    if storage:
+        env["RECEXP_RAY_STORAGE"] = storage
+    return subprocess.Popen([sys.executable, "-m", "recexp", "run", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_cli_run_executes_its_grid_on_ray_with_progress_and_the_usual_result(local_ray, tmp_path):
+    home, bucket = tmp_path / "ws", tmp_path / "bucket"
+    child = _cli_on_ray(home, "taobao", "--task", "behavior", "--task-param", "sequence_length=5", "--model",
+                        "logreg", "--strategy", "none", "--strategy", "class_weights", "--seeds", 1, "--epochs", 2,
+                        "--batch-size", 1024, "--device", "cpu", "--json", storage=bucket.as_uri())
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 0, err
+    result = json.loads(out)
+    assert [(r["strategy"], r["status"]) for r in result["runs"]] == [("none", "finished"), ("class_weights", "finished")]
+    assert all(0 <= r["metrics"]["f1_macro"] <= 1 and r["device"].startswith("cpu") for r in result["runs"])
+    assert "2 of 2 runs ended (2 finished, 0 failed, 0 cancelled); 0 running, 0 queued" in err
+    assert re.search(r"none / logreg / seed 0: epoch [12]/2", err)           # epochs as the store recorded them
+    store = SQLiteRunStore(home)
+    for run in result["runs"]:
+        assert store.get_run(run["id"]).pid == child.pid                    # this process's runner drove them
+        assert len(store.read_table(run["id"], "predictions")) > 0
+        assert (bucket / "artifacts" / run["id"] / "predictions.parquet").exists()
+    assert not (bucket / "data").exists()                                   # a bundled sample is not uploaded
+
+
+def test_ctrl_c_stops_a_cli_run_on_ray_and_cancels_its_runs(local_ray, taobao_head, tmp_path):
+    home = tmp_path / "ws"
+    child = _cli_on_ray(home, taobao_head, "--task", "behavior", "--task-param", "sequence_length=5", "--model",
+                        "logreg", "--seeds", 3, "--epochs", 400, "--patience", 400, "--batch-size", 128,
+                        "--device", "cpu")
+    try:
+        deadline = time.monotonic() + 180
+        while not ((home / "runs.sqlite").exists() and any(
+                run.epochs_done >= 1 for run in SQLiteRunStore(home).list_runs(statuses=[RUNNING]))):
+            assert child.poll() is None and time.monotonic() < deadline, child.communicate()[1] if child.poll() else ""
+            time.sleep(0.2)
+        ids = [run.id for run in SQLiteRunStore(home).list_runs()]
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, err
+    assert "on ray are cancelled in the run store" in err
+    runs = [SQLiteRunStore(home).get_run(run_id) for run_id in ids]
+    assert [run.status for run in runs] == [CANCELLED] * 3
+    assert sorted(run.error for run in runs) == [
+        "The command-line run was stopped (SIGINT) before this run started.",
+        "The command-line run was stopped (SIGINT) during this run.",
+        "The command-line run was stopped (SIGINT) during this run."]
+    deadline = time.monotonic() + 30
+    while any(_worker_pid(run_id) for run_id in ids):                       # the Ray tasks' workers went too
+        assert time.monotonic() < deadline, "a worker of the stopped CLI run is still alive"
+        time.sleep(0.2)
