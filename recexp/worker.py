@@ -1,7 +1,9 @@
 """``python -m recexp.worker RUN_ID``: execute one queued run of the workspace's run store.
 
 Started by :class:`recexp.jobs.JobRunner` in its own process (and session); reads the run's spec from
-the store (``$RECEXP_HOME``), so what it does is exactly what was stored. Exit code 0 when the run
+the store (``$RECEXP_HOME``), so what it does is exactly what was stored. On a Ray node (``--relay``) it
+reads the spec from the run's artifacts instead and prints its store writes (see :mod:`recexp.executors`);
+``--data`` points it at the node's copy of the run's data. Exit code 0 when the run
 finished, 1 when it failed (the store has the reason; stderr, i.e. the worker log, where the store
 could not be used), 2 on bad arguments.
 """

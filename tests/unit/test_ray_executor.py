@@ -18,7 +18,6 @@ from recexp.data.source import DataSource
 from recexp.errors import InvalidParameterError
 from recexp.executors import LocalExecutor, RayExecutor, executor_from_env
 from recexp.jobs import JobRunner, default_runner
-from recexp.remote_storage import RemoteStorage
 from recexp.runs import CANCELLED, FAILED, FINISHED, RUNNING, SQLiteRunStore
 from recexp.spec import RunSpec
 
