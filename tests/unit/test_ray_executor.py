@@ -212,7 +212,7 @@ def test_a_failing_run_brings_its_log_back_through_a_file_uri(local_ray, tmp_pat
     assert (bucket / "ws" / "artifacts" / run.id / "worker.log").exists()
 
 
-def test_an_object_store_uri_that_cannot_be_used_is_refused_in_a_sentence(s3_server, monkeypatch):
+def test_an_object_store_uri_that_cannot_be_used_is_refused_in_a_sentence(s3_server, tmp_path, monkeypatch):
     endpoint, _client = s3_server
     monkeypatch.setenv("RECEXP_EXECUTOR", "ray")
     for uri in ("nosuch://bucket/ws", f"s3://missing-bucket/ws?endpoint_override={endpoint}&scheme=http"):
@@ -220,6 +220,11 @@ def test_an_object_store_uri_that_cannot_be_used_is_refused_in_a_sentence(s3_ser
         with pytest.raises(InvalidParameterError, match=r"^RECEXP_RAY_STORAGE='.+' cannot be used as the Ray "
                                                         r"cluster's workspace: [^\n]+unset RECEXP_RAY_STORAGE"):
             default_runner()
+    child = _cli_on_ray(tmp_path, "taobao", "--task", "behavior", "--seeds", 1, "--epochs", 1,
+                        storage="nosuch://bucket/ws")
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 2 and err.startswith("error: RECEXP_RAY_STORAGE='nosuch://bucket/ws' cannot be used")
+    assert len(err.strip().splitlines()) == 1, err                         # a sentence, not a traceback
 
 
 # --- python -m recexp run on Ray ---------------------------------------------------------------------------
