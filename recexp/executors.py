@@ -29,6 +29,7 @@ Artifacts (predictions, model, the worker's log) reach the runner's workspace on
 A run whose task is lost (its node died, its worker crashed) is marked failed with Ray's reason; the other
 runs go on. Ray does not retry a run: a retry would execute it twice into the same store.
 """
+
 from __future__ import annotations
 
 import abc

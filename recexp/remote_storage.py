@@ -95,6 +95,14 @@ class RemoteStorage:
             raise JobError(message.format(path=source if upload else target, uri=self.uri,
                                           error=_first_line(error))) from error
 
+    def _kind(self, path: str) -> pafs.FileType:
+        """What is at ``path`` in the store; a failure to ask is a :class:`JobError` sentence."""
+        try:
+            return self.filesystem.get_file_info(path).type
+        except (pyarrow.ArrowException, OSError) as error:
+            raise JobError(_("Reading {path} in {uri} failed: {error}").format(path=path, uri=self.uri,
+                                                                            error=_first_line(error))) from error
+
     def upload_artifacts(self, run_id: str, folder: Path) -> None:
         """Copy the run's artifact ``folder`` (everything in it) to ``artifacts/<run_id>/``."""
         self._copy(str(folder), self._path("artifacts", run_id), upload=True)
@@ -102,7 +110,7 @@ class RemoteStorage:
     def download_artifacts(self, run_id: str, folder: Path) -> bool:
         """Copy ``artifacts/<run_id>/`` into ``folder`` (created); False when the store has nothing of the run."""
         source = self._path("artifacts", run_id)
-        if self.filesystem.get_file_info(source).type != pafs.FileType.Directory:
+        if self._kind(source) != pafs.FileType.Directory:
             return False
         self._copy(source, str(folder), upload=False)
         return True
@@ -111,14 +119,14 @@ class RemoteStorage:
         """Copy a data file or folder to ``data/<signature>/<name>`` unless it is there; returns that key.
 
         The signature hashes the path, total size and latest modification time: a changed file is uploaded
-        again, an unchanged one once for every run that reads it.
+        again, an unchanged one is uploaded once however many runs read it.
         """
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         stats = [p.stat() for p in files]
         signature = hashlib.sha256(f"{path}|{sum(s.st_size for s in stats)}|"
                                    f"{max((s.st_mtime_ns for s in stats), default=0)}".encode()).hexdigest()[:16]
         key = f"data/{signature}/{path.name}"
-        if self.filesystem.get_file_info(self._path(key)).type == pafs.FileType.NotFound:
+        if self._kind(self._path(key)) == pafs.FileType.NotFound:
             self._copy(str(path), self._path(key), upload=True)
         return key
 
