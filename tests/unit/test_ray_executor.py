@@ -197,19 +197,26 @@ def test_with_an_s3_uri_a_node_works_in_its_own_workspace_and_the_runner_gets_th
     assert sum(key.startswith("ws/data/") and key.endswith(taobao_head.name) for key in keys) == 1   # uploaded once
 
 
-def test_a_failing_run_brings_its_log_back_through_a_file_uri(local_ray, tmp_path, monkeypatch):
+def test_a_failed_and_a_cancelled_run_bring_their_logs_back_through_a_file_uri(local_ray, taobao_head, tmp_path,
+                                                                               monkeypatch):
     bucket = tmp_path / "bucket"
     monkeypatch.setenv("RECEXP_EXECUTOR", "ray")
     monkeypatch.setenv("RECEXP_RAY_STORAGE", bucket.as_uri() + "/ws")
     broken = tmp_path / "broken.csv"
     broken.write_text("not,a\nbehaviour,log\n")
     runner = default_runner(max_concurrent=2)
-    run = runner.submit(_spec(broken, epochs=1))
-    (failed,) = runner.wait([run.id], timeout=120)
+    runner.cancel_grace = 10.0                                  # time for the cancelled task to upload its log
+    run, long = runner.submit(_spec(broken, epochs=1)), runner.submit(_spec(taobao_head, epochs=400))
+    _wait(lambda: runner.store.get_run(long.id).epochs_done >= 1, runner, what="the long run training")
+    assert runner.cancel(long.id)
+    failed, cancelled = runner.wait([run.id, long.id], timeout=120)
     assert failed.status == FAILED and failed.error.startswith("No column was found"), failed.error
     log = (runner.store.artifact_dir(run.id) / "worker.log").read_text()
     assert "run failed: No column was found" in log and _node_workspace(runner.store, run.id) != runner.store.home
     assert (bucket / "ws" / "artifacts" / run.id / "worker.log").exists()
+    assert cancelled.status == CANCELLED
+    _wait(lambda: not runner.running(), runner, timeout=30, what="the cancelled task to end")
+    assert "epoch 1" in (runner.store.artifact_dir(long.id) / "worker.log").read_text()
 
 
 def test_an_object_store_uri_that_cannot_be_used_is_refused_in_a_sentence(s3_server, tmp_path, monkeypatch):
