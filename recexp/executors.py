@@ -10,11 +10,21 @@ processes.
 ``RECEXP_RAY_CPUS`` CPUs (default 1) and ``RECEXP_RAY_GPUS`` GPUs (default: 1 when the run's device is
 ``cuda``, or ``auto`` on a cluster that has GPUs; else 0) on the cluster at ``RECEXP_RAY_ADDRESS`` (``auto``
 for the cluster this machine belongs to; unset: a Ray instance started here). On its node the task runs the
-worker with ``--relay``: the worker writes artifacts (predictions, model, logs) straight into the workspace,
-which must be a path every node reaches (a shared folder mounted at the same place), and sends every write
-meant for the run store as a line on its output; the task forwards those lines to a queue the runner drains
-and applies, so the SQLite store is written by the runner's process only. Object-store URIs (``s3://``,
-``gs://``) as the workspace are not supported: artifacts are read and written as local paths.
+worker with ``--relay``: the worker sends every write meant for the run store as a line on its output; the task
+forwards those lines to a queue the runner drains and applies, so the SQLite store is written by the runner's
+process only.
+
+Artifacts (predictions, model, the worker's log) reach the runner's workspace one of two ways:
+
+- a shared folder (the default): the workspace is a path every node reaches (mounted at the same place), and
+  the worker writes straight into it;
+- an object store: with ``RECEXP_RAY_STORAGE`` set to a URI pyarrow's filesystems open (``s3://``, ``gs://``,
+  ``file://``; see :mod:`recexp.remote_storage`), the runner uploads the run's spec and its data file, the task
+  runs the worker in a temporary workspace on its node and uploads the run's artifact folder when the worker
+  ended (failed too), and the runner downloads it before it records the run's end: the task holds the worker's
+  ``finish`` back until the upload is done, so no run reads finished without its predictions. A run's artifacts
+  arrive when it ends (its log is not visible while it trains). A URI that cannot be opened and written is
+  refused in a sentence when the executor is set up.
 
 A run whose task is lost (its node died, its worker crashed) is marked failed with Ray's reason; the other
 runs go on. Ray does not retry a run: a retry would execute it twice into the same store.
@@ -29,15 +39,18 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from recexp.data.samples import DATA_DIR
 from recexp.errors import InvalidParameterError, JobError
 from recexp.i18n import _
-from recexp.runs import Run, RunStore, log_tail, with_output
+from recexp.remote_storage import STORAGE_VARIABLE, RemoteStorage
+from recexp.runs import FAILED, Run, RunStore, log_tail, with_output
 
 #: Environment variables of the executor settings.
 EXECUTOR_VARIABLE, RAY_ADDRESS_VARIABLE = "RECEXP_EXECUTOR", "RECEXP_RAY_ADDRESS"
@@ -59,10 +72,13 @@ def worker_env(home: str | Path) -> dict[str, str]:
     return env
 
 
-def worker_command(run_id: str, threads: int, home: str | Path | None = None, relay: bool = False) -> list[str]:
-    """The command line of the worker that executes ``run_id`` with ``threads`` torch threads."""
+def worker_command(run_id: str, threads: int, home: str | Path | None = None, relay: bool = False,
+                   data: str | Path | None = None) -> list[str]:
+    """The command line of the worker that executes ``run_id`` with ``threads`` torch threads (``data``: the
+    local copy of the run's data source, read instead of the spec's path)."""
     return [sys.executable, "-m", "recexp.worker", run_id, "--threads", str(threads),
-            *(["--home", str(home)] if home is not None else []), *(["--relay"] if relay else [])]
+            *(["--home", str(home)] if home is not None else []), *(["--relay"] if relay else []),
+            *(["--data", str(data)] if data is not None else [])]
 
 
 def describe_exit(code: int) -> str:
@@ -189,7 +205,7 @@ class RelayStore(RunStore):
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _send(self, method: str, run_id: str, *args: Any, **kwargs: Any) -> None:
-        line = RELAY_PREFIX + json.dumps({"method": method, "run_id": run_id, "args": args, "kwargs": kwargs})
+        line = relayed_line(method, run_id, *args, **kwargs)
         with self._lock:
             self.out.write(line + "\n")
             self.out.flush()
@@ -216,12 +232,24 @@ class RelayStore(RunStore):
     create_run = get_run = list_runs = claim = epoch_metrics = _refuse
 
 
-def apply_relayed(store: RunStore, line: str) -> None:
-    """Apply one relayed write (a line a :class:`RelayStore` printed) to the real ``store``."""
-    message = json.loads(line[len(RELAY_PREFIX):])
+def relayed_line(method: str, run_id: str, *args: Any, **kwargs: Any) -> str:
+    """The line that relays the run-store call ``method(run_id, *args, **kwargs)`` (:data:`RELAY_PREFIX` + JSON)."""
+    return RELAY_PREFIX + json.dumps({"method": method, "run_id": run_id, "args": args, "kwargs": kwargs})
+
+
+def _relayed_call(line: str) -> dict[str, Any]:
+    return json.loads(line[len(RELAY_PREFIX):])
+
+
+def apply_relayed(store: RunStore, line: str, before_finish: Callable[[str], None] | None = None) -> None:
+    """Apply one relayed write (a line a :class:`RelayStore` printed) to the real ``store``; ``before_finish(run_id)``
+    is called before a ``finish`` is applied (the Ray executor fetches the run's artifacts then)."""
+    message = _relayed_call(line)
     method = message["method"]
     if method not in RELAYED:
         raise JobError(_("A worker relayed an unknown run-store call {method!r}.").format(method=method))
+    if method == "finish" and before_finish is not None:
+        before_finish(message["run_id"])
     args = message["args"]
     if method == "log_epochs":
         args = [[(int(epoch), metrics) for epoch, metrics in args[0]]]
@@ -230,18 +258,19 @@ def apply_relayed(store: RunStore, line: str) -> None:
 
 # --- Ray ---------------------------------------------------------------------------------------------
 
-def _on_node(run_id: str, home: str, threads: int, outbox: Any) -> int:
-    """The body of a run's Ray task: the worker in a child process, its store writes to ``outbox``, the rest
-    of its output to the run's log in the workspace. Returns the worker's exit code."""
-    log_path = Path(home) / "artifacts" / run_id / WORKER_LOG
+def _run_worker(run_id: str, home: Path, threads: int, send: Callable[[str], None], data: Path | None = None) -> int:
+    """The worker of ``run_id`` in a child process with workspace ``home``: its store writes to ``send``, the rest of
+    its output to the run's log there. Returns the worker's exit code."""
+    log_path = home / "artifacts" / run_id / WORKER_LOG
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as log:
-        process = subprocess.Popen(worker_command(run_id, threads, home, relay=True), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=worker_env(home), text=True)
+        process = subprocess.Popen(worker_command(run_id, threads, home, relay=True, data=data),
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   env=worker_env(home), text=True)
         try:
             for line in process.stdout:
                 if line.startswith(RELAY_PREFIX):
-                    outbox.put(line.rstrip("\n"))
+                    send(line.rstrip("\n"))
                 else:
                     log.write(line)
                     log.flush()
@@ -253,6 +282,47 @@ def _on_node(run_id: str, home: str, threads: int, outbox: Any) -> int:
                     process.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+def _on_node(run_id: str, home: str, threads: int, outbox: Any, storage: str | None = None,
+             data: str | None = None) -> int:
+    """The body of a run's Ray task: the worker in a child process, its store writes to ``outbox``, the rest of its
+    output to the run's log. Returns the worker's exit code.
+
+    Without ``storage`` the worker uses the shared workspace ``home``. With ``storage`` (an object-store URI, see
+    :mod:`recexp.remote_storage`) it runs in a temporary workspace on this node: the run's spec (and the data
+    ``data`` names, if any) are downloaded into it, and its artifact folder is uploaded when the worker ended;
+    the worker's ``finish`` reaches ``outbox`` only after that upload (a failed upload fails the run instead).
+    """
+    if storage is None:
+        return _run_worker(run_id, Path(home), threads, outbox.put)
+    remote = RemoteStorage.open(storage, check=False)
+    held: list[str] = []
+
+    def send(line: str) -> None:
+        if _relayed_call(line)["method"] == "finish":
+            held.append(line)
+        else:
+            outbox.put(line)
+
+    with tempfile.TemporaryDirectory(prefix="recexp-node-") as node_home:
+        folder = Path(node_home) / "artifacts" / run_id
+        try:
+            remote.download_artifacts(run_id, folder)
+            local = remote.download_data(data, Path(node_home)) if data is not None else None
+            return _run_worker(run_id, Path(node_home), threads, send, data=local)
+        except JobError as error:             # the spec or the data did not come: the run fails with why
+            held = [relayed_line("finish", run_id, FAILED, str(error))]
+            return 1
+        finally:
+            try:
+                if folder.exists():
+                    remote.upload_artifacts(run_id, folder)
+            except JobError as error:
+                held = [relayed_line("finish", run_id, FAILED, _(
+                    "The run's artifacts could not be uploaded to {uri}: {error}").format(uri=storage, error=error))]
+            for line in held:
+                outbox.put(line)
 
 
 @dataclass
@@ -273,16 +343,22 @@ class RayExecutor(Executor):
         CPUs each run asks for (also its torch threads).
     gpus : float, optional
         GPUs each run asks for; ``None``: 1 for a run on ``cuda``, or on ``auto`` when the cluster has GPUs.
+    storage : RemoteStorage, optional
+        The object store that carries runs' specs, data and artifacts between this machine and the nodes;
+        ``None``: the workspace is a folder every node reaches.
     """
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, cpus: int = 1, gpus: float | None = None):
+    def __init__(self, address: str | None = None, cpus: int = 1, gpus: float | None = None,
+                 storage: RemoteStorage | None = None):
         self.address = address
         self.cpus = cpus
         self.gpus = gpus
+        self.storage = storage
         self._outbox = None
         self._remote = None
+        self._fetched: set[str] = set()          # runs whose artifacts came back from the object store
 
     def _connect(self):
         import ray                      # optional dependency: only a Ray executor needs it
@@ -314,11 +390,35 @@ class RayExecutor(Executor):
 
     def start(self, store: RunStore, run: Run, threads: int) -> _Task:
         ray = self._connect()
-        (store.artifact_dir(run.id, create=True) / SPEC_FILE).write_text(json.dumps(run.spec))
+        folder = store.artifact_dir(run.id, create=True)
+        (folder / SPEC_FILE).write_text(json.dumps(run.spec))
+        data = None
+        if self.storage is not None:
+            data = self._upload_data(run.spec.get("source", {}))
+            self.storage.upload_artifacts(run.id, folder)
         ref = self._remote.options(num_cpus=self.cpus, num_gpus=self._gpus(run, ray), runtime_env={
             "env_vars": {"PYTHONPATH": worker_env(store.home)["PYTHONPATH"]}}).remote(
-            run.id, str(store.home), self.cpus, self._outbox)
+            run.id, str(store.home), self.cpus, self._outbox, self.storage and self.storage.uri, data)
         return _Task(ref)
+
+    def _upload_data(self, source: dict[str, Any]) -> str | None:
+        """Upload the data file (or folder) a spec's ``source`` names; returns its key, or ``None`` for a bundled
+        sample (it ships with recexp) and for a path this machine does not have (the nodes may)."""
+        path = Path(source["path"]) if source.get("path") else None
+        if path is None or not path.exists() or path.resolve().is_relative_to(DATA_DIR):
+            return None
+        return self.storage.upload_data(path.resolve())
+
+    def _fetch(self, store: RunStore, run_id: str) -> str | None:
+        """Download a run's artifacts from the object store, once; a sentence when that failed."""
+        if self.storage is None or run_id in self._fetched:
+            return None
+        self._fetched.add(run_id)
+        try:
+            self.storage.download_artifacts(run_id, store.artifact_dir(run_id))
+        except JobError as error:
+            return str(error)
+        return None
 
     def pid(self, handle: _Task) -> int:
         return os.getpid()                 # the runner: the run lives as long as the process that applies its writes
@@ -326,9 +426,14 @@ class RayExecutor(Executor):
     def relay(self, store: RunStore) -> None:
         if self._outbox is None:
             return
+        def before_finish(run_id: str) -> None:      # its predictions are in the workspace before it reads finished
+            problem = self._fetch(store, run_id)
+            if problem is not None:
+                store.finish(run_id, FAILED, error=problem)
+
         while not self._outbox.empty():
             for line in self._outbox.get_nowait_batch(self._outbox.qsize()):
-                apply_relayed(store, line)
+                apply_relayed(store, line, before_finish=before_finish)
 
     def poll(self, store: RunStore, run_id: str, handle: _Task) -> str | None:
         ray = self._connect()
@@ -336,6 +441,7 @@ class RayExecutor(Executor):
         if not ready:
             return None
         self.relay(store)                                  # what the worker wrote before its task ended
+        self._fetch(store, run_id)                         # the log of a worker that did not record its end
         try:
             code = ray.get(handle.ref)
         except Exception as error:                         # noqa: BLE001 (the task was lost: say how)
@@ -358,7 +464,8 @@ def executor_from_env() -> Executor:
     Raises
     ------
     InvalidParameterError
-        An unknown executor, a bad CPU or GPU count, or ``ray`` where Ray is not installed.
+        An unknown executor, a bad CPU or GPU count, ``ray`` where Ray is not installed, or a
+        ``RECEXP_RAY_STORAGE`` URI that cannot be opened and written.
     """
     kind = os.environ.get(EXECUTOR_VARIABLE, "").strip().lower() or "local"
     if kind == "local":
@@ -381,9 +488,11 @@ def executor_from_env() -> Executor:
     if gpu_count is not None and not gpu_count >= 0:
         raise InvalidParameterError(_("{variable} must be a number of at least 0, but is {value!r}. Fix or unset it."
                                       ).format(variable=RAY_GPUS_VARIABLE, value=gpus))
+    storage = os.environ.get(STORAGE_VARIABLE, "").strip()
     return RayExecutor(address=os.environ.get(RAY_ADDRESS_VARIABLE, "").strip() or None, cpus=int(cpus),
-                       gpus=gpu_count)
+                       gpus=gpu_count, storage=RemoteStorage.open(storage) if storage else None)
 
 
 __all__ = ["Executor", "LocalExecutor", "LocalProcess", "RayExecutor", "RelayStore", "apply_relayed", "describe_exit",
-           "executor_from_env", "worker_command", "worker_env", "EXECUTOR_VARIABLE", "RAY_ADDRESS_VARIABLE"]
+           "executor_from_env", "relayed_line", "worker_command", "worker_env", "EXECUTOR_VARIABLE",
+           "RAY_ADDRESS_VARIABLE", "STORAGE_VARIABLE"]

@@ -201,6 +201,51 @@ def run_in_foreground(store: RunStore, experiment_id: str, specs: Sequence[RunSp
     return [store.get_run(run.id) for run in runs]
 
 
+def run_with_executor(store: SQLiteRunStore, experiment_id: str, specs: Sequence[RunSpec], executor: Executor,
+                      on_progress: Callable[[list[Run]], None] | None = None, poll_interval: float = 0.5) -> list[Run]:
+    """Execute ``specs`` on ``executor`` (e.g. a Ray cluster) with a job runner of this process until every run ended
+    (the CLI's ``run`` under ``RECEXP_EXECUTOR=ray``).
+
+    The runs are created ``queued`` and reserved for this process, as :func:`run_in_foreground` does, so a
+    dashboard's runner on the same workspace leaves them alone; this process's runner claims only them, as many
+    at once as the executor holds (:meth:`~recexp.executors.Executor.capacity`). ``on_progress(runs)`` gets the
+    runs as the store has them after every poll. On SIGTERM or SIGINT (acted on between polls) the runs still
+    running or queued are cancelled, each with a sentence, and their workers stopped, before
+    :class:`KeyboardInterrupt` is raised. Returns the runs as they ended.
+    """
+    runner = JobRunner(store, max_concurrent=executor.capacity(max_jobs()), poll_interval=poll_interval,
+                       executor=executor, reserved_by=os.getpid())         # connects to the cluster first
+    runs = [store.create_run(experiment_id, spec.to_dict(), name=spec.label(), pid=os.getpid()) for spec in specs]
+    stopped: list[str] = []             # a signal is noted and acted on between polls, never inside one
+
+    def stop(signum, frame):
+        stopped.append(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not stopped:
+            runner.poll()
+            current = [store.get_run(run.id) for run in runs]
+            if on_progress is not None:
+                on_progress(current)
+            if not any(run.is_active for run in current):
+                return current
+            time.sleep(poll_interval)
+        for run in runs:
+            started = store.get_run(run.id).status == RUNNING
+            runner.cancel(run.id, reason=(_("The command-line run was stopped ({reason}) during this run.") if started
+                                          else _("The command-line run was stopped ({reason}) before this run "
+                                                 "started.")).format(reason=stopped[0]))
+        deadline = time.monotonic() + runner.cancel_grace + 2
+        while runner.running() and time.monotonic() < deadline:        # the workers stop (killed after the grace)
+            runner.poll()
+            time.sleep(0.1)
+        raise KeyboardInterrupt(stopped[0])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def source_run(store: RunStore, run_id: str, method: str) -> SourceRun:
     """Finished run ``run_id`` of ``store``, opened for ``importance_weighting`` to replay, with ``method``'s values.
 
@@ -583,11 +628,14 @@ class JobRunner:
         Where the workers run (:class:`~recexp.executors.LocalExecutor`, the default, or
         :class:`~recexp.executors.RayExecutor`); the runner alone writes the store either way. Commands
         always run on this machine.
+    reserved_by : int, optional
+        Execute only the queued runs reserved for this process id (a foreground CLI's own grid, see
+        :func:`run_with_executor`) instead of the unreserved queue.
     """
 
     def __init__(self, store: SQLiteRunStore, max_concurrent: int = 1, threads_per_job: int | None = None,
                  poll_interval: float = 0.5, cancel_grace: float = 5.0, runs: bool = True,
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, reserved_by: int | None = None):
         self.store = store
         self.max_concurrent = max_concurrent
         self.threads_per_job = threads_per_job
@@ -595,6 +643,7 @@ class JobRunner:
         self.cancel_grace = cancel_grace
         self.runs = runs
         self.executor = executor if executor is not None else LocalExecutor()
+        self.reserved_by = reserved_by
         self._children: dict[str, _Child] = {}
         self._commands: list[tuple[float, Command]] = []       # waiting for a slot, with the time submitted
         self._serial = itertools.count()                       # keys of command children
@@ -687,7 +736,7 @@ class JobRunner:
         """Reap finished workers, fail runs whose process died, start queued runs and commands up to the limit.
 
         Queued runs and waiting commands start oldest first. Queued runs that record a process id are
-        reserved for that (foreground) process and never claimed.
+        reserved for that (foreground) process and claimed only by its own runner (``reserved_by``).
         """
         with self._lock:
             self._reap()
@@ -700,7 +749,7 @@ class JobRunner:
                 return
             queued = [(datetime.fromisoformat(run.created_at).timestamp(), run) for run in
                       (self.store.list_runs(statuses=[QUEUED]) if self.runs else [])
-                      if run.pid is None]          # a run with a pid was queued by a foreground process, which runs it
+                      if run.pid == self.reserved_by]  # a run with a pid was queued by a foreground process, which runs it
             for item in sorted(queued + self._commands, key=lambda item: item[0]):
                 if free <= 0:
                     break
@@ -751,14 +800,15 @@ class JobRunner:
 
     # --- control ------------------------------------------------------------------------------
 
-    def cancel(self, run_id: str) -> bool:
-        """Cancel a queued or running run: mark it cancelled, SIGTERM its worker, SIGKILL after the grace.
+    def cancel(self, run_id: str, reason: str | None = None) -> bool:
+        """Cancel a queued or running run: mark it cancelled (with ``reason``, by default "Cancelled by the user."),
+        SIGTERM its worker, SIGKILL after the grace.
 
         Returns False when the run had already ended.
         """
         with self._lock:
             run = self.store.get_run(run_id)
-            if not self.store.finish(run_id, CANCELLED, error=_("Cancelled by the user.")):
+            if not self.store.finish(run_id, CANCELLED, error=reason or _("Cancelled by the user.")):
                 return False
             child = self._children.get(run_id)
             if child is not None:
@@ -889,6 +939,6 @@ def default_runner(store: SQLiteRunStore | None = None, max_concurrent: int | No
     return JobRunner(store or SQLiteRunStore.open(), max_concurrent=limit, executor=executor)
 
 
-__all__ = ["execute", "validate_spec", "grid_specs", "more_seeds", "run_in_foreground", "available_strategies",
-           "strategy_class", "bind_strategy", "source_run", "Command", "JobRunner", "default_runner", "max_jobs",
+__all__ = ["execute", "validate_spec", "grid_specs", "more_seeds", "run_in_foreground", "run_with_executor",
+           "available_strategies", "strategy_class", "bind_strategy", "source_run", "Command", "JobRunner", "default_runner", "max_jobs",
            "threads_per_run", "usable_cores", "worker_env", "ACTIVE"]

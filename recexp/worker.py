@@ -1,7 +1,9 @@
 """``python -m recexp.worker RUN_ID``: execute one queued run of the workspace's run store.
 
 Started by :class:`recexp.jobs.JobRunner` in its own process (and session); reads the run's spec from
-the store (``$RECEXP_HOME``), so what it does is exactly what was stored. Exit code 0 when the run
+the store (``$RECEXP_HOME``), so what it does is exactly what was stored. On a Ray node (``--relay``) it
+reads the spec from the run's artifacts instead and prints its store writes (see :mod:`recexp.executors`);
+``--data`` points it at the node's copy of the run's data. Exit code 0 when the run
 finished, 1 when it failed (the store has the reason; stderr, i.e. the worker log, where the store
 could not be used), 2 on bad arguments.
 """
@@ -34,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--relay", action="store_true",
                         help="on a Ray node: read the spec from the run's artifacts and print every run-store write "
                              "for the job runner to apply (see recexp.executors)")
+    parser.add_argument("--data", default=None,
+                        help="with --relay: read the run's data from this file or folder (its copy on this node) "
+                             "instead of the spec's path")
     args = parser.parse_args(argv)
 
     if args.threads:
@@ -42,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.relay:
             store = RelayStore(Path(args.home).resolve() if args.home else workspace())
             spec = json.loads((store.artifact_dir(args.run_id) / SPEC_FILE).read_text())
+            if args.data:
+                spec["source"] = {**spec["source"], "path": str(args.data)}
         else:
             store = SQLiteRunStore.open(args.home)
             run = store.get_run(args.run_id)
@@ -53,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     except (RecexpError, OSError, ValueError) as error:   # a damaged store, a full disk: the runner reports the exit
         print(f"run {args.run_id} not started: {error}", file=sys.stderr)
         return 1
-    print(f"worker {os.getpid()} executing run {args.run_id}", flush=True)
+    print(f"worker {os.getpid()} executing run {args.run_id} in the workspace {store.home}"
+          + (f", reading its data from {args.data}" if args.data else ""), flush=True)
     try:
         metrics = execute(RunSpec.from_dict(spec), store, args.run_id,
                           on_epoch=lambda epoch, m: print(f"epoch {epoch}: " + ", ".join(

@@ -1,4 +1,8 @@
-"""``python -m recexp run``: train every strategy x seed in the foreground (or more seeds of an experiment)."""
+"""``python -m recexp run``: train every strategy x seed in the foreground (or more seeds of an experiment).
+
+With ``RECEXP_EXECUTOR=ray`` the runs execute as tasks on a Ray cluster instead (see :mod:`recexp.executors`),
+driven from this process until they all ended, with their progress on stderr.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ from dataclasses import asdict, replace
 from recexp.cli.common import (build_progress, finite_or_none, key_values, print_json, progress_bar, sampling_of, source_for,
                                task_and_split)
 from recexp.errors import InvalidParameterError
-from recexp.i18n import _
-from recexp.jobs import grid_specs, more_seeds, run_in_foreground, strategy_class
+from recexp.executors import LocalExecutor, executor_from_env
+from recexp.i18n import _, ngettext
+from recexp.jobs import grid_specs, more_seeds, run_in_foreground, run_with_executor, strategy_class
 from recexp.metrics import NEXT_ITEM_PROTOCOL, task_scores
 from recexp.models import MODELS, TrainConfig
-from recexp.runs import SQLiteRunStore
+from recexp.runs import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, Run, SQLiteRunStore
 from recexp.rundata import check_strategy, run_data
 from recexp.spec import RunSpec, data_source
 from recexp.tasks import task_kind
@@ -22,6 +27,7 @@ from recexp.tta import check_applies, check_copies, tta_operator, tta_params
 
 def run(args: argparse.Namespace) -> int:
     store = SQLiteRunStore.open()
+    executor = executor_from_env()                 # a bad setting is refused before any data is loaded
     experiment = None
     if args.add_seeds is not None:
         experiment, specs = _more_seeds(store, args)
@@ -54,10 +60,15 @@ def run(args: argparse.Namespace) -> int:
         return progress_bar(spec.label(), epochs, f"[{i}/{len(specs)}]")
 
     try:
-        runs = run_in_foreground(store, experiment.id, specs, data=data, on_epoch=progress)
+        if isinstance(executor, LocalExecutor):
+            runs = run_in_foreground(store, experiment.id, specs, data=data, on_epoch=progress)
+        else:
+            runs = run_with_executor(store, experiment.id, specs, executor, on_progress=_progress_line())
     except KeyboardInterrupt as stop:
-        print(f"\nerror: stopped ({stop or 'SIGINT'}); the run in progress is marked failed and the rest cancelled "
-              f"in the run store (python -m recexp runs --experiment {experiment.id}).", file=sys.stderr)
+        what = ("the run in progress is marked failed and the rest cancelled" if isinstance(executor, LocalExecutor)
+                else f"the runs still running or queued on {executor.name} are cancelled")
+        print(f"\nerror: stopped ({stop or 'SIGINT'}); {what} in the run store (python -m recexp runs --experiment "
+              f"{experiment.id}).", file=sys.stderr)
         return 130
     finally:
         if sys.stderr.isatty():
@@ -86,6 +97,31 @@ def run(args: argparse.Namespace) -> int:
                       + ", ".join(f"{k}={r['tta'][k]:.4f}" for k in ("accuracy", "balanced_accuracy", "f1_macro")
                                   if r["tta"].get(k) is not None))
     return 0 if all(r["status"] == "finished" for r in results) else 1
+
+
+def _progress_line():
+    """A progress line on stderr for runs executing elsewhere: how many ended how, and each running run's epoch
+    as the store records it; printed when it changes."""
+    last = [""]
+
+    def show(runs: list[Run]) -> None:
+        count = {status: sum(run.status == status for run in runs) for status in (FINISHED, FAILED, CANCELLED,
+                                                                                  RUNNING, QUEUED)}
+        line = ngettext("{ended} of {total} run ended ({finished} finished, {failed} failed, {cancelled} cancelled); "
+                        "{running} running, {queued} queued",
+                        "{ended} of {total} runs ended ({finished} finished, {failed} failed, {cancelled} cancelled); "
+                        "{running} running, {queued} queued", len(runs)).format(
+            ended=count[FINISHED] + count[FAILED] + count[CANCELLED], total=len(runs), finished=count[FINISHED],
+            failed=count[FAILED], cancelled=count[CANCELLED], running=count[RUNNING], queued=count[QUEUED])
+        epochs = [_("{name}: epoch {done}/{total}").format(name=run.name, done=run.epochs_done,
+                                                            total=run.epochs_total or "?")
+                  for run in runs if run.status == RUNNING]
+        line = "; ".join([line, *epochs])
+        if line != last[0]:
+            print(line, file=sys.stderr, flush=True)
+            last[0] = line
+
+    return show
 
 
 def _new_grid(args: argparse.Namespace) -> list[RunSpec]:
