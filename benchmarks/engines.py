@@ -18,7 +18,12 @@ in ``--cache-dir`` as ``benchmarks/scale.py`` caches it) to partitioned Parquet:
   features (per-class counts of each scope strictly earlier in time, hours since the previous event of the
   user and of the user-item pair, item popularity, hour, weekday, item and category codes, and the user's
   last ``sequence_length`` events before the event's second) are window expressions (``over``) written with
-  ``sink_parquet(pl.PartitionBy(...))`` into ``part=train|valid|test``. polars has no memory limit to set.
+  ``sink_parquet(pl.PartitionBy(...))`` into ``part=train|valid|test``. By default polars sets no memory
+  limit;
+* ``polars-budget``: the same pipeline with polars' experimental out-of-core spilling turned on
+  (``POLARS_OOC_MEMORY_BUDGET_MB`` = DuckDB's share of recexp's memory setting, ``POLARS_OOC_SPILL_DIR`` in
+  the build's folder): a budget its spilling operators aim at, not a limit (operators that cannot spill,
+  such as the window expressions' in-memory fallback, go past it).
 
 Both also hash the file (the dataset's fingerprint, as ``build_on_disk`` does), so they do the same work.
 
@@ -41,14 +46,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale import ROOT, _log, _measure  # noqa: E402
+from scale import ROOT, _log, _Reaped  # noqa: E402
 
-ENGINES = ("duckdb", "polars")
+ENGINES = ("duckdb", "polars", "polars-budget")
 SEQUENCE_LENGTH = 10
 MAX_VOCAB = 20_000
 #: Bits of each field in the packed history value (item code, category code, behaviour + 1).
@@ -67,17 +73,26 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_duckdb(path: Path, out: Path) -> int:
-    """The behaviour dataset of ``path`` built by recexp (DuckDB) into ``out``; returns its rows."""
+def build_duckdb(path: Path, out: Path) -> tuple[int, float]:
+    """The behaviour dataset of ``path`` built by recexp (DuckDB) into ``out``; returns its rows and the seconds
+    spent reading (hashing the file and streaming it into the events Parquet file)."""
     from recexp.outofcore import build_on_disk
     from recexp.tasks import SplitSpec
 
-    return len(build_on_disk(path, "behavior", SplitSpec(), folder=out, sequence_length=SEQUENCE_LENGTH,
-                             max_vocab=MAX_VOCAB))
+    start, read = time.perf_counter(), []
+
+    def progress(phase: str, rows: int, fraction: float) -> None:
+        if phase != "reading" and not read:
+            read.append(time.perf_counter() - start)
+
+    rows = len(build_on_disk(path, "behavior", SplitSpec(), folder=out, progress=progress,
+                             sequence_length=SEQUENCE_LENGTH, max_vocab=MAX_VOCAB))
+    return rows, read[0]
 
 
-def build_polars(path: Path, out: Path) -> int:
-    """The behaviour dataset of ``path`` built by polars' streaming engine into ``out/part=*/``; returns its rows.
+def build_polars(path: Path, out: Path) -> tuple[int, float]:
+    """The behaviour dataset of ``path`` built by polars' streaming engine into ``out/dataset/part=*/``; returns its
+    rows and the seconds spent reading (hashing the file and writing the events Parquet file sorted by time).
 
     The same columns, values, types and row order as :func:`recexp.outofcore.build_on_disk` (checked by
     :func:`compare`); CSV logs with epoch timestamps only, no sampling.
@@ -92,6 +107,7 @@ def build_polars(path: Path, out: Path) -> int:
 
     streaming = {"engine": "streaming"}
     split = SplitSpec()
+    start = time.perf_counter()
     _fingerprint(path)
     layout = _layout(path, None, None)
     if layout.kind != "csv" or layout.time_unit is None:
@@ -113,6 +129,7 @@ def build_polars(path: Path, out: Path) -> int:
              & (pl.col("b").fill_null("") != ""))
      .sort("t", "rn").with_row_index("pos").select(pl.col("pos").cast(pl.Int64), "u", "i", "c", "b", "t")
      .sink_parquet(events, **streaming))
+    read = time.perf_counter() - start
 
     ev = pl.scan_parquet(events)
     classes = _behavior_classes(set(ev.select(pl.col("b").unique()).collect(**streaming)["b"].to_list()))
@@ -192,7 +209,7 @@ def build_polars(path: Path, out: Path) -> int:
      .sink_parquet(pl.PartitionBy(out / "dataset", key="part", include_key=False, max_rows_per_file=FILE_ROWS),
                    mkdir=True, **streaming))
     events.unlink()
-    return int(counts.sum())
+    return int(counts.sum()), read
 
 
 def _part_tables(folder: Path):
@@ -210,7 +227,7 @@ def compare(path: Path, work: Path) -> str:
 
     duck, polar = work / "duckdb", work / "polars"
     build_duckdb(path, duck)
-    build_polars(path, polar)
+    build_polars(path, polar)  # the same pipeline as polars-budget's
     duck_parts, polar_parts = _part_tables(duck), _part_tables(polar / "dataset")
     for part, expected in duck_parts.items():
         got = polar_parts[part]
@@ -230,9 +247,15 @@ def compare(path: Path, work: Path) -> str:
 
 
 def _child(engine: str, path: str, out: str) -> None:
+    if engine == "polars-budget":        # set before polars is imported, which reads them
+        from recexp.memory import memory_limit
+        from recexp.outofcore import DUCKDB_SHARE
+
+        os.environ["POLARS_OOC_MEMORY_BUDGET_MB"] = str(int(memory_limit() * DUCKDB_SHARE) >> 20)
+        os.environ["POLARS_OOC_SPILL_DIR"] = str(Path(out).parent / "spill")
     start = time.perf_counter()
-    rows = (build_duckdb if engine == "duckdb" else build_polars)(Path(path), Path(out))
-    print(json.dumps({"seconds": time.perf_counter() - start, "rows": rows}))
+    rows, read = (build_duckdb if engine == "duckdb" else build_polars)(Path(path), Path(out))
+    print(json.dumps({"seconds": time.perf_counter() - start, "read_s": read, "rows": rows}))
 
 
 def _check(paths: list[str], work: str) -> None:
@@ -245,6 +268,44 @@ def _check(paths: list[str], work: str) -> None:
         print(f"equal on {path}: every column of every part, same rows in the same order", flush=True)
 
 
+def _available_gb() -> float:
+    """The machine's available memory (``MemAvailable``), in GB."""
+    with open("/proc/meminfo") as meminfo:
+        return next(int(line.split()[1]) for line in meminfo if line.startswith("MemAvailable:")) / 2**20
+
+
+def _measure(command: list[str], env: dict, floor_gb: float) -> dict:
+    """Wall time and peak RSS of ``command`` (as ``benchmarks/scale.py`` measures them), killed if the machine's
+    available memory falls under ``floor_gb`` (polars has no memory limit; the machine is shared)."""
+    start = time.perf_counter()
+    process = _Reaped(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    killed = {}
+
+    def watch() -> None:
+        while process.poll() is None:
+            available = _available_gb()
+            if available < floor_gb:
+                killed["at"] = available
+                process.kill()
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, err = process.communicate()
+    watcher.join()
+    result = {"wall_s": round(time.perf_counter() - start, 1), "peak_gb": round(process._peak_kb / 2**20, 2),
+              "rc": process.returncode}
+    if process.returncode == 0:
+        reported = json.loads(out.strip().splitlines()[-1])
+        result["read_s"] = round(reported["read_s"], 1)
+    if killed:
+        result["error"] = f"killed: the machine's available memory fell to {killed['at']:.1f} GB"
+    elif process.returncode != 0:
+        result["error"] = (err.strip().splitlines() or ["?"])[-1][:300]
+    return result
+
+
 def _load() -> str:
     return open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
 
@@ -253,9 +314,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES),
+                        help="polars-budget: polars with its experimental spilling on, POLARS_OOC_MEMORY_BUDGET_MB "
+                             "set to DuckDB's share of the memory setting")
     parser.add_argument("--check-max-rows", type=int, default=1_000_000,
                         help="compare the two outputs on logs up to this many events (and the bundled sample)")
+    parser.add_argument("--min-free-gb", type=float, default=3.0,
+                        help="kill a build when the machine's available memory falls under this (GB)")
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "recexp-scale"))
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--check", nargs="+", help=argparse.SUPPRESS)
@@ -285,23 +350,26 @@ def main() -> None:
                 load = _load()
                 work = Path(tempfile.mkdtemp(dir=cache))
                 try:
-                    result = _measure([sys.executable, __file__, "--child", engine, str(path), str(work / "out")], env)
+                    result = _measure([sys.executable, __file__, "--child", engine, str(path), str(work / "out")], env,
+                                      args.min_free_gb)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 result["load"] = load
                 results.setdefault(engine, []).append(result)
-                print(f"{engine:7s} wall {result['wall_s']:7.1f} s  peak {result['peak_gb']:5.2f} GB  load {load}"
+                print(f"{engine:13s} wall {result['wall_s']:7.1f} s (reading {result.get('read_s', '?')} s)  "
+                      f"peak {result['peak_gb']:5.2f} GB  load {load}"
                       f"  rc {result['rc']}{'  ' + result['error'] if 'error' in result else ''}", flush=True)
         ok = {e: [r for r in rs if r["rc"] == 0] for e, rs in results.items()}
         for engine, runs in ok.items():
             if runs:
                 walls, peaks = [r["wall_s"] for r in runs], [r["peak_gb"] for r in runs]
-                print(f"{engine:7s} median wall {statistics.median(walls):.1f} s ({min(walls)}..{max(walls)}), "
+                print(f"{engine:13s} median wall {statistics.median(walls):.1f} s ({min(walls)}..{max(walls)}), "
                       f"median peak {statistics.median(peaks):.2f} GB ({min(peaks)}..{max(peaks)}), {len(runs)} runs")
-        if ok.get("duckdb") and ok.get("polars"):
-            wall = statistics.median(r["wall_s"] for r in ok["polars"]) / statistics.median(r["wall_s"] for r in ok["duckdb"])
-            peak = statistics.median(r["peak_gb"] for r in ok["polars"]) / statistics.median(r["peak_gb"] for r in ok["duckdb"])
-            print(f"ratio polars / DuckDB at {rows:,} events: wall {wall:.2f}x, peak {peak:.2f}x", flush=True)
+        for engine in ("polars", "polars-budget"):
+            if ok.get("duckdb") and ok.get(engine):
+                wall, peak = (statistics.median(r[key] for r in ok[engine]) / statistics.median(r[key] for r in ok["duckdb"])
+                              for key in ("wall_s", "peak_gb"))
+                print(f"ratio {engine} / DuckDB at {rows:,} events: wall {wall:.2f}x, peak {peak:.2f}x", flush=True)
 
 
 if __name__ == "__main__":
