@@ -336,7 +336,7 @@ def main() -> None:
         return
     print(f"# {os.cpu_count()} cores, load average {_load()}; RECEXP_MEMORY_LIMIT="
           f"{os.environ.get('RECEXP_MEMORY_LIMIT', '(unset: 4 GiB, or half of RAM if less)')}; DuckDB gets 60% of it; "
-          "polars has no limit", flush=True)
+          "polars none; polars-budget a spilling budget the size of DuckDB's", flush=True)
     logs = {rows: _log(rows, cache, env) for rows in args.rows}
     sample = ROOT / "data" / "taobao_userbehavior" / "UserBehavior_sample.csv"
     checked = [str(sample)] + [str(p) for rows, p in logs.items() if rows <= args.check_max_rows]
