@@ -437,7 +437,7 @@ def _normalised(batch: pa.RecordBatch, layout: _Layout, first_row: int) -> pa.Ta
     return table.filter(keep).select(["rn", "u", "i", "c", "b", "t"])
 
 
-def _ingest(path: Path, layout: _Layout, out: Path, progress: BuildProgress | None) -> tuple[int, str]:
+def _ingest(path: Path, layout: _Layout, out: Path, progress: BuildProgress) -> tuple[int, str]:
     """Stream ``path`` into the Parquet file ``out``; returns the rows kept and a content hash of the file."""
     digest = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as file:
@@ -455,8 +455,7 @@ def _ingest(path: Path, layout: _Layout, out: Path, progress: BuildProgress | No
                 writer = pq.ParquetWriter(out, table.schema)
             writer.write_table(table.cast(writer.schema))
             kept += table.num_rows
-            if progress is not None:
-                progress("reading", read, min(read * CSV_BYTES_PER_EVENT / total, 1.0))
+            progress("reading", read, min(read * CSV_BYTES_PER_EVENT / total, 1.0))
     except (pa.ArrowInvalid, ValueError) as error:
         raise InvalidDataError(_(
             "Reading '{name}' for an out-of-core build failed after {rows} rows: {error}. Check that the file has "
@@ -480,64 +479,67 @@ def _connect(folder: Path, limit: int) -> duckdb.DuckDBPyConnection:
     con.sql(f"SET temp_directory = '{folder / 'spill'}'")
     con.sql("SET preserve_insertion_order = false")
     con.sql(f"SET threads = {max(1, min(os.cpu_count() or 1, 4))}")
-    con.sql("SET enable_progress_bar = true")           # DuckDB's own estimate, read by _Progress (never printed)
-    con.sql("SET enable_progress_bar_print = false")
     return con
 
 
 class _Progress:
     """A build's progress callback fed from two sides, its calls never overlapping: the build's own steps
     (reading: rows read; writing: rows written) and, while :meth:`watching`, DuckDB's estimate of the statement it
-    runs now, read every ``every`` seconds from a thread. The features are computed in statements that report
-    nothing until they end, and the writing phase's first batch comes only once DuckDB has computed every window
-    (most of a behaviour build); DuckDB's estimate is what moves meanwhile. In the features phase the share is that
-    of the statement running now; in the writing phase, the larger of DuckDB's estimate and the rows written."""
+    runs now, read every :data:`PROGRESS_EVERY` seconds from a thread. The features are computed in statements that
+    report nothing until they end, and the writing phase's first batch comes only once DuckDB has computed every
+    window (most of a behaviour build); DuckDB's estimate is what moves meanwhile. In the features phase the share
+    is that of the statement running now; in the writing phase it never goes back (the larger of DuckDB's estimate
+    and the rows written)."""
 
-    def __init__(self, progress: BuildProgress | None, every: float | None = None):
-        self.progress, self.every = progress, PROGRESS_EVERY if every is None else every
+    def __init__(self, progress: BuildProgress | None):
+        self.progress = progress
         self.phase, self.rows, self.fraction = "", 0, 0.0
         self._lock = threading.Lock()
 
     def __call__(self, phase: str, rows: int, fraction: float) -> None:
         with self._lock:
-            if phase == self.phase == "writing":
-                fraction = max(fraction, self.fraction)
             self._report(phase, rows, fraction)
 
-    def _report(self, phase: str, rows: int, fraction: float) -> None:
+    def _estimated(self, share: float) -> None:
+        """DuckDB's estimate ``share`` of the running statement, in the phase and at the rows reported last."""
+        with self._lock:
+            if self.phase in ("features", "writing"):
+                self._report(self.phase, self.rows, share)
+
+    def _report(self, phase: str, rows: int, fraction: float) -> None:       # with the lock held
+        if phase == self.phase == "writing":
+            fraction = max(fraction, self.fraction)
         self.phase, self.rows, self.fraction = phase, rows, fraction
         if self.progress is not None:
             self.progress(phase, rows, fraction)
 
     @contextmanager
     def watching(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-        """Report DuckDB's estimate of ``con``'s running statement until the block ends."""
+        """Report DuckDB's estimate of ``con``'s running statement until the block ends (nothing without a
+        callback: DuckDB then keeps no estimate)."""
+        if self.progress is None:
+            yield
+            return
+        con.sql("SET enable_progress_bar = true")       # DuckDB's own estimate, never printed
+        con.sql("SET enable_progress_bar_print = false")
         done = threading.Event()
 
         def watch() -> None:
-            while not done.wait(self.every):
+            while not done.wait(PROGRESS_EVERY):
                 try:
                     estimate = con.query_progress()
-                except duckdb.Error:                          # the build is failing: it reports that itself
+                except duckdb.Error:                      # the build is failing: it reports that itself
                     return
-                if estimate < 0:                              # between statements
-                    continue
-                with self._lock:
-                    share = min(estimate / 100, 1.0)
-                    if self.phase == "writing":
-                        share = max(share, self.fraction)
-                    if self.phase in ("features", "writing") and share != self.fraction:
-                        self._report(self.phase, self.rows, share)
+                if estimate >= 0:                         # < 0: between statements
+                    self._estimated(min(estimate / 100, 1.0))
 
         thread = threading.Thread(target=watch, name="recexp-build-progress", daemon=True)
-        if self.progress is not None:
-            thread.start()
+        thread.start()
         try:
             yield
         finally:
             done.set()
-            if thread.is_alive():
-                thread.join()
+            thread.join()
 
 
 def build_on_disk(path: str | Path, task: str, split: SplitSpec | None = None, *,
