@@ -426,6 +426,7 @@ class RayExecutor(Executor):
     def relay(self, store: RunStore) -> None:
         if self._outbox is None:
             return
+
         def before_finish(run_id: str) -> None:      # its predictions are in the workspace before it reads finished
             problem = self._fetch(store, run_id)
             if problem is not None:

@@ -156,6 +156,12 @@ def more_seeds(store: RunStore, experiment_id: str, n: int) -> list[RunSpec]:
     return specs
 
 
+def _stopped_sentence(started: bool, reason: str) -> str:
+    """Why a run of a command-line grid stopped by ``reason`` (a signal's name) ended, as the store records it."""
+    return (_("The command-line run was stopped ({reason}) during this run.") if started else
+            _("The command-line run was stopped ({reason}) before this run started.")).format(reason=reason)
+
+
 def run_in_foreground(store: RunStore, experiment_id: str, specs: Sequence[RunSpec], data: RunData | tuple | None = None,
                       on_epoch: Callable[[int, RunSpec], Callable[[int, dict[str, float]], None] | None] | None = None,
                       ) -> list[Run]:
@@ -187,13 +193,10 @@ def run_in_foreground(store: RunStore, experiment_id: str, specs: Sequence[RunSp
     except KeyboardInterrupt as interrupt:
         reason = str(interrupt) or "SIGINT"
         for run in runs:
-            current = store.get_run(run.id)
-            if current.status == RUNNING:
-                store.finish(run.id, FAILED, error=_("The command-line run was stopped ({reason}) during this "
-                                                     "run.").format(reason=reason))
-            elif current.status == QUEUED:
-                store.finish(run.id, CANCELLED, error=_("The command-line run was stopped ({reason}) before this "
-                                                        "run started.").format(reason=reason))
+            status = store.get_run(run.id).status
+            if status in (RUNNING, QUEUED):
+                store.finish(run.id, FAILED if status == RUNNING else CANCELLED,
+                             error=_stopped_sentence(status == RUNNING, reason))
         raise
     finally:
         for sig, handler in previous.items():
@@ -232,10 +235,7 @@ def run_with_executor(store: SQLiteRunStore, experiment_id: str, specs: Sequence
                 return current
             time.sleep(poll_interval)
         for run in runs:
-            started = store.get_run(run.id).status == RUNNING
-            runner.cancel(run.id, reason=(_("The command-line run was stopped ({reason}) during this run.") if started
-                                          else _("The command-line run was stopped ({reason}) before this run "
-                                                 "started.")).format(reason=stopped[0]))
+            runner.cancel(run.id, reason=_stopped_sentence(store.get_run(run.id).status == RUNNING, stopped[0]))
         deadline = time.monotonic() + runner.cancel_grace + 2
         while runner.running() and time.monotonic() < deadline:        # the workers stop (killed after the grace)
             runner.poll()
