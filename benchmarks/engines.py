@@ -38,7 +38,6 @@ at its start; the last lines are the medians, the spreads and the ratios polars 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -46,13 +45,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale import ROOT, _log, _Reaped  # noqa: E402
+from scale import ROOT, _log  # noqa: E402
+from scale import _measure as measure  # noqa: E402
 
 ENGINES = ("duckdb", "polars", "polars-budget")
 SEQUENCE_LENGTH = 10
@@ -62,15 +61,6 @@ _BITS = 21
 
 # The builds run in child processes; the parent imports neither polars nor recexp, so that the peak RSS of a
 # child (ru_maxrss, which counts the image the child had before ``exec``) is the child's own.
-
-
-def _fingerprint(path: Path) -> str:
-    """The file's content hash, as :func:`recexp.outofcore._ingest` computes it (same cost on both sides)."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(16 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_duckdb(path: Path, out: Path) -> tuple[int, float]:
@@ -102,13 +92,13 @@ def build_polars(path: Path, out: Path) -> tuple[int, float]:
 
     from recexp.data.log import BEHAVIOR_SYNONYMS
     from recexp.dataset import ITEM, LABEL, TIME, USER, code_dtype
-    from recexp.outofcore import _NS, FILE_ROWS, _layout
+    from recexp.outofcore import _NS, FILE_ROWS, _layout, _file_digest
     from recexp.tasks import NS_PER_DAY, NS_PER_HOUR, SplitSpec, _behavior_classes, _cut_time, _sequence_columns, _slug
 
     streaming = {"engine": "streaming"}
     split = SplitSpec()
     start = time.perf_counter()
-    _fingerprint(path)
+    _file_digest(path)                 # the dataset's fingerprint, as build_on_disk hashes the file
     layout = _layout(path, None, None)
     if layout.kind != "csv" or layout.time_unit is None:
         raise SystemExit("the polars side reads CSV logs with epoch timestamps only")
@@ -268,46 +258,17 @@ def _check(paths: list[str], work: str) -> None:
         print(f"equal on {path}: every column of every part, same rows in the same order", flush=True)
 
 
-def _available_gb() -> float:
-    """The machine's available memory (``MemAvailable``), in GB."""
-    with open("/proc/meminfo") as meminfo:
-        return next(int(line.split()[1]) for line in meminfo if line.startswith("MemAvailable:")) / 2**20
-
-
 def _measure(command: list[str], env: dict, floor_gb: float) -> dict:
-    """Wall time and peak RSS of ``command`` (as ``benchmarks/scale.py`` measures them), killed if the machine's
-    available memory falls under ``floor_gb`` (polars has no memory limit; the machine is shared)."""
-    start = time.perf_counter()
-    process = _Reaped(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    killed = {}
-
-    def watch() -> None:
-        while process.poll() is None:
-            available = _available_gb()
-            if available < floor_gb:
-                killed["at"] = available
-                process.kill()
-                return
-            time.sleep(0.2)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    out, err = process.communicate()
-    watcher.join()
-    result = {"wall_s": round(time.perf_counter() - start, 1), "peak_gb": round(process._peak_kb / 2**20, 2),
-              "rc": process.returncode}
-    if process.returncode == 0:
-        reported = json.loads(out.strip().splitlines()[-1])
-        result["read_s"] = round(reported["read_s"], 1)
-    if killed:
-        result["error"] = f"killed: the machine's available memory fell to {killed['at']:.1f} GB"
-    elif process.returncode != 0:
-        result["error"] = (err.strip().splitlines() or ["?"])[-1][:300]
+    """:func:`scale._measure` (killed under ``floor_gb`` of available memory: polars has no memory limit) and the
+    seconds the child spent reading."""
+    result = measure(command, env, floor_gb)
+    if result["rc"] == 0:
+        result["read_s"] = round(json.loads(result["stdout"].strip().splitlines()[-1])["read_s"], 1)
     return result
 
 
 def _load() -> str:
-    return open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
+    return f"{os.getloadavg()[0]:.2f}"
 
 
 def main() -> None:

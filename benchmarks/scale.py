@@ -38,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -85,13 +86,40 @@ class _Reaped(subprocess.Popen):
         return pid, status
 
 
-def _measure(command: list[str], env: dict) -> dict:
+def _available_gb() -> float:
+    """The machine's available memory (``MemAvailable``), in GB."""
+    with open("/proc/meminfo") as meminfo:
+        return next(int(line.split()[1]) for line in meminfo if line.startswith("MemAvailable:")) / 2**20
+
+
+def _measure(command: list[str], env: dict, floor_gb: float | None = None) -> dict:
+    """Wall time, peak RSS (the child's own, see :class:`_Reaped`), exit code and output (``stdout``) of
+    ``command``; with ``floor_gb``, the child is killed when the machine's available memory falls under it (for
+    a build with no memory limit of its own, on a shared machine)."""
     start = time.perf_counter()
     process = _Reaped(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    killed = {}
+
+    def watch() -> None:
+        while process.poll() is None:
+            available = _available_gb()
+            if available < floor_gb:
+                killed["at"] = available
+                process.kill()
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    if floor_gb is not None:
+        watcher.start()
     out, err = process.communicate()
+    if watcher.is_alive():
+        watcher.join()
     result = {"wall_s": round(time.perf_counter() - start, 1), "peak_gb": round(process._peak_kb / 2**20, 2),
-              "rc": process.returncode}
-    if process.returncode != 0:
+              "rc": process.returncode, "stdout": out}
+    if killed:
+        result["error"] = f"killed: the machine's available memory fell to {killed['at']:.1f} GB"
+    elif process.returncode != 0:
         result["error"] = (err.strip().splitlines() or ["?"])[-1][:300]
     return result
 

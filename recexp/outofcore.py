@@ -437,12 +437,15 @@ def _normalised(batch: pa.RecordBatch, layout: _Layout, first_row: int) -> pa.Ta
     return table.filter(keep).select(["rn", "u", "i", "c", "b", "t"])
 
 
+def _file_digest(path: Path):
+    """The running 16-byte BLAKE2b hash of the file's content (a build's key starts from it)."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, lambda: hashlib.blake2b(digest_size=16))
+
+
 def _ingest(path: Path, layout: _Layout, out: Path, progress: BuildProgress) -> tuple[int, str]:
     """Stream ``path`` into the Parquet file ``out``; returns the rows kept and a content hash of the file."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(16 << 20), b""):
-            digest.update(block)
+    digest = _file_digest(path)
     digest.update(json.dumps(layout.mapping, sort_keys=True).encode())
     total = max(path.stat().st_size, 1)
     writer = None
