@@ -50,7 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale import ROOT, _log  # noqa: E402
+from scale import ROOT, _log, cache_and_env  # noqa: E402
 from scale import _measure as measure  # noqa: E402
 
 ENGINES = ("duckdb", "polars", "polars-budget")
@@ -289,9 +289,7 @@ def main() -> None:
     if args.child:
         _child(*args.child)
         return
-    cache = Path(args.cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RECEXP_HOME": str(cache / "workspace")}
+    cache, env = cache_and_env(args.cache_dir)
     if args.check:
         _check(args.check[1:], args.check[0])
         return

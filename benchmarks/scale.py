@@ -185,6 +185,14 @@ def _log(rows: int, cache: Path, env: dict) -> Path:
     return path
 
 
+def cache_and_env(cache_dir: str) -> tuple[Path, dict]:
+    """The cache folder of the logs (created) and the environment of the measured children (recexp importable,
+    a workspace in the cache)."""
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache, {**os.environ, "PYTHONPATH": str(ROOT), "RECEXP_HOME": str(cache / "workspace")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000_000, 30_000_000])
@@ -201,9 +209,7 @@ def main() -> None:
     if args.generate:
         _generate(*args.generate)
         return
-    cache = Path(args.cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RECEXP_HOME": str(cache / "workspace")}
+    cache, env = cache_and_env(args.cache_dir)
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
           f"RECEXP_MEMORY_LIMIT={os.environ.get('RECEXP_MEMORY_LIMIT', '(unset: 4 GiB, or half of RAM if less)')}")
     for rows in args.rows:
